@@ -1,0 +1,38 @@
+# Chuyi Platform: every command a developer, CI or an operator runs.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: setup up down logs demo test test-unit test-service bench bench-relay bench-assign bench-gateway bench-submit fuzz k8s-validate
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
+	touch $@
+
+setup: $(VENV)/.installed
+
+up: setup
+	$(PY) -m chuyi up
+
+down:
+	$(PY) -m chuyi down
+
+logs:
+	$(PY) -m chuyi logs
+
+test: setup
+	$(PY) -m pytest -q
+
+test-unit: setup
+	$(PY) -m pytest -q tests/unit
+
+bench-relay: setup
+	$(PY) bench/relay.py
+
+bench-assign: setup
+	$(PY) bench/assign.py
+
+k8s-validate: setup
+	bash deploy/k8s/validate.sh
