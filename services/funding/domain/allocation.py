@@ -1,0 +1,70 @@
+"""Allocation of a call's budget to its approved projects: all or nothing.
+
+Either every approved project gets its full award (its funding starts: the award is
+reserved and the approval tranche released), or nothing is allocated and the result
+says, per source, by how much the budget falls short.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.funding.domain import finance_events as fe
+from services.funding.domain.awards import ApprovedProject, ProjectAward, award_project
+from services.funding.domain.budget import check_year_and_category, shortfall
+from services.funding.domain.ledger import Entry, check_id
+from services.funding.domain.milestones import FundingChange, start_funding
+from services.funding.domain.money import add_by_source
+from services.funding.domain.rules import FundingRule
+
+
+@dataclass(frozen=True)
+class Allocation:
+    call_id: str
+    needed: Mapping[str, int]  # per source: what the store must reserve from (year, category, source)
+    changes: tuple[FundingChange, ...]  # one per project, in rank order
+
+    @property
+    def awards(self) -> tuple[ProjectAward, ...]:
+        return tuple(change.funding.award for change in self.changes)
+
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        return tuple(entry for change in self.changes for entry in change.entries)
+
+    @property
+    def events(self) -> tuple[fe.FinanceEvent, ...]:
+        return tuple(event for change in self.changes for event in change.events)
+
+
+@dataclass(frozen=True)
+class BudgetExhausted:
+    call_id: str
+    needed: Mapping[str, int]
+    available: Mapping[str, int]
+    shortfall: Mapping[str, int]  # per source of the rule, 0 where the budget is enough
+    event: fe.FinanceEvent
+
+
+def allocate(call_id: str, year: int, category: str, rule: FundingRule, projects: Iterable[ApprovedProject],
+             available: Mapping[str, int], *, actor: str, at: datetime) -> Allocation | BudgetExhausted:
+    """`available`: per source, the available amount of budget line (year, category, source);
+    a missing source has none. Raises ValueError for no projects or a project listed
+    twice, and `RankNotCovered` when a tiered rule does not reach a project's rank."""
+    check_id(call_id, "call_id")
+    check_year_and_category(year, category)
+    projects = sorted(projects, key=lambda p: (p.rank, p.project_id))
+    if not projects:
+        raise ValueError(f"call {call_id} has no approved project to allocate to")
+    ids = [p.project_id for p in projects]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"projects listed more than once: {sorted({i for i in ids if ids.count(i) > 1})}")
+    awards = [award_project(rule, p) for p in projects]
+    needed = add_by_source(dict.fromkeys(rule.sources, 0), *(a.by_source for a in awards))
+    missing = shortfall(available, needed)
+    if any(missing.values()):
+        return BudgetExhausted(call_id, needed, {s: available.get(s, 0) for s in needed}, missing,
+                               fe.budget_exhausted(call_id, year, category, needed, available, missing))
+    return Allocation(call_id, needed, tuple(start_funding(call_id, year, category, award, rule.clawback,
+                                                           actor=actor, at=at) for award in awards))

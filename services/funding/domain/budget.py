@@ -1,0 +1,57 @@
+"""Budgets: money set aside per year, catalogue category and funding source.
+
+The rule the store enforces atomically: a reservation never makes a budget line's
+available amount negative. The store does it with one conditional update per line,
+`{_id: line, available: {$gte: amount}}` + `{$inc: {available: -amount}}`, all lines of
+an allocation in one transaction; the pure rule and the shortfall are here.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from services.funding.domain.money import SOURCES, check_fen
+
+#: The 16 catalogue codes of domain.md (the categories with a quota to 2025).
+CATEGORIES = (
+    "heritage-base", "vu-school", "hv-school", "sv-excellent", "sv-prefecture", "tech-school",
+    "vu-group", "hv-group", "sv-specialty", "tech-specialty", "training-base", "edu-group",
+    "master-teacher", "innovation-team", "master-studio", "workshop",
+)
+
+FIRST_YEAR = 2022  # the notice that started the action (湘教发〔2022〕7号)
+
+
+def check_year_and_category(year: int, category: str) -> None:
+    if isinstance(year, bool) or not isinstance(year, int) or year < FIRST_YEAR:
+        raise ValueError(f"year must be an integer >= {FIRST_YEAR}, got {year!r}")
+    if category not in CATEGORIES:
+        raise ValueError(f"category must be one of the catalogue codes {list(CATEGORIES)}, got {category!r}")
+
+
+@dataclass(frozen=True)
+class BudgetKey:
+    """One budget line: (year, category, source)."""
+
+    year: int
+    category: str
+    source: str
+
+    def __post_init__(self):
+        check_year_and_category(self.year, self.category)
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {list(SOURCES)}, got {self.source!r}")
+
+
+def shortfall(available: Mapping[str, int], needed: Mapping[str, int]) -> dict[str, int]:
+    """Per source in `needed`: how many fen are missing (0 where the budget is enough).
+
+    A source absent from `available` has nothing available.
+    """
+    return {source: max(0, check_fen(amount, f"needed[{source}]") - check_fen(available.get(source, 0), f"available[{source}]"))
+            for source, amount in needed.items()}
+
+
+def fits(available: Mapping[str, int], needed: Mapping[str, int]) -> bool:
+    """True when reserving `needed` leaves every source's available amount >= 0."""
+    return not any(shortfall(available, needed).values())
