@@ -1,0 +1,244 @@
+"""Public notice (公示) of a call's selection, objections (异议) and finalization (立项).
+
+The window. The province publishes the ranking's selection at a start instant; the
+window closes after ``working_days`` (default 5) working days counted as the Civil Code
+counts periods (民法典 第二百零一条、第二百零三条): the day of publication does not count,
+counting starts on the next day, and the period ends at 24:00 of its last day. Days are
+calendar days in Asia/Shanghai; a working day is Monday–Friday unless it is one of the
+given holidays, or a Saturday/Sunday made a working day (调休) by the given make-up
+dates. So a notice published on Monday 2026-03-02 10:00 (Beijing) with no holidays
+closes at 24:00 Beijing on Monday 2026-03-09, i.e. 2026-03-09T16:00:00Z. Instants go
+in and out in UTC.
+
+The rules. During the window (``opens_at <= now < closes_at``) anyone authenticated may
+file an objection, with grounds, against an application of the current selection. The
+province resolves each open objection, with reasons, at any time before finalization:
+``uphold`` takes the application out and re-runs the cut under the same quota and
+constraints, so the reserve list moves up; ``dismiss`` changes nothing else. The call is
+finalized only once the window has closed and no objection is open.
+
+Each notice is immutable: every operation returns a new ``PublicNotice`` whose
+``history`` ends with the audit entry of the move (event, from, to, who, when, why).
+Illegal moves raise ``TransitionNotAllowed`` (from ``services.common.statemachine``); a
+legal move that a rule blocks right now (window not open, window not closed, open
+objections) raises its subclass ``TransitionBlocked`` carrying from/to/why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from services.common.statemachine import (
+    AuditEntry,
+    StateMachine,
+    Transition,
+    TransitionNotAllowed,
+)
+from services.review.domain.ranking import Ranking
+from services.review.domain.reviews import FieldErrors, utc
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+DEFAULT_WORKING_DAYS = 5
+
+NOTICE = StateMachine(
+    "public notice",
+    ["ranked", "published", "finalized"],
+    [
+        Transition("publish", {"ranked"}, "published"),
+        Transition("finalize", {"published"}, "finalized"),
+    ],
+)
+OBJECTION = StateMachine(
+    "objection",
+    ["new", "open", "upheld", "dismissed"],
+    [
+        Transition("file", {"new"}, "open", requires_reason=True),
+        Transition("uphold", {"open"}, "upheld", requires_reason=True),
+        Transition("dismiss", {"open"}, "dismissed", requires_reason=True),
+    ],
+)
+
+
+class TransitionBlocked(TransitionNotAllowed):
+    """A declared transition that a rule forbids at this moment."""
+
+    def __init__(self, from_state: str, event: str, to_state: str, why: str):
+        super().__init__(from_state, event, (event,))
+        self.to_state = to_state
+        self.why = why
+        self.args = (f"'{event}' from '{from_state}' to '{to_state}' is blocked: {why}",)
+
+
+class ObjectionNotFound(LookupError):
+    def __init__(self, objection_id: str):
+        self.objection_id = objection_id
+        super().__init__(f"no objection {objection_id!r} on this notice")
+
+
+def is_working_day(
+    day: date, holidays: Collection[date], makeup_workdays: Collection[date]
+) -> bool:
+    if day in makeup_workdays:
+        return True
+    return day.weekday() < 5 and day not in holidays
+
+
+def notice_closes_at(
+    start: datetime,
+    working_days: int = DEFAULT_WORKING_DAYS,
+    *,
+    holidays: Collection[date] = frozenset(),
+    makeup_workdays: Collection[date] = frozenset(),
+) -> datetime:
+    """The UTC instant the window opened at ``start`` closes (rule in the module doc)."""
+    errors: dict[str, list[str]] = {}
+    if type(working_days) is not int or working_days < 1:
+        errors["working_days"] = ["must be a whole number of at least 1"]
+    if both := sorted(set(holidays) & set(makeup_workdays)):
+        errors["makeup_workdays"] = [f"dates also listed as holidays: {', '.join(map(str, both))}"]
+    if errors:
+        raise FieldErrors(errors)
+    day = utc(start, "start").astimezone(SHANGHAI).date()
+    counted = 0
+    while counted < working_days:
+        day += timedelta(days=1)
+        counted += is_working_day(day, holidays, makeup_workdays)
+    end_of_day = datetime.combine(day + timedelta(days=1), time(0), SHANGHAI)
+    return utc(end_of_day)
+
+
+@dataclass(frozen=True)
+class Objection:
+    objection_id: str
+    application_id: str
+    filed_by: str
+    filed_at: datetime
+    grounds: str
+    status: str = "open"
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+    resolution: str | None = None
+
+
+@dataclass(frozen=True)
+class PublicNotice:
+    call_id: str
+    status: str
+    ranking: Ranking  # the current cut: selection and reserve after upheld objections
+    opens_at: datetime
+    closes_at: datetime
+    objections: tuple[Objection, ...] = ()
+    history: tuple[dict, ...] = ()
+
+    def window_open(self, now: datetime) -> bool:
+        return self.status == "published" and self.opens_at <= utc(now, "now") < self.closes_at
+
+    @property
+    def open_objections(self) -> tuple[Objection, ...]:
+        return tuple(o for o in self.objections if o.status == "open")
+
+    def objection(self, objection_id: str) -> Objection:
+        for o in self.objections:
+            if o.objection_id == objection_id:
+                return o
+        raise ObjectionNotFound(objection_id)
+
+    def file_objection(
+        self, objection_id: str, application_id: str, *, who: str, now: datetime, grounds: str
+    ) -> PublicNotice:
+        """Raises ``TransitionBlocked`` outside the window, ``FieldErrors`` for a reused
+        id or an application not in the selection, ``ReasonRequired`` without grounds."""
+        if not self.window_open(now):
+            window = f"{self.opens_at.isoformat()} to {self.closes_at.isoformat()}"
+            why = f"the notice window ({window}) is not open"
+            raise TransitionBlocked("new", "file", "open", why)
+        errors = {}
+        if not isinstance(objection_id, str) or not objection_id:
+            errors["objection_id"] = ["must be a non-empty id"]
+        elif any(o.objection_id == objection_id for o in self.objections):
+            errors["objection_id"] = [f"objection {objection_id!r} already exists"]
+        if application_id not in self.ranking.selected_ids:
+            errors["application_id"] = ["must be an application in the noticed selection"]
+        if errors:
+            raise FieldErrors(errors)
+        _, entry = OBJECTION.apply("new", "file", who, grounds, now)
+        objection = Objection(objection_id, application_id, who, entry.at, entry.reason)
+        return replace(
+            self,
+            objections=self.objections + (objection,),
+            history=self.history + (_audit(f"objection:{objection_id}", entry),),
+        )
+
+    def resolve_objection(
+        self, objection_id: str, *, upheld: bool, who: str, now: datetime, reason: str
+    ) -> PublicNotice:
+        """Uphold (the application leaves, the reserve moves up) or dismiss. Raises
+        ``ObjectionNotFound``, ``TransitionNotAllowed`` (already
+        resolved), ``ReasonRequired`` without reasons."""
+        objection = self.objection(objection_id)
+        event = "uphold" if upheld else "dismiss"
+        status, entry = OBJECTION.apply(objection.status, event, who, reason, now)
+        ranking = self.ranking
+        details = {}
+        if upheld:
+            ranking = ranking.without([objection.application_id])
+            promoted = [a for a in ranking.selected_ids if a not in self.ranking.selected_ids]
+            details = {"removed": objection.application_id, "promoted": promoted}
+        resolved = replace(
+            objection, status=status, resolved_by=who, resolved_at=entry.at, resolution=entry.reason
+        )
+        return replace(
+            self,
+            ranking=ranking,
+            objections=tuple(resolved if o is objection else o for o in self.objections),
+            history=self.history + (_audit(f"objection:{objection_id}", entry, details),),
+        )
+
+    def finalize(self, *, who: str, now: datetime, reason: str | None = None) -> PublicNotice:
+        """Approve the selection (``ranking.selected_ids``). Raises ``TransitionBlocked``
+        before the window closes or while an objection is open, ``TransitionNotAllowed``
+        when already finalized."""
+        if NOTICE.can(self.status, "finalize"):
+            why = None
+            if utc(now, "now") < self.closes_at:
+                why = f"the notice window closes at {self.closes_at.isoformat()}"
+            elif self.open_objections:
+                ids = ", ".join(o.objection_id for o in self.open_objections)
+                why = f"objections still open: {ids}"
+            if why:
+                raise TransitionBlocked(self.status, "finalize", "finalized", why)
+        status, entry = NOTICE.apply(self.status, "finalize", who, reason, now)
+        audit = _audit(f"notice:{self.call_id}", entry)
+        return replace(self, status=status, history=self.history + (audit,))
+
+
+def publish_notice(
+    call_id: str,
+    ranking: Ranking,
+    *,
+    who: str,
+    now: datetime,
+    working_days: int = DEFAULT_WORKING_DAYS,
+    holidays: Collection[date] = frozenset(),
+    makeup_workdays: Collection[date] = frozenset(),
+) -> PublicNotice:
+    """Publish ``ranking``'s selection now; the window closes per ``notice_closes_at``."""
+    closes_at = notice_closes_at(
+        now, working_days, holidays=holidays, makeup_workdays=makeup_workdays
+    )
+    status, entry = NOTICE.apply("ranked", "publish", who, None, now)
+    return PublicNotice(
+        call_id=call_id,
+        status=status,
+        ranking=ranking,
+        opens_at=entry.at,
+        closes_at=closes_at,
+        history=(_audit(f"notice:{call_id}", entry),),
+    )
+
+
+def _audit(subject: str, entry: AuditEntry, details: dict | None = None) -> dict:
+    return {"subject": subject, **entry.as_dict(), **(details or {})}
