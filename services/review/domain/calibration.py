@@ -140,31 +140,24 @@ def calibrate(
     residuals = graph.points - quality[graph.application] - offsets[graph.expert]
     sigma, stderr = _stderr(graph, residuals, ridge, group_count)
 
-    raw = _hundredths(graph.per_application_mean(graph.points))
     calibrated = _hundredths(quality)
-    scores = {
-        app_id: CalibratedScore(
-            application_id=app_id,
-            group=int(application_group[j]),
-            review_count=int(graph.application_reviews[j]),
-            raw_mean_hundredths=int(raw[j]),
-            calibrated_hundredths=int(calibrated[j]),
-            **_band(calibrated[j], None if stderr is None else stderr[j]),
-        )
-        for j, app_id in enumerate(application_ids)
-    }
-    offset_hundredths = _hundredths(offsets)
+    columns = zip(
+        application_ids,
+        application_group.tolist(),
+        graph.application_reviews.astype(np.int64).tolist(),
+        _hundredths(graph.per_application_mean(graph.points)).tolist(),
+        calibrated.tolist(),
+        *_bands(calibrated, stderr),
+    )
+    experts = zip(
+        expert_ids,
+        expert_group.tolist(),
+        graph.expert_reviews.astype(np.int64).tolist(),
+        _hundredths(offsets).tolist(),
+    )
     return Calibration(
-        scores=scores,
-        offsets={
-            expert_id: ExpertOffset(
-                expert_id=expert_id,
-                group=int(expert_group[i]),
-                review_count=int(graph.expert_reviews[i]),
-                offset_hundredths=int(offset_hundredths[i]),
-            )
-            for i, expert_id in enumerate(expert_ids)
-        },
+        scores={row[0]: CalibratedScore(*row) for row in columns},
+        offsets={row[0]: ExpertOffset(*row) for row in experts},
         group_count=group_count,
         residual_sd_hundredths=None if sigma is None else int(_hundredths(sigma)),
         iterations=iterations,
@@ -294,17 +287,17 @@ def _stderr(
     return float(np.sqrt(pooled)), np.sqrt(variance * (1.0 / m + offset_variance / m**2))
 
 
-def _hundredths(points):
+def _hundredths(points) -> np.ndarray:
     return np.rint(np.asarray(points) * 100.0).astype(np.int64)
 
 
-def _band(calibrated: int, stderr: float | None) -> dict[str, int | None]:
+def _bands(calibrated: np.ndarray, stderr: np.ndarray | None) -> tuple[list, list, list]:
+    """Standard error, low and high end of the 95 % band, in hundredths (or all None)."""
     if stderr is None:
-        return dict.fromkeys(("stderr_hundredths", "band_low_hundredths", "band_high_hundredths"))
-    se = int(_hundredths(stderr))
-    half = int(_hundredths(BAND_Z * stderr))
-    return {
-        "stderr_hundredths": se,
-        "band_low_hundredths": int(calibrated) - half,
-        "band_high_hundredths": int(calibrated) + half,
-    }
+        return ([None] * len(calibrated),) * 3
+    half = _hundredths(BAND_Z * stderr)
+    return (
+        _hundredths(stderr).tolist(),
+        (calibrated - half).tolist(),
+        (calibrated + half).tolist(),
+    )

@@ -41,6 +41,9 @@ class RankEntry:
     stderr_hundredths: int | None
     submitted_at: datetime
 
+    def __post_init__(self):
+        object.__setattr__(self, "submitted_at", utc(self.submitted_at, "submitted_at"))
+
     @classmethod
     def from_calibrated(
         cls, score: CalibratedScore, *, prefecture: str, submitted_at: datetime
@@ -60,7 +63,7 @@ class RankEntry:
             -self.calibrated_hundredths,
             -self.raw_mean_hundredths,
             stderr,
-            utc(self.submitted_at, "submitted_at"),
+            self.submitted_at,
             self.application_id,
         )
 
