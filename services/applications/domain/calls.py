@@ -1,0 +1,128 @@
+"""Calls (遴选批次): their states, the quota left, the window timers and the review plan rules."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from services.applications.domain.catalogue import Category
+from services.applications.domain.messages import Bilingual, CallNotOpen, QuotaExceeded
+from services.common.statemachine import StateMachine, Transition
+
+DRAFT, OPEN, CLOSED, IN_REVIEW, NOTICED, FINALIZED = (
+    "draft",
+    "open",
+    "closed",
+    "in_review",
+    "noticed",
+    "finalized",
+)
+CALL_MACHINE = StateMachine(
+    "call",
+    [DRAFT, OPEN, CLOSED, IN_REVIEW, NOTICED, FINALIZED],
+    [
+        Transition("open", {DRAFT}, OPEN),
+        Transition("close", {OPEN}, CLOSED),
+        Transition("start_review", {CLOSED}, IN_REVIEW),
+        Transition("publish_notice", {IN_REVIEW}, NOTICED),
+        Transition("finalize", {NOTICED}, FINALIZED),
+    ],
+)
+RUBRIC_TOTAL_WEIGHT = 100
+
+
+def _require_aware(*moments: datetime) -> None:
+    if any(m.tzinfo is None or m.utcoffset() is None for m in moments):
+        raise ValueError("call times must be timezone-aware (UTC)")
+
+
+def remaining_quota(category: Category, selected_count: int) -> int:
+    return max(category.quota - selected_count, 0)
+
+
+def check_call_quota(category: Category, quota: int, selected_count: int) -> None:
+    """A call may offer at most what is left of its category's quota.
+
+    `selected_count` is what earlier calls of the category already selected (the service
+    may add what other unfinished calls hold). Raises QuotaExceeded.
+    """
+    left = remaining_quota(category, selected_count)
+    if quota > left:
+        raise QuotaExceeded(
+            Bilingual(
+                f"the call's quota {quota} is more than the {left} left of {category.code}'s "
+                f"quota of {category.quota} ({selected_count} already selected)",
+                f"本批次名额{quota}超过“{category.name_zh}”剩余名额{left}"
+                f"（总名额{category.quota}，已遴选{selected_count}）",
+            )
+        )
+
+
+def call_terms_problems(category: Category, prefecture_cap: int, per_institution_limit: int) -> dict[str, Bilingual]:
+    """Terms of a call that its category forbids, by field."""
+    problems = {}
+    if category.one_per_prefecture and prefecture_cap != 1:
+        problems["prefecture_cap"] = Bilingual(
+            f"{category.code} takes one per prefecture: the cap must be 1",
+            f"“{category.name_zh}”每个市州限一所，推荐上限应为1",
+        )
+    if category.one_per_institution and per_institution_limit != 1:
+        problems["per_institution_limit"] = Bilingual(
+            f"{category.code} takes one application per institution: the limit must be 1",
+            f"“{category.name_zh}”每个单位每批次限报一项，限额应为1",
+        )
+    return problems
+
+
+def rubric_problems(criteria: Iterable[Mapping]) -> list[Bilingual]:
+    """What is wrong with a scoring rubric as a whole (codes repeated, weights not 100)."""
+    criteria = list(criteria)
+    problems = []
+    codes = [c["code"] for c in criteria]
+    repeated = sorted({code for code in codes if codes.count(code) > 1})
+    if repeated:
+        problems.append(
+            Bilingual(
+                f"criterion codes must be unique: {', '.join(repeated)} repeated",
+                f"评分指标代码不能重复：{'、'.join(repeated)}",
+            )
+        )
+    total = sum(c["weight"] for c in criteria)
+    if total != RUBRIC_TOTAL_WEIGHT:
+        problems.append(
+            Bilingual(
+                f"criterion weights must add up to {RUBRIC_TOTAL_WEIGHT}, not {total}",
+                f"评分指标权重之和应为{RUBRIC_TOTAL_WEIGHT}，当前为{total}",
+            )
+        )
+    return problems
+
+
+def due_events(state: str, opens_at: datetime, closes_at: datetime, now: datetime) -> tuple[str, ...]:
+    """The timer events a call needs now, in order: ('open',), ('close',), both, or none.
+
+    A draft whose whole window passed unseen (the timer was down) gets both, so its
+    history shows it opened and closed.
+    """
+    _require_aware(opens_at, closes_at, now)
+    events = []
+    if state == DRAFT and now >= opens_at:
+        events.append("open")
+        state = OPEN
+    if state == OPEN and now >= closes_at:
+        events.append("close")
+    return tuple(events)
+
+
+def check_accepting_applications(state: str, opens_at: datetime, closes_at: datetime, now: datetime) -> None:
+    """Drafts are created, edited and submitted only while the call is open and its window
+    has not passed (even if the closing timer is late). Raises CallNotOpen."""
+    _require_aware(opens_at, closes_at, now)
+    if state == OPEN and opens_at <= now < closes_at:
+        return
+    window = f"{opens_at.isoformat()} – {closes_at.isoformat()}"
+    raise CallNotOpen(
+        Bilingual(
+            f"the call is not accepting applications (state {state}, window {window})",
+            f"该遴选批次当前不接受申报（状态：{state}，申报时间：{window}）",
+        )
+    )
