@@ -1,0 +1,16 @@
+"""The one place where route modules are registered: each service issue adds its module here."""
+from __future__ import annotations
+
+from flask import Flask
+
+from services.gateway.routes import applications, ops
+
+BLUEPRINTS = (ops.bp, applications.bp)
+
+
+def register_routes(app: Flask) -> None:
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    undeclared = sorted(endpoint for endpoint, view in app.view_functions.items() if not hasattr(view, "operation"))
+    if undeclared:
+        raise RuntimeError(f"every route must be declared with @operation; not declared: {', '.join(undeclared)}")
