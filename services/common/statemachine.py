@@ -44,11 +44,9 @@ class Transition:
     target: str
     requires_reason: bool = False
 
-    def __init__(self, event: str, sources: Iterable[str], target: str, requires_reason: bool = False):
-        object.__setattr__(self, "event", event)
-        object.__setattr__(self, "sources", frozenset(sources))
-        object.__setattr__(self, "target", target)
-        object.__setattr__(self, "requires_reason", requires_reason)
+    def __post_init__(self):
+        # Declarations may give any iterable of from-states.
+        object.__setattr__(self, "sources", frozenset(self.sources))
 
 
 @dataclass(frozen=True)

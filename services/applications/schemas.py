@@ -1,0 +1,580 @@
+"""What crosses the applications service's boundary: marshmallow schemas.
+
+Unknown fields are refused, types are strict (no "1" for 1, no 1 for true), every text
+has a length limit, times are RFC 3339 with a zone and come out in UTC, money is integer
+fen. Every error message is a `Bilingual`: its text is English, `.zh` is Chinese
+(`localise_errors` picks one). The gateway also feeds these schemas to apispec for the
+OpenAPI document, so each has a stable name and descriptions.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from services.applications.domain import credit_code, importing
+from services.applications.domain.applications import ORGANISATION_KINDS
+from services.applications.domain.calls import call_terms_problems, check_call_quota, rubric_problems
+from services.applications.domain.catalogue import catalogue
+from services.applications.domain.institutions import INSTITUTION_TYPES, PREFECTURES, Institution
+from services.applications.domain.messages import Bilingual, QuotaExceeded
+from services.applications.domain.personal import (
+    Sensitive,
+    mask,
+    mobile_problem,
+    normalise_mobile,
+    normalise_resident_id,
+    resident_id_problem,
+)
+
+MAX_FEN = 10**12  # ten billion yuan: far above any single request
+FIRST_YEAR, LAST_YEAR = 2022, 2035
+
+_COMMON_MESSAGES = {
+    "required": Bilingual("Missing data for required field.", "缺少必填字段。"),
+    "null": Bilingual("Field may not be null.", "不能为空值（null）。"),
+    "validator_failed": Bilingual("Invalid value.", "取值无效。"),
+}
+_TOO_LONG = Bilingual("Longer than maximum length {max}.", "长度超过上限{max}个字符。")
+_TOO_SHORT = Bilingual("Shorter than minimum length {min}.", "长度不能少于{min}个字符。")
+_EMPTY = Bilingual("Must not be empty.", "不能为空。")
+_OUT_OF_RANGE = Bilingual("Must be between {min} and {max}.", "应在{min}至{max}之间。")
+_NOT_ONE_OF = Bilingual("Must be one of: {choices}.", "应为以下之一：{labels}。")
+_TOO_MANY = Bilingual("At most {max} items.", "至多{max}项。")
+_TOO_FEW = Bilingual("At least {min} item(s).", "至少{min}项。")
+_LINE_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PROSE_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
+
+
+def localise_errors(messages: Any, language: str) -> Any:
+    """The same error structure with each message in `language` ('zh' or 'en')."""
+    if isinstance(messages, Mapping):
+        return {key: localise_errors(value, language) for key, value in messages.items()}
+    if isinstance(messages, list):
+        return [localise_errors(value, language) for value in messages]
+    if language == "zh" and isinstance(messages, Bilingual):
+        return messages.zh
+    return str(messages)
+
+
+# ---------------------------------------------------------------- fields
+
+
+def _length(min_length: int, max_length: int) -> list[validate.Length]:
+    validators = [validate.Length(max=max_length, error=_TOO_LONG)]
+    if min_length:
+        validators.insert(0, validate.Length(min=min_length, error=_EMPTY if min_length == 1 else _TOO_SHORT))
+    return validators
+
+
+class Text(fields.String):
+    """A string with a length limit (in characters). Single-line text is trimmed and
+    refuses line breaks and control characters; prose (`multiline`) is kept as written
+    but refuses control characters other than tab and line breaks."""
+
+    default_error_messages = {
+        **_COMMON_MESSAGES,
+        "invalid": Bilingual("Not a valid string.", "不是有效的文本。"),
+        "invalid_utf8": Bilingual("Not a valid utf-8 string.", "不是有效的UTF-8文本。"),
+        "control": Bilingual("Must not contain control characters.", "不能包含控制字符。"),
+        "line": Bilingual("Must be a single line without control characters.", "应为单行文本，不能包含换行或控制字符。"),
+    }
+
+    def __init__(self, max_length: int, *, min_length: int = 1, multiline: bool = False, validate=(), **kwargs):
+        self.multiline = multiline
+        super().__init__(validate=[*_length(min_length, max_length), *validate], **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if self.multiline:
+            if _PROSE_CONTROL.search(text):
+                raise self.make_error("control")
+            return text
+        text = text.strip()
+        if _LINE_CONTROL.search(text):
+            raise self.make_error("line")
+        return text
+
+
+def _choice(choices: Mapping[str, str] | Collection[str], **kwargs) -> Text:
+    """One of `choices`; a mapping gives each code its Chinese label for the message."""
+    codes = list(choices)
+    labels = [f"{code}（{choices[code]}）" for code in codes] if isinstance(choices, Mapping) else codes
+    one_of = validate.OneOf(codes, labels, error=_NOT_ONE_OF)
+    return Text(max(map(len, codes)), validate=[one_of], **kwargs)
+
+
+def _opaque_id(**kwargs) -> Text:
+    pattern = validate.Regexp(
+        _ID_PATTERN, error=Bilingual("Only letters, digits, '_' and '-'.", "只能包含字母、数字、“_”和“-”。")
+    )
+    return Text(64, validate=[pattern], **kwargs)
+
+
+class Whole(fields.Integer):
+    """An integer, strictly: no strings, floats or booleans."""
+
+    default_error_messages = {
+        **_COMMON_MESSAGES,
+        "invalid": Bilingual("Not a valid integer.", "不是有效的整数。"),
+        "too_large": Bilingual("Number too large.", "数值过大。"),
+    }
+
+    def __init__(self, minimum: int, maximum: int, **kwargs):
+        super().__init__(strict=True, validate=validate.Range(minimum, maximum, error=_OUT_OF_RANGE), **kwargs)
+
+
+def _fen(**kwargs) -> Whole:
+    metadata = {"description": "integer fen (分, 1/100 yuan), currency CNY", **kwargs.pop("metadata", {})}
+    return Whole(0, MAX_FEN, metadata=metadata, **kwargs)
+
+
+class Flag(fields.Boolean):
+    """true or false, nothing else."""
+
+    default_error_messages = {**_COMMON_MESSAGES, "invalid": Bilingual("Not a valid boolean.", "不是有效的布尔值。")}
+
+    def _deserialize(self, value, attr, data, **kwargs) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class UtcDateTime(fields.AwareDateTime):
+    """An RFC 3339 time with its zone; loaded and dumped in UTC (a naive stored time is UTC)."""
+
+    default_error_messages = {
+        **_COMMON_MESSAGES,
+        "invalid": Bilingual("Not a valid RFC 3339 time.", "不是有效的RFC 3339时间。"),
+        "invalid_awareness": Bilingual(
+            "Must carry a time zone, e.g. 2026-03-01T08:00:00Z.", "须带时区，例如2026-03-01T08:00:00Z。"
+        ),
+        "format": Bilingual("Not a valid RFC 3339 time.", "不是有效的RFC 3339时间。"),
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs) -> datetime:
+        return super()._deserialize(value, attr, data, **kwargs).astimezone(timezone.utc)
+
+    def _serialize(self, value, attr, obj, **kwargs) -> str | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class ListOf(fields.List):
+    default_error_messages = {**_COMMON_MESSAGES, "invalid": Bilingual("Not a valid list.", "不是有效的列表。")}
+
+    def __init__(self, inner, *, max_items: int, min_items: int = 0, **kwargs):
+        sizes = [validate.Length(max=max_items, error=_TOO_MANY)]
+        if min_items:
+            sizes.append(validate.Length(min=min_items, error=_TOO_FEW))
+        super().__init__(inner, validate=sizes, **kwargs)
+
+
+class Object(fields.Nested):
+    default_error_messages = {**_COMMON_MESSAGES, "type": Bilingual("Invalid type.", "类型无效。")}
+
+
+def _mongo_safe_key(key: str) -> None:
+    if key.startswith("$") or "." in key:
+        raise ValidationError(
+            Bilingual("Keys may not start with '$' or contain '.'.", "键名不能以“$”开头，也不能包含“.”。")
+        )
+
+
+class SafeDict(fields.Dict):
+    """A free-form mapping of text to text whose keys are safe as MongoDB field names:
+    none starts with '$' or contains '.' (operator injection); values are plain text."""
+
+    default_error_messages = {**_COMMON_MESSAGES, "invalid": Bilingual("Not a valid object.", "不是有效的对象。")}
+
+    def __init__(self, *, max_items: int, key_length: int, value_length: int, metadata=None, **kwargs):
+        self.max_items = max_items
+        super().__init__(
+            keys=Text(key_length, validate=[_mongo_safe_key]),
+            values=Text(value_length),
+            validate=self._at_most_max_items,
+            # Length would be documented as maxLength; an object's bound is maxProperties.
+            metadata={"maxProperties": max_items, **(metadata or {})},
+            **kwargs,
+        )
+
+    def _at_most_max_items(self, value: dict) -> None:
+        if len(value) > self.max_items:
+            raise ValidationError(_TOO_MANY.format(max=self.max_items))
+
+
+class CreditCode(Text):
+    """A unified social credit code (GB 32100-2015), normalised to upper case."""
+
+    def __init__(self, **kwargs):
+        metadata = {
+            "description": "统一社会信用代码 (GB 32100-2015): 18 characters of 0-9 and A-Y "
+            "without I, O, S, V, Z; both check digits are verified; upper-cased on input"
+        }
+        super().__init__(credit_code.LENGTH, min_length=credit_code.LENGTH, metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        code = credit_code.normalise(super()._deserialize(value, attr, data, **kwargs))
+        problem = credit_code.problem(code)
+        if problem:
+            raise ValidationError(problem)
+        return code
+
+
+class PersonalIdentifier(Text):
+    """A resident ID number or mobile number: checked without quoting it, kept as a
+    `Sensitive` (masked repr), always masked on output."""
+
+    def __init__(self, max_length: int, normalise, problem, **kwargs):
+        self.normalise = normalise
+        self.problem = problem
+        super().__init__(max_length, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> Sensitive:
+        identifier = self.normalise(super()._deserialize(value, attr, data, **kwargs))
+        problem = self.problem(identifier)
+        if problem:
+            raise ValidationError(problem)
+        return Sensitive(identifier)
+
+    def _serialize(self, value, attr, obj, **kwargs) -> str | None:
+        return None if value is None else mask(str(value))
+
+
+def _resident_id(**kwargs) -> PersonalIdentifier:
+    metadata = {"description": "居民身份证号码 (GB 11643), 18 characters; masked on output, e.g. 430***********1234"}
+    return PersonalIdentifier(18, normalise_resident_id, resident_id_problem, metadata=metadata, **kwargs)
+
+
+def _mobile(**kwargs) -> PersonalIdentifier:
+    metadata = {"description": "mainland mobile number, 11 digits (+86 allowed); masked on output, e.g. 138****5678"}
+    return PersonalIdentifier(20, normalise_mobile, mobile_problem, metadata=metadata, **kwargs)
+
+
+class BaseSchema(Schema):
+    """Unknown fields are errors; schema-level messages are bilingual."""
+
+    class Meta:
+        unknown = RAISE
+
+    error_messages = {
+        "unknown": Bilingual("Unknown field.", "未知字段。"),
+        "type": Bilingual("Invalid input type.", "输入类型无效。"),
+    }
+
+
+# ---------------------------------------------------------------- institutions
+
+
+class InstitutionIn(BaseSchema):
+    """An institution (申报单位) to register; also each row of an import."""
+
+    name = Text(100, required=True, metadata={"description": "full Chinese name"})
+    type = _choice(INSTITUTION_TYPES, required=True)
+    prefecture = _choice(PREFECTURES, required=True, metadata={"description": "市州, one of Hunan's 14"})
+    county = Text(50, required=True, metadata={"description": "县市区"})
+    sponsor = Text(100, required=True, metadata={"description": "主管部门 (for a technician school, its HRSS department)"})
+    credit_code = CreditCode(required=True)
+
+
+class RecommenderOut(BaseSchema):
+    kind = fields.String(metadata={"description": "prefecture_bureau or hrss"})
+    authority = fields.String(metadata={"description": "the prefecture, or the HRSS sponsor"})
+
+
+class InstitutionOut(InstitutionIn):
+    id = fields.String()
+    type_zh = fields.Function(lambda obj: INSTITUTION_TYPES.get(_get(obj, "type")))
+    recommender = fields.Method("_recommender", metadata={"description": "who recommends its applications"})
+    created_at = UtcDateTime()
+
+    def _recommender(self, obj) -> dict:
+        institution = obj if isinstance(obj, Institution) else Institution.from_record(obj)
+        return institution.recommender.as_dict()
+
+
+def _get(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+
+class RowErrorOut(BaseSchema):
+    row = fields.Integer(allow_none=True, metadata={"description": "spreadsheet row (the header is row 1); null for the whole file"})
+    field = fields.String(allow_none=True)
+    column = fields.String(allow_none=True, metadata={"description": "the column header as written in the file"})
+    message_zh = fields.String()
+    message_en = fields.String()
+
+
+class ImportReportOut(BaseSchema):
+    ok = fields.Boolean()
+    imported = fields.Integer()
+    errors = fields.List(fields.Nested(RowErrorOut))
+
+
+def validate_institution_row(raw: dict[str, str]) -> tuple[dict | None, dict]:
+    try:
+        return InstitutionIn().load(raw), {}
+    except ValidationError as error:
+        return None, error.normalized_messages()
+
+
+def import_institutions(content: bytes, known_credit_codes: Collection[str] = ()) -> importing.ImportResult:
+    """Check an uploaded CSV or XLSX register row by row with InstitutionIn, all or nothing."""
+    return importing.import_institutions(content, validate_institution_row, known_credit_codes)
+
+
+# ---------------------------------------------------------------- catalogue
+
+
+class ProgrammeOut(BaseSchema):
+    """A category of the Chuyi action with its quota to 2025 and its progress."""
+
+    code = fields.String()
+    name_zh = fields.String()
+    name_en = fields.String()
+    quota = fields.Integer()
+    quota_year = fields.Integer()
+    institution_types = fields.List(fields.String())
+    applicant = fields.String(metadata={"description": "institution, person, team, joint (school + enterprise) or group"})
+    level = fields.String(metadata={"description": "school, specialty, base, group, person or team"})
+    one_per_institution = fields.Boolean()
+    one_per_prefecture = fields.Boolean()
+    required_fields = fields.List(
+        fields.String(), metadata={"description": "application fields to fill in before submitting"}
+    )
+    notice_ref = fields.String(metadata={"description": "paragraph of 湘教发〔2022〕7号"})
+    selected_count = fields.Integer(metadata={"description": "selected so far"})
+
+
+# ---------------------------------------------------------------- calls
+
+
+_CRITERION_CODE = validate.Regexp(
+    r"^[a-z][a-z0-9_-]*$",
+    error=Bilingual(
+        "Lower-case letters, digits, '_' and '-', starting with a letter.",
+        "应以小写字母开头，只含小写字母、数字、“_”和“-”。",
+    ),
+)
+
+
+class CriterionIn(BaseSchema):
+    """One weighted criterion of the scoring rubric (评分细则)."""
+
+    code = Text(32, required=True, validate=[_CRITERION_CODE])
+    name = Text(100, required=True)
+    weight = Whole(1, 100, required=True, metadata={"description": "the weights of a rubric add up to 100"})
+    max_score = Whole(1, 1000, required=True)
+
+
+class ReviewPlanIn(BaseSchema):
+    reviewers_per_application = Whole(1, 15, required=True)
+    rubric = ListOf(Object(CriterionIn), min_items=1, max_items=20, required=True)
+    conflict_same_prefecture = Flag(
+        load_default=True, metadata={"description": "experts from the applicant's prefecture abstain (回避)"}
+    )
+    conflict_own_institution_applied = Flag(
+        load_default=True, metadata={"description": "experts whose own institution applied in this call abstain"}
+    )
+
+    @validates_schema
+    def _rubric_adds_up(self, data, **kwargs):
+        problems = rubric_problems(data["rubric"])
+        if problems:
+            raise ValidationError({"rubric": problems})
+
+
+class CallIn(BaseSchema):
+    """A call (遴选批次) for one category."""
+
+    category = _choice(catalogue().codes, required=True)
+    title = Text(200, required=True)
+    opens_at = UtcDateTime(required=True)
+    closes_at = UtcDateTime(required=True)
+    quota = Whole(1, 10_000, required=True, metadata={"description": "at most what is left of the category's quota"})
+    prefecture_cap = Whole(
+        1,
+        10_000,
+        required=True,
+        metadata={
+            "description": "most applications each recommending authority (a prefecture bureau, "
+            "or the HRSS sponsor of technician schools) may recommend"
+        },
+    )
+    per_institution_limit = Whole(
+        1, 100, load_default=1, metadata={"description": "applications per institution (person and team categories)"}
+    )
+    budget_min_fen = _fen(required=True)
+    budget_max_fen = _fen(required=True)
+    review_plan = Object(ReviewPlanIn, required=True)
+    funding_rule = _opaque_id(required=True, metadata={"description": "id of the funding rule the allocation applies"})
+
+    @validates_schema
+    def _terms_fit(self, data, **kwargs):
+        category = catalogue()[data["category"]]
+        terms = call_terms_problems(category, data["prefecture_cap"], data["per_institution_limit"])
+        errors = {field: [message] for field, message in terms.items()}
+        try:
+            check_call_quota(category, data["quota"], 0)
+        except QuotaExceeded as exceeded:
+            errors["quota"] = [exceeded.message]
+        if data["closes_at"] <= data["opens_at"]:
+            errors["closes_at"] = [Bilingual("Must be after opens_at.", "截止时间应晚于开始时间。")]
+        if data["budget_max_fen"] < data["budget_min_fen"]:
+            errors["budget_max_fen"] = [Bilingual("Must not be below budget_min_fen.", "经费上限不能低于下限。")]
+        if errors:
+            raise ValidationError(errors)
+
+
+class AuditEntryOut(BaseSchema):
+    """One step of a status history: who, when, from, to, why."""
+
+    event = fields.String()
+    from_state = fields.String()
+    to_state = fields.String()
+    actor = fields.String()
+    at = UtcDateTime()
+    reason = fields.String(allow_none=True)
+
+
+class CallOut(CallIn):
+    id = fields.String()
+    state = fields.String(metadata={"description": "draft, open, closed, in_review, noticed or finalized"})
+    history = fields.List(fields.Nested(AuditEntryOut))
+    created_at = UtcDateTime()
+
+
+# ---------------------------------------------------------------- applications
+
+
+class YearlyTargetIn(BaseSchema):
+    year = Whole(FIRST_YEAR, LAST_YEAR, required=True)
+    target = Text(1000, multiline=True, required=True)
+
+
+class TeamMemberIn(BaseSchema):
+    """A team member. The ID number and phone are personal data: never echoed, masked on output."""
+
+    name = Text(50, required=True)
+    title = Text(50, required=True, metadata={"description": "professional title (职称)"})
+    role = Text(50, required=True, metadata={"description": "role in the team, e.g. 负责人"})
+    id_number = _resident_id(required=True)
+    phone = _mobile(required=True)
+
+
+class OrganisationIn(BaseSchema):
+    """A lead or member organisation of a vocational education group."""
+
+    name = Text(200, required=True)
+    kind = _choice(ORGANISATION_KINDS, required=True)
+    credit_code = CreditCode()
+
+
+class EnterprisePartnerIn(BaseSchema):
+    name = Text(200, required=True)
+    credit_code = CreditCode(required=True)
+
+
+class _ApplicationContent(BaseSchema):
+    title = Text(200)
+    summary = Text(2000, min_length=0, multiline=True)
+    construction_plan = Text(20_000, min_length=0, multiline=True, metadata={"description": "建设方案"})
+    yearly_targets = ListOf(Object(YearlyTargetIn), max_items=LAST_YEAR - FIRST_YEAR + 1)
+    budget_request_fen = _fen()
+    performance_indicators = SafeDict(
+        max_items=50, key_length=100, value_length=500, metadata={"description": "绩效指标: indicator -> target"}
+    )
+    team_members = ListOf(Object(TeamMemberIn), max_items=50, metadata={"description": "person and team categories"})
+    lead_organisation = Object(OrganisationIn, metadata={"description": "edu-group only"})
+    member_organisations = ListOf(Object(OrganisationIn), max_items=200, metadata={"description": "edu-group only"})
+    enterprise_partner = Object(EnterprisePartnerIn, metadata={"description": "master-studio and workshop"})
+
+    @validates_schema
+    def _no_repeats(self, data, **kwargs):
+        errors = {}
+        years = [t["year"] for t in data.get("yearly_targets", [])]
+        if len(set(years)) != len(years):
+            errors["yearly_targets"] = [Bilingual("Each year at most once.", "每个年度只能填写一次。")]
+        ids = [m["id_number"] for m in data.get("team_members", [])]
+        if len(set(ids)) != len(ids):
+            errors["team_members"] = [Bilingual("The same person is listed twice.", "同一人员重复填写。")]
+        if errors:
+            raise ValidationError(errors)
+
+
+class ApplicationIn(_ApplicationContent):
+    """A new draft application for a call; the rest can be filled in before submitting."""
+
+    call_id = _opaque_id(required=True)
+    title = Text(200, required=True)
+
+
+class ApplicationPatch(_ApplicationContent):
+    """Changes to a draft: the fields given replace the stored ones."""
+
+    @validates_schema
+    def _not_empty(self, data, **kwargs):
+        if not data:
+            raise ValidationError(Bilingual("Nothing to change.", "没有要修改的内容。"))
+
+
+class FindingOut(BaseSchema):
+    rule = fields.String()
+    passed = fields.Boolean()
+    reason_zh = fields.String()
+    reason_en = fields.String()
+
+
+class EligibilityDecisionOut(BaseSchema):
+    eligible = fields.Boolean()
+    automatically_eligible = fields.Boolean()
+    overridden = fields.Boolean()
+    reason = fields.String(allow_none=True)
+    actor = fields.String()
+    at = UtcDateTime()
+    findings = fields.List(fields.Nested(FindingOut))
+
+
+class ApplicationOut(_ApplicationContent):
+    id = fields.String()
+    call_id = fields.String()
+    institution_id = fields.String()
+    category = fields.String()
+    state = fields.String(
+        metadata={"description": "draft, submitted, recommended, declined, eligible, ineligible, in_review or withdrawn"}
+    )
+    eligibility_findings = fields.List(fields.Nested(FindingOut))
+    eligibility_decision = fields.Nested(EligibilityDecisionOut, allow_none=True)
+    history = fields.List(fields.Nested(AuditEntryOut))
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
+
+
+# ---------------------------------------------------------------- decisions
+
+
+class DecisionIn(BaseSchema):
+    """Recommend or withdraw, with an optional reason."""
+
+    reason = Text(1000, multiline=True)
+
+
+class DeclineIn(BaseSchema):
+    """Decline to recommend: the reason is required."""
+
+    reason = Text(1000, multiline=True, required=True)
+
+
+class EligibilityOverrideIn(BaseSchema):
+    """The province's eligibility decision: confirm the automatic findings, or override
+    them (a reason is then required)."""
+
+    eligible = Flag(required=True)
+    reason = Text(1000, multiline=True)
