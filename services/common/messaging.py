@@ -1,0 +1,341 @@
+"""RabbitMQ plumbing: the confirmed publisher, the topology, and the reliable event
+handler entrypoint.
+
+Topology (declared by the services themselves):
+- `<service>.events`: durable topic exchange per owning service, routing key = event
+  name (nameko's convention). Its alternate exchange `chuyi.unrouted` (fanout, with a
+  durable queue of the same name) catches an event no queue is bound to yet, so it is
+  neither dropped nor stuck: it stays visible there and can be replayed.
+- `<consumer>.<source>`: one quorum queue per consuming service and source service,
+  bound to every event of the source (`#`), so that a consumer sees each subject's whole
+  sequence and can apply events in order. Beside it `<queue>.retry.<ms>ms` (one delay
+  each: a per-message TTL in one queue would block behind its head) dead-letter back
+  into it, and `<queue>.dead` keeps what failed for good, with the error.
+
+A handler that raises is retried after each delay of `retry_delays_ms`, then
+dead-lettered; the original is acked only after its copy is confirmed elsewhere. An
+event that arrives before its predecessor waits (without using up tries) for at most
+`gap_timeout_s`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import traceback
+from datetime import datetime, timezone
+from functools import partial, wraps
+
+from eventlet.event import Event as GreenEvent
+from kombu import Connection, Exchange, Producer, Queue
+from kombu.serialization import register
+from nameko.extensions import Entrypoint, ProviderCollector, SharedExtension, register_entrypoint
+from nameko.messaging import QueueConsumer
+
+from .config import Settings
+from .envelope import Event, InvalidEvent, parse_event
+from .store import OutOfOrder
+from .observability import EVENTS_CONSUMED, EVENTS_FAILED, HANDLER_LATENCY, correlation_id
+
+log = logging.getLogger(__name__)
+
+CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json"
+UNROUTED = "chuyi.unrouted"
+ATTEMPTS = "x-chuyi-attempts"
+DEFERRED_SINCE = "x-chuyi-deferred-since"
+QUORUM_DELIVERY_LIMIT = 20  # a backstop for crash loops; handler failures are counted by ATTEMPTS
+
+register("cloudevents", lambda obj: json.dumps(obj, ensure_ascii=False), json.loads,
+         content_type=CLOUDEVENTS_CONTENT_TYPE, content_encoding="utf-8")
+
+
+class Unroutable(Exception):
+    """The broker returned a mandatory message: no queue and no alternate exchange took it."""
+
+
+def service_exchange(service: str) -> Exchange:
+    return Exchange(f"{service}.events", type="topic", durable=True, arguments={"alternate-exchange": UNROUTED})
+
+
+def consumer_queue_name(consumer: str, source: str) -> str:
+    return f"{consumer}.{source}"
+
+
+def retry_queue_name(queue: str, delay_ms: int) -> str:
+    return f"{queue}.retry.{delay_ms}ms"
+
+
+def dead_queue_name(queue: str) -> str:
+    return f"{queue}.dead"
+
+
+def _quorum(**arguments) -> dict:
+    return {"x-queue-type": "quorum", **arguments}
+
+
+def consumer_queue(consumer: str, source: str) -> Queue:
+    name = consumer_queue_name(consumer, source)
+    return Queue(name, exchange=service_exchange(source), routing_key="#", durable=True,
+                 queue_arguments=_quorum(**{"x-delivery-limit": QUORUM_DELIVERY_LIMIT,
+                                            "x-dead-letter-exchange": "",
+                                            "x-dead-letter-routing-key": dead_queue_name(name)}))
+
+
+def side_queues(queue: str, delays_ms) -> list[Queue]:
+    retries = [Queue(retry_queue_name(queue, ms), durable=True, queue_arguments=_quorum(**{
+        "x-message-ttl": ms, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue})) for ms in delays_ms]
+    return retries + [Queue(dead_queue_name(queue), durable=True, queue_arguments=_quorum())]
+
+
+def unrouted_topology() -> list:
+    exchange = Exchange(UNROUTED, type="fanout", durable=True)
+    return [exchange, Queue(UNROUTED, exchange=exchange, durable=True, queue_arguments=_quorum())]
+
+
+class Publisher:
+    """A publisher with confirms and mandatory routing; safe to share between green threads.
+
+    Any failure closes the connection (a returned message leaves its confirm behind on
+    the channel, which must not be taken for the next message's) and is raised."""
+
+    def __init__(self, amqp_uri: str, connect_timeout: float = 5.0):
+        self.amqp_uri = amqp_uri
+        self.connect_timeout = connect_timeout
+        self._lock = threading.Lock()
+        self._connection = None
+        self._producer = None
+
+    def _ensure(self) -> Producer:
+        if self._producer is None:
+            self._connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True},
+                                          connect_timeout=self.connect_timeout, heartbeat=0)
+            self._connection.connect()
+            self._producer = Producer(self._connection.channel())
+        return self._producer
+
+    def publish(self, exchange, routing_key: str, body, *, message_id: str | None = None,
+                headers: dict | None = None, content_type: str = CLOUDEVENTS_CONTENT_TYPE) -> None:
+        if isinstance(body, dict):
+            body = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        with self._lock:
+            try:
+                self._ensure().publish(
+                    body, exchange=exchange, routing_key=routing_key, mandatory=True, delivery_mode=2,
+                    content_type=content_type, content_encoding="utf-8", headers=headers or {},
+                    message_id=message_id, retry=False)
+            except Exception as exc:
+                self._close()
+                if "NO_ROUTE" in str(exc):
+                    raise Unroutable(f"{getattr(exchange, 'name', exchange)!r} {routing_key!r}: {exc}") from None
+                raise
+
+    def declare(self, *entities) -> None:
+        with self._lock:
+            try:
+                channel = self._ensure().channel
+                for entity in entities:
+                    entity.bind(channel).declare()
+            except Exception:
+                self._close()
+                raise
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.release()
+            except Exception:  # already broken; nothing more to release
+                pass
+        self._connection = self._producer = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+
+def declare_service_exchange(publisher: Publisher, service: str) -> None:
+    publisher.declare(*unrouted_topology(), service_exchange(service))
+
+
+def declare_consumer_topology(publisher: Publisher, consumer: str, source: str, delays_ms) -> None:
+    queue = consumer_queue(consumer, source)
+    publisher.declare(*unrouted_topology(), service_exchange(source), queue, *side_queues(queue.name, delays_ms))
+
+
+class EventQueueConsumer(QueueConsumer):
+    """nameko's queue consumer, handing over raw messages: a body that is not JSON must
+    reach our dead-letter path instead of failing inside kombu's decoder forever."""
+
+    def get_consumers(self, consumer_cls, channel):
+        for provider in self._providers:
+            consumer = consumer_cls(queues=[provider.queue], on_message=partial(self.handle_message, provider, None))
+            consumer.qos(prefetch_count=self.prefetch_count)
+            self._consumers[provider] = consumer
+        return self._consumers.values()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class EventStream(SharedExtension, ProviderCollector):
+    """Consumes one source service's events for this service and settles each message."""
+
+    queue_consumer = EventQueueConsumer()
+
+    def __init__(self, source: str):
+        self.source = source
+        self.queue = None
+        self._unregistering = set()
+        self._unregistered_from_queue_consumer = GreenEvent()
+        super().__init__()
+
+    @property
+    def sharing_key(self):
+        return (type(self), self.source)
+
+    def setup(self):
+        if self.queue is not None:
+            return
+        self.settings = Settings.for_container(self.container)
+        self.consumer = consumer_queue_name(self.container.service_name, self.source)
+        self.queue = consumer_queue(self.container.service_name, self.source)
+        self.publisher = Publisher(self.settings.amqp_uri)
+        declare_consumer_topology(self.publisher, self.container.service_name, self.source, self.settings.retry_delays_ms)
+        self.queue_consumer.register_provider(self)
+
+    def stop(self):
+        if not self._providers_registered:
+            self.queue_consumer.unregister_provider(self)
+            self._unregistered_from_queue_consumer.send(True)
+
+    def unregister_provider(self, provider):
+        self._unregistering.add(provider)
+        if not self._providers - self._unregistering and not self._unregistered_from_queue_consumer.ready():
+            self.queue_consumer.unregister_provider(self)
+            self._unregistered_from_queue_consumer.send(True)
+        self._unregistered_from_queue_consumer.wait()
+        super().unregister_provider(provider)
+        if not self._providers:
+            self.publisher.close()
+
+    def handle_message(self, body, message):
+        try:
+            event = parse_event(message.body)
+        except InvalidEvent as exc:
+            self.settle(message, None, exc, dead=True)
+            return
+        handler = next((p for p in self._providers if event.name in p.event_names), None)
+        if handler is not None:
+            handler.handle(event, message)
+            return
+        try:  # not ours to act on, but it moves the subject's sequence on
+            self.container_store().handle_once(self.consumer, event, lambda: None)
+            self.settle(message, event, None)
+        except Exception as exc:
+            self.settle(message, event, exc)
+
+    def container_store(self):
+        from .providers import MongoStore
+        provider = next(d for d in self.container.dependencies if isinstance(d, MongoStore))
+        return provider.get_dependency(None)
+
+    def settle(self, message, event: Event | None, error: BaseException | None, *, dead: bool = False) -> None:
+        """Ack, or move the message to a retry or dead-letter queue and then ack.
+        If that move cannot be confirmed, the message is requeued: never lost."""
+        name = event.name if event else "invalid"
+        try:
+            if error is None:
+                EVENTS_CONSUMED.labels(self.container.service_name, self.source, name, "handled").inc()
+            elif dead:
+                self._dead_letter(message, error, name)
+            elif isinstance(error, OutOfOrder):
+                self._defer(message, error, name)
+            else:
+                self._retry_or_dead_letter(message, error, name)
+        except Exception:
+            log.exception("could not settle message; requeued", extra={"fields": {"queue": self.consumer}})
+            self.queue_consumer.requeue_message(message)
+            return
+        self.queue_consumer.ack_message(message)
+
+    def _republish(self, message, queue: str, headers: dict) -> None:
+        self.publisher.publish("", queue, message.body, message_id=message.properties.get("message_id"),
+                               headers=headers, content_type=message.content_type or CLOUDEVENTS_CONTENT_TYPE)
+
+    def _retry_or_dead_letter(self, message, error, name):
+        attempts = int(message.headers.get(ATTEMPTS, 0)) + 1
+        delays = self.settings.retry_delays_ms
+        if attempts > len(delays):
+            self._dead_letter(message, error, name, attempts=attempts)
+            return
+        log.warning("event handler failed; retrying", extra={"fields": {"queue": self.consumer, "event": name, "attempt": attempts, "error": repr(error)}})
+        self._republish(message, retry_queue_name(self.consumer, delays[attempts - 1]),
+                        {**message.headers, ATTEMPTS: attempts, "x-chuyi-last-error": repr(error)[:1000]})
+        EVENTS_FAILED.labels(self.container.service_name, self.source, name, "retried").inc()
+
+    def _defer(self, message, error, name):
+        since = message.headers.get(DEFERRED_SINCE) or _utcnow().isoformat()
+        waited = (_utcnow() - datetime.fromisoformat(since)).total_seconds()
+        if waited > self.settings.gap_timeout_s:
+            self._dead_letter(message, error, name)
+            return
+        self._republish(message, retry_queue_name(self.consumer, min(self.settings.retry_delays_ms)),
+                        {**message.headers, DEFERRED_SINCE: since})
+        EVENTS_FAILED.labels(self.container.service_name, self.source, name, "deferred").inc()
+
+    def _dead_letter(self, message, error, name, attempts=None):
+        log.error("event dead-lettered", extra={"fields": {"queue": self.consumer, "event": name, "error": repr(error)}})
+        self._republish(message, dead_queue_name(self.consumer), {
+            **message.headers,
+            ATTEMPTS: attempts if attempts is not None else int(message.headers.get(ATTEMPTS, 0)),
+            "x-chuyi-error": f"{type(error).__name__}: {error}"[:2000],
+            "x-chuyi-traceback": "".join(traceback.format_exception(error))[-4000:],
+            "x-chuyi-queue": self.consumer,
+            "x-chuyi-dead-at": _utcnow().isoformat(),
+        })
+        EVENTS_FAILED.labels(self.container.service_name, self.source, name, "dead_lettered").inc()
+
+
+class EventHandler(Entrypoint):
+    """Entrypoint for events named `event_names` from `source`; see `handles`."""
+
+    def __init__(self, source: str, event_names: tuple[str, ...], **kwargs):
+        self.source = source
+        self.event_names = frozenset(event_names)
+        self.stream = EventStream(source)
+        super().__init__(**kwargs)
+
+    def setup(self):
+        self.stream.register_provider(self)
+
+    def stop(self):
+        self.stream.unregister_provider(self)
+
+    def handle(self, event: Event, message) -> None:
+        try:
+            self.container.spawn_worker(
+                self, (event,), {}, context_data={"correlation_id": event.correlationid},
+                handle_result=partial(self._settle, message, event))
+        except Exception:  # the container is stopping: leave it for another consumer
+            self.stream.queue_consumer.requeue_message(message)
+
+    def _settle(self, message, event, worker_ctx, result, exc_info):
+        self.stream.settle(message, event, exc_info[1] if exc_info else None)
+        return result, exc_info
+
+
+def handles(source: str, *event_names: str):
+    """Declare a service method as the handler of `source`'s events `event_names`.
+
+    The method runs once per event (a redelivery is skipped), in the subject's sequence
+    order, in one transaction with the record that it ran: it takes the event and
+    writes through `self.store`."""
+    def decorate(method):
+        @wraps(method)
+        def apply_once(self, event: Event):
+            correlation_id.set(event.correlationid)
+            with HANDLER_LATENCY.labels(self.name, method.__name__).time():
+                return self.store.handle_once(consumer_queue_name(self.name, source), event, lambda: method(self, event))
+        register_entrypoint(apply_once, EventHandler(source, event_names))
+        return apply_once
+    return decorate

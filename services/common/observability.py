@@ -1,0 +1,41 @@
+"""Structured JSON logs carrying the correlation id, and the platform's Prometheus metrics."""
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+
+from prometheus_client import Counter, Gauge, Histogram
+
+correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
+
+EVENTS_PUBLISHED = Counter("chuyi_events_published_total", "Events published by the outbox relay", ["service", "event"])
+EVENTS_CONSUMED = Counter("chuyi_events_consumed_total", "Events handled (or skipped as duplicates)", ["service", "source", "event", "outcome"])
+EVENTS_FAILED = Counter("chuyi_events_failed_total", "Event handler failures, by what happened next", ["service", "source", "event", "action"])
+OUTBOX_BACKLOG = Gauge("chuyi_outbox_backlog", "Events staged in the outbox and not yet published", ["service"])
+HANDLER_LATENCY = Histogram("chuyi_handler_seconds", "Time spent in event handlers and RPC methods", ["service", "entrypoint"])
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "correlation_id": correlation_id.get(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

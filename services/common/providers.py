@@ -1,0 +1,130 @@
+"""The nameko extensions every Chuyi service is made of: its store (with the outbox
+relay), request tracing, and the ops endpoint that Kubernetes probes and Prometheus
+scrapes."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import eventlet
+from eventlet import wsgi
+from kombu import Connection
+from nameko.extensions import DependencyProvider, Extension
+from nameko.rpc import rpc
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pymongo import MongoClient
+
+from .config import Settings
+from .observability import HANDLER_LATENCY, correlation_id
+from .outbox import OutboxRelay
+from .store import BaseStore
+
+log = logging.getLogger(__name__)
+
+
+class MongoStore(DependencyProvider):
+    """Gives each worker a fresh `store_cls` on the service's own database (indexes
+    ensured at start), and runs the service's outbox relay while the service runs."""
+
+    def __init__(self, store_cls: type[BaseStore]):
+        self.store_cls = store_cls
+
+    def setup(self):
+        self.settings = Settings.for_container(self.container)
+        self.client = MongoClient(self.settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000)
+        self.db = self.client[self.settings.database_name(self.container.service_name)]
+        self.store_cls.ensure_indexes(self.db)
+        self.relay = OutboxRelay(self.db, self.container.service_name, self.settings)
+
+    def start(self):
+        self.container.spawn_managed_thread(self.relay.run, identifier="outbox-relay")
+
+    def stop(self):
+        self.relay.stop()
+        self.client.close()
+
+    def kill(self):
+        self.stop()
+
+    def get_dependency(self, worker_ctx):
+        return self.store_cls(self.db, self.container.service_name, on_events_staged=self.relay.wake)
+
+    def ping(self) -> None:
+        self.client.admin.command("ping")
+
+
+class Tracing(DependencyProvider):
+    """Carries the correlation id into the worker's logs and events; times each call."""
+
+    def worker_setup(self, worker_ctx):
+        correlation_id.set(worker_ctx.context_data.get("correlation_id") or worker_ctx.call_id)
+        worker_ctx.started_at = time.perf_counter()
+
+    def worker_teardown(self, worker_ctx):
+        HANDLER_LATENCY.labels(self.container.service_name, worker_ctx.entrypoint.method_name).observe(
+            time.perf_counter() - worker_ctx.started_at)
+
+
+class OpsEndpoint(Extension):
+    """`/healthz` (the process answers), `/readyz` (broker and MongoDB answer) and
+    `/metrics` on OPS_PORT; port 0 turns it off (several services in one test process)."""
+
+    def setup(self):
+        self.settings = Settings.for_container(self.container)
+        self.server = None
+        if self.settings.ops_port:
+            self.server = eventlet.listen(("0.0.0.0", self.settings.ops_port))
+
+    def start(self):
+        if self.server is not None:
+            self.container.spawn_managed_thread(
+                lambda: wsgi.server(self.server, self.app, log_output=False), identifier="ops-endpoint")
+
+    def stop(self):
+        if self.server is not None:
+            self.server.close()
+
+    def readiness(self) -> dict:
+        checks = {}
+        try:
+            next(d for d in self.container.dependencies if isinstance(d, MongoStore)).ping()
+            checks["mongodb"] = "ok"
+        except Exception as exc:
+            checks["mongodb"] = f"down: {exc}"
+        try:
+            with Connection(self.settings.amqp_uri, connect_timeout=2) as conn:
+                conn.ensure_connection(max_retries=1, timeout=2)
+            checks["rabbitmq"] = "ok"
+        except Exception as exc:
+            checks["rabbitmq"] = f"down: {exc}"
+        return checks
+
+    def app(self, environ, start_response):
+        path = environ.get("PATH_INFO")
+        if path == "/metrics":
+            start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+            return [generate_latest()]
+        if path == "/healthz":
+            status, body = "200 OK", {"service": self.container.service_name, "status": "ok"}
+        elif path == "/readyz":
+            checks = self.readiness()
+            ready = all(v == "ok" for v in checks.values())
+            status = "200 OK" if ready else "503 Service Unavailable"
+            body = {"service": self.container.service_name, "status": "ready" if ready else "not ready", "checks": checks}
+        else:
+            status, body = "404 Not Found", {"title": "Not Found", "status": 404}
+        start_response(status, [("Content-Type", "application/json")])
+        return [json.dumps(body).encode()]
+
+
+class ChuyiService:
+    """What every business service has: tracing, the ops endpoint and a `ping` RPC
+    (the gateway's readiness check). Subclasses set `name` and `store = MongoStore(...)`."""
+
+    tracing = Tracing()
+    ops = OpsEndpoint()
+
+    @rpc
+    def ping(self):
+        return {"service": self.name, "ok": True}

@@ -1,0 +1,41 @@
+"""Runs one service in this process, as `chuyi serve` does in every environment."""
+from __future__ import annotations
+
+import importlib
+import logging
+import signal
+
+import eventlet
+from nameko.runners import ServiceRunner
+
+from .config import Settings
+from .observability import configure_logging
+
+SERVICES = {
+    "applications": "services.applications.service:ApplicationsService",
+    "review": "services.review.service:ReviewService",
+    "funding": "services.funding.service:FundingService",
+    "notify": "services.notify.service:NotifyService",
+}
+
+
+def load_service(target: str):
+    module_name, _, class_name = SERVICES.get(target, target).partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def run(target: str) -> None:
+    settings = Settings.from_env()
+    configure_logging(settings.log_level)
+    runner = ServiceRunner(settings.nameko_config())
+    runner.add_service(load_service(target))
+
+    def stop(signum, frame):  # graceful: stop taking messages, finish what is held, then exit
+        logging.getLogger(__name__).info("stopping on signal %s", signum)
+        eventlet.spawn_n(runner.stop)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    runner.start()
+    logging.getLogger(__name__).info("service started", extra={"fields": {"service": target}})
+    runner.wait()

@@ -1,0 +1,15 @@
+import pytest
+
+from tests.support.servers import mongo_server, rabbit_vhost
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(tmp_path_factory):
+    with mongo_server(tmp_path_factory.mktemp("secantus") / "data") as uri:
+        yield uri
+
+
+@pytest.fixture
+def amqp_uri():
+    with rabbit_vhost() as uri:
+        yield uri

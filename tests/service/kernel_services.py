@@ -1,0 +1,50 @@
+"""Two tiny services that exercise the kernel exactly as the business services use it."""
+from nameko.rpc import rpc
+from pymongo import ASCENDING, IndexModel
+
+from services.common.messaging import handles
+from services.common.providers import ChuyiService, MongoStore
+from services.common.store import BaseStore
+
+
+class KernelStore(BaseStore):
+    indexes = {"records": [], "effects": [IndexModel([("event_id", ASCENDING)], name="by_event")], "switches": []}
+
+    def record(self, subject: str, n: int) -> None:
+        """A state change and the event it raises, in one write."""
+        def work():
+            self.db.records.insert_one({"subject": subject, "n": n}, session=self.session)
+            self.emit("recorded", subject, {"n": n})
+        self.atomic(work)
+
+    def apply(self, event) -> None:
+        position = self.db.effects.count_documents({"subject": event.subject}, session=self.session)
+        self.db.effects.insert_one({"event_id": event.id, "subject": event.subject, "sequence": event.sequence,
+                                    "position": position, "n": event.data.get("n")}, session=self.session)
+
+    def is_broken(self) -> bool:
+        return self.db.switches.find_one({"_id": "broken"}, session=self.session) is not None
+
+
+class ProducerService(ChuyiService):
+    name = "producer"
+    store = MongoStore(KernelStore)
+
+    @rpc
+    def record(self, subject, n):
+        self.store.record(subject, n)
+
+
+class ConsumerService(ChuyiService):
+    name = "consumer"
+    store = MongoStore(KernelStore)
+
+    @handles("producer", "recorded")
+    def on_recorded(self, event):
+        self.store.apply(event)
+
+    @handles("producer", "fragile")
+    def on_fragile(self, event):
+        if self.store.is_broken():
+            raise RuntimeError("the fragile handler is broken")
+        self.store.apply(event)

@@ -1,0 +1,140 @@
+"""The four guarantees of events.md, against the real broker and a real wire server."""
+import json
+import uuid
+
+import pytest
+from pymongo import MongoClient
+
+from services.common import deadletters
+from services.common.envelope import new_event
+from services.common.messaging import Publisher, dead_queue_name, service_exchange
+from tests.service.kernel_services import KernelStore
+from tests.support.servers import CuttableProxy, ServiceProcess, wait_until
+
+pytestmark = pytest.mark.service
+
+PRODUCER = "tests.service.kernel_services:ProducerService"
+CONSUMER = "tests.service.kernel_services:ConsumerService"
+
+
+@pytest.fixture
+def proxy():
+    """Set up before `platform`, so it is closed only after the services have stopped."""
+    cuttable = CuttableProxy()
+    yield cuttable
+    cuttable.cut()
+
+
+@pytest.fixture
+def platform(mongo_uri, amqp_uri, tmp_path):
+    """A database prefix of the test's own, and a way to start kernel services on it."""
+    prefix = f"t{uuid.uuid4().hex[:8]}_"
+    client = MongoClient(mongo_uri, tz_aware=True)
+    started = []
+
+    def start(target, amqp=amqp_uri, **env):
+        process = ServiceProcess(target, {"MONGO_URI": mongo_uri, "AMQP_URI": amqp, "MONGO_DB_PREFIX": prefix,
+                                          "EVENT_RETRY_DELAYS_MS": "100,200", "RELAY_POLL_S": "0.2", **env}, tmp_path)
+        started.append(process)
+        return process.wait_started()
+
+    class Platform:
+        pass
+
+    p = Platform()
+    p.start, p.amqp_uri = start, amqp_uri
+    p.db = lambda service: client[f"{prefix}{service}"]
+    yield p
+    for process in started:
+        process.stop()
+    client.close()
+
+
+def publish(amqp_uri, name, subject, sequence, data=None, event_id=None):
+    event = new_event("producer", name, subject, data or {}, sequence=sequence, event_id=event_id)
+    publisher = Publisher(amqp_uri)
+    publisher.publish(service_exchange("producer"), name, event.to_dict(), message_id=event.id)
+    publisher.close()
+    return event
+
+
+def effects(platform, **query):
+    return list(platform.db("consumer").effects.find(query).sort([("subject", 1), ("position", 1)]))
+
+
+def test_broker_cut_while_writing_loses_nothing_and_applies_nothing_twice(proxy, platform):
+    platform.start(CONSUMER)
+    platform.start(PRODUCER, amqp=platform.amqp_uri.replace("127.0.0.1:5672", f"127.0.0.1:{proxy.port}"))
+    store = KernelStore(platform.db("producer"), "producer")
+    subjects = [f"subject-{i}" for i in range(5)]
+
+    for n in range(20):
+        store.record(subjects[n % 5], n)
+    proxy.cut()
+    for n in range(20, 60):  # the broker is unreachable for the producer: the writes still succeed
+        store.record(subjects[n % 5], n)
+    assert platform.db("producer").records.count_documents({}) == 60
+    held = platform.db("producer").outbox.count_documents({"sent_at": None})
+    assert held >= 40, "the cut should have held back the events written during it"
+    proxy.restore()
+    for n in range(60, 80):
+        store.record(subjects[n % 5], n)
+
+    wait_until(lambda: len(effects(platform)) >= 80, timeout=90, what="all 80 events applied")
+    applied = effects(platform)
+    assert sorted(e["n"] for e in applied) == list(range(80))           # none lost, none twice
+    assert len({e["event_id"] for e in applied}) == 80
+    for subject in subjects:                                            # and each subject in order
+        assert [e["sequence"] for e in applied if e["subject"] == subject] == list(range(1, 17))
+    assert platform.db("producer").outbox.count_documents({"sent_at": None}) == 0
+
+
+def test_the_same_event_delivered_twice_has_one_effect(platform):
+    platform.start(CONSUMER)
+    event = publish(platform.amqp_uri, "recorded", "twice", 1, {"n": 7})
+    publish(platform.amqp_uri, "recorded", "twice", 1, {"n": 7}, event_id=event.id)
+    publish(platform.amqp_uri, "recorded", "twice", 2, {"n": 8})
+    wait_until(lambda: len(effects(platform)) >= 2, what="both distinct events applied")
+    later = publish(platform.amqp_uri, "recorded", "twice", 3, {"n": 9})  # after the duplicate was settled
+    wait_until(lambda: effects(platform, event_id=later.id), what="the later event applied")
+    assert [e["n"] for e in effects(platform)] == [7, 8, 9]
+
+
+def test_a_handler_that_always_fails_is_dead_lettered_and_the_queue_keeps_flowing(platform):
+    service = platform.start(CONSUMER)
+    platform.db("consumer").switches.insert_one({"_id": "broken"})
+    doomed = publish(platform.amqp_uri, "fragile", "fragile-1", 1, {"n": 1})
+    healthy = publish(platform.amqp_uri, "recorded", "other", 1, {"n": 2})
+
+    wait_until(lambda: effects(platform, event_id=healthy.id), what="the later, healthy event applied")
+    letters = wait_until(lambda: deadletters.list_dead_letters(platform.amqp_uri, "consumer.producer"),
+                         what="the failing event in the dead-letter queue")
+    assert [l["message_id"] for l in letters] == [doomed.id]
+    assert letters[0]["attempts"] == 3                       # the first try and two retries
+    assert "the fragile handler is broken" in letters[0]["error"]
+    assert json.loads(letters[0]["body"])["id"] == doomed.id
+    assert service.proc.poll() is None
+
+    platform.db("consumer").switches.delete_one({"_id": "broken"})  # the operator fixes the cause
+    assert deadletters.replay(platform.amqp_uri, "consumer.producer") == 1
+    wait_until(lambda: effects(platform, event_id=doomed.id), what="the replayed event applied")
+    assert deadletters.list_dead_letters(platform.amqp_uri, "consumer.producer") == []
+
+
+def test_events_of_one_subject_are_applied_in_sequence_order(platform):
+    platform.start(CONSUMER)
+    for sequence in (3, 5, 1, 4, 2):
+        publish(platform.amqp_uri, "recorded", "ordered", sequence, {"n": sequence})
+    wait_until(lambda: len(effects(platform)) >= 5, what="all five events applied")
+    assert [e["sequence"] for e in effects(platform)] == [1, 2, 3, 4, 5]
+
+
+def test_an_invalid_message_goes_straight_to_the_dead_letters(platform):
+    platform.start(CONSUMER)
+    publisher = Publisher(platform.amqp_uri)
+    publisher.publish(service_exchange("producer"), "recorded", b"not json", message_id="garbage-1")
+    publisher.close()
+    letters = wait_until(lambda: deadletters.list_dead_letters(platform.amqp_uri, "consumer.producer"),
+                         what="the invalid message dead-lettered")
+    assert letters[0]["message_id"] == "garbage-1" and "InvalidEvent" in letters[0]["error"]
+    assert dead_queue_name("consumer.producer") == "consumer.producer.dead"
