@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import signal
 
 import eventlet
@@ -27,7 +28,8 @@ def load_service(target: str):
 def run(target: str) -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
-    runner = ServiceRunner(settings.nameko_config())
+    passthrough = {k[len("NAMEKO_"):]: v for k, v in os.environ.items() if k.startswith("NAMEKO_")}
+    runner = ServiceRunner({**passthrough, **settings.nameko_config()})
     runner.add_service(load_service(target))
 
     def stop(signum, frame):  # graceful: stop taking messages, finish what is held, then exit
