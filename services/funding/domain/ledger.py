@@ -168,7 +168,7 @@ def _legs(position: int, entry: Entry) -> tuple[tuple[Account, str, int], tuple[
         raise LedgerError(f"entry {position}: amount must be a positive integer number of fen, got {entry.amount!r}")
     debit, credit = Account.parse(entry.debit), Account.parse(entry.credit)
     if (debit.kind, credit.kind) != MOVEMENTS[entry.movement]:
-        raise LedgerError(f"entry {position}: a {entry.movement} debits {MOVEMENTS[entry.movement][0]} and credits "
+        raise LedgerError(f"entry {position}: movement {entry.movement!r} debits {MOVEMENTS[entry.movement][0]} and credits "
                           f"{MOVEMENTS[entry.movement][1]}, not {debit.kind} and {credit.kind}")
     if not debit.source == credit.source == entry.source:
         raise LedgerError(f"entry {position}: both accounts must be of source {entry.source!r}")

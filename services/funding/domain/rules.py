@@ -70,20 +70,20 @@ class TieredAward:
         found: dict[str, list[str]] = {}
         if not self.tiers:
             return {"award.tiers": ["at least one tier is required"]}
-        expected_from = 1
+        expected_from = 1  # None once a tier is open-ended or malformed: nothing sensible follows
         for i, tier in enumerate(self.tiers):
             path = f"award.tiers.{i}"
-            if not _is_int(tier.from_rank) or tier.from_rank != expected_from:
-                found[f"{path}.from_rank"] = [f"must be {expected_from}: tiers start at rank 1 and follow each other without gap or overlap"]
-            last = i == len(self.tiers) - 1
-            if tier.to_rank is None and not last:
+            if expected_from is not None and tier.from_rank != expected_from:
+                found[f"{path}.from_rank"] = [f"must be {expected_from}: tiers start at rank 1 and follow each "
+                                              "other without gap or overlap"]
+            if tier.to_rank is None and i < len(self.tiers) - 1:
                 found[f"{path}.to_rank"] = ["only the last tier may be open-ended"]
-            elif tier.to_rank is not None and (not _is_int(tier.to_rank) or not _is_int(tier.from_rank) or tier.to_rank < tier.from_rank):
+            elif tier.to_rank is not None and not (_is_int(tier.to_rank) and _is_int(tier.from_rank)
+                                                   and tier.to_rank >= tier.from_rank):
                 found[f"{path}.to_rank"] = ["must be an integer >= from_rank"]
             if not _is_int(tier.amount) or tier.amount <= 0:
                 found[f"{path}.amount"] = ["must be a positive integer number of fen"]
-            if _is_int(tier.to_rank):
-                expected_from = tier.to_rank + 1
+            expected_from = tier.to_rank + 1 if _is_int(tier.to_rank) else None
         return found
 
 

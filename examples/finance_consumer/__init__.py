@@ -1,0 +1,1 @@
+"""A reference finance consumer of the `funding.events` exchange, in plain kombu."""
