@@ -9,8 +9,8 @@ from typing import Any, Mapping
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from services.applications.domain.institutions import PREFECTURES
 from services.gateway.settings import DEV_JWT_SECRET, Settings
-from services.gateway.vocabulary import PREFECTURES
 
 ROLES = ("institution", "prefecture", "province", "expert", "finance")
 ANY_ROLE = frozenset(ROLES)

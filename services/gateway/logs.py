@@ -28,12 +28,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class _DropReturnedMessageNotice(logging.Filter):
+    """py-amqp warns of the basic.return that nameko itself turns into UnknownService (a 503)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Received method (60, 80) during closing channel")
+
+
 def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    logging.getLogger("amqp").addFilter(_DropReturnedMessageNotice())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.captureWarnings(True)  # library warnings become JSON lines too
 
 
 class GunicornJsonLogger(glogging.Logger):

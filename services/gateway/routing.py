@@ -112,10 +112,6 @@ def operation(
     return decorate
 
 
-def operation_of(endpoint: str) -> Operation | None:
-    return getattr(current_app.view_functions.get(endpoint), "operation", None)
-
-
 @dataclass(frozen=True)
 class Call:
     """One accepted request: who calls, and the validated query and body."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from services.gateway.vocabulary import INSTITUTION_TYPES, PREFECTURES
+from services.applications.domain.credit_code import LENGTH as CREDIT_CODE_LENGTH
+from services.applications.domain.institutions import INSTITUTION_TYPES, PREFECTURES
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
@@ -81,7 +82,7 @@ class ProgrammeSchema(StrictSchema):
     name = fields.String(required=True, metadata={"description": "The category's Chinese name."})
     name_en = fields.String(required=True)
     quota = fields.Integer(required=True, metadata={"description": "How many may be selected by 2025."})
-    eligible_institution_types = fields.List(fields.String(validate=validate.OneOf(INSTITUTION_TYPES)), required=True)
+    eligible_institution_types = fields.List(fields.String(validate=validate.OneOf(list(INSTITUTION_TYPES))), required=True)
     selected_count = fields.Integer(required=True, metadata={"description": "How many were selected so far."})
 
 
@@ -91,10 +92,14 @@ class ProgrammeListSchema(StrictSchema):
 
 class InstitutionCreateSchema(StrictSchema):
     name = text(200, required=True, metadata={"description": "The institution's full Chinese name."})
-    type = fields.String(required=True, validate=validate.OneOf(INSTITUTION_TYPES))
+    type = fields.String(required=True, validate=validate.OneOf(list(INSTITUTION_TYPES)))
     prefecture = fields.String(required=True, validate=validate.OneOf(PREFECTURES))
     county = text(100, required=True, metadata={"description": "The county (县市区)."})
     sponsor = text(200, required=True, metadata={"description": "The sponsor or competent department (举办者/主管部门)."})
+    credit_code = fields.String(
+        required=True, validate=validate.Length(equal=CREDIT_CODE_LENGTH),
+        metadata={"description": "The unified social credit code (统一社会信用代码)."},
+    )
 
 
 class InstitutionSchema(InstitutionCreateSchema):

@@ -16,5 +16,6 @@ def bearer(role: str, sub: str | None = None, **claims) -> dict:
 def institution_body(**overrides) -> dict:
     return {
         "name": "长沙职业技术学院", "type": "higher_vocational", "prefecture": CHANGSHA,
-        "county": "长沙县", "sponsor": "长沙市人民政府", **overrides,
+        "county": "长沙县", "sponsor": "长沙市人民政府",
+        "credit_code": "12430000444880352D", **overrides,
     }

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from services.gateway.app import DEV_SECRET_WARNING, create_app
 from services.gateway.auth import Actor, AuthError, TokenVerifier, mint_token
 from services.gateway.settings import Settings
-from tests.unit.gateway.fake_rpc import TEST_SECRET, FakeRpc, gateway_settings
+from tests.unit.gateway.fake_rpc import TEST_SECRET, gateway_settings
 from tests.unit.gateway.helpers import CHANGSHA, bearer
 
 

@@ -141,7 +141,7 @@ def test_an_unexpected_error_is_a_500_with_only_the_request_id(client, rpc, as_p
 
     rpc.on("applications", "list_programmes", crash)
     response = client.get("/v1/programmes", headers=as_province)
-    document = assert_problem(response, 500)
+    assert_problem(response, 500)
     assert "secret internals" not in response.get_data(as_text=True)
     assert "Traceback" not in response.get_data(as_text=True)
     assert "ZeroDivisionError" in caplog.text  # the operators get the traceback
