@@ -318,16 +318,17 @@ class ImportReportOut(BaseSchema):
     errors = fields.List(fields.Nested(RowErrorOut))
 
 
-def validate_institution_row(raw: dict[str, str]) -> tuple[dict | None, dict]:
-    try:
-        return InstitutionIn().load(raw), {}
-    except ValidationError as error:
-        return None, error.normalized_messages()
-
-
 def import_institutions(content: bytes, known_credit_codes: Collection[str] = ()) -> importing.ImportResult:
     """Check an uploaded CSV or XLSX register row by row with InstitutionIn, all or nothing."""
-    return importing.import_institutions(content, validate_institution_row, known_credit_codes)
+    schema = InstitutionIn()
+
+    def validate_row(raw: dict[str, str]) -> tuple[dict | None, dict]:
+        try:
+            return schema.load(raw), {}
+        except ValidationError as error:
+            return None, error.normalized_messages()
+
+    return importing.import_institutions(content, validate_row, known_credit_codes)
 
 
 # ---------------------------------------------------------------- catalogue

@@ -77,7 +77,9 @@ class ImportResult:
         }
 
 
-class _FileProblem(Exception):
+class _Unreadable(Exception):
+    """The file, or one cell of it, cannot be read."""
+
     def __init__(self, message: Bilingual):
         self.message = message
 
@@ -94,14 +96,14 @@ def _decode(content: bytes) -> str:
             return content.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise _FileProblem(Bilingual("the CSV file is neither UTF-8 nor GB18030 text", "CSV文件编码应为UTF-8或GB18030"))
+    raise _Unreadable(Bilingual("the CSV file is neither UTF-8 nor GB18030 text", "CSV文件编码应为UTF-8或GB18030"))
 
 
 def _csv_rows(content: bytes) -> Iterator[list[Any]]:
     try:
         yield from csv.reader(io.StringIO(_decode(content), newline=""))
     except csv.Error as error:
-        raise _FileProblem(Bilingual(f"the CSV file is malformed: {error}", "CSV文件格式错误")) from error
+        raise _Unreadable(Bilingual(f"the CSV file is malformed: {error}", "CSV文件格式错误")) from error
 
 
 def _xlsx_rows(content: bytes) -> Iterator[list[Any]]:
@@ -109,9 +111,9 @@ def _xlsx_rows(content: bytes) -> Iterator[list[Any]]:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
     except zipfile.BadZipFile as error:
-        raise _FileProblem(_UNREADABLE_XLSX) from error
+        raise _Unreadable(_UNREADABLE_XLSX) from error
     if unpacked > MAX_XLSX_UNPACKED_BYTES:
-        raise _FileProblem(
+        raise _Unreadable(
             Bilingual(
                 f"the workbook unpacks to more than {MAX_XLSX_UNPACKED_BYTES // 2**20} MiB",
                 f"工作簿解压后超过{MAX_XLSX_UNPACKED_BYTES // 2**20} MiB",
@@ -121,10 +123,10 @@ def _xlsx_rows(content: bytes) -> Iterator[list[Any]]:
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as error:  # noqa: BLE001
-        raise _FileProblem(_UNREADABLE_XLSX) from error
+        raise _Unreadable(_UNREADABLE_XLSX) from error
     try:
         if not workbook.worksheets:
-            raise _FileProblem(_UNREADABLE_XLSX)
+            raise _Unreadable(_UNREADABLE_XLSX)
         for row in workbook.worksheets[0].iter_rows(values_only=True):
             yield list(row)
     finally:
@@ -136,14 +138,14 @@ _UNREADABLE_XLSX = Bilingual("the file is not a readable XLSX workbook", "文件
 
 def _rows(content: bytes) -> Iterator[list[Any]]:
     if len(content) > MAX_FILE_BYTES:
-        raise _FileProblem(
+        raise _Unreadable(
             Bilingual(
                 f"the file is larger than {MAX_FILE_BYTES // 2**20} MiB",
                 f"文件大小超过{MAX_FILE_BYTES // 2**20} MiB",
             )
         )
     if content.startswith(_OLE_MAGIC):
-        raise _FileProblem(
+        raise _Unreadable(
             Bilingual(
                 "Excel 97-2003 (.xls) files are not accepted: save as XLSX or CSV",
                 "不支持Excel 97-2003（.xls）文件，请另存为XLSX或CSV",
@@ -153,12 +155,12 @@ def _rows(content: bytes) -> Iterator[list[Any]]:
 
 
 def _cell_text(value: Any) -> str:
-    """A cell as text; a number too long for a spreadsheet number is a _FileProblem."""
+    """A cell as text; a number that a spreadsheet stored without all its digits is _Unreadable."""
     if value is None:
         return ""
     if isinstance(value, float):
         if not value.is_integer() or abs(value) >= _EXACT_FLOAT_LIMIT:
-            raise _FileProblem(
+            raise _Unreadable(
                 Bilingual(
                     "the cell holds a number that has lost digits: format the column as text",
                     "该单元格为数值格式，长数字已失真，请将此列设置为文本格式",
@@ -232,7 +234,7 @@ def _read_row(number: int, cells: list[Any], columns: dict[int, tuple[str, str]]
         field, header = columns[index]
         try:
             text = _cell_text(value)
-        except _FileProblem as problem:
+        except _Unreadable as problem:
             errors.append(RowError(number, field, header, problem.message))
             continue
         if len(text) > MAX_CELL_CHARS:
@@ -316,12 +318,12 @@ def import_institutions(
     """Read a CSV (UTF-8 with or without BOM, or GB18030) or XLSX register.
 
     `validate_row(raw)` returns (clean institution, {}) or (None, {field: [messages]});
-    `known_credit_codes` (normalised) are institutions already registered. The result holds
+    `known_credit_codes` are those of institutions already registered. The result holds
     either every clean institution or only errors.
     """
     try:
         return _import(content, validate_row, known_credit_codes)
-    except _FileProblem as problem:
+    except _Unreadable as problem:
         return ImportResult((), (RowError(None, None, None, problem.message),))
 
 
@@ -329,7 +331,7 @@ def _import(content: bytes, validate_row: RowValidator, known_credit_codes: Coll
     rows = enumerate(_rows(content), start=HEADER_ROW)
     header = next(rows, None)
     if header is None or _is_blank(header[1]):
-        raise _FileProblem(Bilingual("the first row must hold the column names", "第一行应为列名"))
+        raise _Unreadable(Bilingual("the first row must hold the column names", "第一行应为列名"))
     columns, errors = _read_header(header[1])
     if errors:
         return ImportResult((), tuple(errors))
@@ -340,14 +342,14 @@ def _import(content: bytes, validate_row: RowValidator, known_credit_codes: Coll
             continue
         count += 1
         if count > MAX_ROWS:
-            raise _FileProblem(Bilingual(f"the file has more than {MAX_ROWS} rows", f"文件超过{MAX_ROWS}行"))
+            raise _Unreadable(Bilingual(f"the file has more than {MAX_ROWS} rows", f"文件超过{MAX_ROWS}行"))
         raw, read_errors = _read_row(number, cells, columns)
         clean, row_errors = _validated(number, raw, validate_row, headers, {e.field for e in read_errors})
         if clean is not None and not read_errors:
             numbered.append((number, clean))
         errors += read_errors + row_errors
     if not count:
-        raise _FileProblem(Bilingual("the file has no institutions", "文件中没有单位数据"))
+        raise _Unreadable(Bilingual("the file has no institutions", "文件中没有单位数据"))
     normalised_known = {credit_code.normalise(code) for code in known_credit_codes}
     errors += _duplicate_errors(numbered, normalised_known, headers["credit_code"])
     errors.sort(key=lambda e: e.row)
