@@ -6,6 +6,14 @@ from dataclasses import dataclass
 
 DEV_JWT_SECRET = "dev-only-secret-change-me"
 
+# The business services, by name, and where their nameko service classes are.
+SERVICES = {
+    "applications": "services.applications.service:ApplicationsService",
+    "review": "services.review.service:ReviewService",
+    "funding": "services.funding.service:FundingService",
+    "notify": "services.notify.service:NotifyService",
+}
+
 
 def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(",") if part.strip())
@@ -14,7 +22,7 @@ def _ints(text: str) -> tuple[int, ...]:
 @dataclass(frozen=True)
 class Settings:
     amqp_uri: str = "amqp://guest:guest@localhost:5672/"
-    mongo_uri: str = "mongodb://127.0.0.1:27017/?directConnection=true"
+    mongo_uri: str = "mongodb://127.0.0.1:27117/?directConnection=true"  # the embedded server `make up` starts
     mongo_db_prefix: str = "chuyi_"
     jwt_secret: str = DEV_JWT_SECRET
     log_level: str = "INFO"

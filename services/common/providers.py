@@ -10,7 +10,7 @@ import time
 import eventlet
 from eventlet import wsgi
 from kombu import Connection
-from nameko.extensions import DependencyProvider, Extension
+from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo import MongoClient
@@ -66,9 +66,10 @@ class Tracing(DependencyProvider):
             time.perf_counter() - worker_ctx.started_at)
 
 
-class OpsEndpoint(Extension):
+class OpsEndpoint(DependencyProvider):
     """`/healthz` (the process answers), `/readyz` (broker and MongoDB answer) and
-    `/metrics` on OPS_PORT; port 0 turns it off (several services in one test process)."""
+    `/metrics` on OPS_PORT; port 0 turns it off. A dependency provider only because
+    nameko starts no bare extension of a service class; it gives workers nothing."""
 
     def setup(self):
         self.settings = Settings.for_container(self.container)

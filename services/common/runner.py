@@ -9,16 +9,8 @@ import signal
 import eventlet
 from nameko.runners import ServiceRunner
 
-from .config import Settings
+from .config import SERVICES, Settings
 from .observability import configure_logging
-
-SERVICES = {
-    "applications": "services.applications.service:ApplicationsService",
-    "review": "services.review.service:ReviewService",
-    "funding": "services.funding.service:FundingService",
-    "notify": "services.notify.service:NotifyService",
-}
-
 
 def load_service(target: str):
     module_name, _, class_name = SERVICES.get(target, target).partition(":")

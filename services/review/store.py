@@ -1,0 +1,6 @@
+"""The review service's MongoDB repository: the only code that knows its collections."""
+from services.common.store import BaseStore
+
+
+class ReviewStore(BaseStore):
+    indexes: dict = {}
