@@ -1,0 +1,95 @@
+"""deploy/k8s/validate.sh passes the real manifests and fails a broken one, naming the problem.
+
+The validation tools live in their own venv (.venv-tools), which the first run installs from
+deploy/requirements-tools.txt; these tests are skipped only when that install fails.
+"""
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLS_VENV = ROOT / ".venv-tools"
+TOOLS_MISSING = 3  # validate.sh's exit status when it cannot install the tools
+
+
+def validate(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(root / "deploy" / "k8s" / "validate.sh"), *args],
+        cwd=root,
+        env={**os.environ, "CHUYI_TOOLS_VENV": str(TOOLS_VENV)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tools():
+    installed = validate(ROOT, "--install-only")
+    if installed.returncode == TOOLS_MISSING:
+        pytest.skip("the validation tools venv could not be created: " + installed.stderr.strip()[-400:])
+    assert installed.returncode == 0, installed.stderr
+
+
+@pytest.fixture
+def copy_of_tree(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "deploy", tmp_path / "deploy")
+    shutil.copy(ROOT / "Dockerfile", tmp_path / "Dockerfile")
+    return tmp_path
+
+
+def break_file(root: Path, relative: str, old: str, new: str) -> None:
+    path = root / "deploy" / "k8s" / relative
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"{relative} no longer holds {old!r} once: update this test"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def test_the_real_manifests_pass_every_check():
+    result = validate(ROOT)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    for step in ("kustomize dev", "kustomize prod", "yamllint", "kubernetes-validate", "custom resources", "checkov"):
+        assert f"ok    {step}" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("relative", "old", "new", "failed_step", "named"),
+    [
+        pytest.param(
+            "base/gateway/deployment.yaml", "        image: chuyi\n", "",
+            "custom resources and house rules",
+            "Deployment/chuyi-gateway: spec.template.spec.containers[0] (app): no image",
+            id="deployment-without-image",
+        ),
+        pytest.param(
+            "base/service/deployment.yaml", "revisionHistoryLimit: 5", "revisionHistoryLimt: 5",
+            "kubernetes-validate",
+            "'revisionHistoryLimt' was unexpected",
+            id="deployment-with-unknown-field",
+        ),
+        pytest.param(
+            "base/review/kustomization.yaml", 'value: "20"', "value: 20",
+            "custom resources and house rules",
+            "ScaledObject/chuyi-review: spec.triggers[0].metadata.value: 20 is not of type 'string'",
+            id="keda-trigger-value-not-a-string",
+        ),
+        pytest.param(
+            "base/pod-defaults.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false",
+            "checkov",
+            "CKV_K8S_22",
+            id="writable-root-filesystem",
+        ),
+    ],
+)
+def test_a_broken_manifest_fails_naming_the_problem(copy_of_tree, relative, old, new, failed_step, named):
+    break_file(copy_of_tree, relative, old, new)
+
+    result = validate(copy_of_tree)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"FAIL  {failed_step}" in result.stdout
+    assert named in result.stdout
