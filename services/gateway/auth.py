@@ -71,7 +71,10 @@ class TokenVerifier:
         leeway_s: int = 30,
     ):
         if algorithm == "RS256":
-            self._key: Any = load_pem_public_key(key.encode("ascii"))
+            try:
+                self._key: Any = load_pem_public_key(key.encode("ascii"))
+            except (ValueError, UnicodeEncodeError) as exc:
+                raise ValueError(f"the JWT public key (JWT_PUBLIC_KEY) is not a PEM public key: {exc}") from exc
         elif algorithm == "HS256":
             self._key = key
         else:

@@ -33,6 +33,23 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 logger_class = "services.gateway.logs.GunicornJsonLogger"
 
 
+def on_starting(server):
+    # Samples left by an earlier master would be summed into this one's /metrics.
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.remove(os.path.join(directory, name))
+
+
+def post_fork(server, worker):
+    # Before the worker loads the app, so that its import-time warnings are JSON lines too.
+    from services.gateway.logs import configure_logging
+
+    configure_logging(loglevel.upper())
+
+
 def worker_exit(server, worker):
     app = getattr(worker, "wsgi", None)
     if app is not None:

@@ -1,13 +1,7 @@
-"""The WSGI entry point: `gunicorn -c services/gateway/gunicorn.conf.py services.gateway.wsgi:app`."""
+"""The WSGI entry point: `gunicorn -c services/gateway/gunicorn.conf.py services.gateway.wsgi:app`
+(the gunicorn config sets up the JSON logs before the app is imported)."""
 from __future__ import annotations
 
-import os
-
-from services.gateway.logs import configure_logging
-
-# Before the app's imports, so that their import-time warnings are JSON lines too.
-configure_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
-
-from services.gateway.app import create_app  # noqa: E402
+from services.gateway.app import create_app
 
 app = create_app()

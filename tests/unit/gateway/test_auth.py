@@ -146,3 +146,14 @@ def test_the_dev_secret_is_announced_loudly(caplog, rpc):
     caplog.clear()
     create_app(gateway_settings(), rpc)
     assert DEV_SECRET_WARNING not in caplog.text
+
+
+def test_a_public_key_that_is_not_pem_stops_the_gateway_with_a_clear_error(rpc):
+    with pytest.raises(ValueError, match="JWT_PUBLIC_KEY"):
+        create_app(gateway_settings(jwt_public_key="-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----"), rpc)
+
+
+@pytest.mark.parametrize("case", ["alg none", "RS256 where HS256 is configured"])
+def test_a_token_of_another_algorithm_is_refused_for_that_reason(client, rsa_keys, case):
+    response = client.get("/v1/programmes", headers={"Authorization": f"Bearer {REFUSED[case](rsa_keys)}"})
+    assert "must be signed with HS256" in response.json["detail"]

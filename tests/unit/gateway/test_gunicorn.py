@@ -15,6 +15,7 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parents[3]
 CONFIG = REPO_ROOT / "services" / "gateway" / "gunicorn.conf.py"
 STARTUP_DEADLINE_S = 30
+HEALTHZ_REQUESTS = 6
 
 
 def free_port() -> int:
@@ -27,20 +28,25 @@ def wait_for(url: str, server: subprocess.Popen) -> requests.Response:
     deadline = time.monotonic() + STARTUP_DEADLINE_S
     while True:
         try:
-            return requests.get(url, timeout=2, headers={"X-Request-Id": "gunicorn-test-1"})
+            return requests.get(url, timeout=15, headers={"X-Request-Id": "gunicorn-test-1"})
         except requests.ConnectionError:
             if server.poll() is not None or time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
 
 
-def test_gunicorn_serves_healthz_and_exits_cleanly_on_sigterm(tmp_path):
+def healthz_count(metrics: str) -> float:
+    prefix = 'chuyi_gateway_requests_total{method="GET",route="/healthz",status="200"}'
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(prefix))
+
+
+def test_gunicorn_serves_with_json_logs_pooled_metrics_and_exits_cleanly_on_sigterm(tmp_path):
     port = free_port()
     env = {
         **os.environ, "PYTHONPATH": str(REPO_ROOT), "GATEWAY_BIND": f"127.0.0.1:{port}",
-        "GATEWAY_WORKERS": "1", "GATEWAY_THREADS": "2", "GATEWAY_GRACEFUL_TIMEOUT_S": "5",
+        "GATEWAY_WORKERS": "2", "GATEWAY_THREADS": "2", "GATEWAY_GRACEFUL_TIMEOUT_S": "5",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
     }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     stdout, stderr = tmp_path / "stdout.log", tmp_path / "stderr.log"
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         server = subprocess.Popen(
@@ -49,10 +55,15 @@ def test_gunicorn_serves_healthz_and_exits_cleanly_on_sigterm(tmp_path):
             cwd=REPO_ROOT, env=env, stdout=out, stderr=err,
         )
         try:
-            response = wait_for(f"http://127.0.0.1:{port}/healthz", server)
+            base = f"http://127.0.0.1:{port}"
+            response = wait_for(f"{base}/healthz", server)
             assert response.status_code == 200
             assert response.json() == {"status": "ok"}
             assert response.headers["X-Request-Id"] == "gunicorn-test-1"
+            for _ in range(HEALTHZ_REQUESTS - 1):  # a new connection each: either worker may answer
+                assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
+            # Whichever worker answers, it reports the requests of both.
+            assert healthz_count(requests.get(f"{base}/metrics", timeout=5).text) == HEALTHZ_REQUESTS
         finally:
             server.send_signal(signal.SIGTERM)
             try:
@@ -61,8 +72,8 @@ def test_gunicorn_serves_healthz_and_exits_cleanly_on_sigterm(tmp_path):
                 server.kill()
                 raise
     assert code == 0, stderr.read_text()
-    access = [json.loads(line) for line in stdout.read_text().splitlines() if line.startswith("{")]
-    healthz = [entry for entry in access if entry.get("path") == "/healthz"]
-    assert healthz and healthz[0]["request_id"] == "gunicorn-test-1" and healthz[0]["status"] == 200
-    errors = [json.loads(line) for line in stderr.read_text().splitlines() if line.startswith("{")]
-    assert any("gthread" in entry["message"] for entry in errors)  # "Using worker: gthread"
+    access = [json.loads(line) for line in stdout.read_text().splitlines()]
+    first = [entry for entry in access if entry.get("request_id") == "gunicorn-test-1"]
+    assert first and first[0]["path"] == "/healthz" and first[0]["status"] == 200
+    errors = [json.loads(line) for line in stderr.read_text().splitlines()]
+    assert any(entry["message"] == "Using worker: gthread" for entry in errors)

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 from services.gateway.app import create_app
 from services.gateway.rpc import ServiceTimeout
 from tests.unit.gateway.fake_rpc import gateway_settings
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_healthz_needs_no_dependency(client, rpc):
@@ -96,3 +101,24 @@ def test_public_routes_need_no_token_and_the_rest_do(client):
                 continue
             response = client.open(path, method=method.upper())
             assert (response.status_code == 401) == bool(op["security"]), (method, path)
+
+
+def test_with_a_multiprocess_directory_metrics_sum_every_worker_process(tmp_path):
+    # prometheus_client picks its mode at import, so the workers are forked in a fresh interpreter.
+    script = (
+        "import os\n"
+        "from tests.unit.gateway.fake_rpc import create_fake_app\n"
+        "for n in (2, 3):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        client = create_fake_app().test_client()\n"
+        "        for _ in range(n):\n"
+        "            client.get('/healthz')\n"
+        "        os._exit(0)\n"
+        "    os.waitpid(pid, 0)\n"
+        "print(create_fake_app().test_client().get('/metrics').get_data(as_text=True))\n"
+    )
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env, cwd=REPO_ROOT)
+    assert done.returncode == 0, done.stderr
+    assert sample(done.stdout, "chuyi_gateway_requests_total", route="/healthz", status="200") == 5
