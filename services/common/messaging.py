@@ -29,6 +29,7 @@ from functools import partial, wraps
 from eventlet.event import Event as GreenEvent
 from kombu import Connection, Exchange, Producer, Queue
 from kombu.serialization import register
+from marshmallow import ValidationError
 from nameko.extensions import Entrypoint, ProviderCollector, SharedExtension, register_entrypoint
 from nameko.messaging import QueueConsumer
 
@@ -241,8 +242,10 @@ class EventStream(SharedExtension, ProviderCollector):
 
     def settle(self, message, event: Event | None, error: BaseException | None, *, dead: bool = False) -> None:
         """Ack, or move the message to a retry or dead-letter queue and then ack.
-        If that move cannot be confirmed, the message is requeued: never lost."""
+        If that move cannot be confirmed, the message is requeued: never lost.
+        Data that does not fit its schema will not fit on a retry either: dead at once."""
         name = event.name if event else "invalid"
+        dead = dead or isinstance(error, ValidationError)
         try:
             if error is None:
                 EVENTS_CONSUMED.labels(self.container.service_name, self.source, name, "handled").inc()

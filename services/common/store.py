@@ -55,6 +55,7 @@ class BaseStore:
     read and write through `self.session` so that their writes join `atomic()`."""
 
     indexes: dict[str, list[IndexModel]] = {}
+    events: dict = {}  # event name -> marshmallow schema of its data (the service's events.py)
 
     def __init__(self, db, service: str, on_events_staged: Callable[[], None] = lambda: None):
         self.db = db
@@ -93,6 +94,11 @@ class BaseStore:
         """Stage an event in the outbox, inside the current transaction."""
         if self.session is None:
             raise RuntimeError("emit() outside atomic(): the event would not be written with its state change")
+        if name not in self.events:
+            raise ValueError(f"{name!r} is not an event of the {self.service} service")
+        errors = self.events[name].validate(data)
+        if errors:
+            raise ValueError(f"{name} data does not fit its schema: {errors}")
         counter = self.db.subject_sequences.find_one_and_update(
             {"_id": subject}, {"$inc": {"sequence": 1}}, upsert=True,
             return_document=ReturnDocument.AFTER, session=self.session)

@@ -1,4 +1,5 @@
 """Two tiny services that exercise the kernel exactly as the business services use it."""
+from marshmallow import Schema, fields
 from nameko.rpc import rpc
 from pymongo import ASCENDING, IndexModel
 
@@ -7,7 +8,12 @@ from services.common.providers import ChuyiService, MongoStore
 from services.common.store import BaseStore
 
 
+class Numbered(Schema):
+    n = fields.Integer(required=True)
+
+
 class KernelStore(BaseStore):
+    events = {"recorded": Numbered(), "fragile": Numbered()}
     indexes = {"records": [], "effects": [IndexModel([("event_id", ASCENDING)], name="by_event")], "switches": []}
 
     def record(self, subject: str, n: int) -> None:

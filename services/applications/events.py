@@ -1,0 +1,121 @@
+"""The events the applications service emits: names (routing keys) and data schemas.
+
+Consumers (review, notify, and applications itself for the catalogue counts) load `data`
+with these schemas; the store refuses to emit data that does not fit them.
+"""
+from marshmallow import RAISE, Schema, fields, validate
+
+from services.common.vocabulary import INDUSTRY_FIELDS
+
+
+class _Data(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class CriterionData(_Data):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    weight = fields.Integer(required=True, strict=True)
+    max_score = fields.Integer(required=True, strict=True)
+
+
+class ReviewPlanData(_Data):
+    reviewers_per_application = fields.Integer(required=True, strict=True)
+    rubric = fields.List(fields.Nested(CriterionData), required=True)
+    conflict_same_prefecture = fields.Boolean(required=True)
+    conflict_own_institution_applied = fields.Boolean(required=True)
+
+
+class CallOpened(_Data):
+    call_id = fields.String(required=True)
+    category = fields.String(required=True)
+    title = fields.String(required=True)
+    opens_at = fields.String(required=True, metadata={"description": "RFC 3339 UTC"})
+    closes_at = fields.String(required=True)
+    quota = fields.Integer(required=True, strict=True)
+    prefecture_cap = fields.Integer(required=True, strict=True)
+    per_institution_limit = fields.Integer(required=True, strict=True)
+    budget_min_fen = fields.Integer(required=True, strict=True)
+    budget_max_fen = fields.Integer(required=True, strict=True)
+    review_plan = fields.Nested(ReviewPlanData, required=True)
+    funding_rule = fields.String(required=True)
+
+
+class CallClosed(_Data):
+    call_id = fields.String(required=True)
+    category = fields.String(required=True)
+    closed_at = fields.String(required=True)
+    submitted_count = fields.Integer(required=True, strict=True)
+
+
+class Recommender(_Data):
+    kind = fields.String(required=True, validate=validate.OneOf(["prefecture_bureau", "hrss"]))
+    authority = fields.String(required=True)
+
+
+class _ApplicationRef(_Data):
+    application_id = fields.String(required=True)
+    call_id = fields.String(required=True)
+    institution_id = fields.String(required=True)
+    prefecture = fields.String(required=True)
+    category = fields.String(required=True)
+
+
+class ApplicationSubmitted(_ApplicationRef):
+    title = fields.String(required=True)
+    submitted_at = fields.String(required=True)
+    recommender = fields.Nested(Recommender, required=True)
+
+
+class ApplicationWithdrawn(_ApplicationRef):
+    from_state = fields.String(required=True)
+    reason = fields.String(allow_none=True, load_default=None)
+
+
+class ApplicationDecision(_ApplicationRef):
+    """application_recommended and application_declined."""
+    by = fields.String(required=True, metadata={"description": "the recommending authority's actor"})
+    reason = fields.String(allow_none=True, load_default=None)
+
+
+class FindingData(_Data):
+    rule = fields.String(required=True)
+    passed = fields.Boolean(required=True)
+    reason_zh = fields.String(required=True)
+    reason_en = fields.String(required=True)
+
+
+class ApplicantSnapshot(_Data):
+    """What review needs of an eligible application: who applied, on what, and who is on the team."""
+    institution_name = fields.String(required=True)
+    institution_type = fields.String(required=True)
+    county = fields.String(allow_none=True, load_default=None)
+    title = fields.String(required=True)
+    summary = fields.String(required=True)
+    industry_fields = fields.List(fields.String(validate=validate.OneOf(list(INDUSTRY_FIELDS))), required=True)
+    keywords = fields.List(fields.String(), required=True)
+    team_person_keys = fields.List(fields.String(), required=True,
+                                   metadata={"description": "services.common.identity.person_key of each member"})
+    budget_request_fen = fields.Integer(required=True, strict=True)
+    submitted_at = fields.String(required=True)
+
+
+class EligibilityChecked(_ApplicationRef):
+    eligible = fields.Boolean(required=True)
+    overridden = fields.Boolean(required=True)
+    decided_by = fields.String(required=True)
+    reason = fields.String(allow_none=True, load_default=None)
+    findings = fields.List(fields.Nested(FindingData), required=True)
+    applicant = fields.Nested(ApplicantSnapshot, required=True)
+
+
+EVENTS = {
+    "call_opened": CallOpened(),
+    "call_closed": CallClosed(),
+    "application_submitted": ApplicationSubmitted(),
+    "application_withdrawn": ApplicationWithdrawn(),
+    "application_recommended": ApplicationDecision(),
+    "application_declined": ApplicationDecision(),
+    "eligibility_checked": EligibilityChecked(),
+}
