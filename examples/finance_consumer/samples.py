@@ -34,8 +34,9 @@ MILESTONES = [
 ]
 
 
-def funding_events():
-    """The domain's FinanceEvents, in the order a service would stage them."""
+def scenario():
+    """The domain's FinanceEvents, in the order a service would stage them, and the
+    projects' funding states at the end."""
     year, category = 2026, "hv-group"
     plenty = {source: 10_000_000_000 for source in RULE.sources}
     allocation = allocate("call-2026-hv-group", year, category, RULE, PROJECTS, plenty, actor="province:admin",
@@ -50,14 +51,15 @@ def funding_events():
     short = {"provincial_special": 500_000_000, "local_government": 1_000_000_000}
     events.append(allocate("call-2027-workshop", 2027, "workshop", RULE, PROJECTS, short, actor="province:admin",
                            at=START).event)
-    return events
+    return events, fundings
 
 
 def sample_events() -> list[dict]:
     """CloudEvent envelopes (dicts), with deterministic ids and per-subject sequences."""
     sequences: dict[str, int] = {}
     envelopes = []
-    for event in funding_events():
+    events, _ = scenario()
+    for event in events:
         sequence = sequences[event.subject] = sequences.get(event.subject, 0) + 1
         envelopes.append(new_event(
             "funding", event.name, event.subject, event.data, sequence=sequence,
