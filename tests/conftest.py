@@ -13,3 +13,13 @@ def mongo_uri(tmp_path_factory):
 def amqp_uri():
     with rabbit_vhost() as uri:
         yield uri
+
+
+@pytest.fixture(scope="session")
+def stack(mongo_uri, tmp_path_factory):
+    """The whole platform, once per test session, on its own vhost (see tests/support/stack.py)."""
+    from tests.support.stack import Stack
+    with rabbit_vhost() as amqp:
+        platform = Stack(mongo_uri, amqp, tmp_path_factory.mktemp("stack"))
+        yield platform
+        platform.stop()
