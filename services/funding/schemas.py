@@ -212,12 +212,13 @@ class BudgetExhaustedSchema(_Strict):
     shortfall = fields.Nested(MoneySchema, required=True)
 
 
-#: event name (= routing key) -> the marshmallow schema of its CloudEvent `data`
-EVENT_DATA_SCHEMAS: dict[str, type[Schema]] = {
-    "funds_allocated": FundsAllocatedSchema,
-    "tranche_scheduled": TrancheEventSchema,
-    "tranche_released": TrancheEventSchema,
-    "tranche_withheld": TrancheWithheldSchema,
-    "funds_clawed_back": FundsClawedBackSchema,
-    "budget_exhausted": BudgetExhaustedSchema,
+#: event name (= routing key) -> the marshmallow schema of its CloudEvent `data` (the
+#: kernel's `BaseStore.events` takes this as it is)
+EVENT_DATA_SCHEMAS: dict[str, Schema] = {
+    "funds_allocated": FundsAllocatedSchema(),
+    "tranche_scheduled": TrancheEventSchema(),
+    "tranche_released": TrancheEventSchema(),
+    "tranche_withheld": TrancheWithheldSchema(),
+    "funds_clawed_back": FundsClawedBackSchema(),
+    "budget_exhausted": BudgetExhaustedSchema(),
 }

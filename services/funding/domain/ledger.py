@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.funding.domain.budget import BudgetKey
-from services.funding.domain.money import SOURCES
+from services.funding.domain.money import CURRENCY, SOURCES, check_fen
 
 PROJECT_KINDS = ("reserved", "released", "withheld", "clawed_back")
 BUDGET_KINDS = ("appropriation", "budget")
@@ -94,14 +94,13 @@ class Entry:
 
     def as_dict(self) -> dict:
         return {"movement": self.movement, "debit": self.debit, "credit": self.credit, "amount": self.amount,
-                "currency": "CNY", "source": self.source, "at": self.at, "project_id": self.project_id,
+                "currency": CURRENCY, "source": self.source, "at": self.at, "project_id": self.project_id,
                 "tranche": self.tranche}
 
 
 def appropriation(key: BudgetKey, amount: int, at: datetime) -> Entry:
     """A budget line is funded with `amount` fen."""
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        raise ValueError(f"amount must be a positive integer number of fen, got {amount!r}")
+    check_fen(amount, "amount", positive=True)
     return Entry("appropriation", budget_account(key), budget_account(key, "appropriation"), amount, key.source, at)
 
 

@@ -6,13 +6,11 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-pytest.importorskip("jsonschema", reason="jsonschema is not installed in .venv: add jsonschema>=4.18 (dev)")
-
-from examples.finance_consumer.consumer import finance_queue  # noqa: E402
-from examples.finance_consumer.reconcile import (  # noqa: E402
+from examples.finance_consumer.consumer import finance_queue
+from examples.finance_consumer.reconcile import (
     EventContract, FinanceBook, InvalidEvent, money_moves, sequence_step, verify,
 )
-from examples.finance_consumer.samples import sample_events, scenario  # noqa: E402
+from examples.finance_consumer.samples import sample_events, scenario
 
 CONTRACT = EventContract()
 ENVELOPES = sample_events()
