@@ -75,8 +75,7 @@ def test_the_parser_refuses_a_broken_document(parser_verdicts):
 
 def test_the_document_describes_the_funding_exchange_and_its_cloudevents(document):
     binding = document["components"]["channelBindings"]["fundingEvents"]["amqp"]
-    assert binding["exchange"] == {"name": "funding.events", "type": "topic", "durable": True, "autoDelete": False,
-                                   "vhost": "/"}
+    assert binding["exchange"] == {"name": "funding.events", "type": "topic", "durable": True, "autoDelete": False}
     assert document["components"]["operationBindings"]["persistent"]["amqp"]["deliveryMode"] == 2
     assert {c["address"] for c in document["channels"].values()} == set(NAMES)
     for name, message in document["components"]["messages"].items():
