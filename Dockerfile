@@ -9,8 +9,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOME=/tmp
 
-RUN groupadd --system --gid 10001 chuyi \
- && useradd --system --uid 10001 --gid chuyi --no-create-home \
+RUN groupadd --gid 10001 chuyi \
+ && useradd --uid 10001 --gid chuyi --no-create-home \
       --home-dir /nonexistent --shell /usr/sbin/nologin chuyi
 
 WORKDIR /app
