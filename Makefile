@@ -11,7 +11,13 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
 	touch $@
 
-setup: $(VENV)/.installed
+# The AsyncAPI parser (node) that validates docs/asyncapi.yaml in the tests.
+ASYNCAPI_TOOL := tools/asyncapi/node_modules/.installed
+$(ASYNCAPI_TOOL): tools/asyncapi/package-lock.json
+	npm ci --prefix tools/asyncapi --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed $(ASYNCAPI_TOOL)
 
 up: setup
 	$(PY) -m chuyi up

@@ -1,5 +1,6 @@
 """Two tiny services that exercise the kernel exactly as the business services use it."""
 from marshmallow import Schema, fields
+import eventlet
 from nameko.rpc import rpc
 from pymongo import ASCENDING, IndexModel
 
@@ -10,10 +11,11 @@ from services.common.store import BaseStore
 
 class Numbered(Schema):
     n = fields.Integer(required=True)
+    delay_s = fields.Float(load_default=0)
 
 
 class KernelStore(BaseStore):
-    events = {"recorded": Numbered(), "fragile": Numbered()}
+    events = {"recorded": Numbered(), "fragile": Numbered(), "slow": Numbered()}
     indexes = {"records": [], "effects": [IndexModel([("event_id", ASCENDING)], name="by_event")], "switches": []}
 
     def record(self, subject: str, n: int) -> None:
@@ -47,6 +49,11 @@ class ConsumerService(ChuyiService):
 
     @handles("producer", "recorded")
     def on_recorded(self, event):
+        self.store.apply(event)
+
+    @handles("producer", "slow")
+    def on_slow(self, event):
+        eventlet.sleep(event.data.get("delay_s", 0))  # a handler still at work when SIGTERM comes
         self.store.apply(event)
 
     @handles("producer", "fragile")
