@@ -95,7 +95,10 @@ _schema = EnvelopeSchema()
 def parse_event(body) -> Event:
     """Parse and validate a message body (bytes, str or an already decoded dict)."""
     if isinstance(body, (bytes, bytearray)):
-        body = body.decode("utf-8")
+        try:
+            body = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidEvent({"_body": [f"not UTF-8: {exc}"]}) from None
     if isinstance(body, str):
         try:
             body = json.loads(body)

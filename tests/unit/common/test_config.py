@@ -1,0 +1,21 @@
+from services.common.config import Settings
+
+
+def test_settings_come_from_the_environment_with_local_defaults():
+    defaults = Settings.from_env({})
+    assert defaults.amqp_uri == "amqp://guest:guest@localhost:5672/"
+    assert defaults.database_name("review") == "chuyi_review"
+    custom = Settings.from_env({"AMQP_URI": "amqp://u:p@rabbit:5672/chuyi", "EVENT_RETRY_DELAYS_MS": "100, 2000",
+                                "MONGO_DB_PREFIX": "t1_"})
+    assert custom.retry_delays_ms == (100, 2000)
+    assert custom.database_name("funding") == "t1_funding"
+
+
+def test_a_container_config_overrides_the_environment(monkeypatch):
+    monkeypatch.setenv("AMQP_URI", "amqp://from-env/")
+
+    class Container:
+        config = {"AMQP_URI": "amqp://from-config/", "max_workers": 4}
+
+    settings = Settings.for_container(Container())
+    assert settings.amqp_uri == "amqp://from-config/"

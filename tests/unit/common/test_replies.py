@@ -1,0 +1,81 @@
+from marshmallow import Schema, ValidationError, fields
+
+from services.common.replies import Refused, field_errors, idempotent, replying
+from services.common.store import IdempotencyKeyReused
+
+
+class NotYours(Exception):
+    pass
+
+
+class Inner(Schema):
+    amount = fields.Integer(required=True)
+
+
+class Outer(Schema):
+    lines = fields.List(fields.Nested(Inner), required=True)
+
+
+@replying({NotYours: 404})
+def command(kind):
+    if kind == "invalid":
+        Outer().load({"lines": [{"amount": "many"}]})
+    if kind == "reused":
+        raise IdempotencyKeyReused("k")
+    if kind == "refused":
+        raise Refused(409, "The call has closed.", type="call-closed")
+    if kind == "not-yours":
+        raise NotYours("application app_1")
+    if kind == "bug":
+        raise KeyError("bug")
+    return {"status": 200, "body": {"ok": True}}
+
+
+def test_invalid_fields_become_a_422_naming_each_nested_field():
+    reply = command("invalid")
+    assert reply["status"] == 422
+    assert reply["problem"]["errors"] == {"lines.0.amount": ["Not a valid integer."]}
+
+
+def test_refusals_become_problems_with_their_status():
+    assert command("reused")["status"] == 422
+    closed = command("refused")
+    assert closed["status"] == 409 and closed["problem"]["type"] == "call-closed"
+    assert command("not-yours") == {"status": 404, "problem": {"title": "Not Found", "detail": "application app_1"}}
+    assert command("fine") == {"status": 200, "body": {"ok": True}}
+
+
+def test_a_bug_is_not_disguised_as_a_refusal():
+    try:
+        command("bug")
+    except KeyError:
+        return
+    raise AssertionError("a bug must raise, so the gateway answers 5xx and it gets fixed")
+
+
+def test_bilingual_messages_keep_both_languages():
+    class Bilingual(str):
+        zh = "统一社会信用代码校验位错误"
+    assert field_errors({"credit_code": [Bilingual("credit code check digit is wrong")]}) == {
+        "credit_code": ["统一社会信用代码校验位错误 / credit code check digit is wrong"]}
+
+
+def test_idempotent_scopes_the_key_by_caller_and_marks_a_replay():
+    class Store:
+        def __init__(self):
+            self.keys = {}
+
+        def once_per_key(self, key, fingerprint, run):
+            if key in self.keys:
+                return self.keys[key], True
+            self.keys[key] = run()
+            return self.keys[key], False
+
+    store, made = Store(), []
+    make = lambda: made.append(1) or {"status": 201, "body": {"id": f"x{len(made)}"}}  # noqa: E731
+    first = idempotent(store, {"sub": "alice"}, "k1", "f", make)
+    again = idempotent(store, {"sub": "alice"}, "k1", "f", make)
+    other = idempotent(store, {"sub": "bob"}, "k1", "f", make)
+    assert first == {"status": 201, "body": {"id": "x1"}}
+    assert again == {"status": 201, "body": {"id": "x1"}, "replayed": True}
+    assert other["body"]["id"] == "x2"
