@@ -19,13 +19,21 @@ HANDLER_LATENCY = Histogram("chuyi_handler_seconds", "Time spent in event handle
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line, carrying the id that ties the line to its request: the
+    correlation id in the services, the request id (the same value, passed on) in the gateway."""
+
+    def __init__(self, id_name: str = "correlation_id", current_id=correlation_id.get):
+        super().__init__()
+        self.id_name, self.current_id = id_name, current_id
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "correlation_id": correlation_id.get(),
+            self.id_name: getattr(record, self.id_name, None) or self.current_id(),
+            "process": record.process,
         }
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
@@ -33,9 +41,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter())
+def configure_logging(level: str = "INFO", formatter: logging.Formatter | None = None, stream=sys.stdout) -> None:
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter or JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -1,31 +1,18 @@
 """Structured JSON log lines, each with the request id of the request being served."""
 from __future__ import annotations
 
-import json
 import logging
 import sys
-from datetime import datetime, timezone
 
 from gunicorn import glogging
 
+from services.common import observability
 from services.gateway.requestid import HEADER as REQUEST_ID_HEADER
 from services.gateway.requestid import current_request_id
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None) or current_request_id(),
-            "process": record.process,
-        }
-        entry.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+def JsonFormatter() -> logging.Formatter:
+    return observability.JsonFormatter("request_id", current_request_id)
 
 
 class _DropReturnedMessageNotice(logging.Filter):
@@ -36,12 +23,8 @@ class _DropReturnedMessageNotice(logging.Filter):
 
 
 def configure_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    observability.configure_logging(level, JsonFormatter(), sys.stderr)
     logging.getLogger("amqp").addFilter(_DropReturnedMessageNotice())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
     logging.captureWarnings(True)  # library warnings become JSON lines too
 
 

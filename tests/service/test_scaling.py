@@ -3,7 +3,7 @@ events are being handled loses nothing, and two replicas on the same queues neve
 apply an event twice or out of order."""
 import pytest
 
-from tests.service.test_kernel_guarantees import CONSUMER, effects, platform, publish  # noqa: F401 (fixture)
+from tests.service.conftest import CONSUMER, effects, publish
 from tests.support.servers import wait_until
 
 pytestmark = pytest.mark.service

@@ -1,4 +1,4 @@
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import Schema, fields
 
 from services.common.replies import Refused, field_errors, idempotent, replying
 from services.common.store import IdempotencyKeyReused
