@@ -4,8 +4,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-DEV_JWT_SECRET = "dev-only-secret-change-me"
-
 # The business services, by name, and where their nameko service classes are.
 SERVICES = {
     "applications": "services.applications.service:ApplicationsService",
@@ -24,7 +22,6 @@ class Settings:
     amqp_uri: str = "amqp://guest:guest@localhost:5672/"
     mongo_uri: str = "mongodb://127.0.0.1:27117/?directConnection=true"  # the embedded server `make up` starts
     mongo_db_prefix: str = "chuyi_"
-    jwt_secret: str = DEV_JWT_SECRET
     log_level: str = "INFO"
     ops_port: int = 9100
     max_workers: int = 10
@@ -44,7 +41,6 @@ class Settings:
             amqp_uri=env.get("AMQP_URI", base.amqp_uri),
             mongo_uri=env.get("MONGO_URI", base.mongo_uri),
             mongo_db_prefix=env.get("MONGO_DB_PREFIX", base.mongo_db_prefix),
-            jwt_secret=env.get("JWT_SECRET", base.jwt_secret),
             log_level=env.get("LOG_LEVEL", base.log_level),
             ops_port=int(env.get("OPS_PORT", base.ops_port)),
             max_workers=int(env.get("SERVICE_MAX_WORKERS", base.max_workers)),
