@@ -1,16 +1,24 @@
-"""What crosses the funding service's boundary: budget, funding rule and milestone input,
-and the data of the finance events (the same contract as the JSON Schemas of
-docs/asyncapi.yaml; tests/unit/test_asyncapi.py keeps the two in step).
+"""What crosses the funding service's boundary: budget, funding rule, allocation and
+milestone input, list queries, the replies, and the data of the finance events (the
+same contract as the JSON Schemas of docs/asyncapi.yaml; tests/unit/test_asyncapi.py
+keeps the two in step).
 
 Money is an integer number of fen (`strict`: no floats, no strings) with
-`currency: "CNY"`. Unknown fields are rejected.
+`currency: "CNY"`. Unknown fields are rejected. Times in replies are RFC 3339 UTC (`Z`).
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+from datetime import timezone
+
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from services.funding.domain.budget import CATEGORIES, FIRST_YEAR
-from services.funding.domain.milestones import FUNDING, MILESTONES, RESULTS
+from services.funding.domain.budget import CATEGORIES, FIRST_YEAR, LAST_YEAR
+from services.funding.domain.ledger import MOVEMENTS
+from services.funding.domain.finance_events import money, tranche_data
+from services.funding.domain.milestones import FUNDING, MILESTONES, RESULTS, TRANCHE_ACCOUNT, ProjectFunding
 from services.funding.domain.money import CURRENCY, SOURCES
 from services.funding.domain.rules import (
     CLAWBACK_POLICIES, TRIGGERS, AwardTier, FundingRule, InvalidRule, ShareAward, TieredAward, TrancheSpec,
@@ -29,7 +37,7 @@ def _id(**kwargs) -> fields.String:
 
 
 def _year() -> fields.Integer:
-    return fields.Integer(required=True, strict=True, validate=validate.Range(min=FIRST_YEAR, max=2099))
+    return fields.Integer(required=True, strict=True, validate=validate.Range(min=FIRST_YEAR, max=LAST_YEAR))
 
 
 def _category() -> fields.String:
@@ -43,13 +51,18 @@ class _Strict(Schema):
 
 # --- input ------------------------------------------------------------------------------
 
+MAX_APPROPRIATION = 10**13  # fen: 100 billion yuan at once, far beyond any Chuyi budget line
+
+
 class BudgetSchema(_Strict):
-    """POST /v1/budgets: fund the budget line (year, category, source) with `amount` fen."""
+    """POST /v1/budgets: fund the budget line (year, category, source) with `amount` fen;
+    funding a line again adds to it."""
 
     year = _year()
     category = _category()
     source = fields.String(required=True, validate=validate.OneOf(SOURCES))
-    amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_APPROPRIATION),
+                            metadata={"description": "Fen to add to the line (1 yuan = 100 fen)."})
     currency = fields.String(load_default=CURRENCY, validate=validate.Equal(CURRENCY))
 
 
@@ -120,6 +133,32 @@ class FundingRuleSchema(_Strict):
             raise ValidationError(invalid.errors) from None
 
 
+RULE_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class FundingRuleCreateSchema(FundingRuleSchema):
+    """POST /v1/funding-rules: a rule and, optionally, the id calls will reference it by
+    (their `funding_rule`); without one, an id is made. Loads to {id, name, rule}."""
+
+    id = fields.String(validate=[validate.Length(min=1, max=64),
+                                 validate.Regexp(RULE_ID, error="letters, digits and . _ - only, starting with a "
+                                                                "letter or digit")],
+                       metadata={"description": "The id calls reference in `funding_rule`, e.g. `hv-group-2026`."})
+    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
+
+    @post_load
+    def _make(self, data, **kwargs):
+        rule = super()._make({k: v for k, v in data.items() if k not in ("id", "name")}, **kwargs)
+        return {"id": data.get("id"), "name": data.get("name"), "rule": rule}
+
+
+class AllocationRequestSchema(_Strict):
+    """POST /v1/calls/{id}/allocation. Without `year`, the current year in China (UTC+8)."""
+
+    year = fields.Integer(strict=True, validate=validate.Range(min=FIRST_YEAR, max=LAST_YEAR),
+                          metadata={"description": "The budget year to allocate from; default: this year in China."})
+
+
 class MilestoneSchema(_Strict):
     """POST /v1/projects/{id}/milestones. `reason` is required for rectify and fail."""
 
@@ -132,6 +171,49 @@ class MilestoneSchema(_Strict):
         event = f"{data['milestone']}_{data['result']}"
         if FUNDING.transitions[event].requires_reason and not (data.get("reason") or "").strip():
             raise ValidationError({"reason": [f"required when the result is {data['result']!r}"]})
+
+
+# --- list queries -------------------------------------------------------------------------
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+
+def encode_cursor(after) -> str:
+    """An opaque cursor naming the last item of a page."""
+    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, kind: type):
+    """The `after` key (of type `kind`) of a cursor `encode_cursor` made; None for the first page."""
+    if cursor is None:
+        return None
+    try:
+        after = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["after"]
+    except (ValueError, TypeError, KeyError, binascii.Error):
+        after = None
+    if type(after) is not kind:
+        raise ValidationError({"cursor": ["not a cursor this list gave: pass its next_cursor as it is"]})
+    return after
+
+
+class PageQuerySchema(_Strict):
+    limit = fields.Integer(load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
+                           metadata={"description": f"Items per page (1 to {MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE})."})
+    cursor = fields.String(validate=validate.Length(min=1, max=512),
+                           metadata={"description": "The next_cursor of the previous page; omit for the first page."})
+
+
+class BudgetQuerySchema(PageQuerySchema):
+    year = fields.Integer(validate=validate.Range(min=FIRST_YEAR, max=LAST_YEAR))
+    category = fields.String(validate=validate.OneOf(CATEGORIES))
+    source = fields.String(validate=validate.OneOf(SOURCES))
+
+
+class LedgerQuerySchema(PageQuerySchema):
+    project_id = fields.String(validate=validate.Length(min=1, max=MAX_ID),
+                               metadata={"description": "Only the movements of this project."})
+    source = fields.String(validate=validate.OneOf(SOURCES), metadata={"description": "Only this funding source."})
 
 
 # --- finance event data -------------------------------------------------------------------
@@ -222,3 +304,175 @@ EVENT_DATA_SCHEMAS: dict[str, Schema] = {
     "funds_clawed_back": FundsClawedBackSchema(),
     "budget_exhausted": BudgetExhaustedSchema(),
 }
+
+
+# --- replies ------------------------------------------------------------------------------
+
+class UtcTime(fields.DateTime):
+    """RFC 3339 in UTC with `Z`, to the millisecond (as in the events)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class AuditEntrySchema(_Strict):
+    event = fields.String(required=True)
+    from_state = fields.String(required=True)
+    to_state = fields.String(required=True)
+    actor = fields.String(required=True, metadata={"description": "`role:sub` of who did it; `system:funding` "
+                                                                  "for an allocation on selection_finalized."})
+    at = UtcTime(required=True)
+    reason = fields.String(allow_none=True, required=True)
+
+
+class BudgetLineSchema(_Strict):
+    id = fields.String(required=True, attribute="_id", metadata={"description": "`<year>:<category>:<source>`"})
+    year = _year()
+    category = _category()
+    source = fields.String(required=True, validate=validate.OneOf(SOURCES))
+    currency = fields.String(required=True, validate=validate.Equal(CURRENCY))
+    appropriated = _fen(required=True, metadata={"description": "Everything put into the line."})
+    reserved = _fen(required=True, metadata={"description": "Awarded to projects."})
+    available = _fen(required=True, metadata={"description": "appropriated - reserved: what allocations may use."})
+    updated_at = UtcTime(required=True)
+
+
+class BudgetLinePageSchema(_Strict):
+    items = fields.List(fields.Nested(BudgetLineSchema), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
+
+
+class FundingRuleOutSchema(_Strict):
+    id = fields.String(required=True, attribute="_id")
+    name = fields.String(required=True, allow_none=True)
+    award = fields.Nested(AwardSchema, required=True)
+    sources = fields.Dict(keys=fields.String(validate=validate.OneOf(SOURCES)), values=fields.Integer(), required=True)
+    tranches = fields.List(fields.Nested(TrancheSpecSchema), required=True)
+    clawback = fields.String(required=True, validate=validate.OneOf(CLAWBACK_POLICIES))
+    created_by = fields.String(required=True)
+    created_at = UtcTime(required=True)
+
+
+class ApprovedProjectSchema(_Strict):
+    project_id = fields.String(required=True, metadata={"description": "The approved application's id."})
+    institution_id = fields.String(required=True)
+    prefecture = fields.String(required=True)
+    title = fields.String(required=True)
+    rank = fields.Integer(required=True)
+    request = _fen(required=True, metadata={"description": "What the application asked for (fen)."})
+
+
+class ProjectAwardSchema(_Strict):
+    project_id = fields.String(required=True)
+    rank = fields.Integer(required=True)
+    award = fields.Nested(MoneySchema, required=True)
+
+
+class ShortfallSchema(_Strict):
+    year = _year()
+    needed = fields.Nested(MoneySchema, required=True)
+    available = fields.Nested(MoneySchema, required=True)
+    shortfall = fields.Nested(MoneySchema, required=True)
+    at = UtcTime(required=True)
+
+
+class CallAllocationSchema(_Strict):
+    """A call's allocation: its approved projects (from selection_finalized) and, once
+    allocated, each project's award."""
+
+    id = fields.String(required=True, attribute="_id", metadata={"description": "The call id."})
+    call_id = fields.String(required=True)
+    category = _category()
+    funding_rule = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["pending", "allocated"]))
+    pending_reason = fields.String(required=True, allow_none=True,
+                                   metadata={"description": "Why a pending call was not allocated on its own."})
+    finalized_at = UtcTime(required=True)
+    year = fields.Integer(required=True, allow_none=True, metadata={"description": "The budget year, once allocated."})
+    approved = fields.List(fields.Nested(ApprovedProjectSchema), required=True)
+    awards = fields.List(fields.Nested(ProjectAwardSchema), required=True)
+    total = fields.Nested(MoneySchema, required=True, allow_none=True)
+    last_shortfall = fields.Nested(ShortfallSchema, required=True, allow_none=True,
+                                   metadata={"description": "The latest attempt the budget did not cover."})
+    history = fields.List(fields.Nested(AuditEntrySchema), required=True)
+
+
+class TrancheStateSchema(TrancheSchema):
+    state = fields.String(required=True, validate=validate.OneOf(list(TRANCHE_ACCOUNT)))
+
+
+class MilestoneRecordSchema(_Strict):
+    id = fields.String(required=True)
+    milestone = fields.String(required=True, validate=validate.OneOf(MILESTONES))
+    result = fields.String(required=True, validate=validate.OneOf(RESULTS))
+    reason = fields.String(required=True, allow_none=True)
+    recorded_by = fields.String(required=True)
+    recorded_at = UtcTime(required=True)
+
+
+class ProjectFundingSchema(_Strict):
+    """A project's money. Per source: award = scheduled + released + withheld, and
+    kept = released - clawed_back."""
+
+    id = fields.String(required=True, attribute="_id",
+                       metadata={"description": "The project id (the approved application's id)."})
+    project_id = fields.String(required=True)
+    call_id = fields.String(required=True)
+    institution_id = fields.String(required=True)
+    title = fields.String(required=True)
+    year = _year()
+    category = _category()
+    rank = fields.Integer(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(FUNDING.states))
+    clawback_policy = fields.String(required=True, attribute="clawback", validate=validate.OneOf(CLAWBACK_POLICIES))
+    award = fields.Nested(MoneySchema, required=True)
+    tranches = fields.List(fields.Nested(TrancheStateSchema), required=True)
+    scheduled = fields.Nested(MoneySchema, required=True, metadata={"description": "Awarded, not paid yet."})
+    released = fields.Nested(MoneySchema, required=True, metadata={"description": "Paid, clawed back or not."})
+    withheld = fields.Nested(MoneySchema, required=True, metadata={"description": "Cancelled by a failed milestone."})
+    clawed_back = fields.Nested(MoneySchema, required=True)
+    kept = fields.Nested(MoneySchema, required=True, metadata={"description": "released - clawed_back."})
+    milestones = fields.List(fields.Nested(MilestoneRecordSchema), required=True)
+    history = fields.List(fields.Nested(AuditEntrySchema), required=True)
+
+
+class MilestoneRecordedSchema(MilestoneRecordSchema):
+    project_id = fields.String(required=True)
+    funding = fields.Nested(ProjectFundingSchema, required=True, metadata={"description": "The project's money after it."})
+
+
+class LedgerEntrySchema(_Strict):
+    position = fields.Integer(required=True, attribute="_id",
+                              metadata={"description": "1, 2, ...: the order entries were committed in."})
+    movement = fields.String(required=True, validate=validate.OneOf(list(MOVEMENTS)))
+    debit = fields.String(required=True, metadata={"description": "The account debited, e.g. `reserved:<project>:<source>`."})
+    credit = fields.String(required=True)
+    amount = _fen(required=True)
+    currency = fields.String(required=True, validate=validate.Equal(CURRENCY))
+    source = fields.String(required=True, validate=validate.OneOf(SOURCES))
+    at = UtcTime(required=True)
+    project_id = fields.String(required=True, allow_none=True)
+    call_id = fields.String(required=True, allow_none=True)
+    tranche = fields.Integer(required=True, allow_none=True, metadata={"description": "The tranche's index in the plan."})
+
+
+class LedgerPageSchema(_Strict):
+    items = fields.List(fields.Nested(LedgerEntrySchema), required=True)
+    next_cursor = fields.String(required=True, allow_none=True)
+
+
+def project_view(doc: dict, funding: ProjectFunding) -> dict:
+    """A project's stored document with the money figures `ProjectFundingSchema` shows,
+    from the domain's position of its tranches (`released` there is net of claw-backs)."""
+    position = funding.position()
+
+    def column(amount) -> dict:
+        return money({source: amount(where) for source, where in position.items()})
+    return {**doc, "award": money(funding.award.by_source),
+            "tranches": [{**tranche_data(t), "state": state}
+                         for t, state in zip(funding.award.tranches, funding.tranche_states)],
+            "scheduled": column(lambda p: p["reserved"]), "released": column(lambda p: p["released"] + p["clawed_back"]),
+            "withheld": column(lambda p: p["withheld"]), "clawed_back": column(lambda p: p["clawed_back"]),
+            "kept": column(lambda p: p["released"])}

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.common.statemachine import StateMachine, Transition
 from services.funding.domain import finance_events as fe
 from services.funding.domain.awards import ApprovedProject, ProjectAward, award_project
 from services.funding.domain.budget import check_year_and_category, shortfall
@@ -17,6 +18,13 @@ from services.funding.domain.ledger import Entry, check_id
 from services.funding.domain.milestones import FundingChange, start_funding
 from services.funding.domain.money import add_by_source
 from services.funding.domain.rules import FundingRule
+
+#: A call's allocation, from its selection_finalized on: pending until allocated. An
+#: attempt the budget does not cover leaves the call pending, with its audit entry.
+CALL_ALLOCATION = StateMachine("call allocation", ["pending", "allocated"], [
+    Transition("allocate", {"pending"}, "allocated"),
+    Transition("budget_exhausted", {"pending"}, "pending"),
+])
 
 
 @dataclass(frozen=True)

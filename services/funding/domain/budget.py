@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from services.funding.domain.money import SOURCES, check_fen
 
@@ -20,6 +21,19 @@ CATEGORIES = (
 )
 
 FIRST_YEAR = 2022  # the notice that started the action (湘教发〔2022〕7号)
+LAST_YEAR = 2099
+
+#: Asia/Shanghai: China Standard Time, UTC+8 all year (no daylight saving since 1991).
+CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+
+def budget_year(at: datetime) -> int:
+    """The budget year a moment falls in: its calendar year in China. A selection
+    finalized on 31 December at 20:00 UTC (1 January, 04:00 in Changsha) is funded
+    from the new year's budget."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError("a moment must be timezone-aware")
+    return at.astimezone(CHINA).year
 
 
 def check_year_and_category(year: int, category: str) -> None:
@@ -55,3 +69,9 @@ def shortfall(available: Mapping[str, int], needed: Mapping[str, int]) -> dict[s
 def fits(available: Mapping[str, int], needed: Mapping[str, int]) -> bool:
     """True when reserving `needed` leaves every source's available amount >= 0."""
     return not any(shortfall(available, needed).values())
+
+
+def line_id(year: int, category: str, source: str) -> str:
+    """The id of budget line (year, category, source): `2026:hv-group:provincial_special`."""
+    key = BudgetKey(year, category, source)
+    return f"{key.year}:{key.category}:{key.source}"

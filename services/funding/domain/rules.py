@@ -54,6 +54,9 @@ class AwardTier:
     def covers(self, rank: int) -> bool:
         return self.from_rank <= rank and (self.to_rank is None or rank <= self.to_rank)
 
+    def as_dict(self) -> dict:
+        return {"from_rank": self.from_rank, "to_rank": self.to_rank, "amount": self.amount}
+
 
 @dataclass(frozen=True)
 class TieredAward:
@@ -65,6 +68,9 @@ class TieredAward:
             if tier.covers(rank):
                 return tier.amount
         raise RankNotCovered(f"rank {rank} is beyond the last funded rank {self.tiers[-1].to_rank}")
+
+    def as_dict(self) -> dict:
+        return {"method": self.method, "tiers": [tier.as_dict() for tier in self.tiers]}
 
     def problems(self) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
@@ -99,6 +105,9 @@ class ShareAward:
         share = request * self.percent // 100
         return share if self.cap is None else min(share, self.cap)
 
+    def as_dict(self) -> dict:
+        return {"method": self.method, "percent": self.percent, "cap": self.cap}
+
     def problems(self) -> dict[str, list[str]]:
         found = {}
         if not _is_int(self.percent) or not 1 <= self.percent <= 100:
@@ -130,6 +139,12 @@ class FundingRule:
         # canonical source order, so no split depends on the order the keys came in
         object.__setattr__(self, "sources", {s: self.sources[s] for s in SOURCES if s in self.sources})
         object.__setattr__(self, "tranches", tuple(self.tranches))
+
+    def as_dict(self) -> dict:
+        """The rule as JSON-ready data, in the shape `schemas.FundingRuleSchema` loads back."""
+        return {"award": self.award.as_dict(), "sources": dict(self.sources),
+                "tranches": [{"trigger": t.trigger, "percent": t.percent} for t in self.tranches],
+                "clawback": self.clawback}
 
 
 def _source_problems(sources: Mapping[str, int]) -> dict[str, list[str]]:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.gateway.routes import applications, ops
+from services.gateway.routes import applications, funding, notify, ops, review
 
-BLUEPRINTS = (ops.bp, applications.bp)
+BLUEPRINTS = (ops.bp, applications.bp, funding.bp, review.bp, notify.bp)
 
 
 def register_routes(app: Flask) -> None:
