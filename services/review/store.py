@@ -1,6 +1,207 @@
-"""The review service's MongoDB repository: the only code that knows its collections."""
-from services.common.store import BaseStore
+"""The review service's MongoDB repository: the only code that knows its collections.
+
+- `experts`: the pool; `person_key` is unique (one expert per person).
+- `calls`: this service's copy of each call (from `call_opened`), with its selection stage,
+  the published ranking, the notice and the audit `history`. Every write that concerns a
+  call's review (candidates, assignments, reviews, ranking, notice) increments its
+  `version` in the same transaction, so two such writes on one call conflict and one is
+  retried, and an assignment solved outside a transaction can check nothing moved.
+- `candidates`: the call's applications under review (from `eligibility_checked`).
+- `assignments`: one expert on one application, with the review embedded.
+- `runs`: each assignment run and its quality.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from bson import ObjectId
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
+
+from services.common.store import BaseStore, utcnow
+from services.review.events import EVENTS
+
+T = TypeVar("T")
+
+
+class CallNotFound(LookupError):
+    """No call of that id has been opened (as far as this service has heard)."""
+
+
+class AssignmentNotFound(LookupError):
+    pass
+
+
+class ObjectionNotFound(LookupError):
+    pass
+
+
+class DuplicateExpert(Exception):
+    """An expert with the same person key is already in the pool."""
+
+
+class StaleSnapshot(Exception):
+    """The call changed between reading it and writing what was decided from it."""
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{ObjectId()}"
 
 
 class ReviewStore(BaseStore):
-    indexes: dict = {}
+    indexes = {
+        "experts": [
+            IndexModel([("person_key", ASCENDING)], name="one_expert_per_person", unique=True),
+            IndexModel([("prefecture", ASCENDING), ("_id", ASCENDING)], name="by_prefecture"),
+        ],
+        "calls": [IndexModel([("notice.objections.objection_id", ASCENDING)], name="by_objection", sparse=True)],
+        "candidates": [IndexModel([("call_id", ASCENDING), ("status", ASCENDING)], name="by_call")],
+        "assignments": [
+            IndexModel([("call_id", ASCENDING), ("_id", ASCENDING)], name="by_call"),
+            IndexModel([("application_id", ASCENDING)], name="by_application"),
+            IndexModel([("expert_id", ASCENDING), ("_id", ASCENDING)], name="by_expert"),
+        ],
+        "runs": [IndexModel([("call_id", ASCENDING)], name="by_call")],
+    }
+    events = EVENTS
+
+    # ------------------------------------------------------------ experts
+
+    def add_experts(self, experts: list[dict], actor: str) -> list[dict]:
+        """Insert experts (all or none). Raises DuplicateExpert."""
+        now = utcnow()
+        docs = [{"_id": new_id("exp"), **expert, "created_at": now, "created_by": actor} for expert in experts]
+
+        def work():
+            self.db.experts.insert_many(docs, session=self.session)
+            return docs
+        try:
+            return self.atomic(work)
+        except DuplicateKeyError:
+            raise DuplicateExpert() from None
+
+    def person_keys(self) -> set[str]:
+        return {doc["person_key"] for doc in self.db.experts.find({}, {"person_key": 1})}
+
+    def experts(self, ids: Iterable[str] | None = None) -> list[dict]:
+        query = {} if ids is None else {"_id": {"$in": list(ids)}}
+        return list(self.db.experts.find(query).sort("_id", ASCENDING))
+
+    def page(self, collection: str, query: dict, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
+        """One page by ascending id after `cursor`, and the next cursor (None on the last page)."""
+        if cursor:
+            query = {**query, "_id": {"$gt": cursor}}
+        docs = list(self.db[collection].find(query).sort("_id", ASCENDING).limit(limit + 1))
+        return docs[:limit], (docs[limit - 1]["_id"] if len(docs) > limit else None)
+
+    # ------------------------------------------------------------ calls and candidates (from events)
+
+    def touch_call(self, call_id: str, update: dict | None = None) -> None:
+        """Create the call's record if needed (an application's event may come first), apply
+        `update` and move its version on."""
+        update = dict(update or {})
+        update["$inc"] = {**update.get("$inc", {}), "version": 1}
+        touched = {path for operator in update.values() for path in operator}
+        defaults = {"stage": "reviewing", "applied_institution_ids": [], "history": [], "left": []}
+        update["$setOnInsert"] = {k: v for k, v in defaults.items() if k not in touched}
+        self.db.calls.update_one({"_id": call_id}, update, upsert=True, session=self.session)
+
+    def keep_candidate(self, application_id: str, fields: dict) -> dict | None:
+        """Upsert the candidate; returns the record as it was before (None when new)."""
+        return self.db.candidates.find_one_and_update(
+            {"_id": application_id}, {"$set": fields}, upsert=True, session=self.session)
+
+    def candidate(self, application_id: str) -> dict | None:
+        return self.db.candidates.find_one({"_id": application_id}, session=self.session)
+
+    def candidates(self, call_id: str, status: str | None = "eligible") -> list[dict]:
+        query = {"call_id": call_id} if status is None else {"call_id": call_id, "status": status}
+        return list(self.db.candidates.find(query, session=self.session).sort("_id", ASCENDING))
+
+    def set_candidate(self, application_id: str, fields: dict) -> None:
+        self.db.candidates.update_one({"_id": application_id}, {"$set": fields}, session=self.session)
+
+    # ------------------------------------------------------------ calls (commands)
+
+    def call(self, call_id: str) -> dict:
+        """An opened call. Raises CallNotFound."""
+        call = self.db.calls.find_one({"_id": call_id}, session=self.session)
+        if call is None or "category" not in call:
+            raise CallNotFound(call_id)
+        return call
+
+    def in_call(self, call_id: str, work: Callable[[dict], T]) -> T:
+        """Run `work(call)` in one transaction, the call read inside it and its version moved
+        on, so that concurrent changes of one call are applied one after the other. `work`
+        writes through this store (`update_call`, `emit`, ...) and may run more than once."""
+        def attempt():
+            call = self.call(call_id)
+            self.db.calls.update_one({"_id": call_id}, {"$inc": {"version": 1}}, session=self.session)
+            return work(call)
+        return self.atomic(attempt)
+
+    def update_call(self, call_id: str, set_fields: dict | None = None, history: Iterable[dict] = (),
+                    push: dict | None = None) -> None:
+        update: dict = {}
+        if set_fields:
+            update["$set"] = set_fields
+        pushes = dict(push or {})
+        history = list(history)
+        if history:
+            pushes["history"] = {"$each": history}
+        if pushes:
+            update["$push"] = pushes
+        if update:
+            self.db.calls.update_one({"_id": call_id}, update, session=self.session)
+
+    def call_of_objection(self, objection_id: str) -> str:
+        call = self.db.calls.find_one({"notice.objections.objection_id": objection_id}, {"_id": 1})
+        if call is None:
+            raise ObjectionNotFound(objection_id)
+        return call["_id"]
+
+    # ------------------------------------------------------------ assignments
+
+    def assignment(self, assignment_id: str) -> dict:
+        doc = self.db.assignments.find_one({"_id": assignment_id}, session=self.session)
+        if doc is None:
+            raise AssignmentNotFound(assignment_id)
+        return doc
+
+    def assignments(self, call_id: str | None = None, application_id: str | None = None) -> list[dict]:
+        query = {k: v for k, v in (("call_id", call_id), ("application_id", application_id)) if v is not None}
+        return list(self.db.assignments.find(query, session=self.session).sort("_id", ASCENDING))
+
+    def move_assignment(self, assignment_id: str, from_status: str, to_status: str, entry: dict,
+                        set_fields: dict | None = None) -> None:
+        """Move an assignment from `from_status` (else StaleSnapshot), with its audit entry."""
+        done = self.db.assignments.update_one(
+            {"_id": assignment_id, "status": from_status},
+            {"$set": {"status": to_status, **(set_fields or {})}, "$push": {"history": entry}},
+            session=self.session)
+        if not done.matched_count:
+            raise StaleSnapshot(assignment_id)
+
+    def save_run(self, call_id: str, version: int, run: dict, assignments: list[dict],
+                 moves: Iterable[tuple[str, str, str, dict, dict]], set_fields: dict, history: list[dict],
+                 events: Iterable[tuple[str, str, dict]]) -> dict:
+        """Store an assignment run decided from the call at `version` (else StaleSnapshot):
+        the moves of standing assignments (declined, void), the new assignments, the run and
+        its events, in one transaction."""
+        def work():
+            done = self.db.calls.update_one(
+                {"_id": call_id, "version": version},
+                {"$inc": {"version": 1}, "$set": set_fields, "$push": {"history": {"$each": history}}},
+                session=self.session)
+            if not done.matched_count:
+                raise StaleSnapshot(call_id)
+            for assignment_id, from_status, to_status, entry, fields in moves:
+                self.move_assignment(assignment_id, from_status, to_status, entry, fields)
+            if assignments:
+                self.db.assignments.insert_many(assignments, session=self.session)
+            self.db.runs.insert_one(run, session=self.session)
+            for name, subject, data in events:
+                self.emit(name, subject, data)
+            return run
+        return self.atomic(work)

@@ -10,6 +10,12 @@ dates. So a notice published on Monday 2026-03-02 10:00 (Beijing) with no holida
 closes at 24:00 Beijing on Monday 2026-03-09, i.e. 2026-03-09T16:00:00Z. Instants go
 in and out in UTC.
 
+The stages of a call's selection (``NOTICE``): ``reviewing`` until the province
+publishes the ranking (``rank``), then ``ranked``, ``published`` with the notice and
+``finalized``. A province may lengthen the window by giving its own ``closes_at``, never
+shorten it below the legal one, unless ``allow_short_window`` (a test and demo aid, off
+in production) lets any later instant close it.
+
 The rules. During the window (``opens_at <= now < closes_at``) anyone authenticated may
 file an objection, with grounds, against an application of the current selection. The
 province resolves each open objection, with reasons, at any time before finalization:
@@ -27,7 +33,7 @@ objections) raises its subclass ``TransitionBlocked`` carrying from/to/why.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -45,8 +51,9 @@ DEFAULT_WORKING_DAYS = 5
 
 NOTICE = StateMachine(
     "public notice",
-    ["ranked", "published", "finalized"],
+    ["reviewing", "ranked", "published", "finalized"],
     [
+        Transition("rank", {"reviewing"}, "ranked"),
         Transition("publish", {"ranked"}, "published"),
         Transition("finalize", {"published"}, "finalized"),
     ],
@@ -133,6 +140,33 @@ class PublicNotice:
     objections: tuple[Objection, ...] = ()
     history: tuple[dict, ...] = ()
 
+    def to_record(self) -> dict:
+        """The notice without its ranking, as plain data (the ranking is kept apart: it is
+        the published one less the applications that left)."""
+        return {
+            "status": self.status,
+            "opens_at": self.opens_at,
+            "closes_at": self.closes_at,
+            "objections": [asdict(o) for o in self.objections],
+        }
+
+    @classmethod
+    def from_record(cls, call_id: str, record: dict, ranking: Ranking) -> PublicNotice:
+        """The notice of ``to_record``, with its current ``ranking``; history starts empty
+        (the caller keeps the audit trail and appends what each move adds)."""
+        return cls(
+            call_id=call_id,
+            status=record["status"],
+            ranking=ranking,
+            opens_at=utc(record["opens_at"], "opens_at"),
+            closes_at=utc(record["closes_at"], "closes_at"),
+            objections=tuple(Objection(**o) for o in record["objections"]),
+        )
+
+    @property
+    def upheld_application_ids(self) -> tuple[str, ...]:
+        return tuple(o.application_id for o in self.objections if o.status == "upheld")
+
     def window_open(self, now: datetime) -> bool:
         return self.status == "published" and self.opens_at <= utc(now, "now") < self.closes_at
 
@@ -215,6 +249,36 @@ class PublicNotice:
         return replace(self, status=status, history=self.history + (audit,))
 
 
+def window_closes_at(
+    now: datetime,
+    working_days: int = DEFAULT_WORKING_DAYS,
+    *,
+    closes_at: datetime | None = None,
+    allow_short_window: bool = False,
+    holidays: Collection[date] = frozenset(),
+    makeup_workdays: Collection[date] = frozenset(),
+) -> datetime:
+    """When a window opened ``now`` closes: the legal close (``notice_closes_at``), or the
+    province's later ``closes_at``. Raises ``FieldErrors`` for a ``closes_at`` not after
+    ``now``, or before the legal close unless ``allow_short_window``."""
+    legal = notice_closes_at(now, working_days, holidays=holidays, makeup_workdays=makeup_workdays)
+    if closes_at is None:
+        return legal
+    closes_at = utc(closes_at, "closes_at")
+    if closes_at <= utc(now, "now"):
+        raise FieldErrors({"closes_at": ["must be in the future"]})
+    if closes_at < legal and not allow_short_window:
+        raise FieldErrors(
+            {
+                "closes_at": [
+                    f"must not be before {legal.isoformat()}, the close of {working_days} "
+                    "working days: a window may be lengthened, never shortened"
+                ]
+            }
+        )
+    return closes_at
+
+
 def publish_notice(
     call_id: str,
     ranking: Ranking,
@@ -224,10 +288,17 @@ def publish_notice(
     working_days: int = DEFAULT_WORKING_DAYS,
     holidays: Collection[date] = frozenset(),
     makeup_workdays: Collection[date] = frozenset(),
+    closes_at: datetime | None = None,
+    allow_short_window: bool = False,
 ) -> PublicNotice:
-    """Publish ``ranking``'s selection now; the window closes per ``notice_closes_at``."""
-    closes_at = notice_closes_at(
-        now, working_days, holidays=holidays, makeup_workdays=makeup_workdays
+    """Publish ``ranking``'s selection now; the window closes per ``window_closes_at``."""
+    closes_at = window_closes_at(
+        now,
+        working_days,
+        closes_at=closes_at,
+        allow_short_window=allow_short_window,
+        holidays=holidays,
+        makeup_workdays=makeup_workdays,
     )
     status, entry = NOTICE.apply("ranked", "publish", who, None, now)
     return PublicNotice(
@@ -238,6 +309,13 @@ def publish_notice(
         closes_at=closes_at,
         history=(_audit(f"notice:{call_id}", entry),),
     )
+
+
+def stage_move(call_id: str, current: str, event: str, *, who: str, now: datetime) -> tuple[str, dict]:
+    """Move a call's selection stage by ``event`` (see ``NOTICE``): the new stage and its
+    audit entry. Raises ``TransitionNotAllowed``."""
+    stage, entry = NOTICE.apply(current, event, who, None, now)
+    return stage, _audit(f"notice:{call_id}", entry)
 
 
 def _audit(subject: str, entry: AuditEntry, details: dict | None = None) -> dict:

@@ -20,13 +20,17 @@ a matroid). ``sv-prefecture`` calls select the best application of each prefectu
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from services.review.domain.calibration import CalibratedScore
+from services.review.domain.calibration import Calibration, CalibratedScore, ReviewScore, calibrate
 from services.review.domain.reviews import FieldErrors, utc
 
+TIE_RULE = (
+    "higher calibrated score, then higher raw mean, then lower uncertainty, "
+    "then earlier submission, then application id"
+)
 HELD_BY_QUOTA = "quota"
 HELD_BY_PREFECTURE_CAP = "prefecture_cap"
 ONE_PER_PREFECTURE_CATEGORY = "sv-prefecture"
@@ -74,6 +78,7 @@ class QuotaPolicy:
     selected applications per prefecture (``None``: no cap)."""
 
     prefecture_cap: int | None = None
+    one_each: bool = False  # the cap is also a floor: every prefecture should have exactly one
 
     def __post_init__(self):
         cap = self.prefecture_cap
@@ -89,7 +94,7 @@ class QuotaPolicy:
                 raise FieldErrors(
                     {"prefecture_cap": [f"{category} selects exactly one per prefecture: cap is 1"]}
                 )
-            return cls(prefecture_cap=1)
+            return cls(prefecture_cap=1, one_each=True)
         return cls(prefecture_cap=prefecture_cap)
 
 
@@ -139,6 +144,22 @@ class Ranking:
         """Places of the quota left empty (too few applications, or caps)."""
         return self.quota - len(self.selected)
 
+    def to_record(self) -> dict:
+        """Plain data that ``from_record`` ranks again into this same ranking."""
+        return {
+            "quota": self.quota,
+            "prefecture_cap": self.policy.prefecture_cap,
+            "one_each": self.policy.one_each,
+            "entries": [asdict(e.entry) for e in self.entries],
+        }
+
+    @classmethod
+    def from_record(cls, record: dict, leaving: Iterable[str] = ()) -> Ranking:
+        """The ranking of ``to_record``, re-run without the ``leaving`` applications."""
+        policy = QuotaPolicy(record["prefecture_cap"], record["one_each"])
+        ranking = rank([RankEntry(**e) for e in record["entries"]], record["quota"], policy)
+        return ranking.without(leaving) if leaving else ranking
+
     def without(self, application_ids: Iterable[str]) -> Ranking:
         """The cut re-run without these applications, under the same quota and policy:
         the reserve moves up."""
@@ -184,3 +205,56 @@ def rank(entries: Iterable[RankEntry], quota: int, policy: QuotaPolicy = QuotaPo
             )
         )
     return Ranking(entries=tuple(ranked), quota=quota, policy=policy)
+
+
+def rank_reviews(
+    reviews: Iterable[ReviewScore],
+    applicants: Mapping[str, tuple[str, datetime]],
+    quota: int,
+    policy: QuotaPolicy,
+) -> tuple[Calibration, Ranking]:
+    """Calibrate one call's submitted reviews and rank the applications they score.
+    ``applicants``: application id -> (prefecture, submission time)."""
+    calibration = calibrate(reviews)
+    entries = [
+        RankEntry.from_calibrated(score, prefecture=applicants[app][0], submitted_at=applicants[app][1])
+        for app, score in calibration.scores.items()
+    ]
+    return calibration, rank(entries, quota, policy)
+
+
+@dataclass(frozen=True)
+class PrefectureResult:
+    """How one prefecture fares against the call's per-prefecture constraint."""
+
+    prefecture: str
+    ranked: int  # its applications in the ranking
+    selected: int
+    cap: int | None
+    rule: str | None  # "exactly_one", "cap" or None (no constraint)
+    satisfied: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def prefecture_results(ranking: Ranking, prefectures: Iterable[str] = ()) -> list[PrefectureResult]:
+    """Per prefecture (those in the ranking, and ``prefectures`` besides, e.g. all 14 for
+    a one-per-prefecture call), in order of first appearance: its counts and whether the
+    constraint holds. One each holds only when exactly one is selected, so a prefecture
+    without an eligible application, or left out by the quota, shows as unsatisfied."""
+    policy = ranking.policy
+    ranked: Counter[str] = Counter(e.entry.prefecture for e in ranking.entries)
+    selected: Counter[str] = Counter(e.entry.prefecture for e in ranking.selected)
+    names = list(dict.fromkeys([*(e.entry.prefecture for e in ranking.entries), *prefectures]))
+    rule = "exactly_one" if policy.one_each else ("cap" if policy.prefecture_cap is not None else None)
+    results = []
+    for name in names:
+        if rule == "exactly_one":
+            satisfied = selected[name] == 1
+        else:
+            satisfied = rule is None or selected[name] <= policy.prefecture_cap
+        results.append(
+            PrefectureResult(name, ranked[name], selected[name], policy.prefecture_cap, rule, satisfied)
+        )
+    return results

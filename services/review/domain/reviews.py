@@ -14,6 +14,11 @@ of an application; the other experts' reviews of it become visible to them only 
 they have submitted their own **and** the review deadline has passed. Until the
 deadline reviews stay editable, so showing others' scores earlier would let an expert
 revise towards them. An expert who has no review of the application sees nothing.
+
+An assignment (one expert on one application) moves through ``ASSIGNMENT``: ``assigned``,
+then ``reviewed`` on the first save (each later edit is another ``submit``, audited too),
+or ``declined`` by the expert with a reason, or ``void`` when its application leaves the
+review or the pair stops being allowed. ``assigned`` and ``reviewed`` are standing.
 """
 
 from __future__ import annotations
@@ -23,6 +28,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from fractions import Fraction
+
+from services.common.statemachine import StateMachine, Transition
+
+ASSIGNMENT = StateMachine(
+    "assignment",
+    ["assigned", "reviewed", "declined", "void"],
+    [
+        Transition("submit", {"assigned", "reviewed"}, "reviewed"),
+        Transition("decline", {"assigned"}, "declined", requires_reason=True),
+        Transition("void", {"assigned", "reviewed"}, "void", requires_reason=True),
+    ],
+)
+STANDING = ("assigned", "reviewed")
 
 TOTAL_WEIGHT = 100
 COMMENTS_MAX_CHARS = 5000
@@ -229,3 +247,10 @@ def visible_reviews(
     if own and not review_open(now, deadline):
         return reviews
     return own
+
+
+def reviews_complete(standing_statuses: Iterable[str], reviewers_per_application: int) -> bool:
+    """Whether all reviews of one application are in: its plan's number of standing
+    assignments, every one reviewed."""
+    statuses = list(standing_statuses)
+    return len(statuses) >= reviewers_per_application and all(s == "reviewed" for s in statuses)

@@ -1,0 +1,247 @@
+"""The expert pool (专家库): reading a pool from a CSV or XLSX file, and what the
+assignment sees of experts, applications and the call.
+
+An import is all or nothing, checked row by row: each row is converted from its cells
+(lists split on ; ， 、 and the like, numbers and yes/no read), checked by the caller's
+row validator (the same schema as creating one expert), and the same person (by person
+key, from the ID number) may appear only once, in the file and in the pool. Errors name
+the spreadsheet row (the header is row 1), the column as written and the rule, in Chinese
+and English; ID numbers are never quoted. File reading is the applications import's
+(`services.applications.domain.importing`): size limits, UTF-8/GB18030 CSV, XLSX, cells
+that lost digits.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+import zlib
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from services.applications.domain import importing
+from services.applications.domain.importing import HEADER_ROW, MAX_ROWS, RowError
+from services.applications.domain.messages import Bilingual
+from services.common.vocabulary import INDUSTRY_FIELDS
+from services.review.domain.assignment import Application, AssignmentPolicy, Expert, check_assignment
+from services.review.domain.reviews import STANDING
+
+#: Accepted headers for each field (English ones match case-insensitively); the first is the one to show.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "name": ("姓名", "name"),
+    "id_number": ("身份证号", "身份证号码", "id_number"),
+    "institution_id": ("单位编号", "单位代码", "institution_id"),
+    "institution_name": ("单位名称", "工作单位", "institution_name"),
+    "prefecture": ("市州", "prefecture"),
+    "fields": ("专业大类", "擅长领域", "fields"),
+    "keywords": ("关键词", "研究方向", "keywords"),
+    "categories": ("评审类别", "可评审类别", "categories"),
+    "conflict_institution_ids": ("回避单位", "回避单位编号", "conflict_institution_ids"),
+    "conflict_id_numbers": ("回避人员身份证号", "conflict_id_numbers"),
+    "load_cap": ("评审上限", "评审数量上限", "load_cap"),
+    "available": ("是否可评审", "可评审", "available"),
+}
+REQUIRED_COLUMNS = ("name", "id_number", "institution_id", "prefecture", "fields", "categories", "load_cap")
+LIST_FIELDS = frozenset({"fields", "keywords", "categories", "conflict_institution_ids", "conflict_id_numbers"})
+_FIELD_BY_HEADER = {unicodedata.normalize("NFKC", h).strip().lower(): f for f, hs in COLUMNS.items() for h in hs}
+_SEPARATORS = re.compile(r"[;；,，、|\n]+")
+_YES = frozenset({"是", "可", "可以", "有", "yes", "y", "true", "1"})
+_NO = frozenset({"否", "不", "不可", "无", "no", "n", "false", "0"})
+#: Industry fields may be written as their code or their Chinese name.
+FIELD_BY_LABEL = {zh: code for code, (zh, _) in INDUSTRY_FIELDS.items()}
+
+RowValidator = Callable[[dict[str, Any]], tuple[dict | None, Mapping[str, list[str]]]]
+
+
+@dataclass(frozen=True)
+class ExpertImport:
+    """Either every clean expert (with its row) or only errors."""
+
+    experts: tuple[dict, ...]
+    errors: tuple[RowError, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def report(self) -> dict:
+        return {"ok": self.ok, "imported": len(self.experts), "errors": [e.as_dict() for e in self.errors]}
+
+
+def split_list(text: str) -> list[str]:
+    """A cell holding several values: split on ; ， 、 | and line breaks, blanks dropped."""
+    return [part.strip() for part in _SEPARATORS.split(text) if part.strip()]
+
+
+def _typed(field: str, text: str, category_labels: Mapping[str, str]) -> Any:
+    """A cell's text as the schema wants it; what cannot be read stays text for the schema to refuse."""
+    if field in LIST_FIELDS:
+        items = split_list(text)
+        labels = FIELD_BY_LABEL if field == "fields" else category_labels if field == "categories" else {}
+        return [labels.get(item, item) for item in items]
+    if field == "load_cap":
+        return int(text) if text.isdigit() else text
+    if field == "available":
+        word = text.casefold()
+        return True if word in _YES else False if word in _NO else text
+    return text
+
+
+def _read_header(cells: list[Any]) -> tuple[dict[int, tuple[str, str]], list[RowError]]:
+    """Column index -> (field, header as written), and the header's errors."""
+    columns, errors, seen = {}, [], set()
+    accepted = "; ".join("/".join(headers) for headers in COLUMNS.values())
+    for index, value in enumerate(cells):
+        header = "" if value is None else str(value).strip()
+        if not header:
+            continue
+        field = _FIELD_BY_HEADER.get(unicodedata.normalize("NFKC", header).strip().lower())
+        if field is None:
+            message = Bilingual(f"unknown column '{header}'; accepted: {accepted}", f"无法识别的列“{header}”，可用列名：{accepted}")
+        elif field in seen:
+            message = Bilingual(f"column for {field} appears twice", f"“{COLUMNS[field][0]}”列重复")
+        else:
+            seen.add(field)
+            columns[index] = (field, header)
+            continue
+        errors.append(RowError(HEADER_ROW, field, header, message))
+    errors += [
+        RowError(HEADER_ROW, field, None, Bilingual(f"missing column for {field} ({COLUMNS[field][0]})", f"缺少“{COLUMNS[field][0]}”列"))
+        for field in REQUIRED_COLUMNS
+        if field not in seen
+    ]
+    return columns, errors
+
+
+def _duplicate_people(numbered: list[tuple[int, dict]], known_person_keys: Collection[str], header: str) -> list[RowError]:
+    errors, first_row = [], {}
+    for number, expert in numbered:
+        key = expert["person_key"]
+        if key in known_person_keys:
+            message = Bilingual("an expert with this ID number is already in the pool", "该身份证号的专家已在专家库中")
+        elif key in first_row:
+            message = Bilingual(f"the ID number repeats the one in row {first_row[key]}", f"身份证号与第{first_row[key]}行重复")
+        else:
+            first_row[key] = number
+            continue
+        errors.append(RowError(number, "id_number", header, message))
+    return errors
+
+
+def read_experts(
+    content: bytes,
+    validate_row: RowValidator,
+    known_person_keys: Collection[str] = (),
+    category_labels: Mapping[str, str] | None = None,
+) -> ExpertImport:
+    """Read a CSV (UTF-8 or GB18030) or XLSX expert list, all or nothing.
+
+    `validate_row(row)` returns (clean expert with its `person_key`, {}) or (None, {field: [messages]});
+    `known_person_keys` are those already in the pool; `category_labels` maps a category's
+    Chinese name to its code, so a file may use either.
+    """
+    try:
+        return _read(content, validate_row, frozenset(known_person_keys), category_labels or {})
+    except importing._Unreadable as problem:
+        return ExpertImport((), (RowError(None, None, None, problem.message),))
+
+
+def _read(content: bytes, validate_row: RowValidator, known: frozenset[str], labels: Mapping[str, str]) -> ExpertImport:
+    rows = enumerate(importing._rows(content), start=HEADER_ROW)
+    header = next(rows, None)
+    if header is None or importing._is_blank(header[1]):
+        raise importing._Unreadable(Bilingual("the first row must hold the column names", "第一行应为列名"))
+    columns, errors = _read_header(header[1])
+    if errors:
+        return ExpertImport((), tuple(errors))
+    headers = {field: written for field, written in columns.values()}
+    numbered, count = [], 0
+    for number, cells in rows:
+        if importing._is_blank(cells):
+            continue
+        count += 1
+        if count > MAX_ROWS:
+            raise importing._Unreadable(Bilingual(f"the file has more than {MAX_ROWS} rows", f"文件超过{MAX_ROWS}行"))
+        raw, read_errors = importing._read_row(number, cells, columns)
+        row = {field: _typed(field, text, labels) for field, text in raw.items()}
+        clean, row_errors = importing._validated(number, row, validate_row, headers, {e.field for e in read_errors})
+        if clean is not None and not read_errors:
+            numbered.append((number, clean))
+        errors += read_errors + row_errors
+    if not count:
+        raise importing._Unreadable(Bilingual("the file has no experts", "文件中没有专家数据"))
+    errors += _duplicate_people(numbered, known, headers["id_number"])
+    errors.sort(key=lambda e: e.row)
+    if errors:
+        return ExpertImport((), importing._capped(errors))
+    return ExpertImport(tuple(expert for _, expert in numbered), ())
+
+
+# ---------------------------------------------------------------- what the assignment sees
+
+
+def pool_expert(record: Mapping) -> Expert:
+    """An expert of the pool as the assignment takes it: its load cap is per call."""
+    return Expert(
+        id=record["_id"],
+        institution_id=record["institution_id"],
+        prefecture=record["prefecture"],
+        person_id=record["person_key"],
+        cap=record["load_cap"],
+        fields=record["fields"],
+        keywords=record["keywords"],
+        categories=record["categories"],
+        conflict_institution_ids=record["conflict_institution_ids"],
+        conflict_person_ids=record["conflict_person_keys"],
+        available=record["available"],
+    )
+
+
+def review_application(candidate: Mapping, category: str) -> Application:
+    """An eligible application as the assignment takes it (its team by person keys)."""
+    return Application(
+        id=candidate["_id"],
+        institution_id=candidate["institution_id"],
+        prefecture=candidate["prefecture"],
+        category=category,
+        fields=candidate["industry_fields"],
+        keywords=candidate["keywords"],
+        team_person_ids=candidate["team_person_keys"],
+    )
+
+
+def call_policy(call: Mapping) -> AssignmentPolicy:
+    """The call's review plan as an assignment policy. The call's same-prefecture flag
+    keeps the rule on for the school-, group- and base-level categories (the rule's own
+    scope) or turns it off; the seed comes from the call id, so a re-run is repeatable."""
+    plan = call["review_plan"]
+    return AssignmentPolicy(
+        reviewers_per_application=plan["reviewers_per_application"],
+        same_prefecture_conflict=None if plan["conflict_same_prefecture"] else False,
+        own_institution_applied_conflict=plan["conflict_own_institution_applied"],
+        seed=zlib.crc32(call["_id"].encode()) & 0x7FFFFFFF,
+    )
+
+
+def pairs_to_void(
+    applications: Iterable[Application],
+    experts: Iterable[Expert],
+    policy: AssignmentPolicy,
+    standing: Iterable[Mapping],
+    applied_institution_ids: Collection[str],
+) -> dict[str, str]:
+    """Standing assignments (records with `_id`, `application_id`, `expert_id`, `status`) that
+    no longer stand, by assignment id, with why: their application left the review, or a rule
+    now excludes the pair (e.g. the expert's own institution has since applied in the call).
+    Judged by the assignment module's independent checker."""
+    applications, experts = list(applications), list(experts)
+    eligible = {a.id for a in applications}
+    records = [r for r in standing if r["status"] in STANDING]
+    void = {r["_id"]: "the application left the review" for r in records if r["application_id"] not in eligible}
+    kept = [r for r in records if r["_id"] not in void]
+    by_pair = {(r["application_id"], r["expert_id"]): r["_id"] for r in kept}
+    pairs = [(r["application_id"], r["expert_id"]) for r in kept]
+    for violation in check_assignment(applications, experts, policy, pairs, applied_institution_ids):
+        if violation.rule == "excluded":
+            void.setdefault(by_pair[(violation.application_id, violation.expert_id)], violation.detail)
+    return void

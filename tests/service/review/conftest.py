@@ -1,0 +1,97 @@
+"""Fixtures for the review service through the gateway.
+
+The applications service's events are published here exactly as it publishes them
+(`Publisher` to `applications.events`, a CloudEvent checked against its `events.py`), so
+these tests do not depend on that service's progress. The review service's events are
+read from a queue of our own bound to `review.events`.
+
+The session stack's review service runs with CHUYI_ALLOW_SHORT_NOTICE=1 (set here,
+before the stack starts), so that a notice window can close within seconds.
+"""
+import json
+import os
+import uuid
+from collections import Counter
+
+import pytest
+from kombu import Connection, Queue
+
+from services.applications.events import EVENTS as APPLICATION_EVENTS
+from services.common.envelope import new_event
+from services.common.messaging import Publisher, service_exchange
+from tests.support.servers import wait_until
+
+os.environ.setdefault("CHUYI_ALLOW_SHORT_NOTICE", "1")
+
+
+class ReviewEvents:
+    """Every event the review service emits, as the test session has seen them."""
+
+    def __init__(self, amqp_uri: str):
+        self.connection = Connection(amqp_uri)
+        self.channel = self.connection.channel()
+        self.queue = Queue(f"test.review-events.{uuid.uuid4().hex[:8]}", exchange=service_exchange("review"),
+                           routing_key="#", exclusive=True, channel=self.channel)
+        self.queue.declare()
+        self.seen: list[dict] = []
+
+    def _drain(self) -> None:
+        while (message := self.queue.get(no_ack=True)) is not None:
+            self.seen.append(json.loads(message.body))
+
+    def of(self, name: str, call_id: str, **match) -> list[dict]:
+        """The `name` events about `call_id` (and matching `match` in their data) so far."""
+        self._drain()
+        return [e["data"] for e in self.seen
+                if e["type"] == f"cn.chuyi.review.{name}.v1" and e["data"].get("call_id") == call_id
+                and all(e["data"].get(k) == v for k, v in match.items())]
+
+    def wait(self, name: str, call_id: str, count: int = 1, **match) -> list[dict]:
+        return wait_until(lambda: (found := self.of(name, call_id, **match)) and len(found) >= count and found,
+                          timeout=30, what=f"{count} {name} event(s) of {call_id}")
+
+    def close(self) -> None:
+        self.connection.release()
+
+
+class Applications:
+    """Publishes the applications service's events, each subject in sequence."""
+
+    def __init__(self, amqp_uri: str):
+        self.publisher = Publisher(amqp_uri)
+        self.sequence: Counter = Counter()
+
+    def publish(self, name: str, subject: str, data: dict) -> None:
+        errors = APPLICATION_EVENTS[name].validate(data)
+        assert not errors, f"{name} data does not fit the applications contract: {errors}"
+        self.sequence[subject] += 1
+        event = new_event("applications", name, subject, data, sequence=self.sequence[subject])
+        self.publisher.publish(service_exchange("applications"), name, event.to_dict(), message_id=event.id)
+
+    def close(self) -> None:
+        self.publisher.close()
+
+
+@pytest.fixture(scope="session")
+def review_events(stack):
+    log = ReviewEvents(stack.amqp_uri)
+    yield log
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def applications(stack):
+    publisher = Applications(stack.amqp_uri)
+    yield publisher
+    publisher.close()
+
+
+@pytest.fixture(scope="session")
+def province(stack):
+    return stack.client("province")
+
+
+@pytest.fixture(scope="session")
+def world(stack, applications, province):
+    from tests.service.review.world import World
+    return World(stack, applications, province)
