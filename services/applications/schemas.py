@@ -16,7 +16,8 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from services.applications.domain import credit_code, importing
-from services.applications.domain.applications import ORGANISATION_KINDS
+from services.applications.domain.applications import APPLICATION_MACHINE, ORGANISATION_KINDS
+from services.applications.domain.calls import CALL_MACHINE
 from services.applications.domain.calls import call_terms_problems, check_call_quota, rubric_problems
 from services.applications.domain.catalogue import catalogue
 from services.applications.domain.institutions import INSTITUTION_TYPES, PREFECTURES, Institution
@@ -29,9 +30,13 @@ from services.applications.domain.personal import (
     normalise_resident_id,
     resident_id_problem,
 )
+from services.common.vocabulary import INDUSTRY_FIELDS
 
 MAX_FEN = 10**12  # ten billion yuan: far above any single request
 FIRST_YEAR, LAST_YEAR = 2022, 2035
+MAX_INDUSTRY_FIELDS = 3
+MAX_KEYWORDS = 10
+MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE = 100, 20
 
 _COMMON_MESSAGES = {
     "required": Bilingual("Missing data for required field.", "缺少必填字段。"),
@@ -116,7 +121,7 @@ def _opaque_id(**kwargs) -> Text:
 
 
 class Whole(fields.Integer):
-    """An integer, strictly: no strings, floats or booleans."""
+    """An integer, strictly: no strings, floats or booleans (`strict=False` for query strings)."""
 
     default_error_messages = {
         **_COMMON_MESSAGES,
@@ -124,8 +129,8 @@ class Whole(fields.Integer):
         "too_large": Bilingual("Number too large.", "数值过大。"),
     }
 
-    def __init__(self, minimum: int, maximum: int, **kwargs):
-        super().__init__(strict=True, validate=validate.Range(minimum, maximum, error=_OUT_OF_RANGE), **kwargs)
+    def __init__(self, minimum: int, maximum: int, *, strict: bool = True, **kwargs):
+        super().__init__(strict=strict, validate=validate.Range(minimum, maximum, error=_OUT_OF_RANGE), **kwargs)
 
 
 def _fen(**kwargs) -> Whole:
@@ -316,6 +321,7 @@ class ImportReportOut(BaseSchema):
     ok = fields.Boolean()
     imported = fields.Integer()
     errors = fields.List(fields.Nested(RowErrorOut))
+    institution_ids = fields.List(fields.String(), metadata={"description": "the new institutions, in file order"})
 
 
 def import_institutions(content: bytes, known_credit_codes: Collection[str] = ()) -> importing.ImportResult:
@@ -352,6 +358,10 @@ class ProgrammeOut(BaseSchema):
     )
     notice_ref = fields.String(metadata={"description": "paragraph of 湘教发〔2022〕7号"})
     selected_count = fields.Integer(metadata={"description": "selected so far"})
+
+
+class ProgrammeListOut(BaseSchema):
+    items = fields.List(fields.Nested(ProgrammeOut))
 
 
 # ---------------------------------------------------------------- calls
@@ -447,9 +457,19 @@ class AuditEntryOut(BaseSchema):
 
 class CallOut(CallIn):
     id = fields.String()
-    state = fields.String(metadata={"description": "draft, open, closed, in_review, noticed or finalized"})
+    state = fields.String(metadata={"description": ", ".join(CALL_MACHINE.states)})
     history = fields.List(fields.Nested(AuditEntryOut))
     created_at = UtcDateTime()
+
+
+class CallPageOut(BaseSchema):
+    items = fields.List(fields.Nested(CallOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class InstitutionPageOut(BaseSchema):
+    items = fields.List(fields.Nested(InstitutionOut))
+    next_cursor = fields.String(allow_none=True)
 
 
 # ---------------------------------------------------------------- applications
@@ -489,6 +509,13 @@ class _ApplicationContent(BaseSchema):
     construction_plan = Text(20_000, min_length=0, multiline=True, metadata={"description": "建设方案"})
     yearly_targets = ListOf(Object(YearlyTargetIn), max_items=LAST_YEAR - FIRST_YEAR + 1)
     budget_request_fen = _fen()
+    industry_fields = ListOf(
+        _choice({code: names[0] for code, names in INDUSTRY_FIELDS.items()}),
+        min_items=1,
+        max_items=MAX_INDUSTRY_FIELDS,
+        metadata={"description": "专业大类 codes of the 2021 specialty catalogue (1 to 3); needed to submit"},
+    )
+    keywords = ListOf(Text(30), max_items=MAX_KEYWORDS, metadata={"description": "free keywords for matching experts"})
     performance_indicators = SafeDict(
         max_items=50, key_length=100, value_length=500, metadata={"description": "绩效指标: indicator -> target"}
     )
@@ -506,6 +533,10 @@ class _ApplicationContent(BaseSchema):
         ids = [m["id_number"] for m in data.get("team_members", [])]
         if len(set(ids)) != len(ids):
             errors["team_members"] = [Bilingual("The same person is listed twice.", "同一人员重复填写。")]
+        for name in ("industry_fields", "keywords"):
+            values = data.get(name, [])
+            if len(set(values)) != len(values):
+                errors[name] = [Bilingual("Each at most once.", "不能重复填写。")]
         if errors:
             raise ValidationError(errors)
 
@@ -543,19 +574,44 @@ class EligibilityDecisionOut(BaseSchema):
     findings = fields.List(fields.Nested(FindingOut))
 
 
+class Masked(fields.String):
+    """Personal data on the way out: masked whatever it holds (masking a masked value keeps it)."""
+
+    def _serialize(self, value, attr, obj, **kwargs) -> str | None:
+        return None if value is None else mask(str(value))
+
+
+class TeamMemberOut(BaseSchema):
+    name = fields.String()
+    title = fields.String()
+    role = fields.String()
+    id_number = Masked(metadata={"description": "masked, e.g. 430***********1234"})
+    phone = Masked(metadata={"description": "masked, e.g. 138****5678"})
+
+
 class ApplicationOut(_ApplicationContent):
     id = fields.String()
     call_id = fields.String()
     institution_id = fields.String()
+    institution_name = fields.String()
+    prefecture = fields.String()
+    recommender = fields.Nested(RecommenderOut, metadata={"description": "who recommends or declines it"})
     category = fields.String()
-    state = fields.String(
-        metadata={"description": "draft, submitted, recommended, declined, eligible, ineligible, in_review or withdrawn"}
+    state = fields.String(metadata={"description": ", ".join(APPLICATION_MACHINE.states)})
+    team_members = fields.List(fields.Nested(TeamMemberOut))
+    eligibility_findings = fields.List(
+        fields.Nested(FindingOut), metadata={"description": "the automatic rules, run on submit and on the decision"}
     )
-    eligibility_findings = fields.List(fields.Nested(FindingOut))
     eligibility_decision = fields.Nested(EligibilityDecisionOut, allow_none=True)
     history = fields.List(fields.Nested(AuditEntryOut))
+    submitted_at = UtcDateTime(allow_none=True)
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
+
+
+class ApplicationPageOut(BaseSchema):
+    items = fields.List(fields.Nested(ApplicationOut))
+    next_cursor = fields.String(allow_none=True, metadata={"description": "pass as cursor for the next page; null on the last"})
 
 
 # ---------------------------------------------------------------- decisions
@@ -579,3 +635,29 @@ class EligibilityOverrideIn(BaseSchema):
 
     eligible = Flag(required=True)
     reason = Text(1000, multiline=True)
+
+
+# ---------------------------------------------------------------- lists
+
+
+class PageQuery(BaseSchema):
+    """`?limit=&cursor=` of every list; query strings, so numbers come as text."""
+
+    limit = Whole(1, MAX_PAGE_SIZE, strict=False, load_default=DEFAULT_PAGE_SIZE)
+    cursor = _opaque_id(metadata={"description": "next_cursor of the previous page"})
+
+
+class InstitutionQuery(PageQuery):
+    prefecture = _choice(PREFECTURES)
+    type = _choice(INSTITUTION_TYPES)
+
+
+class CallQuery(PageQuery):
+    category = _choice(catalogue().codes)
+    state = _choice(CALL_MACHINE.states)
+
+
+class ApplicationQuery(PageQuery):
+    call_id = _opaque_id()
+    institution_id = _opaque_id()
+    state = _choice(APPLICATION_MACHINE.states)

@@ -12,10 +12,12 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from services.applications.domain.institutions import PREFECTURES
 from services.gateway.settings import DEV_JWT_SECRET, Settings
 
-ROLES = ("institution", "prefecture", "province", "expert", "finance")
+# hrss: a human-resources-and-social-security department (人社部门), which sponsors and
+# recommends the technician schools (技工院校) in place of the prefecture's education bureau.
+ROLES = ("institution", "prefecture", "province", "expert", "finance", "hrss")
 ANY_ROLE = frozenset(ROLES)
 # The claim that scopes each role's view; a token of the role without it is refused.
-SCOPE_CLAIMS = {"institution": "institution_id", "prefecture": "prefecture", "expert": "expert_id"}
+SCOPE_CLAIMS = {"institution": "institution_id", "prefecture": "prefecture", "expert": "expert_id", "hrss": "sponsor"}
 
 
 class AuthError(Exception):
@@ -29,6 +31,7 @@ class Actor:
     institution_id: str | None = None
     prefecture: str | None = None
     expert_id: str | None = None
+    sponsor: str | None = None
 
     def as_dict(self) -> dict[str, str | None]:
         return asdict(self)
@@ -116,6 +119,7 @@ def mint_token(
     institution_id: str | None = None,
     prefecture: str | None = None,
     expert_id: str | None = None,
+    sponsor: str | None = None,
     ttl_seconds: int = 3600,
     secret: str | None = None,
     private_key: str | bytes | None = None,
@@ -129,7 +133,8 @@ def mint_token(
     Raises ValueError when the role or its scope claim is wrong, so every minted token is usable."""
     issued = int(time.time()) if now is None else now
     claims: dict[str, Any] = {"sub": sub, "role": role, "iat": issued, "exp": issued + ttl_seconds}
-    for name, value in (("institution_id", institution_id), ("prefecture", prefecture), ("expert_id", expert_id)):
+    for name, value in (("institution_id", institution_id), ("prefecture", prefecture), ("expert_id", expert_id),
+                        ("sponsor", sponsor)):
         if value is not None:
             claims[name] = value
     for name, value in (("iss", issuer), ("aud", audience), ("nbf", not_before)):

@@ -1,27 +1,11 @@
-"""What crosses the gateway's HTTP boundary.
-
-ProblemSchema, PageQuerySchema/PageSchema and ReadinessSchema are the gateway's own. The
-programme and institution schemas belong to the applications service: they stay here only until
-services/applications/schemas.py provides them, then the routes import them from there.
-"""
+"""What crosses the gateway's HTTP boundary and is the gateway's own: problems, pages, readiness.
+The schemas of each service's resources live in that service's schemas.py."""
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
-
-from services.applications.domain.credit_code import LENGTH as CREDIT_CODE_LENGTH
-from services.applications.domain.institutions import INSTITUTION_TYPES, PREFECTURES
+from marshmallow import RAISE, Schema, fields, validate
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
-
-
-def not_blank(value: str) -> None:
-    if not value.strip():
-        raise ValidationError("Must not be blank.")
-
-
-def text(max_length: int, **kwargs) -> fields.String:
-    return fields.String(validate=[validate.Length(min=1, max=max_length), not_blank], **kwargs)
 
 
 class StrictSchema(Schema):
@@ -75,38 +59,3 @@ class ReadinessSchema(StrictSchema):
 
 class HealthSchema(StrictSchema):
     status = fields.String(required=True)
-
-
-class ProgrammeSchema(StrictSchema):
-    code = fields.String(required=True, metadata={"description": "The category code, e.g. hv-group."})
-    name = fields.String(required=True, metadata={"description": "The category's Chinese name."})
-    name_en = fields.String(required=True)
-    quota = fields.Integer(required=True, metadata={"description": "How many may be selected by 2025."})
-    eligible_institution_types = fields.List(fields.String(validate=validate.OneOf(list(INSTITUTION_TYPES))), required=True)
-    selected_count = fields.Integer(required=True, metadata={"description": "How many were selected so far."})
-
-
-class ProgrammeListSchema(StrictSchema):
-    items = fields.List(fields.Nested(ProgrammeSchema), required=True)
-
-
-class InstitutionCreateSchema(StrictSchema):
-    name = text(200, required=True, metadata={"description": "The institution's full Chinese name."})
-    type = fields.String(required=True, validate=validate.OneOf(list(INSTITUTION_TYPES)))
-    prefecture = fields.String(required=True, validate=validate.OneOf(PREFECTURES))
-    county = text(100, required=True, metadata={"description": "The county (县市区)."})
-    sponsor = text(200, required=True, metadata={"description": "The sponsor or competent department (举办者/主管部门)."})
-    credit_code = fields.String(
-        required=True, validate=validate.Length(equal=CREDIT_CODE_LENGTH),
-        metadata={"description": "The unified social credit code (统一社会信用代码)."},
-    )
-
-
-class InstitutionSchema(InstitutionCreateSchema):
-    id = fields.String(required=True)
-    created_at = fields.DateTime(required=True, metadata={"description": "RFC 3339, UTC."})
-
-
-class InstitutionImportResultSchema(StrictSchema):
-    imported = fields.Integer(required=True)
-    institution_ids = fields.List(fields.String(), required=True)

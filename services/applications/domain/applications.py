@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from services.applications.domain.catalogue import CATEGORY_FIELDS, FIELD_NAMES_ZH, Category
-from services.applications.domain.messages import ApplicationLimitReached, Bilingual, NotEditable
+from services.applications.domain.messages import (
+    ApplicationLimitReached,
+    Bilingual,
+    FieldsRefused,
+    IncompleteSubmission,
+    NotEditable,
+)
 from services.common.statemachine import StateMachine, Transition
 
 DRAFT = "draft"
@@ -15,11 +21,13 @@ DECLINED = "declined"
 ELIGIBLE = "eligible"
 INELIGIBLE = "ineligible"
 IN_REVIEW = "in_review"
+APPROVED = "approved"
+NOT_SELECTED = "not_selected"
 WITHDRAWN = "withdrawn"
 
 APPLICATION_MACHINE = StateMachine(
     "application",
-    [DRAFT, SUBMITTED, RECOMMENDED, DECLINED, ELIGIBLE, INELIGIBLE, IN_REVIEW, WITHDRAWN],
+    [DRAFT, SUBMITTED, RECOMMENDED, DECLINED, ELIGIBLE, INELIGIBLE, IN_REVIEW, APPROVED, NOT_SELECTED, WITHDRAWN],
     [
         Transition("submit", {DRAFT}, SUBMITTED),
         Transition("recommend", {SUBMITTED}, RECOMMENDED),
@@ -27,6 +35,9 @@ APPLICATION_MACHINE = StateMachine(
         Transition("confirm_eligible", {RECOMMENDED}, ELIGIBLE),
         Transition("rule_ineligible", {RECOMMENDED}, INELIGIBLE),
         Transition("start_review", {ELIGIBLE}, IN_REVIEW),
+        # The selection (立项) settles every eligible application, assigned to experts or not.
+        Transition("approve", {ELIGIBLE, IN_REVIEW}, APPROVED),
+        Transition("pass_over", {ELIGIBLE, IN_REVIEW}, NOT_SELECTED),
         Transition("withdraw", {DRAFT, SUBMITTED, RECOMMENDED}, WITHDRAWN),
     ],
 )
@@ -40,6 +51,10 @@ ORGANISATION_KINDS = {
 }
 #: States that hold one of the institution's places in a call (all but withdrawn).
 COUNTED_STATES = tuple(s for s in APPLICATION_MACHINE.states if s != WITHDRAWN)
+#: States of applications that were submitted and not withdrawn.
+SUBMITTED_STATES = tuple(s for s in COUNTED_STATES if s != DRAFT)
+#: Submitted applications still in the running for the prefecture's one place (one-per-prefecture rule).
+CONTENDING_STATES = tuple(s for s in SUBMITTED_STATES if s not in (DECLINED, INELIGIBLE, NOT_SELECTED))
 
 
 def application_limit(category: Category, per_institution_limit: int) -> int:
@@ -84,6 +99,13 @@ def unused_fields(category: Category, data: Mapping) -> dict[str, list[Bilingual
     }
 
 
+def check_fields_used(category: Category, data: Mapping) -> None:
+    """Raises FieldsRefused naming each category field `data` has that its category does not use."""
+    unused = unused_fields(category, data)
+    if unused:
+        raise FieldsRefused(unused)
+
+
 def _is_blank(value: object) -> bool:
     if value is None:
         return True
@@ -97,3 +119,14 @@ def _is_blank(value: object) -> bool:
 def missing_fields(category: Category, application: Mapping) -> tuple[str, ...]:
     """Fields the category needs before submission that are absent or blank."""
     return tuple(name for name in category.submission_fields if _is_blank(application.get(name)))
+
+
+def check_submittable(application: Mapping) -> None:
+    """Review matches experts by industry field: no application goes in without one.
+    Everything else a category needs is an eligibility finding. Raises IncompleteSubmission."""
+    if _is_blank(application.get("industry_fields")):
+        message = Bilingual(
+            "name 1 to 3 industry fields (industry_fields) before submitting",
+            f"提交前请填写{FIELD_NAMES_ZH['industry_fields']}（1至3项）",
+        )
+        raise IncompleteSubmission({"industry_fields": [message]})

@@ -5,8 +5,15 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from services.applications.domain.catalogue import Category
-from services.applications.domain.messages import Bilingual, CallNotOpen, QuotaExceeded
-from services.common.statemachine import StateMachine, Transition
+from services.applications.domain.messages import (
+    Bilingual,
+    CallNotOpen,
+    DecisionsClosed,
+    QuotaExceeded,
+    WindowClosed,
+    rfc3339,
+)
+from services.common.statemachine import StateMachine, Transition, TransitionNotAllowed
 
 DRAFT, OPEN, CLOSED, IN_REVIEW, NOTICED, FINALIZED = (
     "draft",
@@ -35,24 +42,24 @@ def _require_aware(*moments: datetime) -> None:
         raise ValueError("call times must be timezone-aware (UTC)")
 
 
-def remaining_quota(category: Category, selected_count: int) -> int:
-    return max(category.quota - selected_count, 0)
+def remaining_quota(category: Category, selected_count: int, held: int = 0) -> int:
+    return max(category.quota - selected_count - held, 0)
 
 
-def check_call_quota(category: Category, quota: int, selected_count: int) -> None:
+def check_call_quota(category: Category, quota: int, selected_count: int, held: int = 0) -> None:
     """A call may offer at most what is left of its category's quota.
 
-    `selected_count` is what earlier calls of the category already selected (the service
-    may add what other unfinished calls hold). Raises QuotaExceeded.
+    `selected_count`: what earlier calls of the category selected; `held`: the quotas of
+    its calls not finalized yet, which may still select that many. Raises QuotaExceeded.
     """
-    left = remaining_quota(category, selected_count)
+    left = remaining_quota(category, selected_count, held)
     if quota > left:
         raise QuotaExceeded(
             Bilingual(
                 f"the call's quota {quota} is more than the {left} left of {category.code}'s "
-                f"quota of {category.quota} ({selected_count} already selected)",
+                f"quota of {category.quota} ({selected_count} already selected, {held} held by unfinished calls)",
                 f"本批次名额{quota}超过“{category.name_zh}”剩余名额{left}"
-                f"（总名额{category.quota}，已遴选{selected_count}）",
+                f"（总名额{category.quota}，已遴选{selected_count}，未结束批次占用{held}）",
             )
         )
 
@@ -115,14 +122,56 @@ def due_events(state: str, opens_at: datetime, closes_at: datetime, now: datetim
 
 def check_accepting_applications(state: str, opens_at: datetime, closes_at: datetime, now: datetime) -> None:
     """Drafts are created, edited and submitted only while the call is open and its window
-    has not passed (even if the closing timer is late). Raises CallNotOpen."""
+    has not passed (even if the closing timer is late). Raises WindowClosed once the window
+    has passed, CallNotOpen before it opens."""
     _require_aware(opens_at, closes_at, now)
     if state == OPEN and opens_at <= now < closes_at:
         return
-    window = f"{opens_at.isoformat()} – {closes_at.isoformat()}"
+    if now >= closes_at or state not in (DRAFT, OPEN):
+        raise WindowClosed(
+            Bilingual(
+                f"the application window has closed: it closed at {rfc3339(closes_at)}",
+                f"申报时间已截止（截止时间：{rfc3339(closes_at)}）",
+            )
+        )
     raise CallNotOpen(
         Bilingual(
-            f"the call is not accepting applications (state {state}, window {window})",
-            f"该遴选批次当前不接受申报（状态：{state}，申报时间：{window}）",
+            f"the call is not open yet: it opens at {rfc3339(opens_at)}",
+            f"该遴选批次尚未开始申报（开始时间：{rfc3339(opens_at)}）",
         )
     )
+
+
+#: While a call is in these states its applications may be recommended and checked.
+DECIDING_STATES = (OPEN, CLOSED)
+
+
+def check_decisions_open(state: str) -> None:
+    """Recommendations and eligibility decisions end when review starts. Raises DecisionsClosed."""
+    if state not in DECIDING_STATES:
+        raise DecisionsClosed(
+            Bilingual(
+                f"the call is {state}: recommendations and eligibility decisions are over",
+                f"该遴选批次已进入“{state}”阶段，推荐和形式审查已结束",
+            )
+        )
+
+
+_PROGRESSION = (DRAFT, OPEN, CLOSED, IN_REVIEW, NOTICED, FINALIZED)
+_EVENT_INTO = {t.target: t.event for t in CALL_MACHINE.transitions.values()}
+
+
+def catch_up(state: str, target: str) -> tuple[str, ...]:
+    """The call machine's events that take a closed-or-later call on to `target`, in order;
+    none when it is already there or beyond (a repeated or late report changes nothing).
+
+    Review reports its progress by events (experts assigned, notice published, selection
+    finalized); one that skips a step still walks the call through every state, so the
+    history shows each. A call that has not closed cannot be reviewed: TransitionNotAllowed.
+    """
+    position, goal = _PROGRESSION.index(state), _PROGRESSION.index(target)
+    if position >= goal:
+        return ()
+    if position < _PROGRESSION.index(CLOSED):
+        raise TransitionNotAllowed(state, _EVENT_INTO[target], CALL_MACHINE.allowed_events(state))
+    return tuple(_EVENT_INTO[s] for s in _PROGRESSION[position + 1 : goal + 1])

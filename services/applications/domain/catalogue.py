@@ -18,9 +18,9 @@ from services.applications.domain.institutions import INSTITUTION_TYPES, PREFECT
 CATALOGUE_PATH = Path(__file__).resolve().parent.parent / "data" / "catalogue.yaml"
 
 #: Application fields every category needs before submission.
-CORE_FIELDS = ("title", "summary", "construction_plan", "yearly_targets", "budget_request_fen")
+CORE_FIELDS = ("title", "summary", "construction_plan", "yearly_targets", "budget_request_fen", "industry_fields")
 #: Application fields any category may carry.
-COMMON_OPTIONAL_FIELDS = ("performance_indicators",)
+COMMON_OPTIONAL_FIELDS = ("performance_indicators", "keywords")
 #: Application fields only some categories use (named by `required_fields` in the data).
 CATEGORY_FIELDS = ("team_members", "lead_organisation", "member_organisations", "enterprise_partner")
 
@@ -30,7 +30,9 @@ FIELD_NAMES_ZH = {
     "construction_plan": "建设方案",
     "yearly_targets": "年度建设目标",
     "budget_request_fen": "申请经费",
+    "industry_fields": "所属专业大类",
     "performance_indicators": "绩效指标",
+    "keywords": "关键词",
     "team_members": "团队成员",
     "lead_organisation": "牵头单位",
     "member_organisations": "成员单位",

@@ -13,7 +13,7 @@ from typing import Any
 from services.applications.domain.applications import application_limit, missing_fields
 from services.applications.domain.catalogue import FIELD_NAMES_ZH, Category
 from services.applications.domain.institutions import INSTITUTION_TYPES, Institution
-from services.applications.domain.messages import Bilingual, DecisionReasonRequired
+from services.applications.domain.messages import Bilingual, DecisionReasonRequired, rfc3339
 
 INSTITUTION_TYPE = "institution_type"
 ONE_PER_PREFECTURE = "one_per_prefecture"
@@ -196,3 +196,20 @@ def decide_eligibility(
             )
         )
     return EligibilityDecision(eligible, automatic, reason, actor, at.astimezone(timezone.utc), findings)
+
+
+def applicant_snapshot(institution: Institution, application: Mapping, submitted_at: datetime) -> dict:
+    """What review needs of an application it is to review (the `applicant` of
+    eligibility_checked): who applied, on what, who is on the team (by person key)."""
+    return {
+        "institution_name": institution.name,
+        "institution_type": institution.type,
+        "county": institution.county,
+        "title": application["title"],
+        "summary": application.get("summary") or "",
+        "industry_fields": list(application.get("industry_fields") or ()),
+        "keywords": list(application.get("keywords") or ()),
+        "team_person_keys": [member["person_key"] for member in application.get("team_members") or ()],
+        "budget_request_fen": application.get("budget_request_fen") or 0,
+        "submitted_at": rfc3339(submitted_at),
+    }

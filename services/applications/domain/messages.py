@@ -1,6 +1,9 @@
 """Messages in Chinese and English, and the errors of the applications domain."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime, timezone
+
 
 class Bilingual(str):
     """A message whose string value is the English text and whose `.zh` is the Chinese.
@@ -31,6 +34,11 @@ class Bilingual(str):
         return {"message_zh": self.zh, "message_en": self.en}
 
 
+def rfc3339(moment: datetime) -> str:
+    """A time as RFC 3339 in UTC with a Z, as events and replies carry it."""
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
 class DomainError(Exception):
     """A rule of the domain refused the request; `message` says why in both languages."""
 
@@ -45,6 +53,14 @@ class QuotaExceeded(DomainError):
 
 class CallNotOpen(DomainError):
     pass
+
+
+class WindowClosed(CallNotOpen):
+    """The call's application window has passed."""
+
+
+class DecisionsClosed(DomainError):
+    """The call has moved on to review: recommendations and eligibility are settled."""
 
 
 class ApplicationLimitReached(DomainError):
@@ -65,3 +81,32 @@ class RecommendationCapReached(DomainError):
 
 class DecisionReasonRequired(DomainError):
     pass
+
+
+class NotFound(DomainError):
+    """No such record, or not one the actor may see (never reveal which)."""
+
+
+class DuplicateCreditCode(DomainError):
+    pass
+
+
+class NotRegistered(DomainError):
+    """The acting institution is not in the register."""
+
+
+class FieldsRefused(DomainError):
+    """Refused for what some fields hold (or lack): `errors` maps each field to its
+    messages; the first message is the refusal's own."""
+
+    def __init__(self, errors: Mapping[str, list[Bilingual]]):
+        self.errors = {field: list(messages) for field, messages in errors.items()}
+        super().__init__(next(iter(self.errors.values()))[0])
+
+
+class IncompleteSubmission(FieldsRefused):
+    """A field the application cannot be submitted without."""
+
+
+class UnknownReference(FieldsRefused):
+    """A field names a record that does not exist (or that the actor may not see)."""

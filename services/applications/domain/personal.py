@@ -1,15 +1,19 @@
 """Personal identifiers of team members: resident ID numbers (GB 11643) and mobile numbers.
 
 They are personal data: messages never quote them, and `Sensitive` keeps them out of
-reprs and logs. Show them with `mask`.
+reprs and logs. Show them with `mask`. They are stored only masked, beside the person
+key (services.common.identity) that lets services recognise the same person: the raw
+numbers never reach the database.
 """
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from datetime import date
 
 from services.applications.domain.messages import Bilingual
+from services.common.identity import person_key
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -83,3 +87,13 @@ def mobile_problem(value: str) -> Bilingual | None:
         "mobile number must be a mainland number: 11 digits starting 13-19",
         "手机号码应为11位中国大陆手机号（以13至19开头）",
     )
+
+
+def protect(member: Mapping) -> dict:
+    """A team member as stored: ID number and phone masked, the person key beside them."""
+    return {
+        **member,
+        "id_number": mask(member["id_number"]),
+        "phone": mask(member["phone"]),
+        "person_key": person_key(member["id_number"]),
+    }

@@ -8,6 +8,7 @@ the rule and its error.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from services.applications.domain.institutions import HRSS, PREFECTURE_BUREAU, Institution
@@ -26,6 +27,17 @@ class Actor:
     prefecture: str | None = None
     sponsor: str | None = None
     institution_id: str | None = None
+
+    @classmethod
+    def from_claims(cls, claims: Mapping) -> Actor:
+        """From the verified token's claims as the gateway forwards them."""
+        return cls(
+            role=claims["role"],
+            subject=claims["sub"],
+            prefecture=claims.get("prefecture"),
+            sponsor=claims.get("sponsor"),
+            institution_id=claims.get("institution_id"),
+        )
 
     @property
     def audit_name(self) -> str:

@@ -1,31 +1,44 @@
-"""Catalogue and registry routes, served by the applications service."""
+"""Catalogue, registry, calls and applications routes, served by the applications service."""
 from __future__ import annotations
 
 from flask import Blueprint, url_for
 
+from services.applications.schemas import (
+    ApplicationIn, ApplicationOut, ApplicationPageOut, ApplicationPatch, ApplicationQuery, CallIn, CallOut,
+    CallPageOut, CallQuery, DecisionIn, DeclineIn, EligibilityOverrideIn, ImportReportOut, InstitutionIn,
+    InstitutionOut, InstitutionPageOut, InstitutionQuery, ProgrammeListOut,
+)
 from services.gateway.auth import ANY_ROLE
 from services.gateway.routing import Call, operation
-from services.gateway.schemas import (
-    InstitutionCreateSchema, InstitutionImportResultSchema, InstitutionSchema, ProgrammeListSchema,
-)
 
 SERVICE = "applications"
 bp = Blueprint("applications", __name__)
+
+REGISTRY_READERS = {"province", "prefecture", "hrss", "institution"}
+RECOMMENDERS = {"prefecture", "hrss"}
+SCOPES = ("The province sees every record, a prefecture bureau those of its prefecture's institutions, an HRSS "
+          "department those of the technician schools it sponsors, an institution only its own; any other is "
+          "answered 404.")
 
 
 @bp.get("/v1/programmes")
 @operation(
     summary="List the programmes (categories) with quota, eligible institution types and selected-so-far counts",
-    tag="catalogue", roles=ANY_ROLE, responses={200: ProgrammeListSchema},
+    tag="catalogue", roles=ANY_ROLE, responses={200: ProgrammeListOut},
 )
 def list_programmes(call: Call):
     return call.rpc(SERVICE, "list_programmes").response()
 
 
+# ---------------------------------------------------------------- institutions
+
+
 @bp.post("/v1/institutions")
 @operation(
-    summary="Register an institution", tag="institutions", roles={"province"}, body=InstitutionCreateSchema,
-    idempotent=True, responses={201: InstitutionSchema}, problems=(409,),
+    summary="Register an institution", tag="institutions", roles={"province"}, body=InstitutionIn,
+    idempotent=True, responses={201: InstitutionOut}, problems=(409,),
+    description="The unified social credit code is checked (both check digits) and unique: a second "
+                "institution with the same code is a 409.",
 )
 def create_institution(call: Call):
     reply = call.rpc(SERVICE, "create_institution", institution=call.body)
@@ -35,21 +48,153 @@ def create_institution(call: Call):
 @bp.post("/v1/institutions:import")
 @operation(
     summary="Import institutions from a CSV or XLSX file, all or nothing",
-    description="A row-by-row error report comes back as a 422 problem whose errors are keyed by row and column.",
+    description="Columns (Chinese or English headers): 名称/name, 类型/type, 市州/prefecture, 县市区/county, "
+                "主管部门/sponsor, 统一社会信用代码/credit_code. A file with any bad row imports nothing: the answer "
+                "is a 422 problem (type import-rejected) whose errors are keyed `rows.<row>.<field>` (the header "
+                "is row 1) or `file`, each message in Chinese and English.",
     tag="institutions", roles={"province"}, upload=True, idempotent=True,
-    responses={201: InstitutionImportResultSchema}, problems=(409,),
+    responses={201: ImportReportOut}, problems=(409,),
 )
 def import_institutions(call: Call):
     return call.rpc(SERVICE, "import_institutions", **call.body).response()
 
 
+@bp.get("/v1/institutions")
+@operation(summary="List institutions", description=SCOPES, tag="institutions", roles=REGISTRY_READERS,
+           query=InstitutionQuery, responses={200: InstitutionPageOut})
+def list_institutions(call: Call):
+    return call.rpc(SERVICE, "list_institutions", **call.query).response()
+
+
 @bp.get("/v1/institutions/<institution_id>")
-@operation(
-    summary="One institution",
-    description="The province sees any institution, a prefecture those of its prefecture, an institution only "
-                "itself; any other is answered 404.",
-    tag="institutions", roles={"province", "prefecture", "institution"}, responses={200: InstitutionSchema},
-    problems=(404,),
-)
+@operation(summary="One institution", description=SCOPES, tag="institutions", roles=REGISTRY_READERS,
+           responses={200: InstitutionOut}, problems=(404,))
 def get_institution(call: Call, institution_id: str):
     return call.rpc(SERVICE, "get_institution", institution_id=institution_id).response()
+
+
+# ---------------------------------------------------------------- calls
+
+
+@bp.post("/v1/calls")
+@operation(
+    summary="Create a call (遴选批次) for one category",
+    description="The call is a draft until its opens_at, when it opens by itself (at once if opens_at has "
+                "passed); it closes by itself at closes_at. Its quota is at most what is left of the category's "
+                "quota (selected so far and held by unfinished calls count): more is a 409 (quota-exceeded).",
+    tag="calls", roles={"province"}, body=CallIn, idempotent=True, responses={201: CallOut}, problems=(409,),
+)
+def create_call(call: Call):
+    reply = call.rpc(SERVICE, "create_call", call=call.body)
+    return reply.response(location=url_for(".get_call", call_id=reply.created_id()))
+
+
+@bp.get("/v1/calls")
+@operation(summary="List calls", description="Drafts are listed for the province only.", tag="calls",
+           roles=ANY_ROLE, query=CallQuery, responses={200: CallPageOut})
+def list_calls(call: Call):
+    return call.rpc(SERVICE, "list_calls", **call.query).response()
+
+
+@bp.get("/v1/calls/<call_id>")
+@operation(summary="One call, with its status history", description="A draft is the province's only.",
+           tag="calls", roles=ANY_ROLE, responses={200: CallOut}, problems=(404,))
+def get_call(call: Call, call_id: str):
+    return call.rpc(SERVICE, "get_call", call_id=call_id).response()
+
+
+@bp.post("/v1/calls/<call_id>/open")
+@operation(summary="Open a draft call now, before its opens_at", tag="calls", roles={"province"},
+           responses={200: CallOut}, problems=(404, 409))
+def open_call(call: Call, call_id: str):
+    return call.rpc(SERVICE, "open_call", call_id=call_id).response()
+
+
+# ---------------------------------------------------------------- applications
+
+
+@bp.post("/v1/applications")
+@operation(
+    summary="Start a draft application for an open call",
+    description="For the institution of the token. One per institution per call in school, specialty, base and "
+                "group categories; up to the call's per_institution_limit in person and team categories (409 "
+                "application-limit-reached beyond). Team members' ID numbers and phones are never answered "
+                "unmasked.",
+    tag="applications", roles={"institution"}, body=ApplicationIn, idempotent=True,
+    responses={201: ApplicationOut}, problems=(403, 409),
+)
+def create_application(call: Call):
+    reply = call.rpc(SERVICE, "create_application", application=call.body)
+    return reply.response(location=url_for(".get_application", application_id=reply.created_id()))
+
+
+@bp.get("/v1/applications")
+@operation(summary="List applications", description=SCOPES, tag="applications", roles=REGISTRY_READERS,
+           query=ApplicationQuery, responses={200: ApplicationPageOut})
+def list_applications(call: Call):
+    return call.rpc(SERVICE, "list_applications", **call.query).response()
+
+
+@bp.get("/v1/applications/<application_id>")
+@operation(summary="One application, with its status history (who, when, from, to, why)", description=SCOPES,
+           tag="applications", roles=REGISTRY_READERS, responses={200: ApplicationOut}, problems=(404,))
+def get_application(call: Call, application_id: str):
+    return call.rpc(SERVICE, "get_application", application_id=application_id).response()
+
+
+@bp.patch("/v1/applications/<application_id>")
+@operation(summary="Change a draft: the fields given replace the stored ones", tag="applications",
+           roles={"institution"}, body=ApplicationPatch, responses={200: ApplicationOut}, problems=(404, 409))
+def update_application(call: Call, application_id: str):
+    return call.rpc(SERVICE, "update_application", application_id=application_id, changes=call.body).response()
+
+
+@bp.post("/v1/applications/<application_id>/submit")
+@operation(
+    summary="Submit a draft",
+    description="Within the call's window only (after it: 409 window-closed). Needs industry_fields. The "
+                "automatic eligibility rules run and their findings are stored with the application.",
+    tag="applications", roles={"institution"}, responses={200: ApplicationOut}, problems=(404, 409),
+)
+def submit_application(call: Call, application_id: str):
+    return call.rpc(SERVICE, "submit_application", application_id=application_id).response()
+
+
+@bp.post("/v1/applications/<application_id>/withdraw")
+@operation(summary="Withdraw an application (draft, submitted or recommended), with an optional reason",
+           tag="applications", roles={"institution"}, body=DecisionIn, responses={200: ApplicationOut},
+           problems=(404, 409))
+def withdraw_application(call: Call, application_id: str):
+    return call.rpc(SERVICE, "withdraw_application", application_id=application_id, decision=call.body).response()
+
+
+@bp.post("/v1/applications/<application_id>/recommend")
+@operation(
+    summary="Recommend a submitted application",
+    description="By its recommending authority: the prefecture bureau for its prefecture's institutions, the "
+                "HRSS sponsor for a technician school (403 for anyone else who can see it). At most the call's "
+                "prefecture_cap per authority: beyond it, 409 recommendation-cap-reached.",
+    tag="applications", roles=RECOMMENDERS, body=DecisionIn, responses={200: ApplicationOut},
+    problems=(403, 404, 409),
+)
+def recommend_application(call: Call, application_id: str):
+    return call.rpc(SERVICE, "recommend_application", application_id=application_id, decision=call.body).response()
+
+
+@bp.post("/v1/applications/<application_id>/decline")
+@operation(summary="Decline to recommend a submitted application (a reason is required)", tag="applications",
+           roles=RECOMMENDERS, body=DeclineIn, responses={200: ApplicationOut}, problems=(403, 404, 409))
+def decline_application(call: Call, application_id: str):
+    return call.rpc(SERVICE, "decline_application", application_id=application_id, decision=call.body).response()
+
+
+@bp.post("/v1/applications/<application_id>/eligibility")
+@operation(
+    summary="Decide the eligibility of a recommended application",
+    description="The automatic rules run again; `eligible` equal to their outcome confirms it, the other value "
+                "overrides it and needs a reason. Emits eligibility_checked.",
+    tag="applications", roles={"province"}, body=EligibilityOverrideIn, responses={200: ApplicationOut},
+    problems=(404, 409),
+)
+def decide_eligibility(call: Call, application_id: str):
+    return call.rpc(SERVICE, "decide_eligibility", application_id=application_id, decision=call.body).response()

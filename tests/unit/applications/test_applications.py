@@ -8,11 +8,12 @@ from services.applications.domain.applications import (
     application_limit,
     check_can_open_draft,
     check_editable,
+    check_submittable,
     missing_fields,
     unused_fields,
 )
 from services.applications.domain.catalogue import catalogue
-from services.applications.domain.messages import ApplicationLimitReached, NotEditable
+from services.applications.domain.messages import ApplicationLimitReached, IncompleteSubmission, NotEditable
 from services.common.statemachine import ReasonRequired, TransitionNotAllowed
 
 AT = datetime(2026, 3, 10, 2, 0, tzinfo=timezone.utc)
@@ -124,6 +125,25 @@ def test_missing_fields_count_blank_text_and_empty_lists():
         "construction_plan": "方案",
         "yearly_targets": [],
         "budget_request_fen": 0,
+        "industry_fields": ["46"],
         "team_members": [{"name": "李华"}],
     }
     assert missing_fields(catalogue()["workshop"], application) == ("summary", "yearly_targets", "enterprise_partner")
+
+
+@pytest.mark.parametrize("fields", [None, []])
+def test_no_submission_without_an_industry_field(fields):
+    with pytest.raises(IncompleteSubmission) as caught:
+        check_submittable({"title": "专业群", "industry_fields": fields})
+    assert list(caught.value.errors) == ["industry_fields"]
+    assert "所属专业大类" in caught.value.message.zh
+    check_submittable({"title": "专业群", "industry_fields": ["51"]})
+
+
+@pytest.mark.parametrize("start", ["eligible", "in_review"])
+def test_the_selection_settles_every_eligible_application(start):
+    assert move(start, "approve")[0] == "approved"
+    assert move(start, "pass_over")[0] == "not_selected"
+    for settled in ("approved", "not_selected"):
+        with pytest.raises(TransitionNotAllowed):
+            move(settled, "withdraw")

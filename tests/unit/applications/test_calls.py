@@ -5,13 +5,15 @@ from marshmallow import ValidationError
 
 from services.applications.domain.calls import (
     CALL_MACHINE,
+    catch_up,
     check_accepting_applications,
     check_call_quota,
+    check_decisions_open,
     due_events,
     remaining_quota,
 )
 from services.applications.domain.catalogue import catalogue
-from services.applications.domain.messages import CallNotOpen, QuotaExceeded
+from services.applications.domain.messages import CallNotOpen, DecisionsClosed, QuotaExceeded, WindowClosed
 from services.applications.schemas import CallIn, CallOut
 from services.common.statemachine import TransitionNotAllowed
 
@@ -78,7 +80,7 @@ def test_rubric_weights_must_add_up_to_100_and_codes_be_unique():
         ({"budget_min_fen": 1.5}, "budget_min_fen", "Not a valid integer."),
         ({"quota": "30"}, "quota", "Not a valid integer."),
         ({"quota": True}, "quota", "Not a valid integer."),
-        ({"quota": 101}, "quota", "the call's quota 101 is more than the 100 left of hv-group's quota of 100 (0 already selected)"),
+        ({"quota": 101}, "quota", "the call's quota 101 is more than the 100 left of hv-group's quota of 100 (0 already selected, 0 held by unfinished calls)"),
         ({"category": "think-tank"}, "category", None),
         ({"funding_rule": "$where"}, "funding_rule", "Only letters, digits, '_' and '-'."),
         ({"title": "标" * 201}, "title", "Longer than maximum length 200."),
@@ -114,6 +116,14 @@ def test_call_quota_is_at_most_what_is_left():
     assert remaining_quota(category, 5) == 0
 
 
+def test_quota_held_by_unfinished_calls_is_not_left():
+    category = catalogue()["vu-school"]  # quota 3
+    check_call_quota(category, 1, selected_count=1, held=1)
+    with pytest.raises(QuotaExceeded) as caught:
+        check_call_quota(category, 2, selected_count=1, held=1)
+    assert "1 held by unfinished calls" in caught.value.message.en
+
+
 @pytest.mark.parametrize(
     "state, now, events",
     [
@@ -142,15 +152,21 @@ def test_naive_times_are_refused_by_the_timer():
         due_events("draft", OPENS, CLOSES, datetime(2026, 3, 2))
 
 
-@pytest.mark.parametrize(
-    "state, now",
-    [("draft", OPENS + HOUR), ("open", OPENS - HOUR), ("open", CLOSES), ("closed", OPENS + HOUR)],
-)
-def test_applications_only_while_open_and_inside_the_window(state, now):
+@pytest.mark.parametrize("state, now", [("open", CLOSES), ("closed", OPENS + HOUR), ("draft", CLOSES + HOUR)])
+def test_after_the_window_or_the_close_the_refusal_says_the_window_has_closed(state, now):
+    with pytest.raises(WindowClosed) as caught:
+        check_accepting_applications(state, OPENS, CLOSES, now)
+    assert "window has closed" in caught.value.message.en and "2026-03-31T16:00:00Z" in caught.value.message.en
+    assert "申报时间已截止" in caught.value.message.zh
+
+
+@pytest.mark.parametrize("state, now", [("draft", OPENS + HOUR), ("open", OPENS - HOUR)])
+def test_before_the_call_opens_the_refusal_says_when_it_opens(state, now):
     with pytest.raises(CallNotOpen) as caught:
         check_accepting_applications(state, OPENS, CLOSES, now)
-    assert "not accepting applications" in caught.value.message.en
-    assert "不接受申报" in caught.value.message.zh
+    assert not isinstance(caught.value, WindowClosed)
+    assert "not open yet" in caught.value.message.en and "2026-03-01T00:00:00Z" in caught.value.message.en
+    assert "尚未开始" in caught.value.message.zh
 
 
 def test_open_call_inside_window_accepts():
@@ -167,3 +183,35 @@ def test_call_lifecycle_and_illegal_moves():
                          ("in_review", "finalize"), ("finalized", "open")]:
         with pytest.raises(TransitionNotAllowed):
             CALL_MACHINE.apply(state, event, "province:admin", None, CLOSES)
+
+
+@pytest.mark.parametrize(
+    "state, target, events",
+    [
+        ("closed", "in_review", ("start_review",)),
+        ("closed", "finalized", ("start_review", "publish_notice", "finalize")),
+        ("in_review", "noticed", ("publish_notice",)),
+        ("noticed", "in_review", ()),
+        ("finalized", "finalized", ()),
+    ],
+)
+def test_review_progress_walks_the_call_through_every_state_once(state, target, events):
+    assert catch_up(state, target) == events
+    for event in events:
+        state, _ = CALL_MACHINE.apply(state, event, "review", None, CLOSES)
+    if events:
+        assert state == target
+
+
+@pytest.mark.parametrize("state", ["draft", "open"])
+def test_a_call_that_has_not_closed_cannot_be_reviewed(state):
+    with pytest.raises(TransitionNotAllowed):
+        catch_up(state, "finalized")
+
+
+def test_decisions_are_made_while_the_call_is_open_or_closed_only():
+    check_decisions_open("open")
+    check_decisions_open("closed")
+    with pytest.raises(DecisionsClosed) as caught:
+        check_decisions_open("in_review")
+    assert "in_review" in caught.value.message.en

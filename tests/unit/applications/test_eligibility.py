@@ -21,6 +21,7 @@ COMPLETE = {
     "construction_plan": "方案",
     "yearly_targets": [{"year": 2026, "target": "目标"}],
     "budget_request_fen": 2_000_000_00,
+    "industry_fields": ["46"],
 }
 
 

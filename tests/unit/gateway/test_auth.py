@@ -39,6 +39,19 @@ def test_a_minted_token_yields_its_actor_with_only_the_roles_scope():
     assert hs_verifier().verify(token) == Actor(sub="bureau-7", role="prefecture", prefecture=CHANGSHA)
 
 
+def test_an_hrss_token_carries_its_sponsor_and_no_other_scope():
+    sponsor = "湖南省人力资源和社会保障厅"
+    token = mint_token("hrss", "hrss-1", sponsor=sponsor, prefecture=CHANGSHA, secret=TEST_SECRET)
+    actor = hs_verifier().verify(token)
+    assert actor == Actor(sub="hrss-1", role="hrss", sponsor=sponsor)
+    assert actor.as_dict()["sponsor"] == sponsor
+
+
+def test_the_sponsor_claim_is_dropped_from_other_roles():
+    token = mint_token("prefecture", "bureau-7", prefecture=CHANGSHA, sponsor="湖南省人力资源和社会保障厅", secret=TEST_SECRET)
+    assert hs_verifier().verify(token).sponsor is None
+
+
 def unsigned_token(claims: dict) -> str:
     return jwt.encode(claims, key=None, algorithm="none")
 
@@ -58,6 +71,7 @@ REFUSED = {
     "prefecture without prefecture": lambda keys: jwt.encode(claims(role="prefecture"), TEST_SECRET, algorithm="HS256"),
     "prefecture outside Hunan": lambda keys: jwt.encode(claims(role="prefecture", prefecture="广州市"), TEST_SECRET, algorithm="HS256"),
     "expert without expert_id": lambda keys: jwt.encode(claims(role="expert"), TEST_SECRET, algorithm="HS256"),
+    "hrss without sponsor": lambda keys: jwt.encode(claims(role="hrss"), TEST_SECRET, algorithm="HS256"),
     "unknown role": lambda keys: jwt.encode(claims(role="admin"), TEST_SECRET, algorithm="HS256"),
     "garbage": lambda keys: "not.a.token",
 }
@@ -129,7 +143,8 @@ def test_issuer_and_audience_are_checked_when_configured():
             verifier.verify(mint_token("province", "p", secret=TEST_SECRET, **wrong))
 
 
-@pytest.mark.parametrize("role, scope", [("institution", {}), ("prefecture", {"prefecture": "Changsha"}), ("expert", {}), ("root", {})])
+@pytest.mark.parametrize("role, scope", [("institution", {}), ("prefecture", {"prefecture": "Changsha"}), ("expert", {}),
+                                         ("hrss", {}), ("hrss", {"sponsor": ""}), ("root", {})])
 def test_mint_token_refuses_a_token_the_gateway_would_refuse(role, scope):
     with pytest.raises(ValueError):
         mint_token(role, "x", secret=TEST_SECRET, **scope)

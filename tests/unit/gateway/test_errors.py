@@ -40,7 +40,7 @@ def test_an_unknown_route_is_a_404_problem(client):
 
 
 def test_a_wrong_method_is_a_405_with_allow(client, as_province):
-    response = client.delete("/v1/institutions", headers=as_province)
+    response = client.delete("/v1/institutions:import", headers=as_province)
     assert_problem(response, 405)
     assert response.headers["Allow"] == "POST"
     assert set(client.put("/v1/programmes").headers["Allow"].split(", ")) == {"GET", "HEAD"}
@@ -83,7 +83,7 @@ def test_invalid_fields_are_each_named_with_their_rule(client, as_province):
     document = assert_problem(post_json(client, as_province, body), 422)
     assert set(document["errors"]) == {"prefecture", "name", "county"}
     assert document["errors"]["county"] == ["Missing data for required field."]
-    assert document["errors"]["name"] == ["Must not be blank."]
+    assert document["errors"]["name"] == ["Must not be empty."]
 
 
 def test_a_json_array_is_a_422_not_a_crash(client, as_province):
