@@ -5,9 +5,12 @@ import pytest
 from services.common.statemachine import ReasonRequired, TransitionNotAllowed
 from services.review.domain.notice import (
     ObjectionNotFound,
+    PublicNotice,
     TransitionBlocked,
     notice_closes_at,
     publish_notice,
+    stage_move,
+    window_closes_at,
 )
 from services.review.domain.ranking import QuotaPolicy, RankEntry, rank
 from services.review.domain.reviews import FieldErrors
@@ -215,3 +218,38 @@ def test_finalized_notice_takes_no_more_moves(notice):
     assert not isinstance(caught.value, TransitionBlocked)
     with pytest.raises(TransitionBlocked):
         final.file_objection("o9", "cs1", who="institution:9", now=DURING, grounds="材料不实")
+
+
+def test_a_province_may_lengthen_the_window_but_not_shorten_it():
+    later = CLOSES + timedelta(days=3)
+    assert window_closes_at(PUBLISHED_AT, closes_at=later) == later
+    with pytest.raises(FieldErrors) as caught:
+        window_closes_at(PUBLISHED_AT, closes_at=CLOSES - timedelta(hours=1))
+    assert "never shortened" in caught.value.errors["closes_at"][0]
+
+
+def test_a_short_window_is_a_test_aid_that_still_must_lie_ahead():
+    soon = PUBLISHED_AT + timedelta(seconds=5)
+    assert window_closes_at(PUBLISHED_AT, closes_at=soon, allow_short_window=True) == soon
+    with pytest.raises(FieldErrors) as caught:
+        window_closes_at(PUBLISHED_AT, closes_at=PUBLISHED_AT, allow_short_window=True)
+    assert "closes_at" in caught.value.errors
+
+
+def test_a_notice_record_gives_back_the_same_notice_with_its_objections(notice):
+    filed = notice.file_objection("o1", "zz1", who="institution:9", now=DURING, grounds="材料不实")
+    upheld = filed.resolve_objection("o1", upheld=True, who="province:1", now=DURING, reason="查实")
+    again = PublicNotice.from_record("call-1", upheld.to_record(), upheld.ranking)
+    assert again.objections == upheld.objections and again.upheld_application_ids == ("zz1",)
+    assert (again.status, again.opens_at, again.closes_at, again.history) == (
+        "published", upheld.opens_at, upheld.closes_at, ())
+
+
+def test_the_ranking_is_published_once_before_its_notice():
+    stage, audit = stage_move("call-1", "reviewing", "rank", who="province:1", now=PUBLISHED_AT)
+    assert (stage, audit["subject"], audit["from_state"], audit["to_state"]) == (
+        "ranked", "notice:call-1", "reviewing", "ranked")
+    with pytest.raises(TransitionNotAllowed):
+        stage_move("call-1", "ranked", "rank", who="province:1", now=PUBLISHED_AT)
+    with pytest.raises(TransitionNotAllowed):
+        stage_move("call-1", "reviewing", "publish", who="province:1", now=PUBLISHED_AT)

@@ -11,7 +11,10 @@ from services.review.domain.ranking import (
     HELD_BY_QUOTA,
     QuotaPolicy,
     RankEntry,
+    Ranking,
+    prefecture_results,
     rank,
+    rank_reviews,
 )
 from services.review.domain.reviews import FieldErrors
 
@@ -202,3 +205,44 @@ def test_selection_respects_quota_and_cap_and_no_reserve_entry_could_have_fitted
     assert [r.reserve_position for r in ranking.reserve] == list(range(1, len(ranking.reserve) + 1))
     scores = [r.entry.calibrated_hundredths for r in ranking.entries]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_one_per_prefecture_is_satisfied_only_with_exactly_one_selected():
+    entries = [entry("cs1", 9000, "长沙市"), entry("cs2", 8000, "长沙市"), entry("zz1", 7000, "株洲市")]
+    ranking = rank(entries, 14, QuotaPolicy.for_call("sv-prefecture"))
+    results = {r.prefecture: r for r in prefecture_results(ranking, PREFECTURES)}
+    assert len(results) == 14
+    assert (results["长沙市"].ranked, results["长沙市"].selected, results["长沙市"].satisfied) == (2, 1, True)
+    assert results["株洲市"].satisfied and results["株洲市"].rule == "exactly_one"
+    assert not results["湘潭市"].satisfied and results["湘潭市"].ranked == 0  # no eligible application there
+    left_out = rank(entries, 1, QuotaPolicy.for_call("sv-prefecture"))  # a quota below the prefectures
+    assert not {r.prefecture: r for r in prefecture_results(left_out)}["株洲市"].satisfied
+
+
+def test_a_cap_is_reported_per_prefecture_and_no_cap_means_no_rule():
+    entries = [entry("cs1", 9000, "长沙市"), entry("cs2", 8000, "长沙市"), entry("zz1", 7000, "株洲市")]
+    capped = prefecture_results(rank(entries, 3, QuotaPolicy(prefecture_cap=1)))
+    assert [(r.prefecture, r.selected, r.cap, r.rule, r.satisfied) for r in capped] == [
+        ("长沙市", 1, 1, "cap", True), ("株洲市", 1, 1, "cap", True)]
+    free = prefecture_results(rank(entries, 3))
+    assert [(r.selected, r.rule, r.satisfied) for r in free] == [(2, None, True), (1, None, True)]
+
+
+def test_a_ranking_record_ranks_again_into_the_same_ranking_less_who_left():
+    entries = [entry("cs1", 9500, "长沙市"), entry("cs2", 9400, "长沙市"), entry("zz1", 9000, "株洲市"),
+               entry("xt1", 8000, "湘潭市")]
+    ranking = rank(entries, 2, QuotaPolicy.for_call("hv-group", 1))
+    record = ranking.to_record()
+    assert Ranking.from_record(record) == ranking
+    assert Ranking.from_record(record, leaving=["cs1"]) == ranking.without(["cs1"])
+    assert Ranking.from_record(rank(entries, 2, QuotaPolicy.for_call("sv-prefecture")).to_record()).policy.one_each
+
+
+def test_rank_reviews_calibrates_then_ranks_with_each_applicants_prefecture_and_time():
+    reviews = [ReviewScore("a", "lenient", 9000), ReviewScore("a", "severe", 7000),
+               ReviewScore("b", "lenient", 8000), ReviewScore("b", "severe", 7600)]
+    applicants = {"a": ("长沙市", T0), "b": ("株洲市", T0 + timedelta(minutes=1))}
+    calibration, ranking = rank_reviews(reviews, applicants, 1, QuotaPolicy())
+    assert ids(ranking.selected) == ["a"] and ids(ranking.reserve) == ["b"]
+    assert ranking.entries[1].entry.prefecture == "株洲市"
+    assert calibration.offsets["lenient"].offset_hundredths > 0 > calibration.offsets["severe"].offset_hundredths

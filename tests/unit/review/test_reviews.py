@@ -4,12 +4,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.common.statemachine import ReasonRequired, TransitionNotAllowed
 from services.review.domain.reviews import (
+    ASSIGNMENT,
     FieldErrors,
     ReviewClosed,
     Rubric,
     RubricInvalid,
     ScoreSheetInvalid,
+    reviews_complete,
     visible_reviews,
     write_review,
 )
@@ -171,3 +174,26 @@ def test_after_submitting_and_the_deadline_an_expert_sees_all_reviews():
 def test_expert_without_a_review_sees_nothing_even_after_deadline():
     reviews = [review("e1"), review("e2")]
     assert visible_reviews("e3", reviews, now=DEADLINE, deadline=DEADLINE) == []
+
+
+def test_an_assignment_is_reviewed_and_edited_or_declined_with_a_reason_before_that():
+    at = datetime(2026, 4, 1, tzinfo=timezone.utc)
+    assert ASSIGNMENT.apply("assigned", "submit", "expert:1", None, at)[0] == "reviewed"
+    assert ASSIGNMENT.apply("reviewed", "submit", "expert:1", None, at)[0] == "reviewed"
+    with pytest.raises(ReasonRequired):
+        ASSIGNMENT.apply("assigned", "decline", "expert:1", " ", at)
+    assert ASSIGNMENT.apply("assigned", "decline", "expert:1", "出差", at)[1].reason == "出差"
+    with pytest.raises(TransitionNotAllowed):
+        ASSIGNMENT.apply("reviewed", "decline", "expert:1", "出差", at)
+    for final in ("declined", "void"):
+        assert ASSIGNMENT.is_terminal(final)
+
+
+@pytest.mark.parametrize("statuses, complete", [
+    (["reviewed", "reviewed", "reviewed"], True),
+    (["reviewed", "reviewed", "assigned"], False),
+    (["reviewed", "reviewed"], False),  # short of the plan: a replacement is still to come
+    ([], False),
+])
+def test_reviews_are_complete_when_the_plan_is_filled_and_all_are_in(statuses, complete):
+    assert reviews_complete(statuses, 3) is complete
