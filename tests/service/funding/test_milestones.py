@@ -1,0 +1,125 @@
+"""Milestones through the public API: pass releases, rectify holds, fail withholds and
+claws back; every movement is in the ledger, which balances; an institution sees only
+its own projects' money."""
+import uuid
+
+import pytest
+
+from tests.service.funding.support import Funding, check_http_ledger, fresh_year, mid_year
+
+pytestmark = pytest.mark.service
+
+AWARD = 1_000_001  # an odd total: the split by source and by tranche must still add up to the fen
+
+
+@pytest.fixture(scope="module")
+def funding(stack):
+    return Funding(stack)
+
+
+@pytest.fixture
+def project(funding):
+    """One funded project of its own institution: 1,000,001 fen, provincial 2 : social 1,
+    tranches 40/30/30, claw-back beyond the approval tranche."""
+    year, institution_id = fresh_year(), f"inst_{uuid.uuid4().hex[:8]}"
+    rule = funding.rule({"method": "share", "percent": 100}, {"provincial_special": 2, "social": 1})
+    funding.budget(year, "master-studio", {"provincial_special": 10**8, "social": 10**8})
+    call_id, approved = funding.finalize("master-studio", rule, [AWARD], mid_year(year), institution_id)
+    funding.allocation(call_id, until=lambda a: a["status"] == "allocated")
+    return approved[0]["application_id"], institution_id
+
+
+def states(funding, project_id):
+    return [t["state"] for t in funding.project(project_id)["tranches"]]
+
+
+def test_pass_releases_rectify_holds_until_a_later_pass(funding, project):
+    project_id, _ = project
+    held = funding.milestone(project_id, "mid_term", "rectify", "实训设备采购滞后，限期整改")
+    assert held.status_code == 201
+    assert held.json()["funding"]["status"] == "mid_term_rectifying"
+    assert states(funding, project_id) == ["released", "scheduled", "scheduled"]
+    assert funding.milestone(project_id, "mid_term", "pass").status_code == 201
+    passed = funding.milestone(project_id, "acceptance", "pass")
+    assert passed.status_code == 201
+    shown = passed.json()["funding"]
+    assert shown["status"] == "completed"
+    assert [t["state"] for t in shown["tranches"]] == ["released"] * 3
+    assert shown["released"] == shown["award"] == shown["kept"]
+    split = shown["award"]["by_source"]
+    assert sum(split.values()) == AWARD and abs(split["provincial_special"] - 2 * split["social"]) <= 2
+    assert [(m["milestone"], m["result"], m["reason"]) for m in shown["milestones"]] == [
+        ("mid_term", "rectify", "实训设备采购滞后，限期整改"), ("mid_term", "pass", None), ("acceptance", "pass", None)]
+    refused = funding.milestone(project_id, "acceptance", "fail", "迟到的结论")
+    assert refused.status_code == 409 and "funding is complete" in refused.json()["detail"]
+
+
+def test_fail_withholds_the_rest_and_claws_back_beyond_approval(funding, project):
+    project_id, _ = project
+    funding.milestone(project_id, "mid_term", "pass")
+    failed = funding.milestone(project_id, "acceptance", "fail", "验收未通过：实训基地未建成")
+    assert failed.status_code == 201
+    shown = failed.json()["funding"]
+    assert [t["state"] for t in shown["tranches"]] == ["released", "clawed_back", "withheld"]
+    approval, mid_term, acceptance = (t["amount"]["total"] for t in shown["tranches"])
+    assert approval + mid_term + acceptance == AWARD
+    assert (shown["released"]["total"], shown["clawed_back"]["total"], shown["withheld"]["total"],
+            shown["kept"]["total"], shown["scheduled"]["total"]) == (approval + mid_term, mid_term, acceptance,
+                                                                      approval, 0)
+    movements = [(e["movement"], e["tranche"]) for e in funding.ledger(project_id=project_id)]
+    assert movements == [("reservation", None)] * 2 + [("release", 1)] * 2 + [("release", 2)] * 2 + \
+        [("withholding", 3)] * 2 + [("clawback", 2)] * 2
+    assert funding.milestone(project_id, "acceptance", "pass").status_code == 409
+
+
+def test_acceptance_before_a_passed_mid_term_review_is_a_409(funding, project):
+    project_id, _ = project
+    refused = funding.milestone(project_id, "acceptance", "pass")
+    assert refused.status_code == 409 and "needs a passed mid-term review" in refused.json()["detail"]
+
+
+def test_a_fail_without_a_reason_is_a_422_naming_reason(funding, project):
+    answer = funding.milestone(project[0], "mid_term", "fail")
+    assert answer.status_code == 422 and list(answer.json()["errors"]) == ["reason"]
+
+
+def test_a_project_that_does_not_exist_has_no_milestones(funding):
+    assert funding.milestone("app_nothing", "mid_term", "pass").status_code == 404
+
+
+def test_an_institution_sees_its_own_project_and_another_institution_gets_404(funding, stack, project):
+    project_id, institution_id = project
+    own = stack.client("institution", institution_id=institution_id)
+    other = stack.client("institution", institution_id="inst_someone_else")
+    assert funding.project(project_id, own)["institution_id"] == institution_id
+    assert funding.get(f"/v1/projects/{project_id}/funding", other).status_code == 404
+    assert funding.get(f"/v1/projects/{project_id}/funding", stack.client("prefecture", prefecture="长沙市")).status_code == 403
+    assert funding.milestone(project_id, "mid_term", "pass").status_code == 201
+    assert funding.post(f"/v1/projects/{project_id}/milestones", {"milestone": "acceptance", "result": "pass"},
+                        client=own).status_code == 403
+
+
+def test_a_retried_milestone_with_its_key_is_recorded_once(funding, project):
+    project_id, _ = project
+    body = {"milestone": "mid_term", "result": "pass"}
+    first = funding.post(f"/v1/projects/{project_id}/milestones", body, key=f"ms-{project_id}")
+    again = funding.post(f"/v1/projects/{project_id}/milestones", body, key=f"ms-{project_id}")
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json()["id"] == first.json()["id"]
+    assert len(funding.project(project_id)["milestones"]) == 1
+
+
+def test_the_whole_ledger_balances_and_pages_in_commit_order(funding, project):
+    project_id, _ = project
+    funding.milestone(project_id, "mid_term", "fail", "中期检查不合格")
+    entries = funding.ledger()
+    assert [e["position"] for e in entries] == list(range(1, len(entries) + 1))
+    balances = check_http_ledger(entries)
+    position = balances.project_position(project_id)
+    shown = funding.project(project_id)
+    for source, award in shown["award"]["by_source"].items():
+        assert position[source]["released"] == shown["kept"]["by_source"][source]
+        assert position[source]["withheld"] == shown["withheld"]["by_source"][source]
+        assert sum(position[source].values()) == award
+    bad = funding.get("/v1/funding/ledger", funding.finance, cursor="bm90LWEtY3Vyc29y")
+    assert bad.status_code == 422 and list(bad.json()["errors"]) == ["cursor"]
