@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from bson import ObjectId
 from pymongo import ASCENDING, IndexModel
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.common.store import BaseStore, utcnow
 from services.review.events import EVENTS
@@ -78,8 +78,10 @@ class ReviewStore(BaseStore):
             return docs
         try:
             return self.atomic(work)
-        except DuplicateKeyError:
-            raise DuplicateExpert() from None
+        except (DuplicateKeyError, BulkWriteError) as exc:
+            if isinstance(exc, BulkWriteError) and exc.details["writeErrors"][0]["code"] != 11000:
+                raise
+            raise DuplicateExpert("an expert with this ID number is already in the pool") from None
 
     def person_keys(self) -> set[str]:
         return {doc["person_key"] for doc in self.db.experts.find({}, {"person_key": 1})}
