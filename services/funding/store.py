@@ -99,18 +99,21 @@ def funding_from_document(doc: dict) -> ProjectFunding:
                           tuple(t["state"] for t in doc["tranches"]))
 
 
-def _tranche_documents(funding: ProjectFunding) -> list[dict]:
-    return [{"index": t.index, "trigger": t.trigger, "percent": t.percent, "by_source": dict(t.by_source),
-             "state": state} for t, state in zip(funding.award.tranches, funding.tranche_states)]
+def funding_fields(funding: ProjectFunding) -> dict:
+    """What a project's funding state sets on its document: its status and its tranches with their states."""
+    return {"status": funding.status,
+            "tranches": [{"index": t.index, "trigger": t.trigger, "percent": t.percent, "by_source": dict(t.by_source),
+                          "state": state} for t, state in zip(funding.award.tranches, funding.tranche_states)]}
 
 
-def _project_document(change: FundingChange, approved: dict, at: datetime) -> dict:
+def project_document(change: FundingChange, approved: dict, at: datetime) -> dict:
+    """A newly funded project's document; `approved`: its entry in the call's selection."""
     funding = change.funding
-    return {"_id": funding.project_id, "project_id": funding.project_id, "call_id": funding.call_id, "institution_id": approved["institution_id"],
-            "prefecture": approved["prefecture"], "title": approved["title"], "year": funding.year,
-            "category": funding.category, "clawback": funding.clawback, "rank": funding.award.rank,
-            "award": dict(funding.award.by_source), "tranches": _tranche_documents(funding),
-            "status": funding.status, "milestones": [], "history": [change.audit.as_dict()],
+    return {"_id": funding.project_id, "project_id": funding.project_id, "call_id": funding.call_id,
+            "institution_id": approved["institution_id"], "prefecture": approved["prefecture"],
+            "title": approved["title"], "year": funding.year, "category": funding.category,
+            "clawback": funding.clawback, "rank": funding.award.rank, "award": dict(funding.award.by_source),
+            **funding_fields(funding), "milestones": [], "history": [change.audit.as_dict()],
             "created_at": at, "updated_at": at}
 
 
@@ -264,7 +267,7 @@ class FundingStore(BaseStore):
     def _record_allocation(self, call: dict, allocation: Allocation, year: int, actor: str, at: datetime) -> None:
         self._reserve(year, call["category"], allocation.needed, at)
         approved = {p["project_id"]: p for p in call["approved"]}
-        self.db.projects.insert_many([_project_document(change, approved[change.funding.project_id], at)
+        self.db.projects.insert_many([project_document(change, approved[change.funding.project_id], at)
                                       for change in allocation.changes], session=self.session)
         self._append_ledger(allocation.entries, call["_id"])
         self._emit_all(allocation.events)
@@ -299,8 +302,7 @@ class FundingStore(BaseStore):
                       "reason": change.audit.reason, "recorded_by": actor, "recorded_at": at}
             after = self.db.projects.find_one_and_update(
                 {"_id": project_id, "status": doc["status"]},
-                {"$set": {"status": change.funding.status, "tranches": _tranche_documents(change.funding),
-                          "updated_at": at},
+                {"$set": {**funding_fields(change.funding), "updated_at": at},
                  "$push": {"milestones": record, "history": change.audit.as_dict()}},
                 return_document=ReturnDocument.AFTER, session=self.session)
             if after is None:

@@ -5,20 +5,21 @@ reply adds up per source."""
 from datetime import datetime, timezone
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given, settings, strategies as st
 from marshmallow import ValidationError
 
 from services.common.statemachine import TransitionNotAllowed
 from services.funding.domain.allocation import CALL_ALLOCATION, allocate
 from services.funding.domain.awards import ApprovedProject
-from services.funding.domain.budget import budget_year, line_id
-from services.funding.domain.milestones import record_milestone
+from services.funding.domain.budget import BudgetKey, budget_year, line_id
+from services.funding.domain.ledger import appropriation, check_ledger
+from services.funding.domain.milestones import MILESTONES, RESULTS, MilestoneRefused, record_milestone
 from services.funding.domain.money import SOURCES
 from services.funding.domain.rules import AwardTier, FundingRule, ShareAward, TieredAward, TrancheSpec
 from services.funding.schemas import (
     FundingRuleCreateSchema, FundingRuleSchema, ProjectFundingSchema, decode_cursor, encode_cursor, project_view,
 )
-from services.funding.store import _project_document, funding_from_document
+from services.funding.store import funding_fields, funding_from_document, project_document
 from tests.unit.funding.test_ledger import rules
 
 AT = datetime(2026, 3, 1, 8, tzinfo=timezone.utc)
@@ -87,25 +88,25 @@ def test_a_call_is_allocated_once_and_a_shortfall_leaves_it_pending():
         CALL_ALLOCATION.apply("allocated", "allocate", "province:a", None, AT)
 
 
-def funded_project(clawback="beyond_approval"):
-    rule = FundingRule(ShareAward(100), {"provincial_special": 2, "social": 1}, PLAN, clawback)
-    allocation = allocate("call-1", 2026, "workshop", rule, [ApprovedProject("proj-1", 1, 1_000_001)],
-                          {s: 10**9 for s in SOURCES}, actor="province:a", at=AT)
-    approved = {"institution_id": "inst-1", "prefecture": "长沙市", "title": "智能制造专业群"}
-    return _project_document(allocation.changes[0], approved, AT), allocation.changes[0].funding
+APPROVED = {"institution_id": "inst-1", "prefecture": "长沙市", "title": "智能制造专业群"}
+
+
+def funded_project(rule=FundingRule(ShareAward(100), {"provincial_special": 2, "social": 1}, PLAN), request=1_000_001):
+    allocation = allocate("call-1", 2026, "workshop", rule, [ApprovedProject("proj-1", 1, request)],
+                          {s: 10**12 for s in SOURCES}, actor="province:a", at=AT)
+    return project_document(allocation.changes[0], APPROVED, AT), allocation.changes[0].funding, allocation
 
 
 def test_a_stored_project_reads_back_as_the_same_funding():
-    doc, funding = funded_project()
+    doc, funding, _ = funded_project()
     assert funding_from_document(doc) == funding
 
 
 def test_a_project_reply_accounts_for_every_fen_per_source_after_a_failed_acceptance():
-    doc, funding = funded_project()
+    doc, funding, _ = funded_project()
     for milestone, result in (("mid_term", "pass"), ("acceptance", "fail")):
         funding = record_milestone(funding, milestone, result, actor="province:a", reason="未通过", at=AT).funding
-    doc = {**doc, "status": funding.status,
-           "tranches": [{**t, "state": s} for t, s in zip(doc["tranches"], funding.tranche_states)]}
+    doc = {**doc, **funding_fields(funding)}
     reply = ProjectFundingSchema().dump(project_view(doc, funding))
     assert [t["state"] for t in reply["tranches"]] == ["released", "clawed_back", "withheld"]
     for source, award in reply["award"]["by_source"].items():
@@ -116,3 +117,31 @@ def test_a_project_reply_accounts_for_every_fen_per_source_after_a_failed_accept
     assert reply["award"]["total"] == 1_000_001
     assert reply["kept"]["total"] == reply["tranches"][0]["amount"]["total"]
     assert reply["status"] == "failed" and reply["clawback_policy"] == "beyond_approval"
+
+
+@settings(max_examples=100, deadline=None)
+@given(rule=rules(), request=st.integers(1, 10**10),
+       steps=st.lists(st.tuples(st.sampled_from(MILESTONES), st.sampled_from(RESULTS)), max_size=8))
+def test_after_any_milestones_on_the_stored_project_its_reply_and_the_ledger_agree(rule, request, steps):
+    """The service's path: read the document, record the milestone, write its fields back."""
+    doc, _, allocation = funded_project(rule, request)
+    entries = [appropriation(BudgetKey(2026, "workshop", s), amount, AT)
+               for s, amount in allocation.needed.items() if amount] + list(allocation.entries)
+    for milestone, result in steps:
+        try:
+            change = record_milestone(funding_from_document(doc), milestone, result, actor="province:a",
+                                      reason="理由", at=AT)
+        except MilestoneRefused:
+            continue
+        doc = {**doc, **funding_fields(change.funding)}
+        entries += change.entries
+    balances = check_ledger(entries)
+    for source in SOURCES:
+        assert sum(b for name, b in balances.accounts.items() if name.endswith(f":{source}")) == 0
+    reply = ProjectFundingSchema().dump(project_view(doc, funding_from_document(doc)))
+    position = balances.project_position("proj-1")
+    for source, award in reply["award"]["by_source"].items():
+        held = position.get(source, dict.fromkeys(("reserved", "released", "withheld", "clawed_back"), 0))
+        assert (held["reserved"], held["released"], held["withheld"], held["clawed_back"]) == tuple(
+            reply[k]["by_source"][source] for k in ("scheduled", "kept", "withheld", "clawed_back"))
+        assert sum(held.values()) == award
