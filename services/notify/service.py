@@ -1,9 +1,161 @@
-"""The notify service's nameko entrypoints."""
-from services.common.providers import ChuyiService, MongoStore
+"""The notify service's nameko entrypoints: it plans notifications from the other
+services' events, reminds experts, watches dead letters, and serves the inbox, the
+notification settings and the webhooks. The senders run beside (sending.Outbound)."""
+from __future__ import annotations
 
-from .store import NotifyStore
+import secrets
+
+from nameko.rpc import rpc
+from nameko.timer import timer
+
+from services.applications.events import EVENTS as APPLICATION_EVENTS
+from services.common.messaging import handles
+from services.common.providers import ChuyiService, MongoStore
+from services.common.replies import Refused, created, idempotent, ok, replying
+from services.common.store import utcnow
+from services.funding.schemas import EVENT_DATA_SCHEMAS as FUNDING_EVENTS
+from services.notify.channels.webhook import destination_problem
+from services.notify.config import NotifySettings
+from services.notify.domain.directory import facts_of
+from services.notify.domain.kinds import EVENT_KINDS, SILENT_EVENTS
+from services.notify.domain.platform import Origin, dead_letters_notice, due_window, review_reminders
+from services.notify.domain.recipients import RULES, NoRecipient, notices_for, recipient_of
+from services.notify.domain.signature import new_secret
+from services.notify.domain.webhooks import ACTIVE, DELETED
+from services.notify.planning import Planner
+from services.notify.schemas import (
+    InboxMessageSchema, NotificationSettingsOutSchema, NotificationSettingsSchema, WebhookCreatedSchema,
+    WebhookCreateSchema, WebhookSchema,
+)
+from services.notify.sending import Outbound
+from services.notify.store import FAILED, InvalidCursor, NotifyStore
+from services.review.events import EVENTS as REVIEW_EVENTS
+
+SETTINGS = NotifySettings.from_env()  # timer intervals are fixed when the class is made
+REFUSALS = {NoRecipient: 403, InvalidCursor: 422}
+EMPTY_SETTINGS = {"email": None, "phone": None, "default_channels": [], "channels_by_kind": {}, "quiet_hours": None,
+                  "updated_at": None}
 
 
 class NotifyService(ChuyiService):
     name = "notify"
     store = MongoStore(NotifyStore)
+    outbound = Outbound()
+
+    # --- events -----------------------------------------------------------------------------
+
+    @handles("applications", *EVENT_KINDS["applications"])
+    def application_event(self, event):
+        self._notify(APPLICATION_EVENTS, event)
+
+    @handles("review", *EVENT_KINDS["review"], *SILENT_EVENTS["review"])
+    def review_event(self, event):
+        self._notify(REVIEW_EVENTS, event)
+
+    @handles("funding", *EVENT_KINDS["funding"])
+    def funding_event(self, event):
+        self._notify(FUNDING_EVENTS, event)
+
+    def _notify(self, schemas, event) -> None:
+        data = schemas[event.name].load(event.data)
+        self.store.learn(facts_of(event.name, data))
+        notices = notices_for(event.name, data, self.store) if event.name in RULES else []
+        Planner(self.store).plan(Origin(event.id, event.subject, event.to_dict()), notices, utcnow())
+
+    # --- timers -----------------------------------------------------------------------------
+
+    @timer(interval=SETTINGS.reminder_check_s)
+    def remind_experts(self):
+        now = utcnow()
+        due = self.store.open_assignments_due(*due_window(now, SETTINGS.review_reminder_hours))
+        for origin, notice in review_reminders(due, self.store, SETTINGS.review_reminder_hours):
+            Planner(self.store).plan(origin, [notice], now)
+
+    @timer(interval=SETTINGS.dead_letter_check_s)
+    def watch_dead_letters(self):
+        now = utcnow()
+        found = dead_letters_notice(self.outbound.dead_letter_depths(), now)
+        if found:
+            origin, notice = found
+            Planner(self.store).plan(origin, [notice], now)
+
+    # --- the inbox --------------------------------------------------------------------------
+
+    @rpc
+    @replying(REFUSALS)
+    def list_inbox(self, actor, limit=20, cursor=None, unread=None):
+        recipient = recipient_of(actor)
+        items, next_cursor = self.store.inbox(recipient, limit, cursor, unread)
+        return ok({"items": InboxMessageSchema(many=True).dump(items), "next_cursor": next_cursor,
+                   "unread_count": self.store.unread_count(recipient)})
+
+    @rpc
+    @replying(REFUSALS)
+    def mark_read(self, actor, notification_id):
+        message = self.store.mark_read(recipient_of(actor), notification_id, utcnow())
+        if message is None:
+            raise Refused(404, "No such message in your inbox.")
+        return ok(InboxMessageSchema().dump(message))
+
+    # --- notification settings --------------------------------------------------------------
+
+    @rpc
+    @replying(REFUSALS)
+    def get_notification_settings(self, actor):
+        recipient = recipient_of(actor)
+        stored = self.store.settings_of(recipient) or EMPTY_SETTINGS
+        return ok(NotificationSettingsOutSchema().dump({**stored, "recipient": recipient}))
+
+    @rpc
+    @replying(REFUSALS)
+    def put_notification_settings(self, actor, settings):
+        recipient = recipient_of(actor)
+        saved = self.store.save_settings(recipient, NotificationSettingsSchema().load(settings), utcnow())
+        return ok(NotificationSettingsOutSchema().dump({**saved, "recipient": recipient}))
+
+    # --- webhooks ---------------------------------------------------------------------------
+
+    @rpc
+    @replying(REFUSALS)
+    def create_webhook(self, actor, webhook, idempotency_key=None, request_fingerprint=None):
+        owner = recipient_of(actor)
+        data = WebhookCreateSchema().load(webhook)
+        problem = destination_problem(data["url"], SETTINGS.allow_private_webhooks)
+        if problem:
+            raise Refused(422, f"url: the URL {problem}.", errors={"url": [f"the URL {problem}"]})
+
+        def create():
+            doc = {"_id": "wh_" + secrets.token_hex(10), "owner": owner, **data, "secret": new_secret(),
+                   "status": ACTIVE, "consecutive_failures": 0, "last_error": None, "created_at": utcnow(),
+                   "disabled_at": None, "created_by": actor["sub"]}
+            return created(WebhookCreatedSchema().dump(self.store.add_webhook(doc)))
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, create)
+
+    @rpc
+    @replying(REFUSALS)
+    def list_webhooks(self, actor, limit=20, cursor=None):
+        items, next_cursor = self.store.webhooks_of(recipient_of(actor), limit, cursor)
+        return ok({"items": WebhookSchema(many=True).dump(items), "next_cursor": next_cursor})
+
+    @rpc
+    @replying(REFUSALS)
+    def get_webhook(self, actor, webhook_id):
+        webhook = self.store.webhook(webhook_id)
+        if webhook is None or webhook["owner"] != recipient_of(actor) or webhook["status"] == DELETED:
+            raise Refused(404, "No such webhook of yours.")
+        return ok(WebhookSchema().dump(webhook))
+
+    @rpc
+    @replying(REFUSALS)
+    def delete_webhook(self, actor, webhook_id):
+        owner = recipient_of(actor)
+
+        def delete():
+            now = utcnow()
+            webhook = self.store.end_webhook(webhook_id, DELETED, now, owner=owner)
+            if webhook is None:
+                raise Refused(404, "No such webhook of yours.")
+            for pending in self.store.pending_of_webhook(webhook_id):
+                self.store.settle(pending, FAILED, now, "the webhook was deleted", attempted=False)
+            return webhook
+        return ok(WebhookSchema().dump(self.store.atomic(delete)))

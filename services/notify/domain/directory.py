@@ -1,0 +1,89 @@
+"""What the service learns from each event about who is who: its own copy of the facts
+it needs to address notices (it never reads another service's database)."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from services.notify.domain.recipients import recommender_of
+
+OPEN, DECLINED, SUBMITTED = "open", "declined", "submitted"
+
+
+@dataclass(frozen=True)
+class Fact:
+    """`record` `key` has (at least) these `fields` now, and `initial` if it is new."""
+
+    record: str  # calls | applications | institutions | assignments | approvals | projects
+    key: str
+    fields: dict
+    initial: dict = field(default_factory=dict)
+
+
+def parse_time(text: str) -> datetime:
+    """An RFC 3339 time of an event as an aware UTC datetime."""
+    return datetime.fromisoformat(text).astimezone(timezone.utc)
+
+
+def facts_of(kind: str, data: Mapping) -> list[Fact]:
+    learn = _LEARNERS.get(kind)
+    return learn(data) if learn else []
+
+
+def _application(entry: Mapping, **fields) -> list[Fact]:
+    known = {"institution_id": entry["institution_id"], "prefecture": entry["prefecture"], **fields}
+    if "call_id" in entry:
+        known["call_id"] = entry["call_id"]
+    return [Fact("applications", entry["application_id"], known),
+            Fact("institutions", entry["institution_id"], {"prefecture": entry["prefecture"]})]
+
+
+def _applications(*listed: str):
+    def learn(data):
+        return [fact for name in listed for entry in data[name] for fact in _application(entry, call_id=data["call_id"])]
+    return learn
+
+
+def _assignment(state: str):
+    def learn(data):
+        return [Fact("assignments", data["assignment_id"], {
+            "expert_id": data["expert_id"], "application_id": data["application_id"], "call_id": data["call_id"],
+            "state": state})]
+    return learn
+
+
+def _experts_assigned(data):
+    # open only if new: a review submitted (or declined) is not reopened by an event that arrives after it
+    return [Fact("assignments", a["assignment_id"], {
+        "expert_id": a["expert_id"], "application_id": a["application_id"], "call_id": data["call_id"],
+        "review_deadline": parse_time(a["review_deadline"])}, initial={"state": OPEN}) for a in data["assignments"]]
+
+
+def _selection_finalized(data):
+    facts = []
+    for entry in data["approved"]:
+        facts += _application(entry, call_id=data["call_id"], title=entry["title"])
+        facts.append(Fact("approvals", f"{data['call_id']}:{entry['rank']}", {
+            "application_id": entry["application_id"], "institution_id": entry["institution_id"],
+            "prefecture": entry["prefecture"], "title": entry["title"]}))
+    return facts
+
+
+_LEARNERS = {
+    "call_opened": lambda d: [Fact("calls", d["call_id"], {"title": d["title"], "category": d["category"],
+                                                            "closes_at": parse_time(d["closes_at"])})],
+    "application_submitted": lambda d: _application(
+        d, title=d["title"], recommender=recommender_of(d["recommender"], d["prefecture"])),
+    "application_withdrawn": _application,
+    "application_recommended": _application,
+    "application_declined": _application,
+    "eligibility_checked": lambda d: _application(d, title=d["applicant"]["title"]),
+    "experts_assigned": _experts_assigned,
+    "assignment_declined": _assignment(DECLINED),
+    "review_submitted": _assignment(SUBMITTED),
+    "ranking_published": _applications("selected", "reserve"),
+    "notice_published": _applications("selected"),
+    "selection_finalized": _selection_finalized,
+    "funds_allocated": lambda d: [Fact("projects", d["project_id"], {"call_id": d["call_id"], "rank": d["rank"]})],
+}

@@ -1,0 +1,282 @@
+"""Who is told what: the recipients of each event kind, and what each of them is told.
+
+A recipient is a scope, as a token carries it: an institution's users share
+`institution:<id>`, a prefecture bureau's `prefecture:<name>`, an expert is
+`expert:<id>`, and the provincial office and finance are `province` and `finance`.
+Each rule takes the event's data (loaded with its producer's schema) and the
+service's directory, and answers one notice per recipient, with only what concerns
+that recipient in its context.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from services.applications.domain.institutions import PREFECTURES
+
+PROVINCE = "province"
+FINANCE = "finance"
+DRAFT = "draft"  # an application withdrawn from draft was never seen by its recommender
+
+
+def institution(institution_id: str) -> str:
+    return f"institution:{institution_id}"
+
+
+def prefecture(name: str) -> str:
+    return f"prefecture:{name}"
+
+
+def expert(expert_id: str) -> str:
+    return f"expert:{expert_id}"
+
+
+_SCOPES = {"institution": ("institution_id", institution), "prefecture": ("prefecture", prefecture),
+           "expert": ("expert_id", expert)}
+
+
+class NoRecipient(ValueError):
+    """The actor's token lacks the scope its role needs."""
+
+
+class NotKnownYet(LookupError):
+    """The directory lacks a fact the event needs, which comes by another queue (a
+    project's institution comes with review's selection_finalized): the event is to be
+    tried again later, and dead-lettered if the fact never comes."""
+
+
+def recipient_of(actor: Mapping) -> str:
+    """The recipient whose messages a user reads: its role's scope."""
+    role = actor.get("role")
+    if role in (PROVINCE, FINANCE):
+        return role
+    if role not in _SCOPES:
+        raise NoRecipient(f"no recipient for role {role!r}")
+    claim, key = _SCOPES[role]
+    if not actor.get(claim):
+        raise NoRecipient(f"a {role} needs the claim {claim}")
+    return key(actor[claim])
+
+
+def audience(recipient: str) -> str:
+    """The role a recipient belongs to: what templates address."""
+    return recipient.split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class Party:
+    """An application as this service knows it: whose it is and who recommends it."""
+
+    application_id: str
+    institution_id: str
+    prefecture: str
+    title: str | None = None
+    recommender: str | None = None  # the recipient that recommends it
+
+    def entry(self, **extra) -> dict:
+        return {"application_id": self.application_id, "institution_id": self.institution_id,
+                "prefecture": self.prefecture, "title": self.title or self.application_id, **extra}
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What one recipient is told. `shareable`: the event itself may go to the recipient's
+    webhooks; False when it holds what the recipient must not see (another's part)."""
+
+    recipient: str
+    kind: str
+    context: dict = field(default_factory=dict)
+    shareable: bool = True
+
+
+class Directory(Protocol):
+    """What this service has learned from events (it reads no other service's data)."""
+
+    def call_name(self, call_id: str) -> str | None: ...
+    def application(self, application_id: str) -> Party | None: ...
+    def parties_of_call(self, call_id: str) -> list[Party]: ...
+    def known_institutions(self) -> list[str]: ...
+    def approval(self, call_id: str, rank: int) -> Party | None: ...
+    def project(self, project_id: str) -> Party | None: ...
+
+
+def notices_for(kind: str, data: Mapping, directory: Directory) -> list[Notice]:
+    """The notices an event of `kind` gives: at most one per recipient."""
+    return RULES[kind](data, directory)
+
+
+def recommender_of(recommender: Mapping, prefecture_name: str) -> str:
+    # Technician schools are recommended by their HRSS sponsor, which has no role of its
+    # own on the platform yet: the provincial office receives what it would.
+    return prefecture(prefecture_name) if recommender["kind"] == "prefecture_bureau" else PROVINCE
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def _grouped(entries: Iterable[dict], *keys: Callable[[dict], str]) -> dict[str, list[dict]]:
+    """Entries grouped by each recipient they concern, in first-seen order."""
+    groups: dict[str, list[dict]] = {}
+    for entry in entries:
+        for key in keys:
+            groups.setdefault(key(entry), []).append(entry)
+    return groups
+
+
+def _institution_of(entry: Mapping) -> str:
+    return institution(entry["institution_id"])
+
+
+def _prefecture_of(entry: Mapping) -> str:
+    return prefecture(entry["prefecture"])
+
+
+def _call_name(directory: Directory, call_id: str) -> str:
+    return directory.call_name(call_id) or call_id
+
+
+def _to(kind: str, recipients: Iterable[str], **context) -> list[Notice]:
+    return [Notice(r, kind, {**context, "audience": audience(r)}) for r in _unique(recipients)]
+
+
+def _each(kind: str, groups: Mapping[str, list[dict]], shareable: bool = True, **context) -> list[Notice]:
+    return [Notice(r, kind, {**context, "audience": audience(r), "entries": entries}, shareable)
+            for r, entries in groups.items()]
+
+
+def _titled(directory: Directory, entry: Mapping) -> dict:
+    party = directory.application(entry["application_id"])
+    return {**entry, "title": entry.get("title") or (party.title if party else None) or entry["application_id"]}
+
+
+# --- applications ------------------------------------------------------------------------
+
+def _call_opened(data, directory):
+    recipients = [prefecture(p) for p in PREFECTURES] + [institution(i) for i in directory.known_institutions()]
+    return _to("call_opened", recipients, data=data, call_name=data["title"])
+
+
+def _call_closed(data, directory):
+    parties = directory.parties_of_call(data["call_id"])
+    recipients = [institution(p.institution_id) for p in parties] + [prefecture(p.prefecture) for p in parties]
+    return _to("call_closed", recipients, data=data, call_name=_call_name(directory, data["call_id"]))
+
+
+def _application_submitted(data, directory):
+    recipients = [institution(data["institution_id"]), recommender_of(data["recommender"], data["prefecture"])]
+    return _to("application_submitted", recipients, data=data, call_name=_call_name(directory, data["call_id"]))
+
+
+def _application_withdrawn(data, directory):
+    party = directory.application(data["application_id"])
+    recipients = [institution(data["institution_id"])]
+    if data["from_state"] != DRAFT and party and party.recommender:
+        recipients.append(party.recommender)
+    return _to("application_withdrawn", recipients, data=data, title=party.title if party else data["application_id"],
+               call_name=_call_name(directory, data["call_id"]))
+
+
+def _to_institution(kind: str):
+    def rule(data, directory):
+        party = directory.application(data["application_id"])
+        return _to(kind, [institution(data["institution_id"])], data=data,
+                   title=party.title if party and party.title else data["application_id"],
+                   call_name=_call_name(directory, data["call_id"]))
+    return rule
+
+
+# --- review ------------------------------------------------------------------------------
+
+def _experts_assigned(data, directory):
+    assignments = [_titled(directory, a) for a in data["assignments"]]
+    groups = _grouped(assignments, lambda a: expert(a["expert_id"]))
+    return _each("experts_assigned", groups, shareable=False, call_name=_call_name(directory, data["call_id"]))
+
+
+def _to_province(kind: str):
+    def rule(data, directory):
+        context = {"data": data, "call_name": _call_name(directory, data["call_id"])}
+        if "application_id" in data:
+            context["entry"] = _titled(directory, {"application_id": data["application_id"]})
+        return _to(kind, [PROVINCE], **context)
+    return rule
+
+
+def _to_selected(kind: str, listed: str, *shared: str):
+    """Each institution in the list, with its entries, and each prefecture, with its own."""
+    def rule(data, directory):
+        entries = [_titled(directory, e) for e in data[listed]]
+        groups = _grouped(entries, _institution_of, _prefecture_of)
+        return _each(kind, groups, call_name=_call_name(directory, data["call_id"]), **{k: data[k] for k in shared})
+    return rule
+
+
+def _objection_resolved(data, directory):
+    call_name = _call_name(directory, data["call_id"])
+    notices = _to("objection_resolved", [PROVINCE], data=data, call_name=call_name,
+                  entry=_titled(directory, {"application_id": data["application_id"]}))
+    concerned: dict[str, dict[str, list[dict]]] = {}
+    for role, ids in (("objected", [data["application_id"]]), ("removed", data["removed"]), ("promoted", data["promoted"])):
+        for application_id in ids:
+            party = directory.application(application_id)
+            if party is not None:
+                mine = concerned.setdefault(institution(party.institution_id), {"objected": [], "removed": [], "promoted": []})
+                mine[role].append(party.entry())
+    for recipient, mine in concerned.items():
+        # the objection's reason goes only to the institution it was about
+        verdict = {"upheld": data["upheld"], "reason": data["reason"]} if mine["objected"] else {}
+        notices.append(Notice(recipient, "objection_resolved",
+                              {"call_name": call_name, "audience": "institution", **mine, **verdict},
+                              shareable=bool(mine["objected"])))
+    return notices
+
+
+# --- funding -----------------------------------------------------------------------------
+
+def _to_project(kind: str, find: Callable[[Directory, Mapping], Party | None]):
+    """The project's institution and finance."""
+    def rule(data, directory):
+        party = find(directory, data)
+        if party is None:
+            raise NotKnownYet(f"{kind}: the institution of project {data['project_id']} (call {data['call_id']}) "
+                              "is not known yet: its selection_finalized has not been handled")
+        return _to(kind, [institution(party.institution_id), FINANCE], data=data,
+                   call_name=_call_name(directory, data["call_id"]), title=party.title or data["project_id"])
+    return rule
+
+
+def _by_approval(directory: Directory, data: Mapping) -> Party | None:
+    return directory.approval(data["call_id"], data["rank"])
+
+
+def _by_project(directory: Directory, data: Mapping) -> Party | None:
+    return directory.project(data["project_id"])
+
+
+def _budget_exhausted(data, directory):
+    return _to("budget_exhausted", [PROVINCE, FINANCE], data=data, call_name=_call_name(directory, data["call_id"]))
+
+
+RULES: dict[str, Callable[[Mapping, Directory], list[Notice]]] = {
+    "call_opened": _call_opened,
+    "call_closed": _call_closed,
+    "application_submitted": _application_submitted,
+    "application_withdrawn": _application_withdrawn,
+    "application_recommended": _to_institution("application_recommended"),
+    "application_declined": _to_institution("application_declined"),
+    "eligibility_checked": _to_institution("eligibility_checked"),
+    "experts_assigned": _experts_assigned,
+    "assignment_declined": _to_province("assignment_declined"),
+    "ranking_published": _to_province("ranking_published"),
+    "notice_published": _to_selected("notice_published", "selected", "opens_at", "closes_at"),
+    "objection_filed": _to_province("objection_filed"),
+    "objection_resolved": _objection_resolved,
+    "selection_finalized": _to_selected("selection_finalized", "approved"),
+    "funds_allocated": _to_project("funds_allocated", _by_approval),
+    "tranche_released": _to_project("tranche_released", _by_project),
+    "tranche_withheld": _to_project("tranche_withheld", _by_project),
+    "funds_clawed_back": _to_project("funds_clawed_back", _by_project),
+    "budget_exhausted": _budget_exhausted,
+}

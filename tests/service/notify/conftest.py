@@ -1,0 +1,65 @@
+"""A stack of the notify service and the gateway of its own (the session-wide `stack`
+is configured before any test could give it an SMTP server), with a real SMTP server
+and a real webhook receiver in the test process."""
+from __future__ import annotations
+
+import pytest
+
+from tests.service.notify.support import Mailbox, Producers, Receiver
+from tests.support.servers import rabbit_vhost
+from tests.support.stack import Stack
+
+PROVINCE_EMAIL = "office@jyt.hunan.gov.cn"
+FINANCE_EMAIL = "zjc@czt.hunan.gov.cn"
+
+
+@pytest.fixture(scope="session")
+def mailbox():
+    server = Mailbox()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def receiver():
+    server = Receiver()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def notify_stack(mongo_uri, tmp_path_factory, mailbox):
+    with rabbit_vhost() as amqp:
+        platform = Stack(
+            mongo_uri, amqp, tmp_path_factory.mktemp("notify-stack"), services=("notify",),
+            SMTP_HOST="127.0.0.1", SMTP_PORT=str(mailbox.port), SMTP_FROM="楚怡平台 <noreply@chuyi.test>",
+            NOTIFY_ALLOW_PRIVATE_WEBHOOKS="1", NOTIFY_RETRY_BASE_S="0.2", NOTIFY_RETRY_MAX_S="1",
+            NOTIFY_WEBHOOK_MAX_FAILURES="3", NOTIFY_WEBHOOK_TIMEOUT_S="5", NOTIFY_SEND_POLL_S="0.1",
+            NOTIFY_REMINDER_CHECK_S="0.5", NOTIFY_DEAD_LETTER_CHECK_S="0.5", REVIEW_REMINDER_HOURS="48")
+        yield platform
+        platform.stop()
+
+
+@pytest.fixture(scope="session")
+def producers(notify_stack):
+    publisher = Producers(notify_stack.amqp_uri)
+    yield publisher
+    publisher.close()
+
+
+@pytest.fixture(scope="session")
+def province(notify_stack):
+    """The provincial office, with mail; shared by the tests, which tell its messages apart by subject."""
+    client = notify_stack.client("province")
+    answer = client.put(notify_stack.url("/v1/notification-settings"), json={"email": PROVINCE_EMAIL}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return client
+
+
+@pytest.fixture(scope="session")
+def finance(notify_stack):
+    client = notify_stack.client("finance")
+    answer = client.put(notify_stack.url("/v1/notification-settings"), json={"email": FINANCE_EMAIL}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return client

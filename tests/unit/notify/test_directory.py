@@ -1,0 +1,37 @@
+"""What the service learns from events to address later notices."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from services.notify.domain.directory import facts_of
+from tests.unit.notify import samples as s
+
+
+def learned(kind, data):
+    return {(f.record, f.key): {**f.initial, **f.fields} for f in facts_of(kind, data)}
+
+
+def test_a_submission_teaches_the_application_its_institution_prefecture_and_recommender():
+    facts = learned("application_submitted", s.application_submitted("app_a", "call_1", "inst_a", "长沙市", "智能制造专业群"))
+    assert facts[("applications", "app_a")] == {"institution_id": "inst_a", "prefecture": "长沙市", "call_id": "call_1",
+                                                 "title": "智能制造专业群", "recommender": "prefecture:长沙市"}
+    assert facts[("institutions", "inst_a")] == {"prefecture": "长沙市"}
+
+
+def test_assignments_are_learned_open_with_their_deadline_and_closed_by_decline_or_review():
+    facts = learned("experts_assigned", s.experts_assigned("call_1", [("as_1", "app_a", "exp_1", "2026-06-10T00:00:00Z")]))
+    assert facts[("assignments", "as_1")]["review_deadline"] == datetime(2026, 6, 10, tzinfo=timezone.utc)
+    assert [f.initial for f in facts_of("experts_assigned", s.experts_assigned(
+        "call_1", [("as_1", "app_a", "exp_1", "2026-06-10T00:00:00Z")]))] == [{"state": "open"}]  # only when new
+    assert learned("review_submitted", s.review_submitted("call_1", "as_1", "app_a", "exp_1"))[("assignments", "as_1")]["state"] == "submitted"
+    assert learned("assignment_declined", s.assignment_declined("call_1", "as_1", "app_a", "exp_1"))[("assignments", "as_1")]["state"] == "declined"
+
+
+def test_approvals_are_learned_by_call_and_rank_and_projects_point_to_them():
+    facts = learned("selection_finalized", s.selection_finalized("call_1", [s.approved("app_a", "inst_a", "长沙市", 1, "智能制造专业群")]))
+    assert facts[("approvals", "call_1:1")]["institution_id"] == "inst_a"
+    assert learned("funds_allocated", s.funds_allocated("proj_a", "call_1", 1)) == {("projects", "proj_a"): {"call_id": "call_1", "rank": 1}}
+
+
+def test_events_without_facts_teach_nothing():
+    assert facts_of("budget_exhausted", s.budget_exhausted("call_1")) == []
