@@ -174,33 +174,22 @@ class ReviewService(ChuyiService):
         candidates, experts = self.store.candidates(call_id), self.store.experts()
         records = self.store.assignments(call_id)
         policy, applications, pool, applied = _assignment_inputs(call, candidates, experts)
+        if applications and not pool:
+            raise Refused(409, "The expert pool is empty: add experts before assigning.")
         moves = _void_moves(applications, pool, policy, records, applied, by, now)
         events = []
         if decline is not None:
-            assignment, reason = decline
-            current = _current(records, assignment["_id"])["status"]
-            status, entry = ASSIGNMENT.apply(current, "decline", by, reason, now)
-            moves.append((assignment["_id"], current, status, entry.as_dict(), {"reason": entry.reason}))
-            events.append(("assignment_declined", call_id, {
-                "call_id": call_id, "assignment_id": assignment["_id"], "application_id": assignment["application_id"],
-                "expert_id": assignment["expert_id"], "reason": entry.reason}))
-        leaving = {move[0] for move in moves}
-        known_apps, known_experts = {a.id for a in applications}, {e.id for e in pool}
-        standing = [(r["application_id"], r["expert_id"]) for r in records
-                    if r["status"] in STANDING and r["_id"] not in leaving]
-        excluded = [(r["application_id"], r["expert_id"]) for r in records
-                    if (r["status"] == "declined" or (decline and r["_id"] == decline[0]["_id"]))
-                    and r["application_id"] in known_apps and r["expert_id"] in known_experts]
-        result = assign(applications, pool, policy, fixed=standing, excluded_pairs=excluded,
+            move, event = _decline(call_id, records, *decline, by, now)
+            moves.append(move)
+            events.append(event)
+        fixed, excluded = _fixed_and_excluded(records, {m[0] for m in moves}, applications, pool)
+        result = assign(applications, pool, policy, fixed=fixed, excluded_pairs=excluded,
                         applied_institution_ids=applied)
         run_id = new_id("run")
         new = _new_assignments(result.pairs, call_id, run_id, candidates, experts, deadline, by, now)
         run = _run_record(run_id, call, "replacement" if decline else "run", deadline, new, result, moves,
-                          len(standing), len(applications), by, now)
-        events.append(("experts_assigned", call_id, {
-            "call_id": call_id, "unfilled": [u._asdict() for u in result.unfilled],
-            "assignments": [{"assignment_id": a["_id"], "application_id": a["application_id"],
-                             "expert_id": a["expert_id"], "review_deadline": rfc3339(deadline)} for a in new]}))
+                          len(fixed), len(applications), by, now)
+        events.append(("experts_assigned", call_id, _assigned_data(call_id, new, result.unfilled, deadline)))
         history = [{"subject": f"run:{run_id}", "event": run["kind"], "from_state": call["stage"],
                     "to_state": call["stage"], "actor": by, "at": now, "reason": decline[1] if decline else None,
                     "assigned": len(new), "unfilled": len(result.unfilled)}]
@@ -603,6 +592,33 @@ def _void_moves(applications, pool, policy, records, applied, by: str, now: date
         to, entry = ASSIGNMENT.apply(current, "void", by, why, now)
         moves.append((assignment_id, current, to, entry.as_dict(), {"reason": entry.reason}))
     return moves
+
+
+def _decline(call_id: str, records: list[dict], assignment: dict, reason: str, by: str, now: datetime):
+    """The decline of `assignment` (a move of the run) and its event."""
+    current = _current(records, assignment["_id"])["status"]
+    status, entry = ASSIGNMENT.apply(current, "decline", by, reason, now)
+    move = (assignment["_id"], current, status, entry.as_dict(), {"reason": entry.reason})
+    return move, ("assignment_declined", call_id, {
+        "call_id": call_id, "assignment_id": assignment["_id"], "application_id": assignment["application_id"],
+        "expert_id": assignment["expert_id"], "reason": entry.reason})
+
+
+def _fixed_and_excluded(records: list[dict], leaving: set[str], applications, pool):
+    """The pairs that stand (less those leaving in this run), and the pairs never to offer
+    again (declined, or leaving in this run) among the applications and experts at hand."""
+    apps, experts = {a.id for a in applications}, {e.id for e in pool}
+    fixed = [(r["application_id"], r["expert_id"]) for r in records
+             if r["status"] in STANDING and r["_id"] not in leaving]
+    never_again = [(r["application_id"], r["expert_id"]) for r in records
+                   if r["status"] == "declined" or r["_id"] in leaving]
+    return fixed, [(a, e) for a, e in never_again if a in apps and e in experts]
+
+
+def _assigned_data(call_id: str, new: list[dict], unfilled, deadline: datetime) -> dict:
+    return {"call_id": call_id, "unfilled": [u._asdict() for u in unfilled],
+            "assignments": [{"assignment_id": a["_id"], "application_id": a["application_id"],
+                             "expert_id": a["expert_id"], "review_deadline": rfc3339(deadline)} for a in new]}
 
 
 def _current(records: list[dict], assignment_id: str) -> dict:
