@@ -88,6 +88,12 @@ REFUSALS: dict[type[DomainError], tuple[int, str]] = {
 }
 
 
+def now():
+    """The current UTC time to the millisecond, as MongoDB keeps it: a reply and a later read agree."""
+    moment = utcnow()
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 def _errors(messages) -> dict[str, list[str]]:
     return {field: [bilingual(m) for m in field_messages] for field, field_messages in messages.items()}
 
@@ -164,7 +170,7 @@ class ApplicationsService(ChuyiService):
         data = InstitutionIn().load(institution)
         who = _acting(actor, PROVINCE)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            InstitutionOut().dump(self.store.add_institution(data, who, utcnow()))))
+            InstitutionOut().dump(self.store.add_institution(data, who, now()))))
 
     @rpc
     @answering
@@ -180,7 +186,7 @@ class ApplicationsService(ChuyiService):
             if not result.ok:
                 return problem(422, f"The file was refused with {len(result.errors)} error(s); nothing was imported.",
                                errors=_import_errors(result), type="import-rejected")
-            ids = self.store.add_institutions(result.institutions, who, utcnow())
+            ids = self.store.add_institutions(result.institutions, who, now())
             return created(ImportReportOut().dump({**result.report(), "institution_ids": ids}))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
@@ -203,12 +209,12 @@ class ApplicationsService(ChuyiService):
         data = CallIn().load(call)
         who = _acting(actor, PROVINCE)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            CallOut().dump(self.store.add_call(data, who, utcnow()))))
+            CallOut().dump(self.store.add_call(data, who, now()))))
 
     @rpc
     @answering
     def open_call(self, actor, call_id):
-        return ok(CallOut().dump(self.store.open_call(call_id, _acting(actor, PROVINCE), utcnow())))
+        return ok(CallOut().dump(self.store.open_call(call_id, _acting(actor, PROVINCE), now())))
 
     @rpc
     @answering
@@ -222,7 +228,7 @@ class ApplicationsService(ChuyiService):
 
     @timer(interval=CALL_TIMER_INTERVAL_S)
     def open_and_close_calls(self):
-        self.store.advance_due_calls(utcnow())
+        self.store.advance_due_calls(now())
 
     # ------------------------------------------------------------ applications
 
@@ -232,47 +238,47 @@ class ApplicationsService(ChuyiService):
         data = ApplicationIn().load(application)
         who = _acting(actor, INSTITUTION)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            ApplicationOut().dump(self.store.add_application(data, who, utcnow()))))
+            ApplicationOut().dump(self.store.add_application(data, who, now()))))
 
     @rpc
     @answering
     def update_application(self, actor, application_id, changes):
         data = ApplicationPatch().load(changes)
         return ok(ApplicationOut().dump(
-            self.store.update_application(application_id, data, _acting(actor, INSTITUTION), utcnow())))
+            self.store.update_application(application_id, data, _acting(actor, INSTITUTION), now())))
 
     @rpc
     @answering
     def submit_application(self, actor, application_id):
-        return ok(ApplicationOut().dump(self.store.submit(application_id, _acting(actor, INSTITUTION), utcnow())))
+        return ok(ApplicationOut().dump(self.store.submit(application_id, _acting(actor, INSTITUTION), now())))
 
     @rpc
     @answering
     def withdraw_application(self, actor, application_id, decision):
         reason = DecisionIn().load(decision).get("reason")
         return ok(ApplicationOut().dump(
-            self.store.withdraw(application_id, _acting(actor, INSTITUTION), reason, utcnow())))
+            self.store.withdraw(application_id, _acting(actor, INSTITUTION), reason, now())))
 
     @rpc
     @answering
     def recommend_application(self, actor, application_id, decision):
         reason = DecisionIn().load(decision).get("reason")
         return ok(ApplicationOut().dump(
-            self.store.recommend(application_id, _acting(actor, RECOMMENDERS), reason, utcnow())))
+            self.store.recommend(application_id, _acting(actor, RECOMMENDERS), reason, now())))
 
     @rpc
     @answering
     def decline_application(self, actor, application_id, decision):
         reason = DeclineIn().load(decision)["reason"]
         return ok(ApplicationOut().dump(
-            self.store.decline(application_id, _acting(actor, RECOMMENDERS), reason, utcnow())))
+            self.store.decline(application_id, _acting(actor, RECOMMENDERS), reason, now())))
 
     @rpc
     @answering
     def decide_eligibility(self, actor, application_id, decision):
         data = EligibilityOverrideIn().load(decision)
         return ok(ApplicationOut().dump(self.store.decide_eligibility(
-            application_id, _acting(actor, PROVINCE), data["eligible"], data.get("reason"), utcnow())))
+            application_id, _acting(actor, PROVINCE), data["eligible"], data.get("reason"), now())))
 
     @rpc
     @answering
@@ -291,17 +297,17 @@ class ApplicationsService(ChuyiService):
     def experts_assigned(self, event):
         data = REVIEW_EVENTS["experts_assigned"].load(event.data)
         self.store.experts_assigned(data["call_id"], [a["application_id"] for a in data["assignments"]],
-                                    utcnow(), _because(event))
+                                    now(), _because(event))
 
     @handles("review", "notice_published")
     def notice_published(self, event):
         data = REVIEW_EVENTS["notice_published"].load(event.data)
-        self.store.notice_published(data["call_id"], utcnow(), _because(event))
+        self.store.notice_published(data["call_id"], now(), _because(event))
 
     @handles("review", "selection_finalized")
     def selection_finalized(self, event):
         data = REVIEW_EVENTS["selection_finalized"].load(event.data)
-        self.store.selection_finalized(data, utcnow(), _because(event))
+        self.store.selection_finalized(data, now(), _because(event))
 
 
 def _because(event) -> str:

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from bson import ObjectId
 from pymongo import ASCENDING, IndexModel, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from services.applications.domain import access
 from services.applications.domain.applications import (
@@ -72,6 +72,7 @@ from services.common.store import BaseStore
 TIMER_ACTOR = "system:timer"
 REVIEW_ACTOR = "system:review"
 _DUE_CALLS_BATCH = 100
+DUPLICATE_KEY = 11000
 
 
 def new_id(prefix: str) -> str:
@@ -196,7 +197,9 @@ class ApplicationsStore(BaseStore):
     def _insert_institutions(self, docs: list[dict]) -> None:
         try:
             self.db.institutions.insert_many(docs, ordered=True, session=self.session)
-        except DuplicateKeyError:
+        except BulkWriteError as exc:
+            if not any(error["code"] == DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
+                raise
             raise DuplicateCreditCode(Bilingual(
                 "an institution with this credit code is already registered", "该统一社会信用代码的单位已登记")) from None
 
@@ -334,7 +337,7 @@ class ApplicationsStore(BaseStore):
         def work():
             call = self._one("calls", {"_id": data["call_id"]})
             if call is None or (call["state"] == DRAFT and not self._sees_drafts(actor)):
-                raise UnknownReference(Bilingual("no such call", "遴选批次不存在"), "call_id")
+                raise UnknownReference({"call_id": [Bilingual("no such call", "遴选批次不存在")]})
             institution = self._one("institutions", {"_id": actor.institution_id})
             if institution is None:
                 raise NotRegistered(Bilingual(

@@ -6,6 +6,7 @@ from services.applications.domain.catalogue import catalogue
 from services.applications.domain.eligibility import (
     EligibilityContext,
     Finding,
+    applicant_snapshot,
     check_eligibility,
     decide_eligibility,
 )
@@ -124,3 +125,17 @@ def test_decision_record_round_trips_its_findings():
     assert restored == findings
     assert [f.reason.zh for f in restored] == [f.reason.zh for f in findings]
     assert isinstance(restored[0].reason, Bilingual)
+
+
+def test_the_applicant_snapshot_is_what_review_needs_and_fits_the_event_contract():
+    from services.applications.events import ApplicantSnapshot
+
+    application = {**COMPLETE, "keywords": ["机电"], "team_members": [{"name": "李华", "person_key": "k1"}]}
+    snapshot = applicant_snapshot(SECONDARY, application, AT + timedelta(microseconds=5))
+    assert snapshot["institution_name"] == "新化县楚怡工业学校" and snapshot["county"] == "新化县"
+    assert snapshot["team_person_keys"] == ["k1"] and snapshot["industry_fields"] == ["46"]
+    assert snapshot["submitted_at"] == "2026-04-02T01:00:00.000005Z"
+    assert ApplicantSnapshot().validate(snapshot) == {}
+    bare = applicant_snapshot(SECONDARY, {"title": "只有标题"}, AT)
+    assert (bare["summary"], bare["keywords"], bare["budget_request_fen"]) == ("", [], 0)
+    assert ApplicantSnapshot().validate(bare) == {}

@@ -1,11 +1,14 @@
 import pytest
 
+from services.common.identity import person_key
+
 from services.applications.domain.personal import (
     Sensitive,
     mask,
     mobile_problem,
     normalise_mobile,
     normalise_resident_id,
+    protect,
     resident_id_check_digit,
     resident_id_problem,
 )
@@ -86,3 +89,13 @@ def test_sensitive_values_keep_their_value_but_not_their_repr():
     assert "430102198001011234" not in repr(number)
     assert "430102198001011234" not in repr({"id_number": number, "phone": Sensitive("13800138000")})
     assert "430***********1234" in repr(number)
+
+
+def test_a_team_member_is_stored_masked_beside_the_person_key():
+    member = {"name": "李华", "title": "教授", "role": "负责人", "id_number": Sensitive("11010519491231002X"),
+              "phone": Sensitive("13907310000")}
+    stored = protect(member)
+    assert (stored["id_number"], stored["phone"]) == ("110***********002X", "139****0000")
+    assert stored["person_key"] == person_key("11010519491231002X") != person_key("440524188001010014")
+    assert "11010519491231002X" not in repr(stored) and "13907310000" not in repr(stored)
+    assert stored["name"] == "李华"

@@ -256,3 +256,41 @@ def test_schemas_generate_openapi_components():
     assert components["ApplicationIn"]["properties"]["performance_indicators"]["maxProperties"] == 50
     assert "fen" in components["CallIn"]["properties"]["budget_min_fen"]["description"]
     assert "湘西土家族苗族自治州" in components["InstitutionIn"]["properties"]["prefecture"]["enum"]
+
+
+@pytest.mark.parametrize("fields, message", [
+    ([], "At least 1 item(s)."),
+    (["41", "42", "43", "44"], "At most 3 items."),
+    (["46", "46"], "Each at most once."),
+])
+def test_industry_fields_are_one_to_three_codes_of_the_vocabulary(fields, message):
+    messages = errors_of(ApplicationIn(), {"call_id": "c1", "title": "专业群", "industry_fields": fields})
+    assert message in list(every_message(messages["industry_fields"]))
+
+
+def test_an_unknown_industry_field_is_named_with_the_chinese_labels():
+    messages = errors_of(ApplicationIn(), {"call_id": "c1", "title": "专业群", "industry_fields": ["99"]})
+    [message] = messages["industry_fields"][0]
+    assert "46" in message and "装备制造大类" in message.zh
+
+
+def test_keywords_are_at_most_ten_single_lines():
+    assert errors_of(ApplicationIn(), {"call_id": "c1", "title": "t", "keywords": ["词"] * 11})["keywords"]
+    assert errors_of(ApplicationIn(), {"call_id": "c1", "title": "t", "keywords": ["a\nb"]})["keywords"]
+    assert ApplicationIn().load({"call_id": "c1", "title": "t", "keywords": ["湘绣", "非遗"]})["keywords"] == ["湘绣", "非遗"]
+
+
+def test_a_list_query_takes_numbers_as_query_text_within_bounds():
+    assert schemas.ApplicationQuery().load({"limit": "5", "state": "submitted"}) == {"limit": 5, "state": "submitted"}
+    assert schemas.ApplicationQuery().load({}) == {"limit": schemas.DEFAULT_PAGE_SIZE}
+    for bad in ({"limit": "0"}, {"limit": "101"}, {"state": "lost"}, {"cursor": "a b"}, {"call_id": {"$ne": 1}}):
+        with pytest.raises(ValidationError):
+            schemas.ApplicationQuery().load(bad)
+
+
+def test_stored_team_members_come_out_masked_whatever_they_hold():
+    stored = {"team_members": [{"name": "李华", "title": "教授", "role": "负责人", "id_number": "11010519491231002X",
+                                "phone": "139****0000", "person_key": "k"}]}
+    [member] = ApplicationOut().dump(stored)["team_members"]
+    assert member == {"name": "李华", "title": "教授", "role": "负责人", "id_number": "110***********002X",
+                      "phone": "139****0000"}
