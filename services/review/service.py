@@ -31,7 +31,7 @@ from services.common.statemachine import ReasonRequired, TransitionNotAllowed
 from services.common.store import utcnow
 from services.review import schemas
 from services.review.domain.assignment import assign
-from services.review.domain.calibration import ReviewScore
+from services.review.domain.calibration import ReviewScore, calibrate
 from services.review.domain.experts import call_policy, pairs_to_void, pool_expert, review_application
 from services.review.domain.notice import ObjectionNotFound as NoticeObjectionNotFound
 from services.review.domain.notice import NOTICE, PublicNotice, publish_notice, stage_move
@@ -238,11 +238,12 @@ class ReviewService(ChuyiService):
         standing = [a for a in self.store.assignments(application_id=application_id) if a["status"] in STANDING]
         if not reviews_complete([a["status"] for a in standing], call["review_plan"]["reviewers_per_application"]):
             return
-        totals = [a["review"]["total_hundredths"] for a in standing]
+        scores = calibrate([ReviewScore(application_id, a["expert_id"], a["review"]["total_hundredths"])
+                            for a in standing]).scores[application_id]  # its raw mean, as the ranking shows it
         self.store.set_candidate(application_id, {"reviews_completed_at": now})
         self.store.emit("reviews_completed", application_id, {
-            "call_id": call["_id"], "application_id": application_id, "review_count": len(totals),
-            "raw_mean_hundredths": (2 * sum(totals) + len(totals)) // (2 * len(totals))})
+            "call_id": call["_id"], "application_id": application_id, "review_count": scores.review_count,
+            "raw_mean_hundredths": scores.raw_mean_hundredths})
 
     @rpc
     @answers

@@ -95,3 +95,16 @@ def province(stack):
 def world(stack, applications, province):
     from tests.service.review.world import World
     return World(stack, applications, province)
+
+
+@pytest.fixture(autouse=True)
+def no_conflicted_assignment(request):
+    """After every test: the independent checker finds no broken rule in any call it made."""
+    if "world" not in request.fixturenames:
+        yield
+        return
+    world = request.getfixturevalue("world")
+    before = len(world.calls)
+    yield
+    for call in world.calls[before:]:
+        assert world.violations(call, world.standing(call)) == [], call.id

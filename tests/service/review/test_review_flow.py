@@ -92,6 +92,8 @@ def test_a_call_from_assignment_to_finalized_selection(world, stack, review_even
         if entry["band_low_hundredths"] is not None:
             assert entry["band_low_hundredths"] <= entry["calibrated_hundredths"] <= entry["band_high_hundredths"]
     assert all(p["satisfied"] for p in ranking["prefectures"])
+    assert {c["application_id"]: c["raw_mean_hundredths"] for c in completed} == {
+        e["application_id"]: e["raw_mean_hundredths"] for e in ranking["entries"]}
 
     published = world.province.post(world.url(f"/v1/calls/{call.id}/ranking"), timeout=30)
     assert published.status_code == 200, published.text

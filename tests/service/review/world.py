@@ -64,6 +64,7 @@ class World:
     def __init__(self, stack, applications, province):
         self.stack, self.applications, self.province = stack, applications, province
         self.pool: dict[str, Expert] = {}
+        self.calls: list[Call] = []
 
     def url(self, path: str) -> str:
         return self.stack.url(path)
@@ -73,6 +74,7 @@ class World:
     def open_call(self, category: str, *, quota: int = 2, k: int = 2, prefecture_cap: int = 5,
                   same_prefecture: bool = True, own_institution_applied: bool = False) -> Call:
         call = Call(short_id("call"), category, k, quota, same_prefecture, own_institution_applied)
+        self.calls.append(call)
         now = datetime.now(timezone.utc)
         self.applications.publish("call_opened", call.id, {
             "call_id": call.id, "category": category, "title": f"2026年度{category}遴选",
