@@ -199,7 +199,8 @@ def decode_cursor(cursor: str | None, kind: type):
 
 class PageQuerySchema(_Strict):
     limit = fields.Integer(load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
-                           metadata={"description": f"Items per page (1 to {MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE})."})
+                           metadata={"description": f"Items per page (1 to {MAX_PAGE_SIZE}, "
+                                                    f"default {DEFAULT_PAGE_SIZE})."})
     cursor = fields.String(validate=validate.Length(min=1, max=512),
                            metadata={"description": "The next_cursor of the previous page; omit for the first page."})
 
@@ -440,14 +441,16 @@ class ProjectFundingSchema(_Strict):
 
 class MilestoneRecordedSchema(MilestoneRecordSchema):
     project_id = fields.String(required=True)
-    funding = fields.Nested(ProjectFundingSchema, required=True, metadata={"description": "The project's money after it."})
+    funding = fields.Nested(ProjectFundingSchema, required=True,
+                            metadata={"description": "The project's money after it."})
 
 
 class LedgerEntrySchema(_Strict):
     position = fields.Integer(required=True, attribute="_id",
                               metadata={"description": "1, 2, ...: the order entries were committed in."})
     movement = fields.String(required=True, validate=validate.OneOf(list(MOVEMENTS)))
-    debit = fields.String(required=True, metadata={"description": "The account debited, e.g. `reserved:<project>:<source>`."})
+    debit = fields.String(required=True,
+                          metadata={"description": "The account debited, e.g. `reserved:<project>:<source>`."})
     credit = fields.String(required=True)
     amount = _fen(required=True)
     currency = fields.String(required=True, validate=validate.Equal(CURRENCY))
@@ -455,7 +458,8 @@ class LedgerEntrySchema(_Strict):
     at = UtcTime(required=True)
     project_id = fields.String(required=True, allow_none=True)
     call_id = fields.String(required=True, allow_none=True)
-    tranche = fields.Integer(required=True, allow_none=True, metadata={"description": "The tranche's index in the plan."})
+    tranche = fields.Integer(required=True, allow_none=True,
+                             metadata={"description": "The tranche's index in the plan."})
 
 
 class LedgerPageSchema(_Strict):
@@ -473,6 +477,7 @@ def project_view(doc: dict, funding: ProjectFunding) -> dict:
     return {**doc, "award": money(funding.award.by_source),
             "tranches": [{**tranche_data(t), "state": state}
                          for t, state in zip(funding.award.tranches, funding.tranche_states)],
-            "scheduled": column(lambda p: p["reserved"]), "released": column(lambda p: p["released"] + p["clawed_back"]),
+            "scheduled": column(lambda p: p["reserved"]),
+            "released": column(lambda p: p["released"] + p["clawed_back"]),
             "withheld": column(lambda p: p["withheld"]), "clawed_back": column(lambda p: p["clawed_back"]),
             "kept": column(lambda p: p["released"])}

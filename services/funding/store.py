@@ -244,7 +244,8 @@ class FundingStore(BaseStore):
                 raise AllocationImpossible(call_id, str(impossible)) from None
             funded = self.db.projects.find_one({"_id": {"$in": [p.project_id for p in projects]}}, session=self.session)
             if funded is not None:
-                raise AllocationImpossible(call_id, f"project {funded['_id']} is funded already, by call {funded['call_id']}")
+                raise AllocationImpossible(call_id, f"project {funded['_id']} is funded already, "
+                                                    f"by call {funded['call_id']}")
             if isinstance(outcome, BudgetExhausted):
                 self._record_shortfall(call, outcome, year, actor, at)
             else:

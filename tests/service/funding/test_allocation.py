@@ -78,7 +78,8 @@ def test_a_rule_that_breaks_its_own_checks_is_a_422_naming_the_nested_field(fund
     answer = funding.post("/v1/funding-rules", {
         "award": {"method": "tiers", "tiers": [{"from_rank": 1, "to_rank": 3, "amount": 500},
                                                {"from_rank": 5, "to_rank": None, "amount": 300}]},
-        "sources": HALVES, "tranches": [{"trigger": "approval", "percent": 60}, {"trigger": "mid_term", "percent": 30}]})
+        "sources": HALVES,
+        "tranches": [{"trigger": "approval", "percent": 60}, {"trigger": "mid_term", "percent": 30}]})
     assert answer.status_code == 422
     assert set(answer.json()["errors"]) == {"award.tiers.1.from_rank", "tranches"}
 

@@ -61,6 +61,11 @@ def call(amqp_uri: str, method: str, **kwargs) -> dict:
     return answer["body"]
 
 
+def allocated(amqp_uri: str, call_id: str) -> bool:
+    answer = reply(amqp_uri, "get_allocation", call_id=call_id)
+    return answer["status"] == 200 and answer["body"]["status"] == "allocated"
+
+
 def answers(amqp_uri: str) -> bool:
     try:
         with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=5) as rpc:
@@ -99,8 +104,7 @@ def test_the_finance_consumer_applies_every_event_once_across_a_broker_restart(r
         approved = approved_projects([3_000_007, 2_500_003, 2_000_011, 1_000_001, 999_999])
         projects = [p["application_id"] for p in approved]
         publish_selection(uri, selection_finalized("call-restart", CATEGORY, rule, approved), mid_year(YEAR))
-        wait_until(lambda: reply(uri, "get_allocation", call_id="call-restart").get("body", {}).get("status") == "allocated",
-                   timeout=30, what="the call to be allocated on its selection")
+        wait_until(lambda: allocated(uri, "call-restart"), timeout=30, what="the call to be allocated on its selection")
         for project_id, result in zip(projects, ["pass", "rectify", "fail", "pass", "pass"]):
             call(uri, "record_milestone", project_id=project_id,
                  milestone={"milestone": "mid_term", "result": result, "reason": "中期检查结论"})

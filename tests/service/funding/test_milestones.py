@@ -93,7 +93,8 @@ def test_an_institution_sees_its_own_project_and_another_institution_gets_404(fu
     other = stack.client("institution", institution_id="inst_someone_else")
     assert funding.project(project_id, own)["institution_id"] == institution_id
     assert funding.get(f"/v1/projects/{project_id}/funding", other).status_code == 404
-    assert funding.get(f"/v1/projects/{project_id}/funding", stack.client("prefecture", prefecture="长沙市")).status_code == 403
+    prefecture = stack.client("prefecture", prefecture="长沙市")
+    assert funding.get(f"/v1/projects/{project_id}/funding", prefecture).status_code == 403
     assert funding.milestone(project_id, "mid_term", "pass").status_code == 201
     assert funding.post(f"/v1/projects/{project_id}/milestones", {"milestone": "acceptance", "result": "pass"},
                         client=own).status_code == 403
