@@ -20,6 +20,7 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.common.store import BaseStore, utcnow
+from services.review.domain.reviews import STANDING
 from services.review.events import EVENTS
 
 T = TypeVar("T")
@@ -200,6 +201,10 @@ class ReviewStore(BaseStore):
                 raise StaleSnapshot(call_id)
             for assignment_id, from_status, to_status, entry, fields in moves:
                 self.move_assignment(assignment_id, from_status, to_status, entry, fields)
+            if "review_deadline" in set_fields:  # a run may move the deadline of every standing assignment
+                self.db.assignments.update_many(
+                    {"call_id": call_id, "status": {"$in": list(STANDING)}},
+                    {"$set": {"review_deadline": set_fields["review_deadline"]}}, session=self.session)
             if assignments:
                 self.db.assignments.insert_many(assignments, session=self.session)
             self.db.runs.insert_one(run, session=self.session)

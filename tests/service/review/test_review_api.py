@@ -87,7 +87,10 @@ def test_a_run_retried_with_its_idempotency_key_assigns_once(world):
     assert first.status_code == second.status_code == 201
     assert second.headers.get("Idempotent-Replayed") == "true" and second.json()["id"] == first.json()["id"]
     assert len(world.assignments(call)) == 1
-    assert world.run(call)["assigned"] == []  # a new run finds no open slot
+    later = soon(hours=3)
+    assert world.run(call, review_deadline=later)["assigned"] == []  # a new run finds no open slot
+    (standing,) = world.assignments(call)
+    assert standing["review_deadline"][:19] == later[:19]  # and it may move the review deadline
 
 
 def test_assignment_waits_for_the_call_to_close_and_needs_a_deadline_ahead(world):
