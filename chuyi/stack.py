@@ -76,6 +76,18 @@ def _alive(name: str) -> dict | None:
     return record if started is not None and started == record["started"] else None
 
 
+def private_rabbit_env(base: Path, port: int, dist_port: int, node: str) -> dict:
+    """The environment (and config files under `base`) for a RabbitMQ node of our own,
+    beside the machine's: its own name, ports, data, logs, config and no plugins."""
+    (base / "log").mkdir(parents=True, exist_ok=True)
+    (base / "rabbitmq.conf").write_text(f"listeners.tcp.default = {port}\nloopback_users = none\n")
+    (base / "enabled_plugins").write_text("[].\n")
+    return {"RABBITMQ_NODENAME": node, "RABBITMQ_NODE_PORT": str(port), "RABBITMQ_DIST_PORT": str(dist_port),
+            "RABBITMQ_MNESIA_BASE": str(base / "mnesia"), "RABBITMQ_LOG_BASE": str(base / "log"),
+            "RABBITMQ_PID_FILE": str(base / "rabbitmq.pid"), "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins")}
+
+
 def ensure_rabbitmq(amqp_uri: str) -> str:
     url = urlparse(amqp_uri)
     host, port = url.hostname or "localhost", url.port or 5672
@@ -91,15 +103,8 @@ def ensure_rabbitmq(amqp_uri: str) -> str:
     if not server.exists():
         raise SystemExit("chuyi: no RabbitMQ answers at AMQP_URI and none is installed. Install it "
                          "(`apt-get install rabbitmq-server`) or set AMQP_URI to a broker you have.")
-    base = VAR / "rabbitmq"
-    (base / "log").mkdir(parents=True, exist_ok=True)
-    (base / "rabbitmq.conf").write_text(f"listeners.tcp.default = {port}\nloopback_users = none\n")
     node = f"chuyi-{port}@localhost"
-    env = {"RABBITMQ_NODENAME": node, "RABBITMQ_NODE_PORT": str(port), "RABBITMQ_DIST_PORT": str(port + 20000),
-           "RABBITMQ_MNESIA_BASE": str(base / "mnesia"), "RABBITMQ_LOG_BASE": str(base / "log"),
-           "RABBITMQ_PID_FILE": str(RUN / "rabbitmq.erlang.pid"), "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
-           "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins")}
-    (base / "enabled_plugins").write_text("[].\n")
+    env = private_rabbit_env(VAR / "rabbitmq", port, port + 20000, node)
     _spawn("rabbitmq", [str(server)], env)
     _wait(lambda: _answers(host, port), 90, "the private RabbitMQ node")
     return f"RabbitMQ: a private node {node} on port {port} (data in var/rabbitmq)"

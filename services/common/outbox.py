@@ -62,14 +62,14 @@ class OutboxRelay:
 
     def publish_pending(self) -> bool:
         """One pass over the oldest unsent events. Returns True when more may be waiting."""
+        if not self._declared:  # at once, not at the first event: consumers bind their queues to it
+            declare_service_exchange(self.publisher, self.service)
+            self._declared = True
         batch = list(self.db.outbox.find({"sent_at": None}).sort([("staged_at", 1), ("sequence", 1)])
                      .limit(self.settings.relay_batch))
         OUTBOX_BACKLOG.labels(self.service).set(self.db.outbox.count_documents({"sent_at": None}) if batch else 0)
         if not batch:
             return False
-        if not self._declared:
-            declare_service_exchange(self.publisher, self.service)
-            self._declared = True
         truncated = len(batch) == self.settings.relay_batch
         for subject, entries in groupby(sorted(batch, key=lambda e: (e["subject"], e["sequence"])), key=lambda e: e["subject"]):
             entries = list(entries)

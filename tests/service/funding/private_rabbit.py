@@ -11,9 +11,8 @@ from pathlib import Path
 
 from kombu import Connection
 
+from chuyi.stack import RABBIT_BIN, private_rabbit_env
 from tests.support.servers import free_port, wait_until
-
-RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 
 
 def rabbit_installed() -> bool:
@@ -29,14 +28,7 @@ class PrivateRabbit:
         self.port = free_port()
         self.node = f"chuyi-test-{self.port}@localhost"
         self.amqp_uri = f"amqp://guest:guest@127.0.0.1:{self.port}/"
-        (base / "log").mkdir(parents=True, exist_ok=True)
-        (base / "rabbitmq.conf").write_text(f"listeners.tcp.default = {self.port}\nloopback_users = none\n")
-        (base / "enabled_plugins").write_text("[].\n")
-        self.env = {**os.environ, "RABBITMQ_NODENAME": self.node, "RABBITMQ_NODE_PORT": str(self.port),
-                    "RABBITMQ_DIST_PORT": str(free_port()), "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
-                    "RABBITMQ_LOG_BASE": str(base / "log"), "RABBITMQ_PID_FILE": str(base / "rabbitmq.pid"),
-                    "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
-                    "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins")}
+        self.env = {**os.environ, **private_rabbit_env(base, self.port, free_port(), self.node)}
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 90) -> None:
