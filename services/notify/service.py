@@ -32,9 +32,17 @@ from services.notify.store import FAILED, InvalidCursor, NotifyStore
 from services.review.events import EVENTS as REVIEW_EVENTS
 
 SETTINGS = NotifySettings.from_env()  # timer intervals are fixed when the class is made
-REFUSALS = {NoRecipient: 403, InvalidCursor: 422}
+REFUSALS = {NoRecipient: 403}
 EMPTY_SETTINGS = {"email": None, "phone": None, "default_channels": [], "channels_by_kind": {}, "quiet_hours": None,
                   "updated_at": None}
+
+
+def _page(fetch):
+    """A page of a list, or a 422 naming the cursor when it is not one the list gave."""
+    try:
+        return fetch()
+    except InvalidCursor as exc:
+        raise Refused(422, f"{exc}.", errors={"cursor": ["not a next_cursor this list gave"]}) from None
 
 
 class NotifyService(ChuyiService):
@@ -85,7 +93,7 @@ class NotifyService(ChuyiService):
     @replying(REFUSALS)
     def list_inbox(self, actor, limit=20, cursor=None, unread=None):
         recipient = recipient_of(actor)
-        items, next_cursor = self.store.inbox(recipient, limit, cursor, unread)
+        items, next_cursor = _page(lambda: self.store.inbox(recipient, limit, cursor, unread))
         return ok({"items": InboxMessageSchema(many=True).dump(items), "next_cursor": next_cursor,
                    "unread_count": self.store.unread_count(recipient)})
 
@@ -134,7 +142,8 @@ class NotifyService(ChuyiService):
     @rpc
     @replying(REFUSALS)
     def list_webhooks(self, actor, limit=20, cursor=None):
-        items, next_cursor = self.store.webhooks_of(recipient_of(actor), limit, cursor)
+        owner = recipient_of(actor)
+        items, next_cursor = _page(lambda: self.store.webhooks_of(owner, limit, cursor))
         return ok({"items": WebhookSchema(many=True).dump(items), "next_cursor": next_cursor})
 
     @rpc

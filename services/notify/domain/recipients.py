@@ -221,9 +221,11 @@ def _objection_resolved(data, directory):
     for role, ids in (("objected", [data["application_id"]]), ("removed", data["removed"]), ("promoted", data["promoted"])):
         for application_id in ids:
             party = directory.application(application_id)
-            if party is not None:
-                mine = concerned.setdefault(institution(party.institution_id), {"objected": [], "removed": [], "promoted": []})
-                mine[role].append(party.entry())
+            if party is None:
+                raise NotKnownYet(f"objection_resolved: application {application_id} is not known yet: "
+                                  "its ranking has not been handled")
+            mine = concerned.setdefault(institution(party.institution_id), {"objected": [], "removed": [], "promoted": []})
+            mine[role].append(party.entry())
     for recipient, mine in concerned.items():
         # the objection's reason goes only to the institution it was about
         verdict = {"upheld": data["upheld"], "reason": data["reason"]} if mine["objected"] else {}

@@ -147,6 +147,11 @@ def test_money_of_a_project_reaches_its_institution_and_finance(known, kind, dat
     assert recipients(kind, data, known) == ["finance", "institution:inst_a"]
 
 
+def test_an_objection_about_an_application_not_known_yet_waits_for_its_ranking(known):
+    with pytest.raises(NotKnownYet, match="app_new"):
+        notices_for("objection_resolved", s.objection_resolved(CALL, "obj_1", "app_a", False, promoted=["app_new"]), known)
+
+
 @pytest.mark.parametrize(("kind", "data"), [
     ("funds_allocated", s.funds_allocated("proj_x", CALL, 7)),
     ("tranche_released", s.tranche_released("proj_x", CALL)),
