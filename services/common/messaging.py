@@ -306,7 +306,8 @@ class EventHandler(Entrypoint):
         self.source = source
         self.event_names = frozenset(event_names)
         self.stream = EventStream(source)
-        super().__init__(**kwargs)
+        # An event ahead of its predecessor is expected, and waits: a warning, not an error.
+        super().__init__(expected_exceptions=(OutOfOrder,), **kwargs)
 
     def setup(self):
         self.stream.register_provider(self)

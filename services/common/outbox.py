@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from itertools import groupby
 
 from .config import Settings
@@ -23,6 +24,7 @@ from .store import Lease, utcnow
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 5.0
+UNROUTABLE_HOLD_S = 30.0
 
 
 class OutboxRelay:
@@ -34,6 +36,7 @@ class OutboxRelay:
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._declared = False
+        self._held: dict[str, float] = {}  # subjects whose next event was unroutable, until when
 
     def wake(self) -> None:
         self._wake.set()
@@ -65,41 +68,44 @@ class OutboxRelay:
         if not self._declared:  # at once, not at the first event: consumers bind their queues to it
             declare_service_exchange(self.publisher, self.service)
             self._declared = True
-        batch = list(self.db.outbox.find({"sent_at": None}).sort([("staged_at", 1), ("sequence", 1)])
-                     .limit(self.settings.relay_batch))
-        OUTBOX_BACKLOG.labels(self.service).set(self.db.outbox.count_documents({"sent_at": None}) if batch else 0)
-        if not batch:
-            return False
+        now = time.monotonic()
+        self._held = {subject: until for subject, until in self._held.items() if until > now}
+        batch = list(self.db.outbox.find({"sent_at": None, "subject": {"$nin": list(self._held)}})
+                     .sort([("staged_at", 1), ("sequence", 1)]).limit(self.settings.relay_batch))
         truncated = len(batch) == self.settings.relay_batch
-        for subject, entries in groupby(sorted(batch, key=lambda e: (e["subject"], e["sequence"])), key=lambda e: e["subject"]):
-            entries = list(entries)
-            if truncated and self._has_earlier_unsent(subject, entries[0]["sequence"]):
-                continue
-            self._publish_in_order(entries)
-        return truncated
+        sent: list[str] = []
+        try:
+            for subject, entries in groupby(sorted(batch, key=lambda e: (e["subject"], e["sequence"])),
+                                            key=lambda e: e["subject"]):
+                entries = list(entries)
+                if truncated and self._has_earlier_unsent(subject, entries[0]["sequence"]):
+                    continue
+                self._publish_in_order(entries, sent)
+        finally:
+            if sent:
+                self.db.outbox.update_many({"_id": {"$in": sent}}, {"$set": {"sent_at": utcnow()}})
+            backlog = self.db.outbox.count_documents({"sent_at": None}) if truncated else len(batch) - len(sent)
+            OUTBOX_BACKLOG.labels(self.service).set(backlog)
+        return truncated and bool(sent)
 
     def _has_earlier_unsent(self, subject: str, sequence: int) -> bool:
         return self.db.outbox.find_one({"subject": subject, "sent_at": None, "sequence": {"$lt": sequence}}) is not None
 
-    def _publish_in_order(self, entries: list[dict]) -> None:
+    def _publish_in_order(self, entries: list[dict], sent: list[str]) -> None:
         """Publish one subject's events in sequence order, stopping at the first that fails.
 
         An unroutable event (no queue and no alternate exchange took it) stays unsent and
-        holds back only its own subject; any other failure means the broker is away, and
-        ends the pass."""
-        sent = []
-        try:
-            for entry in entries:
-                try:
-                    self.publisher.publish(self.exchange, entry["name"], entry["event"], message_id=entry["_id"])
-                except Exception as exc:
-                    self.db.outbox.update_one({"_id": entry["_id"]}, {"$inc": {"attempts": 1}, "$set": {"last_error": repr(exc)}})
-                    if isinstance(exc, Unroutable):
-                        log.error("event unroutable, kept unsent", extra={"fields": {"event_id": entry["_id"], "error": str(exc)}})
-                        return
-                    raise
-                sent.append(entry["_id"])
-                EVENTS_PUBLISHED.labels(self.service, entry["name"]).inc()
-        finally:
-            if sent:
-                self.db.outbox.update_many({"_id": {"$in": sent}}, {"$set": {"sent_at": utcnow()}})
+        holds back its own subject for a while, and only it; any other failure means the
+        broker is away, and ends the pass."""
+        for entry in entries:
+            try:
+                self.publisher.publish(self.exchange, entry["name"], entry["event"], message_id=entry["_id"])
+            except Exception as exc:
+                self.db.outbox.update_one({"_id": entry["_id"]}, {"$inc": {"attempts": 1}, "$set": {"last_error": repr(exc)}})
+                if isinstance(exc, Unroutable):
+                    log.error("event unroutable, kept unsent", extra={"fields": {"event_id": entry["_id"], "error": str(exc)}})
+                    self._held[entry["subject"]] = time.monotonic() + UNROUTABLE_HOLD_S
+                    return
+                raise
+            sent.append(entry["_id"])
+            EVENTS_PUBLISHED.labels(self.service, entry["name"]).inc()

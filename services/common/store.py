@@ -23,7 +23,9 @@ T = TypeVar("T")
 
 KERNEL_INDEXES = {
     "outbox": [
-        IndexModel([("sent_at", ASCENDING), ("staged_at", ASCENDING)], name="unsent_by_age"),
+        IndexModel([("sent_at", ASCENDING), ("staged_at", ASCENDING), ("sequence", ASCENDING)], name="unsent_in_order"),
+        # Unsent events have sent_at None, which a TTL index never expires.
+        IndexModel([("sent_at", ASCENDING)], name="expire_sent_after_30_days", expireAfterSeconds=30 * 86400),
         IndexModel([("subject", ASCENDING), ("sequence", ASCENDING)], name="subject_sequence", unique=True),
     ],
     "processed_events": [IndexModel([("at", ASCENDING)], name="expire_after_30_days", expireAfterSeconds=30 * 86400)],
