@@ -23,7 +23,9 @@ class Stack:
         self.mongo_uri, self.amqp_uri = mongo_uri, amqp_uri
         self.prefix = f"s{uuid.uuid4().hex[:8]}_"
         self.env = {"MONGO_URI": mongo_uri, "AMQP_URI": amqp_uri, "MONGO_DB_PREFIX": self.prefix,
-                    "JWT_SECRET": JWT_SECRET, "EVENT_RETRY_DELAYS_MS": "200,1000", "RELAY_POLL_S": "0.2", **env}
+                    "JWT_SECRET": JWT_SECRET, "EVENT_RETRY_DELAYS_MS": "200,1000", "RELAY_POLL_S": "0.2",
+                    "CHUYI_ALLOW_SHORT_NOTICE": "1",  # a public notice window may close within seconds
+                    **env}
         self.processes = {name: ServiceProcess(name, self.env, log_dir) for name in services}
         for process in self.processes.values():
             process.wait_started()

@@ -5,11 +5,10 @@ The applications service's events are published here exactly as it publishes the
 these tests do not depend on that service's progress. The review service's events are
 read from a queue of our own bound to `review.events`.
 
-The session stack's review service runs with CHUYI_ALLOW_SHORT_NOTICE=1 (set here,
-before the stack starts), so that a notice window can close within seconds.
+The session stack runs with CHUYI_ALLOW_SHORT_NOTICE=1 (tests/support/stack.py), so that
+a notice window can close within seconds.
 """
 import json
-import os
 import uuid
 from collections import Counter
 
@@ -20,8 +19,6 @@ from services.applications.events import EVENTS as APPLICATION_EVENTS
 from services.common.envelope import new_event
 from services.common.messaging import Publisher, service_exchange
 from tests.support.servers import wait_until
-
-os.environ.setdefault("CHUYI_ALLOW_SHORT_NOTICE", "1")
 
 
 class ReviewEvents:
