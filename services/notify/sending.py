@@ -20,6 +20,7 @@ from eventlet.event import Event as GreenEvent
 from eventlet.greenpool import GreenPool
 from kombu import Connection
 from nameko.extensions import DependencyProvider
+from prometheus_client import Counter
 
 from services.common.config import Settings
 from services.common.messaging import dead_queue_name
@@ -38,6 +39,9 @@ from services.notify.planning import Planner
 from services.notify.store import FAILED, SENT, NotifyStore
 
 log = logging.getLogger(__name__)
+
+DELIVERY_ATTEMPTS = Counter("chuyi_notify_delivery_attempts_total", "Delivery attempts by channel and outcome",
+                            ["channel", "outcome"])  # outcome: sent, retried, failed
 
 
 class Deliverer:
@@ -61,6 +65,7 @@ class Deliverer:
             self._failed(store, delivery, failure)
         else:
             store.settle(delivery, SENT, utcnow())
+            DELIVERY_ATTEMPTS.labels(delivery["channel"], "sent").inc()
             if delivery["channel"] == WEBHOOK:
                 store.count_webhook_outcome(delivery["webhook_id"], None)
 
@@ -81,6 +86,7 @@ class Deliverer:
             store.settle(delivery, FAILED, now, error)
         else:
             store.retry_later(delivery, error, retry_at)
+        DELIVERY_ATTEMPTS.labels(delivery["channel"], "failed" if retry_at is None else "retried").inc()
         if delivery["channel"] == WEBHOOK and not isinstance(failure, PermanentFailure):
             webhook = store.count_webhook_outcome(delivery["webhook_id"], error)
             if webhook and should_disable(webhook["consecutive_failures"], self.settings.webhook_max_failures):

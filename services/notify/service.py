@@ -76,7 +76,7 @@ class NotifyService(ChuyiService):
     def remind_experts(self):
         now = utcnow()
         due = self.store.open_assignments_due(*due_window(now, SETTINGS.review_reminder_hours))
-        for origin, notice in review_reminders(due, self.store, SETTINGS.review_reminder_hours):
+        for origin, notice in review_reminders(due, self.store):
             Planner(self.store).plan(origin, [notice], now)
 
     @timer(interval=SETTINGS.dead_letter_check_s)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from services.notify.domain.kinds import DEAD_LETTERS, REVIEW_REMINDER, WEBHOOK_DISABLED
-from services.notify.domain.recipients import PROVINCE, Directory, Notice, expert
+from services.notify.domain.recipients import PROVINCE, Directory, Notice, audience, call_name_of, expert, titled
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ def _iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def review_reminders(assignments: Iterable[Mapping], directory: Directory, hours: float) -> list[tuple[Origin, Notice]]:
+def review_reminders(assignments: Iterable[Mapping], directory: Directory) -> list[tuple[Origin, Notice]]:
     """One reminder per expert and review deadline, listing the open assignments due then.
     `assignments`: open assignments due in the window (expert_id, application_id, call_id,
     review_deadline)."""
@@ -39,13 +39,12 @@ def review_reminders(assignments: Iterable[Mapping], directory: Directory, hours
         groups.setdefault((a["expert_id"], a["review_deadline"]), []).append(a)
     reminders = []
     for (expert_id, deadline), due in sorted(groups.items(), key=lambda g: (g[0][1], g[0][0])):
-        party_titles = [directory.application(a["application_id"]) for a in due]
-        entries = [{"application_id": a["application_id"], "title": (p.title if p and p.title else a["application_id"]),
-                    "call_name": directory.call_name(a["call_id"]) or a["call_id"]} for a, p in zip(due, party_titles)]
+        entries = [titled(directory, {"application_id": a["application_id"],
+                                      "call_name": call_name_of(directory, a["call_id"])}) for a in due]
         deadline_text = _iso(deadline)
         origin = Origin(f"{REVIEW_REMINDER}:{expert_id}:{deadline_text}", subject=due[0]["call_id"])
-        reminders.append((origin, Notice(expert(expert_id), REVIEW_REMINDER, {
-            "audience": "expert", "deadline": deadline_text, "hours": hours, "entries": entries})))
+        reminders.append((origin, Notice(expert(expert_id), REVIEW_REMINDER,
+                                         {"audience": "expert", "deadline": deadline_text, "entries": entries})))
     return reminders
 
 
@@ -63,6 +62,6 @@ def dead_letters_notice(depths: Mapping[str, int], now: datetime) -> tuple[Origi
 def webhook_disabled_notice(webhook: Mapping, failures: int, last_error: str, disabled_at: datetime) -> tuple[Origin, Notice]:
     owner = webhook["owner"]
     return (Origin(f"{WEBHOOK_DISABLED}:{webhook['_id']}:{_iso(disabled_at)}", subject=webhook["_id"]),
-            Notice(owner, WEBHOOK_DISABLED, {"audience": owner.split(":", 1)[0], "url": webhook["url"],
+            Notice(owner, WEBHOOK_DISABLED, {"audience": audience(owner), "url": webhook["url"],
                                               "webhook_id": webhook["_id"], "failures": failures,
                                               "last_error": last_error}))

@@ -133,7 +133,7 @@ def _prefecture_of(entry: Mapping) -> str:
     return prefecture(entry["prefecture"])
 
 
-def _call_name(directory: Directory, call_id: str) -> str:
+def call_name_of(directory: Directory, call_id: str) -> str:
     return directory.call_name(call_id) or call_id
 
 
@@ -146,9 +146,14 @@ def _each(kind: str, groups: Mapping[str, list[dict]], shareable: bool = True, *
             for r, entries in groups.items()]
 
 
-def _titled(directory: Directory, entry: Mapping) -> dict:
+def titled(directory: Directory, entry: Mapping) -> dict:
+    """`entry` (with an application_id) and the application's title, as well as it is known."""
     party = directory.application(entry["application_id"])
     return {**entry, "title": entry.get("title") or (party.title if party else None) or entry["application_id"]}
+
+
+def _title(directory: Directory, application_id: str) -> str:
+    return titled(directory, {"application_id": application_id})["title"]
 
 
 # --- applications ------------------------------------------------------------------------
@@ -161,12 +166,12 @@ def _call_opened(data, directory):
 def _call_closed(data, directory):
     parties = directory.parties_of_call(data["call_id"])
     recipients = [institution(p.institution_id) for p in parties] + [prefecture(p.prefecture) for p in parties]
-    return _to("call_closed", recipients, data=data, call_name=_call_name(directory, data["call_id"]))
+    return _to("call_closed", recipients, data=data, call_name=call_name_of(directory, data["call_id"]))
 
 
 def _application_submitted(data, directory):
     recipients = [institution(data["institution_id"]), recommender_of(data["recommender"], data["prefecture"])]
-    return _to("application_submitted", recipients, data=data, call_name=_call_name(directory, data["call_id"]))
+    return _to("application_submitted", recipients, data=data, call_name=call_name_of(directory, data["call_id"]))
 
 
 def _application_withdrawn(data, directory):
@@ -174,32 +179,30 @@ def _application_withdrawn(data, directory):
     recipients = [institution(data["institution_id"])]
     if data["from_state"] != DRAFT and party and party.recommender:
         recipients.append(party.recommender)
-    return _to("application_withdrawn", recipients, data=data, title=party.title if party else data["application_id"],
-               call_name=_call_name(directory, data["call_id"]))
+    return _to("application_withdrawn", recipients, data=data, title=_title(directory, data["application_id"]),
+               call_name=call_name_of(directory, data["call_id"]))
 
 
 def _to_institution(kind: str):
     def rule(data, directory):
-        party = directory.application(data["application_id"])
-        return _to(kind, [institution(data["institution_id"])], data=data,
-                   title=party.title if party and party.title else data["application_id"],
-                   call_name=_call_name(directory, data["call_id"]))
+        return _to(kind, [institution(data["institution_id"])], data=data, title=_title(directory, data["application_id"]),
+                   call_name=call_name_of(directory, data["call_id"]))
     return rule
 
 
 # --- review ------------------------------------------------------------------------------
 
 def _experts_assigned(data, directory):
-    assignments = [_titled(directory, a) for a in data["assignments"]]
+    assignments = [titled(directory, a) for a in data["assignments"]]
     groups = _grouped(assignments, lambda a: expert(a["expert_id"]))
-    return _each("experts_assigned", groups, shareable=False, call_name=_call_name(directory, data["call_id"]))
+    return _each("experts_assigned", groups, shareable=False, call_name=call_name_of(directory, data["call_id"]))
 
 
 def _to_province(kind: str):
     def rule(data, directory):
-        context = {"data": data, "call_name": _call_name(directory, data["call_id"])}
+        context = {"data": data, "call_name": call_name_of(directory, data["call_id"])}
         if "application_id" in data:
-            context["entry"] = _titled(directory, {"application_id": data["application_id"]})
+            context["entry"] = titled(directory, {"application_id": data["application_id"]})
         return _to(kind, [PROVINCE], **context)
     return rule
 
@@ -207,16 +210,16 @@ def _to_province(kind: str):
 def _to_selected(kind: str, listed: str, *shared: str):
     """Each institution in the list, with its entries, and each prefecture, with its own."""
     def rule(data, directory):
-        entries = [_titled(directory, e) for e in data[listed]]
+        entries = [titled(directory, e) for e in data[listed]]
         groups = _grouped(entries, _institution_of, _prefecture_of)
-        return _each(kind, groups, call_name=_call_name(directory, data["call_id"]), **{k: data[k] for k in shared})
+        return _each(kind, groups, call_name=call_name_of(directory, data["call_id"]), **{k: data[k] for k in shared})
     return rule
 
 
 def _objection_resolved(data, directory):
-    call_name = _call_name(directory, data["call_id"])
+    call_name = call_name_of(directory, data["call_id"])
     notices = _to("objection_resolved", [PROVINCE], data=data, call_name=call_name,
-                  entry=_titled(directory, {"application_id": data["application_id"]}))
+                  entry=titled(directory, {"application_id": data["application_id"]}))
     concerned: dict[str, dict[str, list[dict]]] = {}
     for role, ids in (("objected", [data["application_id"]]), ("removed", data["removed"]), ("promoted", data["promoted"])):
         for application_id in ids:
@@ -245,7 +248,7 @@ def _to_project(kind: str, find: Callable[[Directory, Mapping], Party | None]):
             raise NotKnownYet(f"{kind}: the institution of project {data['project_id']} (call {data['call_id']}) "
                               "is not known yet: its selection_finalized has not been handled")
         return _to(kind, [institution(party.institution_id), FINANCE], data=data,
-                   call_name=_call_name(directory, data["call_id"]), title=party.title or data["project_id"])
+                   call_name=call_name_of(directory, data["call_id"]), title=party.title or data["project_id"])
     return rule
 
 
@@ -258,7 +261,7 @@ def _by_project(directory: Directory, data: Mapping) -> Party | None:
 
 
 def _budget_exhausted(data, directory):
-    return _to("budget_exhausted", [PROVINCE, FINANCE], data=data, call_name=_call_name(directory, data["call_id"]))
+    return _to("budget_exhausted", [PROVINCE, FINANCE], data=data, call_name=call_name_of(directory, data["call_id"]))
 
 
 RULES: dict[str, Callable[[Mapping, Directory], list[Notice]]] = {

@@ -22,7 +22,7 @@ def test_one_reminder_per_expert_and_deadline_listing_its_due_reviews(directory)
     directory.add(Party("app_a", "inst_a", "长沙市", "智能制造专业群"))
     later = DEADLINE + timedelta(hours=10)
     reminders = review_reminders([assignment("exp_1", "app_a"), assignment("exp_1", "app_b"),
-                                  assignment("exp_2", "app_a"), assignment("exp_1", "app_c", later)], directory, 48)
+                                  assignment("exp_2", "app_a"), assignment("exp_1", "app_c", later)], directory)
     by_key = {origin.id: (notice.recipient, [e["application_id"] for e in notice.context["entries"]])
               for origin, notice in reminders}
     assert by_key == {
@@ -34,8 +34,8 @@ def test_one_reminder_per_expert_and_deadline_listing_its_due_reviews(directory)
 
 
 def test_the_same_due_reviews_found_again_give_the_same_key(directory):
-    first = review_reminders([assignment("exp_1", "app_a")], directory, 48)
-    again = review_reminders([assignment("exp_1", "app_a")], directory, 48)
+    first = review_reminders([assignment("exp_1", "app_a")], directory)
+    again = review_reminders([assignment("exp_1", "app_a")], directory)
     assert [o.id for o, _ in first] == [o.id for o, _ in again]
 
 

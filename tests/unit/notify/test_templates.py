@@ -60,7 +60,7 @@ def first_notice(kind, directory, recipient="institution:inst_a"):
 def every_notice(directory):
     notices = [n for kind, data in EVENTS.items() for n in notices_for(kind, data, directory)]
     notices += [n for _, n in review_reminders(
-        [{"expert_id": "exp_1", "application_id": "app_a", "call_id": CALL, "review_deadline": NOW}], directory, 48)]
+        [{"expert_id": "exp_1", "application_id": "app_a", "call_id": CALL, "review_deadline": NOW}], directory)]
     notices.append(dead_letters_notice({"notify.applications.dead": 3}, NOW)[1])
     notices.append(webhook_disabled_notice({"_id": "wh_1", "owner": "institution:inst_a", "url": "https://x.cn/h"},
                                            10, "HTTP 500", NOW)[1])
