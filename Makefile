@@ -37,6 +37,9 @@ test-unit: setup
 bench-relay: setup
 	$(PY) bench/relay.py
 
+bench-submit: setup
+	$(PY) bench/submit.py
+
 bench-assign: setup
 	$(PY) bench/assign.py
 

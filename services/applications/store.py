@@ -121,6 +121,8 @@ class ApplicationsStore(BaseStore):
         ],
         "applications": [
             IndexModel([("call_id", ASCENDING), ("state", ASCENDING)], name="by_call_and_state"),
+            IndexModel([("call_id", ASCENDING), ("institution_id", ASCENDING)], name="by_call_and_institution"),
+            IndexModel([("call_id", ASCENDING), ("prefecture", ASCENDING)], name="by_call_and_prefecture"),
             IndexModel([("institution_id", ASCENDING), ("_id", ASCENDING)], name="by_institution"),
             IndexModel([("prefecture", ASCENDING), ("_id", ASCENDING)], name="by_prefecture"),
             IndexModel([("recommender_key", ASCENDING), ("_id", ASCENDING)], name="by_recommender"),
@@ -383,19 +385,24 @@ class ApplicationsStore(BaseStore):
         """The automatic eligibility rules on the application as it stands, against its call now."""
         category = self.catalogue[call["category"]]
         institution = Institution.from_record(self._one("institutions", {"_id": doc["institution_id"]}))
-        others = {"call_id": call["_id"], "_id": {"$ne": doc["_id"]}}
+        one_per_prefecture = category.one_per_prefecture
         context = EligibilityContext(
             category=category, institution=institution, application=doc,
             budget_min_fen=call["budget_min_fen"], budget_max_fen=call["budget_max_fen"],
             per_institution_limit=call["per_institution_limit"],
-            others_of_institution=self._count("applications", {
-                **others, "institution_id": doc["institution_id"], "state": {"$in": list(SUBMITTED_STATES)}}),
-            others_of_prefecture=self._count("applications", {
-                **others, "prefecture": institution.prefecture, "state": {"$in": list(CONTENDING_STATES)}}),
-            prefecture_already_selected=category.one_per_prefecture and self._one(
+            others_of_institution=self._others_in(doc, "institution_id", SUBMITTED_STATES),
+            others_of_prefecture=self._others_in(doc, "prefecture", CONTENDING_STATES) if one_per_prefecture else 0,
+            prefecture_already_selected=one_per_prefecture and self._one(
                 "selections", {"category": category.code, "prefecture": institution.prefecture}) is not None,
         )
         return check_eligibility(context)
+
+    def _others_in(self, doc: Mapping, field: str, states: Iterable[str]) -> int:
+        """How many other applications of the call with the same `field` are in `states`. (Only
+        the equalities go to the server, so that its index on (call_id, field) serves them.)"""
+        others = self.db.applications.find({"call_id": doc["call_id"], field: doc[field]}, {"state": 1},
+                                           session=self.session)
+        return sum(other["_id"] != doc["_id"] and other["state"] in states for other in others)
 
     @staticmethod
     def _ref(doc: Mapping) -> dict:

@@ -1,0 +1,233 @@
+"""Benchmark: submitting applications through the gateway, against the raw limit of the same work.
+
+In one run, on a fresh SecantusDB wire server and a fresh vhost of the machine's RabbitMQ, the
+applications service (`chuyi serve applications`) and the gateway under gunicorn are started as
+the test stack starts them. Untimed: a register of institutions is imported, a call opened, and a
+draft made for each submission. Then, at each concurrency level (threads, each with its own
+keep-alive HTTP session):
+
+- submit: `POST /v1/applications/{id}/submit` through the gateway (token check, RPC, one
+  transaction that re-reads the call, runs the eligibility rules, moves the state with its audit
+  entry and stages `application_submitted` in the outbox, which the relay publishes);
+- raw: the same submitted documents inserted straight with pymongo (`insert_one`, into a
+  collection with the same indexes) plus, for each, a confirmed, mandatory, persistent kombu
+  publish of the same `application_submitted` event, from as many threads.
+
+Both run back to back at each level, so they see the same load on this shared machine; only the
+same-run ratio means anything. Every submission is checked (200, state submitted) and every event
+published. The last line is one JSON object.
+Run: .venv/bin/python bench/submit.py [--per-level N] [--levels 1,4,16]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import requests
+from pymongo import MongoClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from services.applications.domain.credit_code import check_digit, organisation_check_digit  # noqa: E402
+from services.applications.store import ApplicationsStore  # noqa: E402
+from services.common.messaging import Publisher, consumer_queue, declare_service_exchange, service_exchange  # noqa: E402
+from tests.support.servers import mongo_server, rabbit_vhost, wait_until  # noqa: E402
+from tests.support.stack import Stack  # noqa: E402
+
+RAW_SERVICE, RAW_SINK = "benchraw", "benchsink"
+SETUP_THREADS = 8
+
+
+def credit_code(n: int) -> str:
+    body = f"{n:08d}"
+    first17 = "12430100" + body + organisation_check_digit(body)
+    return first17 + check_digit(first17)
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def register(stack: Stack, count: int) -> list[str]:
+    """Institutions of every prefecture's higher-vocational colleges, imported in one CSV."""
+    prefectures = ["长沙市", "株洲市", "湘潭市", "衡阳市", "岳阳市", "常德市", "湘西土家族苗族自治州"]
+    start = random.randrange(10**7)
+    rows = [f"湖南第{n}职业技术学院,高职专科,{prefectures[n % len(prefectures)]},某县,湖南省教育厅,{credit_code(start + n)}"
+            for n in range(count)]
+    content = ("名称,类型,市州,县市区,主管部门,统一社会信用代码\n" + "\n".join(rows) + "\n").encode("utf-8")
+    answer = stack.client("province").post(stack.url("/v1/institutions:import"),
+                                            files={"file": ("register.csv", content)}, timeout=120)
+    answer.raise_for_status()
+    return answer.json()["institution_ids"]
+
+
+def open_call(stack: Stack) -> str:
+    now = datetime.now(timezone.utc)
+    body = {
+        "category": "hv-group", "title": "2026年楚怡高水平高职高专专业群遴选（压测）",
+        "opens_at": rfc3339(now - timedelta(minutes=1)), "closes_at": rfc3339(now + timedelta(hours=2)),
+        "quota": 1, "prefecture_cap": 10, "budget_min_fen": 100_000_00, "budget_max_fen": 5_000_000_00,
+        "review_plan": {"reviewers_per_application": 3, "rubric": [
+            {"code": "foundation", "name": "建设基础", "weight": 40, "max_score": 100},
+            {"code": "plan", "name": "建设方案", "weight": 60, "max_score": 100}]},
+        "funding_rule": "tiered-v1",
+    }
+    answer = stack.client("province").post(stack.url("/v1/calls"), json=body, timeout=30)
+    answer.raise_for_status()
+    assert answer.json()["state"] == "open"
+    return answer.json()["id"]
+
+
+def draft(stack: Stack, call_id: str, institution_id: str) -> tuple[str, requests.Session]:
+    session = stack.client("institution", institution_id=institution_id)
+    body = {
+        "call_id": call_id, "title": "智能制造与工程机械专业群建设方案", "summary": "对接湖南工程机械产业集群，校企共建。",
+        "construction_plan": "一、建设基础\n二、建设目标\n三、建设任务\n" * 40, "budget_request_fen": 2_000_000_00,
+        "yearly_targets": [{"year": y, "target": f"{y}年度建设目标"} for y in (2026, 2027, 2028)],
+        "industry_fields": ["46", "51"], "keywords": ["工程机械", "智能制造", "产教融合"],
+    }
+    answer = session.post(stack.url("/v1/applications"), json=body, timeout=30)
+    answer.raise_for_status()
+    return answer.json()["id"], session
+
+
+def p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run_threads(concurrency: int, work: list, one) -> tuple[float, list[float]]:
+    """Do `one(item, state)` for every item from `concurrency` threads; (seconds, latencies in ms)."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    chunks = [work[i::concurrency] for i in range(concurrency)]
+    barrier = threading.Barrier(concurrency + 1)
+
+    def worker(chunk):
+        state = {}
+        barrier.wait()
+        mine = []
+        for item in chunk:
+            start = time.perf_counter()
+            one(item, state)
+            mine.append(1000 * (time.perf_counter() - start))
+        if "close" in state:
+            state["close"]()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(chunk,)) for chunk in chunks]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start, latencies
+
+
+def submit_one(stack: Stack):
+    def one(item, state):
+        application_id, session = item
+        answer = session.post(stack.url(f"/v1/applications/{application_id}/submit"), timeout=60)
+        if answer.status_code != 200 or answer.json()["state"] != "submitted":
+            raise AssertionError(f"submit {application_id}: {answer.status_code} {answer.text[:300]}")
+    return one
+
+
+def raw_one(collection, amqp_uri: str):
+    exchange = service_exchange(RAW_SERVICE)
+
+    def one(item, state):
+        document, event = item
+        if "publisher" not in state:
+            state["publisher"] = Publisher(amqp_uri)
+            state["close"] = state["publisher"].close
+        collection.insert_one(dict(document))
+        state["publisher"].publish(exchange, "application_submitted", event, message_id=event["id"])
+    return one
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--per-level", type=int, default=120, help="submissions at each concurrency level")
+    parser.add_argument("--levels", default="1,4,16", help="concurrency levels, rising")
+    args = parser.parse_args()
+    levels = [int(part) for part in args.levels.split(",")]
+    if args.per_level < 1 or not levels or min(levels) < 1:
+        parser.error("--per-level and every level must be at least 1")
+    total = args.per_level * len(levels)
+
+    with tempfile.TemporaryDirectory(prefix="bench-submit-") as tmp, \
+            mongo_server(Path(tmp) / "data") as mongo_uri, rabbit_vhost() as amqp_uri:
+        (Path(tmp) / "logs").mkdir()
+        stack = Stack(mongo_uri, amqp_uri, Path(tmp) / "logs", services=("applications",))
+        try:
+            institutions = register(stack, total)
+            call_id = open_call(stack)
+            with ThreadPoolExecutor(SETUP_THREADS) as pool:
+                drafts = list(pool.map(lambda i: draft(stack, call_id, i), institutions))
+
+            client = MongoClient(mongo_uri, tz_aware=True)
+            applications = stack.db("applications")
+            raw_db = client["bench_submit_raw"]
+            raw_db.create_collection("applications")
+            raw_db.applications.create_indexes(ApplicationsStore.indexes["applications"])
+            setup = Publisher(amqp_uri)
+            declare_service_exchange(setup, RAW_SERVICE)
+            setup.declare(consumer_queue(RAW_SINK, RAW_SERVICE))
+            setup.close()
+
+            results = []
+            for n, concurrency in enumerate(levels):
+                batch = drafts[n * args.per_level:(n + 1) * args.per_level]
+                submit_s, submit_ms = run_threads(concurrency, batch, submit_one(stack))
+                ids = [application_id for application_id, _ in batch]
+                events = {e["subject"]: e["event"] for e in applications.outbox.find(
+                    {"subject": {"$in": ids}, "name": "application_submitted"})}
+                raw_work = [({**doc, "_id": f"raw-{doc['_id']}"}, events[doc["_id"]])
+                            for doc in applications.applications.find({"_id": {"$in": ids}})]
+                raw_s, raw_ms = run_threads(concurrency, raw_work, raw_one(raw_db.applications, amqp_uri))
+                results.append({
+                    "concurrency": concurrency, "submissions": len(batch),
+                    "submit_rps": round(len(batch) / submit_s, 1), "submit_p50_ms": round(p(submit_ms, 0.5), 1),
+                    "submit_p99_ms": round(p(submit_ms, 0.99), 1),
+                    "raw_rps": round(len(raw_work) / raw_s, 1), "raw_p99_ms": round(p(raw_ms, 0.99), 1),
+                })
+            submitted = applications.applications.count_documents({"call_id": call_id, "state": "submitted"})
+            wait_until(lambda: applications.outbox.count_documents({"sent_at": None}) == 0, timeout=60,
+                       what="every staged event to be published")
+            published = applications.outbox.count_documents({"name": "application_submitted", "sent_at": {"$ne": None}})
+            client.close()
+        finally:
+            stack.stop()
+
+    if (submitted, published) != (total, total):
+        raise AssertionError(f"{submitted} submitted and {published} events published of {total}")
+    best_submit = max(results, key=lambda r: r["submit_rps"])
+    best_raw = max(results, key=lambda r: r["raw_rps"])
+    print(f"{total} applications submitted through the gateway (2 gunicorn workers, 1 service process); "
+          f"every one submitted and its application_submitted published")
+    print(f"{'threads':>7s} {'submit/s':>9s} {'p50 ms':>7s} {'p99 ms':>7s} {'raw/s':>8s} {'raw p99':>8s} {'ratio':>6s}")
+    for r in results:
+        print(f"{r['concurrency']:7d} {r['submit_rps']:9.1f} {r['submit_p50_ms']:7.1f} {r['submit_p99_ms']:7.1f} "
+              f"{r['raw_rps']:8.1f} {r['raw_p99_ms']:8.1f} {r['submit_rps'] / r['raw_rps']:6.3f}")
+    print(json.dumps({
+        "submit_rps": best_submit["submit_rps"], "raw_rps": best_raw["raw_rps"],
+        "ratio": round(best_submit["submit_rps"] / best_raw["raw_rps"], 3),
+        "submit_p99_ms": best_submit["submit_p99_ms"], "submit_best_at_threads": best_submit["concurrency"],
+        "raw_best_at_threads": best_raw["concurrency"], "per_level": args.per_level, "levels": results,
+    }))
+
+
+if __name__ == "__main__":
+    main()
