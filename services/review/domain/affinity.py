@@ -15,7 +15,7 @@ in the denominator). Whether an expert may review the application's category at 
 a hard rule (see `conflicts.exclusion_reasons`), not part of the affinity.
 
 `AffinityScorer` is the bulk form: `block` gives float32 scores good for ranking
-(within 0.01 point of the exact value), `points` gives the exact integer points of
+(the unrounded value, so within half a point of the points), `points` gives the exact integer points of
 chosen pairs from integer intersection counts, through the same `points_from_counts`
 as `affinity_points`.
 """
@@ -163,7 +163,7 @@ class AffinityScorer:
         return by_pairs[: min(np.count_nonzero(left_sparse > SPARSE_KEYWORD_PAIRS) + 1, MAX_DENSE_KEYWORDS)]
 
     def block(self, rows: np.ndarray, columns: np.ndarray, column_of_expert: np.ndarray) -> np.ndarray:
-        """Float32 scores (≈ points) of `rows` × `columns`; `rows` sorted ascending.
+        """Float32 unrounded scores of `rows` × `columns`; `rows` sorted ascending.
 
         `column_of_expert[e]` is the position of expert e in `columns`, or -1.
         """

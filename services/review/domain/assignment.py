@@ -276,8 +276,8 @@ def replace_declined(
     """
     assigned = {(app, exp) for app, exp, *_ in assigned}
     declined_pairs = {(d.application_id, d.expert_id) for d in declined}
-    for pair in sorted(declined_pairs - assigned):
-        raise ValueError(f"declined: ({pair[0]}, {pair[1]}) is not an assigned pair")
+    if stray := sorted(declined_pairs - assigned):
+        raise ValueError(f"declined: ({stray[0][0]}, {stray[0][1]}) is not an assigned pair")
     return assign(applications, experts, policy, sorted(assigned - declined_pairs),
                   [*excluded_pairs, *sorted(declined_pairs)], applied_institution_ids)
 
@@ -288,14 +288,17 @@ def check_assignment(
     policy: AssignmentPolicy,
     pairs: Iterable[tuple[str, str]],
     applied_institution_ids: Collection[str] | None = None,
+    excluded_pairs: Iterable[tuple[str, str]] = (),
 ) -> list[Violation]:
     """The independent checker: every rule, pair by pair, in plain Python (no solver code).
 
-    `pairs`: every standing assignment (fixed and new), as (application id, expert id, ...).
+    `pairs`: every standing assignment (fixed and new), as (application id, expert id, ...);
+    `excluded_pairs`: declined pairs, which must not be among them.
     """
     by_app = {a.id: a for a in applications}
     by_expert = {e.id: e for e in experts}
     applied = _applied(applications, applied_institution_ids)
+    declined = {(app_id, expert_id) for app_id, expert_id, *_ in excluded_pairs}
     violations, seen = [], set()
     load, reviewers, institutions = Counter(), Counter(), defaultdict(set)
     for app_id, expert_id, *_ in pairs:
@@ -306,6 +309,8 @@ def check_assignment(
         if (app_id, expert_id) in seen:
             violations.append(Violation("duplicate", app_id, expert_id, "assigned twice"))
         seen.add((app_id, expert_id))
+        if (app_id, expert_id) in declined:
+            violations.append(Violation("declined", app_id, expert_id, "the expert declined this application"))
         for reason in exclusion_reasons(application, expert, policy, applied):
             violations.append(Violation("excluded", app_id, expert_id, reason))
         if expert.institution_id in institutions[app_id]:
@@ -364,18 +369,35 @@ class _Block(NamedTuple):
 class LpDuals(NamedTuple):
     """Dual values of the assignment LP (max Σ points·x), read off a flow without load spread.
 
-    Rows: each application (≤ open slots), each expert (≤ free cap), each
-    [application, institution] group with a gadget node (≤ 1), and Σx = filled. Any
-    such values with app, expert, group ≥ 0 bound the optimum over ANY set of pairs:
-    Σ slots·app + Σ free·expert + Σ group + filled·fill + Σ_pairs max(0, points − app −
-    expert − group − fill); at the flow's own pairs the bound equals its optimum.
+    The LP's rows: each application (≤ open slots), each expert (≤ free cap), each
+    [application, institution] group (≤ 1) and Σx = filled. Any values with app, expert,
+    group ≥ 0 bound the optimum over ANY set of pairs by weak duality::
+
+        base + Σ_pairs max(0, slack),   slack = points − app − expert − group − fill
+
+    where base = Σ slots·app + Σ free·expert + Σ group + filled·fill; over the flow's own
+    pairs the bound equals the flow's optimum, so adding the rest certifies the loss of
+    the sparsification.
     """
 
     app: np.ndarray  # per application position, in points
     expert: np.ndarray  # per expert position
-    group_keys: np.ndarray  # application position · n_institutions + institution code
+    group_keys: np.ndarray  # sorted: application position · n_institutions + institution code
     group: np.ndarray
     fill: float
+    base: float
+    institution: np.ndarray  # institution code per expert position
+    n_institutions: int
+
+    def slack(self, app: np.ndarray, expert: np.ndarray, points: np.ndarray) -> np.ndarray:
+        key = app * self.n_institutions + self.institution[expert]
+        at = np.minimum(np.searchsorted(self.group_keys, key), max(len(self.group_keys) - 1, 0))
+        group = np.where(self.group_keys[at] == key, self.group[at], 0) if len(self.group_keys) else 0
+        return points - self.app[app] - self.expert[expert] - group - self.fill
+
+    def bound(self, app: np.ndarray, expert: np.ndarray, points: np.ndarray) -> float:
+        """The upper bound on total affinity points over the pairs given."""
+        return self.base + float(np.maximum(self.slack(app, expert, points), 0).sum())
 
 
 class FlowSolution:
@@ -458,15 +480,17 @@ class FlowSolution:
 
     def lp_duals(self) -> LpDuals:
         """The LP duals in points; only for a problem without load spread (plain expert arcs)."""
-        if self.problem.policy.load_spread:
+        problem = self.problem
+        if problem.policy.load_spread:
             raise ValueError("lp_duals needs a policy with load_spread = 0")
         distance = self.potentials / COST_PER_POINT
         source, sink = distance[0], distance[1]
-        app = np.where(self.problem.demand > 0, np.maximum(0, sink - distance[self.first_app:self.first_app + len(self.problem.applications)]), 0)
-        expert = np.where(self.problem.free > 0, np.maximum(0, distance[2:self.first_app] - source), 0)
-        group_app = self.group_keys // self.problem.n_institutions
-        group = np.maximum(0, distance[self.first_app + group_app] - distance[self.group_nodes])
-        return LpDuals(app, expert, self.group_keys, group, AFFINITY_SCALE + source - sink)
+        app = np.where(problem.demand > 0, np.maximum(0, sink - distance[self.first_app:self.first_app + len(problem.demand)]), 0)
+        expert = np.where(problem.free > 0, np.maximum(0, distance[2:self.first_app] - source), 0)
+        group = np.maximum(0, distance[self.first_app + self.group_keys // problem.n_institutions] - distance[self.group_nodes])
+        fill = AFFINITY_SCALE + source - sink
+        base = (problem.demand.clip(0) @ app + problem.free @ expert + group.sum() + self.chosen.sum() * fill)
+        return LpDuals(app, expert, self.group_keys, group, fill, float(base), problem.institution, problem.n_institutions)
 
 
 class AssignmentProblem:
@@ -616,7 +640,7 @@ class AssignmentProblem:
     def eligible_blocks(self, rows: np.ndarray, with_free_cap: bool = True):
         """(rows, columns, scores) blocks over the rows' qualified experts; excluded entries < 0.
 
-        Scores are float32 affinity points (within 0.01 of `points`). `with_free_cap`:
+        Scores are float32, unrounded (within half a point of `points`). `with_free_cap`:
         only experts with free cap as columns.
         """
         for block in self._block_plan(rows, with_free_cap):

@@ -1,0 +1,130 @@
+"""Conflicts of interest (回避): each rule in words, and the bulk mask agreeing with it."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from services.review.domain.assignment import Application, AssignmentPolicy, Expert
+from services.review.domain.conflicts import (
+    EXCLUDED,
+    PERSON_CATEGORIES,
+    SAME_PREFECTURE_CATEGORIES,
+    ExclusionMask,
+    conflict_reasons,
+    exclusion_reasons,
+)
+
+POLICY = AssignmentPolicy(reviewers_per_application=3)
+
+
+def application(**overrides) -> Application:
+    values = dict(id="A1", institution_id="S1", prefecture="长沙市", category="hv-group",
+                  fields={"智能制造"}, team_person_ids={"P1", "P2"})
+    return Application(**{**values, **overrides})
+
+
+def expert(**overrides) -> Expert:
+    values = dict(id="E1", institution_id="U9", prefecture="衡阳市", person_id="X1", cap=5,
+                  fields={"智能制造"}, categories={"hv-group", "master-teacher"})
+    return Expert(**{**values, **overrides})
+
+
+def test_an_expert_from_elsewhere_with_no_ties_has_no_conflict():
+    assert conflict_reasons(application(), expert(), POLICY, {"S1"}) == []
+    assert exclusion_reasons(application(), expert(), POLICY, {"S1"}) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "policy", "applied", "words"),
+    [
+        ({"institution_id": "S1"}, POLICY, set(), "same institution"),
+        ({"prefecture": "长沙市"}, POLICY, set(), "same prefecture"),
+        ({"conflict_institution_ids": {"S1"}}, POLICY, set(), "declared conflict with institution S1"),
+        ({"conflict_person_ids": {"P2"}}, POLICY, set(), "declared conflict with team member(s) P2"),
+        ({"person_id": "P1"}, POLICY, set(), "member of the applying team"),
+        ({"institution_id": "S7"}, AssignmentPolicy(3, own_institution_applied_conflict=True), {"S1", "S7"},
+         "own institution S7 applied"),
+    ],
+    ids=["same-institution", "same-prefecture", "declared-institution", "declared-person", "team-member",
+         "own-institution-applied"],
+)
+def test_each_conflict_rule_names_itself(changes, policy, applied, words):
+    reasons = conflict_reasons(application(), expert(**changes), policy, applied)
+    assert len(reasons) == 1 and words in reasons[0]
+
+
+def test_own_institution_applied_is_a_conflict_only_when_the_call_says_so():
+    assert conflict_reasons(application(), expert(institution_id="S7"), POLICY, {"S1", "S7"}) == []
+
+
+@pytest.mark.parametrize("category", sorted(SAME_PREFECTURE_CATEGORIES))
+def test_same_prefecture_holds_by_default_for_school_group_and_base_categories(category):
+    assert conflict_reasons(application(category=category), expert(prefecture="长沙市"), POLICY)
+
+
+@pytest.mark.parametrize("category", sorted(PERSON_CATEGORIES))
+def test_same_prefecture_does_not_hold_by_default_for_person_and_team_categories(category):
+    assert conflict_reasons(application(category=category), expert(prefecture="长沙市"), POLICY) == []
+
+
+@pytest.mark.parametrize(("setting", "category", "expected"), [
+    (True, "master-teacher", True), (False, "hv-group", False),
+])
+def test_the_call_can_turn_the_same_prefecture_rule_on_or_off(setting, category, expected):
+    policy = AssignmentPolicy(3, same_prefecture_conflict=setting)
+    reasons = conflict_reasons(application(category=category), expert(prefecture="长沙市"), policy)
+    assert bool(reasons) is expected
+
+
+def test_exclusion_adds_qualification_to_conflicts():
+    reasons = exclusion_reasons(application(category="workshop"), expert(available=False, institution_id="S1"), POLICY)
+    assert reasons[0] == "expert unavailable"
+    assert "may not review category workshop" in reasons[1]
+    assert "same institution" in reasons[2]
+
+
+def random_pool(rng: random.Random, n_apps: int, n_experts: int):
+    """A small pool where every rule fires often: few institutions, prefectures, people."""
+    institutions = [f"I{i}" for i in range(5)]
+    prefectures = ["长沙市", "株洲市", "湘西土家族苗族自治州"]
+    categories = ["hv-group", "master-teacher", "workshop", "sv-prefecture"]
+    people = [f"P{i}" for i in range(12)]
+    apps = [Application(
+        id=f"A{i}", institution_id=rng.choice(institutions), prefecture=rng.choice(prefectures),
+        category=rng.choice(categories), fields=set(rng.sample(["f1", "f2", "f3", "f4"], rng.randint(0, 2))),
+        keywords=set(rng.sample(["k1", "k2", "k3", "k4", "k5"], rng.randint(0, 3))),
+        team_person_ids=set(rng.sample(people, rng.randint(0, 3))),
+    ) for i in range(n_apps)]
+    experts = [Expert(
+        id=f"E{j}", institution_id=rng.choice(institutions), prefecture=rng.choice(prefectures),
+        person_id=rng.choice(people), cap=rng.randint(0, 3), available=rng.random() > 0.1,
+        fields=set(rng.sample(["f1", "f2", "f3", "f4"], rng.randint(0, 3))),
+        keywords=set(rng.sample(["k1", "k2", "k3", "k4", "k5"], rng.randint(0, 3))),
+        categories=set(rng.sample(categories, rng.randint(1, 3))),
+        conflict_institution_ids=set(rng.sample(institutions, rng.randint(0, 1))),
+        conflict_person_ids=set(rng.sample(people, rng.randint(0, 2))),
+    ) for j in range(n_experts)]
+    return apps, experts
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_bulk_mask_excludes_exactly_the_pairs_the_readable_rules_exclude(seed):
+    rng = random.Random(seed)
+    apps, experts = random_pool(rng, 40, 25)
+    policy = AssignmentPolicy(3, same_prefecture_conflict=[None, True, False][seed % 3],
+                              own_institution_applied_conflict=seed % 2 == 0)
+    applied = {"I0", "I3"}
+    declined = (np.array([0, 5]), np.array([1, 2]))
+    mask = ExclusionMask(apps, experts, policy, applied, declined)
+    rows, columns = np.arange(len(apps)), np.arange(len(experts))
+    scores = np.zeros((len(apps), len(experts)), np.float32)
+    mask.apply(scores, rows, columns, columns)
+    expected = np.array([[bool(exclusion_reasons(a, e, policy, applied)) for e in experts] for a in apps])
+    expected[declined] = True
+    assert ((scores == EXCLUDED) == expected).all()
+    for position in rows:
+        assert (mask.qualified(position) == [e.available and not (policy.own_institution_applied_conflict and
+                                                                  e.institution_id in applied)
+                                             and apps[position].category in e.categories for e in experts]).all()
