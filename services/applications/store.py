@@ -55,7 +55,7 @@ from services.applications.domain.eligibility import (
     check_eligibility,
     decide_eligibility,
 )
-from services.applications.domain.institutions import Institution
+from services.applications.domain.institutions import Institution, Recommender
 from services.applications.domain.messages import (
     Bilingual,
     DuplicateCreditCode,
@@ -219,10 +219,10 @@ class ApplicationsStore(BaseStore):
     def credit_codes(self) -> list[str]:
         return [doc["credit_code"] for doc in self.db.institutions.find({}, {"credit_code": 1}, session=self.session)]
 
-    def institution(self, institution_id: str, actor: Actor | None = None) -> dict:
+    def institution(self, institution_id: str, actor: Actor) -> dict:
         """Raises NotFound when it does not exist or `actor` may not see it."""
         doc = self._one("institutions", {"_id": institution_id})
-        if doc is None or (actor is not None and not access.may_see(actor, {**doc, "institution_id": doc["_id"]})):
+        if doc is None or not access.may_see(actor, {**doc, "institution_id": doc["_id"]}):
             raise _not_found("institution", "单位")
         return _out(doc)
 
@@ -381,10 +381,13 @@ class ApplicationsStore(BaseStore):
             return {**doc, **updates}
         return _out(self.atomic(work))
 
-    def _findings(self, doc: Mapping, call: Mapping) -> tuple[Finding, ...]:
-        """The automatic eligibility rules on the application as it stands, against its call now."""
+    def _institution_of(self, doc: Mapping) -> Institution:
+        return Institution.from_record(self._one("institutions", {"_id": doc["institution_id"]}))
+
+    def _findings(self, doc: Mapping, call: Mapping, institution: Institution) -> tuple[Finding, ...]:
+        """The automatic eligibility rules on the application as it stands, against its call and
+        the institution as registered now."""
         category = self.catalogue[call["category"]]
-        institution = Institution.from_record(self._one("institutions", {"_id": doc["institution_id"]}))
         one_per_prefecture = category.one_per_prefecture
         context = EligibilityContext(
             category=category, institution=institution, application=doc,
@@ -415,7 +418,7 @@ class ApplicationsStore(BaseStore):
             call = self._open_call_of(doc, at)
             APPLICATION_MACHINE.apply(doc["state"], "submit", actor.audit_name, None, at)  # refuse before checking content
             check_submittable(doc)
-            findings = [f.as_dict() for f in self._findings(doc, call)]
+            findings = [f.as_dict() for f in self._findings(doc, call, self._institution_of(doc))]
             moved = self._move("applications", doc, APPLICATION_MACHINE, "submit", actor.audit_name, at, changes={
                 "eligibility_findings": findings, "submitted_at": at, "updated_at": at})
             self.emit("application_submitted", doc["_id"], {**self._ref(doc), "title": doc["title"],
@@ -439,7 +442,7 @@ class ApplicationsStore(BaseStore):
     def _decide(self, application_id: str, actor: Actor, event: str, reason: str | None, at: datetime,
                 take_place) -> dict:
         doc = self._application_doc(application_id, actor)
-        check_may_recommend(actor, Institution.from_record(self._one("institutions", {"_id": doc["institution_id"]})))
+        check_may_recommend(actor, Recommender(**doc["recommender"]))
         call = self._call_doc(doc["call_id"])
         check_decisions_open(call["state"])
         APPLICATION_MACHINE.apply(doc["state"], event, actor.audit_name, reason, at)  # refuse before taking a place
@@ -465,12 +468,12 @@ class ApplicationsStore(BaseStore):
             doc = self._application_doc(application_id, actor)
             call = self._call_doc(doc["call_id"])
             check_decisions_open(call["state"])
-            findings = self._findings(doc, call)
+            institution = self._institution_of(doc)
+            findings = self._findings(doc, call, institution)
             decision = decide_eligibility(findings, eligible, actor.audit_name, reason, at)
             moved = self._move("applications", doc, APPLICATION_MACHINE, decision.event, actor.audit_name, at,
                                decision.reason, {"eligibility_findings": [f.as_dict() for f in findings],
                                                  "eligibility_decision": decision.as_dict(), "updated_at": at})
-            institution = Institution.from_record(self._one("institutions", {"_id": doc["institution_id"]}))
             self.emit("eligibility_checked", doc["_id"], {
                 **self._ref(doc), "eligible": decision.eligible, "overridden": decision.overridden,
                 "decided_by": decision.actor, "reason": decision.reason,

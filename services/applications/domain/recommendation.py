@@ -3,7 +3,7 @@
 A prefecture bureau (role `prefecture`, scope `prefecture`) recommends the institutions of
 its prefecture; a technician school's HRSS sponsor (role `hrss`, scope `sponsor`)
 recommends that school. The cap counts recommendations per recommending authority
-(`Institution.recommender.key`); the service enforces it atomically, this module states
+(`Recommender.key`); the service enforces it atomically, this module states
 the rule and its error.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from services.applications.domain.institutions import HRSS, PREFECTURE_BUREAU, Institution
+from services.applications.domain.institutions import HRSS, PREFECTURE_BUREAU, Recommender
 from services.applications.domain.messages import Bilingual, NotRecommender, RecommendationCapReached
 
 PREFECTURE_ROLE = "prefecture"
@@ -44,16 +44,17 @@ class Actor:
         return f"{self.role}:{self.subject}"
 
 
-def may_recommend(actor: Actor, institution: Institution) -> bool:
-    recommender = institution.recommender
+def may_recommend(actor: Actor, recommender: Recommender) -> bool:
+    """Whether `actor` is the recommending authority `recommender` (an institution's, or the one
+    an application recorded when it was made)."""
     if recommender.kind == PREFECTURE_BUREAU:
         return actor.role == PREFECTURE_ROLE and actor.prefecture == recommender.authority
     return recommender.kind == HRSS and actor.role == HRSS_ROLE and actor.sponsor == recommender.authority
 
 
-def check_may_recommend(actor: Actor, institution: Institution) -> None:
+def check_may_recommend(actor: Actor, recommender: Recommender) -> None:
     """For both recommend and decline. Raises NotRecommender."""
-    if not may_recommend(actor, institution):
+    if not may_recommend(actor, recommender):
         raise NotRecommender(
             Bilingual(
                 "only the institution's own recommending authority may recommend or decline "

@@ -187,6 +187,9 @@ def test_anothers_application_is_not_found_and_lists_are_scoped(world, call):
                      world.post(session, f"/v1/applications/{other['id']}/withdraw", {})):
         assert response.status_code == 404
     assert [a["id"] for a in world.ok(world.get(session, "/v1/applications"))["items"]] == [own["id"]]
+    injected = world.get(session, "/v1/applications", params={"institution_id[$ne]": "x"})
+    assert injected.status_code == 422 and list(injected.json()["errors"]) == ["institution_id[$ne]"]
+    assert world.ok(world.get(session, "/v1/applications", params={"institution_id": theirs["id"]}))["items"] == []
     bureau = world.ok(world.get(world.bureau(HENGYANG), "/v1/applications", params={"call_id": call["id"]}))["items"]
     assert [a["id"] for a in bureau] == [other["id"]]
     assert world.get(world.bureau(CHANGSHA), f"/v1/applications/{other['id']}").status_code == 404

@@ -51,12 +51,12 @@ def test_recommender_is_the_prefecture_bureau_or_the_hrss_sponsor():
     ],
 )
 def test_who_may_recommend(actor, institution, allowed):
-    assert may_recommend(actor, institution) is allowed
+    assert may_recommend(actor, institution.recommender) is allowed
     if allowed:
-        check_may_recommend(actor, institution)
+        check_may_recommend(actor, institution.recommender)
     else:
         with pytest.raises(NotRecommender) as caught:
-            check_may_recommend(actor, institution)
+            check_may_recommend(actor, institution.recommender)
         assert "HRSS" in caught.value.message.en and "人力资源社会保障" in caught.value.message.zh
 
 
@@ -73,4 +73,4 @@ def test_institution_from_a_stored_record_ignores_other_keys():
               "county": "天元区", "sponsor": "株洲市人民政府", "credit_code": "C", "created_at": None}
     institution = Institution.from_record(record)
     assert institution.id == "i1"
-    assert may_recommend(ZHUZHOU_BUREAU, institution)
+    assert may_recommend(ZHUZHOU_BUREAU, institution.recommender)
