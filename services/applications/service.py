@@ -69,6 +69,7 @@ from .store import ApplicationsStore
 
 CALL_TIMER_INTERVAL_S = float(os.environ.get("CALL_TIMER_INTERVAL_S", "1.0"))
 PROVINCE, INSTITUTION, RECOMMENDERS = (PROVINCE_ROLE,), (INSTITUTION_ROLE,), (PREFECTURE_ROLE, HRSS_ROLE)
+SUPERVISORS = (PROVINCE_ROLE, PREFECTURE_ROLE)
 
 # Each refusal of the domain: its status and problem type (the most specific class wins).
 REFUSALS: dict[type[DomainError], tuple[int, str]] = {
@@ -308,6 +309,15 @@ class ApplicationsService(ChuyiService):
     def selection_finalized(self, event):
         data = REVIEW_EVENTS["selection_finalized"].load(event.data)
         self.store.selection_finalized(data, now(), _because(event))
+
+    # ------------------------------------------------------------ supervision
+
+    @rpc
+    @answering
+    def progress_report(self, actor):
+        """Quotas and approved applications per category and prefecture: every prefecture for
+        the province, its own for a prefecture bureau."""
+        return ok(self.store.progress(_acting(actor, SUPERVISORS)))
 
 
 def _because(event) -> str:

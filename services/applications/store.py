@@ -525,3 +525,21 @@ class ApplicationsStore(BaseStore):
                                              session=self.session):
             event = "approve" if doc["_id"] in approved else "pass_over"
             self._move("applications", doc, APPLICATION_MACHINE, event, REVIEW_ACTOR, at, why, {"updated_at": at})
+
+    # ------------------------------------------------------------ supervision
+
+    def progress(self, actor: Actor) -> dict:
+        """The catalogue's quotas, and the approved applications (review's selections) per
+        category and prefecture within the actor's scope."""
+        scope = _scoped(actor, {})
+        counts = [] if scope is None else self.db.selections.aggregate([
+            {"$match": scope},
+            {"$group": {"_id": {"category": "$category", "prefecture": "$prefecture"}, "approved": {"$sum": 1}}},
+        ], session=self.session)
+        return {
+            "quota_year": self.catalogue.quota_year,
+            "categories": [{"code": c.code, "name_zh": c.name_zh, "name_en": c.name_en, "quota": c.quota}
+                           for c in self.catalogue],
+            "approved": sorted(({**doc["_id"], "approved": doc["approved"]} for doc in counts),
+                               key=lambda cell: (cell["category"], cell["prefecture"])),
+        }
