@@ -23,6 +23,7 @@ from services.common.store import utcnow
 from services.funding.domain.allocation import BudgetExhausted
 from services.funding.domain.budget import CATEGORIES, BudgetKey, budget_year
 from services.funding.domain.milestones import MilestoneRefused
+from services.funding.domain.progress import progress_cells
 from services.funding.schemas import (
     AllocationRequestSchema, BudgetLinePageSchema, BudgetLineSchema, BudgetQuerySchema, BudgetSchema,
     CallAllocationSchema, FundingRuleCreateSchema, FundingRuleOutSchema, LedgerPageSchema, LedgerQuerySchema,
@@ -35,6 +36,8 @@ from services.review.events import EVENTS as REVIEW_EVENTS
 SYSTEM_ACTOR = "system:funding"
 #: The roles that see every project's money; an institution sees its own projects only.
 MONEY_READERS = ("province", "finance")
+#: The roles that supervise progress: the province every prefecture, a prefecture bureau its own.
+SUPERVISORS = ("province", "prefecture")
 
 
 def who(actor: dict) -> str:
@@ -179,3 +182,15 @@ class FundingService(ChuyiService):
         items, after = self.store.ledger(limit=query["limit"], after=decode_cursor(query.get("cursor"), int),
                                          project_id=query.get("project_id"), source=query.get("source"))
         return ok(page(items, after, LedgerPageSchema()))
+
+    # --- supervision ----------------------------------------------------------------------
+
+    @rpc
+    @replying()
+    def progress_report(self, actor):
+        """The funded projects' money by source and milestones passed, per (category,
+        prefecture): every prefecture for the province, its own for a prefecture bureau."""
+        if actor["role"] not in SUPERVISORS:
+            raise Refused(403, f"The role {actor['role']} may not see the progress report.")
+        prefecture = actor["prefecture"] if actor["role"] == "prefecture" else None
+        return ok({"cells": progress_cells(self.store.funded_projects(prefecture))})

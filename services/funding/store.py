@@ -33,6 +33,7 @@ from services.funding.domain.ledger import Entry, appropriation
 from services.funding.domain.milestones import FundingChange, ProjectFunding
 from services.funding.domain.milestones import record_milestone as apply_milestone
 from services.funding.domain.money import CURRENCY
+from services.funding.domain.progress import FundedProject
 from services.funding.domain.rules import FundingRule, RankNotCovered
 from services.funding.events import EVENTS
 from services.funding.schemas import FundingRuleSchema
@@ -130,7 +131,8 @@ class FundingStore(BaseStore):
         "budget_lines": [IndexModel([("year", ASCENDING), ("category", ASCENDING)], name="by_year_category")],
         "funding_rules": [],
         "calls": [IndexModel([("approved.project_id", ASCENDING)], name="by_approved_project")],
-        "projects": [IndexModel([("institution_id", ASCENDING)], name="by_institution")],
+        "projects": [IndexModel([("institution_id", ASCENDING)], name="by_institution"),
+                     IndexModel([("prefecture", ASCENDING)], name="by_prefecture")],
         "ledger": [IndexModel([("project_id", ASCENDING), ("_id", ASCENDING)], name="by_project"),
                    IndexModel([("source", ASCENDING), ("_id", ASCENDING)], name="by_source")],
         "counters": [],
@@ -312,6 +314,13 @@ class FundingStore(BaseStore):
             self._emit_all(change.events)
             return record, after
         return self.atomic(work)
+
+    def funded_projects(self, prefecture: str | None = None) -> list[FundedProject]:
+        """Every funded project (of one prefecture, when given) with the milestones it passed."""
+        query = {"prefecture": prefecture} if prefecture else {}
+        return [FundedProject(doc["prefecture"], funding_from_document(doc),
+                              tuple(m["milestone"] for m in doc["milestones"] if m["result"] == "pass"))
+                for doc in self.db.projects.find(query, session=self.session)]
 
     # --- ledger and events ----------------------------------------------------------------
 
