@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.gateway.routes import applications, funding, notify, ops, review
+from services.gateway.routes import applications, funding, notify, ops, reports, review
 
-BLUEPRINTS = (ops.bp, applications.bp, funding.bp, review.bp, notify.bp)
+BLUEPRINTS = (ops.bp, applications.bp, funding.bp, review.bp, notify.bp, reports.bp)
 
 
 def register_routes(app: Flask) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, url_for
 
 from services.gateway.auth import ANY_ROLE
-from services.gateway.routing import PUBLIC, Call, operation
-from services.gateway.schemas import PageQuerySchema
+from services.gateway.exports import JSON, PDF, format_field, requested_format
+from services.gateway.notice import notice_download
+from services.gateway.routing import PUBLIC, XLSX, Call, operation
+from services.gateway.schemas import PageQuerySchema, StrictSchema
 from services.review.schemas import (
     AssignmentFilterIn, AssignmentPageOut, AssignmentRunIn, AssignmentRunOut, AssignmentDeclineIn, AssignmentDeclineOut, ExpertFilterIn,
     ExpertImportOut, ExpertIn, ExpertOut, ExpertPageOut, NoticeIn, NoticeOut, ObjectionIn, ObjectionOut, RankingOut,
@@ -148,11 +150,18 @@ def publish_notice(call: Call, call_id: str):
     return reply.response(location=url_for(".get_notice", call_id=call_id))
 
 
+class NoticeQuery(StrictSchema):
+    format = format_field("xlsx", "pdf")
+
+
 @bp.get("/v1/calls/<call_id>/notice")
-@operation(summary="The public notice of a call (no token needed)", tag=TAG, roles=PUBLIC,
-           responses={200: NoticeOut}, problems=(404,))
+@operation(summary="The public notice of a call (no token needed)",
+           description="`?format=xlsx` or `?format=pdf` (or the Accept header) answers its list as a download.",
+           tag=TAG, roles=PUBLIC, query=NoticeQuery, responses={200: NoticeOut}, problems=(404,))
 def get_notice(call: Call, call_id: str):
-    return call.rpc(SERVICE, "get_notice", call_id=call_id).response()
+    reply = call.rpc(SERVICE, "get_notice", call_id=call_id)
+    wanted = requested_format(call.query, (XLSX, PDF))
+    return reply.response() if wanted == JSON else notice_download(reply.body, wanted)
 
 
 @bp.post("/v1/calls/<call_id>/objections")
