@@ -50,17 +50,23 @@ def bilingual(message) -> str:
     return f"{zh} / {message}" if zh else str(message)
 
 
-def field_errors(messages, prefix: str = "") -> dict[str, list[str]]:
-    """marshmallow's nested messages flattened to {"a.b.0.c": ["..."]}."""
-    if isinstance(messages, Mapping):
-        flat: dict[str, list[str]] = {}
-        for key, value in messages.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
-            flat.update(field_errors(value, name))
-        return flat
-    if isinstance(messages, (list, tuple)) and messages and all(not isinstance(m, (Mapping, list)) for m in messages):
-        return {prefix or "_schema": [bilingual(m) for m in messages]}
-    return {prefix or "_schema": [bilingual(messages)]}
+def field_errors(messages) -> dict[str, list[str]]:
+    """marshmallow's nested messages flattened to {"a.b.0.c": ["..."]}, the shape clients read;
+    messages that carry both languages keep both."""
+    flat: dict[str, list[str]] = {}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, Mapping):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(prefix, item)
+        else:
+            flat.setdefault(prefix or "_schema", []).append(bilingual(value))
+
+    walk("", messages)
+    return flat
 
 
 def replying(refusals: Mapping[type[Exception], int] | None = None):

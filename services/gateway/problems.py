@@ -7,6 +7,7 @@ from typing import Mapping
 
 from flask import Response, request
 
+from services.common import replies
 from services.gateway.requestid import current_request_id
 
 MEDIA_TYPE = "application/problem+json"
@@ -62,21 +63,4 @@ class Problem(Exception):
         return Response(body, status=self.status, headers=self.headers, mimetype=MEDIA_TYPE)
 
 
-def field_errors(messages: object) -> dict[str, list[str]]:
-    """marshmallow's nested messages flattened to {"a.b.0": [...]}, the shape clients read."""
-    flat: dict[str, list[str]] = {}
-
-    def walk(prefix: str, value: object) -> None:
-        if isinstance(value, Mapping):
-            for key, inner in value.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), inner)
-        elif isinstance(value, list) and all(isinstance(item, str) for item in value):
-            flat.setdefault(prefix or "_body", []).extend(value)
-        elif isinstance(value, list):
-            for item in value:
-                walk(prefix, item)
-        else:
-            flat.setdefault(prefix or "_body", []).append(str(value))
-
-    walk("", messages)
-    return flat
+field_errors = replies.field_errors

@@ -73,7 +73,7 @@ def test_a_non_json_body_is_a_415(client, as_province, content_type):
 
 def test_an_unknown_field_is_a_422_naming_it(client, as_province):
     document = assert_problem(post_json(client, as_province, institution_body(motto="厚德")), 422)
-    assert document["errors"] == {"motto": ["Unknown field."]}
+    assert document["errors"] == {"motto": ["未知字段。 / Unknown field."]}
     assert "motto" in document["detail"]
 
 
@@ -82,8 +82,8 @@ def test_invalid_fields_are_each_named_with_their_rule(client, as_province):
     del body["county"]
     document = assert_problem(post_json(client, as_province, body), 422)
     assert set(document["errors"]) == {"prefecture", "name", "county"}
-    assert document["errors"]["county"] == ["Missing data for required field."]
-    assert document["errors"]["name"] == ["Must not be empty."]
+    assert document["errors"]["county"] == ["缺少必填字段。 / Missing data for required field."]
+    assert document["errors"]["name"][0].endswith("Must not be empty.")
 
 
 def test_a_json_array_is_a_422_not_a_crash(client, as_province):
