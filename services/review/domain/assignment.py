@@ -23,13 +23,22 @@ Every unit of flow crosses exactly one expert→application arc, so minimising c
 maximises affinity among the flows of the largest value. OR-Tools' `SimpleMinCostFlow`
 solves it exactly; arcs are built in bulk with numpy.
 
-Sparsification. Scoring all pairs is cheap in blocks (a matrix product per category);
-solving over all of them is not. The flow only sees the union of each application's
-`top_n` best eligible experts and each expert's `top_m` best eligible applications;
-`top_n=None` gives the dense all-pairs problem. An application the sparse problem leaves
-short gets all its eligible experts and the flow is solved again, so a shortfall is
-never an artefact of the sparsification. `bench/assign.py` measures the loss against
-an LP optimum over all pairs.
+Sparsification. Scoring every pair is cheap in blocks (one matrix product per block of
+one category's applications against its qualified experts, in threads); a flow over
+every pair is not (160 M arcs at provincial scale). So, in one pass over all pairs:
+
+1. pool: each application's POOL_PER_TOP_N · top_n best eligible experts by affinity;
+2. candidates: each application's top_n experts united with each expert's top_m
+   applications (among the applications' nearest), taken from the pool;
+3. column generation: solve the flow over the candidates, read its node potentials
+   (the LP duals: shortest-path distances in the residual graph), price every pool pair
+   with them, add the pairs that would lower the cost, solve again (PRICING_ROUNDS);
+4. an application still short gets all its eligible experts and the flow is solved
+   again, so a shortfall is never an artefact of the sparsification.
+
+`top_n=None` skips all that and solves over every eligible pair (the dense problem).
+`bench/assign.py` measures the loss against the exact optimum over all pairs, certified
+with `FlowSolution.lp_duals`.
 
 Load spread, and why affinity still dominates. The j-th unit of an expert's cap
 (j = 1 .. cap) costs round(load_spread · COST_PER_POINT · (j − 1) / (cap − 1)): convex,
@@ -60,17 +69,17 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
 from services.review.domain.affinity import AFFINITY_SCALE, AffinityScorer, join_on_key, normalize_term
-from services.review.domain.conflicts import CATEGORIES, EXCLUDED, ExclusionMask, exclusion_reasons
+from services.review.domain.conflicts import CATEGORIES, ExclusionMask, exclusion_reasons
 
 COST_PER_POINT = 64
 BLOCK_ENTRIES = 4_000_000  # scores computed at once: 16 MB of float32
-POOL_PER_TOP_N = 24  # an application's pool: its 24 · top_n best experts
+POOL_PER_TOP_N = 16  # an application's pool: its 16 · top_n best experts
 PRICING_ROUNDS = 1
 THREADS = min(4, os.cpu_count() or 1)  # numpy releases the GIL while scoring blocks
 
@@ -342,13 +351,20 @@ def _positions(records: Sequence, kind: str) -> dict[str, int]:
     return positions
 
 
-def _best(values: np.ndarray, count: int) -> np.ndarray:
-    """Flat indices of the `count` largest finite values of each row of a 2-D array."""
-    width = values.shape[1]
-    columns = (np.argpartition(values, width - count, axis=1)[:, -count:] if width > count
-               else np.broadcast_to(np.arange(width), values.shape))
-    flat = (np.arange(len(values))[:, None] * width + columns).ravel()
-    return flat[np.isfinite(values.ravel()[flat])]
+def _id_rank(records: Sequence) -> np.ndarray:
+    """Each record's rank by id (records have distinct ids)."""
+    rank = np.empty(len(records), np.int64)
+    rank[sorted(range(len(records)), key=lambda position: records[position].id)] = np.arange(len(records))
+    return rank
+
+
+def _best(keys: np.ndarray, count: int) -> np.ndarray:
+    """Flat indices of each row's `count` largest keys, among the keys >= 0."""
+    width = keys.shape[1]
+    columns = (np.argpartition(keys, width - count, axis=1)[:, -count:] if width > count
+               else np.broadcast_to(np.arange(width), keys.shape))
+    flat = (np.arange(len(keys))[:, None] * width + columns).ravel()
+    return flat[keys.ravel()[flat] >= 0]
 
 
 def _best_by_group(groups: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
@@ -464,9 +480,9 @@ class FlowSolution:
             costs = np.concatenate([self.costs[forward], -self.costs[backward]])
             order = np.argsort(heads, kind="stable")
             tails, heads, costs = tails[order], heads[order], costs[order]
-            starts = np.flatnonzero(np.r_[True, heads[1:] != heads[:-1]])
+            starts = np.flatnonzero(np.r_[True, heads[1:] != heads[:-1]]) if len(heads) else heads
             distance = np.zeros(self.n_nodes, np.int64)
-            for _ in range(self.n_nodes):
+            for _ in range(self.n_nodes if len(heads) else 0):
                 relaxed = np.minimum(distance[heads[starts]], np.minimum.reduceat(distance[tails] + costs, starts))
                 if np.array_equal(relaxed, distance[heads[starts]]):
                     break
@@ -586,25 +602,22 @@ class AssignmentProblem:
         PRICING_ROUNDS rounds of column generation: price every pool pair with the flow's
         potentials, add those that would lower the cost, solve again.
         """
-        pool_app, pool_expert, pool_score = self._pool(rows, POOL_PER_TOP_N * self.policy.top_n)
-        chosen = np.zeros(pool_expert.size, bool)
-        chosen[_best(pool_score, self.policy.top_n)] = True
-        chosen[self._experts_best(pool_expert, pool_score)] = True
-        app, expert, score = np.repeat(pool_app, pool_expert.shape[1]), pool_expert.ravel(), pool_score.ravel()
+        keys, expert_bits = self._pool(rows, POOL_PER_TOP_N * self.policy.top_n)
+        flat = keys.ravel()
+        app, expert, score = np.repeat(rows, keys.shape[1]), flat & ((1 << expert_bits) - 1), flat >> expert_bits
+        chosen = np.zeros(flat.size, bool)
+        chosen[_best(keys, self.policy.top_n)] = True
+        near = _best(keys, 4 * self.policy.top_n)  # each expert's top_m among the rows' nearest
+        chosen[near[_best_by_group(expert[near], flat[near], self.policy.top_m)]] = True
         solution = self.flow(app[chosen], expert[chosen])
         for _ in range(PRICING_ROUNDS):
-            unseen = np.flatnonzero(~chosen & np.isfinite(score))
+            unseen = np.flatnonzero((flat >= 0) & ~chosen)
             priced_in = unseen[solution.reduced_costs(app[unseen], expert[unseen], score[unseen]) < 0]
             if not len(priced_in):
                 break
             chosen[priced_in] = True
             solution = self.flow(app[chosen], expert[chosen])
         return solution
-
-    def _experts_best(self, pool_expert: np.ndarray, pool_score: np.ndarray) -> np.ndarray:
-        """Flat pool indices of each expert's top_m rows, among the rows' top 4 · top_n."""
-        near = _best(pool_score, min(pool_score.shape[1], 4 * self.policy.top_n))
-        return near[_best_by_group(pool_expert.ravel()[near], pool_score.ravel()[near], self.policy.top_m)]
 
     def all_pairs(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every eligible pair of `rows` with an expert who has free cap."""
@@ -613,29 +626,27 @@ class AssignmentProblem:
         empty = np.zeros(0, np.int64)
         return tuple(np.concatenate(part) for part in zip(*pairs)) if pairs else (empty, empty)
 
-    def _pool(self, rows: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Each row's `width` best eligible experts: (rows, experts n×width (-1 pad), scores (-inf pad))."""
+    def _pool(self, rows: np.ndarray, width: int) -> tuple[np.ndarray, int]:
+        """Each row's `width` best eligible experts as keys (rows × width, -1 where none):
+        key = rounded score << expert_bits | expert position, so the larger key is the better
+        expert and equal scores go by position, the seeded tie-break. Returns (keys, expert_bits)."""
         expert_bits = max(1, (len(self.experts) - 1).bit_length())
         key_type = np.int32 if expert_bits <= 16 else np.int64
 
         def best_keys(block):
-            # Integer keys: rounded score, then the expert's position (the seeded tie-break).
-            keys = np.rint(self._scores(block), out=None).astype(key_type)
+            keys = np.rint(self._scores(block)).astype(key_type)
             keys <<= expert_bits
             keys |= block.columns.astype(key_type)
             return keys if keys.shape[1] <= width else np.partition(keys, keys.shape[1] - width, axis=1)[:, -width:]
 
-        experts = np.full((len(rows), width), -1, np.int64)
-        scores = np.full((len(rows), width), -np.inf)
+        pool = np.full((len(rows), width), -1, key_type)
         row_of = np.full(len(self.applications), -1, np.int64)
         row_of[rows] = np.arange(len(rows))
         blocks = list(self._block_plan(rows, with_free_cap=True))
         with ThreadPoolExecutor(THREADS) as threads:
             for block, keys in zip(blocks, threads.map(best_keys, blocks)):
-                at, eligible = row_of[block.rows], keys >= 0
-                experts[at, : keys.shape[1]] = np.where(eligible, keys & ((1 << expert_bits) - 1), -1)
-                scores[at, : keys.shape[1]] = np.where(eligible, keys >> expert_bits, -np.inf)
-        return rows, experts, scores
+                pool[row_of[block.rows], : keys.shape[1]] = np.maximum(keys, -1)
+        return pool, expert_bits
 
     def eligible_blocks(self, rows: np.ndarray, with_free_cap: bool = True):
         """(rows, columns, scores) blocks over the rows' qualified experts; excluded entries < 0.
@@ -725,10 +736,10 @@ class AssignmentProblem:
 
     def _result(self, solution: FlowSolution, missing: np.ndarray, feasibility: Feasibility) -> AssignmentResult:
         app, expert, points = solution.app[solution.chosen], solution.expert[solution.chosen], solution.points[solution.chosen]
-        pairs = sorted(
-            AssignedPair(self.applications[a].id, self.experts[e].id, p / AFFINITY_SCALE)
-            for a, e, p in zip(app.tolist(), expert.tolist(), points.tolist())
-        )
+        order = np.lexsort((_id_rank(self.experts)[expert], _id_rank(self.applications)[app]))
+        app_ids, expert_ids = [a.id for a in self.applications], [e.id for e in self.experts]
+        pairs = [AssignedPair(app_ids[a], expert_ids[e], p / AFFINITY_SCALE)
+                 for a, e, p in zip(app[order].tolist(), expert[order].tolist(), points[order].tolist())]
         load = self.load + np.bincount(expert, minlength=len(self.experts))
         pool = np.array([e.available and e.cap > 0 for e in self.experts], bool)
         stats = LoadStats(

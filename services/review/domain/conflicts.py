@@ -96,9 +96,11 @@ class ExclusionMask:
         self._exp_prefecture = incidence([(e.prefecture,) for e in experts], prefectures)[1]
         self._app_category = incidence([(a.category,) for a in applications], categories)[1]
         self._same_prefecture = np.array([same_prefecture_applies(policy, a.category) for a in applications], bool)
+        # Rows for the applications' categories only; an expert's other categories do not matter.
         may_review = np.zeros((len(categories), len(experts)), bool)
         expert_row, category = incidence([e.categories for e in experts], categories)
-        may_review[category[category < len(may_review)], expert_row[category < len(may_review)]] = True
+        known = category < len(may_review)
+        may_review[category[known], expert_row[known]] = True
         applied = np.array([
             policy.own_institution_applied_conflict and e.institution_id in applied_institution_ids for e in experts
         ], bool)

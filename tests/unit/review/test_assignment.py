@@ -118,6 +118,15 @@ def test_bad_standing_assignments_are_refused(kwargs, message):
         assign([app()], experts, K2, **kwargs)
 
 
+@pytest.mark.parametrize(("applications", "experts", "fixed"), [
+    ([], [], []), ([app()], [], []), ([], [expert("E1")], []), ([app()], [expert("E1"), expert("E2")], [("A1", "E1"), ("A1", "E2")]),
+], ids=["nothing", "no-experts", "no-applications", "nothing-open"])
+def test_empty_calls_and_pools_give_an_empty_assignment(applications, experts, fixed):
+    result = solved(applications, experts, K2, fixed=fixed)
+    assert result.pairs == []
+    assert sum(u.missing for u in result.unfilled) == 2 * len(applications) - len(fixed)
+
+
 def test_duplicate_ids_are_refused():
     with pytest.raises(ValueError, match="experts: duplicate id 'E1'"):
         assign([app()], [expert("E1"), expert("E1")], K2)
