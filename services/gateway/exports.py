@@ -79,6 +79,14 @@ def _display_width(value: Any) -> int:
     return sum(2 if ord(char) > 0x2E7F else 1 for char in text)
 
 
+def _column_shares(table: Table) -> list[float]:
+    """Each column's share of the page width, by its widest value (capped, so that a long
+    text wraps rather than crowding out the others)."""
+    widths = [min(max(_display_width(value) for value in column), 40)
+              for column in zip(table.headers, *table.rows)]
+    return [width / sum(widths) for width in widths]
+
+
 def pdf(title: str, lines: Sequence[str], table: Table) -> bytes:
     """An A4 document: the title, a few lines under it, then the table (its header row
     repeated on every page)."""
@@ -104,8 +112,9 @@ def pdf(title: str, lines: Sequence[str], table: Table) -> bytes:
     def paragraph(text: Any, style: ParagraphStyle) -> Paragraph:
         return Paragraph(escape("" if text is None else str(text)), style)
 
+    page_width = A4[0] - 36 * mm
     grid = PdfTable([[paragraph(value, cell) for value in row] for row in (table.headers, *table.rows)],
-                    repeatRows=1, hAlign="LEFT")
+                    colWidths=[page_width * share for share in _column_shares(table)], repeatRows=1, hAlign="LEFT")
     grid.setStyle(TableStyle([
         ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
         ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke),
