@@ -12,6 +12,7 @@ from openpyxl import load_workbook
 
 from services.gateway.exports import PDF
 from services.gateway.routing import XLSX
+from services.review.schemas import NoticeEntryOut, NoticeOut
 from tests.unit.gateway.fake_rpc import problem
 
 TITLE = "2026年楚怡高水平高职高专专业群遴选"
@@ -34,6 +35,11 @@ NOTICE = {
 def review(rpc):
     rpc.on("review", "get_notice", lambda call_id: {"status": 200, "body": {**NOTICE, "call_id": call_id}}
            if call_id == "call_0123" else problem(404, "Not Found", "No public notice has been published for this call."))
+
+
+def test_the_notice_here_has_the_fields_of_the_review_service_s_notice():
+    assert set(NOTICE) == set(NoticeOut().fields)
+    assert all(set(entry) == set(NoticeEntryOut().fields) for entry in NOTICE["selected"] + NOTICE["removed"])
 
 
 def test_the_notice_as_xlsx_lists_the_selection_then_the_removed_under_chinese_headers(client):
