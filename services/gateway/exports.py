@@ -9,12 +9,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
 from typing import Any, Sequence
+from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 from flask import Response, request
 from marshmallow import fields, validate
 from openpyxl import Workbook
 from openpyxl.styles import Font
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, TableStyle
+from reportlab.platypus import Table as PdfTable
 
 from services.gateway.routing import XLSX
 
@@ -90,18 +99,6 @@ def _column_shares(table: Table) -> list[float]:
 def pdf(title: str, lines: Sequence[str], table: Table) -> bytes:
     """An A4 document: the title, a few lines under it, then the table (its header row
     repeated on every page)."""
-    # reportlab is imported here, on the first PDF, so that the gateway starts where it is not installed.
-    from reportlab.lib import colors
-    from reportlab.lib.pagesizes import A4
-    from reportlab.lib.styles import ParagraphStyle
-    from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
-    from reportlab.platypus import Table as PdfTable
-    from reportlab.platypus import TableStyle
-    from xml.sax.saxutils import escape
-
     if CJK_FONT not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
     heading = ParagraphStyle("heading", fontName=CJK_FONT, fontSize=16, leading=22, alignment=1, wordWrap="CJK",

@@ -97,7 +97,6 @@ def _unescape(match: re.Match) -> bytes:
 
 
 def test_the_notice_as_pdf_shows_the_title_the_window_and_every_entry(client):
-    pytest.importorskip("reportlab")
     response = client.get("/v1/calls/call_0123/notice?format=pdf")
     assert response.status_code == 200 and response.mimetype == PDF
     assert response.headers["Content-Disposition"] == 'attachment; filename="notice-call_0123.pdf"'
