@@ -1,13 +1,18 @@
 """Conflicts of interest (回避): each rule in words, and the bulk mask agreeing with it."""
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from services.review.domain.assignment import Application, AssignmentPolicy, Expert
+from services.review.domain.affinity import affinity_points
+from services.review.domain.assignment import Application, AssignmentPolicy, Expert, assign, check_assignment
 from services.review.domain.conflicts import (
+    CATEGORIES,
     EXCLUDED,
     PERSON_CATEGORIES,
     SAME_PREFECTURE_CATEGORIES,
@@ -129,3 +134,103 @@ def test_the_bulk_mask_excludes_exactly_the_pairs_the_readable_rules_exclude(see
                         for e in experts]
         may_review = [apps[position].category in e.categories for e in experts]
         assert (mask.qualified(position) == np.logical_and(may_review, np.logical_not(barred_whole))).all()
+
+
+# -- the solver never assigns a conflicted pair, even its best match ----------------------
+
+PERFECT = {"fields": {"智能制造"}, "keywords": {"工业机器人"}}
+
+
+def assigned_pairs(apps, experts, policy, applied=None) -> set[tuple[str, str]]:
+    """Assign, and insist the independent checker finds no violation in the result."""
+    result = assign(apps, experts, policy, applied_institution_ids=applied)
+    assert check_assignment(apps, experts, policy, result.pairs, applied) == []
+    return {(pair.application_id, pair.expert_id) for pair in result.pairs}
+
+
+def best_or_runner_up(app: Application, best: Expert, policy, applied=None) -> str:
+    """Which of a perfect match (`best`) and a weaker clean expert reviews `app` (k = 1)."""
+    runner_up = expert(id="E-runner-up", institution_id="U8", prefecture="岳阳市", person_id="X8",
+                       fields={"智能制造", "现代农业"}, categories=CATEGORIES)
+    assert affinity_points(app, best) > affinity_points(app, runner_up) > 0
+    pairs = assigned_pairs([app], [best, runner_up], dataclasses.replace(policy, reviewers_per_application=1), applied)
+    assert len(pairs) == 1
+    return next(iter(pairs))[1]
+
+
+ONE = AssignmentPolicy(reviewers_per_application=1, load_spread=0)
+
+
+@pytest.mark.parametrize(("changes", "policy", "applied"), [
+    ({"institution_id": "S1"}, ONE, None),
+    ({"conflict_institution_ids": {"S1"}}, ONE, None),
+    ({"conflict_person_ids": {"P2"}}, ONE, None),
+    ({"person_id": "P1"}, ONE, None),
+    ({"institution_id": "S7"}, dataclasses.replace(ONE, own_institution_applied_conflict=True), {"S1", "S7"}),
+], ids=["same-institution", "declared-institution", "declared-person", "team-member-by-person-key",
+        "own-institution-applied"])
+def test_a_conflicted_best_match_is_never_assigned(changes, policy, applied):
+    best = expert(**{**PERFECT, **changes})
+    assert best_or_runner_up(application(**PERFECT), best, policy, applied) == "E-runner-up"
+
+
+@pytest.mark.parametrize("category", sorted(SAME_PREFECTURE_CATEGORIES))
+def test_a_best_match_from_the_same_prefecture_is_never_assigned_to_a_level_category(category):
+    best = expert(**PERFECT, prefecture="长沙市", categories={category})
+    app = application(**PERFECT, category=category)
+    assert best_or_runner_up(app, best, ONE) == "E-runner-up"
+
+
+@pytest.mark.parametrize("category", sorted(PERSON_CATEGORIES))
+def test_a_best_match_from_the_same_prefecture_reviews_person_and_team_categories(category):
+    best = expert(**PERFECT, prefecture="长沙市", categories={category})
+    app = application(**PERFECT, category=category)
+    assert best_or_runner_up(app, best, ONE) == "E1"
+    on_for_all = dataclasses.replace(ONE, same_prefecture_conflict=True)
+    assert best_or_runner_up(app, best, on_for_all) == "E-runner-up"
+
+
+def test_a_call_that_turns_the_same_prefecture_rule_off_gets_its_best_match():
+    best = expert(**PERFECT, prefecture="长沙市")
+    off = dataclasses.replace(ONE, same_prefecture_conflict=False)
+    assert best_or_runner_up(application(**PERFECT), best, off) == "E1"
+
+
+def test_own_institution_applied_keeps_nobody_off_when_the_call_does_not_say_so():
+    best = expert(**PERFECT, institution_id="S7")
+    assert best_or_runner_up(application(**PERFECT), best, ONE, {"S1", "S7"}) == "E1"
+
+
+def test_an_application_never_gets_two_experts_of_one_institution():
+    twins = [expert(**PERFECT, id=f"E-twin-{i}", person_id=f"X-twin-{i}", institution_id="U1") for i in range(2)]
+    other = expert(id="E-other", institution_id="U2", person_id="X2", fields={"智能制造", "现代农业"})
+    pairs = assigned_pairs([application(**PERFECT)], [*twins, other], dataclasses.replace(ONE, reviewers_per_application=2))
+    assert len(pairs) == 2 and ("A1", "E-other") in pairs
+    short = assign([application(**PERFECT)], twins, dataclasses.replace(ONE, reviewers_per_application=2))
+    assert len(short.pairs) == 1 and short.unfilled[0].code == "conflicts"
+
+
+@st.composite
+def small_calls(draw):
+    """A small call and pool over few institutions, prefectures and people, so that every
+    rule fires often, with a random policy."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    apps, experts = random_pool(random.Random(seed), draw(st.integers(1, 25)), draw(st.integers(0, 15)))
+    policy = AssignmentPolicy(
+        reviewers_per_application=draw(st.integers(1, 3)), same_prefecture_conflict=draw(st.sampled_from([None, True, False])),
+        own_institution_applied_conflict=draw(st.booleans()), seed=draw(st.integers(0, 9)),
+        top_n=draw(st.sampled_from([1, 2, 8, None])), top_m=draw(st.integers(0, 3)), load_spread=draw(st.sampled_from([0, 0.5, 3])),
+    )
+    applied = draw(st.sampled_from([None, {"I0"}, {"I1", "I4"}]))
+    return apps, experts, policy, applied
+
+
+@settings(max_examples=60, deadline=None)
+@given(small_calls())
+def test_no_random_call_ever_gets_a_conflicted_or_over_cap_assignment(call):
+    apps, experts, policy, applied = call
+    pairs = assigned_pairs(apps, experts, policy, applied)
+    seen = applied if applied is not None else {a.institution_id for a in apps}
+    by_id = {e.id: e for e in experts}
+    assert not [pair for pair in pairs
+                if exclusion_reasons(next(a for a in apps if a.id == pair[0]), by_id[pair[1]], policy, seen)]
