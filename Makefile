@@ -22,6 +22,13 @@ setup: $(VENV)/.installed $(ASYNCAPI_TOOL)
 up: setup
 	$(PY) -m chuyi up
 
+# A whole selection round through the public HTTP API (chuyi/demo/driver.py); the stack stays up.
+# The services it starts may close a public notice window within seconds (a demo aid).
+demo: export CHUYI_ALLOW_SHORT_NOTICE := 1
+demo: setup
+	$(PY) -m chuyi up
+	$(PY) -m chuyi demo
+
 down:
 	$(PY) -m chuyi down
 

@@ -1,6 +1,7 @@
 """`python -m chuyi`: the platform's command line.
 
   up | down | logs        the local stack (see chuyi/stack.py)
+  demo [--seed N ...]     a whole selection round through the public API of the running stack
   serve NAME              run one service (applications, review, funding, notify, or module:Class)
   dead-letters list|replay QUEUE [--id ID ...]
   token ROLE [--sub S] [--institution-id I] [--prefecture P] [--expert-id E] [--ttl SECONDS]
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def main(argv=None) -> int:
@@ -33,6 +35,7 @@ def main(argv=None) -> int:
     token.add_argument("--expert-id")
     token.add_argument("--sponsor", help="the HRSS sponsor department (role hrss)")
     token.add_argument("--ttl", type=int, default=3600, help="seconds the token stays valid")
+    _demo_arguments(commands.add_parser("demo", help="run a whole selection round through the public HTTP API"))
     args = parser.parse_args(argv)
 
     if args.command == "serve":
@@ -60,8 +63,64 @@ def main(argv=None) -> int:
                                    "expert_id": args.expert_id, "sponsor": args.sponsor}.items() if v}
         print(mint_token(args.role, args.sub or f"{args.role}-dev", ttl_seconds=args.ttl, **scope))
         return 0
+    if args.command == "demo":
+        return _demo(args)
     from chuyi import stack
     return {"up": stack.up, "down": stack.down, "logs": lambda: stack.logs(args.lines)}[args.command]()
+
+
+DASHBOARD_TOKEN_TTL_S = 12 * 3600
+
+
+def _demo_arguments(demo: argparse.ArgumentParser) -> None:
+    """Options left out take the demo's defaults (chuyi/demo/driver.py `DemoConfig`)."""
+    demo.add_argument("--base-url", help="the gateway (default: the local stack's, GATEWAY_BIND)")
+    demo.add_argument("--seed", type=int, help="the demo world's seed")
+    demo.add_argument("--institutions", type=int, help="institutions in the demo world")
+    demo.add_argument("--experts", type=int, help="experts in the pool")
+    demo.add_argument("--categories", help="one call per category, comma-separated (e.g. hv-school,training-base)")
+    demo.add_argument("--applications-per-call", type=int, help="at most this many applications per call")
+    demo.add_argument("--concurrency", type=int, help="parallel requests in the bulk steps")
+    demo.add_argument("--notice-seconds", type=float, help="how long the public notice window stays open")
+    demo.add_argument("--window-seconds", type=float, help="how long the calls take applications (default: from "
+                                                          "their number)")
+    demo.add_argument("--finance-db", type=Path, help="the finance consumer's SQLite book (default: var/demo/)")
+
+
+def _demo(args) -> int:
+    from chuyi.demo.driver import DemoConfig, DemoError, run_demo
+    from chuyi.stack import GATEWAY_BIND, VAR
+    from services.common.config import Settings
+    from services.gateway.auth import mint_token
+    from services.gateway.settings import Settings as GatewaySettings
+
+    gateway = GatewaySettings.from_env()
+    if gateway.jwt_algorithm != "HS256":
+        print("chuyi demo: the gateway verifies RS256 tokens (JWT_PUBLIC_KEY); the demo mints HS256 tokens with "
+              "JWT_SECRET only", file=sys.stderr)
+        return 2
+    base = (args.base_url or f"http://{GATEWAY_BIND}").rstrip("/")
+    sizes = {name: getattr(args, name) for name in ("seed", "institutions", "experts", "applications_per_call",
+                                                      "concurrency", "notice_seconds", "window_seconds")}
+    if args.categories:
+        sizes["categories"] = tuple(c.strip() for c in args.categories.split(",") if c.strip())
+    secret = gateway.jwt_secret
+    try:
+        config = DemoConfig(base_url=base, jwt_secret=secret, amqp_uri=Settings.from_env().amqp_uri,
+                            finance_db=args.finance_db or VAR / "demo" / "finance.sqlite3",
+                            **{name: value for name, value in sizes.items() if value is not None})
+        result = run_demo(config)
+    except (DemoError, ValueError) as problem:
+        print(f"\nchuyi demo stopped: {problem}", file=sys.stderr)
+        return 1
+    dashboard = mint_token("province", "demo-provincial-office", ttl_seconds=DASHBOARD_TOKEN_TTL_S, secret=secret)
+    lines = [("API", f"{base}/v1   (docs {base}/docs, OpenAPI {base}/openapi.json)"),
+             *(("notice", f"{base}/v1/calls/{call.id}/notice   ({call.category}, public)") for call in result.calls),
+             ("dashboard", f"{base}/dashboard#token={dashboard}"),
+             ("token", f"python -m chuyi token province   (curl -H 'Authorization: Bearer <token>' {base}/v1/calls)"),
+             ("logs", "make logs"), ("stop", "make down")]
+    print("\nThe stack stays up:\n" + "\n".join(f"  {name:<10} {text}" for name, text in lines))
+    return 0
 
 
 if __name__ == "__main__":

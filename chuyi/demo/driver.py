@@ -1,0 +1,1155 @@
+"""A whole selection round driven through the public HTTP API only, as the portals would
+drive it (`make demo`, `python -m chuyi demo`).
+
+The province registers institutions (an XLSX register) and experts (XLSX lists), funding
+rules and budgets; opens one call per chosen category; institutions draft and submit
+applications; prefecture bureaus (and HRSS sponsors for technician schools) recommend
+within their caps and decline the rest; the province confirms eligibility, runs the expert
+assignment; every expert writes simulated reviews (hidden quality and leniency, so the
+calibration has something to recover); the province publishes the ranking and the public
+notice; one objection is filed and upheld (the reserve moves up); after the window the
+selection is finalized, the funding service allocates, and some projects pass (or are told
+to rectify) their mid-term review. The reference finance consumer receives every funding
+event and must end with the funding service's own figures; inboxes show the notifications.
+
+`run_demo(config)` returns a `DemoResult` with what every step answered; any answer the
+round did not expect raises `DemoError`, naming the step, the request and the problem.
+Bulk steps run on a thread pool, with a progress bar on stderr when it is a terminal.
+Creating POSTs carry an Idempotency-Key; 429 and 503 answers are retried after their
+Retry-After, and so are 504s where sending twice does it once (GET, PUT, keyed POSTs). The
+round ends with a summary table and the progress report (GET /v1/reports/progress).
+"""
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import math
+import random
+import sys
+import threading
+import time
+import unicodedata
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+import openpyxl
+import requests
+
+from chuyi.demo.generator import DemoApplication, DemoData, generate, resolve, review_comment, simulated_scores
+from examples.finance_consumer.consumer import FinanceConsumer
+from services.applications.domain.institutions import INSTITUTION_TYPES
+from services.applications.domain.messages import rfc3339
+from services.gateway.auth import mint_token
+
+DEFAULT_CATEGORIES = ("hv-school", "sv-prefecture", "master-teacher", "innovation-team", "training-base")
+SOURCES = ("provincial_special", "local_special_bond", "local_government", "social")
+SOURCE_NAMES = {"provincial_special": "省级专项", "local_special_bond": "专项债券", "local_government": "市县投入",
+                "social": "社会资金"}
+CHINA = timezone(timedelta(hours=8))
+YUAN = 100  # fen
+WAN = 10_000 * YUAN  # 万元, in fen
+RETRIED = (429, 503)  # answered before anything was done: safe to send again after Retry-After
+# A timeout leaves unknown whether it was done: sent again only where doing it twice is once.
+RETRIED_IF_REPEATABLE = (504,)
+REPEATABLE_METHODS = ("GET", "PUT")
+# The review service applies a call's reviews one after the other (the call is one transaction's
+# subject): more writers on one call only queue up there, and the last of them time out.
+REVIEW_WRITERS_PER_CALL = 2
+MAX_RETRIES = 30
+CONNECTION_RETRIES = 5
+HTTP_TIMEOUT_S = 60
+EXPERT_FILE_ROWS = 500  # experts per uploaded list, so no single import runs long
+REVIEW_DEADLINE = timedelta(hours=2)
+# How long the round waits for another service to catch up on events (seconds).
+EVENT_WAIT_S = 120
+TRANCHES = [{"trigger": "approval", "percent": 40}, {"trigger": "mid_term", "percent": 30},
+            {"trigger": "acceptance", "percent": 30}]
+# The funding rule of each demo category (fen); others get DEFAULT_RULE.
+FUNDING_RULES: dict[str, dict] = {
+    "hv-school": {"award": {"method": "tiers", "tiers": [{"from_rank": 1, "to_rank": 2, "amount": 2000 * WAN},
+                                                         {"from_rank": 3, "to_rank": None, "amount": 1500 * WAN}]},
+                  "sources": {"provincial_special": 6, "local_government": 3, "social": 1}, "tranches": TRANCHES},
+    "sv-prefecture": {"award": {"method": "share", "percent": 80, "cap": 3000 * WAN},
+                      "sources": {"provincial_special": 5, "local_special_bond": 3, "local_government": 2},
+                      "tranches": TRANCHES},
+    "master-teacher": {"award": {"method": "tiers", "tiers": [{"from_rank": 1, "to_rank": None, "amount": 20 * WAN}]},
+                       "sources": {"provincial_special": 1},
+                       "tranches": [{"trigger": "approval", "percent": 50}, {"trigger": "mid_term", "percent": 50}]},
+    "innovation-team": {"award": {"method": "share", "percent": 100, "cap": 80 * WAN},
+                        "sources": {"provincial_special": 7, "local_government": 3}, "tranches": TRANCHES},
+    "training-base": {"award": {"method": "share", "percent": 70, "cap": None},
+                      "sources": {"provincial_special": 4, "local_government": 3, "social": 3}, "tranches": TRANCHES},
+}
+DEFAULT_RULE = {"award": {"method": "share", "percent": 80, "cap": None},
+                "sources": {"provincial_special": 7, "local_government": 3}, "tranches": TRANCHES}
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Where the platform is, and how big a round to run."""
+
+    base_url: str
+    jwt_secret: str
+    amqp_uri: str
+    finance_db: Path
+    finance_queue: str = "finance.demo"
+    seed: int = 2025
+    institutions: int = 400
+    experts: int = 2000
+    categories: tuple[str, ...] = DEFAULT_CATEGORIES
+    applications_per_call: int = 24
+    concurrency: int = 8
+    notice_seconds: float = 15.0
+    window_seconds: float | None = None  # the calls' application window; None: from the number of applications
+
+    def __post_init__(self):
+        problems = [f"{name} must be at least {least}, not {value}" for name, value, least in (
+            ("applications_per_call", self.applications_per_call, 1), ("concurrency", self.concurrency, 1),
+            ("notice_seconds", self.notice_seconds, 1), ("window_seconds", self.window_seconds or 10, 10))
+            if value < least]
+        if not self.categories:
+            problems.append("categories must name at least one category")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+class DemoError(RuntimeError):
+    """A step of the round got an answer it did not expect; the message says which step,
+    which request, and the problem the platform answered."""
+
+
+# ---------------------------------------------------------------- output
+
+
+class Console:
+    """Step lines on `out`; progress bars on `bars` when it is a terminal."""
+
+    def __init__(self, out: TextIO, bars: TextIO):
+        self.out, self.bars = out, bars
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+
+    def say(self, message: str) -> None:
+        with self._lock:
+            self.out.write(f"[{time.monotonic() - self.started:6.1f}s] {message}\n")
+            self.out.flush()
+
+    def print(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def progress(self, label: str, total: float, unit: str = "") -> "Progress":
+        return Progress(label, total, self.bars, unit)
+
+
+class Progress:
+    """A one-line bar, redrawn in place at most ten times a second; silent when the stream
+    is not a terminal."""
+
+    WIDTH = 30
+
+    def __init__(self, label: str, total: float, stream: TextIO, unit: str = ""):
+        self.label, self.total, self.stream, self.unit = label, max(total, 1), stream, unit
+        self.done, self._drawn = 0.0, 0.0
+        self.visible = getattr(stream, "isatty", lambda: False)()
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self._draw(force=True)
+
+    def advance(self, amount: float = 1) -> None:
+        with self._lock:
+            self.done = min(self.done + amount, self.total)
+            self._draw()
+
+    def set(self, done: float) -> None:
+        with self._lock:
+            self.done = min(done, self.total)
+            self._draw()
+
+    def close(self) -> None:
+        with self._lock:
+            self._draw(force=True)
+            if self.visible:
+                self.stream.write("\n")
+                self.stream.flush()
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.visible or (not force and now - self._drawn < 0.1):
+            return
+        self._drawn = now
+        filled = int(self.WIDTH * self.done / self.total)
+        bar = "█" * filled + "░" * (self.WIDTH - filled)
+        count = f"{self.done:.0f}/{self.total:.0f}{self.unit}"
+        self.stream.write(f"\r  {self.label:<28} {bar} {count:>11} {now - self.started:5.1f}s")
+        self.stream.flush()
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A plain text table; numbers right-aligned, Chinese counted double width."""
+    rows = [[str(cell) for cell in row] for row in rows]
+    widths = [max(_width(cell) for cell in column) for column in zip(headers, *rows)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = []
+        for cell, width in zip(cells, widths):
+            pad = " " * (width - _width(cell))
+            parts.append(pad + cell if cell[:1].isdigit() or cell[:1] == "-" and cell[1:2].isdigit() else cell + pad)
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
+
+
+def wan(fen: int) -> str:
+    """Fen as 万元 with two decimals."""
+    return f"{fen / WAN:,.2f}"
+
+
+# ---------------------------------------------------------------- HTTP
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who a request is made as: a role and the scope claim its token carries."""
+
+    role: str
+    sub: str
+    scope: tuple[tuple[str, str], ...] = ()
+
+    def claims(self) -> dict[str, str]:
+        return dict(self.scope)
+
+
+PROVINCE = Actor("province", "demo-provincial-office")
+FINANCE = Actor("finance", "demo-finance")
+
+
+def institution_actor(institution_id: str) -> Actor:
+    return Actor("institution", f"demo-{institution_id}", (("institution_id", institution_id),))
+
+
+def expert_actor(expert_id: str) -> Actor:
+    return Actor("expert", f"demo-{expert_id}", (("expert_id", expert_id),))
+
+
+def recommender_actor(recommender: Mapping[str, str]) -> Actor:
+    """The prefecture bureau, or the HRSS sponsor of a technician school."""
+    authority = recommender["authority"]
+    if recommender["kind"] == "hrss":
+        return Actor("hrss", f"demo-hrss-{authority}", (("sponsor", authority),))
+    return Actor("prefecture", f"demo-bureau-{authority}", (("prefecture", authority),))
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any
+
+
+class Api:
+    """The public API as one client of many users: a token per actor, a keep-alive session
+    per thread, Idempotency-Keys on creating POSTs, retries on 429/503 after Retry-After."""
+
+    def __init__(self, base_url: str, jwt_secret: str, run_id: str):
+        self.base_url = base_url.rstrip("/")
+        self._secret, self._run_id = jwt_secret, run_id
+        self._tokens: dict[Actor, str] = {}
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._keys = itertools.count(1)
+        self.sent = 0
+
+    def token(self, actor: Actor) -> str:
+        with self._lock:
+            if actor not in self._tokens:
+                self._tokens[actor] = mint_token(actor.role, actor.sub, ttl_seconds=4 * 3600, secret=self._secret,
+                                                 **actor.claims())
+            return self._tokens[actor]
+
+    def _session(self) -> requests.Session:
+        if not hasattr(self._local, "session"):
+            self._local.session = requests.Session()
+        return self._local.session
+
+    def get(self, step: str, path: str, actor: Actor | None = PROVINCE, *, params=None, expect=(200,)) -> Reply:
+        return self.send(step, "GET", path, actor, params=params, expect=expect)
+
+    def post(self, step: str, path: str, actor: Actor = PROVINCE, body=None, *, create=False, files=None,
+             expect=(200,)) -> Reply:
+        return self.send(step, "POST", path, actor, body=body, create=create, files=files, expect=expect)
+
+    def send(self, step: str, method: str, path: str, actor: Actor | None, *, body=None, params=None, files=None,
+             create: bool = False, expect: Sequence[int] = (200,)) -> Reply:
+        """The answer, if its status is one of `expect`; else DemoError."""
+        headers = {}
+        if actor is not None:
+            headers["Authorization"] = f"Bearer {self.token(actor)}"
+        if create:
+            with self._lock:
+                headers["Idempotency-Key"] = f"demo-{self._run_id}-{next(self._keys)}"
+        repeatable = method in REPEATABLE_METHODS or create
+        response = self._exchange(step, method, path, headers, body, params, files, repeatable)
+        reply = Reply(response.status_code, _body(response))
+        if reply.status not in expect:
+            raise DemoError(_problem_message(step, method, path, actor, reply))
+        return reply
+
+    def _exchange(self, step, method, path, headers, body, params, files, repeatable) -> requests.Response:
+        url, failures = self.base_url + path, 0
+        for _ in range(MAX_RETRIES):
+            if files:  # a file pointer is read by the first send: give each attempt fresh bytes
+                files = {name: (filename, content) for name, (filename, content) in files.items()}
+            try:
+                response = self._session().request(method, url, json=body, params=params, files=files,
+                                                   headers=headers, timeout=HTTP_TIMEOUT_S)
+            except requests.ConnectionError as exc:
+                failures += 1
+                if failures > CONNECTION_RETRIES:
+                    raise DemoError(f"step {step!r}: {method} {path}: the gateway at {self.base_url} does not "
+                                    f"answer ({exc.__class__.__name__}); is the stack up (`make up`)?") from None
+                time.sleep(failures)
+                continue
+            with self._lock:
+                self.sent += 1
+            if response.status_code not in RETRIED + (RETRIED_IF_REPEATABLE if repeatable else ()):
+                return response
+            time.sleep(min(float(response.headers.get("Retry-After") or 1), 10))
+        raise DemoError(f"step {step!r}: {method} {path} was still answered {response.status_code} after "
+                        f"{MAX_RETRIES} tries: {response.text[:500]}")
+
+
+def _body(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def _problem_message(step: str, method: str, path: str, actor: Actor | None, reply: Reply) -> str:
+    problem = json.dumps(reply.body, ensure_ascii=False, indent=2) if isinstance(reply.body, dict) else reply.body
+    who = f" as {actor.role} {actor.sub}" if actor else ""
+    hint = ""
+    if reply.status == 401:
+        hint = ("\n  hint: the gateway refused the demo's token; run the demo with the JWT_SECRET the stack "
+                "was started with")
+    return f"step {step!r}: {method} {path}{who} answered {reply.status}\n  problem: {problem}{hint}"
+
+
+def pages(api: Api, step: str, path: str, actor: Actor = PROVINCE, **params) -> list[dict]:
+    """Every item of a paginated list."""
+    items, cursor = [], None
+    while True:
+        query = {**params, "limit": 100, **({"cursor": cursor} if cursor else {})}
+        page = api.get(step, path, actor, params=query).body
+        items += page["items"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return items
+
+
+def parallel(console: Console, label: str, items: Sequence, work: Callable, concurrency: int) -> list:
+    """`work(item)` for every item on a pool of `concurrency` threads, with a progress bar;
+    the results in the items' order. The first failure cancels what has not started and is raised."""
+    bar = console.progress(label, len(items))
+    with ThreadPoolExecutor(concurrency) as pool:
+        futures = [pool.submit(work, item) for item in items]
+        for future in futures:
+            future.add_done_callback(lambda _: bar.advance())
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = next((f for f in done if f.exception() is not None), None)
+        if failed is not None:
+            for future in futures:
+                future.cancel()
+            bar.close()
+            raise failed.exception()
+    bar.close()
+    return [future.result() for future in futures]
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = EVENT_WAIT_S, interval: float = 0.5) -> Any:
+    """Poll `check` until it answers something true; DemoError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise DemoError(f"waited {timeout:.0f}s for {what}; it did not happen (see `make logs`)")
+        time.sleep(interval)
+
+
+def sleep_until(console: Console, label: str, moment: datetime) -> None:
+    """Wait for `moment` (UTC), with a countdown bar."""
+    total = (moment - utcnow()).total_seconds()
+    if total <= 0:
+        return
+    bar = console.progress(label, total, "s")
+    while (left := (moment - utcnow()).total_seconds()) > 0:
+        bar.set(total - left)
+        time.sleep(min(0.25, left))
+    bar.set(total)
+    bar.close()
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# ---------------------------------------------------------------- the round's records
+
+
+@dataclass
+class CallRound:
+    """One call of the round and what each step answered for it."""
+
+    key: str
+    category: str
+    body: dict
+    id: str = ""
+    quota: int = 0
+    applications: list[DemoApplication] = field(default_factory=list)  # the ones sent
+    submitted: dict[str, dict] = field(default_factory=dict)  # application id -> as submitted
+    recommended: dict[str, dict] = field(default_factory=dict)
+    declined: dict[str, dict] = field(default_factory=dict)
+    eligible: dict[str, dict] = field(default_factory=dict)
+    ineligible: dict[str, dict] = field(default_factory=dict)
+    assignment_runs: list[dict] = field(default_factory=list)
+    reviews: dict[str, dict] = field(default_factory=dict)  # assignment id -> the review answer
+    ranking: dict | None = None  # as published
+    notice: dict | None = None
+    objection: dict | None = None  # as resolved
+    selection: dict | None = None  # as finalized
+    allocation: dict | None = None
+    rule: dict | None = None
+    milestones: list[dict] = field(default_factory=list)
+    funding: dict[str, dict] = field(default_factory=dict)  # project id -> GET /v1/projects/{id}/funding
+
+    @property
+    def rubric(self) -> list[dict]:
+        return self.body["review_plan"]["rubric"]
+
+    @property
+    def assignments(self) -> list[dict]:
+        return [a for run in self.assignment_runs for a in run["assigned"]]
+
+    @property
+    def selected(self) -> list[dict]:
+        return [e for e in self.ranking["entries"] if e["within_quota"]] if self.ranking else []
+
+    @property
+    def approved(self) -> list[dict]:
+        return self.selection["approved"] if self.selection else []
+
+
+@dataclass
+class DemoResult:
+    config: DemoConfig
+    data: DemoData
+    institution_ids: dict[str, str]  # demo key -> id
+    expert_ids: dict[str, str]
+    calls: list[CallRound]
+    skipped: dict[str, str]  # category -> why no call was run
+    reconciliation: dict[str, dict]  # the finance consumer's, for this round's projects
+    inboxes: dict[str, dict]  # whose -> {"actor": Actor, "items": their messages, newest first}
+    progress_report: dict  # GET /v1/reports/progress at the end of the round
+    seconds: float = 0.0
+    requests: int = 0
+
+
+# ---------------------------------------------------------------- the round
+
+
+class Round:
+    def __init__(self, config: DemoConfig, console: Console):
+        self.config, self.console = config, console
+        self.api = Api(config.base_url, config.jwt_secret, uuid.uuid4().hex[:12])
+        self.ids: dict[str, str] = {}  # every demo key -> its id
+        self.year = datetime.now(CHINA).year
+        self.skipped: dict[str, str] = {}
+        self.data: DemoData | None = None
+
+    def say(self, message: str) -> None:
+        self.console.say(message)
+
+    def each(self, label: str, items: Sequence, work: Callable) -> list:
+        return parallel(self.console, label, items, work, self.config.concurrency)
+
+    # ------------------------------------------------------------ setup
+
+    def wait_ready(self) -> None:
+        def ready() -> bool:
+            try:
+                return requests.get(self.api.base_url + "/readyz", timeout=5).status_code == 200
+            except requests.RequestException:
+                return False
+        wait_for(f"the gateway at {self.api.base_url} to be ready", ready, timeout=90)
+        self.say(f"platform ready at {self.api.base_url}")
+
+    def world(self) -> DemoData:
+        self.data = data = generate(self.config.seed, self.config.institutions, self.config.experts, opens_at=utcnow())
+        total = sum(len(data.applications[c.key]) for c in data.calls)
+        self.say(f"demo world (seed {data.seed}): {len(data.institutions)} institutions, {len(data.experts)} experts, "
+                 f"{total} applications in {len(data.calls)} categories; this round runs "
+                 f"{', '.join(self.config.categories)}")
+        return data
+
+    def register_institutions(self, data: DemoData) -> dict[str, str]:
+        """The province's register: the institutions not registered yet, as one XLSX import."""
+        step = "register institutions"
+        known = {i["credit_code"]: i["id"] for i in pages(self.api, step, "/v1/institutions")}
+        missing = [i for i in data.institutions if i.body["credit_code"] not in known]
+        if missing:
+            report = self.api.post(step, "/v1/institutions:import", PROVINCE, create=True, expect=(201,),
+                                   files={"file": ("楚怡行动申报单位名册.xlsx", _institution_register(missing))}).body
+            known.update(zip((i.body["credit_code"] for i in missing), report["institution_ids"]))
+        ids = {i.key: known[i.body["credit_code"]] for i in data.institutions}
+        self.ids.update(ids)
+        self.say(f"institutions: {len(missing)} imported from an XLSX register"
+                 + (f", {len(data.institutions) - len(missing)} registered already" if len(missing) < len(ids) else ""))
+        return ids
+
+    def register_experts(self, data: DemoData) -> dict[str, str]:
+        """The expert pool: the experts not in it yet, as XLSX lists of EXPERT_FILE_ROWS."""
+        step = "import experts"
+        pool = defaultdict(list)
+        for expert in pages(self.api, step, "/v1/experts"):
+            pool[_expert_signature(expert)].append(expert["id"])
+        ids, missing = {}, []
+        for expert in data.experts:
+            body = resolve(expert.body, self.ids)
+            found = pool.get(_expert_signature(body))
+            if found:
+                ids[expert.key] = found.pop(0)
+            else:
+                missing.append((expert.key, body))
+        batches = [missing[i:i + EXPERT_FILE_ROWS] for i in range(0, len(missing), EXPERT_FILE_ROWS)]
+
+        def upload(batch: list[tuple[str, dict]]) -> None:
+            content = _expert_list([body for _, body in batch])
+            report = self.api.post(step, "/v1/experts:import", PROVINCE, create=True, expect=(201,),
+                                   files={"file": ("评审专家名单.xlsx", content)}).body
+            ids.update(zip((key for key, _ in batch), report["expert_ids"]))
+        for batch in batches:  # one at a time: each import checks the whole pool for duplicates
+            upload(batch)
+        self.ids.update(ids)
+        self.say(f"experts: {len(missing)} imported from {len(batches)} XLSX list(s)"
+                 + (f", {len(data.experts) - len(missing)} in the pool already" if len(missing) < len(ids) else ""))
+        return ids
+
+    # ------------------------------------------------------------ calls
+
+    def plan_calls(self, data: DemoData) -> list[CallRound]:
+        by_category = {c.body["category"]: c for c in data.calls}
+        unknown = [c for c in self.config.categories if c not in by_category]
+        if unknown:
+            raise DemoError(f"no demo call for {', '.join(unknown)} at this size (categories with applicants: "
+                            f"{', '.join(by_category)})")
+        left = self.quota_left()
+        calls = []
+        for category in self.config.categories:
+            call = by_category[category]
+            kept = _spread(data.applications[call.key], self.config.applications_per_call,
+                           {i.key: i.body["prefecture"] for i in data.institutions})
+            quota = min(call.body["quota"], left[category], _competitive_quota(category, call.body, len(kept)))
+            if quota < 1:
+                self.skipped[category] = f"no quota left ({left[category]} of the category's quota is free)"
+                continue
+            calls.append(CallRound(call.key, category, dict(call.body), quota=quota, applications=kept))
+        for category, why in self.skipped.items():
+            self.say(f"call {category} skipped: {why}")
+        if not calls:
+            raise DemoError("every category of the round has used up its quota on this stack; start from an empty "
+                            "database (`make down`, remove var/mongo) or choose other --categories")
+        return calls
+
+    def quota_left(self) -> dict[str, int]:
+        """Per category: its quota less what is selected and what unfinished calls hold."""
+        step = "read the catalogue"
+        programmes = self.api.get(step, "/v1/programmes").body["items"]
+        held = Counter()
+        for call in pages(self.api, step, "/v1/calls"):
+            if call["state"] != "finalized":
+                held[call["category"]] += call["quota"]
+        return {p["code"]: p["quota"] - p["selected_count"] - held[p["code"]] for p in programmes}
+
+    def funding_setup(self, calls: list[CallRound]) -> None:
+        """A funding rule per call and budget lines enough for its quota, for this year in China."""
+        step = "funding rules and budgets"
+        budgets = Counter()
+        for call in calls:
+            rule = FUNDING_RULES.get(call.category, DEFAULT_RULE)
+            call.rule = {"id": call.body["funding_rule"], **rule}
+            reply = self.api.post(step, "/v1/funding-rules", PROVINCE, {**call.rule, "name": call.body["title"]},
+                                  create=True, expect=(201, 409))
+            if reply.status == 409:
+                self._same_rule(step, call.rule)
+            for source, amount in _budget_needed(rule, call.quota, call.body["budget_max_fen"]).items():
+                budgets[(call.category, source)] += amount
+        for (category, source), amount in budgets.items():
+            self.api.post(step, "/v1/budgets", PROVINCE, {"year": self.year, "category": category, "source": source,
+                                                          "amount": amount}, create=True, expect=(201,))
+        self.say(f"funding: {len(calls)} rules, {len(budgets)} budget lines for {self.year} "
+                 f"({wan(sum(budgets.values()))} 万元)")
+
+    def _same_rule(self, step: str, rule: dict) -> None:
+        """A rule of this id exists (an earlier round): use it if it says the same."""
+        stored = self.api.get(step, f"/v1/funding-rules/{rule['id']}").body
+        if any(stored[k] != rule[k] for k in ("award", "sources", "tranches")):
+            raise DemoError(f"step {step!r}: the funding rule {rule['id']} exists with other terms: {stored}")
+
+    def open_calls(self, calls: list[CallRound]) -> datetime:
+        """Create every call, opening now and closing after the window; answers the close."""
+        step = "open calls"
+        opens = utcnow()
+        closes = opens + timedelta(seconds=self.window_seconds(calls))
+        for call in calls:
+            call.body.update(opens_at=rfc3339(opens), closes_at=rfc3339(closes), quota=call.quota)
+            call.id = self.api.post(step, "/v1/calls", PROVINCE, call.body, create=True, expect=(201,)).body["id"]
+            self.ids[call.key] = call.id
+            self.api.post(step, f"/v1/calls/{call.id}/open", expect=(200, 409))  # 409: its timer opened it first
+            state = self.api.get(step, f"/v1/calls/{call.id}").body["state"]
+            if state != "open":
+                raise DemoError(f"step {step!r}: call {call.id} is {state}, not open")
+        self.say(f"calls opened: {', '.join(f'{c.category} (quota {c.quota})' for c in calls)}; "
+                 f"applications until {closes.astimezone(CHINA):%H:%M:%S} (UTC+8)")
+        return closes
+
+    def window_seconds(self, calls: list[CallRound]) -> float:
+        if self.config.window_seconds:
+            return self.config.window_seconds
+        applications = sum(len(c.applications) for c in calls)
+        return 15 + 2 * len(calls) + 0.25 * applications
+
+    # ------------------------------------------------------------ applications
+
+    def apply(self, calls: list[CallRound], closes: datetime) -> None:
+        step = "draft and submit applications"
+        work = [(call, application) for call in calls for application in call.applications]
+
+        def submit(item: tuple[CallRound, DemoApplication]) -> tuple[CallRound, dict]:
+            call, application = item
+            institution = institution_actor(self.ids[application.institution])
+            body = resolve(application.body, self.ids)
+            draft = self.api.post(step, "/v1/applications", institution, body, create=True, expect=(201,)).body
+            self.ids[application.key] = draft["id"]
+            reply = self.api.post(step, f"/v1/applications/{draft['id']}/submit", institution, expect=(200, 409))
+            if reply.status == 409 and utcnow() >= closes:
+                raise DemoError(f"step {step!r}: the calls' window closed before every application was in; this "
+                                f"machine is slower than the demo assumed: run it with a longer --window-seconds")
+            if reply.status == 409:
+                raise DemoError(_problem_message(step, "POST", f"/v1/applications/{draft['id']}/submit",
+                                                 institution, reply))
+            return call, reply.body
+        for call, submitted in self.each("submitting applications", work, submit):
+            call.submitted[submitted["id"]] = submitted
+        self.say(f"applications: {sum(len(c.submitted) for c in calls)} drafted and submitted by "
+                 f"{len({a['institution_id'] for c in calls for a in c.submitted.values()})} institutions")
+
+    def recommend(self, calls: list[CallRound]) -> None:
+        """Each recommending authority recommends up to the call's cap, in the order the
+        applications came in, and declines the rest."""
+        step = "recommend"
+        decisions = []
+        for call in calls:
+            by_authority = defaultdict(list)
+            for application in call.submitted.values():
+                by_authority[(application["recommender"]["kind"], application["recommender"]["authority"])].append(
+                    application)
+            for applications in by_authority.values():
+                cap = call.body["prefecture_cap"]
+                decisions += [(call, a, n < cap) for n, a in enumerate(applications)]
+
+        def decide(item: tuple[CallRound, dict, bool]) -> tuple[CallRound, dict, bool]:
+            call, application, recommend = item
+            actor = recommender_actor(application["recommender"])
+            if recommend:
+                path, body = f"/v1/applications/{application['id']}/recommend", {"reason": "符合申报条件，同意推荐。"}
+            else:
+                path, body = f"/v1/applications/{application['id']}/decline", {
+                    "reason": f"本批次推荐名额（{call.body['prefecture_cap']}个）已用完，择优推荐其他申报。"}
+            return call, self.api.post(step, path, actor, body).body, recommend
+        for call, answer, recommended in self.each("recommending", decisions, decide):
+            (call.recommended if recommended else call.declined)[answer["id"]] = answer
+        bureaus = {a["recommender"]["authority"] for c in calls for a in c.submitted.values()}
+        self.say(f"recommendations: {sum(len(c.recommended) for c in calls)} recommended, "
+                 f"{sum(len(c.declined) for c in calls)} declined by {len(bureaus)} authorities")
+
+    def check_eligibility(self, calls: list[CallRound]) -> None:
+        """The province confirms what the automatic rules found."""
+        step = "eligibility"
+        work = [(call, a) for call in calls for a in call.recommended.values()]
+
+        def decide(item: tuple[CallRound, dict]) -> tuple[CallRound, dict]:
+            call, application = item
+            passed = all(f["passed"] for f in application["eligibility_findings"])
+            reason = "形式审查通过。" if passed else "形式审查未通过：" + "；".join(
+                f["reason_zh"] for f in application["eligibility_findings"] if not f["passed"])
+            body = {"eligible": passed, "reason": reason}
+            return call, self.api.post(step, f"/v1/applications/{application['id']}/eligibility", PROVINCE, body).body
+        for call, answer in self.each("checking eligibility", work, decide):
+            (call.eligible if answer["eligibility_decision"]["eligible"] else call.ineligible)[answer["id"]] = answer
+        self.say(f"eligibility: {sum(len(c.eligible) for c in calls)} eligible, "
+                 f"{sum(len(c.ineligible) for c in calls)} not")
+
+    def wait_closed(self, calls: list[CallRound], closes: datetime) -> None:
+        sleep_until(self.console, "application window", closes)
+        for call in calls:
+            wait_for(f"call {call.id} to close",
+                     lambda: self.api.get("close calls", f"/v1/calls/{call.id}").body["state"] != "open")
+        self.say("calls closed")
+
+    # ------------------------------------------------------------ review
+
+    def assign(self, calls: list[CallRound]) -> None:
+        step = "assign experts"
+        deadline = rfc3339(utcnow() + REVIEW_DEADLINE)
+        for call in calls:
+            wait_for(f"the review service to hold the {len(call.eligible)} eligible applications of "
+                     f"{call.id}", lambda: self._review_knows(call))
+            run = wait_for(f"the review service to see {call.id} closed",
+                           lambda: self._assignment_run(step, call, deadline))
+            call.assignment_runs.append(run)
+            quality = run["quality"]
+            short = f"; {len(run['unfilled'])} application(s) short of experts" if run["unfilled"] else ""
+            self.say(f"assignment {call.category}: {len(run['assigned'])} reviews to "
+                     f"{quality['load']['experts_used']} experts, coverage {quality['coverage']:.0%}, "
+                     f"mean affinity {quality['mean_affinity'] or 0:.2f}, solved in {run['seconds']:.2f}s{short}")
+
+    def _review_knows(self, call: CallRound) -> bool:
+        ranking = self.api.get("assign experts", f"/v1/calls/{call.id}/ranking").body
+        return {u["application_id"] for u in ranking["unscored"]} == set(call.eligible)
+
+    def _assignment_run(self, step: str, call: CallRound, deadline: str) -> dict | None:
+        reply = self.api.post(step, f"/v1/calls/{call.id}/assignments", PROVINCE, {"review_deadline": deadline},
+                              create=True, expect=(201, 409))
+        if reply.status == 409 and "still open" in reply.body.get("detail", ""):
+            return None  # the call_closed event has not reached the review service yet
+        if reply.status == 409:
+            raise DemoError(_problem_message(step, "POST", f"/v1/calls/{call.id}/assignments", PROVINCE, reply))
+        return reply.body
+
+    def review(self, calls: list[CallRound]) -> None:
+        """Every assigned expert scores: the application's hidden quality, shifted by the
+        expert's leniency (none for an expert of the pool the demo did not bring), plus the
+        noise of one judgement."""
+        step = "write reviews"
+        quality = {self.ids[a.key]: a.quality for c in calls for a in c.applications if a.key in self.ids}
+        leniency = {self.ids[e.key]: e.leniency for e in self.data.experts}
+        open_ = [[(call, a) for a in call.assignments if a["status"] == "assigned"] for call in calls]
+        work = [item for turn in itertools.zip_longest(*open_) for item in turn if item]  # the calls in turn
+        writers = {call.id: threading.BoundedSemaphore(REVIEW_WRITERS_PER_CALL) for call in calls}
+
+        def write(item: tuple[CallRound, dict]) -> tuple[CallRound, dict]:
+            call, assignment = item
+            rng = random.Random(f"{self.config.seed}/{assignment['application_id']}/{assignment['expert_id']}")
+            scores = simulated_scores(call.rubric, quality[assignment["application_id"]],
+                                      leniency.get(assignment["expert_id"], 0.0), rng)
+            body = {"scores": scores, "comments": review_comment(call.rubric, scores, rng)}
+            path = f"/v1/assignments/{assignment['id']}/review"
+            with writers[call.id]:
+                return call, self.api.send(step, "PUT", path, expert_actor(assignment["expert_id"]), body=body).body
+        for call, answer in self.each("reviewing", work, write):
+            call.reviews[answer["assignment_id"]] = answer
+        self.say(f"reviews: {sum(len(c.reviews) for c in calls)} written by "
+                 f"{len({a['expert_id'] for c in calls for a in c.assignments})} experts")
+
+    def rank(self, calls: list[CallRound]) -> None:
+        step = "publish the ranking"
+        for call in calls:
+            draft = self.api.get(step, f"/v1/calls/{call.id}/ranking").body
+            if draft["outstanding_reviews"]:
+                self._close_reviews(call)
+            call.ranking = self.api.post(step, f"/v1/calls/{call.id}/ranking").body
+            calibration = call.ranking["calibration"]
+            offsets = sorted(o["offset_hundredths"] for o in calibration["expert_offsets"])
+            spread = f", expert offsets {offsets[0] / 100:+.1f}..{offsets[-1] / 100:+.1f} points" if offsets else ""
+            self.say(f"ranking {call.category}: {len(call.ranking['entries'])} ranked, {len(call.selected)} within "
+                     f"the quota of {call.quota}, {len(call.ranking['reserve'])} on the reserve list{spread}")
+
+    def _close_reviews(self, call: CallRound) -> None:
+        """Some slots found no expert: move the review deadline to a moment from now, write
+        whatever that run assigns, and let the deadline pass (the ranking then publishes)."""
+        step = "close the reviews"
+        deadline = utcnow() + timedelta(seconds=20)
+        run = self.api.post(step, f"/v1/calls/{call.id}/assignments", PROVINCE,
+                            {"review_deadline": rfc3339(deadline)}, create=True, expect=(201,)).body
+        call.assignment_runs.append(run)
+        self.say(f"{call.category}: {run['quality']['slots'] - run['quality']['filled']} review slot(s) found no "
+                 f"expert; the review deadline moves to {deadline.astimezone(CHINA):%H:%M:%S} (UTC+8) so the "
+                 f"ranking can be published with the reviews in")
+        if run["assigned"]:
+            self.review([call])
+        sleep_until(self.console, f"review deadline {call.category}", deadline + timedelta(seconds=1))
+
+    def publish_notices(self, calls: list[CallRound]) -> datetime:
+        step = "publish the public notice"
+        closes = utcnow() + timedelta(seconds=self.config.notice_seconds)
+        for call in calls:
+            reply = self.api.post(step, f"/v1/calls/{call.id}/notice", PROVINCE, {"closes_at": rfc3339(closes)},
+                                  create=True, expect=(201, 422))
+            if reply.status == 422:
+                raise DemoError(_problem_message(step, "POST", f"/v1/calls/{call.id}/notice", PROVINCE, reply) +
+                                "\n  hint: the demo closes the notice window within seconds, which the review "
+                                "service allows only when it runs with CHUYI_ALLOW_SHORT_NOTICE=1 (as `make demo` "
+                                "starts it); if the stack was started by `make up`, run `make down` then `make demo`")
+            call.notice = self.api.get(step, f"/v1/calls/{call.id}/notice", None).body  # public: no token
+        self.say(f"public notices published ({sum(len(c.notice['selected']) for c in calls)} selected); "
+                 f"objections until {closes.astimezone(CHINA):%H:%M:%S} (UTC+8), e.g. "
+                 f"{self.api.base_url}/v1/calls/{calls[0].id}/notice")
+        return closes
+
+    def object_and_uphold(self, calls: list[CallRound]) -> None:
+        """The institution first on a reserve list objects to a selected application of
+        its call; the province upholds it: that application leaves, the reserve moves up."""
+        step = "objection"
+        call = next((c for c in calls if c.ranking["reserve"] and c.selected), None)
+        if call is None:
+            self.say("objection: no call has a reserve list, so none is filed")
+            return
+        entries = {e["application_id"]: e for e in call.ranking["entries"]}
+        target = call.selected[len(call.selected) // 2]
+        objector = institution_actor(entries[call.ranking["reserve"][0]]["institution_id"])
+        filed = self.api.post(step, f"/v1/calls/{call.id}/objections", objector, {
+            "application_id": target["application_id"],
+            "grounds": "经查，该申报书所列校企合作项目与实际情况不符，建设基础数据不实。"}, create=True, expect=(201,)).body
+        call.objection = self.api.post(step, f"/v1/objections/{filed['id']}/resolve", PROVINCE, {
+            "decision": "upheld", "reason": "经核查，异议属实，取消该项目入选资格，由候补项目依次递补。"}).body
+        call.notice = self.api.get(step, f"/v1/calls/{call.id}/notice", None).body
+        promoted = ", ".join(entries[a]["title"] for a in call.objection["promoted"]) or "none"
+        self.say(f"objection upheld in {call.category}: 《{target['title']}》 removed, promoted from the reserve: "
+                 f"《{promoted}》")
+
+    def finalize(self, calls: list[CallRound], notice_closes: datetime) -> None:
+        step = "finalize"
+        sleep_until(self.console, "public notice window", notice_closes)
+        for call in calls:
+            call.selection = wait_for(f"the notice window of {call.id} to close",
+                                      lambda: self._finalized(step, call), timeout=60)
+        self.say(f"selections finalized (立项): {sum(len(c.approved) for c in calls)} projects approved")
+
+    def _finalized(self, step: str, call: CallRound) -> dict | None:
+        reply = self.api.post(step, f"/v1/calls/{call.id}/finalize", expect=(200, 409))
+        return reply.body if reply.status == 200 else None
+
+    # ------------------------------------------------------------ funding
+
+    def allocate(self, calls: list[CallRound]) -> None:
+        """Allocation follows each selection_finalized by itself (rule and budgets exist);
+        a call still pending after a while is allocated by the province's command."""
+        step = "allocation"
+        for call in calls:
+            started = time.monotonic()
+
+            def allocated(call=call, started=started) -> dict | None:
+                reply = self.api.get(step, f"/v1/calls/{call.id}/allocation", expect=(200, 404))
+                if reply.status == 200 and reply.body["status"] == "allocated":
+                    return reply.body
+                if reply.status == 200 and time.monotonic() - started > 20:
+                    self.say(f"allocation {call.category} still pending ({reply.body['pending_reason']}): "
+                             f"allocating by command")
+                    return self.api.post(step, f"/v1/calls/{call.id}/allocation", PROVINCE, {"year": self.year},
+                                         create=True, expect=(201,)).body
+                return None
+            call.allocation = wait_for(f"the allocation of {call.id}", allocated)
+        total = sum(c.allocation["total"]["total"] for c in calls)
+        self.say(f"allocated {wan(total)} 万元 to {sum(len(c.allocation['awards']) for c in calls)} projects "
+                 f"(approval tranches released)")
+
+    def record_milestones(self, calls: list[CallRound]) -> None:
+        """Mid-term reviews: the top third of each call's projects pass; its last one is told to rectify."""
+        step = "mid-term review"
+        work = []
+        for call in calls:
+            projects = sorted(call.allocation["awards"], key=lambda a: a["rank"])
+            passing = projects[:math.ceil(len(projects) / 3)]
+            work += [(call, p["project_id"], {"milestone": "mid_term", "result": "pass"}) for p in passing]
+            if len(projects) >= 3:
+                work.append((call, projects[-1]["project_id"], {
+                    "milestone": "mid_term", "result": "rectify",
+                    "reason": "部分年度建设任务滞后，经费执行率偏低，限期三个月整改。"}))
+
+        def record(item: tuple[CallRound, str, dict]) -> tuple[CallRound, dict]:
+            call, project, body = item
+            return call, self.api.post(step, f"/v1/projects/{project}/milestones", PROVINCE, body, create=True,
+                                       expect=(201,)).body
+        for call, answer in self.each("mid-term reviews", work, record):
+            call.milestones.append(answer)
+        results = Counter(m["result"] for c in calls for m in c.milestones)
+        self.say(f"mid-term reviews: {results['pass']} passed (mid-term tranche released), "
+                 f"{results['rectify']} to rectify (tranche held)")
+
+    def read_funding(self, calls: list[CallRound]) -> None:
+        work = [(call, a["project_id"]) for call in calls for a in call.allocation["awards"]]
+
+        def read(item: tuple[CallRound, str]) -> tuple[CallRound, dict]:
+            call, project = item
+            return call, self.api.get("read project funding", f"/v1/projects/{project}/funding", FINANCE).body
+        for call, funding in self.each("reading project funding", work, read):
+            call.funding[funding["project_id"]] = funding
+
+    # ------------------------------------------------------------ notifications and report
+
+    def inboxes(self, calls: list[CallRound]) -> dict[str, dict]:
+        """A few inboxes, once the notifications each should hold have arrived."""
+        first = calls[0]
+        project = first.submitted[first.approved[0]["application_id"]]
+        bureau = next(a["recommender"] for c in calls for a in c.recommended.values()
+                      if a["recommender"]["kind"] == "prefecture_bureau")
+        reviewer = first.assignments[0]
+        expected = {
+            "the province": (PROVINCE, {"ranking_published", "objection_resolved"} if any(c.objection for c in calls)
+                             else {"ranking_published"}),
+            f"institution {project['institution_name']}": (institution_actor(project["institution_id"]), {
+                "selection_finalized", "funds_allocated", "tranche_released"}),
+            f"expert {reviewer['expert_name']}": (expert_actor(reviewer["expert_id"]), {"experts_assigned"}),
+            f"bureau {bureau['authority']}": (recommender_actor(bureau), {"application_submitted"}),
+            "finance": (FINANCE, {"funds_allocated"}),
+        }
+        found = {}
+        for label, (actor, kinds) in expected.items():
+            def arrived(actor=actor, kinds=kinds) -> dict | None:
+                items = pages(self.api, "read the inbox", "/v1/inbox", actor)
+                return {"actor": actor, "items": items} if kinds <= {i["kind"] for i in items} else None
+            found[label] = wait_for(f"the notifications of {label} ({', '.join(sorted(kinds))})",
+                                    arrived)
+        return found
+
+
+# ---------------------------------------------------------------- helpers (no I/O)
+
+
+def _institution_register(institutions) -> bytes:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "申报单位"
+    sheet.append(["名称", "类型", "市州", "县市区", "主管部门", "统一社会信用代码"])
+    for institution in institutions:
+        b = institution.body
+        sheet.append([b["name"], INSTITUTION_TYPES[b["type"]], b["prefecture"], b["county"], b["sponsor"],
+                      b["credit_code"]])
+    return _saved(book)
+
+
+EXPERT_COLUMNS = {"姓名": "name", "身份证号": "id_number", "单位编号": "institution_id", "单位名称": "institution_name",
+                  "市州": "prefecture", "专业大类": "fields", "关键词": "keywords", "评审类别": "categories",
+                  "回避单位": "conflict_institution_ids", "回避人员身份证号": "conflict_id_numbers",
+                  "评审上限": "load_cap", "是否可评审": "available"}
+
+
+def _expert_list(bodies: Sequence[dict]) -> bytes:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "评审专家"
+    sheet.append(list(EXPERT_COLUMNS))
+    for body in bodies:
+        sheet.append([_cell(body.get(name)) for name in EXPERT_COLUMNS.values()])
+    return _saved(book)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list):
+        return "；".join(value)
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    return value
+
+
+def _saved(book: openpyxl.Workbook) -> bytes:
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _expert_signature(expert: Mapping) -> tuple:
+    """What tells one expert of the pool from another without the ID number (never answered)."""
+    return (expert["name"], expert["institution_id"], expert["prefecture"], tuple(sorted(expert["fields"])),
+            tuple(sorted(expert["categories"])), expert["load_cap"], expert.get("available", True))
+
+
+def _spread(applications: Sequence[DemoApplication], limit: int, prefecture_of: Mapping[str, str]):
+    """At most `limit` applications, taken from the prefectures in turn, in their own order."""
+    if len(applications) <= limit:
+        return list(applications)
+    queues = defaultdict(list)
+    for position, application in enumerate(applications):
+        queues[prefecture_of[application.institution]].append((position, application))
+    taken = []
+    for round_ in itertools.zip_longest(*queues.values()):
+        taken += [item for item in round_ if item is not None]
+    return [application for _, application in sorted(taken[:limit], key=lambda item: item[0])]
+
+
+def _competitive_quota(category: str, call: Mapping, applications: int) -> int:
+    """Half of the applications, so every call ranks some behind its line (the reserve);
+    sv-prefecture keeps one school per prefecture."""
+    if category == "sv-prefecture":
+        return call["quota"]
+    return max(1, applications // 2)
+
+
+def award_of(rule: Mapping, rank: int, request_fen: int) -> int:
+    """What the rule awards the project at `rank` that asked for `request_fen`."""
+    award = rule["award"]
+    if award["method"] == "tiers":
+        return next(t["amount"] for t in award["tiers"] if t["from_rank"] <= rank and
+                    (t["to_rank"] is None or rank <= t["to_rank"]))
+    share = request_fen * award["percent"] // 100
+    return share if award.get("cap") is None else min(share, award["cap"])
+
+
+def _budget_needed(rule: Mapping, quota: int, budget_max_fen: int) -> dict[str, int]:
+    """Per source, enough for `quota` projects at the most the rule can award (rounded up to the yuan)."""
+    award = rule["award"]
+    if award["method"] == "tiers":
+        most = max(t["amount"] for t in award["tiers"])
+    else:
+        most = award_of(rule, 1, budget_max_fen)
+    weights = rule["sources"]
+    whole = sum(weights.values())
+    return {source: -(-quota * most * weight // (whole * YUAN)) * YUAN + YUAN for source, weight in weights.items()}
+
+
+# ---------------------------------------------------------------- finance consumer
+
+
+def reconcile(consumer: FinanceConsumer, calls: Sequence[CallRound]) -> dict[str, dict] | None:
+    """The consumer's reconciliation of the round's projects, once it equals what the
+    funding service answers for each (None until then)."""
+    book = consumer.reconciliation()
+    mine = {project: book.get(project) for call in calls for project in call.funding}
+    for call in calls:
+        for project, funding in call.funding.items():
+            if mine[project] is None or _columns(mine[project]) != _funding_columns(funding):
+                return None
+    return mine
+
+
+COLUMNS = {"allocated": "award", "released": "released", "withheld": "withheld", "clawed_back": "clawed_back"}
+
+
+def _columns(reconciled: Mapping[str, Mapping[str, int]]) -> dict:
+    return {column: {s: v[column] for s, v in reconciled.items() if v[column]} for column in COLUMNS}
+
+
+def _funding_columns(funding: Mapping) -> dict:
+    return {column: {s: v for s, v in funding[name]["by_source"].items() if v} for column, name in COLUMNS.items()}
+
+
+# ---------------------------------------------------------------- the whole round
+
+
+def run_demo(config: DemoConfig, out: TextIO = sys.stdout, bars: TextIO = sys.stderr) -> DemoResult:
+    """Run a whole round against the platform at `config.base_url`; print its steps and
+    summary on `out`. Raises DemoError on any answer the round did not expect."""
+    console = Console(out, bars)
+    round_ = Round(config, console)
+    round_.wait_ready()
+    data = round_.world()
+    institution_ids = round_.register_institutions(data)
+    expert_ids = round_.register_experts(data)
+    calls = round_.plan_calls(data)
+    round_.funding_setup(calls)
+    config.finance_db.parent.mkdir(parents=True, exist_ok=True)
+    consumer = FinanceConsumer(config.amqp_uri, config.finance_db, queue=config.finance_queue)
+    consumer.start(timeout=30)
+    console.say(f"finance consumer listening on funding.events (queue {config.finance_queue}, "
+                f"book {config.finance_db})")
+    try:
+        closes = round_.open_calls(calls)
+        round_.apply(calls, closes)
+        round_.recommend(calls)
+        round_.check_eligibility(calls)
+        round_.wait_closed(calls, closes)
+        round_.assign(calls)
+        round_.review(calls)
+        round_.rank(calls)
+        notice_closes = round_.publish_notices(calls)
+        round_.object_and_uphold(calls)
+        round_.finalize(calls, notice_closes)
+        round_.allocate(calls)
+        round_.record_milestones(calls)
+        round_.read_funding(calls)
+        reconciliation = wait_for("the finance consumer to reconcile with the funding service",
+                                  lambda: reconcile(consumer, calls))
+        problems = consumer.discrepancies() + [r["errors"] for r in consumer.rejected()]
+        if problems:
+            raise DemoError(f"the finance consumer found problems: {problems}")
+        console.say(f"finance consumer reconciled {len(reconciliation)} projects with the funding service: "
+                    f"{wan(sum(v['allocated'] for p in reconciliation.values() for v in p.values()))} 万元 allocated, "
+                    f"{wan(sum(v['released'] for p in reconciliation.values() for v in p.values()))} 万元 released")
+    finally:
+        consumer.stop()
+    inboxes = round_.inboxes(calls)
+    report = round_.api.get("progress report", "/v1/reports/progress").body
+    result = DemoResult(config, data, institution_ids, expert_ids, calls, round_.skipped, reconciliation, inboxes,
+                        report, time.monotonic() - console.started, round_.api.sent)
+    print_summary(console, result)
+    return result
+
+
+# ---------------------------------------------------------------- the summary
+
+
+def print_summary(console: Console, result: DemoResult) -> None:
+    calls = result.calls
+    console.print()
+    console.print("Summary of the round")
+    rows = []
+    for call in calls:
+        milestones = Counter(m["result"] for m in call.milestones)
+        rows.append([call.category, call.quota, len(call.submitted), len(call.recommended), len(call.eligible),
+                     len(call.assignments), len(call.reviews), len(call.selected), len(call.approved),
+                     wan(call.allocation["total"]["total"]), f"{milestones['pass']}/{milestones['rectify']}"])
+    console.print(table(["call", "quota", "submitted", "recommended", "eligible", "reviews assigned",
+                         "reviews done", "selected", "after objection", "allocated 万元", "mid-term pass/rectify"],
+                        rows))
+    console.print()
+    console.print("Allocated by source (万元)")
+    used = [s for s in SOURCES if any(c.allocation["total"]["by_source"].get(s) for c in calls)]
+    console.print(table(["call", *(SOURCE_NAMES[s] for s in used), "total"], [
+        [c.category, *(wan(c.allocation["total"]["by_source"].get(s, 0)) for s in used),
+         wan(c.allocation["total"]["total"])] for c in calls]))
+    for call in calls:
+        if call.objection:
+            console.print(f"\nObjection {call.objection['id']} ({call.category}): upheld; removed "
+                          f"{', '.join(call.objection['removed'])}, promoted {', '.join(call.objection['promoted'])}")
+    console.print("\nInboxes (GET /v1/inbox)")
+    for label, box in result.inboxes.items():
+        items = box["items"]
+        unread = sum(1 for i in items if not i["read_at"])
+        console.print(f"  {label}: {len(items)} messages, {unread} unread; latest: {items[0]['title']}")
+        console.print("    " + ", ".join(f"{k}×{n}" for k, n in sorted(Counter(i["kind"] for i in items).items())))
+    print_progress_report(console, result.progress_report)
+    console.print(f"\nThe round took {result.seconds:.0f}s and {result.requests} HTTP requests.")
+
+
+def print_progress_report(console: Console, report: Mapping) -> None:
+    console.print(f"\nProgress report (GET /v1/reports/progress): targets to {report['quota_year']}")
+    rows = [[c["code"], c["quota"], *_figures(c)] for c in report["categories"]]
+    rows.append(["total", report["totals"]["quota"], *_figures(report["totals"])])
+    console.print(table(["category", "quota", *FIGURES], rows))
+    console.print()
+    console.print(table(["prefecture", *FIGURES], [
+        [p["prefecture"], *_figures(p)] for p in sorted(report["prefectures"], key=lambda p: -p["approved"])]))
+
+
+FIGURES = ("approved", "funded", "allocated 万元", "disbursed 万元", "clawed back 万元", "mid-term passed",
+           "accepted")
+
+
+def _figures(row: Mapping) -> list:
+    return [row["approved"], row["funded_projects"], wan(row["allocated"]["total"]), wan(row["disbursed"]["total"]),
+            wan(row["clawed_back"]["total"]), row["milestones_passed"]["mid_term"],
+            row["milestones_passed"]["acceptance"]]
