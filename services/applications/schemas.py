@@ -1,19 +1,18 @@
 """What crosses the applications service's boundary: marshmallow schemas.
 
-Unknown fields are refused, types are strict (no "1" for 1, no 1 for true), every text
-has a length limit, times are RFC 3339 with a zone and come out in UTC, money is integer
-fen. Every error message is a `Bilingual`: its text is English, `.zh` is Chinese
-(`localise_errors` picks one). The gateway also feeds these schemas to apispec for the
-OpenAPI document, so each has a stable name and descriptions.
+The field types are the kernel's (`services.common.fields`): unknown fields are refused,
+types are strict (no "1" for 1, no 1 for true), every text has a length limit, times are
+RFC 3339 with a zone and come out in UTC, money is integer fen. Every error message is a
+`Bilingual`: its text is English, `.zh` is Chinese (`services.common.bilingual.localise_errors`
+picks one). The gateway also feeds these schemas to apispec for the OpenAPI document, so
+each has a stable name and descriptions.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping
-from datetime import datetime, timezone
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from services.applications.domain import credit_code, importing
 from services.applications.domain.applications import APPLICATION_MACHINE, ORGANISATION_KINDS
@@ -21,198 +20,34 @@ from services.applications.domain.calls import CALL_MACHINE
 from services.applications.domain.calls import call_terms_problems, check_call_quota, rubric_problems
 from services.applications.domain.catalogue import catalogue
 from services.applications.domain.institutions import INSTITUTION_TYPES, PREFECTURES, Institution
-from services.applications.domain.messages import Bilingual, QuotaExceeded
-from services.applications.domain.personal import (
-    Sensitive,
-    mask,
-    mobile_problem,
-    normalise_mobile,
-    normalise_resident_id,
-    resident_id_problem,
+from services.applications.domain.messages import QuotaExceeded
+from services.common.bilingual import Bilingual
+from services.common.fields import (
+    AuditEntryOut,
+    BaseSchema,
+    Flag,
+    ListOf,
+    Masked,
+    Object,
+    SafeDict,
+    Text,
+    UtcDateTime,
+    Whole,
+    choice,
+    fen,
+    mobile,
+    opaque_id,
+    resident_id,
 )
 from services.common.vocabulary import INDUSTRY_FIELDS
 
-MAX_FEN = 10**12  # ten billion yuan: far above any single request
 FIRST_YEAR, LAST_YEAR = 2022, 2035
 MAX_INDUSTRY_FIELDS = 3
 MAX_KEYWORDS = 10
 MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE = 100, 20
 
-_COMMON_MESSAGES = {
-    "required": Bilingual("Missing data for required field.", "缺少必填字段。"),
-    "null": Bilingual("Field may not be null.", "不能为空值（null）。"),
-    "validator_failed": Bilingual("Invalid value.", "取值无效。"),
-}
-_TOO_LONG = Bilingual("Longer than maximum length {max}.", "长度超过上限{max}个字符。")
-_TOO_SHORT = Bilingual("Shorter than minimum length {min}.", "长度不能少于{min}个字符。")
-_EMPTY = Bilingual("Must not be empty.", "不能为空。")
-_OUT_OF_RANGE = Bilingual("Must be between {min} and {max}.", "应在{min}至{max}之间。")
-_NOT_ONE_OF = Bilingual("Must be one of: {choices}.", "应为以下之一：{labels}。")
-_TOO_MANY = Bilingual("At most {max} items.", "至多{max}项。")
-_TOO_FEW = Bilingual("At least {min} item(s).", "至少{min}项。")
-_LINE_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_PROSE_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
-
-
-def localise_errors(messages: Any, language: str) -> Any:
-    """The same error structure with each message in `language` ('zh' or 'en')."""
-    if isinstance(messages, Mapping):
-        return {key: localise_errors(value, language) for key, value in messages.items()}
-    if isinstance(messages, list):
-        return [localise_errors(value, language) for value in messages]
-    if language == "zh" and isinstance(messages, Bilingual):
-        return messages.zh
-    return str(messages)
-
 
 # ---------------------------------------------------------------- fields
-
-
-def _length(min_length: int, max_length: int) -> list[validate.Length]:
-    validators = [validate.Length(max=max_length, error=_TOO_LONG)]
-    if min_length:
-        validators.insert(0, validate.Length(min=min_length, error=_EMPTY if min_length == 1 else _TOO_SHORT))
-    return validators
-
-
-class Text(fields.String):
-    """A string with a length limit (in characters). Single-line text is trimmed and
-    refuses line breaks and control characters; prose (`multiline`) is kept as written
-    but refuses control characters other than tab and line breaks."""
-
-    default_error_messages = {
-        **_COMMON_MESSAGES,
-        "invalid": Bilingual("Not a valid string.", "不是有效的文本。"),
-        "invalid_utf8": Bilingual("Not a valid utf-8 string.", "不是有效的UTF-8文本。"),
-        "control": Bilingual("Must not contain control characters.", "不能包含控制字符。"),
-        "line": Bilingual("Must be a single line without control characters.", "应为单行文本，不能包含换行或控制字符。"),
-    }
-
-    def __init__(self, max_length: int, *, min_length: int = 1, multiline: bool = False, validate=(), **kwargs):
-        self.multiline = multiline
-        super().__init__(validate=[*_length(min_length, max_length), *validate], **kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if self.multiline:
-            if _PROSE_CONTROL.search(text):
-                raise self.make_error("control")
-            return text
-        text = text.strip()
-        if _LINE_CONTROL.search(text):
-            raise self.make_error("line")
-        return text
-
-
-def _choice(choices: Mapping[str, str] | Collection[str], **kwargs) -> Text:
-    """One of `choices`; a mapping gives each code its Chinese label for the message."""
-    codes = list(choices)
-    labels = [f"{code}（{choices[code]}）" for code in codes] if isinstance(choices, Mapping) else codes
-    one_of = validate.OneOf(codes, labels, error=_NOT_ONE_OF)
-    return Text(max(map(len, codes)), validate=[one_of], **kwargs)
-
-
-def _opaque_id(**kwargs) -> Text:
-    pattern = validate.Regexp(
-        _ID_PATTERN, error=Bilingual("Only letters, digits, '_' and '-'.", "只能包含字母、数字、“_”和“-”。")
-    )
-    return Text(64, validate=[pattern], **kwargs)
-
-
-class Whole(fields.Integer):
-    """An integer, strictly: no strings, floats or booleans (`strict=False` for query strings)."""
-
-    default_error_messages = {
-        **_COMMON_MESSAGES,
-        "invalid": Bilingual("Not a valid integer.", "不是有效的整数。"),
-        "too_large": Bilingual("Number too large.", "数值过大。"),
-    }
-
-    def __init__(self, minimum: int, maximum: int, *, strict: bool = True, **kwargs):
-        super().__init__(strict=strict, validate=validate.Range(minimum, maximum, error=_OUT_OF_RANGE), **kwargs)
-
-
-def _fen(**kwargs) -> Whole:
-    metadata = {"description": "integer fen (分, 1/100 yuan), currency CNY", **kwargs.pop("metadata", {})}
-    return Whole(0, MAX_FEN, metadata=metadata, **kwargs)
-
-
-class Flag(fields.Boolean):
-    """true or false, nothing else."""
-
-    default_error_messages = {**_COMMON_MESSAGES, "invalid": Bilingual("Not a valid boolean.", "不是有效的布尔值。")}
-
-    def _deserialize(self, value, attr, data, **kwargs) -> bool:
-        if not isinstance(value, bool):
-            raise self.make_error("invalid")
-        return value
-
-
-class UtcDateTime(fields.AwareDateTime):
-    """An RFC 3339 time with its zone; loaded and dumped in UTC (a naive stored time is UTC)."""
-
-    default_error_messages = {
-        **_COMMON_MESSAGES,
-        "invalid": Bilingual("Not a valid RFC 3339 time.", "不是有效的RFC 3339时间。"),
-        "invalid_awareness": Bilingual(
-            "Must carry a time zone, e.g. 2026-03-01T08:00:00Z.", "须带时区，例如2026-03-01T08:00:00Z。"
-        ),
-        "format": Bilingual("Not a valid RFC 3339 time.", "不是有效的RFC 3339时间。"),
-    }
-
-    def _deserialize(self, value, attr, data, **kwargs) -> datetime:
-        return super()._deserialize(value, attr, data, **kwargs).astimezone(timezone.utc)
-
-    def _serialize(self, value, attr, obj, **kwargs) -> str | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-class ListOf(fields.List):
-    default_error_messages = {**_COMMON_MESSAGES, "invalid": Bilingual("Not a valid list.", "不是有效的列表。")}
-
-    def __init__(self, inner, *, max_items: int, min_items: int = 0, **kwargs):
-        sizes = [validate.Length(max=max_items, error=_TOO_MANY)]
-        if min_items:
-            sizes.append(validate.Length(min=min_items, error=_TOO_FEW))
-        super().__init__(inner, validate=sizes, **kwargs)
-
-
-class Object(fields.Nested):
-    default_error_messages = {**_COMMON_MESSAGES, "type": Bilingual("Invalid type.", "类型无效。")}
-
-
-def _mongo_safe_key(key: str) -> None:
-    if key.startswith("$") or "." in key:
-        raise ValidationError(
-            Bilingual("Keys may not start with '$' or contain '.'.", "键名不能以“$”开头，也不能包含“.”。")
-        )
-
-
-class SafeDict(fields.Dict):
-    """A free-form mapping of text to text whose keys are safe as MongoDB field names:
-    none starts with '$' or contains '.' (operator injection); values are plain text."""
-
-    default_error_messages = {**_COMMON_MESSAGES, "invalid": Bilingual("Not a valid object.", "不是有效的对象。")}
-
-    def __init__(self, *, max_items: int, key_length: int, value_length: int, metadata=None, **kwargs):
-        self.max_items = max_items
-        super().__init__(
-            keys=Text(key_length, validate=[_mongo_safe_key]),
-            values=Text(value_length),
-            validate=self._at_most_max_items,
-            # Length would be documented as maxLength; an object's bound is maxProperties.
-            metadata={"maxProperties": max_items, **(metadata or {})},
-            **kwargs,
-        )
-
-    def _at_most_max_items(self, value: dict) -> None:
-        if len(value) > self.max_items:
-            raise ValidationError(_TOO_MANY.format(max=self.max_items))
 
 
 class CreditCode(Text):
@@ -233,48 +68,6 @@ class CreditCode(Text):
         return code
 
 
-class PersonalIdentifier(Text):
-    """A resident ID number or mobile number: checked without quoting it, kept as a
-    `Sensitive` (masked repr), always masked on output."""
-
-    def __init__(self, max_length: int, normalise, problem, **kwargs):
-        self.normalise = normalise
-        self.problem = problem
-        super().__init__(max_length, **kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs) -> Sensitive:
-        identifier = self.normalise(super()._deserialize(value, attr, data, **kwargs))
-        problem = self.problem(identifier)
-        if problem:
-            raise ValidationError(problem)
-        return Sensitive(identifier)
-
-    def _serialize(self, value, attr, obj, **kwargs) -> str | None:
-        return None if value is None else mask(str(value))
-
-
-def _resident_id(**kwargs) -> PersonalIdentifier:
-    metadata = {"description": "居民身份证号码 (GB 11643), 18 characters; masked on output, e.g. 430***********1234"}
-    return PersonalIdentifier(18, normalise_resident_id, resident_id_problem, metadata=metadata, **kwargs)
-
-
-def _mobile(**kwargs) -> PersonalIdentifier:
-    metadata = {"description": "mainland mobile number, 11 digits (+86 allowed); masked on output, e.g. 138****5678"}
-    return PersonalIdentifier(20, normalise_mobile, mobile_problem, metadata=metadata, **kwargs)
-
-
-class BaseSchema(Schema):
-    """Unknown fields are errors; schema-level messages are bilingual."""
-
-    class Meta:
-        unknown = RAISE
-
-    error_messages = {
-        "unknown": Bilingual("Unknown field.", "未知字段。"),
-        "type": Bilingual("Invalid input type.", "输入类型无效。"),
-    }
-
-
 # ---------------------------------------------------------------- institutions
 
 
@@ -282,8 +75,8 @@ class InstitutionIn(BaseSchema):
     """An institution (申报单位) to register; also each row of an import."""
 
     name = Text(100, required=True, metadata={"description": "full Chinese name"})
-    type = _choice(INSTITUTION_TYPES, required=True)
-    prefecture = _choice(PREFECTURES, required=True, metadata={"description": "市州, one of Hunan's 14"})
+    type = choice(INSTITUTION_TYPES, required=True)
+    prefecture = choice(PREFECTURES, required=True, metadata={"description": "市州, one of Hunan's 14"})
     county = Text(50, required=True, metadata={"description": "县市区"})
     sponsor = Text(100, required=True, metadata={"description": "主管部门 (for a technician school, its HRSS department)"})
     credit_code = CreditCode(required=True)
@@ -405,7 +198,7 @@ class ReviewPlanIn(BaseSchema):
 class CallIn(BaseSchema):
     """A call (遴选批次) for one category."""
 
-    category = _choice(catalogue().codes, required=True)
+    category = choice(catalogue().codes, required=True)
     title = Text(200, required=True)
     opens_at = UtcDateTime(required=True)
     closes_at = UtcDateTime(required=True)
@@ -422,10 +215,10 @@ class CallIn(BaseSchema):
     per_institution_limit = Whole(
         1, 100, load_default=1, metadata={"description": "applications per institution (person and team categories)"}
     )
-    budget_min_fen = _fen(required=True)
-    budget_max_fen = _fen(required=True)
+    budget_min_fen = fen(required=True)
+    budget_max_fen = fen(required=True)
     review_plan = Object(ReviewPlanIn, required=True)
-    funding_rule = _opaque_id(required=True, metadata={"description": "id of the funding rule the allocation applies"})
+    funding_rule = opaque_id(required=True, metadata={"description": "id of the funding rule the allocation applies"})
 
     @validates_schema
     def _terms_fit(self, data, **kwargs):
@@ -442,17 +235,6 @@ class CallIn(BaseSchema):
             errors["budget_max_fen"] = [Bilingual("Must not be below budget_min_fen.", "经费上限不能低于下限。")]
         if errors:
             raise ValidationError(errors)
-
-
-class AuditEntryOut(BaseSchema):
-    """One step of a status history: who, when, from, to, why."""
-
-    event = fields.String()
-    from_state = fields.String()
-    to_state = fields.String()
-    actor = fields.String()
-    at = UtcDateTime()
-    reason = fields.String(allow_none=True)
 
 
 class CallOut(CallIn):
@@ -486,15 +268,15 @@ class TeamMemberIn(BaseSchema):
     name = Text(50, required=True)
     title = Text(50, required=True, metadata={"description": "professional title (职称)"})
     role = Text(50, required=True, metadata={"description": "role in the team, e.g. 负责人"})
-    id_number = _resident_id(required=True)
-    phone = _mobile(required=True)
+    id_number = resident_id(required=True)
+    phone = mobile(required=True)
 
 
 class OrganisationIn(BaseSchema):
     """A lead or member organisation of a vocational education group."""
 
     name = Text(200, required=True)
-    kind = _choice(ORGANISATION_KINDS, required=True)
+    kind = choice(ORGANISATION_KINDS, required=True)
     credit_code = CreditCode()
 
 
@@ -508,9 +290,9 @@ class _ApplicationContent(BaseSchema):
     summary = Text(2000, min_length=0, multiline=True)
     construction_plan = Text(20_000, min_length=0, multiline=True, metadata={"description": "建设方案"})
     yearly_targets = ListOf(Object(YearlyTargetIn), max_items=LAST_YEAR - FIRST_YEAR + 1)
-    budget_request_fen = _fen()
+    budget_request_fen = fen()
     industry_fields = ListOf(
-        _choice({code: names[0] for code, names in INDUSTRY_FIELDS.items()}),
+        choice({code: names[0] for code, names in INDUSTRY_FIELDS.items()}),
         min_items=1,
         max_items=MAX_INDUSTRY_FIELDS,
         metadata={"description": "专业大类 codes of the 2021 specialty catalogue (1 to 3); needed to submit"},
@@ -544,7 +326,7 @@ class _ApplicationContent(BaseSchema):
 class ApplicationIn(_ApplicationContent):
     """A new draft application for a call; the rest can be filled in before submitting."""
 
-    call_id = _opaque_id(required=True)
+    call_id = opaque_id(required=True)
     title = Text(200, required=True)
 
 
@@ -572,13 +354,6 @@ class EligibilityDecisionOut(BaseSchema):
     actor = fields.String()
     at = UtcDateTime()
     findings = fields.List(fields.Nested(FindingOut))
-
-
-class Masked(fields.String):
-    """Personal data on the way out: masked whatever it holds (masking a masked value keeps it)."""
-
-    def _serialize(self, value, attr, obj, **kwargs) -> str | None:
-        return None if value is None else mask(str(value))
 
 
 class TeamMemberOut(BaseSchema):
@@ -644,20 +419,20 @@ class PageQuery(BaseSchema):
     """`?limit=&cursor=` of every list; query strings, so numbers come as text."""
 
     limit = Whole(1, MAX_PAGE_SIZE, strict=False, load_default=DEFAULT_PAGE_SIZE)
-    cursor = _opaque_id(metadata={"description": "next_cursor of the previous page"})
+    cursor = opaque_id(metadata={"description": "next_cursor of the previous page"})
 
 
 class InstitutionQuery(PageQuery):
-    prefecture = _choice(PREFECTURES)
-    type = _choice(INSTITUTION_TYPES)
+    prefecture = choice(PREFECTURES)
+    type = choice(INSTITUTION_TYPES)
 
 
 class CallQuery(PageQuery):
-    category = _choice(catalogue().codes)
-    state = _choice(CALL_MACHINE.states)
+    category = choice(catalogue().codes)
+    state = choice(CALL_MACHINE.states)
 
 
 class ApplicationQuery(PageQuery):
-    call_id = _opaque_id()
-    institution_id = _opaque_id()
-    state = _choice(APPLICATION_MACHINE.states)
+    call_id = opaque_id()
+    institution_id = opaque_id()
+    state = choice(APPLICATION_MACHINE.states)

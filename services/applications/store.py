@@ -64,9 +64,9 @@ from services.applications.domain.messages import (
     UnknownReference,
     rfc3339,
 )
-from services.applications.domain.personal import protect
 from services.applications.domain.recommendation import Actor, check_may_recommend, check_recommendation_cap
 from services.applications.events import EVENTS
+from services.common.personal import protect
 from services.common.store import BaseStore
 
 TIMER_ACTOR = "system:timer"

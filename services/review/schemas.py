@@ -1,7 +1,7 @@
 """What crosses the review service's boundary: marshmallow schemas.
 
 The field types (strict integers and booleans, trimmed text with limits, RFC 3339 UTC
-times, bilingual messages) are the applications service's, imported rather than copied.
+times, bilingual messages) are the kernel's (`services.common.fields`).
 ID numbers come in only to become person keys (`services.common.identity.person_key`):
 they are never stored, echoed or quoted. Scores and totals are integer hundredths of a
 point (8537 is 85.37).
@@ -14,8 +14,8 @@ from marshmallow import ValidationError, fields, post_load
 
 from services.applications.domain.catalogue import catalogue
 from services.applications.domain.institutions import PREFECTURES
-from services.applications.domain.messages import Bilingual
-from services.applications.schemas import (
+from services.common.bilingual import Bilingual
+from services.common.fields import (
     AuditEntryOut,
     BaseSchema,
     Flag,
@@ -24,9 +24,9 @@ from services.applications.schemas import (
     Text,
     UtcDateTime,
     Whole,
-    _choice,
-    _opaque_id,
-    _resident_id,
+    choice,
+    opaque_id,
+    resident_id,
 )
 from services.common.identity import person_key
 from services.common.vocabulary import INDUSTRY_FIELDS
@@ -52,18 +52,18 @@ class ExpertIn(BaseSchema):
     """An expert of the pool (专家); also each row of an import."""
 
     name = Text(50, required=True)
-    id_number = _resident_id(required=True, load_only=True)  # kept only as a person key, to find the expert in a team
-    institution_id = _opaque_id(required=True, metadata={"description": "the expert's own institution (工作单位)"})
+    id_number = resident_id(required=True, load_only=True)  # kept only as a person key, to find the expert in a team
+    institution_id = opaque_id(required=True, metadata={"description": "the expert's own institution (工作单位)"})
     institution_name = Text(200, metadata={"description": "for display"})
-    prefecture = _choice(PREFECTURES, required=True)
-    expertise = ListOf(_choice(INDUSTRY_FIELD_LABELS), min_items=1, max_items=len(INDUSTRY_FIELDS), required=True,
+    prefecture = choice(PREFECTURES, required=True)
+    expertise = ListOf(choice(INDUSTRY_FIELD_LABELS), min_items=1, max_items=len(INDUSTRY_FIELDS), required=True,
                        data_key="fields", attribute="fields", metadata={"description": "fields of expertise: codes of the industry-field vocabulary (专业大类)"})
     keywords = ListOf(Text(30), max_items=20, load_default=list, metadata={"description": "free keywords (研究方向)"})
-    categories = ListOf(_choice(_categories()), min_items=1, max_items=len(catalogue()), required=True,
+    categories = ListOf(choice(_categories()), min_items=1, max_items=len(catalogue()), required=True,
                         metadata={"description": "the categories the expert may review"})
-    conflict_institution_ids = ListOf(_opaque_id(), max_items=50, load_default=list,
+    conflict_institution_ids = ListOf(opaque_id(), max_items=50, load_default=list,
                                       metadata={"description": "declared conflicts (回避): institutions"})
-    conflict_id_numbers = ListOf(_resident_id(), max_items=50, load_default=list, load_only=True,
+    conflict_id_numbers = ListOf(resident_id(), max_items=50, load_default=list, load_only=True,
                                  metadata={"description": "declared conflicts (回避): people, by resident ID number"})
     load_cap = Whole(1, MAX_LOAD_CAP, required=True, metadata={"description": "the most applications per call"})
     available = Flag(load_default=True)
@@ -105,10 +105,10 @@ class PageIn(BaseSchema):
 
 
 class ExpertFilterIn(BaseSchema):
-    prefecture = _choice(PREFECTURES)
-    category = _choice(_categories())
-    field = _choice(INDUSTRY_FIELD_LABELS, metadata={"description": "an industry-field code"})
-    institution_id = _opaque_id()
+    prefecture = choice(PREFECTURES)
+    category = choice(_categories())
+    field = choice(INDUSTRY_FIELD_LABELS, metadata={"description": "an industry-field code"})
+    institution_id = opaque_id()
 
 
 class ExpertListIn(PageIn, ExpertFilterIn):
@@ -191,10 +191,10 @@ class AssignmentPageOut(BaseSchema):
 
 
 class AssignmentFilterIn(BaseSchema):
-    call_id = _opaque_id()
-    application_id = _opaque_id()
-    expert_id = _opaque_id()
-    status = _choice(["assigned", "reviewed", "declined", "void"])
+    call_id = opaque_id()
+    application_id = opaque_id()
+    expert_id = opaque_id()
+    status = choice(["assigned", "reviewed", "declined", "void"])
 
 
 class AssignmentListIn(PageIn, AssignmentFilterIn):
@@ -395,7 +395,7 @@ class NoticeOut(BaseSchema):
 
 
 class ObjectionIn(BaseSchema):
-    application_id = _opaque_id(required=True)
+    application_id = opaque_id(required=True)
     grounds = Text(2000, required=True, multiline=True)
 
 
@@ -413,7 +413,7 @@ class ObjectionOut(BaseSchema):
 
 
 class ResolveIn(BaseSchema):
-    decision = _choice(["upheld", "dismissed"], required=True)
+    decision = choice(["upheld", "dismissed"], required=True)
     reason = Text(2000, required=True, multiline=True)
 
 

@@ -9,8 +9,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from services.applications.domain.personal import resident_id_check_digit
 from services.common.identity import person_key
+from services.common.personal import resident_id_check_digit
 from services.review.domain.assignment import Application, AssignmentPolicy, Expert, check_assignment
 from services.review.domain.conflicts import SAME_PREFECTURE_CATEGORIES
 from tests.support.servers import wait_until

@@ -1,6 +1,5 @@
 import json
-import pickle
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pytest
 from apispec import APISpec
@@ -8,7 +7,6 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import ValidationError
 
 from services.applications import schemas
-from services.applications.domain.messages import Bilingual
 from services.applications.schemas import (
     ApplicationIn,
     ApplicationOut,
@@ -18,9 +16,9 @@ from services.applications.schemas import (
     InstitutionIn,
     InstitutionOut,
     ProgrammeOut,
-    localise_errors,
 )
 from services.applications.domain.catalogue import CATEGORY_FIELDS, COMMON_OPTIONAL_FIELDS, CORE_FIELDS, catalogue
+from services.common.bilingual import Bilingual, localise_errors
 
 
 def errors_of(schema, payload):
@@ -228,19 +226,6 @@ def test_every_error_message_is_bilingual(studio, team_member):
     assert chinese["$where"] == ["未知字段。"]
     assert chinese["enterprise_partner"]["credit_code"] == ["统一社会信用代码校验位（第18位）错误"]
     assert localise_errors(messages, "en")["title"] == ["Must not be empty."]
-
-
-def test_bilingual_messages_survive_format_and_pickle():
-    message = Bilingual("Longer than maximum length {max}.", "长度超过上限{max}个字符。").format(max=5)
-    assert (message, message.zh) == ("Longer than maximum length 5.", "长度超过上限5个字符。")
-    restored = pickle.loads(pickle.dumps(message))
-    assert restored.zh == message.zh and json.dumps(restored) == '"Longer than maximum length 5."'
-
-
-def test_utc_times_from_any_zone():
-    field = schemas.UtcDateTime()
-    value = field.deserialize("2026-03-01T08:00:00+08:00")
-    assert value == datetime(2026, 3, 1, 0, 0, tzinfo=timezone.utc) and value.tzinfo == timezone.utc
 
 
 def test_schemas_generate_openapi_components():

@@ -20,8 +20,8 @@ from services.applications.domain.institutions import (
     VOCATIONAL_UNDERGRADUATE,
     Institution,
 )
-from services.applications.domain.personal import mobile_problem, resident_id_problem
 from services.applications.schemas import ApplicationIn, ApplicationPatch, CallIn, InstitutionIn
+from services.common.personal import mobile_problem, resident_id_problem
 from services.common.vocabulary import INDUSTRY_FIELDS
 from services.review.schemas import ExpertIn
 

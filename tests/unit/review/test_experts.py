@@ -6,8 +6,8 @@ import openpyxl
 import pytest
 from marshmallow import ValidationError
 
-from services.applications.domain.personal import resident_id_check_digit
 from services.common.identity import person_key
+from services.common.personal import resident_id_check_digit
 from services.review.domain.assignment import check_assignment
 from services.review.domain.experts import call_policy, pairs_to_void, pool_expert, review_application, split_list
 from services.review.schemas import ExpertIn, ExpertOut, import_experts
