@@ -182,8 +182,11 @@ def price_all_pairs(problem: AssignmentProblem, rows: np.ndarray, solution) -> t
     for block_rows, columns, scores in problem.eligible_blocks(rows):
         # Unrounded scores are within half a point of the points and group duals are >= 0,
         # so > -1 keeps every pair whose exact slack is positive.
-        approx = scores - duals.app[block_rows][:, None] - duals.expert[columns][None, :] - duals.fill
-        r, c = np.nonzero((approx > -1) & (scores >= 0))
+        excluded = scores < 0
+        scores -= (duals.app[block_rows] + duals.fill).astype(np.float32)[:, None]
+        scores -= duals.expert[columns].astype(np.float32)[None, :]
+        scores[excluded] = -np.inf
+        r, c = np.nonzero(scores > -1)
         app, expert = block_rows[r], columns[c]
         slack = duals.slack(app, expert, problem.points(app, expert))
         positive += float(slack[slack > 0].sum())

@@ -7,23 +7,25 @@ The formula (one definition, used by the solver, the checker and the benchmark):
     points    = round(AFFINITY_SCALE · affinity)  (half to even; 0 .. 10 000)
 
 Fields come from the controlled vocabulary of industry fields; keywords are free text,
-compared after `normalize_term` (NFKC, trimmed, case-folded, so 智能制造 and ＡＩ match
-their half-width forms). Cosine rather than Jaccard because it is a scaled dot product:
+compared after `normalize_term` (NFKC, trimmed, case-folded, so full-width ＡＩ matches
+ai). Weights: the controlled fields carry most (0.7), the free keywords refine within
+them (0.3). Cosine rather than Jaccard because it is a scaled dot product:
 the solver scores a whole block of pairs with one matrix product. It still prefers a
 specialist to a generalist who lists every field (the square root of the expert's count
 in the denominator). Whether an expert may review the application's category at all is
 a hard rule (see `conflicts.exclusion_reasons`), not part of the affinity.
 
-`AffinityScorer` is the bulk form: `block` gives float32 scores good for ranking
-(the unrounded value, so within half a point of the points), `points` gives the exact integer points of
-chosen pairs from integer intersection counts, through the same `points_from_counts`
-as `affinity_points`.
+`AffinityScorer` is the bulk form: `block` gives float32 scores good for ranking (the
+unrounded value, so within half a point of the points): one matrix product over the
+fields and the most widely shared keywords, plus a sparse join for the other keywords.
+`points` gives the exact integer points of chosen pairs from integer intersection
+counts, through the same `points_from_counts` as `affinity_points`.
 """
 from __future__ import annotations
 
 import unicodedata
-from itertools import chain
 from collections.abc import Collection, Sequence
+from itertools import chain
 
 import numpy as np
 
@@ -135,7 +137,9 @@ class AffinityScorer:
         pair_app, pair_exp = join_on_key(
             app_keyword[0][app_sparse], app_keyword[1][app_sparse], exp_keyword[0][exp_sparse], exp_keyword[1][exp_sparse]
         )
-        self._sparse_key, self._sparse_common = np.unique(pair_app * self._n_experts + pair_exp, return_counts=True)
+        keys = np.sort(pair_app * self._n_experts + pair_exp)  # one per shared keyword: count the runs
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else keys
+        self._sparse_key, self._sparse_common = keys[starts], np.diff(np.r_[starts, len(keys)])
 
     @staticmethod
     def _binary(n_rows, n_fields, field_incidence, keyword_incidence, dense_column) -> tuple[np.ndarray, np.ndarray]:

@@ -30,9 +30,10 @@ every pair is not (160 M arcs at provincial scale). So, in one pass over all pai
 1. pool: each application's POOL_PER_TOP_N · top_n best eligible experts by affinity;
 2. candidates: each application's top_n experts united with each expert's top_m
    applications (among the applications' nearest), taken from the pool;
-3. column generation: solve the flow over the candidates, read its node potentials
-   (the LP duals: shortest-path distances in the residual graph), price every pool pair
-   with them, add the pairs that would lower the cost, solve again (PRICING_ROUNDS);
+3. column generation: solve the flow over the candidates for affinity alone, read its
+   node potentials (the LP duals: shortest-path distances in the residual graph), price
+   every pool pair with them and add those that would lower the cost (PRICING_ROUNDS
+   rounds); then solve the flow, load spread included, over the candidates so grown;
 4. an application still short gets all its eligible experts and the flow is solved
    again, so a shortfall is never an artefact of the sparsification.
 
@@ -79,9 +80,12 @@ from services.review.domain.conflicts import CATEGORIES, ExclusionMask, exclusio
 
 COST_PER_POINT = 64
 BLOCK_ENTRIES = 4_000_000  # scores computed at once: 16 MB of float32
-POOL_PER_TOP_N = 16  # an application's pool: its 16 · top_n best experts
+POOL_PER_TOP_N = 24  # an application's pool: its 24 · top_n best experts
 PRICING_ROUNDS = 1
 THREADS = min(4, os.cpu_count() or 1)  # numpy releases the GIL while scoring blocks
+# Bellman-Ford passes for the potentials; about 150 at provincial scale. Stopped early they
+# only price fewer pairs in, and the LP duals stay a valid (looser) bound.
+MAX_RELAXATIONS = 2_000
 
 
 def _text(owner: str, name: str, value) -> str:
@@ -161,7 +165,11 @@ class AssignmentPolicy:
 
     same_prefecture_conflict: None applies the same-prefecture conflict to the
     SAME_PREFECTURE_CATEGORIES only; True or False applies it to every or no application.
-    top_n / top_m: the sparsification (None for top_n: every eligible pair).
+    own_institution_applied_conflict: an expert whose institution applied in the call
+    has a conflict with all of it. seed: breaks ties between equally good experts.
+    top_n / top_m: the first candidates, each application's top_n experts and each
+    expert's top_m applications; the pool priced afterwards holds each application's
+    POOL_PER_TOP_N · top_n best (None for top_n: every eligible pair, the dense problem).
     load_spread: the most, in affinity points, one assignment may pay for spreading.
     """
 
@@ -421,13 +429,13 @@ class FlowSolution:
 
     Nodes: 0 source, 1 sink, 2.. experts, then applications, then one gadget per
     [application, institution] with several candidate experts. `potentials` are
-    shortest-path distances in the residual graph (Bellman-Ford, vectorised): with them
-    every residual arc has reduced cost >= 0, which certifies optimality and prices
-    pairs the flow did not see.
+    shortest-path distances in the residual graph (Bellman-Ford, vectorised, one pass per
+    arc of the longest shortest path): with them every residual arc has reduced cost
+    >= 0, which certifies optimality and prices pairs the flow did not see.
     """
 
-    def __init__(self, problem: AssignmentProblem, app: np.ndarray, expert: np.ndarray):
-        self.problem, self.app, self.expert = problem, app, expert
+    def __init__(self, problem: AssignmentProblem, app: np.ndarray, expert: np.ndarray, spread: bool = True):
+        self.problem, self.app, self.expert, self.spread = problem, app, expert, spread and problem.policy.load_spread > 0
         self.points = problem.points(app, expert)
         n_experts, n_apps = len(problem.experts), len(problem.applications)
         self.first_app = 2 + n_experts
@@ -440,7 +448,7 @@ class FlowSolution:
         group_app[group] = app
         self.group_keys, self.group_nodes = group_key[shared], group_node[shared]
         self.pair_head = np.where(shared[group], group_node[group], self.first_app + app)
-        load = problem.load_arcs()
+        load = problem.load_arcs(self.spread)
         open_apps = np.flatnonzero(problem.demand > 0)
         parts = [
             load,
@@ -482,7 +490,7 @@ class FlowSolution:
             tails, heads, costs = tails[order], heads[order], costs[order]
             starts = np.flatnonzero(np.r_[True, heads[1:] != heads[:-1]]) if len(heads) else heads
             distance = np.zeros(self.n_nodes, np.int64)
-            for _ in range(self.n_nodes if len(heads) else 0):
+            for _ in range(min(self.n_nodes, MAX_RELAXATIONS) if len(heads) else 0):
                 relaxed = np.minimum(distance[heads[starts]], np.minimum.reduceat(distance[tails] + costs, starts))
                 if np.array_equal(relaxed, distance[heads[starts]]):
                     break
@@ -495,10 +503,10 @@ class FlowSolution:
         return (AFFINITY_SCALE - points) * COST_PER_POINT + self.potentials[2 + expert] - self.potentials[self.first_app + app]
 
     def lp_duals(self) -> LpDuals:
-        """The LP duals in points; only for a problem without load spread (plain expert arcs)."""
+        """The LP duals in points; only for a flow without load spread (plain expert arcs)."""
         problem = self.problem
-        if problem.policy.load_spread:
-            raise ValueError("lp_duals needs a policy with load_spread = 0")
+        if self.spread:
+            raise ValueError("lp_duals needs a flow solved without load spread")
         distance = self.potentials / COST_PER_POINT
         source, sink = distance[0], distance[1]
         app = np.where(problem.demand > 0, np.maximum(0, sink - distance[self.first_app:self.first_app + len(problem.demand)]), 0)
@@ -590,17 +598,19 @@ class AssignmentProblem:
                 missing = self._missing(solution)
         return self._result(solution, missing, feasibility)
 
-    def flow(self, app: np.ndarray, expert: np.ndarray) -> FlowSolution:
-        """Solve the flow over the candidate pairs (app[i], expert[i])."""
-        return FlowSolution(self, app, expert)
+    def flow(self, app: np.ndarray, expert: np.ndarray, spread: bool = True) -> FlowSolution:
+        """Solve the flow over the candidate pairs (app[i], expert[i]); spread=False leaves the
+        load spread out (pure affinity)."""
+        return FlowSolution(self, app, expert, spread)
 
     def sparse_flow(self, rows: np.ndarray) -> FlowSolution:
         """The flow over the sparsified candidate set of `rows`.
 
         Candidates: each row's top_n experts and each expert's top_m rows by affinity,
         from a pool of each row's POOL_PER_TOP_N · top_n best experts. Then up to
-        PRICING_ROUNDS rounds of column generation: price every pool pair with the flow's
-        potentials, add those that would lower the cost, solve again.
+        PRICING_ROUNDS rounds of column generation: solve for affinity alone, price every
+        pool pair with the flow's potentials, add those that would lower the cost. Last,
+        the flow with the load spread over the grown set.
         """
         keys, expert_bits = self._pool(rows, POOL_PER_TOP_N * self.policy.top_n)
         flat = keys.ravel()
@@ -609,15 +619,16 @@ class AssignmentProblem:
         chosen[_best(keys, self.policy.top_n)] = True
         near = _best(keys, 4 * self.policy.top_n)  # each expert's top_m among the rows' nearest
         chosen[near[_best_by_group(expert[near], flat[near], self.policy.top_m)]] = True
-        solution = self.flow(app[chosen], expert[chosen])
         for _ in range(PRICING_ROUNDS):
+            pricing = self.flow(app[chosen], expert[chosen], spread=False)  # affinity alone prices
             unseen = np.flatnonzero((flat >= 0) & ~chosen)
-            priced_in = unseen[solution.reduced_costs(app[unseen], expert[unseen], score[unseen]) < 0]
+            priced_in = unseen[pricing.reduced_costs(app[unseen], expert[unseen], score[unseen]) < 0]
             if not len(priced_in):
+                if not self.policy.load_spread:
+                    return pricing
                 break
             chosen[priced_in] = True
-            solution = self.flow(app[chosen], expert[chosen])
-        return solution
+        return self.flow(app[chosen], expert[chosen])
 
     def all_pairs(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every eligible pair of `rows` with an expert who has free cap."""
@@ -680,11 +691,11 @@ class AssignmentProblem:
         for category in np.unique(self.category[rows]):
             yield str(category), rows[self.category[rows] == category]
 
-    def load_arcs(self):
+    def load_arcs(self, spread: bool):
         """Source→expert arcs (tails, heads, caps, costs): one per unit of free cap with
         its convex load cost, or one plain arc per expert without load spread."""
         experts = np.flatnonzero(self.free > 0)
-        if self.policy.load_spread == 0:
+        if not spread:
             return np.zeros(len(experts)), 2 + experts, self.free[experts], np.zeros(len(experts))
         units = self.free[experts]
         expert = np.repeat(experts, units)
