@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Collection, Sequence
-from itertools import chain
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -66,13 +66,15 @@ def affinity_points(application, expert) -> int:
     )
 
 
-def incidence(sets: Sequence[Collection[str]], vocabulary: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
-    """(row, term code) for every member of every set, growing `vocabulary` with new terms."""
+def incidence(sets: Sequence[Collection[str]], vocabulary: dict[str, int], grow: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(row, term code) for every member of every set. New terms join `vocabulary`, or,
+    with grow=False, get code -1 (they can match nothing already coded)."""
     members = list(chain.from_iterable(sets))
-    for term in dict.fromkeys(members):
-        vocabulary.setdefault(term, len(vocabulary))
+    if grow:
+        for term in dict.fromkeys(members):
+            vocabulary.setdefault(term, len(vocabulary))
     rows = np.repeat(np.arange(len(sets)), np.fromiter(map(len, sets), np.int64, len(sets)))
-    return rows, np.fromiter(map(vocabulary.__getitem__, members), np.int64, len(members))
+    return rows, np.fromiter(map(vocabulary.get, members, repeat(-1)), np.int64, len(members))
 
 
 def join_on_key(left_rows, left_keys, right_rows, right_keys) -> tuple[np.ndarray, np.ndarray]:

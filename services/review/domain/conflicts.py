@@ -106,12 +106,14 @@ class ExclusionMask:
         ], bool)
         available = np.array([e.available for e in experts], bool)
         self._qualified = may_review & (available & ~applied)[None, :]
-        team = incidence([a.team_person_ids for a in applications], people)
+        declared_people = incidence([e.conflict_person_ids for e in experts], people)
+        expert_person = incidence([(e.person_id,) for e in experts], people)
+        team = incidence([a.team_person_ids for a in applications], people, grow=False)  # only the experts' people matter
         pairs = [
             join_on_key(*app_institution, *exp_institution),
             join_on_key(*app_institution, *incidence([e.conflict_institution_ids for e in experts], institutions)),
-            join_on_key(*team, *incidence([e.conflict_person_ids for e in experts], people)),
-            join_on_key(*team, *incidence([(e.person_id,) for e in experts], people)),
+            join_on_key(*team, *declared_people),
+            join_on_key(*team, *expert_person),
         ]
         if extra_pairs is not None:
             pairs.append(extra_pairs)
