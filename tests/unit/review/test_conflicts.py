@@ -1,4 +1,5 @@
-"""Conflicts of interest (回避): each rule in words, and the bulk mask agreeing with it."""
+"""Conflicts of interest (回避): each rule in words, the bulk mask agreeing with it, and the solver
+never assigning a conflicted pair (every result through the independent checker)."""
 from __future__ import annotations
 
 import dataclasses
