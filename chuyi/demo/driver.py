@@ -309,8 +309,6 @@ class Api:
     def _exchange(self, step, method, path, headers, body, params, files, repeatable) -> requests.Response:
         url, failures = self.base_url + path, 0
         for _ in range(MAX_RETRIES):
-            if files:  # a file pointer is read by the first send: give each attempt fresh bytes
-                files = {name: (filename, content) for name, (filename, content) in files.items()}
             try:
                 response = self._session().request(method, url, json=body, params=params, files=files,
                                                    headers=headers, timeout=HTTP_TIMEOUT_S)
@@ -494,11 +492,16 @@ class Round:
                 return requests.get(self.api.base_url + "/readyz", timeout=5).status_code == 200
             except requests.RequestException:
                 return False
-        wait_for(f"the gateway at {self.api.base_url} to be ready", ready, timeout=90)
+        wait_for(f"the gateway at {self.api.base_url} to be ready (`make up` starts it)", ready, timeout=90)
         self.say(f"platform ready at {self.api.base_url}")
 
     def world(self) -> DemoData:
         self.data = data = generate(self.config.seed, self.config.institutions, self.config.experts, opens_at=utcnow())
+        offered = [c.body["category"] for c in data.calls]
+        unknown = [c for c in self.config.categories if c not in offered]
+        if unknown:
+            raise DemoError(f"no demo call for {', '.join(unknown)} at this size (categories with applicants: "
+                            f"{', '.join(offered)})")
         total = sum(len(data.applications[c.key]) for c in data.calls)
         self.say(f"demo world (seed {data.seed}): {len(data.institutions)} institutions, {len(data.experts)} experts, "
                  f"{total} applications in {len(data.calls)} categories; this round runs "
@@ -552,10 +555,6 @@ class Round:
 
     def plan_calls(self, data: DemoData) -> list[CallRound]:
         by_category = {c.body["category"]: c for c in data.calls}
-        unknown = [c for c in self.config.categories if c not in by_category]
-        if unknown:
-            raise DemoError(f"no demo call for {', '.join(unknown)} at this size (categories with applicants: "
-                            f"{', '.join(by_category)})")
         left = self.quota_left()
         calls = []
         for category in self.config.categories:
@@ -600,8 +599,8 @@ class Round:
         for (category, source), amount in budgets.items():
             self.api.post(step, "/v1/budgets", PROVINCE, {"year": self.year, "category": category, "source": source,
                                                           "amount": amount}, create=True, expect=(201,))
-        self.say(f"funding: {len(calls)} rules, {len(budgets)} budget lines for {self.year} "
-                 f"({wan(sum(budgets.values()))} 万元)")
+        self.say(f"funding: a rule per call, {len(budgets)} budget line(s) for {self.year} funded with "
+                 f"{wan(sum(budgets.values()))} 万元")
 
     def _same_rule(self, step: str, rule: dict) -> None:
         """A rule of this id exists (an earlier round): use it if it says the same."""
@@ -687,17 +686,24 @@ class Round:
                  f"{sum(len(c.declined) for c in calls)} declined by {len(bureaus)} authorities")
 
     def check_eligibility(self, calls: list[CallRound]) -> None:
-        """The province confirms what the automatic rules found."""
+        """The province confirms what the automatic rules find. The findings an application
+        shows are those of its submission, and the rules run again on the decision (a
+        declined neighbour no longer counts against a one-per-prefecture candidate): a
+        confirmation the rules now contradict is refused as an override without a reason,
+        and the province confirms their outcome instead."""
         step = "eligibility"
         work = [(call, a) for call in calls for a in call.recommended.values()]
 
         def decide(item: tuple[CallRound, dict]) -> tuple[CallRound, dict]:
             call, application = item
-            passed = all(f["passed"] for f in application["eligibility_findings"])
-            reason = "形式审查通过。" if passed else "形式审查未通过：" + "；".join(
-                f["reason_zh"] for f in application["eligibility_findings"] if not f["passed"])
-            body = {"eligible": passed, "reason": reason}
-            return call, self.api.post(step, f"/v1/applications/{application['id']}/eligibility", PROVINCE, body).body
+            path = f"/v1/applications/{application['id']}/eligibility"
+            shown = all(f["passed"] for f in application["eligibility_findings"])
+            reply = self.api.post(step, path, PROVINCE, {"eligible": shown}, expect=(200, 422))
+            if reply.status == 422 and not reply.body.get("type", "").endswith("reason-required"):
+                raise DemoError(_problem_message(step, "POST", path, PROVINCE, reply))
+            if reply.status == 422:
+                reply = self.api.post(step, path, PROVINCE, {"eligible": not shown})
+            return call, reply.body
         for call, answer in self.each("checking eligibility", work, decide):
             (call.eligible if answer["eligibility_decision"]["eligible"] else call.ineligible)[answer["id"]] = answer
         self.say(f"eligibility: {sum(len(c.eligible) for c in calls)} eligible, "
@@ -835,13 +841,17 @@ class Round:
         step = "finalize"
         sleep_until(self.console, "public notice window", notice_closes)
         for call in calls:
-            call.selection = wait_for(f"the notice window of {call.id} to close",
-                                      lambda: self._finalized(step, call), timeout=60)
-        self.say(f"selections finalized (立项): {sum(len(c.approved) for c in calls)} projects approved")
+            refused = []
 
-    def _finalized(self, step: str, call: CallRound) -> dict | None:
-        reply = self.api.post(step, f"/v1/calls/{call.id}/finalize", expect=(200, 409))
-        return reply.body if reply.status == 200 else None
+            def finalized(call=call, refused=refused) -> dict | None:
+                reply = self.api.post(step, f"/v1/calls/{call.id}/finalize", expect=(200, 409))
+                refused.append(reply.body.get("detail"))
+                return reply.body if reply.status == 200 else None
+            try:
+                call.selection = wait_for(f"the notice window of {call.id} to close", finalized, timeout=60)
+            except DemoError as late:
+                raise DemoError(f"{late}; finalizing was last refused with: {refused[-1]}") from None
+        self.say(f"selections finalized (立项): {sum(len(c.approved) for c in calls)} projects approved")
 
     # ------------------------------------------------------------ funding
 
