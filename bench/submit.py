@@ -23,11 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import sys
 import tempfile
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -37,6 +34,7 @@ from pymongo import MongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._measure import percentile, run_threads  # noqa: E402
 from services.applications.domain.credit_code import check_digit, organisation_check_digit  # noqa: E402
 from services.applications.store import ApplicationsStore  # noqa: E402
 from services.common.messaging import Publisher, consumer_queue, declare_service_exchange, service_exchange  # noqa: E402
@@ -57,9 +55,11 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def register(stack: Stack, count: int) -> list[str]:
-    """Institutions of every prefecture's higher-vocational colleges, imported in one CSV."""
-    prefectures = ["长沙市", "株洲市", "湘潭市", "衡阳市", "岳阳市", "常德市", "湘西土家族苗族自治州"]
+PREFECTURES = ("长沙市", "株洲市", "湘潭市", "衡阳市", "岳阳市", "常德市", "湘西土家族苗族自治州")
+
+
+def register(stack: Stack, count: int, prefectures: tuple[str, ...] = PREFECTURES) -> list[str]:
+    """Higher-vocational colleges spread over `prefectures`, imported in one CSV."""
     start = random.randrange(10**7)
     rows = [f"湖南第{n}职业技术学院,高职专科,{prefectures[n % len(prefectures)]},某县,湖南省教育厅,{credit_code(start + n)}"
             for n in range(count)]
@@ -98,41 +98,6 @@ def draft(stack: Stack, call_id: str, institution_id: str) -> tuple[str, request
     answer = session.post(stack.url("/v1/applications"), json=body, timeout=30)
     answer.raise_for_status()
     return answer.json()["id"], session
-
-
-def p(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def run_threads(concurrency: int, work: list, one) -> tuple[float, list[float]]:
-    """Do `one(item, state)` for every item from `concurrency` threads; (seconds, latencies in ms)."""
-    latencies: list[float] = []
-    lock = threading.Lock()
-    chunks = [work[i::concurrency] for i in range(concurrency)]
-    barrier = threading.Barrier(concurrency + 1)
-
-    def worker(chunk):
-        state = {}
-        barrier.wait()
-        mine = []
-        for item in chunk:
-            start = time.perf_counter()
-            one(item, state)
-            mine.append(1000 * (time.perf_counter() - start))
-        if "close" in state:
-            state["close"]()
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=worker, args=(chunk,)) for chunk in chunks]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    start = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    return time.perf_counter() - start, latencies
 
 
 def submit_one(stack: Stack):
@@ -199,9 +164,9 @@ def main() -> None:
                 raw_s, raw_ms = run_threads(concurrency, raw_work, raw_one(raw_db.applications, amqp_uri))
                 results.append({
                     "concurrency": concurrency, "submissions": len(batch),
-                    "submit_rps": round(len(batch) / submit_s, 1), "submit_p50_ms": round(p(submit_ms, 0.5), 1),
-                    "submit_p99_ms": round(p(submit_ms, 0.99), 1),
-                    "raw_rps": round(len(raw_work) / raw_s, 1), "raw_p99_ms": round(p(raw_ms, 0.99), 1),
+                    "submit_rps": round(len(batch) / submit_s, 1), "submit_p50_ms": round(percentile(submit_ms, 0.5), 1),
+                    "submit_p99_ms": round(percentile(submit_ms, 0.99), 1),
+                    "raw_rps": round(len(raw_work) / raw_s, 1), "raw_p99_ms": round(percentile(raw_ms, 0.99), 1),
                 })
             submitted = applications.applications.count_documents({"call_id": call_id, "state": "submitted"})
             wait_until(lambda: applications.outbox.count_documents({"sent_at": None}) == 0, timeout=60,
