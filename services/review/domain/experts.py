@@ -6,22 +6,19 @@ An import is all or nothing, checked row by row: each row is converted from its 
 row validator (the same schema as creating one expert), and the same person (by person
 key, from the ID number) may appear only once, in the file and in the pool. Errors name
 the spreadsheet row (the header is row 1), the column as written and the rule, in Chinese
-and English; ID numbers are never quoted. File reading is the applications import's
-(`services.applications.domain.importing`): size limits, UTF-8/GB18030 CSV, XLSX, cells
-that lost digits.
+and English; ID numbers are never quoted. File reading is the kernel's
+(`services.common.tabular`): size limits, UTF-8/GB18030 CSV, XLSX, cells that lost digits.
 """
 from __future__ import annotations
 
 import re
-import unicodedata
 import zlib
-from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
-from services.applications.domain import importing
-from services.applications.domain.importing import HEADER_ROW, MAX_ROWS, RowError
-from services.applications.domain.messages import Bilingual
+from services.common.bilingual import Bilingual
+from services.common.tabular import RowValidator, Table, TableImport, Unique, read_table
 from services.common.vocabulary import INDUSTRY_FIELDS
 from services.review.domain.assignment import Application, AssignmentPolicy, Expert, check_assignment
 from services.review.domain.reviews import STANDING
@@ -43,29 +40,20 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 REQUIRED_COLUMNS = ("name", "id_number", "institution_id", "prefecture", "fields", "categories", "load_cap")
 LIST_FIELDS = frozenset({"fields", "keywords", "categories", "conflict_institution_ids", "conflict_id_numbers"})
-_FIELD_BY_HEADER = {unicodedata.normalize("NFKC", h).strip().lower(): f for f, hs in COLUMNS.items() for h in hs}
+POOL = Table(COLUMNS, Bilingual("the file has no experts", "文件中没有专家数据"), required=REQUIRED_COLUMNS)
 _SEPARATORS = re.compile(r"[;；,，、|\n]+")
 _YES = frozenset({"是", "可", "可以", "有", "yes", "y", "true", "1"})
 _NO = frozenset({"否", "不", "不可", "无", "no", "n", "false", "0"})
 #: Industry fields may be written as their code or their Chinese name.
 FIELD_BY_LABEL = {zh: code for code, (zh, _) in INDUSTRY_FIELDS.items()}
 
-RowValidator = Callable[[dict[str, Any]], tuple[dict | None, Mapping[str, list[str]]]]
 
-
-@dataclass(frozen=True)
-class ExpertImport:
-    """Either every clean expert (with its row) or only errors."""
-
-    experts: tuple[dict, ...]
-    errors: tuple[RowError, ...]
+class ExpertImport(TableImport):
+    """Either every clean expert or only errors."""
 
     @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    def report(self) -> dict:
-        return {"ok": self.ok, "imported": len(self.experts), "errors": [e.as_dict() for e in self.errors]}
+    def experts(self) -> tuple[dict, ...]:
+        return self.records
 
 
 def split_list(text: str) -> list[str]:
@@ -87,47 +75,6 @@ def _typed(field: str, text: str, category_labels: Mapping[str, str]) -> Any:
     return text
 
 
-def _read_header(cells: list[Any]) -> tuple[dict[int, tuple[str, str]], list[RowError]]:
-    """Column index -> (field, header as written), and the header's errors."""
-    columns, errors, seen = {}, [], set()
-    accepted = "; ".join("/".join(headers) for headers in COLUMNS.values())
-    for index, value in enumerate(cells):
-        header = "" if value is None else str(value).strip()
-        if not header:
-            continue
-        field = _FIELD_BY_HEADER.get(unicodedata.normalize("NFKC", header).strip().lower())
-        if field is None:
-            message = Bilingual(f"unknown column '{header}'; accepted: {accepted}", f"无法识别的列“{header}”，可用列名：{accepted}")
-        elif field in seen:
-            message = Bilingual(f"column for {field} appears twice", f"“{COLUMNS[field][0]}”列重复")
-        else:
-            seen.add(field)
-            columns[index] = (field, header)
-            continue
-        errors.append(RowError(HEADER_ROW, field, header, message))
-    errors += [
-        RowError(HEADER_ROW, field, None, Bilingual(f"missing column for {field} ({COLUMNS[field][0]})", f"缺少“{COLUMNS[field][0]}”列"))
-        for field in REQUIRED_COLUMNS
-        if field not in seen
-    ]
-    return columns, errors
-
-
-def _duplicate_people(numbered: list[tuple[int, dict]], known_person_keys: Collection[str], header: str) -> list[RowError]:
-    errors, first_row = [], {}
-    for number, expert in numbered:
-        key = expert["person_key"]
-        if key in known_person_keys:
-            message = Bilingual("an expert with this ID number is already in the pool", "该身份证号的专家已在专家库中")
-        elif key in first_row:
-            message = Bilingual(f"the ID number repeats the one in row {first_row[key]}", f"身份证号与第{first_row[key]}行重复")
-        else:
-            first_row[key] = number
-            continue
-        errors.append(RowError(number, "id_number", header, message))
-    return errors
-
-
 def read_experts(
     content: bytes,
     validate_row: RowValidator,
@@ -140,41 +87,17 @@ def read_experts(
     `known_person_keys` are those already in the pool; `category_labels` maps a category's
     Chinese name to its code, so a file may use either.
     """
-    try:
-        return _read(content, validate_row, frozenset(known_person_keys), category_labels or {})
-    except importing._Unreadable as problem:
-        return ExpertImport((), (RowError(None, None, None, problem.message),))
-
-
-def _read(content: bytes, validate_row: RowValidator, known: frozenset[str], labels: Mapping[str, str]) -> ExpertImport:
-    rows = enumerate(importing._rows(content), start=HEADER_ROW)
-    header = next(rows, None)
-    if header is None or importing._is_blank(header[1]):
-        raise importing._Unreadable(Bilingual("the first row must hold the column names", "第一行应为列名"))
-    columns, errors = _read_header(header[1])
-    if errors:
-        return ExpertImport((), tuple(errors))
-    headers = {field: written for field, written in columns.values()}
-    numbered, count = [], 0
-    for number, cells in rows:
-        if importing._is_blank(cells):
-            continue
-        count += 1
-        if count > MAX_ROWS:
-            raise importing._Unreadable(Bilingual(f"the file has more than {MAX_ROWS} rows", f"文件超过{MAX_ROWS}行"))
-        raw, read_errors = importing._read_row(number, cells, columns)
-        row = {field: _typed(field, text, labels) for field, text in raw.items()}
-        clean, row_errors = importing._validated(number, row, validate_row, headers, {e.field for e in read_errors})
-        if clean is not None and not read_errors:
-            numbered.append((number, clean))
-        errors += read_errors + row_errors
-    if not count:
-        raise importing._Unreadable(Bilingual("the file has no experts", "文件中没有专家数据"))
-    errors += _duplicate_people(numbered, known, headers["id_number"])
-    errors.sort(key=lambda e: e.row)
-    if errors:
-        return ExpertImport((), importing._capped(errors))
-    return ExpertImport(tuple(expert for _, expert in numbered), ())
+    labels = category_labels or {}
+    table = replace(POOL, typed=lambda field, text: _typed(field, text, labels))
+    unique_people = Unique(
+        "id_number",
+        key=lambda expert: expert["person_key"],
+        known=frozenset(known_person_keys),
+        already_known=Bilingual("an expert with this ID number is already in the pool", "该身份证号的专家已在专家库中"),
+        repeats=Bilingual("the ID number repeats the one in row {row}", "身份证号与第{row}行重复"),
+    )
+    result = read_table(content, table, validate_row, unique_people)
+    return ExpertImport(result.records, result.errors)
 
 
 # ---------------------------------------------------------------- what the assignment sees

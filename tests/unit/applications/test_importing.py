@@ -5,7 +5,6 @@ import openpyxl
 import pytest
 from marshmallow import ValidationError
 
-from services.applications.domain import importing
 from services.applications.schemas import InstitutionIn, import_institutions
 
 ZH_HEADER = ["名称", "类型", "市州", "县市区", "主管部门", "统一社会信用代码"]
@@ -56,12 +55,6 @@ def test_csv_without_bom_english_headers_any_case_and_lower_case_code(school):
     assert result.institutions[0]["credit_code"] == row[5].upper()
 
 
-def test_gb18030_csv_is_read(school):
-    result = import_institutions(csv_bytes([ZH_HEADER, school(name="湘西民族职业技术学院", prefecture="湘西土家族苗族自治州")], encoding="gb18030"))
-    assert result.ok
-    assert result.institutions[0]["prefecture"] == "湘西土家族苗族自治州"
-
-
 def test_broken_xlsx_rows_are_reported_row_by_row_and_nothing_is_imported(school, standards):
     good = school()
     wrong_check = school(name="株洲职业技术学院", prefecture="株洲市")
@@ -101,83 +94,12 @@ def test_rows_are_checked_by_the_same_schema_as_single_creation(school):
     assert {e.field: [e.message] for e in result.errors} == single.value.messages
 
 
-def test_a_number_cell_that_lost_digits_is_named(school):
-    row = school()
-    row[5] = 9.13501e17
-    result = import_institutions(xlsx_bytes([ZH_HEADER, row]))
-    assert messages(result) == [(2, "credit_code", "the cell holds a number that has lost digits: format the column as text")]
-
-
-def test_integer_cells_become_text(school):
-    row = school(county=12345)
-    result = import_institutions(xlsx_bytes([ZH_HEADER, row]))
-    assert result.institutions[0]["county"] == "12345"
-
-
-@pytest.mark.parametrize(
-    "header, expected",
-    [
-        (ZH_HEADER + ["备注"], [(1, None, "unknown column '备注'")]),
-        (ZH_HEADER[:5], [(1, "credit_code", "missing column for credit_code (统一社会信用代码)")]),
-        (ZH_HEADER + ["name"], [(1, "name", "column for name appears twice")]),
-    ],
-)
-def test_header_errors(header, expected, school):
-    result = import_institutions(csv_bytes([header, school()[: len(header)]]))
-    assert [(r, f, m[: len(expected[0][2])]) for r, f, m in messages(result)] == expected
-
-
-def test_cell_beyond_the_named_columns_is_an_error(school):
-    result = import_institutions(csv_bytes([ZH_HEADER, school() + ["多余"]]))
-    assert messages(result) == [(2, None, "cell 7 is outside the named columns")]
-
-
-def test_oversized_cell_is_an_error_once(school):
-    row = school(name="学" * (importing.MAX_CELL_CHARS + 1))
-    result = import_institutions(csv_bytes([ZH_HEADER, row]))
-    assert messages(result) == [(2, "name", f"cell is longer than {importing.MAX_CELL_CHARS} characters")]
-
-
-def test_too_many_rows(monkeypatch, school):
-    monkeypatch.setattr(importing, "MAX_ROWS", 2)
-    result = import_institutions(csv_bytes([ZH_HEADER, school(), school(), school()]))
-    assert messages(result) == [(None, None, "the file has more than 2 rows")]
-
-
-def test_too_large_file(monkeypatch, school):
-    content = csv_bytes([ZH_HEADER, school()])
-    monkeypatch.setattr(importing, "MAX_FILE_BYTES", len(content) - 1)
-    assert messages(import_institutions(content))[0][2].startswith("the file is larger than")
-
-
 def test_already_registered_codes_are_refused(school):
     row = school()
     result = import_institutions(csv_bytes([ZH_HEADER, row]), known_credit_codes={row[5].lower()})
     assert messages(result) == [(2, "credit_code", "an institution with this credit code is already registered")]
 
 
-def test_error_report_is_capped(monkeypatch, school):
-    monkeypatch.setattr(importing, "MAX_REPORTED_ERRORS", 2)
-    rows = [ZH_HEADER] + [school(prefecture="无") for _ in range(4)]
-    result = import_institutions(csv_bytes(rows))
-    assert len(result.errors) == 3
-    assert result.errors[-1].message.en == "2 more errors not shown"
-
-
-@pytest.mark.parametrize(
-    "content, problem",
-    [
-        (b"", "the first row must hold the column names"),
-        (csv_bytes([ZH_HEADER]), "the file has no institutions"),
-        (b"PK\x03\x04 not really a zip", "the file is not a readable XLSX workbook"),
-        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64, "Excel 97-2003 (.xls) files are not accepted"),
-        (b"\xff\xfe\xff\xfe", "neither UTF-8 nor GB18030"),
-    ],
-)
-def test_unreadable_files_get_one_clear_error(content, problem):
-    result = import_institutions(content)
-    assert not result.ok
-    (error,) = result.errors
-    assert error.row is None
-    assert problem in error.message.en
-    assert error.message.zh
+def test_a_register_without_rows_says_so():
+    (error,) = import_institutions(csv_bytes([ZH_HEADER])).errors
+    assert (error.row, error.message.en, error.message.zh) == (None, "the file has no institutions", "文件中没有单位数据")
