@@ -41,9 +41,10 @@ from typing import Any, TextIO
 
 import openpyxl
 import requests
+from kombu import Connection
 
 from chuyi.demo.generator import DemoApplication, DemoData, generate, resolve, review_comment, simulated_scores
-from examples.finance_consumer.consumer import FinanceConsumer
+from examples.finance_consumer.consumer import FinanceConsumer, finance_queue
 from services.applications.domain.institutions import INSTITUTION_TYPES
 from services.applications.domain.messages import rfc3339
 from services.gateway.auth import mint_token
@@ -1046,6 +1047,13 @@ def reconcile(consumer: FinanceConsumer, calls: Sequence[CallRound]) -> dict[str
     return mine
 
 
+def _drop_queue(amqp_uri: str, name: str) -> None:
+    """The demo's finance queue is the round's own: left behind, it would fill with every
+    later funding event of the stack, with no one to read them."""
+    with Connection(amqp_uri) as connection:
+        finance_queue(name)(connection.default_channel).delete()
+
+
 COLUMNS = {"allocated": "award", "released": "released", "withheld": "withheld", "clawed_back": "clawed_back"}
 
 
@@ -1101,6 +1109,7 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout, bars: TextIO = sys.st
                     f"{wan(sum(v['released'] for p in reconciliation.values() for v in p.values()))} 万元 released")
     finally:
         consumer.stop()
+        _drop_queue(config.amqp_uri, config.finance_queue)
     inboxes = round_.inboxes(calls)
     report = round_.api.get("progress report", "/v1/reports/progress").body
     result = DemoResult(config, data, institution_ids, expert_ids, calls, round_.skipped, reconciliation, inboxes,
