@@ -78,11 +78,13 @@ import numpy as np
 from services.review.domain.affinity import AFFINITY_SCALE, AffinityScorer, join_on_key, normalize_term
 from services.review.domain.conflicts import CATEGORIES, ExclusionMask, exclusion_reasons
 
-COST_PER_POINT = 64
+COST_PER_POINT = 64  # integer flow costs per affinity point: room for the load spread's steps
 BLOCK_ENTRIES = 4_000_000  # scores computed at once: 16 MB of float32
 POOL_PER_TOP_N = 24  # an application's pool: its 24 · top_n best experts
 PRICING_ROUNDS = 1
-THREADS = min(4, os.cpu_count() or 1)  # numpy releases the GIL while scoring blocks
+# Blocks are scored in threads: numpy releases the GIL. Under eventlet's monkey patching (the
+# services) the threads are green and the blocks simply go one after another.
+THREADS = min(4, os.cpu_count() or 1)
 # Bellman-Ford passes for the potentials; about 150 at provincial scale. Stopped early they
 # only price fewer pairs in, and the LP duals stay a valid (looser) bound.
 MAX_RELAXATIONS = 2_000
