@@ -229,7 +229,7 @@ class ReviewService(ChuyiService):
                 "expert_id": current["expert_id"], "total_hundredths": written.total_hundredths})
             self._complete_if_all_in(call, current["application_id"], now)
             return self._review_body(self.store.assignment(assignment_id), call, actor, now)
-        return ok(self.store.in_call(assignment["call_id"], work))
+        return ok(self.store.in_application(assignment["call_id"], assignment["application_id"], work))
 
     def _complete_if_all_in(self, call: dict, application_id: str, now: datetime) -> None:
         candidate = self.store.candidate(application_id)
@@ -302,6 +302,7 @@ class ReviewService(ChuyiService):
             published = {**{k: v for k, v in draft.items() if k != "ranking"}, "record": ranking.to_record(),
                          "published_at": now, "published_by": who(actor)}
             self.store.update_call(call["_id"], {"stage": stage, "ranking": published}, history=[audit])
+            self.store.close_candidates(call["_id"])  # a review written meanwhile conflicts, retries, and is refused
             candidates = {c["_id"]: c for c in self.store.candidates(call["_id"])}
             self.store.emit("ranking_published", call["_id"], {
                 "call_id": call["_id"], "quota": ranking.quota,

@@ -144,6 +144,21 @@ class ReviewStore(BaseStore):
             return work(call)
         return self.atomic(attempt)
 
+    def in_application(self, call_id: str, application_id: str, work: Callable[[dict], T]) -> T:
+        """Like `in_call`, but serialising only the changes of one application (its reviews),
+        so that experts of one call write at the same time. The call is read, not moved on:
+        a change of the whole call that must exclude them (the ranking closing the reviews)
+        moves every candidate of the call on with `close_candidates`."""
+        def attempt():
+            call = self.call(call_id)
+            self.db.candidates.update_one({"_id": application_id}, {"$inc": {"version": 1}}, session=self.session)
+            return work(call)
+        return self.atomic(attempt)
+
+    def close_candidates(self, call_id: str) -> None:
+        """Conflict with every `in_application` transaction of the call still running."""
+        self.db.candidates.update_many({"call_id": call_id}, {"$inc": {"version": 1}}, session=self.session)
+
     def update_call(self, call_id: str, set_fields: dict | None = None, history: Iterable[dict] = (),
                     push: dict | None = None) -> None:
         update: dict = {}
