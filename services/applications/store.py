@@ -321,7 +321,13 @@ class ApplicationsStore(BaseStore):
         return doc
 
     def application(self, application_id: str, actor: Actor) -> dict:
-        return _out(self._application_doc(application_id, actor))
+        """The application; until the province decides its eligibility, with the automatic
+        findings as they stand now (others' recommendations and declines change them)."""
+        doc = self._application_doc(application_id, actor)
+        if doc["state"] in ("submitted", "recommended"):
+            call = self._call_doc(doc["call_id"])
+            doc = {**doc, "eligibility_findings": [f.as_dict() for f in self._findings(doc, call, self._institution_of(doc))]}
+        return _out(doc)
 
     def applications_page(self, actor: Actor, limit: int, cursor: str | None, **filters) -> tuple[list[dict], str | None]:
         query = _scoped(actor, filters)

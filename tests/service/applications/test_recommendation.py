@@ -171,3 +171,15 @@ def test_one_per_prefecture_takes_exactly_one_school_of_each_prefecture(world):
     world.ok(recommend(world, world.bureau(LOUDI), first))
     decided = world.ok(world.post(world.province, f"/v1/applications/{first['id']}/eligibility", {"eligible": True}))
     assert rule(decided)["passed"] and decided["state"] == "eligible"
+
+
+def test_the_findings_shown_before_the_decision_follow_the_other_schools_declines(world):
+    call = world.call("sv-prefecture", prefecture_cap=1)
+    schools = [world.institution(name=f"娄底第{n}职业技术学校", type="secondary_vocational", prefecture=LOUDI, county="涟源市")
+               for n in (3, 4)]
+    first, second = (world.submitted(school, call) for school in schools)
+    rule = lambda application: {f["rule"]: f for f in application["eligibility_findings"]}["one_per_prefecture"]  # noqa: E731
+    assert not rule(second)["passed"]
+    world.ok(world.post(world.bureau(LOUDI), f"/v1/applications/{first['id']}/decline", {"reason": "市州推荐另一所"}))
+    shown = world.ok(world.get(world.province, f"/v1/applications/{second['id']}"))
+    assert rule(shown)["passed"], "with the other school declined, the one-per-prefecture rule passes now"
