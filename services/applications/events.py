@@ -3,31 +3,27 @@
 Consumers (review, notify, and applications itself for the catalogue counts) load `data`
 with these schemas; the store refuses to emit data that does not fit them.
 """
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import fields, validate
 
+from services.common.fields import StrictSchema
 from services.common.vocabulary import INDUSTRY_FIELDS
 
 
-class _Data(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class CriterionData(_Data):
+class CriterionData(StrictSchema):
     code = fields.String(required=True)
     name = fields.String(required=True)
     weight = fields.Integer(required=True, strict=True)
     max_score = fields.Integer(required=True, strict=True)
 
 
-class ReviewPlanData(_Data):
+class ReviewPlanData(StrictSchema):
     reviewers_per_application = fields.Integer(required=True, strict=True)
     rubric = fields.List(fields.Nested(CriterionData), required=True)
     conflict_same_prefecture = fields.Boolean(required=True)
     conflict_own_institution_applied = fields.Boolean(required=True)
 
 
-class CallOpened(_Data):
+class CallOpened(StrictSchema):
     call_id = fields.String(required=True)
     category = fields.String(required=True)
     title = fields.String(required=True)
@@ -42,19 +38,19 @@ class CallOpened(_Data):
     funding_rule = fields.String(required=True)
 
 
-class CallClosed(_Data):
+class CallClosed(StrictSchema):
     call_id = fields.String(required=True)
     category = fields.String(required=True)
     closed_at = fields.String(required=True)
     submitted_count = fields.Integer(required=True, strict=True)
 
 
-class Recommender(_Data):
+class Recommender(StrictSchema):
     kind = fields.String(required=True, validate=validate.OneOf(["prefecture_bureau", "hrss"]))
     authority = fields.String(required=True)
 
 
-class _ApplicationRef(_Data):
+class _ApplicationRef(StrictSchema):
     application_id = fields.String(required=True)
     call_id = fields.String(required=True)
     institution_id = fields.String(required=True)
@@ -79,14 +75,14 @@ class ApplicationDecision(_ApplicationRef):
     reason = fields.String(allow_none=True, load_default=None)
 
 
-class FindingData(_Data):
+class FindingData(StrictSchema):
     rule = fields.String(required=True)
     passed = fields.Boolean(required=True)
     reason_zh = fields.String(required=True)
     reason_en = fields.String(required=True)
 
 
-class ApplicantSnapshot(_Data):
+class ApplicantSnapshot(StrictSchema):
     """What review needs of an eligible application: who applied, on what, and who is on the team."""
     institution_name = fields.String(required=True)
     institution_type = fields.String(required=True)

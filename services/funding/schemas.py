@@ -13,8 +13,9 @@ import binascii
 import json
 from datetime import timezone
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from services.common.fields import StrictSchema
 from services.funding.domain.budget import CATEGORIES, FIRST_YEAR, LAST_YEAR
 from services.funding.domain.ledger import MOVEMENTS
 from services.funding.domain.finance_events import money, tranche_data
@@ -44,17 +45,12 @@ def _category() -> fields.String:
     return fields.String(required=True, validate=validate.OneOf(CATEGORIES))
 
 
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
 # --- input ------------------------------------------------------------------------------
 
 MAX_APPROPRIATION = 10**13  # fen: 100 billion yuan at once, far beyond any Chuyi budget line
 
 
-class BudgetSchema(_Strict):
+class BudgetSchema(StrictSchema):
     """POST /v1/budgets: fund the budget line (year, category, source) with `amount` fen;
     funding a line again adds to it."""
 
@@ -66,7 +62,7 @@ class BudgetSchema(_Strict):
     currency = fields.String(load_default=CURRENCY, validate=validate.Equal(CURRENCY))
 
 
-class AwardTierSchema(_Strict):
+class AwardTierSchema(StrictSchema):
     from_rank = fields.Integer(required=True, strict=True)
     to_rank = fields.Integer(load_default=None, allow_none=True, strict=True)
     amount = fields.Integer(required=True, strict=True)
@@ -79,7 +75,7 @@ class AwardTierSchema(_Strict):
 AWARD_METHOD_FIELDS = {"tiers": {"tiers"}, "share": {"percent", "cap"}}
 
 
-class AwardSchema(_Strict):
+class AwardSchema(StrictSchema):
     """`{"method": "tiers", "tiers": [...]}` or `{"method": "share", "percent": 80, "cap": ...}`."""
 
     method = fields.String(required=True, validate=validate.OneOf(AWARD_METHOD_FIELDS))
@@ -105,7 +101,7 @@ class AwardSchema(_Strict):
         return ShareAward(data["percent"], data.get("cap"))
 
 
-class TrancheSpecSchema(_Strict):
+class TrancheSpecSchema(StrictSchema):
     trigger = fields.String(required=True, validate=validate.OneOf(TRIGGERS))
     percent = fields.Integer(required=True, strict=True)
 
@@ -114,7 +110,7 @@ class TrancheSpecSchema(_Strict):
         return TrancheSpec(**data)
 
 
-class FundingRuleSchema(_Strict):
+class FundingRuleSchema(StrictSchema):
     """A call's funding rule; loads to a `FundingRule`. The rule's own checks (tiers
     contiguous from rank 1, percentages summing to 100, ...) come back keyed by the
     dotted field path, e.g. `award.tiers.1.from_rank`."""
@@ -152,14 +148,14 @@ class FundingRuleCreateSchema(FundingRuleSchema):
         return {"id": data.get("id"), "name": data.get("name"), "rule": rule}
 
 
-class AllocationRequestSchema(_Strict):
+class AllocationRequestSchema(StrictSchema):
     """POST /v1/calls/{id}/allocation. Without `year`, the current year in China (UTC+8)."""
 
     year = fields.Integer(strict=True, validate=validate.Range(min=FIRST_YEAR, max=LAST_YEAR),
                           metadata={"description": "The budget year to allocate from; default: this year in China."})
 
 
-class MilestoneSchema(_Strict):
+class MilestoneSchema(StrictSchema):
     """POST /v1/projects/{id}/milestones. `reason` is required for rectify and fail."""
 
     milestone = fields.String(required=True, validate=validate.OneOf(MILESTONES))
@@ -197,7 +193,7 @@ def decode_cursor(cursor: str | None, kind: type):
     return after
 
 
-class PageQuerySchema(_Strict):
+class PageQuerySchema(StrictSchema):
     limit = fields.Integer(load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
                            metadata={"description": f"Items per page (1 to {MAX_PAGE_SIZE}, "
                                                     f"default {DEFAULT_PAGE_SIZE})."})
@@ -219,7 +215,7 @@ class LedgerQuerySchema(PageQuerySchema):
 
 # --- finance event data -------------------------------------------------------------------
 
-class SourceAmountsSchema(_Strict):
+class SourceAmountsSchema(StrictSchema):
     """Fen per funding source; at least one source."""
 
     provincial_special = _fen()
@@ -233,7 +229,7 @@ class SourceAmountsSchema(_Strict):
             raise ValidationError(f"at least one of {list(SOURCES)}")
 
 
-class MoneySchema(_Strict):
+class MoneySchema(StrictSchema):
     currency = fields.String(required=True, validate=validate.Equal(CURRENCY))
     total = _fen(required=True)
     by_source = fields.Nested(SourceAmountsSchema, required=True)
@@ -245,14 +241,14 @@ class MoneySchema(_Strict):
             raise ValidationError({"total": [f"must equal the sum of by_source ({parts})"]})
 
 
-class TrancheSchema(_Strict):
+class TrancheSchema(StrictSchema):
     index = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     trigger = fields.String(required=True, validate=validate.OneOf(TRIGGERS))
     percent = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100))
     amount = fields.Nested(MoneySchema, required=True)
 
 
-class FundsAllocatedSchema(_Strict):
+class FundsAllocatedSchema(StrictSchema):
     project_id = _id()
     call_id = _id()
     year = _year()
@@ -263,7 +259,7 @@ class FundsAllocatedSchema(_Strict):
     clawback_policy = fields.String(required=True, validate=validate.OneOf(CLAWBACK_POLICIES))
 
 
-class TrancheEventSchema(_Strict):
+class TrancheEventSchema(StrictSchema):
     """`tranche_scheduled` and `tranche_released`."""
 
     project_id = _id()
@@ -276,7 +272,7 @@ class TrancheWithheldSchema(TrancheEventSchema):
     reason = fields.String(required=True)
 
 
-class FundsClawedBackSchema(_Strict):
+class FundsClawedBackSchema(StrictSchema):
     project_id = _id()
     call_id = _id()
     milestone = fields.String(required=True, validate=validate.OneOf(MILESTONES))
@@ -286,7 +282,7 @@ class FundsClawedBackSchema(_Strict):
     tranches = fields.List(fields.Nested(TrancheSchema), required=True, validate=validate.Length(min=1))
 
 
-class BudgetExhaustedSchema(_Strict):
+class BudgetExhaustedSchema(StrictSchema):
     call_id = _id()
     year = _year()
     category = _category()
@@ -318,7 +314,7 @@ class UtcTime(fields.DateTime):
         return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class AuditEntrySchema(_Strict):
+class AuditEntrySchema(StrictSchema):
     event = fields.String(required=True)
     from_state = fields.String(required=True)
     to_state = fields.String(required=True)
@@ -328,7 +324,7 @@ class AuditEntrySchema(_Strict):
     reason = fields.String(allow_none=True, required=True)
 
 
-class BudgetLineSchema(_Strict):
+class BudgetLineSchema(StrictSchema):
     id = fields.String(required=True, attribute="_id", metadata={"description": "`<year>:<category>:<source>`"})
     year = _year()
     category = _category()
@@ -340,12 +336,12 @@ class BudgetLineSchema(_Strict):
     updated_at = UtcTime(required=True)
 
 
-class BudgetLinePageSchema(_Strict):
+class BudgetLinePageSchema(StrictSchema):
     items = fields.List(fields.Nested(BudgetLineSchema), required=True)
     next_cursor = fields.String(required=True, allow_none=True)
 
 
-class FundingRuleOutSchema(_Strict):
+class FundingRuleOutSchema(StrictSchema):
     id = fields.String(required=True, attribute="_id")
     name = fields.String(required=True, allow_none=True)
     award = fields.Nested(AwardSchema, required=True)
@@ -356,7 +352,7 @@ class FundingRuleOutSchema(_Strict):
     created_at = UtcTime(required=True)
 
 
-class ApprovedProjectSchema(_Strict):
+class ApprovedProjectSchema(StrictSchema):
     project_id = fields.String(required=True, metadata={"description": "The approved application's id."})
     institution_id = fields.String(required=True)
     prefecture = fields.String(required=True)
@@ -365,13 +361,13 @@ class ApprovedProjectSchema(_Strict):
     request = _fen(required=True, metadata={"description": "What the application asked for (fen)."})
 
 
-class ProjectAwardSchema(_Strict):
+class ProjectAwardSchema(StrictSchema):
     project_id = fields.String(required=True)
     rank = fields.Integer(required=True)
     award = fields.Nested(MoneySchema, required=True)
 
 
-class ShortfallSchema(_Strict):
+class ShortfallSchema(StrictSchema):
     year = _year()
     needed = fields.Nested(MoneySchema, required=True)
     available = fields.Nested(MoneySchema, required=True)
@@ -379,7 +375,7 @@ class ShortfallSchema(_Strict):
     at = UtcTime(required=True)
 
 
-class CallAllocationSchema(_Strict):
+class CallAllocationSchema(StrictSchema):
     """A call's allocation: its approved projects (from selection_finalized) and, once
     allocated, each project's award."""
 
@@ -404,7 +400,7 @@ class TrancheStateSchema(TrancheSchema):
     state = fields.String(required=True, validate=validate.OneOf(list(TRANCHE_ACCOUNT)))
 
 
-class MilestoneRecordSchema(_Strict):
+class MilestoneRecordSchema(StrictSchema):
     id = fields.String(required=True)
     milestone = fields.String(required=True, validate=validate.OneOf(MILESTONES))
     result = fields.String(required=True, validate=validate.OneOf(RESULTS))
@@ -413,7 +409,7 @@ class MilestoneRecordSchema(_Strict):
     recorded_at = UtcTime(required=True)
 
 
-class ProjectFundingSchema(_Strict):
+class ProjectFundingSchema(StrictSchema):
     """A project's money. Per source: award = scheduled + released + withheld, and
     kept = released - clawed_back."""
 
@@ -445,7 +441,7 @@ class MilestoneRecordedSchema(MilestoneRecordSchema):
                             metadata={"description": "The project's money after it."})
 
 
-class LedgerEntrySchema(_Strict):
+class LedgerEntrySchema(StrictSchema):
     position = fields.Integer(required=True, attribute="_id",
                               metadata={"description": "1, 2, ...: the order entries were committed in."})
     movement = fields.String(required=True, validate=validate.OneOf(list(MOVEMENTS)))
@@ -462,7 +458,7 @@ class LedgerEntrySchema(_Strict):
                              metadata={"description": "The tranche's index in the plan."})
 
 
-class LedgerPageSchema(_Strict):
+class LedgerPageSchema(StrictSchema):
     items = fields.List(fields.Nested(LedgerEntrySchema), required=True)
     next_cursor = fields.String(required=True, allow_none=True)
 

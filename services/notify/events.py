@@ -3,17 +3,13 @@
 Subject: the delivery id. The recipient is named by its scope (`institution:<id>`,
 `prefecture:<name>`, `expert:<id>`, `province`, `finance`); addresses never travel.
 """
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import fields, validate
 
+from services.common.fields import StrictSchema
 from services.notify.domain.kinds import KINDS, SENT_CHANNELS
 
 
-class _Data(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class NotificationSent(_Data):
+class NotificationSent(StrictSchema):
     delivery_id = fields.String(required=True)
     notification_id = fields.String(required=True)
     recipient = fields.String(required=True)

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from datetime import timezone
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from services.common.fields import StrictSchema
 from services.notify.domain.kinds import EMAIL, KINDS, PERSONAL_CHANNELS, SMS, WEBHOOK_KINDS
 from services.notify.domain.preferences import parse_clock
 from services.notify.domain.webhooks import url_problem
 
 ADDRESS_OF = {EMAIL: "email", SMS: "phone"}
-
-
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
 
 
 class Rfc3339(fields.Field):
@@ -49,7 +45,7 @@ def _channels(**kwargs) -> fields.List:
     return fields.List(fields.String(validate=validate.OneOf(PERSONAL_CHANNELS)), validate=_no_repeats, **kwargs)
 
 
-class QuietHoursSchema(_Strict):
+class QuietHoursSchema(StrictSchema):
     start = fields.String(required=True, validate=_clock, metadata={"example": "22:00"})
     end = fields.String(required=True, validate=_clock, metadata={"example": "07:00"})
 
@@ -59,7 +55,7 @@ class QuietHoursSchema(_Strict):
             raise ValidationError({"end": ["must differ from start"]})
 
 
-class NotificationSettingsSchema(_Strict):
+class NotificationSettingsSchema(StrictSchema):
     """PUT /v1/notification-settings: the caller's recipient's addresses and wishes.
     The inbox always receives; email and SMS only where wanted and an address is given."""
 
@@ -97,7 +93,7 @@ class NotificationSettingsOutSchema(NotificationSettingsSchema):
     updated_at = Rfc3339(allow_none=True, required=True)
 
 
-class WebhookCreateSchema(_Strict):
+class WebhookCreateSchema(StrictSchema):
     url = fields.String(required=True, validate=_webhook_url, metadata={
         "description": "http(s) URL that receives a POST of each CloudEvent, signed (see docs/webhooks.md)."})
     kinds = fields.List(fields.String(validate=validate.OneOf(WEBHOOK_KINDS)), required=True,

@@ -1,27 +1,24 @@
 """The events the review service emits: names (routing keys) and data schemas."""
-from marshmallow import RAISE, Schema, fields
+from marshmallow import fields
+
+from services.common.fields import StrictSchema
 
 
-class _Data(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class AssignmentData(_Data):
+class AssignmentData(StrictSchema):
     assignment_id = fields.String(required=True)
     application_id = fields.String(required=True)
     expert_id = fields.String(required=True)
     review_deadline = fields.String(required=True, metadata={"description": "RFC 3339 UTC"})
 
 
-class ExpertsAssigned(_Data):
+class ExpertsAssigned(StrictSchema):
     """Subject: the call. One per assignment run (the first, or a replacement)."""
     call_id = fields.String(required=True)
     assignments = fields.List(fields.Nested(AssignmentData), required=True)
     unfilled = fields.List(fields.Dict(), required=True, metadata={"description": "[{application_id, missing, reason}]"})
 
 
-class AssignmentDeclined(_Data):
+class AssignmentDeclined(StrictSchema):
     call_id = fields.String(required=True)
     assignment_id = fields.String(required=True)
     application_id = fields.String(required=True)
@@ -29,7 +26,7 @@ class AssignmentDeclined(_Data):
     reason = fields.String(required=True)
 
 
-class ReviewSubmitted(_Data):
+class ReviewSubmitted(StrictSchema):
     call_id = fields.String(required=True)
     assignment_id = fields.String(required=True)
     application_id = fields.String(required=True)
@@ -37,14 +34,14 @@ class ReviewSubmitted(_Data):
     total_hundredths = fields.Integer(required=True, strict=True)
 
 
-class ReviewsCompleted(_Data):
+class ReviewsCompleted(StrictSchema):
     call_id = fields.String(required=True)
     application_id = fields.String(required=True)
     review_count = fields.Integer(required=True, strict=True)
     raw_mean_hundredths = fields.Integer(required=True, strict=True)
 
 
-class RankedEntryData(_Data):
+class RankedEntryData(StrictSchema):
     application_id = fields.String(required=True)
     institution_id = fields.String(required=True)
     prefecture = fields.String(required=True)
@@ -52,28 +49,28 @@ class RankedEntryData(_Data):
     calibrated_hundredths = fields.Integer(required=True, strict=True)
 
 
-class RankingPublished(_Data):
+class RankingPublished(StrictSchema):
     call_id = fields.String(required=True)
     quota = fields.Integer(required=True, strict=True)
     selected = fields.List(fields.Nested(RankedEntryData), required=True)
     reserve = fields.List(fields.Nested(RankedEntryData), required=True)
 
 
-class NoticePublished(_Data):
+class NoticePublished(StrictSchema):
     call_id = fields.String(required=True)
     opens_at = fields.String(required=True)
     closes_at = fields.String(required=True)
     selected = fields.List(fields.Nested(RankedEntryData), required=True)
 
 
-class ObjectionFiled(_Data):
+class ObjectionFiled(StrictSchema):
     call_id = fields.String(required=True)
     objection_id = fields.String(required=True)
     application_id = fields.String(required=True)
     filed_by_role = fields.String(required=True)
 
 
-class ObjectionResolved(_Data):
+class ObjectionResolved(StrictSchema):
     call_id = fields.String(required=True)
     objection_id = fields.String(required=True)
     application_id = fields.String(required=True)
@@ -83,7 +80,7 @@ class ObjectionResolved(_Data):
     promoted = fields.List(fields.String(), required=True)
 
 
-class ApprovedApplication(_Data):
+class ApprovedApplication(StrictSchema):
     application_id = fields.String(required=True)
     institution_id = fields.String(required=True)
     prefecture = fields.String(required=True)
@@ -92,7 +89,7 @@ class ApprovedApplication(_Data):
     budget_request_fen = fields.Integer(required=True, strict=True)
 
 
-class SelectionFinalized(_Data):
+class SelectionFinalized(StrictSchema):
     """Subject: the call. The approved applications (立项), which become projects."""
     call_id = fields.String(required=True)
     category = fields.String(required=True)
