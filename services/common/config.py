@@ -13,8 +13,13 @@ SERVICES = {
 }
 
 
+def comma_list(text: str) -> tuple[str, ...]:
+    """The items of a comma-separated setting, trimmed, blanks dropped: "a.b, c.d," -> ("a.b", "c.d")."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.split(",") if part.strip())
+    return tuple(int(part) for part in comma_list(text))
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 
+from services.common.config import comma_list
 from services.common.messaging import consumer_queue_name
 
 #: The platform's consumer queues (`<consumer>.<source>`), whose dead letters are watched.
@@ -14,10 +15,6 @@ CONSUMER_QUEUES = tuple(consumer_queue_name(c, s) for c, s in (
 
 def _flag(text: str) -> bool:
     return text.strip().lower() in ("1", "true", "yes", "on")
-
-
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 @dataclass(frozen=True)
@@ -66,7 +63,7 @@ def _convert(default, text: str):
     if isinstance(default, bool):
         return _flag(text)
     if isinstance(default, tuple):
-        return _names(text)
+        return comma_list(text)
     if isinstance(default, (int, float)):
         return type(default)(text)
     return text or None

@@ -1,4 +1,4 @@
-from services.common.config import Settings
+from services.common.config import Settings, comma_list
 
 
 def test_settings_come_from_the_environment_with_local_defaults():
@@ -19,3 +19,8 @@ def test_a_container_config_overrides_the_environment(monkeypatch):
 
     settings = Settings.for_container(Container())
     assert settings.amqp_uri == "amqp://from-config/"
+
+
+def test_comma_separated_settings_are_trimmed_and_blanks_dropped():
+    assert comma_list(" notify.applications, ,review.applications,") == ("notify.applications", "review.applications")
+    assert Settings.from_env({"EVENT_RETRY_DELAYS_MS": "100,,2000 "}).retry_delays_ms == (100, 2000)
