@@ -9,8 +9,7 @@ import random
 from datetime import datetime, timedelta, timezone
 
 from services.applications.domain.credit_code import check_digit, organisation_check_digit
-from services.common.envelope import new_event
-from services.common.messaging import Publisher, service_exchange
+from tests.support.events import publish_once
 from tests.support.servers import wait_until
 
 CHANGSHA, HENGYANG, LOUDI = "长沙市", "衡阳市", "娄底市"
@@ -143,11 +142,4 @@ class World:
 
 def publish_review_event(amqp_uri: str, name: str, subject: str, sequence: int, data: dict) -> None:
     """An event as the review service emits it (its contract: services/review/events.py)."""
-    from services.review.events import EVENTS
-    assert not EVENTS[name].validate(data)
-    event = new_event("review", name, subject, data, sequence=sequence)
-    publisher = Publisher(amqp_uri)
-    try:
-        publisher.publish(service_exchange("review"), name, event.to_dict(), message_id=event.id)
-    finally:
-        publisher.close()
+    publish_once(amqp_uri, name, subject, data, sequence=sequence)

@@ -6,10 +6,9 @@ import itertools
 import uuid
 from datetime import datetime, timezone
 
-from services.common.envelope import new_event
-from services.common.messaging import Publisher, service_exchange
 from services.funding.domain.ledger import Entry, check_ledger
 from services.review.events import EVENTS as REVIEW_EVENTS
+from tests.support.events import publish_once
 from tests.support.servers import wait_until
 
 #: Budget lines are shared by the whole stack: each test takes a budget year of its own.
@@ -35,12 +34,7 @@ def selection_finalized(call_id: str, category: str, funding_rule: str, approved
 
 def publish_selection(amqp_uri: str, data: dict, at: datetime) -> None:
     """The call's selection_finalized, the first event of the call that reaches funding."""
-    event = new_event("review", "selection_finalized", data["call_id"], data, sequence=1, time=at)
-    publisher = Publisher(amqp_uri)
-    try:
-        publisher.publish(service_exchange("review"), "selection_finalized", event.to_dict(), message_id=event.id)
-    finally:
-        publisher.close()
+    publish_once(amqp_uri, "selection_finalized", data["call_id"], data, time=at)
 
 
 def approved_projects(requests: list[int], institution_id: str | None = None) -> list[dict]:

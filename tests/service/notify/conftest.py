@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.service.notify.support import Mailbox, Producers, Receiver
+from tests.service.notify.support import Mailbox, Receiver, put_settings
+from tests.support.events import Producers
 from tests.support.servers import rabbit_vhost
 from tests.support.stack import Stack
 
@@ -44,23 +45,23 @@ def notify_stack(mongo_uri, tmp_path_factory, mailbox):
 
 @pytest.fixture(scope="session")
 def producers(notify_stack):
-    publisher = Producers(notify_stack.amqp_uri)
-    yield publisher
-    publisher.close()
+    """Applications', review's and funding's events, as their services publish them."""
+    with Producers(notify_stack.amqp_uri) as publisher:
+        yield publisher
+
+
+def _with_mail(stack, role: str, email: str):
+    client = stack.client(role)
+    put_settings(stack, client, email=email)
+    return client
 
 
 @pytest.fixture(scope="session")
 def province(notify_stack):
     """The provincial office, with mail; shared by the tests, which tell its messages apart by subject."""
-    client = notify_stack.client("province")
-    answer = client.put(notify_stack.url("/v1/notification-settings"), json={"email": PROVINCE_EMAIL}, timeout=30)
-    assert answer.status_code == 200, answer.text
-    return client
+    return _with_mail(notify_stack, "province", PROVINCE_EMAIL)
 
 
 @pytest.fixture(scope="session")
 def finance(notify_stack):
-    client = notify_stack.client("finance")
-    answer = client.put(notify_stack.url("/v1/notification-settings"), json={"email": FINANCE_EMAIL}, timeout=30)
-    assert answer.status_code == 200, answer.text
-    return client
+    return _with_mail(notify_stack, "finance", FINANCE_EMAIL)

@@ -1,9 +1,7 @@
-"""Real receivers for the notify service's channels, and the other services' events
-published exactly as their services publish them."""
+"""Real receivers for the notify service's channels, and steps through its routes."""
 from __future__ import annotations
 
 import email
-import itertools
 import json
 import threading
 import uuid
@@ -13,10 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
 
-from services.common.envelope import Event, new_event
-from services.common.messaging import Publisher, service_exchange
 from tests.support.servers import free_port
-from tests.unit.notify.samples import SOURCE_OF, checked
 
 
 class Mailbox:
@@ -88,29 +83,6 @@ class Receiver:
 
     def stop(self) -> None:
         self.server.shutdown()
-
-
-class Producers:
-    """Publishes applications', review's and funding's events as their outboxes would:
-    on `<source>.events`, routing key = name, each subject's sequence counting from 1."""
-
-    def __init__(self, amqp_uri: str):
-        self.publisher = Publisher(amqp_uri)
-        self._sequences: dict[tuple[str, str], itertools.count] = {}
-
-    def publish(self, name: str, subject: str, data: dict) -> Event:
-        source = SOURCE_OF[name]
-        sequence = next(self._sequences.setdefault((source, subject), itertools.count(1)))
-        event = new_event(source, name, subject, checked(name, data), sequence=sequence)
-        self.again(event)
-        return event
-
-    def again(self, event: Event) -> None:
-        """The same event once more, as a redelivery would bring it."""
-        self.publisher.publish(service_exchange(event.service), event.name, event.to_dict(), message_id=event.id)
-
-    def close(self) -> None:
-        self.publisher.close()
 
 
 def uid() -> str:

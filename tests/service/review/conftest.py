@@ -1,23 +1,21 @@
 """Fixtures for the review service through the gateway.
 
 The applications service's events are published here exactly as it publishes them
-(`Publisher` to `applications.events`, a CloudEvent checked against its `events.py`), so
-these tests do not depend on that service's progress. The review service's events are
-read from a queue of our own bound to `review.events`.
+(tests/support/events.py: a CloudEvent checked against its `events.py`, on
+`applications.events`), so these tests do not depend on that service's progress. The
+review service's events are read from a queue of our own bound to `review.events`.
 
 The session stack runs with CHUYI_ALLOW_SHORT_NOTICE=1 (tests/support/stack.py), so that
 a notice window can close within seconds.
 """
 import json
 import uuid
-from collections import Counter
 
 import pytest
 from kombu import Connection, Queue
 
-from services.applications.events import EVENTS as APPLICATION_EVENTS
-from services.common.envelope import new_event
-from services.common.messaging import Publisher, service_exchange
+from services.common.messaging import service_exchange
+from tests.support.events import Producers
 from tests.support.servers import wait_until
 
 
@@ -51,24 +49,6 @@ class ReviewEvents:
         self.connection.release()
 
 
-class Applications:
-    """Publishes the applications service's events, each subject in sequence."""
-
-    def __init__(self, amqp_uri: str):
-        self.publisher = Publisher(amqp_uri)
-        self.sequence: Counter = Counter()
-
-    def publish(self, name: str, subject: str, data: dict) -> None:
-        errors = APPLICATION_EVENTS[name].validate(data)
-        assert not errors, f"{name} data does not fit the applications contract: {errors}"
-        self.sequence[subject] += 1
-        event = new_event("applications", name, subject, data, sequence=self.sequence[subject])
-        self.publisher.publish(service_exchange("applications"), name, event.to_dict(), message_id=event.id)
-
-    def close(self) -> None:
-        self.publisher.close()
-
-
 @pytest.fixture(scope="session")
 def review_events(stack):
     log = ReviewEvents(stack.amqp_uri)
@@ -78,9 +58,9 @@ def review_events(stack):
 
 @pytest.fixture(scope="session")
 def applications(stack):
-    publisher = Applications(stack.amqp_uri)
-    yield publisher
-    publisher.close()
+    """The applications service's events, as it publishes them."""
+    with Producers(stack.amqp_uri) as publisher:
+        yield publisher
 
 
 @pytest.fixture(scope="session")

@@ -3,18 +3,7 @@ the notify tests: unit tests of the rules and templates, and the service tests t
 publish them."""
 from __future__ import annotations
 
-from services.applications.events import EVENTS as APPLICATION_EVENTS
-from services.funding.schemas import EVENT_DATA_SCHEMAS as FUNDING_EVENTS
-from services.review.events import EVENTS as REVIEW_EVENTS
-
-SCHEMAS = {"applications": APPLICATION_EVENTS, "review": REVIEW_EVENTS, "funding": FUNDING_EVENTS}
-SOURCE_OF = {name: source for source, events in SCHEMAS.items() for name in events}
-
-
-def checked(name: str, data: dict) -> dict:
-    errors = SCHEMAS[SOURCE_OF[name]][name].validate(data)
-    assert not errors, f"sample {name} does not fit its contract: {errors}"
-    return data
+from tests.support.events import fitting as checked
 
 
 def _ref(application_id, call_id, institution_id, prefecture, category="hv-group"):
