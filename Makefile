@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup up down logs demo test test-unit test-service bench bench-relay bench-assign bench-gateway bench-submit fuzz k8s-validate
+.PHONY: setup up down logs demo test test-unit test-service bench bench-relay bench-assign bench-gateway bench-submit bench-rank bench-e2e bench-events bench-memory fuzz k8s-validate
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -41,6 +41,10 @@ test: setup
 test-unit: setup
 	$(PY) -m pytest -q tests/unit
 
+# Every benchmark, one after another (about 15 minutes on 2 cores); writes docs/benchmarks.md.
+bench: setup
+	$(PY) bench/all.py
+
 bench-relay: setup
 	$(PY) bench/relay.py
 
@@ -49,6 +53,26 @@ bench-submit: setup
 
 bench-assign: setup
 	$(PY) bench/assign.py
+
+bench-gateway: setup
+	$(PY) bench/gateway.py
+
+# Schemathesis over the live gateway (tests/fuzz; `make test` runs a shorter pass of the same).
+fuzz: export FUZZ_EXAMPLES ?= 60
+fuzz: setup
+	$(PY) -m pytest -q tests/fuzz
+
+bench-rank: setup
+	$(PY) bench/rank.py
+
+bench-e2e: setup
+	$(PY) bench/e2e_latency.py
+
+bench-events: setup
+	$(PY) bench/events.py
+
+bench-memory: setup
+	$(PY) bench/memory.py
 
 k8s-validate: setup
 	bash deploy/k8s/validate.sh

@@ -1,0 +1,87 @@
+"""bench/all.py: failures are reported, never dropped, and the document ends with the headline JSON."""
+import json
+import textwrap
+from datetime import datetime, timezone
+
+import pytest
+
+import bench.all as aggregator
+from bench.all import Benchmark, Outcome, Row, document, run, table
+
+
+def sample(name="sample", script="bench/sample.py", timeout_s=60) -> Benchmark:
+    return Benchmark(name, script, "What it measures.",
+                     rows=lambda r: [Row("things per second", r["rps"], "things/s", "raw things", r["raw_rps"])],
+                     headline=lambda r: {f"{name}_rps": r["rps"]}, timeout_s=timeout_s)
+
+
+@pytest.fixture
+def logs(tmp_path, monkeypatch):
+    monkeypatch.setattr(aggregator, "LOGS", tmp_path / "logs")
+    return tmp_path
+
+
+def script(path, body: str) -> str:
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    return str(path)  # absolute: taken as is under the repository
+
+
+def test_a_benchmark_that_succeeds_gives_its_rows_with_the_ratio(logs):
+    good = script(logs / "good.py", """
+        print("a table")
+        print('{"rps": 50, "raw_rps": 200}')
+    """)
+    outcome = run(sample(script=good))
+    assert not outcome.failed and outcome.exit_code == 0
+    lines = table([outcome])
+    assert lines[2] == "| `sample` | things per second | 50.0 | things/s | raw things | 200.0 | 0.250 |"
+
+
+def test_a_benchmark_that_crashes_is_reported_failed_with_its_exit_code_and_last_lines(logs):
+    bad = script(logs / "bad.py", """
+        import sys
+        print("half a table")
+        sys.exit("the wire server did not start")
+    """)
+    outcome = run(sample(script=bad))
+    assert outcome.failed and outcome.exit_code == 1
+    assert "half a table" in outcome.tail and "the wire server did not start" in outcome.tail
+    text = document([outcome], {"cores": 2, "load_average": [1.0, 0.5, 0.25]}, datetime.now(timezone.utc), 3.0)
+    assert "| `sample` | **FAILED** (exit 1): exited with 1 |" in text
+    assert "the wire server did not start" in text.split("## Failed")[1]
+
+
+def test_a_missing_script_and_a_last_line_without_the_expected_keys_are_failures(logs):
+    missing = run(sample(script=str(logs / "nowhere.py")))
+    assert missing.failed and "does not exist" in missing.error
+    wrong = run(sample(script=script(logs / "wrong.py", 'print(\'{"requests": 3}\')\n')))
+    assert wrong.failed and wrong.exit_code == 0 and "rps" in wrong.error
+
+
+def test_a_benchmark_past_its_limit_is_stopped_and_failed(logs):
+    slow = script(logs / "slow.py", "import time\ntime.sleep(60)\n")
+    outcome = run(sample(script=slow, timeout_s=0.5))
+    assert outcome.failed and "still running after its limit" in outcome.error
+
+
+def test_the_document_ends_with_one_json_object_of_the_headline_figures(logs):
+    good = script(logs / "good.py", 'print(\'{"rps": 50, "raw_rps": 200}\')\n')
+    outcomes = [run(sample("first", good)), run(sample("second", str(logs / "absent.py")))]
+    text = document(outcomes, {"cores": 2, "load_average": [1.0, 0.5, 0.25]},
+                    datetime(2026, 5, 1, 8, 0, tzinfo=timezone.utc), 600.0)
+    headline = json.loads(text.splitlines()[-1])
+    assert headline["first_rps"] == 50 and headline["failed"] == ["second"]
+    assert headline["command"] == "make bench" and "`make bench`" in text
+
+
+def test_rows_ratio_is_absent_without_a_baseline():
+    assert Row("seconds, full scale", 25.0, "s", "—", None).ratio is None
+    assert Row("p50", 120.0, "ms", "floor p50", 30.0).ratio == 4.0
+
+
+def test_memory_rows_list_each_service_idle_and_under_load_but_not_the_kernel_floor_itself():
+    memory = next(b for b in aggregator.BENCHMARKS if b.name == "memory")
+    rows = memory.rows({"kernel_floor_idle_mb": 60.0, "gateway_workers": 2, "services": {
+        "notify": {"idle_mb": 72.0, "load_mb": 90.0}, "kernel floor": {"idle_mb": 60.0, "load_mb": 60.5}}})
+    assert [(r.figure, r.baseline_value, r.ratio) for r in rows] == [
+        ("notify RSS idle", 60.0, 1.2), ("notify RSS under load", 72.0, 1.25)]
