@@ -59,7 +59,7 @@ class Benchmark:
 
     @property
     def command(self) -> str:
-        return " ".join([f"$(PY) {self.script}", *self.args])
+        return " ".join([".venv/bin/python", self.script, *self.args])
 
 
 @dataclass
@@ -96,8 +96,8 @@ def submit_rows(r: dict) -> list[Row]:
 
 def rank_rows(r: dict) -> list[Row]:
     return [Row("calibrate + rank 20 000 × 3 reviews", r["seconds"], "s", "raw-mean ranking (numpy)", r["baseline_seconds"], 3),
-            Row("  its peak traced memory", r["peak_mb"], "MB", "raw-mean ranking", r["baseline_peak_mb"]),
-            Row("  selection overlap with the planted truth", r["selection_overlap_calibrated"], "share",
+            Row("calibrate + rank: peak traced memory", r["peak_mb"], "MB", "raw-mean ranking", r["baseline_peak_mb"]),
+            Row("calibrate + rank: selection overlap with the planted truth", r["selection_overlap_calibrated"], "share",
                 "raw-mean ranking", r["selection_overlap_raw"], 3)]
 
 
@@ -105,10 +105,10 @@ def assign_rows(r: dict) -> list[Row]:
     scale = r["dense_scale"]
     return [Row("assign 20 000 × 3 of 8 000 experts: total affinity", r["optimality"], "of the exact optimum",
                 "greedy", r["greedy_optimality"], 5),
-            Row(f"  seconds, at scale {scale:g}", r["sparse_seconds_at_dense_scale"], "s",
+            Row(f"assign: seconds at scale {scale:g}", r["sparse_seconds_at_dense_scale"], "s",
                 f"dense all-pairs flow at scale {scale:g}", r["dense_seconds"], 2),
-            Row("  seconds, full scale", r["seconds"], "s", "— (dense does not fit)", None, 1),
-            Row("  peak memory, full scale", r["peak_mb"], "MB", "the instance alone", r["instance_mb"], 0)]
+            Row("assign: seconds at full scale", r["seconds"], "s", "— (dense does not fit)", None, 1),
+            Row("assign: peak memory at full scale", r["peak_mb"], "MB", "the instance alone", r["instance_mb"], 0)]
 
 
 def e2e_rows(r: dict) -> list[Row]:
@@ -117,8 +117,8 @@ def e2e_rows(r: dict) -> list[Row]:
                 r["floor_p50_ms"]),
             Row(f"submission → inbox notification p99 ({at})", r["p99_ms"], "ms", "raw publish→consume+insert→read p99",
                 r["floor_p99_ms"]),
-            Row("  the same by notify's created_at, p50", r["created_at_p50_ms"], "ms", "raw … p50", r["floor_p50_ms"]),
-            Row("  the same by notify's created_at, p99", r["created_at_p99_ms"], "ms", "raw … p99", r["floor_p99_ms"])]
+            Row("submission → notify's created_at of the message, p50", r["created_at_p50_ms"], "ms", "raw … p50", r["floor_p50_ms"]),
+            Row("submission → notify's created_at of the message, p99", r["created_at_p99_ms"], "ms", "raw … p99", r["floor_p99_ms"])]
 
 
 def events_rows(r: dict) -> list[Row]:
@@ -141,7 +141,7 @@ def memory_rows(r: dict) -> list[Row]:
 def gateway_rows(r: dict) -> list[Row]:
     return [Row("GET /v1/programmes through the gateway (best level)", r["gateway_rps"], "requests/s",
                 "the same RPC from a standalone proxy", r["rpc_rps"]),
-            Row("  the same", r["gateway_rps"], "requests/s", "the same read straight from pymongo", r["raw_rps"])]
+            Row("GET /v1/programmes through the gateway (best level)", r["gateway_rps"], "requests/s", "the same read straight from pymongo", r["raw_rps"])]
 
 
 def pick(r: dict, **keys: str) -> dict:
@@ -289,8 +289,10 @@ def document(outcomes: list[Outcome], at_start: dict, started_at: datetime, seco
     if failed:
         lines += ["## Failed", ""]
         for outcome in failed:
-            lines += [f"`{outcome.benchmark.name}` ({outcome.benchmark.script}): {outcome.error}; "
-                      f"exit code {outcome.exit_code}; its last lines:", "", "```", *outcome.tail, "```", ""]
+            lines += [f"`{outcome.benchmark.name}` ({outcome.benchmark.script}): {outcome.error}; exit code "
+                      f"{outcome.exit_code}" + ("; its last lines (stdout, then stderr):" if outcome.tail else "."), ""]
+            if outcome.tail:
+                lines += ["```", *outcome.tail, "```", ""]
     lines += ["## What each measures", ""]
     for outcome in outcomes:
         b = outcome.benchmark
