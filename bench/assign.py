@@ -10,8 +10,9 @@ pairs are in conflict (measured below).
 Measured in one run, each step in a fresh process (peak memory is that process's max RSS,
 instance included):
 - ours: `assign` with the default policy: seconds (wall and CPU), peak memory, total
-  affinity, violations found by the independent checker, unfilled slots; and again with
-  load_spread=0 (what spreading costs);
+  affinity, violations found by the independent checker, unfilled slots; again with
+  OpenBLAS held to one thread (the scoring's own threads then share the cores instead
+  of fighting OpenBLAS's spinning threads); and with load_spread=0 (what spreading costs);
 - the exact optimum over ALL pairs: min-cost flows by column generation, each round
   pricing every one of the 160 M pairs against the flow's LP duals (`FlowSolution.lp_duals`,
   a certified upper bound by weak duality) until none prices in. The network's LP is
@@ -277,10 +278,10 @@ def step_highs(scale: float, filled: int) -> dict:
 STEPS = {"solve": step_solve, "optimum": step_optimum, "highs": step_highs}
 
 
-def in_child(step: str, **options) -> dict:
+def in_child(step: str, environment: dict | None = None, **options) -> dict:
     """Run a step in a fresh interpreter; its last stdout line is its JSON answer."""
     command = [sys.executable, __file__, "--child", step, json.dumps(options)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env={**os.environ, **(environment or {})})
     if done.returncode:
         raise SystemExit(f"step {step} {options} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -300,6 +301,8 @@ def main() -> None:
         return
     load_before = os.getloadavg()[0]
     ours = in_child("solve", scale=args.scale, top_n=POLICY.top_n, load_spread=POLICY.load_spread)
+    blas_single = in_child("solve", {"OPENBLAS_NUM_THREADS": "1"}, scale=args.scale, top_n=POLICY.top_n,
+                           load_spread=POLICY.load_spread)
     no_spread = in_child("solve", scale=args.scale, top_n=POLICY.top_n, load_spread=0)
     optimum = in_child("optimum", scale=args.scale)
     dense = in_child("solve", scale=args.dense_scale, top_n=None, load_spread=POLICY.load_spread)
@@ -311,6 +314,8 @@ def main() -> None:
     best = optimum["optimum_points"]
     rows = [
         ("ours (sparse flow)", ours["seconds"], ours["cpu_seconds"], ours["peak_mb"], ours["points"] / best, ours["filled"], ours["violations"]),
+        ("ours, OPENBLAS_NUM_THREADS=1 (threads score blocks)", blas_single["seconds"], blas_single["cpu_seconds"],
+         blas_single["peak_mb"], blas_single["points"] / best, blas_single["filled"], blas_single["violations"]),
         ("ours, no load spread", no_spread["seconds"], no_spread["cpu_seconds"], no_spread["peak_mb"], no_spread["points"] / best,
          no_spread["filled"], no_spread["violations"]),
         ("greedy baseline", None, None, None, optimum["greedy"]["points"] / best, optimum["greedy"]["filled"], None),
@@ -338,6 +343,8 @@ def main() -> None:
         "seconds": round(ours["seconds"], 3), "cpu_seconds": round(ours["cpu_seconds"], 3), "peak_mb": round(ours["peak_mb"], 1),
         "instance_mb": round(ours["instance_mb"], 1), "optimality": ours["points"] / best, "violations": ours["violations"],
         "unfilled": ours["unfilled"], "candidate_pairs": ours["candidate_pairs"],
+        "seconds_openblas_single_thread": round(blas_single["seconds"], 3),
+        "cpu_seconds_openblas_single_thread": round(blas_single["cpu_seconds"], 3),
         "optimality_no_load_spread": no_spread["points"] / best, "load": ours["load"], "load_no_spread": no_spread["load"],
         "optimum_exact": optimum["exact"], "optimum_points": best, "pricing_passes": len(optimum["rounds"]),
         "certified_optimality_before_column_generation": ours["points"] / optimum["first_bound_points"],
