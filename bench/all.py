@@ -84,7 +84,8 @@ class Outcome:
 # ---------------------------------------------------------------- what each benchmark's JSON says
 
 def relay_rows(r: dict) -> list[Row]:
-    return [Row("outbox relay drain", r["relay_events_per_s"], "events/s", "raw kombu confirmed publish", r["raw_events_per_s"], 0),
+    return [Row("outbox relay drain", r["relay_events_per_s"], "events/s", "raw kombu confirmed publish",
+                r["raw_events_per_s"], 0),
             Row("staging: atomic() + emit()", r["stage_events_per_s"], "events/s", "raw pymongo insert_one",
                 r["raw_insert_events_per_s"], 0)]
 
@@ -117,8 +118,10 @@ def e2e_rows(r: dict) -> list[Row]:
                 r["floor_p50_ms"]),
             Row(f"submission → inbox notification p99 ({at})", r["p99_ms"], "ms", "raw publish→consume+insert→read p99",
                 r["floor_p99_ms"]),
-            Row("submission → notify's created_at of the message, p50", r["created_at_p50_ms"], "ms", "raw … p50", r["floor_p50_ms"]),
-            Row("submission → notify's created_at of the message, p99", r["created_at_p99_ms"], "ms", "raw … p99", r["floor_p99_ms"])]
+            Row("submission → notify's created_at of the message, p50", r["created_at_p50_ms"], "ms", "raw … p50",
+                r["floor_p50_ms"]),
+            Row("submission → notify's created_at of the message, p99", r["created_at_p99_ms"], "ms", "raw … p99",
+                r["floor_p99_ms"])]
 
 
 def events_rows(r: dict) -> list[Row]:
@@ -141,7 +144,8 @@ def memory_rows(r: dict) -> list[Row]:
 def gateway_rows(r: dict) -> list[Row]:
     return [Row("GET /v1/programmes through the gateway (best level)", r["gateway_rps"], "requests/s",
                 "the same RPC from a standalone proxy", r["rpc_rps"]),
-            Row("GET /v1/programmes through the gateway (best level)", r["gateway_rps"], "requests/s", "the same read straight from pymongo", r["raw_rps"])]
+            Row("GET /v1/programmes through the gateway (best level)", r["gateway_rps"], "requests/s",
+                "the same read straight from pymongo", r["raw_rps"])]
 
 
 def pick(r: dict, **keys: str) -> dict:
@@ -200,8 +204,18 @@ BENCHMARKS = [
 
 # ---------------------------------------------------------------- running
 
+def stop(process: subprocess.Popen) -> None:
+    """SIGINT, so that the benchmark stops what it started; its whole process group killed if it has not in GRACE_S."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=GRACE_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 def run(benchmark: Benchmark) -> Outcome:
-    """The benchmark in its own process group; at its time limit SIGINT (so that it cleans up), then SIGKILL.
+    """The benchmark in its own process group, stopped at its time limit.
     Its stdout goes to var/bench/<name>.log, its stderr to <name>.stderr.log."""
     script = REPO / benchmark.script
     if not script.exists():
@@ -216,12 +230,10 @@ def run(benchmark: Benchmark) -> Outcome:
             process.wait(timeout=benchmark.timeout_s)
         except subprocess.TimeoutExpired:
             error = f"still running after its limit of {benchmark.timeout_s:.0f} s: stopped"
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=GRACE_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop(process)
+        except KeyboardInterrupt:  # its own session does not see the terminal's Ctrl-C
+            stop(process)
+            raise
     outcome = Outcome(benchmark, time.perf_counter() - started, exit_code=process.returncode, error=error,
                       output=out_path.read_text(encoding="utf-8", errors="replace").splitlines(),
                       errors=err_path.read_text(encoding="utf-8", errors="replace").splitlines())
@@ -298,7 +310,8 @@ def document(outcomes: list[Outcome], at_start: dict, started_at: datetime, seco
         b = outcome.benchmark
         lines.append(f"- `{b.name}` — `{b.command}` ({outcome.seconds:.0f} s): {b.what}")
     lines += ["", "Each one alone: `make bench-relay`, `bench-submit`, `bench-rank`, `bench-assign`, `bench-gateway`, "
-              "`bench-e2e`, `bench-events`, `bench-memory`; its output in this run is in `var/bench/<name>.log` (stderr: `<name>.stderr.log`).",
+              "`bench-e2e`, `bench-events`, `bench-memory`; its output in this run is in `var/bench/<name>.log` "
+              "(stderr: `<name>.stderr.log`).",
               "", "The headline figures, as the last line of `make bench` prints them:", "",
               json.dumps(headline(outcomes, started_at, seconds), ensure_ascii=False)]
     return "\n".join(lines) + "\n"

@@ -92,8 +92,10 @@ class InboxWatch:
                 if item["kind"] == KIND and item["subject"] in self.awaited and item["subject"] not in self.seen:
                     self.seen[item["subject"]] = (now, parse_time(item["created_at"]))
             cursor = page.get("next_cursor")
-            if not cursor or not page["items"] or parse_time(page["items"][-1]["created_at"]).timestamp() < self._oldest_unseen():
+            if not cursor or not page["items"]:
                 return
+            if parse_time(page["items"][-1]["created_at"]).timestamp() < self._oldest_unseen():
+                return  # newest first: an older page holds no message of a submission still awaited
 
     def _oldest_unseen(self) -> float:
         """When the earliest submission whose message is not seen yet started (wall time):
@@ -200,7 +202,8 @@ def main() -> None:
     }
     print(f"{count} submissions through the gateway at {args.rate:g}/s (achieved {count / seconds:.2f}/s), "
           f"every one submitted and its {KIND} seen in {PREFECTURE}'s inbox; inbox read every {args.poll_ms:g} ms "
-          f"at most ({watch.polls} reads, one every {read_every_ms:.0f} ms on average); floor: {len(floor_ms)} raw round trips at the same rate; "
+          f"at most ({watch.polls} reads, one every {read_every_ms:.0f} ms on average); "
+          f"floor: {len(floor_ms)} raw round trips at the same rate; "
           f"{at_start['cores']} cores, load average {at_start['load_average'][0]}")
     print(f"{'latency, ms':44s} {'p50':>8s} {'p99':>8s}")
     print(f"{'submit returned -> seen in the inbox (polled)':44s} {figures['p50_ms']:8.1f} {figures['p99_ms']:8.1f}")
@@ -211,7 +214,8 @@ def main() -> None:
         "ratio_p50": round(figures["p50_ms"] / figures["floor_p50_ms"], 2),
         "ratio_p99": round(figures["p99_ms"] / figures["floor_p99_ms"], 2),
         "rate_per_s": args.rate, "achieved_rate_per_s": round(count / seconds, 2), "submissions": count,
-        "poll_ms": args.poll_ms, "inbox_reads": watch.polls, "inbox_read_every_ms": round(read_every_ms, 1), "floor_round_trips": len(floor_ms), **at_start,
+        "poll_ms": args.poll_ms, "inbox_reads": watch.polls, "inbox_read_every_ms": round(read_every_ms, 1),
+        "floor_round_trips": len(floor_ms), **at_start,
     }, ensure_ascii=False))
 
 
