@@ -70,9 +70,9 @@ def incidence(sets: Sequence[Collection[str]], vocabulary: dict[str, int], grow:
     """(row, term code) for every member of every set. New terms join `vocabulary`, or,
     with grow=False, get code -1 (they can match nothing already coded)."""
     members = list(chain.from_iterable(sets))
-    if grow:
-        for term in dict.fromkeys(members):
-            vocabulary.setdefault(term, len(vocabulary))
+    if grow:  # sorted: set iteration follows string hashes, which differ from run to run
+        for term in sorted(set(members).difference(vocabulary)):
+            vocabulary[term] = len(vocabulary)
     rows = np.repeat(np.arange(len(sets)), np.fromiter(map(len, sets), np.int64, len(sets)))
     return rows, np.fromiter(map(vocabulary.get, members, repeat(-1)), np.int64, len(members))
 

@@ -60,8 +60,11 @@ the standing assignments, never re-offers a declined pair, respects the caps tha
 left, and solves only for the open slots.
 
 Determinism. Applications and experts are ordered by id, then the experts are shuffled
-with `policy.seed`, which decides ties between equally good experts. The same inputs and
-seed give the same assignment, whatever order the inputs came in.
+with `policy.seed`, which decides ties between equally good experts; terms are coded in
+sorted order, not in the order sets iterate (that follows each process's string hashes).
+The same inputs and seed give the same assignment, whatever order the inputs came in, on
+one installation: candidates are ranked by float scores from the BLAS library, whose last
+bits another build may round differently.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from services.review.domain import affinity as affinity_module
-from services.review.domain.affinity import AffinityScorer, affinity_points, normalize_term
+from services.review.domain.affinity import AffinityScorer, affinity_points, incidence, normalize_term
 from services.review.domain.assignment import (
     Application,
     AssignmentPolicy,
@@ -328,3 +328,14 @@ def test_the_checker_reports_every_kind_of_violation():
     pairs = [("A1", "E1"), ("A2", "E1"), ("A1", "E2"), ("A1", "E3"), ("A2", "E4"), ("A2", "E4"), ("A9", "E1")]
     rules = {v.rule for v in check_assignment(apps, experts, K2, pairs, excluded_pairs=[("A2", "E4")])}
     assert rules == {"cap", "one_per_institution", "excluded", "plan", "duplicate", "declined", "unknown"}
+
+
+
+def test_term_codes_follow_the_terms_not_the_order_a_set_iterates_in():
+    """Set iteration follows the process's string hashes; codes (and so the order of terms
+    in every float sum, and so the candidates) must not, or a re-run could differ."""
+    vocabulary: dict[str, int] = {}
+    rows, codes = incidence([["专业群", "ai"], ["ai"]], vocabulary)
+    assert vocabulary == {"ai": 0, "专业群": 1}
+    assert rows.tolist() == [0, 0, 1] and codes.tolist() == [1, 0, 0]
+    assert incidence([["zz", "ai"]], vocabulary, grow=False)[1].tolist() == [-1, 0]
