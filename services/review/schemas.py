@@ -20,7 +20,6 @@ from services.common.fields import (
     BaseSchema,
     Flag,
     ListOf,
-    Object,
     Text,
     UtcDateTime,
     Whole,
