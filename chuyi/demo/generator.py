@@ -41,7 +41,7 @@ from services.applications.domain.institutions import (
     Institution,
 )
 from services.applications.domain.messages import rfc3339
-from services.applications.domain.personal import resident_id_check_digit
+from services.common.personal import resident_id_check_digit
 from services.applications.schemas import FIRST_YEAR, LAST_YEAR, ApplicationIn, CallIn, InstitutionIn
 from services.common.vocabulary import INDUSTRY_FIELDS
 from services.review.schemas import ExpertIn
