@@ -312,28 +312,30 @@ def main() -> None:
     load_after = os.getloadavg()[0]
 
     best = optimum["optimum_points"]
+
+    def solved(name, run, optimum_points):
+        return (name, run["seconds"], run["cpu_seconds"], run["peak_mb"], run["points"] / optimum_points, run["filled"],
+                run["violations"])
+
     rows = [
-        ("ours (sparse flow)", ours["seconds"], ours["cpu_seconds"], ours["peak_mb"], ours["points"] / best, ours["filled"], ours["violations"]),
-        ("ours, OPENBLAS_NUM_THREADS=1 (threads score blocks)", blas_single["seconds"], blas_single["cpu_seconds"],
-         blas_single["peak_mb"], blas_single["points"] / best, blas_single["filled"], blas_single["violations"]),
-        ("ours, no load spread", no_spread["seconds"], no_spread["cpu_seconds"], no_spread["peak_mb"], no_spread["points"] / best,
-         no_spread["filled"], no_spread["violations"]),
+        solved("ours (sparse flow)", ours, best),
+        solved("ours, OPENBLAS_NUM_THREADS=1 (threads score blocks)", blas_single, best),
+        solved("ours, no load spread", no_spread, best),
         ("greedy baseline", None, None, None, optimum["greedy"]["points"] / best, optimum["greedy"]["filled"], None),
-        (f"exact optimum (column generation, {len(optimum['rounds'])} pricing passes)", optimum["optimum_seconds"], None, None,
-         1.0, optimum["filled"], None),
-        (f"dense all pairs at scale {args.dense_scale}", dense["seconds"], dense["cpu_seconds"], dense["peak_mb"], 1.0, dense["filled"],
-         dense["violations"]),
-        (f"ours at scale {args.dense_scale}", sparse_small["seconds"], sparse_small["cpu_seconds"], sparse_small["peak_mb"],
-         sparse_small["points"] / dense["points"], sparse_small["filled"], sparse_small["violations"]),
+        (f"exact optimum (column generation, {len(optimum['rounds'])} pricing passes)", optimum["optimum_seconds"],
+         None, None, 1.0, optimum["filled"], None),
+        solved(f"dense all pairs at scale {args.dense_scale}", dense, dense["points"]),
+        solved(f"ours at scale {args.dense_scale}", sparse_small, dense["points"]),
     ]
     print(f"{FULL_APPS * args.scale:.0f} applications × {POLICY.reviewers_per_application} experts from "
           f"{FULL_EXPERTS * args.scale:.0f} experts; {optimum['conflict_fraction']:.1%} of pairs in conflict, "
-          f"{optimum['eligible_fraction']:.1%} eligible; {os.cpu_count()} cores, load average {load_before:.1f} → {load_after:.1f}")
+          f"{optimum['eligible_fraction']:.1%} eligible; {os.cpu_count()} cores, "
+          f"load average {load_before:.1f} → {load_after:.1f}")
     print(f"{'':58} {'seconds':>8} {'cpu s':>8} {'peak MB':>8} {'of optimum':>11} {'filled':>7} {'violations':>10}")
     for name, seconds, cpu, peak, ratio, filled, violations in rows:
-        cells = [f"{seconds:8.2f}" if seconds is not None else f"{'':8}", f"{cpu:8.2f}" if cpu is not None else f"{'':8}",
-                 f"{peak:8.0f}" if peak is not None else f"{'':8}", f"{ratio:11.6%}", f"{filled:7d}",
-                 f"{violations:10d}" if violations is not None else f"{'':10}"]
+        cells = [f"{'':8}" if seconds is None else f"{seconds:8.2f}", f"{'':8}" if cpu is None else f"{cpu:8.2f}",
+                 f"{'':8}" if peak is None else f"{peak:8.0f}", f"{ratio:11.6%}", f"{filled:7d}",
+                 f"{'':10}" if violations is None else f"{violations:10d}"]
         print(f"{name:58} " + " ".join(cells))
     print(f"optimum {best / 1e4:.4f} ({'exact' if optimum['exact'] else 'bound ' + str(optimum['bound_points'] / 1e4)}); "
           f"bound certified from our own candidates alone: ours ≥ {ours['points'] / optimum['first_bound_points']:.6%} of it")
@@ -352,8 +354,9 @@ def main() -> None:
         "dense_scale": args.dense_scale, "dense_seconds": round(dense["seconds"], 3), "dense_peak_mb": round(dense["peak_mb"], 1),
         "sparse_seconds_at_dense_scale": round(sparse_small["seconds"], 3),
         "optimality_vs_dense_at_dense_scale": sparse_small["points"] / dense["points"],
-        "highs_check": {"scale": args.check_scale, "lp_points": check_lp["lp_points"], "flow_points": check_flow["optimum_points"],
-                        "match": abs(check_lp["lp_points"] - check_flow["optimum_points"]) < 1e-6 * max(1, check_flow["optimum_points"])},
+        "highs_check": {"scale": args.check_scale, "lp_points": check_lp["lp_points"],
+                        "flow_points": check_flow["optimum_points"],
+                        "match": abs(check_lp["lp_points"] - check_flow["optimum_points"]) < 0.5},
         "conflict_fraction": round(optimum["conflict_fraction"], 4), "eligible_fraction": round(optimum["eligible_fraction"], 4),
         "scale": args.scale, "cores": os.cpu_count(), "load_average": [round(load_before, 2), round(load_after, 2)],
     }))

@@ -99,10 +99,12 @@ def _text(owner: str, name: str, value) -> str:
     return value
 
 
-def _terms(owner: str, name: str, values, normalize=lambda term: term) -> frozenset[str]:
+def _terms(owner: str, name: str, values) -> frozenset[str]:
+    """A set of non-empty strings; keywords in their comparable form."""
     if isinstance(values, str) or not isinstance(values, Iterable):
         raise ValueError(f"{owner}.{name} must be a set of strings, got {values!r}")
-    return frozenset(normalize(_text(owner, name, value)) for value in values)
+    terms = [_text(owner, name, value) for value in values]
+    return frozenset(map(normalize_term, terms) if name == "keywords" else terms)
 
 
 def _category(owner: str, name: str, value) -> str:
@@ -116,8 +118,7 @@ def _setup(record, texts: tuple[str, ...], sets: tuple[str, ...]) -> None:
     for name in texts:
         _text(owner, name, getattr(record, name))
     for name in sets:
-        normalize = normalize_term if name == "keywords" else (lambda term: term)
-        object.__setattr__(record, name, _terms(owner, name, getattr(record, name), normalize))
+        object.__setattr__(record, name, _terms(owner, name, getattr(record, name)))
 
 
 @dataclass(frozen=True)
@@ -187,18 +188,22 @@ class AssignmentPolicy:
     load_spread: float = 0.5
 
     def __post_init__(self):
-        for name, low in (("reviewers_per_application", 1), ("seed", 0), ("top_m", 0)):
+        for name, low in (("reviewers_per_application", 1), ("seed", 0), ("top_n", 1), ("top_m", 0)):
             value = getattr(self, name)
+            if name == "top_n" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"AssignmentPolicy.{name} must be an integer >= {low}, got {value!r}")
-        if self.top_n is not None and (isinstance(self.top_n, bool) or not isinstance(self.top_n, int) or self.top_n < 1):
-            raise ValueError(f"AssignmentPolicy.top_n must be an integer >= 1 or None, got {self.top_n!r}")
+                other = " or None" if name == "top_n" else ""
+                raise ValueError(f"AssignmentPolicy.{name} must be an integer >= {low}{other}, got {value!r}")
         if self.same_prefecture_conflict not in (None, True, False):
-            raise ValueError(f"AssignmentPolicy.same_prefecture_conflict must be true, false or null, got {self.same_prefecture_conflict!r}")
+            raise ValueError("AssignmentPolicy.same_prefecture_conflict must be true, false or null, "
+                             f"got {self.same_prefecture_conflict!r}")
         if not isinstance(self.own_institution_applied_conflict, bool):
-            raise ValueError(f"AssignmentPolicy.own_institution_applied_conflict must be a boolean, got {self.own_institution_applied_conflict!r}")
-        if isinstance(self.load_spread, bool) or not isinstance(self.load_spread, int | float) or not 0 <= self.load_spread <= 10:
-            raise ValueError(f"AssignmentPolicy.load_spread must be a number of points in [0, 10], got {self.load_spread!r}")
+            raise ValueError("AssignmentPolicy.own_institution_applied_conflict must be a boolean, "
+                             f"got {self.own_institution_applied_conflict!r}")
+        spread = self.load_spread
+        if isinstance(spread, bool) or not isinstance(spread, int | float) or not 0 <= spread <= 10:
+            raise ValueError(f"AssignmentPolicy.load_spread must be a number of points in [0, 10], got {spread!r}")
 
 
 class AssignedPair(NamedTuple):
