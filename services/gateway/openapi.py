@@ -43,6 +43,9 @@ _HEADERS = {
     "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}},
     "Allow": {"description": "The methods the path accepts.", "schema": {"type": "string"}},
     "Location": {"description": "The created resource, when the operation creates one.", "schema": {"type": "string"}},
+    "Content-Disposition": {
+        "description": "On a download: `attachment; filename=\"<name>.<suffix>\"`.", "schema": {"type": "string"},
+    },
     REPLAYED_HEADER: {
         "description": "`true` when this is the stored response to an earlier request with the same Idempotency-Key.",
         "schema": {"type": "string", "enum": ["true"]},
@@ -172,9 +175,12 @@ def _responses(op: Operation, rule: Rule) -> dict:
         if status in _RETRY_STATUSES:
             headers["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
         media_type, schema = (body, {}) if isinstance(body, str) else ("application/json", {"schema": body})
-        responses[str(status)] = {
-            "description": HTTPStatus(status).phrase, "headers": headers, "content": {media_type: schema},
-        }
+        content = {media_type: schema}
+        if status == 200 and op.downloads:
+            headers["Content-Disposition"] = {"$ref": "#/components/headers/Content-Disposition"}
+            content.update({download: {"schema": {"type": "string", "contentMediaType": download}}
+                            for download in op.downloads})
+        responses[str(status)] = {"description": HTTPStatus(status).phrase, "headers": headers, "content": content}
     for status in sorted(_problem_statuses(op, rule) - set(op.responses)):
         responses[str(status)] = {"$ref": f"#/components/responses/{_problem_name(status)}"}
     return responses

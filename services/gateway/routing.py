@@ -76,6 +76,7 @@ class Operation:
     upload: bool = False
     idempotent: bool = False
     problems: tuple[int, ...] = ()  # statuses the service may answer besides the gateway's own
+    downloads: tuple[str, ...] = ()  # media types the 200 answer may also take, as a file
     query_schema: Schema | None = field(default=None, compare=False)
     body_schema: Schema | None = field(default=None, compare=False)
 
@@ -86,10 +87,12 @@ PUBLIC = None
 def operation(
     *, summary: str, tag: str, roles: Iterable[str] | None, responses: Mapping[int, Any], description: str = "",
     query: type[Schema] | None = None, body: type[Schema] | None = None, upload: bool = False,
-    idempotent: bool = False, problems: Iterable[int] = (),
+    idempotent: bool = False, problems: Iterable[int] = (), downloads: Iterable[str] = (),
 ) -> Callable:
-    """Declares a view. `roles` lists the roles that may call it (PUBLIC for no token). The view is
-    called as `view(call: Call, **path_params)` and returns a Flask response."""
+    """Declares a view. `roles` lists the roles that may call it (PUBLIC for no token); `downloads`
+    the media types its 200 answer may take besides JSON, as a file (the view picks one with
+    `exports.requested_format`). The view is called as `view(call: Call, **path_params)` and
+    returns a Flask response."""
     allowed = None if roles is None else frozenset(roles)
     if allowed is not None and (not allowed or not allowed <= set(ROLES)):
         raise ValueError(f"roles must be a non-empty subset of {ROLES}, got {sorted(allowed)}")
@@ -97,7 +100,7 @@ def operation(
         raise ValueError("an operation takes a JSON body or an upload, not both")
     op = Operation(
         summary=summary, tag=tag, roles=allowed, responses=dict(responses), description=description, query=query,
-        body=body, upload=upload, idempotent=idempotent, problems=tuple(problems),
+        body=body, upload=upload, idempotent=idempotent, problems=tuple(problems), downloads=tuple(downloads),
         query_schema=query() if query else None, body_schema=body() if body else None,
     )
 

@@ -33,8 +33,11 @@ class PageQuerySchema(StrictSchema):
         load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
         metadata={"description": f"How many items to return (1 to {MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE})."},
     )
+    # Every service's cursors are ids or base64url text; an unbounded alphabet would let a valid
+    # cursor outgrow the request line the HTTP server accepts (4 KiB) once percent-encoded.
     cursor = fields.String(
-        validate=validate.Length(min=1, max=512),
+        validate=[validate.Length(min=1, max=512),
+                  validate.Regexp(r"^[A-Za-z0-9_=-]+$", error="Only letters, digits and _ = - (as next_cursor gives).")],
         metadata={"description": "The next_cursor of the previous page; omit for the first page."},
     )
 

@@ -30,6 +30,7 @@ class ProgressQuery(StrictSchema):
                 "its own (and the categories' figures of its own projects). `?format=xlsx` (or `Accept: "
                 f"{XLSX}`) answers the same as an XLSX workbook with Chinese headers.",
     tag=TAG, roles={"province", "prefecture"}, query=ProgressQuery, responses={200: ProgressReportSchema},
+    downloads=(XLSX,),
 )
 def progress_report(call: Call):
     approvals = call.rpc("applications", "progress_report").body
@@ -37,7 +38,7 @@ def progress_report(call: Call):
     scope = call.actor.prefecture if call.actor.role == "prefecture" else PROVINCE_SCOPE
     at = datetime.now(timezone.utc)
     report = compose_report(scope, approvals, funding, at)
-    if requested_format(call.query, (XLSX,)) == XLSX:
+    if requested_format(call.query, call.operation.downloads) == XLSX:
         return download(xlsx(report_tables(report)), XLSX, f"progress-report-{at:%Y%m%d}")
     return jsonify(ProgressReportSchema().dump(report))
 

@@ -157,10 +157,11 @@ class NoticeQuery(StrictSchema):
 @bp.get("/v1/calls/<call_id>/notice")
 @operation(summary="The public notice of a call (no token needed)",
            description="`?format=xlsx` or `?format=pdf` (or the Accept header) answers its list as a download.",
-           tag=TAG, roles=PUBLIC, query=NoticeQuery, responses={200: NoticeOut}, problems=(404,))
+           tag=TAG, roles=PUBLIC, query=NoticeQuery, responses={200: NoticeOut}, problems=(404,),
+           downloads=(XLSX, PDF))
 def get_notice(call: Call, call_id: str):
     reply = call.rpc(SERVICE, "get_notice", call_id=call_id)
-    wanted = requested_format(call.query, (XLSX, PDF))
+    wanted = requested_format(call.query, call.operation.downloads)
     return reply.response() if wanted == JSON else notice_download(reply.body, wanted)
 
 

@@ -53,7 +53,7 @@ def test_limit_defaults_and_cursor_and_filters_reach_the_service(client, rpc):
     assert (kwargs["limit"], kwargs["cursor"], kwargs["category"]) == (20, "abc", "hv-group")
 
 
-@pytest.mark.parametrize("query", ["limit=0", f"limit={MAX_PAGE_SIZE + 1}", "limit=ten", "cursor="])
+@pytest.mark.parametrize("query", ["limit=0", f"limit={MAX_PAGE_SIZE + 1}", "limit=ten", "cursor=", "cursor=%E7%AC%AC2%E9%A1%B5"])
 def test_a_limit_or_cursor_out_of_bounds_is_a_422_naming_it(client, query):
     response = client.get(f"/v1/calls?{query}", headers=bearer("finance"))
     assert response.status_code == 422
