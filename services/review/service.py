@@ -636,7 +636,8 @@ def _new_assignments(pairs, call_id, run_id, candidates, experts, deadline, by, 
         "institution_name": apps[pair.application_id]["institution_name"], "expert_id": pair.expert_id,
         "expert_name": names[pair.expert_id], "status": "assigned", "affinity": pair.affinity,
         "review_deadline": deadline, "assigned_at": now, "reason": None,
-        "history": [{"event": "assign", "from_state": None, "to_state": "assigned", "actor": by, "at": now,
+        # Every audit entry has a from-state (AuditEntryOut); a record's first starts from "new", as objections' do.
+        "history": [{"event": "assign", "from_state": "new", "to_state": "assigned", "actor": by, "at": now,
                      "reason": None}],
     } for pair in pairs]
 
