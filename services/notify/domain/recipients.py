@@ -2,7 +2,8 @@
 
 A recipient is a scope, as a token carries it: an institution's users share
 `institution:<id>`, a prefecture bureau's `prefecture:<name>`, an expert is
-`expert:<id>`, and the provincial office and finance are `province` and `finance`.
+`expert:<id>`, an HRSS department `hrss:<sponsor>`, and the provincial office and finance
+are `province` and `finance`.
 Each rule takes the event's data (loaded with its producer's schema) and the
 service's directory, and answers one notice per recipient, with only what concerns
 that recipient in its context.
@@ -32,8 +33,12 @@ def expert(expert_id: str) -> str:
     return f"expert:{expert_id}"
 
 
+def hrss(sponsor: str) -> str:
+    return f"hrss:{sponsor}"
+
+
 _SCOPES = {"institution": ("institution_id", institution), "prefecture": ("prefecture", prefecture),
-           "expert": ("expert_id", expert)}
+           "expert": ("expert_id", expert), "hrss": ("sponsor", hrss)}
 
 
 class NoRecipient(ValueError):

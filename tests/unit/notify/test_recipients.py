@@ -36,6 +36,7 @@ def test_every_event_kind_has_a_rule():
     ({"role": "institution", "institution_id": "inst_a"}, "institution:inst_a"),
     ({"role": "prefecture", "prefecture": "长沙市"}, "prefecture:长沙市"),
     ({"role": "expert", "expert_id": "exp_1"}, "expert:exp_1"),
+    ({"role": "hrss", "sponsor": "湖南省人力资源和社会保障厅"}, "hrss:湖南省人力资源和社会保障厅"),
     ({"role": "province"}, "province"),
     ({"role": "finance"}, "finance"),
 ])
