@@ -15,11 +15,16 @@ def amqp_uri():
         yield uri
 
 
-@pytest.fixture(scope="session")
-def stack(mongo_uri, tmp_path_factory):
-    """The whole platform, once per test session, on its own vhost (see tests/support/stack.py)."""
+def whole_platform(mongo_uri, log_dir):
+    """The whole platform on its own vhost and databases (see tests/support/stack.py)."""
     from tests.support.stack import Stack
     with rabbit_vhost() as amqp:
-        platform = Stack(mongo_uri, amqp, tmp_path_factory.mktemp("stack"))
+        platform = Stack(mongo_uri, amqp, log_dir)
         yield platform
         platform.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(mongo_uri, tmp_path_factory):
+    """The whole platform, once per test session, shared by the service tests."""
+    yield from whole_platform(mongo_uri, tmp_path_factory.mktemp("stack"))

@@ -38,14 +38,16 @@ class MongoStore(DependencyProvider):
         self.relay = OutboxRelay(self.db, self.container.service_name, self.settings)
 
     def start(self):
-        self.container.spawn_managed_thread(self.relay.run, identifier="outbox-relay")
+        self.relay_thread = self.container.spawn_managed_thread(self.relay.run, identifier="outbox-relay")
 
     def stop(self):
         self.relay.stop()
+        self.relay_thread.wait()  # it releases its lease through the client: close only after
         self.client.close()
 
-    def kill(self):
-        self.stop()
+    def kill(self):  # no waiting: the container kills its threads itself
+        self.relay.stop()
+        self.client.close()
 
     def get_dependency(self, worker_ctx):
         return self.store_cls(self.db, self.container.service_name, on_events_staged=self.relay.wake)
