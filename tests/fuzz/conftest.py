@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import whole_platform
 from tests.service.applications.support import CHANGSHA, PROVINCIAL_HRSS, World
 from tests.service.funding.support import Funding, fresh_year, mid_year
 from tests.service.review.world import World as ReviewWorld
@@ -55,6 +56,13 @@ class FuzzWorld:
 
 def _digest(generated) -> int:
     return zlib.crc32(json.dumps(generated, default=str, sort_keys=True).encode())
+
+
+@pytest.fixture(scope="session")
+def stack(mongo_uri, tmp_path_factory):
+    """The fuzz run's own platform: its expert must be the only one its review calls can get,
+    and what it creates must not change the pools and quotas the service tests reason about."""
+    yield from whole_platform(mongo_uri, tmp_path_factory.mktemp("fuzz-stack"))
 
 
 def review_records(stack, province) -> dict[str, list[str]]:
