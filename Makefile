@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup up down logs demo test test-unit test-service bench bench-relay bench-assign bench-gateway bench-submit bench-rank bench-e2e bench-events bench-memory fuzz k8s-validate
+.PHONY: setup up down logs demo test test-unit bench bench-e2e fuzz k8s-validate
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -45,34 +45,18 @@ test-unit: setup
 bench: setup
 	$(PY) bench/all.py
 
-bench-relay: setup
-	$(PY) bench/relay.py
-
-bench-submit: setup
-	$(PY) bench/submit.py
-
-bench-assign: setup
-	$(PY) bench/assign.py
-
-bench-gateway: setup
-	$(PY) bench/gateway.py
-
 # Schemathesis over the live gateway (tests/fuzz; `make test` runs a shorter pass of the same).
 fuzz: export FUZZ_EXAMPLES ?= 60
 fuzz: setup
 	$(PY) -m pytest -q tests/fuzz
 
-bench-rank: setup
-	$(PY) bench/rank.py
-
+# One benchmark: bench-relay, bench-submit, bench-assign, bench-gateway, bench-rank,
+# bench-events, bench-memory run bench/<name>.py; bench-e2e runs bench/e2e_latency.py.
 bench-e2e: setup
 	$(PY) bench/e2e_latency.py
 
-bench-events: setup
-	$(PY) bench/events.py
-
-bench-memory: setup
-	$(PY) bench/memory.py
+bench-%: setup
+	$(PY) bench/$*.py
 
 k8s-validate: setup
 	bash deploy/k8s/validate.sh
