@@ -125,8 +125,12 @@ def e2e_rows(r: dict) -> list[Row]:
 
 
 def events_rows(r: dict) -> list[Row]:
-    return [Row("events staged → relayed → applied, sustained", r["events_per_s"], "events/s",
-                "raw kombu publish/consume (confirms, acks)", r["raw_events_per_s"], 1)]
+    ours = f"events staged → relayed → applied, sustained (EVENT_BATCH={r['event_batch']})"
+    return [Row(ours, r["events_per_s"], "events/s", "raw kombu publish/consume (confirms, acks)", r["raw_events_per_s"], 1),
+            Row(ours, r["events_per_s"], "events/s", "the same database and broker work, raw pymongo + kombu, naive",
+                r["same_work_events_per_s"], 1),
+            Row(ours, r["events_per_s"], "events/s", "ours with EVENT_BATCH=1 (each event its own transaction)",
+                r["unbatched_events_per_s"], 1)]
 
 
 def memory_rows(r: dict) -> list[Row]:
@@ -146,6 +150,25 @@ def gateway_rows(r: dict) -> list[Row]:
                 "the same RPC from a standalone proxy", r["rpc_rps"]),
             Row("GET /v1/programmes through the gateway (best level)", r["gateway_rps"], "requests/s",
                 "the same read straight from pymongo", r["raw_rps"])]
+
+
+def audit_rows(r: dict) -> list[Row]:
+    return [Row("a submission-sized command with its audit record", r["audited_per_s"], "commands/s",
+                "the same command without the record", r["plain_per_s"], 1),
+            Row(f"the same from {r['threads']} threads", r["audited_threads_per_s"], "commands/s",
+                "the same without the record", r["plain_threads_per_s"], 1)]
+
+
+def materials_rows(r: dict) -> list[Row]:
+    size = f"{r['file_mb']} MB"
+    return [Row(f"upload of {size} materials through the gateway", r["upload_mb_per_s"], "MB/s", "raw GridFS put",
+                r["raw_put_mb_per_s"], 1),
+            Row(f"download of {size} materials through the gateway", r["download_mb_per_s"], "MB/s", "raw GridFS get",
+                r["raw_get_mb_per_s"], 1),
+            Row(f"gateway RSS growth during a {size} upload", r["gateway_rss_growth_mb"], "MB", "the file's size",
+                r["file_mb"], 1),
+            Row(f"applications RSS growth during a {size} upload", r["service_rss_growth_mb"], "MB", "the file's size",
+                r["file_mb"], 1)]
 
 
 def pick(r: dict, **keys: str) -> dict:
@@ -187,12 +210,32 @@ BENCHMARKS = [
               "publish, consumed with a manual ack, one insert, one read; same rate, half before and half after.",
               e2e_rows, lambda r: pick(r, e2e_p50_ms="p50_ms", e2e_p99_ms="p99_ms", e2e_floor_p50_ms="floor_p50_ms",
                                        e2e_floor_p99_ms="floor_p99_ms", e2e_rate_per_s="rate_per_s")),
+    Benchmark("audit", "bench/audit.py",
+              "The audit record's cost: 1 200 commands (one application updated, one event staged, one transaction "
+              "through `atomic()`) with a user acting, so that the hash-chained record and its chain head join the "
+              "transaction, against the same commands with none, alternating in rounds; sequentially and from 4 "
+              "threads; then one checkpoint and one verify of the whole log.",
+              audit_rows, lambda r: pick(r, audit_ratio="ratio", audit_threads_ratio="threads_ratio")),
     Benchmark("events", "bench/events.py",
               "2 000 events staged in a producer's outbox (`atomic()` + `emit()`, 4 threads, 500 subjects), relayed "
               "and applied by a kernel consumer service (`@handles`, once, in order), all at once, first staging to "
               "last applied; against a raw kombu publish/consume loop (confirms, persistent, manual acks) of the same "
-              "count, half before and half after.",
-              events_rows, lambda r: pick(r, events_per_s="events_per_s", events_raw_per_s="raw_events_per_s")),
+              "count, half before and half after; against the same database and broker work done raw and naively "
+              "(each event's writes in raw pymongo transactions, confirmed publishes one by one, a transaction per "
+              "message before its ack); and against ours with the consumer's group commit off (EVENT_BATCH=1).",
+              events_rows, lambda r: pick(r, events_per_s="events_per_s", events_raw_per_s="raw_events_per_s",
+                                          events_same_work_per_s="same_work_events_per_s",
+                                          events_unbatched_per_s="unbatched_events_per_s")),
+    Benchmark("materials", "bench/materials.py",
+              "Application materials: 5 PDFs of 20 MB each filed through the gateway (streamed to the applications "
+              "service's internal HTTP entrypoint, checked, stored in GridFS) and read back, against pymongo's raw "
+              "GridFS put and get of the same bytes, file by file in the same run; and the peak VmRSS growth of the "
+              "gateway (master and workers) and of the service during one more 20 MB upload (streaming keeps it far "
+              "below the file's size).",
+              materials_rows, lambda r: pick(r, materials_upload_ratio="upload_ratio",
+                                             materials_download_ratio="download_ratio",
+                                             materials_gateway_rss_growth_mb="gateway_rss_growth_mb",
+                                             materials_service_rss_growth_mb="service_rss_growth_mb")),
     Benchmark("memory", "bench/memory.py",
               "Each service's VmRSS (gateway: master and 2 workers summed) after start and 5 s of quiet, and its peak "
               "under a bounded load (150 submissions from 4 threads with 4 readers of every service's lists), against "
@@ -310,7 +353,7 @@ def document(outcomes: list[Outcome], at_start: dict, started_at: datetime, seco
         b = outcome.benchmark
         lines.append(f"- `{b.name}` — `{b.command}` ({outcome.seconds:.0f} s): {b.what}")
     lines += ["", "Each one alone: `make bench-relay`, `bench-submit`, `bench-rank`, `bench-assign`, `bench-gateway`, "
-              "`bench-e2e`, `bench-events`, `bench-memory`; its output in this run is in `var/bench/<name>.log` "
+              "`bench-e2e`, `bench-events`, `bench-materials`, `bench-memory`; its output in this run is in `var/bench/<name>.log` "
               "(stderr: `<name>.stderr.log`).",
               "", "The headline figures, as the last line of `make bench` prints them:", "",
               json.dumps(headline(outcomes, started_at, seconds), ensure_ascii=False)]

@@ -34,12 +34,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
+import requests
 from pymongo import MongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._measure import RawLoop, at_rate, machine, percentile  # noqa: E402
-from bench.submit import SETUP_THREADS, draft, open_call, register  # noqa: E402
+from bench.submit import SETUP_THREADS, draft, open_call, register, submit  # noqa: E402
 from tests.support.servers import mongo_server, rabbit_vhost  # noqa: E402
 from tests.support.stack import Stack  # noqa: E402
 
@@ -114,20 +115,20 @@ class InboxWatch:
                                  f"within {timeout:.0f}s, e.g. {sorted(missing)[0]}")
 
 
-def submit_all(stack: Stack, drafts: list[tuple[str, object]], rate: float,
-               started: dict[str, float]) -> tuple[float, dict[str, tuple[float, float]]]:
+def submit_all(stack: Stack, drafts: list[tuple[str, dict]], rate: float,
+               started: dict[str, float]) -> tuple[float, dict[str, tuple[float, float]], list[str]]:
     """Submit every draft at `rate`, noting in `started` when each call starts (wall time);
-    (seconds, application id -> (perf_counter, wall time) at its return)."""
+    (seconds, application id -> (perf_counter, wall time) at its return, failures)."""
+    sessions = threading.local()
+
     def one(item):
-        application_id, session = item
-        started[application_id] = time.time()
-        answer = session.post(stack.url(f"/v1/applications/{application_id}/submit"), timeout=60)
-        returned = (time.perf_counter(), time.time())
-        if answer.status_code != 200 or answer.json()["state"] != "submitted":
-            raise AssertionError(f"submit {application_id}: {answer.status_code} {answer.text[:300]}")
-        return application_id, returned
-    seconds, results = at_rate(rate, drafts, one, threads=SUBMITTERS)
-    return seconds, dict(results)
+        if not hasattr(sessions, "session"):
+            sessions.session = requests.Session()
+        started[item[0]] = time.time()
+        submit(sessions.session, stack, item)
+        return item[0], (time.perf_counter(), time.time())
+    seconds, results, failures = at_rate(rate, drafts, one, threads=SUBMITTERS)
+    return seconds, dict(results), failures
 
 
 def floor_latencies(mongo_uri: str, amqp_uri: str, count: int, rate: float) -> list[float]:
@@ -157,7 +158,9 @@ def floor_latencies(mongo_uri: str, amqp_uri: str, count: int, rate: float) -> l
             if db.notifications.find_one({"_id": message_id}) is None:
                 raise AssertionError(f"{message_id} consumed but its document is not there")
             return 1000 * (time.perf_counter() - returned)
-        _, latencies = at_rate(rate, list(range(count)), one)
+        _, latencies, failures = at_rate(rate, list(range(count)), one)
+        if failures:
+            raise AssertionError(f"the floor, made of the raw broker and database alone, failed: {failures[0]}")
     client.drop_database(db.name)
     client.close()
     return latencies
@@ -186,7 +189,8 @@ def main() -> None:
                 drafts = list(pool.map(lambda i: draft(stack, call_id, i), institutions))
             floor_ms = floor_latencies(mongo_uri, amqp_uri, args.floor // 2, args.rate)
             watch = InboxWatch(stack, {application_id for application_id, _ in drafts}, args.poll_ms / 1000)
-            seconds, returned = submit_all(stack, drafts, args.rate, watch.started)
+            seconds, returned, failures = submit_all(stack, drafts, args.rate, watch.started)
+            watch.awaited -= set(watch.started) - set(returned)  # a failed submission sends no message
             watch.wait(timeout=120)
             floor_ms += floor_latencies(mongo_uri, amqp_uri, args.floor - args.floor // 2, args.rate)
         finally:
@@ -201,10 +205,12 @@ def main() -> None:
         "floor_p50_ms": percentile(floor_ms, 0.5), "floor_p99_ms": percentile(floor_ms, 0.99),
     }
     print(f"{count} submissions through the gateway at {args.rate:g}/s (achieved {count / seconds:.2f}/s), "
-          f"every one submitted and its {KIND} seen in {PREFECTURE}'s inbox; inbox read every {args.poll_ms:g} ms "
+          f"each one answered 200 has its {KIND} seen in {PREFECTURE}'s inbox; inbox read every {args.poll_ms:g} ms "
           f"at most ({watch.polls} reads, one every {read_every_ms:.0f} ms on average); "
           f"floor: {len(floor_ms)} raw round trips at the same rate; "
-          f"{at_start['cores']} cores, load average {at_start['load_average'][0]}")
+          f"{at_start['cores']} cores, load average {at_start['load_average'][0]}; {len(failures)} submissions failed")
+    for text in sorted(set(failures)):
+        print(f"  failed ×{failures.count(text)}: {text}")
     print(f"{'latency, ms':44s} {'p50':>8s} {'p99':>8s}")
     print(f"{'submit returned -> seen in the inbox (polled)':44s} {figures['p50_ms']:8.1f} {figures['p99_ms']:8.1f}")
     print(f"{'submit returned -> notify created_at':44s} {figures['created_at_p50_ms']:8.1f} {figures['created_at_p99_ms']:8.1f}")
@@ -213,7 +219,7 @@ def main() -> None:
         **{k: round(v, 1) for k, v in figures.items()},
         "ratio_p50": round(figures["p50_ms"] / figures["floor_p50_ms"], 2),
         "ratio_p99": round(figures["p99_ms"] / figures["floor_p99_ms"], 2),
-        "rate_per_s": args.rate, "achieved_rate_per_s": round(count / seconds, 2), "submissions": count,
+        "rate_per_s": args.rate, "achieved_rate_per_s": round(count / seconds, 2), "submissions": count, "failed": len(failures),
         "poll_ms": args.poll_ms, "inbox_reads": watch.polls, "inbox_read_every_ms": round(read_every_ms, 1),
         "floor_round_trips": len(floor_ms), **at_start,
     }, ensure_ascii=False))

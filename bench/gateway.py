@@ -11,6 +11,9 @@ level (client threads, each with what it needs made before the clock starts):
 - gateway: `GET /v1/programmes` with a real bearer token (a thread's own role and scope, in turn:
   province, prefecture, institution, expert, finance) over its own keep-alive HTTP session: the
   token check, one RPC `applications.list_programmes`, the service's read and the JSON answer;
+- revalidate: the same request with `If-None-Match` and the ETag of the thread's first answer,
+  answered 304 without a body (the RPC still runs: the gateway holds no state to know the answer
+  unchanged; what it saves is the JSON and its transfer);
 - rpc: `applications.list_programmes(actor=...)` from a started `ClusterRpcProxy` of the thread's
   own, as the gateway's pooled proxies call it;
 - raw: what the service reads for it, straight from pymongo: the `category_quotas` collection of
@@ -38,7 +41,8 @@ from pymongo import MongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from services.applications.domain.catalogue import catalogue  # noqa: E402
+from bench._measure import failure  # noqa: E402
+from services.contracts.catalogue import catalogue  # noqa: E402
 from services.gateway.auth import actor_from_claims  # noqa: E402
 from tests.service.applications.support import World  # noqa: E402
 from tests.support.servers import mongo_server, rabbit_vhost  # noqa: E402
@@ -61,7 +65,7 @@ def measure(concurrency: int, requests_per_level: int, make_worker: Callable[[in
     latencies: list[float] = []
     lock = threading.Lock()
     ready = threading.Barrier(concurrency + 1)
-    failures: list[BaseException] = []
+    failures: list[str] = []
 
     def run(n: int) -> None:
         one, close = make_worker(n)
@@ -70,10 +74,12 @@ def measure(concurrency: int, requests_per_level: int, make_worker: Callable[[in
         try:
             for _ in range(shares[n]):
                 start = time.perf_counter()
-                one()
+                try:
+                    one()
+                except Exception as exc:  # counted in the level's row; the thread goes on
+                    failures.append(failure(exc))
+                    continue
                 mine.append(1000 * (time.perf_counter() - start))
-        except BaseException as exc:  # reported after the level, in the main thread
-            failures.append(exc)
         finally:
             close()
         with lock:
@@ -87,10 +93,9 @@ def measure(concurrency: int, requests_per_level: int, make_worker: Callable[[in
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - start
-    if failures:
-        raise failures[0]
-    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
-    return {"rps": round(len(latencies) / elapsed, 1), "p50_ms": round(cuts[49], 2), "p99_ms": round(cuts[98], 2)}
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else [0.0] * 99
+    return {"rps": round(len(latencies) / elapsed, 1), "p50_ms": round(cuts[49], 2), "p99_ms": round(cuts[98], 2),
+            "failed": len(failures), "failures": sorted(set(failures))}
 
 
 def gateway_worker(stack: Stack, expected: int) -> Callable[[int], Worker]:
@@ -103,6 +108,22 @@ def gateway_worker(stack: Stack, expected: int) -> Callable[[int], Worker]:
             answer = session.get(url, timeout=RPC_TIMEOUT_S)
             if answer.status_code != 200 or len(answer.json()["items"]) != expected:
                 raise AssertionError(f"GET /v1/programmes: {answer.status_code} {answer.text[:300]}")
+
+        return one, session.close
+    return make
+
+
+def revalidate_worker(stack: Stack) -> Callable[[int], Worker]:
+    def make(n: int) -> Worker:
+        scope = dict(CLAIMS[n % len(CLAIMS)])
+        session = stack.client(scope.pop("role"), **scope)
+        url = stack.url("/v1/programmes")
+        etag = session.get(url, timeout=RPC_TIMEOUT_S).headers["ETag"]
+
+        def one() -> None:
+            answer = session.get(url, headers={"If-None-Match": etag}, timeout=RPC_TIMEOUT_S)
+            if answer.status_code != 304 or answer.content:
+                raise AssertionError(f"GET /v1/programmes If-None-Match: {answer.status_code} {answer.text[:300]}")
 
         return one, session.close
     return make
@@ -147,7 +168,8 @@ def main() -> None:
         try:
             World(stack).call()  # a call holds part of its category's quota, as in a running round
             collection = client[f"{stack.prefix}applications"].category_quotas
-            kinds = {"gateway": gateway_worker(stack, expected), "rpc": rpc_worker(stack, expected),
+            kinds = {"gateway": gateway_worker(stack, expected), "revalidate": revalidate_worker(stack),
+                     "rpc": rpc_worker(stack, expected),
                      "raw": raw_worker(collection)}
             for make in kinds.values():  # warm-up: connections, imports, the service's first reads
                 measure(min(levels[-1], 4), min(args.per_level, 40), make)
@@ -170,14 +192,23 @@ def main() -> None:
               f"{r['rpc_rps']:7.1f} {r['rpc_p50_ms']:7.2f} {r['rpc_p99_ms']:7.2f} | {r['raw_rps']:7.1f} "
               f"{r['raw_p50_ms']:7.2f} {r['raw_p99_ms']:7.2f} | {r['gateway_rps'] / r['rpc_rps']:6.3f} "
               f"{r['gateway_rps'] / r['raw_rps']:6.3f}")
-    best = {kind: max(results, key=lambda r: r[f"{kind}_rps"]) for kind in ("gateway", "rpc", "raw")}
+    for r in results:
+        print(f"{r['threads']:7d} | 304 revalidations/s {r['revalidate_rps']:9.1f} p99 {r['revalidate_p99_ms']:7.2f} ms "
+              f"| 304/200 {r['revalidate_rps'] / r['gateway_rps']:6.3f}")
+    failed = {kind: sum(r[f"{kind}_failed"] for r in results) for kind in ("gateway", "revalidate", "rpc", "raw")}
+    print(f"failed requests: {failed}")
+    for text in sorted({text for r in results for kind in failed for text in r[f"{kind}_failures"]}):
+        print(f"  failed: {text}")
+    best = {kind: max(results, key=lambda r: r[f"{kind}_rps"]) for kind in ("gateway", "revalidate", "rpc", "raw")}
     print(json.dumps({
         "gateway_rps": best["gateway"]["gateway_rps"], "rpc_rps": best["rpc"]["rpc_rps"],
-        "raw_rps": best["raw"]["raw_rps"], "gateway_p99_ms": best["gateway"]["gateway_p99_ms"],
+        "raw_rps": best["raw"]["raw_rps"], "revalidate_rps": best["revalidate"]["revalidate_rps"],
+        "revalidate_over_gateway": round(best["revalidate"]["revalidate_rps"] / best["gateway"]["gateway_rps"], 3),
+        "gateway_p99_ms": best["gateway"]["gateway_p99_ms"],
         "gateway_p50_ms": best["gateway"]["gateway_p50_ms"],
         "gateway_over_rpc": round(best["gateway"]["gateway_rps"] / best["rpc"]["rpc_rps"], 3),
         "gateway_over_raw": round(best["gateway"]["gateway_rps"] / best["raw"]["raw_rps"], 3),
-        "best_at_threads": {kind: row["threads"] for kind, row in best.items()},
+        "best_at_threads": {kind: row["threads"] for kind, row in best.items()}, "failed": failed,
         "per_level": args.per_level, "gateway_workers": GATEWAY_WORKERS, "levels": results,
     }))
 

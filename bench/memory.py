@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._measure import MemorySampler, machine, memory_mb, run_threads  # noqa: E402
+from bench._measure import MemorySampler, failure, machine, memory_mb, run_threads  # noqa: E402
 from bench.submit import SETUP_THREADS, draft, open_call, register, submit_one  # noqa: E402
 from services.common.config import SERVICES  # noqa: E402
 from tests.support.servers import ServiceProcess, mongo_server, rabbit_vhost, wait_until  # noqa: E402
@@ -49,9 +49,10 @@ def pids(stack: Stack, floor: ServiceProcess) -> dict[str, int]:
             GATEWAY: stack.gateway.pid, "kernel floor": floor.proc.pid}
 
 
-def read_while(stack: Stack, busy: threading.Event, readers: int) -> int:
-    """Readers cycling through the list routes of every service until `busy` is cleared; reads made."""
+def read_while(stack: Stack, busy: threading.Event, readers: int) -> tuple[int, list[str]]:
+    """Readers cycling through the list routes of every service until `busy` is cleared; (reads made, failures)."""
     done = itertools.count()
+    failures: list[str] = []
 
     def reader(offset: int) -> None:
         clients = [(stack.client(role, **scope), path) for role, scope, path in READS]
@@ -59,19 +60,23 @@ def read_while(stack: Stack, busy: threading.Event, readers: int) -> int:
             if not busy.is_set():
                 return
             client, path = clients[k % len(clients)]
-            answer = client.get(stack.url(path), timeout=60)
-            if answer.status_code != 200:
-                raise AssertionError(f"GET {path}: {answer.status_code} {answer.text[:300]}")
+            try:
+                answer = client.get(stack.url(path), timeout=60)
+                if answer.status_code != 200:
+                    raise AssertionError(f"GET {path}: {answer.status_code} {answer.text[:300]}")
+            except Exception as exc:
+                failures.append(failure(exc))
+                continue
             next(done)
 
     with ThreadPoolExecutor(readers) as pool:
         for future in [pool.submit(reader, k) for k in range(readers)]:
             future.result()
-    return next(done)
+    return next(done), failures
 
 
-def load(stack: Stack, submissions: int, threads: int) -> tuple[float, int]:
-    """The submission load with readers beside it, until notify has planned every message; (seconds, reads)."""
+def load(stack: Stack, submissions: int, threads: int) -> tuple[float, int, list[str]]:
+    """The submission load with readers beside it, until notify has planned every message; (seconds, reads, failures)."""
     busy = threading.Event()
     busy.set()
     with ThreadPoolExecutor(1) as background:
@@ -82,13 +87,14 @@ def load(stack: Stack, submissions: int, threads: int) -> tuple[float, int]:
             call_id = open_call(stack)
             with ThreadPoolExecutor(SETUP_THREADS) as pool:
                 drafts = list(pool.map(lambda i: draft(stack, call_id, i), institutions))
-            run_threads(threads, drafts, submit_one(stack))
+            _, submitted_ms, failures = run_threads(threads, drafts, submit_one(stack))
             notifications = stack.db("notify").notifications
-            wait_until(lambda: notifications.count_documents({"kind": "application_submitted"}) >= 2 * submissions,
+            wait_until(lambda: notifications.count_documents({"kind": "application_submitted"}) >= 2 * len(submitted_ms),
                        timeout=300, interval=0.5, what="notify to plan every submission's messages")
         finally:
             busy.clear()
-        return time.perf_counter() - start, reads.result()
+        reads_made, read_failures = reads.result()
+        return time.perf_counter() - start, reads_made, failures + read_failures
 
 
 def main() -> None:
@@ -112,7 +118,7 @@ def main() -> None:
             time.sleep(args.quiet)
             idle = {name: memory_mb(pid)["rss_mb"] for name, pid in watched.items()}
             with MemorySampler(watched) as sampler:
-                seconds, reads = load(stack, args.submissions, args.threads)
+                seconds, reads, failures = load(stack, args.submissions, args.threads)
             lifetime = {name: memory_mb(pid)["hwm_mb"] for name, pid in watched.items()}
         finally:
             floor.stop()
@@ -124,13 +130,15 @@ def main() -> None:
                    "load_vs_idle": round(sampler.peak_mb[name] / idle[name], 2)} for name in watched}
     print(f"{args.submissions} submissions from {args.threads} threads with {args.threads} readers beside them "
           f"({reads} reads) in {seconds:.1f} s, {sampler.samples} samples; {at_start['cores']} cores, "
-          f"load average {at_start['load_average'][0]}")
+          f"load average {at_start['load_average'][0]}; {len(failures)} requests failed")
+    for text in sorted(set(failures)):
+        print(f"  failed ×{failures.count(text)}: {text}")
     print(f"{'process (VmRSS, MB)':34s} {'idle':>7s} {'load':>7s} {'VmHWM':>7s} {'idle/kernel':>11s} {'load/idle':>9s}")
     for name, row in rows.items():
         print(f"{name:34s} {row['idle_mb']:7.1f} {row['load_mb']:7.1f} {row['hwm_mb']:7.1f} "
               f"{row['idle_vs_kernel']:11.2f} {row['load_vs_idle']:9.2f}")
     print(json.dumps({"services": rows, "kernel_floor_idle_mb": round(base, 1), "submissions": args.submissions,
-                      "threads": args.threads, "reads": reads, "load_seconds": round(seconds, 1),
+                      "threads": args.threads, "reads": reads, "failed": len(failures), "load_seconds": round(seconds, 1),
                       "gateway_workers": 2, "services_started": list(SERVICES), **at_start}, ensure_ascii=False))
 
 

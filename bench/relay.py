@@ -25,6 +25,7 @@ import argparse
 import json
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections import defaultdict
@@ -44,7 +45,7 @@ from services.common.messaging import (  # noqa: E402
     CLOUDEVENTS_CONTENT_TYPE, consumer_queue, declare_service_exchange, service_exchange)
 from services.common.outbox import OutboxRelay  # noqa: E402
 from services.common.store import KERNEL_INDEXES, BaseStore  # noqa: E402
-from tests.support.servers import mongo_server, rabbit_vhost  # noqa: E402
+from tests.support.servers import mongo_server, rabbit_vhost, wait_until  # noqa: E402
 
 SERVICE = "bench"
 CONSUMER = "benchsink"
@@ -193,7 +194,12 @@ def main() -> None:
         half = n // 2
         raw_s = publish_raw(amqp_uri, messages[:half])
         check_delivery("raw publish", consume(amqp_uri, half), documents[:half], ordered=False)
+        heartbeat = threading.Thread(target=relay.heartbeat, daemon=True)  # the relay publishes only while it holds its lease
+        heartbeat.start()
+        wait_until(relay.lease.held, what="the relay's lease")
         relay_s, passes = relay_all(relay, db, max_passes=4 * (n // settings.relay_batch + 2))
+        relay.stop()
+        heartbeat.join()
         relay.publisher.close()
         check_delivery("relay", consume(amqp_uri, n), documents, ordered=True)
         raw_s += publish_raw(amqp_uri, messages[half:])

@@ -9,8 +9,13 @@ assignment; every expert writes simulated reviews (hidden quality and leniency, 
 calibration has something to recover); the province publishes the ranking and the public
 notice; one objection is filed and upheld (the reserve moves up); after the window the
 selection is finalized, the funding service allocates, and some projects pass (or are told
-to rectify) their mid-term review. The reference finance consumer receives every funding
-event and must end with the funding service's own figures; inboxes show the notifications.
+to rectify) their mid-term review by the province's direct record. Then the years, in fast
+forward (chuyi/demo/years.py): the year's annual progress reports (filed, one returned and
+refiled, endorsed, accepted; one left missing), a mid-term expert panel on one call's
+projects (one fails and leaves, its money withheld and clawed back, its place back in the
+category), and the year's supervision table of the prefectures. The reference finance
+consumer receives every funding event and must end with the funding service's own figures;
+inboxes show the notifications.
 
 `run_demo(config)` returns a `DemoResult` with what every step answered; any answer the
 round did not expect raises `DemoError`, naming the step, the request and the problem.
@@ -41,9 +46,12 @@ from typing import Any, TextIO
 
 import openpyxl
 import requests
+from pypdf import PdfReader
 from kombu import Connection
 
+from chuyi.demo.documents import application_form
 from chuyi.demo.generator import DemoApplication, DemoData, generate, resolve, review_comment, simulated_scores
+from chuyi.demo.years import Years, panel_call, run_years, supervision
 from examples.finance_consumer.consumer import FinanceConsumer, finance_queue
 from services.applications.domain.institutions import INSTITUTION_TYPES
 from services.applications.domain.messages import rfc3339
@@ -72,24 +80,29 @@ REVIEW_DEADLINE = timedelta(hours=2)
 EVENT_WAIT_S = 120
 TRANCHES = [{"trigger": "approval", "percent": 40}, {"trigger": "mid_term", "percent": 30},
             {"trigger": "acceptance", "percent": 30}]
-# The funding rule of each demo category (fen); others get DEFAULT_RULE.
+# The funding rule of each demo category (fen); others get DEFAULT_RULE. A project that fails a
+# milestone returns everything it was paid (claw-back "all"), so the years show a claw-back.
 FUNDING_RULES: dict[str, dict] = {
     "hv-school": {"award": {"method": "tiers", "tiers": [{"from_rank": 1, "to_rank": 2, "amount": 2000 * WAN},
                                                          {"from_rank": 3, "to_rank": None, "amount": 1500 * WAN}]},
-                  "sources": {"provincial_special": 6, "local_government": 3, "social": 1}, "tranches": TRANCHES},
+                  "sources": {"provincial_special": 6, "local_government": 3, "social": 1}, "tranches": TRANCHES,
+                  "clawback": "all"},
     "sv-prefecture": {"award": {"method": "share", "percent": 80, "cap": 3000 * WAN},
                       "sources": {"provincial_special": 5, "local_special_bond": 3, "local_government": 2},
-                      "tranches": TRANCHES},
+                      "tranches": TRANCHES, "clawback": "all"},
     "master-teacher": {"award": {"method": "tiers", "tiers": [{"from_rank": 1, "to_rank": None, "amount": 20 * WAN}]},
                        "sources": {"provincial_special": 1},
-                       "tranches": [{"trigger": "approval", "percent": 50}, {"trigger": "mid_term", "percent": 50}]},
+                       "tranches": [{"trigger": "approval", "percent": 50}, {"trigger": "mid_term", "percent": 50}],
+                       "clawback": "all"},
     "innovation-team": {"award": {"method": "share", "percent": 100, "cap": 80 * WAN},
-                        "sources": {"provincial_special": 7, "local_government": 3}, "tranches": TRANCHES},
+                        "sources": {"provincial_special": 7, "local_government": 3}, "tranches": TRANCHES,
+                        "clawback": "all"},
     "training-base": {"award": {"method": "share", "percent": 70, "cap": None},
-                      "sources": {"provincial_special": 4, "local_government": 3, "social": 3}, "tranches": TRANCHES},
+                      "sources": {"provincial_special": 4, "local_government": 3, "social": 3}, "tranches": TRANCHES,
+                      "clawback": "all"},
 }
 DEFAULT_RULE = {"award": {"method": "share", "percent": 80, "cap": None},
-                "sources": {"provincial_special": 7, "local_government": 3}, "tranches": TRANCHES}
+                "sources": {"provincial_special": 7, "local_government": 3}, "tranches": TRANCHES, "clawback": "all"}
 
 
 @dataclass(frozen=True)
@@ -292,8 +305,22 @@ class Api:
         return self.send(step, "POST", path, actor, body=body, create=create, files=files, expect=expect)
 
     def send(self, step: str, method: str, path: str, actor: Actor | None, *, body=None, params=None, files=None,
-             create: bool = False, expect: Sequence[int] = (200,)) -> Reply:
+             data: bytes | None = None, create: bool = False, expect: Sequence[int] = (200,)) -> Reply:
         """The answer, if its status is one of `expect`; else DemoError."""
+        response = self._answer(step, method, path, actor, body, params, files, data, create)
+        reply = Reply(response.status_code, _body(response))
+        if reply.status not in expect:
+            raise DemoError(_problem_message(step, method, path, actor, reply))
+        return reply
+
+    def download(self, step: str, path: str, actor: Actor) -> bytes:
+        """A file's bytes (a 200 answer); else DemoError."""
+        response = self._answer(step, "GET", path, actor, None, None, None, None, False)
+        if response.status_code != 200:
+            raise DemoError(_problem_message(step, "GET", path, actor, Reply(response.status_code, _body(response))))
+        return response.content
+
+    def _answer(self, step, method, path, actor, body, params, files, data, create) -> requests.Response:
         headers = {}
         if actor is not None:
             headers["Authorization"] = f"Bearer {self.token(actor)}"
@@ -301,17 +328,13 @@ class Api:
             with self._lock:
                 headers["Idempotency-Key"] = f"demo-{self._run_id}-{next(self._keys)}"
         repeatable = method in REPEATABLE_METHODS or create
-        response = self._exchange(step, method, path, headers, body, params, files, repeatable)
-        reply = Reply(response.status_code, _body(response))
-        if reply.status not in expect:
-            raise DemoError(_problem_message(step, method, path, actor, reply))
-        return reply
+        return self._exchange(step, method, path, headers, body, params, files, data, repeatable)
 
-    def _exchange(self, step, method, path, headers, body, params, files, repeatable) -> requests.Response:
+    def _exchange(self, step, method, path, headers, body, params, files, data, repeatable) -> requests.Response:
         url, failures = self.base_url + path, 0
         for _ in range(MAX_RETRIES):
             try:
-                response = self._session().request(method, url, json=body, params=params, files=files,
+                response = self._session().request(method, url, json=body, params=params, files=files, data=data,
                                                    headers=headers, timeout=HTTP_TIMEOUT_S)
             except requests.ConnectionError as exc:
                 failures += 1
@@ -463,6 +486,9 @@ class DemoResult:
     reconciliation: dict[str, dict]  # the finance consumer's, for this round's projects
     inboxes: dict[str, dict]  # whose -> {"actor": Actor, "items": their messages, newest first}
     progress_report: dict  # GET /v1/reports/progress at the end of the round
+    projects: dict[str, list[dict]]  # institution name -> its projects, as it lists them (GET /v1/projects)
+    expert_copy: dict | None = None  # an expert's watermarked 申报书: expert, filename, bytes, stamp
+    years: Years | None = None  # the years after the round: reports, the mid-term panel, supervision
     seconds: float = 0.0
     requests: int = 0
 
@@ -473,6 +499,7 @@ class DemoResult:
 class Round:
     def __init__(self, config: DemoConfig, console: Console):
         self.config, self.console = config, console
+        self.expert_copy: dict | None = None  # what an expert's download of a 申报书 answered
         self.api = Api(config.base_url, config.jwt_secret, uuid.uuid4().hex[:12])
         self.ids: dict[str, str] = {}  # every demo key -> its id
         self.year = datetime.now(CHINA).year
@@ -615,7 +642,8 @@ class Round:
         opens = utcnow()
         closes = opens + timedelta(seconds=self.window_seconds(calls))
         for call in calls:
-            call.body.update(opens_at=rfc3339(opens), closes_at=rfc3339(closes), quota=call.quota)
+            call.body.update(opens_at=rfc3339(opens), closes_at=rfc3339(closes), quota=call.quota,
+                             required_materials=["application_form"])
             call.id = self.api.post(step, "/v1/calls", PROVINCE, call.body, create=True, expect=(201,)).body["id"]
             self.ids[call.key] = call.id
             self.api.post(step, f"/v1/calls/{call.id}/open", expect=(200, 409))  # 409: its timer opened it first
@@ -644,6 +672,10 @@ class Round:
             body = resolve(application.body, self.ids)
             draft = self.api.post(step, "/v1/applications", institution, body, create=True, expect=(201,)).body
             self.ids[application.key] = draft["id"]
+            name = self.institution_names.get(application.institution, "")
+            self.api.send(step, "POST", f"/v1/applications/{draft['id']}/materials", institution,
+                          params={"kind": "application_form", "filename": f"{name}申报书.pdf"},
+                          data=application_form(name, body), expect=(201,))
             reply = self.api.post(step, f"/v1/applications/{draft['id']}/submit", institution, expect=(200, 409))
             if reply.status == 409 and utcnow() >= closes:
                 raise DemoError(f"step {step!r}: the calls' window closed before every application was in; this "
@@ -654,8 +686,12 @@ class Round:
             return call, reply.body
         for call, submitted in self.each("submitting applications", work, submit):
             call.submitted[submitted["id"]] = submitted
-        self.say(f"applications: {sum(len(c.submitted) for c in calls)} drafted and submitted by "
-                 f"{len({a['institution_id'] for c in calls for a in c.submitted.values()})} institutions")
+        self.say(f"applications: {sum(len(c.submitted) for c in calls)} drafted, each with its 申报书 (PDF), and "
+                 f"submitted by {len({a['institution_id'] for c in calls for a in c.submitted.values()})} institutions")
+
+    @property
+    def institution_names(self) -> dict[str, str]:
+        return {institution.key: institution.body["name"] for institution in self.data.institutions}
 
     def recommend(self, calls: list[CallRound]) -> None:
         """Each recommending authority recommends up to the call's cap, in the order the
@@ -746,6 +782,31 @@ class Round:
         if reply.status == 409:
             raise DemoError(_problem_message(step, "POST", f"/v1/calls/{call.id}/assignments", PROVINCE, reply))
         return reply.body
+
+    def expert_reads_materials(self, calls: list[CallRound]) -> None:
+        """One assigned expert downloads the 申报书 of an application assigned to them: a copy
+        stamped with their name and the time (the watermark is checked in the PDF's text)."""
+        step = "an expert reads the materials"
+        assignment = next((a for call in calls for a in call.assignments if a["status"] == "assigned"), None)
+        if assignment is None:
+            return
+        names = {self.ids[e.key]: e.body["name"] for e in self.data.experts if e.key in self.ids}
+        expert = Actor("expert", names.get(assignment["expert_id"], f"demo-{assignment['expert_id']}"),
+                       (("expert_id", assignment["expert_id"]),))
+        path = f"/v1/applications/{assignment['application_id']}/materials"
+
+        def listed():  # the expert's access comes with review's experts_assigned event
+            reply = self.api.get(step, path, expert, expect=(200, 404))
+            return reply.body["items"] if reply.status == 200 else None
+        form = next(m for m in wait_for("the expert's access to the materials", listed)
+                    if m["kind"] == "application_form")
+        copy = self.api.download(step, form["download"], expert)
+        stamp = f"仅供评审使用 · {expert.sub}"
+        if stamp not in PdfReader(io.BytesIO(copy)).pages[0].extract_text():
+            raise DemoError(f"step {step!r}: the expert's copy of {form['filename']} carries no watermark {stamp!r}")
+        self.expert_copy = {"expert": expert.sub, "filename": form["filename"], "bytes": len(copy), "stamp": stamp}
+        self.say(f"materials: expert {expert.sub} downloaded {form['filename']} ({len(copy):,} bytes), "
+                 f"stamped {stamp} · the time")
 
     def review(self, calls: list[CallRound]) -> None:
         """Every assigned expert scores: the application's hidden quality, shifted by the
@@ -878,14 +939,19 @@ class Round:
         self.say(f"allocated {wan(total)} 万元 to {sum(len(c.allocation['awards']) for c in calls)} projects "
                  f"(approval tranches released)")
 
-    def record_milestones(self, calls: list[CallRound]) -> None:
-        """Mid-term reviews: the top third of each call's projects pass; its last one is told to rectify."""
+    def record_milestones(self, calls: list[CallRound], panel: CallRound | None = None) -> None:
+        """Mid-term reviews by the province's direct record (an override, with its reason): the
+        top third of each call's projects pass; its last one is told to rectify. The `panel`
+        call's review is left to an expert panel in the years (years.py)."""
         step = "mid-term review"
         work = []
         for call in calls:
+            if call is panel:
+                continue
             projects = sorted(call.allocation["awards"], key=lambda a: a["rank"])
             passing = projects[:math.ceil(len(projects) / 3)]
-            work += [(call, p["project_id"], {"milestone": "mid_term", "result": "pass"}) for p in passing]
+            work += [(call, p["project_id"], {"milestone": "mid_term", "result": "pass",
+                                              "reason": "省级直接认定：中期建设任务按期完成。"}) for p in passing]
             if len(projects) >= 3:
                 work.append((call, projects[-1]["project_id"], {
                     "milestone": "mid_term", "result": "rectify",
@@ -898,8 +964,9 @@ class Round:
         for call, answer in self.each("mid-term reviews", work, record):
             call.milestones.append(answer)
         results = Counter(m["result"] for c in calls for m in c.milestones)
-        self.say(f"mid-term reviews: {results['pass']} passed (mid-term tranche released), "
-                 f"{results['rectify']} to rectify (tranche held)")
+        later = f"; {panel.category}'s goes to an expert panel in the years" if panel else ""
+        self.say(f"mid-term reviews by direct record: {results['pass']} passed (mid-term tranche released), "
+                 f"{results['rectify']} to rectify (tranche held){later}")
 
     def read_funding(self, calls: list[CallRound]) -> None:
         work = [(call, a["project_id"]) for call in calls for a in call.allocation["awards"]]
@@ -935,6 +1002,23 @@ class Round:
                 return {"actor": actor, "items": items} if kinds <= {i["kind"] for i in items} else None
             found[label] = wait_for(f"the notifications of {label} ({', '.join(sorted(kinds))})",
                                     arrived)
+        return found
+
+    def projects(self, calls: list[CallRound]) -> dict[str, list[dict]]:
+        """Each institution with an approved application, listing its own projects once they
+        have all been established and funded."""
+        expected: dict[str, set[str]] = {}
+        for call in calls:
+            for approved in call.approved:
+                expected.setdefault(approved["institution_id"], set()).add(approved["application_id"])
+        found = {}
+        for institution_id, ids in sorted(expected.items()):
+            def listed(actor=institution_actor(institution_id), ids=ids) -> list[dict] | None:
+                items = pages(self.api, "list own projects", "/v1/projects", actor)
+                done = {p["id"] for p in items if p["award"] is not None}
+                return items if ids <= done else None
+            items = wait_for(f"the projects of institution {institution_id}", listed)
+            found[items[0]["institution_name"]] = items
         return found
 
 
@@ -1091,13 +1175,17 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout, bars: TextIO = sys.st
         round_.check_eligibility(calls)
         round_.wait_closed(calls, closes)
         round_.assign(calls)
+        round_.expert_reads_materials(calls)
         round_.review(calls)
         round_.rank(calls)
         notice_closes = round_.publish_notices(calls)
         round_.object_and_uphold(calls)
         round_.finalize(calls, notice_closes)
         round_.allocate(calls)
-        round_.record_milestones(calls)
+        panel = panel_call(calls)
+        round_.record_milestones(calls, panel)
+        console.say("the years, in fast forward: annual reports, a mid-term panel, supervision")
+        years = run_years(round_, calls, panel)
         round_.read_funding(calls)
         reconciliation = wait_for("the finance consumer to reconcile with the funding service",
                                   lambda: reconcile(consumer, calls))
@@ -1110,10 +1198,13 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout, bars: TextIO = sys.st
     finally:
         consumer.stop()
         _drop_queue(config.amqp_uri, config.finance_queue)
+    supervision(round_, years)
     inboxes = round_.inboxes(calls)
     report = round_.api.get("progress report", "/v1/reports/progress").body
+    projects = round_.projects(calls)
     result = DemoResult(config, data, institution_ids, expert_ids, calls, round_.skipped, reconciliation, inboxes,
-                        report, time.monotonic() - console.started, round_.api.sent)
+                        report, projects, round_.expert_copy, years, time.monotonic() - console.started,
+                        round_.api.sent)
     print_summary(console, result)
     return result
 
@@ -1127,12 +1218,13 @@ def print_summary(console: Console, result: DemoResult) -> None:
     console.print("Summary of the round")
     rows = []
     for call in calls:
-        milestones = Counter(m["result"] for m in call.milestones)
+        milestones = Counter(m["result"] for m in call.milestones if m["milestone"] == "mid_term")
         rows.append([call.category, call.quota, len(call.submitted), len(call.recommended), len(call.eligible),
                      len(call.assignments), len(call.reviews), len(call.selected), len(call.approved),
-                     wan(call.allocation["total"]["total"]), f"{milestones['pass']}/{milestones['rectify']}"])
+                     wan(call.allocation["total"]["total"]),
+                     f"{milestones['pass']}/{milestones['rectify']}/{milestones['fail']}"])
     console.print(table(["call", "quota", "submitted", "recommended", "eligible", "reviews assigned",
-                         "reviews done", "selected", "after objection", "allocated 万元", "mid-term pass/rectify"],
+                         "reviews done", "selected", "after objection", "allocated 万元", "mid-term pass/rectify/fail"],
                         rows))
     console.print()
     console.print("Allocated by source (万元)")
@@ -1151,7 +1243,10 @@ def print_summary(console: Console, result: DemoResult) -> None:
         console.print(f"  {label}: {len(items)} messages, {unread} unread; latest: {items[0]['title']}")
         console.print("    " + ", ".join(f"{k}×{n}" for k, n in sorted(Counter(i["kind"] for i in items).items())))
     print_progress_report(console, result.progress_report)
-    console.print(f"\nThe round took {result.seconds:.0f}s and {result.requests} HTTP requests.")
+    print_projects(console, result.projects)
+    if result.years:
+        console.print("\n" + result.years.summary())
+    console.print(f"\nThe round and its years took {result.seconds:.0f}s and {result.requests} HTTP requests.")
 
 
 def print_progress_report(console: Console, report: Mapping) -> None:
@@ -1162,6 +1257,16 @@ def print_progress_report(console: Console, report: Mapping) -> None:
     console.print()
     console.print(table(["prefecture", *FIGURES], [
         [p["prefecture"], *_figures(p)] for p in sorted(report["prefectures"], key=lambda p: -p["approved"])]))
+
+
+def print_projects(console: Console, projects: Mapping[str, list[dict]]) -> None:
+    """What each institution sees of its own projects (立项项目)."""
+    console.print("\nProjects per institution (GET /v1/projects, as each institution)")
+    for name, items in projects.items():
+        console.print(f"\n  {name}")
+        console.print(table(["project", "category", "year", "rank", "state", "award 万元", "milestones"], [
+            [p["plan"]["title"], p["category"], p["year"], p["rank"], p["state"], wan(p["award"]["total"]),
+             ", ".join(f"{m['trigger']}:{m['state']}" for m in p["milestones"])] for p in items]))
 
 
 FIGURES = ("approved", "funded", "allocated 万元", "disbursed 万元", "clawed back 万元", "mid-term passed",

@@ -30,7 +30,8 @@ from typing import Any, NamedTuple
 import yaml
 
 from services.applications.domain.applications import application_limit
-from services.applications.domain.catalogue import Category, catalogue
+from services.applications.domain.calls import call_year
+from services.contracts.catalogue import Category, catalogue
 from services.applications.domain.credit_code import check_digit, organisation_check_digit
 from services.applications.domain.institutions import (
     HIGHER_VOCATIONAL,
@@ -170,11 +171,13 @@ def generate(
     window: timedelta = DEFAULT_WINDOW,
 ) -> DemoData:
     """The demo's whole world for `seed`. Calls open at `opens_at` (timezone-aware) and
-    close `window` later; yearly targets cover the three years from the opening year. A call
+    close `window` later; yearly targets cover the three years from the calls' action year (the
+    opening year, or the action's last year for a call opening later), so a project reports
+    against a target in its call's year. A call
     whose category finds no applicant at this size is left out. Raises ValueError for sizes
     or times the data cannot be built for."""
     _check_arguments(institutions, experts, opens_at, window)
-    build = _Builder(seed, opens_at.year)
+    build = _Builder(seed, opens_at.year, call_year(opens_at))
     build.make_institutions(institutions)
     build.make_organisations(max(len(PREFECTURES), institutions // 2))
     build.make_profiles(experts)
@@ -384,8 +387,9 @@ class _Builder:
     """Builds the stages in order (institutions, organisations, expert profiles, calls,
     applications, experts), each from its own random stream; later stages use the earlier ones."""
 
-    def __init__(self, seed: int, year: int):
+    def __init__(self, seed: int, year: int, plan_year: int | None = None):
         self.seed, self.year = seed, year
+        self.plan_year = year if plan_year is None else plan_year  # the first year of the plans' targets
         self.hunan, self.words, self.terms = _data("hunan"), _data("words"), _data("calls")
         self.prefectures = {p["name"]: p for p in self.hunan["prefectures"]}
         self.divisions = {name: list(p["counties"].values()) for name, p in self.prefectures.items()}
@@ -735,7 +739,7 @@ class _Builder:
             "kw2": keywords[1],
             "partner": partner.name,
             "lead": team[0]["name"] if team else body["name"],
-            **{f"y{n}": self.year + n - 1 for n in range(1, PLAN_YEARS + 1)},
+            **{f"y{n}": self.plan_year + n - 1 for n in range(1, PLAN_YEARS + 1)},
             **{name: rng.randint(low, high) for name, (low, high) in self.words["figures"].items()},
         }
 
@@ -751,7 +755,7 @@ class _Builder:
 
     def _yearly_targets(self, rng: random.Random, fills: dict) -> list[dict]:
         return [
-            {"year": self.year + offset, "target": rng.choice(pool).format_map(fills)}
+            {"year": self.plan_year + offset, "target": rng.choice(pool).format_map(fills)}
             for offset, pool in enumerate(self.words["yearly_targets"])
         ]
 

@@ -8,13 +8,21 @@ Usage: python check_manifests.py RENDERED.yaml...   (one file per overlay)
 - House rules for every Deployment: each container names an image, a
   PodDisruptionBudget selects its pods, and exactly one autoscaler (HPA or KEDA
   ScaledObject) targets it.
+- The broker (issue 16): a RabbitMQ cluster of several nodes has an odd number of
+  them; every Vhost the topology operator creates has default queue type quorum
+  (nameko declares its RPC request queues without a type: only the default makes
+  them replicated); every Policy names a vhost the overlay creates; an AMQP_URI
+  the overlay generates ends in such a vhost and is a single URI (KEDA's
+  rabbitmq scaler reads it and takes no failover list).
 
 Prints one line per problem, naming the file, the resource and the field, and
 exits 1 if there is any.
 """
 
+import base64
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 from jsonschema import Draft202012Validator
@@ -91,12 +99,46 @@ def deployment_problems(deployment, documents):
     return problems
 
 
+def broker_problems(document, documents):
+    kind, spec = document.get("kind"), document.get("spec") or {}
+    if not document.get("apiVersion", "").startswith("rabbitmq.com/"):
+        if kind == "Secret" and "AMQP_URI" in (document.get("data") or {}):
+            return amqp_uri_problems(base64.b64decode(document["data"]["AMQP_URI"]).decode(), documents)
+        if kind == "Secret" and "AMQP_URI" in (document.get("stringData") or {}):
+            return amqp_uri_problems(document["stringData"]["AMQP_URI"], documents)
+        return []
+    if kind == "RabbitmqCluster":
+        replicas = spec.get("replicas", 1)
+        return [f"spec.replicas: {replicas} nodes: a cluster needs an odd number (quorum)"] if replicas > 1 and replicas % 2 == 0 else []
+    if kind == "Vhost" and spec.get("defaultQueueType") != "quorum":
+        return [f"spec.defaultQueueType: {spec.get('defaultQueueType')!r}: want 'quorum' (nameko's RPC queues take the vhost's default)"]
+    if kind == "Policy" and spec.get("vhost") not in vhosts(documents):
+        return [f"spec.vhost: {spec.get('vhost')!r} is not a Vhost of this overlay ({sorted(vhosts(documents))})"]
+    return []
+
+
+def vhosts(documents):
+    return {d["spec"].get("name") for d in documents if d.get("kind") == "Vhost" and d.get("apiVersion", "").startswith("rabbitmq.com/")}
+
+
+def amqp_uri_problems(uri, documents):
+    problems = []
+    if ";" in uri:
+        problems.append("AMQP_URI: a failover list; KEDA's rabbitmq scaler (base/keda.yaml) takes a single URI")
+    vhost = urlsplit(uri.split(";")[0]).path.lstrip("/")
+    known = vhosts(documents)
+    if known and vhost not in known:
+        problems.append(f"AMQP_URI: vhost {vhost!r} is not a Vhost of this overlay ({sorted(known)})")
+    return problems
+
+
 def file_problems(path, registry, by_kind):
     documents = [d for d in yaml.safe_load_all(Path(path).read_text(encoding="utf-8")) if d]
     for document in documents:
         problems = schema_problems(document, registry, by_kind)
         if document.get("kind") == "Deployment":
             problems += deployment_problems(document, documents)
+        problems += broker_problems(document, documents)
         for problem in problems:
             yield f"{path}: {resource_name(document)}: {problem}"
 

@@ -45,16 +45,19 @@ class InvalidEvent(ValueError):
 class EventContract:
     """The JSON Schemas of the funding events, read from the AsyncAPI document: the
     CloudEvent envelope (`components.schemas.CloudEvent`) and, per event name, the
-    message payload (`components.messages.<name>.payload`)."""
+    message payload (`components.messages.<name>.payload`). The document's project
+    events come on another exchange and are not this consumer's."""
 
     URI = "urn:chuyi:funding:asyncapi"
 
     def __init__(self, path: str | Path = DEFAULT_CONTRACT):
         document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         registry = Registry().with_resource(self.URI, Resource.from_contents(document, default_specification=DRAFT7))
-        self.event_names = tuple(document["components"]["messages"])
+        messages = document["components"]["messages"]
+        self.event_names = tuple(name for name, message in messages.items()
+                                 if message["payload"]["allOf"][1]["properties"]["type"]["const"].startswith(TYPE_PREFIX))
         self._envelope = self._validator(registry, "schemas/CloudEvent")
-        self._payloads = {name: self._validator(registry, f"messages/{name}/payload") for name in self.event_names}
+        self._payloads = {name: self._validator(registry, f"messages/{name}/payload") for name in messages}
 
     def _validator(self, registry: Registry, pointer: str) -> jsonschema.Draft7Validator:
         return jsonschema.Draft7Validator({"$ref": f"{self.URI}#/components/{pointer}"}, registry=registry)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from services.common.envelope import new_event
 from services.funding.domain.allocation import allocate
 from services.funding.domain.awards import ApprovedProject
-from services.funding.domain.milestones import record_milestone
+from services.funding.domain.milestones import record_milestone, withdraw
 from services.funding.domain.rules import AwardTier, FundingRule, TieredAward, TrancheSpec
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
@@ -26,10 +26,10 @@ RULE = FundingRule(
 PROJECTS = [ApprovedProject("proj-0001", 1, 600_000_000), ApprovedProject("proj-0002", 2, 550_000_000),
             ApprovedProject("proj-0003", 4, 350_000_000)]
 #: (project index, milestone, result, reason): p1 rectifies then passes everything,
-#: p2 passes mid-term and fails acceptance, p3 fails mid-term.
+#: p2 passes mid-term and fails acceptance, p3 is withdrawn before its mid-term review.
 MILESTONES = [
     (0, "mid_term", "rectify", "实训设备采购滞后，限期整改"), (1, "mid_term", "pass", None),
-    (2, "mid_term", "fail", "中期检查不合格：建设任务未启动"), (0, "mid_term", "pass", None),
+    (2, None, "withdrawn", "学校申请撤销：建设任务未启动"), (0, "mid_term", "pass", None),
     (1, "acceptance", "fail", "验收未通过：实训基地未建成"), (0, "acceptance", "pass", None),
 ]
 
@@ -44,8 +44,11 @@ def scenario():
     events = list(allocation.events)
     fundings = [change.funding for change in allocation.changes]
     for step, (i, milestone, result, reason) in enumerate(MILESTONES, start=1):
-        change = record_milestone(fundings[i], milestone, result, actor="province:admin", reason=reason,
-                                  at=START + timedelta(days=180 * step))
+        at = START + timedelta(days=180 * step)
+        if result == "withdrawn":
+            change = withdraw(fundings[i], actor="province:admin", reason=reason, at=at)
+        else:
+            change = record_milestone(fundings[i], milestone, result, actor="province:admin", reason=reason, at=at)
         fundings[i] = change.funding
         events += change.events
     short = {"provincial_special": 500_000_000, "local_government": 1_000_000_000}

@@ -12,14 +12,19 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from services.applications.domain import credit_code, importing
 from services.applications.domain.applications import APPLICATION_MACHINE, ORGANISATION_KINDS
-from services.applications.domain.calls import CALL_MACHINE
+from services.applications.domain.calls import ACTION_YEARS, CALL_MACHINE
 from services.applications.domain.calls import call_terms_problems, check_call_quota, rubric_problems
-from services.applications.domain.catalogue import catalogue
-from services.applications.domain.institutions import INSTITUTION_TYPES, PREFECTURES, Institution
+from services.applications.domain.projects import PROJECT_MACHINE
+from services.applications.domain.reports import DEFAULT_REMIND_HOURS, REPORT_MACHINE, TARGET_STATUSES
+from services.contracts.catalogue import catalogue
+from services.applications.domain.institutions import (
+    HIGHER_VOCATIONAL, INSTITUTION_TYPES, OWNERSHIPS, PREFECTURES, Institution, ownership_of)
+from services.applications.domain.materials import KINDS as MATERIAL_KINDS
+from services.applications.domain.supervision import MEASURES as SUPERVISION_MEASURES
 from services.applications.domain.messages import QuotaExceeded
 from services.common.bilingual import Bilingual
 from services.common.fields import (
@@ -80,6 +85,24 @@ class InstitutionIn(BaseSchema):
     county = Text(50, required=True, metadata={"description": "县市区"})
     sponsor = Text(100, required=True, metadata={"description": "主管部门 (for a technician school, its HRSS department)"})
     credit_code = CreditCode(required=True)
+    ownership = choice(OWNERSHIPS, metadata={
+        "description": "公办 public or 民办 private; when not given, read from the credit code (registered by the "
+                       "staffing authority, first character 1: public)"})
+    backbone = fields.Boolean(load_default=False, metadata={
+        "description": "a backbone higher-vocational college (骨干高职高专院校) of its prefecture"})
+
+    @validates_schema
+    def _backbone_is_a_college(self, data: dict, **_) -> None:
+        if data.get("backbone") and data.get("type") != HIGHER_VOCATIONAL:
+            raise ValidationError({"backbone": [Bilingual(
+                "Only a higher-vocational college (高职专科) can be a backbone college.",
+                "只有高职专科院校可以是骨干高职高专院校。")]})
+
+    @post_load
+    def _ownership(self, data: dict, **_) -> dict:
+        if data.get("ownership") is None and data.get("credit_code"):
+            data["ownership"] = ownership_of(data["credit_code"])
+        return data
 
 
 class RecommenderOut(BaseSchema):
@@ -133,6 +156,11 @@ def import_institutions(content: bytes, known_credit_codes: Collection[str] = ()
 # ---------------------------------------------------------------- catalogue
 
 
+class SelectedInYearOut(BaseSchema):
+    year = fields.Integer()
+    selected = fields.Integer()
+
+
 class ProgrammeOut(BaseSchema):
     """A category of the Chuyi action with its quota to 2025 and its progress."""
 
@@ -150,7 +178,13 @@ class ProgrammeOut(BaseSchema):
         fields.String(), metadata={"description": "application fields to fill in before submitting"}
     )
     notice_ref = fields.String(metadata={"description": "paragraph of 湘教发〔2022〕7号"})
-    selected_count = fields.Integer(metadata={"description": "selected so far"})
+    selected_count = fields.Integer(metadata={"description": "selected so far (all years; the same as selected)"})
+    target = fields.Integer(metadata={"description": "the 2025 target (the quota)"})
+    selected = fields.Integer(metadata={"description": "selected so far, every year's calls together"})
+    held = fields.Integer(metadata={"description": "held by calls in progress (not finalized nor cancelled)"})
+    available = fields.Integer(metadata={"description": "what a new call may still offer: target - selected - held"})
+    selected_by_year = fields.List(fields.Nested(SelectedInYearOut))
+
 
 
 class ProgrammeListOut(BaseSchema):
@@ -219,6 +253,13 @@ class CallIn(BaseSchema):
     budget_max_fen = fen(required=True)
     review_plan = Object(ReviewPlanIn, required=True)
     funding_rule = opaque_id(required=True, metadata={"description": "id of the funding rule the allocation applies"})
+    year = Whole(ACTION_YEARS.start, ACTION_YEARS[-1], metadata={
+        "description": "the action year (2022-2025) the call belongs to; by default the year it opens in, "
+                       "2025 for a call opening later. Every year's selections count toward the one 2025 target"})
+    required_materials = ListOf(
+        choice({code: kind.zh for code, kind in MATERIAL_KINDS.items()}), max_items=len(MATERIAL_KINDS),
+        load_default=list, metadata={"description": "kinds of material an application must carry to be submitted"},
+    )
 
     @validates_schema
     def _terms_fit(self, data, **kwargs):
@@ -283,6 +324,41 @@ class OrganisationIn(BaseSchema):
 class EnterprisePartnerIn(BaseSchema):
     name = Text(200, required=True)
     credit_code = CreditCode(required=True)
+
+
+class MaterialOut(BaseSchema):
+    """A file filed with an application (申报材料)."""
+
+    id = fields.String()
+    application_id = fields.String()
+    kind = fields.String(metadata={"description": ", ".join(MATERIAL_KINDS)})
+    filename = fields.String()
+    media_type = fields.String()
+    size = fields.Integer(metadata={"description": "bytes"})
+    sha256 = fields.String()
+    uploaded_by = fields.String()
+    uploaded_at = UtcDateTime()
+    download = fields.Function(lambda m: f"/v1/applications/{m['application_id']}/materials/{m['id']}",
+                               metadata={"description": "where to download it (GET)"})
+
+
+class MaterialListOut(BaseSchema):
+    items = fields.List(fields.Nested(MaterialOut))
+
+
+class MaterialStepOut(BaseSchema):
+    id = fields.String()
+    kind = fields.String()
+    filename = fields.String()
+    sha256 = fields.String()
+    size = fields.Integer()
+
+
+class ApplicationHistoryEntryOut(AuditEntryOut):
+    """A step of the application's history: a status change, or a material added or removed
+    (event material_added or material_removed, with the material)."""
+
+    material = fields.Nested(MaterialStepOut, metadata={"description": "for a material_added or material_removed step"})
 
 
 class _ApplicationContent(BaseSchema):
@@ -378,7 +454,9 @@ class ApplicationOut(_ApplicationContent):
         fields.Nested(FindingOut), metadata={"description": "the automatic rules, run on submit and on the decision"}
     )
     eligibility_decision = fields.Nested(EligibilityDecisionOut, allow_none=True)
-    history = fields.List(fields.Nested(AuditEntryOut))
+    materials = fields.List(fields.Nested(MaterialOut), metadata={"description": "the files filed (申报材料)"})
+    history = fields.List(fields.Nested(ApplicationHistoryEntryOut), metadata={
+        "description": "status changes and materials added or removed, by time"})
     submitted_at = UtcDateTime(allow_none=True)
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
@@ -399,9 +477,16 @@ class DecisionIn(BaseSchema):
 
 
 class DeclineIn(BaseSchema):
-    """Decline to recommend: the reason is required."""
+    """Decline to recommend, or cancel a call: the reason is required."""
 
     reason = Text(1000, multiline=True, required=True)
+
+
+class ExtensionIn(BaseSchema):
+    """A later closing time for an open call, with an optional reason."""
+
+    closes_at = UtcDateTime(required=True, metadata={"description": "after the current closes_at"})
+    reason = Text(1000, multiline=True)
 
 
 class EligibilityOverrideIn(BaseSchema):
@@ -432,7 +517,254 @@ class CallQuery(PageQuery):
     state = choice(CALL_MACHINE.states)
 
 
+class ProjectQuery(PageQuery):
+    category = choice(catalogue().codes)
+    year = Whole(ACTION_YEARS.start, ACTION_YEARS[-1], strict=False)
+    prefecture = choice(PREFECTURES)
+    state = choice(PROJECT_MACHINE.states)
+
+
 class ApplicationQuery(PageQuery):
     call_id = opaque_id()
     institution_id = opaque_id()
     state = choice(APPLICATION_MACHINE.states)
+
+
+# ---------------------------------------------------------------- projects
+
+
+class YearlyTargetOut(BaseSchema):
+    year = fields.Integer()
+    target = fields.String()
+
+
+class ProjectPlanOut(BaseSchema):
+    """The construction plan as approved (建设方案, 年度目标, 绩效指标)."""
+
+    title = fields.String()
+    summary = fields.String(allow_none=True)
+    construction_plan = fields.String(allow_none=True)
+    yearly_targets = fields.List(fields.Nested(YearlyTargetOut), allow_none=True)
+    performance_indicators = fields.Dict(keys=fields.String(), values=fields.String(), allow_none=True)
+    budget_request_fen = fields.Integer(allow_none=True)
+    industry_fields = fields.List(fields.String(), allow_none=True)
+
+
+class MoneyOut(BaseSchema):
+    currency = fields.String()
+    total = fields.Integer(metadata={"description": "fen"})
+    by_source = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                            metadata={"description": "fen per source: provincial_special, local_special_bond, "
+                                                     "local_government, social"})
+
+
+class ProjectMilestoneOut(BaseSchema):
+    tranche = fields.Integer()
+    trigger = fields.String(metadata={"description": "approval, mid_term or acceptance"})
+    percent = fields.Integer()
+    amount = fields.Nested(MoneyOut)
+    state = fields.String(metadata={"description": "scheduled, released or withheld"})
+    reason = fields.String(allow_none=True)
+
+
+class ProjectOut(BaseSchema):
+    """A project (立项项目): the approved application's plan, its money and milestones as
+    funding reports them, its state and its history from creation. Its id is the application's."""
+
+    id = fields.String()
+    call_id = fields.String()
+    category = fields.String()
+    year = fields.Integer(metadata={"description": "the action year of its call"})
+    institution_id = fields.String()
+    institution_name = fields.String()
+    prefecture = fields.String()
+    recommender = fields.Nested(RecommenderOut)
+    rank = fields.Integer()
+    state = fields.String(metadata={"description": ", ".join(PROJECT_MACHINE.states)})
+    plan = fields.Nested(ProjectPlanOut)
+    award = fields.Nested(MoneyOut, allow_none=True, metadata={"description": "null until funding allocates it"})
+    milestones = fields.List(fields.Nested(ProjectMilestoneOut))
+    materials = fields.List(fields.Nested(MaterialOut), metadata={"description": "its application's files (申报材料)"})
+    history = fields.List(fields.Nested(AuditEntryOut))
+    created_at = UtcDateTime()
+    reports = fields.List(fields.Nested("AnnualReportBriefOut"), metadata={
+        "description": "its annual progress reports, by year (on GET /v1/projects/{id})"})
+
+
+class ProjectPageOut(BaseSchema):
+    items = fields.List(fields.Nested(ProjectOut))
+    next_cursor = fields.String(allow_none=True, metadata={"description": "pass as cursor for the next page; null on the last"})
+# ---------------------------------------------------------------- supervision
+
+
+class SupervisionWeightsIn(BaseSchema):
+    """The province's rubric for a year's supervision: a weight per measure, summing to 100."""
+
+    year = Whole(ACTION_YEARS.start, ACTION_YEARS[-1], required=True, metadata={"description": "the year supervised"})
+    weights = fields.Dict(keys=choice(SUPERVISION_MEASURES), values=fields.Integer(
+        strict=True, validate=validate.Range(0, 100)), required=True, metadata={
+        "description": "a weight (0-100) for each of: " + ", ".join(
+            f"{code} ({label})" for code, label in SUPERVISION_MEASURES.items()) + "; together 100"})
+
+    @validates_schema
+    def _complete(self, data: dict, **_) -> None:
+        weights = data.get("weights") or {}
+        missing = [code for code in SUPERVISION_MEASURES if code not in weights]
+        if missing:
+            raise ValidationError({"weights": [Bilingual(f"Give a weight for each measure; missing: {', '.join(missing)}.",
+                                                         f"每项指标都需给出权重；缺少：{'、'.join(missing)}。")]})
+        if sum(weights.values()) != 100:
+            raise ValidationError({"weights": [Bilingual(f"The weights must sum to 100, not {sum(weights.values())}.",
+                                                         f"权重合计应为100，当前为{sum(weights.values())}。")]})
+
+
+class SupervisionWeightsOut(BaseSchema):
+    year = fields.Integer(attribute="_id")
+    weights = fields.Dict(keys=fields.String(), values=fields.Integer())
+    updated_at = UtcDateTime()
+    updated_by = fields.String()
+
+
+# ---------------------------------------------------------------- annual progress reports
+
+
+class ReportWindowIn(BaseSchema):
+    """The province opens a year's annual progress reports (年度建设进展报告)."""
+
+    year = Whole(ACTION_YEARS.start, ACTION_YEARS[-1], required=True, metadata={"description": "the year reported on"})
+    due_at = UtcDateTime(required=True, metadata={"description": "the deadline; a later filing is late"})
+    opens_at = UtcDateTime(metadata={"description": "when filing opens; now if absent"})
+    title = Text(200)
+    remind_hours = Whole(1, 60 * 24, metadata={
+        "description": f"institutions not filed yet are reminded this many hours before due_at "
+                       f"(default {DEFAULT_REMIND_HOURS})"})
+
+
+class DeadlineExtensionIn(BaseSchema):
+    """A later deadline for a reporting window, with an optional reason."""
+
+    due_at = UtcDateTime(required=True, metadata={"description": "after the current due_at, which has not passed"})
+    reason = Text(1000, multiline=True)
+
+
+class WindowExtensionOut(BaseSchema):
+    from_due_at = UtcDateTime()
+    to_due_at = UtcDateTime()
+    actor = fields.String()
+    at = UtcDateTime()
+    reason = fields.String()
+
+
+class ReportWindowOut(BaseSchema):
+    id = fields.String()
+    year = fields.Integer()
+    title = fields.String()
+    opens_at = UtcDateTime()
+    due_at = UtcDateTime()
+    remind_hours = fields.Integer()
+    created_at = UtcDateTime()
+    created_by = fields.String()
+    extensions = fields.List(fields.Nested(WindowExtensionOut), metadata={"description": "each moved deadline"})
+
+
+class ReportWindowListOut(BaseSchema):
+    items = fields.List(fields.Nested(ReportWindowOut))
+
+
+class AssessmentIn(BaseSchema):
+    """How one target of the year stands, with the evidence."""
+
+    target_index = Whole(0, 99, required=True, metadata={"description": "the target's place among the plan's "
+                                                                         "targets of the year, from 0"})
+    status = choice(TARGET_STATUSES, required=True)
+    evidence = Text(4000, multiline=True, required=True, metadata={"description": "what shows it (佐证说明)"})
+
+
+class AnnualReportIn(BaseSchema):
+    """A filing (or refiling) of a project's annual progress report: every target of the year assessed."""
+
+    summary = Text(8000, multiline=True, required=True, metadata={"description": "the year's progress (建设进展)"})
+    assessments = ListOf(Object(AssessmentIn), max_items=100, required=True)
+
+
+class AnnualReportFileIn(AnnualReportIn):
+    year = Whole(ACTION_YEARS.start, ACTION_YEARS[-1], required=True, metadata={"description": "the year reported on"})
+
+
+class AssessmentOut(BaseSchema):
+    target_index = fields.Integer()
+    target = fields.String()
+    status = fields.String(metadata={"description": ", ".join(TARGET_STATUSES)})
+    evidence = fields.String()
+
+
+class AnnualReportOut(BaseSchema):
+    """A project's annual progress report, with its history (who, when, from, to, why)."""
+
+    id = fields.String()
+    project_id = fields.String()
+    year = fields.Integer()
+    window_id = fields.String()
+    due_at = UtcDateTime()
+    title = fields.String(metadata={"description": "the project's title"})
+    category = fields.String()
+    institution_id = fields.String()
+    institution_name = fields.String()
+    prefecture = fields.String()
+    recommender = fields.Nested(RecommenderOut)
+    state = fields.String(metadata={"description": ", ".join(REPORT_MACHINE.states)})
+    summary = fields.String()
+    assessments = fields.List(fields.Nested(AssessmentOut))
+    late = fields.Boolean(metadata={"description": "first filed after due_at"})
+    first_filed_at = UtcDateTime()
+    filed_at = UtcDateTime(metadata={"description": "the latest filing"})
+    filings = fields.Integer()
+    return_reason = fields.String(allow_none=True, metadata={"description": "why it was last returned"})
+    history = fields.List(fields.Nested(AuditEntryOut))
+
+
+class AnnualReportBriefOut(BaseSchema):
+    """A report as its project's page lists it."""
+
+    id = fields.String()
+    year = fields.Integer()
+    state = fields.String()
+    late = fields.Boolean()
+    first_filed_at = UtcDateTime()
+    filed_at = UtcDateTime()
+
+
+class AnnualReportPageOut(BaseSchema):
+    items = fields.List(fields.Nested(AnnualReportOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class AnnualReportQuery(PageQuery):
+    year = Whole(ACTION_YEARS.start, ACTION_YEARS[-1], strict=False)
+    state = choice(REPORT_MACHINE.states)
+    prefecture = choice(PREFECTURES)
+    project_id = opaque_id()
+
+
+class DueProjectOut(BaseSchema):
+    project_id = fields.String()
+    title = fields.String()
+    institution_id = fields.String()
+    institution_name = fields.String()
+    prefecture = fields.String()
+    category = fields.String()
+    report_id = fields.String()
+    first_filed_at = UtcDateTime()
+    state = fields.String()
+
+
+class OverdueOut(BaseSchema):
+    """The year's late and missing reports, within the reader's scope."""
+
+    window_id = fields.String()
+    year = fields.Integer()
+    due_at = UtcDateTime()
+    past_due = fields.Boolean(metadata={"description": "the deadline has passed: `missing` are overdue"})
+    missing = fields.List(fields.Nested(DueProjectOut), metadata={
+        "description": "due projects without a report (overdue once past_due)"})
+    late = fields.List(fields.Nested(DueProjectOut), metadata={"description": "reports first filed after due_at"})

@@ -13,10 +13,17 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import json
+import logging
 import os
+from urllib.parse import quote
 
-from nameko.rpc import rpc
+from services.common.rpc import rpc
 from nameko.timer import timer
+from nameko.web.handlers import http
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
+from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import wrap_file
 
 from services.applications.domain.messages import (
     ApplicationLimitReached,
@@ -33,11 +40,28 @@ from services.applications.domain.messages import (
     NotRegistered,
     QuotaExceeded,
     RecommendationCapReached,
+    RuleNotOverridable,
     WindowClosed,
 )
 from services.applications.domain.access import INSTITUTION_ROLE, PROVINCE_ROLE
+from services.applications.domain.calls import ACTION_YEARS
+from services.applications.domain.guides import GUIDES
+from services.applications.domain.content import BadFilename, UnsafeContent, UnsupportedType
+from services.applications.domain.materials import TooLarge
+from services.applications.domain.watermark import Unstampable
 from services.applications.domain.recommendation import HRSS_ROLE, PREFECTURE_ROLE, Actor
+from services.applications.domain.reports import AlreadyFiled, DeadlinePassed, NotDue, WindowExists, WindowNotOpen
 from services.applications.schemas import (
+    AnnualReportFileIn,
+    AnnualReportIn,
+    AnnualReportOut,
+    AnnualReportPageOut,
+    AnnualReportQuery,
+    DeadlineExtensionIn,
+    OverdueOut,
+    ReportWindowIn,
+    ReportWindowListOut,
+    ReportWindowOut,
     ApplicationIn,
     ApplicationOut,
     ApplicationPageOut,
@@ -50,24 +74,43 @@ from services.applications.schemas import (
     DecisionIn,
     DeclineIn,
     EligibilityOverrideIn,
+    ExtensionIn,
     ImportReportOut,
     InstitutionIn,
     InstitutionOut,
     InstitutionPageOut,
     InstitutionQuery,
+    MaterialListOut,
+    MaterialOut,
     ProgrammeListOut,
+    ProjectOut,
+    ProjectPageOut,
+    ProjectQuery,
+    SupervisionWeightsIn,
+    SupervisionWeightsOut,
     import_institutions,
 )
+from services.applications.usecases import calls as call_cases
+from services.applications.usecases import projects as project_cases
+from services.applications.usecases import reports as report_cases
+from services.common.bilingual import Bilingual
 from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
-from services.common.replies import Refused, bilingual, created, idempotent, ok, problem, replying
+from services.common.replies import Refused, bilingual, created, idempotent, ok, problem, replying, role_refused
+from services.common.signed_actor import HEADER as ACTOR_HEADER
+from services.common.signed_actor import BadSignature, internal_secret, verify
 from services.common.statemachine import ReasonRequired, TransitionNotAllowed
 from services.common.store import utcnow
+from services.contracts.funding_events import EVENT_DATA_SCHEMAS as FUNDING_EVENTS
 from services.review.events import EVENTS as REVIEW_EVENTS
 
-from .store import ApplicationsStore
+from .store import ApplicationsStore, as_answer
+from .usecases import materials
 
 CALL_TIMER_INTERVAL_S = float(os.environ.get("CALL_TIMER_INTERVAL_S", "1.0"))
+REPORT_REMINDER_CHECK_S = float(os.environ.get("REPORT_REMINDER_CHECK_S", "60"))
+ORPHAN_SWEEP_S = float(os.environ.get("MATERIALS_ORPHAN_SWEEP_S", "3600"))
+log = logging.getLogger(__name__)
 PROVINCE, INSTITUTION, RECOMMENDERS = (PROVINCE_ROLE,), (INSTITUTION_ROLE,), (PREFECTURE_ROLE, HRSS_ROLE)
 SUPERVISORS = (PROVINCE_ROLE, PREFECTURE_ROLE)
 
@@ -85,8 +128,21 @@ REFUSALS: dict[type[DomainError], tuple[int, str]] = {
     RecommendationCapReached: (409, "recommendation-cap-reached"),
     DuplicateCreditCode: (409, "duplicate-credit-code"),
     DecisionReasonRequired: (422, "reason-required"),
+    RuleNotOverridable: (409, "rule-not-overridable"),
     FieldsRefused: (422, "invalid-fields"),
+    WindowNotOpen: (409, "window-not-open"),
+    WindowExists: (409, "window-exists"),
+    AlreadyFiled: (409, "already-filed"),
+    NotDue: (409, "not-due"),
+    DeadlinePassed: (409, "deadline-passed"),
+    TooLarge: (413, "too-large"),
+    UnsupportedType: (415, "unsupported-content"),
+    UnsafeContent: (422, "unsafe-content"),
+    BadFilename: (422, "bad-filename"),
+    Unstampable: (422, "unstampable-pdf"),
 }
+LIMITS = materials.limits_from_env()
+INTERNAL_SECRET = internal_secret()
 
 
 def now():
@@ -102,16 +158,16 @@ def _errors(messages) -> dict[str, list[str]]:
 def as_refused(exc: Exception) -> Refused:
     """A refusal of the domain or of a state machine as the problem the caller gets."""
     if isinstance(exc, TransitionNotAllowed):
-        message = Bilingual(str(exc), f"当前状态“{exc.from_state}”下不能执行“{exc.event}”")
-        return Refused(409, bilingual(message), type="transition-not-allowed")
+        guide = GUIDES[exc.machine]
+        return Refused(409, guide.explain(exc), type=guide.problem_type(exc))
     if isinstance(exc, ReasonRequired):
         message = Bilingual(f"'{exc.event}' needs a reason", "须说明理由")
-        return Refused(422, bilingual(message), errors=_errors({"reason": [message]}), type="reason-required")
+        return Refused(422, message, errors=_errors({"reason": [message]}), type="reason-required")
     status, kind = next(REFUSALS[cls] for cls in type(exc).__mro__ if cls in REFUSALS)
     errors = getattr(exc, "errors", None)
     if isinstance(exc, DecisionReasonRequired):
         errors = {"reason": [exc.message]}
-    return Refused(status, bilingual(exc.message), errors=_errors(errors) if errors else None, type=kind)
+    return Refused(status, exc.message, errors=_errors(errors) if errors else None, type=kind)
 
 
 def answering(method):
@@ -129,7 +185,7 @@ def _acting(claims: dict, roles: tuple[str, ...]) -> Actor:
     """The actor of a command, which only `roles` may give (the gateway checks it first)."""
     actor = Actor.from_claims(claims)
     if actor.role not in roles:
-        raise Refused(403, f"The role {actor.role} may not do this; it is for: {', '.join(roles)}.")
+        raise role_refused(actor.role, roles)
     return actor
 
 
@@ -214,8 +270,10 @@ class ApplicationsService(ChuyiService):
 
     @rpc
     @answering
-    def open_call(self, actor, call_id):
-        return ok(CallOut().dump(self.store.open_call(call_id, _acting(actor, PROVINCE), now())))
+    def open_call(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
+        who = _acting(actor, PROVINCE)
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
+            CallOut().dump(self.store.open_call(call_id, who, now()))))
 
     @rpc
     @answering
@@ -226,6 +284,25 @@ class ApplicationsService(ChuyiService):
     @answering
     def list_calls(self, actor, **query):
         return _page(CallPageOut(), self.store.calls_page(Actor.from_claims(actor), **_query(CallQuery(), query)))
+
+    @rpc
+    @answering
+    def close_call_early(self, actor, call_id, decision):
+        reason = DecisionIn().load(decision).get("reason")
+        return ok(CallOut().dump(call_cases.close_early(self.store, call_id, _acting(actor, PROVINCE), reason, now())))
+
+    @rpc
+    @answering
+    def extend_call(self, actor, call_id, extension):
+        data = ExtensionIn().load(extension)
+        return ok(CallOut().dump(call_cases.extend(
+            self.store, call_id, _acting(actor, PROVINCE), data["closes_at"], data.get("reason"), now())))
+
+    @rpc
+    @answering
+    def cancel_call(self, actor, call_id, decision):
+        reason = DeclineIn().load(decision)["reason"]
+        return ok(CallOut().dump(call_cases.cancel(self.store, call_id, _acting(actor, PROVINCE), reason, now())))
 
     @timer(interval=CALL_TIMER_INTERVAL_S)
     def open_and_close_calls(self):
@@ -250,36 +327,42 @@ class ApplicationsService(ChuyiService):
 
     @rpc
     @answering
-    def submit_application(self, actor, application_id):
-        return ok(ApplicationOut().dump(self.store.submit(application_id, _acting(actor, INSTITUTION), now())))
+    def submit_application(self, actor, application_id, idempotency_key=None, request_fingerprint=None):
+        who = _acting(actor, INSTITUTION)
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
+            ApplicationOut().dump(self.store.submit(application_id, who, now()))))
 
     @rpc
     @answering
-    def withdraw_application(self, actor, application_id, decision):
+    def withdraw_application(self, actor, application_id, decision, idempotency_key=None, request_fingerprint=None):
         reason = DecisionIn().load(decision).get("reason")
-        return ok(ApplicationOut().dump(
-            self.store.withdraw(application_id, _acting(actor, INSTITUTION), reason, now())))
+        who = _acting(actor, INSTITUTION)
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
+            ApplicationOut().dump(self.store.withdraw(application_id, who, reason, now()))))
 
     @rpc
     @answering
-    def recommend_application(self, actor, application_id, decision):
+    def recommend_application(self, actor, application_id, decision, idempotency_key=None, request_fingerprint=None):
         reason = DecisionIn().load(decision).get("reason")
-        return ok(ApplicationOut().dump(
-            self.store.recommend(application_id, _acting(actor, RECOMMENDERS), reason, now())))
+        who = _acting(actor, RECOMMENDERS)
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
+            ApplicationOut().dump(self.store.recommend(application_id, who, reason, now()))))
 
     @rpc
     @answering
-    def decline_application(self, actor, application_id, decision):
+    def decline_application(self, actor, application_id, decision, idempotency_key=None, request_fingerprint=None):
         reason = DeclineIn().load(decision)["reason"]
-        return ok(ApplicationOut().dump(
-            self.store.decline(application_id, _acting(actor, RECOMMENDERS), reason, now())))
+        who = _acting(actor, RECOMMENDERS)
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
+            ApplicationOut().dump(self.store.decline(application_id, who, reason, now()))))
 
     @rpc
     @answering
-    def decide_eligibility(self, actor, application_id, decision):
+    def decide_eligibility(self, actor, application_id, decision, idempotency_key=None, request_fingerprint=None):
         data = EligibilityOverrideIn().load(decision)
-        return ok(ApplicationOut().dump(self.store.decide_eligibility(
-            application_id, _acting(actor, PROVINCE), data["eligible"], data.get("reason"), now())))
+        who = _acting(actor, PROVINCE)
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(ApplicationOut().dump(self.store.decide_eligibility(
+            application_id, who, data["eligible"], data.get("reason"), now()))))
 
     @rpc
     @answering
@@ -292,6 +375,69 @@ class ApplicationsService(ChuyiService):
         return _page(ApplicationPageOut(), self.store.applications_page(
             Actor.from_claims(actor), **_query(ApplicationQuery(), query)))
 
+    # ------------------------------------------------------------ materials
+    # The bytes come and go over the internal HTTP entrypoints, streamed, never over the bus;
+    # the gateway has checked the token and role and signs the actor into ACTOR_HEADER.
+
+    @http("POST", "/internal/applications/<application_id>/materials")
+    def file_material(self, request: Request, application_id):
+        def upload(actor):
+            body = request.environ["wsgi.input"]  # eventlet's input: reads a chunked body too
+            try:
+                material = materials.file_material(
+                    self.store, actor, application_id, request.args.get("kind", ""),
+                    request.args.get("filename", ""), body, LIMITS, now())
+            except (DomainError, Refused):
+                for _ in materials.chunks(body):  # read the rest, so the sender sees the answer
+                    pass
+                raise
+            return _json(201, MaterialOut().dump(material))
+        return _over_http(request, upload, INSTITUTION)
+
+    @http("GET", "/internal/applications/<application_id>/materials/<material_id>")
+    def read_material(self, request: Request, application_id, material_id):
+        def download(actor):
+            found = materials.open_material(self.store, actor, application_id, material_id, now())
+            response = Response(wrap_file(request.environ, found.stream), direct_passthrough=True,
+                                mimetype=found.material["media_type"])
+            response.headers["Content-Disposition"] = content_disposition(found.material["filename"])
+            response.headers["Cache-Control"] = "private, no-store" if found.etag is None else "private"
+            if found.etag:
+                response.set_etag(found.etag)
+            response.content_length = found.size
+            try:
+                return response.make_conditional(request, accept_ranges=True, complete_length=found.size)
+            except RequestedRangeNotSatisfiable:
+                response.close()
+                answer = problem(416, bilingual(Bilingual(
+                    f"The Range header must ask for one range within the file's {found.size} bytes "
+                    f"(bytes=first-last, bytes=first- or bytes=-count).",
+                    f"Range 请求头须为文件 {found.size} 字节之内的一个范围（bytes=起-止、bytes=起- 或 bytes=-末尾字节数）")),
+                    type="urn:chuyi:problem:range-not-satisfiable")
+                refused = _json(416, {**answer["problem"], "status": 416})
+                refused.headers["Content-Range"] = f"bytes */{found.size}"
+                refused.mimetype = "application/problem+json"
+                return refused
+        return _over_http(request, download, None)
+
+    @timer(interval=ORPHAN_SWEEP_S)
+    def sweep_orphan_blobs(self):
+        swept = materials.sweep_orphans(self.store, now())
+        if swept:
+            log.info("materials: swept %d blob(s) left by uploads that died", swept)
+
+    @rpc
+    @answering
+    def list_materials(self, actor, application_id):
+        items = materials.list_materials(self.store, Actor.from_claims(actor), application_id, now())
+        return ok(MaterialListOut().dump({"items": items}))
+
+    @rpc
+    @answering
+    def remove_material(self, actor, application_id, material_id):
+        materials.remove_material(self.store, _acting(actor, INSTITUTION), application_id, material_id, now())
+        return ok({})
+
     # ------------------------------------------------------------ review's progress
 
     @handles("review", "experts_assigned")
@@ -299,6 +445,12 @@ class ApplicationsService(ChuyiService):
         data = REVIEW_EVENTS["experts_assigned"].load(event.data)
         self.store.experts_assigned(data["call_id"], [a["application_id"] for a in data["assignments"]],
                                     now(), _because(event))
+        self.store.grant_expert_access(data["assignments"])
+
+    @handles("review", "assignment_declined")
+    def assignment_declined(self, event):
+        data = REVIEW_EVENTS["assignment_declined"].load(event.data)
+        self.store.revoke_expert_access(data["application_id"], data["expert_id"])
 
     @handles("review", "notice_published")
     def notice_published(self, event):
@@ -310,6 +462,125 @@ class ApplicationsService(ChuyiService):
         data = REVIEW_EVENTS["selection_finalized"].load(event.data)
         self.store.selection_finalized(data, now(), _because(event))
 
+    # ------------------------------------------------------------ projects
+
+    @rpc
+    @answering
+    def get_project(self, actor, project_id):
+        return ok(ProjectOut().dump(self.store.project(project_id, Actor.from_claims(actor))))
+
+    @rpc
+    @answering
+    def list_projects(self, actor, **query):
+        return _page(ProjectPageOut(), self.store.projects_page(
+            Actor.from_claims(actor), **_query(ProjectQuery(), query)))
+
+    @handles("funding", "funds_allocated")
+    def funds_allocated(self, event):
+        data = FUNDING_EVENTS["funds_allocated"].load(event.data)
+        project_cases.funds_allocated(self.store, data, now(), _because(event))
+
+    @handles("funding", "project_failed", "project_withdrawn")
+    def project_left(self, event):
+        project_cases.project_left(self.store, event.name, FUNDING_EVENTS[event.name].load(event.data), now())
+
+    @handles("funding", "tranche_released", "tranche_withheld")
+    def tranche_moved(self, event):
+        data = FUNDING_EVENTS[event.name].load(event.data)
+        project_cases.tranche_moved(self.store, event.name, data, now())
+
+    # ------------------------------------------------------------ annual progress reports
+
+    @rpc
+    @answering
+    def open_report_window(self, actor, window, idempotency_key=None, request_fingerprint=None):
+        data = ReportWindowIn().load(window)
+        who = _acting(actor, PROVINCE)
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
+            ReportWindowOut().dump(as_answer(report_cases.open_window(self.store, data, who, now())))))
+
+    @rpc
+    @answering
+    def list_report_windows(self, actor):
+        return ok(ReportWindowListOut().dump({"items": [as_answer(w) for w in self.store.report_windows()]}))
+
+    @rpc
+    @answering
+    def get_report_window(self, actor, window_id):
+        return ok(ReportWindowOut().dump(as_answer(self.store.report_window(window_id))))
+
+    @rpc
+    @answering
+    def extend_report_window(self, actor, window_id, extension):
+        data = DeadlineExtensionIn().load(extension)
+        return ok(ReportWindowOut().dump(as_answer(report_cases.extend_window(
+            self.store, window_id, _acting(actor, PROVINCE), data["due_at"], data.get("reason"), now()))))
+
+    @rpc
+    @answering
+    def overdue_reports(self, actor, window_id):
+        return ok(OverdueOut().dump(report_cases.list_overdue(self.store, _acting(actor, SUPERVISORS), window_id,
+                                                              now())))
+
+    @rpc
+    @answering
+    def file_annual_report(self, actor, project_id, report, idempotency_key=None, request_fingerprint=None):
+        data = AnnualReportFileIn().load(report)
+        who = _acting(actor, INSTITUTION)
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
+            AnnualReportOut().dump(as_answer(report_cases.file_report(self.store, who, project_id, data, now())))))
+
+    @rpc
+    @answering
+    def refile_annual_report(self, actor, report_id, report, idempotency_key=None, request_fingerprint=None):
+        data = AnnualReportIn().load(report)
+        who = _acting(actor, INSTITUTION)
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
+            AnnualReportOut().dump(as_answer(report_cases.refile_report(self.store, who, report_id, data, now())))))
+
+    def _decide_report(self, actor, roles, report_id, event, reason, idempotency_key, request_fingerprint):
+        who = _acting(actor, roles)
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
+            AnnualReportOut().dump(as_answer(report_cases.decide(self.store, who, report_id, event, reason, now())))))
+
+    @rpc
+    @answering
+    def endorse_annual_report(self, actor, report_id, decision, idempotency_key=None, request_fingerprint=None):
+        reason = DecisionIn().load(decision).get("reason")
+        return self._decide_report(actor, RECOMMENDERS, report_id, "endorse", reason, idempotency_key,
+                                   request_fingerprint)
+
+    @rpc
+    @answering
+    def return_annual_report(self, actor, report_id, decision, idempotency_key=None, request_fingerprint=None):
+        reason = DeclineIn().load(decision)["reason"]
+        return self._decide_report(actor, RECOMMENDERS + PROVINCE, report_id, "return", reason, idempotency_key,
+                                   request_fingerprint)
+
+    @rpc
+    @answering
+    def accept_annual_report(self, actor, report_id, decision, idempotency_key=None, request_fingerprint=None):
+        reason = DecisionIn().load(decision).get("reason")
+        return self._decide_report(actor, PROVINCE, report_id, "accept", reason, idempotency_key, request_fingerprint)
+
+    @rpc
+    @answering
+    def get_annual_report(self, actor, report_id):
+        return ok(AnnualReportOut().dump(as_answer(self.store.scoped_report_doc(report_id, Actor.from_claims(actor)))))
+
+    @rpc
+    @answering
+    def list_annual_reports(self, actor, **query):
+        return _page(AnnualReportPageOut(), self.store.reports_page(
+            Actor.from_claims(actor), **_query(AnnualReportQuery(), query)))
+
+    @timer(interval=REPORT_REMINDER_CHECK_S)
+    def remind_reports(self):
+        """Reminders before a deadline; after it, each bureau told of its missing reports."""
+        at = now()
+        report_cases.remind(self.store, at)
+        report_cases.announce_missing(self.store, at)
+
     # ------------------------------------------------------------ supervision
 
     @rpc
@@ -320,6 +591,57 @@ class ApplicationsService(ChuyiService):
         return ok(self.store.progress(_acting(actor, SUPERVISORS)))
 
 
+    @rpc
+    @answering
+    def supervision_facts(self, actor, year):
+        """The register's and the projects' facts per prefecture for the year's supervision:
+        every prefecture for the province, its own for a prefecture bureau."""
+        return ok(self.store.supervision_facts(_acting(actor, SUPERVISORS), _action_year(year)))
+
+    @rpc
+    @answering
+    def set_supervision_weights(self, actor, rubric):
+        data = SupervisionWeightsIn().load(rubric)
+        who = _acting(actor, PROVINCE)
+        return ok(SupervisionWeightsOut().dump(self.store.set_supervision_weights(data["year"], data["weights"],
+                                                                                  who, now())))
+
+
+def _action_year(year) -> int:
+    if not (isinstance(year, int) and not isinstance(year, bool) and year in ACTION_YEARS):
+        first, last = ACTION_YEARS[0], ACTION_YEARS[-1]
+        rule = bilingual(Bilingual(f"Must be one of the action's years {first}-{last}.", f"应为{first}至{last}年之一。"))
+        raise Refused(422, rule, errors={"year": [rule]})
+    return year
+
+
 def _because(event) -> str:
     """The audit reason of a move that follows another service's event."""
     return f"{event.type} {event.id}"
+
+
+def content_disposition(filename: str) -> str:
+    """An attachment named for every client: an ASCII fallback and the UTF-8 name (RFC 6266 / 5987)."""
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\%' else "_" for ch in filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def _json(status: int, body) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+
+
+def _over_http(request: Request, handle, roles: tuple[str, ...] | None) -> Response:
+    """Runs an internal HTTP entrypoint for the actor the gateway signed, with refusals as problems."""
+    try:
+        try:
+            claims = verify(request.headers.get(ACTOR_HEADER), INTERNAL_SECRET)
+        except BadSignature as exc:
+            raise Refused(401, f"The internal actor header is not valid: {exc}.") from None
+        actor = _acting(claims, roles) if roles else Actor.from_claims(claims)
+        return handle(actor)
+    except (DomainError, TransitionNotAllowed, ReasonRequired) as exc:
+        refused = as_refused(exc)
+    except Refused as exc:
+        refused = exc
+    answer = problem(refused.status, refused.detail, errors=refused.errors, type=refused.type)
+    return _json(answer["status"], answer["problem"])

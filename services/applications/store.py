@@ -3,7 +3,13 @@
 Collections: `institutions`, `calls`, `applications`; `counters` (places taken against a
 limit, one document per call and institution or call and recommending authority);
 `category_quotas` (per category: selected so far, and held by calls not finalized);
-`selections` (approved applications, from review's selection_finalized).
+`selections` (approved applications, from review's selection_finalized); `materials` (the
+files filed with applications: who filed what when, and when it was removed), their bytes in
+the GridFS bucket `material_blobs` (one blob per distinct SHA-256, which `material_contents`
+claims: its `_id` is the SHA-256, so of two uploads of the same content racing only one
+claim is written and the other upload drops its copy and uses the winner's), `material_reads` (every
+expert download) and `expert_access` (which expert may read which application until when,
+from review's assignment events).
 
 Every limit that concurrent requests race for (an institution's applications in a call,
 an authority's recommendations, a category's quota) is a counter document written inside
@@ -13,11 +19,17 @@ retried and then sees the new count.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 
+import hashlib
+import io
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import gridfs
 from bson import ObjectId
 from pymongo import ASCENDING, IndexModel, ReturnDocument
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.applications.domain import access
 from services.applications.domain.applications import (
@@ -36,18 +48,21 @@ from services.applications.domain.applications import (
 )
 from services.applications.domain.calls import (
     CALL_MACHINE,
+    CANCELLED,
     DRAFT,
     FINALIZED,
     IN_REVIEW as CALL_IN_REVIEW,
     NOTICED,
     OPEN,
+    call_year,
     catch_up,
     check_accepting_applications,
     check_call_quota,
     check_decisions_open,
     due_events,
+    quota_standing,
 )
-from services.applications.domain.catalogue import Catalogue, Category, catalogue
+from services.contracts.catalogue import Catalogue, Category, catalogue
 from services.applications.domain.eligibility import (
     EligibilityContext,
     Finding,
@@ -55,7 +70,8 @@ from services.applications.domain.eligibility import (
     check_eligibility,
     decide_eligibility,
 )
-from services.applications.domain.institutions import Institution, Recommender
+from services.applications.domain.institutions import PREFECTURES, Institution, Recommender
+from services.applications.domain.materials import check_complete, material_history
 from services.applications.domain.messages import (
     Bilingual,
     DuplicateCreditCode,
@@ -64,15 +80,104 @@ from services.applications.domain.messages import (
     UnknownReference,
     rfc3339,
 )
+from services.applications.domain.projects import LEFT, PROJECT_MACHINE, established_event, project_record
 from services.applications.domain.recommendation import Actor, check_may_recommend, check_recommendation_cap
+from services.applications.domain.reports import (
+    REPORT_MACHINE, AlreadyFiled, timeliness, window_exists)
+from services.applications.domain.supervision import prefecture_facts
 from services.applications.events import EVENTS
 from services.common.personal import protect
-from services.common.store import BaseStore
+from services.common.statemachine import creation_entry
+from services.common.store import BaseStore, utcnow
 
+BLOBS = "material_blobs"
+BLOB_CHUNK_BYTES = 255 * 1024  # GridFS's default chunk size
+BLOB_BATCH_CHUNKS = 4  # chunks per insert while a file streams in, per batch read out: about 1 MB held
+BLOB_READ_KEEP = 4  # chunks a reader keeps for seeks back
 TIMER_ACTOR = "system:timer"
 REVIEW_ACTOR = "system:review"
 _DUE_CALLS_BATCH = 100
 DUPLICATE_KEY = 11000
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A material's bytes as stored: one GridFS file per distinct content."""
+    id: ObjectId
+    size: int
+    sha256: str
+
+
+class BlobReader(io.RawIOBase):
+    """A GridFS file read chunk by chunk, seekable, holding at most BLOB_READ_KEEP chunks.
+
+    pymongo's GridOut reads through a cursor whose first batch may be 101 chunks (up to 16 MB),
+    and opens a new one at each seek back: a PDF reader seeking about the trailer and its objects
+    would hold and drop megabytes at every step. Here a sequential read fetches the next chunks
+    BLOB_BATCH_CHUNKS at a time, and the last few chunks read are kept for the seeks back."""
+
+    def __init__(self, chunks, blob_id: ObjectId, length: int, chunk_size: int):
+        super().__init__()
+        self._chunks, self._blob_id, self.length, self.chunk_size = chunks, blob_id, length, chunk_size
+        self._position = 0
+        self._kept: OrderedDict[int, bytes] = OrderedDict()
+        self._cursor, self._next = None, -1  # the open cursor and the chunk number it yields next
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.length}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def _chunk(self, number: int) -> bytes:
+        if number in self._kept:
+            self._kept.move_to_end(number)
+            return self._kept[number]
+        if self._cursor is None or number != self._next:
+            if self._cursor is not None:
+                self._cursor.close()
+            self._cursor = self._chunks.find({"files_id": self._blob_id, "n": {"$gte": number}},
+                                             {"data": 1, "n": 1}).sort("n", ASCENDING).batch_size(BLOB_BATCH_CHUNKS)
+        found = next(self._cursor, None)
+        if found is None or found["n"] != number:
+            raise gridfs.errors.CorruptGridFile(f"blob {self._blob_id}: chunk {number} is missing")
+        self._next = number + 1
+        self._kept[number] = data = bytes(found["data"])
+        if len(self._kept) > BLOB_READ_KEEP:
+            self._kept.popitem(last=False)
+        return data
+
+    def read(self, size: int = -1) -> bytes:
+        end = self.length if size is None or size < 0 else min(self.length, self._position + size)
+        pieces = []
+        while self._position < end:
+            number, offset = divmod(self._position, self.chunk_size)
+            piece = self._chunk(number)[offset:offset + end - self._position]
+            if not piece:
+                break
+            pieces.append(piece)
+            self._position += len(piece)
+        return b"".join(pieces)
+
+    def readinto(self, buffer) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
+        self._kept.clear()
+        super().close()
 
 
 def new_id(prefix: str) -> str:
@@ -92,10 +197,15 @@ def _out(doc: Mapping | None) -> dict | None:
     return {"id": doc["_id"], **record}
 
 
-def _scoped(actor: Actor, filters: Mapping, names: Mapping[str, str] | None = None) -> dict | None:
+#: A stored document as the service answers it (for the use cases' raw documents).
+as_answer = _out
+
+
+def _scoped(actor: Actor, filters: Mapping, names: Mapping[str, str] | None = None,
+            scope_of=access.scope) -> dict | None:
     """The filters narrowed to the actor's scope (`names` maps scope names to fields);
     None when nothing can match."""
-    scope = access.scope(actor)
+    scope = scope_of(actor)
     if scope is None:
         return None
     query = dict(filters)
@@ -105,6 +215,10 @@ def _scoped(actor: Actor, filters: Mapping, names: Mapping[str, str] | None = No
             return None
         query[field] = value
     return query
+
+
+#: The selections that still count toward their category's 2025 target: not of a project that left.
+STANDING = {"left_at": None}
 
 
 class ApplicationsStore(BaseStore):
@@ -130,6 +244,28 @@ class ApplicationsStore(BaseStore):
         "counters": [],
         "category_quotas": [],
         "selections": [IndexModel([("category", ASCENDING), ("prefecture", ASCENDING)], name="by_category_prefecture")],
+        "projects": [
+            IndexModel([("institution_id", ASCENDING), ("_id", ASCENDING)], name="by_institution"),
+            IndexModel([("prefecture", ASCENDING), ("_id", ASCENDING)], name="by_prefecture"),
+            IndexModel([("recommender_key", ASCENDING), ("_id", ASCENDING)], name="by_recommender"),
+            IndexModel([("category", ASCENDING), ("year", ASCENDING), ("_id", ASCENDING)], name="by_category_year"),
+        ],
+        "report_windows": [IndexModel([("year", ASCENDING)], name="year_unique", unique=True)],
+        "annual_reports": [
+            IndexModel([("project_id", ASCENDING), ("year", ASCENDING)], name="by_project"),
+            IndexModel([("year", ASCENDING), ("prefecture", ASCENDING)], name="by_year_prefecture"),
+            IndexModel([("institution_id", ASCENDING), ("_id", ASCENDING)], name="by_institution"),
+            IndexModel([("prefecture", ASCENDING), ("_id", ASCENDING)], name="by_prefecture"),
+            IndexModel([("recommender_key", ASCENDING), ("_id", ASCENDING)], name="by_recommender"),
+        ],
+        "report_reminders": [IndexModel([("window_id", ASCENDING), ("due_at", ASCENDING)], name="by_window")],
+        "materials": [IndexModel([("application_id", ASCENDING), ("_id", ASCENDING)], name="by_application")],
+        "material_reads": [IndexModel([("application_id", ASCENDING)], name="by_application")],
+        "expert_access": [],
+        "material_contents": [IndexModel([("blob_id", ASCENDING)], name="by_blob")],
+        f"{BLOBS}.files": [IndexModel([("metadata.sha256", ASCENDING)], name="by_sha256"),
+                           IndexModel([("filename", ASCENDING), ("uploadDate", ASCENDING)])],  # as GridFS makes them
+        f"{BLOBS}.chunks": [IndexModel([("files_id", ASCENDING), ("n", ASCENDING)], unique=True)],
     }
     events = EVENTS
     catalogue: Catalogue = catalogue()
@@ -175,9 +311,20 @@ class ApplicationsStore(BaseStore):
     # ------------------------------------------------------------ catalogue
 
     def programmes(self) -> list[dict]:
-        counts = {doc["_id"]: doc.get("selected", 0) for doc in self.db.category_quotas.find({}, session=self.session)}
-        return [{**category.as_dict(), "quota_year": self.catalogue.quota_year,
-                 "selected_count": counts.get(category.code, 0)} for category in self.catalogue]
+        """Each category with its quota standing: selected in every year, held, available."""
+        held = {doc["_id"]: doc.get("held", 0) for doc in self.db.category_quotas.find({}, session=self.session)}
+        by_year: dict[str, dict[int, int]] = {}
+        for cell in self.db.selections.aggregate([
+                {"$match": STANDING},
+                {"$group": {"_id": {"category": "$category", "year": "$year"}, "selected": {"$sum": 1}}}],
+                session=self.session):
+            by_year.setdefault(cell["_id"]["category"], {})[cell["_id"].get("year")] = cell["selected"]
+        programmes = []
+        for category in self.catalogue:
+            standing = quota_standing(category, by_year.get(category.code, {}), held.get(category.code, 0))
+            programmes.append({**category.as_dict(), "quota_year": self.catalogue.quota_year,
+                               "selected_count": standing.selected, **standing.as_dict()})
+        return programmes
 
     def _quota_counter(self, category: str) -> dict:
         self.db.category_quotas.update_one(
@@ -234,8 +381,9 @@ class ApplicationsStore(BaseStore):
 
     def add_call(self, data: Mapping, actor: Actor, at: datetime) -> dict:
         category = self.catalogue[data["category"]]
-        doc = {"_id": new_id("call"), **data, "state": DRAFT, "history": [], "created_at": at,
-               "created_by": actor.audit_name}
+        doc = {"_id": new_id("call"), **data, "year": data.get("year") or call_year(data["opens_at"]),
+               "state": DRAFT, "history": [creation_entry(DRAFT, actor.audit_name, at).as_dict()],
+               "created_at": at, "created_by": actor.audit_name}
 
         def work():
             self._hold_quota(category, data["quota"])
@@ -249,7 +397,7 @@ class ApplicationsStore(BaseStore):
 
     def call(self, call_id: str, actor: Actor) -> dict:
         """Drafts are the province's own until they open. Raises NotFound."""
-        doc = self._call_doc(call_id)
+        doc = self.call_doc(call_id)
         if doc["state"] == DRAFT and not self._sees_drafts(actor):
             raise _not_found("call", "遴选批次")
         return _out(doc)
@@ -264,14 +412,14 @@ class ApplicationsStore(BaseStore):
     def open_call(self, call_id: str, actor: Actor, at: datetime) -> dict:
         """The province opens a draft call before its opens_at: the window starts now."""
         def work():
-            doc = self._call_doc(call_id)
+            doc = self.call_doc(call_id)
             opens_at = min(doc["opens_at"], at)
-            moved = self._move_call(doc, "open", actor.audit_name, at, "opened early by the province",
+            moved = self.move_call(doc, "open", actor.audit_name, at, "opened early by the province",
                                     {"opens_at": opens_at})
             return self._advance(moved, at)
         return _out(self.atomic(work))
 
-    def _call_doc(self, call_id: str) -> dict:
+    def call_doc(self, call_id: str) -> dict:
         doc = self._one("calls", {"_id": call_id})
         if doc is None:
             raise _not_found("call", "遴选批次")
@@ -280,15 +428,16 @@ class ApplicationsStore(BaseStore):
     def _advance(self, doc: dict, at: datetime) -> dict:
         """Apply the timer's due events (open, close) to a call."""
         for event in due_events(doc["state"], doc["opens_at"], doc["closes_at"], at):
-            doc = self._move_call(doc, event, TIMER_ACTOR, at)
+            doc = self.move_call(doc, event, TIMER_ACTOR, at)
         return doc
 
-    def _move_call(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None = None,
-                   changes: Mapping | None = None) -> dict:
+    def move_call(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None = None,
+                  changes: Mapping | None = None) -> dict:
+        """Move a call by its machine, announcing an opening and a closing (by the timer or early)."""
         moved = self._move("calls", doc, CALL_MACHINE, event, actor, at, reason, changes)
-        if moved["state"] == OPEN:
+        if event == "open":
             self.emit("call_opened", moved["_id"], self._call_opened(moved))
-        elif event == "close":
+        elif event in ("close", "close_early"):
             submitted = self._count("applications", {"call_id": moved["_id"], "state": {"$in": list(SUBMITTED_STATES)}})
             self.emit("call_closed", moved["_id"], {"call_id": moved["_id"], "category": moved["category"],
                                                     "closed_at": rfc3339(at), "submitted_count": submitted})
@@ -309,7 +458,7 @@ class ApplicationsStore(BaseStore):
                                                {"state": OPEN, "closes_at": {"$lte": at}}]},
                                       {"_id": 1}).limit(_DUE_CALLS_BATCH))
         for ref in due:
-            self.atomic(lambda: self._advance(self._call_doc(ref["_id"]), at))
+            self.atomic(lambda: self._advance(self.call_doc(ref["_id"]), at))
         return len(due)
 
     # ------------------------------------------------------------ applications
@@ -325,9 +474,11 @@ class ApplicationsStore(BaseStore):
         findings as they stand now (others' recommendations and declines change them)."""
         doc = self._application_doc(application_id, actor)
         if doc["state"] in ("submitted", "recommended"):
-            call = self._call_doc(doc["call_id"])
+            call = self.call_doc(doc["call_id"])
             doc = {**doc, "eligibility_findings": [f.as_dict() for f in self._findings(doc, call, self._institution_of(doc))]}
-        return _out(doc)
+        filed = list(self.db.materials.find({"application_id": doc["_id"]}, session=self.session).sort("_id", ASCENDING))
+        return _out({**doc, "materials": [_out(m) for m in filed if m["removed_at"] is None],
+                     "history": material_history(doc.get("history", []), filed)})
 
     def applications_page(self, actor: Actor, limit: int, cursor: str | None, **filters) -> tuple[list[dict], str | None]:
         query = _scoped(actor, filters)
@@ -366,12 +517,13 @@ class ApplicationsStore(BaseStore):
                 "state": APPLICATION_DRAFT, "history": [], "eligibility_findings": [], "eligibility_decision": None,
                 "submitted_at": None, "created_at": at, "updated_at": at, "created_by": actor.audit_name,
             }
+            doc["history"] = [creation_entry(APPLICATION_DRAFT, actor.audit_name, at).as_dict()]
             self.db.applications.insert_one(doc, session=self.session)
             return doc
         return _out(self.atomic(work))
 
     def _open_call_of(self, doc: Mapping, at: datetime) -> dict:
-        call = self._call_doc(doc["call_id"])
+        call = self.call_doc(doc["call_id"])
         check_accepting_applications(call["state"], call["opens_at"], call["closes_at"], at)
         return call
 
@@ -424,6 +576,7 @@ class ApplicationsStore(BaseStore):
             call = self._open_call_of(doc, at)
             APPLICATION_MACHINE.apply(doc["state"], "submit", actor.audit_name, None, at)  # refuse before checking content
             check_submittable(doc)
+            check_complete(call.get("required_materials", []), self.filed_kinds(doc["_id"]))
             findings = [f.as_dict() for f in self._findings(doc, call, self._institution_of(doc))]
             moved = self._move("applications", doc, APPLICATION_MACHINE, "submit", actor.audit_name, at, changes={
                 "eligibility_findings": findings, "submitted_at": at, "updated_at": at})
@@ -449,7 +602,7 @@ class ApplicationsStore(BaseStore):
                 take_place) -> dict:
         doc = self._application_doc(application_id, actor)
         check_may_recommend(actor, Recommender(**doc["recommender"]))
-        call = self._call_doc(doc["call_id"])
+        call = self.call_doc(doc["call_id"])
         check_decisions_open(call["state"])
         APPLICATION_MACHINE.apply(doc["state"], event, actor.audit_name, reason, at)  # refuse before taking a place
         take_place(doc, call)
@@ -472,7 +625,7 @@ class ApplicationsStore(BaseStore):
                            at: datetime) -> dict:
         def work():
             doc = self._application_doc(application_id, actor)
-            call = self._call_doc(doc["call_id"])
+            call = self.call_doc(doc["call_id"])
             check_decisions_open(call["state"])
             institution = self._institution_of(doc)
             findings = self._findings(doc, call, institution)
@@ -498,7 +651,7 @@ class ApplicationsStore(BaseStore):
         if doc is None:
             return None
         for event in catch_up(doc["state"], target):
-            doc = self._move_call(doc, event, REVIEW_ACTOR, at, why)
+            doc = self.move_call(doc, event, REVIEW_ACTOR, at, why)
         return doc
 
     def experts_assigned(self, call_id: str, application_ids: Iterable[str], at: datetime, why: str) -> None:
@@ -525,12 +678,16 @@ class ApplicationsStore(BaseStore):
         for application_id, entry in approved.items():
             self.db.selections.update_one({"_id": application_id}, {"$set": {
                 "call_id": data["call_id"], "category": data["category"], "prefecture": entry["prefecture"],
-                "institution_id": entry["institution_id"], "rank": entry["rank"], "selected_at": at}},
+                "institution_id": entry["institution_id"], "rank": entry["rank"], "selected_at": at,
+                "year": call["year"] if call else call_year(at)}},
                 upsert=True, session=self.session)
         for doc in self.db.applications.find({"call_id": data["call_id"], "state": {"$in": [ELIGIBLE, IN_REVIEW]}},
                                              session=self.session):
             event = "approve" if doc["_id"] in approved else "pass_over"
-            self._move("applications", doc, APPLICATION_MACHINE, event, REVIEW_ACTOR, at, why, {"updated_at": at})
+            moved = self._move("applications", doc, APPLICATION_MACHINE, event, REVIEW_ACTOR, at, why,
+                               {"updated_at": at})
+            if event == "approve":
+                self._establish(project_record(moved, call, approved[doc["_id"]]["rank"], REVIEW_ACTOR, at))
 
     # ------------------------------------------------------------ supervision
 
@@ -539,7 +696,7 @@ class ApplicationsStore(BaseStore):
         category and prefecture within the actor's scope."""
         scope = _scoped(actor, {})
         counts = [] if scope is None else self.db.selections.aggregate([
-            {"$match": scope},
+            {"$match": {**scope, **STANDING}},
             {"$group": {"_id": {"category": "$category", "prefecture": "$prefecture"}, "approved": {"$sum": 1}}},
         ], session=self.session)
         return {
@@ -549,3 +706,358 @@ class ApplicationsStore(BaseStore):
             "approved": sorted(({**doc["_id"], "approved": doc["approved"]} for doc in counts),
                                key=lambda cell: (cell["category"], cell["prefecture"])),
         }
+
+    # ------------------------------------------------------------ supervision
+
+    def supervision_facts(self, actor: Actor, year: int) -> dict:
+        """The register's and the projects' facts of each prefecture in the actor's scope, and
+        the weights the province set for the year (None: the default rubric)."""
+        scope = _scoped(actor, {})
+        prefectures = PREFECTURES if not scope else (scope["prefecture"],)
+        institutions = self.db.institutions.find(
+            scope, {"type": 1, "prefecture": 1, "county": 1, "ownership": 1, "credit_code": 1, "backbone": 1},
+            session=self.session)
+        standing = {"year": {"$lte": year}, "state": {"$nin": list(LEFT)}}
+        projects = self.db.projects.find({**scope, **standing}, {"prefecture": 1, "category": 1, "year": 1},
+                                         session=self.session)
+        rubric = self.db.supervision_rubrics.find_one({"_id": year}, session=self.session)
+        in_province = self.db.projects.count_documents(standing, session=self.session)
+        rows = prefecture_facts(prefectures, institutions, projects, year)
+        window = self.report_window_of_year(year)
+        timely = {} if window is None else timeliness(
+            window, self.due_projects(window, scope), self.reports_by_project(year, scope), utcnow())
+        for row in rows:
+            row["reports"] = timely.get(row["prefecture"], {"due": 0, "on_time": 0})
+        return {"year": year, "weights": rubric["weights"] if rubric else None, "projects_in_province": in_province,
+                "prefectures": rows}
+
+    def set_supervision_weights(self, year: int, weights: Mapping[str, int], actor: Actor, at: datetime) -> dict:
+        def work():
+            return self.db.supervision_rubrics.find_one_and_update(
+                {"_id": year}, {"$set": {"weights": dict(weights), "updated_at": at, "updated_by": actor.audit_name},
+                                "$push": {"history": {"weights": dict(weights), "at": at, "by": actor.audit_name}}},
+                upsert=True, return_document=ReturnDocument.AFTER, session=self.session)
+        return self.atomic(work)
+
+    # ------------------------------------------------------------ calls to their end (for usecases.calls)
+
+    def release_quota(self, category: str, quota: int) -> None:
+        self._quota_counter(category)
+        self.db.category_quotas.update_one({"_id": category}, {"$inc": {"held": -quota}}, session=self.session)
+
+    def open_applications_of(self, call_id: str) -> list[dict]:
+        """The call's applications that are not settled yet (no terminal state)."""
+        live = [s for s in APPLICATION_MACHINE.states if not APPLICATION_MACHINE.is_terminal(s)]
+        return list(self.db.applications.find({"call_id": call_id, "state": {"$in": live}}, session=self.session))
+
+    def move_application(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None) -> dict:
+        return self._move("applications", doc, APPLICATION_MACHINE, event, actor, at, reason, {"updated_at": at})
+
+    # ------------------------------------------------------------ projects (for usecases.projects)
+
+    def _establish(self, doc: dict) -> None:
+        """A new project, announced; one per approved application (a repeat changes nothing)."""
+        result = self.db.projects.update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True,
+                                             session=self.session)
+        if result.upserted_id is None:
+            return
+        self.emit("project_established", doc["_id"], established_event(doc))
+
+    def project_doc(self, project_id: str) -> dict | None:
+        return self._one("projects", {"_id": project_id})
+
+    def scoped_project_doc(self, project_id: str, actor: Actor) -> dict:
+        """Raises NotFound when it does not exist or `actor` may not see it."""
+        doc = self.project_doc(project_id)
+        scope = access.project_scope(actor)
+        if doc is None or scope is None or any(doc.get(name) != value for name, value in scope.items()):
+            raise _not_found("project", "项目")
+        return doc
+
+    def project(self, project_id: str, actor: Actor) -> dict:
+        """The project with its application's materials (a project's id is its application's) and
+        its annual reports. Raises NotFound when it does not exist or `actor` may not see it."""
+        doc = self.scoped_project_doc(project_id, actor)
+        return _out({**doc, "materials": self.materials(doc["_id"]), "reports": self.reports_of_project(project_id)})
+
+    def projects_page(self, actor: Actor, limit: int, cursor: str | None, **filters) -> tuple[list[dict], str | None]:
+        query = _scoped(actor, filters, scope_of=access.project_scope)
+        return self._page("projects", query, limit, cursor) if query is not None else ([], None)
+
+    def move_project(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None,
+                     changes: Mapping) -> dict:
+        return self._move("projects", doc, PROJECT_MACHINE, event, actor, at, reason, changes)
+
+    def update_project(self, project_id: str, changes: Mapping) -> None:
+        self.db.projects.update_one({"_id": project_id}, {"$set": dict(changes)}, session=self.session)
+
+    def return_place(self, project_id: str, category: str, at: datetime) -> None:
+        """A project that left no longer counts toward its category's 2025 target: a later call may
+        select in its place."""
+        self._quota_counter(category)
+        self.db.selections.update_one({"_id": project_id}, {"$set": {"left_at": at}}, session=self.session)
+        self.db.category_quotas.update_one({"_id": category}, {"$inc": {"selected": -1}}, session=self.session)
+
+    # ------------------------------------------------------------ annual reports (for usecases.reports)
+
+    def add_report_window(self, doc: dict) -> dict:
+        """A year's reporting window, announced; one per year (WindowExists)."""
+        if self._one("report_windows", {"year": doc["year"]}) is not None:
+            raise window_exists(doc["year"])
+        try:
+            self.db.report_windows.insert_one(doc, session=self.session)  # the unique index settles a race
+        except DuplicateKeyError:
+            raise window_exists(doc["year"]) from None
+        self.emit("report_window_opened", doc["_id"], {
+            "window_id": doc["_id"], "year": doc["year"], "title": doc["title"],
+            "opens_at": rfc3339(doc["opens_at"]), "due_at": rfc3339(doc["due_at"])})
+        return doc
+
+    def report_window(self, window_id: str) -> dict:
+        doc = self._one("report_windows", {"_id": window_id})
+        if doc is None:
+            raise _not_found("reporting window", "年度报告填报批次")
+        return doc
+
+    def report_window_of_year(self, year: int) -> dict | None:
+        return self._one("report_windows", {"year": year})
+
+    def report_windows(self) -> list[dict]:
+        return list(self.db.report_windows.find({}, session=self.session).sort("year", ASCENDING))
+
+    def report_windows_running(self, at: datetime) -> list[dict]:
+        """The windows open now whose deadline is still ahead."""
+        return list(self.db.report_windows.find({"opens_at": {"$lte": at}, "due_at": {"$gt": at}},
+                                                session=self.session))
+
+    def report_windows_past_due(self, at: datetime) -> list[dict]:
+        """The windows whose deadline has passed and whose missing reports are not announced yet."""
+        return list(self.db.report_windows.find({"due_at": {"$lte": at}, "missing_announced_at": None},
+                                                session=self.session))
+
+    def mark_missing_announced(self, window: Mapping, at: datetime) -> bool:
+        """True for the one caller that marks it (a conditional update inside the transaction)."""
+        result = self.db.report_windows.update_one({"_id": window["_id"], "missing_announced_at": None},
+                                                   {"$set": {"missing_announced_at": at}}, session=self.session)
+        return result.modified_count == 1
+
+    def due_projects(self, window: Mapping, scope: Mapping | None = None) -> list[dict]:
+        """The projects within `scope` that owe a report in `window` (the domain's `is_due`, as a query)."""
+        if scope is None:
+            return []
+        return list(self.db.projects.find(
+            {**scope, "year": {"$lte": window["year"]}, "state": {"$nin": list(LEFT)},
+             "created_at": {"$lte": window["due_at"]}},
+            {"plan": 1, "year": 1, "state": 1, "created_at": 1, "institution_id": 1, "institution_name": 1,
+             "prefecture": 1, "category": 1}, session=self.session).sort("_id", ASCENDING))
+
+    def reports_by_project(self, year: int, scope: Mapping | None = None) -> dict[str, dict]:
+        if scope is None:
+            return {}
+        return {doc["project_id"]: doc for doc in self.db.annual_reports.find(
+            {**scope, "year": year}, {"project_id": 1, "late": 1, "first_filed_at": 1, "state": 1},
+            session=self.session)}
+
+    def report_doc(self, report_id: str) -> dict | None:
+        return self._one("annual_reports", {"_id": report_id})
+
+    def scoped_report_doc(self, report_id: str, actor: Actor) -> dict:
+        """Raises NotFound when it does not exist or `actor` may not see it (a project's readers see its reports)."""
+        doc = self.report_doc(report_id)
+        scope = access.project_scope(actor)
+        if doc is None or scope is None or any(doc.get(name) != value for name, value in scope.items()):
+            raise _not_found("annual report", "年度报告")
+        return doc
+
+    def insert_report(self, doc: dict) -> None:
+        if self.report_doc(doc["_id"]) is not None:
+            raise AlreadyFiled(Bilingual(
+                f"the project's report for {doc['year']} is already filed: refile it once it is returned",
+                f"该项目{doc['year']}年度报告已报送；被退回后可重新报送"))
+        try:
+            self.db.annual_reports.insert_one(doc, session=self.session)
+        except DuplicateKeyError:  # filed at the same moment by another request
+            raise AlreadyFiled(Bilingual(f"the project's report for {doc['year']} is already filed",
+                                         f"该项目{doc['year']}年度报告已报送")) from None
+
+    def move_report(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None,
+                    changes: Mapping) -> dict:
+        return self._move("annual_reports", doc, REPORT_MACHINE, event, actor, at, reason, changes)
+
+    def reports_of_project(self, project_id: str) -> list[dict]:
+        return [_out(doc) for doc in self.db.annual_reports.find(
+            {"project_id": project_id}, {"year": 1, "state": 1, "late": 1, "first_filed_at": 1, "filed_at": 1},
+            session=self.session).sort("year", ASCENDING)]
+
+    def reports_page(self, actor: Actor, limit: int, cursor: str | None, **filters) -> tuple[list[dict], str | None]:
+        query = _scoped(actor, filters, scope_of=access.project_scope)
+        return self._page("annual_reports", query, limit, cursor) if query is not None else ([], None)
+
+    def extend_report_window(self, window: Mapping, entry: Mapping) -> dict:
+        """The window's new deadline, with its audit entry, announced."""
+        self.db.report_windows.update_one({"_id": window["_id"]}, {
+            "$set": {"due_at": entry["to_due_at"]}, "$push": {"extensions": dict(entry)}}, session=self.session)
+        self.emit("report_window_extended", window["_id"], {
+            "window_id": window["_id"], "year": window["year"], "due_at": rfc3339(entry["to_due_at"]),
+            "previous_due_at": rfc3339(entry["from_due_at"]), "reason": entry["reason"]})
+        return {**window, "due_at": entry["to_due_at"], "extensions": [*window.get("extensions", []), dict(entry)]}
+
+    def reminded(self, window: Mapping) -> set[str]:
+        """The projects reminded of the window's current deadline."""
+        return {doc["project_id"] for doc in self.db.report_reminders.find(
+            {"window_id": window["_id"], "due_at": window["due_at"]}, {"project_id": 1}, session=self.session)}
+
+    def remember_reminder(self, key: str, window: Mapping, project_id: str, at: datetime) -> bool:
+        """True the first time for `key` (window, project, deadline): replicas running the timer at
+        once remind once."""
+        result = self.db.report_reminders.update_one(
+            {"_id": key}, {"$setOnInsert": {"window_id": window["_id"], "project_id": project_id,
+                                            "due_at": window["due_at"], "at": at}},
+            upsert=True, session=self.session)
+        return result.upserted_id is not None
+
+    # ------------------------------------------------------------ materials
+
+    def _bucket(self) -> gridfs.GridFSBucket:
+        return gridfs.GridFSBucket(self.db, bucket_name=BLOBS)
+
+    def application_doc(self, application_id: str) -> dict:
+        """The application as stored, whoever asks (the caller decides who may read it)."""
+        doc = self._one("applications", {"_id": application_id})
+        if doc is None:
+            raise _not_found("application", "申报")
+        return doc
+
+    def scoped_application_doc(self, application_id: str, actor: Actor) -> dict:
+        return self._application_doc(application_id, actor)
+
+    def put_blob(self, chunks: Iterable[bytes], limit: int) -> Blob | None:
+        """Streams `chunks` into a new GridFS file as they come, hashing as it goes: each
+        BLOB_CHUNK_BYTES is a chunk document, inserted BLOB_BATCH_CHUNKS at a time, and the file
+        document last (pymongo's GridIn would hold up to 48 MB of chunks before its first insert).
+        None (and nothing kept) past `limit` bytes; nothing kept if reading fails. The blob is not
+        yet shared: `claim_blob` makes it the content's."""
+        blob_id, digest, size, number = ObjectId(), hashlib.sha256(), 0, 0
+        pending, batch = bytearray(), []
+        chunks_collection = self.db[f"{BLOBS}.chunks"]
+        try:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    self._drop_chunks(blob_id)
+                    return None
+                digest.update(chunk)
+                pending += chunk
+                while len(pending) >= BLOB_CHUNK_BYTES:
+                    batch.append({"files_id": blob_id, "n": number, "data": bytes(pending[:BLOB_CHUNK_BYTES])})
+                    number += 1
+                    del pending[:BLOB_CHUNK_BYTES]
+                    if len(batch) >= BLOB_BATCH_CHUNKS:
+                        chunks_collection.insert_many(batch)
+                        batch = []
+            if pending:
+                batch.append({"files_id": blob_id, "n": number, "data": bytes(pending)})
+            if batch:
+                chunks_collection.insert_many(batch)
+            blob = Blob(blob_id, size, digest.hexdigest())
+            self.db[f"{BLOBS}.files"].insert_one({
+                "_id": blob_id, "length": size, "chunkSize": BLOB_CHUNK_BYTES, "uploadDate": datetime.now(timezone.utc),
+                "filename": "material", "metadata": {"sha256": blob.sha256}})
+        except BaseException:
+            self._drop_chunks(blob_id)
+            raise
+        return blob
+
+    def _drop_chunks(self, blob_id: ObjectId) -> None:
+        self.db[f"{BLOBS}.chunks"].delete_many({"files_id": blob_id})
+
+    def claim_blob(self, blob: Blob) -> Blob:
+        """The content's one blob: `blob` if its claim (a `material_contents` document whose
+        `_id` is the SHA-256) is the first, else the claimant's, and `blob` is deleted. Two
+        uploads of the same content racing both try to insert the claim; the unique `_id`
+        lets one win, whatever their timing."""
+        contents = self.db.material_contents
+        try:
+            contents.insert_one({"_id": blob.sha256, "blob_id": blob.id, "size": blob.size})
+        except DuplicateKeyError:
+            winner = contents.find_one({"_id": blob.sha256})
+            if winner is not None and winner["blob_id"] != blob.id:
+                self._bucket().delete(blob.id)
+                return Blob(winner["blob_id"], winner["size"], blob.sha256)
+        return blob
+
+    def open_blob(self, blob_id: ObjectId) -> "BlobReader":
+        """The blob as a seekable file that holds at most a few chunks (see BlobReader)."""
+        found = self.db[f"{BLOBS}.files"].find_one({"_id": blob_id}, {"length": 1, "chunkSize": 1})
+        if found is None:
+            raise _not_found("material", "材料")
+        return BlobReader(self.db[f"{BLOBS}.chunks"], blob_id, found["length"], found["chunkSize"])
+
+    def delete_blob(self, blob_id: ObjectId) -> None:
+        """A blob not claimed (refused content): nothing else can refer to it."""
+        if not self._count("material_contents", {"blob_id": blob_id}):
+            self._bucket().delete(blob_id)
+
+    def sweep_unclaimed_blobs(self, since: datetime, before: datetime) -> int:
+        """Deletes what an upload that died left, begun between `since` and `before`: a file never
+        claimed (its process stopped between the store and the claim), and chunks with no file (it
+        stopped while streaming). A live upload is claimed within seconds, so `before` an hour ago
+        touches none. Answers how many blobs went."""
+        files, chunks = self.db[f"{BLOBS}.files"], self.db[f"{BLOBS}.chunks"]
+        window = {"$gte": ObjectId.from_datetime(since), "$lt": ObjectId.from_datetime(before)}
+        stored = [doc["_id"] for doc in files.find({"_id": window}, {"_id": 1})]
+        claimed = {doc["blob_id"] for doc in self.db.material_contents.find({"blob_id": {"$in": stored}}, {"blob_id": 1})}
+        gone = [blob_id for blob_id in stored if blob_id not in claimed]
+        for blob_id in gone:
+            self._bucket().delete(blob_id)
+        loose = set(chunks.distinct("files_id", {"files_id": window})) - set(stored)
+        for blob_id in loose:
+            self._drop_chunks(blob_id)
+        return len(gone) + len(loose)
+
+    def filed_bytes(self, application_id: str) -> int:
+        return sum(doc["size"] for doc in self.db.materials.find(
+            {"application_id": application_id, "removed_at": None}, {"size": 1}, session=self.session))
+
+    def filed_kinds(self, application_id: str) -> list[str]:
+        return self.db.materials.distinct("kind", {"application_id": application_id, "removed_at": None},
+                                          session=self.session)
+
+    def add_material(self, material: Mapping) -> dict:
+        doc = {"_id": new_id("mat"), **material, "removed_at": None}
+        self.db.materials.insert_one(doc, session=self.session)
+        return _out(doc)
+
+    def materials(self, application_id: str) -> list[dict]:
+        return [_out(doc) for doc in self.db.materials.find(
+            {"application_id": application_id, "removed_at": None}, session=self.session).sort("_id", ASCENDING)]
+
+    def material(self, application_id: str, material_id: str) -> dict:
+        doc = self._one("materials", {"_id": material_id, "application_id": application_id, "removed_at": None})
+        if doc is None:
+            raise _not_found("material", "材料")
+        return doc
+
+    def remove_material(self, material_id: str, actor: Actor, at: datetime) -> None:
+        self.db.materials.update_one({"_id": material_id, "removed_at": None},
+                                     {"$set": {"removed_at": at, "removed_by": actor.audit_name}}, session=self.session)
+
+    def record_read(self, material: Mapping, actor: Actor, at: datetime) -> None:
+        self.db.material_reads.insert_one({"material_id": material["_id"], "application_id": material["application_id"],
+                                           "reader": actor.audit_name, "read_at": at}, session=self.session)
+
+    def grant_expert_access(self, assignments: Iterable[Mapping]) -> None:
+        """Each assigned expert may read the application's materials until its review deadline."""
+        for assignment in assignments:
+            self.db.expert_access.update_one(
+                {"_id": f"{assignment['application_id']}:{assignment['expert_id']}"},
+                {"$set": {"assignment_id": assignment["assignment_id"],
+                          "review_deadline": datetime.fromisoformat(assignment["review_deadline"])}},
+                upsert=True, session=self.session)
+
+    def revoke_expert_access(self, application_id: str, expert_id: str) -> None:
+        self.db.expert_access.delete_one({"_id": f"{application_id}:{expert_id}"}, session=self.session)
+
+    def review_deadline(self, application_id: str, expert_id: str | None) -> datetime | None:
+        doc = self._one("expert_access", {"_id": f"{application_id}:{expert_id}"}) if expert_id else None
+        return doc["review_deadline"] if doc else None

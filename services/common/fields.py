@@ -20,10 +20,12 @@ gateway feeds the schemas to apispec, so limits show in the OpenAPI document.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timezone
+from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
 from services.common.bilingual import Bilingual
 from services.common.personal import (
@@ -53,13 +55,58 @@ _TOO_FEW = Bilingual("At least {min} item(s).", "至少{min}项。")
 _LINE_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PROSE_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ID_PATTERN = r"^[A-Za-z0-9_-]+$"
+# Characters that change how text shows without showing themselves: soft hyphen, bidi
+# embeddings, overrides, isolates and marks, zero-width spaces and joiners, word joiner and
+# invisible operators, the byte-order mark, interlinear annotation.
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
+                        "\ufeff\ufff9-\ufffb]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# What MongoDB (BSON) stores as an integer: signed 64 bits.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_NOT_UNICODE = Bilingual("Not valid Unicode text (a lone surrogate).", "不是有效的Unicode文本（含孤立代理码位）。")
+_NOT_INT64 = Bilingual(f"Integers must be between {INT64_MIN} and {INT64_MAX}.", f"整数应在{INT64_MIN}至{INT64_MAX}之间。")
+
+
+def unstorable(document: Any) -> dict[str, list[Bilingual]]:
+    """Where a decoded JSON document holds what no service can store: text with a lone
+    surrogate (not encodable as UTF-8) or an integer beyond 64 bits; field path -> messages."""
+    found: dict[str, list[Bilingual]] = {}
+
+    def walk(path: str, value: Any) -> None:
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                found.setdefault(path or "_schema", []).append(_NOT_UNICODE)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if not INT64_MIN <= value <= INT64_MAX:
+                found.setdefault(path or "_schema", []).append(_NOT_INT64)
+        elif isinstance(value, Mapping):
+            for key, inner in value.items():
+                name = str(key)
+                if _SURROGATE.search(name):  # a key that cannot be named in the answer either
+                    found.setdefault(path or "_schema", []).append(_NOT_UNICODE)
+                else:
+                    walk(f"{path}.{name}" if path else name, inner)
+        elif isinstance(value, (list, tuple)):
+            for index, inner in enumerate(value):
+                walk(f"{path}.{index}" if path else str(index), inner)
+
+    walk("", document)
+    return found
 
 
 class StrictSchema(Schema):
-    """Unknown fields are errors."""
+    """Unknown fields are errors; text that is not Unicode and integers beyond 64 bits are
+    refused before any field sees them (no input can make a store raise)."""
 
     class Meta:
         unknown = RAISE
+
+    @pre_load
+    def _storable(self, data, **kwargs):
+        problems = unstorable(data)
+        if problems:
+            raise ValidationError(problems)
+        return data
 
 
 class BaseSchema(StrictSchema):
@@ -79,7 +126,8 @@ def _length(min_length: int, max_length: int) -> list[validate.Length]:
 
 
 class Text(fields.String):
-    """A string with a length limit (in characters). Single-line text is trimmed and
+    """A string with a length limit (in characters), normalised to NFC; no text may hold
+    invisible or text-direction characters (`_INVISIBLE`). Single-line text is trimmed and
     refuses line breaks and control characters; prose (`multiline`) is kept as written
     but refuses control characters other than tab and line breaks."""
 
@@ -89,6 +137,9 @@ class Text(fields.String):
         "invalid_utf8": Bilingual("Not a valid utf-8 string.", "不是有效的UTF-8文本。"),
         "control": Bilingual("Must not contain control characters.", "不能包含控制字符。"),
         "line": Bilingual("Must be a single line without control characters.", "应为单行文本，不能包含换行或控制字符。"),
+        "invisible": Bilingual("Must not contain invisible or text-direction characters.",
+                               "不能包含不可见字符或文字方向控制字符。"),
+        "unicode": _NOT_UNICODE,
     }
 
     def __init__(self, max_length: int, *, min_length: int = 1, multiline: bool = False, validate=(), **kwargs):
@@ -97,6 +148,11 @@ class Text(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
+        if _SURROGATE.search(text):
+            raise self.make_error("unicode")
+        text = unicodedata.normalize("NFC", text)
+        if _INVISIBLE.search(text):
+            raise self.make_error("invisible")
         if self.multiline:
             if _PROSE_CONTROL.search(text):
                 raise self.make_error("control")

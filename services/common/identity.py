@@ -6,11 +6,19 @@ little entropy (region, birth date, sequence) that they are easily enumerated.
 """
 import hashlib
 import hmac
-import os
+
+from services.common.config import secret_setting
 
 DEV_PERSON_KEY_SECRET = "dev-only-person-key-secret"
 
 
+def person_key_secret(environ=None) -> str:
+    """PERSON_KEY_SECRET; the development value only in development mode (CHUYI_ENV=development).
+    Raises UnsafeSecret otherwise: a service checks it when it starts, never on a request."""
+    return secret_setting("PERSON_KEY_SECRET", DEV_PERSON_KEY_SECRET,
+                          "person keys made with a public value can be reversed", environ)
+
+
 def person_key(id_number: str, secret: str | None = None) -> str:
-    key = (secret or os.environ.get("PERSON_KEY_SECRET", DEV_PERSON_KEY_SECRET)).encode()
+    key = (secret or person_key_secret()).encode()
     return hmac.new(key, id_number.strip().upper().encode(), hashlib.sha256).hexdigest()

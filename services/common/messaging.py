@@ -12,7 +12,10 @@ Topology (declared by the services themselves):
   each: a per-message TTL in one queue would block behind its head) dead-letter back
   into it, and `<queue>.dead` keeps what failed for good, with the error.
 
-A handler that raises is retried after each delay of `retry_delays_ms`, then
+A consumer gathers up to EVENT_BATCH events (for at most EVENT_BATCH_WAIT_MS) and one worker
+applies them in one transaction (`BaseStore.handle_batch`; a few if the handlers are slow); if one
+of them fails, the worker applies them again one by one, each in its own transaction, so that
+only the failing event takes the way below. A stopping service requeues what it has not begun. A handler that raises is retried after each delay of `retry_delays_ms`, then
 dead-lettered; the original is acked only after its copy is confirmed elsewhere. An
 event that arrives before its predecessor waits (without using up tries) for at most
 `gap_timeout_s`.
@@ -23,9 +26,12 @@ import json
 import logging
 import threading
 import traceback
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial, wraps
+from typing import Callable
 
+import eventlet
 from eventlet.event import Event as GreenEvent
 from kombu import Connection, Exchange, Producer, Queue
 from kombu.serialization import register
@@ -96,8 +102,11 @@ def unrouted_topology() -> list:
 class Publisher:
     """A publisher with confirms and mandatory routing; safe to share between green threads.
 
-    Any failure closes the connection (a returned message leaves its confirm behind on
-    the channel, which must not be taken for the next message's) and is raised."""
+    `publish_all` sends its messages back to back and then awaits their confirms: one round
+    trip for many. An unroutable message (returned by the broker) is its Unroutable; any other
+    failure closes the connection (what it had not confirmed is unknown) and is raised."""
+
+    CONFIRM_TIMEOUT_S = 30.0
 
     def __init__(self, amqp_uri: str, connect_timeout: float = 5.0):
         self.amqp_uri = amqp_uri
@@ -108,26 +117,64 @@ class Publisher:
 
     def _ensure(self) -> Producer:
         if self._producer is None:
-            self._connection = Connection(self.amqp_uri, transport_options={"confirm_publish": True},
-                                          connect_timeout=self.connect_timeout, heartbeat=0)
+            self._connection = Connection(self.amqp_uri, connect_timeout=self.connect_timeout, heartbeat=0)
             self._connection.connect()
-            self._producer = Producer(self._connection.channel())
+            channel = self._connection.channel()
+            channel.confirm_select()
+            channel.events["basic_ack"].add(partial(self._on_confirm, False))
+            channel.events["basic_nack"].add(partial(self._on_confirm, True))
+            channel.events["basic_return"].add(self._on_return)
+            self._producer = Producer(channel)
+            self._last_tag = 0
+            self._unconfirmed: dict[int, tuple[list, int, str | None]] = {}  # delivery tag -> (outcomes, index, id)
+            self._returned: dict[str | None, Unroutable] = {}
         return self._producer
+
+    def _on_return(self, exc, exchange, routing_key, message) -> None:
+        # the broker returns an unroutable message just before confirming it
+        self._returned[message.properties.get("message_id")] = Unroutable(
+            f"{getattr(exchange, 'name', exchange)!r} {routing_key!r}: {exc}")
+
+    def _on_confirm(self, nacked: bool, delivery_tag: int, multiple: bool) -> None:
+        for tag in [t for t in self._unconfirmed if t <= delivery_tag] if multiple else [delivery_tag]:
+            entry = self._unconfirmed.pop(tag, None)
+            if entry is not None:
+                outcomes, index, message_id = entry
+                outcomes[index] = self._returned.pop(message_id, None) or (
+                    RuntimeError(f"the broker refused message {message_id!r} (nack)") if nacked else None)
+
+    def publish_all(self, exchange, messages: list[tuple[str, object, str | None]]) -> list[Exception | None]:
+        """Publish each (routing key, body, message id); per message, None once confirmed or
+        its Unroutable or nack error."""
+        return self._send(exchange, [{"routing_key": key, "body": body, "message_id": message_id}
+                                     for key, body, message_id in messages])
 
     def publish(self, exchange, routing_key: str, body, *, message_id: str | None = None,
                 headers: dict | None = None, content_type: str = CLOUDEVENTS_CONTENT_TYPE) -> None:
-        if isinstance(body, dict):
-            body = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        [error] = self._send(exchange, [{"routing_key": routing_key, "body": body, "message_id": message_id,
+                                         "headers": headers or {}, "content_type": content_type}])
+        if error is not None:
+            raise error
+
+    def _send(self, exchange, messages: list[dict]) -> list[Exception | None]:
         with self._lock:
             try:
-                self._ensure().publish(
-                    body, exchange=exchange, routing_key=routing_key, mandatory=True, delivery_mode=2,
-                    content_type=content_type, content_encoding="utf-8", headers=headers or {},
-                    message_id=message_id, retry=False)
-            except Exception as exc:
+                producer = self._ensure()
+                outcomes: list = [None] * len(messages)
+                for index, message in enumerate(messages):
+                    body = message.pop("body")
+                    if isinstance(body, dict):
+                        body = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+                    producer.publish(body, exchange=exchange, mandatory=True, delivery_mode=2,
+                                     content_encoding="utf-8", retry=False,
+                                     **{"content_type": CLOUDEVENTS_CONTENT_TYPE, "headers": {}, **message})
+                    self._last_tag += 1
+                    self._unconfirmed[self._last_tag] = (outcomes, index, message["message_id"])
+                while self._unconfirmed:
+                    self._connection.drain_events(timeout=self.CONFIRM_TIMEOUT_S)
+                return outcomes
+            except Exception:
                 self._close()
-                if "NO_ROUTE" in str(exc):
-                    raise Unroutable(f"{getattr(exchange, 'name', exchange)!r} {routing_key!r}: {exc}") from None
                 raise
 
     def declare(self, *entities) -> None:
@@ -166,6 +213,11 @@ class EventQueueConsumer(QueueConsumer):
     """nameko's queue consumer, handing over raw messages: a body that is not JSON must
     reach our dead-letter path instead of failing inside kombu's decoder forever."""
 
+    @property
+    def prefetch_count(self):
+        # room for every worker's batch, or a batch could never fill
+        return self.container.max_workers * Settings.for_container(self.container).event_batch
+
     def get_consumers(self, consumer_cls, channel):
         for provider in self._providers:
             consumer = consumer_cls(queues=[provider.queue], on_message=partial(self.handle_message, provider, None))
@@ -178,6 +230,60 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+NOT_BEGUN = object()  # the outcome of a batch's event the worker had not begun when the service stopped
+
+
+@dataclass
+class Delivery:
+    event: Event
+    message: object
+    handler: "EventHandler | None"  # None: not ours to act on, but it moves the subject's sequence on
+
+
+def _apply(service, handler: "EventHandler | None", event: Event):
+    if handler is None:
+        return None
+    correlation_id.set(event.correlationid)
+    with HANDLER_LATENCY.labels(service.name, handler.method_name).time():
+        return handler.effect(service, event)
+
+
+class EventBatch:
+    """Events gathered from one stream, for one worker to apply (the worker's argument)."""
+
+    # A transaction of a batch stops taking events after this much work, well within the
+    # server's transaction lifetime limit, however slow the handlers are.
+    WORK_S = 1.0
+
+    def __init__(self, consumer: str, deliveries: list[Delivery], stopping: Callable[[], bool]):
+        self.consumer, self.deliveries, self.stopping = consumer, deliveries, stopping
+
+    def apply(self, service) -> list:
+        """In as few transactions as WORK_S allows (an event ahead of its predecessor left out, to
+        wait); once one fails, the rest each in its own. Per event: its error, None, or NOT_BEGUN
+        when the service stopped first."""
+        steps = [(d.event, partial(_apply, service, d.handler, d.event)) for d in self.deliveries]
+        outcomes, alone = [], len(steps) == 1
+        while len(outcomes) < len(steps) and not self.stopping():
+            rest = steps[len(outcomes):]
+            if alone or len(rest) == 1:
+                try:
+                    service.store.handle_once(self.consumer, *rest[0])
+                    outcomes.append(None)
+                except Exception as exc:
+                    outcomes.append(exc)
+                continue
+            try:
+                applied = service.store.handle_batch(self.consumer, rest, self.WORK_S)
+            except Exception as exc:
+                log.warning("event batch failed; applying its events one by one", extra={"fields": {
+                    "queue": self.consumer, "events": len(rest), "error": repr(exc)}})
+                alone = True
+                continue
+            outcomes += [outcome if isinstance(outcome, OutOfOrder) else None for outcome in applied]
+        return outcomes + [NOT_BEGUN] * (len(steps) - len(outcomes))
+
+
 class EventStream(SharedExtension, ProviderCollector):
     """Consumes one source service's events for this service and settles each message."""
 
@@ -188,6 +294,9 @@ class EventStream(SharedExtension, ProviderCollector):
         self.queue = None
         self._unregistering = set()
         self._unregistered_from_queue_consumer = GreenEvent()
+        self._gathered: list[Delivery] = []
+        self._gathering = 0  # which gathering a flush timer belongs to
+        self._stopping = False
         super().__init__()
 
     @property
@@ -206,18 +315,23 @@ class EventStream(SharedExtension, ProviderCollector):
 
     def stop(self):
         if not self._providers_registered:
-            self.queue_consumer.unregister_provider(self)
-            self._unregistered_from_queue_consumer.send(True)
+            self._stop_consuming()
 
     def unregister_provider(self, provider):
         self._unregistering.add(provider)
         if not self._providers - self._unregistering and not self._unregistered_from_queue_consumer.ready():
-            self.queue_consumer.unregister_provider(self)
-            self._unregistered_from_queue_consumer.send(True)
+            self._stop_consuming()
         self._unregistered_from_queue_consumer.wait()
         super().unregister_provider(provider)
         if not self._providers:
             self.publisher.close()
+
+    def _stop_consuming(self):
+        self._stopping = True
+        self.queue_consumer.unregister_provider(self)
+        for delivery in self._take_gathered():  # not begun: another consumer (or this one, restarted) takes them
+            self.queue_consumer.requeue_message(delivery.message)
+        self._unregistered_from_queue_consumer.send(True)
 
     def handle_message(self, body, message):
         try:
@@ -226,6 +340,9 @@ class EventStream(SharedExtension, ProviderCollector):
             self.settle(message, None, exc, dead=True)
             return
         handler = next((p for p in self._providers if event.name in p.event_names), None)
+        if self.settings.event_batch > 1:
+            self._gather(Delivery(event, message, handler))
+            return
         if handler is not None:
             handler.handle(event, message)
             return
@@ -234,6 +351,50 @@ class EventStream(SharedExtension, ProviderCollector):
             self.settle(message, event, None)
         except Exception as exc:
             self.settle(message, event, exc)
+
+    def _gather(self, delivery: Delivery) -> None:
+        if self._stopping:
+            self.queue_consumer.requeue_message(delivery.message)
+            return
+        self._gathered.append(delivery)
+        if len(self._gathered) >= self.settings.event_batch:
+            self._flush()
+        elif len(self._gathered) == 1:
+            self.container.spawn_managed_thread(partial(self._flush_after_wait, self._gathering),
+                                                identifier=f"{self.consumer}.gather")
+
+    def _flush_after_wait(self, gathering: int) -> None:
+        eventlet.sleep(self.settings.event_batch_wait_ms / 1000)
+        if gathering == self._gathering:  # not flushed meanwhile for being full
+            self._flush()
+
+    def _take_gathered(self) -> list[Delivery]:
+        batch, self._gathered = self._gathered, []
+        self._gathering += 1
+        return batch
+
+    def _flush(self) -> None:
+        batch = self._take_gathered()
+        entrypoint = next(iter(self._providers - self._unregistering), None)
+        try:
+            if entrypoint is None:
+                raise RuntimeError("stopping")
+            self.container.spawn_worker(
+                entrypoint, (EventBatch(self.consumer, batch, lambda: self._stopping),), {},
+                context_data={"correlation_id": batch[0].event.correlationid},
+                handle_result=partial(self._settle_batch, batch))
+        except Exception:  # the container is stopping: leave them for another consumer
+            for delivery in batch:
+                self.queue_consumer.requeue_message(delivery.message)
+
+    def _settle_batch(self, batch: list[Delivery], worker_ctx, result, exc_info):
+        outcomes = [exc_info[1]] * len(batch) if exc_info else result
+        for delivery, outcome in zip(batch, outcomes):
+            if outcome is NOT_BEGUN:
+                self.queue_consumer.requeue_message(delivery.message)
+            else:
+                self.settle(delivery.message, delivery.event, outcome)
+        return result, exc_info
 
     def container_store(self):
         from .providers import MongoStore
@@ -302,9 +463,10 @@ class EventStream(SharedExtension, ProviderCollector):
 class EventHandler(Entrypoint):
     """Entrypoint for events named `event_names` from `source`; see `handles`."""
 
-    def __init__(self, source: str, event_names: tuple[str, ...], **kwargs):
+    def __init__(self, source: str, event_names: tuple[str, ...], effect, **kwargs):
         self.source = source
         self.event_names = frozenset(event_names)
+        self.effect = effect  # the service's method, unwrapped: what a batch applies
         self.stream = EventStream(source)
         # An event ahead of its predecessor is expected, and waits: a warning, not an error.
         super().__init__(expected_exceptions=(OutOfOrder,), **kwargs)
@@ -336,10 +498,12 @@ def handles(source: str, *event_names: str):
     writes through `self.store`."""
     def decorate(method):
         @wraps(method)
-        def apply_once(self, event: Event):
+        def apply_once(self, event: Event | EventBatch):
+            if isinstance(event, EventBatch):
+                return event.apply(self)
             correlation_id.set(event.correlationid)
             with HANDLER_LATENCY.labels(self.name, method.__name__).time():
                 return self.store.handle_once(consumer_queue_name(self.name, source), event, lambda: method(self, event))
-        register_entrypoint(apply_once, EventHandler(source, event_names))
+        register_entrypoint(apply_once, EventHandler(source, event_names, method))
         return apply_once
     return decorate

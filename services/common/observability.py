@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 from datetime import datetime, timezone
 
@@ -16,6 +17,15 @@ EVENTS_CONSUMED = Counter("chuyi_events_consumed_total", "Events handled (or ski
 EVENTS_FAILED = Counter("chuyi_events_failed_total", "Event handler failures, by what happened next", ["service", "source", "event", "action"])
 OUTBOX_BACKLOG = Gauge("chuyi_outbox_backlog", "Events staged in the outbox and not yet published", ["service"])
 HANDLER_LATENCY = Histogram("chuyi_handler_seconds", "Time spent in event handlers and RPC methods", ["service", "entrypoint"])
+
+
+# `scheme://user:password@host`: kombu masks the password of a failover URI's first broker only
+# (`amqp://a;amqp://b`), and nameko logs the whole URI when it reconnects; no log line keeps one.
+_URI_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s;]*:)[^@\s;]+@", re.IGNORECASE)
+
+
+def redact_credentials(text: str) -> str:
+    return _URI_PASSWORD.sub(r"\1********@", text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,13 +41,13 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact_credentials(record.getMessage()),
             self.id_name: getattr(record, self.id_name, None) or self.current_id(),
             "process": record.process,
         }
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact_credentials(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 

@@ -5,7 +5,9 @@ Every unsent event is retried (not only the latest); an event whose publish fail
 holds back the later events of its subject, never those of other subjects. While the
 broker is down the relay backs off and keeps trying; the writes that stage events
 never depend on it. One replica per service relays at a time (a lease), so order per
-subject holds with several replicas too.
+subject holds with several replicas too. The lease is short (RELAY_LEASE_S, 2 s) and renewed by a
+heartbeat thread of its own, so a killed relay's successor starts within about that; a restarted
+process of the same replica (RELAY_HOLDER, the pod's name in Kubernetes) takes it over at once.
 """
 from __future__ import annotations
 
@@ -18,7 +20,10 @@ from itertools import groupby
 
 from .config import Settings
 from .messaging import Publisher, Unroutable, declare_service_exchange, service_exchange
+from pymongo.errors import PyMongoError
+
 from .observability import EVENTS_PUBLISHED, OUTBOX_BACKLOG
+from .outages import OUTAGES
 from .store import Lease, utcnow
 
 log = logging.getLogger(__name__)
@@ -32,7 +37,8 @@ class OutboxRelay:
         self.db, self.service, self.settings = db, service, settings
         self.publisher = publisher or Publisher(settings.amqp_uri)
         self.exchange = service_exchange(service)
-        self.lease = Lease(db, "outbox-relay", f"{socket.gethostname()}:{os.getpid()}:{id(self)}", settings.relay_lease_s)
+        holder = settings.relay_holder or f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
+        self.lease = Lease(db, "outbox-relay", holder, settings.relay_lease_s)
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._declared = False
@@ -45,21 +51,36 @@ class OutboxRelay:
         self._stopped.set()
         self._wake.set()
 
+    def heartbeat(self) -> None:
+        """Renews the lease (or tries to take it) three times per lease period until stopped."""
+        while not self._stopped.is_set():
+            had = self.lease.held()
+            try:
+                if self.lease.acquire() and not had:
+                    self.wake()
+                OUTAGES.up("mongodb")
+            except PyMongoError as exc:  # the lease lapses by itself; relaying resumes with the database
+                OUTAGES.down("mongodb", exc)
+            self._stopped.wait(self.settings.relay_lease_s / 3)
+
     def run(self) -> None:
+        beat = threading.Thread(target=self.heartbeat, name=f"{self.service}-relay-lease", daemon=True)
+        beat.start()
         backoff = self.settings.relay_poll_s
         while not self._stopped.is_set():
             try:
-                more = self.lease.acquire() and self.publish_pending()
+                more = self.lease.held() and self.publish_pending()
                 backoff = self.settings.relay_poll_s
+                OUTAGES.up("rabbitmq")
             except Exception as exc:  # broker or database away: keep everything, try again later
-                log.warning("outbox relay pass failed; retrying in %.1fs", backoff,
-                            extra={"fields": {"service": self.service, "error": repr(exc)}})
+                OUTAGES.down("mongodb" if isinstance(exc, PyMongoError) else "rabbitmq", exc)
                 more = False
                 self._stopped.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
             if not more:
                 self._wake.wait(self.settings.relay_poll_s)
                 self._wake.clear()
+        beat.join()
         self.lease.release()
         self.publisher.close()
 
@@ -75,12 +96,13 @@ class OutboxRelay:
         truncated = len(batch) == self.settings.relay_batch
         sent: list[str] = []
         try:
+            subjects = {}
             for subject, entries in groupby(sorted(batch, key=lambda e: (e["subject"], e["sequence"])),
                                             key=lambda e: e["subject"]):
                 entries = list(entries)
-                if truncated and self._has_earlier_unsent(subject, entries[0]["sequence"]):
-                    continue
-                self._publish_in_order(entries, sent)
+                if not (truncated and self._has_earlier_unsent(subject, entries[0]["sequence"])):
+                    subjects[subject] = entries
+            self._publish_in_order(subjects, sent)
         finally:
             if sent:
                 self.db.outbox.update_many({"_id": {"$in": sent}}, {"$set": {"sent_at": utcnow()}})
@@ -91,21 +113,30 @@ class OutboxRelay:
     def _has_earlier_unsent(self, subject: str, sequence: int) -> bool:
         return self.db.outbox.find_one({"subject": subject, "sent_at": None, "sequence": {"$lt": sequence}}) is not None
 
-    def _publish_in_order(self, entries: list[dict], sent: list[str]) -> None:
-        """Publish one subject's events in sequence order, stopping at the first that fails.
+    def _publish_in_order(self, subjects: dict[str, list[dict]], sent: list[str]) -> None:
+        """Publish each subject's events in sequence order, a subject stopping at its first that fails.
 
-        An unroutable event (no queue and no alternate exchange took it) stays unsent and
-        holds back its own subject for a while, and only it; any other failure means the
-        broker is away, and ends the pass."""
-        for entry in entries:
-            try:
-                self.publisher.publish(self.exchange, entry["name"], entry["event"], message_id=entry["_id"])
-            except Exception as exc:
-                self.db.outbox.update_one({"_id": entry["_id"]}, {"$inc": {"attempts": 1}, "$set": {"last_error": repr(exc)}})
-                if isinstance(exc, Unroutable):
-                    log.error("event unroutable, kept unsent", extra={"fields": {"event_id": entry["_id"], "error": str(exc)}})
-                    self._held[entry["subject"]] = time.monotonic() + UNROUTABLE_HOLD_S
-                    return
-                raise
-            sent.append(entry["_id"])
-            EVENTS_PUBLISHED.labels(self.service, entry["name"]).inc()
+        In rounds: each round publishes the next event of every subject, pipelined (all sent, then
+        all confirms awaited), so that no event is sent before its predecessor is confirmed. An
+        unroutable event (no queue and no alternate exchange took it) stays unsent and holds back
+        its own subject for a while, and only it; any other failure means the broker is away, and
+        ends the pass."""
+        while subjects and self.lease.held():  # the heartbeat could not renew it: another replica may relay now
+            round_ = [entries.pop(0) for entries in subjects.values()]
+            outcomes = self.publisher.publish_all(self.exchange, [(e["name"], e["event"], e["_id"]) for e in round_])
+            refused = None
+            for entry, error in zip(round_, outcomes):
+                if error is None:
+                    sent.append(entry["_id"])
+                    EVENTS_PUBLISHED.labels(self.service, entry["name"]).inc()
+                    continue
+                self.db.outbox.update_one({"_id": entry["_id"]}, {"$inc": {"attempts": 1}, "$set": {"last_error": repr(error)}})
+                if not isinstance(error, Unroutable):
+                    refused = error
+                    continue
+                log.error("event unroutable, kept unsent", extra={"fields": {"event_id": entry["_id"], "error": str(error)}})
+                self._held[entry["subject"]] = time.monotonic() + UNROUTABLE_HOLD_S
+                del subjects[entry["subject"]]
+            if refused is not None:
+                raise refused
+            subjects = {subject: entries for subject, entries in subjects.items() if entries}

@@ -5,20 +5,26 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
+import threading
 import time
 
 import eventlet
 from eventlet import wsgi
 from kombu import Connection
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
+from .rpc import rpc
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo import MongoClient
 
+from . import audit
 from .config import Settings
 from .observability import HANDLER_LATENCY, correlation_id
+from .outages import QUIET_DURING_OUTAGE
 from .outbox import OutboxRelay
-from .store import BaseStore
+from .replies import Refused, ok, replying, require_role
+from .store import BaseStore, Lease
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +38,42 @@ class MongoStore(DependencyProvider):
 
     def setup(self):
         self.settings = Settings.for_container(self.container)
-        self.client = MongoClient(self.settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000)
+        # A request finds an unreachable database out within MONGO_WAIT_MS (and answers 503); the
+        # monitor looks every second, so readiness and relaying resume about a second after it is back.
+        self.client = MongoClient(self.settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=self.settings.mongo_wait_ms,
+                                  heartbeatFrequencyMS=1000)
         self.db = self.client[self.settings.database_name(self.container.service_name)]
         self.store_cls.ensure_indexes(self.db)
         self.relay = OutboxRelay(self.db, self.container.service_name, self.settings)
+        self.sealing_stopped = threading.Event()
+        logging.getLogger("nameko.containers").addFilter(QUIET_DURING_OUTAGE)
 
     def start(self):
         self.relay_thread = self.container.spawn_managed_thread(self.relay.run, identifier="outbox-relay")
+        self.sealer_thread = self.container.spawn_managed_thread(self.seal_audit, identifier="audit-checkpoints")
+
+    def seal_audit(self):
+        """Every AUDIT_CHECKPOINT_S, one replica checkpoints the audit chain heads that moved."""
+        holder = self.settings.relay_holder or f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
+        lease = Lease(self.db, "audit-checkpoint", holder, self.settings.audit_checkpoint_s * 2)
+        store = self.store_cls(self.db, self.container.service_name)
+        while not self.sealing_stopped.wait(self.settings.audit_checkpoint_s):
+            try:
+                if lease.acquire():
+                    store.seal_audit()
+            except Exception as exc:  # the database is away: the next period seals what this one missed
+                log.warning("audit checkpoint not written", extra={"fields": {"error": repr(exc)}})
 
     def stop(self):
         self.relay.stop()
+        self.sealing_stopped.set()
         self.relay_thread.wait()  # it releases its lease through the client: close only after
+        self.sealer_thread.wait()
         self.client.close()
 
     def kill(self):  # no waiting: the container kills its threads itself
         self.relay.stop()
+        self.sealing_stopped.set()
         self.client.close()
 
     def get_dependency(self, worker_ctx):
@@ -61,6 +88,7 @@ class Tracing(DependencyProvider):
 
     def worker_setup(self, worker_ctx):
         correlation_id.set(worker_ctx.context_data.get("correlation_id") or worker_ctx.call_id)
+        audit.begin(worker_ctx.entrypoint.method_name, worker_ctx.kwargs.get("actor"), correlation_id.get())
         worker_ctx.started_at = time.perf_counter()
 
     def worker_teardown(self, worker_ctx):
@@ -77,7 +105,7 @@ class OpsEndpoint(DependencyProvider):
         self.settings = Settings.for_container(self.container)
         self.server = None
         if self.settings.ops_port:
-            self.server = eventlet.listen(("0.0.0.0", self.settings.ops_port))
+            self.server = eventlet.listen((self.settings.ops_host, self.settings.ops_port))
 
     def start(self):
         if self.server is not None:
@@ -129,5 +157,18 @@ class ChuyiService:
     ops = OpsEndpoint()
 
     @rpc
+    @replying()
+    def audit_log(self, actor, **query):
+        """The service's audit records for the province, newest first (GET /v1/audit merges the services')."""
+        require_role(actor, ("province",))
+        try:
+            items = self.store.audit_page(**audit.AuditQuery().load(query))
+        except audit.InvalidCursor as exc:
+            raise Refused(422, f"{exc}.", errors={"cursor": ["not a next_cursor this list gave"]}) from None
+        return ok({"items": audit.AuditRecordOut(many=True).dump(items)})
+
+    @rpc
     def ping(self):
+        if not self.store.reachable():
+            return {"service": self.name, "ok": False, "missing": "mongodb", "detail": "its database does not answer"}
         return {"service": self.name, "ok": True}

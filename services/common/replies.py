@@ -9,22 +9,58 @@ marks a reply stored under an idempotency key and given again.
 """
 from __future__ import annotations
 
+import contextvars
 import functools
+import hashlib
+import json
 from typing import Callable, Mapping
 
 from marshmallow import ValidationError
 
-from .store import IdempotencyKeyReused
+from .bilingual import Bilingual
+from .statemachine import StateGuide, TransitionNotAllowed
+from .store import CommandInProgress, IdempotencyKeyReused
 
-TITLES = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 422: "Unprocessable Content"}
+# The RPC method `replying` is answering: the operation an idempotency key is scoped to.
+_operation: contextvars.ContextVar[str | None] = contextvars.ContextVar("operation", default=None)
+# The claims that say whose key it is: the role, its scope claim, the subject.
+_KEY_OWNER = ("role", "institution_id", "prefecture", "expert_id", "sponsor", "sub")
+
+KEY_REUSED = Bilingual("This Idempotency-Key was used with a different request.", "该幂等键（Idempotency-Key）已用于另一个请求。")
+
+
+def key_in_progress(seconds: int) -> Bilingual:
+    return Bilingual(f"A request with this Idempotency-Key is still in progress; retry after {seconds} s.",
+                     f"使用该幂等键（Idempotency-Key）的请求仍在处理中；请在 {seconds} 秒后重试。")
+
+
+TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
+          413: "Content Too Large", 415: "Unsupported Media Type", 416: "Range Not Satisfiable", 422: "Unprocessable Content"}
 
 
 class Refused(Exception):
-    """A command refused for a reason the caller can act on, answered as a 4xx problem."""
+    """A command refused for a reason the caller can act on, answered as a 4xx problem; a
+    `Bilingual` detail is given in both languages."""
 
     def __init__(self, status: int, detail: str, *, errors: dict | None = None, type: str | None = None):
+        detail = bilingual(detail)
         super().__init__(detail)
         self.status, self.detail, self.errors, self.type = status, detail, errors, type
+
+
+def role_refused(role, roles) -> Refused:
+    """The 403 for a role that may not do this, naming the roles that may."""
+    allowed = ", ".join(sorted(roles))
+    return Refused(403, Bilingual(f"The role {role} may not do this; it is for: {allowed}.",
+                                  f"角色 {role} 无权执行此操作；可执行的角色：{allowed}。"), type="role-not-allowed")
+
+
+def require_role(actor, roles) -> None:
+    """Refuses (403) an actor whose role is not one of `roles`: each service checks the actor it
+    is given, whatever the gateway checked before it."""
+    role = actor.get("role") if isinstance(actor, Mapping) else None
+    if role not in roles or not isinstance(actor.get("sub"), str):
+        raise role_refused(role, roles)
 
 
 def ok(body, status: int = 200) -> dict:
@@ -69,32 +105,60 @@ def field_errors(messages) -> dict[str, list[str]]:
     return flat
 
 
-def replying(refusals: Mapping[type[Exception], int] | None = None):
+def replying(refusals: Mapping[type[Exception], int | tuple[int, str]] | None = None,
+             guides: Mapping[str, StateGuide] | None = None):
     """Wrap an RPC method so that refusals become problems: invalid fields 422, a reused
-    idempotency key 422, `Refused` as it says, and each domain error in `refusals` with its
-    status (the domain's own message as the detail). Anything else is a bug and raises."""
-    known = dict(refusals or {})
+    idempotency key 422, `Refused` as it says, each domain error in `refusals` with its
+    status and problem type (the most specific class wins; the domain's own message, in both
+    languages when it has them, as the detail), and a state machine's refusal by its guide
+    in `guides`. Anything else is a bug and raises."""
+    known = {kind: answer if isinstance(answer, tuple) else (answer, None) for kind, answer in (refusals or {}).items()}
+    guides = dict(guides or {})
+
+    def refusal(exc: Exception) -> Refused | None:
+        registered = next((known[kind] for kind in type(exc).__mro__ if kind in known), None)
+        if registered is not None:
+            status, kind = registered
+            return Refused(status, getattr(exc, "message", None) or str(exc), type=kind)
+        if isinstance(exc, TransitionNotAllowed) and exc.machine in guides:
+            guide = guides[exc.machine]
+            return Refused(409, guide.explain(exc), type=guide.problem_type(exc))
+        return None
 
     def decorate(method: Callable) -> Callable:
         @functools.wraps(method)
         def answer(*args, **kwargs):
+            operation = _operation.set(method.__name__)
             try:
                 return method(*args, **kwargs)
             except ValidationError as exc:
                 return problem(422, "Some fields are invalid.", errors=field_errors(exc.messages))
             except IdempotencyKeyReused:
-                return problem(422, "This Idempotency-Key was used with a different request.", type="idempotency-key-reused")
+                return problem(422, bilingual(KEY_REUSED), type="idempotency-key-reused")
+            except CommandInProgress as exc:
+                return problem(409, bilingual(key_in_progress(exc.retry_after_s)), type="idempotency-key-in-progress")
             except Refused as exc:
                 return problem(exc.status, exc.detail, errors=exc.errors, type=exc.type)
-            except tuple(known) as exc:
-                status = next(code for kind, code in known.items() if isinstance(exc, kind))
-                return problem(status, bilingual(getattr(exc, "message", exc)))
+            except Exception as exc:
+                refused = refusal(exc)
+                if refused is None:
+                    raise
+                return problem(refused.status, refused.detail, type=refused.type)
+            finally:
+                _operation.reset(operation)
         return answer
     return decorate
 
 
 def idempotent(store, actor: dict, key: str | None, fingerprint: str | None, command: Callable[[], dict]) -> dict:
-    """Run a creating command once per (caller, Idempotency-Key); a retry gets the first reply."""
-    scoped = f"{actor['sub']}:{key}" if key else None
+    """Run a creating command once per Idempotency-Key of one caller and one operation; a retry
+    gets the first reply. The caller is the role, its scope claim and the subject together (one
+    sub acting for another institution is another caller); the operation is the RPC method
+    being answered. Keys expire (store.IDEMPOTENCY_KEY_TTL)."""
+    scoped = None
+    if key:
+        owner = {claim: actor.get(claim) for claim in _KEY_OWNER}
+        scope = json.dumps({**owner, "operation": _operation.get(), "key": key}, sort_keys=True, ensure_ascii=False)
+        scoped = hashlib.sha256(scope.encode("utf-8")).hexdigest()
     reply, replayed = store.once_per_key(scoped, fingerprint or "", command)
     return {**reply, "replayed": True} if replayed else reply

@@ -10,6 +10,7 @@ import eventlet
 from nameko.runners import ServiceRunner
 
 from .config import SERVICES, Settings
+from .identity import person_key_secret
 from .observability import configure_logging
 
 def load_service(target: str):
@@ -20,8 +21,10 @@ def load_service(target: str):
 def run(target: str) -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
+    person_key_secret()  # refuses to start without it, rather than fail on the first request
     passthrough = {k[len("NAMEKO_"):]: v for k, v in os.environ.items() if k.startswith("NAMEKO_")}
-    runner = ServiceRunner({**passthrough, **settings.nameko_config()})
+    # NAMEKO_WEB_SERVER_ADDRESS, when set, wins over SERVICE_HTTP_ADDRESS.
+    runner = ServiceRunner({"WEB_SERVER_ADDRESS": settings.http_address, **passthrough, **settings.nameko_config()})
     runner.add_service(load_service(target))
 
     def stop(signum, frame):  # graceful: stop taking messages, finish what is held, then exit

@@ -8,18 +8,57 @@ of one subject conflict and one retries: committed order is sequence order.
 """
 from __future__ import annotations
 
+import logging
+import math
+import random
+import time
+from contextlib import nullcontext
 from datetime import datetime, timedelta, timezone
 from typing import Callable, TypeVar
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError, PyMongoError, ServerSelectionTimeoutError
 from pymongo.read_concern import ReadConcern
+from pymongo.results import DeleteResult
 from pymongo.write_concern import WriteConcern
 
+from . import audit
 from .envelope import Event, new_event
 from .observability import correlation_id
+from .outages import StoreBusy
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# How long a stored reply answers a retry with the same Idempotency-Key; after it the key is
+# free again (the TTL index deletes it within a minute or so; a lookup ignores it at once).
+IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
+
+# Every transaction is bounded: its attempts (a write conflict or a lost connection retries it)
+# stop after TRANSACTION_BUDGET_S with StoreBusy, and a commit may take MAX_COMMIT_MS at most, so a
+# request is answered (or refused with a 503) well within the gateway's 10 s. A transaction left
+# open by a killed process is the server's to end: transactionLifetimeLimitSeconds (10 s in
+# production, docs/operations.md; 60 s, mongod's default, on the embedded server) bounds how long it
+# holds its records, unless a retry under the same Idempotency-Key ends it first (CLAIM_STALE_S).
+TRANSACTION_BUDGET_S = 4.0
+MAX_COMMIT_MS = 2000
+# A command under an Idempotency-Key first claims the key, outside its transaction, naming that
+# transaction's session. A retry that finds a claim this old knows the claimant has given up or
+# died (its budget and its commit are spent): it ends the claimant's session on the server
+# (killSessions, which aborts the session's transaction and frees the records it held) and does
+# the work itself, instead of waiting out the server's transactionLifetimeLimitSeconds. A younger
+# claim is answered "in progress, retry after N s" (CommandInProgress, a 409).
+CLAIM_STALE_S = TRANSACTION_BUDGET_S + MAX_COMMIT_MS / 1000 + 1
+_RETRY_PAUSE_S = 0.01
+_RETRY_PAUSE_CAP_S = 0.25
+
+
+def _backoff(attempt: int) -> None:
+    """Full-jitter exponential backoff: writers that conflicted over one record retry at
+    different moments instead of colliding again in lockstep until the budget runs out."""
+    time.sleep(random.uniform(0, min(_RETRY_PAUSE_CAP_S, _RETRY_PAUSE_S * 2 ** attempt)))
 
 KERNEL_INDEXES = {
     "outbox": [
@@ -31,8 +70,10 @@ KERNEL_INDEXES = {
     "processed_events": [IndexModel([("at", ASCENDING)], name="expire_after_30_days", expireAfterSeconds=30 * 86400)],
     "consumer_cursors": [],
     "subject_sequences": [],
-    "idempotency_keys": [IndexModel([("created_at", ASCENDING)], name="expire_after_24_hours", expireAfterSeconds=86400)],
+    "idempotency_keys": [IndexModel([("created_at", ASCENDING)], name="expire_after_24_hours",
+                                    expireAfterSeconds=int(IDEMPOTENCY_KEY_TTL.total_seconds()))],
     "leases": [],
+    **audit.INDEXES,
 }
 
 
@@ -48,6 +89,15 @@ class IdempotencyKeyReused(Exception):
     """The same Idempotency-Key was sent again with a different request."""
 
 
+class CommandInProgress(Exception):
+    """The command under this Idempotency-Key is still being carried out (or was, by a process
+    that died, less than CLAIM_STALE_S ago): retry after `retry_after_s`."""
+
+    def __init__(self, retry_after_s: int):
+        super().__init__(f"in progress; retry after {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -60,11 +110,12 @@ class BaseStore:
     events: dict = {}  # event name -> marshmallow schema of its data (the service's events.py)
 
     def __init__(self, db, service: str, on_events_staged: Callable[[], None] = lambda: None):
-        self.db = db
+        self.db = _NotingDatabase(db, self._wrote) if isinstance(db, Database) else db
         self.service = service
         self.session = None
         self._on_events_staged = on_events_staged
         self._staged = 0
+        self._changes = audit.Staged()
 
     @classmethod
     def ensure_indexes(cls, db) -> None:
@@ -75,22 +126,105 @@ class BaseStore:
             if models:
                 db[name].create_indexes(models)
 
-    def atomic(self, work: Callable[[], T]) -> T:
-        """Run `work` in one transaction (joining the current one, if any)."""
+    def reachable(self) -> bool:
+        """Whether the client's monitor last saw a server it can write to (no round trip)."""
+        return self.db.client.topology_description.has_writable_server()
+
+    def atomic(self, work: Callable[[], T], session=None) -> T:
+        """Run `work` in one transaction (joining the current one, if any), in `session` if given;
+        retried on a transient error within TRANSACTION_BUDGET_S, then StoreBusy."""
         if self.session is not None:
             return work()
-        with self.db.client.start_session() as session:
-            def attempt(s):
-                self.session, self._staged = s, 0
+        deadline = time.monotonic() + TRANSACTION_BUDGET_S
+        with nullcontext(session) if session is not None else self.db.client.start_session() as session:
+            attempt = 0
+            while True:
                 try:
-                    return work()
-                finally:
-                    self.session = None
-            result = session.with_transaction(
-                attempt, read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority"))
+                    result = self._attempt(session, work, deadline)
+                    break
+                except PyMongoError as exc:
+                    if not _worth_retrying(exc, deadline):
+                        if exc.has_error_label("TransientTransactionError") or exc.has_error_label(
+                                "UnknownTransactionCommitResult"):
+                            raise StoreBusy(f"the transaction did not commit within {TRANSACTION_BUDGET_S:g} s: {exc}") from exc
+                        raise
+                    _backoff(attempt)
+                    attempt += 1
+                except Exception as refusal:
+                    self._audit_refusal(refusal)
+                    raise
         if self._staged:
             self._on_events_staged()
         return result
+
+    def _attempt(self, session, work: Callable[[], T], deadline: float) -> T:
+        session.start_transaction(read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority"),
+                                  max_commit_time_ms=MAX_COMMIT_MS)
+        self.session, self._staged, self._changes = session, 0, audit.Staged()
+        try:
+            result = work()
+            self._audit(audit.OK)
+        except BaseException:
+            if session.in_transaction:
+                session.abort_transaction()
+            raise
+        finally:
+            self.session = None
+        while True:
+            try:
+                session.commit_transaction()
+                return result
+            except PyMongoError as exc:
+                if exc.has_error_label("UnknownTransactionCommitResult") and _worth_retrying(exc, deadline):
+                    time.sleep(_RETRY_PAUSE_S)
+                    continue  # a commit is idempotent: ask again
+                raise
+
+    def _wrote(self, collection: str, ids, session) -> None:
+        if session is not None and session is self.session and collection not in KERNEL_INDEXES:
+            self._changes.wrote(collection, ids)
+
+    def _audit(self, outcome: str) -> None:
+        """The audit record of the user's change, in its transaction; none when no user acts
+        (events, timers) or nothing but the kernel's own records was written (a replayed reply).
+        A change that only raised events is recorded on its events' subjects."""
+        who, changes = audit.acting.get(), self._changes
+        entities = changes.entities or [f"events/{subject}" for subject in dict.fromkeys(changes.subjects)]
+        if who is None or not entities:
+            return
+        chain = next((entity for entity in entities if not entity.endswith("/")), entities[0])
+        self._append_audit(who, chain, entities, changes.events, outcome)
+
+    def _append_audit(self, who: audit.Acting, chain: str, entities: list[str], events: list[str], outcome: str,
+                      detail: str | None = None) -> None:
+        previous = audit.head_of(self.db, self.session, chain)
+        record = audit.new_record(chain, previous, who, entities=entities, events=events, outcome=outcome,
+                                  service=self.service, at=audit.now_ms(), detail=detail)
+        audit.append(self.db, self.session, record, previous)
+
+    def _audit_refusal(self, refusal: Exception) -> None:
+        """A user's command that did not commit, recorded in a transaction of its own (on the
+        actor's chain). Best effort: a database that cannot take it does not change the answer."""
+        who = audit.acting.get()
+        if who is None:
+            return
+        entities = list(self._changes.entities)
+        token = audit.acting.set(None)
+        try:
+            self.atomic(lambda: self._append_audit(who, f"actor/{who.role}:{who.actor}", entities, [], audit.NOT_COMMITTED,
+                                                   type(refusal).__name__))
+        except (PyMongoError, StoreBusy) as exc:
+            log.warning("a command that did not commit could not be audited", extra={"fields": {"error": repr(exc)}})
+        finally:
+            audit.acting.reset(token)
+
+    def audit_page(self, **filters) -> list[dict]:
+        """The service's audit records, newest first (audit.page). Raises audit.InvalidCursor."""
+        return audit.page(self.db, **filters)
+
+    def seal_audit(self) -> dict | None:
+        """A checkpoint of the audit chain heads that moved since the last one (services/common/audit.py)."""
+        return self.atomic(lambda: audit.seal(self.db, self.session, audit.now_ms()))
 
     def emit(self, name: str, subject: str, data: dict) -> Event:
         """Stage an event in the outbox, inside the current transaction."""
@@ -111,6 +245,8 @@ class BaseStore:
             "event": event.to_dict(), "staged_at": utcnow(), "sent_at": None, "attempts": 0,
         }, session=self.session)
         self._staged += 1
+        self._changes.events.append(name)
+        self._changes.subjects.append(subject)
         return event
 
     def handle_once(self, consumer: str, event: Event, effect: Callable[[], T]) -> bool:
@@ -119,60 +255,223 @@ class BaseStore:
         Returns False for a duplicate (already applied, or older than what was applied).
         Raises OutOfOrder when an earlier event of the subject has not been applied yet.
         """
+        [outcome] = self.handle_batch(consumer, [(event, effect)])
+        if isinstance(outcome, OutOfOrder):
+            raise outcome
+        return outcome
+
+    def handle_batch(self, consumer: str, steps: list[tuple[Event, Callable[[], object]]],
+                     work_s: float = float("inf")) -> list:
+        """`handle_once` for each (event, effect), in the order given, in one transaction (group
+        commit): each effect is written with its event's processed id and its subject's cursor,
+        which are read and written in bulk. Per step: True (applied), False (a duplicate), or
+        OutOfOrder (not applied, nothing of it written: it waits for its predecessor). Steps
+        stop being taken once their effects have run for `work_s`: the outcomes of the steps
+        taken are returned, the rest are the caller's to apply next. What an effect raises is
+        raised, and nothing of the batch is applied."""
         def work():
-            s = self.session
-            if self.db.processed_events.find_one({"_id": f"{consumer}:{event.id}"}, session=s):
-                return False
-            cursor = self.db.consumer_cursors.find_one({"_id": f"{consumer}:{event.subject}"}, session=s)
-            applied = cursor["sequence"] if cursor else 0
-            if event.sequence <= applied:
-                return False
-            if event.sequence > applied + 1:
-                raise OutOfOrder(consumer, event, applied + 1)
-            effect()
-            self.db.processed_events.insert_one(
-                {"_id": f"{consumer}:{event.id}", "consumer": consumer, "type": event.type, "at": utcnow()}, session=s)
-            self.db.consumer_cursors.update_one(
-                {"_id": f"{consumer}:{event.subject}"}, {"$set": {"sequence": event.sequence}}, upsert=True, session=s)
-            return True
+            s, started = self.session, time.monotonic()
+            keys = [f"{consumer}:{event.id}" for event, _ in steps]
+            done = {d["_id"] for d in self.db.processed_events.find({"_id": {"$in": keys}}, {"_id": 1}, session=s)}
+            applied = {d["_id"]: d["sequence"] for d in self.db.consumer_cursors.find(
+                {"_id": {"$in": list({f"{consumer}:{event.subject}" for event, _ in steps})}}, session=s)}
+            moved, processed, outcomes = {}, [], []
+            for key, (event, effect) in zip(keys, steps):
+                if time.monotonic() - started > work_s:
+                    break
+                cursor = f"{consumer}:{event.subject}"
+                last = applied.get(cursor, 0)
+                if key in done or event.sequence <= last:
+                    outcomes.append(False)
+                elif event.sequence > last + 1:
+                    outcomes.append(OutOfOrder(consumer, event, last + 1))
+                else:
+                    effect()
+                    done.add(key)
+                    applied[cursor] = moved[cursor] = event.sequence
+                    processed.append({"_id": key, "consumer": consumer, "type": event.type, "at": utcnow()})
+                    outcomes.append(True)
+            if processed:
+                self.db.processed_events.insert_many(processed, session=s)
+                self.db.consumer_cursors.bulk_write(
+                    [UpdateOne({"_id": c}, {"$set": {"sequence": n}}, upsert=True) for c, n in moved.items()], session=s)
+            return outcomes
         return self.atomic(work)
 
     def once_per_key(self, key: str | None, fingerprint: str, command: Callable[[], dict]) -> tuple[dict, bool]:
         """Run a creating command once per idempotency key; a retry gets the first reply.
 
-        Returns (reply, replayed). Raises IdempotencyKeyReused for the same key with another request.
+        Returns (reply, replayed). Raises IdempotencyKeyReused for the same key with another
+        request, CommandInProgress while another attempt under the key may still be at work.
         """
         if key is None:
             return self.atomic(command), False
-
-        def work():
-            earlier = self.db.idempotency_keys.find_one({"_id": key}, session=self.session)
-            if earlier:
+        keys = self.db.idempotency_keys
+        with self.db.client.start_session() as session:
+            mine = session.session_id
+            while True:
+                earlier = keys.find_one({"_id": key})
+                if earlier and earlier["created_at"] < utcnow() - IDEMPOTENCY_KEY_TTL:
+                    keys.delete_one({"_id": key, "created_at": earlier["created_at"]})
+                    continue
+                if earlier is None:
+                    try:
+                        keys.insert_one({"_id": key, "fingerprint": fingerprint, "created_at": utcnow(),
+                                         "claimed_at": utcnow(), "session": mine})
+                    except DuplicateKeyError:
+                        continue
+                    break
                 if earlier["fingerprint"] != fingerprint:
                     raise IdempotencyKeyReused(key)
-                return earlier["reply"], True
-            reply = command()
-            self.db.idempotency_keys.insert_one(
-                {"_id": key, "fingerprint": fingerprint, "reply": reply, "created_at": utcnow()}, session=self.session)
-            return reply, False
-        return self.atomic(work)
+                if "reply" in earlier:
+                    return earlier["reply"], True
+                if self._take_over(earlier, mine):
+                    break
+
+            def work():
+                claim = keys.find_one({"_id": key}, session=self.session)
+                if claim is None or claim.get("session") != mine:  # a retry took the key over
+                    raise CommandInProgress(math.ceil(CLAIM_STALE_S))
+                reply = command()
+                keys.update_one({"_id": key}, {"$set": {"reply": reply}, "$unset": {"session": "", "claimed_at": ""}},
+                                session=self.session)
+                return reply
+            try:
+                return self.atomic(work, session), False
+            except BaseException:
+                try:  # nothing was done: a retry starts afresh (or, if this fails, once the claim is stale)
+                    keys.delete_one({"_id": key, "session": mine})
+                except PyMongoError:
+                    pass
+                raise
+
+    def _take_over(self, claim: dict, mine) -> bool:
+        """Take over a stale claim (see CLAIM_STALE_S); raises CommandInProgress for a fresh one."""
+        age = (utcnow() - claim["claimed_at"]).total_seconds()
+        if age < CLAIM_STALE_S:
+            raise CommandInProgress(max(1, math.ceil(CLAIM_STALE_S - age)))
+        self.db.client.admin.command("killSessions", [claim["session"]])
+        taken = self.db.idempotency_keys.update_one(
+            {"_id": claim["_id"], "session": claim["session"], "reply": {"$exists": False}},
+            {"$set": {"session": mine, "claimed_at": utcnow()}})
+        return taken.modified_count == 1
+
+
+class _NotingDatabase(Database):
+    """The service's database, telling its store which documents a write in a transaction touched,
+    so that the audit record names them without each service saying so."""
+
+    def __init__(self, db: Database, note):
+        super().__init__(db.client, db.name, codec_options=db.codec_options, read_preference=db.read_preference,
+                         write_concern=db.write_concern, read_concern=db.read_concern)
+        self._note = note
+
+    def __getitem__(self, name: str) -> Collection:
+        return _NotingCollection(self, name, self._note)
+
+    def get_collection(self, name: str, *args, **kwargs) -> Collection:
+        return _NotingCollection(self, name, self._note, *args, **kwargs) if args or kwargs else self[name]
+
+
+def _ids_in(query) -> list:
+    """The _ids a filter names; [""] when it names none (the entity is then `collection/`)."""
+    wanted = query.get("_id") if isinstance(query, dict) else None
+    if wanted is None:
+        return [""]
+    if isinstance(wanted, dict):
+        return list(wanted["$in"]) if set(wanted) == {"$in"} else [""]
+    return [wanted]
+
+
+class _NotingCollection(Collection):
+    def __init__(self, database, name, note, *args, **kwargs):
+        super().__init__(database, name, *args, **kwargs)
+        self._note = note
+
+    def insert_one(self, document, *args, **kwargs):
+        result = super().insert_one(document, *args, **kwargs)
+        self._note(self.name, [result.inserted_id], kwargs.get("session"))
+        return result
+
+    def insert_many(self, documents, *args, **kwargs):
+        result = super().insert_many(documents, *args, **kwargs)
+        self._note(self.name, result.inserted_ids, kwargs.get("session"))
+        return result
+
+    def _changed(self, query, result, session):
+        upserted = getattr(result, "upserted_id", None)
+        if upserted is not None:
+            self._note(self.name, [upserted], session)
+        elif (result.deleted_count if isinstance(result, DeleteResult) else result.modified_count):
+            self._note(self.name, _ids_in(query), session)
+        return result
+
+    def update_one(self, query, *args, **kwargs):
+        return self._changed(query, super().update_one(query, *args, **kwargs), kwargs.get("session"))
+
+    def update_many(self, query, *args, **kwargs):
+        return self._changed(query, super().update_many(query, *args, **kwargs), kwargs.get("session"))
+
+    def replace_one(self, query, *args, **kwargs):
+        return self._changed(query, super().replace_one(query, *args, **kwargs), kwargs.get("session"))
+
+    def delete_one(self, query, *args, **kwargs):
+        return self._changed(query, super().delete_one(query, *args, **kwargs), kwargs.get("session"))
+
+    def delete_many(self, query, *args, **kwargs):
+        return self._changed(query, super().delete_many(query, *args, **kwargs), kwargs.get("session"))
+
+    def _found(self, query, document, kwargs):
+        if document is not None and "_id" in document:
+            self._note(self.name, [document["_id"]], kwargs.get("session"))
+        elif document is not None or kwargs.get("upsert"):
+            self._note(self.name, _ids_in(query), kwargs.get("session"))
+        return document
+
+    def find_one_and_update(self, query, *args, **kwargs):
+        return self._found(query, super().find_one_and_update(query, *args, **kwargs), kwargs)
+
+    def find_one_and_replace(self, query, *args, **kwargs):
+        return self._found(query, super().find_one_and_replace(query, *args, **kwargs), kwargs)
+
+    def find_one_and_delete(self, query, *args, **kwargs):
+        return self._found(query, super().find_one_and_delete(query, *args, **kwargs), kwargs)
+
+
+def _worth_retrying(exc: PyMongoError, deadline: float) -> bool:
+    # A server that cannot be selected has already been waited for (serverSelectionTimeoutMS).
+    transient = exc.has_error_label("TransientTransactionError") or exc.has_error_label("UnknownTransactionCommitResult")
+    return transient and not isinstance(exc, ServerSelectionTimeoutError) and time.monotonic() < deadline
 
 
 class Lease:
-    """A time-limited claim, so that one replica at a time does a singleton job."""
+    """A time-limited claim, so that one replica at a time does a singleton job.
 
-    def __init__(self, db, name: str, holder: str, ttl_s: float):
+    The holder renews it well within `ttl_s` (a heartbeat); `held()` says, by this process's own
+    clock, whether the last renewal still covers now, so a holder that could not renew stops
+    before another replica may take over. A holder that comes back under the same identity (a
+    restarted process of the same replica) takes its lease over at once."""
+
+    def __init__(self, db, name: str, holder: str, ttl_s: float, clock: Callable[[], float] = time.monotonic):
         self.db, self.name, self.holder, self.ttl = db, name, holder, timedelta(seconds=ttl_s)
+        self._clock = clock
+        self._held_until = float("-inf")
 
     def acquire(self) -> bool:
-        now = utcnow()
+        started, now = self._clock(), utcnow()
         try:
             self.db.leases.find_one_and_update(
                 {"_id": self.name, "$or": [{"holder": self.holder}, {"expires_at": {"$lt": now}}]},
                 {"$set": {"holder": self.holder, "expires_at": now + self.ttl}}, upsert=True)
-            return True
         except DuplicateKeyError:
+            self._held_until = float("-inf")
             return False
+        self._held_until = started + self.ttl.total_seconds()
+        return True
+
+    def held(self) -> bool:
+        return self._clock() < self._held_until
 
     def release(self) -> None:
+        self._held_until = float("-inf")
         self.db.leases.delete_one({"_id": self.name, "holder": self.holder})

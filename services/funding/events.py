@@ -1,6 +1,6 @@
 """The events the funding service emits on `funding.events`: name (routing key) -> the
-marshmallow schema of its data. The schemas live in `schemas.py` beside the AsyncAPI
-contract they mirror (docs/asyncapi.yaml); subjects and order are described there."""
-from services.funding.schemas import EVENT_DATA_SCHEMAS
+marshmallow schema of its data. The schemas are a contract apart
+(services/contracts/funding_events.py), mirroring docs/asyncapi.yaml."""
+from services.contracts.funding_events import EVENT_DATA_SCHEMAS
 
 EVENTS = EVENT_DATA_SCHEMAS

@@ -1,7 +1,6 @@
 """What crosses the funding service's boundary: budget, funding rule, allocation and
-milestone input, list queries, the replies, and the data of the finance events (the
-same contract as the JSON Schemas of docs/asyncapi.yaml; tests/unit/test_asyncapi.py
-keeps the two in step).
+milestone input, list queries and the replies. The data of the finance events is a
+contract apart (services/contracts/funding_events.py).
 
 Money is an integer number of fen (`strict`: no floats, no strings) with
 `currency: "CNY"`. Unknown fields are rejected. Times in replies are RFC 3339 UTC (`Z`).
@@ -13,37 +12,18 @@ import binascii
 import json
 from datetime import timezone
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
+from services.common.bilingual import Bilingual
 from services.common.fields import StrictSchema
-from services.funding.domain.budget import CATEGORIES, FIRST_YEAR, LAST_YEAR
+from services.contracts.funding import (
+    CATEGORIES, CLAWBACK_POLICIES, CURRENCY, FIRST_YEAR, LAST_YEAR, MILESTONES, SOURCES, TRIGGERS, money)
+from services.contracts.funding_events import (
+    MAX_ID, MoneySchema, TrancheSchema, amount_field, category_field, year_field)
+from services.funding.domain.finance_events import tranche_data
 from services.funding.domain.ledger import MOVEMENTS
-from services.funding.domain.finance_events import money, tranche_data
-from services.funding.domain.milestones import FUNDING, MILESTONES, RESULTS, TRANCHE_ACCOUNT, ProjectFunding
-from services.funding.domain.money import CURRENCY, SOURCES
-from services.funding.domain.rules import (
-    CLAWBACK_POLICIES, TRIGGERS, AwardTier, FundingRule, InvalidRule, ShareAward, TieredAward, TrancheSpec,
-)
-
-MAX_ID = 128
-
-
-def _fen(**kwargs) -> fields.Integer:
-    return fields.Integer(strict=True, validate=validate.Range(min=0), **kwargs)
-
-
-def _id(**kwargs) -> fields.String:
-    return fields.String(required=True, validate=[validate.Length(min=1, max=MAX_ID),
-                                                  validate.Regexp(r"^[^:]+$", error="must not contain ':'")], **kwargs)
-
-
-def _year() -> fields.Integer:
-    return fields.Integer(required=True, strict=True, validate=validate.Range(min=FIRST_YEAR, max=LAST_YEAR))
-
-
-def _category() -> fields.String:
-    return fields.String(required=True, validate=validate.OneOf(CATEGORIES))
-
+from services.funding.domain.milestones import FUNDING, RESULTS, TRANCHE_ACCOUNT, ProjectFunding
+from services.funding.domain.rules import AwardTier, FundingRule, InvalidRule, ShareAward, TieredAward, TrancheSpec
 
 # --- input ------------------------------------------------------------------------------
 
@@ -54,8 +34,8 @@ class BudgetSchema(StrictSchema):
     """POST /v1/budgets: fund the budget line (year, category, source) with `amount` fen;
     funding a line again adds to it."""
 
-    year = _year()
-    category = _category()
+    year = year_field()
+    category = category_field()
     source = fields.String(required=True, validate=validate.OneOf(SOURCES))
     amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_APPROPRIATION),
                             metadata={"description": "Fen to add to the line (1 yuan = 100 fen)."})
@@ -156,17 +136,34 @@ class AllocationRequestSchema(StrictSchema):
 
 
 class MilestoneSchema(StrictSchema):
-    """POST /v1/projects/{id}/milestones. `reason` is required for rectify and fail."""
+    """POST /v1/projects/{id}/milestones: the province's direct record, an override of the
+    expert panels (docs/panels.md), so `reason` is always required."""
 
     milestone = fields.String(required=True, validate=validate.OneOf(MILESTONES))
     result = fields.String(required=True, validate=validate.OneOf(RESULTS))
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000),
+                           metadata={"description": "why the province records the result itself, without a panel "
+                                                    "(always required)"})
 
     @validates_schema
     def _reason(self, data, **kwargs):
-        event = f"{data['milestone']}_{data['result']}"
-        if FUNDING.transitions[event].requires_reason and not (data.get("reason") or "").strip():
-            raise ValidationError({"reason": [f"required when the result is {data['result']!r}"]})
+        if not (data.get("reason") or "").strip():
+            raise ValidationError({"reason": [Bilingual(
+                f"required: a direct record of the {data['milestone']} result ({data['result']}) overrides the expert "
+                "panels and must say why",
+                f"必填：省级直接记录{'中期检查' if data['milestone'] == 'mid_term' else '验收'}结论，"
+                "不经专家组，须说明理由")]})
+
+
+class WithdrawalSchema(StrictSchema):
+    """POST /v1/projects/{id}/withdrawal: the province withdraws a project (撤销), with the reason."""
+
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+    @validates_schema
+    def _reason(self, data, **kwargs):
+        if not data["reason"].strip():
+            raise ValidationError({"reason": ["required: say why the project is withdrawn"]})
 
 
 # --- list queries -------------------------------------------------------------------------
@@ -213,96 +210,6 @@ class LedgerQuerySchema(PageQuerySchema):
     source = fields.String(validate=validate.OneOf(SOURCES), metadata={"description": "Only this funding source."})
 
 
-# --- finance event data -------------------------------------------------------------------
-
-class SourceAmountsSchema(StrictSchema):
-    """Fen per funding source; at least one source."""
-
-    provincial_special = _fen()
-    local_special_bond = _fen()
-    local_government = _fen()
-    social = _fen()
-
-    @validates_schema
-    def _not_empty(self, data, **kwargs):
-        if not data:
-            raise ValidationError(f"at least one of {list(SOURCES)}")
-
-
-class MoneySchema(StrictSchema):
-    currency = fields.String(required=True, validate=validate.Equal(CURRENCY))
-    total = _fen(required=True)
-    by_source = fields.Nested(SourceAmountsSchema, required=True)
-
-    @validates_schema
-    def _total_is_sum(self, data, **kwargs):
-        parts = sum(data["by_source"].values())
-        if data["total"] != parts:
-            raise ValidationError({"total": [f"must equal the sum of by_source ({parts})"]})
-
-
-class TrancheSchema(StrictSchema):
-    index = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    trigger = fields.String(required=True, validate=validate.OneOf(TRIGGERS))
-    percent = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100))
-    amount = fields.Nested(MoneySchema, required=True)
-
-
-class FundsAllocatedSchema(StrictSchema):
-    project_id = _id()
-    call_id = _id()
-    year = _year()
-    category = _category()
-    rank = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    award = fields.Nested(MoneySchema, required=True)
-    tranches = fields.List(fields.Nested(TrancheSchema), required=True, validate=validate.Length(min=1))
-    clawback_policy = fields.String(required=True, validate=validate.OneOf(CLAWBACK_POLICIES))
-
-
-class TrancheEventSchema(StrictSchema):
-    """`tranche_scheduled` and `tranche_released`."""
-
-    project_id = _id()
-    call_id = _id()
-    tranche = fields.Nested(TrancheSchema, required=True)
-
-
-class TrancheWithheldSchema(TrancheEventSchema):
-    milestone = fields.String(required=True, validate=validate.OneOf(MILESTONES))
-    reason = fields.String(required=True)
-
-
-class FundsClawedBackSchema(StrictSchema):
-    project_id = _id()
-    call_id = _id()
-    milestone = fields.String(required=True, validate=validate.OneOf(MILESTONES))
-    policy = fields.String(required=True, validate=validate.OneOf([p for p in CLAWBACK_POLICIES if p != "none"]))
-    reason = fields.String(required=True)
-    amount = fields.Nested(MoneySchema, required=True)
-    tranches = fields.List(fields.Nested(TrancheSchema), required=True, validate=validate.Length(min=1))
-
-
-class BudgetExhaustedSchema(StrictSchema):
-    call_id = _id()
-    year = _year()
-    category = _category()
-    needed = fields.Nested(MoneySchema, required=True)
-    available = fields.Nested(MoneySchema, required=True)
-    shortfall = fields.Nested(MoneySchema, required=True)
-
-
-#: event name (= routing key) -> the marshmallow schema of its CloudEvent `data` (the
-#: kernel's `BaseStore.events` takes this as it is)
-EVENT_DATA_SCHEMAS: dict[str, Schema] = {
-    "funds_allocated": FundsAllocatedSchema(),
-    "tranche_scheduled": TrancheEventSchema(),
-    "tranche_released": TrancheEventSchema(),
-    "tranche_withheld": TrancheWithheldSchema(),
-    "funds_clawed_back": FundsClawedBackSchema(),
-    "budget_exhausted": BudgetExhaustedSchema(),
-}
-
-
 # --- replies ------------------------------------------------------------------------------
 
 class UtcTime(fields.DateTime):
@@ -326,13 +233,13 @@ class AuditEntrySchema(StrictSchema):
 
 class BudgetLineSchema(StrictSchema):
     id = fields.String(required=True, attribute="_id", metadata={"description": "`<year>:<category>:<source>`"})
-    year = _year()
-    category = _category()
+    year = year_field()
+    category = category_field()
     source = fields.String(required=True, validate=validate.OneOf(SOURCES))
     currency = fields.String(required=True, validate=validate.Equal(CURRENCY))
-    appropriated = _fen(required=True, metadata={"description": "Everything put into the line."})
-    reserved = _fen(required=True, metadata={"description": "Awarded to projects."})
-    available = _fen(required=True, metadata={"description": "appropriated - reserved: what allocations may use."})
+    appropriated = amount_field(required=True, metadata={"description": "Everything put into the line."})
+    reserved = amount_field(required=True, metadata={"description": "Awarded to projects."})
+    available = amount_field(required=True, metadata={"description": "appropriated - reserved: what allocations may use."})
     updated_at = UtcTime(required=True)
 
 
@@ -358,7 +265,7 @@ class ApprovedProjectSchema(StrictSchema):
     prefecture = fields.String(required=True)
     title = fields.String(required=True)
     rank = fields.Integer(required=True)
-    request = _fen(required=True, metadata={"description": "What the application asked for (fen)."})
+    request = amount_field(required=True, metadata={"description": "What the application asked for (fen)."})
 
 
 class ProjectAwardSchema(StrictSchema):
@@ -368,7 +275,7 @@ class ProjectAwardSchema(StrictSchema):
 
 
 class ShortfallSchema(StrictSchema):
-    year = _year()
+    year = year_field()
     needed = fields.Nested(MoneySchema, required=True)
     available = fields.Nested(MoneySchema, required=True)
     shortfall = fields.Nested(MoneySchema, required=True)
@@ -381,7 +288,7 @@ class CallAllocationSchema(StrictSchema):
 
     id = fields.String(required=True, attribute="_id", metadata={"description": "The call id."})
     call_id = fields.String(required=True)
-    category = _category()
+    category = category_field()
     funding_rule = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(["pending", "allocated"]))
     pending_reason = fields.String(required=True, allow_none=True,
@@ -419,8 +326,8 @@ class ProjectFundingSchema(StrictSchema):
     call_id = fields.String(required=True)
     institution_id = fields.String(required=True)
     title = fields.String(required=True)
-    year = _year()
-    category = _category()
+    year = year_field()
+    category = category_field()
     rank = fields.Integer(required=True)
     status = fields.String(required=True, validate=validate.OneOf(FUNDING.states))
     clawback_policy = fields.String(required=True, attribute="clawback", validate=validate.OneOf(CLAWBACK_POLICIES))
@@ -448,7 +355,7 @@ class LedgerEntrySchema(StrictSchema):
     debit = fields.String(required=True,
                           metadata={"description": "The account debited, e.g. `reserved:<project>:<source>`."})
     credit = fields.String(required=True)
-    amount = _fen(required=True)
+    amount = amount_field(required=True)
     currency = fields.String(required=True, validate=validate.Equal(CURRENCY))
     source = fields.String(required=True, validate=validate.OneOf(SOURCES))
     at = UtcTime(required=True)

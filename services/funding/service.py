@@ -14,30 +14,46 @@ from __future__ import annotations
 from datetime import datetime
 
 from marshmallow import ValidationError
-from nameko.rpc import rpc
+from services.common.rpc import rpc
 
 from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
-from services.common.replies import Refused, created, idempotent, ok, problem, replying
+from services.common.bilingual import Bilingual
+from services.common.replies import Refused, bilingual, created, idempotent, ok, problem, replying, require_role
 from services.common.store import utcnow
 from services.funding.domain.allocation import BudgetExhausted
 from services.funding.domain.budget import CATEGORIES, BudgetKey, budget_year
-from services.funding.domain.milestones import MilestoneRefused
+from services.funding.domain.guides import GUIDES
 from services.funding.domain.progress import progress_cells
 from services.funding.schemas import (
     AllocationRequestSchema, BudgetLinePageSchema, BudgetLineSchema, BudgetQuerySchema, BudgetSchema,
     CallAllocationSchema, FundingRuleCreateSchema, FundingRuleOutSchema, LedgerPageSchema, LedgerQuerySchema,
-    MilestoneRecordedSchema, MilestoneSchema, ProjectFundingSchema, decode_cursor, encode_cursor, project_view,
+    MilestoneRecordedSchema, MilestoneSchema, ProjectFundingSchema, WithdrawalSchema, decode_cursor, encode_cursor,
+    project_view,
 )
-from services.funding.store import AllocationBlocked, Conflict, FundingStore, funding_from_document
+from services.funding.domain.refusals import (
+    AllocationImpossible, AlreadyAllocated, Conflict, NoSelection, NotFundedYet, RuleExists, RuleMissing,
+)
+from services.funding.store import FundingStore, funding_from_document
+from services.funding.usecases import budgets, calls, projects
+from services.funding.usecases import panels as panel_cases
 from services.review.events import EVENTS as REVIEW_EVENTS
 
-#: Who allocates a call on its selection_finalized, in the audit and the ledger.
-SYSTEM_ACTOR = "system:funding"
 #: The roles that see every project's money; an institution sees its own projects only.
 MONEY_READERS = ("province", "finance")
 #: The roles that supervise progress: the province every prefecture, a prefecture bureau its own.
 SUPERVISORS = ("province", "prefecture")
+#: Who reads a funding rule: those who set, pay, apply or recommend under it.
+RULE_READERS = ("province", "finance", "institution", "prefecture")
+PROVINCE = ("province",)
+# Each refusal of the store: its status and problem type (the most specific class wins); a
+# state machine's refusal is explained by its guide (domain/guides.py).
+REFUSALS = {
+    Conflict: (409, "changed-meanwhile"), RuleExists: (409, "rule-exists"), NoSelection: (409, "no-selection"),
+    AlreadyAllocated: (409, "already-allocated"), RuleMissing: (409, "rule-missing"),
+    AllocationImpossible: (409, "allocation-impossible"), NotFundedYet: (409, "not-funded-yet"),
+}
+answering = replying(REFUSALS, GUIDES)
 
 
 def who(actor: dict) -> str:
@@ -50,12 +66,18 @@ def page(items: list[dict], after, schema) -> dict:
 
 def shortfall_problem(refused: BudgetExhausted, year: int, category: str) -> dict:
     short = {source: fen for source, fen in refused.shortfall.items() if fen}
+    detail = Bilingual(
+        f"The {year} budget of {category} does not cover call {refused.call_id}: nothing was allocated "
+        f"(short by {sum(short.values())} fen). Add budget lines (POST /v1/budgets), then allocate; "
+        f"see GET /v1/calls/{refused.call_id}/allocation.",
+        f"{year}年{category}预算不足以覆盖批次 {refused.call_id}，未分配任何资金（缺口{sum(short.values())}分）。"
+        f"请增加预算（POST /v1/budgets）后再分配；详见 GET /v1/calls/{refused.call_id}/allocation。")
     return problem(
-        409, f"The {year} budget of {category} does not cover call {refused.call_id}: nothing was allocated "
-             f"(short by {sum(short.values())} fen). See GET /v1/calls/{refused.call_id}/allocation.",
-        type="budget-exhausted",
-        errors={f"shortfall.{source}": [f"needs {refused.needed[source]} fen, {refused.available[source]} available: "
-                                        f"short by {fen} fen"] for source, fen in short.items()})
+        409, bilingual(detail), type="budget-exhausted",
+        errors={f"shortfall.{source}": [bilingual(Bilingual(
+            f"needs {refused.needed[source]} fen, {refused.available[source]} available: short by {fen} fen",
+            f"需{refused.needed[source]}分，可用{refused.available[source]}分，缺{fen}分"))]
+            for source, fen in short.items()})
 
 
 class FundingService(ChuyiService):
@@ -65,16 +87,18 @@ class FundingService(ChuyiService):
     # --- budgets --------------------------------------------------------------------------
 
     @rpc
-    @replying()
+    @answering
     def create_budget(self, actor, budget, idempotency_key=None, request_fingerprint=None):
+        require_role(actor, PROVINCE)
         data = BudgetSchema().load(budget)
         key = BudgetKey(data["year"], data["category"], data["source"])
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            BudgetLineSchema().dump(self.store.appropriate(key, data["amount"], utcnow()))))
+            BudgetLineSchema().dump(budgets.appropriate(self.store, key, data["amount"], utcnow()))))
 
     @rpc
-    @replying()
+    @answering
     def list_budgets(self, actor, query=None):
+        require_role(actor, MONEY_READERS)
         query = BudgetQuerySchema().load(query or {})
         items, after = self.store.budget_lines(limit=query["limit"], after=decode_cursor(query.get("cursor"), str),
                                                year=query.get("year"), category=query.get("category"),
@@ -84,41 +108,47 @@ class FundingService(ChuyiService):
     # --- funding rules --------------------------------------------------------------------
 
     @rpc
-    @replying({Conflict: 409})
+    @answering
     def create_funding_rule(self, actor, rule, idempotency_key=None, request_fingerprint=None):
+        require_role(actor, PROVINCE)
         data = FundingRuleCreateSchema().load(rule)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            FundingRuleOutSchema().dump(self.store.add_funding_rule(data["id"], data["name"], data["rule"],
-                                                                    who(actor), utcnow()))))
+            FundingRuleOutSchema().dump(budgets.add_funding_rule(self.store, data["id"], data["name"], data["rule"],
+                                                                 who(actor), utcnow()))))
 
     @rpc
-    @replying()
+    @answering
     def get_funding_rule(self, actor, rule_id):
+        require_role(actor, RULE_READERS)
         rule = self.store.funding_rule(rule_id)
         if rule is None:
-            raise Refused(404, f"There is no funding rule {rule_id!r}.")
+            raise Refused(404, Bilingual(f"There is no funding rule {rule_id!r}.", f"不存在资金规则 {rule_id}。"))
         return ok(FundingRuleOutSchema().dump(rule))
 
     # --- allocation -----------------------------------------------------------------------
 
     @rpc
-    @replying({Conflict: 409})
+    @answering
     def allocate_call(self, actor, call_id, allocation=None, idempotency_key=None, request_fingerprint=None):
+        require_role(actor, PROVINCE)
         year = AllocationRequestSchema().load(allocation or {}).get("year") or budget_year(utcnow())
 
         def command():
-            outcome, call = self.store.allocate_call(call_id, year, who(actor), utcnow())
+            outcome, call = calls.allocate_call(self.store, call_id, year, who(actor), utcnow())
             if isinstance(outcome, BudgetExhausted):
                 return shortfall_problem(outcome, year, call["category"])
             return created(CallAllocationSchema().dump(call))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
     @rpc
-    @replying()
+    @answering
     def get_allocation(self, actor, call_id):
+        require_role(actor, MONEY_READERS)
         call = self.store.call(call_id)
         if call is None:
-            raise Refused(404, f"No selection_finalized has arrived for call {call_id}: nothing to allocate yet.")
+            raise Refused(404, Bilingual(
+                f"No selection_finalized has arrived for call {call_id}: nothing to allocate yet.",
+                f"尚未收到批次 {call_id} 的立项结果（selection_finalized），暂无可分配的资金。"))
         return ok(CallAllocationSchema().dump(call))
 
     @handles("review", "selection_finalized")
@@ -126,22 +156,7 @@ class FundingService(ChuyiService):
         data = REVIEW_EVENTS["selection_finalized"].load(event.data)
         if data["category"] not in CATEGORIES:
             raise ValidationError({"category": [f"not a catalogue category: {data['category']!r}"]})
-        call_id, category = data["call_id"], data["category"]
-        approved = [{"project_id": a["application_id"], "institution_id": a["institution_id"],
-                     "prefecture": a["prefecture"], "title": a["title"], "rank": a["rank"],
-                     "request": a["budget_request_fen"]} for a in data["approved"]]
-        finalized_at = datetime.fromisoformat(event.time)
-        if not self.store.keep_selection(call_id, category, data["funding_rule"], approved, finalized_at):
-            return
-        year = budget_year(finalized_at)
-        if not self.store.has_budget(year, category):
-            self.store.keep_pending(call_id, f"no budget line for {year} {category} yet: add the budget "
-                                             "(POST /v1/budgets), then allocate")
-            return
-        try:
-            self.store.allocate_call(call_id, year, SYSTEM_ACTOR, utcnow())
-        except AllocationBlocked as blocked:
-            self.store.keep_pending(call_id, str(blocked))
+        calls.selection_finalized(self.store, data, datetime.fromisoformat(event.time), utcnow())
 
     # --- projects -------------------------------------------------------------------------
 
@@ -149,35 +164,61 @@ class FundingService(ChuyiService):
         doc = self.store.project(project_id)
         mine = actor["role"] == "institution" and doc is not None and doc["institution_id"] == actor["institution_id"]
         if doc is None or not (actor["role"] in MONEY_READERS or mine):
-            raise Refused(404, f"There is no funding for project {project_id}.")
+            raise Refused(404, Bilingual(f"There is no funding for project {project_id}.",
+                                         f"项目 {project_id} 没有资金记录。"))
         return doc
 
     @rpc
-    @replying()
+    @answering
     def get_project_funding(self, actor, project_id):
+        require_role(actor, (*MONEY_READERS, "institution"))
         doc = self._visible_project(actor, project_id)
         return ok(ProjectFundingSchema().dump(project_view(doc, funding_from_document(doc))))
 
     @rpc
-    @replying({Conflict: 409, MilestoneRefused: 409})
+    @answering
     def record_milestone(self, actor, project_id, milestone, idempotency_key=None, request_fingerprint=None):
+        require_role(actor, PROVINCE)
         data = MilestoneSchema().load(milestone)
 
         def command():
-            recorded = self.store.record_milestone(project_id, data["milestone"], data["result"], data["reason"],
-                                                   who(actor), utcnow())
+            recorded = projects.record_milestone(self.store, project_id, data["milestone"], data["result"],
+                                                   data["reason"], who(actor), utcnow())
             if recorded is None:
-                raise Refused(404, f"There is no approved project {project_id}.")
+                raise Refused(404, Bilingual(f"There is no approved project {project_id}.",
+                                             f"不存在已立项的项目 {project_id}。"))
             record, after = recorded
             return created(MilestoneRecordedSchema().dump(
                 {**record, "project_id": project_id, "funding": project_view(after, funding_from_document(after))}))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
+    @rpc
+    @answering
+    def withdraw_project(self, actor, project_id, withdrawal, idempotency_key=None, request_fingerprint=None):
+        require_role(actor, PROVINCE)
+        data = WithdrawalSchema().load(withdrawal)
+
+        def command():
+            after = projects.withdraw_project(self.store, project_id, data["reason"], who(actor), utcnow())
+            if after is None:
+                raise Refused(404, Bilingual(f"There is no approved project {project_id}.",
+                                             f"不存在已立项的项目 {project_id}。"))
+            return ok(ProjectFundingSchema().dump(project_view(after, funding_from_document(after))))
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
+
+    @handles("review", "panel_result_confirmed")
+    def panel_result_confirmed(self, event):
+        """A mid-term or acceptance panel's result, confirmed by the province: recorded as the
+        project's milestone result, as the province's direct record is."""
+        data = REVIEW_EVENTS["panel_result_confirmed"].load(event.data)
+        panel_cases.record_panel_result(self.store, data, utcnow())
+
     # --- ledger ---------------------------------------------------------------------------
 
     @rpc
-    @replying()
+    @answering
     def list_ledger(self, actor, query=None):
+        require_role(actor, MONEY_READERS)
         query = LedgerQuerySchema().load(query or {})
         items, after = self.store.ledger(limit=query["limit"], after=decode_cursor(query.get("cursor"), int),
                                          project_id=query.get("project_id"), source=query.get("source"))
@@ -186,11 +227,10 @@ class FundingService(ChuyiService):
     # --- supervision ----------------------------------------------------------------------
 
     @rpc
-    @replying()
+    @answering
     def progress_report(self, actor):
         """The funded projects' money by source and milestones passed, per (category,
         prefecture): every prefecture for the province, its own for a prefecture bureau."""
-        if actor["role"] not in SUPERVISORS:
-            raise Refused(403, f"The role {actor['role']} may not see the progress report.")
+        require_role(actor, SUPERVISORS)
         prefecture = actor["prefecture"] if actor["role"] == "prefecture" else None
         return ok({"cells": progress_cells(self.store.funded_projects(prefecture))})

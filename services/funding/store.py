@@ -13,74 +13,31 @@
   counter written in the entries' own transaction, so they follow commit order: a reader
   paging by position never misses an entry committed after its page.
 
-Every state change writes its ledger entries and its finance events (the outbox) in the
-same transaction.
+The use cases (usecases/) decide with the domain and write each state change with its
+ledger entries and its finance events (the outbox) in one transaction through this store.
 """
 from __future__ import annotations
 
-import uuid
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from services.common.statemachine import AuditEntry
 from services.common.store import BaseStore
-from services.funding.domain.allocation import CALL_ALLOCATION, Allocation, BudgetExhausted, allocate
-from services.funding.domain.awards import ApprovedProject, ProjectAward, Tranche
+from services.contracts.funding import CURRENCY
+from services.funding.domain.awards import ProjectAward, Tranche
 from services.funding.domain.budget import BudgetKey, line_id
-from services.funding.domain.finance_events import FinanceEvent, money
-from services.funding.domain.ledger import Entry, appropriation
+from services.funding.domain.ledger import Entry
 from services.funding.domain.milestones import FundingChange, ProjectFunding
-from services.funding.domain.milestones import record_milestone as apply_milestone
-from services.funding.domain.money import CURRENCY
 from services.funding.domain.progress import FundedProject
-from services.funding.domain.rules import FundingRule, RankNotCovered
+from services.funding.domain.refusals import RuleExists
+from services.funding.domain.rules import FundingRule
 from services.funding.events import EVENTS
 from services.funding.schemas import FundingRuleSchema
 
 RULE_FIELDS = ("award", "sources", "tranches", "clawback")
-
-
-class Conflict(Exception):
-    """A command that the current state does not allow (HTTP 409); the message says why."""
-
-
-class RuleExists(Conflict):
-    def __init__(self, rule_id: str):
-        super().__init__(f"a funding rule with the id {rule_id!r} exists already; rules do not change once "
-                         "calls may reference them: create one with another id")
-
-
-class AllocationBlocked(Conflict):
-    """The call cannot be allocated now; on selection_finalized the call stays pending with this reason."""
-
-
-class NoSelection(AllocationBlocked):
-    def __init__(self, call_id: str):
-        super().__init__(f"no selection_finalized has arrived for call {call_id}: its approved projects are not "
-                         "known yet (the call is finalized with POST /v1/calls/{id}/finalize)")
-
-
-class AlreadyAllocated(Conflict):
-    def __init__(self, call_id: str, year: int):
-        super().__init__(f"call {call_id} is allocated already (from the {year} budget); allocation runs once per call")
-
-
-class RuleMissing(AllocationBlocked):
-    def __init__(self, call_id: str, rule_id: str):
-        super().__init__(f"call {call_id} is funded by the funding rule {rule_id!r}, which does not exist: create it "
-                         "with POST /v1/funding-rules, then allocate")
-
-
-class AllocationImpossible(AllocationBlocked):
-    def __init__(self, call_id: str, why: str):
-        super().__init__(f"call {call_id} cannot be allocated: {why}")
-
-
-class NotFundedYet(Conflict):
-    def __init__(self, project_id: str, call_id: str):
-        super().__init__(f"project {project_id} is approved in call {call_id}, which is not allocated yet: "
-                         "its milestones are recorded once it is funded")
 
 
 class BudgetLineChanged(RuntimeError):
@@ -141,18 +98,14 @@ class FundingStore(BaseStore):
 
     # --- budgets --------------------------------------------------------------------------
 
-    def appropriate(self, key: BudgetKey, amount: int, at: datetime) -> dict:
+    def add_to_budget_line(self, key: BudgetKey, amount: int, at: datetime) -> dict:
         """Add `amount` fen to a budget line (made on first use); returns the line."""
-        def work():
-            line = self.db.budget_lines.find_one_and_update(
-                {"_id": line_id(key.year, key.category, key.source)},
-                {"$inc": {"appropriated": amount, "available": amount}, "$set": {"updated_at": at},
-                 "$setOnInsert": {"year": key.year, "category": key.category, "source": key.source,
-                                  "currency": CURRENCY, "reserved": 0}},
-                upsert=True, return_document=ReturnDocument.AFTER, session=self.session)
-            self._append_ledger([appropriation(key, amount, at)])
-            return line
-        return self.atomic(work)
+        return self.db.budget_lines.find_one_and_update(
+            {"_id": line_id(key.year, key.category, key.source)},
+            {"$inc": {"appropriated": amount, "available": amount}, "$set": {"updated_at": at},
+             "$setOnInsert": {"year": key.year, "category": key.category, "source": key.source,
+                              "currency": CURRENCY, "reserved": 0}},
+            upsert=True, return_document=ReturnDocument.AFTER, session=self.session)
 
     def budget_lines(self, *, limit: int, after: str | None = None, **filters) -> tuple[list[dict], str | None]:
         query = {name: value for name, value in filters.items() if value is not None}
@@ -164,7 +117,15 @@ class FundingStore(BaseStore):
     def has_budget(self, year: int, category: str) -> bool:
         return self.db.budget_lines.find_one({"year": year, "category": category}, session=self.session) is not None
 
-    def _reserve(self, year: int, category: str, needed: dict[str, int], at: datetime) -> None:
+    def claim_budget_lines(self, year: int, category: str, sources: Iterable[str], at: datetime) -> dict[str, int]:
+        """What the lines an allocation draws on have available, by source; the lines are written
+        to first: a concurrent allocation of the same lines then conflicts at once and waits its
+        turn, instead of doing all its work before conflicting at the reservation and starting over."""
+        query = {"year": year, "category": category, "source": {"$in": list(sources)}}
+        self.db.budget_lines.update_many(query, {"$set": {"claimed_at": at}}, session=self.session)
+        return {line["source"]: line["available"] for line in self.db.budget_lines.find(query, session=self.session)}
+
+    def reserve(self, year: int, category: str, needed: Mapping[str, int], at: datetime) -> None:
         for source, amount in needed.items():
             if not amount:
                 continue
@@ -177,154 +138,97 @@ class FundingStore(BaseStore):
 
     # --- funding rules --------------------------------------------------------------------
 
-    def add_funding_rule(self, rule_id: str | None, name: str | None, rule: FundingRule, actor: str,
-                         at: datetime) -> dict:
-        doc = {"_id": rule_id or f"rule_{uuid.uuid4().hex[:12]}", "name": name, **rule.as_dict(),
-               "created_by": actor, "created_at": at}
-
-        def work():
-            try:
-                self.db.funding_rules.insert_one(doc, session=self.session)
-            except DuplicateKeyError:
-                raise RuleExists(doc["_id"]) from None
-            return doc
-        return self.atomic(work)
+    def add_funding_rule(self, doc: dict) -> dict:
+        try:
+            self.db.funding_rules.insert_one(doc, session=self.session)
+        except DuplicateKeyError:
+            raise RuleExists(doc["_id"]) from None
+        return doc
 
     def funding_rule(self, rule_id: str) -> dict | None:
         return self.db.funding_rules.find_one({"_id": rule_id}, session=self.session)
 
-    # --- calls and allocation -------------------------------------------------------------
+    def rule(self, rule_id: str) -> FundingRule | None:
+        doc = self.funding_rule(rule_id)
+        return None if doc is None else rule_from_document(doc)
 
-    def keep_selection(self, call_id: str, category: str, funding_rule: str, approved: list[dict],
-                       finalized_at: datetime) -> bool:
-        """Keep a call's approved projects (pending allocation). Returns False, changing
-        nothing, when the call is allocated already."""
-        def work():
-            call = self.db.calls.find_one({"_id": call_id}, session=self.session)
-            if call is not None and call["status"] == "allocated":
-                return False
-            self.db.calls.update_one(
-                {"_id": call_id},
-                {"$set": {"category": category, "funding_rule": funding_rule, "approved": approved,
-                          "finalized_at": finalized_at, "pending_reason": None},
-                 "$setOnInsert": {"call_id": call_id, "status": "pending", "year": None, "awards": [], "total": None,
-                                  "last_shortfall": None, "history": []}},
-                upsert=True, session=self.session)
-            return True
-        return self.atomic(work)
+    # --- calls ----------------------------------------------------------------------------
 
     def call(self, call_id: str) -> dict | None:
         return self.db.calls.find_one({"_id": call_id}, session=self.session)
 
+    def call_approving(self, project_id: str) -> dict | None:
+        return self.db.calls.find_one({"approved.project_id": project_id}, session=self.session)
+
+    def keep_selection(self, call_id: str, category: str, funding_rule: str, approved: list[dict],
+                       finalized_at: datetime) -> None:
+        """Keep a call's approved projects, the call pending allocation (made on first use)."""
+        self.db.calls.update_one(
+            {"_id": call_id},
+            {"$set": {"category": category, "funding_rule": funding_rule, "approved": approved,
+                      "finalized_at": finalized_at, "pending_reason": None},
+             "$setOnInsert": {"call_id": call_id, "status": "pending", "year": None, "awards": [], "total": None,
+                              "last_shortfall": None, "history": []}},
+            upsert=True, session=self.session)
+
     def keep_pending(self, call_id: str, reason: str) -> None:
-        self.atomic(lambda: self.db.calls.update_one(
-            {"_id": call_id, "status": "pending"}, {"$set": {"pending_reason": reason}}, session=self.session))
+        self.db.calls.update_one({"_id": call_id, "status": "pending"}, {"$set": {"pending_reason": reason}},
+                                 session=self.session)
 
-    def allocate_call(self, call_id: str, year: int, actor: str,
-                      at: datetime) -> tuple[Allocation | BudgetExhausted, dict]:
-        """Allocate the call's budget to its approved projects, all or nothing; returns the
-        outcome and the call after it. Raises `NoSelection`, `AlreadyAllocated`,
-        `RuleMissing` or `AllocationImpossible`."""
-        def work():
-            call = self.call(call_id)
-            if call is None:
-                raise NoSelection(call_id)
-            if call["status"] == "allocated":
-                raise AlreadyAllocated(call_id, call["year"])
-            rule_doc = self.funding_rule(call["funding_rule"])
-            if rule_doc is None:
-                raise RuleMissing(call_id, call["funding_rule"])
-            rule = rule_from_document(rule_doc)
-            lines = self.db.budget_lines.find(
-                {"year": year, "category": call["category"], "source": {"$in": list(rule.sources)}},
-                session=self.session)
-            available = {line["source"]: line["available"] for line in lines}
-            try:
-                projects = [ApprovedProject(p["project_id"], p["rank"], p["request"]) for p in call["approved"]]
-                outcome = allocate(call_id, year, call["category"], rule, projects, available, actor=actor, at=at)
-            except (RankNotCovered, ValueError) as impossible:
-                raise AllocationImpossible(call_id, str(impossible)) from None
-            funded = self.db.projects.find_one({"_id": {"$in": [p.project_id for p in projects]}}, session=self.session)
-            if funded is not None:
-                raise AllocationImpossible(call_id, f"project {funded['_id']} is funded already, "
-                                                    f"by call {funded['call_id']}")
-            if isinstance(outcome, BudgetExhausted):
-                self._record_shortfall(call, outcome, year, actor, at)
-            else:
-                self._record_allocation(call, outcome, year, actor, at)
-            return outcome, self.call(call_id)
-        return self.atomic(work)
-
-    def _record_shortfall(self, call: dict, refused: BudgetExhausted, year: int, actor: str, at: datetime) -> None:
-        missing = ", ".join(f"{source} by {fen} fen" for source, fen in refused.shortfall.items() if fen)
-        _, audit = CALL_ALLOCATION.apply(call["status"], "budget_exhausted", actor,
-                                         f"the {year} budget falls short: {missing}", at)
-        self.db.calls.update_one({"_id": call["_id"]}, {
-            "$set": {"pending_reason": audit.reason,
-                     "last_shortfall": {"year": year, "needed": money(refused.needed),
-                                        "available": money(refused.available),
-                                        "shortfall": money(refused.shortfall), "at": at}},
-            "$push": {"history": audit.as_dict()}}, session=self.session)
-        self._emit_all([refused.event])
-
-    def _record_allocation(self, call: dict, allocation: Allocation, year: int, actor: str, at: datetime) -> None:
-        self._reserve(year, call["category"], allocation.needed, at)
-        approved = {p["project_id"]: p for p in call["approved"]}
-        self.db.projects.insert_many([project_document(change, approved[change.funding.project_id], at)
-                                      for change in allocation.changes], session=self.session)
-        self._append_ledger(allocation.entries, call["_id"])
-        self._emit_all(allocation.events)
-        status, audit = CALL_ALLOCATION.apply(call["status"], "allocate", actor, None, at)
-        moved = self.db.calls.update_one({"_id": call["_id"], "status": call["status"]}, {
-            "$set": {"status": status, "year": year, "pending_reason": None, "total": money(allocation.needed),
-                     "awards": [{"project_id": a.project_id, "rank": a.rank, "award": money(a.by_source)}
-                                for a in allocation.awards]},
-            "$push": {"history": audit.as_dict()}}, session=self.session)
-        if moved.modified_count != 1:
-            raise AlreadyAllocated(call["_id"], year)
+    def move_call(self, call_id: str, from_status: str, status: str, changes: dict, audit: AuditEntry) -> bool:
+        """Set the call's allocation state and `changes` with its audit entry, if it is still in
+        `from_status`; False if it is not."""
+        return self.db.calls.update_one({"_id": call_id, "status": from_status}, {
+            "$set": {"status": status, **changes}, "$push": {"history": audit.as_dict()}},
+            session=self.session).modified_count == 1
 
     # --- projects and milestones ----------------------------------------------------------
 
     def project(self, project_id: str) -> dict | None:
         return self.db.projects.find_one({"_id": project_id}, session=self.session)
 
-    def record_milestone(self, project_id: str, milestone: str, result: str, reason: str | None, actor: str,
-                         at: datetime) -> tuple[dict, dict] | None:
-        """Record a mid-term or acceptance result; returns (the milestone record, the project
-        after it), or None for a project that is not approved. Raises `NotFundedYet`, and the
-        domain's `MilestoneRefused`."""
-        def work():
-            doc = self.project(project_id)
-            if doc is None:
-                call = self.db.calls.find_one({"approved.project_id": project_id}, session=self.session)
-                if call is not None:
-                    raise NotFundedYet(project_id, call["_id"])
-                return None
-            change = apply_milestone(funding_from_document(doc), milestone, result, actor=actor, reason=reason, at=at)
-            record = {"id": f"ms_{uuid.uuid4().hex[:12]}", "milestone": milestone, "result": result,
-                      "reason": change.audit.reason, "recorded_by": actor, "recorded_at": at}
-            after = self.db.projects.find_one_and_update(
-                {"_id": project_id, "status": doc["status"]},
-                {"$set": {**funding_fields(change.funding), "updated_at": at},
-                 "$push": {"milestones": record, "history": change.audit.as_dict()}},
-                return_document=ReturnDocument.AFTER, session=self.session)
-            if after is None:
-                raise Conflict(f"project {project_id} changed while its milestone was recorded; send it again")
-            self._append_ledger(change.entries, doc["call_id"])
-            self._emit_all(change.events)
-            return record, after
-        return self.atomic(work)
+    def project_funding(self, project_id: str) -> ProjectFunding | None:
+        doc = self.project(project_id)
+        return None if doc is None else funding_from_document(doc)
+
+    def funded_among(self, project_ids: Iterable[str]) -> dict | None:
+        """One of these projects that is funded already (by any call), or None."""
+        return self.db.projects.find_one({"_id": {"$in": list(project_ids)}}, session=self.session)
+
+    def add_projects(self, changes: Iterable[FundingChange], approved: Mapping[str, dict], at: datetime) -> None:
+        """The newly funded projects; `approved`: each one's entry in its call's selection, by project id."""
+        self.db.projects.insert_many([project_document(change, approved[change.funding.project_id], at)
+                                      for change in changes], session=self.session)
+
+    def change_project_funding(self, change: FundingChange, from_status: str, record: dict | None,
+                               at: datetime) -> dict | None:
+        """The project's funding after a milestone (with its `record`) or a withdrawal, with the
+        audit entry, if the project is still in `from_status`; answers the project after it, or None."""
+        pushed = {"history": change.audit.as_dict(), **({"milestones": record} if record else {})}
+        return self.db.projects.find_one_and_update(
+            {"_id": change.funding.project_id, "status": from_status},
+            {"$set": {**funding_fields(change.funding), "updated_at": at}, "$push": pushed},
+            return_document=ReturnDocument.AFTER, session=self.session)
+
+    def note_refused(self, project_id: str, entry: dict) -> None:
+        """An audit entry in the project's history for a result it did not take (its state stays)."""
+        doc = self.project(project_id)
+        if doc is not None:
+            self.db.projects.update_one({"_id": project_id}, {"$push": {"history": {
+                **entry, "from_state": doc["status"], "to_state": doc["status"]}}}, session=self.session)
 
     def funded_projects(self, prefecture: str | None = None) -> list[FundedProject]:
         """Every funded project (of one prefecture, when given) with the milestones it passed."""
         query = {"prefecture": prefecture} if prefecture else {}
         return [FundedProject(doc["prefecture"], funding_from_document(doc),
-                              tuple(m["milestone"] for m in doc["milestones"] if m["result"] == "pass"))
+                              tuple(m["milestone"] for m in doc["milestones"] if m["result"] == "pass"),
+                              tuple(m["milestone"] for m in doc["milestones"] if m["result"] == "fail"))
                 for doc in self.db.projects.find(query, session=self.session)]
 
-    # --- ledger and events ----------------------------------------------------------------
+    # --- ledger ---------------------------------------------------------------------------
 
-    def _append_ledger(self, entries: tuple[Entry, ...] | list[Entry], call_id: str | None = None) -> None:
+    def append_ledger(self, entries: Iterable[Entry], call_id: str | None = None) -> None:
+        entries = list(entries)
         if not entries:
             return
         last = self.db.counters.find_one_and_update(
@@ -340,7 +244,3 @@ class FundingStore(BaseStore):
         if after is not None:
             query["_id"] = {"$gt": after}
         return _page(self.db.ledger.find(query, session=self.session).sort("_id", ASCENDING).limit(limit + 1), limit)
-
-    def _emit_all(self, events: tuple[FinanceEvent, ...] | list[FinanceEvent]) -> None:
-        for event in events:
-            self.emit(event.name, event.subject, event.data)

@@ -9,7 +9,8 @@ from typing import Any, Mapping
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from services.applications.domain.institutions import PREFECTURES
+from services.contracts.reference import PREFECTURES
+from services.common.fields import unstorable
 from services.gateway.settings import DEV_JWT_SECRET, Settings
 
 # hrss: a human-resources-and-social-security department (人社部门), which sponsors and
@@ -46,6 +47,8 @@ def actor_from_claims(claims: Mapping[str, Any]) -> Actor:
     sub, role = claims.get("sub"), claims.get("role")
     if not isinstance(sub, str) or not sub:
         raise AuthError("the token has no subject (sub)")
+    if unstorable({name: claims.get(name) for name in ("sub", *SCOPE_CLAIMS.values())}):
+        raise AuthError("the token's claims are not valid Unicode text")
     if role not in ROLES:
         raise AuthError(f"the token's role must be one of {', '.join(ROLES)}")
     scope = SCOPE_CLAIMS.get(role)
@@ -71,7 +74,7 @@ class TokenVerifier:
 
     def __init__(
         self, *, algorithm: str, key: str, issuer: str | None = None, audience: str | None = None,
-        leeway_s: int = 30,
+        leeway_s: int = 30, max_lifetime_s: int | None = None,
     ):
         if algorithm == "RS256":
             try:
@@ -86,12 +89,14 @@ class TokenVerifier:
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway_s
+        self._max_lifetime = max_lifetime_s
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "TokenVerifier":
         return cls(
             algorithm=settings.jwt_algorithm, key=settings.jwt_public_key or settings.jwt_secret,
             issuer=settings.jwt_issuer, audience=settings.jwt_audience, leeway_s=settings.jwt_leeway_s,
+            max_lifetime_s=settings.jwt_max_lifetime_s,
         )
 
     def verify(self, token: str) -> Actor:
@@ -109,6 +114,8 @@ class TokenVerifier:
             raise AuthError(f"the token must be signed with {self.algorithm}") from exc
         except jwt.InvalidTokenError as exc:
             raise AuthError(f"the token is invalid: {exc}") from exc
+        if self._max_lifetime is not None and claims["exp"] > time.time() + self._max_lifetime + self._leeway:
+            raise AuthError(f"the token is valid for longer than {self._max_lifetime} s; ask for a shorter-lived one")
         return actor_from_claims(claims)
 
 

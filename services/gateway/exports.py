@@ -17,7 +17,7 @@ from marshmallow import fields, validate
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
+from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
@@ -35,6 +35,10 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 CJK_FONT = "STSong-Light"
 _UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_COLUMN_WIDTH = 60
+_PORTRAIT_COLUMNS = 8  # a table of more columns is printed on a landscape page
+# OWASP's CSV-injection rule: a text cell starting with one of these is read as a formula
+# (or as DDE) by spreadsheet programs.
+_FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def format_field(*offered: str) -> fields.String:
@@ -62,17 +66,26 @@ class Table:
     rows: tuple[tuple[Any, ...], ...]
 
 
+def spreadsheet_cell(value: Any) -> Any:
+    """A value as a spreadsheet cell may hold it: text that a spreadsheet program would take
+    for a formula gets a leading apostrophe, so it shows as the text it is."""
+    if isinstance(value, str) and value.startswith(_FORMULA_LEADS):
+        return "'" + value
+    return value
+
+
 def xlsx(tables: Sequence[Table]) -> bytes:
-    """A workbook with one sheet per table, the headers bold in a frozen first row."""
+    """A workbook with one sheet per table, the headers bold in a frozen first row; every cell
+    written through `spreadsheet_cell`."""
     book = Workbook()
     book.remove(book.active)
     for table in tables:
         sheet = book.create_sheet(table.name)
-        sheet.append(list(table.headers))
+        sheet.append([spreadsheet_cell(header) for header in table.headers])
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for row in table.rows:
-            sheet.append(list(row))
+            sheet.append([spreadsheet_cell(value) for value in row])
         sheet.freeze_panes = "A2"
         for index, header in enumerate(table.headers):
             width = max(_display_width(value) for value in (header, *(row[index] for row in table.rows)))
@@ -89,11 +102,12 @@ def _display_width(value: Any) -> int:
 
 
 def _column_shares(table: Table) -> list[float]:
-    """Each column's share of the page width, by its widest value (capped, so that a long
+    """Each column's share of the page width: half shared equally (so that no column of a wide
+    table is too narrow for its padding), half by its widest value (capped, so that a long
     text wraps rather than crowding out the others)."""
     widths = [min(max(_display_width(value) for value in column), 40)
               for column in zip(table.headers, *table.rows)]
-    return [width / sum(widths) for width in widths]
+    return [0.5 / len(widths) + 0.5 * width / sum(widths) for width in widths]
 
 
 def pdf(title: str, lines: Sequence[str], table: Table) -> bytes:
@@ -109,7 +123,8 @@ def pdf(title: str, lines: Sequence[str], table: Table) -> bytes:
     def paragraph(text: Any, style: ParagraphStyle) -> Paragraph:
         return Paragraph(escape("" if text is None else str(text)), style)
 
-    page_width = A4[0] - 36 * mm
+    page = landscape(A4) if len(table.headers) > _PORTRAIT_COLUMNS else A4
+    page_width = page[0] - 36 * mm
     grid = PdfTable([[paragraph(value, cell) for value in row] for row in (table.headers, *table.rows)],
                     colWidths=[page_width * share for share in _column_shares(table)], repeatRows=1, hAlign="LEFT")
     grid.setStyle(TableStyle([
@@ -118,7 +133,7 @@ def pdf(title: str, lines: Sequence[str], table: Table) -> bytes:
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
     ]))
     out = BytesIO()
-    document = SimpleDocTemplate(out, pagesize=A4, title=title, leftMargin=18 * mm, rightMargin=18 * mm,
+    document = SimpleDocTemplate(out, pagesize=page, title=title, leftMargin=18 * mm, rightMargin=18 * mm,
                                  topMargin=18 * mm, bottomMargin=18 * mm)
     document.build([paragraph(title, heading), *(paragraph(line, body) for line in lines), Spacer(1, 4 * mm), grid])
     return out.getvalue()

@@ -16,8 +16,10 @@ def _positive_int(name: str, default: int) -> int:
 
 
 wsgi_app = "services.gateway.wsgi:app"
-bind = os.environ.get("GATEWAY_BIND", "127.0.0.1:8000")
-worker_class = "gthread"
+# The API, and the metrics listener: the only one that answers /metrics (services.gateway.app).
+bind = [os.environ.get("GATEWAY_BIND", "127.0.0.1:8000"), os.environ.get("GATEWAY_METRICS_BIND", "127.0.0.1:9100")]
+# gthread that serves, rather than drops, a request arriving as its connection expires.
+worker_class = "services.gateway.worker.GatewayWorker"
 workers = _positive_int("GATEWAY_WORKERS", os.cpu_count() or 1)
 threads = _positive_int("GATEWAY_THREADS", 8)
 # A worker silent this long is killed and replaced; every RPC is bounded well below it.

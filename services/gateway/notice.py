@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response
 
-from services.applications.domain.catalogue import UnknownCategory, catalogue
+from services.contracts.catalogue import UnknownCategory, catalogue
 from services.gateway.exports import PDF, Table, beijing_time, download, pdf, xlsx
 
 LIST_HEADERS = ("排名", "项目名称", "申报单位", "市州", "申报书编号", "状态")

@@ -34,9 +34,13 @@ office, experts and finance systems.
   returns the first response (with `Idempotent-Replayed: true`); the same key with another body
   is a 422.
 - **Lists**: `?limit=&cursor=`; the body carries `next_cursor` (null on the last page).
+- **Conditional reads**: programmes, calls, projects and the public notice answer with an `ETag`;
+  ask again with `If-None-Match: <etag>` and an unchanged answer is `304 Not Modified` without a body.
 - **Request id**: every response carries `X-Request-Id` (yours when well-formed, else a new one).
 - Text is UTF-8 and Chinese round-trips unchanged; money is integer fen; times are RFC 3339 UTC.
 """
+
+IF_NONE_MATCH = "If-None-Match"
 
 _HEADERS = {
     "X-Request-Id": {"description": "The request's id, also in the logs.", "schema": {"type": "string"}},
@@ -46,6 +50,8 @@ _HEADERS = {
     "Content-Disposition": {
         "description": "On a download: `attachment; filename=\"<name>.<suffix>\"`.", "schema": {"type": "string"},
     },
+    "ETag": {"description": "The answer's version (a hash of its body): send it back as If-None-Match.",
+             "schema": {"type": "string"}},
     REPLAYED_HEADER: {
         "description": "`true` when this is the stored response to an earlier request with the same Idempotency-Key.",
         "schema": {"type": "string", "enum": ["true"]},
@@ -77,6 +83,10 @@ def build_spec(app: Flask) -> dict:
     spec.components.parameter(IDEMPOTENCY_HEADER, "header", {
         "description": "A key you choose per creation (a UUID is good): 1 to 255 letters, digits or . _ : ~ -.",
         "required": False, "schema": {"type": "string", "maxLength": 255, "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:~-]*$"},
+    })
+    spec.components.parameter(IF_NONE_MATCH, "header", {
+        "description": "The ETag of the copy you hold: 304 Not Modified, without a body, while it is current.",
+        "required": False, "schema": {"type": "string"},
     })
     for parameter in plugin.converter.schema2parameters(PageQuerySchema, location="query"):
         spec.components.parameter(parameter["name"], "query", {k: v for k, v in parameter.items() if k not in ("name", "in")})
@@ -145,12 +155,17 @@ def _parameters(op: Operation, rule: Rule) -> list:
         parameters.append({"in": "query", "schema": op.query})
     if op.idempotent:
         parameters.append(IDEMPOTENCY_HEADER)  # apispec turns a component name into its $ref
+    if op.conditional:
+        parameters.append(IF_NONE_MATCH)
     return parameters
 
 
 def _request_body(op: Operation) -> dict | None:
     if op.body is not None:
         return {"required": True, "content": {"application/json": {"schema": op.body}}}
+    if op.streams:
+        return {"required": True, "content": {"application/octet-stream": {
+            "schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}}
     if op.upload:
         binary = {"type": "string", "contentMediaType": "application/octet-stream"}
         return {"required": True, "content": {
@@ -174,13 +189,19 @@ def _responses(op: Operation, rule: Rule) -> dict:
             headers[REPLAYED_HEADER] = {"$ref": f"#/components/headers/{REPLAYED_HEADER}"}
         if status in _RETRY_STATUSES:
             headers["Retry-After"] = {"$ref": "#/components/headers/Retry-After"}
+        if status == 200 and op.conditional:
+            headers["ETag"] = {"$ref": "#/components/headers/ETag"}
         media_type, schema = (body, {}) if isinstance(body, str) else ("application/json", {"schema": body})
         content = {media_type: schema}
         if status == 200 and op.downloads:
             headers["Content-Disposition"] = {"$ref": "#/components/headers/Content-Disposition"}
             content.update({download: {"schema": {"type": "string", "contentMediaType": download}}
                             for download in op.downloads})
-        responses[str(status)] = {"description": HTTPStatus(status).phrase, "headers": headers, "content": content}
+        described = {"description": HTTPStatus(status).phrase, "headers": headers}
+        responses[str(status)] = described if body is None else {**described, "content": content}
+    if op.conditional:
+        responses["304"] = {"description": "Not Modified: the copy whose ETag was sent is current.",
+                            "headers": {"ETag": {"$ref": "#/components/headers/ETag"}}}
     for status in sorted(_problem_statuses(op, rule) - set(op.responses)):
         responses[str(status)] = {"$ref": f"#/components/responses/{_problem_name(status)}"}
     return responses
@@ -194,10 +215,10 @@ def _problem_statuses(op: Operation, rule: Rule) -> set[int]:
             statuses.add(403)
     if op.body is not None:
         statuses |= {400, 413, 415, 422}
-    if op.upload:
+    if op.upload or op.streams:
         statuses |= {413, 415, 422}
     if op.idempotent:
-        statuses |= {400, 422}
+        statuses |= {400, 409, 422}  # 409: a request with the same key still in progress
     if rule.arguments:
         statuses.add(404)
     return statuses

@@ -9,18 +9,13 @@ from datetime import datetime
 
 from marshmallow import fields
 
-from services.applications.domain.institutions import PREFECTURES
-from services.funding.domain.finance_events import money
-from services.funding.domain.milestones import MILESTONES
-from services.funding.domain.money import SOURCES
-from services.funding.schemas import MoneySchema
+from services.contracts.funding import MILESTONES, SOURCE_NAMES_ZH, SOURCES, TRIGGER_NAMES_ZH, money
+from services.contracts.funding_events import MoneySchema
+from services.contracts.reference import PREFECTURES
 from services.gateway.exports import Table, beijing_time
 from services.gateway.schemas import StrictSchema
 
 PROVINCE_SCOPE = "province"
-SOURCE_NAMES_ZH = {"provincial_special": "省财政专项补助", "local_special_bond": "地方政府专项债券",
-                   "local_government": "市州、县市区投入", "social": "社会资金"}
-MILESTONE_NAMES_ZH = {"mid_term": "中期检查", "acceptance": "验收"}
 MONEY_MEASURES = {"allocated": "下达资金", "disbursed": "已拨付", "clawed_back": "已收回"}
 
 
@@ -137,7 +132,7 @@ def _money_headers() -> list[str]:
 
 
 def _figure_headers() -> list[str]:
-    return ["已立项", "已拨款项目", *_money_headers(), *(f"{MILESTONE_NAMES_ZH[m]}通过" for m in MILESTONES)]
+    return ["已立项", "已拨款项目", *_money_headers(), *(f"{TRIGGER_NAMES_ZH[m]}通过" for m in MILESTONES)]
 
 
 def _figure_values(row: dict) -> list:

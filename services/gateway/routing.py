@@ -7,21 +7,26 @@ Idempotency-Key) and the OpenAPI document, so the two cannot drift apart.
 from __future__ import annotations
 
 import base64
+import contextvars
 import functools
 import hashlib
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from services.common.fields import unstorable
 from services.gateway.auth import ROLES, Actor, AuthError, TokenVerifier, bearer_token
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.problems import Problem, field_errors
-from services.gateway.ratelimit import TokenBucketLimiter
+from services.gateway.ratelimit import SharedLimiter, TokenBucketLimiter
+
+Limiter = TokenBucketLimiter | SharedLimiter
 from services.gateway.rpc import RpcClient, ServiceFailed
 from services.gateway.settings import Settings
 
@@ -44,8 +49,9 @@ class Gateway:
     settings: Settings
     rpc: RpcClient
     verifier: TokenVerifier
-    limiter: TokenBucketLimiter | None
+    limiter: Limiter | None
     metrics: GatewayMetrics
+    anonymous_limiter: Limiter | None = None
     spec_cache: dict = field(default_factory=dict)
 
     def authenticate(self) -> Actor:
@@ -54,10 +60,23 @@ class Gateway:
         except AuthError as exc:
             raise Problem(401, f"Authentication failed: {exc}.", headers={"WWW-Authenticate": 'Bearer realm="chuyi"'})
 
-    def throttle(self, actor: Actor) -> None:
-        wait = self.limiter.take(actor.principal) if self.limiter else 0
+    def throttle(self, actor: Actor | None) -> None:
+        """The caller's limit: its principal's with a token, else its address's (stricter)."""
+        if actor is not None:
+            wait = self.limiter.take(actor.principal) if self.limiter else 0
+        else:
+            wait = self.anonymous_limiter.take(self.client_address()) if self.anonymous_limiter else 0
         if wait:
             raise Problem(429, f"Too many requests; retry in {wait} s.", headers={"Retry-After": str(wait)})
+
+
+    def client_address(self) -> str:
+        """The caller's address: the one the outermost trusted proxy saw, else the peer's."""
+        hops = self.settings.trusted_proxy_hops
+        forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",") if a.strip()]
+        if hops and len(forwarded) >= hops:
+            return forwarded[-hops]
+        return request.remote_addr or "unknown"
 
 
 def gateway() -> Gateway:
@@ -74,9 +93,11 @@ class Operation:
     query: type[Schema] | None = None
     body: type[Schema] | None = None
     upload: bool = False
+    streams: bool = False  # the body is a file, passed through to the service as it arrives
     idempotent: bool = False
     problems: tuple[int, ...] = ()  # statuses the service may answer besides the gateway's own
     downloads: tuple[str, ...] = ()  # media types the 200 answer may also take, as a file
+    conditional: bool = False  # a read that answers with an ETag and 304 to If-None-Match
     query_schema: Schema | None = field(default=None, compare=False)
     body_schema: Schema | None = field(default=None, compare=False)
 
@@ -87,21 +108,23 @@ PUBLIC = None
 def operation(
     *, summary: str, tag: str, roles: Iterable[str] | None, responses: Mapping[int, Any], description: str = "",
     query: type[Schema] | None = None, body: type[Schema] | None = None, upload: bool = False,
-    idempotent: bool = False, problems: Iterable[int] = (), downloads: Iterable[str] = (),
+    streams: bool = False, idempotent: bool = False, problems: Iterable[int] = (), downloads: Iterable[str] = (),
+    conditional: bool = False,
 ) -> Callable:
     """Declares a view. `roles` lists the roles that may call it (PUBLIC for no token); `downloads`
     the media types its 200 answer may take besides JSON, as a file (the view picks one with
-    `exports.requested_format`). The view is called as `view(call: Call, **path_params)` and
+    `exports.requested_format`); `conditional` marks a read-mostly resource whose 200 answer carries
+    an ETag, so that a portal asking again with If-None-Match gets 304 without the body. The view is called as `view(call: Call, **path_params)` and
     returns a Flask response."""
     allowed = None if roles is None else frozenset(roles)
     if allowed is not None and (not allowed or not allowed <= set(ROLES)):
         raise ValueError(f"roles must be a non-empty subset of {ROLES}, got {sorted(allowed)}")
-    if body is not None and upload:
-        raise ValueError("an operation takes a JSON body or an upload, not both")
+    if sum((body is not None, upload, streams)) > 1:
+        raise ValueError("an operation takes a JSON body, an upload or a streamed file, one at most")
     op = Operation(
         summary=summary, tag=tag, roles=allowed, responses=dict(responses), description=description, query=query,
-        body=body, upload=upload, idempotent=idempotent, problems=tuple(problems), downloads=tuple(downloads),
-        query_schema=query() if query else None, body_schema=body() if body else None,
+        body=body, upload=upload, streams=streams, idempotent=idempotent, problems=tuple(problems), downloads=tuple(downloads),
+        conditional=conditional, query_schema=query() if query else None, body_schema=body() if body else None,
     )
 
     def decorate(view: Callable) -> Callable:
@@ -130,13 +153,33 @@ class Call:
     def rpc(self, service: str, method: str, **params: Any) -> "ServiceReply":
         """Calls the service with the actor (and, for a creating operation, the idempotency key and
         request fingerprint); a problem reply is raised as a Problem."""
+        return self._answered(service, method, gateway().rpc.call(service, method, **self._kwargs(params)))
+
+    def rpc_each(self, calls: Sequence[tuple[str, str, dict]]) -> list["ServiceReply"]:
+        """`rpc` of each (service, method, params) at once, each in a thread of its own (with the
+        request's context variables: its id goes along), so that a page merged from every
+        service waits for the slowest service, not for the sum of them. Replies in order."""
+        client = gateway().rpc
+        with ThreadPoolExecutor(max_workers=len(calls) or 1, thread_name_prefix="rpc-each") as pool:
+            pending = [pool.submit(contextvars.copy_context().run, client.call, service, method, **self._kwargs(params))
+                       for service, method, params in calls]
+            raw = [future.result() for future in pending]
+        return [self._answered(service, method, reply) for (service, method, _), reply in zip(calls, raw)]
+
+    def _kwargs(self, params: Mapping[str, Any]) -> dict:
         kwargs = dict(params)
         if self.actor is not None:
             kwargs["actor"] = self.actor.as_dict()
         if self.operation.idempotent:
             kwargs["idempotency_key"] = self.idempotency_key
             kwargs["request_fingerprint"] = self.fingerprint
-        return ServiceReply.parse(service, method, gateway().rpc.call(service, method, **kwargs))
+        return kwargs
+
+    def _answered(self, service: str, method: str, raw: Any) -> "ServiceReply":
+        reply = ServiceReply.parse(service, method, raw)
+        if self.operation.conditional:
+            g.answer_versions = [*g.get("answer_versions", ()), fingerprint(reply.body)]
+        return reply
 
 
 @dataclass(frozen=True)
@@ -209,7 +252,10 @@ def fingerprint(document: Any) -> str:
 def _prepare(op: Operation) -> Call:
     state = gateway()
     actor = None
-    if op.roles is not None:
+    if op.roles is None:
+        if op.tag != "operations":  # probes and the API's description are not throttled
+            state.throttle(None)
+    else:
         actor = state.authenticate()
         state.throttle(actor)
         if actor.role not in op.roles:
@@ -225,7 +271,9 @@ def _prepare(op: Operation) -> Call:
         body = _upload(state.settings.max_upload_bytes)
     return Call(
         operation=op, actor=actor, query=query, body=body, idempotency_key=key,
-        fingerprint=fingerprint(body) if op.idempotent else None,
+        # The path's own parameters are part of the request: one key cannot submit two applications.
+        fingerprint=fingerprint({"path": request.view_args, "body": body} if request.view_args else body)
+        if op.idempotent else None,
     )
 
 
@@ -283,6 +331,10 @@ def _json_body(schema: Schema, limit: int) -> Any:
         raise Problem(400, "The body is not UTF-8 text.") from None
     except (ValueError, RecursionError) as exc:
         raise Problem(400, f"The body is not valid JSON: {exc}.") from None
+    unfit = unstorable(document)  # refused here, whatever the schema, so it never reaches a service
+    if unfit:
+        errors = field_errors(unfit)
+        raise Problem(422, f"Invalid fields: {', '.join(sorted(errors))}.", errors=errors)
     _validated(schema, document, "field")
     return document
 

@@ -4,12 +4,20 @@ A `ClusterRpcProxy` is not safe to share between threads, so the client keeps a 
 proxies and lends one to each call. Every call is bounded by a timeout; a proxy whose call timed
 out or lost its connection is stopped rather than returned to the pool, so a late reply can never
 be taken for the answer to a later call. Importing nameko.standalone.rpc does not monkey-patch.
+
+Two guards make a 504 mean "not done" and a stopped service a quick 503:
+- before a call, the client looks whether anything consumes the service's request queue (a passive
+  queue declare, cached for CONSUMER_CHECK_TTL_S per service and process); with no consumer it
+  answers ServiceUnavailable at once instead of waiting out the timeout;
+- every request is published with a per-message expiration equal to the call's timeout, so a
+  request nobody took before the gateway gave up is dropped by the broker, never executed late.
 """
 from __future__ import annotations
 
 import logging
 import queue
 import threading
+import time
 from typing import Any, Callable, Protocol
 
 import amqp.exceptions
@@ -19,7 +27,7 @@ from nameko.containers import WorkerContext
 from nameko.exceptions import (
     IncorrectSignature, MalformedRequest, MethodNotFound, RemoteError, RpcTimeout, UnknownService,
 )
-from nameko.rpc import ServiceProxy
+from nameko.rpc import RPC_QUEUE_TEMPLATE, ServiceProxy
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.gateway.requestid import current_request_id
@@ -34,6 +42,16 @@ _BROKER_ERRORS = (
     # nameko's reply consumer raises a bare RuntimeError when its connection dropped before the wait.
     RuntimeError,
 )
+# How long a consumer count stays trusted: a killed service is noticed within this, and a busy
+# gateway asks the broker about each service at most once per interval and process.
+CONSUMER_CHECK_TTL_S = 1.0
+# The database behind a service is away (pymongo's ConnectionFailure family, as nameko names the
+# remote exception): the request was not carried out, so the caller may retry (a 503).
+DATABASE_DOWN = frozenset({
+    "ConnectionFailure", "AutoReconnect", "NetworkTimeout", "ServerSelectionTimeoutError",
+    "NotPrimaryError", "ExecutionTimeout", "WaitQueueTimeoutError",
+    "StoreBusy",  # the kernel's: a transaction that could not commit within its budget
+})
 _SERVICE_FAULTS = (RemoteError, MethodNotFound, IncorrectSignature, MalformedRequest)
 
 
@@ -56,6 +74,10 @@ class ServiceFailed(RpcError):
     """The service raised instead of answering, or has no such method (a 502)."""
 
 
+class ServiceBusy(ServiceUnavailable):
+    """The service's database is away or overloaded: nothing was written, retry later (a 503)."""
+
+
 class RpcClient(Protocol):
     def call(self, service: str, method: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
         """The service method's reply; raises an RpcError subclass."""
@@ -75,6 +97,53 @@ def request_context_data() -> dict[str, str]:
 def _probe_broker(amqp_uri: str, timeout: float) -> None:
     with kombu.Connection(amqp_uri, connect_timeout=timeout) as connection:
         connection.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
+
+
+class ConsumerWatch:
+    """How many processes consume each service's request queue, asked of the broker at most once
+    per `ttl` seconds per service (a passive queue declare on one connection of its own)."""
+
+    def __init__(self, amqp_uri: str, *, ttl: float = CONSUMER_CHECK_TTL_S, clock: Callable[[], float] = time.monotonic):
+        self._uri, self._ttl, self._clock = amqp_uri, ttl, clock
+        self._lock = threading.Lock()
+        self._known: dict[str, tuple[float, int]] = {}
+        self._connection: kombu.Connection | None = None
+
+    def consumers(self, service: str, timeout: float) -> int | None:
+        """The service's consumer count (0 when its queue does not exist), or None when the broker
+        cannot say (the call itself then finds out)."""
+        with self._lock:
+            known = self._known.get(service)
+            if known and self._clock() - known[0] < self._ttl:
+                return known[1]
+            count = self._ask(service, timeout)
+            if count is not None:
+                self._known[service] = (self._clock(), count)
+            return count
+
+    def _ask(self, service: str, timeout: float) -> int | None:
+        try:
+            if self._connection is None:
+                self._connection = kombu.Connection(self._uri, connect_timeout=timeout)
+                self._connection.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
+            _, _, consumers = self._connection.default_channel.queue_declare(
+                queue=RPC_QUEUE_TEMPLATE.format(service), passive=True)
+            return consumers
+        except amqp.exceptions.NotFound:  # no instance ever declared it; the channel is closed now
+            self.close()
+            return 0
+        except _BROKER_ERRORS:
+            log.debug("could not count the consumers of %s", service, exc_info=True)
+            self.close()
+            return None
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.release()
+            except Exception:  # already broken; nothing more to release
+                log.debug("closing the consumer-count connection failed", exc_info=True)
 
 
 class _PooledProxy:
@@ -100,6 +169,7 @@ class _PooledProxy:
         )
         service_proxy = ServiceProxy(
             worker_ctx, service, listener, retry_policy=PUBLISH_RETRY_POLICY, timeout=timeout, confirm_timeout=timeout,
+            expiration=timeout,
         )
         return getattr(service_proxy, method)(**kwargs)
 
@@ -113,9 +183,10 @@ class _PooledProxy:
 class ClusterRpcClient:
     def __init__(
         self, amqp_uri: str, *, pool_size: int = 8, timeout: float = 10.0,
-        context_data: Callable[[], dict] = request_context_data,
+        context_data: Callable[[], dict] = request_context_data, consumers: ConsumerWatch | None = None,
     ):
         self._config = {"AMQP_URI": amqp_uri}
+        self._consumers = consumers or ConsumerWatch(amqp_uri)
         self._timeout = timeout
         self._context_data = context_data
         self._idle: queue.LifoQueue[_PooledProxy] = queue.LifoQueue()
@@ -123,6 +194,8 @@ class ClusterRpcClient:
 
     def call(self, service: str, method: str, *, timeout: float | None = None, **kwargs: Any) -> Any:
         limit = self._timeout if timeout is None else timeout
+        if self._consumers.consumers(service, limit) == 0:
+            raise ServiceUnavailable(service, "no instance of the service is taking requests")
         if not self._slots.acquire(timeout=limit):
             raise ServiceUnavailable(service, "every RPC connection of this worker is busy")
         try:
@@ -135,6 +208,11 @@ class ClusterRpcClient:
             except UnknownService:
                 self._idle.put(proxy)
                 raise ServiceUnavailable(service, "no instance of the service is running") from None
+            except RemoteError as exc:
+                self._idle.put(proxy)
+                if exc.exc_type in DATABASE_DOWN:
+                    raise ServiceBusy(service, f"{method}: its database is not available: {exc.value}") from exc
+                raise ServiceFailed(service, f"{method} failed: {type(exc).__name__}: {exc}") from exc
             except _SERVICE_FAULTS as exc:
                 self._idle.put(proxy)
                 raise ServiceFailed(service, f"{method} failed: {type(exc).__name__}: {exc}") from exc
@@ -166,6 +244,7 @@ class ClusterRpcClient:
             raise ServiceUnavailable("broker", f"the broker cannot be reached: {exc}") from exc
 
     def close(self) -> None:
+        self._consumers.close()
         while True:
             try:
                 self._idle.get_nowait().stop()

@@ -10,7 +10,7 @@ from services.common.messaging import consumer_queue_name
 #: The platform's consumer queues (`<consumer>.<source>`), whose dead letters are watched.
 CONSUMER_QUEUES = tuple(consumer_queue_name(c, s) for c, s in (
     ("review", "applications"), ("funding", "review"), ("notify", "applications"), ("notify", "review"),
-    ("notify", "funding"), ("applications", "review")))
+    ("notify", "funding"), ("applications", "review"), ("review", "funding")))
 
 
 def _flag(text: str) -> bool:

@@ -13,17 +13,13 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from services.contracts.funding import CLAWBACK_NAMES_ZH, RESULT_NAMES_ZH, SOURCE_NAMES_ZH, TRIGGER_NAMES_ZH
 from services.notify.domain.kinds import EMAIL, INBOX, SMS
 from services.notify.domain.preferences import SHANGHAI
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-LABELS = {
-    "provincial_special": "省财政专项补助", "local_special_bond": "地方政府专项债券",
-    "local_government": "市州、县市区投入", "social": "社会资金",
-    "approval": "立项", "mid_term": "中期检查", "acceptance": "验收",
-    "beyond_approval": "超出立项批准部分收回", "all": "全部收回",
-}
+LABELS = {**SOURCE_NAMES_ZH, **TRIGGER_NAMES_ZH, **CLAWBACK_NAMES_ZH, **RESULT_NAMES_ZH}
 ROLES_ZH = {"institution": "申报单位", "prefecture": "市州主管部门", "province": "省级主管部门",
             "expert": "评审专家", "finance": "财政部门"}
 

@@ -32,11 +32,11 @@ from services.notify.channels.sms import load_provider
 from services.notify.channels.webhook import WebhookPoster
 from services.notify.config import NotifySettings
 from services.notify.domain.kinds import EMAIL, SMS, WEBHOOK
-from services.notify.domain.platform import webhook_disabled_notice
 from services.notify.domain.retry import RetryPolicy
-from services.notify.domain.webhooks import ACTIVE, DISABLED, should_disable
-from services.notify.planning import Planner
+from services.notify.domain.webhooks import ACTIVE, should_disable
 from services.notify.store import FAILED, SENT, NotifyStore
+from services.notify.usecases.deliveries import settle
+from services.notify.usecases.webhooks import disable_webhook
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Deliverer:
         except DeliveryFailed as failure:
             self._failed(store, delivery, failure)
         else:
-            store.settle(delivery, SENT, utcnow())
+            settle(store, delivery, SENT, utcnow())
             DELIVERY_ATTEMPTS.labels(delivery["channel"], "sent").inc()
             if delivery["channel"] == WEBHOOK:
                 store.count_webhook_outcome(delivery["webhook_id"], None)
@@ -83,7 +83,7 @@ class Deliverer:
         retry_at = None if isinstance(failure, PermanentFailure) else \
             self.policy.next_attempt(delivery["created_at"], delivery["attempts"] + 1, now)
         if retry_at is None:
-            store.settle(delivery, FAILED, now, error)
+            settle(store, delivery, FAILED, now, error)
         else:
             store.retry_later(delivery, error, retry_at)
         DELIVERY_ATTEMPTS.labels(delivery["channel"], "failed" if retry_at is None else "retried").inc()
@@ -95,15 +95,7 @@ class Deliverer:
     @staticmethod
     def disable(store: NotifyStore, webhook: dict, error: str) -> None:
         """Switch the webhook off, give up its pending deliveries, and tell its owner."""
-        def work():
-            now = utcnow()
-            if store.end_webhook(webhook["_id"], DISABLED, now) is None:
-                return  # another sender did it
-            for pending in store.pending_of_webhook(webhook["_id"]):
-                store.settle(pending, FAILED, now, "the webhook was disabled after repeated failures", attempted=False)
-            origin, notice = webhook_disabled_notice(webhook, webhook["consecutive_failures"], error, now)
-            Planner(store).plan(origin, [notice], now)
-        store.atomic(work)
+        disable_webhook(store, webhook, error, utcnow())
         log.warning("webhook disabled", extra={"fields": {"webhook_id": webhook["_id"], "error": error}})
 
 

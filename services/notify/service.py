@@ -3,36 +3,33 @@ services' events, reminds experts, watches dead letters, and serves the inbox, t
 notification settings and the webhooks. The senders run beside (sending.Outbound)."""
 from __future__ import annotations
 
-import secrets
-
-from nameko.rpc import rpc
+from services.common.rpc import rpc
 from nameko.timer import timer
 
 from services.applications.events import EVENTS as APPLICATION_EVENTS
+from services.common.bilingual import Bilingual
 from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
 from services.common.replies import Refused, created, idempotent, ok, replying
 from services.common.store import utcnow
-from services.funding.schemas import EVENT_DATA_SCHEMAS as FUNDING_EVENTS
+from services.contracts.funding_events import EVENT_DATA_SCHEMAS as FUNDING_EVENTS
 from services.notify.channels.webhook import destination_problem
 from services.notify.config import NotifySettings
-from services.notify.domain.directory import facts_of
 from services.notify.domain.kinds import EVENT_KINDS, SILENT_EVENTS
-from services.notify.domain.platform import Origin, dead_letters_notice, due_window, review_reminders
-from services.notify.domain.recipients import RULES, NoRecipient, notices_for, recipient_of
-from services.notify.domain.signature import new_secret
-from services.notify.domain.webhooks import ACTIVE, DELETED
-from services.notify.planning import Planner
+from services.notify.domain.platform import Origin
+from services.notify.domain.recipients import NoRecipient, recipient_of
+from services.notify.domain.webhooks import DELETED, NoSuchWebhook
 from services.notify.schemas import (
     InboxMessageSchema, NotificationSettingsOutSchema, NotificationSettingsSchema, WebhookCreatedSchema,
     WebhookCreateSchema, WebhookSchema,
 )
 from services.notify.sending import Outbound
-from services.notify.store import FAILED, InvalidCursor, NotifyStore
+from services.notify.store import InvalidCursor, NotifyStore
+from services.notify.usecases import notices, webhooks
 from services.review.events import EVENTS as REVIEW_EVENTS
 
 SETTINGS = NotifySettings.from_env()  # timer intervals are fixed when the class is made
-REFUSALS = {NoRecipient: 403}
+REFUSALS = {NoRecipient: 403, NoSuchWebhook: (404, "not-found")}
 EMPTY_SETTINGS = {"email": None, "phone": None, "default_channels": [], "channels_by_kind": {}, "quiet_hours": None,
                   "updated_at": None}
 
@@ -66,26 +63,17 @@ class NotifyService(ChuyiService):
 
     def _notify(self, schemas, event) -> None:
         data = schemas[event.name].load(event.data)
-        self.store.learn(facts_of(event.name, data))
-        notices = notices_for(event.name, data, self.store) if event.name in RULES else []
-        Planner(self.store).plan(Origin(event.id, event.subject, event.to_dict()), notices, utcnow())
+        notices.event_arrived(self.store, event.name, data, Origin(event.id, event.subject, event.to_dict()), utcnow())
 
     # --- timers -----------------------------------------------------------------------------
 
     @timer(interval=SETTINGS.reminder_check_s)
     def remind_experts(self):
-        now = utcnow()
-        due = self.store.open_assignments_due(*due_window(now, SETTINGS.review_reminder_hours))
-        for origin, notice in review_reminders(due, self.store):
-            Planner(self.store).plan(origin, [notice], now)
+        notices.remind_experts(self.store, utcnow(), SETTINGS.review_reminder_hours)
 
     @timer(interval=SETTINGS.dead_letter_check_s)
     def watch_dead_letters(self):
-        now = utcnow()
-        found = dead_letters_notice(self.outbound.dead_letter_depths(), now)
-        if found:
-            origin, notice = found
-            Planner(self.store).plan(origin, [notice], now)
+        notices.dead_letters_counted(self.store, self.outbound.dead_letter_depths(), utcnow())
 
     # --- the inbox --------------------------------------------------------------------------
 
@@ -99,11 +87,13 @@ class NotifyService(ChuyiService):
 
     @rpc
     @replying(REFUSALS)
-    def mark_read(self, actor, notification_id):
-        message = self.store.mark_read(recipient_of(actor), notification_id, utcnow())
-        if message is None:
-            raise Refused(404, "No such message in your inbox.")
-        return ok(InboxMessageSchema().dump(message))
+    def mark_read(self, actor, notification_id, idempotency_key=None, request_fingerprint=None):
+        def command():
+            message = self.store.mark_read(recipient_of(actor), notification_id, utcnow())
+            if message is None:
+                raise Refused(404, Bilingual("No such message in your inbox.", "您的收件箱中没有这条消息。"), type="not-found")
+            return ok(InboxMessageSchema().dump(message))
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
     # --- notification settings --------------------------------------------------------------
 
@@ -132,12 +122,8 @@ class NotifyService(ChuyiService):
         if problem:
             raise Refused(422, f"url: the URL {problem}.", errors={"url": [f"the URL {problem}"]})
 
-        def create():
-            doc = {"_id": "wh_" + secrets.token_hex(10), "owner": owner, **data, "secret": new_secret(),
-                   "status": ACTIVE, "consecutive_failures": 0, "last_error": None, "created_at": utcnow(),
-                   "disabled_at": None, "created_by": actor["sub"]}
-            return created(WebhookCreatedSchema().dump(self.store.add_webhook(doc)))
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, create)
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
+            WebhookCreatedSchema().dump(webhooks.add_webhook(self.store, owner, data, actor["sub"], utcnow()))))
 
     @rpc
     @replying(REFUSALS)
@@ -151,20 +137,10 @@ class NotifyService(ChuyiService):
     def get_webhook(self, actor, webhook_id):
         webhook = self.store.webhook(webhook_id)
         if webhook is None or webhook["owner"] != recipient_of(actor) or webhook["status"] == DELETED:
-            raise Refused(404, "No such webhook of yours.")
+            raise NoSuchWebhook()
         return ok(WebhookSchema().dump(webhook))
 
     @rpc
     @replying(REFUSALS)
     def delete_webhook(self, actor, webhook_id):
-        owner = recipient_of(actor)
-
-        def delete():
-            now = utcnow()
-            webhook = self.store.end_webhook(webhook_id, DELETED, now, owner=owner)
-            if webhook is None:
-                raise Refused(404, "No such webhook of yours.")
-            for pending in self.store.pending_of_webhook(webhook_id):
-                self.store.settle(pending, FAILED, now, "the webhook was deleted", attempted=False)
-            return webhook
-        return ok(WebhookSchema().dump(self.store.atomic(delete)))
+        return ok(WebhookSchema().dump(webhooks.delete_webhook(self.store, recipient_of(actor), webhook_id, utcnow())))

@@ -206,25 +206,12 @@ class NotifyStore(BaseStore):
             {"_id": delivery["_id"], "status": PENDING},
             {"$set": {"next_attempt_at": at, "last_error": error}, "$inc": {"attempts": 1}}, session=self.session)
 
-    def settle(self, delivery: dict, status: str, now: datetime, error: str | None = None, attempted: bool = True) -> bool:
-        """Mark a pending delivery sent or failed and emit the event that says so; False if
-        it was settled already."""
-        def work():
-            attempts = delivery["attempts"] + (1 if attempted else 0)
-            changed = self.db.deliveries.update_one(
-                {"_id": delivery["_id"], "status": PENDING},
-                {"$set": {"status": status, "settled_at": now, "attempts": attempts, "last_error": error}},
-                session=self.session).modified_count
-            if changed:
-                data = {"delivery_id": delivery["_id"], "notification_id": delivery["notification_id"],
-                        "recipient": delivery["recipient"], "kind": delivery["kind"], "channel": delivery["channel"],
-                        "source_event_id": delivery["source_event_id"], "attempts": attempts}
-                if status == SENT:
-                    self.emit("notification_sent", delivery["_id"], data)
-                else:
-                    self.emit("notification_failed", delivery["_id"], {**data, "error": error})
-            return bool(changed)
-        return self.atomic(work)
+    def mark_settled(self, delivery_id: str, status: str, now: datetime, attempts: int, error: str | None) -> bool:
+        """Mark a pending delivery sent or failed; False if it was settled already."""
+        return self.db.deliveries.update_one(
+            {"_id": delivery_id, "status": PENDING},
+            {"$set": {"status": status, "settled_at": now, "attempts": attempts, "last_error": error}},
+            session=self.session).modified_count == 1
 
     def pending_of_webhook(self, webhook_id: str) -> list[dict]:
         return list(self.db.deliveries.find({"webhook_id": webhook_id, "status": PENDING}, session=self.session))

@@ -98,6 +98,85 @@ class SelectionFinalized(StrictSchema):
     approved = fields.List(fields.Nested(ApprovedApplication), required=True)
 
 
+class PanelOpened(StrictSchema):
+    """Subject: the panel. The province opened a mid-term or acceptance panel (docs/panels.md)."""
+    panel_id = fields.String(required=True)
+    milestone = fields.String(required=True, metadata={"description": "mid_term or acceptance"})
+    title = fields.String(required=True)
+    project_ids = fields.List(fields.String(), required=True)
+    review_deadline = fields.String(required=True, metadata={"description": "RFC 3339 UTC"})
+
+
+class PanelAssignmentData(StrictSchema):
+    assignment_id = fields.String(required=True)
+    project_id = fields.String(required=True)
+    title = fields.String(required=True, metadata={"description": "the project's title"})
+    expert_id = fields.String(required=True)
+    review_deadline = fields.String(required=True, metadata={"description": "RFC 3339 UTC"})
+
+
+class PanelExpertsAssigned(StrictSchema):
+    """Subject: the panel. One per assignment run of a panel: its new assignments."""
+    panel_id = fields.String(required=True)
+    milestone = fields.String(required=True)
+    title = fields.String(required=True, metadata={"description": "the panel's title"})
+    assignments = fields.List(fields.Nested(PanelAssignmentData), required=True)
+    unfilled = fields.List(fields.Dict(), required=True, metadata={"description": "[{application_id (the project), missing, reason, code}]"})
+
+
+class ProposedResultData(StrictSchema):
+    project_id = fields.String(required=True)
+    calibrated_hundredths = fields.Integer(required=True, strict=True)
+    result = fields.String(required=True, metadata={"description": "pass, rectify or fail"})
+
+
+class PanelAssignmentDeclined(StrictSchema):
+    """Subject: the panel. An expert declined a project of the panel, with a reason; the
+    replacement follows as `panel_experts_assigned`."""
+    panel_id = fields.String(required=True)
+    assignment_id = fields.String(required=True)
+    project_id = fields.String(required=True)
+    expert_id = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class PanelReviewSubmitted(StrictSchema):
+    """Subject: the panel. An expert wrote (or edited) their review of a project of the panel."""
+    panel_id = fields.String(required=True)
+    assignment_id = fields.String(required=True)
+    project_id = fields.String(required=True)
+    expert_id = fields.String(required=True)
+    total_hundredths = fields.Integer(required=True, strict=True)
+
+
+class PanelResultsProposed(StrictSchema):
+    """Subject: the panel. The panel's proposed result per project, for the province to confirm."""
+    panel_id = fields.String(required=True)
+    milestone = fields.String(required=True)
+    results = fields.List(fields.Nested(ProposedResultData), required=True)
+
+
+class PanelResultConfirmed(StrictSchema):
+    """Subject: the project. The province confirmed (or overrode, with a reason) a panel's result
+    for one project: funding records it as the milestone's result, as the province's direct
+    record would."""
+    panel_id = fields.String(required=True)
+    project_id = fields.String(required=True)
+    call_id = fields.String(required=True)
+    category = fields.String(required=True)
+    institution_id = fields.String(required=True)
+    prefecture = fields.String(required=True)
+    title = fields.String(required=True)
+    milestone = fields.String(required=True, metadata={"description": "mid_term or acceptance"})
+    result = fields.String(required=True, metadata={"description": "pass, rectify or fail"})
+    proposed_result = fields.String(required=True)
+    overridden = fields.Boolean(required=True)
+    calibrated_hundredths = fields.Integer(required=True, strict=True)
+    reason = fields.String(required=True, metadata={"description": "the milestone's reason as funding records it"})
+    rectify_by = fields.String(required=True, allow_none=True, metadata={"description": "RFC 3339 UTC, for rectify"})
+    confirmed_by = fields.String(required=True)
+
+
 EVENTS = {
     "experts_assigned": ExpertsAssigned(),
     "assignment_declined": AssignmentDeclined(),
@@ -108,4 +187,10 @@ EVENTS = {
     "objection_filed": ObjectionFiled(),
     "objection_resolved": ObjectionResolved(),
     "selection_finalized": SelectionFinalized(),
+    "panel_opened": PanelOpened(),
+    "panel_experts_assigned": PanelExpertsAssigned(),
+    "panel_assignment_declined": PanelAssignmentDeclined(),
+    "panel_review_submitted": PanelReviewSubmitted(),
+    "panel_results_proposed": PanelResultsProposed(),
+    "panel_result_confirmed": PanelResultConfirmed(),
 }

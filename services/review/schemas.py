@@ -12,8 +12,8 @@ from collections.abc import Mapping
 
 from marshmallow import ValidationError, fields, post_load
 
-from services.applications.domain.catalogue import catalogue
-from services.applications.domain.institutions import PREFECTURES
+from services.contracts.catalogue import catalogue
+from services.contracts.reference import PREFECTURES
 from services.common.bilingual import Bilingual
 from services.common.fields import (
     AuditEntryOut,
@@ -30,6 +30,7 @@ from services.common.fields import (
 from services.common.identity import person_key
 from services.common.vocabulary import INDUSTRY_FIELDS
 from services.review.domain.experts import ExpertImport, read_experts
+from services.review.domain.panels import DEFAULT_PASS_FROM, DEFAULT_RECTIFY_DAYS, DEFAULT_RECTIFY_FROM, PANEL
 
 MAX_PAGE = 100
 MAX_LOAD_CAP = 200
@@ -430,3 +431,164 @@ class SelectionOut(BaseSchema):
     status = fields.String()
     finalized_at = UtcDateTime()
     approved = fields.List(fields.Nested(ApprovedApplicationOut))
+
+
+# ---------------------------------------------------------------- panels (mid-term review, acceptance)
+
+MILESTONE_LABELS = {"mid_term": "中期检查", "acceptance": "验收"}
+RESULT_LABELS = {"pass": "通过", "rectify": "限期整改", "fail": "不通过"}
+
+
+class PanelCriterionIn(BaseSchema):
+    """One weighted criterion of the panel's rubric (评分细则)."""
+
+    code = Text(32, required=True)
+    name = Text(100, required=True)
+    weight = Whole(1, 100, required=True, metadata={"description": "the weights of a rubric add up to 100"})
+    max_score = Whole(1, 1000, required=True)
+
+
+class ThresholdsIn(BaseSchema):
+    pass_from = Whole(0, 10000, load_default=DEFAULT_PASS_FROM,
+                      metadata={"description": "calibrated score (hundredths) from which a project passes"})
+    rectify_from = Whole(0, 10000, load_default=DEFAULT_RECTIFY_FROM,
+                         metadata={"description": "calibrated score (hundredths) from which a project rectifies; "
+                                                  "below it, it fails"})
+
+
+class PanelIn(BaseSchema):
+    """A mid-term or acceptance panel: over `project_ids`, or every standing project of a
+    `category` (and `year`) awaiting the milestone."""
+
+    milestone = choice(MILESTONE_LABELS, required=True)
+    title = Text(200, required=True)
+    project_ids = ListOf(opaque_id(), min_items=1, max_items=1000)
+    category = choice(_categories())
+    year = Whole(2022, 2035, metadata={"description": "the projects' action year (their call's)"})
+    rubric = ListOf(fields.Nested(PanelCriterionIn), min_items=1, max_items=20, required=True)
+    reviewers_per_project = Whole(1, 15, load_default=3)
+    conflict_same_prefecture = fields.Boolean(load_default=None, allow_none=True, metadata={
+        "description": "true/false: experts of the project's prefecture are kept off every/no project; "
+                       "null (default): as in selection, for the school-, group- and base-level categories"})
+    review_deadline = UtcDateTime(required=True)
+    thresholds = fields.Nested(ThresholdsIn, load_default=lambda: ThresholdsIn().load({}))
+    rectify_days = Whole(1, 730, load_default=DEFAULT_RECTIFY_DAYS,
+                         metadata={"description": "a rectification's deadline, in days from the confirmation"})
+
+
+class ThresholdsOut(BaseSchema):
+    pass_from = fields.Integer()
+    rectify_from = fields.Integer()
+
+
+class PanelResultOut(BaseSchema):
+    project_id = fields.String()
+    title = fields.String()
+    institution_id = fields.String()
+    prefecture = fields.String()
+    status = fields.String(metadata={"description": "proposed or confirmed"})
+    review_count = fields.Integer()
+    raw_mean_hundredths = fields.Integer()
+    calibrated_hundredths = fields.Integer()
+    band_low_hundredths = fields.Integer(allow_none=True)
+    band_high_hundredths = fields.Integer(allow_none=True)
+    proposed_result = fields.String(metadata={"description": "pass, rectify or fail, from the thresholds"})
+    result = fields.String(allow_none=True, metadata={"description": "the confirmed result (null until confirmed)"})
+    overridden = fields.Boolean(allow_none=True)
+    reason = fields.String(allow_none=True)
+    rectify_by = UtcDateTime(allow_none=True)
+    confirmed_by = fields.String(allow_none=True)
+    confirmed_at = UtcDateTime(allow_none=True)
+
+
+class PanelOut(BaseSchema):
+    id = fields.String(attribute="_id")
+    milestone = fields.String()
+    title = fields.String()
+    status = fields.String(metadata={"description": "open, reviewing, proposed or closed"})
+    project_ids = fields.List(fields.String())
+    rubric = fields.List(fields.Nested(RubricCriterionOut))
+    reviewers_per_project = fields.Integer()
+    conflict_same_prefecture = fields.Boolean(allow_none=True)
+    review_deadline = UtcDateTime()
+    thresholds = fields.Nested(ThresholdsOut)
+    rule = fields.String(metadata={"description": "the thresholds in words (中文 / English)"})
+    rectify_days = fields.Integer()
+    results = fields.Method("_results", metadata={"description": "per project, once proposed"})
+    calibration = fields.Nested(CalibrationOut, allow_none=True)
+    created_at = UtcDateTime()
+    created_by = fields.String()
+    history = fields.List(fields.Nested(AuditEntryOut))
+
+    def _results(self, panel):
+        results = panel.get("results") or {}
+        return [PanelResultOut().dump(results[p]) for p in panel["project_ids"] if p in results]
+
+
+class PanelPageOut(BaseSchema):
+    items = fields.List(fields.Nested(PanelOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class PanelFilterIn(BaseSchema):
+    milestone = choice(MILESTONE_LABELS)
+    status = choice(PANEL.states)
+
+
+class PanelListIn(PageIn, PanelFilterIn):
+    pass
+
+
+class PanelAssignmentOut(BaseSchema):
+    id = fields.String(attribute="_id")
+    panel_id = fields.String()
+    milestone = fields.String()
+    project_id = fields.String()
+    project_title = fields.String()
+    institution_name = fields.String(allow_none=True)
+    expert_id = fields.String()
+    expert_name = fields.String()
+    status = fields.String(metadata={"description": "assigned, reviewed, declined or void"})
+    affinity = fields.Float()
+    review_deadline = UtcDateTime()
+    assigned_at = UtcDateTime()
+    review = fields.Nested(ReviewSheetOut, allow_none=True)
+    history = fields.List(fields.Nested(AuditEntryOut))
+
+
+class PanelAssignmentPageOut(BaseSchema):
+    items = fields.List(fields.Nested(PanelAssignmentOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class PanelAssignmentFilterIn(BaseSchema):
+    panel_id = opaque_id()
+    project_id = opaque_id()
+    expert_id = opaque_id()
+    status = choice(["assigned", "reviewed", "declined", "void"])
+
+
+class PanelAssignmentListIn(PageIn, PanelAssignmentFilterIn):
+    pass
+
+
+class PanelRunOut(BaseSchema):
+    panel_id = fields.String()
+    assigned = fields.List(fields.Nested(PanelAssignmentOut), metadata={"description": "the new assignments"})
+    unfilled = fields.List(fields.Nested(AssignmentUnfilledOut), metadata={
+        "description": "projects left short (application_id names the project), with why"})
+    quality = fields.Nested(AssignmentQualityOut)
+    seconds = fields.Float()
+
+
+class PanelDeclineOut(BaseSchema):
+    assignment = fields.Nested(PanelAssignmentOut)
+    replacement = fields.Nested(PanelRunOut)
+
+
+class PanelConfirmIn(BaseSchema):
+    """Confirm the panel's proposed result, or override it (another `result`, with a `reason`)."""
+
+    result = choice(RESULT_LABELS, metadata={"description": "omit to confirm the proposal as it is"})
+    reason = Text(2000, multiline=True, metadata={"description": "required when `result` differs from the proposal"})
+    rectify_by = UtcDateTime(metadata={"description": "for rectify: the deadline (default: rectify_days from now)"})

@@ -1,5 +1,7 @@
 """The review service's nameko entrypoints: the expert pool, assignment, reviews,
-calibration and ranking, the public notice, objections and the final selection.
+calibration and ranking, the public notice, objections and the final selection; and the
+mid-term and acceptance panels over projects (docs/panels.md), whose logic lives in the
+use-case layer (`usecases/panels.py`).
 
 Commands take `actor` (the verified token's claims) and answer by the RPC reply contract
 (`services.common.replies`). The rules are in `domain/`; this module reads, decides with
@@ -20,20 +22,23 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 
 from marshmallow import ValidationError
-from nameko.rpc import rpc
+from services.common.rpc import rpc
 
-from services.applications.domain.institutions import PREFECTURES
+from services.contracts.reference import PREFECTURES
 from services.applications.events import EVENTS as APPLICATION_EVENTS
 from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
-from services.common.replies import Refused, bilingual, created, idempotent, ok, replying
-from services.common.statemachine import ReasonRequired, TransitionNotAllowed
+from services.common.bilingual import Bilingual
+from services.common.replies import Refused, bilingual, created, idempotent, ok, replying, role_refused
+from services.common.statemachine import ReasonRequired
 from services.common.store import utcnow
 from services.review import schemas
 from services.review.domain.assignment import assign
 from services.review.domain.calibration import ReviewScore, calibrate
 from services.review.domain.experts import call_policy, pairs_to_void, pool_expert, review_application
+from services.review.domain.notice import OBJECTORS, ObjectionRefused
 from services.review.domain.notice import ObjectionNotFound as NoticeObjectionNotFound
+from services.review.domain.guides import GUIDES
 from services.review.domain.notice import NOTICE, PublicNotice, publish_notice, stage_move
 from services.review.domain.ranking import TIE_RULE, QuotaPolicy, Ranking, prefecture_results, rank_reviews
 from services.review.domain.reviews import (
@@ -41,16 +46,25 @@ from services.review.domain.reviews import (
     visible_reviews, write_review,
 )
 from services.review.store import (
-    AssignmentNotFound, CallNotFound, DuplicateExpert, ObjectionNotFound, ReviewStore, StaleSnapshot, new_id,
+    AssignmentNotFound, DuplicateExpert, NotFound, ReviewStore, StaleSnapshot, new_id,
 )
+from services.review.usecases import panels as panel_cases
+from services.contracts.funding_events import EVENT_DATA_SCHEMAS as FUNDING_EVENTS
 
 ALLOW_SHORT_NOTICE = "CHUYI_ALLOW_SHORT_NOTICE"
 SOLVE_ATTEMPTS = 5
 EVENT_ACTOR = "service:applications"
+# Each refusal of the domain: its status and problem type (the most specific class wins); a
+# state machine's refusal is explained by its guide (domain/guides.py).
 REFUSALS = {
-    CallNotFound: 404, AssignmentNotFound: 404, ObjectionNotFound: 404, NoticeObjectionNotFound: 404,
-    TransitionNotAllowed: 409, ReviewClosed: 409, DuplicateExpert: 409,
+    NotFound: (404, "not-found"), NoticeObjectionNotFound: (404, "not-found"),
+    ReviewClosed: (409, "review-closed"),
+    DuplicateExpert: (409, "duplicate-expert"), ObjectionRefused: (409, "objection-refused"),
 }
+NO_NOTICE = Bilingual("No public notice has been published for this call: publish it first "
+                      "(POST /v1/calls/{id}/notice).", "该遴选批次尚未发布公示：请先发布公示（POST /v1/calls/{id}/notice）。")
+# The claim that names the party a role acts for (an objection's filer).
+PARTY_CLAIMS = {"institution": "institution_id", "prefecture": "prefecture", "hrss": "sponsor"}
 
 
 def answers(method):
@@ -63,7 +77,7 @@ def answers(method):
             raise ValidationError(exc.errors) from None
         except ReasonRequired as exc:
             raise ValidationError({"reason": [str(exc)]}) from None
-    return replying(REFUSALS)(run)
+    return replying(REFUSALS, GUIDES)(run)
 
 
 def who(actor: dict) -> str:
@@ -72,7 +86,7 @@ def who(actor: dict) -> str:
 
 def require(actor: dict, *roles: str) -> None:
     if actor.get("role") not in roles:
-        raise Refused(403, f"The role {actor.get('role')} may not do this; it is for: {', '.join(roles)}.")
+        raise role_refused(actor.get("role"), roles)
 
 
 def rfc3339(instant: datetime) -> str:
@@ -110,7 +124,8 @@ class ReviewService(ChuyiService):
         def command():
             parsed = schemas.import_experts(content, self.store.person_keys())
             if not parsed.ok:
-                raise Refused(422, f"{filename}: {len(parsed.errors)} problem(s); nothing was imported.",
+                raise Refused(422, Bilingual(f"{filename}: {len(parsed.errors)} problem(s); nothing was imported.",
+                                             f"{filename}：{len(parsed.errors)}处问题，未导入任何专家。"),
                               errors=_row_errors(parsed.errors), type="import-rejected")
             docs = self.store.add_experts(list(parsed.experts), who(actor))
             return created(schemas.ExpertImportOut().dump(
@@ -150,12 +165,16 @@ class ReviewService(ChuyiService):
 
     @rpc
     @answers
-    def decline_assignment(self, actor, assignment_id, decline):
+    def decline_assignment(self, actor, assignment_id, decline, idempotency_key=None, request_fingerprint=None):
         require(actor, "expert")
         reason = schemas.AssignmentDeclineIn().load(decline)["reason"]
         assignment = self._own_assignment(actor, assignment_id)
-        run = self._solve(assignment["call_id"], actor, decline=(assignment, reason))
-        return ok(schemas.AssignmentDeclineOut().dump({"assignment": self.store.assignment(assignment_id), "replacement": run}))
+
+        def command():
+            run = self._solve(assignment["call_id"], actor, decline=(assignment, reason))
+            return ok(schemas.AssignmentDeclineOut().dump(
+                {"assignment": self.store.assignment(assignment_id), "replacement": run}))
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
     def _solve(self, call_id: str, actor: dict, *, deadline: datetime | None = None, decline=None) -> dict:
         """Assign experts to the open slots of the call (after a decline: without that pair),
@@ -165,7 +184,8 @@ class ReviewService(ChuyiService):
                 return self._solve_once(call_id, actor, deadline, decline)
             except StaleSnapshot:
                 continue
-        raise Refused(409, "The call's assignments kept changing while solving; try again.")
+        raise Refused(409, Bilingual("The call's assignments kept changing while solving; try again.",
+                                     "求解期间该批次的评审任务持续变化，请重试。"), type="assignments-changing")
 
     def _solve_once(self, call_id, actor, deadline, decline) -> dict:
         now, by = utcnow(), who(actor)
@@ -175,7 +195,8 @@ class ReviewService(ChuyiService):
         records = self.store.assignments(call_id)
         policy, applications, pool, applied = _assignment_inputs(call, candidates, experts)
         if applications and not pool:
-            raise Refused(409, "The expert pool is empty: add experts before assigning.")
+            raise Refused(409, Bilingual("The expert pool is empty: add experts (POST /v1/experts) before assigning.",
+                                         "专家库为空：请先添加专家（POST /v1/experts）再分配。"), type="expert-pool-empty")
         moves = _void_moves(applications, pool, policy, records, applied, by, now)
         events = []
         if decline is not None:
@@ -215,7 +236,8 @@ class ReviewService(ChuyiService):
         def work(call):
             now, current = utcnow(), self.store.assignment(assignment_id)
             if call["stage"] != "reviewing":
-                raise Refused(409, "The ranking is published: reviews are closed.")
+                raise Refused(409, Bilingual("The call's ranking is published: reviews are closed.",
+                                             "该遴选批次的排名已发布，评审已结束。"), type="review-closed")
             previous = Review(**current["review"]) if current.get("review") else None
             written = write_review(
                 Rubric.from_dicts(call["review_plan"]["rubric"]), application_id=current["application_id"],
@@ -285,7 +307,7 @@ class ReviewService(ChuyiService):
 
     @rpc
     @answers
-    def publish_ranking(self, actor, call_id):
+    def publish_ranking(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
         require(actor, "province")
 
         def work(call):
@@ -293,10 +315,15 @@ class ReviewService(ChuyiService):
             draft = self._draft_ranking(call)
             deadline = call.get("review_deadline")
             if deadline is None:
-                raise Refused(409, "No experts have been assigned in this call yet.")
+                raise Refused(409, Bilingual(
+                    "No experts have been assigned in this call yet: assign them first (POST /v1/calls/{id}/assignments).",
+                    "该遴选批次尚未分配评审专家：请先分配（POST /v1/calls/{id}/assignments）。"), type="no-assignments")
             if draft["outstanding"] and review_open(now, deadline):
-                raise Refused(409, f"{draft['outstanding']} review(s) are not in and the review deadline "
-                                   f"{rfc3339(deadline)} has not passed.")
+                raise Refused(409, Bilingual(
+                    f"{draft['outstanding']} review(s) are not in and the review deadline {rfc3339(deadline)} has "
+                    "not passed: publish the ranking once they are in or after the deadline.",
+                    f"尚有{draft['outstanding']}份评审意见未提交，且评审截止时间{rfc3339(deadline)}未到："
+                    "请在全部提交后或截止后发布排名。"), type="reviews-outstanding")
             stage, audit = stage_move(call["_id"], call["stage"], "rank", who=who(actor), now=now)
             ranking = draft["ranking"]
             published = {**{k: v for k, v in draft.items() if k != "ranking"}, "record": ranking.to_record(),
@@ -310,7 +337,8 @@ class ReviewService(ChuyiService):
                 "reserve": [_ranked_data(e, candidates) for e in ranking.reserve]})
             return self._ranking_body({**call, "stage": stage, "ranking": published},
                                       self._published_or_draft({**call, "ranking": published}))
-        return ok(self.store.in_call(call_id, work))
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint,
+                          lambda: ok(self.store.in_call(call_id, work)))
 
     def _draft_ranking(self, call: dict) -> dict:
         """Calibrate and rank the call's reviews as they stand now."""
@@ -373,7 +401,7 @@ class ReviewService(ChuyiService):
 
         def work(call):
             if call["stage"] != "ranked":
-                raise TransitionNotAllowed(call["stage"], "publish", NOTICE.allowed_events(call["stage"]))
+                raise NOTICE.refuse(call["stage"], "publish")
             published = publish_notice(
                 call["_id"], _current_ranking(call), who=who(actor), now=utcnow(),
                 working_days=terms["window_working_days"], holidays=set(terms["holidays"]),
@@ -395,7 +423,7 @@ class ReviewService(ChuyiService):
     def get_notice(self, call_id, actor=None):
         call = self.store.call(call_id)
         if "notice" not in call:
-            raise Refused(404, "No public notice has been published for this call.")
+            raise Refused(404, NO_NOTICE, type="not-found")
         return ok(self._notice_body(call))
 
     def _notice_body(self, call: dict) -> dict:
@@ -420,12 +448,14 @@ class ReviewService(ChuyiService):
     @rpc
     @answers
     def file_objection(self, actor, call_id, objection, idempotency_key=None, request_fingerprint=None):
+        require(actor, *OBJECTORS)
         data = schemas.ObjectionIn().load(objection)
+        filer = f"{actor['role']}:{actor.get(PARTY_CLAIMS[actor['role']])}"
 
         def work(call):
             notice = _notice(call)
             filed = notice.file_objection(new_id("obj"), data["application_id"], who=who(actor), now=utcnow(),
-                                          grounds=data["grounds"])
+                                          grounds=data["grounds"], filer=filer)
             self.store.update_call(call["_id"], {"notice": filed.to_record()}, history=filed.history)
             made = filed.objections[-1]
             self.store.emit("objection_filed", call["_id"], {
@@ -437,7 +467,7 @@ class ReviewService(ChuyiService):
 
     @rpc
     @answers
-    def resolve_objection(self, actor, objection_id, resolution):
+    def resolve_objection(self, actor, objection_id, resolution, idempotency_key=None, request_fingerprint=None):
         require(actor, "province")
         data = schemas.ResolveIn().load(resolution)
 
@@ -456,11 +486,12 @@ class ReviewService(ChuyiService):
                 "promoted": promoted})
             return schemas.ObjectionOut().dump({**asdict(made), "call_id": call["_id"], "removed": removed,
                                                 "promoted": promoted})
-        return ok(self.store.in_call(self.store.call_of_objection(objection_id), work))
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint,
+                          lambda: ok(self.store.in_call(self.store.call_of_objection(objection_id), work)))
 
     @rpc
     @answers
-    def finalize_selection(self, actor, call_id):
+    def finalize_selection(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
         require(actor, "province")
 
         def work(call):
@@ -479,7 +510,102 @@ class ReviewService(ChuyiService):
                 "quota": call["quota"], "approved": approved})
             return schemas.SelectionOut().dump({"call_id": call["_id"], "status": final.status, "finalized_at": now,
                                                 "approved": approved})
-        return ok(self.store.in_call(call_id, work))
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint,
+                          lambda: ok(self.store.in_call(call_id, work)))
+
+    # ------------------------------------------------------------ panels (mid-term review, acceptance)
+
+    @rpc
+    @answers
+    def open_panel(self, actor, panel, idempotency_key=None, request_fingerprint=None):
+        require(actor, "province")
+        data = schemas.PanelIn().load(panel)
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
+            schemas.PanelOut().dump(panel_cases.open_panel(self.store, data, who(actor), utcnow()))))
+
+    @rpc
+    @answers
+    def list_panels(self, actor, **query):
+        require(actor, "province")
+        query = schemas.PanelListIn().load(query)
+        limit, cursor = query.pop("limit"), query.pop("cursor", None)
+        items, next_cursor = self.store.page("panels", query, limit, cursor)
+        items = [panel_cases.with_rule(p) for p in items]
+        return ok(schemas.PanelPageOut().dump({"items": items, "next_cursor": next_cursor}))
+
+    @rpc
+    @answers
+    def get_panel(self, actor, panel_id):
+        require(actor, "province")
+        return ok(schemas.PanelOut().dump(panel_cases.get_panel(self.store, panel_id)))
+
+    @rpc
+    @answers
+    def assign_panel(self, actor, panel_id, idempotency_key=None, request_fingerprint=None):
+        require(actor, "province")
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
+            schemas.PanelRunOut().dump(panel_cases.assign_panel(self.store, panel_id, who(actor), utcnow()))))
+
+    @rpc
+    @answers
+    def list_panel_assignments(self, actor, **query):
+        require(actor, "province", "expert")
+        query = schemas.PanelAssignmentListIn().load(query)
+        limit, cursor = query.pop("limit"), query.pop("cursor", None)
+        if actor["role"] == "expert":
+            query["expert_id"] = actor["expert_id"]
+        items, next_cursor = self.store.page("panel_assignments", query, limit, cursor)
+        return ok(schemas.PanelAssignmentPageOut().dump({"items": items, "next_cursor": next_cursor}))
+
+    @rpc
+    @answers
+    def put_panel_review(self, actor, assignment_id, review):
+        require(actor, "expert")
+        sheet = schemas.ReviewIn().load(review)
+        return ok(schemas.PanelAssignmentOut().dump(
+            panel_cases.put_panel_review(self.store, actor, assignment_id, sheet, who(actor), utcnow())))
+
+    @rpc
+    @answers
+    def decline_panel_assignment(self, actor, assignment_id, decline, idempotency_key=None, request_fingerprint=None):
+        require(actor, "expert")
+        reason = schemas.AssignmentDeclineIn().load(decline)["reason"]
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
+            schemas.PanelDeclineOut().dump(panel_cases.decline_panel_assignment(
+                self.store, actor, assignment_id, reason, who(actor), utcnow()))))
+
+    @rpc
+    @answers
+    def propose_panel(self, actor, panel_id, idempotency_key=None, request_fingerprint=None):
+        require(actor, "province")
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
+            schemas.PanelOut().dump(panel_cases.propose_results(self.store, panel_id, who(actor), utcnow()))))
+
+    @rpc
+    @answers
+    def confirm_panel_result(self, actor, panel_id, project_id, confirmation=None, idempotency_key=None,
+                             request_fingerprint=None):
+        require(actor, "province")
+        data = schemas.PanelConfirmIn().load(confirmation or {})
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
+            schemas.PanelResultOut().dump(panel_cases.confirm_result(self.store, panel_id, project_id, data,
+                                                                     who(actor), utcnow()))))
+
+    @handles("applications", "project_established")
+    def project_established(self, event):
+        panel_cases.project_established(self.store, APPLICATION_EVENTS["project_established"].load(event.data))
+
+    @handles("funding", "project_failed")
+    def project_failed(self, event):
+        panel_cases.project_failed(self.store, FUNDING_EVENTS["project_failed"].load(event.data))
+
+    @handles("funding", "tranche_released")
+    def tranche_released(self, event):
+        panel_cases.tranche_released(self.store, FUNDING_EVENTS["tranche_released"].load(event.data))
+
+    @handles("funding", "project_withdrawn")
+    def project_withdrawn(self, event):
+        panel_cases.project_withdrawn(self.store, FUNDING_EVENTS["project_withdrawn"].load(event.data))
 
     # ------------------------------------------------------------ events from applications
 
@@ -568,9 +694,11 @@ def _row_errors(errors) -> dict[str, list[str]]:
 
 def _review_deadline(call: dict, given: datetime | None, now: datetime, *, declining: bool) -> datetime:
     if "closed_at" not in call:
-        raise Refused(409, "The call is still open for applications: assign experts after it closes.")
+        raise Refused(409, Bilingual("The call is still open for applications: assign experts after it closes.",
+                                     "该遴选批次仍在受理申报：请在截止后分配评审专家。"), type="call-not-closed")
     if call["stage"] != "reviewing":
-        raise Refused(409, "The ranking of this call is published: assignments are final.")
+        raise Refused(409, Bilingual("The ranking of this call is published: assignments are final.",
+                                     "该遴选批次的排名已发布，评审任务不再变动。"), type="assignments-final")
     deadline = given or call.get("review_deadline")
     if deadline is None:
         raise ValidationError({"review_deadline": ["Missing: the first assignment run sets the review deadline."]})
@@ -672,7 +800,7 @@ def _current_ranking(call: dict) -> Ranking:
 
 def _notice(call: dict) -> PublicNotice:
     if "notice" not in call:
-        raise Refused(404, "No public notice has been published for this call.")
+        raise Refused(404, NO_NOTICE, type="not-found")
     return PublicNotice.from_record(call["_id"], call["notice"], _current_ranking(call))
 
 

@@ -9,6 +9,13 @@
 - `candidates`: the call's applications under review (from `eligibility_checked`).
 - `assignments`: one expert on one application, with the review embedded.
 - `runs`: each assignment run and its quality.
+- `projects`: this service's copy of each project (from applications' `project_established`,
+  joined with its candidate record for the fields, keywords and team the conflict rules
+  and the affinity need), its state (standing, or failed from funding's `project_failed`)
+  and the milestone results its panels confirmed.
+- `panels`: mid-term and acceptance panels (docs/panels.md), with each project's proposed
+  and confirmed result and the audit `history`; `version` serialises changes of one panel.
+- `panel_assignments`: one expert on one project of a panel, with the review embedded.
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from services.common.bilingual import Bilingual
 from services.common.store import BaseStore, utcnow
 from services.review.domain.reviews import STANDING
 from services.review.events import EVENTS
@@ -26,20 +34,46 @@ from services.review.events import EVENTS
 T = TypeVar("T")
 
 
-class CallNotFound(LookupError):
+class NotFound(LookupError):
+    """No such record (or none the actor may see); `message` says which, in both languages."""
+
+    record = Bilingual("record", "记录")
+
+    def __init__(self, record_id: str):
+        self.message = Bilingual(f"There is no {self.record.en} {record_id}.", f"不存在{self.record.zh} {record_id}。")
+        super().__init__(self.message.en)
+
+
+class CallNotFound(NotFound):
     """No call of that id has been opened (as far as this service has heard)."""
 
-
-class AssignmentNotFound(LookupError):
-    pass
+    record = Bilingual("call", "遴选批次")
 
 
-class ObjectionNotFound(LookupError):
-    pass
+class AssignmentNotFound(NotFound):
+    record = Bilingual("assignment", "评审任务")
+
+
+class ObjectionNotFound(NotFound):
+    record = Bilingual("objection", "异议")
+
+
+class PanelNotFound(NotFound):
+    record = Bilingual("panel", "专家组")
+
+
+class PanelAssignmentNotFound(NotFound):
+    record = Bilingual("panel assignment", "专家组评审任务")
+
+
+class ProjectNotFound(NotFound):
+    record = Bilingual("project", "项目")
 
 
 class DuplicateExpert(Exception):
     """An expert with the same person key is already in the pool."""
+
+    message = Bilingual("an expert with this ID number is already in the pool", "该身份证号的专家已在专家库中")
 
 
 class StaleSnapshot(Exception):
@@ -64,6 +98,12 @@ class ReviewStore(BaseStore):
             IndexModel([("expert_id", ASCENDING), ("_id", ASCENDING)], name="by_expert"),
         ],
         "runs": [IndexModel([("call_id", ASCENDING)], name="by_call")],
+        "projects": [IndexModel([("category", ASCENDING), ("year", ASCENDING)], name="by_category_year")],
+        "panels": [IndexModel([("milestone", ASCENDING), ("status", ASCENDING)], name="by_milestone")],
+        "panel_assignments": [
+            IndexModel([("panel_id", ASCENDING), ("_id", ASCENDING)], name="by_panel"),
+            IndexModel([("expert_id", ASCENDING), ("_id", ASCENDING)], name="by_expert"),
+        ],
     }
     events = EVENTS
 
@@ -82,7 +122,7 @@ class ReviewStore(BaseStore):
         except (DuplicateKeyError, BulkWriteError) as exc:
             if isinstance(exc, BulkWriteError) and exc.details["writeErrors"][0]["code"] != 11000:
                 raise
-            raise DuplicateExpert("an expert with this ID number is already in the pool") from None
+            raise DuplicateExpert(DuplicateExpert.message.en) from None
 
     def person_keys(self) -> set[str]:
         return {doc["person_key"] for doc in self.db.experts.find({}, {"person_key": 1})}
@@ -227,3 +267,88 @@ class ReviewStore(BaseStore):
                 self.emit(name, subject, data)
             return run
         return self.atomic(work)
+
+    # ------------------------------------------------------------ projects (from events)
+
+    def keep_project(self, project_id: str, fields: dict) -> None:
+        """Create or update review's copy of a project; a new one starts standing."""
+        self.db.projects.update_one({"_id": project_id}, {"$set": fields, "$setOnInsert": {
+            "state": "standing", "results": {}}}, upsert=True, session=self.session)
+
+    def set_project(self, project_id: str, fields: dict) -> bool:
+        """Update a known project; False when review has not heard of it."""
+        return bool(self.db.projects.update_one({"_id": project_id}, {"$set": fields},
+                                                session=self.session).matched_count)
+
+    def projects(self, query: dict | None = None) -> dict[str, dict]:
+        return {d["_id"]: d for d in self.db.projects.find(query or {}, session=self.session).sort("_id", ASCENDING)}
+
+    # ------------------------------------------------------------ panels
+
+    def busy_projects(self, milestone: str) -> dict[str, str]:
+        """Projects in an unfinished panel of `milestone` whose result is not confirmed yet:
+        project id -> panel id."""
+        busy = {}
+        for panel in self.db.panels.find({"milestone": milestone, "status": {"$ne": "closed"}},
+                                         {"project_ids": 1, "results": 1}, session=self.session):
+            for project_id in panel["project_ids"]:
+                if (panel.get("results") or {}).get(project_id, {}).get("status") != "confirmed":
+                    busy[project_id] = panel["_id"]
+        return busy
+
+    def add_panel(self, panel: dict, events: Iterable[tuple[str, str, dict]]) -> dict:
+        def work():
+            self.db.panels.insert_one(panel, session=self.session)
+            for name, subject, data in events:
+                self.emit(name, subject, data)
+            return panel
+        return self.atomic(work)
+
+    def panel(self, panel_id: str) -> dict:
+        doc = self.db.panels.find_one({"_id": panel_id}, session=self.session)
+        if doc is None:
+            raise PanelNotFound(panel_id)
+        return doc
+
+    def in_panel(self, panel_id: str, work: Callable[[dict], T]) -> T:
+        """Run `work(panel)` in one transaction, the panel read inside it and its version moved
+        on, so that concurrent changes of one panel are applied one after the other."""
+        def attempt():
+            panel = self.panel(panel_id)
+            self.db.panels.update_one({"_id": panel_id}, {"$inc": {"version": 1}}, session=self.session)
+            return work(panel)
+        return self.atomic(attempt)
+
+    def update_panel(self, panel_id: str, set_fields: dict | None = None, history: Iterable[dict] = ()) -> None:
+        update: dict = {}
+        if set_fields:
+            update["$set"] = set_fields
+        history = list(history)
+        if history:
+            update["$push"] = {"history": {"$each": history}}
+        if update:
+            self.db.panels.update_one({"_id": panel_id}, update, session=self.session)
+
+    def panel_assignment(self, assignment_id: str) -> dict:
+        doc = self.db.panel_assignments.find_one({"_id": assignment_id}, session=self.session)
+        if doc is None:
+            raise PanelAssignmentNotFound(assignment_id)
+        return doc
+
+    def panel_assignments(self, panel_id: str, project_id: str | None = None) -> list[dict]:
+        query = {"panel_id": panel_id, **({"project_id": project_id} if project_id else {})}
+        return list(self.db.panel_assignments.find(query, session=self.session).sort("_id", ASCENDING))
+
+    def add_panel_assignments(self, assignments: list[dict]) -> None:
+        if assignments:
+            self.db.panel_assignments.insert_many(assignments, session=self.session)
+
+    def move_panel_assignment(self, assignment_id: str, from_status: str, to_status: str, entry: dict,
+                              set_fields: dict | None = None) -> None:
+        """Move a panel assignment from `from_status` (else StaleSnapshot), with its audit entry."""
+        done = self.db.panel_assignments.update_one(
+            {"_id": assignment_id, "status": from_status},
+            {"$set": {"status": to_status, **(set_fields or {})}, "$push": {"history": entry}},
+            session=self.session)
+        if not done.matched_count:
+            raise StaleSnapshot(assignment_id)

@@ -1,10 +1,10 @@
 import pytest
 
-from tests.conftest import whole_platform
+from tests.conftest import own_platform
 
 
 @pytest.fixture(scope="session")
-def stack(mongo_uri, tmp_path_factory):
+def stack(tmp_path_factory):
     """The end-to-end tests' own platform: a whole selection round registers experts and
     institutions that must not join the pools the service tests reason about."""
-    yield from whole_platform(mongo_uri, tmp_path_factory.mktemp("e2e-stack"))
+    yield from own_platform(tmp_path_factory.mktemp("e2e-stack"))

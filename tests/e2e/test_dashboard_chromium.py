@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from services.applications.domain.catalogue import catalogue
+from services.contracts.catalogue import catalogue
 from services.applications.domain.institutions import PREFECTURES
 from tests.service.reports.support import CATEGORY, Reports
 
@@ -43,7 +43,7 @@ class Dashboard(HTMLParser):
         if tag == "body":
             self.state = attributes.get("data-state")
         elif tag == "tr":
-            for kind in ("category", "prefecture", "source"):
+            for kind in ("category", "prefecture", "source", "supervised"):
                 if f"data-{kind}" in attributes:
                     self._row = self.rows.setdefault((kind, attributes[f"data-{kind}"]), {})
         elif tag == "g" and "data-category" in attributes:
@@ -126,6 +126,9 @@ def test_the_dashboard_shows_progress_against_the_2025_targets_per_category_and_
             str(row["approved"]), str(row["funded_projects"]), yuan(row["allocated"]["total"]))
     assert int(prefectures[HUAIHUA]["approved"]) >= 2
     assert set(page.of("source")) == set(report["sources"])
+    supervised = page.of("supervised")  # the supervision of the year, ranked
+    assert sorted(supervised) == sorted(PREFECTURES)
+    assert sorted(int(row["rank"]) for row in supervised.values()) == list(range(1, len(PREFECTURES) + 1))
 
     screenshot = tmp_path / "dashboard.png"
     chromium(chromium_binary, tmp_path / "profile-shot", f"--screenshot={screenshot}", "--window-size=1400,2000", url)

@@ -1,11 +1,17 @@
 """The demo round (`make demo`) at a small size on the test stack: every step through the
 public HTTP API, and the counts it ends with are the ones the rules give."""
 import io
+import json
+import uuid
 from collections import Counter
 
 import pytest
+from pymongo import MongoClient
 
+from chuyi.backup import backup, restore
 from chuyi.demo.driver import DemoConfig, award_of, run_demo
+from chuyi.demo.years import PANEL_REVIEWERS
+from services.common.config import Settings
 from tests.support.stack import JWT_SECRET
 
 pytestmark = pytest.mark.e2e
@@ -90,15 +96,23 @@ def test_allocations_follow_each_calls_funding_rule(demo):
 def test_released_money_is_the_approval_tranche_and_the_passed_mid_term_tranche(demo):
     result, _ = demo
     for call in result.calls:
-        passed = {m["project_id"] for m in call.milestones if m["result"] == "pass"}
+        passes = [(m["project_id"], m["milestone"]) for m in call.milestones if m["result"] == "pass"]
+        passed = {p for p, milestone in passes if milestone == "mid_term"}
+        accepted = {p for p, milestone in passes if milestone == "acceptance"}
+        failed = {m["project_id"] for m in call.milestones if m["result"] == "fail"}
         percent = {t["trigger"]: t["percent"] for t in call.rule["tranches"]}
         assert passed and len(call.funding) == len(call.approved)
         for project, funding in call.funding.items():
-            paid = percent["approval"] + (percent["mid_term"] if project in passed else 0)
+            if project in failed:  # the years' panel failed it: nothing kept, nothing more to come
+                assert {t["state"] for t in funding["tranches"]} == {"clawed_back", "withheld"}
+                assert funding["kept"]["total"] == 0
+                continue
+            paid = {"approval"} | ({"mid_term"} if project in passed else set()) | (
+                {"acceptance"} if project in accepted else set())
             released = funding["released"]["total"]
-            assert abs(released - funding["award"]["total"] * paid / 100) <= len(funding["tranches"])
-            assert {t["trigger"] for t in funding["tranches"] if t["state"] == "released"} == (
-                {"approval", "mid_term"} if project in passed else {"approval"})
+            assert abs(released - funding["award"]["total"] * sum(percent[t] for t in paid) / 100) <= len(
+                funding["tranches"])
+            assert {t["trigger"] for t in funding["tranches"] if t["state"] == "released"} == paid
 
 
 def test_the_finance_consumer_ends_with_the_funding_services_figures(demo):
@@ -142,7 +156,135 @@ def test_the_progress_report_counts_the_rounds_approvals_and_money(demo):
     categories = {c["code"]: c for c in result.progress_report["categories"]}
     for call in result.calls:  # other tests of the session may add to the same categories
         row = categories[call.category]
-        assert row["approved"] >= len(call.approved)
+        left = sum(m["result"] == "fail" for m in call.milestones)  # a failed project no longer counts
+        assert row["approved"] >= len(call.approved) - left
         assert row["allocated"]["total"] >= call.allocation["total"]["total"]
-        assert row["milestones_passed"]["mid_term"] >= sum(m["result"] == "pass" for m in call.milestones)
+        assert row["milestones_passed"]["mid_term"] >= sum(m["result"] == "pass" and m["milestone"] == "mid_term"
+                                                           for m in call.milestones)
+        assert row["milestones_passed"]["acceptance"] >= sum(m["result"] == "pass" and m["milestone"] == "acceptance"
+                                                             for m in call.milestones)
     assert "Progress report (GET /v1/reports/progress)" in printed
+
+
+def test_each_institution_lists_exactly_its_own_projects_with_their_award(demo):
+    result, printed = demo
+    approved = {a["application_id"]: a for call in result.calls for a in call.approved}
+    funding = {p: f for call in result.calls for p, f in call.funding.items()}
+    listed = [p for items in result.projects.values() for p in items]
+    assert {p["id"] for p in listed} == set(approved)
+    for name, items in result.projects.items():
+        assert {p["institution_name"] for p in items} == {name}
+    for project in listed:
+        assert project["award"]["total"] == funding[project["id"]]["award"]["total"]
+        gone = project["id"] in result.years.failed  # the years' panel failed it
+        assert project["state"] == ("failed" if gone else "under_construction")
+        assert project["history"][0]["event"] == "create"
+    assert "Projects per institution (GET /v1/projects, as each institution)" in printed
+
+
+def test_a_backup_of_the_round_restores_its_figures(demo, stack, tmp_path):
+    """`chuyi backup` of the whole round, restored onto empty databases (as after a wipe): every
+    application's state, review's runs and assignments, and funding's ledger, budgets and
+    projects come back as they were."""
+    result, _ = demo
+    source = Settings(mongo_uri=stack.mongo_uri, mongo_db_prefix=stack.prefix)
+    target = Settings(mongo_uri=stack.mongo_uri, mongo_db_prefix=f"r{uuid.uuid4().hex[:8]}_")
+    backup(tmp_path / "backup", source)
+    figures_then = round_figures(stack.mongo_uri, source, [c.id for c in result.calls])
+    restore(tmp_path / "backup", target)
+    assert round_figures(stack.mongo_uri, target, [c.id for c in result.calls]) == figures_then
+    assert figures_then["funding"]["ledger"] and figures_then["review"]["assignments"]
+
+
+def round_figures(uri, settings, calls):
+    with MongoClient(uri, tz_aware=True) as client:
+        db = lambda service: client[settings.database_name(service)]  # noqa: E731
+        def every(collection, query=None):
+            return sorted((repr(d) for d in collection.find(query or {})))
+        return {
+            "applications": every(db("applications").applications, {"call_id": {"$in": calls}}),
+            "review": {"assignments": every(db("review").assignments, {"call_id": {"$in": calls}}),
+                       "runs": every(db("review").runs, {"call_id": {"$in": calls}})},
+            "funding": {name: every(db("funding")[name]) for name in ("ledger", "budget_lines", "projects")},
+        }
+
+
+def test_each_application_files_its_form_and_an_expert_reads_a_watermarked_copy(demo, stack):
+    result, out = demo
+    applications = [application_id for call in result.calls for application_id in call.submitted]
+    filed = stack.db("applications").materials.distinct("application_id", {"kind": "application_form"})
+    assert set(applications) <= set(filed)
+    copy = result.expert_copy
+    assert copy and copy["filename"].endswith("申报书.pdf") and copy["stamp"].startswith("仅供评审使用 · ")
+    assert f"stamped {copy['stamp']}" in out
+    assert stack.db("applications").material_reads.count_documents({}) >= 1
+    project = next(p for items in result.projects.values() for p in items)
+    institution = stack.client("institution", institution_id=project["institution_id"])
+    page = institution.get(stack.url(f"/v1/projects/{project['id']}"), timeout=30).json()
+    assert [m["kind"] for m in page["materials"]] == ["application_form"]
+    assert page["materials"][0]["download"] == f"/v1/applications/{project['id']}/materials/{page['materials'][0]['id']}"
+    notices = json.dumps([call.notice for call in result.calls], ensure_ascii=False)
+    assert "materials" not in notices and "申报书.pdf" not in notices and page["materials"][0]["sha256"] not in notices
+
+
+# ---------------------------------------------------------------- the years after the round
+
+
+def test_the_years_reports_are_filed_one_returned_and_refiled_all_accepted_and_one_listed_missing(demo):
+    result, printed = demo
+    years = result.years
+    approved = {a["application_id"] for call in result.calls for a in call.approved}
+    assert years.unfiled in approved and set(years.reports) == approved - {years.unfiled}
+    assert {r["year"] for r in years.reports.values()} == {years.year}
+    assert all(r["state"] == "accepted" for r in years.reports.values())
+    assert all(r["assessments"] for r in years.reports.values())  # each against its target of the year
+    assert years.returned["filings"] == 2 and years.returned["return_reason"]
+    assert [h["event"] for h in years.reports[years.returned["project_id"]]["history"]] == [
+        "create", "return", "refile", "endorse", "accept"]
+    assert years.reminded  # the unfiled institution was reminded before the deadline
+    assert years.overdue["past_due"]
+    assert [m["project_id"] for m in years.overdue["missing"] if m["project_id"] in approved] == [years.unfiled]
+    assert f"overdue listing (GET /v1/report-windows/{years.window['id']}/overdue): 1 missing" in printed
+
+
+def test_the_mid_term_panel_confirms_every_result_and_its_failing_project_leaves_and_frees_its_place(demo):
+    result, printed = demo
+    years = result.years
+    (call,) = [c for c in result.calls if c.category == years.panel_call]
+    projects = {a["application_id"] for a in call.approved}
+    results = {r["project_id"]: r for r in years.panel["results"]}
+    assert years.panel["status"] == "closed" and set(results) == projects
+    assert all(r["status"] == "confirmed" and r["result"] == r["proposed_result"] for r in results.values())
+    assert len(years.panel_run["assigned"]) == years.panel_reviews == PANEL_REVIEWERS * len(projects)
+    assert len({(a["project_id"], a["expert_id"]) for a in years.panel_run["assigned"]}) == years.panel_reviews
+    assert [p for p, r in results.items() if r["result"] == "fail"] == [years.lagging] == list(years.failed)
+    assert years.results["pass"] >= 1
+    gone = years.failed[years.lagging]
+    assert gone["project"]["state"] == "failed"
+    money = gone["funding"]
+    assert money["status"] == "failed" and money["withheld"]["total"] > 0
+    assert money["clawed_back"]["total"] == money["released"]["total"] > 0  # the demo's rules claw back all
+    assert years.places == {"category": call.category, "before": years.places["before"],
+                            "after": years.places["before"] + 1}
+    # the panel's call has no direct record: its mid-term results are the panel's, then the acceptance's
+    assert [m for m in call.milestones if m["milestone"] == "mid_term"] == [
+        {"project_id": p, "milestone": "mid_term", "result": r["result"], "recorded_by": f"panel:{years.panel['id']}"}
+        for p, r in results.items()]
+    accepted = {r["project_id"]: r for r in years.acceptance["results"]}
+    assert years.acceptance["status"] == "closed" and years.acceptance["milestone"] == "acceptance"
+    assert 1 <= len(accepted) <= 2 and set(accepted) <= {p for p, r in results.items() if r["result"] == "pass"}
+    assert {r["result"] for r in accepted.values()} == {"pass"}
+    assert years.summary() in printed
+    assert f"{len(years.reports)} annual reports filed, {len(years.reports)} accepted, " in years.summary()
+
+
+def test_the_years_end_with_the_supervision_table_and_where_to_look(demo):
+    result, printed = demo
+    years = result.years
+    rows = years.supervision["prefectures"]
+    assert years.supervision["year"] == years.year and rows
+    assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+    assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
+    assert years.exports["xlsx"] > 0 and years.exports["pdf"] > 0
+    assert f"supervision {years.year} (GET /v1/reports/supervision?year={years.year})" in printed
+    assert "/dashboard (its year selector" in printed and "format=xlsx" in printed

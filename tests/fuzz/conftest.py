@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import whole_platform
+from tests.conftest import own_platform
 from tests.service.applications.support import CHANGSHA, PROVINCIAL_HRSS, World
 from tests.service.funding.support import Funding, fresh_year, mid_year
 from tests.service.review.world import World as ReviewWorld
@@ -59,10 +59,10 @@ def _digest(generated) -> int:
 
 
 @pytest.fixture(scope="session")
-def stack(mongo_uri, tmp_path_factory):
+def stack(tmp_path_factory):
     """The fuzz run's own platform: its expert must be the only one its review calls can get,
     and what it creates must not change the pools and quotas the service tests reason about."""
-    yield from whole_platform(mongo_uri, tmp_path_factory.mktemp("fuzz-stack"))
+    yield from own_platform(tmp_path_factory.mktemp("fuzz-stack"))
 
 
 def review_records(stack, province) -> dict[str, list[str]]:
@@ -84,7 +84,8 @@ def review_records(stack, province) -> dict[str, list[str]]:
         review_ok(province.post(stack.url(f"/v1/calls/{noticed.id}/ranking"), timeout=30))
         review_ok(province.post(stack.url(f"/v1/calls/{noticed.id}/notice"), json={"closes_at": soon(hours=2)},
                                 timeout=30), 201)
-        objection = review_ok(province.post(stack.url(f"/v1/calls/{noticed.id}/objections"), json={
+        objector = stack.client("institution", institution_id="inst-fuzz-objector")
+        objection = review_ok(objector.post(stack.url(f"/v1/calls/{noticed.id}/objections"), json={
             "application_id": objected, "grounds": "申报材料中的业绩数据不实"}, timeout=30), 201)
         (open_assignment,) = review.assignments(reviewing)
     return {"call_id": [reviewing.id, noticed.id], "application_id": [objected], "assignment_id": [open_assignment["id"]],

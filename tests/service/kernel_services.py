@@ -1,7 +1,7 @@
 """Two tiny services that exercise the kernel exactly as the business services use it."""
 from marshmallow import Schema, fields
 import eventlet
-from nameko.rpc import rpc
+from services.common.rpc import rpc
 from pymongo import ASCENDING, IndexModel
 
 from services.common.messaging import handles

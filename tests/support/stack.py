@@ -21,12 +21,31 @@ JWT_SECRET = "test-secret-" + uuid.uuid4().hex
 class Stack:
     def __init__(self, mongo_uri: str, amqp_uri: str, log_dir: Path, services=tuple(SERVICES), **env):
         self.mongo_uri, self.amqp_uri = mongo_uri, amqp_uri
+        self.stopped = False
         self.prefix = f"s{uuid.uuid4().hex[:8]}_"
+        materials_port = free_port()
         self.env = {"MONGO_URI": mongo_uri, "AMQP_URI": amqp_uri, "MONGO_DB_PREFIX": self.prefix,
                     "JWT_SECRET": JWT_SECRET, "EVENT_RETRY_DELAYS_MS": "200,1000", "RELAY_POLL_S": "0.2",
                     "CHUYI_ALLOW_SHORT_NOTICE": "1",  # a public notice window may close within seconds
+                    "REPORT_REMINDER_CHECK_S": "1",  # annual report reminders go out within a second
+                    "SERVICE_HTTP_ADDRESS": f"127.0.0.1:{materials_port}",
+                    "APPLICATIONS_HTTP_URL": f"http://127.0.0.1:{materials_port}",
+                    # small, so tests reach the limits quickly
+                    "MATERIALS_MAX_FILE_BYTES": str(2 * 2 ** 20), "MATERIALS_MAX_APPLICATION_BYTES": str(3 * 2 ** 20),
                     **env}
         self.processes = {name: ServiceProcess(name, self.env, log_dir) for name in services}
+        self.gateway = None
+        try:
+            self._start(log_dir, services)
+        except BaseException:  # a stack half started is stopped, never left running after the test
+            for process in self.processes.values():
+                process.stop(timeout=10)
+            if self.gateway is not None and self.gateway.poll() is None:
+                self.gateway.kill()
+                self.gateway.wait()
+            raise
+
+    def _start(self, log_dir: Path, services) -> None:
         for process in self.processes.values():
             process.wait_started()
         port = free_port()
@@ -36,7 +55,8 @@ class Stack:
             [str(Path(sys.executable).parent / "gunicorn"), "-c", "services/gateway/gunicorn.conf.py",
              "services.gateway.wsgi:app"], cwd=REPO, stdout=self._gateway_log, stderr=subprocess.STDOUT,
             env={**os.environ, **self.env, "PYTHONPATH": str(REPO), "GATEWAY_BIND": f"127.0.0.1:{port}",
-                 "GATEWAY_WORKERS": "2", "GATEWAY_RATE_LIMIT_PER_S": "0",
+                 "GATEWAY_WORKERS": "2", "GATEWAY_RATE_LIMIT_PER_S": "0", "GATEWAY_ANONYMOUS_RATE_LIMIT_PER_S": "0",
+                 "GATEWAY_METRICS_BIND": f"127.0.0.1:{free_port()}",
                  "GATEWAY_READY_SERVICES": ",".join(services)})
         wait_until(lambda: self._ready(), timeout=60, what="the gateway to be ready")
 
@@ -66,6 +86,10 @@ class Stack:
         return MongoClient(self.mongo_uri, tz_aware=True)[f"{self.prefix}{service}"]
 
     def stop(self) -> None:
+        """Stops the gateway and the services (a second call does nothing)."""
+        if self.stopped:
+            return
+        self.stopped = True
         self.gateway.terminate()
         self.gateway.wait(timeout=30)
         self._gateway_log.close()

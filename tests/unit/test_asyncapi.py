@@ -1,7 +1,8 @@
-"""docs/asyncapi.yaml, the contract of `funding.events`: the official AsyncAPI parser
-accepts it, the events the funding domain makes (in the platform's envelope) and the
-document's own examples validate against its JSON Schemas, and the marshmallow schemas
-of services/funding/schemas.py name the same fields."""
+"""docs/asyncapi.yaml, the contract of `funding.events` and of the project events on
+`applications.events`: the official AsyncAPI parser accepts it, the events the funding
+and applications domains make (in the platform's envelope) and the document's own
+examples validate against its JSON Schemas, and the marshmallow schemas of the services'
+events name the same fields."""
 import copy
 import json
 import shutil
@@ -13,12 +14,19 @@ import yaml
 from marshmallow import fields
 
 from examples.finance_consumer.reconcile import EventContract
-from examples.finance_consumer.samples import sample_events
-from services.funding.schemas import EVENT_DATA_SCHEMAS
+from examples.finance_consumer.samples import START, sample_events
+from services.applications.domain.projects import established_event, project_record
+from services.applications.events import EVENTS as APPLICATION_EVENTS
+from services.common.envelope import new_event
+from services.contracts.funding_events import EVENT_DATA_SCHEMAS as FUNDING_EVENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENT = ROOT / "docs" / "asyncapi.yaml"
 TOOL = ROOT / "tools" / "asyncapi"
+#: Every event of a project the applications service publishes is documented for finance systems.
+PROJECT_EVENTS = {name: schema for name, schema in APPLICATION_EVENTS.items() if name.startswith("project_")}
+EVENT_DATA_SCHEMAS = {**FUNDING_EVENTS, **PROJECT_EVENTS}
+EXCHANGES = {**dict.fromkeys(FUNDING_EVENTS, "funding"), **dict.fromkeys(PROJECT_EVENTS, "applications")}
 NAMES = sorted(EVENT_DATA_SCHEMAS)
 
 
@@ -32,9 +40,22 @@ def contract():
     return EventContract(DOCUMENT)
 
 
+def project_envelope() -> dict:
+    """`project_established` as the applications domain makes it for a new project."""
+    application = {
+        "_id": "app-0001", "call_id": "call-2025-hv-group", "category": "hv-group", "institution_id": "inst-0042",
+        "institution_name": "株洲职业技术学院", "prefecture": "株洲市", "recommender": None, "recommender_key": None,
+        "title": "轨道交通装备制造专业群", "summary": "概述", "construction_plan": "方案",
+        "yearly_targets": [{"year": 2026, "target": "建成实训基地一期"}], "performance_indicators": [],
+        "budget_request_fen": 600_000_000, "industry_fields": ["46"]}
+    project = project_record(application, {"_id": "call-2025-hv-group", "year": 2025}, 1, "service:review", START)
+    return new_event("applications", "project_established", project["_id"], established_event(project), sequence=7,
+                     correlation_id="c-1", time=START).to_dict()
+
+
 @pytest.fixture(scope="module")
 def envelopes():
-    return sample_events()
+    return sample_events() + [project_envelope()]
 
 
 def name_of(envelope) -> str:
@@ -51,7 +72,7 @@ def parser_verdicts(document, tmp_path_factory):
     if not (TOOL / "node_modules" / "@asyncapi" / "parser").is_dir():
         pytest.fail("the AsyncAPI parser is not installed: run `npm ci --prefix tools/asyncapi`")
     broken = copy.deepcopy(document)
-    broken["components"]["channelBindings"]["fundingEvents"]["amqp"]["exchange"]["type"] = "topc"
+    broken["components"]["channelBindings"]["applicationsEvents"]["amqp"]["exchange"]["type"] = "topc"
     broken_path = tmp_path_factory.mktemp("asyncapi") / "broken.yaml"
     broken_path.write_text(yaml.safe_dump(broken, allow_unicode=True), encoding="utf-8")
     run = subprocess.run([node, "validate.mjs", str(DOCUMENT), str(broken_path), "--strict"], cwd=TOOL,
@@ -73,20 +94,30 @@ def test_the_parser_refuses_a_broken_document(parser_verdicts):
     assert not summary["valid"] and summary["errors"] > 0, output
 
 
-def test_the_document_describes_the_funding_exchange_and_its_cloudevents(document):
-    binding = document["components"]["channelBindings"]["fundingEvents"]["amqp"]
-    assert binding["exchange"] == {"name": "funding.events", "type": "topic", "durable": True, "autoDelete": False}
+def test_the_document_describes_each_exchange_and_its_cloudevents(document):
+    for service in ("funding", "applications"):
+        binding = document["components"]["channelBindings"][f"{service}Events"]["amqp"]
+        assert binding["exchange"] == {"name": f"{service}.events", "type": "topic", "durable": True,
+                                       "autoDelete": False}
     assert document["components"]["operationBindings"]["persistent"]["amqp"]["deliveryMode"] == 2
     assert {c["address"] for c in document["channels"].values()} == set(NAMES)
-    for name, message in document["components"]["messages"].items():
-        narrowed = message["payload"]["allOf"][1]["properties"]
-        assert narrowed["type"]["const"] == f"cn.chuyi.funding.{name}.v1"
+    for channel in document["channels"].values():
+        exchange = EXCHANGES[channel["address"]]
+        assert channel["bindings"]["$ref"].endswith(f"/{exchange}Events")
+        (message,) = channel["messages"].values()
+        narrowed = _deref(document, message)["payload"]["allOf"][1]["properties"]
+        assert narrowed["type"]["const"] == f"cn.chuyi.{exchange}.{channel['address']}.v1"
     assert "alternate-exchange" in document["info"]["description"]
+
+
+def test_every_project_event_is_documented():
+    assert sorted(PROJECT_EVENTS) == ["project_established"]
 
 
 def test_every_event_the_domain_makes_is_valid_against_the_document(contract, envelopes):
     assert sorted({name_of(e) for e in envelopes}) == NAMES
     for envelope in envelopes:
+        assert envelope["source"] == f"/chuyi/{EXCHANGES[name_of(envelope)]}"
         assert contract.payload_errors(name_of(envelope), envelope) == [], envelope
         EVENT_DATA_SCHEMAS[name_of(envelope)].load(envelope["data"])
 

@@ -7,8 +7,10 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS_VENV = ROOT / ".venv-tools"
@@ -78,6 +80,18 @@ def test_the_real_manifests_pass_every_check():
             id="keda-trigger-value-not-a-string",
         ),
         pytest.param(
+            "components/rabbitmq-cluster/topology.yaml", "defaultQueueType: quorum", "defaultQueueType: classic",
+            "custom resources and house rules",
+            "Vhost/chuyi: spec.defaultQueueType: 'classic': want 'quorum'",
+            id="vhost-not-quorum-by-default",
+        ),
+        pytest.param(
+            "overlays/dev/kustomization.yaml", "@chuyi-rabbitmq:5672/chuyi\n", "@chuyi-rabbitmq:5672/other\n",
+            "custom resources and house rules",
+            "Secret/chuyi-secrets: AMQP_URI: vhost 'other' is not a Vhost of this overlay",
+            id="amqp-uri-on-another-vhost",
+        ),
+        pytest.param(
             "base/pod-defaults.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false",
             "checkov",
             "CKV_K8S_22",
@@ -93,3 +107,36 @@ def test_a_broken_manifest_fails_naming_the_problem(copy_of_tree, relative, old,
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"FAIL  {failed_step}" in result.stdout
     assert named in result.stdout
+
+
+def test_the_gateway_reaches_the_applications_internal_port_and_nothing_else_does():
+    rendered = subprocess.run([str(TOOLS_VENV / "bin" / "kubectl"), "kustomize", str(ROOT / "deploy/k8s/overlays/prod")],
+                              capture_output=True, text=True, check=True, timeout=120).stdout
+    documents = [d for d in yaml.safe_load_all(rendered) if d]
+
+    def one(kind, name):
+        return next(d for d in documents if d["kind"] == kind and d["metadata"]["name"] == name)
+
+    def container(name):
+        return one("Deployment", name)["spec"]["template"]["spec"]["containers"][0]
+
+    env = {e["name"]: e.get("value") for e in container("chuyi-gateway")["env"]}
+    host, port = urlsplit(env["APPLICATIONS_HTTP_URL"]).hostname, urlsplit(env["APPLICATIONS_HTTP_URL"]).port
+    service_port = next(p for p in one("Service", host)["spec"]["ports"] if p["port"] == port)
+    app = container("chuyi-applications")
+    pod_port = next(p["containerPort"] for p in app["ports"] if p["name"] == service_port["targetPort"])
+    assert {"name": "SERVICE_HTTP_ADDRESS", "value": f"0.0.0.0:{pod_port}"} in app["env"]
+
+    def rules(selected, direction):
+        """(peers' app names, ports) of each rule of the policies selecting the pods named `selected`."""
+        return [({peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+                  for peer in rule.get("from" if direction == "ingress" else "to", [])},
+                 [port.get("port") for port in rule.get("ports", [])])
+                for policy in documents if policy["kind"] == "NetworkPolicy"
+                and policy["spec"]["podSelector"].get("matchLabels") == {"app.kubernetes.io/name": selected}
+                for rule in policy["spec"].get(direction, [])]
+
+    reaching = [peers for peers, ports in rules("chuyi-applications", "ingress") if pod_port in ports]
+    assert reaching and all(peers == {"chuyi-gateway"} for peers in reaching), "only the gateway may reach it"
+    assert any(peers == {"chuyi-applications"} and pod_port in ports
+               for peers, ports in rules("chuyi-gateway", "egress"))

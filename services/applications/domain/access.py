@@ -14,6 +14,7 @@ from services.applications.domain.recommendation import HRSS_ROLE, PREFECTURE_RO
 
 PROVINCE_ROLE = "province"
 INSTITUTION_ROLE = "institution"
+FINANCE_ROLE = "finance"
 
 
 def scope(actor: Actor) -> dict[str, str] | None:
@@ -32,3 +33,8 @@ def scope(actor: Actor) -> dict[str, str] | None:
 def may_see(actor: Actor, record: Mapping) -> bool:
     wanted = scope(actor)
     return wanted is not None and all(record.get(name) == value for name, value in wanted.items())
+
+
+def project_scope(actor: Actor) -> dict[str, str] | None:
+    """As `scope`, and finance sees every project (it pays them), though no application."""
+    return {} if actor.role == FINANCE_ROLE else scope(actor)

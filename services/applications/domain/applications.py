@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from services.applications.domain.catalogue import CATEGORY_FIELDS, FIELD_NAMES_ZH, Category
+from services.contracts.catalogue import CATEGORY_FIELDS, FIELD_NAMES_ZH, Category
 from services.applications.domain.messages import (
     ApplicationLimitReached,
     Bilingual,
@@ -24,10 +24,12 @@ IN_REVIEW = "in_review"
 APPROVED = "approved"
 NOT_SELECTED = "not_selected"
 WITHDRAWN = "withdrawn"
+CALL_CANCELLED = "call_cancelled"
 
 APPLICATION_MACHINE = StateMachine(
     "application",
-    [DRAFT, SUBMITTED, RECOMMENDED, DECLINED, ELIGIBLE, INELIGIBLE, IN_REVIEW, APPROVED, NOT_SELECTED, WITHDRAWN],
+    [DRAFT, SUBMITTED, RECOMMENDED, DECLINED, ELIGIBLE, INELIGIBLE, IN_REVIEW, APPROVED, NOT_SELECTED, WITHDRAWN,
+     CALL_CANCELLED],
     [
         Transition("submit", {DRAFT}, SUBMITTED),
         Transition("recommend", {SUBMITTED}, RECOMMENDED),
@@ -39,6 +41,9 @@ APPLICATION_MACHINE = StateMachine(
         Transition("approve", {ELIGIBLE, IN_REVIEW}, APPROVED),
         Transition("pass_over", {ELIGIBLE, IN_REVIEW}, NOT_SELECTED),
         Transition("withdraw", {DRAFT, SUBMITTED, RECOMMENDED}, WITHDRAWN),
+        # Its call was cancelled (only before review, so never from in_review on).
+        Transition("close_with_call", {DRAFT, SUBMITTED, RECOMMENDED, ELIGIBLE}, CALL_CANCELLED,
+                   requires_reason=True),
     ],
 )
 #: Kinds of organisation in a vocational education group, with their Chinese names.

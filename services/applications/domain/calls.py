@@ -2,44 +2,105 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
-from services.applications.domain.catalogue import Category
+from services.contracts.catalogue import Category
 from services.applications.domain.messages import (
     Bilingual,
     CallNotOpen,
     DecisionsClosed,
+    FieldsRefused,
     QuotaExceeded,
     WindowClosed,
     rfc3339,
 )
-from services.common.statemachine import StateMachine, Transition, TransitionNotAllowed
+from services.common.statemachine import StateMachine, Transition
 
-DRAFT, OPEN, CLOSED, IN_REVIEW, NOTICED, FINALIZED = (
+DRAFT, OPEN, CLOSED, IN_REVIEW, NOTICED, FINALIZED, CANCELLED = (
     "draft",
     "open",
     "closed",
     "in_review",
     "noticed",
     "finalized",
+    "cancelled",
 )
 CALL_MACHINE = StateMachine(
     "call",
-    [DRAFT, OPEN, CLOSED, IN_REVIEW, NOTICED, FINALIZED],
+    [DRAFT, OPEN, CLOSED, IN_REVIEW, NOTICED, FINALIZED, CANCELLED],
     [
         Transition("open", {DRAFT}, OPEN),
         Transition("close", {OPEN}, CLOSED),
+        Transition("close_early", {OPEN}, CLOSED),
+        Transition("extend", {OPEN}, OPEN),
+        # Only before review starts: once experts are assigned, review owns the call's progress.
+        Transition("cancel", {DRAFT, OPEN}, CANCELLED, requires_reason=True),
         Transition("start_review", {CLOSED}, IN_REVIEW),
         Transition("publish_notice", {IN_REVIEW}, NOTICED),
         Transition("finalize", {NOTICED}, FINALIZED),
     ],
 )
+#: A call in one of these states holds its quota (it may still select that many).
+HOLDING_STATES = (DRAFT, OPEN, CLOSED, IN_REVIEW, NOTICED)
 RUBRIC_TOTAL_WEIGHT = 100
+#: The years of the action (湘教发〔2022〕7号): every call belongs to one of them.
+ACTION_YEARS = range(2022, 2026)
 
 
 def _require_aware(*moments: datetime) -> None:
     if any(m.tzinfo is None or m.utcoffset() is None for m in moments):
         raise ValueError("call times must be timezone-aware (UTC)")
+
+
+def call_year(opens_at: datetime) -> int:
+    """The action year a call belongs to when the province does not say: the year it opens
+    in, held within the action's years (a call opened after 2025 still counts toward 2025)."""
+    _require_aware(opens_at)
+    return min(max(opens_at.year, ACTION_YEARS.start), ACTION_YEARS[-1])
+
+
+@dataclass(frozen=True)
+class QuotaStanding:
+    """A category's quota as it stands: the target to reach by 2025, what every year's
+    selections took, what calls in progress hold, and what a new call may still offer."""
+
+    target: int
+    selected: int
+    held: int
+    selected_by_year: Mapping[int, int]
+
+    @property
+    def available(self) -> int:
+        return max(self.target - self.selected - self.held, 0)
+
+    def as_dict(self) -> dict:
+        return {"target": self.target, "selected": self.selected, "held": self.held, "available": self.available,
+                "selected_by_year": [{"year": year, "selected": count}
+                                     for year, count in sorted(self.selected_by_year.items())]}
+
+
+def quota_standing(category: Category, selected_by_year: Mapping[int, int], held: int) -> QuotaStanding:
+    return QuotaStanding(category.quota, sum(selected_by_year.values()), held, dict(selected_by_year))
+
+
+def released_on_cancel(state: str, quota: int) -> int:
+    """What a call gives back to its category's quota when it is cancelled from `state`:
+    all it holds, and nothing when it holds nothing (already finalized or cancelled)."""
+    return quota if state in HOLDING_STATES else 0
+
+
+def check_extension(closes_at: datetime, new_closes_at: datetime, now: datetime) -> None:
+    """A window is extended before it closes, and only later. Raises WindowClosed or FieldsRefused."""
+    _require_aware(closes_at, new_closes_at, now)
+    if now >= closes_at:
+        raise WindowClosed(Bilingual(
+            f"the window closed at {rfc3339(closes_at)}: a closed call cannot be extended",
+            f"申报已于{rfc3339(closes_at)}截止，不能延期"))
+    if new_closes_at <= closes_at:
+        raise FieldsRefused({"closes_at": [Bilingual(
+            f"must be later than the current closing time {rfc3339(closes_at)}",
+            f"应晚于现截止时间{rfc3339(closes_at)}")]})
 
 
 def remaining_quota(category: Category, selected_count: int, held: int = 0) -> int:
@@ -158,7 +219,8 @@ def check_decisions_open(state: str) -> None:
 
 
 _PROGRESSION = (DRAFT, OPEN, CLOSED, IN_REVIEW, NOTICED, FINALIZED)
-_EVENT_INTO = {t.target: t.event for t in CALL_MACHINE.transitions.values()}
+_EVENT_INTO = {OPEN: "open", CLOSED: "close", IN_REVIEW: "start_review", NOTICED: "publish_notice",
+               FINALIZED: "finalize"}
 
 
 def catch_up(state: str, target: str) -> tuple[str, ...]:
@@ -168,10 +230,13 @@ def catch_up(state: str, target: str) -> tuple[str, ...]:
     Review reports its progress by events (experts assigned, notice published, selection
     finalized); one that skips a step still walks the call through every state, so the
     history shows each. A call that has not closed cannot be reviewed: TransitionNotAllowed.
+    A cancelled call stays cancelled.
     """
+    if state == CANCELLED:
+        return ()
     position, goal = _PROGRESSION.index(state), _PROGRESSION.index(target)
     if position >= goal:
         return ()
     if position < _PROGRESSION.index(CLOSED):
-        raise TransitionNotAllowed(state, _EVENT_INTO[target], CALL_MACHINE.allowed_events(state))
+        raise CALL_MACHINE.refuse(state, _EVENT_INTO[target])
     return tuple(_EVENT_INTO[s] for s in _PROGRESSION[position + 1 : goal + 1])

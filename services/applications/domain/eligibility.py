@@ -11,15 +11,18 @@ from datetime import datetime, timezone
 from typing import Any
 
 from services.applications.domain.applications import application_limit, missing_fields
-from services.applications.domain.catalogue import FIELD_NAMES_ZH, Category
+from services.contracts.catalogue import FIELD_NAMES_ZH, Category
 from services.applications.domain.institutions import INSTITUTION_TYPES, Institution
-from services.applications.domain.messages import Bilingual, DecisionReasonRequired, rfc3339
+from services.applications.domain.messages import Bilingual, DecisionReasonRequired, RuleNotOverridable, rfc3339
 
 INSTITUTION_TYPE = "institution_type"
 ONE_PER_PREFECTURE = "one_per_prefecture"
 REQUIRED_FIELDS = "required_fields"
 BUDGET_RANGE = "budget_range"
 INSTITUTION_LIMIT = "institution_limit"
+#: Limits the notice itself sets: a failed one is final, no person may judge it away. The
+#: others (fields, budget, counts) are findings a person may weigh and override with a reason.
+HARD_RULES = frozenset({INSTITUTION_TYPE})
 
 
 @dataclass(frozen=True)
@@ -181,11 +184,17 @@ def decide_eligibility(
     findings: Iterable[Finding], eligible: bool, actor: str, reason: str | None, at: datetime
 ) -> EligibilityDecision:
     """The province's decision. Overriding the automatic outcome needs a reason
-    (DecisionReasonRequired); a naive `at` is a ValueError."""
+    (DecisionReasonRequired), and a failed hard rule cannot be overridden at all
+    (RuleNotOverridable); a naive `at` is a ValueError."""
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("a decision time must be timezone-aware (UTC)")
     findings = tuple(findings)
     automatic = automatically_eligible(findings)
+    hard = [f for f in findings if f.rule in HARD_RULES and not f.passed]
+    if eligible and hard:
+        raise RuleNotOverridable(Bilingual(
+            "the notice's limit cannot be overridden: " + "; ".join(f.reason.en for f in hard),
+            "通知规定的申报条件不可推翻：" + "；".join(f.reason.zh for f in hard)))
     reason = (reason or "").strip() or None
     if eligible != automatic and not reason:
         failed = ", ".join(f.rule for f in findings if not f.passed)

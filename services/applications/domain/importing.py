@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from services.applications.domain import credit_code
-from services.applications.domain.institutions import INSTITUTION_TYPES
+from services.applications.domain.institutions import INSTITUTION_TYPES, OWNERSHIPS
 from services.common.bilingual import Bilingual
 from services.common.tabular import RowValidator, Table, TableImport, Unique, read_table
 
@@ -22,16 +22,23 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "county": ("县市区", "county"),
     "sponsor": ("主管部门", "sponsor"),
     "credit_code": ("统一社会信用代码", "credit_code"),
+    "ownership": ("办学性质", "ownership"),
+    "backbone": ("骨干高职高专院校", "骨干院校", "backbone"),
 }
+OPTIONAL = ("ownership", "backbone")
 #: Institution types may be written with their Chinese name in a file.
 TYPE_BY_LABEL = {label: code for code, label in INSTITUTION_TYPES.items()}
+#: So are ownership (公办, 民办) and the backbone flag (是, 否).
+LABELS = {"type": TYPE_BY_LABEL, "ownership": {label: code for code, label in OWNERSHIPS.items()},
+          "backbone": {"是": "true", "否": "false"}}
 
 
 def _typed(field: str, text: str) -> str:
-    return TYPE_BY_LABEL.get(text, text) if field == "type" else text
+    return LABELS.get(field, {}).get(text, text)
 
 
-REGISTER = Table(COLUMNS, Bilingual("the file has no institutions", "文件中没有单位数据"), typed=_typed)
+REGISTER = Table(COLUMNS, Bilingual("the file has no institutions", "文件中没有单位数据"), typed=_typed,
+                 required=tuple(name for name in COLUMNS if name not in OPTIONAL))
 
 
 class ImportResult(TableImport):

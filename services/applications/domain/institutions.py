@@ -1,37 +1,27 @@
-"""Institutions (申报单位): their types, the 14 prefectures, and who recommends them."""
+"""Institutions (申报单位): their ownership and who recommends them. Their types and the prefectures
+are shared reference data (services.contracts.reference)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-VOCATIONAL_UNDERGRADUATE = "vocational_undergraduate"
-HIGHER_VOCATIONAL = "higher_vocational"
-SECONDARY_VOCATIONAL = "secondary_vocational"
-TECHNICIAN = "technician"
+# The applications modules name the shared reference data from here (TECHNICIAN is used below).
+from services.contracts.reference import (  # noqa: F401
+    HIGHER_VOCATIONAL, INSTITUTION_TYPES, PREFECTURES, SECONDARY_VOCATIONAL, TECHNICIAN, VOCATIONAL_UNDERGRADUATE)
 
-INSTITUTION_TYPES: dict[str, str] = {
-    VOCATIONAL_UNDERGRADUATE: "职业本科",
-    HIGHER_VOCATIONAL: "高职专科",
-    SECONDARY_VOCATIONAL: "中职",
-    TECHNICIAN: "技工院校",
-}
+PUBLIC = "public"
+PRIVATE = "private"
+OWNERSHIPS: dict[str, str] = {PUBLIC: "公办", PRIVATE: "民办"}
+#: GB 32100's first character: "1" is the staffing authority (机构编制), which registers public
+#: institutions (事业单位); a private school is registered by civil affairs ("5") or as a company ("9").
+_PUBLIC_REGISTRATION_AUTHORITY = "1"
 
-PREFECTURES: tuple[str, ...] = (
-    "长沙市",
-    "株洲市",
-    "湘潭市",
-    "衡阳市",
-    "邵阳市",
-    "岳阳市",
-    "常德市",
-    "张家界市",
-    "益阳市",
-    "郴州市",
-    "永州市",
-    "怀化市",
-    "娄底市",
-    "湘西土家族苗族自治州",
-)
+
+def ownership_of(credit_code: str) -> str:
+    """Public or private, read from the credit code's registration authority: what the
+    register records when the province does not say."""
+    return PUBLIC if credit_code[:1] == _PUBLIC_REGISTRATION_AUTHORITY else PRIVATE
+
 
 PREFECTURE_BUREAU = "prefecture_bureau"
 HRSS = "hrss"

@@ -57,6 +57,10 @@ class DecisionReasonRequired(DomainError):
     pass
 
 
+class RuleNotOverridable(DomainError):
+    """A limit the notice sets (an institution type) failed: no decision makes it eligible."""
+
+
 class NotFound(DomainError):
     """No such record, or not one the actor may see (never reveal which)."""
 

@@ -27,6 +27,7 @@ class Actor:
     prefecture: str | None = None
     sponsor: str | None = None
     institution_id: str | None = None
+    expert_id: str | None = None
 
     @classmethod
     def from_claims(cls, claims: Mapping) -> Actor:
@@ -37,6 +38,7 @@ class Actor:
             prefecture=claims.get("prefecture"),
             sponsor=claims.get("sponsor"),
             institution_id=claims.get("institution_id"),
+            expert_id=claims.get("expert_id"),
         )
 
     @property

@@ -11,17 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from services.contracts.funding import CATEGORIES, FIRST_YEAR
 from services.funding.domain.money import SOURCES, check_fen
-
-#: The 16 catalogue codes of domain.md (the categories with a quota to 2025).
-CATEGORIES = (
-    "heritage-base", "vu-school", "hv-school", "sv-excellent", "sv-prefecture", "tech-school",
-    "vu-group", "hv-group", "sv-specialty", "tech-specialty", "training-base", "edu-group",
-    "master-teacher", "innovation-team", "master-studio", "workshop",
-)
-
-FIRST_YEAR = 2022  # the notice that started the action (湘教发〔2022〕7号)
-LAST_YEAR = 2099
 
 #: Asia/Shanghai: China Standard Time, UTC+8 all year (no daylight saving since 1991).
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")

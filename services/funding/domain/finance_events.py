@@ -1,5 +1,5 @@
 """The finance events' data, built from domain values (the contract is in
-`services/funding/schemas.py` and `docs/asyncapi.yaml`).
+`services/contracts/funding_events.py` and `docs/asyncapi.yaml`).
 
 A `FinanceEvent` is what a service hands to the outbox: `emit(name, subject, data)`.
 The kernel wraps it in the CloudEvents envelope and numbers it per subject
@@ -13,10 +13,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from services.funding.domain.awards import ProjectAward, Tranche
-from services.funding.domain.money import CURRENCY, add_by_source
+from services.contracts.funding import money
+from services.funding.domain.money import add_by_source
 
 EVENT_NAMES = ("funds_allocated", "tranche_scheduled", "tranche_released", "tranche_withheld",
-               "funds_clawed_back", "budget_exhausted")
+               "funds_clawed_back", "project_failed", "project_withdrawn", "budget_exhausted")
 
 
 @dataclass(frozen=True)
@@ -24,10 +25,6 @@ class FinanceEvent:
     name: str
     subject: str
     data: dict
-
-
-def money(by_source: Mapping[str, int]) -> dict:
-    return {"currency": CURRENCY, "total": sum(by_source.values()), "by_source": dict(by_source)}
 
 
 def tranche_data(tranche: Tranche) -> dict:
@@ -64,6 +61,27 @@ def funds_clawed_back(call_id: str, project_id: str, tranches: Iterable[Tranche]
         "reason": reason, "amount": money(add_by_source(*(t.by_source for t in tranches))),
         "tranches": [tranche_data(t) for t in tranches],
     })
+
+
+def project_failed(funding, milestone: str, reason: str, withheld: Iterable[Tranche],
+                   clawed_back: Iterable[Tranche]) -> FinanceEvent:
+    """After its tranche events: the project failed `milestone` and leaves."""
+    return FinanceEvent("project_failed", funding.project_id,
+                        {**_leaving(funding, reason, withheld, clawed_back), "milestone": milestone})
+
+
+def project_withdrawn(funding, reason: str, withheld: Iterable[Tranche], clawed_back: Iterable[Tranche]) -> FinanceEvent:
+    """After its tranche events: the project was withdrawn and leaves."""
+    return FinanceEvent("project_withdrawn", funding.project_id, _leaving(funding, reason, withheld, clawed_back))
+
+
+def _leaving(funding, reason: str, withheld: Iterable[Tranche], clawed_back: Iterable[Tranche]) -> dict:
+    """What a project leaving the action takes with it: what was withheld and reclaimed."""
+    nothing = {source: 0 for source in funding.award.by_source}
+    return {"project_id": funding.project_id, "call_id": funding.call_id, "category": funding.category,
+            "reason": reason,
+            "withheld": money(add_by_source(nothing, *(t.by_source for t in withheld))),
+            "clawed_back": money(add_by_source(nothing, *(t.by_source for t in clawed_back)))}
 
 
 def budget_exhausted(call_id: str, year: int, category: str, needed: Mapping[str, int],

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.funding.domain.budget import BudgetKey
-from services.funding.domain.money import CURRENCY, SOURCES, check_fen
+from services.contracts.funding import CURRENCY
+from services.funding.domain.money import SOURCES, check_fen
 
 PROJECT_KINDS = ("reserved", "released", "withheld", "clawed_back")
 BUDGET_KINDS = ("appropriation", "budget")

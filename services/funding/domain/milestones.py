@@ -9,25 +9,31 @@ province records the mid-term review and the acceptance, each `pass`, `rectify` 
   but the approval tranche; `all`: all). Nothing is recorded after a fail.
 
 Acceptance is recorded only after the mid-term review passed. Rectify and fail need a
-reason. Each move goes through the state machine below and leaves an audit entry.
+reason. A project may also be withdrawn (撤销, with a reason) while it waits for a
+milestone: its money goes as on a fail of that milestone. Each move goes through the state
+machine below and leaves an audit entry.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from services.common.bilingual import Bilingual
 from services.common.statemachine import AuditEntry, StateMachine, Transition, TransitionNotAllowed
+from services.contracts.funding import MILESTONES
 from services.funding.domain import finance_events as fe
 from services.funding.domain.awards import ProjectAward, Tranche
 from services.funding.domain.ledger import PROJECT_KINDS, Entry, reservation, tranche_movement
 
-MILESTONES = ("mid_term", "acceptance")
 RESULTS = ("pass", "rectify", "fail")
+#: The milestone a funded project waits for, by its funding state.
+AWAITED = {"awaiting_mid_term": "mid_term", "mid_term_rectifying": "mid_term",
+           "awaiting_acceptance": "acceptance", "acceptance_rectifying": "acceptance"}
 
 FUNDING = StateMachine(
     "project funding",
     ["approved", "awaiting_mid_term", "mid_term_rectifying", "awaiting_acceptance", "acceptance_rectifying",
-     "completed", "failed"],
+     "completed", "failed", "withdrawn"],
     [
         Transition("allocate", {"approved"}, "awaiting_mid_term"),
         Transition("mid_term_pass", {"awaiting_mid_term", "mid_term_rectifying"}, "awaiting_acceptance"),
@@ -39,6 +45,7 @@ FUNDING = StateMachine(
                    requires_reason=True),
         Transition("acceptance_fail", {"awaiting_acceptance", "acceptance_rectifying"}, "failed",
                    requires_reason=True),
+        Transition("withdraw", set(AWAITED), "withdrawn", requires_reason=True),
     ],
 )
 
@@ -48,11 +55,11 @@ TRANCHE_ACCOUNT = {"scheduled": "reserved", "released": "released", "withheld": 
 
 
 class MilestoneRefused(TransitionNotAllowed):
-    """The milestone may not be recorded now (HTTP 409); the message says why."""
+    """The milestone may not be recorded now (HTTP 409); `why` says why, in both languages."""
 
-    def __init__(self, refused: TransitionNotAllowed, explanation: str):
-        super().__init__(refused.from_state, refused.event, refused.allowed_events)
-        self.args = (explanation,)
+    def __init__(self, refused: TransitionNotAllowed, explanation: Bilingual):
+        super().__init__(refused.from_state, refused.event, refused.allowed_events, refused.machine, explanation)
+        self.args = (explanation.en,)
 
 
 @dataclass(frozen=True)
@@ -119,22 +126,44 @@ def record_milestone(funding: ProjectFunding, milestone: str, result: str, *, ac
     if result == "pass":
         moved, entries, events = _release(moved, milestone, at)
     elif result == "fail":
-        moved, entries, events = _fail(moved, milestone, audit.reason, at)
+        moved, entries, events = _leave(moved, milestone, audit.reason, at)
+        events.append(fe.project_failed(moved, milestone, audit.reason, *_left_money(funding, moved)))
     else:
         entries, events = [], []
     return FundingChange(moved, audit, tuple(entries), tuple(events))
 
 
-def _why_refused(funding: ProjectFunding, milestone: str) -> str:
+def withdraw(funding: ProjectFunding, *, actor: str, reason: str | None, at: datetime) -> FundingChange:
+    """The project is withdrawn (撤销) while it waits for a milestone: its money goes as on a
+    fail of that milestone. Raises `MilestoneRefused` once the project has completed, failed
+    or been withdrawn, and `ReasonRequired` without a reason."""
+    try:
+        status, audit = FUNDING.apply(funding.status, "withdraw", actor, reason, at)
+    except TransitionNotAllowed as refused:
+        raise MilestoneRefused(refused, _why_refused(funding, "withdrawal")) from None
+    moved, entries, events = _leave(replace(funding, status=status), AWAITED[funding.status], audit.reason, at)
+    events.append(fe.project_withdrawn(moved, audit.reason, *_left_money(funding, moved)))
+    return FundingChange(moved, audit, tuple(entries), tuple(events))
+
+
+def _why_refused(funding: ProjectFunding, milestone: str) -> Bilingual:
     project = funding.project_id
+    if funding.status == "withdrawn":
+        return Bilingual(f"project {project} has been withdrawn: nothing more is recorded for it",
+                         f"项目 {project} 已撤销，不再记录考核结果")
     if funding.status == "failed":
-        return f"project {project} has failed a milestone: nothing more is recorded for it"
+        return Bilingual(f"project {project} has failed a milestone: nothing more is recorded for it",
+                         f"项目 {project} 已有一项考核未通过，不再记录考核结果")
     if funding.status == "completed":
-        return f"project {project} has passed acceptance: its funding is complete"
+        return Bilingual(f"project {project} has passed acceptance: its funding is complete",
+                         f"项目 {project} 已通过验收，资金已全部结清")
     if milestone == "acceptance":
-        stage = "in rectification" if funding.status == "mid_term_rectifying" else "not recorded yet"
-        return f"acceptance of project {project} needs a passed mid-term review; the mid-term review is {stage}"
-    return f"the mid-term review of project {project} has passed already"
+        rectifying = funding.status == "mid_term_rectifying"
+        return Bilingual(
+            f"acceptance of project {project} needs a passed mid-term review; the mid-term review is "
+            + ("in rectification" if rectifying else "not recorded yet"),
+            f"项目 {project} 须先通过中期检查才能验收；中期检查" + ("正在整改" if rectifying else "尚未记录"))
+    return Bilingual(f"the mid-term review of project {project} has passed already", f"项目 {project} 的中期检查已通过")
 
 
 def _move(funding: ProjectFunding, tranches: list[Tranche], movement: str, state: str,
@@ -157,7 +186,9 @@ def _release(funding: ProjectFunding, trigger: str, at: datetime):
     return funding, entries, [fe.tranche_event("tranche_released", funding.call_id, funding.project_id, t) for t in due]
 
 
-def _fail(funding: ProjectFunding, milestone: str, reason: str, at: datetime):
+def _leave(funding: ProjectFunding, milestone: str, reason: str, at: datetime):
+    """The project leaves before `milestone`: every unpaid tranche is withheld, and the released
+    ones its claw-back policy names are clawed back."""
     unpaid = _in_state(funding, "scheduled")
     reclaimed = [t for t in _in_state(funding, "released") if _clawed_back(funding.clawback, t)]
     funding, withheld_entries = _move(funding, unpaid, "withholding", "withheld", at)
@@ -167,6 +198,13 @@ def _fail(funding: ProjectFunding, milestone: str, reason: str, at: datetime):
         events.append(fe.funds_clawed_back(funding.call_id, funding.project_id, reclaimed, milestone,
                                            funding.clawback, reason))
     return funding, withheld_entries + clawback_entries, events
+
+
+def _left_money(before: ProjectFunding, after: ProjectFunding) -> tuple[list[Tranche], list[Tranche]]:
+    """The tranches withheld and clawed back by a leave."""
+    moved = [(t, after_state) for t, was, after_state in zip(before.award.tranches, before.tranche_states,
+                                                              after.tranche_states) if was != after_state]
+    return [t for t, s in moved if s == "withheld"], [t for t, s in moved if s == "clawed_back"]
 
 
 def _clawed_back(policy: str, tranche: Tranche) -> bool:

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-CURRENCY = "CNY"
-
-#: The funding sources named by the notice (经费投入), in their canonical order.
-SOURCES = ("provincial_special", "local_special_bond", "local_government", "social")
+from services.contracts.funding import SOURCES
 
 
 def check_fen(value, name: str, *, positive: bool = False) -> int:

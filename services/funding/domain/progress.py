@@ -2,7 +2,8 @@
 
 Per source: `allocated` is the awards; `disbursed` what was released to the projects
 (including what a failed milestone later clawed back); `clawed_back` what came back.
-`milestones_passed` counts the passed mid-term reviews and acceptances.
+`milestones_passed` counts the passed mid-term reviews and acceptances, `milestones_failed`
+the failed ones.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class FundedProject:
     prefecture: str
     funding: ProjectFunding
     passed: tuple[str, ...]  # the milestones it passed, each at most once
+    failed: tuple[str, ...] = ()  # the milestones it failed
 
 
 @dataclass
@@ -28,6 +30,7 @@ class _Cell:
     disbursed: Counter = field(default_factory=Counter)
     clawed_back: Counter = field(default_factory=Counter)
     passed: Counter = field(default_factory=Counter)
+    failed: Counter = field(default_factory=Counter)
 
     def add(self, project: FundedProject) -> None:
         self.projects += 1
@@ -36,6 +39,7 @@ class _Cell:
             self.disbursed[source] += where["released"] + where["clawed_back"]
             self.clawed_back[source] += where["clawed_back"]
         self.passed.update(project.passed)
+        self.failed.update(project.failed)
 
 
 def _by_source(amounts: Counter) -> dict[str, int]:
@@ -44,12 +48,13 @@ def _by_source(amounts: Counter) -> dict[str, int]:
 
 def progress_cells(projects: Iterable[FundedProject]) -> list[dict]:
     """One cell per (category, prefecture) with funded projects, in that order: its project
-    count, allocated / disbursed / clawed_back fen by source, and milestones passed."""
+    count, allocated / disbursed / clawed_back fen by source, and milestones passed and failed."""
     cells: dict[tuple[str, str], _Cell] = {}
     for project in projects:
         cells.setdefault((project.funding.category, project.prefecture), _Cell()).add(project)
     return [{"category": category, "prefecture": prefecture, "projects": cell.projects,
              "allocated": _by_source(cell.allocated), "disbursed": _by_source(cell.disbursed),
              "clawed_back": _by_source(cell.clawed_back),
-             "milestones_passed": {milestone: cell.passed[milestone] for milestone in MILESTONES}}
+             "milestones_passed": {milestone: cell.passed[milestone] for milestone in MILESTONES},
+             "milestones_failed": {milestone: cell.failed[milestone] for milestone in MILESTONES}}
             for (category, prefecture), cell in sorted(cells.items())]

@@ -21,10 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from services.contracts.funding import CLAWBACK_POLICIES, TRIGGERS
 from services.funding.domain.money import SOURCES
-
-TRIGGERS = ("approval", "mid_term", "acceptance")
-CLAWBACK_POLICIES = ("none", "beyond_approval", "all")
 
 
 class InvalidRule(ValueError):

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.gateway.routes import applications, funding, notify, ops, reports, review
+from services.gateway.routes import (
+    annual_reports, applications, audit, funding, materials, notify, ops, panels, reports, review,
+)
 
-BLUEPRINTS = (ops.bp, applications.bp, funding.bp, review.bp, notify.bp, reports.bp)
+BLUEPRINTS = (ops.bp, applications.bp, annual_reports.bp, materials.bp, funding.bp, review.bp, panels.bp, notify.bp,
+              reports.bp, audit.bp)
 
 
 def register_routes(app: Flask) -> None:

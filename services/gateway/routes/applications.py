@@ -5,8 +5,9 @@ from flask import Blueprint, url_for
 
 from services.applications.schemas import (
     ApplicationIn, ApplicationOut, ApplicationPageOut, ApplicationPatch, ApplicationQuery, CallIn, CallOut,
-    CallPageOut, CallQuery, DecisionIn, DeclineIn, EligibilityOverrideIn, ImportReportOut, InstitutionIn,
-    InstitutionOut, InstitutionPageOut, InstitutionQuery, ProgrammeListOut,
+    CallPageOut, CallQuery, DecisionIn, DeclineIn, EligibilityOverrideIn, ExtensionIn, ImportReportOut,
+    InstitutionIn, InstitutionOut, InstitutionPageOut, InstitutionQuery, ProgrammeListOut, ProjectOut,
+    ProjectPageOut, ProjectQuery,
 )
 from services.gateway.auth import ANY_ROLE
 from services.gateway.routing import Call, operation
@@ -23,8 +24,11 @@ SCOPES = ("The province sees every record, a prefecture bureau those of its pref
 
 @bp.get("/v1/programmes")
 @operation(
-    summary="List the programmes (categories) with quota, eligible institution types and selected-so-far counts",
-    tag="catalogue", roles=ANY_ROLE, responses={200: ProgrammeListOut},
+    summary="List the programmes (categories) with their 2025 target, selected (all years), held and available",
+    description="A category's calls of every year (2022-2025) count toward its one 2025 target: `selected` is "
+                "what their selections took, `held` what calls in progress may still select, `available` what a "
+                "new call may offer.",
+    tag="catalogue", roles=ANY_ROLE, responses={200: ProgrammeListOut}, conditional=True,
 )
 def list_programmes(call: Call):
     return call.rpc(SERVICE, "list_programmes").response()
@@ -91,23 +95,73 @@ def create_call(call: Call):
 
 @bp.get("/v1/calls")
 @operation(summary="List calls", description="Drafts are listed for the province only.", tag="calls",
-           roles=ANY_ROLE, query=CallQuery, responses={200: CallPageOut})
+           roles=ANY_ROLE, query=CallQuery, responses={200: CallPageOut}, conditional=True)
 def list_calls(call: Call):
     return call.rpc(SERVICE, "list_calls", **call.query).response()
 
 
 @bp.get("/v1/calls/<call_id>")
 @operation(summary="One call, with its status history", description="A draft is the province's only.",
-           tag="calls", roles=ANY_ROLE, responses={200: CallOut}, problems=(404,))
+           tag="calls", roles=ANY_ROLE, responses={200: CallOut}, problems=(404,), conditional=True)
 def get_call(call: Call, call_id: str):
     return call.rpc(SERVICE, "get_call", call_id=call_id).response()
 
 
 @bp.post("/v1/calls/<call_id>/open")
 @operation(summary="Open a draft call now, before its opens_at", tag="calls", roles={"province"},
-           responses={200: CallOut}, problems=(404, 409))
+           idempotent=True, responses={200: CallOut}, problems=(404, 409))
 def open_call(call: Call, call_id: str):
     return call.rpc(SERVICE, "open_call", call_id=call_id).response()
+
+
+@bp.post("/v1/calls/<call_id>/close")
+@operation(summary="Close an open call's window now, before its closes_at", tag="calls", roles={"province"},
+           body=DecisionIn, responses={200: CallOut}, problems=(404, 409),
+           description="The call goes on to recommendation and review as if its time had come (call_closed).")
+def close_call_early(call: Call, call_id: str):
+    return call.rpc(SERVICE, "close_call_early", call_id=call_id, decision=call.body).response()
+
+
+@bp.post("/v1/calls/<call_id>/extend")
+@operation(summary="Extend an open call's window to a later closes_at; its applicants are told",
+           tag="calls", roles={"province"}, body=ExtensionIn, responses={200: CallOut}, problems=(404, 409),
+           description="Only before the window has passed (409 window-closed after it); the new closes_at must be "
+                       "later than the current one (422). Emits call_extended.")
+def extend_call(call: Call, call_id: str):
+    return call.rpc(SERVICE, "extend_call", call_id=call_id, extension=call.body).response()
+
+
+@bp.post("/v1/calls/<call_id>/cancel")
+@operation(
+    summary="Cancel a draft or open call, with a reason",
+    description="All or nothing: the call is cancelled, each of its unsettled applications closed "
+                "(call_cancelled), exactly the quota it held released, and its applicants told. Once review has "
+                "started a call cannot be cancelled (409).",
+    tag="calls", roles={"province"}, body=DeclineIn, responses={200: CallOut}, problems=(404, 409),
+)
+def cancel_call(call: Call, call_id: str):
+    return call.rpc(SERVICE, "cancel_call", call_id=call_id, decision=call.body).response()
+
+
+# ---------------------------------------------------------------- projects
+
+PROJECT_READERS = {"province", "finance", "prefecture", "hrss", "institution"}
+PROJECT_SCOPES = ("The province and finance see every project, a prefecture bureau its prefecture's, an HRSS "
+                  "department its sponsored schools', an institution its own; any other is answered 404.")
+
+
+@bp.get("/v1/projects")
+@operation(summary="List projects (立项项目)", description=PROJECT_SCOPES, tag="projects", roles=PROJECT_READERS,
+           query=ProjectQuery, responses={200: ProjectPageOut}, conditional=True)
+def list_projects(call: Call):
+    return call.rpc(SERVICE, "list_projects", **call.query).response()
+
+
+@bp.get("/v1/projects/<project_id>")
+@operation(summary="One project: plan, yearly targets, money, milestones, history", description=PROJECT_SCOPES,
+           tag="projects", roles=PROJECT_READERS, responses={200: ProjectOut}, problems=(404,), conditional=True)
+def get_project(call: Call, project_id: str):
+    return call.rpc(SERVICE, "get_project", project_id=project_id).response()
 
 
 # ---------------------------------------------------------------- applications
@@ -154,7 +208,7 @@ def update_application(call: Call, application_id: str):
     summary="Submit a draft",
     description="Within the call's window only (after it: 409 window-closed). Needs industry_fields. The "
                 "automatic eligibility rules run and their findings are stored with the application.",
-    tag="applications", roles={"institution"}, responses={200: ApplicationOut}, problems=(404, 409),
+    tag="applications", roles={"institution"}, idempotent=True, responses={200: ApplicationOut}, problems=(404, 409),
 )
 def submit_application(call: Call, application_id: str):
     return call.rpc(SERVICE, "submit_application", application_id=application_id).response()
@@ -162,7 +216,7 @@ def submit_application(call: Call, application_id: str):
 
 @bp.post("/v1/applications/<application_id>/withdraw")
 @operation(summary="Withdraw an application (draft, submitted or recommended), with an optional reason",
-           tag="applications", roles={"institution"}, body=DecisionIn, responses={200: ApplicationOut},
+           tag="applications", roles={"institution"}, body=DecisionIn, idempotent=True, responses={200: ApplicationOut},
            problems=(404, 409))
 def withdraw_application(call: Call, application_id: str):
     return call.rpc(SERVICE, "withdraw_application", application_id=application_id, decision=call.body).response()
@@ -174,7 +228,7 @@ def withdraw_application(call: Call, application_id: str):
     description="By its recommending authority: the prefecture bureau for its prefecture's institutions, the "
                 "HRSS sponsor for a technician school (403 for anyone else who can see it). At most the call's "
                 "prefecture_cap per authority: beyond it, 409 recommendation-cap-reached.",
-    tag="applications", roles=RECOMMENDERS, body=DecisionIn, responses={200: ApplicationOut},
+    tag="applications", roles=RECOMMENDERS, body=DecisionIn, idempotent=True, responses={200: ApplicationOut},
     problems=(403, 404, 409),
 )
 def recommend_application(call: Call, application_id: str):
@@ -183,7 +237,8 @@ def recommend_application(call: Call, application_id: str):
 
 @bp.post("/v1/applications/<application_id>/decline")
 @operation(summary="Decline to recommend a submitted application (a reason is required)", tag="applications",
-           roles=RECOMMENDERS, body=DeclineIn, responses={200: ApplicationOut}, problems=(403, 404, 409))
+           roles=RECOMMENDERS, body=DeclineIn, idempotent=True, responses={200: ApplicationOut},
+           problems=(403, 404, 409))
 def decline_application(call: Call, application_id: str):
     return call.rpc(SERVICE, "decline_application", application_id=application_id, decision=call.body).response()
 
@@ -193,8 +248,8 @@ def decline_application(call: Call, application_id: str):
     summary="Decide the eligibility of a recommended application",
     description="The automatic rules run again; `eligible` equal to their outcome confirms it, the other value "
                 "overrides it and needs a reason. Emits eligibility_checked.",
-    tag="applications", roles={"province"}, body=EligibilityOverrideIn, responses={200: ApplicationOut},
-    problems=(404, 409),
+    tag="applications", roles={"province"}, body=EligibilityOverrideIn, idempotent=True,
+    responses={200: ApplicationOut}, problems=(404, 409),
 )
 def decide_eligibility(call: Call, application_id: str):
     return call.rpc(SERVICE, "decide_eligibility", application_id=application_id, decision=call.body).response()

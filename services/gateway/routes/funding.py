@@ -7,7 +7,7 @@ from flask import Blueprint, url_for
 from services.funding.schemas import (
     AllocationRequestSchema, BudgetLinePageSchema, BudgetLineSchema, BudgetQuerySchema, BudgetSchema,
     CallAllocationSchema, FundingRuleCreateSchema, FundingRuleOutSchema, LedgerPageSchema, LedgerQuerySchema,
-    MilestoneRecordedSchema, MilestoneSchema, ProjectFundingSchema,
+    MilestoneRecordedSchema, MilestoneSchema, ProjectFundingSchema, WithdrawalSchema,
 )
 from services.gateway.routing import Call, operation
 
@@ -111,6 +111,21 @@ def get_project_funding(call: Call, project_id: str):
 def record_milestone(call: Call, project_id: str):
     reply = call.rpc(SERVICE, "record_milestone", project_id=project_id, milestone=call.body)
     return reply.response(location=url_for(".get_project_funding", project_id=project_id))
+
+
+@bp.post("/v1/projects/<project_id>/withdrawal")
+@operation(
+    summary="Withdraw a project (撤销): it leaves the action and its place returns to its category",
+    description="While the project waits for its mid-term review or acceptance (the institution asked, or the "
+                "province decided; reason required): every unpaid tranche is withheld and the released ones the "
+                "rule's claw-back policy names are clawed back, as on a fail of the milestone it waits for; "
+                "finance systems get `project_withdrawn` after the tranche events. 409 once the project has "
+                "completed, failed or been withdrawn, or while its call is not allocated.",
+    tag=TAG, roles={"province"}, body=WithdrawalSchema, idempotent=True, responses={200: ProjectFundingSchema},
+    problems=(409,),
+)
+def withdraw_project(call: Call, project_id: str):
+    return call.rpc(SERVICE, "withdraw_project", project_id=project_id, withdrawal=call.body).response()
 
 
 @bp.get("/v1/funding/ledger")

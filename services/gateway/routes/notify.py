@@ -47,7 +47,7 @@ def list_inbox(call: Call):
 @bp.post("/v1/inbox/<notification_id>/read")
 @operation(
     summary="Mark one of your messages read", description="Marking a read message again changes nothing.",
-    tag="notifications", roles=ANY_ROLE, responses={200: InboxMessageSchema}, problems=(404,),
+    tag="notifications", roles=ANY_ROLE, idempotent=True, responses={200: InboxMessageSchema}, problems=(404,),
 )
 def mark_read(call: Call, notification_id: str):
     return call.rpc(SERVICE, "mark_read", notification_id=notification_id).response()

@@ -1,10 +1,11 @@
-"""Operational routes: liveness, readiness, metrics and the API's own description."""
+"""Operational routes: liveness, readiness and the API's own description (metrics have a listener of
+their own: services.gateway.app)."""
 from __future__ import annotations
 
 import contextvars
 from concurrent.futures import ThreadPoolExecutor
 
-from flask import Blueprint, Response, current_app, jsonify, render_template
+from flask import Blueprint, current_app, jsonify, render_template
 
 from services.gateway.openapi import api_spec, describe_schema
 from services.gateway.routing import PUBLIC, Call, gateway, operation
@@ -55,17 +56,9 @@ def _ping(rpc, service: str, timeout: float) -> dict:
         return {"ok": False, "detail": f"{type(exc).__name__}: {exc.detail}"}
     if isinstance(reply, dict) and reply.get("ok") is True:
         return {"ok": True}
+    if isinstance(reply, dict) and isinstance(reply.get("missing"), str):
+        return {"ok": False, "detail": f"{reply['missing']} is not available to {service}"}
     return {"ok": False, "detail": f"ping answered {reply!r}"}
-
-
-@bp.get("/metrics")
-@operation(
-    summary="Prometheus metrics: requests by route template and status, latency histogram",
-    tag="operations", roles=PUBLIC, responses={200: "text/plain"},
-)
-def metrics(call: Call):
-    state = gateway()
-    return Response(state.metrics.exposition(), content_type=state.metrics.content_type)
 
 
 @bp.get("/openapi.json")

@@ -7,10 +7,15 @@ from pathlib import Path
 
 from flask import Blueprint, jsonify, render_template, send_from_directory
 
-from services.gateway.exports import download, format_field, requested_format, xlsx
+from marshmallow import fields, validate
+
+from services.applications.domain.calls import ACTION_YEARS
+from services.applications.schemas import SupervisionWeightsIn, SupervisionWeightsOut
+from services.gateway.exports import PDF, download, format_field, pdf, requested_format, xlsx
 from services.gateway.progress import PROVINCE_SCOPE, ProgressReportSchema, compose_report, report_tables
 from services.gateway.routing import PUBLIC, XLSX, Call, operation
 from services.gateway.schemas import StrictSchema
+from services.gateway.supervision import SupervisionReportOut, compose_supervision, supervision_lines, supervision_table
 
 TAG = "supervision"
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -33,14 +38,58 @@ class ProgressQuery(StrictSchema):
     downloads=(XLSX,),
 )
 def progress_report(call: Call):
-    approvals = call.rpc("applications", "progress_report").body
-    funding = call.rpc("funding", "progress_report").body
+    approvals, funding = (reply.body for reply in call.rpc_each([("applications", "progress_report", {}),
+                                                                 ("funding", "progress_report", {})]))
     scope = call.actor.prefecture if call.actor.role == "prefecture" else PROVINCE_SCOPE
     at = datetime.now(timezone.utc)
     report = compose_report(scope, approvals, funding, at)
     if requested_format(call.query, call.operation.downloads) == XLSX:
         return download(xlsx(report_tables(report)), XLSX, f"progress-report-{at:%Y%m%d}")
     return jsonify(ProgressReportSchema().dump(report))
+
+
+class SupervisionQuery(StrictSchema):
+    year = fields.Integer(required=True, validate=validate.Range(ACTION_YEARS[0], ACTION_YEARS[-1]), metadata={
+        "description": f"the year supervised ({ACTION_YEARS[0]}-{ACTION_YEARS[-1]})"})
+    format = format_field("xlsx", "pdf")
+
+
+@bp.get("/v1/reports/supervision")
+@operation(
+    summary="The year's supervision of the prefectures (考核督导): measures, structural duties, score, rank",
+    description="Per prefecture: its projects (calls of the year and before) against the provincial mean, local "
+                "money (local special bonds and local government) disbursed against allocated, milestones passed "
+                "against recorded, annual reports on time against due, and the notice's structural duties (a "
+                "backbone higher-vocational college; a public secondary vocational school in every county of the "
+                "register; its rebuilt Chuyi secondary school), each met or missed; a score of 0-100 by the year's "
+                "rubric (PUT /v1/reports/supervision/rubric; docs/supervision.md) and the rank. The province sees "
+                "every prefecture, a prefecture bureau its own. `?format=xlsx` or `?format=pdf` answers the "
+                "ranked table as a download.",
+    tag=TAG, roles={"province", "prefecture"}, query=SupervisionQuery, responses={200: SupervisionReportOut},
+    downloads=(XLSX, PDF),
+)
+def supervision_report(call: Call):
+    facts, funding = (reply.body for reply in call.rpc_each([
+        ("applications", "supervision_facts", {"year": call.query["year"]}), ("funding", "progress_report", {})]))
+    report = compose_supervision(facts, funding["cells"], datetime.now(timezone.utc))
+    wanted = requested_format(call.query, call.operation.downloads)
+    name = f"supervision-{report['year']}"
+    if wanted == XLSX:
+        return download(xlsx([supervision_table(report)]), XLSX, name)
+    if wanted == PDF:
+        title = f"{report['year']}年度市州考核督导"
+        return download(pdf(title, supervision_lines(report), supervision_table(report)), PDF, name)
+    return jsonify(SupervisionReportOut().dump(report))
+
+
+@bp.put("/v1/reports/supervision/rubric")
+@operation(
+    summary="Set the rubric of a year's supervision: a weight per measure, together 100",
+    description="Until the province sets one, a year is scored by the default rubric (docs/supervision.md).",
+    tag=TAG, roles={"province"}, body=SupervisionWeightsIn, responses={200: SupervisionWeightsOut},
+)
+def set_supervision_rubric(call: Call):
+    return call.rpc("applications", "set_supervision_weights", rubric=call.body).response()
 
 
 @bp.get("/dashboard")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, url_for
 
-from services.gateway.auth import ANY_ROLE
 from services.gateway.exports import JSON, PDF, format_field, requested_format
 from services.gateway.notice import notice_download
 from services.gateway.routing import PUBLIC, XLSX, Call, operation
+from services.review.domain.notice import MAX_OBJECTIONS_PER_FILER, OBJECTORS
 from services.gateway.schemas import PageQuerySchema, StrictSchema
 from services.review.schemas import (
     AssignmentFilterIn, AssignmentPageOut, AssignmentRunIn, AssignmentRunOut, AssignmentDeclineIn, AssignmentDeclineOut, ExpertFilterIn,
@@ -87,7 +87,7 @@ def list_assignments(call: Call):
     summary="Decline an assignment, with a reason; a replacement is assigned",
     description="Only an assignment not yet reviewed, before the review deadline. The replacement re-solves only "
                 "the open slots and never offers the declined pair again.",
-    tag=TAG, roles={"expert"}, body=AssignmentDeclineIn, responses={200: AssignmentDeclineOut}, problems=(404, 409),
+    tag=TAG, roles={"expert"}, body=AssignmentDeclineIn, idempotent=True, responses={200: AssignmentDeclineOut}, problems=(404, 409),
 )
 def decline_assignment(call: Call, assignment_id: str):
     return call.rpc(SERVICE, "decline_assignment", assignment_id=assignment_id, decline=call.body).response()
@@ -131,7 +131,7 @@ def get_ranking(call: Call, call_id: str):
 @operation(
     summary="Publish the ranking",
     description="Once every review is in, or the review deadline has passed. Reviews close with it.",
-    tag=TAG, roles={"province"}, responses={200: RankingOut}, problems=(404, 409),
+    tag=TAG, roles={"province"}, idempotent=True, responses={200: RankingOut}, problems=(404, 409),
 )
 def publish_ranking(call: Call, call_id: str):
     return call.rpc(SERVICE, "publish_ranking", call_id=call_id).response()
@@ -158,7 +158,7 @@ class NoticeQuery(StrictSchema):
 @operation(summary="The public notice of a call (no token needed)",
            description="`?format=xlsx` or `?format=pdf` (or the Accept header) answers its list as a download.",
            tag=TAG, roles=PUBLIC, query=NoticeQuery, responses={200: NoticeOut}, problems=(404,),
-           downloads=(XLSX, PDF))
+           downloads=(XLSX, PDF), conditional=True)
 def get_notice(call: Call, call_id: str):
     reply = call.rpc(SERVICE, "get_notice", call_id=call_id)
     wanted = requested_format(call.query, call.operation.downloads)
@@ -168,7 +168,10 @@ def get_notice(call: Call, call_id: str):
 @bp.post("/v1/calls/<call_id>/objections")
 @operation(
     summary="Object (异议) to an application of the noticed selection, during the window",
-    tag=TAG, roles=ANY_ROLE, body=ObjectionIn, idempotent=True, responses={201: ObjectionOut}, problems=(404, 409),
+    description="Filed by an institution, a prefecture bureau or an HRSS department; each party objects once "
+                f"to an application and at most {MAX_OBJECTIONS_PER_FILER} times to a notice (409 beyond).",
+    tag=TAG, roles=set(OBJECTORS), body=ObjectionIn, idempotent=True, responses={201: ObjectionOut},
+    problems=(403, 404, 409),
 )
 def file_objection(call: Call, call_id: str):
     return call.rpc(SERVICE, "file_objection", call_id=call_id, objection=call.body).response()
@@ -177,7 +180,7 @@ def file_objection(call: Call, call_id: str):
 @bp.post("/v1/objections/<objection_id>/resolve")
 @operation(
     summary="Resolve an objection: upheld (the application leaves, the reserve moves up) or dismissed",
-    tag=TAG, roles={"province"}, body=ResolveIn, responses={200: ObjectionOut}, problems=(404, 409),
+    tag=TAG, roles={"province"}, body=ResolveIn, idempotent=True, responses={200: ObjectionOut}, problems=(404, 409),
 )
 def resolve_objection(call: Call, objection_id: str):
     return call.rpc(SERVICE, "resolve_objection", objection_id=objection_id, resolution=call.body).response()
@@ -187,7 +190,7 @@ def resolve_objection(call: Call, objection_id: str):
 @operation(
     summary="Approve the selection (立项)",
     description="Refused (409) while the notice window is open or an objection is open.",
-    tag=TAG, roles={"province"}, responses={200: SelectionOut}, problems=(404, 409),
+    tag=TAG, roles={"province"}, idempotent=True, responses={200: SelectionOut}, problems=(404, 409),
 )
 def finalize_selection(call: Call, call_id: str):
     return call.rpc(SERVICE, "finalize_selection", call_id=call_id).response()

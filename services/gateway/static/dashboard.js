@@ -1,11 +1,17 @@
 /* The province's dashboard: fetches GET /v1/reports/progress with the user's token and draws
-   it as charts (inline SVG) and tables. The token comes in the URL fragment
+   it as charts (inline SVG) and tables, and the supervision of the year chosen
+   (GET /v1/reports/supervision?year=). The token comes in the URL fragment
    (/dashboard#token=<JWT>), which browsers never send to the server; it is kept for the tab's
    session only and removed from the address bar. Every figure is also shown as text. */
 (function () {
   "use strict";
 
   var REPORT = "/v1/reports/progress";
+  var SUPERVISION = "/v1/reports/supervision";
+  var DUTY_NAMES = {
+    backbone_college: "骨干高职高专院校", public_secondary_in_every_county: "每县公办中职学校",
+    rebuilt_school: "楚怡中职学校改扩建"
+  };
   var XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
   var TOKEN_KEY = "chuyi.dashboard.token";
   var SVG = "http://www.w3.org/2000/svg";
@@ -18,7 +24,10 @@
 
   function element(tag, attributes, children, namespace) {
     var node = namespace ? document.createElementNS(namespace, tag) : document.createElement(tag);
-    Object.keys(attributes || {}).forEach(function (name) { node.setAttribute(name, attributes[name]); });
+    Object.keys(attributes || {}).forEach(function (name) {
+      // A style attribute would need 'unsafe-inline' in the Content-Security-Policy; the CSSOM does not.
+      if (name === "style") { node.style.cssText = attributes[name]; } else { node.setAttribute(name, attributes[name]); }
+    });
     (children || []).forEach(function (child) {
       node.appendChild(typeof child === "object" ? child : document.createTextNode(String(child)));
     });
@@ -177,6 +186,31 @@
     }));
   }
 
+  function renderSupervision(report) {
+    var body = byId("supervision-table").tBodies[0];
+    body.replaceChildren.apply(body, report.prefectures.map(function (p) {
+      var money = p.measures.local_money;
+      return element("tr", { "data-supervised": p.prefecture }, [
+        element("td", { "data-field": "name" }, [p.prefecture]), cell("rank", p.rank), cell("score", p.score.toFixed(1)),
+        cell("projects", p.projects), cell("local_money", money === null ? "—" : percent(money, 1)),
+        cell("duties_missed", p.duties_missed.map(function (d) { return DUTY_NAMES[d] || d; }).join("、") || "—")
+      ]);
+    }));
+    byId("supervision-status").textContent = report.year + "年度；评分规则：" + Object.keys(report.weights).map(
+      function (m) { return m + " " + report.weights[m]; }).join("，") + (report.weights_set_by_province ? "（省级设定）" : "（默认）");
+  }
+
+  function loadSupervision(token) {
+    var year = byId("supervision-year").value;
+    fetch(SUPERVISION + "?year=" + encodeURIComponent(year),
+          { headers: { Authorization: "Bearer " + token, Accept: "application/json" } })
+      .then(function (response) {
+        if (response.ok) { return response.json().then(renderSupervision); }
+        return problemText(response).then(function (text) { byId("supervision-status").textContent = "加载失败：" + text; });
+      })
+      .catch(function (error) { byId("supervision-status").textContent = "无法连接服务器：" + error.message; });
+  }
+
   function render(report) {
     byId("scope").textContent = "（" + (report.scope === "province" ? "全省" : report.scope) + "）";
     renderSummary(report);
@@ -199,7 +233,7 @@
     setState("loading", "正在加载…");
     fetch(REPORT, { headers: { Authorization: "Bearer " + token, Accept: "application/json" } })
       .then(function (response) {
-        if (response.ok) { return response.json().then(render); }
+        if (response.ok) { loadSupervision(token); return response.json().then(render); }
         return problemText(response).then(function (text) {
           if (response.status === 401 || response.status === 403) {
             askForToken("此令牌不能查看建设进度（" + text + "），请使用省级或市州用户的令牌。");
@@ -232,6 +266,8 @@
     load(sessionStorage.getItem(TOKEN_KEY));
   });
   byId("export-xlsx").addEventListener("click", exportWorkbook);
+  byId("supervision-year").value = String(Math.min(Math.max(new Date().getFullYear(), 2022), 2025));
+  byId("supervision-year").addEventListener("change", function () { loadSupervision(sessionStorage.getItem(TOKEN_KEY)); });
   window.addEventListener("hashchange", function () {
     var token = takeToken();
     if (token) { load(token); }

@@ -60,6 +60,23 @@ def _experts_assigned(data):
         "review_deadline": parse_time(a["review_deadline"])}, initial={"state": OPEN}) for a in data["assignments"]]
 
 
+def _panel_experts_assigned(data):
+    """A panel's assignments, as a call's: the expert reminders cover them (the panel's title
+    stands for the call's name, the project for the application, its id being the application's)."""
+    return [Fact("calls", data["panel_id"], {"title": data["title"]})] + [
+        Fact("assignments", a["assignment_id"], {
+            "expert_id": a["expert_id"], "application_id": a["project_id"], "call_id": data["panel_id"],
+            "review_deadline": parse_time(a["review_deadline"])}, initial={"state": OPEN}) for a in data["assignments"]]
+
+
+def _panel_assignment(state: str):
+    def learn(data):
+        return [Fact("assignments", data["assignment_id"], {
+            "expert_id": data["expert_id"], "application_id": data["project_id"], "call_id": data["panel_id"],
+            "state": state})]
+    return learn
+
+
 def _selection_finalized(data):
     facts = []
     for entry in data["approved"]:
@@ -85,5 +102,8 @@ _LEARNERS = {
     "ranking_published": _applications("selected", "reserve"),
     "notice_published": _applications("selected"),
     "selection_finalized": _selection_finalized,
+    "panel_experts_assigned": _panel_experts_assigned,
+    "panel_assignment_declined": _panel_assignment(DECLINED),
+    "panel_review_submitted": _panel_assignment(SUBMITTED),
     "funds_allocated": lambda d: [Fact("projects", d["project_id"], {"call_id": d["call_id"], "rank": d["rank"]})],
 }

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from services.applications.domain.institutions import PREFECTURES
+from services.contracts.reference import PREFECTURES
 
 PROVINCE = "province"
 FINANCE = "finance"
@@ -174,6 +174,23 @@ def _call_closed(data, directory):
     return _to("call_closed", recipients, data=data, call_name=call_name_of(directory, data["call_id"]))
 
 
+def _call_extended(data, directory):
+    return _to("call_extended", [institution(i) for i in data["institution_ids"]], data=data,
+               call_name=call_name_of(directory, data["call_id"]))
+
+
+def _call_cancelled(data, directory):
+    """Each institution with the applications it had in the call, and each prefecture with its own."""
+    entries = [titled(directory, e) for e in data["closed_applications"]]
+    return _each("call_cancelled", _grouped(entries, _institution_of, _prefecture_of),
+                 call_name=call_name_of(directory, data["call_id"]), reason=data["reason"])
+
+
+def _project_established(data, directory):
+    recipients = [institution(data["institution_id"]), prefecture(data["prefecture"]), FINANCE]
+    return _to("project_established", recipients, data=data, call_name=call_name_of(directory, data["call_id"]))
+
+
 def _application_submitted(data, directory):
     recipients = [institution(data["institution_id"]), recommender_of(data["recommender"], data["prefecture"])]
     return _to("application_submitted", recipients, data=data, call_name=call_name_of(directory, data["call_id"]))
@@ -193,6 +210,33 @@ def _to_institution(kind: str):
         return _to(kind, [institution(data["institution_id"])], data=data, title=_title(directory, data["application_id"]),
                    call_name=call_name_of(directory, data["call_id"]))
     return rule
+
+
+def _annual_report_due(data, directory):
+    return _to("annual_report_due", [institution(data["institution_id"])], data=data)
+
+
+def _annual_report_filed(data, directory):
+    """The institution (its receipt) and the recommending authority, which endorses or returns it."""
+    return _to("annual_report_filed", [institution(data["institution_id"]),
+                                       recommender_of(data["recommender"], data["prefecture"])], data=data)
+
+
+def _annual_report_returned(data, directory):
+    return _to("annual_report_returned", [institution(data["institution_id"])], data=data)
+
+
+def _annual_report_endorsed(data, directory):
+    """The institution, and the province, which accepts it next."""
+    return _to("annual_report_endorsed", [institution(data["institution_id"]), PROVINCE], data=data)
+
+
+def _annual_report_accepted(data, directory):
+    return _to("annual_report_accepted", [institution(data["institution_id"])], data=data)
+
+
+def _annual_reports_missing(data, directory):
+    return _to("annual_reports_missing", [prefecture(data["prefecture"])], data=data)
 
 
 # --- review ------------------------------------------------------------------------------
@@ -243,6 +287,29 @@ def _objection_resolved(data, directory):
     return notices
 
 
+def _panel_experts_assigned(data, directory):
+    """Each expert with the projects of the panel they are to score."""
+    groups = _grouped(data["assignments"], lambda a: expert(a["expert_id"]))
+    return _each("panel_experts_assigned", groups, shareable=False, panel_title=data["title"],
+                 milestone=data["milestone"])
+
+
+def _panel_results_proposed(data, directory):
+    """The province, which is to confirm each result: how many of each."""
+    counts = {result: sum(r["result"] == result for r in data["results"]) for result in ("pass", "rectify", "fail")}
+    return _to("panel_results_proposed", [PROVINCE], data=data, counts=counts)
+
+
+def _panel_result_confirmed(data, directory):
+    """The project's institution and its recommending authority (the prefecture bureau, or the
+    province for an HRSS-sponsored school), as its application named it; the prefecture bureau
+    when the application is not known here."""
+    party = directory.application(data["project_id"])
+    authority = party.recommender if party is not None and party.recommender else prefecture(data["prefecture"])
+    return _to("panel_result_confirmed", [institution(data["institution_id"]), authority], data=data,
+               title=data["title"])
+
+
 # --- funding -----------------------------------------------------------------------------
 
 def _to_project(kind: str, find: Callable[[Directory, Mapping], Party | None]):
@@ -272,6 +339,15 @@ def _budget_exhausted(data, directory):
 RULES: dict[str, Callable[[Mapping, Directory], list[Notice]]] = {
     "call_opened": _call_opened,
     "call_closed": _call_closed,
+    "call_extended": _call_extended,
+    "call_cancelled": _call_cancelled,
+    "project_established": _project_established,
+    "annual_report_due": _annual_report_due,
+    "annual_report_filed": _annual_report_filed,
+    "annual_report_returned": _annual_report_returned,
+    "annual_report_endorsed": _annual_report_endorsed,
+    "annual_report_accepted": _annual_report_accepted,
+    "annual_reports_missing": _annual_reports_missing,
     "application_submitted": _application_submitted,
     "application_withdrawn": _application_withdrawn,
     "application_recommended": _to_institution("application_recommended"),
@@ -284,9 +360,14 @@ RULES: dict[str, Callable[[Mapping, Directory], list[Notice]]] = {
     "objection_filed": _to_province("objection_filed"),
     "objection_resolved": _objection_resolved,
     "selection_finalized": _to_selected("selection_finalized", "approved"),
+    "panel_experts_assigned": _panel_experts_assigned,
+    "panel_results_proposed": _panel_results_proposed,
+    "panel_result_confirmed": _panel_result_confirmed,
     "funds_allocated": _to_project("funds_allocated", _by_approval),
     "tranche_released": _to_project("tranche_released", _by_project),
     "tranche_withheld": _to_project("tranche_withheld", _by_project),
     "funds_clawed_back": _to_project("funds_clawed_back", _by_project),
+    "project_failed": _to_project("project_failed", _by_project),
+    "project_withdrawn": _to_project("project_withdrawn", _by_project),
     "budget_exhausted": _budget_exhausted,
 }

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from services.common.bilingual import Bilingual
 from services.common.statemachine import (
     AuditEntry,
     StateMachine,
@@ -44,7 +45,7 @@ from services.common.statemachine import (
     TransitionNotAllowed,
 )
 from services.review.domain.ranking import Ranking
-from services.review.domain.reviews import FieldErrors, utc
+from services.review.domain.reviews import FieldErrors, rfc3339, utc
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEFAULT_WORKING_DAYS = 5
@@ -70,19 +71,37 @@ OBJECTION = StateMachine(
 
 
 class TransitionBlocked(TransitionNotAllowed):
-    """A declared transition that a rule forbids at this moment."""
+    """A declared transition that a rule forbids at this moment; `why` says which rule, in both languages."""
 
-    def __init__(self, from_state: str, event: str, to_state: str, why: str):
-        super().__init__(from_state, event, (event,))
+    def __init__(self, machine: StateMachine, from_state: str, event: str, to_state: str, why: Bilingual):
+        super().__init__(from_state, event, (event,), machine.name, why)
         self.to_state = to_state
-        self.why = why
         self.args = (f"'{event}' from '{from_state}' to '{to_state}' is blocked: {why}",)
+
+
+# Who may object to a noticed selection (docs/security.md): the applicants and those who
+# sponsor or recommend them. The province publishes the notice and resolves objections, so it
+# does not file them; experts had their say in review; finance pays what was decided.
+OBJECTORS = ("institution", "prefecture", "hrss")
+# Objections one filer (an institution, a prefecture bureau, an HRSS department) may file on
+# one notice: every open objection blocks finalization.
+MAX_OBJECTIONS_PER_FILER = 3
+
+
+class ObjectionRefused(Exception):
+    """An objection this filer may not file: a second one to the same application, or one
+    beyond MAX_OBJECTIONS_PER_FILER."""
+
+    def __init__(self, message: Bilingual):
+        super().__init__(message)
+        self.message = message
 
 
 class ObjectionNotFound(LookupError):
     def __init__(self, objection_id: str):
         self.objection_id = objection_id
-        super().__init__(f"no objection {objection_id!r} on this notice")
+        self.message = Bilingual(f"no objection {objection_id!r} on this notice", f"本公示没有异议 {objection_id}")
+        super().__init__(self.message.en)
 
 
 def is_working_day(
@@ -125,6 +144,8 @@ class Objection:
     filed_at: datetime
     grounds: str
     status: str = "open"
+    # The party that filed (role and scope claim, e.g. "institution:inst_1"); `filed_by` is the person.
+    filer: str | None = None
     resolved_by: str | None = None
     resolved_at: datetime | None = None
     resolution: str | None = None
@@ -181,14 +202,18 @@ class PublicNotice:
         raise ObjectionNotFound(objection_id)
 
     def file_objection(
-        self, objection_id: str, application_id: str, *, who: str, now: datetime, grounds: str
+        self, objection_id: str, application_id: str, *, who: str, now: datetime, grounds: str,
+        filer: str | None = None,
     ) -> PublicNotice:
         """Raises ``TransitionBlocked`` outside the window, ``FieldErrors`` for a reused
-        id or an application not in the selection, ``ReasonRequired`` without grounds."""
+        id or an application not in the selection, ``ReasonRequired`` without grounds,
+        ``ObjectionRefused`` for a `filer`'s second objection to one application or one
+        beyond MAX_OBJECTIONS_PER_FILER."""
         if not self.window_open(now):
-            window = f"{self.opens_at.isoformat()} to {self.closes_at.isoformat()}"
-            why = f"the notice window ({window}) is not open"
-            raise TransitionBlocked("new", "file", "open", why)
+            opens, closes = rfc3339(self.opens_at), rfc3339(self.closes_at)
+            why = Bilingual(f"the notice window ({opens} to {closes}) is not open: objections are filed within it",
+                            f"公示期（{opens}至{closes}）未在进行中：异议须在公示期内提出")
+            raise TransitionBlocked(OBJECTION, "new", "file", "open", why)
         errors = {}
         if not isinstance(objection_id, str) or not objection_id:
             errors["objection_id"] = ["must be a non-empty id"]
@@ -198,8 +223,19 @@ class PublicNotice:
             errors["application_id"] = ["must be an application in the noticed selection"]
         if errors:
             raise FieldErrors(errors)
+        filer = filer or who
+        own = [o for o in self.objections if (o.filer or o.filed_by) == filer]
+        if any(o.application_id == application_id for o in own):
+            raise ObjectionRefused(Bilingual(
+                f"{filer} has already objected to application {application_id}; "
+                "add to that objection's grounds through the province instead",
+                f"{filer} 已对申报书 {application_id} 提出过异议；如需补充理由，请经省级主管部门提出"))
+        if len(own) >= MAX_OBJECTIONS_PER_FILER:
+            raise ObjectionRefused(Bilingual(
+                f"{filer} has filed {len(own)} objections to this notice, the most one party may",
+                f"{filer} 已对本公示提出{len(own)}项异议，已达每方上限"))
         _, entry = OBJECTION.apply("new", "file", who, grounds, now)
-        objection = Objection(objection_id, application_id, who, entry.at, entry.reason)
+        objection = Objection(objection_id, application_id, who, entry.at, entry.reason, filer=filer)
         return replace(
             self,
             objections=self.objections + (objection,),
@@ -238,12 +274,15 @@ class PublicNotice:
         if NOTICE.can(self.status, "finalize"):
             why = None
             if utc(now, "now") < self.closes_at:
-                why = f"the notice window closes at {self.closes_at.isoformat()}"
+                closes = rfc3339(self.closes_at)
+                why = Bilingual(f"the notice window closes at {closes}: finalize after it",
+                                f"公示期至{closes}结束，须在其后确定立项")
             elif self.open_objections:
                 ids = ", ".join(o.objection_id for o in self.open_objections)
-                why = f"objections still open: {ids}"
+                why = Bilingual(f"objections still open: {ids}; resolve each (POST /v1/objections/{{id}}/resolve)",
+                                f"尚有未处理的异议：{ids}；请逐项处理（POST /v1/objections/{{id}}/resolve）")
             if why:
-                raise TransitionBlocked(self.status, "finalize", "finalized", why)
+                raise TransitionBlocked(NOTICE, self.status, "finalize", "finalized", why)
         status, entry = NOTICE.apply(self.status, "finalize", who, reason, now)
         audit = _audit(f"notice:{self.call_id}", entry)
         return replace(self, status=status, history=self.history + (audit,))
@@ -271,7 +310,7 @@ def window_closes_at(
         raise FieldErrors(
             {
                 "closes_at": [
-                    f"must not be before {legal.isoformat()}, the close of {working_days} "
+                    f"must not be before {rfc3339(legal)}, the close of {working_days} "
                     "working days: a window may be lengthened, never shortened"
                 ]
             }

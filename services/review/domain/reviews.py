@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from fractions import Fraction
 
+from services.common.bilingual import Bilingual
 from services.common.statemachine import StateMachine, Transition
 
 ASSIGNMENT = StateMachine(
@@ -68,7 +69,9 @@ class ReviewClosed(Exception):
 
     def __init__(self, deadline: datetime):
         self.deadline = deadline
-        super().__init__(f"the review deadline {deadline.isoformat()} has passed")
+        self.message = Bilingual(f"the review deadline {rfc3339(deadline)} has passed: reviews are closed",
+                                 f"评审截止时间{rfc3339(deadline)}已过，不能再提交或修改评审意见")
+        super().__init__(self.message.en)
 
 
 def utc(instant: datetime, field: str = "time") -> datetime:
@@ -76,6 +79,11 @@ def utc(instant: datetime, field: str = "time") -> datetime:
     if not isinstance(instant, datetime) or instant.utcoffset() is None:
         raise FieldErrors({field: ["must be a timezone-aware datetime"]})
     return instant.astimezone(timezone.utc)
+
+
+def rfc3339(instant: datetime) -> str:
+    """An instant as RFC 3339 in UTC with a Z, as events and replies carry it."""
+    return utc(instant).isoformat().replace("+00:00", "Z")
 
 
 def _is_whole_number(value: object) -> bool:

@@ -129,6 +129,19 @@ class World:
         return wait_until(lambda: (c := self.ok(self.get(self.province, f"/v1/calls/{call_id}")))["state"] == state
                           and c, timeout=timeout, what=f"call {call_id} to be {state}")
 
+    def selected(self, call: dict, winners: list[dict]) -> None:
+        """The call closed early and finalized by review with `winners` approved, in rank order."""
+        self.ok(self.post(self.province, f"/v1/calls/{call['id']}/close", {}))
+        publish_review_event(self.stack.amqp_uri, "selection_finalized", call["id"], 1, {
+            "call_id": call["id"], "category": call["category"], "funding_rule": "tiered-v1", "quota": call["quota"],
+            "approved": [{"application_id": a["id"], "institution_id": a["institution_id"], "prefecture": a["prefecture"],
+                          "rank": rank, "title": a["title"], "budget_request_fen": a["budget_request_fen"]}
+                         for rank, a in enumerate(winners, 1)]})
+        self.wait_for_call_state(call["id"], "finalized")
+
+    def inbox_kinds(self, session) -> list[str]:
+        return [m["kind"] for m in self.ok(self.get(session, "/v1/inbox", params={"limit": 100}))["items"]]
+
     def published(self, subject: str, name: str, timeout: float = 20) -> dict:
         """The data of the event `name` of `subject`, once the outbox relay has published it."""
         outbox = self.stack.db("applications").outbox

@@ -30,7 +30,7 @@ def test_a_draft_is_made_for_the_institution_of_the_token_and_reads_back_unchang
     for key in ("title", "summary", "construction_plan", "yearly_targets", "industry_fields", "keywords",
                 "performance_indicators", "budget_request_fen"):
         assert draft[key] == body[key]
-    assert world.application(draft["id"]) == draft
+    assert world.application(draft["id"]) == {**draft, "materials": []}, "the page adds the materials it lists"
 
 
 def test_one_application_per_institution_per_call_in_school_specialty_base_and_group_categories(world, school, call):
@@ -61,6 +61,19 @@ def test_a_retried_creation_with_the_same_idempotency_key_makes_one_draft(world,
     assert stack.db("applications").applications.count_documents({"institution_id": school["id"]}) == 1
 
 
+def test_a_submit_retried_with_its_idempotency_key_gets_the_first_answer_not_a_conflict(world, school, call, stack):
+    draft, session = world.draft(school, call), world.as_institution(school)
+    path = f"/v1/applications/{draft['id']}/submit"
+    first = world.post(session, path, headers={"Idempotency-Key": "submit-once-1"})
+    again = world.post(session, path, headers={"Idempotency-Key": "submit-once-1"})
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert world.post(session, path).status_code == 409, "without the key a second submit is refused as before"
+    other = world.draft(school, world.call())
+    reused = world.post(session, f"/v1/applications/{other['id']}/submit", headers={"Idempotency-Key": "submit-once-1"})
+    assert reused.status_code == 422, "one key cannot submit two applications"
+
+
 def test_a_draft_is_edited_until_it_is_submitted(world, school, call):
     draft = world.draft(school, call)
     path = f"/v1/applications/{draft['id']}"
@@ -84,11 +97,17 @@ def test_submission_needs_an_industry_field_and_records_who_when_from_and_to(wor
     world.ok(world.patch(world.as_institution(school), f"/v1/applications/{draft['id']}", {"industry_fields": ["46"]}))
     submitted = world.ok(world.post(world.as_institution(school), path))
     assert submitted["state"] == "submitted" and submitted["submitted_at"]
-    [entry] = submitted["history"]
+    created, entry = submitted["history"]  # its history starts with its creation
+    assert (created["event"], created["from_state"], created["to_state"]) == ("create", "new", "draft")
+    assert created["actor"].startswith("institution:") and created["at"] == draft["created_at"]
     assert (entry["event"], entry["from_state"], entry["to_state"]) == ("submit", "draft", "submitted")
     assert entry["actor"].startswith("institution:") and entry["at"].endswith("Z")
     again = world.post(world.as_institution(school), path)
     assert again.status_code == 409 and again.json()["type"] == "urn:chuyi:problem:transition-not-allowed"
+    zh, en = again.json()["detail"].split(" / ")  # the public state and what may still happen, in both languages
+    assert en == ("Cannot submit the application (POST /v1/applications/{id}/submit): the application is submitted, "
+                  "awaiting its recommendation ('submitted'). No step leads from there to it.")
+    assert zh == "申报书当前已提交，等待推荐（submitted），不能提交申报书（POST /v1/applications/{id}/submit）。此后已无可行步骤。"
     event = world.published(draft["id"], "application_submitted")
     assert event["recommender"] == {"kind": "prefecture_bureau", "authority": CHANGSHA}
     assert (event["call_id"], event["institution_id"], event["category"]) == (call["id"], school["id"], "hv-group")

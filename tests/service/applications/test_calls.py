@@ -11,7 +11,8 @@ pytestmark = pytest.mark.service
 def test_a_call_whose_opens_at_has_passed_opens_at_once_and_announces_its_terms(world):
     call = world.call("hv-group", title="2026年楚怡高水平高职高专专业群遴选（第一批）")
     assert call["state"] == "open"
-    assert [(h["from_state"], h["to_state"], h["actor"]) for h in call["history"]] == [("draft", "open", "system:timer")]
+    assert [(h["from_state"], h["to_state"], h["actor"].split(":")[0]) for h in call["history"]] == [
+        ("new", "draft", "province"), ("draft", "open", "system")]
     opened = world.published(call["id"], "call_opened")
     assert opened["title"] == "2026年楚怡高水平高职高专专业群遴选（第一批）"
     assert opened["review_plan"]["rubric"] == RUBRIC
@@ -25,7 +26,7 @@ def test_a_call_opens_and_closes_by_its_timer(world):
     assert call["state"] == "draft"
     world.wait_for_call_state(call["id"], "open")
     closed = world.wait_for_call_state(call["id"], "closed")
-    assert [h["event"] for h in closed["history"]] == ["open", "close"]
+    assert [h["event"] for h in closed["history"]] == ["create", "open", "close"]
     assert world.published(call["id"], "call_closed")["submitted_count"] == 0
     assert world.events_of(call["id"]) == ["call_opened", "call_closed"]
 

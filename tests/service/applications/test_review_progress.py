@@ -45,8 +45,9 @@ def test_a_call_follows_review_to_its_selection_and_the_catalogue_counts_it(worl
         "approved": [{**{k: v for k, v in ranked(winner, 1).items() if k != "calibrated_hundredths"},
                       "title": winner["title"], "budget_request_fen": winner["budget_request_fen"]}]})
     finalized = world.wait_for_call_state(call["id"], "finalized")
-    assert [h["to_state"] for h in finalized["history"]] == ["open", "closed", "in_review", "noticed", "finalized"]
-    assert all(h["reason"].startswith("cn.chuyi.review.") for h in finalized["history"][2:])
+    assert [h["to_state"] for h in finalized["history"]] == ["draft", "open", "closed", "in_review", "noticed",
+                                                             "finalized"]
+    assert all(h["reason"].startswith("cn.chuyi.review.") for h in finalized["history"][3:])
     assert world.application(winner["id"])["state"] == "approved"
     assert world.application(other["id"])["state"] == "not_selected"
     assert selected_count(world, "tech-specialty") == before + 1

@@ -143,7 +143,8 @@ def test_a_budget_short_in_one_source_allocates_nothing_and_says_by_how_much(fun
     assert answer.status_code == 409
     assert answer.json()["type"].endswith("budget-exhausted")
     assert answer.json()["errors"] == {"shortfall.local_government": [
-        "needs 1500000 fen, 1000000 available: short by 500000 fen"]}
+        "需1500000分，可用1000000分，缺500000分 / needs 1500000 fen, 1000000 available: short by 500000 fen"]}
+    assert "Add budget lines (POST /v1/budgets), then allocate" in answer.json()["detail"]
     lines = funding.lines(year, "sv-specialty")
     assert {s: line["reserved"] for s, line in lines.items()} == {"provincial_special": 0, "local_government": 0}
     allocation = funding.allocation(call_id)

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from tests.service.funding.support import Funding, check_http_ledger, fresh_year, mid_year
+from tests.service.funding.support import DIRECT, Funding, check_http_ledger, fresh_year, mid_year
 
 pytestmark = pytest.mark.service
 
@@ -49,7 +49,7 @@ def test_pass_releases_rectify_holds_until_a_later_pass(funding, project):
     split = shown["award"]["by_source"]
     assert sum(split.values()) == AWARD and abs(split["provincial_special"] - 2 * split["social"]) <= 2
     assert [(m["milestone"], m["result"], m["reason"]) for m in shown["milestones"]] == [
-        ("mid_term", "rectify", "实训设备采购滞后，限期整改"), ("mid_term", "pass", None), ("acceptance", "pass", None)]
+        ("mid_term", "rectify", "实训设备采购滞后，限期整改"), ("mid_term", "pass", DIRECT), ("acceptance", "pass", DIRECT)]
     refused = funding.milestone(project_id, "acceptance", "fail", "迟到的结论")
     assert refused.status_code == 409 and "funding is complete" in refused.json()["detail"]
 
@@ -72,15 +72,34 @@ def test_fail_withholds_the_rest_and_claws_back_beyond_approval(funding, project
     assert funding.milestone(project_id, "acceptance", "pass").status_code == 409
 
 
+def test_a_withdrawn_project_keeps_only_what_its_rule_lets_it_keep(funding, project):
+    project_id, _ = project
+    funding.milestone(project_id, "mid_term", "pass")
+    assert funding.post(f"/v1/projects/{project_id}/withdrawal", {"reason": "  "}).status_code == 422
+    withdrawn = funding.post(f"/v1/projects/{project_id}/withdrawal", {"reason": "学校申请撤销：专业群调整"})
+    assert withdrawn.status_code == 200, withdrawn.text
+    shown = withdrawn.json()
+    assert shown["status"] == "withdrawn"
+    assert [t["state"] for t in shown["tranches"]] == ["released", "clawed_back", "withheld"]  # beyond approval
+    assert shown["history"][-1]["event"] == "withdraw" and shown["history"][-1]["reason"] == "学校申请撤销：专业群调整"
+    refused = funding.milestone(project_id, "acceptance", "pass")
+    assert refused.status_code == 409 and "withdrawn" in refused.json()["detail"] and "已撤销" in refused.json()["detail"]
+    again = funding.post(f"/v1/projects/{project_id}/withdrawal", {"reason": "再次撤销"})
+    assert again.status_code == 409
+
+
 def test_acceptance_before_a_passed_mid_term_review_is_a_409(funding, project):
     project_id, _ = project
     refused = funding.milestone(project_id, "acceptance", "pass")
     assert refused.status_code == 409 and "needs a passed mid-term review" in refused.json()["detail"]
 
 
-def test_a_fail_without_a_reason_is_a_422_naming_reason(funding, project):
-    answer = funding.milestone(project[0], "mid_term", "fail")
+@pytest.mark.parametrize("result", ["fail", "pass"])
+def test_a_direct_record_without_a_reason_is_a_422_naming_reason(funding, project, result):
+    """The direct record overrides the expert panels (docs/panels.md): a reason, whatever the result."""
+    answer = funding.milestone(project[0], "mid_term", result, None)
     assert answer.status_code == 422 and list(answer.json()["errors"]) == ["reason"]
+    assert "必填" in answer.json()["errors"]["reason"][0]
 
 
 def test_a_project_that_does_not_exist_has_no_milestones(funding):
@@ -102,7 +121,7 @@ def test_an_institution_sees_its_own_project_and_another_institution_gets_404(fu
 
 def test_a_retried_milestone_with_its_key_is_recorded_once(funding, project):
     project_id, _ = project
-    body = {"milestone": "mid_term", "result": "pass"}
+    body = {"milestone": "mid_term", "result": "pass", "reason": DIRECT}
     first = funding.post(f"/v1/projects/{project_id}/milestones", body, key=f"ms-{project_id}")
     again = funding.post(f"/v1/projects/{project_id}/milestones", body, key=f"ms-{project_id}")
     assert first.status_code == again.status_code == 201

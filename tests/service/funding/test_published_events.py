@@ -14,7 +14,10 @@ from services.common.messaging import service_exchange
 from services.funding.events import EVENTS
 from tests.service.funding.support import Funding, fresh_year, mid_year
 from tests.support.servers import wait_until
-from tests.unit.test_asyncapi import NAMES, contract, name_of  # noqa: F401 (contract is a fixture)
+from tests.unit.test_asyncapi import EXCHANGES, contract, name_of  # noqa: F401 (contract is a fixture)
+
+#: What `funding.events` carries (the document also describes the project events of `applications.events`).
+FUNDING_NAMES = sorted(name for name, exchange in EXCHANGES.items() if exchange == "funding")
 
 pytestmark = pytest.mark.service
 
@@ -33,25 +36,26 @@ def bound_queue(stack):
 
 
 def drive_every_event(stack) -> set[str]:
-    """A call allocated on arrival with projects that pass, rectify and fail (claw-back
-    `all`), and a call its budget does not cover. Returns the subjects."""
+    """A call allocated on arrival with projects that pass, rectify, fail and are withdrawn
+    (claw-back `all`), and a call its budget does not cover. Returns the subjects."""
     funding = Funding(stack)
     year = fresh_year()
     rule = funding.rule({"method": "tiers", "tiers": [{"from_rank": 1, "to_rank": None, "amount": 3_000_001}]},
                         {"provincial_special": 3, "local_special_bond": 1, "local_government": 1}, clawback="all")
     funding.budget(year, "sv-excellent", {"provincial_special": 10**9, "local_special_bond": 10**9,
                                           "local_government": 10**9})
-    call_id, approved = funding.finalize("sv-excellent", rule, [1, 2, 3], mid_year(year))
+    call_id, approved = funding.finalize("sv-excellent", rule, [1, 2, 3, 4], mid_year(year))
     funding.allocation(call_id, until=lambda a: a["status"] == "allocated")
-    first, second, third = (p["application_id"] for p in approved)
+    first, second, third, fourth = (p["application_id"] for p in approved)
     for project_id, milestone, result, reason in [
-            (first, "mid_term", "rectify", "限期整改"), (first, "mid_term", "pass", None),
-            (first, "acceptance", "pass", None), (second, "mid_term", "pass", None),
+            (first, "mid_term", "rectify", "限期整改"), (first, "mid_term", "pass", "整改到位"),
+            (first, "acceptance", "pass", "验收通过"), (second, "mid_term", "pass", "中期检查通过"),
             (second, "acceptance", "fail", "验收未通过"), (third, "mid_term", "fail", "中期检查不合格")]:
         assert funding.milestone(project_id, milestone, result, reason).status_code == 201
+    assert funding.post(f"/v1/projects/{fourth}/withdrawal", {"reason": "学校申请撤销"}).status_code == 200
     short_call, _ = funding.finalize("sv-excellent", rule, [1] * 1000, mid_year(year))
     funding.allocation(short_call, until=lambda a: a["last_shortfall"])
-    return {first, second, third, short_call}
+    return {first, second, third, fourth, short_call}
 
 
 def test_every_published_funding_event_is_valid_against_the_asyncapi_document(stack, bound_queue, contract):
@@ -78,5 +82,5 @@ def test_every_published_funding_event_is_valid_against_the_asyncapi_document(st
         EVENTS[name].load(envelope["data"])
         assert envelope == outbox[envelope["id"]]["event"]
         sequences[envelope["subject"]].append(envelope["sequence"])
-    assert sorted({name_of(e) for _, e in received.values()}) == NAMES
+    assert sorted({name_of(e) for _, e in received.values()}) == FUNDING_NAMES
     assert all(sorted(numbers) == list(range(1, len(numbers) + 1)) for numbers in sequences.values())

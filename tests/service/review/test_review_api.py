@@ -1,11 +1,12 @@
 """The review API beyond the main flow: the expert pool, idempotent runs, the review
 deadline and what it reveals, withdrawals, and the one-per-prefecture ranking."""
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
 
-from tests.service.review.world import resident_id, soon
+from tests.service.review.world import resident_id, rfc3339, soon
 from tests.support.servers import wait_until
 
 pytestmark = pytest.mark.service
@@ -145,14 +146,16 @@ def test_once_both_have_submitted_and_the_deadline_passed_each_sees_the_others_s
     world.apply(call)
     first, second = world.expert(("workshop",)), world.expert(("workshop",))
     world.close(call)
-    world.run(call, review_deadline=soon(seconds=4))
+    deadline = datetime.now(timezone.utc) + timedelta(seconds=6)
+    world.run(call, review_deadline=rfc3339(deadline))
     by_expert = {a["expert_id"]: a for a in world.assignments(call)}
     for expert_id, total in ((first, 76), (second, 84)):
         url = world.url(f"/v1/assignments/{by_expert[expert_id]['id']}/review")
         assert world.as_expert(expert_id).put(url, json=sheet(total), timeout=30).status_code == 200
     url = world.url(f"/v1/assignments/{by_expert[first]['id']}/review")
     before = world.as_expert(first).get(url, timeout=30).json()
-    assert before["others_visible"] is False and before["others"] == []
+    if datetime.now(timezone.utc) < deadline:  # answered before the deadline (a loaded machine may be slower)
+        assert before["others_visible"] is False and before["others"] == []
     after = wait_until(lambda: (v := world.as_expert(first).get(url, timeout=30).json())["others_visible"] and v,
                        timeout=30, what="the review deadline")
     (other,) = after["others"]

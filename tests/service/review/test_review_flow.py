@@ -102,7 +102,8 @@ def test_a_call_from_assignment_to_finalized_selection(world, stack, review_even
     assert [e["application_id"] for e in event["selected"]] == [apps["A"], apps["B"]]
     assert [e["application_id"] for e in event["reserve"]] == [apps["C"], apps["D"]]
     late = reviewer.put(world.url(f"/v1/assignments/{first['id']}/review"), json=sheet(50), timeout=30)
-    assert late.status_code == 409
+    assert late.status_code == 409 and late.json()["type"] == "urn:chuyi:problem:review-closed"
+    assert late.json()["detail"] == "该遴选批次的排名已发布，评审已结束。 / The call's ranking is published: reviews are closed."
 
     # the public notice: readable without a token; objections only during the window
     notice = world.province.post(world.url(f"/v1/calls/{call.id}/notice"), json={"closes_at": soon(seconds=8)}, timeout=30)
@@ -112,13 +113,16 @@ def test_a_call_from_assignment_to_finalized_selection(world, stack, review_even
     assert [s["application_id"] for s in public.json()["selected"]] == [apps["A"], apps["B"]]
     review_events.wait("notice_published", call.id)
     finalize = world.url(f"/v1/calls/{call.id}/finalize")
-    assert world.province.post(finalize, timeout=30).status_code == 409
+    early = world.province.post(finalize, timeout=30)
+    assert early.status_code == 409 and early.json()["type"] == "urn:chuyi:problem:transition-blocked"
+    assert "the call is in its public notice (公示) ('noticed'); the notice window closes at" in early.json()["detail"]
+    assert early.json()["detail"].split(" / ")[0].startswith("遴选批次当前处于公示期（noticed），不能确定立项")
 
     objector = stack.client("institution", institution_id="inst-objector")
     objections = world.url(f"/v1/calls/{call.id}/objections")
     upheld = objector.post(objections, json={"application_id": apps["A"], "grounds": "申报材料中的业绩数据不实"}, timeout=30)
     assert upheld.status_code == 201, upheld.text
-    pending = stack.client("expert", expert_id="someone").post(
+    pending = stack.client("prefecture", prefecture="长沙市").post(
         objections, json={"application_id": apps["B"], "grounds": "合作企业资质存疑"}, timeout=30)
     assert pending.status_code == 201, pending.text
     not_selected = objector.post(objections, json={"application_id": apps["D"], "grounds": "材料不实"}, timeout=30)
@@ -152,4 +156,6 @@ def test_a_call_from_assignment_to_finalized_selection(world, stack, review_even
     assert selection["approved"][0] == {
         "application_id": apps["B"], "institution_id": b.institution_id, "prefecture": "株洲市", "rank": 1,
         "title": f"{b.institution_id}的建设项目", "budget_request_fen": call.budgets[apps["B"]]}
-    assert world.province.post(finalize, timeout=30).status_code == 409
+    again = world.province.post(finalize, timeout=30)
+    assert again.status_code == 409 and again.json()["type"] == "urn:chuyi:problem:transition-not-allowed"
+    assert "the call is finalized (立项) ('finalized'). No step leads from there to it." in again.json()["detail"]

@@ -12,7 +12,7 @@ from services.applications.domain.applications import (
     missing_fields,
     unused_fields,
 )
-from services.applications.domain.catalogue import catalogue
+from services.contracts.catalogue import catalogue
 from services.applications.domain.messages import ApplicationLimitReached, IncompleteSubmission, NotEditable
 from services.common.statemachine import ReasonRequired, TransitionNotAllowed
 

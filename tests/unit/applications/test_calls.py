@@ -5,17 +5,27 @@ from marshmallow import ValidationError
 
 from services.applications.domain.calls import (
     CALL_MACHINE,
+    call_year,
     catch_up,
+    check_extension,
     check_accepting_applications,
     check_call_quota,
     check_decisions_open,
     due_events,
+    quota_standing,
+    released_on_cancel,
     remaining_quota,
 )
-from services.applications.domain.catalogue import catalogue
-from services.applications.domain.messages import CallNotOpen, DecisionsClosed, QuotaExceeded, WindowClosed
+from services.contracts.catalogue import catalogue
+from services.applications.domain.messages import (
+    CallNotOpen,
+    DecisionsClosed,
+    FieldsRefused,
+    QuotaExceeded,
+    WindowClosed,
+)
 from services.applications.schemas import CallIn, CallOut
-from services.common.statemachine import TransitionNotAllowed
+from services.common.statemachine import ReasonRequired, TransitionNotAllowed
 
 OPENS = datetime(2026, 3, 1, 0, 0, tzinfo=timezone.utc)
 CLOSES = datetime(2026, 3, 31, 16, 0, tzinfo=timezone.utc)
@@ -215,3 +225,46 @@ def test_decisions_are_made_while_the_call_is_open_or_closed_only():
     with pytest.raises(DecisionsClosed) as caught:
         check_decisions_open("in_review")
     assert "in_review" in caught.value.message.en
+
+
+def test_a_call_closes_early_or_is_extended_only_while_open():
+    assert CALL_MACHINE.apply("open", "close_early", "province:u1", None, OPENS)[0] == "closed"
+    assert CALL_MACHINE.apply("open", "extend", "province:u1", None, OPENS)[0] == "open"
+    for state in ("draft", "closed", "in_review", "finalized", "cancelled"):
+        with pytest.raises(TransitionNotAllowed):
+            CALL_MACHINE.apply(state, "extend", "province:u1", None, OPENS)
+        with pytest.raises(TransitionNotAllowed):
+            CALL_MACHINE.apply(state, "close_early", "province:u1", None, OPENS)
+
+
+def test_an_extension_moves_the_close_later_before_the_window_has_passed():
+    check_extension(CLOSES, CLOSES + HOUR, CLOSES - HOUR)
+    with pytest.raises(FieldsRefused) as earlier:
+        check_extension(CLOSES, CLOSES, CLOSES - HOUR)
+    assert list(earlier.value.errors) == ["closes_at"]
+    with pytest.raises(WindowClosed):  # the closing timer is late, but the window has passed
+        check_extension(CLOSES, CLOSES + HOUR, CLOSES)
+
+
+def test_a_call_is_cancelled_with_a_reason_before_review_and_gives_back_what_it_holds():
+    assert released_on_cancel("open", 5) == 5 and released_on_cancel("draft", 5) == 5
+    state, entry = CALL_MACHINE.apply("open", "cancel", "province:u1", "误发批次", OPENS)
+    assert state == "cancelled" and entry.reason == "误发批次"
+    with pytest.raises(ReasonRequired):
+        CALL_MACHINE.apply("open", "cancel", "province:u1", " ", OPENS)
+    for state in ("closed", "in_review", "noticed", "finalized", "cancelled"):
+        with pytest.raises(TransitionNotAllowed):
+            CALL_MACHINE.apply(state, "cancel", "province:u1", "reason", OPENS)
+    assert released_on_cancel("finalized", 5) == 0 and released_on_cancel("cancelled", 5) == 0
+    assert CALL_MACHINE.is_terminal("cancelled") and catch_up("cancelled", "finalized") == ()
+
+
+def test_a_call_belongs_to_an_action_year_and_every_years_selections_count_toward_one_target():
+    assert call_year(datetime(2023, 5, 1, tzinfo=timezone.utc)) == 2023
+    assert call_year(OPENS) == 2025  # after the action's last year: still toward its 2025 target
+    assert call_year(datetime(2021, 12, 1, tzinfo=timezone.utc)) == 2022
+    standing = quota_standing(catalogue()["vu-school"], {2023: 1, 2024: 1}, held=1)
+    assert standing.as_dict() == {"target": 3, "selected": 2, "held": 1, "available": 0,
+                                  "selected_by_year": [{"year": 2023, "selected": 1}, {"year": 2024, "selected": 1}]}
+    with pytest.raises(QuotaExceeded):
+        check_call_quota(catalogue()["vu-school"], 1, standing.selected, standing.held)

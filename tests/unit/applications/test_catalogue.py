@@ -3,7 +3,7 @@ import copy
 import pytest
 import yaml
 
-from services.applications.domain.catalogue import (
+from services.contracts.catalogue import (
     CATALOGUE_PATH,
     CORE_FIELDS,
     CatalogueError,

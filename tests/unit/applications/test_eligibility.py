@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.applications.domain.catalogue import catalogue
+from services.contracts.catalogue import catalogue
 from services.applications.domain.eligibility import (
     EligibilityContext,
     Finding,
@@ -11,7 +11,7 @@ from services.applications.domain.eligibility import (
     decide_eligibility,
 )
 from services.applications.domain.institutions import Institution
-from services.applications.domain.messages import Bilingual, DecisionReasonRequired
+from services.applications.domain.messages import Bilingual, DecisionReasonRequired, RuleNotOverridable
 
 AT = datetime(2026, 4, 2, 1, 0, tzinfo=timezone.utc)
 SECONDARY = Institution("新化县楚怡工业学校", "secondary_vocational", "娄底市", "新化县", "新化县人民政府", "C")
@@ -104,16 +104,25 @@ def test_province_confirms_without_a_reason():
 
 
 def test_overriding_needs_a_reason_both_ways():
-    failing = check_eligibility(context(category="hv-school"))
+    failing = check_eligibility(context(budget_max_fen=1_500_000_00))
     with pytest.raises(DecisionReasonRequired) as caught:
         decide_eligibility(failing, True, "province:u1", "  ", AT)
-    assert "institution_type" in caught.value.message.en
-    decision = decide_eligibility(failing, True, "province:u1", "经核实为高职专科", AT)
-    assert decision.overridden and decision.reason == "经核实为高职专科"
+    assert "budget_range" in caught.value.message.en
+    decision = decide_eligibility(failing, True, "province:u1", "经核实预算口径有误", AT)
+    assert decision.overridden and decision.reason == "经核实预算口径有误"
     with pytest.raises(DecisionReasonRequired):
         decide_eligibility(check_eligibility(context()), False, "province:u1", None, AT)
     ineligible = decide_eligibility(failing, False, "province:u1", None, AT)
     assert ineligible.event == "rule_ineligible" and not ineligible.overridden
+
+
+def test_the_notices_institution_type_limit_cannot_be_overridden_whatever_the_reason():
+    technician = Institution("湖南工贸技师学院", "technician", "长沙市", "雨花区", "湖南省人力资源和社会保障厅", "C")
+    failing = check_eligibility(context(category="vu-group", institution=technician))
+    with pytest.raises(RuleNotOverridable) as caught:
+        decide_eligibility(failing, True, "province:u1", "经研究同意", AT)
+    assert "technician" in caught.value.message.en and "不可推翻" in caught.value.message.zh
+    assert decide_eligibility(failing, False, "province:u1", None, AT).event == "rule_ineligible"
 
 
 def test_decision_record_round_trips_its_findings():

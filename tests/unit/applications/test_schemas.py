@@ -17,7 +17,7 @@ from services.applications.schemas import (
     InstitutionOut,
     ProgrammeOut,
 )
-from services.applications.domain.catalogue import CATEGORY_FIELDS, COMMON_OPTIONAL_FIELDS, CORE_FIELDS, catalogue
+from services.contracts.catalogue import CATEGORY_FIELDS, COMMON_OPTIONAL_FIELDS, CORE_FIELDS, catalogue
 from services.common.bilingual import Bilingual, localise_errors
 
 

@@ -85,3 +85,21 @@ def test_memory_rows_list_each_service_idle_and_under_load_but_not_the_kernel_fl
         "notify": {"idle_mb": 72.0, "load_mb": 90.0}, "kernel floor": {"idle_mb": 60.0, "load_mb": 60.5}}})
     assert [(r.figure, r.baseline_value, r.ratio) for r in rows] == [
         ("notify RSS idle", 60.0, 1.2), ("notify RSS under load", 72.0, 1.25)]
+
+
+def test_materials_rows_and_headline_name_the_ratios_and_the_growth():
+    materials = next(b for b in aggregator.BENCHMARKS if b.name == "materials")
+    result = {"file_mb": 20, "upload_mb_per_s": 8.0, "raw_put_mb_per_s": 16.0, "download_mb_per_s": 60.0,
+              "raw_get_mb_per_s": 80.0, "upload_ratio": 0.5, "download_ratio": 0.75, "gateway_rss_growth_mb": 3.0,
+              "service_rss_growth_mb": 2.0}
+    assert [r.ratio for r in materials.rows(result)] == [0.5, 0.75, 0.15, 0.1]
+    assert materials.headline(result) == {"materials_upload_ratio": 0.5, "materials_download_ratio": 0.75,
+                                          "materials_gateway_rss_growth_mb": 3.0, "materials_service_rss_growth_mb": 2.0}
+
+
+def test_the_materials_benchmark_files_a_pdf_the_content_checks_accept():
+    import io
+    from bench.materials import pdf_of
+    from services.applications.domain import content
+    data = pdf_of(300_000)
+    assert abs(len(data) - 300_000) < 4096 and content.media_type(io.BytesIO(data)) == content.PDF

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from bench._measure import at_rate, last_json, memory_mb, parent_of, percentile, process_tree, ratio, status_kb
+from bench._measure import at_rate, run_threads, last_json, memory_mb, parent_of, percentile, process_tree, ratio, status_kb
 
 
 def test_percentile_is_the_nearest_rank():
@@ -63,13 +63,26 @@ def test_a_child_process_is_in_the_tree_and_its_memory_counts():
         child.wait()
 
 
-def test_at_rate_returns_results_in_item_order_and_raises_the_first_error():
-    _, results = at_rate(1000, list(range(20)), lambda n: n * n, threads=4)
-    assert results == [n * n for n in range(20)]
+def test_at_rate_returns_results_in_item_order_and_counts_a_failure_without_stopping():
+    _, results, failures = at_rate(1000, list(range(20)), lambda n: n * n, threads=4)
+    assert results == [n * n for n in range(20)] and failures == []
 
     def fails_on_3(n):
         if n == 3:
-            raise RuntimeError("submission 3 refused")
+            raise ConnectionError("Remote end closed connection without response")
         return n
-    with pytest.raises(RuntimeError, match="submission 3"):
-        at_rate(1000, list(range(6)), fails_on_3)
+    _, results, failures = at_rate(1000, list(range(6)), fails_on_3)
+    assert results == [0, 1, 2, 4, 5]
+    assert failures == ["ConnectionError: Remote end closed connection without response"]
+
+
+def test_run_threads_counts_a_failed_item_and_its_thread_goes_on():
+    done = []
+
+    def one(n, state):
+        if n == 2:
+            raise ConnectionError("Remote end closed connection without response")
+        done.append(n)
+    _, latencies, failures = run_threads(2, list(range(8)), one)
+    assert sorted(done) == [0, 1, 3, 4, 5, 6, 7] and len(latencies) == 7
+    assert failures == ["ConnectionError: Remote end closed connection without response"]

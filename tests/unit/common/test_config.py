@@ -24,3 +24,9 @@ def test_a_container_config_overrides_the_environment(monkeypatch):
 def test_comma_separated_settings_are_trimmed_and_blanks_dropped():
     assert comma_list(" notify.applications, ,review.applications,") == ("notify.applications", "review.applications")
     assert Settings.from_env({"EVENT_RETRY_DELAYS_MS": "100,,2000 "}).retry_delays_ms == (100, 2000)
+
+
+def test_the_ops_endpoint_listens_on_loopback_unless_told():
+    from services.common.config import Settings
+    assert Settings.from_env({}).ops_host == "127.0.0.1"
+    assert Settings.from_env({"OPS_HOST": "0.0.0.0"}).ops_host == "0.0.0.0"

@@ -79,3 +79,41 @@ def test_idempotent_scopes_the_key_by_caller_and_marks_a_replay():
     assert first == {"status": 201, "body": {"id": "x1"}}
     assert again == {"status": 201, "body": {"id": "x1"}, "replayed": True}
     assert other["body"]["id"] == "x2"
+
+
+def test_a_key_is_scoped_by_role_scope_claim_subject_and_operation():
+    """The probe: one sub acting for a second institution with the same key got the first
+    institution's application back, and the second was never made."""
+    from services.common.replies import replying
+
+    class Store:
+        def __init__(self):
+            self.keys = {}
+
+        def once_per_key(self, key, fingerprint, run):
+            if key in self.keys:
+                return self.keys[key], True
+            self.keys[key] = run()
+            return self.keys[key], False
+
+    store, made = Store(), []
+
+    def make(actor):
+        made.append(actor)
+        return idempotent(store, actor, "k1", "f", lambda: {"status": 201, "body": {"id": f"x{len(made)}"}})
+
+    @replying()
+    def submit(actor):
+        return make(actor)
+
+    @replying()
+    def withdraw(actor):
+        return make(actor)
+
+    first = {"sub": "u", "role": "institution", "institution_id": "inst_a"}
+    assert submit(first)["body"]["id"] == "x1"
+    assert submit(first) == {"status": 201, "body": {"id": "x1"}, "replayed": True}
+    assert "replayed" not in submit({**first, "institution_id": "inst_b"})
+    assert "replayed" not in submit({"sub": "u", "role": "province"})
+    assert "replayed" not in withdraw(first)
+    assert len(store.keys) == 4

@@ -2,8 +2,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from services.common.bilingual import Bilingual
 from services.common.statemachine import (
+    PublicState,
     ReasonRequired,
+    StateGuide,
     StateMachine,
     Transition,
     TransitionNotAllowed,
@@ -107,3 +110,48 @@ def test_can_and_allowed_events():
 def test_broken_declarations_fail_at_construction(transitions, problem):
     with pytest.raises(ValueError, match=problem):
         StateMachine("broken", ["a", "b"], transitions)
+
+
+DOOR_GUIDE = StateGuide(
+    DOOR,
+    Bilingual("door", "门"),
+    {"closed": PublicState("shut", "shut", "已关"), "open": PublicState("open", "open", "开着"),
+     "locked": PublicState("locked", "locked", "已锁")},
+    {"open": Bilingual("open it (POST /doors/{id}/open)", "开门"), "close": Bilingual("close it", "关门"),
+     "lock": Bilingual("lock it", "锁门")},
+)
+
+
+def test_the_next_step_is_the_first_move_on_the_shortest_way_to_a_state_that_allows_the_event():
+    assert DOOR.next_step("open", "lock") == "close"
+    assert DOOR.next_step("closed", "close") == "open"
+    assert DOOR.next_step("locked", "open") is None
+
+
+def test_a_refusal_names_the_public_state_and_the_step_that_would_allow_it_in_both_languages():
+    with pytest.raises(TransitionNotAllowed) as caught:
+        DOOR.apply("open", "lock", "user:1", "night", AT)
+    assert caught.value.machine == "door"
+    explained = DOOR_GUIDE.explain(caught.value)
+    assert explained.en == "Cannot lock it: the door is open ('open'). Next step: close it."
+    assert explained.zh == "门当前开着（open），不能锁门。下一步：关门。"
+    assert DOOR_GUIDE.problem_type(caught.value) == "transition-not-allowed"
+
+
+def test_a_refusal_in_a_state_that_leads_nowhere_says_no_step_is_left():
+    refused = DOOR.refuse("locked", "open")
+    assert DOOR_GUIDE.explain(refused).en == "Cannot open it (POST /doors/{id}/open): the door is locked ('locked'). " \
+                                            "No step leads from there to it."
+
+
+def test_a_move_the_state_allows_but_a_rule_blocks_gives_the_rule_and_no_step():
+    refused = TransitionNotAllowed("closed", "open", ("open",), "door", Bilingual("the fire alarm is on", "火警中"))
+    assert DOOR_GUIDE.explain(refused).en == "Cannot open it (POST /doors/{id}/open): the door is shut ('shut'); " \
+                                            "the fire alarm is on."
+    assert DOOR_GUIDE.problem_type(refused) == "transition-blocked"
+
+
+def test_a_guide_must_cover_every_state_and_event():
+    with pytest.raises(ValueError, match="lacks: state 'locked', event 'lock'"):
+        StateGuide(DOOR, Bilingual("door", "门"), {s: PublicState(s, s, s) for s in ("closed", "open")},
+                   {e: Bilingual(e, e) for e in ("open", "close")})

@@ -11,7 +11,7 @@ from marshmallow import ValidationError
 from chuyi.demo import generate, resolve, review_comment, simulated_scores
 from services.applications.domain import credit_code
 from services.applications.domain.applications import application_limit, check_submittable, missing_fields
-from services.applications.domain.catalogue import catalogue
+from services.contracts.catalogue import catalogue
 from services.applications.domain.institutions import (
     HIGHER_VOCATIONAL,
     PREFECTURES,
@@ -187,13 +187,16 @@ def test_a_call_for_every_category_with_fitting_terms(demo):
         assert all(CHINESE.search(c["name"]) for c in call["review_plan"]["rubric"])
 
 
-def test_calls_open_when_asked_and_targets_follow_the_opening_year():
+def test_calls_open_when_asked_and_targets_start_in_the_calls_action_year():
     opens_at = datetime(2026, 12, 1, 8, tzinfo=timezone.utc)
     demo = generate(2, institutions=30, experts=20, opens_at=opens_at, window=timedelta(hours=2))
     windows = {(c.body["opens_at"], c.body["closes_at"]) for c in demo.calls}
     assert windows == {("2026-12-01T08:00:00Z", "2026-12-01T10:00:00Z")}
     years = {tuple(t["year"] for t in a.body["yearly_targets"]) for _, a in every_application(demo)}
-    assert years == {(2026, 2027, 2028)}
+    assert years == {(2025, 2026, 2027)}  # a call opening after 2025 belongs to the action's last year
+    early = generate(2, institutions=30, experts=20, opens_at=datetime(2023, 3, 1, tzinfo=timezone.utc))
+    assert {tuple(t["year"] for t in a.body["yearly_targets"]) for _, a in every_application(early)} == {
+        (2023, 2024, 2025)}
 
 
 # ---------------------------------------------------------------- applications

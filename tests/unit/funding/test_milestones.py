@@ -4,7 +4,7 @@ import pytest
 
 from services.common.statemachine import ReasonRequired
 from services.funding.domain.awards import ApprovedProject, award_project
-from services.funding.domain.milestones import MilestoneRefused, record_milestone, start_funding
+from services.funding.domain.milestones import MilestoneRefused, record_milestone, start_funding, withdraw
 from services.funding.domain.rules import FundingRule, ShareAward, TrancheSpec
 
 AT = datetime(2026, 3, 1, 8, tzinfo=timezone.utc)
@@ -65,8 +65,11 @@ def test_a_failed_acceptance_withholds_the_rest_and_claws_back_by_policy(policy,
 
 def test_a_failed_mid_term_withholds_both_later_tranches():
     (failed,) = record(funded(), ("mid_term", "fail"))
-    assert names(failed) == ["tranche_withheld", "tranche_withheld"]  # the approval tranche is kept
+    assert names(failed) == ["tranche_withheld", "tranche_withheld", "project_failed"]  # the approval tranche is kept
     assert failed.funding.tranche_states == ("released", "withheld", "withheld")
+    left = failed.events[-1].data
+    assert (left["milestone"], left["withheld"]["total"], left["clawed_back"]["total"]) == (
+        "mid_term", sum(t["tranche"]["amount"]["total"] for t in map(lambda e: e.data, failed.events[:2])), 0)
 
 
 def test_each_move_leaves_an_audit_entry():
@@ -110,3 +113,27 @@ def test_a_plan_without_a_mid_term_tranche_still_needs_the_mid_term_review():
     assert mid.events == ()
     with pytest.raises(MilestoneRefused):
         record(funding, ("acceptance", "pass"))
+
+
+def test_a_withdrawal_before_the_mid_term_review_goes_as_a_failed_mid_term():
+    withdrawn = withdraw(funded(), actor="province:admin", reason="学校申请撤销", at=AT + timedelta(days=30))
+    (failed,) = record(funded(), ("mid_term", "fail"))
+    assert withdrawn.funding.status == "withdrawn" and withdrawn.audit.event == "withdraw"
+    assert withdrawn.funding.tranche_states == failed.funding.tranche_states == ("released", "withheld", "withheld")
+    assert names(withdrawn) == ["tranche_withheld", "tranche_withheld", "project_withdrawn"]
+    assert [e.data["milestone"] for e in withdrawn.events[:2]] == ["mid_term", "mid_term"]  # what it waited for
+    left = withdrawn.events[-1].data
+    assert "milestone" not in left and left["reason"] == "学校申请撤销"
+    assert left["withheld"] == failed.events[-1].data["withheld"] and left["clawed_back"]["total"] == 0
+
+
+def test_a_withdrawal_needs_a_reason_and_a_project_still_under_way():
+    with pytest.raises(ReasonRequired):
+        withdraw(funded(), actor="province:admin", reason=" ", at=AT)
+    (failed,) = record(funded(), ("mid_term", "fail"))
+    with pytest.raises(MilestoneRefused, match="failed a milestone"):
+        withdraw(failed.funding, actor="province:admin", reason="撤销", at=AT)
+    withdrawn = withdraw(funded(), actor="province:admin", reason="撤销", at=AT).funding
+    with pytest.raises(MilestoneRefused, match="withdrawn") as refused:
+        record_milestone(withdrawn, "mid_term", "pass", actor="province:admin", reason=None, at=AT)
+    assert "已撤销" in refused.value.why.zh

@@ -5,7 +5,8 @@ from marshmallow import ValidationError
 
 from examples.finance_consumer.samples import scenario
 from services.funding.domain.finance_events import EVENT_NAMES
-from services.funding.schemas import EVENT_DATA_SCHEMAS, BudgetSchema, MilestoneSchema
+from services.contracts.funding_events import EVENT_DATA_SCHEMAS
+from services.funding.schemas import BudgetSchema, MilestoneSchema
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +58,20 @@ def test_a_budget_is_an_integer_amount_of_fen_for_a_known_line():
 
 
 @pytest.mark.parametrize("body, errors", [
-    ({"milestone": "mid_term", "result": "fail"}, {"reason": ["required when the result is 'fail'"]}),
-    ({"milestone": "acceptance", "result": "rectify", "reason": " "}, {"reason": ["required when the result is 'rectify'"]}),
-    ({"milestone": "final", "result": "pass"}, {"milestone": ["Must be one of: mid_term, acceptance."]}),
+    ({"milestone": "mid_term", "result": "fail"},
+     {"reason": ["required: a direct record of the mid_term result (fail) overrides the expert panels and must say why"]}),
+    ({"milestone": "acceptance", "result": "rectify", "reason": " "},
+     {"reason": ["required: a direct record of the acceptance result (rectify) overrides the expert panels and must say why"]}),
+    ({"milestone": "mid_term", "result": "pass"},
+     {"reason": ["required: a direct record of the mid_term result (pass) overrides the expert panels and must say why"]}),
+    ({"milestone": "final", "result": "pass", "reason": "省级直接记录"}, {"milestone": ["Must be one of: mid_term, acceptance."]}),
 ])
-def test_a_milestone_needs_a_known_result_and_a_reason_unless_it_passed(body, errors):
+def test_a_direct_milestone_record_needs_a_known_result_and_always_a_reason(body, errors):
+    """The province's direct record overrides the expert panels (docs/panels.md): it says why,
+    whatever the result, in both languages."""
     with pytest.raises(ValidationError) as refused:
         MilestoneSchema().load(body)
     assert refused.value.messages == errors
-    assert MilestoneSchema().load({"milestone": "mid_term", "result": "pass"})["reason"] is None
+    if "reason" in errors:
+        assert refused.value.messages["reason"][0].zh.startswith("必填：省级直接记录")
+    assert MilestoneSchema().load({"milestone": "mid_term", "result": "pass", "reason": "材料齐全，直接认定"})["reason"]

@@ -127,11 +127,13 @@ class FakeApplications:
 
 
 def gateway_settings(**overrides: Any) -> Settings:
-    return Settings(**{"jwt_secret": TEST_SECRET, "rate_limit_per_s": 0.0, **overrides})
+    return Settings(**{"jwt_secret": TEST_SECRET, "rate_limit_per_s": 0.0, "anonymous_rate_limit_per_s": 0.0,
+                       **overrides})
 
 
 def create_fake_app():
     """The gateway over the in-memory applications service (gunicorn: `...fake_rpc:create_fake_app()`)."""
     rpc = FakeRpc()
     FakeApplications().install(rpc)
-    return create_app(gateway_settings(), rpc)
+    # The metrics listener gunicorn binds (GATEWAY_METRICS_BIND) is the one the app answers /metrics on.
+    return create_app(gateway_settings(metrics_bind=Settings.from_env().metrics_bind), rpc)

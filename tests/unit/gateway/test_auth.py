@@ -155,8 +155,8 @@ def test_mint_token_defaults_to_the_environment_secret(monkeypatch):
     assert hs_verifier().verify(mint_token("expert", "e", expert_id="exp-1")).expert_id == "exp-1"
 
 
-def test_the_dev_secret_is_announced_loudly(caplog, rpc):
-    create_app(Settings(), rpc)
+def test_the_dev_secret_is_announced_loudly_in_development(caplog, rpc):
+    create_app(Settings(development=True), rpc)
     assert DEV_SECRET_WARNING in caplog.text
     caplog.clear()
     create_app(gateway_settings(), rpc)

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from services.gateway.app import create_app
-from services.gateway.rpc import ServiceFailed, ServiceTimeout, ServiceUnavailable
+from services.gateway.rpc import ServiceBusy, ServiceFailed, ServiceTimeout, ServiceUnavailable
 from tests.unit.gateway.fake_rpc import gateway_settings
 from tests.unit.gateway.helpers import bearer, institution_body
 
@@ -98,6 +98,7 @@ def test_an_unknown_query_parameter_is_a_422(client, as_province):
 @pytest.mark.parametrize("error, status", [
     (ServiceUnavailable("applications", "connection refused"), 503),
     (ServiceTimeout("applications", "no answer in 10 s"), 504),
+    (ServiceBusy("applications", "its database is not available"), 503),
 ])
 def test_an_unreachable_or_slow_service_asks_to_retry_later(client, rpc, as_province, settings, error, status):
     def fail(**kwargs):
@@ -165,7 +166,6 @@ RESPONSES = {
     "405": lambda c: c.delete("/healthz"),
     "415": lambda c: c.post("/v1/institutions", data="x", headers=bearer("province")),
     "healthz": lambda c: c.get("/healthz"),
-    "metrics": lambda c: c.get("/metrics"),
 }
 
 

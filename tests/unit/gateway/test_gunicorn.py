@@ -41,9 +41,10 @@ def healthz_count(metrics: str) -> float:
 
 
 def test_gunicorn_serves_with_json_logs_pooled_metrics_and_exits_cleanly_on_sigterm(tmp_path):
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = {
         **os.environ, "PYTHONPATH": str(REPO_ROOT), "GATEWAY_BIND": f"127.0.0.1:{port}",
+        "GATEWAY_METRICS_BIND": f"127.0.0.1:{metrics_port}",
         "GATEWAY_WORKERS": "2", "GATEWAY_THREADS": "2", "GATEWAY_GRACEFUL_TIMEOUT_S": "5",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
     }
@@ -63,7 +64,9 @@ def test_gunicorn_serves_with_json_logs_pooled_metrics_and_exits_cleanly_on_sigt
             for _ in range(HEALTHZ_REQUESTS - 1):  # a new connection each: either worker may answer
                 assert requests.get(f"{base}/healthz", timeout=5).status_code == 200
             # Whichever worker answers, it reports the requests of both.
-            assert healthz_count(requests.get(f"{base}/metrics", timeout=5).text) == HEALTHZ_REQUESTS
+            assert requests.get(f"{base}/metrics", timeout=5).status_code == 404
+            metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+            assert healthz_count(metrics) == HEALTHZ_REQUESTS
         finally:
             server.send_signal(signal.SIGTERM)
             try:
@@ -76,4 +79,4 @@ def test_gunicorn_serves_with_json_logs_pooled_metrics_and_exits_cleanly_on_sigt
     first = [entry for entry in access if entry.get("request_id") == "gunicorn-test-1"]
     assert first and first[0]["path"] == "/healthz" and first[0]["status"] == 200
     errors = [json.loads(line) for line in stderr.read_text().splitlines()]
-    assert any(entry["message"] == "Using worker: gthread" for entry in errors)
+    assert any(entry["message"] == "Using worker: services.gateway.worker.GatewayWorker" for entry in errors)

@@ -46,6 +46,13 @@ def test_readyz_is_503_naming_the_service_that_did_not_answer(client, rpc):
     assert checks["notify"]["ok"] is False
 
 
+def test_readyz_names_the_dependency_a_service_is_missing(client, rpc):
+    rpc.on("review", "ping", lambda **kwargs: {"service": "review", "ok": False, "missing": "mongodb", "detail": "x"})
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json["checks"]["review"] == {"ok": False, "detail": "mongodb is not available to review"}
+
+
 def test_readyz_is_503_when_the_broker_is_down(client, rpc):
     rpc.broker_down = True
     response = client.get("/readyz")
@@ -66,11 +73,21 @@ def sample(text: str, name: str, **labels) -> float | None:
     return None
 
 
+METRICS_LISTENER = "http://127.0.0.1:9100"  # Settings.metrics_bind's default
+
+
+def test_metrics_are_served_on_their_own_listener_only(client):
+    assert client.get("/metrics").status_code == 404
+    assert client.get("/metrics", base_url=METRICS_LISTENER).status_code == 200
+    assert client.get("/v1/programmes", base_url=METRICS_LISTENER).status_code == 404
+    assert "/metrics" not in client.get("/openapi.json").json["paths"]
+
+
 def test_metrics_count_requests_by_route_template_and_status(client, as_province):
     for path in ("/v1/institutions/a", "/v1/institutions/b", "/v1/institutions/c"):
         client.get(path, headers=as_province)
     client.get("/no/such/path")
-    text = client.get("/metrics").get_data(as_text=True)
+    text = client.get("/metrics", base_url=METRICS_LISTENER).get_data(as_text=True)
     route = "/v1/institutions/<institution_id>"
     assert sample(text, "chuyi_gateway_requests_total", method="GET", route=route, status="404") == 3
     assert sample(text, "chuyi_gateway_requests_total", route="<unmatched>", status="404") == 1
@@ -116,7 +133,7 @@ def test_with_a_multiprocess_directory_metrics_sum_every_worker_process(tmp_path
         "            client.get('/healthz')\n"
         "        os._exit(0)\n"
         "    os.waitpid(pid, 0)\n"
-        "print(create_fake_app().test_client().get('/metrics').get_data(as_text=True))\n"
+        "print(create_fake_app().test_client().get('/metrics', base_url='http://127.0.0.1:9100').get_data(as_text=True))\n"
     )
     env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT)}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env, cwd=REPO_ROOT)

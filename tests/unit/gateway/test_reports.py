@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 from openpyxl import load_workbook
 
-from services.applications.domain.catalogue import catalogue
+from services.contracts.catalogue import catalogue
 from services.applications.domain.institutions import PREFECTURES
 from services.funding.domain.money import SOURCES
 from services.gateway.progress import PROVINCE_SCOPE, compose_report

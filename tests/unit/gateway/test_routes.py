@@ -4,6 +4,7 @@ import base64
 import hashlib
 import io
 import json
+import time
 
 import pytest
 
@@ -188,3 +189,36 @@ def test_a_bad_multipart_form_is_a_422_naming_the_field(client, as_province, dat
 def test_only_the_province_imports(client, as_institution):
     response = upload(client, as_institution, data=CSV_TEXT.encode(), content_type="text/csv")
     assert response.status_code == 403
+
+
+def test_a_portal_asking_again_for_unchanged_programmes_gets_304_without_the_body(client, rpc, as_province):
+    programmes = {"items": [{"category": "hv-school", "target_2025": 10}]}
+    rpc.on("applications", "list_programmes", lambda **kw: {"status": 200, "body": programmes})
+    first = client.get("/v1/programmes", headers=as_province)
+    etag = first.headers["ETag"]
+    again = client.get("/v1/programmes", headers={**as_province, "If-None-Match": etag})
+    assert (again.status_code, again.data, again.headers["ETag"]) == (304, b"", etag)
+    assert "no-store" in again.headers["Cache-Control"]  # an answer to a token stays out of caches
+    programmes["items"][0]["target_2025"] = 11
+    changed = client.get("/v1/programmes", headers={**as_province, "If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    assert changed.get_json()["items"][0]["target_2025"] == 11
+
+
+def test_the_public_notice_may_be_kept_by_caches_but_is_revalidated(client, rpc):
+    from tests.unit.gateway.test_notice_export import NOTICE
+    rpc.on("review", "get_notice", lambda call_id: {"status": 200, "body": NOTICE})
+    first = client.get("/v1/calls/call_0123/notice")
+    assert first.headers["Cache-Control"] == "public, no-cache"
+    for path in ("/v1/calls/call_0123/notice", "/v1/calls/call_0123/notice?format=xlsx"):
+        etag = client.get(path).headers["ETag"]
+        time.sleep(1.1)  # a workbook saved a second later has other bytes: the tag must not follow them
+        assert client.get(path, headers={"If-None-Match": etag}).status_code == 304
+    xlsx_etag = client.get("/v1/calls/call_0123/notice?format=xlsx").headers["ETag"]
+    assert xlsx_etag != first.headers["ETag"]  # each representation has its own version
+
+
+def test_a_write_answer_carries_no_etag(client, rpc, as_province):
+    from tests.unit.gateway.helpers import institution_body
+    answer = client.post("/v1/institutions", json=institution_body(), headers=as_province)
+    assert answer.status_code == 201 and "ETag" not in answer.headers

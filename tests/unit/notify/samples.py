@@ -27,6 +27,49 @@ def call_closed(call_id, submitted_count=2):
                                    "submitted_count": submitted_count})
 
 
+def call_extended(call_id, institution_ids=("inst_a",)):
+    return checked("call_extended", {"call_id": call_id, "category": "hv-group", "closes_at": "2026-06-07T09:00:00Z",
+                                     "previous_closes_at": "2026-05-31T09:00:00Z",
+                                     "institution_ids": list(institution_ids)})
+
+
+def call_cancelled(call_id, closed=(("app_a", "inst_a", "长沙市"),)):
+    return checked("call_cancelled", {
+        "call_id": call_id, "category": "hv-group", "year": 2025, "reason": "批次误发", "released_quota": 20,
+        "closed_applications": [{"application_id": a, "institution_id": i, "prefecture": p, "from_state": "submitted"}
+                                for a, i, p in closed]})
+
+
+def project_established(project_id, call_id, institution_id, prefecture, title):
+    return checked("project_established", {
+        "project_id": project_id, "call_id": call_id, "category": "hv-group", "year": 2025,
+        "institution_id": institution_id, "prefecture": prefecture, "title": title, "rank": 1,
+        "budget_request_fen": 2_000_000_00, "yearly_targets": [{"year": 2025, "target": "建成实训基地"}]})
+
+
+def annual_report_due(project_id, institution_id, prefecture, title):
+    return checked("annual_report_due", {
+        "window_id": "rwin_1", "year": 2024, "due_at": "2025-01-31T09:00:00Z", "hours_left": 72,
+        "project_id": project_id, "title": title, "institution_id": institution_id, "prefecture": prefecture,
+        "targets": ["建成实训基地一期", "新增校企合作企业5家"]})
+
+
+def annual_reports_missing(prefecture, missing=(("app_a", "inst_a", "长沙职业技术学院", "智能制造专业群"),)):
+    return checked("annual_reports_missing", {
+        "window_id": "rwin_1", "year": 2024, "due_at": "2025-01-31T09:00:00Z", "prefecture": prefecture,
+        "missing": [{"project_id": p, "institution_id": i, "institution_name": n, "title": t} for p, i, n, t in missing]})
+
+
+def annual_report(name, project_id, institution_id, prefecture, title, state, reason=None, filings=1, late=False,
+                  recommender_kind="prefecture_bureau"):
+    authority = prefecture if recommender_kind == "prefecture_bureau" else "湖南省人力资源和社会保障厅"
+    return checked(name, {
+        "report_id": f"rpt_2024_{project_id}", "project_id": project_id, "year": 2024, "title": title,
+        "institution_id": institution_id, "prefecture": prefecture,
+        "recommender": {"kind": recommender_kind, "authority": authority}, "state": state, "late": late,
+        "filings": filings, "by": "prefecture:u1", "reason": reason})
+
+
 def application_submitted(application_id, call_id, institution_id, prefecture, title, recommender_kind="prefecture_bureau"):
     authority = prefecture if recommender_kind == "prefecture_bureau" else "湖南省人力资源和社会保障厅"
     return checked("application_submitted", {
@@ -145,6 +188,42 @@ def funds_clawed_back(project_id, call_id):
                                          "policy": "beyond_approval", "reason": "验收未通过：实训基地未建成",
                                          "amount": money(900_000_00),
                                          "tranches": [tranche(3, "acceptance", 30, 900_000_00)]})
+
+
+def project_failed(project_id, call_id):
+    return checked("project_failed", {"project_id": project_id, "call_id": call_id, "category": "hv-group",
+                                      "milestone": "acceptance", "reason": "验收未通过：实训基地未建成",
+                                      "withheld": money(0), "clawed_back": money(900_000_00)})
+
+
+def project_withdrawn(project_id, call_id):
+    return checked("project_withdrawn", {"project_id": project_id, "call_id": call_id, "category": "hv-group",
+                                         "reason": "学校申请撤销：专业群调整", "withheld": money(1_800_000_00),
+                                         "clawed_back": money(0)})
+
+
+def panel_experts_assigned(panel_id, assignments, title="2026年楚怡专业群中期检查专家组"):
+    """`assignments`: (assignment id, project id, project title, expert id, deadline)."""
+    return checked("panel_experts_assigned", {
+        "panel_id": panel_id, "milestone": "mid_term", "title": title, "unfilled": [],
+        "assignments": [{"assignment_id": a, "project_id": p, "title": t, "expert_id": e, "review_deadline": d}
+                        for a, p, t, e, d in assignments]})
+
+
+def panel_results_proposed(panel_id, results=(("app_a", 5520, "fail"), ("app_b", 8200, "pass"))):
+    return checked("panel_results_proposed", {
+        "panel_id": panel_id, "milestone": "mid_term",
+        "results": [{"project_id": p, "calibrated_hundredths": c, "result": r} for p, c, r in results]})
+
+
+def panel_result_confirmed(panel_id, project_id, call_id, institution_id, prefecture, title, result="fail",
+                           rectify_by=None):
+    return checked("panel_result_confirmed", {
+        "panel_id": panel_id, "project_id": project_id, "call_id": call_id, "category": "hv-group",
+        "institution_id": institution_id, "prefecture": prefecture, "title": title, "milestone": "mid_term",
+        "result": result, "proposed_result": result, "overridden": False, "calibrated_hundredths": 5520,
+        "reason": "专家组中期检查结论：不通过（校准得分 55.20）", "rectify_by": rectify_by,
+        "confirmed_by": "province:admin"})
 
 
 def budget_exhausted(call_id):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from services.notify.domain.directory import facts_of
+from tests.support.events import fitting
 from tests.unit.notify import samples as s
 
 
@@ -35,3 +36,18 @@ def test_approvals_are_learned_by_call_and_rank_and_projects_point_to_them():
 
 def test_events_without_facts_teach_nothing():
     assert facts_of("budget_exhausted", s.budget_exhausted("call_1")) == []
+
+
+def test_a_panels_assignments_are_learned_for_the_reminders_as_a_calls_are():
+    data = s.panel_experts_assigned("pnl_1", [("pas_1", "app_a", "智能制造专业群", "exp_1", "2026-06-10T00:00:00Z")])
+    facts = learned("panel_experts_assigned", data)
+    assert facts[("calls", "pnl_1")] == {"title": "2026年楚怡专业群中期检查专家组"}
+    assert facts[("assignments", "pas_1")] == {"expert_id": "exp_1", "application_id": "app_a", "call_id": "pnl_1",
+                                               "review_deadline": datetime(2026, 6, 10, tzinfo=timezone.utc),
+                                               "state": "open"}
+    assert [f.initial for f in facts_of("panel_experts_assigned", data)] == [{}, {"state": "open"}]
+    ref = {"panel_id": "pnl_1", "assignment_id": "pas_1", "project_id": "app_a", "expert_id": "exp_1"}
+    submitted = fitting("panel_review_submitted", {**ref, "total_hundredths": 8000})
+    declined = fitting("panel_assignment_declined", {**ref, "reason": "回避"})
+    assert learned("panel_review_submitted", submitted)[("assignments", "pas_1")]["state"] == "submitted"
+    assert learned("panel_assignment_declined", declined)[("assignments", "pas_1")]["state"] == "declined"

@@ -59,6 +59,50 @@ def test_a_call_closing_reaches_its_applicants_and_their_prefectures(known):
         "institution:inst_a", "institution:inst_b", "institution:inst_c", "prefecture:株洲市", "prefecture:长沙市"]
 
 
+def test_a_cancelled_call_tells_each_applicant_of_its_own_closed_applications_and_their_prefectures(known):
+    data = s.call_cancelled(CALL, closed=(("app_a", "inst_a", "长沙市"), ("app_b", "inst_b", "株洲市")))
+    notices = {n.recipient: n for n in notices_for("call_cancelled", data, known)}
+    assert sorted(notices) == ["institution:inst_a", "institution:inst_b", "prefecture:株洲市", "prefecture:长沙市"]
+    assert [e["application_id"] for e in notices["institution:inst_b"].context["entries"]] == ["app_b"]
+    assert notices["institution:inst_a"].context["reason"] == "批次误发"
+
+
+def test_an_extension_tells_the_institutions_that_applied(known):
+    assert recipients("call_extended", s.call_extended(CALL, ("inst_a", "inst_b")), known) == [
+        "institution:inst_a", "institution:inst_b"]
+
+
+def test_a_new_project_tells_its_institution_its_prefecture_and_finance(known):
+    data = s.project_established("app_a", CALL, "inst_a", "长沙市", "智能制造专业群")
+    assert recipients("project_established", data, known) == ["finance", "institution:inst_a", "prefecture:长沙市"]
+
+
+def test_an_annual_report_reminder_and_return_reach_the_institution_only(known):
+    assert recipients("annual_report_due", s.annual_report_due("app_a", "inst_a", "长沙市", "智能制造专业群"),
+                      known) == ["institution:inst_a"]
+    returned = s.annual_report("annual_report_returned", "app_a", "inst_a", "长沙市", "智能制造专业群", "returned", "补充佐证")
+    assert recipients("annual_report_returned", returned, known) == ["institution:inst_a"]
+
+
+def test_an_endorsed_report_waits_with_the_province_and_an_accepted_one_is_told_to_the_institution(known):
+    endorsed = s.annual_report("annual_report_endorsed", "app_a", "inst_a", "长沙市", "智能制造专业群", "endorsed")
+    assert recipients("annual_report_endorsed", endorsed, known) == ["institution:inst_a", "province"]
+    accepted = s.annual_report("annual_report_accepted", "app_a", "inst_a", "长沙市", "智能制造专业群", "accepted")
+    assert recipients("annual_report_accepted", accepted, known) == ["institution:inst_a"]
+
+
+def test_missing_reports_are_told_to_their_prefecture_bureau(known):
+    assert recipients("annual_reports_missing", s.annual_reports_missing("衡阳市"), known) == ["prefecture:衡阳市"]
+
+
+def test_a_filed_annual_report_waits_with_its_recommending_authority(known):
+    filed = s.annual_report("annual_report_filed", "app_a", "inst_a", "长沙市", "智能制造专业群", "submitted")
+    assert recipients("annual_report_filed", filed, known) == ["institution:inst_a", "prefecture:长沙市"]
+    hrss = s.annual_report("annual_report_filed", "app_t", "inst_t", "长沙市", "数控技术专业", "submitted",
+                           recommender_kind="hrss")
+    assert recipients("annual_report_filed", hrss, known) == ["institution:inst_t", "province"]
+
+
 def test_a_submission_waits_with_its_prefecture_bureau(known):
     data = s.application_submitted("app_a", CALL, "inst_a", "长沙市", "智能制造专业群")
     notices = {n.recipient: n for n in notices_for("application_submitted", data, known)}
@@ -143,6 +187,8 @@ def test_an_objection_resolution_tells_each_concerned_institution_its_part(known
     ("tranche_released", s.tranche_released("proj_a", CALL)),
     ("tranche_withheld", s.tranche_withheld("proj_a", CALL)),
     ("funds_clawed_back", s.funds_clawed_back("proj_a", CALL)),
+    ("project_failed", s.project_failed("proj_a", CALL)),
+    ("project_withdrawn", s.project_withdrawn("proj_a", CALL)),
 ])
 def test_money_of_a_project_reaches_its_institution_and_finance(known, kind, data):
     assert recipients(kind, data, known) == ["finance", "institution:inst_a"]
@@ -164,3 +210,29 @@ def test_money_of_a_project_not_placed_yet_waits_for_its_selection(known, kind, 
 
 def test_an_exhausted_budget_reaches_the_province_and_finance(known):
     assert recipients("budget_exhausted", s.budget_exhausted(CALL), known) == ["finance", "province"]
+
+
+def test_a_panel_assignment_tells_each_expert_only_their_projects(known):
+    data = s.panel_experts_assigned("pnl_1", [("pas_1", "app_a", "智能制造专业群", "exp_1", "2026-06-10T00:00:00Z"),
+                                              ("pas_2", "app_b", "轨道交通专业群", "exp_1", "2026-06-10T00:00:00Z"),
+                                              ("pas_3", "app_a", "智能制造专业群", "exp_2", "2026-06-10T00:00:00Z")])
+    notices = {n.recipient: n for n in notices_for("panel_experts_assigned", data, known)}
+    assert sorted(notices) == ["expert:exp_1", "expert:exp_2"]
+    assert [e["assignment_id"] for e in notices["expert:exp_2"].context["entries"]] == ["pas_3"]
+    assert not any(n.shareable for n in notices.values())
+
+
+def test_a_confirmed_panel_result_reaches_the_institution_and_its_recommending_authority(known, directory):
+    data = s.panel_result_confirmed("pnl_1", "app_b", CALL, "inst_b", "株洲市", "轨道交通专业群")
+    assert recipients("panel_result_confirmed", data, known) == ["institution:inst_b", "prefecture:株洲市"]
+    known.add(Party("app_t", "inst_t", "衡阳市", "技工专业群", "province"), CALL)  # an HRSS-sponsored school
+    data = s.panel_result_confirmed("pnl_1", "app_t", CALL, "inst_t", "衡阳市", "技工专业群")
+    assert recipients("panel_result_confirmed", data, known) == ["institution:inst_t", "province"]
+    unknown = s.panel_result_confirmed("pnl_1", "app_x", CALL, "inst_x", "岳阳市", "未同步的项目")
+    assert recipients("panel_result_confirmed", unknown, known) == ["institution:inst_x", "prefecture:岳阳市"]
+
+
+def test_a_panels_proposal_reaches_the_province_with_its_counts(known):
+    notices = notices_for("panel_results_proposed", s.panel_results_proposed("pnl_1"), known)
+    assert [n.recipient for n in notices] == ["province"]
+    assert notices[0].context["counts"] == {"pass": 1, "rectify": 0, "fail": 1}

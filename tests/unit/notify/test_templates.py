@@ -23,6 +23,19 @@ NOW = datetime(2026, 6, 1, 2, 0, tzinfo=timezone.utc)
 EVENTS = {
     "call_opened": s.call_opened(CALL),
     "call_closed": s.call_closed(CALL),
+    "call_extended": s.call_extended(CALL),
+    "call_cancelled": s.call_cancelled(CALL),
+    "project_established": s.project_established("app_a", CALL, "inst_a", "长沙市", A.title),
+    "annual_report_due": s.annual_report_due("app_a", "inst_a", "长沙市", A.title),
+    "annual_report_filed": s.annual_report("annual_report_filed", "app_a", "inst_a", "长沙市", A.title, "submitted",
+                                           filings=2, late=True),
+    "annual_report_returned": s.annual_report("annual_report_returned", "app_a", "inst_a", "长沙市", A.title,
+                                              "returned", reason="佐证材料不足，请补充实训基地验收记录"),
+    "annual_report_endorsed": s.annual_report("annual_report_endorsed", "app_a", "inst_a", "长沙市", A.title,
+                                              "endorsed", reason="同意推荐"),
+    "annual_report_accepted": s.annual_report("annual_report_accepted", "app_a", "inst_a", "长沙市", A.title,
+                                              "accepted"),
+    "annual_reports_missing": s.annual_reports_missing("长沙市"),
     "application_submitted": s.application_submitted("app_a", CALL, "inst_a", "长沙市", A.title),
     "application_withdrawn": s.application_withdrawn("app_a", CALL, "inst_a", "长沙市"),
     "application_recommended": s.application_decision("application_recommended", "app_a", CALL, "inst_a", "长沙市"),
@@ -39,7 +52,13 @@ EVENTS = {
     "tranche_released": s.tranche_released("proj_a", CALL),
     "tranche_withheld": s.tranche_withheld("proj_a", CALL),
     "funds_clawed_back": s.funds_clawed_back("proj_a", CALL),
+    "project_failed": s.project_failed("proj_a", CALL),
+    "project_withdrawn": s.project_withdrawn("proj_a", CALL),
     "budget_exhausted": s.budget_exhausted(CALL),
+    "panel_experts_assigned": s.panel_experts_assigned("pnl_1", [("pas_1", "app_a", A.title, "exp_1", "2026-06-10T00:00:00Z")]),
+    "panel_results_proposed": s.panel_results_proposed("pnl_1"),
+    "panel_result_confirmed": s.panel_result_confirmed("pnl_1", "app_a", CALL, "inst_a", "长沙市", A.title,
+                                                       "rectify", "2026-09-01T00:00:00Z"),
 }
 
 
@@ -117,3 +136,12 @@ def test_fen_read_as_yuan(amount, text):
 
 def test_times_read_in_beijing_time():
     assert shanghai("2026-05-31T16:30:00Z") == "2026年06月01日 00:30"
+
+
+def test_a_confirmed_panel_result_reads_its_result_and_what_follows(known):
+    failed = s.panel_result_confirmed("pnl_1", "app_a", CALL, "inst_a", "长沙市", A.title, "fail")
+    notice = next(n for n in notices_for("panel_result_confirmed", failed, known) if n.recipient == "institution:inst_a")
+    body = render("panel_result_confirmed", "inbox", notice.context)["body"]
+    assert "中期检查结论经省级确认为：不通过" in body and "55.20" in body and "已拨付资金按资金规则收回" in body
+    rectify = render("panel_result_confirmed", "inbox", first_notice("panel_result_confirmed", known).context)["body"]
+    assert "限期整改" in rectify and "2026年09月01日" in rectify

@@ -253,3 +253,25 @@ def test_the_ranking_is_published_once_before_its_notice():
         stage_move("call-1", "ranked", "rank", who="province:1", now=PUBLISHED_AT)
     with pytest.raises(TransitionNotAllowed):
         stage_move("call-1", "reviewing", "publish", who="province:1", now=PUBLISHED_AT)
+
+
+def test_one_party_objects_once_to_an_application_and_a_few_times_to_a_notice():
+    """The probe: one institution filed 12 objections (6 identical) to one application."""
+    from services.review.domain.notice import MAX_OBJECTIONS_PER_FILER, ObjectionRefused
+    apps = [f"a{n}" for n in range(MAX_OBJECTIONS_PER_FILER + 1)]
+    ranking = rank([entry(app, 9000 - n, "长沙市") for n, app in enumerate(apps)], len(apps), QuotaPolicy())
+    notice = publish_notice("call-1", ranking, who="province:1", now=PUBLISHED_AT)
+
+    def file(notice, number, application, party, person="u1"):
+        return notice.file_objection(f"o{number}", application, who=f"institution:{person}",
+                                     filer=f"institution:{party}", now=DURING, grounds="材料不实")
+
+    filed = file(notice, 0, apps[0], "inst_9")
+    with pytest.raises(ObjectionRefused, match="already objected"):
+        file(filed, 1, apps[0], "inst_9", person="u2")  # another person of the same institution
+    filed = file(filed, 2, apps[0], "inst_8")  # another institution may
+    for number, application in enumerate(apps[1:MAX_OBJECTIONS_PER_FILER], start=3):
+        filed = file(filed, number, application, "inst_9")
+    assert len(filed.objections) == MAX_OBJECTIONS_PER_FILER + 1
+    with pytest.raises(ObjectionRefused, match="the most one party may"):
+        file(filed, 99, apps[-1], "inst_9")

@@ -1,0 +1,82 @@
+"""Projects (立项项目): what an approved application becomes, and its life after approval.
+
+A project keeps the approved application's id (funding already calls its money by it), its
+plan and yearly targets as approved, the award by source once funding allocates it, the
+milestones its tranches wait for, and a state. See docs/projects.md for why the
+applications service owns it and how issue 13 (reports, panels, adjustment) extends it.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from services.common.statemachine import StateMachine, Transition, creation_entry
+
+ESTABLISHED = "established"
+UNDER_CONSTRUCTION = "under_construction"
+FAILED = "failed"
+WITHDRAWN = "withdrawn"
+#: The states of a project that has left the action (动态调整): its place is free again.
+LEFT = (FAILED, WITHDRAWN)
+
+PROJECT_MACHINE = StateMachine(
+    "project",
+    [ESTABLISHED, UNDER_CONSTRUCTION, FAILED, WITHDRAWN],
+    [
+        # Funding allocated its award: construction starts against the yearly targets.
+        Transition("fund", {ESTABLISHED}, UNDER_CONSTRUCTION),
+        # It failed a milestone (funding's project_failed): it leaves the action (动态调整) and
+        # its place returns to its category.
+        Transition("fail", {ESTABLISHED, UNDER_CONSTRUCTION}, FAILED),
+        # It was withdrawn (funding's project_withdrawn): it leaves in the same way.
+        Transition("withdraw", {ESTABLISHED, UNDER_CONSTRUCTION}, WITHDRAWN),
+    ],
+)
+#: What the approved application carries over into the project, as approved.
+PLAN_FIELDS = ("title", "summary", "construction_plan", "yearly_targets", "performance_indicators",
+               "budget_request_fen", "industry_fields")
+#: The application's fields that say whose the project is (and so who may see it).
+OWNER_FIELDS = ("call_id", "category", "institution_id", "institution_name", "prefecture", "recommender",
+                "recommender_key")
+#: Tranche states as funding reports them: scheduled, then released or withheld.
+SCHEDULED, RELEASED, WITHHELD = "scheduled", "released", "withheld"
+
+
+def project_record(application: Mapping, call: Mapping, rank: int, actor: str, at: datetime) -> dict:
+    """A new project from its approved application and call; its history starts with its
+    creation (who, when, why)."""
+    created = creation_entry(ESTABLISHED, actor, at, f"approved in call {call['_id']} at rank {rank}")
+    return {
+        "_id": application["_id"],
+        **{key: application[key] for key in OWNER_FIELDS},
+        "plan": {key: application.get(key) for key in PLAN_FIELDS},
+        "year": call["year"],
+        "rank": rank,
+        "state": ESTABLISHED,
+        "award": None,
+        "milestones": [],
+        "created_at": created.at,
+        "created_by": actor,
+        "history": [created.as_dict()],
+    }
+
+
+def established_event(project: Mapping) -> dict:
+    """The data of `project_established` for a new project record (documented in docs/asyncapi.yaml)."""
+    plan = project["plan"]
+    return {
+        "project_id": project["_id"], "call_id": project["call_id"], "category": project["category"],
+        "year": project["year"], "institution_id": project["institution_id"], "prefecture": project["prefecture"],
+        "title": plan["title"], "rank": project["rank"], "budget_request_fen": plan["budget_request_fen"] or 0,
+        "yearly_targets": [{"year": t["year"], "target": t["target"]} for t in plan["yearly_targets"] or ()]}
+
+
+def milestones_of(tranches: list[Mapping]) -> list[dict]:
+    """The milestones a project's money waits for, one per tranche, all scheduled."""
+    return [{"tranche": t["index"], "trigger": t["trigger"], "percent": t["percent"], "amount": t["amount"],
+             "state": SCHEDULED, "reason": None} for t in tranches]
+
+
+def with_tranche(milestones: list[Mapping], index: int, state: str, reason: str | None) -> list[dict]:
+    """The milestones after funding released or withheld tranche `index` (others unchanged)."""
+    return [{**m, "state": state, "reason": reason} if m["tranche"] == index else dict(m) for m in milestones]

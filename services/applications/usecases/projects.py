@@ -1,0 +1,57 @@
+"""Projects after approval: their money and milestones as funding reports them."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from services.applications.domain.projects import (
+    ESTABLISHED, LEFT, RELEASED, WITHHELD, milestones_of, with_tranche)
+from services.applications.store import ApplicationsStore
+
+FUNDING_ACTOR = "system:funding"
+
+
+class ProjectNotKnownYet(LookupError):
+    """Funding spoke of a project whose selection_finalized is not handled here yet (it comes
+    by another queue): the event is tried again, and dead-lettered if it never comes."""
+
+
+def _project(store: ApplicationsStore, data: Mapping) -> dict:
+    doc = store.project_doc(data["project_id"])
+    if doc is None:
+        raise ProjectNotKnownYet(f"project {data['project_id']} of call {data['call_id']} is not known yet")
+    return doc
+
+
+def funds_allocated(store: ApplicationsStore, data: Mapping, at: datetime, why: str) -> None:
+    """The award by source and the tranche plan; an established project starts construction.
+    Runs inside the handler's transaction."""
+    doc = _project(store, data)
+    changes = {"award": dict(data["award"]), "milestones": milestones_of(data["tranches"]),
+               "clawback_policy": data["clawback_policy"], "updated_at": at}
+    if doc["state"] == ESTABLISHED:
+        store.move_project(doc, "fund", FUNDING_ACTOR, at, why, changes)
+    else:
+        store.update_project(doc["_id"], changes)
+
+
+def tranche_moved(store: ApplicationsStore, name: str, data: Mapping, at: datetime) -> None:
+    """A tranche released or withheld (with the milestone's reason): the project's milestone follows."""
+    doc = _project(store, data)
+    state = RELEASED if name == "tranche_released" else WITHHELD
+    milestones = with_tranche(doc.get("milestones") or [], data["tranche"]["index"], state, data.get("reason"))
+    store.update_project(doc["_id"], {"milestones": milestones, "updated_at": at})
+
+
+def project_left(store: ApplicationsStore, name: str, data: Mapping, at: datetime) -> None:
+    """The project failed a milestone (`project_failed`) or was withdrawn (`project_withdrawn`): it
+    leaves (动态调整) and its place returns to its category, for a later call. A repeat changes nothing."""
+    doc = _project(store, data)
+    if doc["state"] in LEFT:
+        return
+    if name == "project_failed":
+        transition, why = "fail", f"{data['milestone']} failed: {data['reason']}"
+    else:
+        transition, why = "withdraw", f"withdrawn: {data['reason']}"
+    store.move_project(doc, transition, FUNDING_ACTOR, at, why, {"left_at": at, "updated_at": at})
+    store.return_place(doc["_id"], doc["category"], at)

@@ -1,0 +1,112 @@
+"""A call's allocation: its approved projects arrive with review's selection_finalized, and the
+call's budget goes to them all or nothing, at once when the budget is there, else when the
+province allocates it."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from services.common.statemachine import AuditEntry
+from services.contracts.funding import money
+from services.funding.domain.allocation import CALL_ALLOCATION, Allocation, BudgetExhausted, allocate
+from services.funding.domain.awards import ApprovedProject
+from services.funding.domain.budget import budget_year
+from services.funding.domain.refusals import (
+    AllocationBlocked, AllocationImpossible, AlreadyAllocated, NoSelection, RuleMissing)
+from services.funding.domain.rules import RankNotCovered
+from services.funding.store import FundingStore
+from services.funding.usecases import emit_all
+
+#: Who allocates a call on its selection_finalized, in the audit and the ledger.
+SYSTEM_ACTOR = "system:funding"
+
+
+def selection_finalized(store: FundingStore, selection: Mapping, finalized_at: datetime, at: datetime) -> None:
+    """Keep the call's approved projects (project id = application id) unless it is allocated
+    already, and allocate it at once when its funding rule and budget lines for (year,
+    category) exist; the year is the finalization's in China. Otherwise the call stays
+    pending, with the reason. Runs inside the handler's transaction."""
+    call_id, category = selection["call_id"], selection["category"]
+    approved = [{"project_id": a["application_id"], "institution_id": a["institution_id"],
+                 "prefecture": a["prefecture"], "title": a["title"], "rank": a["rank"],
+                 "request": a["budget_request_fen"]} for a in selection["approved"]]
+
+    def work():
+        call = store.call(call_id)
+        if call is not None and call["status"] == "allocated":
+            return
+        store.keep_selection(call_id, category, selection["funding_rule"], approved, finalized_at)
+        year = budget_year(finalized_at)
+        if not store.has_budget(year, category):
+            store.keep_pending(call_id, f"no budget line for {year} {category} yet: add the budget "
+                                        "(POST /v1/budgets), then allocate")
+            return
+        try:
+            allocate_call(store, call_id, year, SYSTEM_ACTOR, at)
+        except AllocationBlocked as blocked:
+            store.keep_pending(call_id, str(blocked))
+    store.atomic(work)
+
+
+def allocate_call(store: FundingStore, call_id: str, year: int, actor: str,
+                  at: datetime) -> tuple[Allocation | BudgetExhausted, dict]:
+    """Allocate the call's budget to its approved projects, all or nothing; returns the
+    outcome and the call after it. A budget that does not cover the call allocates nothing,
+    leaves the call pending with the shortfall and emits budget_exhausted. Raises
+    `NoSelection`, `AlreadyAllocated`, `RuleMissing` or `AllocationImpossible`."""
+    def work():
+        call = store.call(call_id)
+        if call is None:
+            raise NoSelection(call_id)
+        if call["status"] == "allocated":
+            raise AlreadyAllocated(call_id, call["year"])
+        rule = store.rule(call["funding_rule"])
+        if rule is None:
+            raise RuleMissing(call_id, call["funding_rule"])
+        available = store.claim_budget_lines(year, call["category"], rule.sources, at)
+        try:
+            projects = [ApprovedProject(p["project_id"], p["rank"], p["request"]) for p in call["approved"]]
+            outcome = allocate(call_id, year, call["category"], rule, projects, available, actor=actor, at=at)
+        except (RankNotCovered, ValueError) as impossible:
+            raise AllocationImpossible(call_id, str(impossible)) from None
+        funded = store.funded_among(p.project_id for p in projects)
+        if funded is not None:
+            raise AllocationImpossible(call_id, f"project {funded['_id']} is funded already, "
+                                                f"by call {funded['call_id']}")
+        if isinstance(outcome, BudgetExhausted):
+            _record_shortfall(store, call, outcome, year, actor, at)
+        else:
+            _record_allocation(store, call, outcome, year, actor, at)
+        return outcome, store.call(call_id)
+    return store.atomic(work)
+
+
+def _record_shortfall(store: FundingStore, call: dict, refused: BudgetExhausted, year: int, actor: str,
+                      at: datetime) -> None:
+    missing = ", ".join(f"{source} by {fen} fen" for source, fen in refused.shortfall.items() if fen)
+    status, audit = CALL_ALLOCATION.apply(call["status"], "budget_exhausted", actor,
+                                          f"the {year} budget falls short: {missing}", at)
+    _move_call(store, call, year, status, audit, {
+        "pending_reason": audit.reason,
+        "last_shortfall": {"year": year, "needed": money(refused.needed), "available": money(refused.available),
+                           "shortfall": money(refused.shortfall), "at": at}})
+    emit_all(store, [refused.event])
+
+
+def _record_allocation(store: FundingStore, call: dict, allocation: Allocation, year: int, actor: str,
+                       at: datetime) -> None:
+    store.reserve(year, call["category"], allocation.needed, at)
+    store.add_projects(allocation.changes, {p["project_id"]: p for p in call["approved"]}, at)
+    store.append_ledger(allocation.entries, call["_id"])
+    emit_all(store, allocation.events)
+    status, audit = CALL_ALLOCATION.apply(call["status"], "allocate", actor, None, at)
+    _move_call(store, call, year, status, audit, {
+        "year": year, "pending_reason": None, "total": money(allocation.needed),
+        "awards": [{"project_id": a.project_id, "rank": a.rank, "award": money(a.by_source)}
+                   for a in allocation.awards]})
+
+
+def _move_call(store: FundingStore, call: dict, year: int, status: str, audit: AuditEntry, changes: dict) -> None:
+    """The call moves to `status` with its audit entry and `changes`, unless another allocation moved it first."""
+    if not store.move_call(call["_id"], call["status"], status, changes, audit):
+        raise AlreadyAllocated(call["_id"], year)

@@ -1,0 +1,177 @@
+"""The funding use cases on the in-memory store (fakes.py): what a call's selection, its
+allocation and a project's milestones load, decide, write and emit, in milliseconds and
+without a server. The stack tests (tests/service/funding) keep the routes, the events on
+the wire and the parallel allocations that only a real database can race."""
+from datetime import datetime, timezone
+
+import pytest
+
+from services.funding.domain.allocation import Allocation, BudgetExhausted
+from services.funding.domain.budget import BudgetKey
+from services.funding.domain.ledger import Entry, check_ledger
+from services.funding.domain.milestones import MilestoneRefused
+from services.funding.domain.refusals import (
+    AllocationImpossible, AlreadyAllocated, NoSelection, NotFundedYet, RuleExists, RuleMissing)
+from services.funding.domain.rules import AwardTier, FundingRule, TieredAward, TrancheSpec
+from services.funding.usecases import budgets, calls, projects
+from tests.unit.funding.fakes import FakeFundingStore
+
+AT = datetime(2026, 6, 1, 2, tzinfo=timezone.utc)
+MILLION = 1_000_000
+RULE = FundingRule(TieredAward((AwardTier(1, None, MILLION),)), {"provincial_special": 1, "local_government": 1},
+                   (TrancheSpec("approval", 40), TrancheSpec("mid_term", 30), TrancheSpec("acceptance", 30)),
+                   "beyond_approval")
+
+
+def selection(call_id="call_1", rule_id="rule_1", ranks=(1, 2), category="hv-group"):
+    return {"call_id": call_id, "category": category, "funding_rule": rule_id, "quota": 5,
+            "approved": [{"application_id": f"app_{call_id}_{rank}", "institution_id": f"inst_{rank}",
+                          "prefecture": "长沙市", "rank": rank, "title": f"项目 {rank}",
+                          "budget_request_fen": 5 * MILLION} for rank in ranks]}
+
+
+def budget(store, amounts, year=2026, category="hv-group"):
+    for source, amount in amounts.items():
+        budgets.appropriate(store, BudgetKey(year, category, source), amount, AT)
+
+
+@pytest.fixture
+def store():
+    store = FakeFundingStore()
+    budgets.add_funding_rule(store, "rule_1", "定额", RULE, "province:admin", AT)
+    return store
+
+
+def entries(store):
+    return [Entry(**{k: v for k, v in e.items() if k not in ("_id", "currency", "call_id")}) for e in store.ledger]
+
+
+def test_a_selection_with_its_rule_and_budget_is_allocated_on_arrival(store):
+    budget(store, {"provincial_special": 10 * MILLION, "local_government": 10 * MILLION})
+    calls.selection_finalized(store, selection(), AT, AT)
+    call = store.call("call_1")
+    assert call["status"] == "allocated" and call["year"] == 2026 and call["pending_reason"] is None
+    assert call["history"][-1]["actor"] == "system:funding"
+    assert call["total"]["by_source"] == {"provincial_special": MILLION, "local_government": MILLION}
+    assert {s: (line["reserved"], line["available"]) for s, line in
+            ((line["source"], line) for line in store.budget_lines.values())} == {
+        "provincial_special": (MILLION, 9 * MILLION), "local_government": (MILLION, 9 * MILLION)}
+    assert [t["state"] for t in store.project("app_call_1_1")["tranches"]] == ["released", "scheduled", "scheduled"]
+    assert store.emitted_names().count("funds_allocated") == 2 and store.emitted_names().count("tranche_released") == 2
+    check_ledger(entries(store))
+
+
+def test_a_selection_without_a_budget_line_waits_with_the_reason_and_emits_nothing(store):
+    calls.selection_finalized(store, selection(), AT, AT)
+    call = store.call("call_1")
+    assert call["status"] == "pending" and call["pending_reason"].startswith("no budget line for 2026 hv-group")
+    assert store.emitted == [] and store.projects == {}
+
+
+def test_a_selection_whose_rule_is_missing_waits_with_the_refusal_as_its_reason(store):
+    budget(store, {"provincial_special": MILLION})
+    calls.selection_finalized(store, selection(rule_id="rule_later"), AT, AT)
+    assert "rule_later" in store.call("call_1")["pending_reason"]
+    with pytest.raises(RuleMissing):
+        calls.allocate_call(store, "call_1", 2026, "province:admin", AT)
+
+
+def test_a_selection_arriving_again_after_the_allocation_changes_nothing(store):
+    budget(store, {"provincial_special": 10 * MILLION, "local_government": 10 * MILLION})
+    calls.selection_finalized(store, selection(), AT, AT)
+    before = store.call("call_1")
+    calls.selection_finalized(store, selection(ranks=(1, 2, 3)), AT, AT)
+    assert store.call("call_1") == before
+
+
+def test_a_short_budget_allocates_nothing_keeps_the_shortfall_and_emits_budget_exhausted(store):
+    budget(store, {"provincial_special": 10 * MILLION, "local_government": MILLION // 2})
+    calls.selection_finalized(store, selection(), AT, AT)
+    outcome, call = calls.allocate_call(store, "call_1", 2026, "province:admin", AT)
+    assert isinstance(outcome, BudgetExhausted)
+    assert call["status"] == "pending" and call["awards"] == []
+    assert call["last_shortfall"]["shortfall"]["by_source"] == {"provincial_special": 0, "local_government": 500_000}
+    assert call["pending_reason"] == call["history"][-1]["reason"] == \
+        "the 2026 budget falls short: local_government by 500000 fen"
+    assert store.emitted_names().count("budget_exhausted") == 2  # on arrival, and on the province's command
+    assert store.projects == {} and {line["reserved"] for line in store.budget_lines.values()} == {0}
+
+
+def test_a_call_is_allocated_once_and_not_before_its_selection(store):
+    with pytest.raises(NoSelection):
+        calls.allocate_call(store, "call_1", 2026, "province:admin", AT)
+    budget(store, {"provincial_special": 10 * MILLION, "local_government": 10 * MILLION})
+    calls.selection_finalized(store, selection(), AT, AT)
+    with pytest.raises(AlreadyAllocated):
+        calls.allocate_call(store, "call_1", 2026, "province:admin", AT)
+
+
+def test_a_project_funded_by_another_call_makes_the_allocation_impossible_and_nothing_is_written(store):
+    budget(store, {"provincial_special": 10 * MILLION, "local_government": 10 * MILLION})
+    calls.selection_finalized(store, selection(), AT, AT)
+    again = selection(call_id="call_2")
+    again["approved"][0]["application_id"] = "app_call_1_1"
+    calls.selection_finalized(store, again, AT, AT)
+    assert "app_call_1_1 is funded already, by call call_1" in store.call("call_2")["pending_reason"]
+    call, ledger, emitted = store.call("call_2"), list(store.ledger), list(store.emitted)
+    with pytest.raises(AllocationImpossible):
+        calls.allocate_call(store, "call_2", 2026, "province:admin", AT)
+    assert (store.call("call_2"), store.ledger, store.emitted) == (call, ledger, emitted)
+
+
+def test_the_provinces_allocation_returns_the_outcome_and_the_call_after_it(store):
+    calls.selection_finalized(store, selection(), AT, AT)
+    budget(store, {"provincial_special": 10 * MILLION, "local_government": 10 * MILLION})
+    outcome, call = calls.allocate_call(store, "call_1", 2026, "province:admin", AT)
+    assert isinstance(outcome, Allocation) and call == store.call("call_1")
+    assert [a["project_id"] for a in call["awards"]] == ["app_call_1_1", "app_call_1_2"]
+    assert call["history"][-1]["actor"] == "province:admin"
+
+
+def test_a_rule_id_is_taken_once(store):
+    with pytest.raises(RuleExists):
+        budgets.add_funding_rule(store, "rule_1", None, RULE, "province:admin", AT)
+    assert budgets.add_funding_rule(store, None, None, RULE, "province:admin", AT)["_id"].startswith("rule_")
+
+
+@pytest.fixture
+def funded(store):
+    budget(store, {"provincial_special": 10 * MILLION, "local_government": 10 * MILLION})
+    calls.selection_finalized(store, selection(), AT, AT)
+    store.emitted.clear()
+    return store
+
+
+def test_a_milestone_moves_the_tranches_writes_the_ledger_and_emits(funded):
+    record, after = projects.record_milestone(funded, "app_call_1_1", "mid_term", "pass", None, "province:admin", AT)
+    assert record["milestone"] == "mid_term" and after["milestones"] == [record]
+    assert [t["state"] for t in after["tranches"]] == ["released", "released", "scheduled"]
+    assert funded.emitted_names() == ["tranche_released"]
+    failed = projects.record_milestone(funded, "app_call_1_1", "acceptance", "fail", "未通过", "province:admin", AT)[1]
+    assert failed["status"] == "failed"
+    assert "project_failed" in funded.emitted_names()
+    check_ledger(entries(funded))
+
+
+def test_a_withdrawal_withholds_the_rest_writes_the_ledger_and_emits(funded):
+    after = projects.withdraw_project(funded, "app_call_1_1", "学校申请撤销", "province:admin", AT)
+    assert after["status"] == "withdrawn" and after["milestones"] == []
+    assert [t["state"] for t in after["tranches"]] == ["released", "withheld", "withheld"]
+    assert funded.emitted_names()[-1] == "project_withdrawn" and after["history"][-1]["reason"] == "学校申请撤销"
+    check_ledger(entries(funded))
+    with pytest.raises(MilestoneRefused):
+        projects.withdraw_project(funded, "app_call_1_1", "再次撤销", "province:admin", AT)
+
+
+def test_a_milestone_refused_by_the_domain_writes_nothing(funded):
+    before = funded.project("app_call_1_1")
+    with pytest.raises(MilestoneRefused):
+        projects.record_milestone(funded, "app_call_1_1", "acceptance", "pass", None, "province:admin", AT)
+    assert funded.project("app_call_1_1") == before and funded.emitted == []
+
+
+def test_a_milestone_of_an_unknown_project_is_none_and_of_an_unallocated_one_is_refused(store):
+    assert projects.record_milestone(store, "app_x", "mid_term", "pass", None, "province:admin", AT) is None
+    calls.selection_finalized(store, selection(), AT, AT)  # no budget: pending
+    with pytest.raises(NotFundedYet):
+        projects.record_milestone(store, "app_call_1_1", "mid_term", "pass", None, "province:admin", AT)
