@@ -68,6 +68,9 @@ class Settings:
     # them for at most EVENT_BATCH_WAIT_MS after the first.
     event_batch: int = 50
     event_batch_wait_ms: int = 20
+    # How many of the max_workers may apply events at once (0: half). The rest answer requests and run
+    # timers, however deep a backlog of events: a request never waits behind batches of events.
+    event_workers: int = 0
     # How long a request waits for an unreachable database before it is refused (a 503).
     mongo_wait_ms: int = 2000
     relay_poll_s: float = 0.5
@@ -96,6 +99,7 @@ class Settings:
             gap_timeout_s=float(env.get("EVENT_GAP_TIMEOUT_S", base.gap_timeout_s)),
             event_batch=max(1, int(env.get("EVENT_BATCH", base.event_batch))),
             event_batch_wait_ms=int(env.get("EVENT_BATCH_WAIT_MS", base.event_batch_wait_ms)),
+            event_workers=int(env.get("EVENT_WORKERS", base.event_workers)),
             mongo_wait_ms=int(env.get("MONGO_WAIT_MS", base.mongo_wait_ms)),
             relay_poll_s=float(env.get("RELAY_POLL_S", base.relay_poll_s)),
             relay_batch=int(env.get("RELAY_BATCH", base.relay_batch)),
@@ -109,6 +113,11 @@ class Settings:
         """The environment, overridden by the nameko container's config (how tests and `chuyi serve` set it)."""
         overrides = {k: str(v) for k, v in container.config.items() if isinstance(v, (str, int, float))}
         return cls.from_env({**os.environ, **overrides})
+
+    @property
+    def event_worker_limit(self) -> int:
+        """Workers that may apply events at once: at least one, and always one left for requests."""
+        return max(1, min(self.event_workers or self.max_workers // 2, self.max_workers - 1))
 
     def database_name(self, service: str) -> str:
         return f"{self.mongo_db_prefix}{service}"

@@ -13,7 +13,8 @@ Topology (declared by the services themselves):
   into it, and `<queue>.dead` keeps what failed for good, with the error.
 
 A consumer gathers up to EVENT_BATCH events (for at most EVENT_BATCH_WAIT_MS) and one worker
-applies them in one transaction (`BaseStore.handle_batch`; a few if the handlers are slow); if one
+applies them in one transaction (`BaseStore.handle_batch`; a few if the handlers are slow); at most
+EVENT_WORKERS workers apply events at once, the rest of the pool stays for requests and timers; if one
 of them fails, the worker applies them again one by one, each in its own transaction, so that
 only the failing event takes the way below. A stopping service requeues what it has not begun. A handler that raises is retried after each delay of `retry_delays_ms`, then
 dead-lettered; the original is acked only after its copy is confirmed elsewhere. An
@@ -28,11 +29,12 @@ import threading
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import partial, wraps
+from functools import cached_property, partial, wraps
 from typing import Callable
 
 import eventlet
 from eventlet.event import Event as GreenEvent
+from eventlet.semaphore import Semaphore
 from kombu import Connection, Exchange, Producer, Queue
 from kombu.serialization import register
 from marshmallow import ValidationError
@@ -213,10 +215,30 @@ class EventQueueConsumer(QueueConsumer):
     """nameko's queue consumer, handing over raw messages: a body that is not JSON must
     reach our dead-letter path instead of failing inside kombu's decoder forever."""
 
+    @cached_property
+    def event_workers(self) -> Semaphore:
+        """The events' share of the container's workers (nameko hands each message to a thread that
+        waits for a free worker, so without a share a backlog of events queues ahead of requests)."""
+        return Semaphore(Settings.for_container(self.container).event_worker_limit)
+
+    def spawn_event_worker(self, entrypoint, args, context_data: dict, handle_result) -> None:
+        """A worker within the events' share; raises when the container is stopping."""
+        self.event_workers.acquire()
+
+        def released(worker_ctx, result, exc_info):
+            self.event_workers.release()
+            return handle_result(worker_ctx, result, exc_info)
+        try:
+            self.container.spawn_worker(entrypoint, args, {}, context_data=context_data, handle_result=released)
+        except Exception:
+            self.event_workers.release()
+            raise
+
     @property
     def prefetch_count(self):
-        # room for every worker's batch, or a batch could never fill
-        return self.container.max_workers * Settings.for_container(self.container).event_batch
+        # room for every event worker's batch, or a batch could never fill
+        settings = Settings.for_container(self.container)
+        return settings.event_worker_limit * settings.event_batch
 
     def get_consumers(self, consumer_cls, channel):
         for provider in self._providers:
@@ -379,10 +401,9 @@ class EventStream(SharedExtension, ProviderCollector):
         try:
             if entrypoint is None:
                 raise RuntimeError("stopping")
-            self.container.spawn_worker(
-                entrypoint, (EventBatch(self.consumer, batch, lambda: self._stopping),), {},
-                context_data={"correlation_id": batch[0].event.correlationid},
-                handle_result=partial(self._settle_batch, batch))
+            self.queue_consumer.spawn_event_worker(
+                entrypoint, (EventBatch(self.consumer, batch, lambda: self._stopping),),
+                {"correlation_id": batch[0].event.correlationid}, partial(self._settle_batch, batch))
         except Exception:  # the container is stopping: leave them for another consumer
             for delivery in batch:
                 self.queue_consumer.requeue_message(delivery.message)
@@ -479,9 +500,8 @@ class EventHandler(Entrypoint):
 
     def handle(self, event: Event, message) -> None:
         try:
-            self.container.spawn_worker(
-                self, (event,), {}, context_data={"correlation_id": event.correlationid},
-                handle_result=partial(self._settle, message, event))
+            self.stream.queue_consumer.spawn_event_worker(
+                self, (event,), {"correlation_id": event.correlationid}, partial(self._settle, message, event))
         except Exception:  # the container is stopping: leave it for another consumer
             self.stream.queue_consumer.requeue_message(message)
 

