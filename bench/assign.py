@@ -1,4 +1,4 @@
-"""Benchmark: expert assignment at provincial scale (services/review/domain/assignment.py).
+"""Benchmark: expert assignment at provincial scale (services/review/domain/assignment.py, flow.py).
 
 The instance (synthetic, seeded): 20 000 applications × 3 experts from 8 000 experts;
 14 prefectures (长沙 a third of everything), caps 4..12 (mean 8, so 94% of all capacity
@@ -46,14 +46,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from services.review.domain.assignment import (  # noqa: E402
-    Application,
-    AssignmentPolicy,
-    AssignmentProblem,
-    Expert,
-    assign,
-    check_assignment,
-)
+from services.review.domain.assignment import Application, AssignmentPolicy, Expert, check_assignment  # noqa: E402
+from services.review.domain.flow import AssignmentProblem, assign  # noqa: E402
 from services.review.domain.conflicts import CATEGORIES, EXCLUDED, ExclusionMask  # noqa: E402
 
 PREFECTURES = ("长沙市", "株洲市", "湘潭市", "衡阳市", "邵阳市", "岳阳市", "常德市",

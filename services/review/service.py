@@ -33,7 +33,7 @@ from services.common.replies import Refused, bilingual, created, idempotent, ok,
 from services.common.statemachine import ReasonRequired
 from services.common.store import utcnow
 from services.review import schemas
-from services.review.domain.assignment import assign
+from services.review.domain.flow import assign
 from services.review.domain.calibration import ReviewScore, calibrate
 from services.review.domain.experts import call_policy, pairs_to_void, pool_expert, review_application
 from services.review.domain.notice import OBJECTORS, ObjectionRefused

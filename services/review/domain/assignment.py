@@ -1,8 +1,9 @@
-"""Conflict-free assignment of experts to applications (专家分配), as a min-cost flow.
+"""Conflict-free assignment of experts to applications (专家分配): what an assignment is and what
+makes one valid.
 
 Input: the call's applications and the expert pool as plain records (`Application`,
-`Expert`), the call's `AssignmentPolicy`. Output: an `AssignmentResult`. Pure: numpy,
-OR-Tools; no I/O.
+`Expert`), the call's `AssignmentPolicy`. Output: an `AssignmentResult`. Pure; no I/O.
+
 
 The problem. Each application needs `reviewers_per_application` experts (k); an expert
 takes at most `cap` applications; an application gets at most one expert from any one
@@ -10,87 +11,18 @@ institution; no excluded pair (conflicts of interest and qualification, see
 `conflicts`) is ever assigned. Among the assignments that fill the most slots, we want
 the one with the greatest total affinity (see `affinity`), with the load spread.
 
-The flow network::
-
-    source ──(one arc per unit of an expert's free cap, convex cost)──> expert
-    expert ──(cap 1, cost (10 000 − points) · COST_PER_POINT)──> application
-           └─> [application, institution] ──(cap 1)──> application   (when several experts
-                                                                      of one institution
-                                                                      are candidates)
-    application ──(cap k − already assigned)──> sink
-
-Every unit of flow crosses exactly one expert→application arc, so minimising cost
-maximises affinity among the flows of the largest value. OR-Tools' `SimpleMinCostFlow`
-solves it exactly; arcs are built in bulk with numpy.
-
-Sparsification. Scoring every pair is cheap in blocks (one matrix product per block of
-one category's applications against its qualified experts, in threads); a flow over
-every pair is not (160 M arcs at provincial scale). So, in one pass over all pairs:
-
-1. pool: each application's POOL_PER_TOP_N · top_n best eligible experts by affinity;
-2. candidates: each application's top_n experts united with each expert's top_m
-   applications (among the applications' nearest), taken from the pool;
-3. column generation: solve the flow over the candidates for affinity alone, read its
-   node potentials (the LP duals: shortest-path distances in the residual graph), price
-   every pool pair with them and add those that would lower the cost (PRICING_ROUNDS
-   rounds); then solve the flow, load spread included, over the candidates so grown;
-4. an application still short gets all its eligible experts and the flow is solved
-   again, so a shortfall is never an artefact of the sparsification.
-
-`top_n=None` skips all that and solves over every eligible pair (the dense problem).
-`bench/assign.py` measures the loss against the exact optimum over all pairs, certified
-with `FlowSolution.lp_duals`.
-
-Load spread, and why affinity still dominates. The j-th unit of an expert's cap
-(j = 1 .. cap) costs round(load_spread · COST_PER_POINT · (j − 1) / (cap − 1)): convex,
-increasing in the share of the cap used, so among equally good experts work goes to the
-least loaded (relative to their caps). The most any one assignment can pay is
-`load_spread` affinity points (1 point = 1/10 000 of the best possible affinity), so
-spreading can cost at most `load_spread` points per assignment in total affinity: with
-the default 0.5, at most 0.005% of a perfect match per slot; in practice it only breaks
-ties, which are common because affinities are built from small sets. Set it to 0 for
-pure affinity.
-
-Feasibility. `Feasibility` reports aggregate demand against free capacity, overall and
-per category, before solving. The solve maximises the number of filled slots first;
-`unfilled` names every application left short, how many it misses and why.
-
-Replacement. `replace_declined` (or `assign` with `fixed` and `excluded_pairs`) keeps
-the standing assignments, never re-offers a declined pair, respects the caps that are
-left, and solves only for the open slots.
-
-Determinism. Applications and experts are ordered by id, then the experts are shuffled
-with `policy.seed`, which decides ties between equally good experts; terms are coded in
-sorted order, not in the order sets iterate (that follows each process's string hashes).
-The same inputs and seed give the same assignment, whatever order the inputs came in, on
-one installation: candidates are ranked by float scores from the BLAS library, whose last
-bits another build may round differently.
+`flow.assign` finds one (a min-cost flow: `flow`); `check_assignment` checks any, rule by rule
+in plain Python with no solver code, so that it can referee the solver.
 """
 from __future__ import annotations
 
-import os
-import time
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import numpy as np
-
-from services.review.domain.affinity import AFFINITY_SCALE, AffinityScorer, join_on_key, normalize_term
-from services.review.domain.conflicts import CATEGORIES, ExclusionMask, exclusion_reasons
-
-COST_PER_POINT = 64  # integer flow costs per affinity point: room for the load spread's steps
-BLOCK_ENTRIES = 4_000_000  # scores computed at once: 16 MB of float32
-POOL_PER_TOP_N = 24  # an application's pool: its 24 · top_n best experts
-PRICING_ROUNDS = 1
-# Blocks are scored in threads: numpy releases the GIL. Under eventlet's monkey patching (the
-# services) the threads are green and the blocks simply go one after another.
-THREADS = min(4, os.cpu_count() or 1)
-# Bellman-Ford passes for the potentials; about 150 at provincial scale. Stopped early they
-# only price fewer pairs in, and the LP duals stay a valid (looser) bound.
-MAX_RELAXATIONS = 2_000
+from services.review.domain.affinity import normalize_term
+from services.review.domain.conflicts import CATEGORIES, exclusion_reasons
 
 
 def _text(owner: str, name: str, value) -> str:
@@ -175,7 +107,7 @@ class AssignmentPolicy:
     has a conflict with all of it. seed: breaks ties between equally good experts.
     top_n / top_m: the first candidates, each application's top_n experts and each
     expert's top_m applications; the pool priced afterwards holds each application's
-    POOL_PER_TOP_N · top_n best (None for top_n: every eligible pair, the dense problem).
+    `flow.POOL_PER_TOP_N` · top_n best (None for top_n: every eligible pair, the dense problem).
     load_spread: the most, in affinity points, one assignment may pay for spreading.
     """
 
@@ -269,46 +201,6 @@ class Decline:
         _setup(self, ("application_id", "expert_id", "reason"), ())
 
 
-def assign(
-    applications: Sequence[Application],
-    experts: Sequence[Expert],
-    policy: AssignmentPolicy,
-    fixed: Iterable[tuple[str, str]] = (),
-    excluded_pairs: Iterable[tuple[str, str]] = (),
-    applied_institution_ids: Collection[str] | None = None,
-) -> AssignmentResult:
-    """Assign experts to the call's applications.
-
-    applications: all the call's applications to review (those with k fixed experts
-    cost nothing). fixed: (application id, expert id) assignments that stand. excluded_pairs:
-    pairs never to assign (declined). applied_institution_ids: the institutions that
-    applied in the call (default: those of `applications`).
-    Raises ValueError for duplicate or unknown ids, or a fixed pair that breaks a rule.
-    """
-    return AssignmentProblem(applications, experts, policy, fixed, excluded_pairs, applied_institution_ids).solve()
-
-
-def replace_declined(
-    applications: Sequence[Application],
-    experts: Sequence[Expert],
-    policy: AssignmentPolicy,
-    assigned: Iterable[tuple[str, str]],
-    declined: Iterable[Decline],
-    excluded_pairs: Iterable[tuple[str, str]] = (),
-    applied_institution_ids: Collection[str] | None = None,
-) -> AssignmentResult:
-    """Replace declined assignments: the rest of `assigned` stands, declined pairs never return.
-
-    `excluded_pairs`: earlier declines. Raises ValueError for a decline of a pair not assigned.
-    """
-    assigned = {(app, exp) for app, exp, *_ in assigned}
-    declined_pairs = {(d.application_id, d.expert_id) for d in declined}
-    if stray := sorted(declined_pairs - assigned):
-        raise ValueError(f"declined: ({stray[0][0]}, {stray[0][1]}) is not an assigned pair")
-    return assign(applications, experts, policy, sorted(assigned - declined_pairs),
-                  [*excluded_pairs, *sorted(declined_pairs)], applied_institution_ids)
-
-
 def check_assignment(
     applications: Sequence[Application],
     experts: Sequence[Expert],
@@ -324,7 +216,7 @@ def check_assignment(
     """
     by_app = {a.id: a for a in applications}
     by_expert = {e.id: e for e in experts}
-    applied = _applied(applications, applied_institution_ids)
+    applied = applied_institutions(applications, applied_institution_ids)
     declined = {(app_id, expert_id) for app_id, expert_id, *_ in excluded_pairs}
     violations, seen = [], set()
     load, reviewers, institutions = Counter(), Counter(), defaultdict(set)
@@ -354,421 +246,7 @@ def check_assignment(
     return violations
 
 
-def _applied(applications: Sequence[Application], applied_institution_ids: Collection[str] | None) -> frozenset[str]:
+def applied_institutions(applications: Sequence[Application], applied_institution_ids: Collection[str] | None) -> frozenset[str]:
     if applied_institution_ids is None:
         return frozenset(a.institution_id for a in applications)
     return frozenset(applied_institution_ids)
-
-
-def _positions(records: Sequence, kind: str) -> dict[str, int]:
-    positions = {}
-    for position, record in enumerate(records):
-        if record.id in positions:
-            raise ValueError(f"{kind}: duplicate id {record.id!r}")
-        positions[record.id] = position
-    return positions
-
-
-def _id_rank(records: Sequence) -> np.ndarray:
-    """Each record's rank by id (records have distinct ids)."""
-    rank = np.empty(len(records), np.int64)
-    rank[sorted(range(len(records)), key=lambda position: records[position].id)] = np.arange(len(records))
-    return rank
-
-
-def _best(keys: np.ndarray, count: int) -> np.ndarray:
-    """Flat indices of each row's `count` largest keys, among the keys >= 0."""
-    width = keys.shape[1]
-    columns = (np.argpartition(keys, width - count, axis=1)[:, -count:] if width > count
-               else np.broadcast_to(np.arange(width), keys.shape))
-    flat = (np.arange(len(keys))[:, None] * width + columns).ravel()
-    return flat[keys.ravel()[flat] >= 0]
-
-
-def _best_by_group(groups: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
-    """Indices of the `count` largest values within each group (ties: first seen)."""
-    order = np.lexsort((-values, groups))
-    sorted_groups = groups[order]
-    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
-    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
-    return order[rank < count]
-
-
-class _Block(NamedTuple):
-    rows: np.ndarray  # application positions, ascending, one category
-    columns: np.ndarray  # expert positions
-    column_of_expert: np.ndarray  # expert position -> column, or -1
-
-
-class LpDuals(NamedTuple):
-    """Dual values of the assignment LP (max Σ points·x), read off a flow without load spread.
-
-    The LP's rows: each application (≤ open slots), each expert (≤ free cap), each
-    [application, institution] group (≤ 1) and Σx = filled. Any values with app, expert,
-    group ≥ 0 bound the optimum over ANY set of pairs by weak duality::
-
-        base + Σ_pairs max(0, slack),   slack = points − app − expert − group − fill
-
-    where base = Σ slots·app + Σ free·expert + Σ group + filled·fill; over the flow's own
-    pairs the bound equals the flow's optimum, so adding the rest certifies the loss of
-    the sparsification.
-    """
-
-    app: np.ndarray  # per application position, in points
-    expert: np.ndarray  # per expert position
-    group_keys: np.ndarray  # sorted: application position · n_institutions + institution code
-    group: np.ndarray
-    fill: float
-    base: float
-    institution: np.ndarray  # institution code per expert position
-    n_institutions: int
-
-    def slack(self, app: np.ndarray, expert: np.ndarray, points: np.ndarray) -> np.ndarray:
-        key = app * self.n_institutions + self.institution[expert]
-        at = np.minimum(np.searchsorted(self.group_keys, key), max(len(self.group_keys) - 1, 0))
-        group = np.where(self.group_keys[at] == key, self.group[at], 0) if len(self.group_keys) else 0
-        return points - self.app[app] - self.expert[expert] - group - self.fill
-
-    def bound(self, app: np.ndarray, expert: np.ndarray, points: np.ndarray) -> float:
-        """The upper bound on total affinity points over the pairs given."""
-        return self.base + float(np.maximum(self.slack(app, expert, points), 0).sum())
-
-
-class FlowSolution:
-    """The min-cost flow over one candidate set, solved, with node potentials.
-
-    Nodes: 0 source, 1 sink, 2.. experts, then applications, then one gadget per
-    [application, institution] with several candidate experts. `potentials` are
-    shortest-path distances in the residual graph (Bellman-Ford, vectorised, one pass per
-    arc of the longest shortest path): with them every residual arc has reduced cost
-    >= 0, which certifies optimality and prices pairs the flow did not see.
-    """
-
-    def __init__(self, problem: AssignmentProblem, app: np.ndarray, expert: np.ndarray, spread: bool = True):
-        self.problem, self.app, self.expert, self.spread = problem, app, expert, spread and problem.policy.load_spread > 0
-        self.points = problem.points(app, expert)
-        n_experts, n_apps = len(problem.experts), len(problem.applications)
-        self.first_app = 2 + n_experts
-        group_key, group, group_size = np.unique(app * problem.n_institutions + problem.institution[expert],
-                                                return_inverse=True, return_counts=True)
-        shared = group_size > 1
-        group_node = np.full(len(group_key), -1, np.int64)
-        group_node[shared] = self.first_app + n_apps + np.arange(int(shared.sum()))
-        group_app = np.zeros(len(group_key), np.int64)
-        group_app[group] = app
-        self.group_keys, self.group_nodes = group_key[shared], group_node[shared]
-        self.pair_head = np.where(shared[group], group_node[group], self.first_app + app)
-        load = problem.load_arcs(self.spread)
-        open_apps = np.flatnonzero(problem.demand > 0)
-        parts = [
-            load,
-            (2 + expert, self.pair_head, np.ones(len(app)), (AFFINITY_SCALE - self.points) * COST_PER_POINT),
-            (self.group_nodes, self.first_app + group_app[shared], np.ones(len(self.group_nodes)), np.zeros(len(self.group_nodes))),
-            (self.first_app + open_apps, np.ones(len(open_apps)), problem.demand[open_apps], np.zeros(len(open_apps))),
-        ]
-        self.tails, self.heads, self.caps, self.costs = (np.concatenate(column).astype(np.int64) for column in zip(*parts))
-        self.n_nodes = self.first_app + n_apps + len(self.group_nodes)
-        self.flows = self._solve(int(problem.demand[open_apps].sum()))
-        first_pair = len(load[0])
-        self.chosen = self.flows[first_pair:first_pair + len(app)] > 0
-        self._potentials = None
-
-    def _solve(self, wanted: int) -> np.ndarray:
-        # Imported here: OR-Tools and highspy bundle different libhighs.so.1 builds and cannot
-        # share a process, and the benchmark's LP process scores pairs with this module.
-        from ortools.graph.python import min_cost_flow
-
-        flow = min_cost_flow.SimpleMinCostFlow()
-        arcs = flow.add_arcs_with_capacity_and_unit_cost(self.tails.astype(np.int32), self.heads.astype(np.int32),
-                                                         self.caps, self.costs)
-        flow.set_nodes_supplies(np.array([0, 1], np.int32), np.array([wanted, -wanted], np.int64))
-        status = flow.solve()
-        if status != flow.OPTIMAL:  # the pool cannot cover every slot: fill what can be filled
-            status = flow.solve_max_flow_with_min_cost()
-        if status != flow.OPTIMAL:
-            raise RuntimeError(f"min-cost flow failed: {status}")
-        return flow.flows(np.asarray(arcs, np.int32)).astype(np.int64)
-
-    @property
-    def potentials(self) -> np.ndarray:
-        if self._potentials is None:
-            forward, backward = self.flows < self.caps, self.flows > 0
-            tails = np.concatenate([self.tails[forward], self.heads[backward]])
-            heads = np.concatenate([self.heads[forward], self.tails[backward]])
-            costs = np.concatenate([self.costs[forward], -self.costs[backward]])
-            order = np.argsort(heads, kind="stable")
-            tails, heads, costs = tails[order], heads[order], costs[order]
-            starts = np.flatnonzero(np.r_[True, heads[1:] != heads[:-1]]) if len(heads) else heads
-            distance = np.zeros(self.n_nodes, np.int64)
-            for _ in range(min(self.n_nodes, MAX_RELAXATIONS) if len(heads) else 0):
-                relaxed = np.minimum(distance[heads[starts]], np.minimum.reduceat(distance[tails] + costs, starts))
-                if np.array_equal(relaxed, distance[heads[starts]]):
-                    break
-                distance[heads[starts]] = relaxed
-            self._potentials = distance
-        return self._potentials
-
-    def reduced_costs(self, app: np.ndarray, expert: np.ndarray, points: np.ndarray) -> np.ndarray:
-        """Reduced cost of new expert→application arcs: negative ones would lower the cost."""
-        return (AFFINITY_SCALE - points) * COST_PER_POINT + self.potentials[2 + expert] - self.potentials[self.first_app + app]
-
-    def lp_duals(self) -> LpDuals:
-        """The LP duals in points; only for a flow without load spread (plain expert arcs)."""
-        problem = self.problem
-        if self.spread:
-            raise ValueError("lp_duals needs a flow solved without load spread")
-        distance = self.potentials / COST_PER_POINT
-        source, sink = distance[0], distance[1]
-        app = np.where(problem.demand > 0, np.maximum(0, sink - distance[self.first_app:self.first_app + len(problem.demand)]), 0)
-        expert = np.where(problem.free > 0, np.maximum(0, distance[2:self.first_app] - source), 0)
-        group = np.maximum(0, distance[self.first_app + self.group_keys // problem.n_institutions] - distance[self.group_nodes])
-        fill = AFFINITY_SCALE + source - sink
-        base = (problem.demand.clip(0) @ app + problem.free @ expert + group.sum() + self.chosen.sum() * fill)
-        return LpDuals(app, expert, self.group_keys, group, fill, float(base), problem.institution, problem.n_institutions)
-
-
-class AssignmentProblem:
-    """One assignment run: positions, exclusions, scores, candidates, flows.
-
-    Positions: applications are ordered by (category, prefecture, id), experts by id then
-    shuffled with the seed; arrays below are indexed by these positions. Public for the
-    benchmark and for diagnostics; `assign` is the everyday entry point.
-    """
-
-    def __init__(self, applications: Sequence[Application], experts: Sequence[Expert], policy: AssignmentPolicy,
-                 fixed: Iterable[tuple[str, str]] = (), excluded_pairs: Iterable[tuple[str, str]] = (),
-                 applied_institution_ids: Collection[str] | None = None):
-        self._started = time.perf_counter()
-        self.policy = policy
-        self.applications = sorted(applications, key=lambda a: (a.category, a.prefecture, a.id))
-        by_id = sorted(experts, key=lambda e: e.id)
-        self.experts = [by_id[i] for i in np.random.default_rng(policy.seed).permutation(len(by_id))]
-        self.application_at = _positions(self.applications, "applications")
-        self.expert_at = _positions(self.experts, "experts")
-        self.applied = _applied(applications, applied_institution_ids)
-        institutions: dict[str, int] = {}
-        self.institution = np.array([institutions.setdefault(e.institution_id, len(institutions)) for e in self.experts], np.int64)
-        self.n_institutions = max(len(institutions), 1)
-        self.category = np.array([a.category for a in self.applications])
-        self.cap = np.array([e.cap for e in self.experts], np.int64)
-        fixed_app, fixed_exp = self._pairs(fixed, "fixed")
-        declined_app, declined_exp = self._pairs(excluded_pairs, "excluded_pairs")
-        self._check_fixed(fixed_app, fixed_exp, set(zip(declined_app.tolist(), declined_exp.tolist())))
-        k = policy.reviewers_per_application
-        self.demand = k - np.bincount(fixed_app, minlength=len(self.applications))
-        if (self.demand < 0).any():
-            over = self.applications[int(np.argmax(self.demand < 0))].id
-            raise ValueError(f"fixed: application {over!r} has more than {k} experts")
-        self.load = np.bincount(fixed_exp, minlength=len(self.experts))
-        available = np.array([e.available for e in self.experts], bool)
-        self.free = np.where(available, np.maximum(self.cap - self.load, 0), 0)
-        # Experts of an institution already on an application are out for it, like declined pairs.
-        same_app, same_exp = join_on_key(fixed_app, self.institution[fixed_exp], np.arange(len(self.experts)), self.institution)
-        extra = (np.concatenate([same_app, declined_app]), np.concatenate([same_exp, declined_exp]))
-        self.mask = ExclusionMask(self.applications, self.experts, policy, self.applied, extra)
-        self.scorer = AffinityScorer(self.applications, self.experts)
-
-    def _pairs(self, pairs, argument) -> tuple[np.ndarray, np.ndarray]:
-        apps, exps = [], []
-        for app_id, expert_id, *_ in pairs:
-            if app_id not in self.application_at or expert_id not in self.expert_at:
-                raise ValueError(f"{argument}: ({app_id}, {expert_id}) names an unknown application or expert")
-            apps.append(self.application_at[app_id])
-            exps.append(self.expert_at[expert_id])
-        return np.asarray(apps, np.int64), np.asarray(exps, np.int64)
-
-    def _check_fixed(self, fixed_app, fixed_exp, declined) -> None:
-        seen = set()
-        for app, exp in zip(fixed_app.tolist(), fixed_exp.tolist()):
-            application, expert = self.applications[app], self.experts[exp]
-            reasons = exclusion_reasons(application, expert, self.policy, self.applied)
-            if (app, exp) in declined:
-                reasons.append("also in excluded_pairs")
-            if (app, exp) in seen:
-                reasons.append("listed twice")
-            seen.add((app, exp))
-            if reasons:
-                raise ValueError(f"fixed: ({application.id}, {expert.id}) cannot stand: {'; '.join(reasons)}")
-
-    def points(self, app: np.ndarray, expert: np.ndarray) -> np.ndarray:
-        """Exact affinity points of the pairs (app[i], expert[i]) (positions)."""
-        return self.scorer.points(app, expert)
-
-    def solve(self) -> AssignmentResult:
-        feasibility = self._feasibility()
-        open_rows = np.flatnonzero(self.demand > 0)
-        solution = self.flow(*self.all_pairs(open_rows)) if self.policy.top_n is None else self.sparse_flow(open_rows)
-        missing = self._missing(solution)
-        if missing.any() and self.policy.top_n is not None:
-            # Never leave an application short for want of candidates: give it all its experts.
-            extra = self.all_pairs(np.flatnonzero(missing))
-            keys = np.union1d(solution.app * len(self.experts) + solution.expert, extra[0] * len(self.experts) + extra[1])
-            if len(keys) > len(solution.app):
-                solution = self.flow(keys // len(self.experts), keys % len(self.experts))
-                missing = self._missing(solution)
-        return self._result(solution, missing, feasibility)
-
-    def flow(self, app: np.ndarray, expert: np.ndarray, spread: bool = True) -> FlowSolution:
-        """Solve the flow over the candidate pairs (app[i], expert[i]); spread=False leaves the
-        load spread out (pure affinity)."""
-        return FlowSolution(self, app, expert, spread)
-
-    def sparse_flow(self, rows: np.ndarray) -> FlowSolution:
-        """The flow over the sparsified candidate set of `rows`.
-
-        Candidates: each row's top_n experts and each expert's top_m rows by affinity,
-        from a pool of each row's POOL_PER_TOP_N · top_n best experts. Then up to
-        PRICING_ROUNDS rounds of column generation: solve for affinity alone, price every
-        pool pair with the flow's potentials, add those that would lower the cost. Last,
-        the flow with the load spread over the grown set.
-        """
-        keys, expert_bits = self._pool(rows, POOL_PER_TOP_N * self.policy.top_n)
-        flat = keys.ravel()
-        app, expert, score = np.repeat(rows, keys.shape[1]), flat & ((1 << expert_bits) - 1), flat >> expert_bits
-        chosen = np.zeros(flat.size, bool)
-        chosen[_best(keys, self.policy.top_n)] = True
-        near = _best(keys, 4 * self.policy.top_n)  # each expert's top_m among the rows' nearest
-        chosen[near[_best_by_group(expert[near], flat[near], self.policy.top_m)]] = True
-        for _ in range(PRICING_ROUNDS):
-            pricing = self.flow(app[chosen], expert[chosen], spread=False)  # affinity alone prices
-            unseen = np.flatnonzero((flat >= 0) & ~chosen)
-            priced_in = unseen[pricing.reduced_costs(app[unseen], expert[unseen], score[unseen]) < 0]
-            if not len(priced_in):
-                if not self.policy.load_spread:
-                    return pricing
-                break
-            chosen[priced_in] = True
-        return self.flow(app[chosen], expert[chosen])
-
-    def all_pairs(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Every eligible pair of `rows` with an expert who has free cap."""
-        pairs = [(block_rows[r], columns[c]) for block_rows, columns, scores in self.eligible_blocks(rows)
-                 for r, c in [np.nonzero(scores >= 0)]]
-        empty = np.zeros(0, np.int64)
-        return tuple(np.concatenate(part) for part in zip(*pairs)) if pairs else (empty, empty)
-
-    def _pool(self, rows: np.ndarray, width: int) -> tuple[np.ndarray, int]:
-        """Each row's `width` best eligible experts as keys (rows × width, -1 where none):
-        key = rounded score << expert_bits | expert position, so the larger key is the better
-        expert and equal scores go by position, the seeded tie-break. Returns (keys, expert_bits)."""
-        expert_bits = max(1, (len(self.experts) - 1).bit_length())
-        key_type = np.int32 if expert_bits <= 16 else np.int64
-
-        def best_keys(block):
-            keys = np.rint(self._scores(block)).astype(key_type)
-            keys <<= expert_bits
-            keys |= block.columns.astype(key_type)
-            return keys if keys.shape[1] <= width else np.partition(keys, keys.shape[1] - width, axis=1)[:, -width:]
-
-        pool = np.full((len(rows), width), -1, key_type)
-        row_of = np.full(len(self.applications), -1, np.int64)
-        row_of[rows] = np.arange(len(rows))
-        blocks = list(self._block_plan(rows, with_free_cap=True))
-        with ThreadPoolExecutor(THREADS) as threads:
-            for block, keys in zip(blocks, threads.map(best_keys, blocks)):
-                pool[row_of[block.rows], : keys.shape[1]] = np.maximum(keys, -1)
-        return pool, expert_bits
-
-    def eligible_blocks(self, rows: np.ndarray, with_free_cap: bool = True):
-        """(rows, columns, scores) blocks over the rows' qualified experts; excluded entries < 0.
-
-        Scores are float32, unrounded (within half a point of `points`). `with_free_cap`:
-        only experts with free cap as columns.
-        """
-        for block in self._block_plan(rows, with_free_cap):
-            yield block.rows, block.columns, self._scores(block)
-
-    def _block_plan(self, rows: np.ndarray, with_free_cap: bool):
-        """The blocks to score: a run of rows of one category × its qualified experts."""
-        for _, category_rows in self._by_category(rows):
-            qualified = self.mask.qualified(category_rows[0])
-            columns = np.flatnonzero(qualified & (self.free > 0) if with_free_cap else qualified)
-            if not len(columns):
-                continue
-            column_of_expert = np.full(len(self.experts), -1, np.int64)
-            column_of_expert[columns] = np.arange(len(columns))
-            step = max(1, BLOCK_ENTRIES // len(columns))
-            for start in range(0, len(category_rows), step):
-                yield _Block(category_rows[start:start + step], columns, column_of_expert)
-
-    def _scores(self, block: _Block) -> np.ndarray:
-        scores = self.scorer.block(block.rows, block.columns, block.column_of_expert)
-        self.mask.apply(scores, block.rows, block.columns, block.column_of_expert)
-        return scores
-
-    def _by_category(self, rows: np.ndarray):
-        """(category, its rows) for the given rows (positions ascending, so each is a run)."""
-        for category in np.unique(self.category[rows]):
-            yield str(category), rows[self.category[rows] == category]
-
-    def load_arcs(self, spread: bool):
-        """Source→expert arcs (tails, heads, caps, costs): one per unit of free cap with
-        its convex load cost, or one plain arc per expert without load spread."""
-        experts = np.flatnonzero(self.free > 0)
-        if not spread:
-            return np.zeros(len(experts)), 2 + experts, self.free[experts], np.zeros(len(experts))
-        units = self.free[experts]
-        expert = np.repeat(experts, units)
-        # j: the unit's place in the expert's whole cap (after the standing load), 1-based.
-        j = self.load[expert] + 1 + np.arange(len(expert)) - np.repeat(np.cumsum(units) - units, units)
-        cost = np.rint(self.policy.load_spread * COST_PER_POINT * (j - 1) / np.maximum(self.cap[expert] - 1, 1))
-        return np.zeros(len(expert)), 2 + expert, np.ones(len(expert)), cost
-
-    def _feasibility(self) -> Feasibility:
-        demand, capacity = int(self.demand.sum()), int(self.free.sum())
-        notes = []
-        if capacity < demand:
-            notes.append(f"free capacity {capacity} < {demand} open slots: at least {demand - capacity} stay empty")
-        for category, rows in self._by_category(np.flatnonzero(self.demand > 0)):
-            wanted = int(self.demand[rows].sum())
-            qualified = int(self.free[self.mask.qualified(rows[0])].sum())
-            if qualified < wanted:
-                notes.append(f"category {category}: free capacity {qualified} of qualified experts < {wanted} open slots")
-        return Feasibility(demand, capacity, tuple(notes))
-
-    def _missing(self, solution: FlowSolution) -> np.ndarray:
-        return self.demand - np.bincount(solution.app[solution.chosen], minlength=len(self.applications))
-
-    def _unfilled(self, missing: np.ndarray) -> list[Unfilled]:
-        """Why each short application is short: no qualified expert, conflicts, or capacity."""
-        short = np.flatnonzero(missing > 0)
-        eligible = np.zeros(len(self.applications), np.int64)
-        institutions = np.zeros(len(self.applications), np.int64)
-        for rows, columns, scores in self.eligible_blocks(short, with_free_cap=False):
-            row, column = np.nonzero(scores >= 0)
-            eligible[rows] = np.bincount(row, minlength=len(rows))
-            distinct = np.unique(row * self.n_institutions + self.institution[columns[column]])
-            institutions[rows] = np.bincount(distinct // self.n_institutions, minlength=len(rows))
-        unfilled = []
-        for position in short.tolist():
-            application, need = self.applications[position], int(self.demand[position])
-            if not self.mask.qualified(position).any():
-                code, reason = "no_qualified_expert", f"no available expert may review category {application.category}"
-            elif institutions[position] < need:
-                code, reason = "conflicts", (
-                    f"{eligible[position]} experts from {institutions[position]} institutions are free of conflicts; "
-                    f"needs {need} from distinct institutions")
-            else:
-                code, reason = "capacity", (
-                    f"its {eligible[position]} eligible experts ({institutions[position]} institutions) "
-                    "are at their caps with other applications")
-            unfilled.append(Unfilled(application.id, int(missing[position]), reason, code))
-        return sorted(unfilled)
-
-    def _result(self, solution: FlowSolution, missing: np.ndarray, feasibility: Feasibility) -> AssignmentResult:
-        app, expert, points = solution.app[solution.chosen], solution.expert[solution.chosen], solution.points[solution.chosen]
-        order = np.lexsort((_id_rank(self.experts)[expert], _id_rank(self.applications)[app]))
-        app_ids, expert_ids = [a.id for a in self.applications], [e.id for e in self.experts]
-        pairs = [AssignedPair(app_ids[a], expert_ids[e], p / AFFINITY_SCALE)
-                 for a, e, p in zip(app[order].tolist(), expert[order].tolist(), points[order].tolist())]
-        load = self.load + np.bincount(expert, minlength=len(self.experts))
-        pool = np.array([e.available and e.cap > 0 for e in self.experts], bool)
-        stats = LoadStats(
-            experts_used=int((load[pool] > 0).sum()),
-            experts_at_cap=int((load[pool] >= self.cap[pool]).sum()),
-            mean_load=float(load[pool].mean()) if pool.any() else 0.0,
-            max_load=int(load.max(initial=0)),
-            max_utilization=float((load[pool] / self.cap[pool]).max(initial=0.0)),
-        )
-        return AssignmentResult(pairs, self._unfilled(missing), int(points.sum()) / AFFINITY_SCALE, stats,
-                                feasibility, time.perf_counter() - self._started, len(solution.app))

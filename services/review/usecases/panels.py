@@ -14,7 +14,7 @@ from datetime import datetime
 from services.common.bilingual import Bilingual
 from services.common.replies import Refused
 from services.common.statemachine import creation_entry
-from services.review.domain.assignment import assign
+from services.review.domain.flow import assign
 from services.review.domain.calibration import ReviewScore
 from services.review.domain.experts import pairs_to_void, pool_expert
 from services.review.domain.panels import (

@@ -13,16 +13,8 @@ import pytest
 
 from services.review.domain import affinity as affinity_module
 from services.review.domain.affinity import AffinityScorer, affinity_points, incidence, normalize_term
-from services.review.domain.assignment import (
-    Application,
-    AssignmentPolicy,
-    AssignmentProblem,
-    Decline,
-    Expert,
-    assign,
-    check_assignment,
-    replace_declined,
-)
+from services.review.domain.assignment import Application, AssignmentPolicy, Decline, Expert, check_assignment
+from services.review.domain.flow import AssignmentProblem, assign, replace_declined
 from services.review.domain.conflicts import exclusion_reasons
 
 K2 = AssignmentPolicy(reviewers_per_application=2, load_spread=0)

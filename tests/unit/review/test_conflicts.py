@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.review.domain.affinity import affinity_points
-from services.review.domain.assignment import Application, AssignmentPolicy, Expert, assign, check_assignment
+from services.review.domain.assignment import Application, AssignmentPolicy, Expert, check_assignment
+from services.review.domain.flow import assign
 from services.review.domain.conflicts import (
     CATEGORIES,
     EXCLUDED,

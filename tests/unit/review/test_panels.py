@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.review.domain.assignment import Expert, assign, check_assignment
+from services.review.domain.assignment import Expert, check_assignment
+from services.review.domain.flow import assign
 from services.review.domain.calibration import ReviewScore
 from services.review.domain.panels import (
     NotReady, Thresholds, decide, panel_policy, panel_project, propose, ready_to_propose, rule_text, select_projects)
