@@ -1,15 +1,21 @@
-"""The demo's application form (申报书): a small PDF in Chinese, made with reportlab from what the
-application says, so each application files a real document and its experts read it."""
+"""The documents the demo files: each application's form (申报书), a small PDF in Chinese made with
+reportlab from what the application says, so that its experts read a real document; and the
+workbooks the province imports (the institution register, the expert lists)."""
 from __future__ import annotations
 
 import io
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import openpyxl
 
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
+
+from services.applications.domain.institutions import INSTITUTION_TYPES
 
 FONT = "STSong-Light"  # a CID font: Chinese without a font file
 pdfmetrics.registerFont(UnicodeCIDFont(FONT))
@@ -56,3 +62,47 @@ def application_form(institution: str, application: Mapping) -> bytes:
     sheet.showPage()
     sheet.save()
     return buffer.getvalue()
+
+
+def institution_register(institutions) -> bytes:
+    """The institution register the province imports (XLSX)."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "申报单位"
+    sheet.append(["名称", "类型", "市州", "县市区", "主管部门", "统一社会信用代码"])
+    for institution in institutions:
+        b = institution.body
+        sheet.append([b["name"], INSTITUTION_TYPES[b["type"]], b["prefecture"], b["county"], b["sponsor"],
+                      b["credit_code"]])
+    return _saved(book)
+
+
+EXPERT_COLUMNS = {"姓名": "name", "身份证号": "id_number", "单位编号": "institution_id", "单位名称": "institution_name",
+                  "市州": "prefecture", "专业大类": "fields", "关键词": "keywords", "评审类别": "categories",
+                  "回避单位": "conflict_institution_ids", "回避人员身份证号": "conflict_id_numbers",
+                  "评审上限": "load_cap", "是否可评审": "available"}
+
+
+def expert_list(bodies: Sequence[dict]) -> bytes:
+    """A list of experts the province imports into the pool (XLSX)."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "评审专家"
+    sheet.append(list(EXPERT_COLUMNS))
+    for body in bodies:
+        sheet.append([_cell(body.get(name)) for name in EXPERT_COLUMNS.values()])
+    return _saved(book)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list):
+        return "；".join(value)
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    return value
+
+
+def _saved(book: openpyxl.Workbook) -> bytes:
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

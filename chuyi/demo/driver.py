@@ -21,63 +21,51 @@ inboxes show the notifications.
 round did not expect raises `DemoError`, naming the step, the request and the problem.
 Bulk steps run on a thread pool, with a progress bar on stderr when it is a terminal.
 Creating POSTs carry an Idempotency-Key; 429 and 503 answers are retried after their
-Retry-After, and so are 504s where sending twice does it once (GET, PUT, keyed POSTs). The
+Retry-After, and so are 504s where sending twice does it once (GET, PUT, keyed POSTs): the
+client is `api.py`, the output `console.py`, the files it uploads `documents.py`. The
 round ends with a summary table and the progress report (GET /v1/reports/progress).
 """
 from __future__ import annotations
 
 import io
 import itertools
-import json
 import math
 import random
 import sys
 import threading
 import time
-import unicodedata
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-import openpyxl
 import requests
 from pypdf import PdfReader
 from kombu import Connection
 
-from chuyi.demo.documents import application_form
+from chuyi.demo.api import (
+    FINANCE, PROVINCE, Actor, Api, DemoError, expert_actor, institution_actor, pages, parallel,
+    problem_message, recommender_actor, sleep_until, utcnow, wait_for,
+)
+from chuyi.demo.console import CHINA, WAN, YUAN, Console, table, wan
+from chuyi.demo.documents import application_form, expert_list, institution_register
 from chuyi.demo.generator import DemoApplication, DemoData, generate, resolve, review_comment, simulated_scores
 from chuyi.demo.years import Years, panel_call, run_years, supervision
 from examples.finance_consumer.consumer import FinanceConsumer, finance_queue
-from services.applications.domain.institutions import INSTITUTION_TYPES
 from services.applications.domain.messages import rfc3339
-from services.gateway.auth import mint_token
 
 DEFAULT_CATEGORIES = ("hv-school", "sv-prefecture", "master-teacher", "innovation-team", "training-base")
 SOURCES = ("provincial_special", "local_special_bond", "local_government", "social")
 SOURCE_NAMES = {"provincial_special": "省级专项", "local_special_bond": "专项债券", "local_government": "市县投入",
                 "social": "社会资金"}
-CHINA = timezone(timedelta(hours=8))
-YUAN = 100  # fen
-WAN = 10_000 * YUAN  # 万元, in fen
-RETRIED = (429, 503)  # answered before anything was done: safe to send again after Retry-After
-# A timeout leaves unknown whether it was done: sent again only where doing it twice is once.
-RETRIED_IF_REPEATABLE = (504,)
-REPEATABLE_METHODS = ("GET", "PUT")
 # The review service applies a call's reviews one after the other (the call is one transaction's
 # subject): more writers on one call only queue up there, and the last of them time out.
 REVIEW_WRITERS_PER_CALL = 2
-MAX_RETRIES = 30
-CONNECTION_RETRIES = 5
-HTTP_TIMEOUT_S = 60
 EXPERT_FILE_ROWS = 500  # experts per uploaded list, so no single import runs long
 REVIEW_DEADLINE = timedelta(hours=2)
-# How long the round waits for another service to catch up on events (seconds).
-EVENT_WAIT_S = 120
 TRANCHES = [{"trigger": "approval", "percent": 40}, {"trigger": "mid_term", "percent": 30},
             {"trigger": "acceptance", "percent": 30}]
 # The funding rule of each demo category (fen); others get DEFAULT_RULE. A project that fails a
@@ -132,301 +120,6 @@ class DemoConfig:
             problems.append("categories must name at least one category")
         if problems:
             raise ValueError("; ".join(problems))
-
-
-class DemoError(RuntimeError):
-    """A step of the round got an answer it did not expect; the message says which step,
-    which request, and the problem the platform answered."""
-
-
-# ---------------------------------------------------------------- output
-
-
-class Console:
-    """Step lines on `out`; progress bars on `bars` when it is a terminal."""
-
-    def __init__(self, out: TextIO, bars: TextIO):
-        self.out, self.bars = out, bars
-        self.started = time.monotonic()
-        self._lock = threading.Lock()
-
-    def say(self, message: str) -> None:
-        with self._lock:
-            self.out.write(f"[{time.monotonic() - self.started:6.1f}s] {message}\n")
-            self.out.flush()
-
-    def print(self, text: str = "") -> None:
-        self.out.write(text + "\n")
-        self.out.flush()
-
-    def progress(self, label: str, total: float, unit: str = "") -> "Progress":
-        return Progress(label, total, self.bars, unit)
-
-
-class Progress:
-    """A one-line bar, redrawn in place at most ten times a second; silent when the stream
-    is not a terminal."""
-
-    WIDTH = 30
-
-    def __init__(self, label: str, total: float, stream: TextIO, unit: str = ""):
-        self.label, self.total, self.stream, self.unit = label, max(total, 1), stream, unit
-        self.done, self._drawn = 0.0, 0.0
-        self.visible = getattr(stream, "isatty", lambda: False)()
-        self.started = time.monotonic()
-        self._lock = threading.Lock()
-        self._draw(force=True)
-
-    def advance(self, amount: float = 1) -> None:
-        with self._lock:
-            self.done = min(self.done + amount, self.total)
-            self._draw()
-
-    def set(self, done: float) -> None:
-        with self._lock:
-            self.done = min(done, self.total)
-            self._draw()
-
-    def close(self) -> None:
-        with self._lock:
-            self._draw(force=True)
-            if self.visible:
-                self.stream.write("\n")
-                self.stream.flush()
-
-    def _draw(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not self.visible or (not force and now - self._drawn < 0.1):
-            return
-        self._drawn = now
-        filled = int(self.WIDTH * self.done / self.total)
-        bar = "█" * filled + "░" * (self.WIDTH - filled)
-        count = f"{self.done:.0f}/{self.total:.0f}{self.unit}"
-        self.stream.write(f"\r  {self.label:<28} {bar} {count:>11} {now - self.started:5.1f}s")
-        self.stream.flush()
-
-
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """A plain text table; numbers right-aligned, Chinese counted double width."""
-    rows = [[str(cell) for cell in row] for row in rows]
-    widths = [max(_width(cell) for cell in column) for column in zip(headers, *rows)]
-
-    def line(cells: Sequence[str]) -> str:
-        parts = []
-        for cell, width in zip(cells, widths):
-            pad = " " * (width - _width(cell))
-            parts.append(pad + cell if cell[:1].isdigit() or cell[:1] == "-" and cell[1:2].isdigit() else cell + pad)
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
-
-
-def wan(fen: int) -> str:
-    """Fen as 万元 with two decimals."""
-    return f"{fen / WAN:,.2f}"
-
-
-# ---------------------------------------------------------------- HTTP
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who a request is made as: a role and the scope claim its token carries."""
-
-    role: str
-    sub: str
-    scope: tuple[tuple[str, str], ...] = ()
-
-    def claims(self) -> dict[str, str]:
-        return dict(self.scope)
-
-
-PROVINCE = Actor("province", "demo-provincial-office")
-FINANCE = Actor("finance", "demo-finance")
-
-
-def institution_actor(institution_id: str) -> Actor:
-    return Actor("institution", f"demo-{institution_id}", (("institution_id", institution_id),))
-
-
-def expert_actor(expert_id: str) -> Actor:
-    return Actor("expert", f"demo-{expert_id}", (("expert_id", expert_id),))
-
-
-def recommender_actor(recommender: Mapping[str, str]) -> Actor:
-    """The prefecture bureau, or the HRSS sponsor of a technician school."""
-    authority = recommender["authority"]
-    if recommender["kind"] == "hrss":
-        return Actor("hrss", f"demo-hrss-{authority}", (("sponsor", authority),))
-    return Actor("prefecture", f"demo-bureau-{authority}", (("prefecture", authority),))
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: Any
-
-
-class Api:
-    """The public API as one client of many users: a token per actor, a keep-alive session
-    per thread, Idempotency-Keys on creating POSTs, retries on 429/503 after Retry-After."""
-
-    def __init__(self, base_url: str, jwt_secret: str, run_id: str):
-        self.base_url = base_url.rstrip("/")
-        self._secret, self._run_id = jwt_secret, run_id
-        self._tokens: dict[Actor, str] = {}
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._keys = itertools.count(1)
-        self.sent = 0
-
-    def token(self, actor: Actor) -> str:
-        with self._lock:
-            if actor not in self._tokens:
-                self._tokens[actor] = mint_token(actor.role, actor.sub, ttl_seconds=4 * 3600, secret=self._secret,
-                                                 **actor.claims())
-            return self._tokens[actor]
-
-    def _session(self) -> requests.Session:
-        if not hasattr(self._local, "session"):
-            self._local.session = requests.Session()
-        return self._local.session
-
-    def get(self, step: str, path: str, actor: Actor | None = PROVINCE, *, params=None, expect=(200,)) -> Reply:
-        return self.send(step, "GET", path, actor, params=params, expect=expect)
-
-    def post(self, step: str, path: str, actor: Actor = PROVINCE, body=None, *, create=False, files=None,
-             expect=(200,)) -> Reply:
-        return self.send(step, "POST", path, actor, body=body, create=create, files=files, expect=expect)
-
-    def send(self, step: str, method: str, path: str, actor: Actor | None, *, body=None, params=None, files=None,
-             data: bytes | None = None, create: bool = False, expect: Sequence[int] = (200,)) -> Reply:
-        """The answer, if its status is one of `expect`; else DemoError."""
-        response = self._answer(step, method, path, actor, body, params, files, data, create)
-        reply = Reply(response.status_code, _body(response))
-        if reply.status not in expect:
-            raise DemoError(_problem_message(step, method, path, actor, reply))
-        return reply
-
-    def download(self, step: str, path: str, actor: Actor) -> bytes:
-        """A file's bytes (a 200 answer); else DemoError."""
-        response = self._answer(step, "GET", path, actor, None, None, None, None, False)
-        if response.status_code != 200:
-            raise DemoError(_problem_message(step, "GET", path, actor, Reply(response.status_code, _body(response))))
-        return response.content
-
-    def _answer(self, step, method, path, actor, body, params, files, data, create) -> requests.Response:
-        headers = {}
-        if actor is not None:
-            headers["Authorization"] = f"Bearer {self.token(actor)}"
-        if create:
-            with self._lock:
-                headers["Idempotency-Key"] = f"demo-{self._run_id}-{next(self._keys)}"
-        repeatable = method in REPEATABLE_METHODS or create
-        return self._exchange(step, method, path, headers, body, params, files, data, repeatable)
-
-    def _exchange(self, step, method, path, headers, body, params, files, data, repeatable) -> requests.Response:
-        url, failures = self.base_url + path, 0
-        for _ in range(MAX_RETRIES):
-            try:
-                response = self._session().request(method, url, json=body, params=params, files=files, data=data,
-                                                   headers=headers, timeout=HTTP_TIMEOUT_S)
-            except requests.ConnectionError as exc:
-                failures += 1
-                if failures > CONNECTION_RETRIES:
-                    raise DemoError(f"step {step!r}: {method} {path}: the gateway at {self.base_url} does not "
-                                    f"answer ({exc.__class__.__name__}); is the stack up (`make up`)?") from None
-                time.sleep(failures)
-                continue
-            with self._lock:
-                self.sent += 1
-            if response.status_code not in RETRIED + (RETRIED_IF_REPEATABLE if repeatable else ()):
-                return response
-            time.sleep(min(float(response.headers.get("Retry-After") or 1), 10))
-        raise DemoError(f"step {step!r}: {method} {path} was still answered {response.status_code} after "
-                        f"{MAX_RETRIES} tries: {response.text[:500]}")
-
-
-def _body(response: requests.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return response.text
-
-
-def _problem_message(step: str, method: str, path: str, actor: Actor | None, reply: Reply) -> str:
-    problem = json.dumps(reply.body, ensure_ascii=False, indent=2) if isinstance(reply.body, dict) else reply.body
-    who = f" as {actor.role} {actor.sub}" if actor else ""
-    hint = ""
-    if reply.status == 401:
-        hint = ("\n  hint: the gateway refused the demo's token; run the demo with the JWT_SECRET the stack "
-                "was started with")
-    return f"step {step!r}: {method} {path}{who} answered {reply.status}\n  problem: {problem}{hint}"
-
-
-def pages(api: Api, step: str, path: str, actor: Actor = PROVINCE, **params) -> list[dict]:
-    """Every item of a paginated list."""
-    items, cursor = [], None
-    while True:
-        query = {**params, "limit": 100, **({"cursor": cursor} if cursor else {})}
-        page = api.get(step, path, actor, params=query).body
-        items += page["items"]
-        cursor = page.get("next_cursor")
-        if not cursor:
-            return items
-
-
-def parallel(console: Console, label: str, items: Sequence, work: Callable, concurrency: int) -> list:
-    """`work(item)` for every item on a pool of `concurrency` threads, with a progress bar;
-    the results in the items' order. The first failure cancels what has not started and is raised."""
-    bar = console.progress(label, len(items))
-    with ThreadPoolExecutor(concurrency) as pool:
-        futures = [pool.submit(work, item) for item in items]
-        for future in futures:
-            future.add_done_callback(lambda _: bar.advance())
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = next((f for f in done if f.exception() is not None), None)
-        if failed is not None:
-            for future in futures:
-                future.cancel()
-            bar.close()
-            raise failed.exception()
-    bar.close()
-    return [future.result() for future in futures]
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = EVENT_WAIT_S, interval: float = 0.5) -> Any:
-    """Poll `check` until it answers something true; DemoError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise DemoError(f"waited {timeout:.0f}s for {what}; it did not happen (see `make logs`)")
-        time.sleep(interval)
-
-
-def sleep_until(console: Console, label: str, moment: datetime) -> None:
-    """Wait for `moment` (UTC), with a countdown bar."""
-    total = (moment - utcnow()).total_seconds()
-    if total <= 0:
-        return
-    bar = console.progress(label, total, "s")
-    while (left := (moment - utcnow()).total_seconds()) > 0:
-        bar.set(total - left)
-        time.sleep(min(0.25, left))
-    bar.set(total)
-    bar.close()
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 # ---------------------------------------------------------------- the round's records
@@ -543,7 +236,7 @@ class Round:
         missing = [i for i in data.institutions if i.body["credit_code"] not in known]
         if missing:
             report = self.api.post(step, "/v1/institutions:import", PROVINCE, create=True, expect=(201,),
-                                   files={"file": ("楚怡行动申报单位名册.xlsx", _institution_register(missing))}).body
+                                   files={"file": ("楚怡行动申报单位名册.xlsx", institution_register(missing))}).body
             known.update(zip((i.body["credit_code"] for i in missing), report["institution_ids"]))
         ids = {i.key: known[i.body["credit_code"]] for i in data.institutions}
         self.ids.update(ids)
@@ -568,7 +261,7 @@ class Round:
         batches = [missing[i:i + EXPERT_FILE_ROWS] for i in range(0, len(missing), EXPERT_FILE_ROWS)]
 
         def upload(batch: list[tuple[str, dict]]) -> None:
-            content = _expert_list([body for _, body in batch])
+            content = expert_list([body for _, body in batch])
             report = self.api.post(step, "/v1/experts:import", PROVINCE, create=True, expect=(201,),
                                    files={"file": ("评审专家名单.xlsx", content)}).body
             ids.update(zip((key for key, _ in batch), report["expert_ids"]))
@@ -681,7 +374,7 @@ class Round:
                 raise DemoError(f"step {step!r}: the calls' window closed before every application was in; this "
                                 f"machine is slower than the demo assumed: run it with a longer --window-seconds")
             if reply.status == 409:
-                raise DemoError(_problem_message(step, "POST", f"/v1/applications/{draft['id']}/submit",
+                raise DemoError(problem_message(step, "POST", f"/v1/applications/{draft['id']}/submit",
                                                  institution, reply))
             return call, reply.body
         for call, submitted in self.each("submitting applications", work, submit):
@@ -737,7 +430,7 @@ class Round:
             shown = all(f["passed"] for f in application["eligibility_findings"])
             reply = self.api.post(step, path, PROVINCE, {"eligible": shown}, expect=(200, 422))
             if reply.status == 422 and not reply.body.get("type", "").endswith("reason-required"):
-                raise DemoError(_problem_message(step, "POST", path, PROVINCE, reply))
+                raise DemoError(problem_message(step, "POST", path, PROVINCE, reply))
             if reply.status == 422:
                 reply = self.api.post(step, path, PROVINCE, {"eligible": not shown})
             return call, reply.body
@@ -780,7 +473,7 @@ class Round:
         if reply.status == 409 and "still open" in reply.body.get("detail", ""):
             return None  # the call_closed event has not reached the review service yet
         if reply.status == 409:
-            raise DemoError(_problem_message(step, "POST", f"/v1/calls/{call.id}/assignments", PROVINCE, reply))
+            raise DemoError(problem_message(step, "POST", f"/v1/calls/{call.id}/assignments", PROVINCE, reply))
         return reply.body
 
     def expert_reads_materials(self, calls: list[CallRound]) -> None:
@@ -868,7 +561,7 @@ class Round:
             reply = self.api.post(step, f"/v1/calls/{call.id}/notice", PROVINCE, {"closes_at": rfc3339(closes)},
                                   create=True, expect=(201, 422))
             if reply.status == 422:
-                raise DemoError(_problem_message(step, "POST", f"/v1/calls/{call.id}/notice", PROVINCE, reply) +
+                raise DemoError(problem_message(step, "POST", f"/v1/calls/{call.id}/notice", PROVINCE, reply) +
                                 "\n  hint: the demo closes the notice window within seconds, which the review "
                                 "service allows only when it runs with CHUYI_ALLOW_SHORT_NOTICE=1 (as `make demo` "
                                 "starts it); if the stack was started by `make up`, run `make down` then `make demo`")
@@ -1023,48 +716,6 @@ class Round:
 
 
 # ---------------------------------------------------------------- helpers (no I/O)
-
-
-def _institution_register(institutions) -> bytes:
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.title = "申报单位"
-    sheet.append(["名称", "类型", "市州", "县市区", "主管部门", "统一社会信用代码"])
-    for institution in institutions:
-        b = institution.body
-        sheet.append([b["name"], INSTITUTION_TYPES[b["type"]], b["prefecture"], b["county"], b["sponsor"],
-                      b["credit_code"]])
-    return _saved(book)
-
-
-EXPERT_COLUMNS = {"姓名": "name", "身份证号": "id_number", "单位编号": "institution_id", "单位名称": "institution_name",
-                  "市州": "prefecture", "专业大类": "fields", "关键词": "keywords", "评审类别": "categories",
-                  "回避单位": "conflict_institution_ids", "回避人员身份证号": "conflict_id_numbers",
-                  "评审上限": "load_cap", "是否可评审": "available"}
-
-
-def _expert_list(bodies: Sequence[dict]) -> bytes:
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.title = "评审专家"
-    sheet.append(list(EXPERT_COLUMNS))
-    for body in bodies:
-        sheet.append([_cell(body.get(name)) for name in EXPERT_COLUMNS.values()])
-    return _saved(book)
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, list):
-        return "；".join(value)
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    return value
-
-
-def _saved(book: openpyxl.Workbook) -> bytes:
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
 
 
 def _expert_signature(expert: Mapping) -> tuple:

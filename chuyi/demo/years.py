@@ -18,6 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from chuyi.demo.api import (
+    FINANCE, PROVINCE, DemoError, expert_actor, institution_actor, pages, problem_message, recommender_actor,
+    sleep_until, utcnow, wait_for,
+)
+from chuyi.demo.console import CHINA, table, wan
 from chuyi.demo.generator import review_comment, simulated_scores
 from services.applications.domain.messages import rfc3339
 
@@ -31,6 +36,7 @@ PANEL_RUBRIC = [
     {"code": "results", "name": "建设成效与示范引领", "weight": 30, "max_score": 100},
 ]
 PANEL_REVIEWERS = 3
+PANEL_REVIEW_DEADLINE = timedelta(hours=2)
 ACCEPTED = 2  # projects the acceptance panel takes (those that passed mid-term first)
 # A funded project delivers about what its application promised (its hidden quality), never
 # below the pass line (75 of 100); the one whose construction lagged delivers far less.
@@ -115,7 +121,6 @@ def run_years(round_: Round, calls: Sequence[CallRound], panel: CallRound | None
 
 def _projects(round_: Round, calls: Sequence[CallRound]) -> dict[str, dict]:
     """Every project of the round, as the province reads it (once applications has it)."""
-    from chuyi.demo.driver import wait_for
     ids = [a["application_id"] for c in calls for a in sorted(c.approved, key=lambda a: a["rank"])]
 
     def read(project_id: str) -> dict:
@@ -131,9 +136,6 @@ def _projects(round_: Round, calls: Sequence[CallRound]) -> dict[str, dict]:
 
 def annual_reports(round_: Round, calls: Sequence[CallRound], projects: dict[str, dict],
                    quality: dict[str, float], years: Years) -> None:
-    from chuyi.demo.driver import (
-        CHINA, PROVINCE, DemoError, institution_actor, pages, recommender_actor, sleep_until, utcnow, wait_for,
-    )
     api, year = round_.api, years.year
     step = "annual reports"
     # One project stays unfiled, so the overdue listing has its missing entry: the last of a call
@@ -249,7 +251,6 @@ MILESTONE_NAMES = {"mid_term": ("中期检查", "mid-term"), "acceptance": ("验
 
 
 def mid_term_panel(round_: Round, call: CallRound, quality: dict[str, float], years: Years) -> None:
-    from chuyi.demo.driver import wait_for, wan
     api, step = round_.api, "mid-term panel"
     project_ids = [a["project_id"] for a in sorted(call.allocation["awards"], key=lambda a: a["rank"])]
     before = _available(round_, call.category)
@@ -295,15 +296,12 @@ def _panel(round_: Round, call: CallRound, milestone: str, project_ids: list[str
            lagging: str | None, year: int) -> tuple[dict, dict, list[dict], dict[str, dict]]:
     """One panel from opening to every result confirmed and recorded by funding: the panel as
     closed, its assignment run, the confirmations and each project's funding afterwards."""
-    from chuyi.demo.driver import (
-        FINANCE, PROVINCE, REVIEW_DEADLINE, DemoError, _problem_message, expert_actor, utcnow, wait_for, wan,
-    )
     api = round_.api
     zh, en = MILESTONE_NAMES[milestone]
     step = f"{en} panel"
     body = {"milestone": milestone, "title": f"{year}年{call.body['title'].split('年', 1)[-1]}项目{zh}",
             "project_ids": project_ids, "rubric": PANEL_RUBRIC, "reviewers_per_project": PANEL_REVIEWERS,
-            "review_deadline": rfc3339(utcnow() + REVIEW_DEADLINE)}
+            "review_deadline": rfc3339(utcnow() + PANEL_REVIEW_DEADLINE)}
     refused = []
 
     def opened():  # 422 until review has heard of every project (project_established) and its mid-term result
@@ -336,7 +334,7 @@ def _panel(round_: Round, call: CallRound, milestone: str, project_ids: list[str
     reviews = len(round_.each(f"{en} panel reviews", run["assigned"], score))
     proposal = api.post(step, f"/v1/panels/{panel['id']}/proposal", PROVINCE, expect=(200, 409))
     if proposal.status == 409:
-        raise DemoError(_problem_message(step, "POST", f"/v1/panels/{panel['id']}/proposal", PROVINCE, proposal))
+        raise DemoError(problem_message(step, "POST", f"/v1/panels/{panel['id']}/proposal", PROVINCE, proposal))
     proposed = Counter(r["proposed_result"] for r in proposal.body["results"])
     round_.say(f"{en} panel proposal (calibrated scores, {proposal.body['rule']}): {proposed['pass']} pass, "
                f"{proposed['rectify']} rectify, {proposed['fail']} fail; {reviews} reviews")
@@ -375,7 +373,6 @@ def _available(round_: Round, category: str) -> int:
 
 
 def supervision(round_: Round, years: Years) -> None:
-    from chuyi.demo.driver import PROVINCE, table
     api, year, step = round_.api, years.year, "supervision"
     years.supervision = api.get(step, "/v1/reports/supervision", PROVINCE, params={"year": year}).body
     for kind in ("xlsx", "pdf"):
