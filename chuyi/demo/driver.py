@@ -9,11 +9,12 @@ assignment; every expert writes simulated reviews (hidden quality and leniency, 
 calibration has something to recover); the province publishes the ranking and the public
 notice; one objection is filed and upheld (the reserve moves up); after the window the
 selection is finalized, the funding service allocates, and some projects pass (or are told
-to rectify) their mid-term review by the province's direct record. Then the years, in fast
-forward (chuyi/demo/years.py): the year's annual progress reports (filed, one returned and
-refiled, endorsed, accepted; one left missing), a mid-term expert panel on one call's
-projects (one fails and leaves, its money withheld and clawed back, its place back in the
-category), and the year's supervision table of the prefectures. The reference finance
+to rectify) their mid-term review by the province's direct record. The round belongs to 2022;
+then the action's years to 2025, in fast forward (chuyi/demo/years.py): annual progress reports
+each year (in 2022 one returned and refiled, one left missing), a 2023 mid-term expert panel on
+one call's projects (one fails and leaves, its money withheld and clawed back, its place back in
+the category), a 2023 round of that category on the freed place (`later_round`), the 2025
+acceptance panel and the 2024 supervision table of the prefectures. The reference finance
 consumer receives every funding event and must end with the funding service's own figures;
 inboxes show the notifications.
 
@@ -58,6 +59,8 @@ from examples.finance_consumer.consumer import FinanceConsumer, finance_queue
 from services.applications.domain.messages import rfc3339
 
 DEFAULT_CATEGORIES = ("hv-school", "sv-prefecture", "master-teacher", "innovation-team", "training-base")
+FIRST_YEAR = 2022  # the action year of the first round; the years after it run to 2025
+LATER_ROUND_APPLICATIONS = 8  # the later round is small: it offers only the places freed
 SOURCES = ("provincial_special", "local_special_bond", "local_government", "social")
 SOURCE_NAMES = {"provincial_special": "省级专项", "local_special_bond": "专项债券", "local_government": "市县投入",
                 "social": "社会资金"}
@@ -190,12 +193,14 @@ class DemoResult:
 
 
 class Round:
-    def __init__(self, config: DemoConfig, console: Console):
-        self.config, self.console = config, console
+    """One selection round of an action year: its calls from opening to allocation. A later round
+    shares the first one's client and ids (the same institutions and experts)."""
+
+    def __init__(self, config: DemoConfig, console: Console, year: int, earlier: "Round | None" = None):
+        self.config, self.console, self.year = config, console, year
         self.expert_copy: dict | None = None  # what an expert's download of a 申报书 answered
-        self.api = Api(config.base_url, config.jwt_secret, uuid.uuid4().hex[:12])
-        self.ids: dict[str, str] = {}  # every demo key -> its id
-        self.year = datetime.now(CHINA).year
+        self.api = earlier.api if earlier else Api(config.base_url, config.jwt_secret, uuid.uuid4().hex[:12])
+        self.ids: dict[str, str] = earlier.ids if earlier else {}  # every demo key -> its id
         self.skipped: dict[str, str] = {}
         self.data: DemoData | None = None
 
@@ -217,7 +222,8 @@ class Round:
         self.say(f"platform ready at {self.api.base_url}")
 
     def world(self) -> DemoData:
-        self.data = data = generate(self.config.seed, self.config.institutions, self.config.experts, opens_at=utcnow())
+        self.data = data = generate(self.config.seed, self.config.institutions, self.config.experts, opens_at=utcnow(),
+                                    action_year=self.year)
         offered = [c.body["category"] for c in data.calls]
         unknown = [c for c in self.config.categories if c not in offered]
         if unknown:
@@ -225,7 +231,7 @@ class Round:
                             f"{', '.join(offered)})")
         total = sum(len(data.applications[c.key]) for c in data.calls)
         self.say(f"demo world (seed {data.seed}): {len(data.institutions)} institutions, {len(data.experts)} experts, "
-                 f"{total} applications in {len(data.calls)} categories; this round runs "
+                 f"{total} applications in {len(data.calls)} categories; the {self.year} round runs "
                  f"{', '.join(self.config.categories)}")
         return data
 
@@ -274,15 +280,19 @@ class Round:
 
     # ------------------------------------------------------------ calls
 
-    def plan_calls(self, data: DemoData) -> list[CallRound]:
+    def plan_calls(self, data: DemoData, categories: Sequence[str] | None = None, places: int | None = None,
+                   applications: int | None = None) -> list[CallRound]:
+        """A call per category (the config's unless given), offering at most `places`, with at
+        most `applications` (the config's applications_per_call unless given)."""
         by_category = {c.body["category"]: c for c in data.calls}
         left = self.quota_left()
         calls = []
-        for category in self.config.categories:
+        for category in categories or self.config.categories:
             call = by_category[category]
-            kept = _spread(data.applications[call.key], self.config.applications_per_call,
+            kept = _spread(data.applications[call.key], applications or self.config.applications_per_call,
                            {i.key: i.body["prefecture"] for i in data.institutions})
-            quota = min(call.body["quota"], left[category], _competitive_quota(category, call.body, len(kept)))
+            quota = min(call.body["quota"], left[category], _competitive_quota(category, call.body, len(kept)),
+                        places or left[category])
             if quota < 1:
                 self.skipped[category] = f"no quota left ({left[category]} of the category's quota is free)"
                 continue
@@ -305,7 +315,7 @@ class Round:
         return {p["code"]: p["quota"] - p["selected_count"] - held[p["code"]] for p in programmes}
 
     def funding_setup(self, calls: list[CallRound]) -> None:
-        """A funding rule per call and budget lines enough for its quota, for this year in China."""
+        """A funding rule per call and budget lines enough for its quota, in the round's action year."""
         step = "funding rules and budgets"
         budgets = Counter()
         for call in calls:
@@ -807,7 +817,7 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout, bars: TextIO = sys.st
     """Run a whole round against the platform at `config.base_url`; print its steps and
     summary on `out`. Raises DemoError on any answer the round did not expect."""
     console = Console(out, bars)
-    round_ = Round(config, console)
+    round_ = Round(config, console, FIRST_YEAR)
     round_.wait_ready()
     data = round_.world()
     institution_ids = round_.register_institutions(data)
@@ -835,11 +845,13 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout, bars: TextIO = sys.st
         round_.allocate(calls)
         panel = panel_call(calls)
         round_.record_milestones(calls, panel)
-        console.say("the years, in fast forward: annual reports, a mid-term panel, supervision")
-        years = run_years(round_, calls, panel)
-        round_.read_funding(calls)
+        console.say(f"the years, in fast forward: annual reports each year, a mid-term panel, a {FIRST_YEAR + 1} round "
+                    f"on the places it frees, acceptance, supervision")
+        years = run_years(round_, calls, panel, lambda category, places: later_round(round_, category, places))
+        every_call = calls + years.later_calls
+        round_.read_funding(every_call)
         reconciliation = wait_for("the finance consumer to reconcile with the funding service",
-                                  lambda: reconcile(consumer, calls))
+                                  lambda: reconcile(consumer, every_call))
         problems = consumer.discrepancies() + [r["errors"] for r in consumer.rejected()]
         if problems:
             raise DemoError(f"the finance consumer found problems: {problems}")
@@ -852,12 +864,36 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout, bars: TextIO = sys.st
     supervision(round_, years)
     inboxes = round_.inboxes(calls)
     report = round_.api.get("progress report", "/v1/reports/progress").body
-    projects = round_.projects(calls)
+    projects = round_.projects(every_call)
     result = DemoResult(config, data, institution_ids, expert_ids, calls, round_.skipped, reconciliation, inboxes,
                         report, projects, round_.expert_copy, years, time.monotonic() - console.started,
                         round_.api.sent)
     print_summary(console, result)
     return result
+
+
+def later_round(first: Round, category: str, places: int) -> list[CallRound]:
+    """The next action year's round of one category, offering the places that projects of the
+    first round freed when they left: the same institutions and experts, a new call and new
+    applications, from opening to allocation."""
+    round_ = Round(first.config, first.console, first.year + 1, earlier=first)
+    data = round_.world()
+    round_.register_institutions(data)
+    round_.register_experts(data)
+    calls = round_.plan_calls(data, (category,), places=places, applications=LATER_ROUND_APPLICATIONS)
+    round_.funding_setup(calls)
+    closes = round_.open_calls(calls)
+    round_.apply(calls, closes)
+    round_.recommend(calls)
+    round_.check_eligibility(calls)
+    round_.wait_closed(calls, closes)
+    round_.assign(calls)
+    round_.review(calls)
+    round_.rank(calls)
+    notice_closes = round_.publish_notices(calls)
+    round_.finalize(calls, notice_closes)
+    round_.allocate(calls)
+    return calls
 
 
 # ---------------------------------------------------------------- the summary

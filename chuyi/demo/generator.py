@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from services.applications.domain.applications import application_limit
-from services.applications.domain.calls import call_year
+from services.applications.domain.calls import ACTION_YEARS, call_year
 from services.contracts.catalogue import Category, catalogue
 from services.applications.domain.credit_code import check_digit, organisation_check_digit
 from services.applications.domain.institutions import (
@@ -169,15 +169,17 @@ def generate(
     *,
     opens_at: datetime = DEFAULT_OPENS_AT,
     window: timedelta = DEFAULT_WINDOW,
+    action_year: int | None = None,
 ) -> DemoData:
     """The demo's whole world for `seed`. Calls open at `opens_at` (timezone-aware) and
-    close `window` later; yearly targets cover the three years from the calls' action year (the
-    opening year, or the action's last year for a call opening later), so a project reports
-    against a target in its call's year. A call
+    close `window` later; they belong to `action_year` (by default the opening year, or the
+    action's last year for a call opening later), and yearly targets cover the three years from
+    it, so a project reports against a target in its call's year. Institutions and experts are the
+    same for a seed whatever the year; calls and applications differ from year to year. A call
     whose category finds no applicant at this size is left out. Raises ValueError for sizes
     or times the data cannot be built for."""
-    _check_arguments(institutions, experts, opens_at, window)
-    build = _Builder(seed, opens_at.year, call_year(opens_at))
+    _check_arguments(institutions, experts, opens_at, window, action_year)
+    build = _Builder(seed, opens_at.year, action_year or call_year(opens_at))
     build.make_institutions(institutions)
     build.make_organisations(max(len(PREFECTURES), institutions // 2))
     build.make_profiles(experts)
@@ -230,7 +232,8 @@ def resolve(value: Any, ids: Mapping[str, str]) -> Any:
 # ---------------------------------------------------------------- helpers
 
 
-def _check_arguments(institutions: int, experts: int, opens_at: datetime, window: timedelta) -> None:
+def _check_arguments(institutions: int, experts: int, opens_at: datetime, window: timedelta,
+                     action_year: int | None) -> None:
     if institutions < MIN_INSTITUTIONS:
         raise ValueError(
             f"institutions must be at least {MIN_INSTITUTIONS} (a secondary vocational school in every prefecture), "
@@ -242,6 +245,9 @@ def _check_arguments(institutions: int, experts: int, opens_at: datetime, window
         raise ValueError("opens_at must be timezone-aware (UTC)")
     if window <= timedelta(0):
         raise ValueError("window must be positive")
+    if action_year is not None and action_year not in ACTION_YEARS:
+        raise ValueError(f"action_year must be one of the action's years {ACTION_YEARS.start}-{ACTION_YEARS[-1]}, "
+                         f"not {action_year}")
     if not FIRST_YEAR <= opens_at.year <= LAST_YEAR - PLAN_YEARS + 1:
         last = LAST_YEAR - PLAN_YEARS + 1
         raise ValueError(f"opens_at must fall in {FIRST_YEAR}-{last} (yearly targets may run to {LAST_YEAR})")
@@ -579,7 +585,8 @@ class _Builder:
 
     def calls(self, opens_at: datetime, window: timedelta) -> list[DemoCall]:
         return [
-            DemoCall(f"call-{code}", _accepted(CallIn, self._call_body(catalogue()[code], terms, opens_at, window)))
+            DemoCall(f"call-{self.plan_year}-{code}",
+                     _accepted(CallIn, self._call_body(catalogue()[code], terms, opens_at, window)))
             for code, terms in self.terms["calls"].items()
         ]
 
@@ -587,7 +594,8 @@ class _Builder:
         low, high = terms["budget_yuan"]
         return {
             "category": category.code,
-            "title": f"{opens_at.year}年{category.name_zh}遴选",
+            "title": f"{self.plan_year}年{category.name_zh}遴选",
+            "year": self.plan_year,
             "opens_at": rfc3339(opens_at),
             "closes_at": rfc3339(opens_at + window),
             "quota": terms["quota"],
@@ -611,11 +619,11 @@ class _Builder:
     def applications(self, call: DemoCall) -> list[DemoApplication]:
         category = catalogue()[call.body["category"]]
         terms = self.terms["calls"][category.code]
-        rng = self.rng(f"applications/{category.code}")
+        rng = self.rng(f"applications/{self.plan_year}/{category.code}")
         made = []
         for institution, count in self._applicants(rng, category, terms, call.body):
             for specialty, field in self._specialties(rng, institution.fields, count):
-                key = f"app-{category.code}-{len(made) + 1:04d}"
+                key = f"app-{self.plan_year}-{category.code}-{len(made) + 1:04d}"
                 made.append(self._application(rng, call, category, terms, institution, specialty, field, key))
         return made
 

@@ -1,19 +1,26 @@
-"""The years after the round (`make demo`), in fast forward and through the public HTTP API
-only: the annual progress reports of the round's year, a mid-term expert panel on one call's
-projects (one fails and leaves, its place returns to the category), and the year's
-supervision of the prefectures (issue 13; docs/reports.md, docs/panels.md, docs/projects.md,
-docs/supervision.md).
+"""The action's years after the first round (`make demo`), in fast forward and through the
+public HTTP API only (issue 13; docs/reports.md, docs/panels.md, docs/projects.md,
+docs/supervision.md):
 
-`run_years` is called by `run_demo` (driver.py) after the round's allocation, with the round
-and its calls; it prints one line per step, as the round does, and answers a `Years` record
-of what every step answered. Any answer it did not expect raises DemoError.
+- the round's year (2022): every project's annual progress report against that year's target,
+  one returned with a reason and refiled, one left missing (reminded, then listed overdue);
+- the next year (2023): a mid-term expert panel on one call's projects (one fails and leaves,
+  its money withheld and clawed back, its place back in the category), and that year's round
+  of the category offering the freed place (a new call, selected and funded); the year's reports;
+- the year after (2024): the reports, and the supervision of the prefectures;
+- the last year (2025): the acceptance panel (验收) of the projects that passed mid-term.
+
+`run_years` is called by `run_demo` (driver.py) after the first round's allocation, with the
+round, its calls and how to run a later round; it prints one line per step, as the round
+does, and answers a `Years` record of what every step answered. Any answer it did not expect
+raises DemoError.
 """
 from __future__ import annotations
 
 import random
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -64,8 +71,15 @@ class Years:
     lagging: str | None = None  # the project whose construction lagged (deterministic: the call's last rank)
     failed: dict = field(default_factory=dict)  # project id -> {"funding": ..., "project": ...} of each failed one
     places: dict | None = None  # {"category", "before", "after"}: GET /v1/programmes' available
-    supervision: dict | None = None  # GET /v1/reports/supervision?year=
+    later_calls: list = field(default_factory=list)  # the next year's round on the freed places (CallRound)
+    reused: dict | None = None  # {"category", "available"}: GET /v1/programmes' available after that round
+    later_reports: dict[int, dict[str, dict]] = field(default_factory=dict)  # year -> project id -> its report
+    supervision: dict | None = None  # GET /v1/reports/supervision?year= (supervision_year)
     exports: dict[str, int] = field(default_factory=dict)  # format -> bytes of the download
+
+    @property
+    def supervision_year(self) -> int:
+        return self.year + 2
 
     @property
     def results(self) -> Counter:
@@ -80,10 +94,14 @@ class Years:
                       f"{len(self.acceptance['results'])} accepted; ") if self.acceptance else ""
         places = (f", {self.places['after'] - self.places['before']} place(s) of {self.places['category']} "
                   f"returned") if self.places else ""
-        return (f"The years ({self.year}): {len(reports)} annual reports filed, {accepted} accepted, {late} late, "
-                f"{len((self.overdue or {}).get('missing', []))} missing; mid-term panel "
-                f"({self.panel_call}): {results['pass']} pass, {results['rectify']} rectify, {results['fail']} fail; "
-                f"{acceptance}{len(self.failed)} project(s) left{places}.")
+        later = "".join(f"; {year}: {len(filed)} reports accepted" for year, filed in sorted(self.later_reports.items()))
+        reused = (f"; the {self.year + 1} round of {self.reused['category']} selected "
+                  f"{sum(len(c.approved) for c in self.later_calls)} project(s) on the freed place(s)"
+                  if self.reused else "")
+        return (f"The years ({self.year}-{self.year + 3}): {self.year}: {len(reports)} annual reports filed, "
+                f"{accepted} accepted, {late} late, {len((self.overdue or {}).get('missing', []))} missing{later}; "
+                f"mid-term panel ({self.panel_call}): {results['pass']} pass, {results['rectify']} rectify, "
+                f"{results['fail']} fail; {acceptance}{len(self.failed)} project(s) left{places}{reused}.")
 
 
 def panel_call(calls: Sequence[CallRound]) -> CallRound | None:
@@ -104,19 +122,39 @@ def target_status(share: float) -> str:
     return "met" if share >= 0.8 else "partly_met" if share >= 0.6 else "not_met"
 
 
-def run_years(round_: Round, calls: Sequence[CallRound], panel: CallRound | None) -> Years:
+def run_years(round_: Round, calls: Sequence[CallRound], panel: CallRound | None,
+              later_round: Callable[[str, int], list[CallRound]]) -> Years:
+    """The years after `round_` (see the module); `later_round(category, places)` runs the next
+    year's round of a category offering that many places, answering its calls once allocated."""
     years = Years()
     projects = _projects(round_, calls)
     years.year = max(p["year"] for p in projects.values())
-    quality = {round_.ids[a.key]: a.quality for c in calls for a in c.applications if a.key in round_.ids}
+    quality = _quality(round_, calls)
     if panel is not None:
         years.panel_call = panel.category
         years.lagging = sorted(panel.allocation["awards"], key=lambda a: a["rank"])[-1]["project_id"]
     annual_reports(round_, calls, projects, quality, years)
     if panel is not None:
         mid_term_panel(round_, panel, quality, years)
+    if years.failed:
+        round_.say(f"{years.year + 1}: a round of {years.panel_call} offers the {len(years.failed)} place(s) freed")
+        years.later_calls = later_round(years.panel_call, len(years.failed))
+        years.reused = {"category": years.panel_call, "available": _available(round_, years.panel_call)}
+        round_.say(f"the freed place is taken: GET /v1/programmes shows {years.panel_call} with "
+                   f"{years.reused['available']} place(s) available again (was {years.places['after']})")
+        projects.update(_projects(round_, years.later_calls))
+        quality.update(_quality(round_, years.later_calls))
+    standing = {p: project for p, project in projects.items() if p not in years.failed}
+    for year in (years.year + 1, years.year + 2):
+        years.later_reports[year] = every_report_accepted(round_, standing, quality, year)
+    if panel is not None:
         acceptance_panel(round_, panel, quality, years)
     return years
+
+
+def _quality(round_: Round, calls: Sequence[CallRound]) -> dict[str, float]:
+    """Each project's hidden quality (its application's), by project id."""
+    return {round_.ids[a.key]: a.quality for c in calls for a in c.applications if a.key in round_.ids}
 
 
 def _projects(round_: Round, calls: Sequence[CallRound]) -> dict[str, dict]:
@@ -143,39 +181,16 @@ def annual_reports(round_: Round, calls: Sequence[CallRound], projects: dict[str
     others = [c for c in calls if c.category != years.panel_call] or list(calls)
     years.unfiled = sorted(others[-1].approved, key=lambda a: a["rank"])[-1]["application_id"]
     filing = [p for p in projects if p != years.unfiled]
-    seconds = REPORT_WINDOW_BASE_S + REPORT_WINDOW_PER_PROJECT_S * len(projects)
-    due = utcnow() + timedelta(seconds=seconds)
-    reply = api.post(step, "/v1/report-windows", PROVINCE, {"year": year, "due_at": rfc3339(due),
-                                                            "title": f"{year}年度楚怡行动建设进展报告"},
-                     create=True, expect=(201, 409))
-    if reply.status == 201:
-        years.window = reply.body
-    else:  # an earlier demo on this stack opened the year's window
-        years.window = next(w for w in api.get(step, "/v1/report-windows").body["items"] if w["year"] == year)
+    years.window, opened = _report_window(round_, year, len(projects))
     due = datetime.fromisoformat(years.window["due_at"].replace("Z", "+00:00"))
     round_.say(f"annual reports {year}: the province opened the reporting window, due "
                f"{due.astimezone(CHINA):%H:%M:%S} (UTC+8)"
-               + ("" if reply.status == 201 else " (opened by an earlier run: reports after it are late)")
+               + ("" if opened else " (opened by an earlier run: reports after it are late)")
                + f"; {len(projects)} projects owe a report")
 
     def file(project_id: str) -> dict:
-        project = projects[project_id]
-        targets = [t for t in project["plan"]["yearly_targets"] if t["year"] == year]
-        share = delivery(quality.get(project_id, 0.7), project_id == years.lagging)
-        status = target_status(share)
-        body = {"year": year, "summary": f"{year}年度，《{project['plan']['title']}》按建设方案推进，"
-                                         f"完成年度建设任务约{round(share * 100)}%。",
-                "assessments": [{"target_index": i, "status": status,
-                                 "evidence": f"年度目标“{t['target'][:60]}”：见建设台账与资金执行明细（{status}）。"}
-                                for i, t in enumerate(targets)]}
-        actor = institution_actor(project["institution_id"])
-        reply = api.post(step, f"/v1/projects/{project_id}/annual-reports", actor, body, create=True,
-                         expect=(201, 409))
-        if reply.status == 409 and reply.body.get("type", "").endswith("already-filed"):
-            return api.get(step, f"/v1/annual-reports/rpt_{year}_{project_id}", actor).body
-        if reply.status == 409:
-            raise DemoError(f"step {step!r}: filing the report of {project_id} was refused: {reply.body}")
-        return reply.body
+        return _file_report(round_, year, project_id, projects[project_id],
+                            delivery(quality.get(project_id, 0.7), project_id == years.lagging))
     for report in round_.each("filing annual reports", filing, file):
         years.reports[report["project_id"]] = report
     statuses = Counter(a["status"] for r in years.reports.values() for a in r["assessments"])
@@ -198,19 +213,8 @@ def annual_reports(round_: Round, calls: Sequence[CallRound], projects: dict[str
                                              for a in report["assessments"]]}).body
         years.reports[first] = years.returned = refiled
 
-    def endorse(project_id: str) -> dict:
-        report = years.reports[project_id]
-        authority = recommender_actor(projects[project_id]["recommender"])
-        return api.post(step, f"/v1/annual-reports/{report['id']}/endorse", authority, {"reason": "同意报送。"}).body
-    for report in round_.each("endorsing reports", fresh, endorse):
-        years.reports[report["project_id"]] = report
+    _endorse_and_accept(round_, years.reports, projects, fresh)
     authorities = {projects[p]["recommender"]["authority"] for p in fresh}
-
-    def accept(project_id: str) -> dict:
-        return api.post(step, f"/v1/annual-reports/{years.reports[project_id]['id']}/accept", PROVINCE, {}).body
-    endorsed = [p for p, r in years.reports.items() if r["state"] == "endorsed"]
-    for report in round_.each("accepting reports", endorsed, accept):
-        years.reports[report["project_id"]] = report
     returned = (f"; one returned with a reason ({years.returned['return_reason']}), refiled "
                 f"(filing {years.returned['filings']}) and endorsed") if years.returned else ""
     round_.say(f"annual reports: {len(fresh)} endorsed by {len(authorities)} recommending authorities{returned}; "
@@ -244,6 +248,73 @@ def annual_reports(round_: Round, calls: Sequence[CallRound], projects: dict[str
                f"{len(late)} filed late; past due at {utcnow().astimezone(CHINA):%H:%M:%S} (UTC+8)")
 
 
+def every_report_accepted(round_: Round, projects: dict[str, dict], quality: dict[str, float],
+                          year: int) -> dict[str, dict]:
+    """A later year's reports without a story: the window opens, every project files against that
+    year's target, its authority endorses and the province accepts. Project id -> its report."""
+    window, _ = _report_window(round_, year, len(projects))
+    reports = {r["project_id"]: r for r in round_.each(
+        f"filing {year} reports", list(projects),
+        lambda p: _file_report(round_, year, p, projects[p], delivery(quality.get(p, 0.7), False)))}
+    _endorse_and_accept(round_, reports, projects, [p for p, r in reports.items() if r["state"] == "submitted"])
+    round_.say(f"annual reports {year} (window {window['id']}): {len(reports)} filed, "
+               f"{sum(r['state'] == 'accepted' for r in reports.values())} endorsed and accepted")
+    return reports
+
+
+def _report_window(round_: Round, year: int, projects: int) -> tuple[dict, bool]:
+    """The year's reporting window, due in a few seconds per project; and whether this run opened
+    it (an earlier demo on the same stack may have)."""
+    api, step = round_.api, "annual reports"
+    due = utcnow() + timedelta(seconds=REPORT_WINDOW_BASE_S + REPORT_WINDOW_PER_PROJECT_S * projects)
+    reply = api.post(step, "/v1/report-windows", PROVINCE, {"year": year, "due_at": rfc3339(due),
+                                                            "title": f"{year}年度楚怡行动建设进展报告"},
+                     create=True, expect=(201, 409))
+    if reply.status == 201:
+        return reply.body, True
+    return next(w for w in api.get(step, "/v1/report-windows").body["items"] if w["year"] == year), False
+
+
+def _file_report(round_: Round, year: int, project_id: str, project: dict, share: float) -> dict:
+    """The institution files its project's report of `year`, each target of the year judged by the
+    share of the work done; an earlier run's report of the same project and year is read instead."""
+    api, step = round_.api, "annual reports"
+    targets = [t for t in project["plan"]["yearly_targets"] if t["year"] == year]
+    status = target_status(share)
+    body = {"year": year, "summary": f"{year}年度，《{project['plan']['title']}》按建设方案推进，"
+                                     f"完成年度建设任务约{round(share * 100)}%。",
+            "assessments": [{"target_index": i, "status": status,
+                             "evidence": f"年度目标“{t['target'][:60]}”：见建设台账与资金执行明细（{status}）。"}
+                            for i, t in enumerate(targets)]}
+    actor = institution_actor(project["institution_id"])
+    reply = api.post(step, f"/v1/projects/{project_id}/annual-reports", actor, body, create=True, expect=(201, 409))
+    if reply.status == 409 and reply.body.get("type", "").endswith("already-filed"):
+        return api.get(step, f"/v1/annual-reports/rpt_{year}_{project_id}", actor).body
+    if reply.status == 409:
+        raise DemoError(f"step {step!r}: filing the report of {project_id} was refused: {reply.body}")
+    return reply.body
+
+
+def _endorse_and_accept(round_: Round, reports: dict[str, dict], projects: dict[str, dict],
+                        submitted: Sequence[str]) -> None:
+    """Each submitted report endorsed by its recommending authority, then every endorsed report
+    accepted by the province; `reports` (project id -> report) follows their answers."""
+    api, step = round_.api, "annual reports"
+
+    def endorse(project_id: str) -> dict:
+        authority = recommender_actor(projects[project_id]["recommender"])
+        return api.post(step, f"/v1/annual-reports/{reports[project_id]['id']}/endorse", authority,
+                        {"reason": "同意报送。"}).body
+    for report in round_.each("endorsing reports", list(submitted), endorse):
+        reports[report["project_id"]] = report
+
+    def accept(project_id: str) -> dict:
+        return api.post(step, f"/v1/annual-reports/{reports[project_id]['id']}/accept", PROVINCE, {}).body
+    endorsed = [p for p, r in reports.items() if r["state"] == "endorsed"]
+    for report in round_.each("accepting reports", endorsed, accept):
+        reports[report["project_id"]] = report
+
+
 # ---------------------------------------------------------------- the mid-term panel
 
 
@@ -255,7 +326,7 @@ def mid_term_panel(round_: Round, call: CallRound, quality: dict[str, float], ye
     project_ids = [a["project_id"] for a in sorted(call.allocation["awards"], key=lambda a: a["rank"])]
     before = _available(round_, call.category)
     years.panel, years.panel_run, confirmed, fundings = _panel(round_, call, "mid_term", project_ids, quality,
-                                                               years.lagging, years.year)
+                                                               years.lagging, years.year + 1)
     years.panel_reviews = len(years.panel_run["assigned"])
     for c in confirmed:
         if c["result"] != "fail":
@@ -289,7 +360,7 @@ def acceptance_panel(round_: Round, call: CallRound, quality: dict[str, float], 
     passed = [r["project_id"] for r in years.panel["results"] if r["result"] == "pass"][:ACCEPTED]
     if not passed:
         return
-    years.acceptance, _, _, _ = _panel(round_, call, "acceptance", passed, quality, None, years.year)
+    years.acceptance, _, _, _ = _panel(round_, call, "acceptance", passed, quality, None, years.year + 3)
 
 
 def _panel(round_: Round, call: CallRound, milestone: str, project_ids: list[str], quality: dict[str, float],
@@ -373,7 +444,7 @@ def _available(round_: Round, category: str) -> int:
 
 
 def supervision(round_: Round, years: Years) -> None:
-    api, year, step = round_.api, years.year, "supervision"
+    api, year, step = round_.api, years.supervision_year, "supervision"
     years.supervision = api.get(step, "/v1/reports/supervision", PROVINCE, params={"year": year}).body
     for kind in ("xlsx", "pdf"):
         content = api.download(step, f"/v1/reports/supervision?year={year}&format={kind}", PROVINCE)

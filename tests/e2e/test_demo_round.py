@@ -117,7 +117,7 @@ def test_released_money_is_the_approval_tranche_and_the_passed_mid_term_tranche(
 
 def test_the_finance_consumer_ends_with_the_funding_services_figures(demo):
     result, _ = demo
-    projects = {p: f for call in result.calls for p, f in call.funding.items()}
+    projects = {p: f for call in result.calls + result.years.later_calls for p, f in call.funding.items()}
     assert set(result.reconciliation) == set(projects)
     for project, funding in projects.items():
         for column, figure in (("allocated", "award"), ("released", "released"), ("withheld", "withheld"),
@@ -168,8 +168,9 @@ def test_the_progress_report_counts_the_rounds_approvals_and_money(demo):
 
 def test_each_institution_lists_exactly_its_own_projects_with_their_award(demo):
     result, printed = demo
-    approved = {a["application_id"]: a for call in result.calls for a in call.approved}
-    funding = {p: f for call in result.calls for p, f in call.funding.items()}
+    every_call = result.calls + result.years.later_calls
+    approved = {a["application_id"]: a for call in every_call for a in call.approved}
+    funding = {p: f for call in every_call for p, f in call.funding.items()}
     listed = [p for items in result.projects.values() for p in items]
     assert {p["id"] for p in listed} == set(approved)
     for name, items in result.projects.items():
@@ -278,13 +279,32 @@ def test_the_mid_term_panel_confirms_every_result_and_its_failing_project_leaves
     assert f"{len(years.reports)} annual reports filed, {len(years.reports)} accepted, " in years.summary()
 
 
+def test_the_next_years_round_takes_the_freed_place_and_every_later_report_is_accepted(demo):
+    result, printed = demo
+    years = result.years
+    assert years.year == 2022
+    (call,) = years.later_calls
+    assert (call.category, call.body["year"], call.quota) == (years.panel_call, 2023, len(years.failed))
+    assert call.allocation["status"] == "allocated" and len(call.approved) == call.quota
+    assert years.reused == {"category": years.panel_call, "available": years.places["before"]}
+    (newcomer,) = [p for items in result.projects.values() for p in items if p["id"] == call.approved[0]["application_id"]]
+    assert (newcomer["year"], newcomer["state"]) == (2023, "under_construction")
+    standing = {a["application_id"] for c in result.calls + years.later_calls for a in c.approved} - set(years.failed)
+    assert sorted(years.later_reports) == [2023, 2024]
+    for year, reports in years.later_reports.items():
+        assert set(reports) == standing
+        assert {(r["year"], r["state"]) for r in reports.values()} == {(year, "accepted")}
+    assert "the freed place is taken: GET /v1/programmes shows" in printed
+    assert "The years (2022-2025)" in years.summary()
+
+
 def test_the_years_end_with_the_supervision_table_and_where_to_look(demo):
     result, printed = demo
     years = result.years
     rows = years.supervision["prefectures"]
-    assert years.supervision["year"] == years.year and rows
+    assert years.supervision["year"] == years.supervision_year == 2024 and rows
     assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
     assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
     assert years.exports["xlsx"] > 0 and years.exports["pdf"] > 0
-    assert f"supervision {years.year} (GET /v1/reports/supervision?year={years.year})" in printed
+    assert f"supervision 2024 (GET /v1/reports/supervision?year=2024)" in printed
     assert "/dashboard (its year selector" in printed and "format=xlsx" in printed

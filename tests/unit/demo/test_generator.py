@@ -102,7 +102,7 @@ def test_the_smallest_world_still_has_a_secondary_school_in_every_prefecture():
     prefectures = {i.body["prefecture"] for i in demo.institutions if i.body["type"] == SECONDARY_VOCATIONAL}
     assert prefectures == set(PREFECTURES)
     schools = {i.key: i.body["prefecture"] for i in demo.institutions}
-    assert {schools[a.institution] for a in demo.applications["call-sv-prefecture"]} == set(PREFECTURES)
+    assert {schools[a.institution] for a in demo.applications["call-2023-sv-prefecture"]} == set(PREFECTURES)
 
 
 def test_too_few_institutions_or_a_naive_opening_time_is_refused():
@@ -199,6 +199,22 @@ def test_calls_open_when_asked_and_targets_start_in_the_calls_action_year():
         (2023, 2024, 2025)}
 
 
+def test_a_round_of_another_action_year_has_its_own_calls_and_applications_but_the_same_institutions():
+    opens_at = datetime(2026, 12, 1, 8, tzinfo=timezone.utc)
+    first = generate(2, institutions=30, experts=20, opens_at=opens_at, action_year=2022)
+    second = generate(2, institutions=30, experts=20, opens_at=opens_at, action_year=2023)
+    assert [i.body for i in first.institutions] == [i.body for i in second.institutions]
+    assert {c.body["year"] for c in first.calls} == {2022} and {c.body["year"] for c in second.calls} == {2023}
+    assert all(c.body["title"].startswith("2022年") for c in first.calls)
+    assert not {c.key for c in first.calls} & {c.key for c in second.calls}
+    keys = lambda demo: {a.key for _, a in every_application(demo)}  # noqa: E731
+    assert not keys(first) & keys(second)
+    assert {tuple(t["year"] for t in a.body["yearly_targets"]) for _, a in every_application(second)} == {
+        (2023, 2024, 2025)}
+    with pytest.raises(ValueError, match="action_year"):
+        generate(2, institutions=30, experts=20, opens_at=opens_at, action_year=2026)
+
+
 # ---------------------------------------------------------------- applications
 
 
@@ -222,7 +238,7 @@ def test_recommenders_can_recommend_every_application_but_for_the_one_per_prefec
 
 
 def test_every_prefecture_puts_forward_several_candidates_for_its_rebuilt_school(demo, institutions):
-    applications = demo.applications["call-sv-prefecture"]
+    applications = demo.applications["call-2023-sv-prefecture"]
     candidates = Counter(institutions[a.institution].body["prefecture"] for a in applications)
     assert set(candidates) == set(PREFECTURES)
     assert min(candidates.values()) >= 2
@@ -354,5 +370,5 @@ def test_resolve_swaps_demo_keys_for_real_ids_everywhere_in_a_body(demo):
     assert resolved["institution_id"] == f"real-{expert.body['institution_id']}"
     assert resolved["conflict_institution_ids"] == [f"real-{k}" for k in expert.body["conflict_institution_ids"]]
     assert resolved["name"] == expert.body["name"] and resolved["fields"] == expert.body["fields"]
-    application = demo.applications["call-hv-school"][0]
-    assert resolve(application.body, {"call-hv-school": "c1"})["call_id"] == "c1"
+    application = demo.applications["call-2023-hv-school"][0]
+    assert resolve(application.body, {"call-2023-hv-school": "c1"})["call_id"] == "c1"

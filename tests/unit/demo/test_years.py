@@ -42,12 +42,15 @@ def test_a_target_is_met_partly_met_or_not_met_by_the_projects_delivery():
 
 def test_the_years_summary_counts_reports_results_and_places():
     reports = {"a": {"state": "accepted", "late": False}, "b": {"state": "accepted", "late": True}}
-    years = Years(year=2025, reports=reports,
+    years = Years(year=2022, reports=reports,
                   overdue={"missing": [{"project_id": "c"}]}, panel_call="hv-school",
                   panel={"results": [{"result": "pass"}, {"result": "pass"}, {"result": "fail"}]},
                   acceptance={"results": [{"result": "pass"}]}, failed={"x": {}},
-                  places={"category": "hv-school", "before": 5, "after": 6})
+                  places={"category": "hv-school", "before": 5, "after": 6},
+                  later_calls=[call("hv-school", 1)], reused={"category": "hv-school", "available": 5},
+                  later_reports={2023: {"a": {}, "b": {}, "y": {}}, 2024: {"a": {}, "b": {}, "y": {}}})
     assert years.summary() == (
-        "The years (2025): 2 annual reports filed, 2 accepted, 1 late, 1 missing; mid-term panel (hv-school): "
-        "2 pass, 0 rectify, 1 fail; acceptance panel: 1 of 1 accepted; 1 project(s) left, 1 place(s) of hv-school "
-        "returned.")
+        "The years (2022-2025): 2022: 2 annual reports filed, 2 accepted, 1 late, 1 missing; 2023: 3 reports "
+        "accepted; 2024: 3 reports accepted; mid-term panel (hv-school): 2 pass, 0 rectify, 1 fail; acceptance "
+        "panel: 1 of 1 accepted; 1 project(s) left, 1 place(s) of hv-school returned; the 2023 round of hv-school "
+        "selected 1 project(s) on the freed place(s).")
