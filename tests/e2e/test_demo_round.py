@@ -306,5 +306,5 @@ def test_the_years_end_with_the_supervision_table_and_where_to_look(demo):
     assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
     assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
     assert years.exports["xlsx"] > 0 and years.exports["pdf"] > 0
-    assert f"supervision 2024 (GET /v1/reports/supervision?year=2024)" in printed
+    assert "supervision 2024 (GET /v1/reports/supervision?year=2024)" in printed
     assert "/dashboard (its year selector" in printed and "format=xlsx" in printed
