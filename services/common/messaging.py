@@ -38,7 +38,7 @@ from eventlet.semaphore import Semaphore
 from kombu import Connection, Exchange, Producer, Queue
 from kombu.serialization import register
 from marshmallow import ValidationError
-from nameko.extensions import Entrypoint, ProviderCollector, SharedExtension, register_entrypoint
+from nameko.extensions import DependencyProvider, Entrypoint, ProviderCollector, SharedExtension, register_entrypoint
 from nameko.messaging import QueueConsumer
 
 from .config import Settings
@@ -209,6 +209,11 @@ def declare_service_exchange(publisher: Publisher, service: str) -> None:
 def declare_consumer_topology(publisher: Publisher, consumer: str, source: str, delays_ms) -> None:
     queue = consumer_queue(consumer, source)
     publisher.declare(*unrouted_topology(), service_exchange(source), queue, *side_queues(queue.name, delays_ms))
+
+
+class StoreProvider(DependencyProvider):
+    """The dependency that gives each worker the service's store (providers.MongoStore). An event
+    stream asks it for a store to move a subject's sequence on past an event no handler takes."""
 
 
 class EventQueueConsumer(QueueConsumer):
@@ -418,8 +423,7 @@ class EventStream(SharedExtension, ProviderCollector):
         return result, exc_info
 
     def container_store(self):
-        from .providers import MongoStore
-        provider = next(d for d in self.container.dependencies if isinstance(d, MongoStore))
+        provider = next(d for d in self.container.dependencies if isinstance(d, StoreProvider))
         return provider.get_dependency(None)
 
     def settle(self, message, event: Event | None, error: BaseException | None, *, dead: bool = False) -> None:

@@ -22,6 +22,7 @@ from . import audit
 from .config import Settings
 from .observability import HANDLER_LATENCY, correlation_id
 from .outages import QUIET_DURING_OUTAGE
+from .messaging import StoreProvider
 from .outbox import OutboxRelay
 from .replies import Refused, ok, replying, require_role
 from .store import BaseStore, Lease
@@ -29,7 +30,7 @@ from .store import BaseStore, Lease
 log = logging.getLogger(__name__)
 
 
-class MongoStore(DependencyProvider):
+class MongoStore(StoreProvider):
     """Gives each worker a fresh `store_cls` on the service's own database (indexes
     ensured at start), and runs the service's outbox relay while the service runs."""
 

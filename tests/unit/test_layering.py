@@ -64,3 +64,28 @@ def test_the_kernel_and_the_contracts_import_no_service():
 def test_every_service_package_is_checked():
     packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
     assert packages == {*SERVICES, *SHARED}
+
+
+def test_the_kernels_modules_import_each_other_without_a_cycle():
+    """Imports inside functions count: a local import that hides a cycle is still a cycle."""
+    kernel = ROOT / "common"
+    names = {path.stem for path in kernel.glob("*.py")}
+    graph = {}
+    for path in kernel.glob("*.py"):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                found |= {node.module} if node.module else {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("services.common."):
+                found.add(node.module.split(".")[2])
+        graph[path.stem] = found & names - {path.stem}
+
+    def cycle_from(start, path):
+        for module in sorted(graph[path[-1]]):
+            if module == start:
+                return [*path, module]
+            if module not in path and (found := cycle_from(start, [*path, module])):
+                return found
+        return None
+    cycles = [" → ".join(c) for module in sorted(graph) if (c := cycle_from(module, [module]))]
+    assert cycles == []
