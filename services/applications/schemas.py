@@ -24,6 +24,7 @@ from services.contracts.catalogue import catalogue
 from services.applications.domain.institutions import (
     HIGHER_VOCATIONAL, INSTITUTION_TYPES, OWNERSHIPS, PREFECTURES, Institution, ownership_of)
 from services.applications.domain.materials import KINDS as MATERIAL_KINDS
+from services.applications.domain.materials import owner_of
 from services.applications.domain.supervision import MEASURES as SUPERVISION_MEASURES
 from services.applications.domain.messages import QuotaExceeded
 from services.common.bilingual import Bilingual
@@ -327,10 +328,11 @@ class EnterprisePartnerIn(BaseSchema):
 
 
 class MaterialOut(BaseSchema):
-    """A file filed with an application (申报材料)."""
+    """A file filed with an application (申报材料), or an evidence file of an annual report (佐证材料)."""
 
     id = fields.String()
-    application_id = fields.String()
+    application_id = fields.String(metadata={"description": "its application's (申报材料)"})
+    report_id = fields.String(metadata={"description": "its annual report's (佐证材料)"})
     kind = fields.String(metadata={"description": ", ".join(MATERIAL_KINDS)})
     filename = fields.String()
     media_type = fields.String()
@@ -338,8 +340,7 @@ class MaterialOut(BaseSchema):
     sha256 = fields.String()
     uploaded_by = fields.String()
     uploaded_at = UtcDateTime()
-    download = fields.Function(lambda m: f"/v1/applications/{m['application_id']}/materials/{m['id']}",
-                               metadata={"description": "where to download it (GET)"})
+    download = fields.Function(lambda m: owner_of(m).link(m["id"]), metadata={"description": "where to download it (GET)"})
 
 
 class MaterialListOut(BaseSchema):
@@ -354,9 +355,9 @@ class MaterialStepOut(BaseSchema):
     size = fields.Integer()
 
 
-class ApplicationHistoryEntryOut(AuditEntryOut):
-    """A step of the application's history: a status change, or a material added or removed
-    (event material_added or material_removed, with the material)."""
+class HistoryEntryOut(AuditEntryOut):
+    """A step of an application's or an annual report's history: a status change, or a material
+    added or removed (event material_added or material_removed, with the material)."""
 
     material = fields.Nested(MaterialStepOut, metadata={"description": "for a material_added or material_removed step"})
 
@@ -455,7 +456,7 @@ class ApplicationOut(_ApplicationContent):
     )
     eligibility_decision = fields.Nested(EligibilityDecisionOut, allow_none=True)
     materials = fields.List(fields.Nested(MaterialOut), metadata={"description": "the files filed (申报材料)"})
-    history = fields.List(fields.Nested(ApplicationHistoryEntryOut), metadata={
+    history = fields.List(fields.Nested(HistoryEntryOut), metadata={
         "description": "status changes and materials added or removed, by time"})
     submitted_at = UtcDateTime(allow_none=True)
     created_at = UtcDateTime()
@@ -687,8 +688,14 @@ class AnnualReportIn(BaseSchema):
     assessments = ListOf(Object(AssessmentIn), max_items=100, required=True)
 
 
-class AnnualReportFileIn(AnnualReportIn):
+class AnnualReportDraftIn(BaseSchema):
+    """A report started as a draft, to gather its evidence files before filing it."""
+
     year = Whole(ACTION_YEARS.start, ACTION_YEARS[-1], required=True, metadata={"description": "the year reported on"})
+
+
+class AnnualReportFileIn(AnnualReportIn, AnnualReportDraftIn):
+    """A filing: of the project's draft for the year if it started one, else of a new report."""
 
 
 class AssessmentOut(BaseSchema):
@@ -716,11 +723,14 @@ class AnnualReportOut(BaseSchema):
     summary = fields.String()
     assessments = fields.List(fields.Nested(AssessmentOut))
     late = fields.Boolean(metadata={"description": "first filed after due_at"})
-    first_filed_at = UtcDateTime()
-    filed_at = UtcDateTime(metadata={"description": "the latest filing"})
+    first_filed_at = UtcDateTime(allow_none=True, metadata={"description": "null for a draft"})
+    filed_at = UtcDateTime(allow_none=True, metadata={"description": "the latest filing; null for a draft"})
     filings = fields.Integer()
     return_reason = fields.String(allow_none=True, metadata={"description": "why it was last returned"})
-    history = fields.List(fields.Nested(AuditEntryOut))
+    materials = fields.List(fields.Nested(MaterialOut), metadata={
+        "description": "its evidence files (佐证材料; on GET /v1/annual-reports/{id})"})
+    history = fields.List(fields.Nested(HistoryEntryOut), metadata={
+        "description": "status changes and evidence files added or removed, by time"})
 
 
 class AnnualReportBriefOut(BaseSchema):
@@ -730,8 +740,8 @@ class AnnualReportBriefOut(BaseSchema):
     year = fields.Integer()
     state = fields.String()
     late = fields.Boolean()
-    first_filed_at = UtcDateTime()
-    filed_at = UtcDateTime()
+    first_filed_at = UtcDateTime(allow_none=True)
+    filed_at = UtcDateTime(allow_none=True)
 
 
 class AnnualReportPageOut(BaseSchema):

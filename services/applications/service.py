@@ -47,11 +47,12 @@ from services.applications.domain.access import INSTITUTION_ROLE, PROVINCE_ROLE
 from services.applications.domain.calls import ACTION_YEARS
 from services.applications.domain.guides import GUIDES
 from services.applications.domain.content import BadFilename, UnsafeContent, UnsupportedType
-from services.applications.domain.materials import TooLarge
+from services.applications.domain.materials import ANNUAL_REPORT, APPLICATION, Owner, TooLarge
 from services.applications.domain.watermark import Unstampable
 from services.applications.domain.recommendation import HRSS_ROLE, PREFECTURE_ROLE, Actor
 from services.applications.domain.reports import AlreadyFiled, DeadlinePassed, NotDue, WindowExists, WindowNotOpen
 from services.applications.schemas import (
+    AnnualReportDraftIn,
     AnnualReportFileIn,
     AnnualReportIn,
     AnnualReportOut,
@@ -381,44 +382,19 @@ class ApplicationsService(ChuyiService):
 
     @http("POST", "/internal/applications/<application_id>/materials")
     def file_material(self, request: Request, application_id):
-        def upload(actor):
-            body = request.environ["wsgi.input"]  # eventlet's input: reads a chunked body too
-            try:
-                material = materials.file_material(
-                    self.store, actor, application_id, request.args.get("kind", ""),
-                    request.args.get("filename", ""), body, LIMITS, now())
-            except (DomainError, Refused):
-                for _ in materials.chunks(body):  # read the rest, so the sender sees the answer
-                    pass
-                raise
-            return _json(201, MaterialOut().dump(material))
-        return _over_http(request, upload, INSTITUTION)
+        return _upload(self.store, request, Owner(APPLICATION, application_id), "")
 
     @http("GET", "/internal/applications/<application_id>/materials/<material_id>")
     def read_material(self, request: Request, application_id, material_id):
-        def download(actor):
-            found = materials.open_material(self.store, actor, application_id, material_id, now())
-            response = Response(wrap_file(request.environ, found.stream), direct_passthrough=True,
-                                mimetype=found.material["media_type"])
-            response.headers["Content-Disposition"] = content_disposition(found.material["filename"])
-            response.headers["Cache-Control"] = "private, no-store" if found.etag is None else "private"
-            if found.etag:
-                response.set_etag(found.etag)
-            response.content_length = found.size
-            try:
-                return response.make_conditional(request, accept_ranges=True, complete_length=found.size)
-            except RequestedRangeNotSatisfiable:
-                response.close()
-                answer = problem(416, bilingual(Bilingual(
-                    f"The Range header must ask for one range within the file's {found.size} bytes "
-                    f"(bytes=first-last, bytes=first- or bytes=-count).",
-                    f"Range 请求头须为文件 {found.size} 字节之内的一个范围（bytes=起-止、bytes=起- 或 bytes=-末尾字节数）")),
-                    type="urn:chuyi:problem:range-not-satisfiable")
-                refused = _json(416, {**answer["problem"], "status": 416})
-                refused.headers["Content-Range"] = f"bytes */{found.size}"
-                refused.mimetype = "application/problem+json"
-                return refused
-        return _over_http(request, download, None)
+        return _download(self.store, request, Owner(APPLICATION, application_id), material_id)
+
+    @http("POST", "/internal/annual-reports/<report_id>/materials")
+    def file_report_material(self, request: Request, report_id):
+        return _upload(self.store, request, Owner(ANNUAL_REPORT, report_id), "evidence")
+
+    @http("GET", "/internal/annual-reports/<report_id>/materials/<material_id>")
+    def read_report_material(self, request: Request, report_id, material_id):
+        return _download(self.store, request, Owner(ANNUAL_REPORT, report_id), material_id)
 
     @timer(interval=ORPHAN_SWEEP_S)
     def sweep_orphan_blobs(self):
@@ -429,13 +405,29 @@ class ApplicationsService(ChuyiService):
     @rpc
     @answering
     def list_materials(self, actor, application_id):
-        items = materials.list_materials(self.store, Actor.from_claims(actor), application_id, now())
-        return ok(MaterialListOut().dump({"items": items}))
+        return self._list_materials(actor, Owner(APPLICATION, application_id))
 
     @rpc
     @answering
     def remove_material(self, actor, application_id, material_id):
-        materials.remove_material(self.store, _acting(actor, INSTITUTION), application_id, material_id, now())
+        return self._remove_material(actor, Owner(APPLICATION, application_id), material_id)
+
+    @rpc
+    @answering
+    def list_report_materials(self, actor, report_id):
+        return self._list_materials(actor, Owner(ANNUAL_REPORT, report_id))
+
+    @rpc
+    @answering
+    def remove_report_material(self, actor, report_id, material_id):
+        return self._remove_material(actor, Owner(ANNUAL_REPORT, report_id), material_id)
+
+    def _list_materials(self, actor, owner: Owner):
+        items = materials.list_materials(self.store, Actor.from_claims(actor), owner, now())
+        return ok(MaterialListOut().dump({"items": items}))
+
+    def _remove_material(self, actor, owner: Owner, material_id):
+        materials.remove_material(self.store, _acting(actor, INSTITUTION), owner, material_id, now())
         return ok({})
 
     # ------------------------------------------------------------ review's progress
@@ -524,6 +516,14 @@ class ApplicationsService(ChuyiService):
 
     @rpc
     @answering
+    def start_annual_report(self, actor, project_id, report, idempotency_key=None, request_fingerprint=None):
+        year = AnnualReportDraftIn().load(report)["year"]
+        who = _acting(actor, INSTITUTION)
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
+            AnnualReportOut().dump(as_answer(report_cases.start_report(self.store, who, project_id, year, now())))))
+
+    @rpc
+    @answering
     def file_annual_report(self, actor, project_id, report, idempotency_key=None, request_fingerprint=None):
         data = AnnualReportFileIn().load(report)
         who = _acting(actor, INSTITUTION)
@@ -566,7 +566,7 @@ class ApplicationsService(ChuyiService):
     @rpc
     @answering
     def get_annual_report(self, actor, report_id):
-        return ok(AnnualReportOut().dump(as_answer(self.store.scoped_report_doc(report_id, Actor.from_claims(actor)))))
+        return ok(AnnualReportOut().dump(as_answer(self.store.annual_report(report_id, Actor.from_claims(actor)))))
 
     @rpc
     @answering
@@ -624,6 +624,49 @@ def content_disposition(filename: str) -> str:
     """An attachment named for every client: an ASCII fallback and the UTF-8 name (RFC 6266 / 5987)."""
     fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\%' else "_" for ch in filename)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def _upload(store, request: Request, owner: Owner, default_kind: str) -> Response:
+    """Files the request's body with `owner`, streamed; the kind and name are in the query."""
+    def upload(actor):
+        body = request.environ["wsgi.input"]  # eventlet's input: reads a chunked body too
+        try:
+            material = materials.file_material(
+                store, actor, owner, request.args.get("kind") or default_kind,
+                request.args.get("filename", ""), body, LIMITS, now())
+        except (DomainError, Refused):
+            for _ in materials.chunks(body):  # read the rest, so the sender sees the answer
+                pass
+            raise
+        return _json(201, MaterialOut().dump(material))
+    return _over_http(request, upload, INSTITUTION)
+
+
+def _download(store, request: Request, owner: Owner, material_id: str) -> Response:
+    """The material as a download: its name, ETag and Range answers."""
+    def download(actor):
+        found = materials.open_material(store, actor, owner, material_id, now())
+        response = Response(wrap_file(request.environ, found.stream), direct_passthrough=True,
+                            mimetype=found.material["media_type"])
+        response.headers["Content-Disposition"] = content_disposition(found.material["filename"])
+        response.headers["Cache-Control"] = "private, no-store" if found.etag is None else "private"
+        if found.etag:
+            response.set_etag(found.etag)
+        response.content_length = found.size
+        try:
+            return response.make_conditional(request, accept_ranges=True, complete_length=found.size)
+        except RequestedRangeNotSatisfiable:
+            response.close()
+            answer = problem(416, bilingual(Bilingual(
+                f"The Range header must ask for one range within the file's {found.size} bytes "
+                f"(bytes=first-last, bytes=first- or bytes=-count).",
+                f"Range 请求头须为文件 {found.size} 字节之内的一个范围（bytes=起-止、bytes=起- 或 bytes=-末尾字节数）")),
+                type="urn:chuyi:problem:range-not-satisfiable")
+            refused = _json(416, {**answer["problem"], "status": 416})
+            refused.headers["Content-Range"] = f"bytes */{found.size}"
+            refused.mimetype = "application/problem+json"
+            return refused
+    return _over_http(request, download, None)
 
 
 def _json(status: int, body) -> Response:

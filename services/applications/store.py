@@ -4,7 +4,8 @@ Collections: `institutions`, `calls`, `applications`; `counters` (places taken a
 limit, one document per call and institution or call and recommending authority);
 `category_quotas` (per category: selected so far, and held by calls not finalized);
 `selections` (approved applications, from review's selection_finalized); `materials` (the
-files filed with applications: who filed what when, and when it was removed), their bytes in
+files filed with applications and the evidence files of annual reports, each naming its owner
+by `application_id` or `report_id`: who filed what when, and when it was removed), their bytes in
 the GridFS bucket `material_blobs` (one blob per distinct SHA-256, which `material_contents`
 claims: its `_id` is the SHA-256, so of two uploads of the same content racing only one
 claim is written and the other upload drops its copy and uses the winner's), `material_reads` (every
@@ -71,7 +72,7 @@ from services.applications.domain.eligibility import (
     decide_eligibility,
 )
 from services.applications.domain.institutions import PREFECTURES, Institution, Recommender
-from services.applications.domain.materials import check_complete, material_history
+from services.applications.domain.materials import APPLICATION, Owner, check_complete, material_history
 from services.applications.domain.messages import (
     Bilingual,
     DuplicateCreditCode,
@@ -82,8 +83,8 @@ from services.applications.domain.messages import (
 )
 from services.applications.domain.projects import LEFT, PROJECT_MACHINE, established_event, project_record
 from services.applications.domain.recommendation import Actor, check_may_recommend, check_recommendation_cap
-from services.applications.domain.reports import (
-    REPORT_MACHINE, AlreadyFiled, timeliness, window_exists)
+from services.applications.domain.reports import DRAFT as REPORT_DRAFT
+from services.applications.domain.reports import REPORT_MACHINE, already_filed, timeliness, window_exists
 from services.applications.domain.supervision import prefecture_facts
 from services.applications.events import EVENTS
 from services.common.personal import protect
@@ -259,7 +260,8 @@ class ApplicationsStore(BaseStore):
             IndexModel([("recommender_key", ASCENDING), ("_id", ASCENDING)], name="by_recommender"),
         ],
         "report_reminders": [IndexModel([("window_id", ASCENDING), ("due_at", ASCENDING)], name="by_window")],
-        "materials": [IndexModel([("application_id", ASCENDING), ("_id", ASCENDING)], name="by_application")],
+        "materials": [IndexModel([("application_id", ASCENDING), ("_id", ASCENDING)], name="by_application"),
+                      IndexModel([("report_id", ASCENDING), ("_id", ASCENDING)], name="by_report")],
         "material_reads": [IndexModel([("application_id", ASCENDING)], name="by_application")],
         "expert_access": [],
         "material_contents": [IndexModel([("blob_id", ASCENDING)], name="by_blob")],
@@ -778,7 +780,8 @@ class ApplicationsStore(BaseStore):
         """The project with its application's materials (a project's id is its application's) and
         its annual reports. Raises NotFound when it does not exist or `actor` may not see it."""
         doc = self.scoped_project_doc(project_id, actor)
-        return _out({**doc, "materials": self.materials(doc["_id"]), "reports": self.reports_of_project(project_id)})
+        return _out({**doc, "materials": self.materials(Owner(APPLICATION, doc["_id"])),
+                     "reports": self.reports_of_project(project_id)})
 
     def projects_page(self, actor: Actor, limit: int, cursor: str | None, **filters) -> tuple[list[dict], str | None]:
         query = _scoped(actor, filters, scope_of=access.project_scope)
@@ -852,11 +855,12 @@ class ApplicationsStore(BaseStore):
              "prefecture": 1, "category": 1}, session=self.session).sort("_id", ASCENDING))
 
     def reports_by_project(self, year: int, scope: Mapping | None = None) -> dict[str, dict]:
+        """The year's filed reports by project (a draft is not filed: its project is still missing)."""
         if scope is None:
             return {}
         return {doc["project_id"]: doc for doc in self.db.annual_reports.find(
-            {**scope, "year": year}, {"project_id": 1, "late": 1, "first_filed_at": 1, "state": 1},
-            session=self.session)}
+            {**scope, "year": year, "state": {"$ne": REPORT_DRAFT}},
+            {"project_id": 1, "late": 1, "first_filed_at": 1, "state": 1}, session=self.session)}
 
     def report_doc(self, report_id: str) -> dict | None:
         return self._one("annual_reports", {"_id": report_id})
@@ -869,16 +873,20 @@ class ApplicationsStore(BaseStore):
             raise _not_found("annual report", "年度报告")
         return doc
 
+    def annual_report(self, report_id: str, actor: Actor) -> dict:
+        """The report with its evidence files and its history, the files' steps woven in."""
+        doc = self.scoped_report_doc(report_id, actor)
+        filed = list(self.db.materials.find({"report_id": report_id}, session=self.session).sort("_id", ASCENDING))
+        return {**doc, "materials": [_out(m) for m in filed if m["removed_at"] is None],
+                "history": material_history(doc.get("history", []), filed)}
+
     def insert_report(self, doc: dict) -> None:
-        if self.report_doc(doc["_id"]) is not None:
-            raise AlreadyFiled(Bilingual(
-                f"the project's report for {doc['year']} is already filed: refile it once it is returned",
-                f"该项目{doc['year']}年度报告已报送；被退回后可重新报送"))
+        if (existing := self.report_doc(doc["_id"])) is not None:
+            raise already_filed(doc["year"], existing["state"])
         try:
             self.db.annual_reports.insert_one(doc, session=self.session)
         except DuplicateKeyError:  # filed at the same moment by another request
-            raise AlreadyFiled(Bilingual(f"the project's report for {doc['year']} is already filed",
-                                         f"该项目{doc['year']}年度报告已报送")) from None
+            raise already_filed(doc["year"], None) from None
 
     def move_report(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None,
                     changes: Mapping) -> dict:
@@ -930,6 +938,21 @@ class ApplicationsStore(BaseStore):
 
     def scoped_application_doc(self, application_id: str, actor: Actor) -> dict:
         return self._application_doc(application_id, actor)
+
+    def owner_doc(self, owner: Owner) -> dict:
+        """The application or report the materials are filed with, whoever asks."""
+        if owner.kind is APPLICATION:
+            return self.application_doc(owner.id)
+        doc = self.report_doc(owner.id)
+        if doc is None:
+            raise _not_found("annual report", "年度报告")
+        return doc
+
+    def scoped_owner_doc(self, owner: Owner, actor: Actor) -> dict:
+        """As `owner_doc`, NotFound unless `actor` may see it."""
+        if owner.kind is APPLICATION:
+            return self.scoped_application_doc(owner.id, actor)
+        return self.scoped_report_doc(owner.id, actor)
 
     def put_blob(self, chunks: Iterable[bytes], limit: int) -> Blob | None:
         """Streams `chunks` into a new GridFS file as they come, hashing as it goes: each
@@ -1015,9 +1038,9 @@ class ApplicationsStore(BaseStore):
             self._drop_chunks(blob_id)
         return len(gone) + len(loose)
 
-    def filed_bytes(self, application_id: str) -> int:
+    def filed_bytes(self, owner: Owner) -> int:
         return sum(doc["size"] for doc in self.db.materials.find(
-            {"application_id": application_id, "removed_at": None}, {"size": 1}, session=self.session))
+            {**owner.query, "removed_at": None}, {"size": 1}, session=self.session))
 
     def filed_kinds(self, application_id: str) -> list[str]:
         return self.db.materials.distinct("kind", {"application_id": application_id, "removed_at": None},
@@ -1028,19 +1051,19 @@ class ApplicationsStore(BaseStore):
         self.db.materials.insert_one(doc, session=self.session)
         return _out(doc)
 
-    def materials(self, application_id: str) -> list[dict]:
+    def materials(self, owner: Owner) -> list[dict]:
         return [_out(doc) for doc in self.db.materials.find(
-            {"application_id": application_id, "removed_at": None}, session=self.session).sort("_id", ASCENDING)]
+            {**owner.query, "removed_at": None}, session=self.session).sort("_id", ASCENDING)]
 
-    def material(self, application_id: str, material_id: str) -> dict:
-        doc = self._one("materials", {"_id": material_id, "application_id": application_id, "removed_at": None})
+    def material(self, owner: Owner, material_id: str) -> dict:
+        doc = self._one("materials", {"_id": material_id, **owner.query, "removed_at": None})
         if doc is None:
             raise _not_found("material", "材料")
         return doc
 
-    def remove_material(self, material_id: str, actor: Actor, at: datetime) -> None:
-        self.db.materials.update_one({"_id": material_id, "removed_at": None},
-                                     {"$set": {"removed_at": at, "removed_by": actor.audit_name}}, session=self.session)
+    def remove_material(self, material_id: str, actor: Actor, at: datetime, owner_state: str) -> None:
+        self.db.materials.update_one({"_id": material_id, "removed_at": None}, {"$set": {
+            "removed_at": at, "removed_by": actor.audit_name, "removed_in": owner_state}}, session=self.session)
 
     def record_read(self, material: Mapping, actor: Actor, at: datetime) -> None:
         self.db.material_reads.insert_one({"material_id": material["_id"], "application_id": material["application_id"],

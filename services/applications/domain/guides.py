@@ -103,12 +103,15 @@ REPORT_GUIDE = StateGuide(
     REPORT_MACHINE,
     Bilingual("annual progress report", "年度建设进展报告"),
     {
+        "draft": PublicState("draft", "a draft its institution has not filed", "草稿，尚未报送"),
         "submitted": PublicState("submitted", "filed, awaiting its recommending authority", "已报送，等待推荐单位审核"),
         "returned": PublicState("returned", "returned for changes", "已退回修改"),
         "endorsed": PublicState("endorsed", "endorsed, awaiting the province", "推荐单位已审核，等待省级验收"),
         "accepted": PublicState("accepted", "accepted by the province", "省级已验收"),
     },
     {
+        "file": Bilingual("file the report (POST /v1/projects/{project_id}/annual-reports)",
+                          "报送年度报告（POST /v1/projects/{project_id}/annual-reports）"),
         "return": Bilingual("return the report with a reason (POST /v1/annual-reports/{id}/return)",
                             "退回年度报告并说明理由（POST /v1/annual-reports/{id}/return）"),
         "refile": Bilingual("refile the report (POST /v1/annual-reports/{id}/refile)",

@@ -2,7 +2,8 @@
 
 The province opens a reporting window for an action year with a deadline (`due_at`). Every
 project standing that year (its call's year is the window's or earlier, established before
-the deadline, not failed) owes one report. Its institution files it against the plan's
+the deadline, not failed) owes one report. Its institution may start it as a draft (to gather
+its evidence files before filing; a draft is not filed and counts as missing), and files it against the plan's
 targets for that year, each met, partly met or not met with evidence; the project's
 recommending authority (its prefecture bureau, or the HRSS sponsor of a technician school)
 endorses it or returns it with a reason (the institution refiles); the province accepts an
@@ -24,12 +25,14 @@ from services.applications.domain.projects import LEFT
 from services.applications.domain.recommendation import Actor, may_recommend
 from services.common.statemachine import StateMachine, Transition, creation_entry
 
-SUBMITTED, RETURNED, ENDORSED, ACCEPTED = "submitted", "returned", "endorsed", "accepted"
+DRAFT, SUBMITTED, RETURNED, ENDORSED, ACCEPTED = "draft", "submitted", "returned", "endorsed", "accepted"
 
 REPORT_MACHINE = StateMachine(
     "annual_report",
-    [SUBMITTED, RETURNED, ENDORSED, ACCEPTED],
+    [DRAFT, SUBMITTED, RETURNED, ENDORSED, ACCEPTED],
     [
+        # The institution files a draft it started (a report filed without a draft starts submitted).
+        Transition("file", {DRAFT}, SUBMITTED),
         # The recommending authority sends it back (from submitted), or the province (from endorsed).
         Transition("return", {SUBMITTED, ENDORSED}, RETURNED, requires_reason=True),
         # The institution files it again, changed as the reason asked.
@@ -63,6 +66,16 @@ class WindowExists(DomainError):
 
 class AlreadyFiled(DomainError):
     """The project's report for the year exists: refile it once returned."""
+
+
+def already_filed(year: int, state: str | None) -> AlreadyFiled:
+    """The year's report exists: a draft is filed, a filed one refiled once returned."""
+    if state == DRAFT:
+        return AlreadyFiled(Bilingual(f"the project's report for {year} is already started as a draft: file it",
+                                      f"该项目{year}年度报告草稿已存在，请直接报送"))
+    return AlreadyFiled(Bilingual(
+        f"the project's report for {year} is already filed: refile it once it is returned",
+        f"该项目{year}年度报告已报送；被退回后可重新报送"))
 
 
 class NotDue(DomainError):
@@ -197,18 +210,33 @@ def content_of(project: Mapping, year: int, data: Mapping) -> dict:
     return {"summary": data["summary"], "assessments": assessed(targets_of(project, year), data["assessments"])}
 
 
-def report_record(project: Mapping, window: Mapping, content: Mapping, actor: str, at: datetime) -> dict:
-    """A first filing: submitted, late if after the window's deadline."""
-    created = creation_entry(SUBMITTED, actor, at, f"filed for {window['year']}")
+def first_filing(window: Mapping, content: Mapping, at: datetime) -> dict:
+    """What a first filing sets: the content, when, and whether it is late (after the deadline)."""
+    return {**content, "first_filed_at": at, "filed_at": at, "filings": 1, "late": at > window["due_at"]}
+
+
+def _record(project: Mapping, window: Mapping, state: str, actor: str, at: datetime, reason: str) -> dict:
+    created = creation_entry(state, actor, at, reason)
     return {
         "_id": report_id(project["_id"], window["year"]), "project_id": project["_id"], "year": window["year"],
         "window_id": window["_id"], "due_at": window["due_at"],
         **{key: project[key] for key in ("institution_id", "institution_name", "prefecture", "recommender",
                                          "recommender_key", "category")},
-        "title": project["plan"]["title"], **content, "state": SUBMITTED,
-        "first_filed_at": at, "filed_at": at, "filings": 1, "late": at > window["due_at"],
+        "title": project["plan"]["title"], "state": state,
         "return_reason": None, "created_at": at, "history": [created.as_dict()],
     }
+
+
+def report_record(project: Mapping, window: Mapping, content: Mapping, actor: str, at: datetime) -> dict:
+    """A first filing without a draft: submitted, late if after the window's deadline."""
+    return {**_record(project, window, SUBMITTED, actor, at, f"filed for {window['year']}"),
+            **first_filing(window, content, at)}
+
+
+def draft_record(project: Mapping, window: Mapping, actor: str, at: datetime) -> dict:
+    """A report started, not filed: no content yet, and still missing for lateness until filed."""
+    return {**_record(project, window, DRAFT, actor, at, f"drafted for {window['year']}"),
+            "summary": "", "assessments": [], "first_filed_at": None, "filed_at": None, "filings": 0, "late": False}
 
 
 # ------------------------------------------------------------------ who decides

@@ -1,4 +1,5 @@
-"""Application materials: filing a file with a draft, listing, removing, and reading one.
+"""Materials: filing a file with its owner (a draft application, or an annual report that is a
+draft or returned), listing, removing, and reading one.
 
 The bytes arrive and leave as streams (the service's internal HTTP entrypoint hands them over):
 they go to GridFS in pieces while being hashed and counted against the limits, and the content
@@ -17,6 +18,7 @@ from services.applications.domain import content
 from services.applications.domain.materials import (
     EXPERT_ROLE,
     Limits,
+    Owner,
     check_changeable,
     check_kind,
     check_readable,
@@ -32,11 +34,13 @@ _SPOOL_IN_MEMORY = 1024 * 1024
 
 
 def limits_from_env(environ: Mapping[str, str] | None = None) -> Limits:
-    """MATERIALS_MAX_FILE_BYTES and MATERIALS_MAX_APPLICATION_BYTES, else 20 MB and 100 MB."""
+    """MATERIALS_MAX_FILE_BYTES, MATERIALS_MAX_APPLICATION_BYTES and MATERIALS_MAX_REPORT_BYTES,
+    else 20 MB, 100 MB and 50 MB."""
     env = os.environ if environ is None else environ
     base = Limits()
     return Limits(int(env.get("MATERIALS_MAX_FILE_BYTES") or base.file_bytes),
-                  int(env.get("MATERIALS_MAX_APPLICATION_BYTES") or base.application_bytes))
+                  int(env.get("MATERIALS_MAX_APPLICATION_BYTES") or base.application_bytes),
+                  int(env.get("MATERIALS_MAX_REPORT_BYTES") or base.report_bytes))
 
 
 def chunks(body: BinaryIO, size: int = READ_CHUNK) -> Iterator[bytes]:
@@ -44,16 +48,17 @@ def chunks(body: BinaryIO, size: int = READ_CHUNK) -> Iterator[bytes]:
         yield piece
 
 
-def file_material(store: ApplicationsStore, actor: Actor, application_id: str, kind: str, filename: str,
+def file_material(store: ApplicationsStore, actor: Actor, owner: Owner, kind: str, filename: str,
                   body: BinaryIO, limits: Limits, now: datetime) -> dict:
-    """Files `body` with the actor's draft application; refused content is not kept."""
-    check_kind(kind)
+    """Files `body` with the actor's application or report, while its files may change; refused
+    content is not kept."""
+    check_kind(kind, owner.kind)
     content.check_filename(filename)
-    check_changeable(store.scoped_application_doc(application_id, actor))
-    filed = store.filed_bytes(application_id)
-    blob = store.put_blob(chunks(body), limits.room(filed))
+    check_changeable(store.scoped_owner_doc(owner, actor), owner.kind)
+    filed = store.filed_bytes(owner)
+    blob = store.put_blob(chunks(body), limits.room(filed, owner.kind))
     if blob is None:
-        raise limits.refusal(filed)
+        raise limits.refusal(filed, owner.kind)
     try:
         with store.open_blob(blob.id) as stored:
             media_type = content.media_type(stored)
@@ -64,15 +69,16 @@ def file_material(store: ApplicationsStore, actor: Actor, application_id: str, k
     blob = store.claim_blob(blob)
 
     def work():
-        check_changeable(store.scoped_application_doc(application_id, actor))
-        now_filed = store.filed_bytes(application_id)  # another upload may have landed meanwhile
-        if blob.size > limits.room(now_filed):
-            raise limits.refusal(now_filed)
+        doc = store.scoped_owner_doc(owner, actor)
+        check_changeable(doc, owner.kind)
+        now_filed = store.filed_bytes(owner)  # another upload may have landed meanwhile
+        if blob.size > limits.room(now_filed, owner.kind):
+            raise limits.refusal(now_filed, owner.kind)
         return store.add_material({
-            "application_id": application_id, "kind": kind, "filename": filename, "media_type": media_type,
+            **owner.query, "kind": kind, "filename": filename, "media_type": media_type,
             "size": blob.size, "sha256": blob.sha256, "blob_id": blob.id,
-            "uploaded_by": actor.audit_name, "uploaded_at": now})
-    # Refused here (submitted or over the limit meanwhile), the claimed blob stays: it is checked
+            "uploaded_by": actor.audit_name, "uploaded_at": now, "owner_state": doc["state"]})
+    # Refused here (frozen or over the limit meanwhile), the claimed blob stays: it is checked
     # content that another upload may already share, and filing it again reuses it.
     return store.atomic(work)
 
@@ -87,23 +93,23 @@ def sweep_orphans(store: ApplicationsStore, now: datetime) -> int:
     return store.sweep_unclaimed_blobs(now - ORPHAN_LOOKBACK, now - ORPHAN_AGE)
 
 
-def remove_material(store: ApplicationsStore, actor: Actor, application_id: str, material_id: str,
-                    now: datetime) -> None:
+def remove_material(store: ApplicationsStore, actor: Actor, owner: Owner, material_id: str, now: datetime) -> None:
     def work():
-        check_changeable(store.scoped_application_doc(application_id, actor))
-        store.remove_material(store.material(application_id, material_id)["_id"], actor, now)
+        doc = store.scoped_owner_doc(owner, actor)
+        check_changeable(doc, owner.kind)
+        store.remove_material(store.material(owner, material_id)["_id"], actor, now, doc["state"])
     store.atomic(work)
 
 
-def _readable_application(store: ApplicationsStore, actor: Actor, application_id: str, now: datetime) -> None:
-    application = store.application_doc(application_id)
-    deadline = store.review_deadline(application_id, actor.expert_id) if actor.role == EXPERT_ROLE else None
-    check_readable(actor, application, deadline, now)
+def _readable(store: ApplicationsStore, actor: Actor, owner: Owner, now: datetime) -> None:
+    deadline = (store.review_deadline(owner.id, actor.expert_id)
+                if actor.role == EXPERT_ROLE and owner.kind.experts_read else None)
+    check_readable(actor, store.owner_doc(owner), deadline, now, owner.kind)
 
 
-def list_materials(store: ApplicationsStore, actor: Actor, application_id: str, now: datetime) -> list[dict]:
-    _readable_application(store, actor, application_id, now)
-    return store.materials(application_id)
+def list_materials(store: ApplicationsStore, actor: Actor, owner: Owner, now: datetime) -> list[dict]:
+    _readable(store, actor, owner, now)
+    return store.materials(owner)
 
 
 @dataclass
@@ -114,12 +120,11 @@ class Download:
     etag: str | None  # None for a copy made for its reader (a watermarked PDF)
 
 
-def open_material(store: ApplicationsStore, actor: Actor, application_id: str, material_id: str,
-                  now: datetime) -> Download:
+def open_material(store: ApplicationsStore, actor: Actor, owner: Owner, material_id: str, now: datetime) -> Download:
     """The material to send: as filed, or for an expert (whose download is recorded) a PDF
     stamped with the expert's name and the time."""
-    _readable_application(store, actor, application_id, now)
-    material = store.material(application_id, material_id)
+    _readable(store, actor, owner, now)
+    material = store.material(owner, material_id)
     stored = store.open_blob(material["blob_id"])
     if actor.role != EXPERT_ROLE:
         return Download(material, stored, material["size"], material["sha256"])

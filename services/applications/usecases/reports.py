@@ -12,14 +12,17 @@ from services.applications.domain import access
 from services.applications.domain.messages import Bilingual, NotFound, rfc3339
 from services.applications.domain.recommendation import Actor
 from services.applications.domain.reports import (
+    DRAFT,
     REPORT_MACHINE,
     check_deadline_extension,
     check_decider,
     check_due,
     check_window_open,
     content_of,
+    draft_record,
     event_data,
     extension_entry,
+    first_filing,
     millis,
     missing_by_prefecture,
     overdue,
@@ -56,15 +59,34 @@ def extend_window(store, window_id: str, actor: Actor, due_at: datetime, reason:
     return store.atomic(work)
 
 
+def start_report(store, actor: Actor, project_id: str, year: int, at: datetime) -> dict:
+    """The institution starts its project's report for the year as a draft, to gather its
+    evidence files before filing it."""
+    def work():
+        project = store.scoped_project_doc(project_id, actor)
+        window = check_window_open(store.report_window_of_year(year), year, at)
+        check_due(project, window)
+        doc = draft_record(project, window, actor.audit_name, at)
+        store.insert_report(doc)
+        return doc
+    return store.atomic(work)
+
+
 def file_report(store, actor: Actor, project_id: str, data: Mapping, at: datetime) -> dict:
-    """The institution files its project's report for the year: every target of the year
-    assessed; late when after the deadline."""
+    """The institution files its project's report for the year (its draft, if it started one):
+    every target of the year assessed; late when after the deadline."""
     def work():
         project = store.scoped_project_doc(project_id, actor)
         window = check_window_open(store.report_window_of_year(data["year"]), data["year"], at)
         check_due(project, window)
-        doc = report_record(project, window, content_of(project, window["year"], data), actor.audit_name, at)
-        store.insert_report(doc)
+        content = content_of(project, window["year"], data)
+        draft = store.report_doc(report_id(project["_id"], window["year"]))
+        if draft is not None and draft["state"] == DRAFT:
+            doc = store.move_report(draft, "file", actor.audit_name, at, f"filed for {window['year']}",
+                                    {**first_filing(window, content, at), "updated_at": at})
+        else:
+            doc = report_record(project, window, content, actor.audit_name, at)
+            store.insert_report(doc)
         store.emit("annual_report_filed", doc["_id"], event_data(doc, by=actor.audit_name, reason=None))
         return doc
     return store.atomic(work)

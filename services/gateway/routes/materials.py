@@ -1,4 +1,5 @@
-"""Application materials: the files filed with an application (申报材料).
+"""Materials: the files filed with an application (申报材料); the streaming helpers here serve
+an annual report's evidence files too (routes/annual_reports.py).
 
 The bytes never cross the RPC bus: after its own checks (token, role, query) the gateway
 streams the request body to the applications service's internal HTTP entrypoint as it
@@ -102,6 +103,41 @@ def _refusal(answer: requests.Response) -> Problem:
         answer.close()
 
 
+def upload(call: Call, internal_path: str, public_path: str) -> Response:
+    """Streams the request body to the service's internal entrypoint at `internal_path`: 201 with
+    the material, located under `public_path`, or the service's refusal."""
+    limit = gateway().settings.max_material_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large()
+    request.max_content_length = limit + 1  # a chunked body past the limit shows as RequestEntityTooLarge
+    body = _pieces() if request.content_length is None else _SizedBody(request.content_length)
+    try:
+        answer = _internal(call, "POST", internal_path, params=call.query, data=body,
+                           headers={"Content-Type": "application/octet-stream"})
+    except RequestEntityTooLarge:
+        raise _too_large() from None
+    except ClientDisconnected:
+        raise Problem(400, "请求体未完整送达 / The body ended before it was complete.") from None
+    if answer.status_code != 201:
+        raise _refusal(answer)
+    response = Response(answer.content, status=201, mimetype="application/json")
+    response.headers["Location"] = f"{public_path}/{answer.json()['id']}"
+    return response
+
+
+def download(call: Call, internal_path: str) -> Response:
+    """Streams the service's answer for the material at `internal_path` back, with its headers."""
+    passed_on = {name: request.headers[name] for name in _PASSED_ON if name in request.headers}
+    answer = _internal(call, "GET", internal_path, headers=passed_on, stream=True)
+    if answer.status_code >= 400 and answer.status_code != 416:
+        raise _refusal(answer)
+    headers = {name: answer.headers[name] for name in _PASSED_BACK if name in answer.headers}
+    response = Response(answer.raw.stream(PIECE, decode_content=False), status=answer.status_code,
+                        headers=headers, direct_passthrough=True)
+    response.call_on_close(answer.close)
+    return response
+
+
 @bp.post("/v1/applications/<application_id>/materials")
 @operation(
     summary="File a material (PDF, DOCX, XLSX, JPEG or PNG) with a draft application",
@@ -116,23 +152,8 @@ def _refusal(answer: requests.Response) -> Problem:
     responses={201: MaterialOut}, problems=(404, 409),
 )
 def file_material(call: Call, application_id: str):
-    limit = gateway().settings.max_material_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise _too_large()
-    request.max_content_length = limit + 1  # a chunked body past the limit shows as RequestEntityTooLarge
-    body = _pieces() if request.content_length is None else _SizedBody(request.content_length)
-    try:
-        answer = _internal(call, "POST", f"/internal/applications/{application_id}/materials",
-                           params=call.query, data=body, headers={"Content-Type": "application/octet-stream"})
-    except RequestEntityTooLarge:
-        raise _too_large() from None
-    except ClientDisconnected:
-        raise Problem(400, "请求体未完整送达 / The body ended before it was complete.") from None
-    if answer.status_code != 201:
-        raise _refusal(answer)
-    response = Response(answer.content, status=201, mimetype="application/json")
-    response.headers["Location"] = f"/v1/applications/{application_id}/materials/{answer.json()['id']}"
-    return response
+    return upload(call, f"/internal/applications/{application_id}/materials",
+                  f"/v1/applications/{application_id}/materials")
 
 
 @bp.get("/v1/applications/<application_id>/materials")
@@ -152,16 +173,7 @@ def list_materials(call: Call, application_id: str):
     problems=(404,),
 )
 def read_material(call: Call, application_id: str, material_id: str):
-    passed_on = {name: request.headers[name] for name in _PASSED_ON if name in request.headers}
-    answer = _internal(call, "GET", f"/internal/applications/{application_id}/materials/{material_id}",
-                       headers=passed_on, stream=True)
-    if answer.status_code >= 400 and answer.status_code != 416:
-        raise _refusal(answer)
-    headers = {name: answer.headers[name] for name in _PASSED_BACK if name in answer.headers}
-    response = Response(answer.raw.stream(PIECE, decode_content=False), status=answer.status_code,
-                        headers=headers, direct_passthrough=True)
-    response.call_on_close(answer.close)
-    return response
+    return download(call, f"/internal/applications/{application_id}/materials/{material_id}")
 
 
 @bp.delete("/v1/applications/<application_id>/materials/<material_id>")

@@ -10,7 +10,7 @@ from datetime import datetime
 from services.applications.domain import access
 from services.applications.domain.messages import Bilingual, NotFound
 from services.applications.domain.recommendation import Actor
-from services.applications.domain.reports import REPORT_MACHINE, AlreadyFiled, is_due, window_exists
+from services.applications.domain.reports import DRAFT, REPORT_MACHINE, already_filed, is_due, window_exists
 from services.applications.events import EVENTS
 
 
@@ -91,7 +91,7 @@ class FakeReportsStore:
         if scope is None:
             return {}
         return {r["project_id"]: r for r in self.reports.values()
-                if r["year"] == year and all(r.get(k) == v for k, v in scope.items())}
+                if r["year"] == year and r["state"] != DRAFT and all(r.get(k) == v for k, v in scope.items())}
 
     # reports
     def report_doc(self, report_id: str) -> dict | None:
@@ -105,7 +105,7 @@ class FakeReportsStore:
 
     def insert_report(self, doc: dict) -> None:
         if doc["_id"] in self.reports:
-            raise AlreadyFiled(Bilingual("already filed", "已报送"))
+            raise already_filed(doc["year"], self.reports[doc["_id"]]["state"])
         self.reports[doc["_id"]] = doc
 
     def move_report(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None,
