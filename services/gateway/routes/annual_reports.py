@@ -22,7 +22,9 @@ bp = Blueprint("annual_reports", __name__)
 
 READERS = {"province", "finance", "prefecture", "hrss", "institution"}
 RECOMMENDERS = {"prefecture", "hrss"}
-EVIDENCE_READERS = {"province", "prefecture", "hrss", "institution"}
+# Finance (which reads reports) and experts pass the role check only to be answered 404 like
+# anyone else the files are not for: a report's files do not admit to existing.
+EVIDENCE_ROLES = READERS | {"expert"}
 WHO_READS_EVIDENCE = ("The project's institution, its recommending authority (prefecture bureau or HRSS department) "
                       "and the province read a report's evidence files; anyone else (another institution or "
                       "prefecture, finance, an expert) is answered 404.")
@@ -192,7 +194,7 @@ def file_report_material(call: Call, report_id: str):
 
 @bp.get("/v1/annual-reports/<report_id>/materials")
 @operation(summary="List an annual report's evidence files", description=WHO_READS_EVIDENCE, tag=TAG,
-           roles=EVIDENCE_READERS, responses={200: MaterialListOut}, problems=(404,))
+           roles=EVIDENCE_ROLES, responses={200: MaterialListOut}, problems=(404,))
 def list_report_materials(call: Call, report_id: str):
     return call.rpc(SERVICE, "list_report_materials", report_id=report_id).response()
 
@@ -202,7 +204,7 @@ def list_report_materials(call: Call, report_id: str):
     summary="Download an annual report's evidence file",
     description=f"{WHO_READS_EVIDENCE} Content-Disposition names the file (RFC 5987 filename* for Chinese names); "
                 "ETag is the content's SHA-256 and Range requests are answered 206.",
-    tag=TAG, roles=EVIDENCE_READERS, responses={200: "application/octet-stream"}, downloads=MEDIA_TYPES,
+    tag=TAG, roles=EVIDENCE_ROLES, responses={200: "application/octet-stream"}, downloads=MEDIA_TYPES,
     problems=(404,),
 )
 def read_report_material(call: Call, report_id: str, material_id: str):

@@ -6,7 +6,8 @@ from pypdf import PdfReader
 
 from services.applications.domain import content
 from services.applications.domain.materials import (
-    Limits, TooLarge, check_changeable, check_complete, check_kind, check_readable, watermark_text,
+    ANNUAL_REPORT, APPLICATION as APPLICATION_OWNER, Limits, Owner, TooLarge, check_changeable, check_complete,
+    check_kind, check_readable, owner_of, watermark_text,
 )
 from services.applications.domain.messages import FieldsRefused, NotEditable, NotFound
 from services.applications.domain.recommendation import Actor
@@ -16,6 +17,7 @@ from tests.support import documents
 NOW = datetime(2026, 12, 5, 8, 0, tzinfo=timezone.utc)
 APPLICATION = {"institution_id": "inst_1", "prefecture": "长沙市", "recommender_key": "prefecture:长沙市",
                "state": "draft"}
+REPORT = {**APPLICATION, "recommender_key": "hrss:湖南省人力资源和社会保障厅"}
 
 
 @pytest.mark.parametrize("data, expected", [
@@ -138,3 +140,74 @@ def test_a_pdf_that_cannot_be_stamped_is_refused_never_sent_unstamped():
     with pytest.raises(Unstampable) as refused:
         watermark(io.BytesIO(broken), "仅供评审使用", io.BytesIO())
     assert "评审水印" in refused.value.message.zh and "cannot be stamped" in refused.value.message.en
+
+
+# ------------------------------------------------------------------ an annual report's evidence files
+
+
+def test_a_reports_evidence_changes_while_a_draft_or_returned_and_freezes_otherwise():
+    for state in ("draft", "returned"):
+        check_changeable({**REPORT, "state": state}, ANNUAL_REPORT)
+    for state in ("submitted", "endorsed", "accepted"):
+        with pytest.raises(NotEditable) as frozen:
+            check_changeable({**REPORT, "state": state}, ANNUAL_REPORT)
+        assert "draft or returned" in frozen.value.message.en and "退回" in frozen.value.message.zh
+    with pytest.raises(NotEditable):
+        check_changeable({**APPLICATION, "state": "returned"})  # an application's freeze is unchanged
+
+
+def test_a_report_takes_evidence_and_other_files_only():
+    assert check_kind("evidence", ANNUAL_REPORT) == "evidence" and check_kind("other", ANNUAL_REPORT) == "other"
+    with pytest.raises(FieldsRefused) as caught:
+        check_kind("application_form", ANNUAL_REPORT)
+    assert "evidence（佐证材料）" in caught.value.errors["kind"][0].zh
+
+
+def test_a_reports_limit_is_its_own_and_named_in_the_refusal():
+    limits = Limits(file_bytes=20, application_bytes=100, report_bytes=50)
+    assert limits.room(40, ANNUAL_REPORT) == 10 and limits.room(40) == 20
+    refusal = limits.refusal(40, ANNUAL_REPORT)
+    assert refusal.message.en == "The annual report's materials may total at most 50 bytes (40 bytes are already filed)."
+    assert "年度报告" in refusal.message.zh
+
+
+@pytest.mark.parametrize("actor, readable", [
+    (Actor("institution", "i", institution_id="inst_1"), True),
+    (Actor("institution", "i", institution_id="inst_2"), False),
+    (Actor("hrss", "h", sponsor="湖南省人力资源和社会保障厅"), True),
+    (Actor("hrss", "h", sponsor="长沙市人力资源和社会保障局"), False),
+    (Actor("prefecture", "b", prefecture="长沙市"), True),
+    (Actor("prefecture", "b", prefecture="衡阳市"), False),
+    (Actor("province", "p"), True),
+    (Actor("finance", "f"), False),
+])
+def test_who_reads_a_reports_evidence(actor, readable):
+    if readable:
+        check_readable(actor, REPORT, None, NOW, ANNUAL_REPORT)
+    else:
+        with pytest.raises(NotFound) as caught:
+            check_readable(actor, REPORT, None, NOW, ANNUAL_REPORT)
+        assert caught.value.message.zh == "年度报告不存在"
+
+
+def test_no_expert_reads_a_reports_evidence_even_with_a_review_deadline_ahead():
+    with pytest.raises(NotFound):
+        check_readable(Actor("expert", "e", expert_id="exp_1"), REPORT, NOW + timedelta(days=1), NOW, ANNUAL_REPORT)
+
+
+def test_a_material_names_its_owner_and_its_download_link():
+    assert owner_of({"report_id": "rpt_2025_app_1"}) == Owner(ANNUAL_REPORT, "rpt_2025_app_1")
+    assert owner_of({"application_id": "app_1"}).link("mat_1") == "/v1/applications/app_1/materials/mat_1"
+    assert Owner(ANNUAL_REPORT, "rpt_1").link("mat_2") == "/v1/annual-reports/rpt_1/materials/mat_2"
+    assert Owner(APPLICATION_OWNER, "app_1").query == {"application_id": "app_1"}
+
+
+def test_the_history_says_in_which_state_of_the_report_a_file_came_and_went():
+    from services.applications.domain.materials import material_history
+    status = [{"event": "create", "from_state": None, "to_state": "draft", "actor": "institution:a", "at": NOW}]
+    filed = [{"_id": "mat_1", "kind": "evidence", "filename": "协议.pdf", "sha256": "ab", "size": 10,
+              "uploaded_by": "institution:a", "uploaded_at": NOW + timedelta(hours=1), "owner_state": "returned",
+              "removed_at": NOW + timedelta(hours=2), "removed_by": "institution:b", "removed_in": "returned"}]
+    steps = [(h["event"], h["to_state"], h["actor"]) for h in material_history(status, filed)]
+    assert steps == [("create", "draft", "institution:a"), ("material_added", "returned", "institution:a"),
+                     ("material_removed", "returned", "institution:b")]

@@ -229,3 +229,36 @@ def test_once_the_deadline_passes_each_bureau_is_told_once_of_its_missing_report
     told = {e[2]["prefecture"]: [m["project_id"] for m in e[2]["missing"]]
             for e in store.events if e[0] == "annual_reports_missing"}
     assert told == {"长沙市": ["p_b", "p_t"], "衡阳市": ["p_h"]}
+
+
+def test_a_draft_is_filed_as_the_years_report_and_counts_as_missing_until_then(store, window):
+    mine = institution("inst_a")
+    with pytest.raises(NotFound):
+        cases.start_report(store, institution("inst_b"), "p_a", 2024, AT)  # not its project
+    draft = cases.start_report(store, mine, "p_a", 2024, AT)
+    assert (draft["state"], draft["filings"], draft["first_filed_at"], draft["late"]) == ("draft", 0, None, False)
+    with pytest.raises(AlreadyFiled) as again:
+        cases.start_report(store, mine, "p_a", 2024, AT)
+    assert "draft" in again.value.message.en and "草稿" in again.value.message.zh
+    listed = cases.list_overdue(store, PROVINCE, window["_id"], DUE + timedelta(minutes=1))
+    assert "p_a" in [p["project_id"] for p in listed["missing"]], "a draft is not filed"
+    assert cases.remind(store, AT) == 4 and "p_a" in [e[2]["project_id"] for e in store.events
+                                                      if e[0] == "annual_report_due"]
+    with pytest.raises(TransitionNotAllowed):
+        cases.decide(store, CHANGSHA_BUREAU, draft["_id"], "endorse", None, AT)
+
+    late = DUE + timedelta(hours=1)
+    filed = cases.file_report(store, mine, "p_a", filing(), late)
+    assert (filed["_id"], filed["state"], filed["filings"], filed["late"]) == (draft["_id"], "submitted", 1, True)
+    assert filed["first_filed_at"] == late and [h["event"] for h in filed["history"]] == ["create", "file"]
+    assert [e[0] for e in store.events if e[0] == "annual_report_filed"] == ["annual_report_filed"]
+    with pytest.raises(AlreadyFiled) as twice:
+        cases.file_report(store, mine, "p_a", filing(), late)
+    assert "refile" in twice.value.message.en
+
+
+def test_a_draft_needs_the_years_window_and_a_due_project(store, window):
+    with pytest.raises(WindowNotOpen):
+        cases.start_report(store, institution("inst_a"), "p_a", 2025, AT)
+    with pytest.raises(NotDue):
+        cases.start_report(store, institution("inst_d"), "p_gone", 2024, AT)
