@@ -1,6 +1,7 @@
 """The documents the demo files: each application's form (申报书), a small PDF in Chinese made with
-reportlab from what the application says, so that its experts read a real document; and the
-workbooks the province imports (the institution register, the expert lists)."""
+reportlab from what the application says, so that its experts read a real document; an evidence
+file (佐证材料) of an annual report, a one-page PDF; and the workbooks the province imports (the
+institution register, the expert lists)."""
 from __future__ import annotations
 
 import io
@@ -64,6 +65,22 @@ def application_form(institution: str, application: Mapping) -> bytes:
     return buffer.getvalue()
 
 
+def evidence_file(institution: str, title: str, lines: list[str]) -> bytes:
+    """佐证材料: one page headed by its title and the institution, with `lines` below."""
+    buffer = io.BytesIO()
+    sheet = canvas.Canvas(buffer, pagesize=A4, invariant=True)
+    sheet.setTitle(f"{institution} {title}")
+    width, height = A4
+    sheet.setFont(FONT, 18)
+    sheet.drawCentredString(width / 2, height - 72, title)
+    sheet.setFont(FONT, 12)
+    for number, text in enumerate([f"单位：{institution}", *lines]):
+        sheet.drawString(72, height - 120 - 20 * number, text[:LINE_CHARS + 10])
+    sheet.showPage()
+    sheet.save()
+    return buffer.getvalue()
+
+
 def institution_register(institutions) -> bytes:
     """The institution register the province imports (XLSX)."""
     book = openpyxl.Workbook()
@@ -106,3 +123,4 @@ def _saved(book: openpyxl.Workbook) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+

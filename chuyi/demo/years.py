@@ -30,6 +30,7 @@ from chuyi.demo.api import (
     sleep_until, utcnow, wait_for,
 )
 from chuyi.demo.console import CHINA, table, wan
+from chuyi.demo.documents import evidence_file
 from chuyi.demo.generator import review_comment, simulated_scores
 from services.applications.domain.messages import rfc3339
 
@@ -60,6 +61,7 @@ class Years:
     window: dict | None = None  # the reporting window (as opened, or found open from an earlier run)
     reports: dict[str, dict] = field(default_factory=dict)  # project id -> its report, as last answered
     returned: dict | None = None  # the report returned with a reason (as refiled)
+    evidence: dict | None = None  # the evidence file (佐证材料) its institution added before refiling
     unfiled: str | None = None  # the project left without a report
     reminded: list[dict] = field(default_factory=list)  # the unfiled institution's annual_report_due messages
     overdue: dict | None = None  # GET /v1/report-windows/{id}/overdue after the deadline
@@ -206,16 +208,22 @@ def annual_reports(round_: Round, calls: Sequence[CallRound], projects: dict[str
         authority = recommender_actor(project["recommender"])
         api.post(step, f"/v1/annual-reports/{report['id']}/return", authority,
                  {"reason": "佐证材料不足：请补充年度资金执行明细和合作企业协议。"})
-        refiled = api.post(step, f"/v1/annual-reports/{report['id']}/refile", institution_actor(
-            project["institution_id"]), {"summary": report["summary"] + "已补充资金执行明细和合作协议。",
-                                         "assessments": [{k: a[k] for k in ("target_index", "status")} | {
-                                             "evidence": a["evidence"] + "（补充：资金执行明细、合作协议）"}
-                                             for a in report["assessments"]]}).body
+        institution = institution_actor(project["institution_id"])
+        name = f"{year}年度资金执行明细及合作企业协议.pdf"
+        sheet = evidence_file(project["institution_name"], f"{year}年度资金执行明细及合作企业协议", [
+            f"项目：{project['plan']['title']}", "一、年度资金执行明细（见附表）", "二、合作企业协议（盖章页）"])
+        years.evidence = api.send(step, "POST", f"/v1/annual-reports/{report['id']}/materials", institution,
+                                  params={"kind": "evidence", "filename": name}, data=sheet, expect=(201,)).body
+        refiled = api.post(step, f"/v1/annual-reports/{report['id']}/refile", institution, {
+            "summary": report["summary"] + "已补充资金执行明细和合作协议。",
+            "assessments": [{k: a[k] for k in ("target_index", "status")} | {
+                "evidence": a["evidence"] + f"（补充：见佐证材料《{name}》）"} for a in report["assessments"]]}).body
         years.reports[first] = years.returned = refiled
 
     _endorse_and_accept(round_, years.reports, projects, fresh)
     authorities = {projects[p]["recommender"]["authority"] for p in fresh}
-    returned = (f"; one returned with a reason ({years.returned['return_reason']}), refiled "
+    returned = (f"; one returned with a reason ({years.returned['return_reason']}), given its evidence file "
+                f"({years.evidence['filename']}, {years.evidence['size']:,} bytes), refiled "
                 f"(filing {years.returned['filings']}) and endorsed") if years.returned else ""
     round_.say(f"annual reports: {len(fresh)} endorsed by {len(authorities)} recommending authorities{returned}; "
                f"{sum(r['state'] == 'accepted' for r in years.reports.values())} accepted by the province")

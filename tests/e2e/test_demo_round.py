@@ -240,6 +240,7 @@ def test_the_years_reports_are_filed_one_returned_and_refiled_all_accepted_and_o
     assert all(r["state"] == "accepted" for r in years.reports.values())
     assert all(r["assessments"] for r in years.reports.values())  # each against its target of the year
     assert years.returned["filings"] == 2 and years.returned["return_reason"]
+    assert (years.evidence["report_id"], years.evidence["kind"]) == (years.returned["id"], "evidence")
     assert [h["event"] for h in years.reports[years.returned["project_id"]]["history"]] == [
         "create", "return", "refile", "endorse", "accept"]
     assert years.reminded  # the unfiled institution was reminded before the deadline
