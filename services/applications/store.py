@@ -1038,6 +1038,13 @@ class ApplicationsStore(BaseStore):
             self._drop_chunks(blob_id)
         return len(gone) + len(loose)
 
+    def note_materials_changed(self, owner: Owner, at: datetime) -> None:
+        """Writes the owner's document in the transaction that adds or removes a material: a
+        submission or filing racing it writes the same document, so one of the two is retried
+        and sees the other (a file never lands in what was just submitted or filed)."""
+        collection = "applications" if owner.kind is APPLICATION else "annual_reports"
+        self.db[collection].update_one({"_id": owner.id}, {"$set": {"materials_changed_at": at}}, session=self.session)
+
     def filed_bytes(self, owner: Owner) -> int:
         return sum(doc["size"] for doc in self.db.materials.find(
             {**owner.query, "removed_at": None}, {"size": 1}, session=self.session))

@@ -74,6 +74,7 @@ def file_material(store: ApplicationsStore, actor: Actor, owner: Owner, kind: st
         now_filed = store.filed_bytes(owner)  # another upload may have landed meanwhile
         if blob.size > limits.room(now_filed, owner.kind):
             raise limits.refusal(now_filed, owner.kind)
+        store.note_materials_changed(owner, now)
         return store.add_material({
             **owner.query, "kind": kind, "filename": filename, "media_type": media_type,
             "size": blob.size, "sha256": blob.sha256, "blob_id": blob.id,
@@ -97,6 +98,7 @@ def remove_material(store: ApplicationsStore, actor: Actor, owner: Owner, materi
     def work():
         doc = store.scoped_owner_doc(owner, actor)
         check_changeable(doc, owner.kind)
+        store.note_materials_changed(owner, now)
         store.remove_material(store.material(owner, material_id)["_id"], actor, now, doc["state"])
     store.atomic(work)
 
