@@ -211,3 +211,10 @@ def test_the_history_says_in_which_state_of_the_report_a_file_came_and_went():
     steps = [(h["event"], h["to_state"], h["actor"]) for h in material_history(status, filed)]
     assert steps == [("create", "draft", "institution:a"), ("material_added", "returned", "institution:a"),
                      ("material_removed", "returned", "institution:b")]
+
+
+def test_the_reports_total_is_configured_apart_from_the_applications():
+    from services.applications.usecases.materials import limits_from_env
+    assert limits_from_env({}) == Limits(20 * 2 ** 20, 100 * 2 ** 20, 50 * 2 ** 20)
+    assert limits_from_env({"MATERIALS_MAX_REPORT_BYTES": "1000"}).total(ANNUAL_REPORT) == 1000
+    assert limits_from_env({"MATERIALS_MAX_REPORT_BYTES": "1000"}).total(APPLICATION_OWNER) == 100 * 2 ** 20
