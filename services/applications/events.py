@@ -7,6 +7,7 @@ from marshmallow import fields, validate
 
 from services.common.fields import StrictSchema
 from services.common.vocabulary import INDUSTRY_FIELDS
+from services.contracts.project_events import EVENT_DATA_SCHEMAS as PROJECT_EVENTS
 
 
 class CriterionData(StrictSchema):
@@ -222,6 +223,7 @@ EVENTS = {
     "call_extended": CallExtended(),
     "call_cancelled": CallCancelled(),
     "project_established": ProjectEstablished(),
+    **PROJECT_EVENTS,
     "report_window_opened": ReportWindowOpened(),
     "report_window_extended": ReportWindowExtended(),
     "annual_report_filed": AnnualReportEvent(),

@@ -586,6 +586,10 @@ class ProjectOut(BaseSchema):
     award = fields.Nested(MoneyOut, allow_none=True, metadata={"description": "null until funding allocates it"})
     milestones = fields.List(fields.Nested(ProjectMilestoneOut))
     materials = fields.List(fields.Nested(MaterialOut), metadata={"description": "its application's files (申报材料)"})
+    succeeds = fields.String(allow_none=True, metadata={
+        "description": "the project that left, whose place it took from its call's reserve list"})
+    succeeded_by = fields.String(allow_none=True, metadata={
+        "description": "once it has left: the project its place went to from its call's reserve list"})
     history = fields.List(fields.Nested(AuditEntryOut))
     created_at = UtcDateTime()
     reports = fields.List(fields.Nested("AnnualReportBriefOut"), metadata={

@@ -38,8 +38,12 @@ from services.applications.domain.messages import (
     NotFound,
     NotRecommender,
     NotRegistered,
+    PlaceTaken,
+    ProjectNotLeft,
     QuotaExceeded,
     RecommendationCapReached,
+    ReserveEmpty,
+    ReserveExpired,
     RuleNotOverridable,
     WindowClosed,
 )
@@ -132,6 +136,10 @@ REFUSALS: dict[type[DomainError], tuple[int, str]] = {
     RuleNotOverridable: (409, "rule-not-overridable"),
     FieldsRefused: (422, "invalid-fields"),
     WindowNotOpen: (409, "window-not-open"),
+    ProjectNotLeft: (409, "project-not-left"),
+    PlaceTaken: (409, "place-taken"),
+    ReserveExpired: (409, "reserve-expired"),
+    ReserveEmpty: (409, "reserve-empty"),
     WindowExists: (409, "window-exists"),
     AlreadyFiled: (409, "already-filed"),
     NotDue: (409, "not-due"),
@@ -466,6 +474,16 @@ class ApplicationsService(ChuyiService):
     def list_projects(self, actor, **query):
         return _page(ProjectPageOut(), self.store.projects_page(
             Actor.from_claims(actor), **_query(ProjectQuery(), query)))
+
+    @rpc
+    @answering
+    def give_place_to_reserve(self, actor, project_id, idempotency_key=None, request_fingerprint=None):
+        province = _acting(actor, PROVINCE)
+
+        def command():
+            successor = project_cases.give_place_to_reserve(self.store, project_id, province, now())
+            return created(ProjectOut().dump(self.store.project(successor["_id"], province)))
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
     @handles("funding", "funds_allocated")
     def funds_allocated(self, event):

@@ -39,6 +39,7 @@ from services.applications.domain.applications import (
     DRAFT as APPLICATION_DRAFT,
     ELIGIBLE,
     IN_REVIEW,
+    NOT_SELECTED,
     RECOMMENDED,
     SUBMITTED_STATES,
     application_limit,
@@ -78,10 +79,12 @@ from services.applications.domain.messages import (
     DuplicateCreditCode,
     NotFound,
     NotRegistered,
+    PlaceTaken,
     UnknownReference,
     rfc3339,
 )
 from services.applications.domain.projects import LEFT, PROJECT_MACHINE, established_event, project_record
+from services.applications.domain.reserve import reserve_valid_until
 from services.applications.domain.recommendation import Actor, check_may_recommend, check_recommendation_cap
 from services.applications.domain.reports import DRAFT as REPORT_DRAFT
 from services.applications.domain.reports import REPORT_MACHINE, already_filed, timeliness, window_exists
@@ -673,6 +676,8 @@ class ApplicationsStore(BaseStore):
         if call is not None and call["state"] == FINALIZED:
             return
         self._follow_review(data["call_id"], FINALIZED, at, why)
+        self.db.calls.update_one({"_id": data["call_id"]}, {"$set": {
+            "reserve": data["reserve"], "reserve_valid_until": reserve_valid_until(at)}}, session=self.session)
         approved = {entry["application_id"]: entry for entry in data["approved"]}
         self._quota_counter(data["category"])
         self.db.category_quotas.update_one({"_id": data["category"]}, {"$inc": {
@@ -690,6 +695,44 @@ class ApplicationsStore(BaseStore):
                                {"updated_at": at})
             if event == "approve":
                 self._establish(project_record(moved, call, approved[doc["_id"]]["rank"], REVIEW_ACTOR, at))
+
+    # ------------------------------------------------------------ the reserve list (for usecases.projects)
+
+    def category_standing(self, category: str) -> tuple[int, int]:
+        """The category's places: (selected, held by unfinished calls)."""
+        counter = self._quota_counter(category)
+        return counter["selected"], counter["held"]
+
+    def reserve_waiting(self, call_id: str) -> set[str]:
+        """The call's applications that were not selected and have not been promoted since."""
+        return {doc["_id"] for doc in self.db.applications.find(
+            {"call_id": call_id, "state": NOT_SELECTED}, {"_id": 1}, session=self.session)}
+
+    def standing_by_prefecture(self, call_id: str) -> dict[str, int]:
+        """The call's selections that have not left, per prefecture."""
+        return {cell["_id"]: cell["standing"] for cell in self.db.selections.aggregate([
+            {"$match": {"call_id": call_id, **STANDING}},
+            {"$group": {"_id": "$prefecture", "standing": {"$sum": 1}}}], session=self.session)}
+
+    def give_place(self, left: Mapping, successor: dict, at: datetime) -> None:
+        """The place of `left` goes to `successor`, a new project from its call's reserve list: it
+        counts toward the category again, once (a second taker conflicts and is refused)."""
+        taken = self.db.projects.update_one({"_id": left["_id"], "succeeded_by": None},
+                                            {"$set": {"succeeded_by": successor["_id"], "updated_at": at}},
+                                            session=self.session)
+        if taken.modified_count != 1:
+            raise PlaceTaken(Bilingual(f"the place of project {left['_id']} went to the reserve list already",
+                                       f"项目 {left['_id']} 的名额已由候补递补"))
+        self.db.selections.update_one({"_id": left["_id"]}, {"$set": {"succeeded_by": successor["_id"]}},
+                                      session=self.session)
+        self.db.selections.insert_one({
+            "_id": successor["_id"], "call_id": successor["call_id"], "category": successor["category"],
+            "prefecture": successor["prefecture"], "institution_id": successor["institution_id"],
+            "rank": successor["rank"], "selected_at": at, "year": successor["year"], "succeeds": left["_id"]},
+            session=self.session)
+        self.db.category_quotas.update_one({"_id": successor["category"]}, {"$inc": {"selected": 1}},
+                                           session=self.session)
+        self._establish(successor)
 
     # ------------------------------------------------------------ supervision
 

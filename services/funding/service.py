@@ -37,6 +37,7 @@ from services.funding.domain.refusals import (
 from services.funding.store import FundingStore, funding_from_document
 from services.funding.usecases import budgets, calls, projects
 from services.funding.usecases import panels as panel_cases
+from services.contracts.project_events import EVENT_DATA_SCHEMAS as PROJECT_EVENTS
 from services.review.events import EVENTS as REVIEW_EVENTS
 
 #: The roles that see every project's money; an institution sees its own projects only.
@@ -157,6 +158,10 @@ class FundingService(ChuyiService):
         if data["category"] not in CATEGORIES:
             raise ValidationError({"category": [f"not a catalogue category: {data['category']!r}"]})
         calls.selection_finalized(self.store, data, datetime.fromisoformat(event.time), utcnow())
+
+    @handles("applications", "project_replaced")
+    def project_replaced(self, event):
+        calls.project_replaced(self.store, PROJECT_EVENTS["project_replaced"].load(event.data), utcnow())
 
     # --- projects -------------------------------------------------------------------------
 

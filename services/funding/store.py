@@ -171,6 +171,20 @@ class FundingStore(BaseStore):
                               "last_shortfall": None, "history": []}},
             upsert=True, session=self.session)
 
+    def add_approved(self, call_id: str, approved: dict) -> None:
+        """A successor from the call's reserve list joins its approved projects."""
+        self.db.calls.update_one({"_id": call_id}, {"$push": {"approved": approved}}, session=self.session)
+
+    def add_award(self, call_id: str, award: dict, total: dict) -> None:
+        """A successor's award joins the allocated call's awards; `total`: the call's new total."""
+        self.db.calls.update_one({"_id": call_id}, {"$push": {"awards": award}, "$set": {"total": total}},
+                                 session=self.session)
+
+    def note_unfunded(self, call_id: str, project_id: str, reason: str, at: datetime) -> None:
+        """A successor the budget did not cover: it waits, with the reason."""
+        self.db.calls.update_one({"_id": call_id}, {"$push": {"unfunded": {
+            "project_id": project_id, "reason": reason, "at": at}}}, session=self.session)
+
     def keep_pending(self, call_id: str, reason: str) -> None:
         self.db.calls.update_one({"_id": call_id, "status": "pending"}, {"$set": {"pending_reason": reason}},
                                  session=self.session)

@@ -89,13 +89,25 @@ class ApprovedApplication(StrictSchema):
     budget_request_fen = fields.Integer(required=True, strict=True)
 
 
+class ReserveApplication(StrictSchema):
+    application_id = fields.String(required=True)
+    prefecture = fields.String(required=True)
+    rank = fields.Integer(required=True, strict=True)
+    reserve_position = fields.Integer(required=True, strict=True)
+
+
 class SelectionFinalized(StrictSchema):
-    """Subject: the call. The approved applications (立项), which become projects."""
+    """Subject: the call. The approved applications (立项), which become projects, and the
+    reserve list of the final cut (after upheld objections), from which the province may fill
+    the place of a project that leaves (docs/projects.md). A selection finalized before the
+    reserve list was published with it has none."""
     call_id = fields.String(required=True)
     category = fields.String(required=True)
     funding_rule = fields.String(required=True)
     quota = fields.Integer(required=True, strict=True)
     approved = fields.List(fields.Nested(ApprovedApplication), required=True)
+    reserve = fields.List(fields.Nested(ReserveApplication), load_default=list,
+                          metadata={"description": "in rank order"})
 
 
 class PanelOpened(StrictSchema):

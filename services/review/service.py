@@ -505,9 +505,11 @@ class ReviewService(ChuyiService):
                          "title": candidates[e.entry.application_id]["title"],
                          "budget_request_fen": candidates[e.entry.application_id]["budget_request_fen"]}
                         for e in final.ranking.selected]
+            reserve = [{"application_id": e.entry.application_id, "prefecture": e.entry.prefecture, "rank": e.rank,
+                        "reserve_position": e.reserve_position} for e in final.ranking.reserve]
             self.store.emit("selection_finalized", call["_id"], {
                 "call_id": call["_id"], "category": call["category"], "funding_rule": call["funding_rule"],
-                "quota": call["quota"], "approved": approved})
+                "quota": call["quota"], "approved": approved, "reserve": reserve})
             return schemas.SelectionOut().dump({"call_id": call["_id"], "status": final.status, "finalized_at": now,
                                                 "approved": approved})
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,

@@ -15,7 +15,7 @@ from marshmallow import fields
 
 from examples.finance_consumer.reconcile import EventContract
 from examples.finance_consumer.samples import START, sample_events
-from services.applications.domain.projects import established_event, project_record
+from services.applications.domain.projects import established_event, project_record, replaced_event
 from services.applications.events import EVENTS as APPLICATION_EVENTS
 from services.common.envelope import new_event
 from services.contracts.funding_events import EVENT_DATA_SCHEMAS as FUNDING_EVENTS
@@ -40,22 +40,34 @@ def contract():
     return EventContract(DOCUMENT)
 
 
-def project_envelope() -> dict:
-    """`project_established` as the applications domain makes it for a new project."""
+CALL = {"_id": "call-2025-hv-group", "year": 2025}
+
+
+def _project(application_id: str, rank: int, succeeds: str | None = None) -> dict:
     application = {
-        "_id": "app-0001", "call_id": "call-2025-hv-group", "category": "hv-group", "institution_id": "inst-0042",
+        "_id": application_id, "call_id": CALL["_id"], "category": "hv-group", "institution_id": "inst-0042",
         "institution_name": "株洲职业技术学院", "prefecture": "株洲市", "recommender": None, "recommender_key": None,
         "title": "轨道交通装备制造专业群", "summary": "概述", "construction_plan": "方案",
         "yearly_targets": [{"year": 2026, "target": "建成实训基地一期"}], "performance_indicators": [],
         "budget_request_fen": 600_000_000, "industry_fields": ["46"]}
-    project = project_record(application, {"_id": "call-2025-hv-group", "year": 2025}, 1, "service:review", START)
-    return new_event("applications", "project_established", project["_id"], established_event(project), sequence=7,
-                     correlation_id="c-1", time=START).to_dict()
+    return project_record(application, CALL, rank, "service:review", START, succeeds=succeeds)
+
+
+def project_envelopes() -> list[dict]:
+    """`project_established` as the applications domain makes it for a new project, and
+    `project_replaced` when a failed project's place goes to the call's reserve list."""
+    project = _project("app-0001", 1)
+    successor = _project("app-0011", 11, succeeds=project["_id"])
+    return [new_event("applications", "project_established", project["_id"], established_event(project), sequence=7,
+                      correlation_id="c-1", time=START).to_dict(),
+            new_event("applications", "project_replaced", project["_id"],
+                      replaced_event({**project, "state": "failed"}, successor, 1, "province:office-1"), sequence=8,
+                      correlation_id="c-2", time=START).to_dict()]
 
 
 @pytest.fixture(scope="module")
 def envelopes():
-    return sample_events() + [project_envelope()]
+    return sample_events() + project_envelopes()
 
 
 def name_of(envelope) -> str:
@@ -111,7 +123,7 @@ def test_the_document_describes_each_exchange_and_its_cloudevents(document):
 
 
 def test_every_project_event_is_documented():
-    assert sorted(PROJECT_EVENTS) == ["project_established"]
+    assert sorted(PROJECT_EVENTS) == ["project_established", "project_replaced"]
 
 
 def test_every_event_the_domain_makes_is_valid_against_the_document(contract, envelopes):

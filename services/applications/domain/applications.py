@@ -40,6 +40,8 @@ APPLICATION_MACHINE = StateMachine(
         # The selection (立项) settles every eligible application, assigned to experts or not.
         Transition("approve", {ELIGIBLE, IN_REVIEW}, APPROVED),
         Transition("pass_over", {ELIGIBLE, IN_REVIEW}, NOT_SELECTED),
+        # The province gave the place of a project that left to its call's reserve list (动态调整).
+        Transition("promote", {NOT_SELECTED}, APPROVED),
         Transition("withdraw", {DRAFT, SUBMITTED, RECOMMENDED}, WITHDRAWN),
         # Its call was cancelled (only before review, so never from in_review on).
         Transition("close_with_call", {DRAFT, SUBMITTED, RECOMMENDED, ELIGIBLE}, CALL_CANCELLED,

@@ -73,6 +73,9 @@ APPLICATION_GUIDE = StateGuide(
                              "确定其遴选批次立项（POST /v1/calls/{call_id}/finalize）"),
         "pass_over": Bilingual("finalize its call's selection (POST /v1/calls/{call_id}/finalize)",
                                "确定其遴选批次立项（POST /v1/calls/{call_id}/finalize）"),
+        "promote": Bilingual("give a left project's place to its call's reserve list "
+                             "(POST /v1/projects/{project_id}/successor)",
+                             "将退出项目的名额由其批次候补递补（POST /v1/projects/{project_id}/successor）"),
         "withdraw": Bilingual("withdraw the application (POST /v1/applications/{id}/withdraw)",
                               "撤回申报书（POST /v1/applications/{id}/withdraw）"),
         "close_with_call": Bilingual("cancel its call (POST /v1/calls/{call_id}/cancel)",

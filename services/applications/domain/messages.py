@@ -88,3 +88,19 @@ class IncompleteSubmission(FieldsRefused):
 
 class UnknownReference(FieldsRefused):
     """A field names a record that does not exist (or that the actor may not see)."""
+
+
+class ProjectNotLeft(DomainError):
+    """Only the place of a project that has left (failed or withdrawn) can be given again."""
+
+
+class PlaceTaken(DomainError):
+    """The left project's place went to the reserve list already, or a later call holds it."""
+
+
+class ReserveExpired(DomainError):
+    """The call's reserve list is no longer valid (docs/projects.md: its validity)."""
+
+
+class ReserveEmpty(DomainError):
+    """No application remains on the call's reserve list that the call's cap admits."""

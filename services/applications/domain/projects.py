@@ -42,10 +42,15 @@ OWNER_FIELDS = ("call_id", "category", "institution_id", "institution_name", "pr
 SCHEDULED, RELEASED, WITHHELD = "scheduled", "released", "withheld"
 
 
-def project_record(application: Mapping, call: Mapping, rank: int, actor: str, at: datetime) -> dict:
+def project_record(application: Mapping, call: Mapping, rank: int, actor: str, at: datetime,
+                   succeeds: str | None = None) -> dict:
     """A new project from its approved application and call; its history starts with its
-    creation (who, when, why)."""
-    created = creation_entry(ESTABLISHED, actor, at, f"approved in call {call['_id']} at rank {rank}")
+    creation (who, when, why). `succeeds`: the project that left, whose place it takes from
+    the call's reserve list."""
+    why = f"approved in call {call['_id']} at rank {rank}"
+    if succeeds:
+        why += f", from the reserve list in the place of project {succeeds}"
+    created = creation_entry(ESTABLISHED, actor, at, why)
     return {
         "_id": application["_id"],
         **{key: application[key] for key in OWNER_FIELDS},
@@ -55,6 +60,7 @@ def project_record(application: Mapping, call: Mapping, rank: int, actor: str, a
         "state": ESTABLISHED,
         "award": None,
         "milestones": [],
+        "succeeds": succeeds,
         "created_at": created.at,
         "created_by": actor,
         "history": [created.as_dict()],
@@ -69,6 +75,18 @@ def established_event(project: Mapping) -> dict:
         "year": project["year"], "institution_id": project["institution_id"], "prefecture": project["prefecture"],
         "title": plan["title"], "rank": project["rank"], "budget_request_fen": plan["budget_request_fen"] or 0,
         "yearly_targets": [{"year": t["year"], "target": t["target"]} for t in plan["yearly_targets"] or ()]}
+
+
+def replaced_event(left: Mapping, successor: Mapping, reserve_position: int, by: str) -> dict:
+    """The data of `project_replaced` (subject: the project that left; documented in
+    docs/asyncapi.yaml): its place went to `successor`, from its call's reserve list."""
+    plan = successor["plan"]
+    return {
+        "project_id": left["_id"], "call_id": left["call_id"], "category": left["category"], "year": left["year"],
+        "left_as": left["state"], "place_rank": left["rank"], "successor_project_id": successor["_id"],
+        "institution_id": successor["institution_id"], "prefecture": successor["prefecture"],
+        "title": plan["title"], "rank": successor["rank"], "reserve_position": reserve_position,
+        "budget_request_fen": plan["budget_request_fen"] or 0, "by": by}
 
 
 def milestones_of(tranches: list[Mapping]) -> list[dict]:

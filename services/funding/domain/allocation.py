@@ -68,7 +68,24 @@ def allocate(call_id: str, year: int, category: str, rule: FundingRule, projects
     ids = [p.project_id for p in projects]
     if len(set(ids)) != len(ids):
         raise ValueError(f"projects listed more than once: {sorted({i for i in ids if ids.count(i) > 1})}")
-    awards = [award_project(rule, p) for p in projects]
+    return _fund(call_id, year, category, rule, [award_project(rule, p) for p in projects], available,
+                 actor=actor, at=at)
+
+
+def allocate_successor(call_id: str, year: int, category: str, rule: FundingRule, successor: ApprovedProject,
+                       place_rank: int, available: Mapping[str, int], *, actor: str,
+                       at: datetime) -> Allocation | BudgetExhausted:
+    """A successor from the call's reserve list, in the place of a project that left (动态调整):
+    awarded by the call's rule as that place (the tier of `place_rank`, which the call's
+    allocation covered), from the call's budget year, all or nothing."""
+    check_id(call_id, "call_id")
+    check_year_and_category(year, category)
+    return _fund(call_id, year, category, rule, [award_project(rule, successor, place_rank)], available,
+                 actor=actor, at=at)
+
+
+def _fund(call_id: str, year: int, category: str, rule: FundingRule, awards: list[ProjectAward],
+          available: Mapping[str, int], *, actor: str, at: datetime) -> Allocation | BudgetExhausted:
     needed = add_by_source(dict.fromkeys(rule.sources, 0), *(a.by_source for a in awards))
     missing = shortfall(available, needed)
     if any(missing.values()):

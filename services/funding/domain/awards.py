@@ -63,7 +63,9 @@ def plan_tranches(by_source: Mapping[str, int], specs: tuple[TrancheSpec, ...]) 
                  for i, spec in enumerate(specs))
 
 
-def award_project(rule: FundingRule, project: ApprovedProject) -> ProjectAward:
-    """Raises `RankNotCovered` when a tiered rule has no tier for the project's rank."""
-    by_source = split_by_source(rule.award.amount(project.rank, project.request), rule.sources)
+def award_project(rule: FundingRule, project: ApprovedProject, place_rank: int | None = None) -> ProjectAward:
+    """`place_rank`: the rank whose tier the project is awarded at, when it is not its own (a
+    successor from the reserve list takes the place of a project that left). Raises
+    `RankNotCovered` when a tiered rule has no tier for that rank."""
+    by_source = split_by_source(rule.award.amount(place_rank or project.rank, project.request), rule.sources)
     return ProjectAward(project.project_id, project.rank, by_source, plan_tranches(by_source, rule.tranches))

@@ -1,6 +1,7 @@
 """A call's allocation: its approved projects arrive with review's selection_finalized, and the
 call's budget goes to them all or nothing, at once when the budget is there, else when the
-province allocates it."""
+province allocates it. A successor from the call's reserve list (applications' project_replaced)
+is funded by the call's rule in the place of the project that left."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -8,9 +9,11 @@ from datetime import datetime
 
 from services.common.statemachine import AuditEntry
 from services.contracts.funding import money
-from services.funding.domain.allocation import CALL_ALLOCATION, Allocation, BudgetExhausted, allocate
+from services.funding.domain.allocation import (
+    CALL_ALLOCATION, Allocation, BudgetExhausted, allocate, allocate_successor)
 from services.funding.domain.awards import ApprovedProject
 from services.funding.domain.budget import budget_year
+from services.funding.domain.money import add_by_source
 from services.funding.domain.refusals import (
     AllocationBlocked, AllocationImpossible, AlreadyAllocated, NoSelection, RuleMissing)
 from services.funding.domain.rules import RankNotCovered
@@ -48,6 +51,46 @@ def selection_finalized(store: FundingStore, selection: Mapping, finalized_at: d
     store.atomic(work)
 
 
+def project_replaced(store: FundingStore, data: Mapping, at: datetime) -> None:
+    """The province gave the place of a project that left to its call's reserve list: the
+    successor joins the call's approved projects and, the call being allocated, is awarded by
+    the call's rule at the rank of the place, from the call's budget year. A budget that does not
+    cover it leaves it unfunded with the shortfall and emits budget_exhausted. A repeat changes
+    nothing. Runs inside the handler's transaction."""
+    successor = {"project_id": data["successor_project_id"], "institution_id": data["institution_id"],
+                 "prefecture": data["prefecture"], "title": data["title"], "rank": data["rank"],
+                 "request": data["budget_request_fen"], "succeeds": data["project_id"]}
+    call = store.call(data["call_id"])
+    if call is None:
+        raise NoSelection(data["call_id"])
+    if any(p["project_id"] == successor["project_id"] for p in call["approved"]):
+        return
+    store.add_approved(call["_id"], successor)
+    if call["status"] != "allocated":
+        return  # funded with the call's allocation, as the others
+    rule = store.rule(call["funding_rule"])
+    available = store.claim_budget_lines(call["year"], call["category"], rule.sources, at)
+    try:
+        outcome = allocate_successor(
+            call["_id"], call["year"], call["category"], rule,
+            ApprovedProject(successor["project_id"], successor["rank"], successor["request"]), data["place_rank"],
+            available, actor=SYSTEM_ACTOR, at=at)
+    except (RankNotCovered, ValueError) as impossible:
+        store.note_unfunded(call["_id"], successor["project_id"], str(impossible), at)
+        return
+    if isinstance(outcome, BudgetExhausted):
+        store.note_unfunded(call["_id"], successor["project_id"], _falls_short(call["year"], outcome), at)
+        emit_all(store, [outcome.event])
+        return
+    store.reserve(call["year"], call["category"], outcome.needed, at)
+    store.add_projects(outcome.changes, {successor["project_id"]: successor}, at)
+    store.append_ledger(outcome.entries, call["_id"])
+    emit_all(store, outcome.events)
+    (award,) = outcome.awards
+    store.add_award(call["_id"], {"project_id": award.project_id, "rank": award.rank, "award": money(award.by_source)},
+                    money(add_by_source((call["total"] or {}).get("by_source", {}), outcome.needed)))
+
+
 def allocate_call(store: FundingStore, call_id: str, year: int, actor: str,
                   at: datetime) -> tuple[Allocation | BudgetExhausted, dict]:
     """Allocate the call's budget to its approved projects, all or nothing; returns the
@@ -83,14 +126,17 @@ def allocate_call(store: FundingStore, call_id: str, year: int, actor: str,
 
 def _record_shortfall(store: FundingStore, call: dict, refused: BudgetExhausted, year: int, actor: str,
                       at: datetime) -> None:
-    missing = ", ".join(f"{source} by {fen} fen" for source, fen in refused.shortfall.items() if fen)
-    status, audit = CALL_ALLOCATION.apply(call["status"], "budget_exhausted", actor,
-                                          f"the {year} budget falls short: {missing}", at)
+    status, audit = CALL_ALLOCATION.apply(call["status"], "budget_exhausted", actor, _falls_short(year, refused), at)
     _move_call(store, call, year, status, audit, {
         "pending_reason": audit.reason,
         "last_shortfall": {"year": year, "needed": money(refused.needed), "available": money(refused.available),
                            "shortfall": money(refused.shortfall), "at": at}})
     emit_all(store, [refused.event])
+
+
+def _falls_short(year: int, refused: BudgetExhausted) -> str:
+    missing = ", ".join(f"{source} by {fen} fen" for source, fen in refused.shortfall.items() if fen)
+    return f"the {year} budget falls short: {missing}"
 
 
 def _record_allocation(store: FundingStore, call: dict, allocation: Allocation, year: int, actor: str,

@@ -164,6 +164,25 @@ def get_project(call: Call, project_id: str):
     return call.rpc(SERVICE, "get_project", project_id=project_id).response()
 
 
+@bp.post("/v1/projects/<project_id>/successor")
+@operation(
+    summary="Give the place of a project that left to its call's reserve list (动态调整，候补递补)",
+    description="The province's other choice for a failed or withdrawn project's place (the default returns it to "
+                "the category for a later call): the best-ranked application waiting on the project's call's "
+                "reserve list (review's final cut, after upheld objections) that the call's cap per prefecture "
+                "admits is approved in its place and becomes a project (project_established); funding awards it "
+                "by the call's rule at the rank of the place (project_replaced); the place counts as selected "
+                "again in GET /v1/programmes. The reserve list is valid for one year after the call's selection "
+                "was finalized. All or nothing; 409 when the project has not left (project-not-left), its place "
+                "went to the reserve list already or a later call holds it (place-taken), the list has expired "
+                "(reserve-expired) or no waiting application remains on it (reserve-empty).",
+    tag="projects", roles={"province"}, idempotent=True, responses={201: ProjectOut}, problems=(404, 409),
+)
+def give_place_to_reserve(call: Call, project_id: str):
+    reply = call.rpc(SERVICE, "give_place_to_reserve", project_id=project_id)
+    return reply.response(location=url_for(".get_project", project_id=reply.created_id()))
+
+
 # ---------------------------------------------------------------- applications
 
 

@@ -87,6 +87,15 @@ def _selection_finalized(data):
     return facts
 
 
+def _project_replaced(data):
+    """The successor is approved in the call at its own rank: funding's events about it find it
+    by that rank, as those of the call's other projects."""
+    entry = {"application_id": data["successor_project_id"], "institution_id": data["institution_id"],
+             "prefecture": data["prefecture"]}
+    return _application(entry, call_id=data["call_id"], title=data["title"]) + [
+        Fact("approvals", f"{data['call_id']}:{data['rank']}", {**entry, "title": data["title"]})]
+
+
 _LEARNERS = {
     "call_opened": lambda d: [Fact("calls", d["call_id"], {"title": d["title"], "category": d["category"],
                                                             "closes_at": parse_time(d["closes_at"])})],
@@ -102,6 +111,7 @@ _LEARNERS = {
     "ranking_published": _applications("selected", "reserve"),
     "notice_published": _applications("selected"),
     "selection_finalized": _selection_finalized,
+    "project_replaced": _project_replaced,
     "panel_experts_assigned": _panel_experts_assigned,
     "panel_assignment_declined": _panel_assignment(DECLINED),
     "panel_review_submitted": _panel_assignment(SUBMITTED),

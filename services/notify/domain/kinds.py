@@ -8,7 +8,7 @@ from __future__ import annotations
 EVENT_KINDS = {
     "applications": ("call_opened", "call_closed", "call_extended", "call_cancelled", "application_submitted",
                      "application_withdrawn", "application_recommended", "application_declined",
-                     "eligibility_checked", "project_established", "annual_report_due", "annual_report_filed",
+                     "eligibility_checked", "project_established", "project_replaced", "annual_report_due", "annual_report_filed",
                      "annual_report_returned", "annual_report_endorsed", "annual_report_accepted",
                      "annual_reports_missing"),
     "review": ("experts_assigned", "assignment_declined", "ranking_published", "notice_published",

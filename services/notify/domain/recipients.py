@@ -191,6 +191,13 @@ def _project_established(data, directory):
     return _to("project_established", recipients, data=data, call_name=call_name_of(directory, data["call_id"]))
 
 
+def _project_replaced(data, directory):
+    """The successor's institution, whose application takes the place from the reserve list, and
+    the province, which gave it."""
+    return _to("project_replaced", [institution(data["institution_id"]), PROVINCE], data=data,
+               call_name=call_name_of(directory, data["call_id"]))
+
+
 def _application_submitted(data, directory):
     recipients = [institution(data["institution_id"]), recommender_of(data["recommender"], data["prefecture"])]
     return _to("application_submitted", recipients, data=data, call_name=call_name_of(directory, data["call_id"]))
@@ -342,6 +349,7 @@ RULES: dict[str, Callable[[Mapping, Directory], list[Notice]]] = {
     "call_extended": _call_extended,
     "call_cancelled": _call_cancelled,
     "project_established": _project_established,
+    "project_replaced": _project_replaced,
     "annual_report_due": _annual_report_due,
     "annual_report_filed": _annual_report_filed,
     "annual_report_returned": _annual_report_returned,

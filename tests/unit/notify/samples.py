@@ -47,6 +47,14 @@ def project_established(project_id, call_id, institution_id, prefecture, title):
         "budget_request_fen": 2_000_000_00, "yearly_targets": [{"year": 2025, "target": "建成实训基地"}]})
 
 
+def project_replaced(project_id, call_id, successor_id, institution_id, prefecture, title, rank=4):
+    return checked("project_replaced", {
+        "project_id": project_id, "call_id": call_id, "category": "hv-group", "year": 2025, "left_as": "failed",
+        "place_rank": 2, "successor_project_id": successor_id, "institution_id": institution_id,
+        "prefecture": prefecture, "title": title, "rank": rank, "reserve_position": 1,
+        "budget_request_fen": 2_000_000_00, "by": "province:office"})
+
+
 def annual_report_due(project_id, institution_id, prefecture, title):
     return checked("annual_report_due", {
         "window_id": "rwin_1", "year": 2024, "due_at": "2025-01-31T09:00:00Z", "hours_left": 72,

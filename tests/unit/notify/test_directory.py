@@ -34,6 +34,15 @@ def test_approvals_are_learned_by_call_and_rank_and_projects_point_to_them():
     assert learned("funds_allocated", s.funds_allocated("proj_a", "call_1", 1)) == {("projects", "proj_a"): {"call_id": "call_1", "rank": 1}}
 
 
+def test_a_successor_from_the_reserve_list_is_learned_as_approved_at_its_own_rank():
+    facts = learned("project_replaced", s.project_replaced("proj_left", "call_1", "app_b", "inst_b", "株洲市", "轨道交通专业群",
+                                                           rank=4))
+    assert facts[("approvals", "call_1:4")] == {"application_id": "app_b", "institution_id": "inst_b",
+                                                "prefecture": "株洲市", "title": "轨道交通专业群"}
+    assert facts[("applications", "app_b")]["call_id"] == "call_1"
+    assert ("approvals", "call_1:2") not in facts  # the place's rank is the left project's: its approval stays its own
+
+
 def test_events_without_facts_teach_nothing():
     assert facts_of("budget_exhausted", s.budget_exhausted("call_1")) == []
 

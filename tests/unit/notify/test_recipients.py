@@ -77,6 +77,11 @@ def test_a_new_project_tells_its_institution_its_prefecture_and_finance(known):
     assert recipients("project_established", data, known) == ["finance", "institution:inst_a", "prefecture:长沙市"]
 
 
+def test_a_place_given_to_the_reserve_list_tells_the_successors_institution_and_the_province(known):
+    data = s.project_replaced("proj_a", CALL, "app_b", "inst_b", "株洲市", "轨道交通专业群")
+    assert recipients("project_replaced", data, known) == ["institution:inst_b", "province"]
+
+
 def test_an_annual_report_reminder_and_return_reach_the_institution_only(known):
     assert recipients("annual_report_due", s.annual_report_due("app_a", "inst_a", "长沙市", "智能制造专业群"),
                       known) == ["institution:inst_a"]

@@ -26,6 +26,7 @@ EVENTS = {
     "call_extended": s.call_extended(CALL),
     "call_cancelled": s.call_cancelled(CALL),
     "project_established": s.project_established("app_a", CALL, "inst_a", "长沙市", A.title),
+    "project_replaced": s.project_replaced("proj_x", CALL, "app_a", "inst_a", "长沙市", A.title),
     "annual_report_due": s.annual_report_due("app_a", "inst_a", "长沙市", A.title),
     "annual_report_filed": s.annual_report("annual_report_filed", "app_a", "inst_a", "长沙市", A.title, "submitted",
                                            filings=2, late=True),
