@@ -56,24 +56,30 @@ def project_replaced(store: FundingStore, data: Mapping, at: datetime) -> None:
     successor joins the call's approved projects and, the call being allocated, is awarded by
     the call's rule at the rank of the place, from the call's budget year. A budget that does not
     cover it leaves it unfunded with the shortfall and emits budget_exhausted. A repeat changes
-    nothing. Runs inside the handler's transaction."""
+    nothing. Raises `NoSelection` for a call whose selection has not arrived."""
     successor = {"project_id": data["successor_project_id"], "institution_id": data["institution_id"],
                  "prefecture": data["prefecture"], "title": data["title"], "rank": data["rank"],
                  "request": data["budget_request_fen"], "succeeds": data["project_id"]}
-    call = store.call(data["call_id"])
-    if call is None:
-        raise NoSelection(data["call_id"])
-    if any(p["project_id"] == successor["project_id"] for p in call["approved"]):
-        return
-    store.add_approved(call["_id"], successor)
-    if call["status"] != "allocated":
-        return  # funded with the call's allocation, as the others
+
+    def work():
+        call = store.call(data["call_id"])
+        if call is None:
+            raise NoSelection(data["call_id"])
+        if any(p["project_id"] == successor["project_id"] for p in call["approved"]):
+            return
+        store.add_approved(call["_id"], successor)
+        if call["status"] == "allocated":
+            _fund_successor(store, call, successor, data["place_rank"], at)
+    store.atomic(work)
+
+
+def _fund_successor(store: FundingStore, call: dict, successor: dict, place_rank: int, at: datetime) -> None:
     rule = store.rule(call["funding_rule"])
     available = store.claim_budget_lines(call["year"], call["category"], rule.sources, at)
     try:
         outcome = allocate_successor(
             call["_id"], call["year"], call["category"], rule,
-            ApprovedProject(successor["project_id"], successor["rank"], successor["request"]), data["place_rank"],
+            ApprovedProject(successor["project_id"], successor["rank"], successor["request"]), place_rank,
             available, actor=SYSTEM_ACTOR, at=at)
     except (RankNotCovered, ValueError) as impossible:
         store.note_unfunded(call["_id"], successor["project_id"], str(impossible), at)

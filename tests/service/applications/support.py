@@ -129,14 +129,18 @@ class World:
         return wait_until(lambda: (c := self.ok(self.get(self.province, f"/v1/calls/{call_id}")))["state"] == state
                           and c, timeout=timeout, what=f"call {call_id} to be {state}")
 
-    def selected(self, call: dict, winners: list[dict]) -> None:
-        """The call closed early and finalized by review with `winners` approved, in rank order."""
+    def selected(self, call: dict, winners: list[dict], reserve: list[dict] = (), funding_rule: str = "tiered-v1",
+                 at: datetime | None = None) -> None:
+        """The call closed early and finalized by review (at `at`, by default now) with `winners`
+        approved and `reserve` behind the line, each in rank order."""
         self.ok(self.post(self.province, f"/v1/calls/{call['id']}/close", {}))
         publish_review_event(self.stack.amqp_uri, "selection_finalized", call["id"], 1, {
-            "call_id": call["id"], "category": call["category"], "funding_rule": "tiered-v1", "quota": call["quota"],
+            "call_id": call["id"], "category": call["category"], "funding_rule": funding_rule, "quota": call["quota"],
             "approved": [{"application_id": a["id"], "institution_id": a["institution_id"], "prefecture": a["prefecture"],
                           "rank": rank, "title": a["title"], "budget_request_fen": a["budget_request_fen"]}
-                         for rank, a in enumerate(winners, 1)]})
+                         for rank, a in enumerate(winners, 1)],
+            "reserve": [{"application_id": a["id"], "prefecture": a["prefecture"], "rank": len(winners) + position,
+                         "reserve_position": position} for position, a in enumerate(reserve, 1)]}, time=at)
         self.wait_for_call_state(call["id"], "finalized")
 
     def inbox_kinds(self, session) -> list[str]:
@@ -153,6 +157,7 @@ class World:
         return [e["name"] for e in self.stack.db("applications").outbox.find({"subject": subject}).sort("sequence", 1)]
 
 
-def publish_review_event(amqp_uri: str, name: str, subject: str, sequence: int, data: dict) -> None:
+def publish_review_event(amqp_uri: str, name: str, subject: str, sequence: int, data: dict,
+                         time: datetime | None = None) -> None:
     """An event as the review service emits it (its contract: services/review/events.py)."""
-    publish_once(amqp_uri, name, subject, data, sequence=sequence)
+    publish_once(amqp_uri, name, subject, data, sequence=sequence, time=time)

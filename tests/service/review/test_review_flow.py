@@ -156,6 +156,8 @@ def test_a_call_from_assignment_to_finalized_selection(world, stack, review_even
     assert selection["approved"][0] == {
         "application_id": apps["B"], "institution_id": b.institution_id, "prefecture": "株洲市", "rank": 1,
         "title": f"{b.institution_id}的建设项目", "budget_request_fen": call.budgets[apps["B"]]}
+    # the reserve list of the final cut, after the upheld objection moved C up: the province may fill a place from it
+    assert [(r["application_id"], r["rank"], r["reserve_position"]) for r in selection["reserve"]] == [(apps["D"], 3, 1)]
     again = world.province.post(finalize, timeout=30)
     assert again.status_code == 409 and again.json()["type"] == "urn:chuyi:problem:transition-not-allowed"
     assert "the call is finalized (立项) ('finalized'). No step leads from there to it." in again.json()["detail"]

@@ -79,6 +79,16 @@ class FakeFundingStore(InMemoryUnitOfWork):
         call.update(category=category, funding_rule=funding_rule, approved=approved, finalized_at=finalized_at,
                     pending_reason=None)
 
+    def add_approved(self, call_id, approved) -> None:
+        self.calls[call_id]["approved"].append(approved)
+
+    def add_award(self, call_id, award, total) -> None:
+        self.calls[call_id]["awards"].append(award)
+        self.calls[call_id]["total"] = total
+
+    def note_unfunded(self, call_id, project_id, reason, at) -> None:
+        self.calls[call_id].setdefault("unfunded", []).append({"project_id": project_id, "reason": reason, "at": at})
+
     def keep_pending(self, call_id, reason) -> None:
         if self.calls[call_id]["status"] == "pending":
             self.calls[call_id]["pending_reason"] = reason

@@ -13,6 +13,8 @@ from services.funding.domain.milestones import MilestoneRefused
 from services.funding.domain.refusals import (
     AllocationImpossible, AlreadyAllocated, NoSelection, NotFundedYet, RuleExists, RuleMissing)
 from services.funding.domain.rules import AwardTier, FundingRule, TieredAward, TrancheSpec
+from services.contracts.funding import money
+from services.contracts.project_events import EVENT_DATA_SCHEMAS as PROJECT_EVENTS
 from services.funding.usecases import budgets, calls, projects
 from tests.unit.funding.fakes import FakeFundingStore
 
@@ -175,3 +177,69 @@ def test_a_milestone_of_an_unknown_project_is_none_and_of_an_unallocated_one_is_
     calls.selection_finalized(store, selection(), AT, AT)  # no budget: pending
     with pytest.raises(NotFundedYet):
         projects.record_milestone(store, "app_call_1_1", "mid_term", "pass", None, "province:admin", AT)
+
+
+# --- a successor from the reserve list (动态调整) ------------------------------------------
+
+TIERED = FundingRule(TieredAward((AwardTier(1, 1, 3 * MILLION), AwardTier(2, None, MILLION))),
+                     {"provincial_special": 1}, RULE.tranches, "beyond_approval")
+
+
+def replaced(place_rank=1, rank=3, successor="app_succ", call_id="call_1"):
+    return PROJECT_EVENTS["project_replaced"].load({
+        "project_id": f"app_{call_id}_{place_rank}", "call_id": call_id, "category": "hv-group", "year": 2025,
+        "left_as": "withdrawn", "place_rank": place_rank, "successor_project_id": successor,
+        "institution_id": "inst_succ", "prefecture": "衡阳市", "title": "递补项目", "rank": rank,
+        "reserve_position": 1, "budget_request_fen": 5 * MILLION, "by": "province:admin"})
+
+
+@pytest.fixture
+def tiered(store):
+    budgets.add_funding_rule(store, "tiers", "分档", TIERED, "province:admin", AT)
+    return store
+
+
+def test_a_successor_is_funded_by_the_calls_rule_at_the_rank_of_the_place_it_takes(tiered):
+    store = tiered
+    budget(store, {"provincial_special": 10 * MILLION})
+    calls.selection_finalized(store, selection(rule_id="tiers", ranks=(1, 2)), AT, AT)
+    before = len(store.emitted)
+    calls.project_replaced(store, replaced(place_rank=1, rank=3), AT)
+    project = store.project("app_succ")
+    assert (project["award"], project["rank"], project["call_id"]) == ({"provincial_special": 3 * MILLION}, 3, "call_1")
+    assert [t["state"] for t in project["tranches"]] == ["released", "scheduled", "scheduled"]
+    call = store.call("call_1")
+    assert call["awards"][-1] == {"project_id": "app_succ", "rank": 3, "award": money({"provincial_special": 3 * MILLION})}
+    assert call["total"]["total"] == 3 * MILLION + MILLION + 3 * MILLION
+    assert call["approved"][-1]["succeeds"] == "app_call_1_1"
+    line = store.budget_lines["2026:hv-group:provincial_special"]
+    assert (line["reserved"], line["available"]) == (7 * MILLION, 3 * MILLION)
+    allocated = [d for n, _, d in store.emitted[before:] if n == "funds_allocated"]
+    assert [(d["project_id"], d["rank"], d["award"]["total"]) for d in allocated] == [("app_succ", 3, 3 * MILLION)]
+    check_ledger(entries(store))
+
+    emitted = len(store.emitted)
+    calls.project_replaced(store, replaced(place_rank=1, rank=3), AT)  # a repeat changes nothing
+    assert store.call("call_1") == call and len(store.emitted) == emitted
+
+
+def test_a_successor_the_budget_does_not_cover_waits_unfunded_and_finance_is_told(tiered):
+    store = tiered
+    budget(store, {"provincial_special": 5 * MILLION})
+    calls.selection_finalized(store, selection(rule_id="tiers", ranks=(1, 2)), AT, AT)
+    calls.project_replaced(store, replaced(place_rank=1, rank=3), AT)
+    assert store.project("app_succ") is None
+    (unfunded,) = store.call("call_1")["unfunded"]
+    assert unfunded["project_id"] == "app_succ" and "falls short: provincial_special by 2000000 fen" in unfunded["reason"]
+    assert store.emitted_names()[-1] == "budget_exhausted"
+    assert store.budget_lines["2026:hv-group:provincial_special"]["available"] == MILLION
+
+
+def test_a_successor_of_a_call_not_allocated_yet_is_allocated_with_it(tiered):
+    store = tiered
+    calls.selection_finalized(store, selection(rule_id="tiers", ranks=(1, 2)), AT, AT)
+    calls.project_replaced(store, replaced(place_rank=1, rank=3), AT)
+    assert store.call("call_1")["status"] == "pending" and store.project("app_succ") is None
+    assert [p["project_id"] for p in store.call("call_1")["approved"]][-1] == "app_succ"
+    with pytest.raises(NoSelection):
+        calls.project_replaced(store, replaced(call_id="call_unknown"), AT)
