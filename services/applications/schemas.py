@@ -284,6 +284,9 @@ class CallOut(CallIn):
     state = fields.String(metadata={"description": ", ".join(CALL_MACHINE.states)})
     history = fields.List(fields.Nested(AuditEntryOut))
     created_at = UtcDateTime()
+    reserve_valid_until = UtcDateTime(allow_none=True, metadata={
+        "description": "once finalized: until when a left project's place may go to its reserve list "
+                       "(POST /v1/projects/{id}/successor), one year after the selection"})
 
 
 class CallPageOut(BaseSchema):

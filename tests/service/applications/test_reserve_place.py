@@ -33,6 +33,7 @@ def test_a_withdrawn_projects_place_goes_to_the_first_of_its_calls_reserve_list_
     won, waiting, behind = (world.eligible(school, call) for school in (winner, first, second))
     world.selected(call, [won], reserve=[waiting, behind], funding_rule=rule, at=mid_year(year))
     funding.allocation(call["id"], until=lambda a: a["status"] == "allocated")
+    assert world.ok(world.get(world.province, f"/v1/calls/{call['id']}"))["reserve_valid_until"].endswith("Z")
     project_in(world, world.province, won["id"], "under_construction")
 
     not_left = world.post(world.province, f"/v1/projects/{won['id']}/successor")
