@@ -79,7 +79,6 @@ from services.applications.domain.messages import (
     DuplicateCreditCode,
     NotFound,
     NotRegistered,
-    PlaceTaken,
     UnknownReference,
     rfc3339,
 )
@@ -715,14 +714,11 @@ class ApplicationsStore(BaseStore):
             {"$group": {"_id": "$prefecture", "standing": {"$sum": 1}}}], session=self.session)}
 
     def give_place(self, left: Mapping, successor: dict, at: datetime) -> None:
-        """The place of `left` goes to `successor`, a new project from its call's reserve list: it
-        counts toward the category again, once (a second taker conflicts and is refused)."""
-        taken = self.db.projects.update_one({"_id": left["_id"], "succeeded_by": None},
-                                            {"$set": {"succeeded_by": successor["_id"], "updated_at": at}},
-                                            session=self.session)
-        if taken.modified_count != 1:
-            raise PlaceTaken(Bilingual(f"the place of project {left['_id']} went to the reserve list already",
-                                       f"项目 {left['_id']} 的名额已由候补递补"))
+        """The place of `left` goes to `successor`, a new project from its call's reserve list, and
+        counts toward the category again. Two requests for one place both write `left`: the loser
+        conflicts, is retried and then finds the place taken."""
+        self.db.projects.update_one({"_id": left["_id"]}, {"$set": {"succeeded_by": successor["_id"], "updated_at": at}},
+                                    session=self.session)
         self.db.selections.update_one({"_id": left["_id"]}, {"$set": {"succeeded_by": successor["_id"]}},
                                       session=self.session)
         self.db.selections.insert_one({

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from services.applications.domain import access
 from services.applications.domain.applications import APPLICATION_MACHINE, NOT_SELECTED
-from services.applications.domain.messages import Bilingual, NotFound, PlaceTaken
+from services.applications.domain.messages import Bilingual, NotFound
 from services.applications.domain.projects import established_event
 from services.applications.domain.recommendation import Actor
 from services.applications.events import EVENTS
@@ -61,8 +61,6 @@ class FakeReserveStore(InMemoryUnitOfWork):
                             if s["call_id"] == call_id and s.get("left_at") is None))
 
     def give_place(self, left, successor: dict, at: datetime) -> None:
-        if self.projects[left["_id"]].get("succeeded_by"):
-            raise PlaceTaken(Bilingual("taken", "已递补"))
         self.projects[left["_id"]]["succeeded_by"] = successor["_id"]
         self.selections[successor["_id"]] = {"call_id": successor["call_id"], "category": successor["category"],
                                              "prefecture": successor["prefecture"], "succeeds": left["_id"]}
