@@ -11,7 +11,7 @@ from services.contracts.funding_events import category_field, id_field, year_fie
 
 
 class ProjectReplacedSchema(StrictSchema):
-    """Subject: the project that left (动态调整). The province gave its place to the best-ranked
+    """Subject: `place-of-<the project that left>` (动态调整). The province gave its place to the best-ranked
     application waiting on its call's reserve list, which is approved and becomes a project
     (its own `project_established` follows); funding awards it by the call's rule."""
 

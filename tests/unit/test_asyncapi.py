@@ -15,7 +15,7 @@ from marshmallow import fields
 
 from examples.finance_consumer.reconcile import EventContract
 from examples.finance_consumer.samples import START, sample_events
-from services.applications.domain.projects import established_event, project_record, replaced_event
+from services.applications.domain.projects import established_event, place_of, project_record, replaced_event
 from services.applications.events import EVENTS as APPLICATION_EVENTS
 from services.common.envelope import new_event
 from services.contracts.funding_events import EVENT_DATA_SCHEMAS as FUNDING_EVENTS
@@ -60,8 +60,8 @@ def project_envelopes() -> list[dict]:
     successor = _project("app-0011", 11, succeeds=project["_id"])
     return [new_event("applications", "project_established", project["_id"], established_event(project), sequence=7,
                       correlation_id="c-1", time=START).to_dict(),
-            new_event("applications", "project_replaced", project["_id"],
-                      replaced_event({**project, "state": "failed"}, successor, 1, "province:office-1"), sequence=8,
+            new_event("applications", "project_replaced", place_of(project["_id"]),
+                      replaced_event({**project, "state": "failed"}, successor, 1, "province:office-1"), sequence=1,
                       correlation_id="c-2", time=START).to_dict()]
 
 

@@ -77,8 +77,15 @@ def established_event(project: Mapping) -> dict:
         "yearly_targets": [{"year": t["year"], "target": t["target"]} for t in plan["yearly_targets"] or ()]}
 
 
+def place_of(project_id: str) -> str:
+    """The subject of `project_replaced`: the left project's place, a subject of its own, so that
+    its one event is sequence 1 and a consumer bound after the project's earlier events (funding
+    reads applications' events only since this event exists) does not wait for them."""
+    return f"place-of-{project_id}"
+
+
 def replaced_event(left: Mapping, successor: Mapping, reserve_position: int, by: str) -> dict:
-    """The data of `project_replaced` (subject: the project that left; documented in
+    """The data of `project_replaced` (subject: `place_of` the project that left; documented in
     docs/asyncapi.yaml): its place went to `successor`, from its call's reserve list."""
     plan = successor["plan"]
     return {

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from services.applications.domain.projects import (
-    ESTABLISHED, LEFT, RELEASED, WITHHELD, milestones_of, project_record, replaced_event, with_tranche)
+    ESTABLISHED, LEFT, RELEASED, WITHHELD, milestones_of, place_of, project_record, replaced_event,
+    with_tranche)
 from services.applications.domain.recommendation import Actor
 from services.applications.domain.reserve import (
     check_place_available, check_place_free, check_reserve_valid, next_on_reserve)
@@ -81,7 +82,7 @@ def give_place_to_reserve(store: ApplicationsStore, project_id: str, actor: Acto
                                              actor.audit_name, at, why)
         successor = project_record(application, call, entry["rank"], actor.audit_name, at, succeeds=left["_id"])
         store.give_place(left, successor, at)
-        store.emit("project_replaced", left["_id"],
+        store.emit("project_replaced", place_of(left["_id"]),
                    replaced_event(left, successor, entry["reserve_position"], actor.audit_name))
         return successor
     return store.atomic(work)

@@ -60,7 +60,7 @@ def test_a_withdrawn_projects_place_goes_to_the_first_of_its_calls_reserve_list_
     funded = project_in(world, world.as_institution(first), waiting["id"], "under_construction")
     assert funded["award"]["total"] == FIRST_PLACE  # by the call's rule, at the rank of the place it took
     assert funding.project(waiting["id"])["award"]["total"] == FIRST_PLACE
-    assert world.published(won["id"], "project_replaced")["successor_project_id"] == waiting["id"]
+    assert world.published(f"place-of-{won['id']}", "project_replaced")["successor_project_id"] == waiting["id"]
     assert world.published(waiting["id"], "project_established")["rank"] == 2
     wait_until(lambda: "project_replaced" in world.inbox_kinds(world.as_institution(first))
                and "project_replaced" in world.inbox_kinds(world.province),

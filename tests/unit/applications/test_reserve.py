@@ -120,7 +120,7 @@ def test_the_place_goes_to_the_best_ranked_waiting_application_the_cap_admits_an
     assert store.projects["app_1"]["succeeded_by"] == "app_4"
     assert store.category_quotas["hv-group"]["selected"] == 2
     assert [(name, subject) for name, subject, _ in store.emitted] == [
-        ("project_established", "app_4"), ("project_replaced", "app_1")]
+        ("project_established", "app_4"), ("project_replaced", "place-of-app_1")]
     replaced = store.emitted[-1][2]
     assert (replaced["left_as"], replaced["place_rank"], replaced["successor_project_id"], replaced["rank"],
             replaced["reserve_position"], replaced["by"]) == ("withdrawn", 1, "app_4", 4, 2, "province:office")
