@@ -98,7 +98,6 @@ from services.applications.schemas import (
 from services.applications.usecases import calls as call_cases
 from services.applications.usecases import projects as project_cases
 from services.applications.usecases import reports as report_cases
-from services.common.bilingual import Bilingual
 from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
 from services.common.replies import Refused, bilingual, created, idempotent, ok, problem, replying, role_refused
@@ -106,8 +105,8 @@ from services.common.signed_actor import HEADER as ACTOR_HEADER
 from services.common.signed_actor import BadSignature, internal_secret, verify
 from services.common.statemachine import ReasonRequired, TransitionNotAllowed
 from services.common.store import utcnow
-from services.contracts.funding_events import EVENT_DATA_SCHEMAS as FUNDING_EVENTS
-from services.review.events import EVENTS as REVIEW_EVENTS
+from services.contracts.funding_events import EVENTS as FUNDING_EVENTS
+from services.contracts.review_events import EVENTS as REVIEW_EVENTS
 
 from .store import ApplicationsStore, as_answer
 from .usecases import materials

@@ -50,7 +50,6 @@ from services.applications.domain.applications import (
 )
 from services.applications.domain.calls import (
     CALL_MACHINE,
-    CANCELLED,
     DRAFT,
     FINALIZED,
     IN_REVIEW as CALL_IN_REVIEW,
@@ -88,7 +87,7 @@ from services.applications.domain.recommendation import Actor, check_may_recomme
 from services.applications.domain.reports import DRAFT as REPORT_DRAFT
 from services.applications.domain.reports import REPORT_MACHINE, already_filed, timeliness, window_exists
 from services.applications.domain.supervision import prefecture_facts
-from services.applications.events import EVENTS
+from services.contracts.applications_events import EVENTS
 from services.common.personal import protect
 from services.common.statemachine import creation_entry
 from services.common.store import BaseStore, utcnow

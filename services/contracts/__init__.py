@@ -5,6 +5,7 @@ One module per producer (and one of shared reference data): event payload schema
 vocabularies they use, the Chinese labels portals and notices show, reference data. A
 contract module imports nothing of any service; only the kernel (`services.common`) and
 libraries. Vocabularies and labels are plain data (`funding.py`, `reference.py`), so that a
-pure domain may use them; schemas are in their own modules (`funding_events.py`).
+pure domain may use them; schemas are in their own modules (`<producer>_events.py`, each
+with `EVENTS = {name: data schema}`).
 tests/unit/test_layering.py keeps the rule.
 """

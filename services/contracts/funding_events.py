@@ -125,7 +125,7 @@ class BudgetExhaustedSchema(StrictSchema):
 
 #: event name (= routing key) -> the marshmallow schema of its CloudEvent `data` (the
 #: kernel's `BaseStore.events` takes this as it is)
-EVENT_DATA_SCHEMAS: dict[str, Schema] = {
+EVENTS: dict[str, Schema] = {
     "funds_allocated": FundsAllocatedSchema(),
     "tranche_scheduled": TrancheEventSchema(),
     "tranche_released": TrancheEventSchema(),

@@ -1,7 +1,7 @@
-"""The project events of the applications service that other services consume, as they travel
-on `applications.events`: event name (= routing key) -> the marshmallow schema of its CloudEvent
-`data`, mirroring docs/asyncapi.yaml. (Its other events are still kept with the service,
-services/applications/events.py, until issue 17 moves them here.)"""
+"""The project events of the applications service that systems outside the platform read too, as
+they travel on `applications.events`: event name (= routing key) -> the marshmallow schema of its
+CloudEvent `data`, mirroring docs/asyncapi.yaml (tests/unit/test_asyncapi.py holds them to it).
+`applications_events.EVENTS` includes them among all of the service's events."""
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
@@ -33,4 +33,4 @@ class ProjectReplacedSchema(StrictSchema):
     by = fields.String(required=True, metadata={"description": "who gave the place: the provincial office"})
 
 
-EVENT_DATA_SCHEMAS: dict[str, Schema] = {"project_replaced": ProjectReplacedSchema()}
+EVENTS: dict[str, Schema] = {"project_replaced": ProjectReplacedSchema()}

@@ -37,8 +37,8 @@ from services.funding.domain.refusals import (
 from services.funding.store import FundingStore, funding_from_document
 from services.funding.usecases import budgets, calls, projects
 from services.funding.usecases import panels as panel_cases
-from services.contracts.project_events import EVENT_DATA_SCHEMAS as PROJECT_EVENTS
-from services.review.events import EVENTS as REVIEW_EVENTS
+from services.contracts.project_events import EVENTS as PROJECT_EVENTS
+from services.contracts.review_events import EVENTS as REVIEW_EVENTS
 
 #: The roles that see every project's money; an institution sees its own projects only.
 MONEY_READERS = ("province", "finance")

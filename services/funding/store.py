@@ -34,7 +34,7 @@ from services.funding.domain.milestones import FundingChange, ProjectFunding
 from services.funding.domain.progress import FundedProject
 from services.funding.domain.refusals import RuleExists
 from services.funding.domain.rules import FundingRule
-from services.funding.events import EVENTS
+from services.contracts.funding_events import EVENTS
 from services.funding.schemas import FundingRuleSchema
 
 RULE_FIELDS = ("award", "sources", "tranches", "clawback")

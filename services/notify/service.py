@@ -6,13 +6,13 @@ from __future__ import annotations
 from services.common.rpc import rpc
 from nameko.timer import timer
 
-from services.applications.events import EVENTS as APPLICATION_EVENTS
+from services.contracts.applications_events import EVENTS as APPLICATION_EVENTS
 from services.common.bilingual import Bilingual
 from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
 from services.common.replies import Refused, created, idempotent, ok, replying
 from services.common.store import utcnow
-from services.contracts.funding_events import EVENT_DATA_SCHEMAS as FUNDING_EVENTS
+from services.contracts.funding_events import EVENTS as FUNDING_EVENTS
 from services.notify.channels.webhook import destination_problem
 from services.notify.config import NotifySettings
 from services.notify.domain.kinds import EVENT_KINDS, SILENT_EVENTS
@@ -26,7 +26,7 @@ from services.notify.schemas import (
 from services.notify.sending import Outbound
 from services.notify.store import InvalidCursor, NotifyStore
 from services.notify.usecases import notices, webhooks
-from services.review.events import EVENTS as REVIEW_EVENTS
+from services.contracts.review_events import EVENTS as REVIEW_EVENTS
 
 SETTINGS = NotifySettings.from_env()  # timer intervals are fixed when the class is made
 REFUSALS = {NoRecipient: 403, NoSuchWebhook: (404, "not-found")}

@@ -25,7 +25,7 @@ from marshmallow import ValidationError
 from services.common.rpc import rpc
 
 from services.contracts.reference import PREFECTURES
-from services.applications.events import EVENTS as APPLICATION_EVENTS
+from services.contracts.applications_events import EVENTS as APPLICATION_EVENTS
 from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
 from services.common.bilingual import Bilingual
@@ -49,7 +49,7 @@ from services.review.store import (
     AssignmentNotFound, DuplicateExpert, NotFound, ReviewStore, StaleSnapshot, new_id,
 )
 from services.review.usecases import panels as panel_cases
-from services.contracts.funding_events import EVENT_DATA_SCHEMAS as FUNDING_EVENTS
+from services.contracts.funding_events import EVENTS as FUNDING_EVENTS
 
 ALLOW_SHORT_NOTICE = "CHUYI_ALLOW_SHORT_NOTICE"
 SOLVE_ATTEMPTS = 5

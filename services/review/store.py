@@ -29,7 +29,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from services.common.bilingual import Bilingual
 from services.common.store import BaseStore, utcnow
 from services.review.domain.reviews import STANDING
-from services.review.events import EVENTS
+from services.contracts.review_events import EVENTS
 
 T = TypeVar("T")
 

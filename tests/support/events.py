@@ -8,11 +8,11 @@ from __future__ import annotations
 import itertools
 from datetime import datetime
 
-from services.applications.events import EVENTS as APPLICATION_EVENTS
+from services.contracts.applications_events import EVENTS as APPLICATION_EVENTS
 from services.common.envelope import Event, new_event
 from services.common.messaging import Publisher, service_exchange
-from services.funding.events import EVENTS as FUNDING_EVENTS
-from services.review.events import EVENTS as REVIEW_EVENTS
+from services.contracts.funding_events import EVENTS as FUNDING_EVENTS
+from services.contracts.review_events import EVENTS as REVIEW_EVENTS
 
 CONTRACTS = {"applications": APPLICATION_EVENTS, "review": REVIEW_EVENTS, "funding": FUNDING_EVENTS}
 #: event name -> the service that emits it

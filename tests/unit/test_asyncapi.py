@@ -16,9 +16,9 @@ from marshmallow import fields
 from examples.finance_consumer.reconcile import EventContract
 from examples.finance_consumer.samples import START, sample_events
 from services.applications.domain.projects import established_event, place_of, project_record, replaced_event
-from services.applications.events import EVENTS as APPLICATION_EVENTS
+from services.contracts.applications_events import EVENTS as APPLICATION_EVENTS
 from services.common.envelope import new_event
-from services.contracts.funding_events import EVENT_DATA_SCHEMAS as FUNDING_EVENTS
+from services.contracts.funding_events import EVENTS as FUNDING_EVENTS
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENT = ROOT / "docs" / "asyncapi.yaml"

@@ -15,11 +15,6 @@ SERVICES = ("applications", "review", "funding", "notify", "gateway")
 SHARED = ("common", "contracts")
 
 NOT_APART_YET = {
-    ("applications", "services.review.events"),
-    ("review", "services.applications.events"),
-    ("funding", "services.review.events"),
-    ("notify", "services.applications.events"),
-    ("notify", "services.review.events"),
     ("gateway", "services.applications.domain.calls"),
     ("gateway", "services.applications.domain.content"),
     ("gateway", "services.applications.domain.materials"),

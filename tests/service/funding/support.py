@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timezone
 
 from services.funding.domain.ledger import Entry, check_ledger
-from services.review.events import EVENTS as REVIEW_EVENTS
+from services.contracts.review_events import EVENTS as REVIEW_EVENTS
 from tests.support.events import publish_once
 from tests.support.servers import wait_until
 

@@ -11,7 +11,7 @@ from kombu import Connection, Queue
 
 from examples.finance_consumer.reconcile import verify
 from services.common.messaging import service_exchange
-from services.funding.events import EVENTS
+from services.contracts.funding_events import EVENTS
 from tests.service.funding.support import Funding, fresh_year, mid_year
 from tests.support.servers import wait_until
 from tests.unit.test_asyncapi import EXCHANGES, contract, name_of  # noqa: F401 (contract is a fixture)

@@ -11,7 +11,7 @@ from services.applications.domain import access
 from services.applications.domain.messages import Bilingual, NotFound
 from services.applications.domain.recommendation import Actor
 from services.applications.domain.reports import DRAFT, REPORT_MACHINE, already_filed, is_due, window_exists
-from services.applications.events import EVENTS
+from services.contracts.applications_events import EVENTS
 
 
 def _visible(doc: Mapping | None, actor: Actor) -> bool:

@@ -12,7 +12,7 @@ from services.applications.domain.applications import APPLICATION_MACHINE, NOT_S
 from services.applications.domain.messages import Bilingual, NotFound
 from services.applications.domain.projects import established_event
 from services.applications.domain.recommendation import Actor
-from services.applications.events import EVENTS
+from services.contracts.applications_events import EVENTS
 from services.contracts.catalogue import catalogue
 from tests.support.unit_of_work import InMemoryUnitOfWork
 

@@ -137,7 +137,7 @@ def test_decision_record_round_trips_its_findings():
 
 
 def test_the_applicant_snapshot_is_what_review_needs_and_fits_the_event_contract():
-    from services.applications.events import ApplicantSnapshot
+    from services.contracts.applications_events import ApplicantSnapshot
 
     application = {**COMPLETE, "keywords": ["机电"], "team_members": [{"name": "李华", "person_key": "k1"}]}
     snapshot = applicant_snapshot(SECONDARY, application, AT + timedelta(microseconds=5))

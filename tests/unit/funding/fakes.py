@@ -8,7 +8,7 @@ from datetime import datetime
 
 from services.funding.domain.budget import line_id
 from services.funding.domain.refusals import RuleExists
-from services.funding.events import EVENTS
+from services.contracts.funding_events import EVENTS
 from services.funding.store import BudgetLineChanged, funding_fields, funding_from_document, project_document, \
     rule_from_document
 from tests.support.unit_of_work import InMemoryUnitOfWork

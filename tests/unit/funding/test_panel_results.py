@@ -5,7 +5,7 @@ import pytest
 
 from services.funding.usecases import calls, projects
 from services.funding.usecases.panels import record_panel_result
-from services.review.events import EVENTS as REVIEW_EVENTS
+from services.contracts.review_events import EVENTS as REVIEW_EVENTS
 from tests.unit.funding.fakes import FakeFundingStore  # noqa: F401  (the fixture's store)
 from tests.unit.funding.test_usecases import AT, MILLION, budget, selection, store  # noqa: F401
 

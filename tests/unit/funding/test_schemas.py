@@ -5,7 +5,7 @@ from marshmallow import ValidationError
 
 from examples.finance_consumer.samples import scenario
 from services.funding.domain.finance_events import EVENT_NAMES
-from services.contracts.funding_events import EVENT_DATA_SCHEMAS
+from services.contracts.funding_events import EVENTS
 from services.funding.schemas import BudgetSchema, MilestoneSchema
 
 
@@ -19,9 +19,9 @@ def first(events, name):
 
 
 def test_every_finance_event_the_domain_makes_loads_through_its_schema(events):
-    assert sorted({e.name for e in events}) == sorted(EVENT_NAMES) == sorted(EVENT_DATA_SCHEMAS)
+    assert sorted({e.name for e in events}) == sorted(EVENT_NAMES) == sorted(EVENTS)
     for event in events:
-        assert EVENT_DATA_SCHEMAS[event.name].load(event.data) == event.data
+        assert EVENTS[event.name].load(event.data) == event.data
 
 
 @pytest.mark.parametrize("name, change, errors", [
@@ -45,7 +45,7 @@ def test_event_data_that_breaks_the_contract_is_refused_field_by_field(events, n
     data = first(events, name)
     change(data)
     with pytest.raises(ValidationError) as refused:
-        EVENT_DATA_SCHEMAS[name].load(data)
+        EVENTS[name].load(data)
     assert refused.value.messages == errors
 
 

@@ -14,7 +14,7 @@ from services.funding.domain.refusals import (
     AllocationImpossible, AlreadyAllocated, NoSelection, NotFundedYet, RuleExists, RuleMissing)
 from services.funding.domain.rules import AwardTier, FundingRule, TieredAward, TrancheSpec
 from services.contracts.funding import money
-from services.contracts.project_events import EVENT_DATA_SCHEMAS as PROJECT_EVENTS
+from services.contracts.project_events import EVENTS as PROJECT_EVENTS
 from services.funding.usecases import budgets, calls, projects
 from tests.unit.funding.fakes import FakeFundingStore
 

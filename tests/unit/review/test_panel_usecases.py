@@ -8,7 +8,7 @@ import pytest
 
 from services.common.replies import Refused
 from services.common.statemachine import ReasonRequired, TransitionNotAllowed
-from services.review.events import EVENTS
+from services.contracts.review_events import EVENTS
 from services.review.store import PanelAssignmentNotFound, PanelNotFound, new_id
 from services.review.domain.reviews import FieldErrors
 from services.review.usecases import panels as cases

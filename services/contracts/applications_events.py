@@ -1,4 +1,5 @@
-"""The events the applications service emits: names (routing keys) and data schemas.
+"""The events the applications service emits on `applications.events`: names (routing keys) and
+data schemas.
 
 Consumers (review, notify, and applications itself for the catalogue counts) load `data`
 with these schemas; the store refuses to emit data that does not fit them.
@@ -7,7 +8,7 @@ from marshmallow import fields, validate
 
 from services.common.fields import StrictSchema
 from services.common.vocabulary import INDUSTRY_FIELDS
-from services.contracts.project_events import EVENT_DATA_SCHEMAS as PROJECT_EVENTS
+from services.contracts.project_events import EVENTS as PROJECT_EVENTS
 
 
 class CriterionData(StrictSchema):

@@ -1,4 +1,7 @@
-"""The events the review service emits: names (routing keys) and data schemas."""
+"""The events the review service emits on `review.events`: names (routing keys) and data schemas.
+
+Consumers (applications, funding, notify) load `data` with these schemas; the store refuses to
+emit data that does not fit them."""
 from marshmallow import fields
 
 from services.common.fields import StrictSchema
