@@ -451,7 +451,7 @@ class ApplicationsStore(BaseStore):
         terms = ("category", "title", "quota", "prefecture_cap", "per_institution_limit", "budget_min_fen",
                  "budget_max_fen", "review_plan", "funding_rule")
         return {"call_id": doc["_id"], "opens_at": rfc3339(doc["opens_at"]), "closes_at": rfc3339(doc["closes_at"]),
-                **{key: doc[key] for key in terms}}
+                "year": doc.get("year") or call_year(doc["opens_at"]), **{key: doc[key] for key in terms}}
 
     def advance_due_calls(self, at: datetime) -> int:
         """Open and close the calls whose time has come (the timer's work). Returns how many moved.

@@ -38,6 +38,8 @@ class CallOpened(StrictSchema):
     budget_max_fen = fields.Integer(required=True, strict=True)
     review_plan = fields.Nested(ReviewPlanData, required=True)
     funding_rule = fields.String(required=True)
+    year = fields.Integer(strict=True, load_default=None, metadata={
+        "description": "the action year (2022-2025) the call belongs to; absent from calls opened before calls had one"})
 
 
 class CallClosed(StrictSchema):

@@ -108,6 +108,8 @@ class SelectionFinalized(StrictSchema):
     category = fields.String(required=True)
     funding_rule = fields.String(required=True)
     quota = fields.Integer(required=True, strict=True)
+    year = fields.Integer(strict=True, allow_none=True, load_default=None, metadata={
+        "description": "the call's action year, whose budget pays its projects; null when review never heard it"})
     approved = fields.List(fields.Nested(ApprovedApplication), required=True)
     reserve = fields.List(fields.Nested(ReserveApplication), load_default=list,
                           metadata={"description": "in rank order"})

@@ -129,10 +129,11 @@ class FundingRuleCreateSchema(FundingRuleSchema):
 
 
 class AllocationRequestSchema(StrictSchema):
-    """POST /v1/calls/{id}/allocation. Without `year`, the current year in China (UTC+8)."""
+    """POST /v1/calls/{id}/allocation. Without `year`, the call's action year."""
 
     year = fields.Integer(strict=True, validate=validate.Range(min=FIRST_YEAR, max=LAST_YEAR),
-                          metadata={"description": "The budget year to allocate from; default: this year in China."})
+                          metadata={"description": "The budget year to allocate from; default: the call's action year "
+                                                   "(for a call without one, this year in China)."})
 
 
 class MilestoneSchema(StrictSchema):

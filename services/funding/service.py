@@ -22,7 +22,7 @@ from services.common.bilingual import Bilingual
 from services.common.replies import Refused, bilingual, created, idempotent, ok, problem, replying, require_role
 from services.common.store import utcnow
 from services.funding.domain.allocation import BudgetExhausted
-from services.funding.domain.budget import CATEGORIES, BudgetKey, budget_year
+from services.funding.domain.budget import CATEGORIES, BudgetKey
 from services.funding.domain.guides import GUIDES
 from services.funding.domain.progress import progress_cells
 from services.funding.schemas import (
@@ -132,12 +132,12 @@ class FundingService(ChuyiService):
     @answering
     def allocate_call(self, actor, call_id, allocation=None, idempotency_key=None, request_fingerprint=None):
         require_role(actor, PROVINCE)
-        year = AllocationRequestSchema().load(allocation or {}).get("year") or budget_year(utcnow())
+        year = AllocationRequestSchema().load(allocation or {}).get("year")
 
         def command():
             outcome, call = calls.allocate_call(self.store, call_id, year, who(actor), utcnow())
             if isinstance(outcome, BudgetExhausted):
-                return shortfall_problem(outcome, year, call["category"])
+                return shortfall_problem(outcome, call["last_shortfall"]["year"], call["category"])
             return created(CallAllocationSchema().dump(call))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 

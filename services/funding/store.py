@@ -161,12 +161,12 @@ class FundingStore(BaseStore):
         return self.db.calls.find_one({"approved.project_id": project_id}, session=self.session)
 
     def keep_selection(self, call_id: str, category: str, funding_rule: str, approved: list[dict],
-                       finalized_at: datetime) -> None:
+                       finalized_at: datetime, action_year: int | None) -> None:
         """Keep a call's approved projects, the call pending allocation (made on first use)."""
         self.db.calls.update_one(
             {"_id": call_id},
             {"$set": {"category": category, "funding_rule": funding_rule, "approved": approved,
-                      "finalized_at": finalized_at, "pending_reason": None},
+                      "finalized_at": finalized_at, "action_year": action_year, "pending_reason": None},
              "$setOnInsert": {"call_id": call_id, "status": "pending", "year": None, "awards": [], "total": None,
                               "last_shortfall": None, "history": []}},
             upsert=True, session=self.session)

@@ -509,7 +509,7 @@ class ReviewService(ChuyiService):
                         "reserve_position": e.reserve_position} for e in final.ranking.reserve]
             self.store.emit("selection_finalized", call["_id"], {
                 "call_id": call["_id"], "category": call["category"], "funding_rule": call["funding_rule"],
-                "quota": call["quota"], "approved": approved, "reserve": reserve})
+                "quota": call["quota"], "year": call.get("year"), "approved": approved, "reserve": reserve})
             return schemas.SelectionOut().dump({"call_id": call["_id"], "status": final.status, "finalized_at": now,
                                                 "approved": approved})
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
@@ -618,7 +618,7 @@ class ReviewService(ChuyiService):
             "category": data["category"], "title": data["title"], "quota": data["quota"],
             "prefecture_cap": data["prefecture_cap"], "review_plan": data["review_plan"],
             "funding_rule": data["funding_rule"], "opens_at": parse_time(data["opens_at"]),
-            "closes_at": parse_time(data["closes_at"])}})
+            "closes_at": parse_time(data["closes_at"]), "year": data["year"]}})
 
     @handles("applications", "call_closed")
     def call_closed(self, event):

@@ -77,9 +77,11 @@ def test_the_upheld_objection_removes_one_application_and_promotes_one_from_the_
 
 
 def test_allocations_follow_each_calls_funding_rule(demo):
-    result, _ = demo
-    for call in result.calls:
+    result, printed = demo
+    assert "allocating by command" not in printed  # each allocated on its selection's arrival
+    for call in result.calls + result.years.later_calls:
         assert call.allocation["status"] == "allocated"
+        assert call.allocation["year"] == call.body["year"]  # paid from its action year's budget
         requests = {a["application_id"]: a["budget_request_fen"] for a in call.approved}
         awards = {a["project_id"]: a for a in call.allocation["awards"]}
         assert set(awards) == set(requests)

@@ -27,6 +27,13 @@ def budget_year(at: datetime) -> int:
     return at.astimezone(CHINA).year
 
 
+def funding_year(action_year: int | None, at: datetime) -> int:
+    """The budget year that pays a call's projects: the call's action year (a 2022 call draws on
+    2022's budget, whenever its selection is finalized or allocated); for a call without one
+    (opened before calls had a year), the budget year of `at`."""
+    return action_year if action_year is not None else budget_year(at)
+
+
 def check_year_and_category(year: int, category: str) -> None:
     if isinstance(year, bool) or not isinstance(year, int) or year < FIRST_YEAR:
         raise ValueError(f"year must be an integer >= {FIRST_YEAR}, got {year!r}")

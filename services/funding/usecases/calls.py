@@ -12,7 +12,7 @@ from services.contracts.funding import money
 from services.funding.domain.allocation import (
     CALL_ALLOCATION, Allocation, BudgetExhausted, allocate, allocate_successor)
 from services.funding.domain.awards import ApprovedProject
-from services.funding.domain.budget import budget_year
+from services.funding.domain.budget import funding_year
 from services.funding.domain.money import add_by_source
 from services.funding.domain.refusals import (
     AllocationBlocked, AllocationImpossible, AlreadyAllocated, NoSelection, RuleMissing)
@@ -27,7 +27,7 @@ SYSTEM_ACTOR = "system:funding"
 def selection_finalized(store: FundingStore, selection: Mapping, finalized_at: datetime, at: datetime) -> None:
     """Keep the call's approved projects (project id = application id) unless it is allocated
     already, and allocate it at once when its funding rule and budget lines for (year,
-    category) exist; the year is the finalization's in China. Otherwise the call stays
+    category) exist; the year is the call's action year (`funding_year`). Otherwise the call stays
     pending, with the reason. Runs inside the handler's transaction."""
     call_id, category = selection["call_id"], selection["category"]
     approved = [{"project_id": a["application_id"], "institution_id": a["institution_id"],
@@ -38,8 +38,8 @@ def selection_finalized(store: FundingStore, selection: Mapping, finalized_at: d
         call = store.call(call_id)
         if call is not None and call["status"] == "allocated":
             return
-        store.keep_selection(call_id, category, selection["funding_rule"], approved, finalized_at)
-        year = budget_year(finalized_at)
+        store.keep_selection(call_id, category, selection["funding_rule"], approved, finalized_at, selection["year"])
+        year = funding_year(selection["year"], finalized_at)
         if not store.has_budget(year, category):
             store.keep_pending(call_id, f"no budget line for {year} {category} yet: add the budget "
                                         "(POST /v1/budgets), then allocate")
@@ -97,9 +97,10 @@ def _fund_successor(store: FundingStore, call: dict, successor: dict, place_rank
                     money(add_by_source((call["total"] or {}).get("by_source", {}), outcome.needed)))
 
 
-def allocate_call(store: FundingStore, call_id: str, year: int, actor: str,
+def allocate_call(store: FundingStore, call_id: str, requested_year: int | None, actor: str,
                   at: datetime) -> tuple[Allocation | BudgetExhausted, dict]:
-    """Allocate the call's budget to its approved projects, all or nothing; returns the
+    """Allocate the call's budget of `requested_year` (by default the call's action year) to its
+    approved projects, all or nothing; returns the
     outcome and the call after it. A budget that does not cover the call allocates nothing,
     leaves the call pending with the shortfall and emits budget_exhausted. Raises
     `NoSelection`, `AlreadyAllocated`, `RuleMissing` or `AllocationImpossible`."""
@@ -112,6 +113,7 @@ def allocate_call(store: FundingStore, call_id: str, year: int, actor: str,
         rule = store.rule(call["funding_rule"])
         if rule is None:
             raise RuleMissing(call_id, call["funding_rule"])
+        year = requested_year or funding_year(call.get("action_year"), at)
         available = store.claim_budget_lines(year, call["category"], rule.sources, at)
         try:
             projects = [ApprovedProject(p["project_id"], p["rank"], p["request"]) for p in call["approved"]]

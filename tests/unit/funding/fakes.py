@@ -73,11 +73,11 @@ class FakeFundingStore(InMemoryUnitOfWork):
     def call_approving(self, project_id):
         return next((c for c in self.calls.values() if project_id in {p["project_id"] for p in c["approved"]}), None)
 
-    def keep_selection(self, call_id, category, funding_rule, approved, finalized_at) -> None:
+    def keep_selection(self, call_id, category, funding_rule, approved, finalized_at, action_year) -> None:
         call = self.calls.setdefault(call_id, {"_id": call_id, "call_id": call_id, "status": "pending", "year": None,
                                                "awards": [], "total": None, "last_shortfall": None, "history": []})
         call.update(category=category, funding_rule=funding_rule, approved=approved, finalized_at=finalized_at,
-                    pending_reason=None)
+                    action_year=action_year, pending_reason=None)
 
     def add_approved(self, call_id, approved) -> None:
         self.calls[call_id]["approved"].append(approved)

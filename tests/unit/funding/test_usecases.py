@@ -25,8 +25,8 @@ RULE = FundingRule(TieredAward((AwardTier(1, None, MILLION),)), {"provincial_spe
                    "beyond_approval")
 
 
-def selection(call_id="call_1", rule_id="rule_1", ranks=(1, 2), category="hv-group"):
-    return {"call_id": call_id, "category": category, "funding_rule": rule_id, "quota": 5,
+def selection(call_id="call_1", rule_id="rule_1", ranks=(1, 2), category="hv-group", year=None):
+    return {"call_id": call_id, "category": category, "funding_rule": rule_id, "quota": 5, "year": year,
             "approved": [{"application_id": f"app_{call_id}_{rank}", "institution_id": f"inst_{rank}",
                           "prefecture": "长沙市", "rank": rank, "title": f"项目 {rank}",
                           "budget_request_fen": 5 * MILLION} for rank in ranks]}
@@ -68,6 +68,16 @@ def test_a_selection_without_a_budget_line_waits_with_the_reason_and_emits_nothi
     call = store.call("call_1")
     assert call["status"] == "pending" and call["pending_reason"].startswith("no budget line for 2026 hv-group")
     assert store.emitted == [] and store.projects == {}
+
+
+def test_a_calls_projects_are_paid_from_its_action_years_budget_whenever_it_is_finalized(store):
+    budget(store, {"provincial_special": 10 * MILLION, "local_government": 10 * MILLION})  # 2026's
+    calls.selection_finalized(store, selection(year=2022), AT, AT)  # a 2022 call finalized in 2026
+    assert store.call("call_1")["pending_reason"].startswith("no budget line for 2022 hv-group")
+    budget(store, {"provincial_special": 10 * MILLION, "local_government": 10 * MILLION}, year=2022)
+    outcome, call = calls.allocate_call(store, "call_1", None, "province:admin", AT)  # no year asked: the call's
+    assert call["status"] == "allocated" and call["year"] == 2022
+    assert {line["year"] for line in store.budget_lines.values() if line["reserved"]} == {2022}
 
 
 def test_a_selection_whose_rule_is_missing_waits_with_the_refusal_as_its_reason(store):
