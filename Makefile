@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup up down logs demo test test-unit chaos bandit bench bench-e2e fuzz k8s-validate
+.PHONY: setup up down logs demo test test-unit chaos bandit bench bench-e2e bench-assign-national fuzz k8s-validate
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -68,9 +68,13 @@ fuzz: setup
 
 # One benchmark: bench-relay, bench-submit, bench-assign, bench-gateway, bench-rank,
 # bench-events, bench-audit, bench-materials, bench-memory run bench/<name>.py;
-# bench-e2e runs bench/e2e_latency.py.
+# bench-e2e runs bench/e2e_latency.py; bench-assign-national runs bench/assign_national.py
+# (300 000 applications × 5 of 100 000 experts; not part of `make bench`: about 10 minutes).
 bench-e2e: setup
 	$(PY) bench/e2e_latency.py
+
+bench-assign-national: setup
+	$(PY) bench/assign_national.py
 
 bench-%: setup
 	$(PY) bench/$*.py

@@ -360,6 +360,11 @@ def document(outcomes: list[Outcome], at_start: dict, started_at: datetime, seco
     return "\n".join(lines) + "\n"
 
 
+# docs/benchmarks.md from this heading on is written by hand from runs outside `make bench`,
+# and kept when `make bench` rewrites the rest.
+KEPT = "## Measured apart"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help="comma-separated names: " + ", ".join(b.name for b in BENCHMARKS))
@@ -385,6 +390,10 @@ def main() -> None:
     seconds = time.perf_counter() - started
 
     text = document(outcomes, at_start, started_at, seconds)
+    if args.out.exists():  # sections measured apart (e.g. make bench-assign-national) stay
+        previous = args.out.read_text(encoding="utf-8")
+        if KEPT in previous:
+            text += "\n" + previous[previous.index(KEPT):]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print("\n".join(table(outcomes)))

@@ -66,10 +66,13 @@ MAX_ROUNDS = 12
 
 # ---------------------------------------------------------------- the instance
 
-def synthetic(scale: float, seed: int = 2022) -> tuple[list[Application], list[Expert]]:
-    """The call and pool at `scale` (1 = 20 000 applications, 8 000 experts)."""
+def synthetic(scale: float, seed: int = 2022, n_apps: int | None = None, n_experts: int | None = None,
+              caps: tuple[int, int] = (4, 12)) -> tuple[list[Application], list[Expert]]:
+    """The call and pool at `scale` (1 = 20 000 applications, 8 000 experts), or of
+    `n_apps` × `n_experts` when given; caps drawn uniformly in caps[0]..caps[1]."""
     rng = np.random.default_rng(seed)
-    n_apps, n_experts = round(FULL_APPS * scale), round(FULL_EXPERTS * scale)
+    n_apps = round(FULL_APPS * scale) if n_apps is None else n_apps
+    n_experts = round(FULL_EXPERTS * scale) if n_experts is None else n_experts
     prefecture_weight = np.r_[0.34, np.full(13, 0.66 / 13)]
     n_applicants, n_others = max(8, n_apps // 30), max(8, n_experts // 9)
     applicant_prefecture = rng.choice(14, n_applicants, p=prefecture_weight)
@@ -113,7 +116,7 @@ def synthetic(scale: float, seed: int = 2022) -> tuple[list[Application], list[E
     exp_categories = weighted_sets(n_experts, category_weight, 4, 8, categories)
     from_applicant = rng.random(n_experts) < 0.15
     institution = np.where(from_applicant, rng.integers(n_applicants, size=n_experts), rng.integers(n_others, size=n_experts))
-    caps = rng.integers(4, 13, n_experts)
+    caps = rng.integers(caps[0], caps[1] + 1, n_experts)
     declared_institutions = rng.integers(0, 4, n_experts)
     declared_people = rng.integers(0, 3, n_experts)
     experts = [Expert(

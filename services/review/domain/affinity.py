@@ -94,13 +94,13 @@ def entries_in_block(keys: np.ndarray, n_experts: int, rows: np.ndarray, column_
     `rows` are the block's application positions, ascending; `column_of_expert[e]` is
     expert e's column in the block or -1. Returns (row, column, index into keys).
     """
-    lo, hi = np.searchsorted(keys, [rows[0] * n_experts, (rows[-1] + 1) * n_experts])
-    row_of_app = np.full(rows[-1] - rows[0] + 1, -1, np.int64)
-    row_of_app[rows - rows[0]] = np.arange(len(rows))
-    found = keys[lo:hi]
-    row, column = row_of_app[found // n_experts - rows[0]], column_of_expert[found % n_experts]
-    hit = np.flatnonzero((row >= 0) & (column >= 0))
-    return row[hit], column[hit], lo + hit
+    # Each row's own run of keys: the rows of a block may lie far apart (blocks by fields).
+    lo, hi = np.searchsorted(keys, rows * n_experts), np.searchsorted(keys, (rows + 1) * n_experts)
+    counts = hi - lo
+    index = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+    row, column = np.repeat(np.arange(len(rows)), counts), column_of_expert[keys[index] % n_experts]
+    hit = np.flatnonzero(column >= 0)
+    return row[hit], column[hit], index[hit]
 
 
 class AffinityScorer:
@@ -128,6 +128,7 @@ class AffinityScorer:
         dense_column = np.full(len(keywords), -1, np.int64)
         dense_keywords = self._dense_keywords(app_keyword[1], exp_keyword[1], len(keywords))
         dense_column[dense_keywords] = np.arange(len(dense_keywords))
+        self._n_fields = len(fields)
         app_fields, app_dense = self._binary(len(applications), len(fields), app_field, app_keyword, dense_column)
         exp_fields, exp_dense = self._binary(len(experts), len(fields), exp_field, exp_keyword, dense_column)
         self._app_field_bits, self._app_keyword_bits = np.packbits(app_fields, axis=1), np.packbits(app_dense, axis=1)
@@ -157,7 +158,10 @@ class AffinityScorer:
         field_n, keyword_n = (np.sqrt(np.maximum(self._count[f"{kind}_{side}"], 1)) for kind in ("field", "keyword"))
         if side == "app":
             field_n, keyword_n = field_n / (FIELD_WEIGHT * AFFINITY_SCALE), keyword_n / (KEYWORD_WEIGHT * AFFINITY_SCALE)
-        return np.hstack([fields / field_n[:, None], dense / keyword_n[:, None]]).astype(np.float32)
+        weighted = np.empty((len(fields), fields.shape[1] + dense.shape[1]), np.float32)  # no float64 copy: 650 MB at 300 000 rows
+        np.divide(fields, field_n[:, None].astype(np.float32), out=weighted[:, :fields.shape[1]])
+        np.divide(dense, keyword_n[:, None].astype(np.float32), out=weighted[:, fields.shape[1]:])
+        return weighted
 
     def _dense_keywords(self, app_codes: np.ndarray, exp_codes: np.ndarray, n_keywords: int) -> np.ndarray:
         """The most-shared keywords, as few as keep the sparse join within its budget."""
@@ -168,12 +172,35 @@ class AffinityScorer:
         left_sparse = pairs.sum() - np.cumsum(pairs[by_pairs])
         return by_pairs[: min(np.count_nonzero(left_sparse > SPARSE_KEYWORD_PAIRS) + 1, MAX_DENSE_KEYWORDS)]
 
+    def field_bits(self) -> tuple[np.ndarray, np.ndarray]:
+        """(applications × fields, experts × fields) membership, bool, fields by code."""
+        return (np.unpackbits(self._app_field_bits, axis=1)[:, :self._n_fields].astype(bool),
+                np.unpackbits(self._exp_field_bits, axis=1)[:, :self._n_fields].astype(bool))
+
+    def field_groups(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Applications and experts grouped by their set of fields: (group of each application,
+        group of each expert, cosine of the fields of every application group × expert group,
+        float32). A pair's score is at most FIELD_WEIGHT · AFFINITY_SCALE · that cosine plus
+        KEYWORD_WEIGHT · AFFINITY_SCALE."""
+        app_sets, app_group = np.unique(self._app_field_bits, axis=0, return_inverse=True)
+        exp_sets, exp_group = np.unique(self._exp_field_bits, axis=0, return_inverse=True)
+        app_bits, exp_bits = np.unpackbits(app_sets, axis=1).astype(np.float32), np.unpackbits(exp_sets, axis=1).astype(np.float32)
+        denominator = np.sqrt(np.outer(app_bits.sum(axis=1), exp_bits.sum(axis=1)))
+        common = app_bits @ exp_bits.T
+        cosine = np.divide(common, denominator, out=np.zeros_like(common), where=denominator > 0)
+        return app_group.ravel(), exp_group.ravel(), cosine
+
     def block(self, rows: np.ndarray, columns: np.ndarray, column_of_expert: np.ndarray) -> np.ndarray:
         """Float32 unrounded scores of `rows` × `columns`; `rows` sorted ascending.
 
         `column_of_expert[e]` is the position of expert e in `columns`, or -1.
         """
-        scores = self._app_weighted[rows] @ self._exp_weighted[columns].T
+        app = self._app_weighted[rows]
+        used = np.flatnonzero(app.any(axis=0))  # rows of a few fields use few dimensions
+        if len(used) < 0.75 * app.shape[1]:
+            scores = app[:, used] @ self._exp_weighted[np.ix_(columns, used)].T
+        else:
+            scores = app @ self._exp_weighted[columns].T
         row, column, at = entries_in_block(self._sparse_key, self._n_experts, rows, column_of_expert)
         app, expert = rows[row], columns[column]
         weight = (AFFINITY_SCALE * KEYWORD_WEIGHT) / np.sqrt(self._count["keyword_app"][app] * self._count["keyword_expert"][expert])

@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -79,9 +80,23 @@ COST_PER_POINT = 64  # integer flow costs per affinity point: room for the load 
 BLOCK_ENTRIES = 4_000_000  # scores computed at once: 16 MB of float32
 POOL_PER_TOP_N = 24  # an application's pool: its 24 · top_n best experts
 PRICING_ROUNDS = 1
+# Calls of more open applications than PART_ROWS are solved in parts (`_decomposed_flow`).
+PART_ROWS = 40_000
+DECOMPOSED_ROUNDS = 2
+PART_PRICING_ROUNDS = 2
+# In a part of a decomposed solve, when pricing finds more than this many pairs per row, each
+# row keeps its most negative ones: pricing the whole pool would add tens of millions of arcs.
+PRICED_PER_APPLICATION = 4
+OVERFLOW_COST = 2 * AFFINITY_SCALE * COST_PER_POINT  # an empty slot in the pricing flow: dearer than any pair
 # Blocks are scored in threads: numpy releases the GIL. Under eventlet's monkey patching (the
 # services) the threads are green and the blocks simply go one after another.
 THREADS = min(4, os.cpu_count() or 1)
+# A call with more qualified pairs than this (about 2e10 at national scale: 300 000 × 100 000)
+# scores only the experts closest in fields to each application (`_field_plan`): at least
+# FIELD_COLUMNS of them per set of fields, whole levels of field cosine.
+PRUNE_ABOVE_PAIRS = 1_000_000_000
+FIELD_COLUMNS = 1_500
+MAX_FIELD_GROUP_PAIRS = 50_000_000
 # Bellman-Ford passes for the potentials; about 150 at provincial scale. Stopped early they
 # only price fewer pairs in, and the LP duals stay a valid (looser) bound.
 MAX_RELAXATIONS = 2_000
@@ -167,6 +182,25 @@ class _Block(NamedTuple):
     column_of_expert: np.ndarray  # expert position -> column, or -1
 
 
+class _State(NamedTuple):
+    """A part of the call for one flow: open slots per application, free cap and standing
+    load per expert (what the rest of the call has already taken counts as standing)."""
+
+    demand: np.ndarray
+    free: np.ndarray
+    load: np.ndarray
+
+
+class _Pairs(NamedTuple):
+    """The pairs of a decomposed solve, shaped like a FlowSolution for `_result`."""
+
+    app: np.ndarray
+    expert: np.ndarray
+    chosen: np.ndarray
+    points: np.ndarray
+    candidates: int
+
+
 class LpDuals(NamedTuple):
     """Dual values of the assignment LP (max Σ points·x), read off a flow without load spread.
 
@@ -211,8 +245,11 @@ class FlowSolution:
     >= 0, which certifies optimality and prices pairs the flow did not see.
     """
 
-    def __init__(self, problem: AssignmentProblem, app: np.ndarray, expert: np.ndarray, spread: bool = True):
+    def __init__(self, problem: AssignmentProblem, app: np.ndarray, expert: np.ndarray, spread: bool = True,
+                 overflow: bool = False, state: _State | None = None):
         self.problem, self.app, self.expert, self.spread = problem, app, expert, spread and problem.policy.load_spread > 0
+        self.overflow, self.state = overflow, state
+        demand = problem.demand if state is None else state.demand
         self.points = problem.points(app, expert)
         n_experts, n_apps = len(problem.experts), len(problem.applications)
         self.first_app = 2 + n_experts
@@ -225,17 +262,23 @@ class FlowSolution:
         group_app[group] = app
         self.group_keys, self.group_nodes = group_key[shared], group_node[shared]
         self.pair_head = np.where(shared[group], group_node[group], self.first_app + app)
-        load = problem.load_arcs(self.spread)
-        open_apps = np.flatnonzero(problem.demand > 0)
+        load = problem.load_arcs(self.spread, state)
+        open_apps = np.flatnonzero(demand > 0)
         parts = [
             load,
             (2 + expert, self.pair_head, np.ones(len(app)), (AFFINITY_SCALE - self.points) * COST_PER_POINT),
             (self.group_nodes, self.first_app + group_app[shared], np.ones(len(self.group_nodes)), np.zeros(len(self.group_nodes))),
-            (self.first_app + open_apps, np.ones(len(open_apps)), problem.demand[open_apps], np.zeros(len(open_apps))),
+            (self.first_app + open_apps, np.ones(len(open_apps)), demand[open_apps], np.zeros(len(open_apps))),
         ]
-        self.tails, self.heads, self.caps, self.costs = (np.concatenate(column).astype(np.int64) for column in zip(*parts))
         self.n_nodes = self.first_app + n_apps + len(self.group_nodes)
-        self.flows = self._solve(int(problem.demand[open_apps].sum()))
+        wanted = int(demand[open_apps].sum())
+        if overflow:  # source -> overflow -> each application: always feasible, dearer than any pair
+            parts += [(np.zeros(1), np.full(1, self.n_nodes), np.full(1, wanted), np.zeros(1)),
+                      (np.full(len(open_apps), self.n_nodes), self.first_app + open_apps, demand[open_apps],
+                       np.full(len(open_apps), OVERFLOW_COST))]
+            self.n_nodes += 1
+        self.tails, self.heads, self.caps, self.costs = (np.concatenate(column).astype(np.int64) for column in zip(*parts))
+        self.flows = self._solve(wanted)
         first_pair = len(load[0])
         self.chosen = self.flows[first_pair:first_pair + len(app)] > 0
         self._potentials = None
@@ -255,6 +298,10 @@ class FlowSolution:
         if status != flow.OPTIMAL:
             raise RuntimeError(f"min-cost flow failed: {status}")
         return flow.flows(np.asarray(arcs, np.int32)).astype(np.int64)
+
+    @property
+    def candidates(self) -> int:
+        return len(self.app)
 
     @property
     def potentials(self) -> np.ndarray:
@@ -282,8 +329,8 @@ class FlowSolution:
     def lp_duals(self) -> LpDuals:
         """The LP duals in points; only for a flow without load spread (plain expert arcs)."""
         problem = self.problem
-        if self.spread:
-            raise ValueError("lp_duals needs a flow solved without load spread")
+        if self.spread or self.overflow or self.state is not None:
+            raise ValueError("lp_duals needs a flow of the whole call solved without load spread or overflow")
         distance = self.potentials / COST_PER_POINT
         source, sink = distance[0], distance[1]
         app = np.where(problem.demand > 0, np.maximum(0, sink - distance[self.first_app:self.first_app + len(problem.demand)]), 0)
@@ -364,9 +411,17 @@ class AssignmentProblem:
     def solve(self) -> AssignmentResult:
         feasibility = self._feasibility()
         open_rows = np.flatnonzero(self.demand > 0)
-        solution = self.flow(*self.all_pairs(open_rows)) if self.policy.top_n is None else self.sparse_flow(open_rows)
+        if self.policy.top_n is None:
+            solution = self.flow(*self.all_pairs(open_rows))
+        elif len(open_rows) > PART_ROWS:
+            solution = self._decomposed_flow(open_rows)
+        else:
+            solution = self.sparse_flow(open_rows)
         missing = self._missing(solution)
-        if missing.any() and self.policy.top_n is not None:
+        if missing.any() and isinstance(solution, _Pairs):
+            solution = self._fill_short(solution, missing)
+            missing = self._missing(solution)
+        elif missing.any() and self.policy.top_n is not None:
             # Never leave an application short for want of candidates: give it all its experts.
             extra = self.all_pairs(np.flatnonzero(missing))
             keys = np.union1d(solution.app * len(self.experts) + solution.expert, extra[0] * len(self.experts) + extra[1])
@@ -375,12 +430,14 @@ class AssignmentProblem:
                 missing = self._missing(solution)
         return self._result(solution, missing, feasibility)
 
-    def flow(self, app: np.ndarray, expert: np.ndarray, spread: bool = True) -> FlowSolution:
+    def flow(self, app: np.ndarray, expert: np.ndarray, spread: bool = True, overflow: bool = False,
+             state: _State | None = None) -> FlowSolution:
         """Solve the flow over the candidate pairs (app[i], expert[i]); spread=False leaves the
-        load spread out (pure affinity)."""
-        return FlowSolution(self, app, expert, spread)
+        load spread out (pure affinity); overflow=True lets any slot stay empty at a price
+        above any pair, so that the flow is feasible and its potentials price every pair."""
+        return FlowSolution(self, app, expert, spread, overflow, state)
 
-    def sparse_flow(self, rows: np.ndarray) -> FlowSolution:
+    def sparse_flow(self, rows: np.ndarray, **options) -> FlowSolution:
         """The flow over the sparsified candidate set of `rows`.
 
         Candidates: each row's top_n experts and each expert's top_m rows by affinity,
@@ -390,22 +447,136 @@ class AssignmentProblem:
         the flow with the load spread over the grown set.
         """
         keys, expert_bits = self._pool(rows, POOL_PER_TOP_N * self.policy.top_n)
+        return self._pool_flow(rows, keys, expert_bits, **options)
+
+    def _pool_flow(self, rows: np.ndarray, keys: np.ndarray, expert_bits: int, state: _State | None = None,
+                   extra: tuple[np.ndarray, np.ndarray] | None = None, rounds: int = PRICING_ROUNDS,
+                   overflow: bool = False, priced_per_row: int | None = None) -> FlowSolution:
+        """`sparse_flow` over a pool already scored (`keys`: rows × width, -1 where none);
+        `extra` pairs are candidates from the start; `state` restricts the flow to a part.
+        overflow: the pricing flows may leave slots empty at a price (their potentials then
+        price every pair even when the first candidates cannot fill every slot);
+        priced_per_row: each round adds at most that many priced pairs per row, its most
+        negative (partial pricing), when it finds more."""
         flat = keys.ravel()
         app, expert, score = np.repeat(rows, keys.shape[1]), flat & ((1 << expert_bits) - 1), flat >> expert_bits
         chosen = np.zeros(flat.size, bool)
         chosen[_best(keys, self.policy.top_n)] = True
         near = _best(keys, 4 * self.policy.top_n)  # each expert's top_m among the rows' nearest
         chosen[near[_best_by_group(expert[near], flat[near], self.policy.top_m)]] = True
-        for _ in range(PRICING_ROUNDS):
-            pricing = self.flow(app[chosen], expert[chosen], spread=False)  # affinity alone prices
+        if extra is not None and len(extra[0]):
+            known = np.isin(extra[0] * len(self.experts) + extra[1], app[chosen] * len(self.experts) + expert[chosen])
+            extra_app, extra_expert = extra[0][~known], extra[1][~known]
+        else:
+            extra_app = extra_expert = np.zeros(0, np.int64)
+
+        def candidates():
+            return np.concatenate([app[chosen], extra_app]), np.concatenate([expert[chosen], extra_expert])
+
+        for _ in range(rounds):
+            pricing = self.flow(*candidates(), spread=False, overflow=overflow, state=state)  # affinity alone prices
             unseen = np.flatnonzero((flat >= 0) & ~chosen)
-            priced_in = unseen[pricing.reduced_costs(app[unseen], expert[unseen], score[unseen]) < 0]
+            reduced = pricing.reduced_costs(app[unseen], expert[unseen], score[unseen])
+            priced_in = unseen[reduced < 0]
+            if priced_per_row is not None and len(priced_in) > priced_per_row * len(rows):
+                priced_in = priced_in[_best_by_group(app[priced_in], -reduced[reduced < 0], priced_per_row)]
             if not len(priced_in):
                 if not self.policy.load_spread:
                     return pricing
                 break
             chosen[priced_in] = True
-        return self.flow(app[chosen], expert[chosen])
+        return self.flow(*candidates(), state=state)
+
+    def _decomposed_flow(self, rows: np.ndarray) -> _Pairs:
+        """A call too large for one flow (min-cost flow time grows about with the square of
+        the arcs: 1 s at 300 000 arcs, 100 s at 3 M): the rows and experts are split into
+        parts by their most widely held field (`_parts`), each part solved alone with
+        `_pool_flow`; then a second partition, by their least widely held field, re-solves
+        each of its parts with what the rest of the call holds standing, so that pairs
+        across the first parts get their chance. Never worse after the second round: each
+        part's flow sees its pairs of the first round among its candidates."""
+        keys, expert_bits = self._pool(rows, POOL_PER_TOP_N * self.policy.top_n)
+        mask = (1 << expert_bits) - 1
+        n_parts = max(1, -(-len(rows) // PART_ROWS))
+        available = np.array([e.available for e in self.experts], bool)
+        app = expert = np.zeros(0, np.int64)
+        seen = 0
+        for round_ in range(DECOMPOSED_ROUNDS):
+            app_part, expert_part = self._parts(rows, n_parts, round_)
+            kept = app_part[app] != expert_part[expert]  # pairs across this round's parts stand
+            next_app, next_expert = [app[kept]], [expert[kept]]
+            for part in range(n_parts):
+                part_rows = rows[app_part[rows] == part]
+                if not len(part_rows):
+                    continue
+                across = kept & ((app_part[app] == part) | (expert_part[expert] == part))
+                demand = np.zeros_like(self.demand)
+                demand[part_rows] = self.demand[part_rows]
+                demand -= np.bincount(app[across & (app_part[app] == part)], minlength=len(demand))
+                load = self.load + np.bincount(expert[across & (expert_part[expert] == part)], minlength=len(self.experts))
+                free = np.where(available & (expert_part == part), np.maximum(self.cap - load, 0), 0)
+                part_keys = keys[np.searchsorted(rows, part_rows)]
+                part_experts = np.where(part_keys >= 0, part_keys & mask, 0)
+                outside = (part_keys >= 0) & (expert_part[part_experts] != part)
+                # An application's institutions already on it from outside the part are out.
+                held = np.unique(app[across] * self.n_institutions + self.institution[expert[across]])
+                if len(held):
+                    key = np.repeat(part_rows, keys.shape[1]) * self.n_institutions + self.institution[part_experts.ravel()]
+                    outside |= np.isin(key, held).reshape(part_keys.shape) & (part_keys >= 0)
+                part_keys = np.where(outside, -1, part_keys)
+                inside = ~kept & (app_part[app] == part)
+                solution = self._pool_flow(part_rows, part_keys, expert_bits, _State(demand, free, load),
+                                           (app[inside], expert[inside]), rounds=PART_PRICING_ROUNDS, overflow=True,
+                                           priced_per_row=PRICED_PER_APPLICATION)
+                seen += len(solution.app)
+                next_app.append(solution.app[solution.chosen])
+                next_expert.append(solution.expert[solution.chosen])
+            app, expert = np.concatenate(next_app), np.concatenate(next_expert)
+        return _Pairs(app, expert, np.ones(len(app), bool), self.points(app, expert), seen)
+
+    def _fill_short(self, solution: _Pairs, missing: np.ndarray) -> _Pairs:
+        """After a decomposed solve: the applications left short get all their eligible
+        experts with cap left, every other pair standing."""
+        short = np.flatnonzero(missing > 0)
+        app, expert = self.all_pairs(short)
+        load = self.load + np.bincount(solution.expert, minlength=len(self.experts))
+        held = np.unique(solution.app * self.n_institutions + self.institution[solution.expert])
+        fresh = ~np.isin(app * self.n_institutions + self.institution[expert], held)
+        available = np.array([e.available for e in self.experts], bool)
+        state = _State(np.maximum(missing, 0), np.where(available, np.maximum(self.cap - load, 0), 0), load)
+        extra = self.flow(app[fresh], expert[fresh], state=state)
+        app = np.concatenate([solution.app, extra.app[extra.chosen]])
+        expert = np.concatenate([solution.expert, extra.expert[extra.chosen]])
+        return _Pairs(app, expert, np.ones(len(app), bool), self.points(app, expert), solution.candidates + len(extra.app))
+
+    def _parts(self, rows: np.ndarray, n_parts: int, round_: int) -> tuple[np.ndarray, np.ndarray]:
+        """Part of each application and expert: the fields, ranked by how many rows hold them
+        (most first in round 0, least first in round 1), are packed into `n_parts` parts of
+        about equal rows; an application or expert goes with its first-ranked field (with
+        none: by position)."""
+        app_bits, exp_bits = self.scorer.field_bits()
+        held = app_bits[rows].sum(axis=0, dtype=np.int64)
+        rank = np.argsort(-held if round_ % 2 == 0 else held, kind="stable")  # field codes, first-ranked first
+        place = np.empty(len(rank), np.int64)
+        place[rank] = np.arange(len(rank))
+
+        def first(bits):
+            ranked = np.where(bits, place[None, :], len(rank))
+            return ranked.min(axis=1) if len(rank) else np.full(len(bits), 0)
+
+        app_first, exp_first = first(app_bits), first(exp_bits)
+        # Pack fields into parts, largest first, each into the part with the fewest rows so far.
+        rows_of_field = np.bincount(app_first[rows], minlength=len(rank) + 1)
+        part_of_field = np.zeros(len(rank) + 1, np.int64)
+        filled = np.zeros(n_parts, np.int64)
+        for field in np.argsort(-rows_of_field, kind="stable"):
+            part_of_field[field] = int(np.argmin(filled))
+            filled[part_of_field[field]] += rows_of_field[field]
+        app_part, exp_part = part_of_field[app_first], part_of_field[exp_first]
+        none = len(rank)
+        app_part[app_first == none] = np.arange(int((app_first == none).sum())) % n_parts
+        exp_part[exp_first == none] = np.arange(int((exp_first == none).sum())) % n_parts
+        return app_part, exp_part
 
     def all_pairs(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every eligible pair of `rows` with an expert who has free cap."""
@@ -430,11 +601,55 @@ class AssignmentProblem:
         pool = np.full((len(rows), width), -1, key_type)
         row_of = np.full(len(self.applications), -1, np.int64)
         row_of[rows] = np.arange(len(rows))
-        blocks = list(self._block_plan(rows, with_free_cap=True))
+        qualified_pairs = sum(len(category_rows) * int((self.mask.qualified(category_rows[0]) & (self.free > 0)).sum())
+                              for _, category_rows in self._by_category(rows))
+        plan = (self._field_plan(rows, FIELD_COLUMNS) if qualified_pairs > PRUNE_ABOVE_PAIRS else None)
+        if plan is None:
+            plan = self._block_plan(rows, with_free_cap=True)
         with ThreadPoolExecutor(THREADS) as threads:
-            for block, keys in zip(blocks, threads.map(best_keys, blocks)):
-                pool[row_of[block.rows], : keys.shape[1]] = np.maximum(keys, -1)
+            # A bounded window of blocks in flight: at national scale there are thousands.
+            pending = deque()
+            for block in plan:
+                pending.append((block, threads.submit(best_keys, block)))
+                if len(pending) > 2 * THREADS:
+                    done, keys = pending.popleft()
+                    pool[row_of[done.rows], : keys.result().shape[1]] = np.maximum(keys.result(), -1)
+            for done, keys in pending:
+                pool[row_of[done.rows], : keys.result().shape[1]] = np.maximum(keys.result(), -1)
         return pool, expert_bits
+
+    def _field_plan(self, rows: np.ndarray, min_columns: int):
+        """Blocks for a large call: the rows of one set of fields × the experts whose fields are
+        closest to it, in whole levels of field cosine, until at least `min_columns` experts
+        with free cap (or every expert, when the fields do not tell experts apart). Another
+        expert scores at most FIELD_WEIGHT · its lower cosine + KEYWORD_WEIGHT: the pool is a
+        heuristic there, and `bench/assign_national.py` certifies what it loses. None when
+        there are too many distinct sets of fields for the group-by-group cosines."""
+        app_group, exp_group, cosine = self.scorer.field_groups()
+        if cosine.size > MAX_FIELD_GROUP_PAIRS:
+            return None
+        return self._field_blocks(rows, min_columns, app_group, exp_group, cosine)
+
+    def _field_blocks(self, rows, min_columns, app_group, exp_group, cosine):
+        has_cap = self.free > 0
+        experts_in = np.bincount(exp_group[has_cap], minlength=cosine.shape[1])
+        order = rows[np.argsort(app_group[rows], kind="stable")]  # rows of a group stay ascending
+        groups = app_group[order]
+        starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+        for start, end in zip(starts, np.r_[starts[1:], len(order)]):
+            closeness = cosine[groups[start]]
+            by_closeness = np.argsort(-closeness, kind="stable")
+            enough = np.searchsorted(np.cumsum(experts_in[by_closeness]), min_columns)
+            cut = closeness[by_closeness[min(enough, len(by_closeness) - 1)]]
+            columns = np.flatnonzero((closeness >= cut)[exp_group] & has_cap if cut > 0 else has_cap)
+            if not len(columns):
+                continue
+            column_of_expert = np.full(len(self.experts), -1, np.int64)
+            column_of_expert[columns] = np.arange(len(columns))
+            group_rows = order[start:end]
+            step = max(1, BLOCK_ENTRIES // len(columns))
+            for at in range(0, len(group_rows), step):
+                yield _Block(group_rows[at:at + step], columns, column_of_expert)
 
     def eligible_blocks(self, rows: np.ndarray, with_free_cap: bool = True):
         """(rows, columns, scores) blocks over the rows' qualified experts; excluded entries < 0.
@@ -468,16 +683,17 @@ class AssignmentProblem:
         for category in np.unique(self.category[rows]):
             yield str(category), rows[self.category[rows] == category]
 
-    def load_arcs(self, spread: bool):
+    def load_arcs(self, spread: bool, state: _State | None = None):
         """Source→expert arcs (tails, heads, caps, costs): one per unit of free cap with
         its convex load cost, or one plain arc per expert without load spread."""
-        experts = np.flatnonzero(self.free > 0)
+        free, standing = (self.free, self.load) if state is None else (state.free, state.load)
+        experts = np.flatnonzero(free > 0)
         if not spread:
-            return np.zeros(len(experts)), 2 + experts, self.free[experts], np.zeros(len(experts))
-        units = self.free[experts]
+            return np.zeros(len(experts)), 2 + experts, free[experts], np.zeros(len(experts))
+        units = free[experts]
         expert = np.repeat(experts, units)
         # j: the unit's place in the expert's whole cap (after the standing load), 1-based.
-        j = self.load[expert] + 1 + np.arange(len(expert)) - np.repeat(np.cumsum(units) - units, units)
+        j = standing[expert] + 1 + np.arange(len(expert)) - np.repeat(np.cumsum(units) - units, units)
         cost = np.rint(self.policy.load_spread * COST_PER_POINT * (j - 1) / np.maximum(self.cap[expert] - 1, 1))
         return np.zeros(len(expert)), 2 + expert, np.ones(len(expert)), cost
 
@@ -538,4 +754,4 @@ class AssignmentProblem:
             max_utilization=float((load[pool] / self.cap[pool]).max(initial=0.0)),
         )
         return AssignmentResult(pairs, self._unfilled(missing), int(points.sum()) / AFFINITY_SCALE, stats,
-                                feasibility, time.perf_counter() - self._started, len(solution.app))
+                                feasibility, time.perf_counter() - self._started, solution.candidates)
