@@ -22,6 +22,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 
 from marshmallow import ValidationError
+from nameko.timer import timer
 from services.common.rpc import rpc
 
 from services.contracts.reference import PREFECTURES
@@ -52,6 +53,8 @@ from services.review.usecases import panels as panel_cases
 from services.contracts.funding_events import EVENTS as FUNDING_EVENTS
 
 ALLOW_SHORT_NOTICE = "CHUYI_ALLOW_SHORT_NOTICE"
+# How often the service looks for rectification deadlines that have passed.
+RECTIFY_CHECK_S = float(os.environ.get("RECTIFY_CHECK_S", "60"))
 SOLVE_ATTEMPTS = 5
 EVENT_ACTOR = "service:applications"
 # Each refusal of the domain: its status and problem type (the most specific class wins); a
@@ -592,6 +595,10 @@ class ReviewService(ChuyiService):
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
             schemas.PanelResultOut().dump(panel_cases.confirm_result(self.store, panel_id, project_id, data,
                                                                      who(actor), utcnow()))))
+
+    @timer(interval=RECTIFY_CHECK_S)
+    def tell_rectifications_due(self):
+        panel_cases.tell_rectifications_due(self.store, utcnow())
 
     @handles("applications", "project_established")
     def project_established(self, event):

@@ -46,6 +46,20 @@ class MemoryStore:
                 doc[key] = value
         return doc is not None
 
+    def atomic(self, work):
+        return work()
+
+    def rectifications_due(self, at):
+        return [copy.deepcopy(p) for _, p in sorted(self.project_docs.items()) if p["state"] == "standing"
+                and p.get("rectify") and p["rectify"]["by"] <= at and p["rectify"]["told_at"] is None]
+
+    def claim_rectification_notice(self, project_id, by, at):
+        rectify = self.project_docs[project_id].get("rectify")
+        if not rectify or rectify["by"] != by or rectify["told_at"] is not None:
+            return False
+        rectify["told_at"] = at
+        return True
+
     def projects(self, query=None):
         ids = (query or {}).get("_id")
         wanted = ids["$in"] if isinstance(ids, dict) else ([ids] if ids else None)
@@ -254,3 +268,24 @@ def test_a_milestone_passed_by_the_provinces_direct_record_is_not_offered_again(
         open_panel(store, project_ids=["app_a"])
     assert "已通过" in passed.value.errors["project_ids.0"][0].zh
     assert open_panel(store, milestone="acceptance", project_ids=["app_a"])["project_ids"] == ["app_a"]
+
+
+def test_a_passed_rectification_deadline_is_told_once_and_a_later_pass_ends_it(store):
+    panel = open_panel(store)
+    cases.assign_panel(store, panel["_id"], "province:admin", NOW)
+    review_all(store, panel["_id"], {"app_a": 68, "app_b": 66})  # both between rectify_from and pass_from
+    cases.propose_results(store, panel["_id"], "province:admin", NOW + timedelta(hours=2))
+    for project_id in ("app_a", "app_b"):
+        cases.confirm_result(store, panel["_id"], project_id, {}, "province:admin", NOW + timedelta(hours=3))
+    deadline = NOW + timedelta(hours=3, days=90)
+    assert cases.tell_rectifications_due(store, deadline - timedelta(seconds=1)) == 0
+    release = {"project_id": "app_b", "call_id": "call_1",
+               "tranche": {"index": 2, "trigger": "mid_term", "percent": 30,
+                           "amount": {"currency": "CNY", "total": 300, "by_source": {"provincial_special": 300}}}}
+    cases.tranche_released(store, release)  # app_b passed a follow-up review before its deadline
+    assert cases.tell_rectifications_due(store, deadline) == 1
+    name, subject, data = store.events[-1]
+    assert (name, subject) == ("rectification_due", "app_a")
+    assert (data["panel_id"], data["milestone"], data["institution_id"]) == (panel["_id"], "mid_term", "inst_a")
+    assert data["rectify_by"] == "2026-08-30T05:00:00Z"
+    assert cases.tell_rectifications_due(store, deadline + timedelta(days=1)) == 0
