@@ -52,7 +52,8 @@ def test_a_mid_term_panel_with_no_conflicted_pair_fails_a_project_and_funding_wi
                 "yearly_targets": [{"year": year, "target": "建成名师工作室"}]})
 
     own = expert(stack, province, weak["institution_id"], prefecture=weak["prefecture"])  # never on `weak`
-    others = [expert(stack, province, f"inst_{uuid.uuid4().hex[:8]}") for _ in range(4)]
+    for _ in range(4):
+        expert(stack, province, f"inst_{uuid.uuid4().hex[:8]}")
 
     body = {"milestone": "mid_term", "title": f"{year}年楚怡名师大师工作室中期检查",
             "project_ids": [p["application_id"] for p in approved], "rubric": RUBRIC,
