@@ -24,10 +24,10 @@ class Bilingual(str):
     def en(self) -> str:
         return str.__str__(self)
 
-    def format(self, *args, **kwargs) -> Bilingual:
+    def format(self, *args: object, **kwargs: object) -> Bilingual:
         return Bilingual(self.en.format(*args, **kwargs), self.zh.format(*args, **kwargs))
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[Bilingual], tuple[str, str]]:
         return Bilingual, (self.en, self.zh)
 
     def as_dict(self) -> dict[str, str]:

@@ -6,10 +6,10 @@ and move an aggregate with `apply`, which returns the new state and the audit en
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
+from typing import Any, NamedTuple
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import NamedTuple
 
 from .bilingual import Bilingual
 
@@ -48,11 +48,11 @@ class ReasonRequired(ValueError):
 @dataclass(frozen=True)
 class Transition:
     event: str
-    sources: frozenset[str]
+    sources: Set[str]  # a frozenset once built
     target: str
     requires_reason: bool = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # Declarations may give any iterable of from-states.
         object.__setattr__(self, "sources", frozenset(self.sources))
 
@@ -66,7 +66,7 @@ class AuditEntry:
     at: datetime
     reason: str | None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -192,7 +192,7 @@ class StateGuide:
     steps: Mapping[str, Bilingual]
     type: str = "transition-not-allowed"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         missing = [f"state '{s}'" for s in self.machine.states if s not in self.states]
         missing += [f"event '{e}'" for e in self.machine.transitions if e not in self.steps]
         if missing:

@@ -4,6 +4,7 @@ these too."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 CURRENCY = "CNY"
 
@@ -34,6 +35,6 @@ FIRST_YEAR = 2022  # the notice that started the action (湘教发〔2022〕7号
 LAST_YEAR = 2099
 
 
-def money(by_source: Mapping[str, int]) -> dict:
+def money(by_source: Mapping[str, int]) -> dict[str, Any]:
     """An amount as events and replies carry it: currency, total and the split by source (fen)."""
     return {"currency": CURRENCY, "total": sum(by_source.values()), "by_source": dict(by_source)}

@@ -22,7 +22,7 @@ class ApprovedProject:
     rank: int
     request: int  # fen, what the application asked for
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_id(self.project_id, "project_id")
         if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
             raise ValueError(f"rank of {self.project_id} must be an integer >= 1, got {self.rank!r}")

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from services.contracts.funding import CATEGORIES, FIRST_YEAR
-from services.funding.domain.money import SOURCES, check_fen
+from services.contracts.funding import CATEGORIES, FIRST_YEAR, SOURCES
+from services.funding.domain.money import check_fen
 
 #: Asia/Shanghai: China Standard Time, UTC+8 all year (no daylight saving since 1991).
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -49,7 +49,7 @@ class BudgetKey:
     category: str
     source: str
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_year_and_category(self.year, self.category)
         if self.source not in SOURCES:
             raise ValueError(f"source must be one of {list(SOURCES)}, got {self.source!r}")

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from services.funding.domain.awards import ProjectAward, Tranche
 from services.contracts.funding import money
 from services.funding.domain.money import add_by_source
+
+if TYPE_CHECKING:  # milestones builds these events: imported for the annotations only
+    from services.funding.domain.milestones import ProjectFunding
 
 EVENT_NAMES = ("funds_allocated", "tranche_scheduled", "tranche_released", "tranche_withheld",
                "funds_clawed_back", "project_failed", "project_withdrawn", "budget_exhausted")
@@ -24,10 +28,10 @@ EVENT_NAMES = ("funds_allocated", "tranche_scheduled", "tranche_released", "tran
 class FinanceEvent:
     name: str
     subject: str
-    data: dict
+    data: dict[str, Any]
 
 
-def tranche_data(tranche: Tranche) -> dict:
+def tranche_data(tranche: Tranche) -> dict[str, Any]:
     return {"index": tranche.index, "trigger": tranche.trigger, "percent": tranche.percent,
             "amount": money(tranche.by_source)}
 
@@ -63,19 +67,20 @@ def funds_clawed_back(call_id: str, project_id: str, tranches: Iterable[Tranche]
     })
 
 
-def project_failed(funding, milestone: str, reason: str, withheld: Iterable[Tranche],
+def project_failed(funding: ProjectFunding, milestone: str, reason: str, withheld: Iterable[Tranche],
                    clawed_back: Iterable[Tranche]) -> FinanceEvent:
     """After its tranche events: the project failed `milestone` and leaves."""
     return FinanceEvent("project_failed", funding.project_id,
                         {**_leaving(funding, reason, withheld, clawed_back), "milestone": milestone})
 
 
-def project_withdrawn(funding, reason: str, withheld: Iterable[Tranche], clawed_back: Iterable[Tranche]) -> FinanceEvent:
+def project_withdrawn(funding: ProjectFunding, reason: str, withheld: Iterable[Tranche], clawed_back: Iterable[Tranche]) -> FinanceEvent:
     """After its tranche events: the project was withdrawn and leaves."""
     return FinanceEvent("project_withdrawn", funding.project_id, _leaving(funding, reason, withheld, clawed_back))
 
 
-def _leaving(funding, reason: str, withheld: Iterable[Tranche], clawed_back: Iterable[Tranche]) -> dict:
+def _leaving(funding: ProjectFunding, reason: str, withheld: Iterable[Tranche],
+             clawed_back: Iterable[Tranche]) -> dict[str, Any]:
     """What a project leaving the action takes with it: what was withheld and reclaimed."""
     nothing = {source: 0 for source in funding.award.by_source}
     return {"project_id": funding.project_id, "call_id": funding.call_id, "category": funding.category,

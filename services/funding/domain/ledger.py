@@ -33,10 +33,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from services.funding.domain.budget import BudgetKey
-from services.contracts.funding import CURRENCY
-from services.funding.domain.money import SOURCES, check_fen
+from services.contracts.funding import CURRENCY, SOURCES
+from services.funding.domain.money import check_fen
 
 PROJECT_KINDS = ("reserved", "released", "withheld", "clawed_back")
 BUDGET_KINDS = ("appropriation", "budget")
@@ -93,7 +94,7 @@ class Entry:
     project_id: str | None = None
     tranche: int | None = None  # the tranche's index in the plan, for tranche movements
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"movement": self.movement, "debit": self.debit, "credit": self.credit, "amount": self.amount,
                 "currency": CURRENCY, "source": self.source, "at": self.at, "project_id": self.project_id,
                 "tranche": self.tranche}

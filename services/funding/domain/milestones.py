@@ -126,8 +126,9 @@ def record_milestone(funding: ProjectFunding, milestone: str, result: str, *, ac
     if result == "pass":
         moved, entries, events = _release(moved, milestone, at)
     elif result == "fail":
-        moved, entries, events = _leave(moved, milestone, audit.reason, at)
-        events.append(fe.project_failed(moved, milestone, audit.reason, *_left_money(funding, moved)))
+        reason = _required_reason(audit)
+        moved, entries, events = _leave(moved, milestone, reason, at)
+        events.append(fe.project_failed(moved, milestone, reason, *_left_money(funding, moved)))
     else:
         entries, events = [], []
     return FundingChange(moved, audit, tuple(entries), tuple(events))
@@ -141,9 +142,17 @@ def withdraw(funding: ProjectFunding, *, actor: str, reason: str | None, at: dat
         status, audit = FUNDING.apply(funding.status, "withdraw", actor, reason, at)
     except TransitionNotAllowed as refused:
         raise MilestoneRefused(refused, _why_refused(funding, "withdrawal")) from None
-    moved, entries, events = _leave(replace(funding, status=status), AWAITED[funding.status], audit.reason, at)
-    events.append(fe.project_withdrawn(moved, audit.reason, *_left_money(funding, moved)))
+    reason = _required_reason(audit)
+    moved, entries, events = _leave(replace(funding, status=status), AWAITED[funding.status], reason, at)
+    events.append(fe.project_withdrawn(moved, reason, *_left_money(funding, moved)))
     return FundingChange(moved, audit, tuple(entries), tuple(events))
+
+
+def _required_reason(audit: AuditEntry) -> str:
+    """The reason of a move declared `requires_reason` (fail, withdraw): `apply` raised
+    `ReasonRequired` had there been none."""
+    assert audit.reason is not None, f"'{audit.event}' requires a reason"
+    return audit.reason
 
 
 def _why_refused(funding: ProjectFunding, milestone: str) -> Bilingual:
@@ -180,13 +189,15 @@ def _in_state(funding: ProjectFunding, state: str) -> list[Tranche]:
     return [t for t, s in zip(funding.award.tranches, funding.tranche_states) if s == state]
 
 
-def _release(funding: ProjectFunding, trigger: str, at: datetime):
+def _release(funding: ProjectFunding, trigger: str,
+             at: datetime) -> tuple[ProjectFunding, list[Entry], list[fe.FinanceEvent]]:
     due = [t for t in _in_state(funding, "scheduled") if t.trigger == trigger]
     funding, entries = _move(funding, due, "release", "released", at)
     return funding, entries, [fe.tranche_event("tranche_released", funding.call_id, funding.project_id, t) for t in due]
 
 
-def _leave(funding: ProjectFunding, milestone: str, reason: str, at: datetime):
+def _leave(funding: ProjectFunding, milestone: str, reason: str,
+           at: datetime) -> tuple[ProjectFunding, list[Entry], list[fe.FinanceEvent]]:
     """The project leaves before `milestone`: every unpaid tranche is withheld, and the released
     ones its claw-back policy names are clawed back."""
     unpaid = _in_state(funding, "scheduled")

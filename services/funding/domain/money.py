@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from services.contracts.funding import SOURCES
 
 
-def check_fen(value, name: str, *, positive: bool = False) -> int:
+def check_fen(value: object, name: str, *, positive: bool = False) -> int:
     """An amount of money: an int (not bool, not float) of fen, >= 0 (or > 0)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an integer number of fen, got {value!r}")

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from services.funding.domain.milestones import MILESTONES, ProjectFunding
-from services.funding.domain.money import SOURCES
+from services.contracts.funding import MILESTONES, SOURCES
+from services.funding.domain.milestones import ProjectFunding
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,11 @@ class FundedProject:
 @dataclass
 class _Cell:
     projects: int = 0
-    allocated: Counter = field(default_factory=Counter)
-    disbursed: Counter = field(default_factory=Counter)
-    clawed_back: Counter = field(default_factory=Counter)
-    passed: Counter = field(default_factory=Counter)
-    failed: Counter = field(default_factory=Counter)
+    allocated: Counter[str] = field(default_factory=Counter)
+    disbursed: Counter[str] = field(default_factory=Counter)
+    clawed_back: Counter[str] = field(default_factory=Counter)
+    passed: Counter[str] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)
 
     def add(self, project: FundedProject) -> None:
         self.projects += 1
@@ -42,11 +43,11 @@ class _Cell:
         self.failed.update(project.failed)
 
 
-def _by_source(amounts: Counter) -> dict[str, int]:
+def _by_source(amounts: Counter[str]) -> dict[str, int]:
     return {source: amounts[source] for source in SOURCES}
 
 
-def progress_cells(projects: Iterable[FundedProject]) -> list[dict]:
+def progress_cells(projects: Iterable[FundedProject]) -> list[dict[str, Any]]:
     """One cell per (category, prefecture) with funded projects, in that order: its project
     count, allocated / disbursed / clawed_back fen by source, and milestones passed and failed."""
     cells: dict[tuple[str, str], _Cell] = {}

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, TypeGuard
 
-from services.contracts.funding import CLAWBACK_POLICIES, TRIGGERS
-from services.funding.domain.money import SOURCES
+from services.contracts.funding import CLAWBACK_POLICIES, SOURCES, TRIGGERS
 
 
 class InvalidRule(ValueError):
@@ -37,7 +37,7 @@ class RankNotCovered(ValueError):
     """An approved project's rank is beyond the last tier of a tiered award."""
 
 
-def _is_int(value) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -52,7 +52,7 @@ class AwardTier:
     def covers(self, rank: int) -> bool:
         return self.from_rank <= rank and (self.to_rank is None or rank <= self.to_rank)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"from_rank": self.from_rank, "to_rank": self.to_rank, "amount": self.amount}
 
 
@@ -67,14 +67,14 @@ class TieredAward:
                 return tier.amount
         raise RankNotCovered(f"rank {rank} is beyond the last funded rank {self.tiers[-1].to_rank}")
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"method": self.method, "tiers": [tier.as_dict() for tier in self.tiers]}
 
     def problems(self) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
         if not self.tiers:
             return {"award.tiers": ["at least one tier is required"]}
-        expected_from = 1  # None once a tier is open-ended or malformed: nothing sensible follows
+        expected_from: int | None = 1  # None once a tier is open-ended or malformed: nothing sensible follows
         for i, tier in enumerate(self.tiers):
             path = f"award.tiers.{i}"
             if expected_from is not None and tier.from_rank != expected_from:
@@ -103,7 +103,7 @@ class ShareAward:
         share = request * self.percent // 100
         return share if self.cap is None else min(share, self.cap)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"method": self.method, "percent": self.percent, "cap": self.cap}
 
     def problems(self) -> dict[str, list[str]]:
@@ -128,7 +128,7 @@ class FundingRule:
     tranches: tuple[TrancheSpec, ...]
     clawback: str = "beyond_approval"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         errors = {**self.award.problems(), **_source_problems(self.sources), **_tranche_problems(self.tranches)}
         if self.clawback not in CLAWBACK_POLICIES:
             errors["clawback"] = [f"must be one of {list(CLAWBACK_POLICIES)}"]
@@ -138,7 +138,7 @@ class FundingRule:
         object.__setattr__(self, "sources", {s: self.sources[s] for s in SOURCES if s in self.sources})
         object.__setattr__(self, "tranches", tuple(self.tranches))
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """The rule as JSON-ready data, in the shape `schemas.FundingRuleSchema` loads back."""
         return {"award": self.award.as_dict(), "sources": dict(self.sources),
                 "tranches": [{"trigger": t.trigger, "percent": t.percent} for t in self.tranches],
@@ -157,7 +157,7 @@ def _source_problems(sources: Mapping[str, int]) -> dict[str, list[str]]:
     return found
 
 
-def _tranche_problems(tranches) -> dict[str, list[str]]:
+def _tranche_problems(tranches: tuple[TrancheSpec, ...]) -> dict[str, list[str]]:
     if not tranches:
         return {"tranches": ["at least one tranche is required"]}
     found = {}
