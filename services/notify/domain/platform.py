@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from services.notify.domain.kinds import DEAD_LETTERS, REVIEW_REMINDER, WEBHOOK_DISABLED
 from services.notify.domain.recipients import PROVINCE, Directory, Notice, audience, call_name_of, expert, titled
@@ -18,7 +19,7 @@ class Origin:
 
     id: str
     subject: str
-    event: dict | None = None
+    event: dict[str, Any] | None = None
 
 
 def due_window(now: datetime, hours: float) -> tuple[datetime, datetime]:
@@ -30,11 +31,11 @@ def _iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def review_reminders(assignments: Iterable[Mapping], directory: Directory) -> list[tuple[Origin, Notice]]:
+def review_reminders(assignments: Iterable[Mapping[str, Any]], directory: Directory) -> list[tuple[Origin, Notice]]:
     """One reminder per expert and review deadline, listing the open assignments due then.
     `assignments`: open assignments due in the window (expert_id, application_id, call_id,
     review_deadline)."""
-    groups: dict[tuple[str, datetime], list[Mapping]] = {}
+    groups: dict[tuple[str, datetime], list[Mapping[str, Any]]] = {}
     for a in assignments:
         groups.setdefault((a["expert_id"], a["review_deadline"]), []).append(a)
     reminders = []
@@ -59,7 +60,7 @@ def dead_letters_notice(depths: Mapping[str, int], now: datetime) -> tuple[Origi
                                              "total": sum(p["depth"] for p in piling)}))
 
 
-def webhook_disabled_notice(webhook: Mapping, failures: int, last_error: str, disabled_at: datetime) -> tuple[Origin, Notice]:
+def webhook_disabled_notice(webhook: Mapping[str, Any], failures: int, last_error: str, disabled_at: datetime) -> tuple[Origin, Notice]:
     owner = webhook["owner"]
     return (Origin(f"{WEBHOOK_DISABLED}:{webhook['_id']}:{_iso(disabled_at)}", subject=webhook["_id"]),
             Notice(owner, WEBHOOK_DISABLED, {"audience": audience(owner), "url": webhook["url"],

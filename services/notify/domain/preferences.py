@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.notify.domain.kinds import EMAIL, SMS, WEBHOOK
@@ -28,7 +29,7 @@ class QuietHours:
     start: time
     end: time
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.start == self.end:
             raise ValueError("quiet hours must start and end at different times")
 
@@ -54,7 +55,7 @@ class Preferences:
     quiet_hours: QuietHours | None = None
 
     @classmethod
-    def from_settings(cls, settings: Mapping | None) -> "Preferences":
+    def from_settings(cls, settings: Mapping[str, Any] | None) -> "Preferences":
         """From stored notification settings (as the settings schema loads them); None: inbox only."""
         if not settings:
             return cls()
@@ -92,5 +93,6 @@ def routes(kind: str, preferences: Preferences, webhook_ids: Iterable[str], now:
     """Where a notice of `kind` goes besides the inbox. Email and SMS wait out quiet hours;
     webhooks (machines) do not."""
     quiet_end = preferences.quiet_hours.until(now) if preferences.quiet_hours else None
-    personal = [Route(c, preferences.address(c), quiet_end or now) for c in preferences.channels_for(kind)]
+    personal = [Route(c, address, quiet_end or now) for c in preferences.channels_for(kind)
+                if (address := preferences.address(c))]
     return personal + [Route(WEBHOOK, webhook_id, now) for webhook_id in webhook_ids]

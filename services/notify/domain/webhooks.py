@@ -20,7 +20,7 @@ ACTIVE, DISABLED, DELETED = "active", "disabled", "deleted"
 class NoSuchWebhook(LookupError):
     """The recipient has no such webhook (deleted ones included): HTTP 404."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.message = Bilingual("No such webhook of yours.", "您没有这个回调地址（webhook）。")
         super().__init__(self.message.en)
 
