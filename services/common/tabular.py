@@ -40,7 +40,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # Excel 97-2003 .xls
 _EXACT_FLOAT_LIMIT = 10**15  # spreadsheets keep 15 significant digits
 
-RowValidator = Callable[[dict[str, Any]], tuple[dict | None, Mapping[str, list[str]]]]
+RowValidator = Callable[[dict[str, Any]], tuple[dict[str, Any] | None, Mapping[str, list[str]]]]
 
 
 def _as_written(field: str, text: str) -> Any:
@@ -64,7 +64,7 @@ class Table:
     typed: Callable[[str, str], Any] = _as_written
     _field_by_header: dict[str, str] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         by_header = {_header_key(header): name for name, headers in self.columns.items() for header in headers}
         object.__setattr__(self, "_field_by_header", by_header)
 
@@ -86,7 +86,7 @@ class Unique:
     """
 
     field: str
-    key: Callable[[dict], str]
+    key: Callable[[dict[str, Any]], str]
     known: Collection[str]
     already_known: Bilingual
     repeats: Bilingual
@@ -99,7 +99,7 @@ class RowError:
     column: str | None
     message: Bilingual
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"row": self.row, "field": self.field, "column": self.column, **self.message.as_dict()}
 
 
@@ -107,14 +107,14 @@ class RowError:
 class TableImport:
     """Either every clean record, in file order, or only errors."""
 
-    records: tuple[dict, ...]
+    records: tuple[dict[str, Any], ...]
     errors: tuple[RowError, ...]
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
-    def report(self) -> dict:
+    def report(self) -> dict[str, Any]:
         return {"ok": self.ok, "imported": len(self.records), "errors": [e.as_dict() for e in self.errors]}
 
 
@@ -275,8 +275,8 @@ def _read_row(
 
 
 def _validated(
-    number: int, row: dict[str, Any], validate_row: RowValidator, headers: dict[str, str], unread: set
-) -> tuple[dict | None, list[RowError]]:
+    number: int, row: dict[str, Any], validate_row: RowValidator, headers: dict[str, str], unread: set[str | None]
+) -> tuple[dict[str, Any] | None, list[RowError]]:
     """Validate a row; fields whose cell could not be read already have their error."""
     clean, messages = validate_row(row)
     errors = [
@@ -288,8 +288,9 @@ def _validated(
     return clean, errors
 
 
-def _repeats(numbered: list[tuple[int, dict]], unique: Unique, header: str | None) -> list[RowError]:
-    errors, first_row = [], {}
+def _repeats(numbered: list[tuple[int, dict[str, Any]]], unique: Unique, header: str | None) -> list[RowError]:
+    errors: list[RowError] = []
+    first_row: dict[str, int] = {}
     for number, record in numbered:
         key = unique.key(record)
         if key in unique.known:
@@ -336,7 +337,7 @@ def _read(content: bytes, table: Table, validate_row: RowValidator, unique: Uniq
         raise _Unreadable(table.nothing_read)
     if unique is not None:
         errors += _repeats(numbered, unique, headers.get(unique.field))
-    errors.sort(key=lambda e: e.row)
+    errors.sort(key=lambda e: -1 if e.row is None else e.row)  # every error here has its row
     if errors:
         return TableImport((), _capped(errors))
     return TableImport(tuple(record for _, record in numbered), ())

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -116,7 +117,7 @@ class Category:
     def accepts(self, institution_type: str) -> bool:
         return institution_type in self.institution_types
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "code": self.code,
             "name_zh": self.name_zh,
@@ -201,7 +202,7 @@ def _entry_problems(entry: object) -> list[str]:
     return problems
 
 
-def _consistency_problems(entry: Mapping) -> list[str]:
+def _consistency_problems(entry: Mapping[str, Any]) -> list[str]:
     applicant, level = entry["applicant"], entry["level"]
     problems = []
     if level not in _LEVELS_BY_APPLICANT[applicant]:

@@ -3,6 +3,7 @@ category uses and needs."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from services.contracts.catalogue import CATEGORY_FIELDS, FIELD_NAMES_ZH, Category
 from services.applications.domain.messages import (
@@ -92,7 +93,7 @@ def check_editable(state: str) -> None:
         )
 
 
-def unused_fields(category: Category, data: Mapping) -> dict[str, list[Bilingual]]:
+def unused_fields(category: Category, data: Mapping[str, Any]) -> dict[str, list[Bilingual]]:
     """Category fields in `data` that this category does not use, as field errors."""
     return {
         name: [
@@ -106,7 +107,7 @@ def unused_fields(category: Category, data: Mapping) -> dict[str, list[Bilingual
     }
 
 
-def check_fields_used(category: Category, data: Mapping) -> None:
+def check_fields_used(category: Category, data: Mapping[str, Any]) -> None:
     """Raises FieldsRefused naming each category field `data` has that its category does not use."""
     unused = unused_fields(category, data)
     if unused:
@@ -123,12 +124,12 @@ def _is_blank(value: object) -> bool:
     return False
 
 
-def missing_fields(category: Category, application: Mapping) -> tuple[str, ...]:
+def missing_fields(category: Category, application: Mapping[str, Any]) -> tuple[str, ...]:
     """Fields the category needs before submission that are absent or blank."""
     return tuple(name for name in category.submission_fields if _is_blank(application.get(name)))
 
 
-def check_submittable(application: Mapping) -> None:
+def check_submittable(application: Mapping[str, Any]) -> None:
     """Review matches experts by industry field: no application goes in without one.
     Everything else a category needs is an eligibility finding. Raises IncompleteSubmission."""
     if _is_blank(application.get("industry_fields")):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from services.contracts.catalogue import Category
 from services.applications.domain.messages import (
@@ -74,7 +75,7 @@ class QuotaStanding:
     def available(self) -> int:
         return max(self.target - self.selected - self.held, 0)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"target": self.target, "selected": self.selected, "held": self.held, "available": self.available,
                 "selected_by_year": [{"year": year, "selected": count}
                                      for year, count in sorted(self.selected_by_year.items())]}
@@ -141,7 +142,7 @@ def call_terms_problems(category: Category, prefecture_cap: int, per_institution
     return problems
 
 
-def rubric_problems(criteria: Iterable[Mapping]) -> list[Bilingual]:
+def rubric_problems(criteria: Iterable[Mapping[str, Any]]) -> list[Bilingual]:
     """What is wrong with a scoring rubric as a whole (codes repeated, weights not 100)."""
     criteria = list(criteria)
     problems = []

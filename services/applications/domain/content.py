@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
-from pypdf.generic import DictionaryObject
+from pypdf.generic import DictionaryObject, PdfObject
 
 from services.applications.domain.messages import Bilingual, DomainError
 
@@ -89,6 +89,8 @@ def _check_pdf(stream: BinaryIO) -> None:
         if reader.is_encrypted:
             raise _unsafe("Encrypted PDF files are not accepted.", "不接受加密的 PDF 文件")
         root = reader.trailer["/Root"].get_object()
+        if not isinstance(root, DictionaryObject):  # a broken document catalogue: the PDF cannot be read
+            raise TypeError(f"the document catalogue is {type(root).__name__}, not a dictionary")
         if _runs_code(root.get("/OpenAction")) or _runs_code(root.get("/AA")) or _has_scripts(root):
             raise _active_pdf()
         for page in reader.pages:
@@ -110,12 +112,12 @@ def _active_pdf() -> UnsafeContent:
                    "不接受含 JavaScript 或启动程序动作的 PDF 文件")
 
 
-def _has_scripts(root) -> bool:
+def _has_scripts(root: DictionaryObject) -> bool:
     names = root.get("/Names")
     return bool(names and "/JavaScript" in names.get_object())
 
 
-def _runs_code(action, depth: int = 0) -> bool:
+def _runs_code(action: PdfObject | None, depth: int = 0) -> bool:
     """Whether an action (with its /Next chain) or an additional-actions dictionary runs code.
     An /OpenAction may also be a destination (an array): that runs nothing."""
     if action is None or depth > 32:

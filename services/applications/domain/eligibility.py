@@ -31,11 +31,11 @@ class Finding:
     passed: bool
     reason: Bilingual
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "passed": self.passed, "reason_zh": self.reason.zh, "reason_en": self.reason.en}
 
     @classmethod
-    def from_dict(cls, stored: Mapping) -> Finding:
+    def from_dict(cls, stored: Mapping[str, Any]) -> Finding:
         return cls(stored["rule"], stored["passed"], Bilingual(stored["reason_en"], stored["reason_zh"]))
 
 
@@ -168,7 +168,7 @@ class EligibilityDecision:
         """The application state machine's event for this decision."""
         return "confirm_eligible" if self.eligible else "rule_ineligible"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "eligible": self.eligible,
             "automatically_eligible": self.automatically_eligible,
@@ -207,7 +207,8 @@ def decide_eligibility(
     return EligibilityDecision(eligible, automatic, reason, actor, at.astimezone(timezone.utc), findings)
 
 
-def applicant_snapshot(institution: Institution, application: Mapping, submitted_at: datetime) -> dict:
+def applicant_snapshot(institution: Institution, application: Mapping[str, Any],
+                       submitted_at: datetime) -> dict[str, Any]:
     """What review needs of an application it is to review (the `applicant` of
     eligibility_checked): who applied, on what, who is on the team (by person key)."""
     return {

@@ -8,6 +8,7 @@ register.
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 from services.applications.domain import credit_code
 from services.applications.domain.institutions import INSTITUTION_TYPES, OWNERSHIPS
@@ -45,7 +46,7 @@ class ImportResult(TableImport):
     """Either every clean institution or only errors."""
 
     @property
-    def institutions(self) -> tuple[dict, ...]:
+    def institutions(self) -> tuple[dict[str, Any], ...]:
         return self.records
 
 

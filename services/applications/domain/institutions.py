@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 # The applications modules name the shared reference data from here (TECHNICIAN is used below).
 from services.contracts.reference import (  # noqa: F401
-    HIGHER_VOCATIONAL, INSTITUTION_TYPES, PREFECTURES, SECONDARY_VOCATIONAL, TECHNICIAN, VOCATIONAL_UNDERGRADUATE)
+    HIGHER_VOCATIONAL as HIGHER_VOCATIONAL, INSTITUTION_TYPES as INSTITUTION_TYPES, PREFECTURES as PREFECTURES,
+    SECONDARY_VOCATIONAL as SECONDARY_VOCATIONAL, TECHNICIAN as TECHNICIAN,
+    VOCATIONAL_UNDERGRADUATE as VOCATIONAL_UNDERGRADUATE)
 
 PUBLIC = "public"
 PRIVATE = "private"
@@ -58,9 +61,11 @@ class Institution:
     id: str | None = None
 
     @classmethod
-    def from_record(cls, record: Mapping) -> Institution:
+    def from_record(cls, record: Mapping[str, Any]) -> Institution:
         """Build from a stored or loaded record; keys other than the fields are ignored."""
-        return cls(**{f.name: record.get(f.name) for f in fields(cls)})
+        # A field the record lacks is None: stored and loaded records have them all.
+        values: dict[str, Any] = {f.name: record.get(f.name) for f in fields(cls)}
+        return cls(**values)
 
     @property
     def recommender(self) -> Recommender:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from services.applications.domain.access import may_see
 from services.applications.domain.messages import Bilingual, DomainError, FieldsRefused, NotEditable, NotFound
@@ -68,7 +69,7 @@ class Owner:
         return f"{self.kind.path.format(id=self.id)}/{material_id}"
 
 
-def owner_of(material: Mapping) -> Owner:
+def owner_of(material: Mapping[str, Any]) -> Owner:
     kind = next(kind for kind in (APPLICATION, ANNUAL_REPORT) if material.get(kind.field))
     return Owner(kind, material[kind.field])
 
@@ -112,7 +113,7 @@ def check_kind(kind: str, owner: OwnerKind = APPLICATION) -> str:
     return kind
 
 
-def check_changeable(doc: Mapping, owner: OwnerKind = APPLICATION) -> None:
+def check_changeable(doc: Mapping[str, Any], owner: OwnerKind = APPLICATION) -> None:
     """An application's materials freeze at submission; a report's evidence at filing, and
     thaw when it is returned for changes."""
     if doc["state"] not in owner.changeable:
@@ -133,7 +134,7 @@ def check_complete(required: Iterable[str], filed: Iterable[str]) -> None:
             f"本批次要求上传以下材料：{'、'.join(KINDS[k].zh for k in missing)}")]})
 
 
-def check_readable(actor: Actor, doc: Mapping, review_deadline: datetime | None, now: datetime,
+def check_readable(actor: Actor, doc: Mapping[str, Any], review_deadline: datetime | None, now: datetime,
                    owner: OwnerKind = APPLICATION) -> None:
     """Who may read the materials: the owning institution, its recommending authority and the
     province (finance, which reads reports, does not read their files); for an application an
@@ -152,12 +153,13 @@ def watermark_text(actor: Actor, now: datetime) -> str:
     return f"仅供评审使用 · {actor.subject} ({actor.expert_id}) · {now.strftime('%Y-%m-%d %H:%M')} UTC"
 
 
-def material_history(history: Iterable[Mapping], materials: Iterable[Mapping]) -> list[dict]:
+def material_history(history: Iterable[Mapping[str, Any]],
+                     materials: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The owner's status history with its materials' steps woven in by time: who added or
     removed which file when, and in which state of the owner (an application's are all in its
     draft, which older materials do not record). Materials are only ever marked removed, so this
     is the whole story."""
-    steps = []
+    steps: list[Mapping[str, Any]] = []
     for material in materials:
         what = {"id": material["_id"], **{key: material[key] for key in ("kind", "filename", "sha256", "size")}}
         added_in = material.get("owner_state", DRAFT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
-from services.common.bilingual import Bilingual
+from services.common.bilingual import Bilingual as Bilingual  # the domain's modules name it from here
 
 
 def rfc3339(moment: datetime) -> str:

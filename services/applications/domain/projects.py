@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from services.common.statemachine import StateMachine, Transition, creation_entry
 
@@ -42,8 +43,8 @@ OWNER_FIELDS = ("call_id", "category", "institution_id", "institution_name", "pr
 SCHEDULED, RELEASED, WITHHELD = "scheduled", "released", "withheld"
 
 
-def project_record(application: Mapping, call: Mapping, rank: int, actor: str, at: datetime,
-                   succeeds: str | None = None) -> dict:
+def project_record(application: Mapping[str, Any], call: Mapping[str, Any], rank: int, actor: str, at: datetime,
+                   succeeds: str | None = None) -> dict[str, Any]:
     """A new project from its approved application and call; its history starts with its
     creation (who, when, why). `succeeds`: the project that left, whose place it takes from
     the call's reserve list."""
@@ -67,7 +68,7 @@ def project_record(application: Mapping, call: Mapping, rank: int, actor: str, a
     }
 
 
-def established_event(project: Mapping) -> dict:
+def established_event(project: Mapping[str, Any]) -> dict[str, Any]:
     """The data of `project_established` for a new project record (documented in docs/asyncapi.yaml)."""
     plan = project["plan"]
     return {
@@ -84,7 +85,8 @@ def place_of(project_id: str) -> str:
     return f"place-of-{project_id}"
 
 
-def replaced_event(left: Mapping, successor: Mapping, reserve_position: int, by: str) -> dict:
+def replaced_event(left: Mapping[str, Any], successor: Mapping[str, Any], reserve_position: int,
+                   by: str) -> dict[str, Any]:
     """The data of `project_replaced` (subject: `place_of` the project that left; documented in
     docs/asyncapi.yaml): its place went to `successor`, from its call's reserve list."""
     plan = successor["plan"]
@@ -96,12 +98,13 @@ def replaced_event(left: Mapping, successor: Mapping, reserve_position: int, by:
         "budget_request_fen": plan["budget_request_fen"] or 0, "by": by}
 
 
-def milestones_of(tranches: list[Mapping]) -> list[dict]:
+def milestones_of(tranches: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The milestones a project's money waits for, one per tranche, all scheduled."""
     return [{"tranche": t["index"], "trigger": t["trigger"], "percent": t["percent"], "amount": t["amount"],
              "state": SCHEDULED, "reason": None} for t in tranches]
 
 
-def with_tranche(milestones: list[Mapping], index: int, state: str, reason: str | None) -> list[dict]:
+def with_tranche(milestones: list[Mapping[str, Any]], index: int, state: str,
+                 reason: str | None) -> list[dict[str, Any]]:
     """The milestones after funding released or withheld tranche `index` (others unchanged)."""
     return [{**m, "state": state, "reason": reason} if m["tranche"] == index else dict(m) for m in milestones]

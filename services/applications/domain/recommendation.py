@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from services.applications.domain.institutions import HRSS, PREFECTURE_BUREAU, Recommender
 from services.applications.domain.messages import Bilingual, NotRecommender, RecommendationCapReached
@@ -30,7 +31,7 @@ class Actor:
     expert_id: str | None = None
 
     @classmethod
-    def from_claims(cls, claims: Mapping) -> Actor:
+    def from_claims(cls, claims: Mapping[str, Any]) -> Actor:
         """From the verified token's claims as the gateway forwards them."""
         return cls(
             role=claims["role"],

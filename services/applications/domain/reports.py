@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from services.applications.domain.institutions import Recommender
 from services.applications.domain.messages import Bilingual, DomainError, FieldsRefused, NotRecommender, rfc3339
@@ -107,7 +108,7 @@ def check_window_terms(year: int, opens_at: datetime, due_at: datetime, now: dat
             f"a report on {year} cannot be due before {year}", f"{year}年度报告的截止时间不能早于{year}年")]})
 
 
-def window_record(window_id: str, data: Mapping, actor: str, at: datetime) -> dict:
+def window_record(window_id: str, data: Mapping[str, Any], actor: str, at: datetime) -> dict[str, Any]:
     opens_at, due_at = millis(data.get("opens_at") or at), millis(data["due_at"])
     check_window_terms(data["year"], opens_at, due_at, at)
     return {"_id": window_id, "year": data["year"], "title": data.get("title") or f"{data['year']}年度建设进展报告",
@@ -120,7 +121,7 @@ class DeadlinePassed(DomainError):
     """The window's deadline has passed: it can no longer be moved (reports filed after it are late)."""
 
 
-def check_deadline_extension(window: Mapping, new_due_at: datetime, now: datetime) -> None:
+def check_deadline_extension(window: Mapping[str, Any], new_due_at: datetime, now: datetime) -> None:
     """A deadline is moved before it passes, and only later. Raises DeadlinePassed or FieldsRefused."""
     if now >= window["due_at"]:
         raise DeadlinePassed(Bilingual(
@@ -132,7 +133,8 @@ def check_deadline_extension(window: Mapping, new_due_at: datetime, now: datetim
             f"应晚于现截止时间{rfc3339(window['due_at'])}")]})
 
 
-def extension_entry(window: Mapping, new_due_at: datetime, actor: str, at: datetime, reason: str | None) -> dict:
+def extension_entry(window: Mapping[str, Any], new_due_at: datetime, actor: str, at: datetime,
+                    reason: str | None) -> dict[str, Any]:
     """The audit entry of a moved deadline (who, when, from, to, why)."""
     return {"event": "extend", "from_due_at": window["due_at"], "to_due_at": new_due_at, "actor": actor, "at": at,
             "reason": reason or f"extended from {rfc3339(window['due_at'])} to {rfc3339(new_due_at)}"}
@@ -143,7 +145,7 @@ def window_exists(year: int) -> WindowExists:
                                   f"{year}年度报告填报已开放，不能重复开放"))
 
 
-def check_window_open(window: Mapping | None, year: int, now: datetime) -> Mapping:
+def check_window_open(window: Mapping[str, Any] | None, year: int, now: datetime) -> Mapping[str, Any]:
     """Filing needs the year's window to have opened (filing after its deadline is late, not refused)."""
     if window is None:
         raise WindowNotOpen(Bilingual(f"no reporting window is open for {year}",
@@ -157,14 +159,14 @@ def check_window_open(window: Mapping | None, year: int, now: datetime) -> Mappi
 # ------------------------------------------------------------------ who owes a report
 
 
-def is_due(project: Mapping, window: Mapping) -> bool:
+def is_due(project: Mapping[str, Any], window: Mapping[str, Any]) -> bool:
     """Whether `project` owes a report in `window`: of a call of the window's year or before,
     established by the deadline, and not gone (a failed or withdrawn project has left the action)."""
     return (project["year"] <= window["year"] and project["state"] not in LEFT
             and project["created_at"] <= window["due_at"])
 
 
-def check_due(project: Mapping, window: Mapping) -> None:
+def check_due(project: Mapping[str, Any], window: Mapping[str, Any]) -> None:
     if project["state"] in LEFT:
         raise NotDue(Bilingual("the project has left the action: it owes no more reports",
                                "项目已退出楚怡行动，无需再报送年度报告"))
@@ -173,16 +175,16 @@ def check_due(project: Mapping, window: Mapping) -> None:
                                f"该项目无需报送{window['year']}年度报告"))
 
 
-def targets_of(project: Mapping, year: int) -> list[str]:
+def targets_of(project: Mapping[str, Any], year: int) -> list[str]:
     """The plan's targets for the year, in the plan's order."""
     return [t["target"] for t in (project.get("plan") or {}).get("yearly_targets") or () if t["year"] == year]
 
 
-def assessed(targets: list[str], assessments: list[Mapping]) -> list[dict]:
+def assessed(targets: list[str], assessments: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Each of the year's targets with the institution's assessment (by its index in the year's
     targets), every target exactly once. Raises FieldsRefused naming the field and the rule."""
     errors: dict[str, list[Bilingual]] = {}
-    seen: dict[int, Mapping] = {}
+    seen: dict[int, Mapping[str, Any]] = {}
     for position, item in enumerate(assessments):
         index = item["target_index"]
         if not 0 <= index < len(targets):
@@ -205,17 +207,18 @@ def assessed(targets: list[str], assessments: list[Mapping]) -> list[dict]:
             for i in range(len(targets))]
 
 
-def content_of(project: Mapping, year: int, data: Mapping) -> dict:
+def content_of(project: Mapping[str, Any], year: int, data: Mapping[str, Any]) -> dict[str, Any]:
     """What a filing stores: the summary and each target of the year with its assessment."""
     return {"summary": data["summary"], "assessments": assessed(targets_of(project, year), data["assessments"])}
 
 
-def first_filing(window: Mapping, content: Mapping, at: datetime) -> dict:
+def first_filing(window: Mapping[str, Any], content: Mapping[str, Any], at: datetime) -> dict[str, Any]:
     """What a first filing sets: the content, when, and whether it is late (after the deadline)."""
     return {**content, "first_filed_at": at, "filed_at": at, "filings": 1, "late": at > window["due_at"]}
 
 
-def _record(project: Mapping, window: Mapping, state: str, actor: str, at: datetime, reason: str) -> dict:
+def _record(project: Mapping[str, Any], window: Mapping[str, Any], state: str, actor: str, at: datetime,
+            reason: str) -> dict[str, Any]:
     created = creation_entry(state, actor, at, reason)
     return {
         "_id": report_id(project["_id"], window["year"]), "project_id": project["_id"], "year": window["year"],
@@ -227,13 +230,14 @@ def _record(project: Mapping, window: Mapping, state: str, actor: str, at: datet
     }
 
 
-def report_record(project: Mapping, window: Mapping, content: Mapping, actor: str, at: datetime) -> dict:
+def report_record(project: Mapping[str, Any], window: Mapping[str, Any], content: Mapping[str, Any], actor: str,
+                  at: datetime) -> dict[str, Any]:
     """A first filing without a draft: submitted, late if after the window's deadline."""
     return {**_record(project, window, SUBMITTED, actor, at, f"filed for {window['year']}"),
             **first_filing(window, content, at)}
 
 
-def draft_record(project: Mapping, window: Mapping, actor: str, at: datetime) -> dict:
+def draft_record(project: Mapping[str, Any], window: Mapping[str, Any], actor: str, at: datetime) -> dict[str, Any]:
     """A report started, not filed: no content yet, and still missing for lateness until filed."""
     return {**_record(project, window, DRAFT, actor, at, f"drafted for {window['year']}"),
             "summary": "", "assessments": [], "first_filed_at": None, "filed_at": None, "filings": 0, "late": False}
@@ -242,7 +246,7 @@ def draft_record(project: Mapping, window: Mapping, actor: str, at: datetime) ->
 # ------------------------------------------------------------------ who decides
 
 
-def check_decider(actor: Actor, report: Mapping, event: str) -> None:
+def check_decider(actor: Actor, report: Mapping[str, Any], event: str) -> None:
     """Endorse: the project's recommending authority. Return: that authority while it is
     submitted, the province once endorsed. Accept: the province (the route admits only it).
     Raises NotRecommender."""
@@ -262,7 +266,7 @@ def check_decider(actor: Actor, report: Mapping, event: str) -> None:
 # ------------------------------------------------------------------ lateness, reminders, supervision
 
 
-def standing_of(report: Mapping | None, window: Mapping, now: datetime) -> str | None:
+def standing_of(report: Mapping[str, Any] | None, window: Mapping[str, Any], now: datetime) -> str | None:
     """missing (the deadline passed without a filing), late (first filed after it), on_time, or
     None (not filed, and the deadline is still ahead)."""
     if report is None:
@@ -270,7 +274,8 @@ def standing_of(report: Mapping | None, window: Mapping, now: datetime) -> str |
     return LATE if report["late"] else ON_TIME
 
 
-def overdue(window: Mapping, projects: Iterable[Mapping], reports: Mapping[str, Mapping], now: datetime) -> dict:
+def overdue(window: Mapping[str, Any], projects: Iterable[Mapping[str, Any]],
+            reports: Mapping[str, Mapping[str, Any]], now: datetime) -> dict[str, Any]:
     """The due projects without a report (`missing` once the deadline has passed, `outstanding`
     before it) and the reports filed late."""
     missing, late = [], []
@@ -290,17 +295,17 @@ def overdue(window: Mapping, projects: Iterable[Mapping], reports: Mapping[str, 
             "past_due": now > window["due_at"], "missing": missing, "late": late}
 
 
-def reminder_key(window: Mapping, project_id: str) -> str:
+def reminder_key(window: Mapping[str, Any], project_id: str) -> str:
     """One reminder per window, project and deadline: a moved deadline is reminded of again."""
     return f"{window['_id']}:{project_id}:{rfc3339(window['due_at'])}"
 
 
-def reminder_due(window: Mapping, now: datetime) -> bool:
+def reminder_due(window: Mapping[str, Any], now: datetime) -> bool:
     """Whether the window's reminders are due: its deadline is ahead, within its reminding time."""
-    return window["opens_at"] <= now < window["due_at"] <= now + timedelta(hours=window["remind_hours"])
+    return bool(window["opens_at"] <= now < window["due_at"] <= now + timedelta(hours=window["remind_hours"]))
 
 
-def reminder_event(window: Mapping, project: Mapping, now: datetime) -> dict:
+def reminder_event(window: Mapping[str, Any], project: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     """The data of `annual_report_due` for a due project not filed yet."""
     return {"window_id": window["_id"], "year": window["year"], "due_at": rfc3339(window["due_at"]),
             "hours_left": max(0, int((window["due_at"] - now).total_seconds() // 3600)),
@@ -309,21 +314,23 @@ def reminder_event(window: Mapping, project: Mapping, now: datetime) -> dict:
             "targets": targets_of(project, window["year"])}
 
 
-def missing_by_prefecture(listing: Mapping) -> dict[str, list[dict]]:
+def missing_by_prefecture(listing: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """The missing reports of an `overdue` listing, per prefecture (each bureau is told its own)."""
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[dict[str, Any]]] = {}
     for entry in listing["missing"]:
         groups.setdefault(entry["prefecture"], []).append(
             {key: entry[key] for key in ("project_id", "title", "institution_id", "institution_name")})
     return groups
 
 
-def timeliness(window: Mapping | None, projects: Iterable[Mapping], reports: Mapping[str, Mapping],
+def timeliness(window: Mapping[str, Any] | None, projects: Iterable[Mapping[str, Any]],
+               reports: Mapping[str, Mapping[str, Any]],
                now: datetime) -> dict[str, dict[str, int]]:
     """Per prefecture, the year's reports `due` and `on_time` for supervision. Before the deadline
     only the reports filed so far count (all on time); after it every due project counts, and a
     missing or late report is due and not on time."""
-    due, on_time = Counter(), Counter()
+    due: Counter[str] = Counter()
+    on_time: Counter[str] = Counter()
     if window is None:
         return {}
     past = now > window["due_at"]
@@ -338,7 +345,7 @@ def timeliness(window: Mapping | None, projects: Iterable[Mapping], reports: Map
     return {p: {"due": due[p], "on_time": on_time[p]} for p in due}
 
 
-def event_data(report: Mapping, **extra) -> dict:
+def event_data(report: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
     """The data of the annual_report_* events: which report, whose, and where it stands."""
     return {"report_id": report["_id"], "project_id": report["project_id"], "year": report["year"],
             "title": report["title"], "institution_id": report["institution_id"], "prefecture": report["prefecture"],

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from services.applications.domain.calls import remaining_quota
 from services.applications.domain.messages import (
@@ -26,7 +27,7 @@ def reserve_valid_until(finalized_at: datetime) -> datetime:
     return finalized_at + RESERVE_VALIDITY
 
 
-def check_place_free(project: Mapping) -> None:
+def check_place_free(project: Mapping[str, Any]) -> None:
     """The project has left and its place has not gone to the reserve list yet. Raises
     ProjectNotLeft or PlaceTaken."""
     if project["state"] not in LEFT:
@@ -66,8 +67,8 @@ def check_reserve_valid(call_id: str, valid_until: datetime | None, at: datetime
             "由后续批次遴选"))
 
 
-def next_on_reserve(call_id: str, reserve: Sequence[Mapping], waiting: set[str],
-                    standing_by_prefecture: Mapping[str, int], prefecture_cap: int) -> Mapping:
+def next_on_reserve(call_id: str, reserve: Sequence[Mapping[str, Any]], waiting: set[str],
+                    standing_by_prefecture: Mapping[str, int], prefecture_cap: int) -> Mapping[str, Any]:
     """The best-ranked entry of `reserve` (in rank order) still `waiting` (not selected, not
     promoted) whose prefecture is below the cap among the call's standing selections. Raises
     ReserveEmpty."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from services.applications.domain.institutions import (
     HIGHER_VOCATIONAL, PUBLIC, SECONDARY_VOCATIONAL, ownership_of)
@@ -18,18 +19,19 @@ from services.applications.domain.institutions import (
 REBUILT_SCHOOL_CATEGORY = "sv-prefecture"
 
 
-def _is_public(institution: Mapping) -> bool:
+def _is_public(institution: Mapping[str, Any]) -> bool:
     return (institution.get("ownership") or ownership_of(institution["credit_code"])) == PUBLIC
 
 
-def prefecture_facts(prefectures: Iterable[str], institutions: Iterable[Mapping], projects: Iterable[Mapping],
-                     year: int) -> list[dict]:
+def prefecture_facts(prefectures: Iterable[str], institutions: Iterable[Mapping[str, Any]],
+                     projects: Iterable[Mapping[str, Any]],
+                     year: int) -> list[dict[str, Any]]:
     """Per prefecture, in the order given: its projects of calls up to `year` per category,
     its rebuilt Chuyi secondary schools, its backbone colleges, and each county of the
     register with its institutions and public secondary vocational schools."""
     wanted = list(prefectures)
-    counties: dict[str, dict[str, Counter]] = {p: defaultdict(Counter) for p in wanted}
-    backbone = Counter()
+    counties: dict[str, dict[str, Counter[str]]] = {p: defaultdict(Counter) for p in wanted}
+    backbone: Counter[str] = Counter()
     for institution in institutions:
         prefecture = institution["prefecture"]
         if prefecture not in counties:
@@ -40,7 +42,7 @@ def prefecture_facts(prefectures: Iterable[str], institutions: Iterable[Mapping]
             county["public_secondary"] += 1
         if institution["type"] == HIGHER_VOCATIONAL and institution.get("backbone"):
             backbone[prefecture] += 1
-    by_category: dict[str, Counter] = {p: Counter() for p in wanted}
+    by_category: dict[str, Counter[str]] = {p: Counter() for p in wanted}
     for project in projects:
         if project["prefecture"] in by_category and project["year"] <= year:
             by_category[project["prefecture"]][project["category"]] += 1

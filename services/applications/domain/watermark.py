@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from typing import BinaryIO
 
-from pypdf import PdfReader, PdfWriter
+from pypdf import PageObject, PdfReader, PdfWriter
 from pypdf.errors import PyPdfError
 from reportlab.lib.colors import Color
 from reportlab.pdfbase import pdfmetrics
@@ -19,7 +19,7 @@ FONT = "STSong-Light"
 pdfmetrics.registerFont(UnicodeCIDFont(FONT))
 
 
-def _stamp(text: str, width: float, height: float):
+def _stamp(text: str, width: float, height: float) -> PageObject:
     buffer = io.BytesIO()
     sheet = canvas.Canvas(buffer, pagesize=(width, height))
     sheet.setFillColor(Color(0.8, 0.1, 0.1, alpha=0.35))
@@ -52,7 +52,7 @@ def watermark(source: BinaryIO, text: str, target: BinaryIO) -> None:
 
 def _stamped(source: BinaryIO, text: str, target: BinaryIO) -> None:
     writer = PdfWriter(clone_from=PdfReader(source))
-    stamps = {}
+    stamps: dict[tuple[float, float], PageObject] = {}
     for page in writer.pages:
         box = page.mediabox
         size = (float(box.width), float(box.height))
