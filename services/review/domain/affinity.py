@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Collection, Sequence
+from collections.abc import Set as AbstractSet
 from itertools import chain, repeat
+from typing import Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 FIELD_WEIGHT = 0.7
 KEYWORD_WEIGHT = 0.3
@@ -39,16 +42,27 @@ SPARSE_KEYWORD_PAIRS = 4_000_000
 MAX_DENSE_KEYWORDS = 512
 
 
+class Terms(Protocol):
+    """What affinity reads of an application or an expert: its industry fields and keywords."""
+
+    @property
+    def fields(self) -> AbstractSet[str]: ...
+    @property
+    def keywords(self) -> AbstractSet[str]: ...
+
+
 def normalize_term(term: str) -> str:
     """The comparable form of a keyword: NFKC, trimmed, case-folded."""
     return unicodedata.normalize("NFKC", term).strip().casefold()
 
 
-def points_from_counts(field_common, field_app, field_expert, keyword_common, keyword_app, keyword_expert) -> np.ndarray:
+def points_from_counts(field_common: ArrayLike, field_app: ArrayLike, field_expert: ArrayLike,
+                       keyword_common: ArrayLike, keyword_app: ArrayLike, keyword_expert: ArrayLike) -> np.ndarray:
     """Exact affinity points from set sizes (arrays or scalars, broadcast); int32."""
-    def cosine(common, left, right):
-        common, denominator = np.asarray(common, np.float64), np.sqrt(np.multiply(left, right, dtype=np.float64))
-        return np.divide(common, denominator, out=np.zeros(np.broadcast(common, denominator).shape), where=denominator > 0)
+    def cosine(common: ArrayLike, left: ArrayLike, right: ArrayLike) -> np.ndarray:
+        numerator, denominator = np.asarray(common, np.float64), np.sqrt(np.multiply(left, right, dtype=np.float64))
+        return np.divide(numerator, denominator, out=np.zeros(np.broadcast(numerator, denominator).shape),
+                         where=denominator > 0)
 
     value = FIELD_WEIGHT * cosine(field_common, field_app, field_expert) + KEYWORD_WEIGHT * cosine(
         keyword_common, keyword_app, keyword_expert
@@ -56,7 +70,7 @@ def points_from_counts(field_common, field_app, field_expert, keyword_common, ke
     return np.rint(AFFINITY_SCALE * value).astype(np.int32)
 
 
-def affinity_points(application, expert) -> int:
+def affinity_points(application: Terms, expert: Terms) -> int:
     """The affinity of one pair, straight from the sets (the readable reference)."""
     return int(
         points_from_counts(
@@ -66,7 +80,8 @@ def affinity_points(application, expert) -> int:
     )
 
 
-def incidence(sets: Sequence[Collection[str]], vocabulary: dict[str, int], grow: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def incidence(sets: Sequence[Collection[str]], vocabulary: dict[str, int],
+              grow: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(row, term code) for every member of every set. New terms join `vocabulary`, or,
     with grow=False, get code -1 (they can match nothing already coded)."""
     members = list(chain.from_iterable(sets))
@@ -77,7 +92,8 @@ def incidence(sets: Sequence[Collection[str]], vocabulary: dict[str, int], grow:
     return rows, np.fromiter(map(vocabulary.get, members, repeat(-1)), np.int64, len(members))
 
 
-def join_on_key(left_rows, left_keys, right_rows, right_keys) -> tuple[np.ndarray, np.ndarray]:
+def join_on_key(left_rows: np.ndarray, left_keys: np.ndarray, right_rows: np.ndarray,
+                right_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every (left row, right row) whose keys are equal, once per matching key."""
     order = np.argsort(right_keys, kind="stable")
     sorted_keys, sorted_rows = right_keys[order], right_rows[order]
@@ -88,7 +104,8 @@ def join_on_key(left_rows, left_keys, right_rows, right_keys) -> tuple[np.ndarra
     return np.repeat(left_rows, counts), sorted_rows[first + np.arange(total)]
 
 
-def entries_in_block(keys: np.ndarray, n_experts: int, rows: np.ndarray, column_of_expert: np.ndarray):
+def entries_in_block(keys: np.ndarray, n_experts: int, rows: np.ndarray,
+                     column_of_expert: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Where the sorted pair keys (app · n_experts + expert) fall in a block.
 
     `rows` are the block's application positions, ascending; `column_of_expert[e]` is
@@ -110,7 +127,7 @@ class AffinityScorer:
     sets; rows and columns are their positions in those sequences.
     """
 
-    def __init__(self, applications: Sequence, experts: Sequence):
+    def __init__(self, applications: Sequence[Terms], experts: Sequence[Terms]) -> None:
         self._n_experts = len(experts)
         fields: dict[str, int] = {}
         keywords: dict[str, int] = {}
@@ -144,7 +161,9 @@ class AffinityScorer:
         self._sparse_key, self._sparse_common = keys[starts], np.diff(np.r_[starts, len(keys)])
 
     @staticmethod
-    def _binary(n_rows, n_fields, field_incidence, keyword_incidence, dense_column) -> tuple[np.ndarray, np.ndarray]:
+    def _binary(n_rows: int, n_fields: int, field_incidence: tuple[np.ndarray, np.ndarray],
+                keyword_incidence: tuple[np.ndarray, np.ndarray],
+                dense_column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         fields = np.zeros((n_rows, n_fields), bool)
         fields[field_incidence] = True
         dense = np.zeros((n_rows, int(dense_column.max(initial=-1)) + 1), bool)
@@ -173,7 +192,7 @@ class AffinityScorer:
 
         `column_of_expert[e]` is the position of expert e in `columns`, or -1.
         """
-        scores = self._app_weighted[rows] @ self._exp_weighted[columns].T
+        scores: np.ndarray = self._app_weighted[rows] @ self._exp_weighted[columns].T
         row, column, at = entries_in_block(self._sparse_key, self._n_experts, rows, column_of_expert)
         app, expert = rows[row], columns[column]
         weight = (AFFINITY_SCALE * KEYWORD_WEIGHT) / np.sqrt(self._count["keyword_app"][app] * self._count["keyword_expert"][expert])
@@ -182,8 +201,9 @@ class AffinityScorer:
 
     def points(self, apps: np.ndarray, experts: np.ndarray) -> np.ndarray:
         """Exact integer points of the pairs (apps[i], experts[i])."""
-        def common(app_bits, exp_bits):
-            return np.bitwise_count(app_bits[apps] & exp_bits[experts]).sum(axis=1, dtype=np.int64)
+        def common(app_bits: np.ndarray, exp_bits: np.ndarray) -> np.ndarray:
+            counts: np.ndarray = np.bitwise_count(app_bits[apps] & exp_bits[experts]).sum(axis=1, dtype=np.int64)
+            return counts
 
         keyword_common = common(self._app_keyword_bits, self._exp_keyword_bits)
         if len(self._sparse_key):

@@ -36,6 +36,7 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+from typing import Any
 
 from services.common.bilingual import Bilingual
 from services.common.statemachine import (
@@ -159,9 +160,9 @@ class PublicNotice:
     opens_at: datetime
     closes_at: datetime
     objections: tuple[Objection, ...] = ()
-    history: tuple[dict, ...] = ()
+    history: tuple[dict[str, Any], ...] = ()
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         """The notice without its ranking, as plain data (the ranking is kept apart: it is
         the published one less the applications that left)."""
         return {
@@ -172,7 +173,7 @@ class PublicNotice:
         }
 
     @classmethod
-    def from_record(cls, call_id: str, record: dict, ranking: Ranking) -> PublicNotice:
+    def from_record(cls, call_id: str, record: dict[str, Any], ranking: Ranking) -> PublicNotice:
         """The notice of ``to_record``, with its current ``ranking``; history starts empty
         (the caller keeps the audit trail and appends what each move adds)."""
         return cls(
@@ -235,6 +236,7 @@ class PublicNotice:
                 f"{filer} has filed {len(own)} objections to this notice, the most one party may",
                 f"{filer} 已对本公示提出{len(own)}项异议，已达每方上限"))
         _, entry = OBJECTION.apply("new", "file", who, grounds, now)
+        assert entry.reason is not None  # "file" requires a reason: apply raised ReasonRequired without one
         objection = Objection(objection_id, application_id, who, entry.at, entry.reason, filer=filer)
         return replace(
             self,
@@ -350,12 +352,12 @@ def publish_notice(
     )
 
 
-def stage_move(call_id: str, current: str, event: str, *, who: str, now: datetime) -> tuple[str, dict]:
+def stage_move(call_id: str, current: str, event: str, *, who: str, now: datetime) -> tuple[str, dict[str, Any]]:
     """Move a call's selection stage by ``event`` (see ``NOTICE``): the new stage and its
     audit entry. Raises ``TransitionNotAllowed``."""
     stage, entry = NOTICE.apply(current, event, who, None, now)
     return stage, _audit(f"notice:{call_id}", entry)
 
 
-def _audit(subject: str, entry: AuditEntry, details: dict | None = None) -> dict:
+def _audit(subject: str, entry: AuditEntry, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"subject": subject, **entry.as_dict(), **(details or {})}

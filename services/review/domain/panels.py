@@ -24,11 +24,12 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from services.common.bilingual import Bilingual
 from services.common.statemachine import StateMachine, Transition
 from services.review.domain.assignment import Application, AssignmentPolicy
-from services.review.domain.calibration import ReviewScore, calibrate
+from services.review.domain.calibration import Calibration, ReviewScore, calibrate
 from services.review.domain.reviews import FieldErrors, reviews_complete
 
 MILESTONES = ("mid_term", "acceptance")
@@ -72,8 +73,8 @@ class Thresholds:
     pass_from: int = DEFAULT_PASS_FROM
     rectify_from: int = DEFAULT_RECTIFY_FROM
 
-    def __post_init__(self):
-        errors = {}
+    def __post_init__(self) -> None:
+        errors: dict[str, list[Bilingual]] = {}
         for name in ("pass_from", "rectify_from"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10000:
@@ -108,7 +109,7 @@ def _refusal(en: str, zh: str) -> list[Bilingual]:
     return [Bilingual(en, zh)]
 
 
-def select_projects(known: Mapping[str, Mapping], milestone: str, *, project_ids: Sequence[str] | None = None,
+def select_projects(known: Mapping[str, Mapping[str, Any]], milestone: str, *, project_ids: Sequence[str] | None = None,
                     category: str | None = None, year: int | None = None,
                     busy: Mapping[str, str] | None = None) -> list[str]:
     """The projects a new panel for `milestone` takes: `project_ids`, or every standing project
@@ -145,7 +146,8 @@ def select_projects(known: Mapping[str, Mapping], milestone: str, *, project_ids
     return chosen
 
 
-def _why_not(project: Mapping | None, project_id: str, milestone: str, busy: Mapping[str, str]) -> list | None:
+def _why_not(project: Mapping[str, Any] | None, project_id: str, milestone: str,
+             busy: Mapping[str, str]) -> list[Bilingual] | None:
     if project is None:
         return _refusal(f"there is no project {project_id} (not established, or not heard of yet)",
                         f"不存在项目 {project_id}（未立项或尚未同步）")
@@ -171,16 +173,16 @@ def _why_not(project: Mapping | None, project_id: str, milestone: str, busy: Map
 # ---------------------------------------------------------------- assignment, in the assignment's terms
 
 
-def panel_project(project: Mapping) -> Application:
+def panel_project(project: Mapping[str, Any]) -> Application:
     """A project as the assignment takes it: its institution, prefecture and category (the
     conflict rules), and the approved application's fields, keywords and team when known."""
     return Application(
         id=project["_id"], institution_id=project["institution_id"], prefecture=project["prefecture"],
-        category=project["category"], fields=project.get("industry_fields") or (),
-        keywords=project.get("keywords") or (), team_person_ids=project.get("team_person_keys") or ())
+        category=project["category"], fields=project.get("industry_fields") or frozenset(),
+        keywords=project.get("keywords") or frozenset(), team_person_ids=project.get("team_person_keys") or frozenset())
 
 
-def panel_policy(panel: Mapping) -> AssignmentPolicy:
+def panel_policy(panel: Mapping[str, Any]) -> AssignmentPolicy:
     """The panel's plan as an assignment policy: its experts per project, the same-prefecture
     rule as the call's (by category unless the panel turns it on or off for all), never the
     call-wide own-institution rule (a panel has no applicants); seeded by the panel id."""
@@ -234,14 +236,15 @@ def ready_to_propose(standing_by_project: Mapping[str, Iterable[str]], reviewers
                              f"尚有{outstanding}份评审意见未提交，且评审尚未截止"))
 
 
-def propose(project_ids: Sequence[str], reviews: Iterable[ReviewScore], thresholds: Thresholds):
+def propose(project_ids: Sequence[str], reviews: Iterable[ReviewScore],
+            thresholds: Thresholds) -> tuple[list[ProposedResult], Calibration]:
     """The panel's proposal: each project's calibrated score (expert leniency corrected over
     the panel's reviews) and its result by the thresholds; and the calibration itself."""
     calibration = calibrate(list(reviews))
     missing = [pid for pid in project_ids if pid not in calibration.scores]
     if missing:
         raise NotReady(Bilingual(f"project(s) {', '.join(missing)} have no review", f"项目 {'、'.join(missing)} 没有评审意见"))
-    results = []
+    results: list[ProposedResult] = []
     for pid in project_ids:
         s = calibration.scores[pid]
         results.append(ProposedResult(pid, s.review_count, s.raw_mean_hundredths, s.calibrated_hundredths,
@@ -264,7 +267,7 @@ class Decision:
     funding_reason: str  # the milestone's reason as funding records it (never empty)
 
 
-def decide(proposed: Mapping, milestone: str, panel_id: str, thresholds: Thresholds, *, result: str | None,
+def decide(proposed: Mapping[str, Any], milestone: str, panel_id: str, thresholds: Thresholds, *, result: str | None,
            reason: str | None, rectify_by: datetime | None, rectify_days: int, now: datetime) -> Decision:
     """The province confirms the panel's proposal (`proposed`: its `proposed_result` and
     `calibrated_hundredths`) as it is (`result` None or the same) or overrides it,

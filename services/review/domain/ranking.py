@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from services.review.domain.calibration import Calibration, CalibratedScore, ReviewScore, calibrate
 from services.review.domain.reviews import FieldErrors, utc
@@ -45,7 +46,7 @@ class RankEntry:
     stderr_hundredths: int | None
     submitted_at: datetime
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "submitted_at", utc(self.submitted_at, "submitted_at"))
 
     @classmethod
@@ -61,7 +62,7 @@ class RankEntry:
             submitted_at=submitted_at,
         )
 
-    def order_key(self) -> tuple:
+    def order_key(self) -> tuple[int, int, float, datetime, str]:
         stderr = float("inf") if self.stderr_hundredths is None else self.stderr_hundredths
         return (
             -self.calibrated_hundredths,
@@ -80,7 +81,7 @@ class QuotaPolicy:
     prefecture_cap: int | None = None
     one_each: bool = False  # the cap is also a floor: every prefecture should have exactly one
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         cap = self.prefecture_cap
         if cap is not None and (type(cap) is not int or cap < 1):
             raise FieldErrors({"prefecture_cap": ["must be a whole number of at least 1"]})
@@ -106,7 +107,7 @@ class RankedEntry:
     held_back_by: str | None  # None, HELD_BY_QUOTA or HELD_BY_PREFECTURE_CAP
     reserve_position: int | None  # 1-based position on the reserve list
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         e = self.entry
         return {
             "application_id": e.application_id,
@@ -144,7 +145,7 @@ class Ranking:
         """Places of the quota left empty (too few applications, or caps)."""
         return self.quota - len(self.selected)
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         """Plain data that ``from_record`` ranks again into this same ranking."""
         return {
             "quota": self.quota,
@@ -154,7 +155,7 @@ class Ranking:
         }
 
     @classmethod
-    def from_record(cls, record: dict, leaving: Iterable[str] = ()) -> Ranking:
+    def from_record(cls, record: dict[str, Any], leaving: Iterable[str] = ()) -> Ranking:
         """The ranking of ``to_record``, re-run without the ``leaving`` applications."""
         policy = QuotaPolicy(record["prefecture_cap"], record["one_each"])
         ranking = rank([RankEntry(**e) for e in record["entries"]], record["quota"], policy)
@@ -234,7 +235,7 @@ class PrefectureResult:
     rule: str | None  # "exactly_one", "cap" or None (no constraint)
     satisfied: bool
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -253,7 +254,7 @@ def prefecture_results(ranking: Ranking, prefectures: Iterable[str] = ()) -> lis
         if rule == "exactly_one":
             satisfied = selected[name] == 1
         else:
-            satisfied = rule is None or selected[name] <= policy.prefecture_cap
+            satisfied = policy.prefecture_cap is None or selected[name] <= policy.prefecture_cap  # rule None or cap
         results.append(
             PrefectureResult(name, ranked[name], selected[name], policy.prefecture_cap, rule, satisfied)
         )

@@ -24,10 +24,11 @@ review or the pair stops being allowed. ``assigned`` and ``reviewed`` are standi
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from fractions import Fraction
+from typing import Any, TypeGuard
 
 from services.common.bilingual import Bilingual
 from services.common.statemachine import StateMachine, Transition
@@ -51,7 +52,7 @@ _CRITERION_FIELDS = ("code", "name", "weight", "max_score")
 class FieldErrors(ValueError):
     """Bad input: ``errors`` maps each offending field to its messages."""
 
-    def __init__(self, errors: Mapping[str, list[str]]):
+    def __init__(self, errors: Mapping[str, Sequence[str]]) -> None:
         self.errors = {field: list(messages) for field, messages in errors.items()}
         super().__init__("; ".join(f"{f}: {' '.join(m)}" for f, m in self.errors.items()))
 
@@ -86,7 +87,7 @@ def rfc3339(instant: datetime) -> str:
     return utc(instant).isoformat().replace("+00:00", "Z")
 
 
-def _is_whole_number(value: object) -> bool:
+def _is_whole_number(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -129,7 +130,7 @@ class Rubric:
     criteria: tuple[Criterion, ...]
 
     @classmethod
-    def from_dicts(cls, items: Iterable[Mapping]) -> Rubric:
+    def from_dicts(cls, items: Iterable[Mapping[str, Any]]) -> Rubric:
         """Build from ``[{"code", "name", "weight", "max_score"}, ...]``.
 
         Raises ``RubricInvalid`` with fields like ``rubric[1].weight``.
@@ -143,9 +144,10 @@ class Rubric:
             for key, messages in _criterion_errors(item).items():
                 errors[f"rubric[{i}].{key}".rstrip(".")] = messages
             code = item.get("code") if isinstance(item, Mapping) else None
-            if isinstance(code, str) and code in seen:
-                errors[f"rubric[{i}].code"] = [f"duplicate criterion code {code!r}"]
-            seen.add(code)
+            if isinstance(code, str):
+                if code in seen:
+                    errors[f"rubric[{i}].code"] = [f"duplicate criterion code {code!r}"]
+                seen.add(code)
         if not errors:
             weights = sum(item["weight"] for item in items)
             if weights != TOTAL_WEIGHT:
@@ -154,7 +156,7 @@ class Rubric:
             raise RubricInvalid(errors)
         return cls(tuple(Criterion(**{k: item[k] for k in _CRITERION_FIELDS}) for item in items))
 
-    def to_dicts(self) -> list[dict]:
+    def to_dicts(self) -> list[dict[str, Any]]:
         return [{k: getattr(c, k) for k in _CRITERION_FIELDS} for c in self.criteria]
 
     def validate_scores(self, scores: Mapping[str, object]) -> dict[str, int]:
@@ -162,6 +164,7 @@ class Rubric:
         if not isinstance(scores, Mapping):
             raise ScoreSheetInvalid({"scores": ["must be an object of criterion code to points"]})
         errors: dict[str, list[str]] = {}
+        sheet: dict[str, int] = {}
         for code in scores.keys() - {c.code for c in self.criteria}:
             errors[f"scores.{code}"] = ["unknown criterion"]
         for c in self.criteria:
@@ -171,9 +174,11 @@ class Rubric:
             value = scores[c.code]
             if not _is_whole_number(value) or not 0 <= value <= c.max_score:
                 errors[f"scores.{c.code}"] = [f"must be a whole number from 0 to {c.max_score}"]
+            else:
+                sheet[c.code] = value
         if errors:
             raise ScoreSheetInvalid(errors)
-        return {c.code: scores[c.code] for c in self.criteria}
+        return sheet
 
     def total_hundredths(self, scores: Mapping[str, object]) -> int:
         """Weighted total on the 0–100 scale in integer hundredths (exact, then half up)."""
