@@ -80,8 +80,7 @@ def affinity_points(application: Terms, expert: Terms) -> int:
     )
 
 
-def incidence(sets: Sequence[Collection[str]], vocabulary: dict[str, int],
-              grow: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def incidence(sets: Sequence[Collection[str]], vocabulary: dict[str, int], grow: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(row, term code) for every member of every set. New terms join `vocabulary`, or,
     with grow=False, get code -1 (they can match nothing already coded)."""
     members = list(chain.from_iterable(sets))

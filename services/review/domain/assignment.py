@@ -25,13 +25,13 @@ from services.review.domain.affinity import normalize_term
 from services.review.domain.conflicts import CATEGORIES, exclusion_reasons
 
 
-def _text(owner: str, name: str, value) -> str:
+def _text(owner: str, name: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{owner}.{name} must be a non-empty string, got {value!r}")
     return value
 
 
-def _terms(owner: str, name: str, values) -> frozenset[str]:
+def _terms(owner: str, name: str, values: object) -> frozenset[str]:
     """A set of non-empty strings; keywords in their comparable form."""
     if isinstance(values, str) or not isinstance(values, Iterable):
         raise ValueError(f"{owner}.{name} must be a set of strings, got {values!r}")
@@ -39,13 +39,13 @@ def _terms(owner: str, name: str, values) -> frozenset[str]:
     return frozenset(map(normalize_term, terms) if name == "keywords" else terms)
 
 
-def _category(owner: str, name: str, value) -> str:
-    if value not in CATEGORIES:
+def _category(owner: str, name: str, value: object) -> str:
+    if not isinstance(value, str) or value not in CATEGORIES:
         raise ValueError(f"{owner}.{name} must be a category code, one of {sorted(CATEGORIES)}, got {value!r}")
     return value
 
 
-def _setup(record, texts: tuple[str, ...], sets: tuple[str, ...]) -> None:
+def _setup(record: object, texts: tuple[str, ...], sets: tuple[str, ...]) -> None:
     owner = type(record).__name__
     for name in texts:
         _text(owner, name, getattr(record, name))
@@ -65,7 +65,7 @@ class Application:
     keywords: frozenset[str] = frozenset()
     team_person_ids: frozenset[str] = frozenset()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _setup(self, ("id", "institution_id", "prefecture"), ("fields", "keywords", "team_person_ids"))
         _category("Application", "category", self.category)
 
@@ -86,7 +86,7 @@ class Expert:
     conflict_person_ids: frozenset[str] = frozenset()
     available: bool = True
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _setup(self, ("id", "institution_id", "prefecture", "person_id"),
                ("fields", "keywords", "categories", "conflict_institution_ids", "conflict_person_ids"))
         for category in self.categories:
@@ -119,7 +119,7 @@ class AssignmentPolicy:
     top_m: int = 16
     load_spread: float = 0.5
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name, low in (("reviewers_per_application", 1), ("seed", 0), ("top_n", 1), ("top_m", 0)):
             value = getattr(self, name)
             if name == "top_n" and value is None:
@@ -197,7 +197,7 @@ class Decline:
     expert_id: str
     reason: str
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _setup(self, ("application_id", "expert_id", "reason"), ())
 
 
@@ -219,7 +219,9 @@ def check_assignment(
     applied = applied_institutions(applications, applied_institution_ids)
     declined = {(app_id, expert_id) for app_id, expert_id, *_ in excluded_pairs}
     violations, seen = [], set()
-    load, reviewers, institutions = Counter(), Counter(), defaultdict(set)
+    load: Counter[str] = Counter()
+    reviewers: Counter[str] = Counter()
+    institutions: defaultdict[str, set[str]] = defaultdict(set)
     for app_id, expert_id, *_ in pairs:
         application, expert = by_app.get(app_id), by_expert.get(expert_id)
         if application is None or expert is None:

@@ -115,8 +115,7 @@ class ExclusionMask:
         self._qualified = may_review & (available & ~applied)[None, :]
         declared_people = incidence([e.conflict_person_ids for e in experts], people)
         expert_person = incidence([(e.person_id,) for e in experts], people)
-        team = incidence([a.team_person_ids for a in applications], people,
-                         grow=False)  # only the experts' people matter
+        team = incidence([a.team_person_ids for a in applications], people, grow=False)  # only the experts' people matter
         pairs = [
             join_on_key(*app_institution, *exp_institution),
             join_on_key(*app_institution, *incidence([e.conflict_institution_ids for e in experts], institutions)),

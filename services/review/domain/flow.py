@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -127,8 +127,8 @@ def replace_declined(
                   [*excluded_pairs, *sorted(declined_pairs)], applied_institution_ids)
 
 
-def _positions(records: Sequence, kind: str) -> dict[str, int]:
-    positions = {}
+def _positions(records: Sequence[Application | Expert], kind: str) -> dict[str, int]:
+    positions: dict[str, int] = {}
     for position, record in enumerate(records):
         if record.id in positions:
             raise ValueError(f"{kind}: duplicate id {record.id!r}")
@@ -136,7 +136,7 @@ def _positions(records: Sequence, kind: str) -> dict[str, int]:
     return positions
 
 
-def _id_rank(records: Sequence) -> np.ndarray:
+def _id_rank(records: Sequence[Application | Expert]) -> np.ndarray:
     """Each record's rank by id (records have distinct ids)."""
     rank = np.empty(len(records), np.int64)
     rank[sorted(range(len(records)), key=lambda position: records[position].id)] = np.arange(len(records))
@@ -149,7 +149,8 @@ def _best(keys: np.ndarray, count: int) -> np.ndarray:
     columns = (np.argpartition(keys, width - count, axis=1)[:, -count:] if width > count
                else np.broadcast_to(np.arange(width), keys.shape))
     flat = (np.arange(len(keys))[:, None] * width + columns).ravel()
-    return flat[keys.ravel()[flat] >= 0]
+    best: np.ndarray = flat[keys.ravel()[flat] >= 0]
+    return best
 
 
 def _best_by_group(groups: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
@@ -194,7 +195,8 @@ class LpDuals(NamedTuple):
         key = app * self.n_institutions + self.institution[expert]
         at = np.minimum(np.searchsorted(self.group_keys, key), max(len(self.group_keys) - 1, 0))
         group = np.where(self.group_keys[at] == key, self.group[at], 0) if len(self.group_keys) else 0
-        return points - self.app[app] - self.expert[expert] - group - self.fill
+        slack: np.ndarray = points - self.app[app] - self.expert[expert] - group - self.fill
+        return slack
 
     def bound(self, app: np.ndarray, expert: np.ndarray, points: np.ndarray) -> float:
         """The upper bound on total affinity points over the pairs given."""
@@ -238,7 +240,7 @@ class FlowSolution:
         self.flows = self._solve(int(problem.demand[open_apps].sum()))
         first_pair = len(load[0])
         self.chosen = self.flows[first_pair:first_pair + len(app)] > 0
-        self._potentials = None
+        self._potentials: np.ndarray | None = None
 
     def _solve(self, wanted: int) -> np.ndarray:
         # Imported here: OR-Tools and highspy bundle different libhighs.so.1 builds and cannot
@@ -254,7 +256,8 @@ class FlowSolution:
             status = flow.solve_max_flow_with_min_cost()
         if status != flow.OPTIMAL:
             raise RuntimeError(f"min-cost flow failed: {status}")
-        return flow.flows(np.asarray(arcs, np.int32)).astype(np.int64)
+        flows: np.ndarray = flow.flows(np.asarray(arcs, np.int32)).astype(np.int64)  # OR-Tools is untyped
+        return flows
 
     @property
     def potentials(self) -> np.ndarray:
@@ -277,7 +280,9 @@ class FlowSolution:
 
     def reduced_costs(self, app: np.ndarray, expert: np.ndarray, points: np.ndarray) -> np.ndarray:
         """Reduced cost of new expert→application arcs: negative ones would lower the cost."""
-        return (AFFINITY_SCALE - points) * COST_PER_POINT + self.potentials[2 + expert] - self.potentials[self.first_app + app]
+        reduced: np.ndarray = ((AFFINITY_SCALE - points) * COST_PER_POINT + self.potentials[2 + expert]
+                               - self.potentials[self.first_app + app])
+        return reduced
 
     def lp_duals(self) -> LpDuals:
         """The LP duals in points; only for a flow without load spread (plain expert arcs)."""
@@ -335,8 +340,9 @@ class AssignmentProblem:
         self.mask = ExclusionMask(self.applications, self.experts, policy, self.applied, extra)
         self.scorer = AffinityScorer(self.applications, self.experts)
 
-    def _pairs(self, pairs, argument) -> tuple[np.ndarray, np.ndarray]:
-        apps, exps = [], []
+    def _pairs(self, pairs: Iterable[tuple[str, str]], argument: str) -> tuple[np.ndarray, np.ndarray]:
+        apps: list[int] = []
+        exps: list[int] = []
         for app_id, expert_id, *_ in pairs:
             if app_id not in self.application_at or expert_id not in self.expert_at:
                 raise ValueError(f"{argument}: ({app_id}, {expert_id}) names an unknown application or expert")
@@ -344,8 +350,8 @@ class AssignmentProblem:
             exps.append(self.expert_at[expert_id])
         return np.asarray(apps, np.int64), np.asarray(exps, np.int64)
 
-    def _check_fixed(self, fixed_app, fixed_exp, declined) -> None:
-        seen = set()
+    def _check_fixed(self, fixed_app: np.ndarray, fixed_exp: np.ndarray, declined: set[tuple[int, int]]) -> None:
+        seen: set[tuple[int, int]] = set()
         for app, exp in zip(fixed_app.tolist(), fixed_exp.tolist()):
             application, expert = self.applications[app], self.experts[exp]
             reasons = exclusion_reasons(application, expert, self.policy, self.applied)
@@ -389,12 +395,14 @@ class AssignmentProblem:
         pool pair with the flow's potentials, add those that would lower the cost. Last,
         the flow with the load spread over the grown set.
         """
-        keys, expert_bits = self._pool(rows, POOL_PER_TOP_N * self.policy.top_n)
+        top_n = self.policy.top_n
+        assert top_n is not None  # solve() takes the sparse flow only with a top_n
+        keys, expert_bits = self._pool(rows, POOL_PER_TOP_N * top_n)
         flat = keys.ravel()
         app, expert, score = np.repeat(rows, keys.shape[1]), flat & ((1 << expert_bits) - 1), flat >> expert_bits
         chosen = np.zeros(flat.size, bool)
-        chosen[_best(keys, self.policy.top_n)] = True
-        near = _best(keys, 4 * self.policy.top_n)  # each expert's top_m among the rows' nearest
+        chosen[_best(keys, top_n)] = True
+        near = _best(keys, 4 * top_n)  # each expert's top_m among the rows' nearest
         chosen[near[_best_by_group(expert[near], flat[near], self.policy.top_m)]] = True
         for _ in range(PRICING_ROUNDS):
             pricing = self.flow(app[chosen], expert[chosen], spread=False)  # affinity alone prices
@@ -411,8 +419,11 @@ class AssignmentProblem:
         """Every eligible pair of `rows` with an expert who has free cap."""
         pairs = [(block_rows[r], columns[c]) for block_rows, columns, scores in self.eligible_blocks(rows)
                  for r, c in [np.nonzero(scores >= 0)]]
-        empty = np.zeros(0, np.int64)
-        return tuple(np.concatenate(part) for part in zip(*pairs)) if pairs else (empty, empty)
+        if not pairs:
+            empty = np.zeros(0, np.int64)
+            return empty, empty
+        apps, experts = zip(*pairs)
+        return np.concatenate(apps), np.concatenate(experts)
 
     def _pool(self, rows: np.ndarray, width: int) -> tuple[np.ndarray, int]:
         """Each row's `width` best eligible experts as keys (rows × width, -1 where none):
@@ -421,7 +432,7 @@ class AssignmentProblem:
         expert_bits = max(1, (len(self.experts) - 1).bit_length())
         key_type = np.int32 if expert_bits <= 16 else np.int64
 
-        def best_keys(block):
+        def best_keys(block: _Block) -> np.ndarray:
             keys = np.rint(self._scores(block)).astype(key_type)
             keys <<= expert_bits
             keys |= block.columns.astype(key_type)
@@ -436,7 +447,8 @@ class AssignmentProblem:
                 pool[row_of[block.rows], : keys.shape[1]] = np.maximum(keys, -1)
         return pool, expert_bits
 
-    def eligible_blocks(self, rows: np.ndarray, with_free_cap: bool = True):
+    def eligible_blocks(self, rows: np.ndarray,
+                        with_free_cap: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(rows, columns, scores) blocks over the rows' qualified experts; excluded entries < 0.
 
         Scores are float32, unrounded (within half a point of `points`). `with_free_cap`:
@@ -445,7 +457,7 @@ class AssignmentProblem:
         for block in self._block_plan(rows, with_free_cap):
             yield block.rows, block.columns, self._scores(block)
 
-    def _block_plan(self, rows: np.ndarray, with_free_cap: bool):
+    def _block_plan(self, rows: np.ndarray, with_free_cap: bool) -> Iterator[_Block]:
         """The blocks to score: a run of rows of one category × its qualified experts."""
         for _, category_rows in self._by_category(rows):
             qualified = self.mask.qualified(category_rows[0])
@@ -463,12 +475,12 @@ class AssignmentProblem:
         self.mask.apply(scores, block.rows, block.columns, block.column_of_expert)
         return scores
 
-    def _by_category(self, rows: np.ndarray):
+    def _by_category(self, rows: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
         """(category, its rows) for the given rows (positions ascending, so each is a run)."""
         for category in np.unique(self.category[rows]):
             yield str(category), rows[self.category[rows] == category]
 
-    def load_arcs(self, spread: bool):
+    def load_arcs(self, spread: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Source→expert arcs (tails, heads, caps, costs): one per unit of free cap with
         its convex load cost, or one plain arc per expert without load spread."""
         experts = np.flatnonzero(self.free > 0)
