@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 # The business services, by name, and where their nameko service classes are.
 SERVICES = {
@@ -17,7 +19,7 @@ SERVICES = {
 DEVELOPMENT_SETTING = "CHUYI_ENV"
 
 
-def in_development(environ=None) -> bool:
+def in_development(environ: Mapping[str, str] | None = None) -> bool:
     env = os.environ if environ is None else environ
     return env.get(DEVELOPMENT_SETTING) == "development"
 
@@ -26,7 +28,7 @@ class UnsafeSecret(RuntimeError):
     """A secret is missing, or is its published development value, outside development mode."""
 
 
-def secret_setting(name: str, development_value: str, why: str, environ=None) -> str:
+def secret_setting(name: str, development_value: str, why: str, environ: Mapping[str, str] | None = None) -> str:
     """The secret in `name`; its published development value only in development mode.
     Raises UnsafeSecret otherwise, saying `why` it matters: read it when a process starts."""
     env = os.environ if environ is None else environ
@@ -83,7 +85,7 @@ class Settings:
     audit_checkpoint_s: float = 60.0
 
     @classmethod
-    def from_env(cls, environ=None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if environ is None else environ
         base = cls()
         return cls(
@@ -109,7 +111,7 @@ class Settings:
         )
 
     @classmethod
-    def for_container(cls, container) -> "Settings":
+    def for_container(cls, container: Any) -> "Settings":  # a nameko ServiceContainer (untyped)
         """The environment, overridden by the nameko container's config (how tests and `chuyi serve` set it)."""
         overrides = {k: str(v) for k, v in container.config.items() if isinstance(v, (str, int, float))}
         return cls.from_env({**os.environ, **overrides})
@@ -122,5 +124,5 @@ class Settings:
     def database_name(self, service: str) -> str:
         return f"{self.mongo_db_prefix}{service}"
 
-    def nameko_config(self) -> dict:
+    def nameko_config(self) -> dict[str, Any]:
         return {"AMQP_URI": self.amqp_uri, "max_workers": self.max_workers}

@@ -1,12 +1,16 @@
 """Operators' view of dead letters: list them with their errors, replay them."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from kombu import Connection, Queue
+from kombu.message import Message
 
 from .messaging import ATTEMPTS, DEFERRED_SINCE, Publisher, dead_queue_name
 
 
-def _drain(channel, queue: str):
+def _drain(channel: Any, queue: str) -> Iterator[Message]:
     """Every message of `queue`, fetched unacked: what is not acked returns to the queue when the channel closes."""
     source = Queue(queue, channel=channel)
     while True:
@@ -16,7 +20,7 @@ def _drain(channel, queue: str):
         yield message
 
 
-def list_dead_letters(amqp_uri: str, queue: str) -> list[dict]:
+def list_dead_letters(amqp_uri: str, queue: str) -> list[dict[str, Any]]:
     with Connection(amqp_uri) as conn:
         channel = conn.channel()
         try:

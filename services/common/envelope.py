@@ -9,6 +9,7 @@ import json
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
@@ -19,7 +20,7 @@ TYPE_PREFIX = "cn.chuyi."
 class InvalidEvent(ValueError):
     """A message body that is not a valid Chuyi CloudEvent; `errors` names the fields."""
 
-    def __init__(self, errors):
+    def __init__(self, errors: dict[str, Any] | list[Any] | str) -> None:
         super().__init__(f"invalid CloudEvent: {errors}")
         self.errors = errors
 
@@ -31,7 +32,7 @@ class Event:
     type: str
     subject: str
     time: str
-    data: dict
+    data: dict[str, Any]
     sequence: int
     correlationid: str
     specversion: str = SPEC_VERSION
@@ -46,7 +47,7 @@ class Event:
         """The short event name, which is also its routing key: `tranche_released`."""
         return self.type.split(".")[-2]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def to_json(self) -> bytes:
@@ -57,7 +58,7 @@ def event_type(service: str, name: str, version: int = 1) -> str:
     return f"{TYPE_PREFIX}{service}.{name}.v{version}"
 
 
-def new_event(service: str, name: str, subject: str, data: dict, *, sequence: int,
+def new_event(service: str, name: str, subject: str, data: dict[str, Any], *, sequence: int,
               correlation_id: str | None = None, event_id: str | None = None,
               time: datetime | None = None) -> Event:
     at = (time or datetime.now(timezone.utc)).astimezone(timezone.utc)
@@ -92,7 +93,7 @@ class EnvelopeSchema(Schema):
 _schema = EnvelopeSchema()
 
 
-def parse_event(body) -> Event:
+def parse_event(body: object) -> Event:
     """Parse and validate a message body (bytes, str or an already decoded dict)."""
     if isinstance(body, (bytes, bytearray)):
         try:

@@ -6,13 +6,14 @@ little entropy (region, birth date, sequence) that they are easily enumerated.
 """
 import hashlib
 import hmac
+from collections.abc import Mapping
 
 from services.common.config import secret_setting
 
 DEV_PERSON_KEY_SECRET = "dev-only-person-key-secret"
 
 
-def person_key_secret(environ=None) -> str:
+def person_key_secret(environ: Mapping[str, str] | None = None) -> str:
     """PERSON_KEY_SECRET; the development value only in development mode (CHUYI_ENV=development).
     Raises UnsafeSecret otherwise: a service checks it when it starts, never on a request."""
     return secret_setting("PERSON_KEY_SECRET", DEV_PERSON_KEY_SECRET,

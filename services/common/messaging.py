@@ -30,7 +30,7 @@ import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property, partial, wraps
-from typing import Callable
+from typing import Any, Callable
 
 import eventlet
 from eventlet.event import Event as GreenEvent
@@ -78,7 +78,7 @@ def dead_queue_name(queue: str) -> str:
     return f"{queue}.dead"
 
 
-def _quorum(**arguments) -> dict:
+def _quorum(**arguments) -> dict[str, Any]:
     return {"x-queue-type": "quorum", **arguments}
 
 
@@ -152,13 +152,13 @@ class Publisher:
                                      for key, body, message_id in messages])
 
     def publish(self, exchange, routing_key: str, body, *, message_id: str | None = None,
-                headers: dict | None = None, content_type: str = CLOUDEVENTS_CONTENT_TYPE) -> None:
+                headers: dict[str, Any] | None = None, content_type: str = CLOUDEVENTS_CONTENT_TYPE) -> None:
         [error] = self._send(exchange, [{"routing_key": routing_key, "body": body, "message_id": message_id,
                                          "headers": headers or {}, "content_type": content_type}])
         if error is not None:
             raise error
 
-    def _send(self, exchange, messages: list[dict]) -> list[Exception | None]:
+    def _send(self, exchange, messages: list[dict[str, Any]]) -> list[Exception | None]:
         with self._lock:
             try:
                 producer = self._ensure()
@@ -226,7 +226,7 @@ class EventQueueConsumer(QueueConsumer):
         waits for a free worker, so without a share a backlog of events queues ahead of requests)."""
         return Semaphore(Settings.for_container(self.container).event_worker_limit)
 
-    def spawn_event_worker(self, entrypoint, args, context_data: dict, handle_result) -> None:
+    def spawn_event_worker(self, entrypoint, args, context_data: dict[str, Any], handle_result) -> None:
         """A worker within the events' share; raises when the container is stopping."""
         self.event_workers.acquire()
 
@@ -447,7 +447,7 @@ class EventStream(SharedExtension, ProviderCollector):
             return
         self.queue_consumer.ack_message(message)
 
-    def _republish(self, message, queue: str, headers: dict) -> None:
+    def _republish(self, message, queue: str, headers: dict[str, Any]) -> None:
         self.publisher.publish("", queue, message.body, message_id=message.properties.get("message_id"),
                                headers=headers, content_type=message.content_type or CLOUDEVENTS_CONTENT_TYPE)
 

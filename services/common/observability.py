@@ -6,7 +6,9 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import TextIO
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -32,7 +34,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line, carrying the id that ties the line to its request: the
     correlation id in the services, the request id (the same value, passed on) in the gateway."""
 
-    def __init__(self, id_name: str = "correlation_id", current_id=correlation_id.get):
+    def __init__(self, id_name: str = "correlation_id", current_id: Callable[[], str | None] = correlation_id.get):
         super().__init__()
         self.id_name, self.current_id = id_name, current_id
 
@@ -51,7 +53,8 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str = "INFO", formatter: logging.Formatter | None = None, stream=sys.stdout) -> None:
+def configure_logging(level: str = "INFO", formatter: logging.Formatter | None = None,
+                      stream: TextIO = sys.stdout) -> None:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter or JsonFormatter())
     root = logging.getLogger()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from pymongo.errors import ConnectionFailure
 
@@ -22,7 +23,7 @@ DATABASE_AWAY = (ConnectionFailure, StoreBusy)
 
 
 class Outages:
-    def __init__(self, clock=time.monotonic):
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._since: dict[str, float] = {}
         self._lock = threading.Lock()

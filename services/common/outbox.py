@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 from itertools import groupby
+from typing import Any
 
 from .config import Settings
 from .messaging import Publisher, Unroutable, declare_service_exchange, service_exchange
@@ -24,7 +25,7 @@ from pymongo.errors import PyMongoError
 
 from .observability import EVENTS_PUBLISHED, OUTBOX_BACKLOG
 from .outages import OUTAGES
-from .store import Lease, utcnow
+from .store import Lease, MongoDatabase, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ UNROUTABLE_HOLD_S = 30.0
 
 
 class OutboxRelay:
-    def __init__(self, db, service: str, settings: Settings, publisher: Publisher | None = None):
+    def __init__(self, db: MongoDatabase, service: str, settings: Settings, publisher: Publisher | None = None) -> None:
         self.db, self.service, self.settings = db, service, settings
         self.publisher = publisher or Publisher(settings.amqp_uri)
         self.exchange = service_exchange(service)
@@ -96,10 +97,10 @@ class OutboxRelay:
         truncated = len(batch) == self.settings.relay_batch
         sent: list[str] = []
         try:
-            subjects = {}
-            for subject, entries in groupby(sorted(batch, key=lambda e: (e["subject"], e["sequence"])),
-                                            key=lambda e: e["subject"]):
-                entries = list(entries)
+            subjects: dict[str, list[dict[str, Any]]] = {}
+            for subject, group in groupby(sorted(batch, key=lambda e: (e["subject"], e["sequence"])),
+                                          key=lambda e: e["subject"]):
+                entries = list(group)
                 if not (truncated and self._has_earlier_unsent(subject, entries[0]["sequence"])):
                     subjects[subject] = entries
             self._publish_in_order(subjects, sent)
@@ -113,7 +114,7 @@ class OutboxRelay:
     def _has_earlier_unsent(self, subject: str, sequence: int) -> bool:
         return self.db.outbox.find_one({"subject": subject, "sent_at": None, "sequence": {"$lt": sequence}}) is not None
 
-    def _publish_in_order(self, subjects: dict[str, list[dict]], sent: list[str]) -> None:
+    def _publish_in_order(self, subjects: dict[str, list[dict[str, Any]]], sent: list[str]) -> None:
         """Publish each subject's events in sequence order, a subject stopping at its first that fails.
 
         In rounds: each round publishes the next event of every subject, pipelined (all sent, then

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 from services.common.bilingual import Bilingual
 from services.common.identity import person_key
@@ -89,7 +90,7 @@ def mobile_problem(value: str) -> Bilingual | None:
     )
 
 
-def protect(member: Mapping) -> dict:
+def protect(member: Mapping[str, Any]) -> dict[str, Any]:
     """A team member as stored: ID number and phone masked, the person key beside them."""
     return {
         **member,

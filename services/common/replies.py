@@ -13,13 +13,18 @@ import contextvars
 import functools
 import hashlib
 import json
-from typing import Callable, Mapping
+from collections.abc import Collection
+from typing import Any, Callable, Mapping, ParamSpec
 
 from marshmallow import ValidationError
 
 from .bilingual import Bilingual
 from .statemachine import StateGuide, TransitionNotAllowed
-from .store import CommandInProgress, IdempotencyKeyReused
+from .store import BaseStore, CommandInProgress, IdempotencyKeyReused
+
+P = ParamSpec("P")
+#: An RPC method's answer: {"status", "body"} or {"status", "problem"}.
+Reply = dict[str, Any]
 
 # The RPC method `replying` is answering: the operation an idempotency key is scoped to.
 _operation: contextvars.ContextVar[str | None] = contextvars.ContextVar("operation", default=None)
@@ -42,37 +47,38 @@ class Refused(Exception):
     """A command refused for a reason the caller can act on, answered as a 4xx problem; a
     `Bilingual` detail is given in both languages."""
 
-    def __init__(self, status: int, detail: str, *, errors: dict | None = None, type: str | None = None):
+    def __init__(self, status: int, detail: str, *, errors: dict[str, Any] | None = None,
+                 type: str | None = None) -> None:
         detail = bilingual(detail)
         super().__init__(detail)
         self.status, self.detail, self.errors, self.type = status, detail, errors, type
 
 
-def role_refused(role, roles) -> Refused:
+def role_refused(role: object, roles: Collection[str]) -> Refused:
     """The 403 for a role that may not do this, naming the roles that may."""
     allowed = ", ".join(sorted(roles))
     return Refused(403, Bilingual(f"The role {role} may not do this; it is for: {allowed}.",
                                   f"角色 {role} 无权执行此操作；可执行的角色：{allowed}。"), type="role-not-allowed")
 
 
-def require_role(actor, roles) -> None:
+def require_role(actor: object, roles: Collection[str]) -> None:
     """Refuses (403) an actor whose role is not one of `roles`: each service checks the actor it
     is given, whatever the gateway checked before it."""
     role = actor.get("role") if isinstance(actor, Mapping) else None
-    if role not in roles or not isinstance(actor.get("sub"), str):
+    if role not in roles or not (isinstance(actor, Mapping) and isinstance(actor.get("sub"), str)):
         raise role_refused(role, roles)
 
 
-def ok(body, status: int = 200) -> dict:
+def ok(body: object, status: int = 200) -> Reply:
     return {"status": status, "body": body}
 
 
-def created(body) -> dict:
+def created(body: object) -> Reply:
     return ok(body, 201)
 
 
-def problem(status: int, detail: str, *, errors: dict | None = None, type: str | None = None) -> dict:
-    answer = {"title": TITLES.get(status, "Refused"), "detail": detail}
+def problem(status: int, detail: str, *, errors: dict[str, Any] | None = None, type: str | None = None) -> Reply:
+    answer: dict[str, Any] = {"title": TITLES.get(status, "Refused"), "detail": detail}
     if errors:
         answer["errors"] = errors
     if type:
@@ -80,18 +86,18 @@ def problem(status: int, detail: str, *, errors: dict | None = None, type: str |
     return {"status": status, "problem": answer}
 
 
-def bilingual(message) -> str:
+def bilingual(message: object) -> str:
     """'中文 / English' for messages that carry both (the domain's Bilingual), else the text."""
     zh = getattr(message, "zh", None)
     return f"{zh} / {message}" if zh else str(message)
 
 
-def field_errors(messages) -> dict[str, list[str]]:
+def field_errors(messages: object) -> dict[str, list[str]]:
     """marshmallow's nested messages flattened to {"a.b.0.c": ["..."]}, the shape clients read;
     messages that carry both languages keep both."""
     flat: dict[str, list[str]] = {}
 
-    def walk(prefix: str, value) -> None:
+    def walk(prefix: str, value: object) -> None:
         if isinstance(value, Mapping):
             for key, inner in value.items():
                 walk(f"{prefix}.{key}" if prefix else str(key), inner)
@@ -106,7 +112,7 @@ def field_errors(messages) -> dict[str, list[str]]:
 
 
 def replying(refusals: Mapping[type[Exception], int | tuple[int, str]] | None = None,
-             guides: Mapping[str, StateGuide] | None = None):
+             guides: Mapping[str, StateGuide] | None = None) -> Callable[[Callable[P, Reply]], Callable[P, Reply]]:
     """Wrap an RPC method so that refusals become problems: invalid fields 422, a reused
     idempotency key 422, `Refused` as it says, each domain error in `refusals` with its
     status and problem type (the most specific class wins; the domain's own message, in both
@@ -125,9 +131,9 @@ def replying(refusals: Mapping[type[Exception], int | tuple[int, str]] | None = 
             return Refused(409, guide.explain(exc), type=guide.problem_type(exc))
         return None
 
-    def decorate(method: Callable) -> Callable:
+    def decorate(method: Callable[P, Reply]) -> Callable[P, Reply]:
         @functools.wraps(method)
-        def answer(*args, **kwargs):
+        def answer(*args: P.args, **kwargs: P.kwargs) -> Reply:
             operation = _operation.set(method.__name__)
             try:
                 return method(*args, **kwargs)
@@ -150,7 +156,8 @@ def replying(refusals: Mapping[type[Exception], int | tuple[int, str]] | None = 
     return decorate
 
 
-def idempotent(store, actor: dict, key: str | None, fingerprint: str | None, command: Callable[[], dict]) -> dict:
+def idempotent(store: BaseStore, actor: dict[str, Any], key: str | None, fingerprint: str | None,
+               command: Callable[[], Reply]) -> Reply:
     """Run a creating command once per Idempotency-Key of one caller and one operation; a retry
     gets the first reply. The caller is the role, its scope claim and the subject together (one
     sub acting for another institution is another caller); the operation is the RPC method

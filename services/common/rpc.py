@@ -17,6 +17,8 @@ service would mean two consumers of its request queue, each refusing the other's
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import amqp.exceptions
 import kombu.exceptions
@@ -28,8 +30,8 @@ _UNDELIVERABLE = (kombu.exceptions.OperationalError, amqp.exceptions.ConnectionE
                   amqp.exceptions.MessageNacked, OSError)
 
 
-class RpcConsumer(nameko_rpc.RpcConsumer):
-    def handle_result(self, message, result, exc_info):
+class RpcConsumer(nameko_rpc.RpcConsumer):  # type: ignore[misc]  # nameko is untyped
+    def handle_result(self, message: Any, result: Any, exc_info: Any) -> Any:
         try:
             return super().handle_result(message, result, exc_info)
         except _UNDELIVERABLE as exc:
@@ -39,8 +41,11 @@ class RpcConsumer(nameko_rpc.RpcConsumer):
             return result, exc_info
 
 
-class Rpc(nameko_rpc.Rpc):
+class Rpc(nameko_rpc.Rpc):  # type: ignore[misc]  # nameko is untyped
     rpc_consumer = RpcConsumer()
 
 
-rpc = Rpc.decorator
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: `@rpc`: nameko registers the method as an RPC entrypoint and returns it unchanged.
+rpc: Callable[[F], F] = Rpc.decorator

@@ -10,6 +10,7 @@ import hmac
 import json
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from services.common import audit
 from services.common.config import secret_setting
@@ -35,13 +36,13 @@ def _mac(secret: str, message: bytes) -> str:
     return base64.urlsafe_b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode().rstrip("=")
 
 
-def sign(claims: Mapping, secret: str, now: float | None = None, lifetime_s: int = LIFETIME_S) -> str:
+def sign(claims: Mapping[str, Any], secret: str, now: float | None = None, lifetime_s: int = LIFETIME_S) -> str:
     body = base64.urlsafe_b64encode(json.dumps(dict(claims), sort_keys=True).encode()).decode().rstrip("=")
     message = f"{body}.{int((now or time.time()) + lifetime_s)}"
     return f"{message}.{_mac(secret, message.encode())}"
 
 
-def verify(header: str | None, secret: str, now: float | None = None) -> dict:
+def verify(header: str | None, secret: str, now: float | None = None) -> dict[str, Any]:
     """The claims the gateway signed; they are also who the worker's audit records name (an internal
     HTTP entrypoint knows its actor only now). Raises BadSignature."""
     try:
