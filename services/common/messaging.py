@@ -30,12 +30,14 @@ import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property, partial, wraps
+from collections.abc import Iterable
 from typing import Any, Callable
 
 import eventlet
 from eventlet.event import Event as GreenEvent
 from eventlet.semaphore import Semaphore
 from kombu import Connection, Exchange, Producer, Queue
+from kombu.message import Message
 from kombu.serialization import register
 from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider, Entrypoint, ProviderCollector, SharedExtension, register_entrypoint
@@ -43,7 +45,7 @@ from nameko.messaging import QueueConsumer
 
 from .config import Settings
 from .envelope import Event, InvalidEvent, parse_event
-from .store import OutOfOrder
+from .store import BaseStore, OutOfOrder
 from .observability import EVENTS_CONSUMED, EVENTS_FAILED, HANDLER_LATENCY, correlation_id
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,7 @@ def dead_queue_name(queue: str) -> str:
     return f"{queue}.dead"
 
 
-def _quorum(**arguments) -> dict[str, Any]:
+def _quorum(**arguments: Any) -> dict[str, Any]:
     return {"x-queue-type": "quorum", **arguments}
 
 
@@ -90,13 +92,13 @@ def consumer_queue(consumer: str, source: str) -> Queue:
                                             "x-dead-letter-routing-key": dead_queue_name(name)}))
 
 
-def side_queues(queue: str, delays_ms) -> list[Queue]:
+def side_queues(queue: str, delays_ms: Iterable[int]) -> list[Queue]:
     retries = [Queue(retry_queue_name(queue, ms), durable=True, queue_arguments=_quorum(**{
         "x-message-ttl": ms, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue})) for ms in delays_ms]
     return retries + [Queue(dead_queue_name(queue), durable=True, queue_arguments=_quorum())]
 
 
-def unrouted_topology() -> list:
+def unrouted_topology() -> list[Exchange | Queue]:
     exchange = Exchange(UNROUTED, type="fanout", durable=True)
     return [exchange, Queue(UNROUTED, exchange=exchange, durable=True, queue_arguments=_quorum())]
 
@@ -110,12 +112,12 @@ class Publisher:
 
     CONFIRM_TIMEOUT_S = 30.0
 
-    def __init__(self, amqp_uri: str, connect_timeout: float = 5.0):
+    def __init__(self, amqp_uri: str, connect_timeout: float = 5.0) -> None:
         self.amqp_uri = amqp_uri
         self.connect_timeout = connect_timeout
         self._lock = threading.Lock()
-        self._connection = None
-        self._producer = None
+        self._connection: Connection | None = None
+        self._producer: Producer | None = None
 
     def _ensure(self) -> Producer:
         if self._producer is None:
@@ -128,11 +130,12 @@ class Publisher:
             channel.events["basic_return"].add(self._on_return)
             self._producer = Producer(channel)
             self._last_tag = 0
-            self._unconfirmed: dict[int, tuple[list, int, str | None]] = {}  # delivery tag -> (outcomes, index, id)
+            # delivery tag -> (outcomes, index, id)
+            self._unconfirmed: dict[int, tuple[list[Exception | None], int, str | None]] = {}
             self._returned: dict[str | None, Unroutable] = {}
         return self._producer
 
-    def _on_return(self, exc, exchange, routing_key, message) -> None:
+    def _on_return(self, exc: object, exchange: object, routing_key: str, message: Message) -> None:
         # the broker returns an unroutable message just before confirming it
         self._returned[message.properties.get("message_id")] = Unroutable(
             f"{getattr(exchange, 'name', exchange)!r} {routing_key!r}: {exc}")
@@ -145,24 +148,25 @@ class Publisher:
                 outcomes[index] = self._returned.pop(message_id, None) or (
                     RuntimeError(f"the broker refused message {message_id!r} (nack)") if nacked else None)
 
-    def publish_all(self, exchange, messages: list[tuple[str, object, str | None]]) -> list[Exception | None]:
+    def publish_all(self, exchange: Exchange | str,
+                    messages: list[tuple[str, object, str | None]]) -> list[Exception | None]:
         """Publish each (routing key, body, message id); per message, None once confirmed or
         its Unroutable or nack error."""
         return self._send(exchange, [{"routing_key": key, "body": body, "message_id": message_id}
                                      for key, body, message_id in messages])
 
-    def publish(self, exchange, routing_key: str, body, *, message_id: str | None = None,
+    def publish(self, exchange: Exchange | str, routing_key: str, body: object, *, message_id: str | None = None,
                 headers: dict[str, Any] | None = None, content_type: str = CLOUDEVENTS_CONTENT_TYPE) -> None:
         [error] = self._send(exchange, [{"routing_key": routing_key, "body": body, "message_id": message_id,
                                          "headers": headers or {}, "content_type": content_type}])
         if error is not None:
             raise error
 
-    def _send(self, exchange, messages: list[dict[str, Any]]) -> list[Exception | None]:
+    def _send(self, exchange: Exchange | str, messages: list[dict[str, Any]]) -> list[Exception | None]:
         with self._lock:
             try:
                 producer = self._ensure()
-                outcomes: list = [None] * len(messages)
+                outcomes: list[Exception | None] = [None] * len(messages)
                 for index, message in enumerate(messages):
                     body = message.pop("body")
                     if isinstance(body, dict):
@@ -172,6 +176,7 @@ class Publisher:
                                      **{"content_type": CLOUDEVENTS_CONTENT_TYPE, "headers": {}, **message})
                     self._last_tag += 1
                     self._unconfirmed[self._last_tag] = (outcomes, index, message["message_id"])
+                assert self._connection is not None  # _ensure connected it
                 while self._unconfirmed:
                     self._connection.drain_events(timeout=self.CONFIRM_TIMEOUT_S)
                 return outcomes
@@ -179,7 +184,7 @@ class Publisher:
                 self._close()
                 raise
 
-    def declare(self, *entities) -> None:
+    def declare(self, *entities: Exchange | Queue) -> None:
         with self._lock:
             try:
                 channel = self._ensure().channel
@@ -206,17 +211,17 @@ def declare_service_exchange(publisher: Publisher, service: str) -> None:
     publisher.declare(*unrouted_topology(), service_exchange(service))
 
 
-def declare_consumer_topology(publisher: Publisher, consumer: str, source: str, delays_ms) -> None:
+def declare_consumer_topology(publisher: Publisher, consumer: str, source: str, delays_ms: Iterable[int]) -> None:
     queue = consumer_queue(consumer, source)
     publisher.declare(*unrouted_topology(), service_exchange(source), queue, *side_queues(queue.name, delays_ms))
 
 
-class StoreProvider(DependencyProvider):
+class StoreProvider(DependencyProvider):  # type: ignore[misc]  # nameko is untyped
     """The dependency that gives each worker the service's store (providers.MongoStore). An event
     stream asks it for a store to move a subject's sequence on past an event no handler takes."""
 
 
-class EventQueueConsumer(QueueConsumer):
+class EventQueueConsumer(QueueConsumer):  # type: ignore[misc]  # nameko is untyped
     """nameko's queue consumer, handing over raw messages: a body that is not JSON must
     reach our dead-letter path instead of failing inside kombu's decoder forever."""
 
@@ -226,11 +231,12 @@ class EventQueueConsumer(QueueConsumer):
         waits for a free worker, so without a share a backlog of events queues ahead of requests)."""
         return Semaphore(Settings.for_container(self.container).event_worker_limit)
 
-    def spawn_event_worker(self, entrypoint, args, context_data: dict[str, Any], handle_result) -> None:
+    def spawn_event_worker(self, entrypoint: EventHandler, args: tuple[Any, ...], context_data: dict[str, Any],
+                           handle_result: Callable[[Any, Any, Any], Any]) -> None:
         """A worker within the events' share; raises when the container is stopping."""
         self.event_workers.acquire()
 
-        def released(worker_ctx, result, exc_info):
+        def released(worker_ctx: Any, result: Any, exc_info: Any) -> Any:
             self.event_workers.release()
             return handle_result(worker_ctx, result, exc_info)
         try:
@@ -240,12 +246,12 @@ class EventQueueConsumer(QueueConsumer):
             raise
 
     @property
-    def prefetch_count(self):
+    def prefetch_count(self) -> int:
         # room for every event worker's batch, or a batch could never fill
         settings = Settings.for_container(self.container)
         return settings.event_worker_limit * settings.event_batch
 
-    def get_consumers(self, consumer_cls, channel):
+    def get_consumers(self, consumer_cls: Any, channel: Any) -> Any:  # nameko's kombu consumers
         for provider in self._providers:
             consumer = consumer_cls(queues=[provider.queue], on_message=partial(self.handle_message, provider, None))
             consumer.qos(prefetch_count=self.prefetch_count)
@@ -263,11 +269,11 @@ NOT_BEGUN = object()  # the outcome of a batch's event the worker had not begun 
 @dataclass
 class Delivery:
     event: Event
-    message: object
+    message: Message
     handler: "EventHandler | None"  # None: not ours to act on, but it moves the subject's sequence on
 
 
-def _apply(service, handler: "EventHandler | None", event: Event):
+def _apply(service: Any, handler: "EventHandler | None", event: Event) -> Any:
     if handler is None:
         return None
     correlation_id.set(event.correlationid)
@@ -282,15 +288,16 @@ class EventBatch:
     # server's transaction lifetime limit, however slow the handlers are.
     WORK_S = 1.0
 
-    def __init__(self, consumer: str, deliveries: list[Delivery], stopping: Callable[[], bool]):
+    def __init__(self, consumer: str, deliveries: list[Delivery], stopping: Callable[[], bool]) -> None:
         self.consumer, self.deliveries, self.stopping = consumer, deliveries, stopping
 
-    def apply(self, service) -> list:
+    def apply(self, service: Any) -> list[object]:
         """In as few transactions as WORK_S allows (an event ahead of its predecessor left out, to
         wait); once one fails, the rest each in its own. Per event: its error, None, or NOT_BEGUN
         when the service stopped first."""
         steps = [(d.event, partial(_apply, service, d.handler, d.event)) for d in self.deliveries]
-        outcomes, alone = [], len(steps) == 1
+        outcomes: list[BaseException | None] = []
+        alone = len(steps) == 1
         while len(outcomes) < len(steps) and not self.stopping():
             rest = steps[len(outcomes):]
             if alone or len(rest) == 1:
@@ -311,15 +318,15 @@ class EventBatch:
         return outcomes + [NOT_BEGUN] * (len(steps) - len(outcomes))
 
 
-class EventStream(SharedExtension, ProviderCollector):
+class EventStream(SharedExtension, ProviderCollector):  # type: ignore[misc]  # nameko is untyped
     """Consumes one source service's events for this service and settles each message."""
 
     queue_consumer = EventQueueConsumer()
 
-    def __init__(self, source: str):
+    def __init__(self, source: str) -> None:
         self.source = source
-        self.queue = None
-        self._unregistering = set()
+        self.queue: Queue | None = None
+        self._unregistering: set[EventHandler] = set()
         self._unregistered_from_queue_consumer = GreenEvent()
         self._gathered: list[Delivery] = []
         self._gathering = 0  # which gathering a flush timer belongs to
@@ -327,10 +334,10 @@ class EventStream(SharedExtension, ProviderCollector):
         super().__init__()
 
     @property
-    def sharing_key(self):
+    def sharing_key(self) -> tuple[type, str]:
         return (type(self), self.source)
 
-    def setup(self):
+    def setup(self) -> None:
         if self.queue is not None:
             return
         self.settings = Settings.for_container(self.container)
@@ -340,11 +347,11 @@ class EventStream(SharedExtension, ProviderCollector):
         declare_consumer_topology(self.publisher, self.container.service_name, self.source, self.settings.retry_delays_ms)
         self.queue_consumer.register_provider(self)
 
-    def stop(self):
+    def stop(self) -> None:
         if not self._providers_registered:
             self._stop_consuming()
 
-    def unregister_provider(self, provider):
+    def unregister_provider(self, provider: EventHandler) -> None:
         self._unregistering.add(provider)
         if not self._providers - self._unregistering and not self._unregistered_from_queue_consumer.ready():
             self._stop_consuming()
@@ -353,14 +360,14 @@ class EventStream(SharedExtension, ProviderCollector):
         if not self._providers:
             self.publisher.close()
 
-    def _stop_consuming(self):
+    def _stop_consuming(self) -> None:
         self._stopping = True
         self.queue_consumer.unregister_provider(self)
         for delivery in self._take_gathered():  # not begun: another consumer (or this one, restarted) takes them
             self.queue_consumer.requeue_message(delivery.message)
         self._unregistered_from_queue_consumer.send(True)
 
-    def handle_message(self, body, message):
+    def handle_message(self, body: object, message: Message) -> None:
         try:
             event = parse_event(message.body)
         except InvalidEvent as exc:
@@ -413,7 +420,7 @@ class EventStream(SharedExtension, ProviderCollector):
             for delivery in batch:
                 self.queue_consumer.requeue_message(delivery.message)
 
-    def _settle_batch(self, batch: list[Delivery], worker_ctx, result, exc_info):
+    def _settle_batch(self, batch: list[Delivery], worker_ctx: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
         outcomes = [exc_info[1]] * len(batch) if exc_info else result
         for delivery, outcome in zip(batch, outcomes):
             if outcome is NOT_BEGUN:
@@ -422,11 +429,12 @@ class EventStream(SharedExtension, ProviderCollector):
                 self.settle(delivery.message, delivery.event, outcome)
         return result, exc_info
 
-    def container_store(self):
+    def container_store(self) -> BaseStore:
         provider = next(d for d in self.container.dependencies if isinstance(d, StoreProvider))
-        return provider.get_dependency(None)
+        store: BaseStore = provider.get_dependency(None)
+        return store
 
-    def settle(self, message, event: Event | None, error: BaseException | None, *, dead: bool = False) -> None:
+    def settle(self, message: Message, event: Event | None, error: BaseException | None, *, dead: bool = False) -> None:
         """Ack, or move the message to a retry or dead-letter queue and then ack.
         If that move cannot be confirmed, the message is requeued: never lost.
         Data that does not fit its schema will not fit on a retry either: dead at once."""
@@ -447,11 +455,11 @@ class EventStream(SharedExtension, ProviderCollector):
             return
         self.queue_consumer.ack_message(message)
 
-    def _republish(self, message, queue: str, headers: dict[str, Any]) -> None:
+    def _republish(self, message: Message, queue: str, headers: dict[str, Any]) -> None:
         self.publisher.publish("", queue, message.body, message_id=message.properties.get("message_id"),
                                headers=headers, content_type=message.content_type or CLOUDEVENTS_CONTENT_TYPE)
 
-    def _retry_or_dead_letter(self, message, error, name):
+    def _retry_or_dead_letter(self, message: Message, error: BaseException, name: str) -> None:
         attempts = int(message.headers.get(ATTEMPTS, 0)) + 1
         delays = self.settings.retry_delays_ms
         if attempts > len(delays):
@@ -462,7 +470,7 @@ class EventStream(SharedExtension, ProviderCollector):
                         {**message.headers, ATTEMPTS: attempts, "x-chuyi-last-error": repr(error)[:1000]})
         EVENTS_FAILED.labels(self.container.service_name, self.source, name, "retried").inc()
 
-    def _defer(self, message, error, name):
+    def _defer(self, message: Message, error: BaseException, name: str) -> None:
         since = message.headers.get(DEFERRED_SINCE) or _utcnow().isoformat()
         waited = (_utcnow() - datetime.fromisoformat(since)).total_seconds()
         if waited > self.settings.gap_timeout_s:
@@ -472,7 +480,7 @@ class EventStream(SharedExtension, ProviderCollector):
                         {**message.headers, DEFERRED_SINCE: since})
         EVENTS_FAILED.labels(self.container.service_name, self.source, name, "deferred").inc()
 
-    def _dead_letter(self, message, error, name, attempts=None):
+    def _dead_letter(self, message: Message, error: BaseException, name: str, attempts: int | None = None) -> None:
         log.error("event dead-lettered", extra={"fields": {"queue": self.consumer, "event": name, "error": repr(error)}})
         self._republish(message, dead_queue_name(self.consumer), {
             **message.headers,
@@ -485,10 +493,11 @@ class EventStream(SharedExtension, ProviderCollector):
         EVENTS_FAILED.labels(self.container.service_name, self.source, name, "dead_lettered").inc()
 
 
-class EventHandler(Entrypoint):
+class EventHandler(Entrypoint):  # type: ignore[misc]  # nameko is untyped
     """Entrypoint for events named `event_names` from `source`; see `handles`."""
 
-    def __init__(self, source: str, event_names: tuple[str, ...], effect, **kwargs):
+    def __init__(self, source: str, event_names: tuple[str, ...], effect: Callable[[Any, Event], Any],
+                 **kwargs: Any) -> None:
         self.source = source
         self.event_names = frozenset(event_names)
         self.effect = effect  # the service's method, unwrapped: what a batch applies
@@ -496,33 +505,33 @@ class EventHandler(Entrypoint):
         # An event ahead of its predecessor is expected, and waits: a warning, not an error.
         super().__init__(expected_exceptions=(OutOfOrder,), **kwargs)
 
-    def setup(self):
+    def setup(self) -> None:
         self.stream.register_provider(self)
 
-    def stop(self):
+    def stop(self) -> None:
         self.stream.unregister_provider(self)
 
-    def handle(self, event: Event, message) -> None:
+    def handle(self, event: Event, message: Message) -> None:
         try:
             self.stream.queue_consumer.spawn_event_worker(
                 self, (event,), {"correlation_id": event.correlationid}, partial(self._settle, message, event))
         except Exception:  # the container is stopping: leave it for another consumer
             self.stream.queue_consumer.requeue_message(message)
 
-    def _settle(self, message, event, worker_ctx, result, exc_info):
+    def _settle(self, message: Message, event: Event, worker_ctx: Any, result: Any, exc_info: Any) -> tuple[Any, Any]:
         self.stream.settle(message, event, exc_info[1] if exc_info else None)
         return result, exc_info
 
 
-def handles(source: str, *event_names: str):
+def handles(source: str, *event_names: str) -> Callable[[Callable[[Any, Event], Any]], Callable[..., Any]]:
     """Declare a service method as the handler of `source`'s events `event_names`.
 
     The method runs once per event (a redelivery is skipped), in the subject's sequence
     order, in one transaction with the record that it ran: it takes the event and
     writes through `self.store`."""
-    def decorate(method):
+    def decorate(method: Callable[[Any, Event], Any]) -> Callable[..., Any]:
         @wraps(method)
-        def apply_once(self, event: Event | EventBatch):
+        def apply_once(self: Any, event: Event | EventBatch) -> Any:
             if isinstance(event, EventBatch):
                 return event.apply(self)
             correlation_id.set(event.correlationid)
