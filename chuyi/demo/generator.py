@@ -30,17 +30,12 @@ from typing import Any, NamedTuple
 import yaml
 
 from services.applications.domain.applications import application_limit
-from services.applications.domain.calls import ACTION_YEARS, call_year
+from services.applications.domain.calls import call_year
+from services.contracts.reference import (
+    ACTION_YEARS, HIGHER_VOCATIONAL, PREFECTURES, SECONDARY_VOCATIONAL, TECHNICIAN, VOCATIONAL_UNDERGRADUATE)
 from services.contracts.catalogue import Category, catalogue
 from services.applications.domain.credit_code import check_digit, organisation_check_digit
-from services.applications.domain.institutions import (
-    HIGHER_VOCATIONAL,
-    PREFECTURES,
-    SECONDARY_VOCATIONAL,
-    TECHNICIAN,
-    VOCATIONAL_UNDERGRADUATE,
-    Institution,
-)
+from services.applications.domain.institutions import Institution
 from services.applications.domain.messages import rfc3339
 from services.common.personal import resident_id_check_digit
 from services.applications.schemas import FIRST_YEAR, LAST_YEAR, ApplicationIn, CallIn, InstitutionIn

@@ -16,16 +16,14 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 
 from services.applications.domain import credit_code, importing
 from services.applications.domain.applications import APPLICATION_MACHINE, ORGANISATION_KINDS
-from services.applications.domain.calls import ACTION_YEARS, CALL_MACHINE
-from services.applications.domain.calls import call_terms_problems, check_call_quota, rubric_problems
+from services.applications.domain.calls import CALL_MACHINE, call_terms_problems, check_call_quota, rubric_problems
+from services.contracts.reference import ACTION_YEARS, HIGHER_VOCATIONAL, INSTITUTION_TYPES, PREFECTURES
 from services.applications.domain.projects import PROJECT_MACHINE
 from services.applications.domain.reports import DEFAULT_REMIND_HOURS, REPORT_MACHINE, TARGET_STATUSES
 from services.contracts.catalogue import catalogue
-from services.applications.domain.institutions import (
-    HIGHER_VOCATIONAL, INSTITUTION_TYPES, OWNERSHIPS, PREFECTURES, Institution, ownership_of)
-from services.applications.domain.materials import KINDS as MATERIAL_KINDS
+from services.applications.domain.institutions import OWNERSHIPS, Institution, ownership_of
 from services.applications.domain.materials import owner_of
-from services.applications.domain.supervision import MEASURES as SUPERVISION_MEASURES
+from services.contracts.applications import MATERIAL_KINDS, SUPERVISION_MEASURES
 from services.applications.domain.messages import QuotaExceeded
 from services.common.bilingual import Bilingual
 from services.common.fields import (

@@ -48,7 +48,7 @@ from services.applications.domain.messages import (
     WindowClosed,
 )
 from services.applications.domain.access import INSTITUTION_ROLE, PROVINCE_ROLE
-from services.applications.domain.calls import ACTION_YEARS
+from services.contracts.reference import ACTION_YEARS
 from services.applications.domain.guides import GUIDES
 from services.applications.domain.content import BadFilename, UnsafeContent, UnsupportedType
 from services.applications.domain.materials import ANNUAL_REPORT, APPLICATION, Owner, TooLarge

@@ -31,3 +31,6 @@ PREFECTURES: tuple[str, ...] = (
     "娄底市",
     "湘西土家族苗族自治州",
 )
+
+#: The years of the action (湘教发〔2022〕7号): every call belongs to one of them.
+ACTION_YEARS = range(2022, 2026)

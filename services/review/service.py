@@ -36,10 +36,11 @@ from services.review import schemas
 from services.review.domain.flow import assign
 from services.review.domain.calibration import ReviewScore, calibrate
 from services.review.domain.experts import call_policy, pairs_to_void, pool_expert, review_application
-from services.review.domain.notice import OBJECTORS, ObjectionRefused
+from services.review.domain.notice import ObjectionRefused
 from services.review.domain.notice import ObjectionNotFound as NoticeObjectionNotFound
 from services.review.domain.guides import GUIDES
 from services.review.domain.notice import NOTICE, PublicNotice, publish_notice, stage_move
+from services.contracts.review import OBJECTORS
 from services.review.domain.ranking import TIE_RULE, QuotaPolicy, Ranking, prefecture_results, rank_reviews
 from services.review.domain.reviews import (
     ASSIGNMENT, STANDING, FieldErrors, Review, ReviewClosed, Rubric, review_open, reviews_complete,

@@ -15,14 +15,9 @@ SERVICES = ("applications", "review", "funding", "notify", "gateway")
 SHARED = ("common", "contracts")
 
 NOT_APART_YET = {
-    ("gateway", "services.applications.domain.calls"),
-    ("gateway", "services.applications.domain.content"),
-    ("gateway", "services.applications.domain.materials"),
-    ("gateway", "services.applications.domain.supervision"),
     ("gateway", "services.applications.schemas"),
     ("gateway", "services.funding.schemas"),
     ("gateway", "services.notify.schemas"),
-    ("gateway", "services.review.domain.notice"),
     ("gateway", "services.review.schemas"),
 }
 

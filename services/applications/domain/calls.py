@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.contracts.catalogue import Category
+from services.contracts.reference import ACTION_YEARS
 from services.applications.domain.messages import (
     Bilingual,
     CallNotOpen,
@@ -44,8 +45,6 @@ CALL_MACHINE = StateMachine(
 #: A call in one of these states holds its quota (it may still select that many).
 HOLDING_STATES = (DRAFT, OPEN, CLOSED, IN_REVIEW, NOTICED)
 RUBRIC_TOTAL_WEIGHT = 100
-#: The years of the action (湘教发〔2022〕7号): every call belongs to one of them.
-ACTION_YEARS = range(2022, 2026)
 
 
 def _require_aware(*moments: datetime) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-# The applications modules name the shared reference data from here (TECHNICIAN is used below).
-from services.contracts.reference import (  # noqa: F401
-    HIGHER_VOCATIONAL, INSTITUTION_TYPES, PREFECTURES, SECONDARY_VOCATIONAL, TECHNICIAN, VOCATIONAL_UNDERGRADUATE)
+from services.contracts.reference import TECHNICIAN
 
 PUBLIC = "public"
 PRIVATE = "private"

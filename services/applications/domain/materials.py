@@ -13,17 +13,11 @@ from services.applications.domain.messages import Bilingual, DomainError, Fields
 from services.applications.domain.recommendation import Actor
 from services.applications.domain.reports import DRAFT as REPORT_DRAFT
 from services.applications.domain.reports import RETURNED as REPORT_RETURNED
+from services.contracts.applications import MATERIAL_KINDS, REPORT_MATERIAL_KINDS
 
 EXPERT_ROLE = "expert"
 DRAFT = "draft"
 
-# Each kind of material, by code, with its name in Chinese and English.
-KINDS: dict[str, Bilingual] = {
-    "application_form": Bilingual("application form", "申报书"),
-    "construction_plan": Bilingual("construction plan", "建设方案"),
-    "evidence": Bilingual("supporting evidence", "佐证材料"),
-    "other": Bilingual("other", "其他材料"),
-}
 MIB = 1024 * 1024
 
 
@@ -42,11 +36,11 @@ class OwnerKind:
 
 
 APPLICATION = OwnerKind(
-    "application", "application_id", Bilingual("application", "申报"), tuple(KINDS), frozenset({DRAFT}),
+    "application", "application_id", Bilingual("application", "申报"), tuple(MATERIAL_KINDS), frozenset({DRAFT}),
     Bilingual("The materials froze when the application was submitted.", "申报已提交，材料不可再增删"),
     True, "/v1/applications/{id}/materials")
 ANNUAL_REPORT = OwnerKind(
-    "annual_report", "report_id", Bilingual("annual report", "年度报告"), ("evidence", "other"),
+    "annual_report", "report_id", Bilingual("annual report", "年度报告"), REPORT_MATERIAL_KINDS,
     frozenset({REPORT_DRAFT, REPORT_RETURNED}),
     Bilingual("Evidence files change only while the report is a draft or returned for changes: "
               "they froze when it was filed.",
@@ -108,7 +102,7 @@ def check_kind(kind: str, owner: OwnerKind = APPLICATION) -> str:
     if kind not in owner.kinds:
         raise FieldsRefused({"kind": [Bilingual(
             f"Must be one of: {', '.join(owner.kinds)}.",
-            f"须为以下之一：{'、'.join(f'{c}（{KINDS[c].zh}）' for c in owner.kinds)}")]})
+            f"须为以下之一：{'、'.join(f'{c}（{MATERIAL_KINDS[c].zh}）' for c in owner.kinds)}")]})
     return kind
 
 
@@ -129,8 +123,8 @@ def check_complete(required: Iterable[str], filed: Iterable[str]) -> None:
     missing = missing_kinds(required, filed)
     if missing:
         raise FieldsRefused({"materials": [Bilingual(
-            f"The call requires these materials: {', '.join(f'{k} ({KINDS[k].en})' for k in missing)}.",
-            f"本批次要求上传以下材料：{'、'.join(KINDS[k].zh for k in missing)}")]})
+            f"The call requires these materials: {', '.join(f'{k} ({MATERIAL_KINDS[k].en})' for k in missing)}.",
+            f"本批次要求上传以下材料：{'、'.join(MATERIAL_KINDS[k].zh for k in missing)}")]})
 
 
 def check_readable(actor: Actor, doc: Mapping, review_deadline: datetime | None, now: datetime,

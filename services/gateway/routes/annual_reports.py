@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, url_for
 
-from services.applications.domain.content import MEDIA_TYPES
-from services.applications.domain.materials import ANNUAL_REPORT, KINDS
+from services.contracts.applications import MATERIAL_KINDS, MEDIA_TYPES, REPORT_MATERIAL_KINDS
 from services.applications.schemas import (
     AnnualReportDraftIn, AnnualReportFileIn, AnnualReportIn, AnnualReportOut, AnnualReportPageOut, AnnualReportQuery,
     DeadlineExtensionIn, DecisionIn, DeclineIn, MaterialListOut, MaterialOut,
@@ -171,7 +170,7 @@ def accept_annual_report(call: Call, report_id: str):
 
 
 class EvidenceUploadQuery(BaseSchema):
-    kind = choice({code: KINDS[code].zh for code in ANNUAL_REPORT.kinds}, load_default="evidence")
+    kind = choice({code: MATERIAL_KINDS[code].zh for code in REPORT_MATERIAL_KINDS}, load_default="evidence")
     filename = Text(255, required=True, metadata={"description": "the file's name, without any path"})
 
 

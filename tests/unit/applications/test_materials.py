@@ -12,6 +12,7 @@ from services.applications.domain.materials import (
 from services.applications.domain.messages import FieldsRefused, NotEditable, NotFound
 from services.applications.domain.recommendation import Actor
 from services.applications.domain.watermark import watermark
+from services.contracts.applications import DOCX, PDF, PNG, XLSX
 from tests.support import documents
 
 NOW = datetime(2026, 12, 5, 8, 0, tzinfo=timezone.utc)
@@ -21,10 +22,10 @@ REPORT = {**APPLICATION, "recommender_key": "hrss:湖南省人力资源和社会
 
 
 @pytest.mark.parametrize("data, expected", [
-    (documents.pdf(), content.PDF),
-    (documents.ooxml("word/document.xml"), content.DOCX),
-    (documents.ooxml("xl/workbook.xml"), content.XLSX),
-    (documents.png(), content.PNG),
+    (documents.pdf(), PDF),
+    (documents.ooxml("word/document.xml"), DOCX),
+    (documents.ooxml("xl/workbook.xml"), XLSX),
+    (documents.png(), PNG),
 ])
 def test_the_type_comes_from_the_content(data, expected):
     assert content.media_type(io.BytesIO(data)) == expected

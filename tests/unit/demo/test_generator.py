@@ -12,14 +12,9 @@ from chuyi.demo import generate, resolve, review_comment, simulated_scores
 from services.applications.domain import credit_code
 from services.applications.domain.applications import application_limit, check_submittable, missing_fields
 from services.contracts.catalogue import catalogue
-from services.applications.domain.institutions import (
-    HIGHER_VOCATIONAL,
-    PREFECTURES,
-    SECONDARY_VOCATIONAL,
-    TECHNICIAN,
-    VOCATIONAL_UNDERGRADUATE,
-    Institution,
-)
+from services.applications.domain.institutions import Institution
+from services.contracts.reference import (
+    HIGHER_VOCATIONAL, PREFECTURES, SECONDARY_VOCATIONAL, TECHNICIAN, VOCATIONAL_UNDERGRADUATE)
 from services.applications.schemas import ApplicationIn, ApplicationPatch, CallIn, InstitutionIn
 from services.common.personal import mobile_problem, resident_id_problem
 from services.common.vocabulary import INDUSTRY_FIELDS
