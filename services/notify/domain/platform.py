@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from services.notify.domain.kinds import DEAD_LETTERS, REVIEW_REMINDER, WEBHOOK_DISABLED
+from services.contracts.notify import DEAD_LETTERS, REVIEW_REMINDER, WEBHOOK_DISABLED
 from services.notify.domain.recipients import PROVINCE, Directory, Notice, audience, call_name_of, expert, titled
 
 
