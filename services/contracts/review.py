@@ -9,3 +9,11 @@ OBJECTORS = ("institution", "prefecture", "hrss")
 # Objections one filer (an institution, a prefecture bureau, an HRSS department) may file on
 # one notice: every open objection blocks finalization.
 MAX_OBJECTIONS_PER_FILER = 3
+
+#: The states of an expert panel (中期检查, 验收), in order.
+PANEL_STATES = ("open", "reviewing", "proposed", "closed")
+#: A panel's thresholds unless the province sets its own: calibrated scores in hundredths of a
+#: point (pass from 75.00, rectify from 60.00), and the days a project has to rectify.
+DEFAULT_PASS_FROM = 7500
+DEFAULT_RECTIFY_FROM = 6000
+DEFAULT_RECTIFY_DAYS = 90

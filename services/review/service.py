@@ -32,6 +32,7 @@ from services.common.bilingual import Bilingual
 from services.common.replies import Refused, bilingual, created, idempotent, ok, replying, role_refused
 from services.common.statemachine import ReasonRequired
 from services.common.store import utcnow
+from services.contracts import review_api
 from services.review import schemas
 from services.review.domain.flow import assign
 from services.review.domain.calibration import ReviewScore, calibrate
@@ -108,9 +109,9 @@ class ReviewService(ChuyiService):
     @answers
     def create_expert(self, actor, expert, idempotency_key=None, request_fingerprint=None):
         require(actor, "province")
-        data = schemas.ExpertIn().load(expert)
+        data = review_api.ExpertIn().load(expert)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
-                          lambda: created(schemas.ExpertOut().dump(self.store.add_experts([data], who(actor))[0])))
+                          lambda: created(review_api.ExpertOut().dump(self.store.add_experts([data], who(actor))[0])))
 
     @rpc
     @answers
@@ -129,7 +130,7 @@ class ReviewService(ChuyiService):
                                              f"{filename}：{len(parsed.errors)}处问题，未导入任何专家。"),
                               errors=_row_errors(parsed.errors), type="import-rejected")
             docs = self.store.add_experts(list(parsed.experts), who(actor))
-            return created(schemas.ExpertImportOut().dump(
+            return created(review_api.ExpertImportOut().dump(
                 {"imported": len(docs), "expert_ids": [d["_id"] for d in docs]}))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
@@ -141,7 +142,7 @@ class ReviewService(ChuyiService):
         limit, cursor = query.pop("limit"), query.pop("cursor", None)
         filters = {{"category": "categories", "field": "fields"}.get(k, k): v for k, v in query.items()}
         items, next_cursor = self.store.page("experts", filters, limit, cursor)
-        return ok(schemas.ExpertPageOut().dump({"items": items, "next_cursor": next_cursor}))
+        return ok(review_api.ExpertPageOut().dump({"items": items, "next_cursor": next_cursor}))
 
     # ------------------------------------------------------------ assignment
 
@@ -149,9 +150,9 @@ class ReviewService(ChuyiService):
     @answers
     def run_assignment(self, actor, call_id, run=None, idempotency_key=None, request_fingerprint=None):
         require(actor, "province")
-        deadline = schemas.AssignmentRunIn().load(run or {}).get("review_deadline")
+        deadline = review_api.AssignmentRunIn().load(run or {}).get("review_deadline")
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
-                          lambda: created(schemas.AssignmentRunOut().dump(self._solve(call_id, actor, deadline=deadline))))
+                          lambda: created(review_api.AssignmentRunOut().dump(self._solve(call_id, actor, deadline=deadline))))
 
     @rpc
     @answers
@@ -162,18 +163,18 @@ class ReviewService(ChuyiService):
         if actor["role"] == "expert":
             query["expert_id"] = actor["expert_id"]
         items, next_cursor = self.store.page("assignments", query, limit, cursor)
-        return ok(schemas.AssignmentPageOut().dump({"items": items, "next_cursor": next_cursor}))
+        return ok(review_api.AssignmentPageOut().dump({"items": items, "next_cursor": next_cursor}))
 
     @rpc
     @answers
     def decline_assignment(self, actor, assignment_id, decline, idempotency_key=None, request_fingerprint=None):
         require(actor, "expert")
-        reason = schemas.AssignmentDeclineIn().load(decline)["reason"]
+        reason = review_api.AssignmentDeclineIn().load(decline)["reason"]
         assignment = self._own_assignment(actor, assignment_id)
 
         def command():
             run = self._solve(assignment["call_id"], actor, decline=(assignment, reason))
-            return ok(schemas.AssignmentDeclineOut().dump(
+            return ok(review_api.AssignmentDeclineOut().dump(
                 {"assignment": self.store.assignment(assignment_id), "replacement": run}))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
@@ -231,7 +232,7 @@ class ReviewService(ChuyiService):
     @answers
     def put_review(self, actor, assignment_id, review):
         require(actor, "expert")
-        sheet = schemas.ReviewIn().load(review)
+        sheet = review_api.ReviewIn().load(review)
         assignment = self._own_assignment(actor, assignment_id)
 
         def work(call):
@@ -287,7 +288,7 @@ class ReviewService(ChuyiService):
         others = [r for r in visible if r.expert_id != assignment["expert_id"]]
         label = {a["expert_id"]: chr(ord("A") + i) for i, a in enumerate(standing)}
         own = next((r for r in reviews if r.expert_id == assignment["expert_id"]), None)
-        return schemas.ReviewOut().dump({
+        return review_api.ReviewOut().dump({
             "assignment_id": assignment["_id"], "call_id": assignment["call_id"],
             "application_id": assignment["application_id"], "application_title": assignment["application_title"],
             "status": assignment["status"], "review_deadline": call.get("review_deadline"),
@@ -380,7 +381,7 @@ class ReviewService(ChuyiService):
                     **{k: scores[e.entry.application_id][k]
                        for k in ("band_low_hundredths", "band_high_hundredths", "review_count")}}
                    for e in ranking.entries]
-        return schemas.RankingOut().dump({
+        return review_api.RankingOut().dump({
             "call_id": call["_id"], "status": "published" if state["published_at"] else "draft",
             "quota": ranking.quota, "prefecture_cap": ranking.policy.prefecture_cap,
             "one_per_prefecture": ranking.policy.one_each, "tie_rule": TIE_RULE, "entries": entries,
@@ -398,7 +399,7 @@ class ReviewService(ChuyiService):
     @answers
     def publish_notice(self, actor, call_id, notice=None, idempotency_key=None, request_fingerprint=None):
         require(actor, "province")
-        terms = schemas.NoticeIn().load(notice or {})
+        terms = review_api.NoticeIn().load(notice or {})
 
         def work(call):
             if call["stage"] != "ranked":
@@ -432,7 +433,7 @@ class ReviewService(ChuyiService):
         candidates = {c["_id"]: c for c in self.store.candidates(call["_id"], status=None)}
         published = Ranking.from_record(call["ranking"]["record"])
         current = set(notice.ranking.selected_ids)
-        return schemas.NoticeOut().dump({
+        return review_api.NoticeOut().dump({
             "call_id": call["_id"], "call_title": call["title"], "category": call["category"],
             "status": notice.status, "opens_at": notice.opens_at, "closes_at": notice.closes_at,
             "window_open": notice.window_open(utcnow()),
@@ -450,7 +451,7 @@ class ReviewService(ChuyiService):
     @answers
     def file_objection(self, actor, call_id, objection, idempotency_key=None, request_fingerprint=None):
         require(actor, *OBJECTORS)
-        data = schemas.ObjectionIn().load(objection)
+        data = review_api.ObjectionIn().load(objection)
         filer = f"{actor['role']}:{actor.get(PARTY_CLAIMS[actor['role']])}"
 
         def work(call):
@@ -462,7 +463,7 @@ class ReviewService(ChuyiService):
             self.store.emit("objection_filed", call["_id"], {
                 "call_id": call["_id"], "objection_id": made.objection_id,
                 "application_id": made.application_id, "filed_by_role": actor["role"]})
-            return created(schemas.ObjectionOut().dump({**asdict(made), "call_id": call["_id"]}))
+            return created(review_api.ObjectionOut().dump({**asdict(made), "call_id": call["_id"]}))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
                           lambda: self.store.in_call(call_id, work))
 
@@ -470,7 +471,7 @@ class ReviewService(ChuyiService):
     @answers
     def resolve_objection(self, actor, objection_id, resolution, idempotency_key=None, request_fingerprint=None):
         require(actor, "province")
-        data = schemas.ResolveIn().load(resolution)
+        data = review_api.ResolveIn().load(resolution)
 
         def work(call):
             notice = _notice(call)
@@ -485,7 +486,7 @@ class ReviewService(ChuyiService):
                 "call_id": call["_id"], "objection_id": objection_id, "application_id": made.application_id,
                 "upheld": made.status == "upheld", "reason": made.resolution, "removed": removed,
                 "promoted": promoted})
-            return schemas.ObjectionOut().dump({**asdict(made), "call_id": call["_id"], "removed": removed,
+            return review_api.ObjectionOut().dump({**asdict(made), "call_id": call["_id"], "removed": removed,
                                                 "promoted": promoted})
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
                           lambda: ok(self.store.in_call(self.store.call_of_objection(objection_id), work)))
@@ -511,7 +512,7 @@ class ReviewService(ChuyiService):
             self.store.emit("selection_finalized", call["_id"], {
                 "call_id": call["_id"], "category": call["category"], "funding_rule": call["funding_rule"],
                 "quota": call["quota"], "year": call.get("year"), "approved": approved, "reserve": reserve})
-            return schemas.SelectionOut().dump({"call_id": call["_id"], "status": final.status, "finalized_at": now,
+            return review_api.SelectionOut().dump({"call_id": call["_id"], "status": final.status, "finalized_at": now,
                                                 "approved": approved})
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
                           lambda: ok(self.store.in_call(call_id, work)))
@@ -522,9 +523,9 @@ class ReviewService(ChuyiService):
     @answers
     def open_panel(self, actor, panel, idempotency_key=None, request_fingerprint=None):
         require(actor, "province")
-        data = schemas.PanelIn().load(panel)
+        data = review_api.PanelIn().load(panel)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            schemas.PanelOut().dump(panel_cases.open_panel(self.store, data, who(actor), utcnow()))))
+            review_api.PanelOut().dump(panel_cases.open_panel(self.store, data, who(actor), utcnow()))))
 
     @rpc
     @answers
@@ -534,20 +535,20 @@ class ReviewService(ChuyiService):
         limit, cursor = query.pop("limit"), query.pop("cursor", None)
         items, next_cursor = self.store.page("panels", query, limit, cursor)
         items = [panel_cases.with_rule(p) for p in items]
-        return ok(schemas.PanelPageOut().dump({"items": items, "next_cursor": next_cursor}))
+        return ok(review_api.PanelPageOut().dump({"items": items, "next_cursor": next_cursor}))
 
     @rpc
     @answers
     def get_panel(self, actor, panel_id):
         require(actor, "province")
-        return ok(schemas.PanelOut().dump(panel_cases.get_panel(self.store, panel_id)))
+        return ok(review_api.PanelOut().dump(panel_cases.get_panel(self.store, panel_id)))
 
     @rpc
     @answers
     def assign_panel(self, actor, panel_id, idempotency_key=None, request_fingerprint=None):
         require(actor, "province")
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            schemas.PanelRunOut().dump(panel_cases.assign_panel(self.store, panel_id, who(actor), utcnow()))))
+            review_api.PanelRunOut().dump(panel_cases.assign_panel(self.store, panel_id, who(actor), utcnow()))))
 
     @rpc
     @answers
@@ -558,23 +559,23 @@ class ReviewService(ChuyiService):
         if actor["role"] == "expert":
             query["expert_id"] = actor["expert_id"]
         items, next_cursor = self.store.page("panel_assignments", query, limit, cursor)
-        return ok(schemas.PanelAssignmentPageOut().dump({"items": items, "next_cursor": next_cursor}))
+        return ok(review_api.PanelAssignmentPageOut().dump({"items": items, "next_cursor": next_cursor}))
 
     @rpc
     @answers
     def put_panel_review(self, actor, assignment_id, review):
         require(actor, "expert")
-        sheet = schemas.ReviewIn().load(review)
-        return ok(schemas.PanelAssignmentOut().dump(
+        sheet = review_api.ReviewIn().load(review)
+        return ok(review_api.PanelAssignmentOut().dump(
             panel_cases.put_panel_review(self.store, actor, assignment_id, sheet, who(actor), utcnow())))
 
     @rpc
     @answers
     def decline_panel_assignment(self, actor, assignment_id, decline, idempotency_key=None, request_fingerprint=None):
         require(actor, "expert")
-        reason = schemas.AssignmentDeclineIn().load(decline)["reason"]
+        reason = review_api.AssignmentDeclineIn().load(decline)["reason"]
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            schemas.PanelDeclineOut().dump(panel_cases.decline_panel_assignment(
+            review_api.PanelDeclineOut().dump(panel_cases.decline_panel_assignment(
                 self.store, actor, assignment_id, reason, who(actor), utcnow()))))
 
     @rpc
@@ -582,16 +583,16 @@ class ReviewService(ChuyiService):
     def propose_panel(self, actor, panel_id, idempotency_key=None, request_fingerprint=None):
         require(actor, "province")
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            schemas.PanelOut().dump(panel_cases.propose_results(self.store, panel_id, who(actor), utcnow()))))
+            review_api.PanelOut().dump(panel_cases.propose_results(self.store, panel_id, who(actor), utcnow()))))
 
     @rpc
     @answers
     def confirm_panel_result(self, actor, panel_id, project_id, confirmation=None, idempotency_key=None,
                              request_fingerprint=None):
         require(actor, "province")
-        data = schemas.PanelConfirmIn().load(confirmation or {})
+        data = review_api.PanelConfirmIn().load(confirmation or {})
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            schemas.PanelResultOut().dump(panel_cases.confirm_result(self.store, panel_id, project_id, data,
+            review_api.PanelResultOut().dump(panel_cases.confirm_result(self.store, panel_id, project_id, data,
                                                                      who(actor), utcnow()))))
 
     @handles("applications", "project_established")

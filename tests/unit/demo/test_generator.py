@@ -18,7 +18,7 @@ from services.contracts.reference import (
 from services.applications.schemas import ApplicationIn, ApplicationPatch, CallIn, InstitutionIn
 from services.common.personal import mobile_problem, resident_id_problem
 from services.common.vocabulary import INDUSTRY_FIELDS
-from services.review.schemas import ExpertIn
+from services.contracts.review_api import ExpertIn
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
