@@ -16,7 +16,6 @@ SHARED = ("common", "contracts")
 
 NOT_APART_YET = {
     ("gateway", "services.applications.schemas"),
-    ("gateway", "services.funding.schemas"),
 }
 
 

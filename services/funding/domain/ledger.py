@@ -35,18 +35,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.funding.domain.budget import BudgetKey
-from services.contracts.funding import CURRENCY
+from services.contracts.funding import CURRENCY, MOVEMENTS
 from services.funding.domain.money import SOURCES, check_fen
 
 PROJECT_KINDS = ("reserved", "released", "withheld", "clawed_back")
 BUDGET_KINDS = ("appropriation", "budget")
-MOVEMENTS = {  # movement: (debited kind, credited kind)
-    "appropriation": ("budget", "appropriation"),
-    "reservation": ("reserved", "budget"),
-    "release": ("released", "reserved"),
-    "withholding": ("withheld", "reserved"),
-    "clawback": ("clawed_back", "released"),
-}
 
 
 class LedgerError(ValueError):

@@ -11,7 +11,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from services.funding.domain.milestones import MILESTONES, ProjectFunding
+from services.funding.domain.milestones import ProjectFunding
+from services.contracts.funding import MILESTONES
 from services.funding.domain.money import SOURCES
 
 

@@ -1,5 +1,7 @@
-"""A call's funding rule: how much each approved project gets, from which sources, in
-which tranches, and what a failed milestone claws back.
+"""A call's funding rule, as the province writes it through the API and the funding service
+applies it: how much each approved project gets, from which sources, in which tranches, and
+what a failed milestone claws back. A contract, so that the gateway refuses a rule the
+funding service would (calls name a rule by its id).
 
 - award: either fixed amounts per tier of rank (`TieredAward`), or a share of the
   project's request, optionally capped (`ShareAward`, rounded down to the fen);
@@ -21,8 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from services.contracts.funding import CLAWBACK_POLICIES, TRIGGERS
-from services.funding.domain.money import SOURCES
+from services.contracts.funding import CLAWBACK_POLICIES, SOURCES, TRIGGERS
 
 
 class InvalidRule(ValueError):
@@ -139,7 +140,7 @@ class FundingRule:
         object.__setattr__(self, "tranches", tuple(self.tranches))
 
     def as_dict(self) -> dict:
-        """The rule as JSON-ready data, in the shape `schemas.FundingRuleSchema` loads back."""
+        """The rule as JSON-ready data, in the shape `funding_api.FundingRuleSchema` loads back."""
         return {"award": self.award.as_dict(), "sources": dict(self.sources),
                 "tranches": [{"trigger": t.trigger, "percent": t.percent} for t in self.tranches],
                 "clawback": self.clawback}
