@@ -35,7 +35,7 @@ from pymongo import MongoClient
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._measure import percentile, run_threads  # noqa: E402
-from services.applications.domain.credit_code import check_digit, organisation_check_digit  # noqa: E402
+from services.common.credit_code import check_digit, organisation_check_digit
 from services.applications.store import ApplicationsStore  # noqa: E402
 from services.common.messaging import Publisher, consumer_queue, declare_service_exchange, service_exchange  # noqa: E402
 from tests.support.servers import mongo_server, rabbit_vhost, wait_until  # noqa: E402

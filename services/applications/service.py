@@ -55,46 +55,14 @@ from services.applications.domain.materials import ANNUAL_REPORT, APPLICATION, O
 from services.applications.domain.watermark import Unstampable
 from services.applications.domain.recommendation import HRSS_ROLE, PREFECTURE_ROLE, Actor
 from services.applications.domain.reports import AlreadyFiled, DeadlinePassed, NotDue, WindowExists, WindowNotOpen
-from services.applications.schemas import (
-    AnnualReportDraftIn,
-    AnnualReportFileIn,
-    AnnualReportIn,
-    AnnualReportOut,
-    AnnualReportPageOut,
-    AnnualReportQuery,
-    DeadlineExtensionIn,
-    OverdueOut,
-    ReportWindowIn,
-    ReportWindowListOut,
-    ReportWindowOut,
-    ApplicationIn,
-    ApplicationOut,
-    ApplicationPageOut,
-    ApplicationPatch,
-    ApplicationQuery,
-    CallIn,
-    CallOut,
-    CallPageOut,
-    CallQuery,
-    DecisionIn,
-    DeclineIn,
-    EligibilityOverrideIn,
-    ExtensionIn,
-    ImportReportOut,
-    InstitutionIn,
-    InstitutionOut,
-    InstitutionPageOut,
-    InstitutionQuery,
-    MaterialListOut,
-    MaterialOut,
-    ProgrammeListOut,
-    ProjectOut,
-    ProjectPageOut,
-    ProjectQuery,
-    SupervisionWeightsIn,
-    SupervisionWeightsOut,
-    import_institutions,
-)
+from services.applications.schemas import import_institutions
+from services.contracts.applications_api import (
+    AnnualReportDraftIn, AnnualReportFileIn, AnnualReportIn, AnnualReportOut, AnnualReportPageOut, AnnualReportQuery,
+    DeadlineExtensionIn, OverdueOut, ReportWindowIn, ReportWindowListOut, ReportWindowOut, ApplicationIn,
+    ApplicationOut, ApplicationPageOut, ApplicationPatch, ApplicationQuery, CallIn, CallOut, CallPageOut, CallQuery,
+    DecisionIn, DeclineIn, EligibilityOverrideIn, ExtensionIn, ImportReportOut, InstitutionIn, InstitutionOut,
+    InstitutionPageOut, InstitutionQuery, MaterialListOut, MaterialOut, ProgrammeListOut, ProjectOut, ProjectPageOut,
+    ProjectQuery, SupervisionWeightsIn, SupervisionWeightsOut)
 from services.applications.usecases import calls as call_cases
 from services.applications.usecases import projects as project_cases
 from services.applications.usecases import reports as report_cases

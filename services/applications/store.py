@@ -71,8 +71,7 @@ from services.applications.domain.eligibility import (
     check_eligibility,
     decide_eligibility,
 )
-from services.applications.domain.institutions import Institution, Recommender
-from services.contracts.reference import PREFECTURES
+from services.contracts.reference import Institution, PREFECTURES, Recommender
 from services.applications.domain.materials import APPLICATION, Owner, check_complete, material_history
 from services.applications.domain.messages import (
     Bilingual,

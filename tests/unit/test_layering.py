@@ -1,10 +1,7 @@
 """The layering, read from the source (import-linter's independence contract, by hand): no
 service imports another service's package, the gateway included; each may import only the
 kernel (`services.common`) and the contracts (`services.contracts`). The kernel and the
-contracts import no service. Imports inside functions count too.
-
-`NOT_APART_YET` lists the imports that still cross (issue 17): it may only shrink. An
-import not in it fails the test, and so does an entry that no longer occurs (remove it)."""
+contracts import no service. Imports inside functions count too."""
 from __future__ import annotations
 
 import ast
@@ -13,10 +10,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2] / "services"
 SERVICES = ("applications", "review", "funding", "notify", "gateway")
 SHARED = ("common", "contracts")
-
-NOT_APART_YET = {
-    ("gateway", "services.applications.schemas"),
-}
 
 
 def imported_modules(package: str) -> set[str]:
@@ -39,8 +32,7 @@ def crossings(package: str, allowed: tuple[str, ...]) -> set[tuple[str, str]]:
 
 def test_no_service_imports_another_services_package():
     crossing = set().union(*(crossings(service, SHARED) for service in SERVICES))
-    assert sorted(crossing - NOT_APART_YET) == [], "import the contract from services.contracts instead"
-    assert sorted(NOT_APART_YET - crossing) == [], "apart now: remove these from NOT_APART_YET"
+    assert sorted(crossing) == [], "import the contract from services.contracts instead"
 
 
 def test_the_kernel_and_the_contracts_import_no_service():

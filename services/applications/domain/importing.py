@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from services.applications.domain import credit_code
-from services.applications.domain.institutions import OWNERSHIPS
-from services.contracts.reference import INSTITUTION_TYPES
+from services.common import credit_code
+from services.contracts.reference import INSTITUTION_TYPES, OWNERSHIPS
 from services.common.bilingual import Bilingual
 from services.common.tabular import RowValidator, Table, TableImport, Unique, read_table
 

@@ -32,20 +32,19 @@ class OwnerKind:
     changeable: frozenset[str]  # the owner's states in which files are added and removed
     frozen: Bilingual  # why not, in any other state
     experts_read: bool  # whether an expert assigned to it reads its files until the review deadline
-    path: str  # the public route of its materials, with {id}
 
 
 APPLICATION = OwnerKind(
     "application", "application_id", Bilingual("application", "申报"), tuple(MATERIAL_KINDS), frozenset({DRAFT}),
     Bilingual("The materials froze when the application was submitted.", "申报已提交，材料不可再增删"),
-    True, "/v1/applications/{id}/materials")
+    True)
 ANNUAL_REPORT = OwnerKind(
     "annual_report", "report_id", Bilingual("annual report", "年度报告"), REPORT_MATERIAL_KINDS,
     frozenset({REPORT_DRAFT, REPORT_RETURNED}),
     Bilingual("Evidence files change only while the report is a draft or returned for changes: "
               "they froze when it was filed.",
               "年度报告佐证材料仅可在草稿或被退回修改时增删；报送后不可再增删"),
-    False, "/v1/annual-reports/{id}/materials")
+    False)
 
 
 @dataclass(frozen=True)
@@ -57,14 +56,6 @@ class Owner:
     def query(self) -> dict[str, str]:
         """What its materials' documents say of it."""
         return {self.kind.field: self.id}
-
-    def link(self, material_id: str) -> str:
-        return f"{self.kind.path.format(id=self.id)}/{material_id}"
-
-
-def owner_of(material: Mapping) -> Owner:
-    kind = next(kind for kind in (APPLICATION, ANNUAL_REPORT) if material.get(kind.field))
-    return Owner(kind, material[kind.field])
 
 
 class TooLarge(DomainError):

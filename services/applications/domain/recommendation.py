@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from services.applications.domain.institutions import HRSS, PREFECTURE_BUREAU, Recommender
+from services.contracts.reference import HRSS, PREFECTURE_BUREAU, Recommender
 from services.applications.domain.messages import Bilingual, NotRecommender, RecommendationCapReached
 
 PREFECTURE_ROLE = "prefecture"

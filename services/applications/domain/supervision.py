@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 
-from services.applications.domain.institutions import PUBLIC, ownership_of
-from services.contracts.reference import HIGHER_VOCATIONAL, SECONDARY_VOCATIONAL
+from services.contracts.reference import HIGHER_VOCATIONAL, PUBLIC, SECONDARY_VOCATIONAL, ownership_of
 
 REBUILT_SCHOOL_CATEGORY = "sv-prefecture"
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, url_for
 
 from services.contracts.applications import MATERIAL_KINDS, MEDIA_TYPES, REPORT_MATERIAL_KINDS
-from services.applications.schemas import (
+from services.contracts.applications_api import (
     AnnualReportDraftIn, AnnualReportFileIn, AnnualReportIn, AnnualReportOut, AnnualReportPageOut, AnnualReportQuery,
-    DeadlineExtensionIn, DecisionIn, DeclineIn, MaterialListOut, MaterialOut,
-    OverdueOut, ReportWindowIn, ReportWindowListOut, ReportWindowOut,
-)
+    DeadlineExtensionIn, DecisionIn, DeclineIn, MaterialListOut, MaterialOut, OverdueOut, ReportWindowIn,
+    ReportWindowListOut, ReportWindowOut)
 from services.common.fields import BaseSchema, Text, choice
 from services.gateway.auth import ANY_ROLE
 from services.gateway.routes.materials import download, upload

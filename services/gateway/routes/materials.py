@@ -17,7 +17,7 @@ from flask import Blueprint, Response, request
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from services.contracts.applications import MATERIAL_KINDS, MEDIA_TYPES
-from services.applications.schemas import MaterialListOut, MaterialOut
+from services.contracts.applications_api import MaterialListOut, MaterialOut
 from services.common.fields import BaseSchema, Text, choice
 from services.common.signed_actor import HEADER as ACTOR_HEADER, sign
 from services.gateway.problems import Problem
