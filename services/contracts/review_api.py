@@ -33,6 +33,7 @@ INDUSTRY_FIELD_LABELS = {code: zh for code, (zh, _) in INDUSTRY_FIELDS.items()}
 
 
 def category_names() -> dict[str, str]:
+    """Each category of the catalogue, by code, with its Chinese name."""
     return {c.code: c.name_zh for c in catalogue()}
 
 
