@@ -96,8 +96,10 @@ from services.applications.schemas import (
     import_institutions,
 )
 from services.applications.usecases import calls as call_cases
+from services.applications.usecases import institutions as institution_cases
 from services.applications.usecases import projects as project_cases
 from services.applications.usecases import reports as report_cases
+from services.applications.usecases import supervision as supervision_cases
 from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
 from services.common.replies import Refused, bilingual, created, idempotent, ok, problem, replying, role_refused
@@ -235,7 +237,7 @@ class ApplicationsService(ChuyiService):
         data = InstitutionIn().load(institution)
         who = _acting(actor, PROVINCE)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            InstitutionOut().dump(self.store.add_institution(data, who, now()))))
+            InstitutionOut().dump(institution_cases.register(self.store, data, who, now()))))
 
     @rpc
     @answering
@@ -251,7 +253,7 @@ class ApplicationsService(ChuyiService):
             if not result.ok:
                 return problem(422, f"The file was refused with {len(result.errors)} error(s); nothing was imported.",
                                errors=_import_errors(result), type="import-rejected")
-            ids = self.store.add_institutions(result.institutions, who, now())
+            ids = institution_cases.register_all(self.store, result.institutions, who, now())
             return created(ImportReportOut().dump({**result.report(), "institution_ids": ids}))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
@@ -620,8 +622,8 @@ class ApplicationsService(ChuyiService):
     def set_supervision_weights(self, actor, rubric):
         data = SupervisionWeightsIn().load(rubric)
         who = _acting(actor, PROVINCE)
-        return ok(SupervisionWeightsOut().dump(self.store.set_supervision_weights(data["year"], data["weights"],
-                                                                                  who, now())))
+        return ok(SupervisionWeightsOut().dump(supervision_cases.set_weights(
+            self.store, data["year"], data["weights"], who, now())))
 
 
 def _action_year(year) -> int:

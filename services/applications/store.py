@@ -341,12 +341,8 @@ class ApplicationsStore(BaseStore):
 
     # ------------------------------------------------------------ institutions
 
-    def _institution_doc(self, data: Mapping, actor: Actor, at: datetime) -> dict:
-        institution = Institution.from_record(data)
-        return {"_id": new_id("inst"), **data, "recommender_key": institution.recommender.key,
-                "created_at": at, "created_by": actor.audit_name}
-
-    def _insert_institutions(self, docs: list[dict]) -> None:
+    def insert_institutions(self, docs: list[dict]) -> None:
+        """Inserts them in order; DuplicateCreditCode when a credit code is registered already."""
         try:
             self.db.institutions.insert_many(docs, ordered=True, session=self.session)
         except BulkWriteError as exc:
@@ -354,17 +350,6 @@ class ApplicationsStore(BaseStore):
                 raise
             raise DuplicateCreditCode(Bilingual(
                 "an institution with this credit code is already registered", "该统一社会信用代码的单位已登记")) from None
-
-    def add_institution(self, data: Mapping, actor: Actor, at: datetime) -> dict:
-        doc = self._institution_doc(data, actor, at)
-        self.atomic(lambda: self._insert_institutions([doc]))
-        return _out(doc)
-
-    def add_institutions(self, rows: Iterable[Mapping], actor: Actor, at: datetime) -> list[str]:
-        """All in one transaction: every row, or none."""
-        docs = [self._institution_doc(row, actor, at) for row in rows]
-        self.atomic(lambda: self._insert_institutions(docs))
-        return [doc["_id"] for doc in docs]
 
     def credit_codes(self) -> list[str]:
         return [doc["credit_code"] for doc in self.db.institutions.find({}, {"credit_code": 1}, session=self.session)]
@@ -771,13 +756,11 @@ class ApplicationsStore(BaseStore):
         return {"year": year, "weights": rubric["weights"] if rubric else None, "projects_in_province": in_province,
                 "prefectures": rows}
 
-    def set_supervision_weights(self, year: int, weights: Mapping[str, int], actor: Actor, at: datetime) -> dict:
-        def work():
-            return self.db.supervision_rubrics.find_one_and_update(
-                {"_id": year}, {"$set": {"weights": dict(weights), "updated_at": at, "updated_by": actor.audit_name},
-                                "$push": {"history": {"weights": dict(weights), "at": at, "by": actor.audit_name}}},
-                upsert=True, return_document=ReturnDocument.AFTER, session=self.session)
-        return self.atomic(work)
+    def save_supervision_weights(self, year: int, weights: Mapping[str, int], by: str, at: datetime) -> dict:
+        return self.db.supervision_rubrics.find_one_and_update(
+            {"_id": year}, {"$set": {"weights": dict(weights), "updated_at": at, "updated_by": by},
+                            "$push": {"history": {"weights": dict(weights), "at": at, "by": by}}},
+            upsert=True, return_document=ReturnDocument.AFTER, session=self.session)
 
     # ------------------------------------------------------------ calls to their end (for usecases.calls)
 
