@@ -276,14 +276,14 @@ class ApplicationsService(ChuyiService):
         data = CallIn().load(call)
         who = _acting(actor, PROVINCE)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            CallOut().dump(self.store.add_call(data, who, now()))))
+            CallOut().dump(call_cases.create(self.store, data, who, now()))))
 
     @rpc
     @answering
     def open_call(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
         who = _acting(actor, PROVINCE)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            CallOut().dump(self.store.open_call(call_id, who, now()))))
+            CallOut().dump(call_cases.open_early(self.store, call_id, who, now()))))
 
     @rpc
     @answering
@@ -316,7 +316,7 @@ class ApplicationsService(ChuyiService):
 
     @timer(interval=CALL_TIMER_INTERVAL_S)
     def open_and_close_calls(self):
-        self.store.advance_due_calls(now())
+        call_cases.advance_due(self.store, now())
 
     # ------------------------------------------------------------ applications
 

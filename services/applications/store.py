@@ -58,12 +58,10 @@ from services.applications.domain.calls import (
     call_year,
     catch_up,
     check_accepting_applications,
-    check_call_quota,
     check_decisions_open,
-    due_events,
     quota_standing,
 )
-from services.contracts.catalogue import Catalogue, Category, catalogue
+from services.contracts.catalogue import Catalogue, catalogue
 from services.applications.domain.eligibility import (
     EligibilityContext,
     Finding,
@@ -96,7 +94,6 @@ BLOBS = "material_blobs"
 BLOB_CHUNK_BYTES = 255 * 1024  # GridFS's default chunk size
 BLOB_BATCH_CHUNKS = 4  # chunks per insert while a file streams in, per batch read out: about 1 MB held
 BLOB_READ_KEEP = 4  # chunks a reader keeps for seeks back
-TIMER_ACTOR = "system:timer"
 REVIEW_ACTOR = "system:review"
 _DUE_CALLS_BATCH = 100
 DUPLICATE_KEY = 11000
@@ -329,15 +326,15 @@ class ApplicationsStore(BaseStore):
                                "selected_count": standing.selected, **standing.as_dict()})
         return programmes
 
-    def _quota_counter(self, category: str) -> dict:
+    def quota_counter(self, category: str) -> dict:
+        """The category's counter document (selected, held), created at zero the first time.
+        Writing it makes two transactions that hold or settle the category's quota conflict."""
         self.db.category_quotas.update_one(
             {"_id": category}, {"$setOnInsert": {"selected": 0, "held": 0}}, upsert=True, session=self.session)
         return self._one("category_quotas", {"_id": category})
 
-    def _hold_quota(self, category: Category, quota: int) -> None:
-        counter = self._quota_counter(category.code)
-        check_call_quota(category, quota, counter["selected"], counter["held"])
-        self.db.category_quotas.update_one({"_id": category.code}, {"$inc": {"held": quota}}, session=self.session)
+    def hold_quota(self, category: str, quota: int) -> None:
+        self.db.category_quotas.update_one({"_id": category}, {"$inc": {"held": quota}}, session=self.session)
 
     # ------------------------------------------------------------ institutions
 
@@ -367,17 +364,8 @@ class ApplicationsStore(BaseStore):
 
     # ------------------------------------------------------------ calls
 
-    def add_call(self, data: Mapping, actor: Actor, at: datetime) -> dict:
-        category = self.catalogue[data["category"]]
-        doc = {"_id": new_id("call"), **data, "year": data.get("year") or call_year(data["opens_at"]),
-               "state": DRAFT, "history": [creation_entry(DRAFT, actor.audit_name, at).as_dict()],
-               "created_at": at, "created_by": actor.audit_name}
-
-        def work():
-            self._hold_quota(category, data["quota"])
-            self.db.calls.insert_one(doc, session=self.session)
-            return self._advance(doc, at)
-        return _out(self.atomic(work))
+    def insert_call(self, doc: dict) -> None:
+        self.db.calls.insert_one(doc, session=self.session)
 
     @staticmethod
     def _sees_drafts(actor: Actor) -> bool:
@@ -397,57 +385,24 @@ class ApplicationsStore(BaseStore):
             filters.setdefault("state", {"$ne": DRAFT})
         return self._page("calls", filters, limit, cursor)
 
-    def open_call(self, call_id: str, actor: Actor, at: datetime) -> dict:
-        """The province opens a draft call before its opens_at: the window starts now."""
-        def work():
-            doc = self.call_doc(call_id)
-            opens_at = min(doc["opens_at"], at)
-            moved = self.move_call(doc, "open", actor.audit_name, at, "opened early by the province",
-                                    {"opens_at": opens_at})
-            return self._advance(moved, at)
-        return _out(self.atomic(work))
-
     def call_doc(self, call_id: str) -> dict:
         doc = self._one("calls", {"_id": call_id})
         if doc is None:
             raise _not_found("call", "遴选批次")
         return doc
 
-    def _advance(self, doc: dict, at: datetime) -> dict:
-        """Apply the timer's due events (open, close) to a call."""
-        for event in due_events(doc["state"], doc["opens_at"], doc["closes_at"], at):
-            doc = self.move_call(doc, event, TIMER_ACTOR, at)
-        return doc
-
     def move_call(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None = None,
                   changes: Mapping | None = None) -> dict:
-        """Move a call by its machine, announcing an opening and a closing (by the timer or early)."""
-        moved = self._move("calls", doc, CALL_MACHINE, event, actor, at, reason, changes)
-        if event == "open":
-            self.emit("call_opened", moved["_id"], self._call_opened(moved))
-        elif event in ("close", "close_early"):
-            submitted = self._count("applications", {"call_id": moved["_id"], "state": {"$in": list(SUBMITTED_STATES)}})
-            self.emit("call_closed", moved["_id"], {"call_id": moved["_id"], "category": moved["category"],
-                                                    "closed_at": rfc3339(at), "submitted_count": submitted})
-        return moved
+        return self._move("calls", doc, CALL_MACHINE, event, actor, at, reason, changes)
 
-    @staticmethod
-    def _call_opened(doc: Mapping) -> dict:
-        terms = ("category", "title", "quota", "prefecture_cap", "per_institution_limit", "budget_min_fen",
-                 "budget_max_fen", "review_plan", "funding_rule")
-        return {"call_id": doc["_id"], "opens_at": rfc3339(doc["opens_at"]), "closes_at": rfc3339(doc["closes_at"]),
-                "year": doc.get("year") or call_year(doc["opens_at"]), **{key: doc[key] for key in terms}}
+    def due_call_ids(self, at: datetime) -> list[str]:
+        """Up to a batch of the calls the timer should open or close now (read outside any transaction)."""
+        return [ref["_id"] for ref in self.db.calls.find(
+            {"$or": [{"state": DRAFT, "opens_at": {"$lte": at}}, {"state": OPEN, "closes_at": {"$lte": at}}]},
+            {"_id": 1}).limit(_DUE_CALLS_BATCH)]
 
-    def advance_due_calls(self, at: datetime) -> int:
-        """Open and close the calls whose time has come (the timer's work). Returns how many moved.
-        Each call moves in its own transaction, from its state re-read there, so replicas
-        running the timer at once move it once."""
-        due = list(self.db.calls.find({"$or": [{"state": DRAFT, "opens_at": {"$lte": at}},
-                                               {"state": OPEN, "closes_at": {"$lte": at}}]},
-                                      {"_id": 1}).limit(_DUE_CALLS_BATCH))
-        for ref in due:
-            self.atomic(lambda: self._advance(self.call_doc(ref["_id"]), at))
-        return len(due)
+    def count_applications(self, call_id: str, states: Iterable[str]) -> int:
+        return self._count("applications", {"call_id": call_id, "state": {"$in": list(states)}})
 
     # ------------------------------------------------------------ applications
 
@@ -662,7 +617,7 @@ class ApplicationsStore(BaseStore):
         self.db.calls.update_one({"_id": data["call_id"]}, {"$set": {
             "reserve": data["reserve"], "reserve_valid_until": reserve_valid_until(at)}}, session=self.session)
         approved = {entry["application_id"]: entry for entry in data["approved"]}
-        self._quota_counter(data["category"])
+        self.quota_counter(data["category"])
         self.db.category_quotas.update_one({"_id": data["category"]}, {"$inc": {
             "selected": len(approved), "held": -call["quota"] if call else 0}}, session=self.session)
         for application_id, entry in approved.items():
@@ -683,7 +638,7 @@ class ApplicationsStore(BaseStore):
 
     def category_standing(self, category: str) -> tuple[int, int]:
         """The category's places: (selected, held by unfinished calls)."""
-        counter = self._quota_counter(category)
+        counter = self.quota_counter(category)
         return counter["selected"], counter["held"]
 
     def reserve_waiting(self, call_id: str) -> set[str]:
@@ -765,7 +720,7 @@ class ApplicationsStore(BaseStore):
     # ------------------------------------------------------------ calls to their end (for usecases.calls)
 
     def release_quota(self, category: str, quota: int) -> None:
-        self._quota_counter(category)
+        self.quota_counter(category)
         self.db.category_quotas.update_one({"_id": category}, {"$inc": {"held": -quota}}, session=self.session)
 
     def open_applications_of(self, call_id: str) -> list[dict]:
@@ -818,7 +773,7 @@ class ApplicationsStore(BaseStore):
     def return_place(self, project_id: str, category: str, at: datetime) -> None:
         """A project that left no longer counts toward its category's 2025 target: a later call may
         select in its place."""
-        self._quota_counter(category)
+        self.quota_counter(category)
         self.db.selections.update_one({"_id": project_id}, {"$set": {"left_at": at}}, session=self.session)
         self.db.category_quotas.update_one({"_id": category}, {"$inc": {"selected": -1}}, session=self.session)
 
