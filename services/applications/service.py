@@ -95,6 +95,7 @@ from services.applications.schemas import (
     SupervisionWeightsOut,
     import_institutions,
 )
+from services.applications.usecases import applications as application_cases
 from services.applications.usecases import calls as call_cases
 from services.applications.usecases import institutions as institution_cases
 from services.applications.usecases import projects as project_cases
@@ -326,21 +327,21 @@ class ApplicationsService(ChuyiService):
         data = ApplicationIn().load(application)
         who = _acting(actor, INSTITUTION)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            ApplicationOut().dump(self.store.add_application(data, who, now()))))
+            ApplicationOut().dump(application_cases.open_draft(self.store, data, who, now()))))
 
     @rpc
     @answering
     def update_application(self, actor, application_id, changes):
         data = ApplicationPatch().load(changes)
         return ok(ApplicationOut().dump(
-            self.store.update_application(application_id, data, _acting(actor, INSTITUTION), now())))
+            application_cases.update_draft(self.store, application_id, data, _acting(actor, INSTITUTION), now())))
 
     @rpc
     @answering
     def submit_application(self, actor, application_id, idempotency_key=None, request_fingerprint=None):
         who = _acting(actor, INSTITUTION)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            ApplicationOut().dump(self.store.submit(application_id, who, now()))))
+            ApplicationOut().dump(application_cases.submit(self.store, application_id, who, now()))))
 
     @rpc
     @answering
@@ -348,7 +349,7 @@ class ApplicationsService(ChuyiService):
         reason = DecisionIn().load(decision).get("reason")
         who = _acting(actor, INSTITUTION)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            ApplicationOut().dump(self.store.withdraw(application_id, who, reason, now()))))
+            ApplicationOut().dump(application_cases.withdraw(self.store, application_id, who, reason, now()))))
 
     @rpc
     @answering
@@ -356,7 +357,7 @@ class ApplicationsService(ChuyiService):
         reason = DecisionIn().load(decision).get("reason")
         who = _acting(actor, RECOMMENDERS)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            ApplicationOut().dump(self.store.recommend(application_id, who, reason, now()))))
+            ApplicationOut().dump(application_cases.recommend(self.store, application_id, who, reason, now()))))
 
     @rpc
     @answering
@@ -364,20 +365,20 @@ class ApplicationsService(ChuyiService):
         reason = DeclineIn().load(decision)["reason"]
         who = _acting(actor, RECOMMENDERS)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            ApplicationOut().dump(self.store.decline(application_id, who, reason, now()))))
+            ApplicationOut().dump(application_cases.decline(self.store, application_id, who, reason, now()))))
 
     @rpc
     @answering
     def decide_eligibility(self, actor, application_id, decision, idempotency_key=None, request_fingerprint=None):
         data = EligibilityOverrideIn().load(decision)
         who = _acting(actor, PROVINCE)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(ApplicationOut().dump(self.store.decide_eligibility(
-            application_id, who, data["eligible"], data.get("reason"), now()))))
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(ApplicationOut().dump(application_cases.decide_eligibility(
+            self.store, application_id, who, data["eligible"], data.get("reason"), now()))))
 
     @rpc
     @answering
     def get_application(self, actor, application_id):
-        return ok(ApplicationOut().dump(self.store.application(application_id, Actor.from_claims(actor))))
+        return ok(ApplicationOut().dump(application_cases.show(self.store, application_id, Actor.from_claims(actor))))
 
     @rpc
     @answering

@@ -35,18 +35,9 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from services.applications.domain import access
 from services.applications.domain.applications import (
     APPLICATION_MACHINE,
-    CONTENDING_STATES,
-    DRAFT as APPLICATION_DRAFT,
     ELIGIBLE,
     IN_REVIEW,
     NOT_SELECTED,
-    RECOMMENDED,
-    SUBMITTED_STATES,
-    application_limit,
-    check_can_open_draft,
-    check_editable,
-    check_fields_used,
-    check_submittable,
 )
 from services.applications.domain.calls import (
     CALL_MACHINE,
@@ -57,37 +48,24 @@ from services.applications.domain.calls import (
     OPEN,
     call_year,
     catch_up,
-    check_accepting_applications,
-    check_decisions_open,
     quota_standing,
 )
 from services.contracts.catalogue import Catalogue, catalogue
-from services.applications.domain.eligibility import (
-    EligibilityContext,
-    Finding,
-    applicant_snapshot,
-    check_eligibility,
-    decide_eligibility,
-)
-from services.applications.domain.institutions import PREFECTURES, Institution, Recommender
-from services.applications.domain.materials import APPLICATION, Owner, check_complete, material_history
+from services.applications.domain.institutions import PREFECTURES
+from services.applications.domain.materials import APPLICATION, Owner, material_history
 from services.applications.domain.messages import (
     Bilingual,
     DuplicateCreditCode,
     NotFound,
-    NotRegistered,
-    UnknownReference,
     rfc3339,
 )
 from services.applications.domain.projects import LEFT, PROJECT_MACHINE, established_event, project_record
 from services.applications.domain.reserve import reserve_valid_until
-from services.applications.domain.recommendation import Actor, check_may_recommend, check_recommendation_cap
+from services.applications.domain.recommendation import Actor
 from services.applications.domain.reports import DRAFT as REPORT_DRAFT
 from services.applications.domain.reports import REPORT_MACHINE, already_filed, timeliness, window_exists
 from services.applications.domain.supervision import prefecture_facts
 from services.contracts.applications_events import EVENTS
-from services.common.personal import protect
-from services.common.statemachine import creation_entry
 from services.common.store import BaseStore, utcnow
 
 BLOBS = "material_blobs"
@@ -182,6 +160,14 @@ class BlobReader(io.RawIOBase):
 def new_id(prefix: str) -> str:
     """Opaque, and in creation order (the ObjectId leads with its second), so pages follow it."""
     return f"{prefix}_{ObjectId()}"
+
+
+def _institution_counter(call_id: str, institution_id: str) -> str:
+    return f"{call_id}:institution:{institution_id}"
+
+
+def _recommendation_counter(call_id: str, recommender_key: str) -> str:
+    return f"{call_id}:recommender:{recommender_key}"
 
 
 def _not_found(what_en: str, what_zh: str) -> NotFound:
@@ -368,18 +354,18 @@ class ApplicationsStore(BaseStore):
         self.db.calls.insert_one(doc, session=self.session)
 
     @staticmethod
-    def _sees_drafts(actor: Actor) -> bool:
+    def sees_drafts(actor: Actor) -> bool:
         return actor.role == access.PROVINCE_ROLE
 
     def call(self, call_id: str, actor: Actor) -> dict:
         """Drafts are the province's own until they open. Raises NotFound."""
         doc = self.call_doc(call_id)
-        if doc["state"] == DRAFT and not self._sees_drafts(actor):
+        if doc["state"] == DRAFT and not self.sees_drafts(actor):
             raise _not_found("call", "遴选批次")
         return _out(doc)
 
     def calls_page(self, actor: Actor, limit: int, cursor: str | None, **filters) -> tuple[list[dict], str | None]:
-        if not self._sees_drafts(actor):
+        if not self.sees_drafts(actor):
             if filters.get("state") == DRAFT:
                 return [], None
             filters.setdefault("state", {"$ne": DRAFT})
@@ -412,13 +398,8 @@ class ApplicationsStore(BaseStore):
             raise _not_found("application", "申报")
         return doc
 
-    def application(self, application_id: str, actor: Actor) -> dict:
-        """The application; until the province decides its eligibility, with the automatic
-        findings as they stand now (others' recommendations and declines change them)."""
-        doc = self._application_doc(application_id, actor)
-        if doc["state"] in ("submitted", "recommended"):
-            call = self.call_doc(doc["call_id"])
-            doc = {**doc, "eligibility_findings": [f.as_dict() for f in self._findings(doc, call, self._institution_of(doc))]}
+    def with_materials(self, doc: Mapping) -> dict:
+        """The application as answered: its materials, and its history with theirs woven in."""
         filed = list(self.db.materials.find({"application_id": doc["_id"]}, session=self.session).sort("_id", ASCENDING))
         return _out({**doc, "materials": [_out(m) for m in filed if m["removed_at"] is None],
                      "history": material_history(doc.get("history", []), filed)})
@@ -427,163 +408,48 @@ class ApplicationsStore(BaseStore):
         query = _scoped(actor, filters)
         return self._page("applications", query, limit, cursor) if query is not None else ([], None)
 
-    @staticmethod
-    def _content(data: Mapping) -> dict:
-        content = dict(data)
-        if "team_members" in content:
-            content["team_members"] = [protect(member) for member in content["team_members"]]
-        return content
+    def find_call(self, call_id: str) -> dict | None:
+        return self._one("calls", {"_id": call_id})
 
-    def add_application(self, data: Mapping, actor: Actor, at: datetime) -> dict:
-        """A draft for the call `data["call_id"]` by the actor's institution."""
-        def work():
-            call = self._one("calls", {"_id": data["call_id"]})
-            if call is None or (call["state"] == DRAFT and not self._sees_drafts(actor)):
-                raise UnknownReference({"call_id": [Bilingual("no such call", "遴选批次不存在")]})
-            institution = self._one("institutions", {"_id": actor.institution_id})
-            if institution is None:
-                raise NotRegistered(Bilingual(
-                    "your institution is not in the register: ask the province to register it",
-                    "本单位尚未登记，请联系省级主管部门登记"))
-            check_accepting_applications(call["state"], call["opens_at"], call["closes_at"], at)
-            category = self.catalogue[call["category"]]
-            check_fields_used(category, data)
-            check_can_open_draft(category, call["per_institution_limit"], self._take(
-                f"{call['_id']}:institution:{institution['_id']}",
-                application_limit(category, call["per_institution_limit"])))
-            subject = Institution.from_record(institution)
-            doc = {
-                "_id": new_id("app"), **self._content({k: v for k, v in data.items() if k != "call_id"}),
-                "call_id": call["_id"], "category": category.code, "institution_id": institution["_id"],
-                "institution_name": subject.name, "prefecture": subject.prefecture,
-                "recommender": subject.recommender.as_dict(), "recommender_key": subject.recommender.key,
-                "state": APPLICATION_DRAFT, "history": [], "eligibility_findings": [], "eligibility_decision": None,
-                "submitted_at": None, "created_at": at, "updated_at": at, "created_by": actor.audit_name,
-            }
-            doc["history"] = [creation_entry(APPLICATION_DRAFT, actor.audit_name, at).as_dict()]
-            self.db.applications.insert_one(doc, session=self.session)
-            return doc
-        return _out(self.atomic(work))
+    def institution_doc(self, institution_id: str | None) -> dict | None:
+        return self._one("institutions", {"_id": institution_id})
 
-    def _open_call_of(self, doc: Mapping, at: datetime) -> dict:
-        call = self.call_doc(doc["call_id"])
-        check_accepting_applications(call["state"], call["opens_at"], call["closes_at"], at)
-        return call
+    def insert_application(self, doc: dict) -> None:
+        self.db.applications.insert_one(doc, session=self.session)
 
-    def update_application(self, application_id: str, changes: Mapping, actor: Actor, at: datetime) -> dict:
-        def work():
-            doc = self._application_doc(application_id, actor)
-            check_editable(doc["state"])
-            self._open_call_of(doc, at)
-            check_fields_used(self.catalogue[doc["category"]], changes)
-            updates = {**self._content(changes), "updated_at": at}
-            self.db.applications.update_one({"_id": doc["_id"], "state": doc["state"]}, {"$set": updates},
-                                            session=self.session)
-            return {**doc, **updates}
-        return _out(self.atomic(work))
+    def update_application(self, doc: Mapping, updates: Mapping) -> dict:
+        """The application's fields changed, unless its state changed meanwhile."""
+        self.db.applications.update_one({"_id": doc["_id"], "state": doc["state"]}, {"$set": dict(updates)},
+                                        session=self.session)
+        return {**doc, **updates}
 
-    def _institution_of(self, doc: Mapping) -> Institution:
-        return Institution.from_record(self._one("institutions", {"_id": doc["institution_id"]}))
-
-    def _findings(self, doc: Mapping, call: Mapping, institution: Institution) -> tuple[Finding, ...]:
-        """The automatic eligibility rules on the application as it stands, against its call and
-        the institution as registered now."""
-        category = self.catalogue[call["category"]]
-        one_per_prefecture = category.one_per_prefecture
-        context = EligibilityContext(
-            category=category, institution=institution, application=doc,
-            budget_min_fen=call["budget_min_fen"], budget_max_fen=call["budget_max_fen"],
-            per_institution_limit=call["per_institution_limit"],
-            others_of_institution=self._others_in(doc, "institution_id", SUBMITTED_STATES),
-            others_of_prefecture=self._others_in(doc, "prefecture", CONTENDING_STATES) if one_per_prefecture else 0,
-            prefecture_already_selected=one_per_prefecture and self._one(
-                "selections", {"category": category.code, "prefecture": institution.prefecture}) is not None,
-        )
-        return check_eligibility(context)
-
-    def _others_in(self, doc: Mapping, field: str, states: Iterable[str]) -> int:
+    def count_others_in(self, doc: Mapping, field: str, states: Iterable[str]) -> int:
         """How many other applications of the call with the same `field` are in `states`. (Only
         the equalities go to the server, so that its index on (call_id, field) serves them.)"""
         others = self.db.applications.find({"call_id": doc["call_id"], field: doc[field]}, {"state": 1},
                                            session=self.session)
         return sum(other["_id"] != doc["_id"] and other["state"] in states for other in others)
 
-    @staticmethod
-    def _ref(doc: Mapping) -> dict:
-        return {key: doc[key] for key in ("call_id", "institution_id", "prefecture", "category")} | {
-            "application_id": doc["_id"]}
+    def prefecture_selected(self, category: str, prefecture: str) -> bool:
+        """Whether the category has selected an application of the prefecture already."""
+        return self._one("selections", {"category": category, "prefecture": prefecture}) is not None
 
-    def submit(self, application_id: str, actor: Actor, at: datetime) -> dict:
-        def work():
-            doc = self._application_doc(application_id, actor)
-            call = self._open_call_of(doc, at)
-            APPLICATION_MACHINE.apply(doc["state"], "submit", actor.audit_name, None, at)  # refuse before checking content
-            check_submittable(doc)
-            check_complete(call.get("required_materials", []), self.filed_kinds(doc["_id"]))
-            findings = [f.as_dict() for f in self._findings(doc, call, self._institution_of(doc))]
-            moved = self._move("applications", doc, APPLICATION_MACHINE, "submit", actor.audit_name, at, changes={
-                "eligibility_findings": findings, "submitted_at": at, "updated_at": at})
-            self.emit("application_submitted", doc["_id"], {**self._ref(doc), "title": doc["title"],
-                                                            "submitted_at": rfc3339(at), "recommender": doc["recommender"]})
-            return moved
-        return _out(self.atomic(work))
+    # The places taken against a limit: an institution's applications in a call, and an
+    # authority's recommendations in a call. Each counter's key is made in one place here.
 
-    def withdraw(self, application_id: str, actor: Actor, reason: str | None, at: datetime) -> dict:
-        def work():
-            doc = self._application_doc(application_id, actor)
-            moved = self._move("applications", doc, APPLICATION_MACHINE, "withdraw", actor.audit_name, at, reason,
-                               {"updated_at": at})
-            self._release(f"{doc['call_id']}:institution:{doc['institution_id']}")
-            if doc["state"] == RECOMMENDED:
-                self._release(f"{doc['call_id']}:recommender:{doc['recommender_key']}")
-            self.emit("application_withdrawn", doc["_id"], {**self._ref(doc), "from_state": doc["state"],
-                                                            "reason": moved["history"][-1]["reason"]})
-            return moved
-        return _out(self.atomic(work))
+    def take_institution_place(self, call_id: str, institution_id: str, limit: int) -> int:
+        """Takes one of the institution's `limit` places in the call; see `_take`."""
+        return self._take(_institution_counter(call_id, institution_id), limit)
 
-    def _decide(self, application_id: str, actor: Actor, event: str, reason: str | None, at: datetime,
-                take_place) -> dict:
-        doc = self._application_doc(application_id, actor)
-        check_may_recommend(actor, Recommender(**doc["recommender"]))
-        call = self.call_doc(doc["call_id"])
-        check_decisions_open(call["state"])
-        APPLICATION_MACHINE.apply(doc["state"], event, actor.audit_name, reason, at)  # refuse before taking a place
-        take_place(doc, call)
-        moved = self._move("applications", doc, APPLICATION_MACHINE, event, actor.audit_name, at, reason,
-                           {"updated_at": at})
-        name = "application_recommended" if event == "recommend" else "application_declined"
-        self.emit(name, doc["_id"], {**self._ref(doc), "by": actor.audit_name, "reason": moved["history"][-1]["reason"]})
-        return moved
+    def release_institution_place(self, call_id: str, institution_id: str) -> None:
+        self._release(_institution_counter(call_id, institution_id))
 
-    def recommend(self, application_id: str, actor: Actor, reason: str | None, at: datetime) -> dict:
-        def take_place(doc, call):
-            cap = call["prefecture_cap"]
-            check_recommendation_cap(cap, self._take(f"{call['_id']}:recommender:{doc['recommender_key']}", cap))
-        return _out(self.atomic(lambda: self._decide(application_id, actor, "recommend", reason, at, take_place)))
+    def take_recommendation_place(self, call_id: str, recommender_key: str, cap: int) -> int:
+        """Takes one of the authority's `cap` recommendations in the call; see `_take`."""
+        return self._take(_recommendation_counter(call_id, recommender_key), cap)
 
-    def decline(self, application_id: str, actor: Actor, reason: str, at: datetime) -> dict:
-        return _out(self.atomic(lambda: self._decide(application_id, actor, "decline", reason, at, lambda *_: None)))
-
-    def decide_eligibility(self, application_id: str, actor: Actor, eligible: bool, reason: str | None,
-                           at: datetime) -> dict:
-        def work():
-            doc = self._application_doc(application_id, actor)
-            call = self.call_doc(doc["call_id"])
-            check_decisions_open(call["state"])
-            institution = self._institution_of(doc)
-            findings = self._findings(doc, call, institution)
-            decision = decide_eligibility(findings, eligible, actor.audit_name, reason, at)
-            moved = self._move("applications", doc, APPLICATION_MACHINE, decision.event, actor.audit_name, at,
-                               decision.reason, {"eligibility_findings": [f.as_dict() for f in findings],
-                                                 "eligibility_decision": decision.as_dict(), "updated_at": at})
-            self.emit("eligibility_checked", doc["_id"], {
-                **self._ref(doc), "eligible": decision.eligible, "overridden": decision.overridden,
-                "decided_by": decision.actor, "reason": decision.reason,
-                "findings": [f.as_dict() for f in findings],
-                "applicant": applicant_snapshot(institution, doc, doc["submitted_at"]),
-            })
-            return moved
-        return _out(self.atomic(work))
+    def release_recommendation_place(self, call_id: str, recommender_key: str) -> None:
+        self._release(_recommendation_counter(call_id, recommender_key))
 
     # ------------------------------------------------------------ review's progress (event handlers)
 
@@ -728,8 +594,10 @@ class ApplicationsStore(BaseStore):
         live = [s for s in APPLICATION_MACHINE.states if not APPLICATION_MACHINE.is_terminal(s)]
         return list(self.db.applications.find({"call_id": call_id, "state": {"$in": live}}, session=self.session))
 
-    def move_application(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None) -> dict:
-        return self._move("applications", doc, APPLICATION_MACHINE, event, actor, at, reason, {"updated_at": at})
+    def move_application(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None,
+                         changes: Mapping | None = None) -> dict:
+        return self._move("applications", doc, APPLICATION_MACHINE, event, actor, at, reason,
+                          {**(changes or {}), "updated_at": at})
 
     # ------------------------------------------------------------ projects (for usecases.projects)
 
