@@ -100,6 +100,7 @@ from services.applications.usecases import calls as call_cases
 from services.applications.usecases import institutions as institution_cases
 from services.applications.usecases import projects as project_cases
 from services.applications.usecases import reports as report_cases
+from services.applications.usecases import selection as selection_cases
 from services.applications.usecases import supervision as supervision_cases
 from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
@@ -445,9 +446,7 @@ class ApplicationsService(ChuyiService):
     @handles("review", "experts_assigned")
     def experts_assigned(self, event):
         data = REVIEW_EVENTS["experts_assigned"].load(event.data)
-        self.store.experts_assigned(data["call_id"], [a["application_id"] for a in data["assignments"]],
-                                    now(), _because(event))
-        self.store.grant_expert_access(data["assignments"])
+        selection_cases.experts_assigned(self.store, data, now(), _because(event))
 
     @handles("review", "assignment_declined")
     def assignment_declined(self, event):
@@ -457,12 +456,12 @@ class ApplicationsService(ChuyiService):
     @handles("review", "notice_published")
     def notice_published(self, event):
         data = REVIEW_EVENTS["notice_published"].load(event.data)
-        self.store.notice_published(data["call_id"], now(), _because(event))
+        selection_cases.notice_published(self.store, data["call_id"], now(), _because(event))
 
     @handles("review", "selection_finalized")
     def selection_finalized(self, event):
         data = REVIEW_EVENTS["selection_finalized"].load(event.data)
-        self.store.selection_finalized(data, now(), _because(event))
+        selection_cases.selection_finalized(self.store, data, now(), _because(event))
 
     # ------------------------------------------------------------ projects
 

@@ -36,18 +36,12 @@ from services.applications.domain import access
 from services.applications.domain.applications import (
     APPLICATION_MACHINE,
     ELIGIBLE,
-    IN_REVIEW,
     NOT_SELECTED,
 )
 from services.applications.domain.calls import (
     CALL_MACHINE,
     DRAFT,
-    FINALIZED,
-    IN_REVIEW as CALL_IN_REVIEW,
-    NOTICED,
     OPEN,
-    call_year,
-    catch_up,
     quota_standing,
 )
 from services.contracts.catalogue import Catalogue, catalogue
@@ -59,8 +53,7 @@ from services.applications.domain.messages import (
     NotFound,
     rfc3339,
 )
-from services.applications.domain.projects import LEFT, PROJECT_MACHINE, established_event, project_record
-from services.applications.domain.reserve import reserve_valid_until
+from services.applications.domain.projects import LEFT, PROJECT_MACHINE
 from services.applications.domain.recommendation import Actor
 from services.applications.domain.reports import DRAFT as REPORT_DRAFT
 from services.applications.domain.reports import REPORT_MACHINE, already_filed, timeliness, window_exists
@@ -72,7 +65,6 @@ BLOBS = "material_blobs"
 BLOB_CHUNK_BYTES = 255 * 1024  # GridFS's default chunk size
 BLOB_BATCH_CHUNKS = 4  # chunks per insert while a file streams in, per batch read out: about 1 MB held
 BLOB_READ_KEEP = 4  # chunks a reader keeps for seeks back
-REVIEW_ACTOR = "system:review"
 _DUE_CALLS_BATCH = 100
 DUPLICATE_KEY = 11000
 
@@ -451,54 +443,29 @@ class ApplicationsStore(BaseStore):
     def release_recommendation_place(self, call_id: str, recommender_key: str) -> None:
         self._release(_recommendation_counter(call_id, recommender_key))
 
-    # ------------------------------------------------------------ review's progress (event handlers)
+    # ------------------------------------------------------------ review's progress (for usecases.selection)
 
-    def _follow_review(self, call_id: str, target: str, at: datetime, why: str) -> dict | None:
-        """Walk a call on to `target`; returns the call, or None when it is not ours.
-        Runs inside the handler's transaction."""
-        doc = self._one("calls", {"_id": call_id})
-        if doc is None:
-            return None
-        for event in catch_up(doc["state"], target):
-            doc = self.move_call(doc, event, REVIEW_ACTOR, at, why)
-        return doc
+    def eligible_among(self, application_ids: Iterable[str]) -> list[dict]:
+        return list(self.db.applications.find({"_id": {"$in": sorted(set(application_ids))}, "state": ELIGIBLE},
+                                              session=self.session))
 
-    def experts_assigned(self, call_id: str, application_ids: Iterable[str], at: datetime, why: str) -> None:
-        self._follow_review(call_id, CALL_IN_REVIEW, at, why)
-        for doc in self.db.applications.find({"_id": {"$in": sorted(set(application_ids))}, "state": ELIGIBLE},
-                                             session=self.session):
-            self._move("applications", doc, APPLICATION_MACHINE, "start_review", REVIEW_ACTOR, at, why,
-                       {"updated_at": at})
+    def applications_in(self, call_id: str, states: Iterable[str]) -> list[dict]:
+        return list(self.db.applications.find({"call_id": call_id, "state": {"$in": list(states)}},
+                                              session=self.session))
 
-    def notice_published(self, call_id: str, at: datetime, why: str) -> None:
-        self._follow_review(call_id, NOTICED, at, why)
+    def keep_reserve(self, call_id: str, reserve: list, valid_until: datetime) -> None:
+        self.db.calls.update_one({"_id": call_id}, {"$set": {"reserve": reserve, "reserve_valid_until": valid_until}},
+                                 session=self.session)
 
-    def selection_finalized(self, data: Mapping, at: datetime, why: str) -> None:
-        """Count the approved per category, settle the call and every eligible application of it.
-        A call is finalized once: a repeated selection for it changes nothing."""
-        call = self._one("calls", {"_id": data["call_id"]})
-        if call is not None and call["state"] == FINALIZED:
-            return
-        self._follow_review(data["call_id"], FINALIZED, at, why)
-        self.db.calls.update_one({"_id": data["call_id"]}, {"$set": {
-            "reserve": data["reserve"], "reserve_valid_until": reserve_valid_until(at)}}, session=self.session)
-        approved = {entry["application_id"]: entry for entry in data["approved"]}
-        self.quota_counter(data["category"])
-        self.db.category_quotas.update_one({"_id": data["category"]}, {"$inc": {
-            "selected": len(approved), "held": -call["quota"] if call else 0}}, session=self.session)
-        for application_id, entry in approved.items():
-            self.db.selections.update_one({"_id": application_id}, {"$set": {
-                "call_id": data["call_id"], "category": data["category"], "prefecture": entry["prefecture"],
-                "institution_id": entry["institution_id"], "rank": entry["rank"], "selected_at": at,
-                "year": call["year"] if call else call_year(at)}},
-                upsert=True, session=self.session)
-        for doc in self.db.applications.find({"call_id": data["call_id"], "state": {"$in": [ELIGIBLE, IN_REVIEW]}},
-                                             session=self.session):
-            event = "approve" if doc["_id"] in approved else "pass_over"
-            moved = self._move("applications", doc, APPLICATION_MACHINE, event, REVIEW_ACTOR, at, why,
-                               {"updated_at": at})
-            if event == "approve":
-                self._establish(project_record(moved, call, approved[doc["_id"]]["rank"], REVIEW_ACTOR, at))
+    def settle_quota(self, category: str, selected: int, released: int) -> None:
+        """`selected` more places of the category taken, `released` fewer held (a call finalized)."""
+        self.quota_counter(category)
+        self.db.category_quotas.update_one({"_id": category}, {"$inc": {"selected": selected, "held": -released}},
+                                           session=self.session)
+
+    def record_selection(self, application_id: str, selection: Mapping) -> None:
+        self.db.selections.update_one({"_id": application_id}, {"$set": dict(selection)}, upsert=True,
+                                      session=self.session)
 
     # ------------------------------------------------------------ the reserve list (for usecases.projects)
 
@@ -533,7 +500,6 @@ class ApplicationsStore(BaseStore):
             session=self.session)
         self.db.category_quotas.update_one({"_id": successor["category"]}, {"$inc": {"selected": 1}},
                                            session=self.session)
-        self._establish(successor)
 
     # ------------------------------------------------------------ supervision
 
@@ -601,13 +567,11 @@ class ApplicationsStore(BaseStore):
 
     # ------------------------------------------------------------ projects (for usecases.projects)
 
-    def _establish(self, doc: dict) -> None:
-        """A new project, announced; one per approved application (a repeat changes nothing)."""
+    def insert_project(self, doc: dict) -> bool:
+        """True when the project is new (an approved application becomes one project, once)."""
         result = self.db.projects.update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True,
                                              session=self.session)
-        if result.upserted_id is None:
-            return
-        self.emit("project_established", doc["_id"], established_event(doc))
+        return result.upserted_id is not None
 
     def project_doc(self, project_id: str) -> dict | None:
         return self._one("projects", {"_id": project_id})

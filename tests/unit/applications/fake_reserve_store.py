@@ -10,7 +10,6 @@ from datetime import datetime
 from services.applications.domain import access
 from services.applications.domain.applications import APPLICATION_MACHINE, NOT_SELECTED
 from services.applications.domain.messages import Bilingual, NotFound
-from services.applications.domain.projects import established_event
 from services.applications.domain.recommendation import Actor
 from services.contracts.applications_events import EVENTS
 from services.contracts.catalogue import catalogue
@@ -65,5 +64,9 @@ class FakeReserveStore(InMemoryUnitOfWork):
         self.selections[successor["_id"]] = {"call_id": successor["call_id"], "category": successor["category"],
                                              "prefecture": successor["prefecture"], "succeeds": left["_id"]}
         self.category_quotas[successor["category"]]["selected"] += 1
-        self.projects[successor["_id"]] = successor
-        self.emit("project_established", successor["_id"], established_event(successor))
+
+    def insert_project(self, doc: dict) -> bool:
+        if doc["_id"] in self.projects:
+            return False
+        self.projects[doc["_id"]] = copy.deepcopy(doc)
+        return True
