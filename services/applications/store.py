@@ -51,7 +51,6 @@ from services.applications.domain.messages import (
     Bilingual,
     DuplicateCreditCode,
     NotFound,
-    rfc3339,
 )
 from services.applications.domain.projects import LEFT, PROJECT_MACHINE
 from services.applications.domain.recommendation import Actor
@@ -611,18 +610,14 @@ class ApplicationsStore(BaseStore):
 
     # ------------------------------------------------------------ annual reports (for usecases.reports)
 
-    def add_report_window(self, doc: dict) -> dict:
-        """A year's reporting window, announced; one per year (WindowExists)."""
+    def insert_report_window(self, doc: dict) -> None:
+        """A year's reporting window; one per year (WindowExists)."""
         if self._one("report_windows", {"year": doc["year"]}) is not None:
             raise window_exists(doc["year"])
         try:
             self.db.report_windows.insert_one(doc, session=self.session)  # the unique index settles a race
         except DuplicateKeyError:
             raise window_exists(doc["year"]) from None
-        self.emit("report_window_opened", doc["_id"], {
-            "window_id": doc["_id"], "year": doc["year"], "title": doc["title"],
-            "opens_at": rfc3339(doc["opens_at"]), "due_at": rfc3339(doc["due_at"])})
-        return doc
 
     def report_window(self, window_id: str) -> dict:
         doc = self._one("report_windows", {"_id": window_id})
@@ -710,12 +705,9 @@ class ApplicationsStore(BaseStore):
         return self._page("annual_reports", query, limit, cursor) if query is not None else ([], None)
 
     def extend_report_window(self, window: Mapping, entry: Mapping) -> dict:
-        """The window's new deadline, with its audit entry, announced."""
+        """The window's new deadline, with its audit entry."""
         self.db.report_windows.update_one({"_id": window["_id"]}, {
             "$set": {"due_at": entry["to_due_at"]}, "$push": {"extensions": dict(entry)}}, session=self.session)
-        self.emit("report_window_extended", window["_id"], {
-            "window_id": window["_id"], "year": window["year"], "due_at": rfc3339(entry["to_due_at"]),
-            "previous_due_at": rfc3339(entry["from_due_at"]), "reason": entry["reason"]})
         return {**window, "due_at": entry["to_due_at"], "extensions": [*window.get("extensions", []), dict(entry)]}
 
     def reminded(self, window: Mapping) -> set[str]:

@@ -52,14 +52,10 @@ class FakeReportsStore:
         return doc
 
     # windows
-    def add_report_window(self, doc: dict) -> dict:
+    def insert_report_window(self, doc: dict) -> None:
         if any(w["year"] == doc["year"] for w in self.windows.values()):
             raise window_exists(doc["year"])
         self.windows[doc["_id"]] = doc
-        self.emit("report_window_opened", doc["_id"], {
-            "window_id": doc["_id"], "year": doc["year"], "title": doc["title"],
-            "opens_at": doc["opens_at"].isoformat(), "due_at": doc["due_at"].isoformat()})
-        return doc
 
     def report_window(self, window_id: str) -> dict:
         if window_id not in self.windows:
@@ -119,9 +115,6 @@ class FakeReportsStore:
     def extend_report_window(self, window: Mapping, entry: Mapping) -> dict:
         moved = {**window, "due_at": entry["to_due_at"], "extensions": [*window["extensions"], dict(entry)]}
         self.windows[window["_id"]] = moved
-        self.emit("report_window_extended", window["_id"], {
-            "window_id": window["_id"], "year": window["year"], "due_at": entry["to_due_at"].isoformat(),
-            "previous_due_at": entry["from_due_at"].isoformat(), "reason": entry["reason"]})
         return moved
 
     def reminded(self, window: Mapping) -> set[str]:
