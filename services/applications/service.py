@@ -97,6 +97,7 @@ from services.applications.schemas import (
 )
 from services.applications.usecases import applications as application_cases
 from services.applications.usecases import calls as call_cases
+from services.applications.usecases import catalogue as catalogue_cases
 from services.applications.usecases import institutions as institution_cases
 from services.applications.usecases import projects as project_cases
 from services.applications.usecases import reports as report_cases
@@ -229,7 +230,7 @@ class ApplicationsService(ChuyiService):
     @rpc
     @answering
     def list_programmes(self, actor):
-        return ok(ProgrammeListOut().dump({"items": self.store.programmes()}))
+        return ok(ProgrammeListOut().dump({"items": catalogue_cases.programmes(self.store)}))
 
     # ------------------------------------------------------------ institutions
 
@@ -615,7 +616,7 @@ class ApplicationsService(ChuyiService):
     def supervision_facts(self, actor, year):
         """The register's and the projects' facts per prefecture for the year's supervision:
         every prefecture for the province, its own for a prefecture bureau."""
-        return ok(self.store.supervision_facts(_acting(actor, SUPERVISORS), _action_year(year)))
+        return ok(supervision_cases.facts(self.store, _acting(actor, SUPERVISORS), _action_year(year), now()))
 
     @rpc
     @answering

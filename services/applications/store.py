@@ -42,10 +42,8 @@ from services.applications.domain.calls import (
     CALL_MACHINE,
     DRAFT,
     OPEN,
-    quota_standing,
 )
 from services.contracts.catalogue import Catalogue, catalogue
-from services.applications.domain.institutions import PREFECTURES
 from services.applications.domain.materials import APPLICATION, Owner, material_history
 from services.applications.domain.messages import (
     Bilingual,
@@ -55,10 +53,9 @@ from services.applications.domain.messages import (
 from services.applications.domain.projects import LEFT, PROJECT_MACHINE
 from services.applications.domain.recommendation import Actor
 from services.applications.domain.reports import DRAFT as REPORT_DRAFT
-from services.applications.domain.reports import REPORT_MACHINE, already_filed, timeliness, window_exists
-from services.applications.domain.supervision import prefecture_facts
+from services.applications.domain.reports import REPORT_MACHINE, already_filed, window_exists
 from services.contracts.applications_events import EVENTS
-from services.common.store import BaseStore, utcnow
+from services.common.store import BaseStore
 
 BLOBS = "material_blobs"
 BLOB_CHUNK_BYTES = 255 * 1024  # GridFS's default chunk size
@@ -193,6 +190,11 @@ def _scoped(actor: Actor, filters: Mapping, names: Mapping[str, str] | None = No
     return query
 
 
+def _standing_in(year: int) -> dict:
+    """The projects of calls up to `year` that have not left."""
+    return {"year": {"$lte": year}, "state": {"$nin": list(LEFT)}}
+
+
 #: The selections that still count toward their category's 2025 target: not of a project that left.
 STANDING = {"left_at": None}
 
@@ -287,21 +289,19 @@ class ApplicationsStore(BaseStore):
 
     # ------------------------------------------------------------ catalogue
 
-    def programmes(self) -> list[dict]:
-        """Each category with its quota standing: selected in every year, held, available."""
-        held = {doc["_id"]: doc.get("held", 0) for doc in self.db.category_quotas.find({}, session=self.session)}
+    def held_by_category(self) -> dict[str, int]:
+        """The places each category's unfinished calls hold."""
+        return {doc["_id"]: doc.get("held", 0) for doc in self.db.category_quotas.find({}, session=self.session)}
+
+    def standing_selections_by_year(self) -> dict[str, dict[int, int]]:
+        """Per category and year, the selections that still count (not of a project that left)."""
         by_year: dict[str, dict[int, int]] = {}
         for cell in self.db.selections.aggregate([
                 {"$match": STANDING},
                 {"$group": {"_id": {"category": "$category", "year": "$year"}, "selected": {"$sum": 1}}}],
                 session=self.session):
             by_year.setdefault(cell["_id"]["category"], {})[cell["_id"].get("year")] = cell["selected"]
-        programmes = []
-        for category in self.catalogue:
-            standing = quota_standing(category, by_year.get(category.code, {}), held.get(category.code, 0))
-            programmes.append({**category.as_dict(), "quota_year": self.catalogue.quota_year,
-                               "selected_count": standing.selected, **standing.as_dict()})
-        return programmes
+        return by_year
 
     def quota_counter(self, category: str) -> dict:
         """The category's counter document (selected, held), created at zero the first time.
@@ -520,27 +520,22 @@ class ApplicationsStore(BaseStore):
 
     # ------------------------------------------------------------ supervision
 
-    def supervision_facts(self, actor: Actor, year: int) -> dict:
-        """The register's and the projects' facts of each prefecture in the actor's scope, and
-        the weights the province set for the year (None: the default rubric)."""
-        scope = _scoped(actor, {})
-        prefectures = PREFECTURES if not scope else (scope["prefecture"],)
-        institutions = self.db.institutions.find(
+    def institutions_in(self, scope: Mapping) -> Iterable[dict]:
+        """The register's facts supervision counts, within `scope`."""
+        return self.db.institutions.find(
             scope, {"type": 1, "prefecture": 1, "county": 1, "ownership": 1, "credit_code": 1, "backbone": 1},
             session=self.session)
-        standing = {"year": {"$lte": year}, "state": {"$nin": list(LEFT)}}
-        projects = self.db.projects.find({**scope, **standing}, {"prefecture": 1, "category": 1, "year": 1},
-                                         session=self.session)
-        rubric = self.db.supervision_rubrics.find_one({"_id": year}, session=self.session)
-        in_province = self.db.projects.count_documents(standing, session=self.session)
-        rows = prefecture_facts(prefectures, institutions, projects, year)
-        window = self.report_window_of_year(year)
-        timely = {} if window is None else timeliness(
-            window, self.due_projects(window, scope), self.reports_by_project(year, scope), utcnow())
-        for row in rows:
-            row["reports"] = timely.get(row["prefecture"], {"due": 0, "on_time": 0})
-        return {"year": year, "weights": rubric["weights"] if rubric else None, "projects_in_province": in_province,
-                "prefectures": rows}
+
+    def standing_projects(self, scope: Mapping, year: int) -> Iterable[dict]:
+        """The projects of calls up to `year` that have not left, within `scope`."""
+        return self.db.projects.find({**scope, **_standing_in(year)}, {"prefecture": 1, "category": 1, "year": 1},
+                                     session=self.session)
+
+    def count_standing_projects(self, year: int) -> int:
+        return self.db.projects.count_documents(_standing_in(year), session=self.session)
+
+    def supervision_rubric(self, year: int) -> dict | None:
+        return self.db.supervision_rubrics.find_one({"_id": year}, session=self.session)
 
     def save_supervision_weights(self, year: int, weights: Mapping[str, int], by: str, at: datetime) -> dict:
         return self.db.supervision_rubrics.find_one_and_update(
