@@ -452,7 +452,7 @@ class ApplicationsService(ChuyiService):
     @handles("review", "assignment_declined")
     def assignment_declined(self, event):
         data = REVIEW_EVENTS["assignment_declined"].load(event.data)
-        self.store.revoke_expert_access(data["application_id"], data["expert_id"])
+        selection_cases.assignment_declined(self.store, data)
 
     @handles("review", "notice_published")
     def notice_published(self, event):

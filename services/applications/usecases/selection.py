@@ -38,6 +38,11 @@ def experts_assigned(store: ApplicationsStore, data: Mapping, at: datetime, why:
     store.grant_expert_access(data["assignments"])
 
 
+def assignment_declined(store: ApplicationsStore, data: Mapping) -> None:
+    """An expert who declined an assignment no longer reads the application's materials."""
+    store.revoke_expert_access(data["application_id"], data["expert_id"])
+
+
 def notice_published(store: ApplicationsStore, call_id: str, at: datetime, why: str) -> None:
     _follow_review(store, call_id, NOTICED, at, why)
 
