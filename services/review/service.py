@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import os
 
 from marshmallow import ValidationError
 import os
@@ -39,6 +40,7 @@ from services.review.usecases import assignment, candidates, experts, reviews, s
 from services.review.usecases import panels as panel_cases
 from services.contracts.funding_events import EVENTS as FUNDING_EVENTS
 
+ALLOW_SHORT_NOTICE = "CHUYI_ALLOW_SHORT_NOTICE"
 # How often the service looks for rectification deadlines that have passed.
 RECTIFY_CHECK_S = float(os.environ.get("RECTIFY_CHECK_S", "60"))
 # Each refusal of the domain: its status and problem type (the most specific class wins); a
@@ -116,7 +118,8 @@ class ReviewService(ChuyiService):
         require(actor, "province")
         deadline = schemas.AssignmentRunIn().load(run or {}).get("review_deadline")
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            schemas.AssignmentRunOut().dump(assignment.run_assignment(self.store, call_id, actor, deadline))))
+            schemas.AssignmentRunOut().dump(assignment.run_assignment(self.store, call_id, deadline, who(actor),
+                                                                      utcnow()))))
 
     @rpc
     @answers
@@ -136,7 +139,8 @@ class ReviewService(ChuyiService):
         reason = schemas.AssignmentDeclineIn().load(decline)["reason"]
         mine = assignment.own_assignment(self.store, actor, assignment_id)  # another expert's is 404, before the key
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            schemas.AssignmentDeclineOut().dump(assignment.decline_assignment(self.store, mine, reason, actor))))
+            schemas.AssignmentDeclineOut().dump(assignment.decline_assignment(self.store, mine, reason, who(actor),
+                                                                              utcnow()))))
 
     # ------------------------------------------------------------ reviews
 
@@ -145,13 +149,14 @@ class ReviewService(ChuyiService):
     def put_review(self, actor, assignment_id, review):
         require(actor, "expert")
         sheet = schemas.ReviewIn().load(review)
-        return ok(reviews.put_review(self.store, actor, assignment_id, sheet))
+        return ok(schemas.ReviewOut().dump(reviews.put_review(self.store, actor, assignment_id, sheet, who(actor),
+                                                              utcnow())))
 
     @rpc
     @answers
     def get_review(self, actor, assignment_id):
         require(actor, "expert", "province")
-        return ok(reviews.get_review(self.store, actor, assignment_id))
+        return ok(schemas.ReviewOut().dump(reviews.get_review(self.store, actor, assignment_id, utcnow())))
 
     # ------------------------------------------------------------ ranking
 
@@ -159,14 +164,15 @@ class ReviewService(ChuyiService):
     @answers
     def get_ranking(self, actor, call_id):
         require(actor, "province")
-        return ok(selection.get_ranking(self.store, call_id))
+        return ok(schemas.RankingOut().dump(selection.get_ranking(self.store, call_id)))
 
     @rpc
     @answers
     def publish_ranking(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
         require(actor, "province")
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
-                          lambda: ok(selection.publish_ranking(self.store, call_id, actor)))
+                          lambda: ok(schemas.RankingOut().dump(
+                              selection.publish_ranking(self.store, call_id, who(actor), utcnow()))))
 
     # ------------------------------------------------------------ notice and selection
 
@@ -175,13 +181,18 @@ class ReviewService(ChuyiService):
     def publish_notice(self, actor, call_id, notice=None, idempotency_key=None, request_fingerprint=None):
         require(actor, "province")
         terms = schemas.NoticeIn().load(notice or {})
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint,
-                          lambda: created(selection.publish_notice(self.store, call_id, terms, actor)))
+        allow_short_window = os.environ.get(ALLOW_SHORT_NOTICE) == "1"
+
+        def command():
+            body = selection.publish_notice(self.store, call_id, terms, who(actor), utcnow(),
+                                            allow_short_window=allow_short_window)
+            return created({"id": body["call_id"], **schemas.NoticeOut().dump(body)})
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
     @rpc
     @answers
     def get_notice(self, call_id, actor=None):
-        return ok(selection.get_notice(self.store, call_id))
+        return ok(schemas.NoticeOut().dump(selection.get_notice(self.store, call_id, utcnow())))
 
     @rpc
     @answers
@@ -189,7 +200,8 @@ class ReviewService(ChuyiService):
         require(actor, *OBJECTORS)
         data = schemas.ObjectionIn().load(objection)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
-                          lambda: created(selection.file_objection(self.store, call_id, data, actor)))
+                          lambda: created(schemas.ObjectionOut().dump(
+                              selection.file_objection(self.store, call_id, data, actor, who(actor), utcnow()))))
 
     @rpc
     @answers
@@ -197,14 +209,16 @@ class ReviewService(ChuyiService):
         require(actor, "province")
         data = schemas.ResolveIn().load(resolution)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
-                          lambda: ok(selection.resolve_objection(self.store, objection_id, data, actor)))
+                          lambda: ok(schemas.ObjectionOut().dump(
+                              selection.resolve_objection(self.store, objection_id, data, who(actor), utcnow()))))
 
     @rpc
     @answers
     def finalize_selection(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
         require(actor, "province")
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
-                          lambda: ok(selection.finalize_selection(self.store, call_id, actor)))
+                          lambda: ok(schemas.SelectionOut().dump(
+                              selection.finalize_selection(self.store, call_id, who(actor), utcnow()))))
 
     # ------------------------------------------------------------ panels (mid-term review, acceptance)
 
@@ -320,8 +334,10 @@ class ReviewService(ChuyiService):
 
     @handles("applications", "eligibility_checked")
     def eligibility_checked(self, event):
-        candidates.eligibility_checked(self.store, APPLICATION_EVENTS["eligibility_checked"].load(event.data))
+        candidates.eligibility_checked(self.store, APPLICATION_EVENTS["eligibility_checked"].load(event.data),
+                                       utcnow())
 
     @handles("applications", "application_withdrawn")
     def application_withdrawn(self, event):
-        candidates.application_withdrawn(self.store, APPLICATION_EVENTS["application_withdrawn"].load(event.data))
+        candidates.application_withdrawn(self.store, APPLICATION_EVENTS["application_withdrawn"].load(event.data),
+                                         utcnow())

@@ -13,29 +13,28 @@ from marshmallow import ValidationError
 
 from services.common.bilingual import Bilingual
 from services.common.replies import Refused
-from services.common.store import utcnow
 from services.review.domain.experts import call_policy, pairs_to_void, pool_expert, review_application
 from services.review.domain.flow import assign
 from services.review.domain.reviews import ASSIGNMENT, STANDING, ReviewClosed, review_open, rfc3339
 from services.review.store import AssignmentNotFound, ReviewStore, StaleSnapshot, new_id
 
+#: How often a run is solved again when the call's assignments moved while solving.
 SOLVE_ATTEMPTS = 5
 
 
-def who(actor: Mapping) -> str:
-    return f"{actor['role']}:{actor['sub']}"
+def run_assignment(store: ReviewStore, call_id: str, deadline: datetime | None, by: str, now: datetime) -> dict:
+    """Assign experts to the open slots of the call once it has closed, keeping every standing
+    assignment, never a pair a conflict-of-interest or qualification rule excludes (standing
+    pairs a rule now excludes are voided), never a declined pair again. The first run sets
+    the review deadline; a later one may move it (for every standing assignment)."""
+    return _solve(store, call_id, by, now, deadline=deadline)
 
 
-def run_assignment(store: ReviewStore, call_id: str, actor: Mapping, deadline: datetime | None) -> dict:
-    """Assign experts to the open slots of the call, keeping every standing assignment."""
-    return _solve(store, call_id, actor, deadline=deadline)
-
-
-def decline_assignment(store: ReviewStore, assignment: dict, reason: str, actor: Mapping) -> dict:
+def decline_assignment(store: ReviewStore, assignment: Mapping, reason: str, by: str, now: datetime) -> dict:
     """An expert declines their assignment (`own_assignment`), with a reason, before the
     review deadline: a replacement is assigned at once by the same run, which never offers
     the declined pair again."""
-    run = _solve(store, assignment["call_id"], actor, decline=(assignment, reason))
+    run = _solve(store, assignment["call_id"], by, now, decline=(assignment, reason))
     return {"assignment": store.assignment(assignment["_id"]), "replacement": run}
 
 
@@ -47,30 +46,32 @@ def own_assignment(store: ReviewStore, actor: Mapping, assignment_id: str) -> di
     return assignment
 
 
-def _solve(store: ReviewStore, call_id: str, actor: Mapping, *, deadline: datetime | None = None,
-           decline=None) -> dict:
+def _solve(store: ReviewStore, call_id: str, by: str, now: datetime, *, deadline: datetime | None = None,
+           decline: tuple[Mapping, str] | None = None) -> dict:
     """Assign experts to the open slots of the call (after a decline: without that pair),
     keeping every standing assignment; retried when the call moves meanwhile."""
     for _ in range(SOLVE_ATTEMPTS):
         try:
-            return _solve_once(store, call_id, actor, deadline, decline)
+            return _solve_once(store, call_id, by, now, deadline, decline)
         except StaleSnapshot:
             continue
     raise Refused(409, Bilingual("The call's assignments kept changing while solving; try again.",
                                  "求解期间该批次的评审任务持续变化，请重试。"), type="assignments-changing")
 
 
-def _solve_once(store: ReviewStore, call_id, actor, deadline, decline) -> dict:
-    now, by = utcnow(), who(actor)
+def _solve_once(store: ReviewStore, call_id: str, by: str, now: datetime, deadline: datetime | None,
+                decline: tuple[Mapping, str] | None) -> dict:
+    """One run, decided from the call as read and saved only if the call has not moved since
+    (else StaleSnapshot)."""
     call = store.call(call_id)
     deadline = _review_deadline(call, deadline, now, declining=decline is not None)
     candidates, experts = store.candidates(call_id), store.experts()
     records = store.assignments(call_id)
-    policy, applications, pool, applied = assignment_inputs(call, candidates, experts)
+    policy, applications, pool, applied = _assignment_inputs(call, candidates, experts)
     if applications and not pool:
         raise Refused(409, Bilingual("The expert pool is empty: add experts (POST /v1/experts) before assigning.",
                                      "专家库为空：请先添加专家（POST /v1/experts）再分配。"), type="expert-pool-empty")
-    moves = void_moves(applications, pool, policy, records, applied, by, now)
+    moves = _void_moves(applications, pool, policy, records, applied, by, now)
     events = []
     if decline is not None:
         move, event = _decline(call_id, records, *decline, by, now)
@@ -92,15 +93,15 @@ def _solve_once(store: ReviewStore, call_id, actor, deadline, decline) -> dict:
     return {**saved, "assigned": new}
 
 
-def void_excluded(store: ReviewStore, call_id: str, by: str) -> None:
+def void_excluded(store: ReviewStore, call_id: str, by: str, now: datetime) -> None:
     """Void standing assignments a rule now excludes (an expert's institution has applied since)."""
-    call = store.db.calls.find_one({"_id": call_id}, session=store.session)
+    call = store.known_call(call_id)
     records = store.assignments(call_id)
     if not call or "category" not in call or call["stage"] != "reviewing" or not records:
         return
-    policy, applications, pool, applied = assignment_inputs(call, store.candidates(call_id), store.experts())
-    for assignment_id, from_status, to, entry, fields in void_moves(
-            applications, pool, policy, records, applied, by, utcnow()):
+    policy, applications, pool, applied = _assignment_inputs(call, store.candidates(call_id), store.experts())
+    for assignment_id, from_status, to, entry, fields in _void_moves(
+            applications, pool, policy, records, applied, by, now):
         store.move_assignment(assignment_id, from_status, to, entry, fields)
 
 
@@ -124,13 +125,13 @@ def _review_deadline(call: dict, given: datetime | None, now: datetime, *, decli
     return deadline
 
 
-def assignment_inputs(call: dict, candidates: list[dict], experts: list[dict]):
+def _assignment_inputs(call: dict, candidates: list[dict], experts: list[dict]):
     applications = [review_application(c, call["category"]) for c in candidates]
     applied = set(call["applied_institution_ids"]) | {c["institution_id"] for c in candidates}
     return call_policy(call), applications, [pool_expert(e) for e in experts], applied
 
 
-def void_moves(applications, pool, policy, records, applied, by: str, now: datetime) -> list[tuple]:
+def _void_moves(applications, pool, policy, records, applied, by: str, now: datetime) -> list[tuple]:
     moves = []
     for assignment_id, why in pairs_to_void(applications, pool, policy, records, applied).items():
         current = _current(records, assignment_id)["status"]
@@ -139,7 +140,7 @@ def void_moves(applications, pool, policy, records, applied, by: str, now: datet
     return moves
 
 
-def _decline(call_id: str, records: list[dict], assignment: dict, reason: str, by: str, now: datetime):
+def _decline(call_id: str, records: list[dict], assignment: Mapping, reason: str, by: str, now: datetime):
     """The decline of `assignment` (a move of the run) and its event."""
     current = _current(records, assignment["_id"])["status"]
     status, entry = ASSIGNMENT.apply(current, "decline", by, reason, now)

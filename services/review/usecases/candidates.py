@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
-from services.common.store import utcnow
 from services.review.domain.reviews import ASSIGNMENT, STANDING
 from services.review.store import ReviewStore
 from services.review.usecases.assignment import void_excluded
@@ -38,10 +37,12 @@ def application_submitted(store: ReviewStore, data: Mapping) -> None:
     store.touch_call(data["call_id"], {"$addToSet": {"applied_institution_ids": data["institution_id"]}})
 
 
-def eligibility_checked(store: ReviewStore, data: Mapping) -> None:
+def eligibility_checked(store: ReviewStore, data: Mapping, now: datetime) -> None:
+    """An eligible application becomes a candidate (and standing pairs its institution now
+    excludes are voided); an ineligible one leaves the review."""
     store.touch_call(data["call_id"], {"$addToSet": {"applied_institution_ids": data["institution_id"]}})
     if not data["eligible"]:
-        _leave(store, data["application_id"], "ineligible", data["reason"] or "found ineligible")
+        _leave(store, data["application_id"], "ineligible", data["reason"] or "found ineligible", now)
         return
     applicant = data["applicant"]
     store.keep_candidate(data["application_id"], {
@@ -50,26 +51,25 @@ def eligibility_checked(store: ReviewStore, data: Mapping) -> None:
         **{k: applicant[k] for k in ("institution_name", "title", "summary", "industry_fields", "keywords",
                                      "team_person_keys", "budget_request_fen")},
         "submitted_at": parse_time(applicant["submitted_at"])})
-    void_excluded(store, data["call_id"], EVENT_ACTOR)
+    void_excluded(store, data["call_id"], EVENT_ACTOR, now)
 
 
-def application_withdrawn(store: ReviewStore, data: Mapping) -> None:
-    _leave(store, data["application_id"], "withdrawn", data["reason"] or "withdrawn by the applicant")
+def application_withdrawn(store: ReviewStore, data: Mapping, now: datetime) -> None:
+    _leave(store, data["application_id"], "withdrawn", data["reason"] or "withdrawn by the applicant", now)
 
 
-def _leave(store: ReviewStore, application_id: str, status: str, why: str) -> None:
+def _leave(store: ReviewStore, application_id: str, status: str, why: str, now: datetime) -> None:
     """The application leaves the review: its assignments are void; after the ranking is
     published it leaves the current cut too (the reserve moves up) until finalization."""
     candidate = store.candidate(application_id)
     if candidate is None:
         return
-    now = utcnow()
     store.set_candidate(application_id, {"status": status})
     for a in store.assignments(application_id=application_id):
         if a["status"] in STANDING:
             to, entry = ASSIGNMENT.apply(a["status"], "void", EVENT_ACTOR, why, now)
             store.move_assignment(a["_id"], a["status"], to, entry.as_dict(), {"reason": entry.reason})
-    call = store.db.calls.find_one({"_id": candidate["call_id"]}, session=store.session)
+    call = store.known_call(candidate["call_id"])
     if call and call["stage"] in ("ranked", "published"):
         store.update_call(call["_id"], push={"left": application_id}, history=[{
             "subject": f"application:{application_id}", "event": status, "from_state": call["stage"],
