@@ -19,9 +19,8 @@ import functools
 import os
 
 from marshmallow import ValidationError
-import os
-
 from nameko.timer import timer
+
 from services.common.rpc import rpc
 
 from services.contracts.applications_events import EVENTS as APPLICATION_EVENTS
