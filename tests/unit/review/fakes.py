@@ -1,6 +1,6 @@
 """The review store in memory (cosmicpython's fake repository): the ReviewStore methods the
-selection's use cases call (services/review/usecases: experts, assignment, reviews,
-selection, candidates), over dicts; `atomic` and `emit` are the unit of work's
+use cases call (services/review/usecases: experts, assignment, reviews, selection,
+candidates, and panels with their projects and rectification deadlines), over dicts; `atomic` and `emit` are the unit of work's
 (tests/support/unit_of_work.py): a refused command's writes roll back, and every event is
 checked against review's contract (services/contracts/review_events.py EVENTS).
 
@@ -13,14 +13,26 @@ from services.common.store import utcnow
 from services.contracts.review_events import EVENTS
 from services.review.domain.reviews import STANDING
 from services.review.store import (
-    AssignmentNotFound, CallNotFound, DuplicateExpert, ObjectionNotFound, StaleSnapshot, new_id)
+    AssignmentNotFound, CallNotFound, DuplicateExpert, ObjectionNotFound, PanelAssignmentNotFound, PanelNotFound,
+    StaleSnapshot, new_id)
 from tests.support.unit_of_work import InMemoryUnitOfWork
 
 CALL_DEFAULTS = {"stage": "reviewing", "applied_institution_ids": [], "history": [], "left": []}
 
 
+def set_fields_of(doc: dict, fields: dict) -> None:
+    """MongoDB's `$set`, dotted paths (`results.mid_term`) included."""
+    for path, value in fields.items():
+        *parents, key = path.split(".")
+        target = doc
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[key] = copy.deepcopy(value)
+
+
 class FakeReviewStore(InMemoryUnitOfWork):
-    tables = ("expert_docs", "call_docs", "candidate_docs", "assignment_docs", "run_docs")
+    tables = ("expert_docs", "call_docs", "candidate_docs", "assignment_docs", "run_docs", "project_docs",
+              "panel_docs", "panel_assignment_docs")
     events = EVENTS
 
     def __init__(self):
@@ -30,6 +42,9 @@ class FakeReviewStore(InMemoryUnitOfWork):
         self.candidate_docs: dict[str, dict] = {}
         self.assignment_docs: dict[str, dict] = {}
         self.run_docs: dict[str, dict] = {}
+        self.project_docs: dict[str, dict] = {}
+        self.panel_docs: dict[str, dict] = {}
+        self.panel_assignment_docs: dict[str, dict] = {}
 
     # --- experts --------------------------------------------------------------------------
 
@@ -170,3 +185,94 @@ class FakeReviewStore(InMemoryUnitOfWork):
                 self.emit(name, subject, data)
             return run
         return self.atomic(work)
+
+    # --- projects (from events) ------------------------------------------------------------
+
+    def keep_project(self, project_id: str, fields: dict) -> None:
+        doc = self.project_docs.setdefault(project_id, {"_id": project_id, "state": "standing", "results": {}})
+        set_fields_of(doc, fields)
+
+    def set_project(self, project_id: str, fields: dict) -> bool:
+        doc = self.project_docs.get(project_id)
+        if doc is None:
+            return False
+        set_fields_of(doc, fields)
+        return True
+
+    def rectifications_due(self, at) -> list[dict]:
+        return [copy.deepcopy(p) for _, p in sorted(self.project_docs.items())
+                if p["state"] == "standing" and (p.get("rectify") or {}).get("by") is not None
+                and p["rectify"]["by"] <= at and p["rectify"].get("told_at") is None]
+
+    def claim_rectification_notice(self, project_id: str, by, at) -> bool:
+        rectify = (self.project_docs.get(project_id) or {}).get("rectify")
+        if not rectify or rectify.get("by") != by or rectify.get("told_at") is not None:
+            return False
+        rectify["told_at"] = at
+        return True
+
+    def projects(self, query: dict | None = None) -> dict[str, dict]:
+        """The queries the use cases send: all, `{"_id": id}` or `{"_id": {"$in": ids}}`."""
+        query = dict(query or {})
+        wanted = query.pop("_id", None)
+        if query or (isinstance(wanted, dict) and set(wanted) != {"$in"}):
+            raise AssertionError(f"projects: {query or wanted} is not faked")
+        if wanted is not None:
+            wanted = set(wanted["$in"]) if isinstance(wanted, dict) else {wanted}
+        return {k: copy.deepcopy(p) for k, p in sorted(self.project_docs.items()) if wanted is None or k in wanted}
+
+    # --- panels --------------------------------------------------------------------------------
+
+    def busy_projects(self, milestone: str) -> dict[str, str]:
+        return {project_id: panel["_id"] for _, panel in sorted(self.panel_docs.items())
+                if panel["milestone"] == milestone and panel["status"] != "closed"
+                for project_id in panel["project_ids"]
+                if (panel.get("results") or {}).get(project_id, {}).get("status") != "confirmed"}
+
+    def add_panel(self, panel: dict, events) -> dict:
+        def work():
+            assert panel["_id"] not in self.panel_docs, "duplicate key"
+            self.panel_docs[panel["_id"]] = copy.deepcopy(panel)
+            for name, subject, data in events:
+                self.emit(name, subject, data)
+            return panel
+        return self.atomic(work)
+
+    def panel(self, panel_id: str) -> dict:
+        if panel_id not in self.panel_docs:
+            raise PanelNotFound(panel_id)
+        return copy.deepcopy(self.panel_docs[panel_id])
+
+    def in_panel(self, panel_id: str, work):
+        def attempt():
+            panel = self.panel(panel_id)
+            self.panel_docs[panel_id]["version"] = self.panel_docs[panel_id].get("version", 0) + 1
+            return work(panel)
+        return self.atomic(attempt)
+
+    def update_panel(self, panel_id: str, set_fields: dict | None = None, history=()) -> None:
+        doc = self.panel_docs.get(panel_id)
+        if doc is not None:
+            set_fields_of(doc, set_fields or {})
+            doc["history"] = doc.get("history", []) + copy.deepcopy(list(history))
+
+    def panel_assignment(self, assignment_id: str) -> dict:
+        if assignment_id not in self.panel_assignment_docs:
+            raise PanelAssignmentNotFound(assignment_id)
+        return copy.deepcopy(self.panel_assignment_docs[assignment_id])
+
+    def panel_assignments(self, panel_id: str, project_id: str | None = None) -> list[dict]:
+        return [copy.deepcopy(a) for _, a in sorted(self.panel_assignment_docs.items())
+                if a["panel_id"] == panel_id and (not project_id or a["project_id"] == project_id)]
+
+    def add_panel_assignments(self, assignments: list[dict]) -> None:
+        assert not {a["_id"] for a in assignments} & set(self.panel_assignment_docs), "duplicate key"
+        self.panel_assignment_docs.update({a["_id"]: copy.deepcopy(a) for a in assignments})
+
+    def move_panel_assignment(self, assignment_id: str, from_status: str, to_status: str, entry: dict,
+                              set_fields: dict | None = None) -> None:
+        doc = self.panel_assignment_docs.get(assignment_id)
+        if doc is None or doc["status"] != from_status:
+            raise StaleSnapshot(assignment_id)
+        set_fields_of(doc, {"status": to_status, **(set_fields or {})})
+        doc.setdefault("history", []).append(copy.deepcopy(entry))
