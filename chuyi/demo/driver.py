@@ -642,6 +642,25 @@ class Round:
         self.say(f"allocated {wan(total)} 万元 to {sum(len(c.allocation['awards']) for c in calls)} projects "
                  f"(approval tranches released)")
 
+    def select(self, calls: list[CallRound], *, showcase: bool) -> None:
+        """The selection of `calls`, from opening to allocation. The `showcase` round also has an
+        expert read the application materials and an objection upheld during the notice."""
+        closes = self.open_calls(calls)
+        self.apply(calls, closes)
+        self.recommend(calls)
+        self.check_eligibility(calls)
+        self.wait_closed(calls, closes)
+        self.assign(calls)
+        if showcase:
+            self.expert_reads_materials(calls)
+        self.review(calls)
+        self.rank(calls)
+        notice_closes = self.publish_notices(calls)
+        if showcase:
+            self.object_and_uphold(calls)
+        self.finalize(calls, notice_closes)
+        self.allocate(calls)
+
     def record_milestones(self, calls: list[CallRound], panel: CallRound | None = None) -> None:
         """Mid-term reviews by the province's direct record (an override, with its reason): the
         top third of each call's projects pass; its last one is told to rectify. The `panel`
@@ -830,19 +849,7 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout, bars: TextIO = sys.st
     console.say(f"finance consumer listening on funding.events (queue {config.finance_queue}, "
                 f"book {config.finance_db})")
     try:
-        closes = round_.open_calls(calls)
-        round_.apply(calls, closes)
-        round_.recommend(calls)
-        round_.check_eligibility(calls)
-        round_.wait_closed(calls, closes)
-        round_.assign(calls)
-        round_.expert_reads_materials(calls)
-        round_.review(calls)
-        round_.rank(calls)
-        notice_closes = round_.publish_notices(calls)
-        round_.object_and_uphold(calls)
-        round_.finalize(calls, notice_closes)
-        round_.allocate(calls)
+        round_.select(calls, showcase=True)
         panel = panel_call(calls)
         round_.record_milestones(calls, panel)
         console.say(f"the years, in fast forward: annual reports each year, a mid-term panel, a {FIRST_YEAR + 1} round "
@@ -882,17 +889,7 @@ def later_round(first: Round, category: str, places: int) -> list[CallRound]:
     round_.register_experts(data)
     calls = round_.plan_calls(data, (category,), places=places, applications=LATER_ROUND_APPLICATIONS)
     round_.funding_setup(calls)
-    closes = round_.open_calls(calls)
-    round_.apply(calls, closes)
-    round_.recommend(calls)
-    round_.check_eligibility(calls)
-    round_.wait_closed(calls, closes)
-    round_.assign(calls)
-    round_.review(calls)
-    round_.rank(calls)
-    notice_closes = round_.publish_notices(calls)
-    round_.finalize(calls, notice_closes)
-    round_.allocate(calls)
+    round_.select(calls, showcase=False)
     return calls
 
 

@@ -18,7 +18,7 @@ EVENT_KINDS = {
                      "annual_reports_missing"),
     "review": ("experts_assigned", "assignment_declined", "ranking_published", "notice_published",
                "objection_filed", "objection_resolved", "selection_finalized", "panel_experts_assigned",
-               "panel_results_proposed", "panel_result_confirmed"),
+               "panel_results_proposed", "panel_result_confirmed", "rectification_due"),
     "funding": ("funds_allocated", "tranche_released", "tranche_withheld", "funds_clawed_back",
                 "project_failed", "project_withdrawn", "budget_exhausted"),
 }

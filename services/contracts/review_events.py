@@ -194,6 +194,21 @@ class PanelResultConfirmed(StrictSchema):
     confirmed_by = fields.String(required=True)
 
 
+class RectificationDue(StrictSchema):
+    """Subject: the project. A project confirmed to rectify (限期整改) reached its deadline with no
+    later result of the milestone confirmed: the province is to review it again (a follow-up
+    panel of the milestone, or its direct record). Once per confirmed deadline."""
+    project_id = fields.String(required=True)
+    panel_id = fields.String(required=True, metadata={"description": "the panel whose result was rectify"})
+    call_id = fields.String(required=True)
+    category = fields.String(required=True)
+    institution_id = fields.String(required=True)
+    prefecture = fields.String(required=True)
+    title = fields.String(required=True)
+    milestone = fields.String(required=True, metadata={"description": "mid_term or acceptance"})
+    rectify_by = fields.String(required=True, metadata={"description": "RFC 3339 UTC: the deadline that passed"})
+
+
 EVENTS = {
     "experts_assigned": ExpertsAssigned(),
     "assignment_declined": AssignmentDeclined(),
@@ -210,4 +225,5 @@ EVENTS = {
     "panel_review_submitted": PanelReviewSubmitted(),
     "panel_results_proposed": PanelResultsProposed(),
     "panel_result_confirmed": PanelResultConfirmed(),
+    "rectification_due": RectificationDue(),
 }

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import TypeVar
 
 from bson import ObjectId
@@ -174,6 +175,11 @@ class ReviewStore(BaseStore):
             raise CallNotFound(call_id)
         return call
 
+    def known_call(self, call_id: str) -> dict | None:
+        """The call's record as far as this service has heard of it (perhaps not yet opened:
+        an application's event may come first), or None."""
+        return self.db.calls.find_one({"_id": call_id}, session=self.session)
+
     def in_call(self, call_id: str, work: Callable[[dict], T]) -> T:
         """Run `work(call)` in one transaction, the call read inside it and its version moved
         on, so that concurrent changes of one call are applied one after the other. `work`
@@ -279,6 +285,17 @@ class ReviewStore(BaseStore):
         """Update a known project; False when review has not heard of it."""
         return bool(self.db.projects.update_one({"_id": project_id}, {"$set": fields},
                                                 session=self.session).matched_count)
+
+    def rectifications_due(self, at: datetime) -> list[dict]:
+        """Standing projects whose rectification deadline is past and not told of yet."""
+        return list(self.db.projects.find({"state": "standing", "rectify.by": {"$lte": at}, "rectify.told_at": None},
+                                          session=self.session).sort("_id", ASCENDING))
+
+    def claim_rectification_notice(self, project_id: str, by: datetime, at: datetime) -> bool:
+        """True the first time for the project's deadline `by`."""
+        return bool(self.db.projects.update_one(
+            {"_id": project_id, "rectify.by": by, "rectify.told_at": None}, {"$set": {"rectify.told_at": at}},
+            session=self.session).modified_count)
 
     def projects(self, query: dict | None = None) -> dict[str, dict]:
         return {d["_id"]: d for d in self.db.projects.find(query or {}, session=self.session).sort("_id", ASCENDING)}

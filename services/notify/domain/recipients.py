@@ -311,10 +311,22 @@ def _panel_result_confirmed(data, directory):
     """The project's institution and its recommending authority (the prefecture bureau, or the
     province for an HRSS-sponsored school), as its application named it; the prefecture bureau
     when the application is not known here."""
+    return _to("panel_result_confirmed", [institution(data["institution_id"]), _project_authority(data, directory)],
+               data=data, title=data["title"])
+
+
+def _rectification_due(data, directory):
+    """The project's institution and its recommending authority, as for the panel's result, and
+    the province, which is to review the project again."""
+    return _to("rectification_due", [institution(data["institution_id"]), _project_authority(data, directory), PROVINCE],
+               data=data)
+
+
+def _project_authority(data, directory) -> str:
+    """The project's recommending authority as its application named it; the prefecture bureau
+    when the application is not known here."""
     party = directory.application(data["project_id"])
-    authority = party.recommender if party is not None and party.recommender else prefecture(data["prefecture"])
-    return _to("panel_result_confirmed", [institution(data["institution_id"]), authority], data=data,
-               title=data["title"])
+    return party.recommender if party is not None and party.recommender else prefecture(data["prefecture"])
 
 
 # --- funding -----------------------------------------------------------------------------
@@ -371,6 +383,7 @@ RULES: dict[str, Callable[[Mapping, Directory], list[Notice]]] = {
     "panel_experts_assigned": _panel_experts_assigned,
     "panel_results_proposed": _panel_results_proposed,
     "panel_result_confirmed": _panel_result_confirmed,
+    "rectification_due": _rectification_due,
     "funds_allocated": _to_project("funds_allocated", _by_approval),
     "tranche_released": _to_project("tranche_released", _by_project),
     "tranche_withheld": _to_project("tranche_withheld", _by_project),

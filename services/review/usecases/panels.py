@@ -269,7 +269,9 @@ def confirm_result(store: ReviewStore, panel_id: str, project_id: str, data: Map
             history.append(closed.as_dict())
         store.update_panel(panel["_id"], changes, history)
         project = store.projects({"_id": project_id})[project_id]
-        store.set_project(project_id, {f"results.{panel['milestone']}": decision.result,
+        rectify = ({"milestone": panel["milestone"], "panel_id": panel["_id"], "by": decision.rectify_by,
+                    "told_at": None} if decision.result == "rectify" else None)
+        store.set_project(project_id, {f"results.{panel['milestone']}": decision.result, "rectify": rectify,
                                        **({"state": FAILED} if decision.result == "fail" else {})})
         store.emit("panel_result_confirmed", project_id, {
             "panel_id": panel["_id"], "project_id": project_id, "call_id": project["call_id"],
@@ -281,6 +283,30 @@ def confirm_result(store: ReviewStore, panel_id: str, project_id: str, data: Map
             "rectify_by": rfc3339(decision.rectify_by) if decision.rectify_by else None, "confirmed_by": by})
         return results[project_id]
     return store.in_panel(panel_id, work)
+
+
+# ---------------------------------------------------------------- rectification deadlines
+
+
+def tell_rectifications_due(store: ReviewStore, now: datetime) -> int:
+    """Each project whose rectification deadline has passed with no later result of its
+    milestone confirmed: `rectification_due` once per deadline (replicas running the timer at
+    once tell once), so that the province reviews it again. Returns how many were told."""
+    told = 0
+    for project in store.rectifications_due(now):
+        rectify = project["rectify"]
+
+        def work(project=project, rectify=rectify):
+            if not store.claim_rectification_notice(project["_id"], rectify["by"], now):
+                return 0
+            store.emit("rectification_due", project["_id"], {
+                "project_id": project["_id"], "panel_id": rectify["panel_id"], "call_id": project["call_id"],
+                "category": project["category"], "institution_id": project["institution_id"],
+                "prefecture": project["prefecture"], "title": project["title"], "milestone": rectify["milestone"],
+                "rectify_by": rfc3339(rectify["by"])})
+            return 1
+        told += store.atomic(work)
+    return told
 
 
 # ---------------------------------------------------------------- projects, from other services' events
@@ -307,10 +333,10 @@ def project_failed(store: ReviewStore, data: Mapping) -> None:
 def tranche_released(store: ReviewStore, data: Mapping) -> None:
     """A milestone's tranche released: the project passed that milestone, by a panel or by the
     province's direct record, so no new panel takes it for that milestone (and an acceptance
-    panel may take it after a passed mid-term review)."""
+    panel may take it after a passed mid-term review). A rectification it was under is over."""
     trigger = data["tranche"]["trigger"]
     if trigger in ("mid_term", "acceptance"):
-        store.set_project(data["project_id"], {f"results.{trigger}": "pass"})
+        store.set_project(data["project_id"], {f"results.{trigger}": "pass", "rectify": None})
 
 
 def project_withdrawn(store: ReviewStore, data: Mapping) -> None:

@@ -234,6 +234,14 @@ def panel_result_confirmed(panel_id, project_id, call_id, institution_id, prefec
         "confirmed_by": "province:admin"})
 
 
+def rectification_due(panel_id, project_id, call_id, institution_id, prefecture, title,
+                      rectify_by="2026-09-01T00:00:00Z"):
+    return checked("rectification_due", {
+        "project_id": project_id, "panel_id": panel_id, "call_id": call_id, "category": "hv-group",
+        "institution_id": institution_id, "prefecture": prefecture, "title": title, "milestone": "mid_term",
+        "rectify_by": rectify_by})
+
+
 def budget_exhausted(call_id):
     return checked("budget_exhausted", {"call_id": call_id, "year": 2026, "category": "hv-group",
                                         "needed": money(9_000_000_00), "available": money(5_000_000_00),

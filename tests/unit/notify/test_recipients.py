@@ -237,6 +237,14 @@ def test_a_confirmed_panel_result_reaches_the_institution_and_its_recommending_a
     assert recipients("panel_result_confirmed", unknown, known) == ["institution:inst_x", "prefecture:岳阳市"]
 
 
+def test_a_passed_rectification_deadline_reaches_the_institution_its_authority_and_the_province(known):
+    data = s.rectification_due("pnl_1", "app_b", CALL, "inst_b", "株洲市", "轨道交通专业群")
+    assert recipients("rectification_due", data, known) == ["institution:inst_b", "prefecture:株洲市", "province"]
+    known.add(Party("app_t", "inst_t", "衡阳市", "技工专业群", "province"), CALL)  # an HRSS-sponsored school
+    data = s.rectification_due("pnl_1", "app_t", CALL, "inst_t", "衡阳市", "技工专业群")
+    assert recipients("rectification_due", data, known) == ["institution:inst_t", "province"]
+
+
 def test_a_panels_proposal_reaches_the_province_with_its_counts(known):
     notices = notices_for("panel_results_proposed", s.panel_results_proposed("pnl_1"), known)
     assert [n.recipient for n in notices] == ["province"]

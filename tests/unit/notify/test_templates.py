@@ -60,6 +60,7 @@ EVENTS = {
     "panel_results_proposed": s.panel_results_proposed("pnl_1"),
     "panel_result_confirmed": s.panel_result_confirmed("pnl_1", "app_a", CALL, "inst_a", "长沙市", A.title,
                                                        "rectify", "2026-09-01T00:00:00Z"),
+    "rectification_due": s.rectification_due("pnl_1", "app_a", CALL, "inst_a", "长沙市", A.title),
 }
 
 
@@ -146,3 +147,13 @@ def test_a_confirmed_panel_result_reads_its_result_and_what_follows(known):
     assert "中期检查结论经省级确认为：不通过" in body and "55.20" in body and "已拨付资金按资金规则收回" in body
     rectify = render("panel_result_confirmed", "inbox", first_notice("panel_result_confirmed", known).context)["body"]
     assert "限期整改" in rectify and "2026年09月01日" in rectify
+
+
+def test_a_passed_rectification_deadline_asks_the_province_to_review_and_the_institution_to_report(known):
+    data = s.rectification_due("pnl_1", "app_a", CALL, "inst_a", "长沙市", A.title)
+    bodies = {n.recipient: render("rectification_due", "inbox", n.context)["body"]
+              for n in notices_for("rectification_due", data, known)}
+    assert all("整改期限 2026年09月01日" in body and "已到" in body for body in bodies.values())
+    assert "另行组建同一环节的专家组" in bodies["province"]
+    assert "报送推荐单位与省教育厅" in bodies["institution:inst_a"]
+    assert "督促项目单位" in bodies["prefecture:长沙市"]
