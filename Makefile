@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup up down logs demo test test-unit chaos bandit bench bench-e2e fuzz k8s-validate
+.PHONY: setup up down logs demo test test-unit chaos bandit lint bench bench-e2e fuzz k8s-validate
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -43,6 +43,10 @@ test: setup
 # Static security checks: any finding of medium severity or more fails (docs/security.md).
 bandit: setup
 	$(VENV)/bin/bandit -q -r services chuyi --severity-level medium
+
+# The layering: the import-linter contracts of pyproject.toml ([tool.importlinter]).
+lint: setup
+	$(VENV)/bin/lint-imports
 
 test-unit: setup
 	$(PY) -m pytest -q tests/unit

@@ -11,10 +11,17 @@ keep-alive HTTP session):
   entry and stages `application_submitted` in the outbox, which the relay publishes);
 - raw: the same submitted documents inserted straight with pymongo (`insert_one`, into a
   collection with the same indexes) plus, for each, a confirmed, mandatory, persistent kombu
-  publish of the same `application_submitted` event, from as many threads.
+  publish of the same `application_submitted` event, from as many threads;
+- same work: what a submission costs the database and the broker, without the platform: in one
+  raw pymongo transaction the reads the submit use case makes (the application, its call, its
+  filed material kinds, its institution, the institution's other applications of the call) and
+  its writes (the application's state and history entry, the subject's sequence, the outbox
+  record, the audit record and its chain's head), then a confirmed publish of the event and the outbox record marked sent; on copies
+  of the same documents, from as many threads, with no HTTP and no RPC.
 
-Both run back to back at each level, so they see the same load on this shared machine; only the
-same-run ratio means anything. Every submission is checked (200, state submitted) and every event
+The three run back to back at each level, so they see the same load on this shared machine; only
+the same-run ratios mean anything: `ratio` (ours ÷ raw) and `ratio_vs_same_work` (ours ÷ same work:
+what the gateway, the RPC round trip and the kernel add to the database's and broker's own cost). Every submission is checked (200, state submitted) and every event
 published. The last line is one JSON object.
 Run: .venv/bin/python bench/submit.py [--per-level N] [--levels 1,4,16]
 """
@@ -35,8 +42,10 @@ from pymongo import MongoClient
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._measure import percentile, run_threads  # noqa: E402
-from services.applications.domain.credit_code import check_digit, organisation_check_digit  # noqa: E402
+from services.common.credit_code import check_digit, organisation_check_digit
 from services.applications.store import ApplicationsStore  # noqa: E402
+from services.common.audit import HEADS as AUDIT_HEADS, RECORDS as AUDIT_RECORDS  # noqa: E402
+from services.common.store import KERNEL_INDEXES  # noqa: E402
 from services.common.messaging import Publisher, consumer_queue, declare_service_exchange, service_exchange  # noqa: E402
 from tests.support.servers import mongo_server, rabbit_vhost, wait_until  # noqa: E402
 from tests.support.stack import Stack  # noqa: E402
@@ -134,6 +143,61 @@ def raw_one(collection, amqp_uri: str):
     return one
 
 
+def same_work_one(db, amqp_uri: str):
+    """One submission's database and broker work, raw: `item` is (application, its event)."""
+    exchange = service_exchange(RAW_SERVICE)
+
+    def transaction(session, application, event):
+        doc = db.applications.find_one({"_id": application["_id"]}, session=session)
+        db.calls.find_one({"_id": doc["call_id"]}, session=session)
+        db.materials.distinct("kind", {"application_id": doc["_id"], "removed_at": None}, session=session)
+        db.institutions.find_one({"_id": doc["institution_id"]}, session=session)
+        list(db.applications.find({"call_id": doc["call_id"], "institution_id": doc["institution_id"]}, {"state": 1},
+                                  session=session))
+        db.applications.update_one({"_id": doc["_id"], "state": doc["state"]}, {
+            "$set": {"state": "submitted", "eligibility_findings": application.get("eligibility_findings", []),
+                     "submitted_at": datetime.now(timezone.utc), "updated_at": datetime.now(timezone.utc)},
+            "$push": {"history": application["history"][-1]}}, session=session)
+        counter = db.subject_sequences.find_one_and_update({"_id": doc["_id"]}, {"$inc": {"sequence": 1}},
+                                                           upsert=True, return_document=True, session=session)
+        db.outbox.insert_one({"_id": event["id"], "subject": doc["_id"], "sequence": counter["sequence"],
+                              "name": "application_submitted", "event": event, "staged_at": datetime.now(timezone.utc),
+                              "sent_at": None, "attempts": 0}, session=session)
+        chain = f"applications/{doc['_id']}"  # the audit record and its chain's head
+        head = db[AUDIT_HEADS].find_one({"_id": chain}, {"seq": 1, "hash": 1}, session=session)
+        seq = (head["seq"] if head else 0) + 1
+        db[AUDIT_HEADS].update_one({"_id": chain}, {"$set": {"seq": seq, "hash": event["id"], "sealed": False}},
+                                   upsert=True, session=session)
+        db[AUDIT_RECORDS].insert_one({"_id": f"{chain}#{seq}", "chain": chain, "seq": seq, "events": [event["type"]],
+                                      "entities": [chain], "outcome": "ok"}, session=session)
+
+    def one(item, state):
+        application, event = item
+        if "publisher" not in state:
+            state["publisher"] = Publisher(amqp_uri)
+            state["close"] = state["publisher"].close
+        with db.client.start_session() as session:
+            session.with_transaction(lambda s: transaction(s, application, event))
+        state["publisher"].publish(exchange, "application_submitted", event, message_id=event["id"])
+        db.outbox.update_one({"_id": event["id"]}, {"$set": {"sent_at": datetime.now(timezone.utc)}})
+    return one
+
+
+def same_work_copies(service_db, same_db, batch_ids: list[str], events: dict) -> list[tuple[dict, dict]]:
+    """Copies of the batch's applications as drafts (and of their call and institutions) in
+    `same_db`, with their events under new ids: the same documents for the same work."""
+    copies = []
+    for doc in service_db.applications.find({"_id": {"$in": batch_ids}}):
+        draft_doc = {**doc, "_id": f"same-{doc['_id']}", "state": "draft"}
+        same_db.applications.insert_one(draft_doc)
+        copies.append((draft_doc, {**events[doc["_id"]], "id": f"same-{events[doc['_id']]['id']}"}))
+    for collection, ids in (("calls", {d["call_id"] for d, _ in copies}),
+                            ("institutions", {d["institution_id"] for d, _ in copies})):
+        for doc in service_db[collection].find({"_id": {"$in": list(ids)}}):
+            same_db[collection].replace_one({"_id": doc["_id"]}, doc, upsert=True)
+    return copies
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--per-level", type=int, default=120, help="submissions at each concurrency level")
@@ -159,6 +223,13 @@ def main() -> None:
             raw_db = client["bench_submit_raw"]
             raw_db.create_collection("applications")
             raw_db.applications.create_indexes(ApplicationsStore.indexes["applications"])
+            same_db = client["bench_submit_same_work"]
+            for name in ("applications", "calls", "institutions", "materials", "subject_sequences", "outbox",
+                         AUDIT_HEADS, AUDIT_RECORDS):
+                same_db.create_collection(name)
+                models = {**KERNEL_INDEXES, **ApplicationsStore.indexes}.get(name)
+                if models:
+                    same_db[name].create_indexes(models)
             setup = Publisher(amqp_uri)
             declare_service_exchange(setup, RAW_SERVICE)
             setup.declare(consumer_queue(RAW_SINK, RAW_SERVICE))
@@ -174,7 +245,9 @@ def main() -> None:
                 raw_work = [({**doc, "_id": f"raw-{doc['_id']}"}, events[doc["_id"]])
                             for doc in applications.applications.find({"_id": {"$in": list(events)}})]
                 raw_s, raw_ms, raw_failed = run_threads(concurrency, raw_work, raw_one(raw_db.applications, amqp_uri))
-                failures += submit_failed + raw_failed
+                same_work = same_work_copies(applications, same_db, list(events), events)
+                same_s, same_ms, same_failed = run_threads(concurrency, same_work, same_work_one(same_db, amqp_uri))
+                failures += submit_failed + raw_failed + same_failed
                 results.append({
                     "concurrency": concurrency, "submissions": len(submit_ms), "failed": len(submit_failed),
                     "submit_rps": round(len(submit_ms) / submit_s, 1),
@@ -182,6 +255,8 @@ def main() -> None:
                     "submit_p99_ms": round(percentile(submit_ms or [0], 0.99), 1),
                     "raw_rps": round(len(raw_ms) / raw_s, 1), "raw_p99_ms": round(percentile(raw_ms or [0], 0.99), 1),
                     "raw_failed": len(raw_failed),
+                    "same_work_rps": round(len(same_ms) / same_s, 1),
+                    "same_work_p99_ms": round(percentile(same_ms or [0], 0.99), 1), "same_work_failed": len(same_failed),
                 })
             submitted = applications.applications.count_documents({"call_id": call_id, "state": "submitted"})
             wait_until(lambda: applications.outbox.count_documents({"sent_at": None}) == 0, timeout=60,
@@ -196,18 +271,24 @@ def main() -> None:
         raise AssertionError(f"{submitted} submitted and {published} events published for {succeeded} answered 200")
     best_submit = max(results, key=lambda r: r["submit_rps"])
     best_raw = max(results, key=lambda r: r["raw_rps"])
+    best_same = max(results, key=lambda r: r["same_work_rps"])
     print(f"{succeeded} of {total} applications submitted through the gateway (2 gunicorn workers, 1 service "
           f"process), each answered 200 submitted and its application_submitted published; {len(failures)} failed")
     for text in sorted(set(failures)):
         print(f"  failed ×{failures.count(text)}: {text}")
     print(f"{'threads':>7s} {'submit/s':>9s} {'p50 ms':>7s} {'p99 ms':>7s} {'failed':>6s} {'raw/s':>8s} {'raw p99':>8s} "
-          f"{'ratio':>6s}")
+          f"{'ratio':>6s} {'same/s':>7s} {'same p99':>8s} {'vs same':>7s}")
     for r in results:
         print(f"{r['concurrency']:7d} {r['submit_rps']:9.1f} {r['submit_p50_ms']:7.1f} {r['submit_p99_ms']:7.1f} "
-              f"{r['failed']:6d} {r['raw_rps']:8.1f} {r['raw_p99_ms']:8.1f} {r['submit_rps'] / r['raw_rps']:6.3f}")
+              f"{r['failed']:6d} {r['raw_rps']:8.1f} {r['raw_p99_ms']:8.1f} {r['submit_rps'] / r['raw_rps']:6.3f} "
+              f"{r['same_work_rps']:7.1f} {r['same_work_p99_ms']:8.1f} {r['submit_rps'] / r['same_work_rps']:7.3f}")
     print(json.dumps({
         "submit_rps": best_submit["submit_rps"], "raw_rps": best_raw["raw_rps"],
         "ratio": round(best_submit["submit_rps"] / best_raw["raw_rps"], 3),
+        "same_work_rps": best_same["same_work_rps"], "same_work_p99_ms": best_same["same_work_p99_ms"],
+        "ratio_vs_same_work": round(best_submit["submit_rps"] / best_same["same_work_rps"], 3),
+        # at our best level, against the same work at the same concurrency
+        "p99_vs_same_work": round(best_submit["submit_p99_ms"] / max(best_submit["same_work_p99_ms"], 0.1), 2),
         "submit_p99_ms": best_submit["submit_p99_ms"], "submit_best_at_threads": best_submit["concurrency"],
         "raw_best_at_threads": best_raw["concurrency"], "failed": len(failures), "per_level": args.per_level, "levels": results,
     }))

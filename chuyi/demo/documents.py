@@ -16,7 +16,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
-from services.applications.domain.institutions import INSTITUTION_TYPES
+from services.contracts.reference import INSTITUTION_TYPES
 
 FONT = "STSong-Light"  # a CID font: Chinese without a font file
 pdfmetrics.registerFont(UnicodeCIDFont(FONT))

@@ -13,7 +13,7 @@ of a demo round have something real to recover.
 Names, texts and terms live in data/: hunan.yaml (prefectures, counties, the institution
 mix, outside organisations), words.yaml (names and texts), calls.yaml (each call's terms).
 Bodies carry only the fields their schemas declare (InstitutionIn, CallIn, ApplicationIn
-of `services.applications.schemas`, ExpertIn of `services.review.schemas`), so a field a
+of `services.contracts.applications_api`, ExpertIn of `services.contracts.review_api`), so a field a
 schema does not take (yet) is left out.
 """
 from __future__ import annotations
@@ -30,22 +30,17 @@ from typing import Any, NamedTuple
 import yaml
 
 from services.applications.domain.applications import application_limit
-from services.applications.domain.calls import ACTION_YEARS, call_year
+from services.applications.domain.calls import call_year
+from services.contracts.reference import (
+    ACTION_YEARS, HIGHER_VOCATIONAL, Institution, PREFECTURES, SECONDARY_VOCATIONAL, TECHNICIAN,
+    VOCATIONAL_UNDERGRADUATE)
 from services.contracts.catalogue import Category, catalogue
-from services.applications.domain.credit_code import check_digit, organisation_check_digit
-from services.applications.domain.institutions import (
-    HIGHER_VOCATIONAL,
-    PREFECTURES,
-    SECONDARY_VOCATIONAL,
-    TECHNICIAN,
-    VOCATIONAL_UNDERGRADUATE,
-    Institution,
-)
+from services.common.credit_code import check_digit, organisation_check_digit
 from services.applications.domain.messages import rfc3339
 from services.common.personal import resident_id_check_digit
-from services.applications.schemas import FIRST_YEAR, LAST_YEAR, ApplicationIn, CallIn, InstitutionIn
+from services.contracts.applications_api import FIRST_YEAR, LAST_YEAR, ApplicationIn, CallIn, InstitutionIn
 from services.common.vocabulary import INDUSTRY_FIELDS
-from services.review.schemas import ExpertIn
+from services.contracts.review_api import ExpertIn
 
 DATA = Path(__file__).resolve().parent / "data"
 DEFAULT_OPENS_AT = datetime(2023, 3, 1, tzinfo=timezone.utc)
@@ -118,7 +113,7 @@ class DemoOrganisation(NamedTuple):
 
 class DemoExpert(NamedTuple):
     key: str
-    body: dict  # ExpertIn (services.review.schemas); see _expert_body
+    body: dict  # ExpertIn (services.contracts.review_api); see _expert_body
     leniency: float  # hidden: how far above (or below) the true quality this expert scores
     contact: dict  # phone and email, which the expert pool does not take
 

@@ -14,7 +14,7 @@ from services.common.envelope import new_event
 from services.funding.domain.allocation import allocate
 from services.funding.domain.awards import ApprovedProject
 from services.funding.domain.milestones import record_milestone, withdraw
-from services.funding.domain.rules import AwardTier, FundingRule, TieredAward, TrancheSpec
+from services.contracts.funding_rules import AwardTier, FundingRule, TieredAward, TrancheSpec
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
 RULE = FundingRule(

@@ -48,56 +48,29 @@ from services.applications.domain.messages import (
     WindowClosed,
 )
 from services.applications.domain.access import INSTITUTION_ROLE, PROVINCE_ROLE
-from services.applications.domain.calls import ACTION_YEARS
+from services.contracts.reference import ACTION_YEARS
 from services.applications.domain.guides import GUIDES
 from services.applications.domain.content import BadFilename, UnsafeContent, UnsupportedType
 from services.applications.domain.materials import ANNUAL_REPORT, APPLICATION, Owner, TooLarge
 from services.applications.domain.watermark import Unstampable
 from services.applications.domain.recommendation import HRSS_ROLE, PREFECTURE_ROLE, Actor
 from services.applications.domain.reports import AlreadyFiled, DeadlinePassed, NotDue, WindowExists, WindowNotOpen
-from services.applications.schemas import (
-    AnnualReportDraftIn,
-    AnnualReportFileIn,
-    AnnualReportIn,
-    AnnualReportOut,
-    AnnualReportPageOut,
-    AnnualReportQuery,
-    DeadlineExtensionIn,
-    OverdueOut,
-    ReportWindowIn,
-    ReportWindowListOut,
-    ReportWindowOut,
-    ApplicationIn,
-    ApplicationOut,
-    ApplicationPageOut,
-    ApplicationPatch,
-    ApplicationQuery,
-    CallIn,
-    CallOut,
-    CallPageOut,
-    CallQuery,
-    DecisionIn,
-    DeclineIn,
-    EligibilityOverrideIn,
-    ExtensionIn,
-    ImportReportOut,
-    InstitutionIn,
-    InstitutionOut,
-    InstitutionPageOut,
-    InstitutionQuery,
-    MaterialListOut,
-    MaterialOut,
-    ProgrammeListOut,
-    ProjectOut,
-    ProjectPageOut,
-    ProjectQuery,
-    SupervisionWeightsIn,
-    SupervisionWeightsOut,
-    import_institutions,
-)
+from services.applications.schemas import import_institutions
+from services.contracts.applications_api import (
+    AnnualReportDraftIn, AnnualReportFileIn, AnnualReportIn, AnnualReportOut, AnnualReportPageOut, AnnualReportQuery,
+    DeadlineExtensionIn, OverdueOut, ReportWindowIn, ReportWindowListOut, ReportWindowOut, ApplicationIn,
+    ApplicationOut, ApplicationPageOut, ApplicationPatch, ApplicationQuery, CallIn, CallOut, CallPageOut, CallQuery,
+    DecisionIn, DeclineIn, EligibilityOverrideIn, ExtensionIn, ImportReportOut, InstitutionIn, InstitutionOut,
+    InstitutionPageOut, InstitutionQuery, MaterialListOut, MaterialOut, ProgrammeListOut, ProjectOut, ProjectPageOut,
+    ProjectQuery, SupervisionWeightsIn, SupervisionWeightsOut)
+from services.applications.usecases import applications as application_cases
 from services.applications.usecases import calls as call_cases
+from services.applications.usecases import catalogue as catalogue_cases
+from services.applications.usecases import institutions as institution_cases
 from services.applications.usecases import projects as project_cases
 from services.applications.usecases import reports as report_cases
+from services.applications.usecases import selection as selection_cases
+from services.applications.usecases import supervision as supervision_cases
 from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
 from services.common.replies import Refused, bilingual, created, idempotent, ok, problem, replying, role_refused
@@ -225,7 +198,7 @@ class ApplicationsService(ChuyiService):
     @rpc
     @answering
     def list_programmes(self, actor):
-        return ok(ProgrammeListOut().dump({"items": self.store.programmes()}))
+        return ok(ProgrammeListOut().dump({"items": catalogue_cases.programmes(self.store)}))
 
     # ------------------------------------------------------------ institutions
 
@@ -235,7 +208,7 @@ class ApplicationsService(ChuyiService):
         data = InstitutionIn().load(institution)
         who = _acting(actor, PROVINCE)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            InstitutionOut().dump(self.store.add_institution(data, who, now()))))
+            InstitutionOut().dump(institution_cases.register(self.store, data, who, now()))))
 
     @rpc
     @answering
@@ -251,7 +224,7 @@ class ApplicationsService(ChuyiService):
             if not result.ok:
                 return problem(422, f"The file was refused with {len(result.errors)} error(s); nothing was imported.",
                                errors=_import_errors(result), type="import-rejected")
-            ids = self.store.add_institutions(result.institutions, who, now())
+            ids = institution_cases.register_all(self.store, result.institutions, who, now())
             return created(ImportReportOut().dump({**result.report(), "institution_ids": ids}))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
@@ -274,14 +247,14 @@ class ApplicationsService(ChuyiService):
         data = CallIn().load(call)
         who = _acting(actor, PROVINCE)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            CallOut().dump(self.store.add_call(data, who, now()))))
+            CallOut().dump(call_cases.create(self.store, data, who, now()))))
 
     @rpc
     @answering
     def open_call(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
         who = _acting(actor, PROVINCE)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            CallOut().dump(self.store.open_call(call_id, who, now()))))
+            CallOut().dump(call_cases.open_early(self.store, call_id, who, now()))))
 
     @rpc
     @answering
@@ -314,7 +287,7 @@ class ApplicationsService(ChuyiService):
 
     @timer(interval=CALL_TIMER_INTERVAL_S)
     def open_and_close_calls(self):
-        self.store.advance_due_calls(now())
+        call_cases.advance_due(self.store, now())
 
     # ------------------------------------------------------------ applications
 
@@ -324,21 +297,21 @@ class ApplicationsService(ChuyiService):
         data = ApplicationIn().load(application)
         who = _acting(actor, INSTITUTION)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            ApplicationOut().dump(self.store.add_application(data, who, now()))))
+            ApplicationOut().dump(application_cases.open_draft(self.store, data, who, now()))))
 
     @rpc
     @answering
     def update_application(self, actor, application_id, changes):
         data = ApplicationPatch().load(changes)
         return ok(ApplicationOut().dump(
-            self.store.update_application(application_id, data, _acting(actor, INSTITUTION), now())))
+            application_cases.update_draft(self.store, application_id, data, _acting(actor, INSTITUTION), now())))
 
     @rpc
     @answering
     def submit_application(self, actor, application_id, idempotency_key=None, request_fingerprint=None):
         who = _acting(actor, INSTITUTION)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            ApplicationOut().dump(self.store.submit(application_id, who, now()))))
+            ApplicationOut().dump(application_cases.submit(self.store, application_id, who, now()))))
 
     @rpc
     @answering
@@ -346,7 +319,7 @@ class ApplicationsService(ChuyiService):
         reason = DecisionIn().load(decision).get("reason")
         who = _acting(actor, INSTITUTION)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            ApplicationOut().dump(self.store.withdraw(application_id, who, reason, now()))))
+            ApplicationOut().dump(application_cases.withdraw(self.store, application_id, who, reason, now()))))
 
     @rpc
     @answering
@@ -354,7 +327,7 @@ class ApplicationsService(ChuyiService):
         reason = DecisionIn().load(decision).get("reason")
         who = _acting(actor, RECOMMENDERS)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            ApplicationOut().dump(self.store.recommend(application_id, who, reason, now()))))
+            ApplicationOut().dump(application_cases.recommend(self.store, application_id, who, reason, now()))))
 
     @rpc
     @answering
@@ -362,20 +335,20 @@ class ApplicationsService(ChuyiService):
         reason = DeclineIn().load(decision)["reason"]
         who = _acting(actor, RECOMMENDERS)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            ApplicationOut().dump(self.store.decline(application_id, who, reason, now()))))
+            ApplicationOut().dump(application_cases.decline(self.store, application_id, who, reason, now()))))
 
     @rpc
     @answering
     def decide_eligibility(self, actor, application_id, decision, idempotency_key=None, request_fingerprint=None):
         data = EligibilityOverrideIn().load(decision)
         who = _acting(actor, PROVINCE)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(ApplicationOut().dump(self.store.decide_eligibility(
-            application_id, who, data["eligible"], data.get("reason"), now()))))
+        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(ApplicationOut().dump(application_cases.decide_eligibility(
+            self.store, application_id, who, data["eligible"], data.get("reason"), now()))))
 
     @rpc
     @answering
     def get_application(self, actor, application_id):
-        return ok(ApplicationOut().dump(self.store.application(application_id, Actor.from_claims(actor))))
+        return ok(ApplicationOut().dump(application_cases.show(self.store, application_id, Actor.from_claims(actor))))
 
     @rpc
     @answering
@@ -442,24 +415,22 @@ class ApplicationsService(ChuyiService):
     @handles("review", "experts_assigned")
     def experts_assigned(self, event):
         data = REVIEW_EVENTS["experts_assigned"].load(event.data)
-        self.store.experts_assigned(data["call_id"], [a["application_id"] for a in data["assignments"]],
-                                    now(), _because(event))
-        self.store.grant_expert_access(data["assignments"])
+        selection_cases.experts_assigned(self.store, data, now(), _because(event))
 
     @handles("review", "assignment_declined")
     def assignment_declined(self, event):
         data = REVIEW_EVENTS["assignment_declined"].load(event.data)
-        self.store.revoke_expert_access(data["application_id"], data["expert_id"])
+        selection_cases.assignment_declined(self.store, data)
 
     @handles("review", "notice_published")
     def notice_published(self, event):
         data = REVIEW_EVENTS["notice_published"].load(event.data)
-        self.store.notice_published(data["call_id"], now(), _because(event))
+        selection_cases.notice_published(self.store, data["call_id"], now(), _because(event))
 
     @handles("review", "selection_finalized")
     def selection_finalized(self, event):
         data = REVIEW_EVENTS["selection_finalized"].load(event.data)
-        self.store.selection_finalized(data, now(), _because(event))
+        selection_cases.selection_finalized(self.store, data, now(), _because(event))
 
     # ------------------------------------------------------------ projects
 
@@ -613,15 +584,15 @@ class ApplicationsService(ChuyiService):
     def supervision_facts(self, actor, year):
         """The register's and the projects' facts per prefecture for the year's supervision:
         every prefecture for the province, its own for a prefecture bureau."""
-        return ok(self.store.supervision_facts(_acting(actor, SUPERVISORS), _action_year(year)))
+        return ok(supervision_cases.facts(self.store, _acting(actor, SUPERVISORS), _action_year(year), now()))
 
     @rpc
     @answering
     def set_supervision_weights(self, actor, rubric):
         data = SupervisionWeightsIn().load(rubric)
         who = _acting(actor, PROVINCE)
-        return ok(SupervisionWeightsOut().dump(self.store.set_supervision_weights(data["year"], data["weights"],
-                                                                                  who, now())))
+        return ok(SupervisionWeightsOut().dump(supervision_cases.set_weights(
+            self.store, data["year"], data["weights"], who, now())))
 
 
 def _action_year(year) -> int:

@@ -31,6 +31,22 @@ CATEGORIES = (
     "vu-group", "hv-group", "sv-specialty", "tech-specialty", "training-base", "edu-group",
     "master-teacher", "innovation-team", "master-studio", "workshop",
 )
+#: The states of a funded project's money (its replies' `status`), from approval to completion,
+#: failure or withdrawal.
+FUNDING_STATES = ("approved", "awaiting_mid_term", "mid_term_rectifying", "awaiting_acceptance",
+                  "acceptance_rectifying", "completed", "failed", "withdrawn")
+#: A tranche's state, and the ledger account its money sits on in that state.
+TRANCHE_ACCOUNT = {"scheduled": "reserved", "released": "released", "withheld": "withheld",
+                   "clawed_back": "clawed_back"}
+#: The ledger's movements, each with the kinds of account it debits and credits.
+MOVEMENTS = {  # movement: (debited kind, credited kind)
+    "appropriation": ("budget", "appropriation"),
+    "reservation": ("reserved", "budget"),
+    "release": ("released", "reserved"),
+    "withholding": ("withheld", "reserved"),
+    "clawback": ("clawed_back", "released"),
+}
+
 FIRST_YEAR = 2022  # the notice that started the action (湘教发〔2022〕7号)
 LAST_YEAR = 2099
 

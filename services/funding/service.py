@@ -25,12 +25,11 @@ from services.funding.domain.allocation import BudgetExhausted
 from services.funding.domain.budget import CATEGORIES, BudgetKey
 from services.funding.domain.guides import GUIDES
 from services.funding.domain.progress import progress_cells
-from services.funding.schemas import (
+from services.funding.schemas import decode_cursor, encode_cursor, project_view
+from services.contracts.funding_api import (
     AllocationRequestSchema, BudgetLinePageSchema, BudgetLineSchema, BudgetQuerySchema, BudgetSchema,
     CallAllocationSchema, FundingRuleCreateSchema, FundingRuleOutSchema, LedgerPageSchema, LedgerQuerySchema,
-    MilestoneRecordedSchema, MilestoneSchema, ProjectFundingSchema, WithdrawalSchema, decode_cursor, encode_cursor,
-    project_view,
-)
+    MilestoneRecordedSchema, MilestoneSchema, ProjectFundingSchema, WithdrawalSchema)
 from services.funding.domain.refusals import (
     AllocationImpossible, AlreadyAllocated, Conflict, NoSelection, NotFundedYet, RuleExists, RuleMissing,
 )

@@ -33,9 +33,9 @@ from services.funding.domain.ledger import Entry
 from services.funding.domain.milestones import FundingChange, ProjectFunding
 from services.funding.domain.progress import FundedProject
 from services.funding.domain.refusals import RuleExists
-from services.funding.domain.rules import FundingRule
+from services.contracts.funding_rules import FundingRule
 from services.contracts.funding_events import EVENTS
-from services.funding.schemas import FundingRuleSchema
+from services.contracts.funding_api import FundingRuleSchema
 
 RULE_FIELDS = ("award", "sources", "tranches", "clawback")
 

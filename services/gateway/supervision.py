@@ -9,7 +9,7 @@ from datetime import datetime
 
 from marshmallow import fields
 
-from services.applications.domain.supervision import DEFAULT_WEIGHTS, MEASURES
+from services.contracts.applications import DEFAULT_SUPERVISION_WEIGHTS, SUPERVISION_MEASURES
 from services.gateway.exports import Table, beijing_time
 from services.gateway.schemas import StrictSchema
 
@@ -62,7 +62,7 @@ def score(weights: dict[str, int], measures: dict[str, float | None]) -> float:
 def compose_supervision(facts: dict, funding_cells: list[dict], at: datetime) -> dict:
     """The year's table: each prefecture of `facts` (the applications service's
     `supervision_facts` body) with its measures, duties and score, ranked by score."""
-    weights = facts["weights"] or DEFAULT_WEIGHTS
+    weights = facts["weights"] or DEFAULT_SUPERVISION_WEIGHTS
     money = _money_and_milestones(funding_cells)
     mean_projects = facts["projects_in_province"] / 14
     rows = []
@@ -98,13 +98,13 @@ def supervision_table(report: dict) -> Table:
     def percent(share: float | None) -> str:
         return "未计" if share is None else f"{100 * share:.1f}%"
 
-    headers = ("名次", "市州", "得分", *(f"{label}（权重{report['weights'][code]}）" for code, label in MEASURES.items()),
+    headers = ("名次", "市州", "得分", *(f"{label}（权重{report['weights'][code]}）" for code, label in SUPERVISION_MEASURES.items()),
                "立项项目数", "地方资金下达（元）", "地方资金拨付（元）", *DUTIES.values(), "缺公办中职学校的县市区")
     rows = []
     for row in report["prefectures"]:
         duties = {d["duty"]: d for d in row["duties"]}
         rows.append((
-            row["rank"], row["prefecture"], f"{row['score']:.1f}", *(percent(row["measures"][code]) for code in MEASURES),
+            row["rank"], row["prefecture"], f"{row['score']:.1f}", *(percent(row["measures"][code]) for code in SUPERVISION_MEASURES),
             row["projects"], f"{row['local_money']['allocated'] / 100:.2f}", f"{row['local_money']['disbursed'] / 100:.2f}",
             *("达成" if duties[code]["met"] else "未达成" for code in DUTIES),
             "、".join(duties["public_secondary_in_every_county"]["counties_without"]),
@@ -115,7 +115,7 @@ def supervision_table(report: dict) -> Table:
 def supervision_lines(report: dict) -> list[str]:
     return [f"{report['year']}年度市州考核督导 / Supervision of the prefectures, {report['year']}",
             f"生成时间 {beijing_time(report['generated_at'])}；评分规则："
-            + "，".join(f"{label}{report['weights'][code]}" for code, label in MEASURES.items())]
+            + "，".join(f"{label}{report['weights'][code]}" for code, label in SUPERVISION_MEASURES.items())]
 
 
 class DutyOut(StrictSchema):

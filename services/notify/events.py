@@ -6,7 +6,7 @@ Subject: the delivery id. The recipient is named by its scope (`institution:<id>
 from marshmallow import fields, validate
 
 from services.common.fields import StrictSchema
-from services.notify.domain.kinds import KINDS, SENT_CHANNELS
+from services.contracts.notify import KINDS, SENT_CHANNELS
 
 
 class NotificationSent(StrictSchema):

@@ -14,7 +14,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from services.contracts.funding import CLAWBACK_NAMES_ZH, RESULT_NAMES_ZH, SOURCE_NAMES_ZH, TRIGGER_NAMES_ZH
-from services.notify.domain.kinds import EMAIL, INBOX, SMS
+from services.contracts.notify import EMAIL, INBOX, SMS
 from services.notify.domain.preferences import SHANGHAI
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"

@@ -31,7 +31,7 @@ from services.notify.channels.email import SmtpMailer
 from services.notify.channels.sms import load_provider
 from services.notify.channels.webhook import WebhookPoster
 from services.notify.config import NotifySettings
-from services.notify.domain.kinds import EMAIL, SMS, WEBHOOK
+from services.contracts.notify import EMAIL, SMS, WEBHOOK
 from services.notify.domain.retry import RetryPolicy
 from services.notify.domain.webhooks import ACTIVE, should_disable
 from services.notify.store import FAILED, SENT, NotifyStore

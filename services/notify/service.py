@@ -15,14 +15,13 @@ from services.common.store import utcnow
 from services.contracts.funding_events import EVENTS as FUNDING_EVENTS
 from services.notify.channels.webhook import destination_problem
 from services.notify.config import NotifySettings
-from services.notify.domain.kinds import EVENT_KINDS, SILENT_EVENTS
+from services.contracts.notify import EVENT_KINDS, SILENT_EVENTS
 from services.notify.domain.platform import Origin
 from services.notify.domain.recipients import NoRecipient, recipient_of
 from services.notify.domain.webhooks import DELETED, NoSuchWebhook
-from services.notify.schemas import (
+from services.contracts.notify_api import (
     InboxMessageSchema, NotificationSettingsOutSchema, NotificationSettingsSchema, WebhookCreatedSchema,
-    WebhookCreateSchema, WebhookSchema,
-)
+    WebhookCreateSchema, WebhookSchema)
 from services.notify.sending import Outbound
 from services.notify.store import InvalidCursor, NotifyStore
 from services.notify.usecases import notices, webhooks

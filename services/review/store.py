@@ -175,6 +175,11 @@ class ReviewStore(BaseStore):
             raise CallNotFound(call_id)
         return call
 
+    def known_call(self, call_id: str) -> dict | None:
+        """The call's record as far as this service has heard of it (perhaps not yet opened:
+        an application's event may come first), or None."""
+        return self.db.calls.find_one({"_id": call_id}, session=self.session)
+
     def in_call(self, call_id: str, work: Callable[[dict], T]) -> T:
         """Run `work(call)` in one transaction, the call read inside it and its version moved
         on, so that concurrent changes of one call are applied one after the other. `work`

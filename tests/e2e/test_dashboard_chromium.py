@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from services.contracts.catalogue import catalogue
-from services.applications.domain.institutions import PREFECTURES
+from services.contracts.reference import PREFECTURES
 from tests.service.reports.support import CATEGORY, Reports
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from services.applications.domain.institutions import HRSS, Recommender
+from services.contracts.reference import HRSS, Recommender
 from services.applications.domain.recommendation import HRSS_ROLE, PREFECTURE_ROLE, Actor
 
 PROVINCE_ROLE = "province"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from services.contracts.applications import APPLICATION_STATES
 from services.contracts.catalogue import CATEGORY_FIELDS, FIELD_NAMES_ZH, Category
 from services.applications.domain.messages import (
     ApplicationLimitReached,
@@ -15,22 +16,12 @@ from services.applications.domain.messages import (
 )
 from services.common.statemachine import StateMachine, Transition
 
-DRAFT = "draft"
-SUBMITTED = "submitted"
-RECOMMENDED = "recommended"
-DECLINED = "declined"
-ELIGIBLE = "eligible"
-INELIGIBLE = "ineligible"
-IN_REVIEW = "in_review"
-APPROVED = "approved"
-NOT_SELECTED = "not_selected"
-WITHDRAWN = "withdrawn"
-CALL_CANCELLED = "call_cancelled"
+(DRAFT, SUBMITTED, RECOMMENDED, DECLINED, ELIGIBLE, INELIGIBLE, IN_REVIEW, APPROVED, NOT_SELECTED, WITHDRAWN,
+ CALL_CANCELLED) = APPLICATION_STATES
 
 APPLICATION_MACHINE = StateMachine(
     "application",
-    [DRAFT, SUBMITTED, RECOMMENDED, DECLINED, ELIGIBLE, INELIGIBLE, IN_REVIEW, APPROVED, NOT_SELECTED, WITHDRAWN,
-     CALL_CANCELLED],
+    APPLICATION_STATES,
     [
         Transition("submit", {DRAFT}, SUBMITTED),
         Transition("recommend", {SUBMITTED}, RECOMMENDED),
@@ -49,14 +40,6 @@ APPLICATION_MACHINE = StateMachine(
                    requires_reason=True),
     ],
 )
-#: Kinds of organisation in a vocational education group, with their Chinese names.
-ORGANISATION_KINDS = {
-    "government": "政府",
-    "industry": "行业",
-    "enterprise": "企业",
-    "school": "学校",
-    "research_institute": "科研院所",
-}
 #: States that hold one of the institution's places in a call (all but withdrawn).
 COUNTED_STATES = tuple(s for s in APPLICATION_MACHINE.states if s != WITHDRAWN)
 #: States of applications that were submitted and not withdrawn.

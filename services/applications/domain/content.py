@@ -19,13 +19,8 @@ from pypdf.errors import PyPdfError
 from pypdf.generic import DictionaryObject, PdfObject
 
 from services.applications.domain.messages import Bilingual, DomainError
+from services.contracts.applications import DOCX, JPEG, PDF, PNG, XLSX
 
-PDF = "application/pdf"
-DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-JPEG = "image/jpeg"
-PNG = "image/png"
-MEDIA_TYPES = (PDF, DOCX, XLSX, JPEG, PNG)
 
 _OOXML_MAIN_PARTS = {"word/document.xml": DOCX, "xl/workbook.xml": XLSX}
 _ARCHIVE_SIGNATURES = (b"PK\x03\x04", b"Rar!", b"7z\xbc\xaf", b"\x1f\x8b", b"\xd0\xcf\x11\xe0", b"BZh")

@@ -12,7 +12,7 @@ from typing import Any
 
 from services.applications.domain.applications import application_limit, missing_fields
 from services.contracts.catalogue import FIELD_NAMES_ZH, Category
-from services.applications.domain.institutions import INSTITUTION_TYPES, Institution
+from services.contracts.reference import INSTITUTION_TYPES, Institution
 from services.applications.domain.messages import Bilingual, DecisionReasonRequired, RuleNotOverridable, rfc3339
 
 INSTITUTION_TYPE = "institution_type"

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from services.applications.domain import credit_code
-from services.applications.domain.institutions import INSTITUTION_TYPES, OWNERSHIPS
+from services.common import credit_code
+from services.contracts.reference import INSTITUTION_TYPES, OWNERSHIPS
 from services.common.bilingual import Bilingual
 from services.common.tabular import RowValidator, Table, TableImport, Unique, read_table
 

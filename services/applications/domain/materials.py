@@ -14,17 +14,11 @@ from services.applications.domain.messages import Bilingual, DomainError, Fields
 from services.applications.domain.recommendation import Actor
 from services.applications.domain.reports import DRAFT as REPORT_DRAFT
 from services.applications.domain.reports import RETURNED as REPORT_RETURNED
+from services.contracts.applications import MATERIAL_KINDS, REPORT_MATERIAL_KINDS
 
 EXPERT_ROLE = "expert"
 DRAFT = "draft"
 
-# Each kind of material, by code, with its name in Chinese and English.
-KINDS: dict[str, Bilingual] = {
-    "application_form": Bilingual("application form", "申报书"),
-    "construction_plan": Bilingual("construction plan", "建设方案"),
-    "evidence": Bilingual("supporting evidence", "佐证材料"),
-    "other": Bilingual("other", "其他材料"),
-}
 MIB = 1024 * 1024
 
 
@@ -39,20 +33,19 @@ class OwnerKind:
     changeable: frozenset[str]  # the owner's states in which files are added and removed
     frozen: Bilingual  # why not, in any other state
     experts_read: bool  # whether an expert assigned to it reads its files until the review deadline
-    path: str  # the public route of its materials, with {id}
 
 
 APPLICATION = OwnerKind(
-    "application", "application_id", Bilingual("application", "申报"), tuple(KINDS), frozenset({DRAFT}),
+    "application", "application_id", Bilingual("application", "申报"), tuple(MATERIAL_KINDS), frozenset({DRAFT}),
     Bilingual("The materials froze when the application was submitted.", "申报已提交，材料不可再增删"),
-    True, "/v1/applications/{id}/materials")
+    True)
 ANNUAL_REPORT = OwnerKind(
-    "annual_report", "report_id", Bilingual("annual report", "年度报告"), ("evidence", "other"),
+    "annual_report", "report_id", Bilingual("annual report", "年度报告"), REPORT_MATERIAL_KINDS,
     frozenset({REPORT_DRAFT, REPORT_RETURNED}),
     Bilingual("Evidence files change only while the report is a draft or returned for changes: "
               "they froze when it was filed.",
               "年度报告佐证材料仅可在草稿或被退回修改时增删；报送后不可再增删"),
-    False, "/v1/annual-reports/{id}/materials")
+    False)
 
 
 @dataclass(frozen=True)
@@ -64,14 +57,6 @@ class Owner:
     def query(self) -> dict[str, str]:
         """What its materials' documents say of it."""
         return {self.kind.field: self.id}
-
-    def link(self, material_id: str) -> str:
-        return f"{self.kind.path.format(id=self.id)}/{material_id}"
-
-
-def owner_of(material: Mapping[str, Any]) -> Owner:
-    kind = next(kind for kind in (APPLICATION, ANNUAL_REPORT) if material.get(kind.field))
-    return Owner(kind, material[kind.field])
 
 
 class TooLarge(DomainError):
@@ -109,7 +94,7 @@ def check_kind(kind: str, owner: OwnerKind = APPLICATION) -> str:
     if kind not in owner.kinds:
         raise FieldsRefused({"kind": [Bilingual(
             f"Must be one of: {', '.join(owner.kinds)}.",
-            f"须为以下之一：{'、'.join(f'{c}（{KINDS[c].zh}）' for c in owner.kinds)}")]})
+            f"须为以下之一：{'、'.join(f'{c}（{MATERIAL_KINDS[c].zh}）' for c in owner.kinds)}")]})
     return kind
 
 
@@ -130,8 +115,8 @@ def check_complete(required: Iterable[str], filed: Iterable[str]) -> None:
     missing = missing_kinds(required, filed)
     if missing:
         raise FieldsRefused({"materials": [Bilingual(
-            f"The call requires these materials: {', '.join(f'{k} ({KINDS[k].en})' for k in missing)}.",
-            f"本批次要求上传以下材料：{'、'.join(KINDS[k].zh for k in missing)}")]})
+            f"The call requires these materials: {', '.join(f'{k} ({MATERIAL_KINDS[k].en})' for k in missing)}.",
+            f"本批次要求上传以下材料：{'、'.join(MATERIAL_KINDS[k].zh for k in missing)}")]})
 
 
 def check_readable(actor: Actor, doc: Mapping[str, Any], review_deadline: datetime | None, now: datetime,

@@ -12,17 +12,15 @@ from datetime import datetime
 from typing import Any
 
 from services.common.statemachine import StateMachine, Transition, creation_entry
+from services.contracts.applications import PROJECT_STATES
 
-ESTABLISHED = "established"
-UNDER_CONSTRUCTION = "under_construction"
-FAILED = "failed"
-WITHDRAWN = "withdrawn"
+ESTABLISHED, UNDER_CONSTRUCTION, FAILED, WITHDRAWN = PROJECT_STATES
 #: The states of a project that has left the action (动态调整): its place is free again.
 LEFT = (FAILED, WITHDRAWN)
 
 PROJECT_MACHINE = StateMachine(
     "project",
-    [ESTABLISHED, UNDER_CONSTRUCTION, FAILED, WITHDRAWN],
+    PROJECT_STATES,
     [
         # Funding allocated its award: construction starts against the yearly targets.
         Transition("fund", {ESTABLISHED}, UNDER_CONSTRUCTION),

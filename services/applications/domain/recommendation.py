@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.applications.domain.institutions import HRSS, PREFECTURE_BUREAU, Recommender
+from services.contracts.reference import HRSS, PREFECTURE_BUREAU, Recommender
 from services.applications.domain.messages import Bilingual, NotRecommender, RecommendationCapReached
 
 PREFECTURE_ROLE = "prefecture"

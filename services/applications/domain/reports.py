@@ -20,17 +20,18 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.applications.domain.institutions import Recommender
 from services.applications.domain.messages import Bilingual, DomainError, FieldsRefused, NotRecommender, rfc3339
 from services.applications.domain.projects import LEFT
 from services.applications.domain.recommendation import Actor, may_recommend
 from services.common.statemachine import StateMachine, Transition, creation_entry
+from services.contracts.applications import DEFAULT_REMIND_HOURS, REPORT_STATES, TARGET_STATUSES
+from services.contracts.reference import Recommender
 
-DRAFT, SUBMITTED, RETURNED, ENDORSED, ACCEPTED = "draft", "submitted", "returned", "endorsed", "accepted"
+DRAFT, SUBMITTED, RETURNED, ENDORSED, ACCEPTED = REPORT_STATES
 
 REPORT_MACHINE = StateMachine(
     "annual_report",
-    [DRAFT, SUBMITTED, RETURNED, ENDORSED, ACCEPTED],
+    REPORT_STATES,
     [
         # The institution files a draft it started (a report filed without a draft starts submitted).
         Transition("file", {DRAFT}, SUBMITTED),
@@ -46,14 +47,11 @@ REPORT_MACHINE = StateMachine(
 )
 
 #: How each target of the year stands, as the institution reports it.
-MET, PARTLY_MET, NOT_MET = "met", "partly_met", "not_met"
-TARGET_STATUSES = {MET: "已完成", PARTLY_MET: "部分完成", NOT_MET: "未完成"}
+MET, PARTLY_MET, NOT_MET = TARGET_STATUSES  # its codes, in order
 
 #: How a due project's report stands for the listing of late and missing reports.
 MISSING, LATE, ON_TIME = "missing", "late", "on_time"
 
-#: Reminders go out this long before the deadline unless the window says otherwise.
-DEFAULT_REMIND_HOURS = 7 * 24
 PROVINCE_ROLE = "province"
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.applications.domain.calls import remaining_quota
+from services.contracts.applications import remaining_quota
 from services.applications.domain.messages import (
     Bilingual, PlaceTaken, ProjectNotLeft, ReserveEmpty, ReserveExpired, rfc3339)
 from services.applications.domain.projects import LEFT

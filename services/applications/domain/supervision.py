@@ -13,8 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from services.applications.domain.institutions import (
-    HIGHER_VOCATIONAL, PUBLIC, SECONDARY_VOCATIONAL, ownership_of)
+from services.contracts.reference import HIGHER_VOCATIONAL, PUBLIC, SECONDARY_VOCATIONAL, ownership_of
 
 REBUILT_SCHOOL_CATEGORY = "sv-prefecture"
 
@@ -52,14 +51,3 @@ def prefecture_facts(prefectures: Iterable[str], institutions: Iterable[Mapping[
                           for name, c in sorted(counties[p].items())]}
             for p in wanted]
 
-
-#: What a prefecture is scored on, each a share in [0, 1] (see docs/supervision.md), and the
-#: weights the province uses unless it sets its own for the year (they sum to 100).
-MEASURES: dict[str, str] = {
-    "projects": "立项项目",          # its projects against the provincial mean per prefecture
-    "local_money": "地方资金到位",    # local money disbursed against allocated
-    "milestones": "中期与验收",       # milestones passed against recorded
-    "reports": "年度报告按时",        # annual reports on time against due
-    "duties": "结构性任务",           # the structural duties met
-}
-DEFAULT_WEIGHTS: dict[str, int] = {"projects": 15, "local_money": 25, "milestones": 20, "reports": 15, "duties": 25}

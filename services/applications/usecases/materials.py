@@ -28,6 +28,7 @@ from services.applications.domain.messages import DomainError
 from services.applications.domain.recommendation import Actor
 from services.applications.domain.watermark import watermark
 from services.applications.store import ApplicationsStore
+from services.contracts.applications import PDF
 
 READ_CHUNK = 256 * 1024
 _SPOOL_IN_MEMORY = 1024 * 1024
@@ -130,7 +131,7 @@ def open_material(store: ApplicationsStore, actor: Actor, owner: Owner, material
     stored = store.open_blob(material["blob_id"])
     if actor.role != EXPERT_ROLE:
         return Download(material, stored, material["size"], material["sha256"])
-    if material["media_type"] != content.PDF:
+    if material["media_type"] != PDF:
         store.record_read(material, actor, now)
         return Download(material, stored, material["size"], material["sha256"])
     copy = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from services.applications.domain.projects import (
-    ESTABLISHED, LEFT, RELEASED, WITHHELD, milestones_of, place_of, project_record, replaced_event,
-    with_tranche)
+    ESTABLISHED, LEFT, RELEASED, WITHHELD, established_event, milestones_of, place_of, project_record,
+    replaced_event, with_tranche)
 from services.applications.domain.recommendation import Actor
 from services.applications.domain.reserve import (
     check_place_available, check_place_free, check_reserve_valid, next_on_reserve)
@@ -26,6 +26,13 @@ def _project(store: ApplicationsStore, data: Mapping) -> dict:
     if doc is None:
         raise ProjectNotKnownYet(f"project {data['project_id']} of call {data['call_id']} is not known yet")
     return doc
+
+
+def establish(store: ApplicationsStore, project: dict) -> None:
+    """A new project, announced (project_established); one per approved application: a repeat
+    changes nothing."""
+    if store.insert_project(project):
+        store.emit("project_established", project["_id"], established_event(project))
 
 
 def funds_allocated(store: ApplicationsStore, data: Mapping, at: datetime, why: str) -> None:
@@ -82,6 +89,7 @@ def give_place_to_reserve(store: ApplicationsStore, project_id: str, actor: Acto
                                              actor.audit_name, at, why)
         successor = project_record(application, call, entry["rank"], actor.audit_name, at, succeeds=left["_id"])
         store.give_place(left, successor, at)
+        establish(store, successor)
         store.emit("project_replaced", place_of(left["_id"]),
                    replaced_event(left, successor, entry["reserve_position"], actor.audit_name))
         return successor

@@ -43,7 +43,14 @@ DECISION_EVENTS = {"return": "annual_report_returned", "endorse": "annual_report
 def open_window(store, data: Mapping, actor: Actor, at: datetime) -> dict:
     """The province opens the year's reporting window (one per year)."""
     doc = window_record(new_id("rwin"), data, actor.audit_name, at)
-    return store.atomic(lambda: store.add_report_window(doc))
+
+    def work():
+        store.insert_report_window(doc)
+        store.emit("report_window_opened", doc["_id"], {
+            "window_id": doc["_id"], "year": doc["year"], "title": doc["title"],
+            "opens_at": rfc3339(doc["opens_at"]), "due_at": rfc3339(doc["due_at"])})
+        return doc
+    return store.atomic(work)
 
 
 def extend_window(store, window_id: str, actor: Actor, due_at: datetime, reason: str | None, at: datetime) -> dict:
@@ -55,7 +62,11 @@ def extend_window(store, window_id: str, actor: Actor, due_at: datetime, reason:
         window = store.report_window(window_id)
         check_deadline_extension(window, due_at, at)
         entry = extension_entry(window, due_at, actor.audit_name, at, reason)
-        return store.extend_report_window(window, entry)
+        extended = store.extend_report_window(window, entry)
+        store.emit("report_window_extended", window["_id"], {
+            "window_id": window["_id"], "year": window["year"], "due_at": rfc3339(entry["to_due_at"]),
+            "previous_due_at": rfc3339(entry["from_due_at"]), "reason": entry["reason"]})
+        return extended
     return store.atomic(work)
 
 

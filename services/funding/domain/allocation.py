@@ -17,7 +17,7 @@ from services.funding.domain.budget import check_year_and_category, shortfall
 from services.funding.domain.ledger import Entry, check_id
 from services.funding.domain.milestones import FundingChange, start_funding
 from services.funding.domain.money import add_by_source
-from services.funding.domain.rules import FundingRule
+from services.contracts.funding_rules import FundingRule
 
 #: A call's allocation, from its selection_finalized on: pending until allocated. An
 #: attempt the budget does not cover leaves the call pending, with its audit entry.

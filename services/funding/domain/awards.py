@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from services.funding.domain.ledger import check_id
 from services.funding.domain.money import check_fen, split_by_source, split_largest_remainder
-from services.funding.domain.rules import FundingRule, TrancheSpec
+from services.contracts.funding_rules import FundingRule, TrancheSpec
 
 
 @dataclass(frozen=True)

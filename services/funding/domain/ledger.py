@@ -36,18 +36,11 @@ from datetime import datetime
 from typing import Any
 
 from services.funding.domain.budget import BudgetKey
-from services.contracts.funding import CURRENCY, SOURCES
+from services.contracts.funding import CURRENCY, MOVEMENTS, SOURCES
 from services.funding.domain.money import check_fen
 
 PROJECT_KINDS = ("reserved", "released", "withheld", "clawed_back")
 BUDGET_KINDS = ("appropriation", "budget")
-MOVEMENTS = {  # movement: (debited kind, credited kind)
-    "appropriation": ("budget", "appropriation"),
-    "reservation": ("reserved", "budget"),
-    "release": ("released", "reserved"),
-    "withholding": ("withheld", "reserved"),
-    "clawback": ("clawed_back", "released"),
-}
 
 
 class LedgerError(ValueError):

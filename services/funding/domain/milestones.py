@@ -20,20 +20,18 @@ from datetime import datetime
 
 from services.common.bilingual import Bilingual
 from services.common.statemachine import AuditEntry, StateMachine, Transition, TransitionNotAllowed
-from services.contracts.funding import MILESTONES
+from services.contracts.funding import FUNDING_STATES, MILESTONES, RESULTS, TRANCHE_ACCOUNT
 from services.funding.domain import finance_events as fe
 from services.funding.domain.awards import ProjectAward, Tranche
 from services.funding.domain.ledger import PROJECT_KINDS, Entry, reservation, tranche_movement
 
-RESULTS = ("pass", "rectify", "fail")
 #: The milestone a funded project waits for, by its funding state.
 AWAITED = {"awaiting_mid_term": "mid_term", "mid_term_rectifying": "mid_term",
            "awaiting_acceptance": "acceptance", "acceptance_rectifying": "acceptance"}
 
 FUNDING = StateMachine(
     "project funding",
-    ["approved", "awaiting_mid_term", "mid_term_rectifying", "awaiting_acceptance", "acceptance_rectifying",
-     "completed", "failed", "withdrawn"],
+    FUNDING_STATES,
     [
         Transition("allocate", {"approved"}, "awaiting_mid_term"),
         Transition("mid_term_pass", {"awaiting_mid_term", "mid_term_rectifying"}, "awaiting_acceptance"),
@@ -49,9 +47,6 @@ FUNDING = StateMachine(
     ],
 )
 
-#: A tranche's state, and the ledger account its money sits on in that state.
-TRANCHE_ACCOUNT = {"scheduled": "reserved", "released": "released", "withheld": "withheld",
-                   "clawed_back": "clawed_back"}
 
 
 class MilestoneRefused(TransitionNotAllowed):

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from services.funding.domain.budget import BudgetKey
 from services.funding.domain.ledger import appropriation
-from services.funding.domain.rules import FundingRule
+from services.contracts.funding_rules import FundingRule
 from services.funding.store import FundingStore
 
 

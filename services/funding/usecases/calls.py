@@ -16,7 +16,7 @@ from services.funding.domain.budget import funding_year
 from services.funding.domain.money import add_by_source
 from services.funding.domain.refusals import (
     AllocationBlocked, AllocationImpossible, AlreadyAllocated, NoSelection, RuleMissing)
-from services.funding.domain.rules import RankNotCovered
+from services.contracts.funding_rules import RankNotCovered
 from services.funding.store import FundingStore
 from services.funding.usecases import emit_all
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, url_for
 
-from services.applications.domain.content import MEDIA_TYPES
-from services.applications.domain.materials import ANNUAL_REPORT, KINDS
-from services.applications.schemas import (
+from services.contracts.applications import MATERIAL_KINDS, MEDIA_TYPES, REPORT_MATERIAL_KINDS
+from services.contracts.applications_api import (
     AnnualReportDraftIn, AnnualReportFileIn, AnnualReportIn, AnnualReportOut, AnnualReportPageOut, AnnualReportQuery,
-    DeadlineExtensionIn, DecisionIn, DeclineIn, MaterialListOut, MaterialOut,
-    OverdueOut, ReportWindowIn, ReportWindowListOut, ReportWindowOut,
-)
+    DeadlineExtensionIn, DecisionIn, DeclineIn, MaterialListOut, MaterialOut, OverdueOut, ReportWindowIn,
+    ReportWindowListOut, ReportWindowOut)
 from services.common.fields import BaseSchema, Text, choice
 from services.gateway.auth import ANY_ROLE
 from services.gateway.routes.materials import download, upload
@@ -171,7 +169,7 @@ def accept_annual_report(call: Call, report_id: str):
 
 
 class EvidenceUploadQuery(BaseSchema):
-    kind = choice({code: KINDS[code].zh for code in ANNUAL_REPORT.kinds}, load_default="evidence")
+    kind = choice({code: MATERIAL_KINDS[code].zh for code in REPORT_MATERIAL_KINDS}, load_default="evidence")
     filename = Text(255, required=True, metadata={"description": "the file's name, without any path"})
 
 

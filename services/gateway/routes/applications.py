@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, url_for
 
-from services.applications.schemas import (
+from services.contracts.applications_api import (
     ApplicationIn, ApplicationOut, ApplicationPageOut, ApplicationPatch, ApplicationQuery, CallIn, CallOut,
     CallPageOut, CallQuery, DecisionIn, DeclineIn, EligibilityOverrideIn, ExtensionIn, ImportReportOut,
     InstitutionIn, InstitutionOut, InstitutionPageOut, InstitutionQuery, ProgrammeListOut, ProjectOut,
-    ProjectPageOut, ProjectQuery,
-)
+    ProjectPageOut, ProjectQuery)
 from services.gateway.auth import ANY_ROLE
 from services.gateway.routing import Call, operation
 

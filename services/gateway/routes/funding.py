@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, url_for
 
-from services.funding.schemas import (
+from services.contracts.funding_api import (
     AllocationRequestSchema, BudgetLinePageSchema, BudgetLineSchema, BudgetQuerySchema, BudgetSchema,
     CallAllocationSchema, FundingRuleCreateSchema, FundingRuleOutSchema, LedgerPageSchema, LedgerQuerySchema,
-    MilestoneRecordedSchema, MilestoneSchema, ProjectFundingSchema, WithdrawalSchema,
-)
+    MilestoneRecordedSchema, MilestoneSchema, ProjectFundingSchema, WithdrawalSchema)
 from services.gateway.routing import Call, operation
 
 SERVICE = "funding"

@@ -16,15 +16,12 @@ import requests
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
-from services.applications.domain.content import MEDIA_TYPES
-from services.applications.domain.materials import KINDS
-from services.applications.schemas import MaterialListOut, MaterialOut
+from services.contracts.applications import MATERIAL_KINDS, MEDIA_TYPES
+from services.contracts.applications_api import MaterialListOut, MaterialOut
 from services.common.fields import BaseSchema, Text, choice
-from services.common.signed_actor import HEADER as ACTOR_HEADER
-from services.common.signed_actor import sign
+from services.common.signed_actor import HEADER as ACTOR_HEADER, sign
 from services.gateway.problems import Problem
-from services.gateway.requestid import HEADER as REQUEST_ID_HEADER
-from services.gateway.requestid import current_request_id
+from services.gateway.requestid import HEADER as REQUEST_ID_HEADER, current_request_id
 from services.gateway.routing import Call, gateway, operation
 from services.gateway.rpc import ServiceFailed, ServiceUnavailable
 
@@ -43,7 +40,7 @@ WHO_READS = ("The owning institution, its recommending authority (prefecture bur
 
 
 class MaterialUploadQuery(BaseSchema):
-    kind = choice({code: kind.zh for code, kind in KINDS.items()}, required=True)
+    kind = choice({code: kind.zh for code, kind in MATERIAL_KINDS.items()}, required=True)
     filename = Text(255, required=True, metadata={"description": "the file's name, without any path"})
 
 

@@ -12,10 +12,9 @@ from marshmallow import fields
 from services.gateway.auth import ANY_ROLE
 from services.gateway.routing import Call, operation
 from services.gateway.schemas import PageQuerySchema, PageSchema
-from services.notify.schemas import (
+from services.contracts.notify_api import (
     InboxMessageSchema, NotificationSettingsOutSchema, NotificationSettingsSchema, WebhookCreatedSchema,
-    WebhookCreateSchema, WebhookSchema,
-)
+    WebhookCreateSchema, WebhookSchema)
 
 SERVICE = "notify"
 WEBHOOK_ROLES = {"institution", "finance", "province"}

@@ -8,10 +8,9 @@ from flask import Blueprint, url_for
 
 from services.gateway.routing import Call, operation
 from services.gateway.schemas import PageQuerySchema
-from services.review.schemas import (
+from services.contracts.review_api import (
     AssignmentDeclineIn, PanelAssignmentFilterIn, PanelAssignmentOut, PanelAssignmentPageOut, PanelConfirmIn,
-    PanelDeclineOut, PanelFilterIn, PanelIn, PanelOut, PanelPageOut, PanelResultOut, PanelRunOut, ReviewIn,
-)
+    PanelDeclineOut, PanelFilterIn, PanelIn, PanelOut, PanelPageOut, PanelResultOut, PanelRunOut, ReviewIn)
 
 SERVICE = "review"
 TAG = "panels"

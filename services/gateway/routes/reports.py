@@ -9,8 +9,8 @@ from flask import Blueprint, jsonify, render_template, send_from_directory
 
 from marshmallow import fields, validate
 
-from services.applications.domain.calls import ACTION_YEARS
-from services.applications.schemas import SupervisionWeightsIn, SupervisionWeightsOut
+from services.contracts.reference import ACTION_YEARS
+from services.contracts.applications_api import SupervisionWeightsIn, SupervisionWeightsOut
 from services.gateway.exports import PDF, download, format_field, pdf, requested_format, xlsx
 from services.gateway.progress import PROVINCE_SCOPE, ProgressReportSchema, compose_report, report_tables
 from services.gateway.routing import PUBLIC, XLSX, Call, operation

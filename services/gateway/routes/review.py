@@ -7,13 +7,12 @@ from flask import Blueprint, url_for
 from services.gateway.exports import JSON, PDF, format_field, requested_format
 from services.gateway.notice import notice_download
 from services.gateway.routing import PUBLIC, XLSX, Call, operation
-from services.review.domain.notice import MAX_OBJECTIONS_PER_FILER, OBJECTORS
+from services.contracts.review import MAX_OBJECTIONS_PER_FILER, OBJECTORS
 from services.gateway.schemas import PageQuerySchema, StrictSchema
-from services.review.schemas import (
-    AssignmentFilterIn, AssignmentPageOut, AssignmentRunIn, AssignmentRunOut, AssignmentDeclineIn, AssignmentDeclineOut, ExpertFilterIn,
-    ExpertImportOut, ExpertIn, ExpertOut, ExpertPageOut, NoticeIn, NoticeOut, ObjectionIn, ObjectionOut, RankingOut,
-    ResolveIn, ReviewIn, ReviewOut, SelectionOut,
-)
+from services.contracts.review_api import (
+    AssignmentFilterIn, AssignmentPageOut, AssignmentRunIn, AssignmentRunOut, AssignmentDeclineIn,
+    AssignmentDeclineOut, ExpertFilterIn, ExpertImportOut, ExpertIn, ExpertOut, ExpertPageOut, NoticeIn, NoticeOut,
+    ObjectionIn, ObjectionOut, RankingOut, ResolveIn, ReviewIn, ReviewOut, SelectionOut)
 
 SERVICE = "review"
 TAG = "review"

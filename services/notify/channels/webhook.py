@@ -15,7 +15,8 @@ import requests
 
 from services.notify.channels import TransientFailure
 from services.notify.domain.signature import DELIVERY_HEADER, HEADER, sign
-from services.notify.domain.webhooks import address_problem, url_problem
+from services.notify.domain.webhooks import address_problem
+from services.contracts.notify import url_problem
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 

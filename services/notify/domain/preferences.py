@@ -9,17 +9,9 @@ from datetime import datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.notify.domain.kinds import EMAIL, SMS, WEBHOOK
+from services.contracts.notify import EMAIL, SMS, WEBHOOK, parse_clock
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def parse_clock(text: str) -> time:
-    """'HH:MM' (24-hour). Raises ValueError."""
-    hours, _, minutes = text.partition(":")
-    if len(hours) != 2 or len(minutes) != 2 or not (hours + minutes).isdigit():
-        raise ValueError(f"{text!r} is not a time of day HH:MM")
-    return time(int(hours), int(minutes))
 
 
 @dataclass(frozen=True)

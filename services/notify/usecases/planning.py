@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from services.notify.domain.kinds import INBOX, WEBHOOK
+from services.contracts.notify import INBOX, WEBHOOK
 from services.notify.domain.platform import Origin
 from services.notify.domain.preferences import Preferences, Route, routes
 from services.notify.domain.recipients import Notice

@@ -45,6 +45,7 @@ from services.common.statemachine import (
     Transition,
     TransitionNotAllowed,
 )
+from services.contracts.review import MAX_OBJECTIONS_PER_FILER
 from services.review.domain.ranking import Ranking
 from services.review.domain.reviews import FieldErrors, rfc3339, utc
 
@@ -78,15 +79,6 @@ class TransitionBlocked(TransitionNotAllowed):
         super().__init__(from_state, event, (event,), machine.name, why)
         self.to_state = to_state
         self.args = (f"'{event}' from '{from_state}' to '{to_state}' is blocked: {why}",)
-
-
-# Who may object to a noticed selection (docs/security.md): the applicants and those who
-# sponsor or recommend them. The province publishes the notice and resolves objections, so it
-# does not file them; experts had their say in review; finance pays what was decided.
-OBJECTORS = ("institution", "prefecture", "hrss")
-# Objections one filer (an institution, a prefecture bureau, an HRSS department) may file on
-# one notice: every open objection blocks finalization.
-MAX_OBJECTIONS_PER_FILER = 3
 
 
 class ObjectionRefused(Exception):

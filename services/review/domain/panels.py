@@ -28,6 +28,7 @@ from typing import Any
 
 from services.common.bilingual import Bilingual
 from services.common.statemachine import StateMachine, Transition
+from services.contracts.review import DEFAULT_PASS_FROM, DEFAULT_RECTIFY_FROM, PANEL_STATES
 from services.review.domain.assignment import Application, AssignmentPolicy
 from services.review.domain.calibration import Calibration, ReviewScore, calibrate
 from services.review.domain.reviews import FieldErrors, reviews_complete
@@ -37,15 +38,11 @@ RESULTS = ("pass", "rectify", "fail")
 MILESTONE_ZH = {"mid_term": "中期检查", "acceptance": "验收"}
 RESULT_ZH = {"pass": "通过", "rectify": "限期整改", "fail": "不通过"}
 
-DEFAULT_PASS_FROM = 7500
-DEFAULT_RECTIFY_FROM = 6000
-DEFAULT_RECTIFY_DAYS = 90
-
 #: A panel: experts are assigned (again, after a decline or a change), they review, the
 #: panel proposes its results, and the panel closes once the province confirmed them all.
 PANEL = StateMachine(
     "panel",
-    ["open", "reviewing", "proposed", "closed"],
+    PANEL_STATES,
     [
         Transition("assign", {"open", "reviewing"}, "reviewing"),
         Transition("propose", {"reviewing"}, "proposed"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 
-from services.applications.domain.credit_code import check_digit, organisation_check_digit
+from services.common.credit_code import check_digit, organisation_check_digit
 from tests.support.events import publish_once
 from tests.support.servers import wait_until
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.notify.domain.kinds import EVENT_KINDS, WEBHOOK_KINDS
+from services.contracts.notify import EVENT_KINDS, WEBHOOK_KINDS
 from services.notify.domain.signature import verify
 from tests.service.notify.conftest import FINANCE_EMAIL, PROVINCE_EMAIL
 from tests.service.notify.support import deliveries, inbox, put_settings, subscribe, uid

@@ -8,7 +8,7 @@ import pytest
 
 from services.common.envelope import new_event
 from services.common.messaging import service_exchange
-from services.notify.domain.kinds import WEBHOOK_KINDS
+from services.contracts.notify import WEBHOOK_KINDS
 from tests.service.notify.conftest import PROVINCE_EMAIL
 from tests.service.notify.support import deliveries, inbox, put_settings, subscribe, uid
 from tests.support.servers import wait_until

@@ -4,18 +4,9 @@ import pytest
 from marshmallow import ValidationError
 
 from services.applications.domain.calls import (
-    CALL_MACHINE,
-    call_year,
-    catch_up,
-    check_extension,
-    check_accepting_applications,
-    check_call_quota,
-    check_decisions_open,
-    due_events,
-    quota_standing,
-    released_on_cancel,
-    remaining_quota,
-)
+    CALL_MACHINE, call_year, catch_up, check_extension, check_accepting_applications, check_call_quota,
+    check_decisions_open, due_events, quota_standing, released_on_cancel)
+from services.contracts.applications import remaining_quota
 from services.contracts.catalogue import catalogue
 from services.applications.domain.messages import (
     CallNotOpen,
@@ -24,7 +15,7 @@ from services.applications.domain.messages import (
     QuotaExceeded,
     WindowClosed,
 )
-from services.applications.schemas import CallIn, CallOut
+from services.contracts.applications_api import CallIn, CallOut
 from services.common.statemachine import ReasonRequired, TransitionNotAllowed
 
 OPENS = datetime(2026, 3, 1, 0, 0, tzinfo=timezone.utc)

@@ -12,7 +12,7 @@ from services.contracts.catalogue import (
     load_catalogue,
     parse_catalogue,
 )
-from services.applications.domain.institutions import PREFECTURES
+from services.contracts.reference import PREFECTURES
 
 # 湘教发〔2022〕7号, section 二: what each category must reach by 2025.
 NOTICE_QUOTAS = {

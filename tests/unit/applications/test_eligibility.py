@@ -10,7 +10,7 @@ from services.applications.domain.eligibility import (
     check_eligibility,
     decide_eligibility,
 )
-from services.applications.domain.institutions import Institution
+from services.contracts.reference import Institution
 from services.applications.domain.messages import Bilingual, DecisionReasonRequired, RuleNotOverridable
 
 AT = datetime(2026, 4, 2, 1, 0, tzinfo=timezone.utc)

@@ -5,7 +5,8 @@ import openpyxl
 import pytest
 from marshmallow import ValidationError
 
-from services.applications.schemas import InstitutionIn, import_institutions
+from services.applications.schemas import import_institutions
+from services.contracts.applications_api import InstitutionIn
 
 ZH_HEADER = ["名称", "类型", "市州", "县市区", "主管部门", "统一社会信用代码"]
 EN_HEADER = ["name", "type", "prefecture", "county", "sponsor", "credit_code"]

@@ -7,11 +7,12 @@ from pypdf import PdfReader
 from services.applications.domain import content
 from services.applications.domain.materials import (
     ANNUAL_REPORT, APPLICATION as APPLICATION_OWNER, Limits, Owner, TooLarge, check_changeable, check_complete,
-    check_kind, check_readable, owner_of, watermark_text,
+    check_kind, check_readable, watermark_text,
 )
 from services.applications.domain.messages import FieldsRefused, NotEditable, NotFound
 from services.applications.domain.recommendation import Actor
 from services.applications.domain.watermark import watermark
+from services.contracts.applications import DOCX, PDF, PNG, XLSX, material_link
 from tests.support import documents
 
 NOW = datetime(2026, 12, 5, 8, 0, tzinfo=timezone.utc)
@@ -21,10 +22,10 @@ REPORT = {**APPLICATION, "recommender_key": "hrss:湖南省人力资源和社会
 
 
 @pytest.mark.parametrize("data, expected", [
-    (documents.pdf(), content.PDF),
-    (documents.ooxml("word/document.xml"), content.DOCX),
-    (documents.ooxml("xl/workbook.xml"), content.XLSX),
-    (documents.png(), content.PNG),
+    (documents.pdf(), PDF),
+    (documents.ooxml("word/document.xml"), DOCX),
+    (documents.ooxml("xl/workbook.xml"), XLSX),
+    (documents.png(), PNG),
 ])
 def test_the_type_comes_from_the_content(data, expected):
     assert content.media_type(io.BytesIO(data)) == expected
@@ -196,10 +197,10 @@ def test_no_expert_reads_a_reports_evidence_even_with_a_review_deadline_ahead():
 
 
 def test_a_material_names_its_owner_and_its_download_link():
-    assert owner_of({"report_id": "rpt_2025_app_1"}) == Owner(ANNUAL_REPORT, "rpt_2025_app_1")
-    assert owner_of({"application_id": "app_1"}).link("mat_1") == "/v1/applications/app_1/materials/mat_1"
-    assert Owner(ANNUAL_REPORT, "rpt_1").link("mat_2") == "/v1/annual-reports/rpt_1/materials/mat_2"
+    assert material_link({"id": "mat_1", "application_id": "app_1"}) == "/v1/applications/app_1/materials/mat_1"
+    assert material_link({"id": "mat_2", "report_id": "rpt_1"}) == "/v1/annual-reports/rpt_1/materials/mat_2"
     assert Owner(APPLICATION_OWNER, "app_1").query == {"application_id": "app_1"}
+    assert Owner(ANNUAL_REPORT, "rpt_1").query == {"report_id": "rpt_1"}
 
 
 def test_the_history_says_in_which_state_of_the_report_a_file_came_and_went():

@@ -1,6 +1,6 @@
 import pytest
 
-from services.applications.domain.institutions import Institution
+from services.contracts.reference import Institution
 from services.applications.domain.messages import NotRecommender, RecommendationCapReached
 from services.applications.domain.recommendation import (
     Actor,

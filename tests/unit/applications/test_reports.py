@@ -12,7 +12,7 @@ from services.applications.domain.reports import (
 from services.applications.service import as_refused
 from services.applications.usecases import reports as cases
 from services.common.statemachine import ReasonRequired, TransitionNotAllowed
-from tests.unit.applications.fake_reports_store import FakeReportsStore
+from tests.unit.applications.fakes import FakeApplicationsStore
 
 AT = datetime(2025, 1, 10, 2, 0, tzinfo=timezone.utc)
 DUE = AT + timedelta(days=5)
@@ -44,7 +44,7 @@ def filing(status="met", year=2024, **extra):
 
 @pytest.fixture
 def store():
-    fake = FakeReportsStore()
+    fake = FakeApplicationsStore()
     for doc in (project("p_a", "inst_a"), project("p_b", "inst_b"), project("p_late", "inst_c", year=2025),
                 project("p_gone", "inst_d", state="failed"), project("p_out", "inst_e", state="withdrawn"),
                 project("p_h", "inst_h", prefecture="衡阳市"),
@@ -110,7 +110,7 @@ def test_timeliness_counts_only_filed_reports_before_the_deadline_and_every_due_
 
 def test_a_window_is_one_per_year_and_its_deadline_is_ahead(store, window):
     assert (window["year"], window["remind_hours"]) == (2024, 168)
-    assert store.events[-1][0] == "report_window_opened"
+    assert store.emitted[-1][0] == "report_window_opened"
     with pytest.raises(WindowExists):
         cases.open_window(store, {"year": 2024, "due_at": DUE}, PROVINCE, AT)
     with pytest.raises(FieldsRefused) as past:
@@ -140,7 +140,7 @@ def test_filing_needs_the_years_window_and_a_due_project_of_ones_own(store):
                                       "evidence": "实训基地已投入使用"}]
     with pytest.raises(AlreadyFiled):
         cases.file_report(store, institution("inst_a"), "p_a", filing(), later)
-    assert [e[0] for e in store.events] == ["report_window_opened", "annual_report_filed"]
+    assert [e[0] for e in store.emitted] == ["report_window_opened", "annual_report_filed"]
 
 
 def test_returned_refiled_endorsed_and_accepted_by_the_right_parties(store, window):
@@ -165,10 +165,10 @@ def test_returned_refiled_endorsed_and_accepted_by_the_right_parties(store, wind
         cases.decide(store, CHANGSHA_BUREAU, rid, "return", "再改", later)  # endorsed: the province's now
     accepted = cases.decide(store, PROVINCE, rid, "accept", None, later)
     assert [h["event"] for h in accepted["history"]] == ["create", "return", "refile", "endorse", "accept"]
-    names = [e[0] for e in store.events]
+    names = [e[0] for e in store.emitted]
     assert names[1:] == ["annual_report_filed", "annual_report_returned", "annual_report_filed",
                          "annual_report_endorsed", "annual_report_accepted"]
-    assert store.events[2][2]["reason"] == "佐证不足" and store.events[3][2]["filings"] == 2
+    assert store.emitted[2][2]["reason"] == "佐证不足" and store.emitted[3][2]["filings"] == 2
 
 
 def test_a_technician_schools_report_is_endorsed_by_its_hrss_sponsor_not_the_bureau(store, window):
@@ -196,7 +196,7 @@ def test_each_institution_not_filed_yet_is_reminded_once_when_the_deadline_nears
     cases.file_report(store, institution("inst_a"), "p_a", filing(), AT)
     assert cases.remind(store, AT) == 3  # p_b, p_h, p_t: within the default 7 days
     assert cases.remind(store, AT + timedelta(hours=1)) == 0
-    reminders = [e for e in store.events if e[0] == "annual_report_due"]
+    reminders = [e for e in store.emitted if e[0] == "annual_report_due"]
     assert sorted(e[2]["project_id"] for e in reminders) == ["p_b", "p_h", "p_t"]
     assert reminders[0][2]["targets"] == ["建成实训基地"] and reminders[0][2]["hours_left"] == 120
     assert cases.remind(store, DUE + timedelta(seconds=1)) == 0  # past the deadline: no more reminders
@@ -210,7 +210,7 @@ def test_a_deadline_moves_later_before_it_passes_and_the_unfiled_are_reminded_of
     later_due = DUE + timedelta(days=10)
     moved = cases.extend_window(store, window["_id"], PROVINCE, later_due, "疫情影响", AT)
     assert moved["due_at"] == later_due and moved["extensions"][0]["reason"] == "疫情影响"
-    assert store.events[-1][0] == "report_window_extended"
+    assert store.emitted[-1][0] == "report_window_extended"
     late_filer = cases.file_report(store, institution("inst_a"), "p_a", filing(), DUE + timedelta(days=1))
     assert late_filer["late"] is False  # by the new deadline
     assert cases.remind(store, AT + timedelta(days=1)) == 0  # the new deadline is not near yet
@@ -227,7 +227,7 @@ def test_once_the_deadline_passes_each_bureau_is_told_once_of_its_missing_report
     assert cases.announce_missing(store, after) == 2  # 长沙市 (p_b, p_t) and 衡阳市 (p_h)
     assert cases.announce_missing(store, after + timedelta(minutes=1)) == 0
     told = {e[2]["prefecture"]: [m["project_id"] for m in e[2]["missing"]]
-            for e in store.events if e[0] == "annual_reports_missing"}
+            for e in store.emitted if e[0] == "annual_reports_missing"}
     assert told == {"长沙市": ["p_b", "p_t"], "衡阳市": ["p_h"]}
 
 
@@ -242,7 +242,7 @@ def test_a_draft_is_filed_as_the_years_report_and_counts_as_missing_until_then(s
     assert "draft" in again.value.message.en and "草稿" in again.value.message.zh
     listed = cases.list_overdue(store, PROVINCE, window["_id"], DUE + timedelta(minutes=1))
     assert "p_a" in [p["project_id"] for p in listed["missing"]], "a draft is not filed"
-    assert cases.remind(store, AT) == 4 and "p_a" in [e[2]["project_id"] for e in store.events
+    assert cases.remind(store, AT) == 4 and "p_a" in [e[2]["project_id"] for e in store.emitted
                                                       if e[0] == "annual_report_due"]
     with pytest.raises(TransitionNotAllowed):
         cases.decide(store, CHANGSHA_BUREAU, draft["_id"], "endorse", None, AT)
@@ -251,7 +251,7 @@ def test_a_draft_is_filed_as_the_years_report_and_counts_as_missing_until_then(s
     filed = cases.file_report(store, mine, "p_a", filing(), late)
     assert (filed["_id"], filed["state"], filed["filings"], filed["late"]) == (draft["_id"], "submitted", 1, True)
     assert filed["first_filed_at"] == late and [h["event"] for h in filed["history"]] == ["create", "file"]
-    assert [e[0] for e in store.events if e[0] == "annual_report_filed"] == ["annual_report_filed"]
+    assert [e[0] for e in store.emitted if e[0] == "annual_report_filed"] == ["annual_report_filed"]
     with pytest.raises(AlreadyFiled) as twice:
         cases.file_report(store, mine, "p_a", filing(), late)
     assert "refile" in twice.value.message.en

@@ -15,7 +15,7 @@ from services.applications.domain.reserve import (
     reserve_valid_until)
 from services.applications.usecases.projects import give_place_to_reserve
 from services.contracts.catalogue import catalogue
-from tests.unit.applications.fake_reserve_store import FakeReserveStore
+from tests.unit.applications.fakes import FakeApplicationsStore
 
 FINALIZED = datetime(2025, 3, 1, 2, tzinfo=timezone.utc)
 LATER = FINALIZED + timedelta(days=200)
@@ -88,7 +88,7 @@ def _application(store, application_id, prefecture, state):
 def store():
     """Call 1 (quota 2, cap 1 per prefecture) selected app_1 (长沙) and app_2 (衡阳); app_1 was
     withdrawn since; its reserve list is app_3 (衡阳), app_4 (长沙), app_5 (娄底)."""
-    store = FakeReserveStore()
+    store = FakeApplicationsStore()
     call = {"_id": "call_1", "year": 2025, "category": "hv-group", "prefecture_cap": 1,
             "reserve": [entry("app_3", HENGYANG, 3, 1), entry("app_4", CHANGSHA, 4, 2), entry("app_5", LOUDI, 5, 3)],
             "reserve_valid_until": reserve_valid_until(FINALIZED)}

@@ -6,17 +6,10 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import ValidationError
 
-from services.applications import schemas
-from services.applications.schemas import (
-    ApplicationIn,
-    ApplicationOut,
-    ApplicationPatch,
-    DeclineIn,
-    EligibilityOverrideIn,
-    InstitutionIn,
-    InstitutionOut,
-    ProgrammeOut,
-)
+from services.contracts import applications_api
+from services.contracts.applications_api import (
+    ApplicationIn, ApplicationOut, ApplicationPatch, DeclineIn, EligibilityOverrideIn, InstitutionIn, InstitutionOut,
+    ProgrammeOut)
 from services.contracts.catalogue import CATEGORY_FIELDS, COMMON_OPTIONAL_FIELDS, CORE_FIELDS, catalogue
 from services.common.bilingual import Bilingual, localise_errors
 
@@ -233,7 +226,7 @@ def test_schemas_generate_openapi_components():
     names = ["InstitutionIn", "InstitutionOut", "ImportReportOut", "ProgrammeOut", "CallIn", "CallOut",
              "ApplicationIn", "ApplicationPatch", "ApplicationOut", "DecisionIn", "DeclineIn", "EligibilityOverrideIn"]
     for name in names:
-        spec.components.schema(name, schema=getattr(schemas, name))
+        spec.components.schema(name, schema=getattr(applications_api, name))
     components = spec.to_dict()["components"]["schemas"]
     assert set(names) <= set(components)
     assert components["ApplicationIn"]["additionalProperties"] is False
@@ -266,11 +259,11 @@ def test_keywords_are_at_most_ten_single_lines():
 
 
 def test_a_list_query_takes_numbers_as_query_text_within_bounds():
-    assert schemas.ApplicationQuery().load({"limit": "5", "state": "submitted"}) == {"limit": 5, "state": "submitted"}
-    assert schemas.ApplicationQuery().load({}) == {"limit": schemas.DEFAULT_PAGE_SIZE}
+    assert applications_api.ApplicationQuery().load({"limit": "5", "state": "submitted"}) == {"limit": 5, "state": "submitted"}
+    assert applications_api.ApplicationQuery().load({}) == {"limit": applications_api.DEFAULT_PAGE_SIZE}
     for bad in ({"limit": "0"}, {"limit": "101"}, {"state": "lost"}, {"cursor": "a b"}, {"call_id": {"$ne": 1}}):
         with pytest.raises(ValidationError):
-            schemas.ApplicationQuery().load(bad)
+            applications_api.ApplicationQuery().load(bad)
 
 
 def test_stored_team_members_come_out_masked_whatever_they_hold():

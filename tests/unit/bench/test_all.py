@@ -101,5 +101,6 @@ def test_the_materials_benchmark_files_a_pdf_the_content_checks_accept():
     import io
     from bench.materials import pdf_of
     from services.applications.domain import content
+    from services.contracts.applications import PDF
     data = pdf_of(300_000)
-    assert abs(len(data) - 300_000) < 4096 and content.media_type(io.BytesIO(data)) == content.PDF
+    assert abs(len(data) - 300_000) < 4096 and content.media_type(io.BytesIO(data)) == PDF

@@ -9,21 +9,15 @@ import pytest
 from marshmallow import ValidationError
 
 from chuyi.demo import generate, resolve, review_comment, simulated_scores
-from services.applications.domain import credit_code
+from services.common import credit_code
 from services.applications.domain.applications import application_limit, check_submittable, missing_fields
 from services.contracts.catalogue import catalogue
-from services.applications.domain.institutions import (
-    HIGHER_VOCATIONAL,
-    PREFECTURES,
-    SECONDARY_VOCATIONAL,
-    TECHNICIAN,
-    VOCATIONAL_UNDERGRADUATE,
-    Institution,
-)
-from services.applications.schemas import ApplicationIn, ApplicationPatch, CallIn, InstitutionIn
+from services.contracts.reference import (
+    HIGHER_VOCATIONAL, Institution, PREFECTURES, SECONDARY_VOCATIONAL, TECHNICIAN, VOCATIONAL_UNDERGRADUATE)
+from services.contracts.applications_api import ApplicationIn, ApplicationPatch, CallIn, InstitutionIn
 from services.common.personal import mobile_problem, resident_id_problem
 from services.common.vocabulary import INDUSTRY_FIELDS
-from services.review.schemas import ExpertIn
+from services.contracts.review_api import ExpertIn
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 

@@ -6,7 +6,7 @@ from services.funding.domain.allocation import Allocation, BudgetExhausted, allo
 from services.funding.domain.awards import ApprovedProject
 from services.funding.domain.budget import BudgetKey, fits, shortfall
 from services.funding.domain.ledger import appropriation, check_ledger
-from services.funding.domain.rules import AwardTier, FundingRule, TieredAward, TrancheSpec
+from services.contracts.funding_rules import AwardTier, FundingRule, TieredAward, TrancheSpec
 
 AT = datetime(2026, 3, 1, 8, tzinfo=timezone.utc)
 YUAN = 100

@@ -10,9 +10,10 @@ from services.funding.domain.budget import BudgetKey
 from services.funding.domain.ledger import (
     LedgerError, appropriation, check_ledger, reservation, tranche_movement,
 )
-from services.funding.domain.milestones import MILESTONES, RESULTS, MilestoneRefused, record_milestone
+from services.funding.domain.milestones import MilestoneRefused, record_milestone
+from services.contracts.funding import CLAWBACK_POLICIES, MILESTONES, RESULTS, TRIGGERS
 from services.funding.domain.money import SOURCES
-from services.funding.domain.rules import CLAWBACK_POLICIES, TRIGGERS, FundingRule, ShareAward, TrancheSpec
+from services.contracts.funding_rules import FundingRule, ShareAward, TrancheSpec
 
 AT = datetime(2026, 3, 1, 8, tzinfo=timezone.utc)
 LINE = BudgetKey(2026, "training-base", "social")

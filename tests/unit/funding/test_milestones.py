@@ -5,7 +5,7 @@ import pytest
 from services.common.statemachine import ReasonRequired
 from services.funding.domain.awards import ApprovedProject, award_project
 from services.funding.domain.milestones import MilestoneRefused, record_milestone, start_funding, withdraw
-from services.funding.domain.rules import FundingRule, ShareAward, TrancheSpec
+from services.contracts.funding_rules import FundingRule, ShareAward, TrancheSpec
 
 AT = datetime(2026, 3, 1, 8, tzinfo=timezone.utc)
 PLAN = (TrancheSpec("approval", 40), TrancheSpec("mid_term", 30), TrancheSpec("acceptance", 30))

@@ -4,10 +4,9 @@ import pytest
 from marshmallow import ValidationError
 
 from services.funding.domain.awards import ApprovedProject, award_project
-from services.funding.domain.rules import (
-    AwardTier, FundingRule, InvalidRule, RankNotCovered, ShareAward, TieredAward, TrancheSpec,
-)
-from services.funding.schemas import FundingRuleSchema
+from services.contracts.funding_rules import (
+    AwardTier, FundingRule, InvalidRule, RankNotCovered, ShareAward, TieredAward, TrancheSpec)
+from services.contracts.funding_api import FundingRuleSchema
 
 YUAN = 100
 PLAN = (TrancheSpec("approval", 40), TrancheSpec("mid_term", 30), TrancheSpec("acceptance", 30))

@@ -6,7 +6,7 @@ from marshmallow import ValidationError
 from examples.finance_consumer.samples import scenario
 from services.funding.domain.finance_events import EVENT_NAMES
 from services.contracts.funding_events import EVENTS
-from services.funding.schemas import BudgetSchema, MilestoneSchema
+from services.contracts.funding_api import BudgetSchema, MilestoneSchema
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,12 @@ from services.funding.domain.allocation import CALL_ALLOCATION, allocate
 from services.funding.domain.awards import ApprovedProject
 from services.funding.domain.budget import BudgetKey, budget_year, line_id
 from services.funding.domain.ledger import appropriation, check_ledger
-from services.funding.domain.milestones import MILESTONES, RESULTS, MilestoneRefused, record_milestone
+from services.funding.domain.milestones import MilestoneRefused, record_milestone
+from services.contracts.funding import MILESTONES, RESULTS
 from services.funding.domain.money import SOURCES
-from services.funding.domain.rules import AwardTier, FundingRule, ShareAward, TieredAward, TrancheSpec
-from services.funding.schemas import (
-    FundingRuleCreateSchema, FundingRuleSchema, ProjectFundingSchema, decode_cursor, encode_cursor, project_view,
-)
+from services.contracts.funding_rules import AwardTier, FundingRule, ShareAward, TieredAward, TrancheSpec
+from services.funding.schemas import decode_cursor, encode_cursor, project_view
+from services.contracts.funding_api import FundingRuleCreateSchema, FundingRuleSchema, ProjectFundingSchema
 from services.funding.store import funding_fields, funding_from_document, project_document
 from tests.unit.funding.test_ledger import rules
 

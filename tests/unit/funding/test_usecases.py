@@ -12,7 +12,7 @@ from services.funding.domain.ledger import Entry, check_ledger
 from services.funding.domain.milestones import MilestoneRefused
 from services.funding.domain.refusals import (
     AllocationImpossible, AlreadyAllocated, NoSelection, NotFundedYet, RuleExists, RuleMissing)
-from services.funding.domain.rules import AwardTier, FundingRule, TieredAward, TrancheSpec
+from services.contracts.funding_rules import AwardTier, FundingRule, TieredAward, TrancheSpec
 from services.contracts.funding import money
 from services.contracts.project_events import EVENTS as PROJECT_EVENTS
 from services.funding.usecases import budgets, calls, projects

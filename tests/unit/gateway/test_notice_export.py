@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 
 from services.gateway.exports import PDF
 from services.gateway.routing import XLSX
-from services.review.schemas import NoticeEntryOut, NoticeOut
+from services.contracts.review_api import NoticeEntryOut, NoticeOut
 from tests.unit.gateway.fake_rpc import problem
 
 TITLE = "2026年楚怡高水平高职高专专业群遴选"

@@ -9,7 +9,7 @@ import pytest
 from openpyxl import load_workbook
 
 from services.contracts.catalogue import catalogue
-from services.applications.domain.institutions import PREFECTURES
+from services.contracts.reference import PREFECTURES
 from services.funding.domain.money import SOURCES
 from services.gateway.progress import PROVINCE_SCOPE, compose_report
 from services.gateway.routing import XLSX

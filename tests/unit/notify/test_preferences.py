@@ -5,7 +5,8 @@ from datetime import datetime, time, timezone
 
 import pytest
 
-from services.notify.domain.preferences import Preferences, QuietHours, parse_clock, routes
+from services.notify.domain.preferences import Preferences, QuietHours, routes
+from services.contracts.notify import parse_clock
 
 UTC = timezone.utc
 NIGHT = QuietHours(time(22, 0), time(7, 0))  # Asia/Shanghai = UTC+8

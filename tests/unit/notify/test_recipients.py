@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.applications.domain.institutions import PREFECTURES
-from services.notify.domain.kinds import WEBHOOK_KINDS
+from services.contracts.reference import PREFECTURES
+from services.contracts.notify import WEBHOOK_KINDS
 from services.notify.domain.recipients import RULES, NoRecipient, NotKnownYet, Party, notices_for, recipient_of
 from tests.unit.notify import samples as s
 

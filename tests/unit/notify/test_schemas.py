@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from marshmallow import ValidationError
 
-from services.notify.schemas import NotificationSettingsSchema, WebhookCreateSchema
+from services.contracts.notify_api import NotificationSettingsSchema, WebhookCreateSchema
 
 
 def errors_of(schema, data) -> dict:

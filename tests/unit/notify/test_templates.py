@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from services.notify.domain.kinds import KINDS, TEMPLATED_CHANNELS
+from services.contracts.notify import KINDS, TEMPLATED_CHANNELS
 from services.notify.domain.platform import dead_letters_notice, review_reminders, webhook_disabled_notice
 from services.notify.domain.recipients import Party, notices_for
 from services.notify.rendering import TEMPLATES, fen, render, shanghai

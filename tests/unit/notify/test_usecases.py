@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.notify.domain.kinds import DEAD_LETTERS, REVIEW_REMINDER, WEBHOOK_DISABLED
+from services.contracts.notify import DEAD_LETTERS, REVIEW_REMINDER, WEBHOOK_DISABLED
 from services.notify.domain.platform import Origin
 from services.notify.domain.webhooks import NoSuchWebhook
 from services.notify.store import FAILED, PENDING, SENT

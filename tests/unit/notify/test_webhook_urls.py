@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from services.notify.channels.webhook import destination_problem
-from services.notify.domain.webhooks import address_problem, should_disable, url_problem
+from services.notify.domain.webhooks import address_problem, should_disable
+from services.contracts.notify import url_problem
 
 
 @pytest.mark.parametrize("url", ["https://erp.example.edu.cn/chuyi/events", "http://203.0.113.7:8080/hook?x=1"])

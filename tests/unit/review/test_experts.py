@@ -10,7 +10,8 @@ from services.common.identity import person_key
 from services.common.personal import resident_id_check_digit
 from services.review.domain.assignment import check_assignment
 from services.review.domain.experts import call_policy, pairs_to_void, pool_expert, review_application, split_list
-from services.review.schemas import ExpertIn, ExpertOut, import_experts
+from services.review.schemas import import_experts
+from services.contracts.review_api import ExpertIn, ExpertOut
 
 
 def resident_id(serial: int) -> str:

@@ -257,7 +257,8 @@ def test_the_ranking_is_published_once_before_its_notice():
 
 def test_one_party_objects_once_to_an_application_and_a_few_times_to_a_notice():
     """The probe: one institution filed 12 objections (6 identical) to one application."""
-    from services.review.domain.notice import MAX_OBJECTIONS_PER_FILER, ObjectionRefused
+    from services.review.domain.notice import ObjectionRefused
+    from services.contracts.review import MAX_OBJECTIONS_PER_FILER
     apps = [f"a{n}" for n in range(MAX_OBJECTIONS_PER_FILER + 1)]
     ranking = rank([entry(app, 9000 - n, "长沙市") for n, app in enumerate(apps)], len(apps), QuotaPolicy())
     notice = publish_notice("call-1", ranking, who="province:1", now=PUBLISHED_AT)

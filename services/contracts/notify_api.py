@@ -1,5 +1,6 @@
-"""What crosses the notify service's boundary: notification settings, webhooks and inbox
-messages. Unknown fields are refused; each error names its field and the rule."""
+"""The notify service's requests and replies, as the gateway validates and documents them:
+notification settings, webhooks and inbox messages. Unknown fields are refused; each error
+names its field and the rule."""
 from __future__ import annotations
 
 from datetime import timezone
@@ -7,9 +8,7 @@ from datetime import timezone
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from services.common.fields import StrictSchema
-from services.notify.domain.kinds import EMAIL, KINDS, PERSONAL_CHANNELS, SMS, WEBHOOK_KINDS
-from services.notify.domain.preferences import parse_clock
-from services.notify.domain.webhooks import url_problem
+from services.contracts.notify import EMAIL, KINDS, PERSONAL_CHANNELS, SMS, WEBHOOK_KINDS, parse_clock, url_problem
 
 ADDRESS_OF = {EMAIL: "email", SMS: "phone"}
 

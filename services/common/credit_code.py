@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from services.applications.domain.messages import Bilingual
+from .bilingual import Bilingual
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _VALUE = {character: value for value, character in enumerate(ALPHABET)}

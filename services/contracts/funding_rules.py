@@ -1,5 +1,7 @@
-"""A call's funding rule: how much each approved project gets, from which sources, in
-which tranches, and what a failed milestone claws back.
+"""A call's funding rule, as the province writes it through the API and the funding service
+applies it: how much each approved project gets, from which sources, in which tranches, and
+what a failed milestone claws back. A contract, so that the gateway refuses a rule the
+funding service would (calls name a rule by its id).
 
 - award: either fixed amounts per tier of rank (`TieredAward`), or a share of the
   project's request, optionally capped (`ShareAward`, rounded down to the fen);
@@ -139,7 +141,7 @@ class FundingRule:
         object.__setattr__(self, "tranches", tuple(self.tranches))
 
     def as_dict(self) -> dict[str, Any]:
-        """The rule as JSON-ready data, in the shape `schemas.FundingRuleSchema` loads back."""
+        """The rule as JSON-ready data, in the shape `funding_api.FundingRuleSchema` loads back."""
         return {"award": self.award.as_dict(), "sources": dict(self.sources),
                 "tranches": [{"trigger": t.trigger, "percent": t.percent} for t in self.tranches],
                 "clawback": self.clawback}
