@@ -53,7 +53,8 @@ from services.applications.domain.guides import GUIDES
 from services.applications.domain.content import BadFilename, UnsafeContent, UnsupportedType
 from services.applications.domain.materials import ANNUAL_REPORT, APPLICATION, Owner, TooLarge
 from services.applications.domain.watermark import Unstampable
-from services.applications.domain.recommendation import HRSS_ROLE, PREFECTURE_ROLE, Actor
+from services.common.actor import Actor
+from services.applications.domain.recommendation import HRSS_ROLE, PREFECTURE_ROLE
 from services.applications.domain.reports import AlreadyFiled, DeadlinePassed, NotDue, WindowExists, WindowNotOpen
 from services.applications.schemas import (
     AnnualReportDraftIn,

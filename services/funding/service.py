@@ -19,6 +19,7 @@ from services.common.rpc import rpc
 from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
 from services.common.bilingual import Bilingual
+from services.common.actor import audit_name
 from services.common.replies import Refused, bilingual, created, idempotent, ok, problem, replying, require_role
 from services.common.store import utcnow
 from services.funding.domain.allocation import BudgetExhausted
@@ -55,10 +56,6 @@ REFUSALS = {
     AllocationImpossible: (409, "allocation-impossible"), NotFundedYet: (409, "not-funded-yet"),
 }
 answering = replying(REFUSALS, GUIDES)
-
-
-def who(actor: dict) -> str:
-    return f"{actor['role']}:{actor['sub']}"
 
 
 def page(items: list[dict], after, schema) -> dict:
@@ -115,7 +112,7 @@ class FundingService(ChuyiService):
         data = FundingRuleCreateSchema().load(rule)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
             FundingRuleOutSchema().dump(budgets.add_funding_rule(self.store, data["id"], data["name"], data["rule"],
-                                                                 who(actor), utcnow()))))
+                                                                 audit_name(actor), utcnow()))))
 
     @rpc
     @answering
@@ -135,7 +132,7 @@ class FundingService(ChuyiService):
         year = AllocationRequestSchema().load(allocation or {}).get("year")
 
         def command():
-            outcome, call = calls.allocate_call(self.store, call_id, year, who(actor), utcnow())
+            outcome, call = calls.allocate_call(self.store, call_id, year, audit_name(actor), utcnow())
             if isinstance(outcome, BudgetExhausted):
                 return shortfall_problem(outcome, call["last_shortfall"]["year"], call["category"])
             return created(CallAllocationSchema().dump(call))
@@ -188,7 +185,7 @@ class FundingService(ChuyiService):
 
         def command():
             recorded = projects.record_milestone(self.store, project_id, data["milestone"], data["result"],
-                                                   data["reason"], who(actor), utcnow())
+                                                   data["reason"], audit_name(actor), utcnow())
             if recorded is None:
                 raise Refused(404, Bilingual(f"There is no approved project {project_id}.",
                                              f"不存在已立项的项目 {project_id}。"))
@@ -204,7 +201,7 @@ class FundingService(ChuyiService):
         data = WithdrawalSchema().load(withdrawal)
 
         def command():
-            after = projects.withdraw_project(self.store, project_id, data["reason"], who(actor), utcnow())
+            after = projects.withdraw_project(self.store, project_id, data["reason"], audit_name(actor), utcnow())
             if after is None:
                 raise Refused(404, Bilingual(f"There is no approved project {project_id}.",
                                              f"不存在已立项的项目 {project_id}。"))

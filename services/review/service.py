@@ -26,7 +26,8 @@ from services.common.rpc import rpc
 from services.contracts.applications_events import EVENTS as APPLICATION_EVENTS
 from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
-from services.common.replies import created, idempotent, ok, replying, role_refused
+from services.common.actor import audit_name
+from services.common.replies import created, idempotent, ok, replying, require_role
 from services.common.statemachine import ReasonRequired
 from services.common.store import utcnow
 from services.review import schemas
@@ -64,15 +65,6 @@ def answers(method):
     return replying(REFUSALS, GUIDES)(run)
 
 
-def who(actor: dict) -> str:
-    return f"{actor['role']}:{actor['sub']}"
-
-
-def require(actor: dict, *roles: str) -> None:
-    if actor.get("role") not in roles:
-        raise role_refused(actor.get("role"), roles)
-
-
 class ReviewService(ChuyiService):
     name = "review"
     store = MongoStore(ReviewStore)
@@ -82,27 +74,27 @@ class ReviewService(ChuyiService):
     @rpc
     @answers
     def create_expert(self, actor, expert, idempotency_key=None, request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         data = schemas.ExpertIn().load(expert)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
-                          lambda: created(schemas.ExpertOut().dump(experts.add_expert(self.store, data, who(actor)))))
+                          lambda: created(schemas.ExpertOut().dump(experts.add_expert(self.store, data, audit_name(actor)))))
 
     @rpc
     @answers
     def import_experts(self, actor, filename, content_b64, idempotency_key=None, request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         schemas.UploadIn().load({"filename": filename, "content_b64": content_b64})
         try:
             content = base64.b64decode(content_b64, validate=True)
         except binascii.Error:
             raise ValidationError({"file": ["Not valid base64."]}) from None
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            schemas.ExpertImportOut().dump(experts.import_experts(self.store, filename, content, who(actor)))))
+            schemas.ExpertImportOut().dump(experts.import_experts(self.store, filename, content, audit_name(actor)))))
 
     @rpc
     @answers
     def list_experts(self, actor, **query):
-        require(actor, "province")
+        require_role(actor, ("province",))
         query = schemas.ExpertListIn().load(query)
         limit, cursor = query.pop("limit"), query.pop("cursor", None)
         filters = {{"category": "categories", "field": "fields"}.get(k, k): v for k, v in query.items()}
@@ -114,16 +106,16 @@ class ReviewService(ChuyiService):
     @rpc
     @answers
     def run_assignment(self, actor, call_id, run=None, idempotency_key=None, request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         deadline = schemas.AssignmentRunIn().load(run or {}).get("review_deadline")
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            schemas.AssignmentRunOut().dump(assignment.run_assignment(self.store, call_id, deadline, who(actor),
+            schemas.AssignmentRunOut().dump(assignment.run_assignment(self.store, call_id, deadline, audit_name(actor),
                                                                       utcnow()))))
 
     @rpc
     @answers
     def list_assignments(self, actor, **query):
-        require(actor, "province", "expert")
+        require_role(actor, ("province", "expert"))
         query = schemas.AssignmentListIn().load(query)
         limit, cursor = query.pop("limit"), query.pop("cursor", None)
         if actor["role"] == "expert":
@@ -134,11 +126,11 @@ class ReviewService(ChuyiService):
     @rpc
     @answers
     def decline_assignment(self, actor, assignment_id, decline, idempotency_key=None, request_fingerprint=None):
-        require(actor, "expert")
+        require_role(actor, ("expert",))
         reason = schemas.AssignmentDeclineIn().load(decline)["reason"]
         mine = assignment.own_assignment(self.store, actor, assignment_id)  # another expert's is 404, before the key
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            schemas.AssignmentDeclineOut().dump(assignment.decline_assignment(self.store, mine, reason, who(actor),
+            schemas.AssignmentDeclineOut().dump(assignment.decline_assignment(self.store, mine, reason, audit_name(actor),
                                                                               utcnow()))))
 
     # ------------------------------------------------------------ reviews
@@ -146,15 +138,15 @@ class ReviewService(ChuyiService):
     @rpc
     @answers
     def put_review(self, actor, assignment_id, review):
-        require(actor, "expert")
+        require_role(actor, ("expert",))
         sheet = schemas.ReviewIn().load(review)
-        return ok(schemas.ReviewOut().dump(reviews.put_review(self.store, actor, assignment_id, sheet, who(actor),
+        return ok(schemas.ReviewOut().dump(reviews.put_review(self.store, actor, assignment_id, sheet, audit_name(actor),
                                                               utcnow())))
 
     @rpc
     @answers
     def get_review(self, actor, assignment_id):
-        require(actor, "expert", "province")
+        require_role(actor, ("expert", "province"))
         return ok(schemas.ReviewOut().dump(reviews.get_review(self.store, actor, assignment_id, utcnow())))
 
     # ------------------------------------------------------------ ranking
@@ -162,28 +154,28 @@ class ReviewService(ChuyiService):
     @rpc
     @answers
     def get_ranking(self, actor, call_id):
-        require(actor, "province")
+        require_role(actor, ("province",))
         return ok(schemas.RankingOut().dump(selection.get_ranking(self.store, call_id)))
 
     @rpc
     @answers
     def publish_ranking(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
                           lambda: ok(schemas.RankingOut().dump(
-                              selection.publish_ranking(self.store, call_id, who(actor), utcnow()))))
+                              selection.publish_ranking(self.store, call_id, audit_name(actor), utcnow()))))
 
     # ------------------------------------------------------------ notice and selection
 
     @rpc
     @answers
     def publish_notice(self, actor, call_id, notice=None, idempotency_key=None, request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         terms = schemas.NoticeIn().load(notice or {})
         allow_short_window = os.environ.get(ALLOW_SHORT_NOTICE) == "1"
 
         def command():
-            body = selection.publish_notice(self.store, call_id, terms, who(actor), utcnow(),
+            body = selection.publish_notice(self.store, call_id, terms, audit_name(actor), utcnow(),
                                             allow_short_window=allow_short_window)
             return created({"id": body["call_id"], **schemas.NoticeOut().dump(body)})
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
@@ -196,43 +188,43 @@ class ReviewService(ChuyiService):
     @rpc
     @answers
     def file_objection(self, actor, call_id, objection, idempotency_key=None, request_fingerprint=None):
-        require(actor, *OBJECTORS)
+        require_role(actor, OBJECTORS)
         data = schemas.ObjectionIn().load(objection)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
                           lambda: created(schemas.ObjectionOut().dump(
-                              selection.file_objection(self.store, call_id, data, actor, who(actor), utcnow()))))
+                              selection.file_objection(self.store, call_id, data, actor, audit_name(actor), utcnow()))))
 
     @rpc
     @answers
     def resolve_objection(self, actor, objection_id, resolution, idempotency_key=None, request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         data = schemas.ResolveIn().load(resolution)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
                           lambda: ok(schemas.ObjectionOut().dump(
-                              selection.resolve_objection(self.store, objection_id, data, who(actor), utcnow()))))
+                              selection.resolve_objection(self.store, objection_id, data, audit_name(actor), utcnow()))))
 
     @rpc
     @answers
     def finalize_selection(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
                           lambda: ok(schemas.SelectionOut().dump(
-                              selection.finalize_selection(self.store, call_id, who(actor), utcnow()))))
+                              selection.finalize_selection(self.store, call_id, audit_name(actor), utcnow()))))
 
     # ------------------------------------------------------------ panels (mid-term review, acceptance)
 
     @rpc
     @answers
     def open_panel(self, actor, panel, idempotency_key=None, request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         data = schemas.PanelIn().load(panel)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            schemas.PanelOut().dump(panel_cases.open_panel(self.store, data, who(actor), utcnow()))))
+            schemas.PanelOut().dump(panel_cases.open_panel(self.store, data, audit_name(actor), utcnow()))))
 
     @rpc
     @answers
     def list_panels(self, actor, **query):
-        require(actor, "province")
+        require_role(actor, ("province",))
         query = schemas.PanelListIn().load(query)
         limit, cursor = query.pop("limit"), query.pop("cursor", None)
         items, next_cursor = self.store.page("panels", query, limit, cursor)
@@ -242,20 +234,20 @@ class ReviewService(ChuyiService):
     @rpc
     @answers
     def get_panel(self, actor, panel_id):
-        require(actor, "province")
+        require_role(actor, ("province",))
         return ok(schemas.PanelOut().dump(panel_cases.get_panel(self.store, panel_id)))
 
     @rpc
     @answers
     def assign_panel(self, actor, panel_id, idempotency_key=None, request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            schemas.PanelRunOut().dump(panel_cases.assign_panel(self.store, panel_id, who(actor), utcnow()))))
+            schemas.PanelRunOut().dump(panel_cases.assign_panel(self.store, panel_id, audit_name(actor), utcnow()))))
 
     @rpc
     @answers
     def list_panel_assignments(self, actor, **query):
-        require(actor, "province", "expert")
+        require_role(actor, ("province", "expert"))
         query = schemas.PanelAssignmentListIn().load(query)
         limit, cursor = query.pop("limit"), query.pop("cursor", None)
         if actor["role"] == "expert":
@@ -266,36 +258,36 @@ class ReviewService(ChuyiService):
     @rpc
     @answers
     def put_panel_review(self, actor, assignment_id, review):
-        require(actor, "expert")
+        require_role(actor, ("expert",))
         sheet = schemas.ReviewIn().load(review)
         return ok(schemas.PanelAssignmentOut().dump(
-            panel_cases.put_panel_review(self.store, actor, assignment_id, sheet, who(actor), utcnow())))
+            panel_cases.put_panel_review(self.store, actor, assignment_id, sheet, audit_name(actor), utcnow())))
 
     @rpc
     @answers
     def decline_panel_assignment(self, actor, assignment_id, decline, idempotency_key=None, request_fingerprint=None):
-        require(actor, "expert")
+        require_role(actor, ("expert",))
         reason = schemas.AssignmentDeclineIn().load(decline)["reason"]
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
             schemas.PanelDeclineOut().dump(panel_cases.decline_panel_assignment(
-                self.store, actor, assignment_id, reason, who(actor), utcnow()))))
+                self.store, actor, assignment_id, reason, audit_name(actor), utcnow()))))
 
     @rpc
     @answers
     def propose_panel(self, actor, panel_id, idempotency_key=None, request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            schemas.PanelOut().dump(panel_cases.propose_results(self.store, panel_id, who(actor), utcnow()))))
+            schemas.PanelOut().dump(panel_cases.propose_results(self.store, panel_id, audit_name(actor), utcnow()))))
 
     @rpc
     @answers
     def confirm_panel_result(self, actor, panel_id, project_id, confirmation=None, idempotency_key=None,
                              request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         data = schemas.PanelConfirmIn().load(confirmation or {})
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
             schemas.PanelResultOut().dump(panel_cases.confirm_result(self.store, panel_id, project_id, data,
-                                                                     who(actor), utcnow()))))
+                                                                     audit_name(actor), utcnow()))))
 
     @timer(interval=RECTIFY_CHECK_S)
     def tell_rectifications_due(self):

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from services.applications.domain.institutions import HRSS, Recommender
-from services.applications.domain.recommendation import HRSS_ROLE, PREFECTURE_ROLE, Actor
+from services.common.actor import Actor
+from services.applications.domain.recommendation import HRSS_ROLE, PREFECTURE_ROLE
 
 PROVINCE_ROLE = "province"
 INSTITUTION_ROLE = "institution"

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from services.applications.domain.access import may_see
 from services.applications.domain.messages import Bilingual, DomainError, FieldsRefused, NotEditable, NotFound
-from services.applications.domain.recommendation import Actor
+from services.common.actor import Actor
 from services.applications.domain.reports import DRAFT as REPORT_DRAFT
 from services.applications.domain.reports import RETURNED as REPORT_RETURNED
 
@@ -149,7 +149,7 @@ def check_readable(actor: Actor, doc: Mapping, review_deadline: datetime | None,
 
 def watermark_text(actor: Actor, now: datetime) -> str:
     """The stamp on an expert's copy: a leaked copy names its reader and the time."""
-    return f"仅供评审使用 · {actor.subject} ({actor.expert_id}) · {now.strftime('%Y-%m-%d %H:%M')} UTC"
+    return f"仅供评审使用 · {actor.sub} ({actor.expert_id}) · {now.strftime('%Y-%m-%d %H:%M')} UTC"
 
 
 def material_history(history: Iterable[Mapping], materials: Iterable[Mapping]) -> list[dict]:

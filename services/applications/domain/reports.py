@@ -22,7 +22,8 @@ from datetime import datetime, timedelta
 from services.applications.domain.institutions import Recommender
 from services.applications.domain.messages import Bilingual, DomainError, FieldsRefused, NotRecommender, rfc3339
 from services.applications.domain.projects import LEFT
-from services.applications.domain.recommendation import Actor, may_recommend
+from services.common.actor import Actor
+from services.applications.domain.recommendation import may_recommend
 from services.common.statemachine import StateMachine, Transition, creation_entry
 
 DRAFT, SUBMITTED, RETURNED, ENDORSED, ACCEPTED = "draft", "submitted", "returned", "endorsed", "accepted"

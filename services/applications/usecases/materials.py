@@ -25,7 +25,7 @@ from services.applications.domain.materials import (
     watermark_text,
 )
 from services.applications.domain.messages import DomainError
-from services.applications.domain.recommendation import Actor
+from services.common.actor import Actor
 from services.applications.domain.watermark import watermark
 from services.applications.store import ApplicationsStore
 

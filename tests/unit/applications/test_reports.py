@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from services.applications.domain.messages import FieldsRefused, NotFound, NotRecommender
-from services.applications.domain.recommendation import Actor
+from services.common.actor import Actor
 from services.applications.domain.reports import (
     REPORT_MACHINE, AlreadyFiled, DeadlinePassed, NotDue, WindowExists, WindowNotOpen, assessed, reminder_due,
     timeliness)
