@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
 import logging
 import os
@@ -25,37 +24,13 @@ from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
-from services.applications.domain.messages import (
-    ApplicationLimitReached,
-    Bilingual,
-    CallNotOpen,
-    DecisionReasonRequired,
-    DecisionsClosed,
-    DomainError,
-    DuplicateCreditCode,
-    FieldsRefused,
-    NotEditable,
-    NotFound,
-    NotRecommender,
-    NotRegistered,
-    PlaceTaken,
-    ProjectNotLeft,
-    QuotaExceeded,
-    RecommendationCapReached,
-    ReserveEmpty,
-    ReserveExpired,
-    RuleNotOverridable,
-    WindowClosed,
-)
+from services.applications.domain.messages import Bilingual
 from services.applications.domain.access import INSTITUTION_ROLE, PROVINCE_ROLE
 from services.applications.domain.calls import ACTION_YEARS
 from services.applications.domain.guides import GUIDES
-from services.applications.domain.content import BadFilename, UnsafeContent, UnsupportedType
-from services.applications.domain.materials import ANNUAL_REPORT, APPLICATION, Owner, TooLarge
-from services.applications.domain.watermark import Unstampable
+from services.applications.domain.materials import ANNUAL_REPORT, APPLICATION, Owner
 from services.common.actor import Actor
 from services.applications.domain.recommendation import HRSS_ROLE, PREFECTURE_ROLE
-from services.applications.domain.reports import AlreadyFiled, DeadlinePassed, NotDue, WindowExists, WindowNotOpen
 from services.applications.schemas import (
     AnnualReportDraftIn,
     AnnualReportFileIn,
@@ -104,12 +79,13 @@ from services.applications.usecases import projects as project_cases
 from services.applications.usecases import reports as report_cases
 from services.applications.usecases import selection as selection_cases
 from services.applications.usecases import supervision as supervision_cases
+from services.common.errors import DomainError
 from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
-from services.common.replies import Refused, bilingual, created, idempotent, ok, problem, replying, role_refused
+from services.common.replies import (
+    Refused, bilingual, created, idempotent, ok, problem, refusal_problem, replying, role_refused)
 from services.common.signed_actor import HEADER as ACTOR_HEADER
 from services.common.signed_actor import BadSignature, internal_secret, verify
-from services.common.statemachine import ReasonRequired, TransitionNotAllowed
 from services.common.store import utcnow
 from services.contracts.funding_events import EVENTS as FUNDING_EVENTS
 from services.contracts.review_events import EVENTS as REVIEW_EVENTS
@@ -124,37 +100,6 @@ log = logging.getLogger(__name__)
 PROVINCE, INSTITUTION, RECOMMENDERS = (PROVINCE_ROLE,), (INSTITUTION_ROLE,), (PREFECTURE_ROLE, HRSS_ROLE)
 SUPERVISORS = (PROVINCE_ROLE, PREFECTURE_ROLE)
 
-# Each refusal of the domain: its status and problem type (the most specific class wins).
-REFUSALS: dict[type[DomainError], tuple[int, str]] = {
-    NotFound: (404, "not-found"),
-    NotRegistered: (403, "institution-not-registered"),
-    NotRecommender: (403, "not-recommender"),
-    WindowClosed: (409, "window-closed"),
-    CallNotOpen: (409, "call-not-open"),
-    DecisionsClosed: (409, "decisions-closed"),
-    QuotaExceeded: (409, "quota-exceeded"),
-    ApplicationLimitReached: (409, "application-limit-reached"),
-    NotEditable: (409, "not-editable"),
-    RecommendationCapReached: (409, "recommendation-cap-reached"),
-    DuplicateCreditCode: (409, "duplicate-credit-code"),
-    DecisionReasonRequired: (422, "reason-required"),
-    RuleNotOverridable: (409, "rule-not-overridable"),
-    FieldsRefused: (422, "invalid-fields"),
-    WindowNotOpen: (409, "window-not-open"),
-    ProjectNotLeft: (409, "project-not-left"),
-    PlaceTaken: (409, "place-taken"),
-    ReserveExpired: (409, "reserve-expired"),
-    ReserveEmpty: (409, "reserve-empty"),
-    WindowExists: (409, "window-exists"),
-    AlreadyFiled: (409, "already-filed"),
-    NotDue: (409, "not-due"),
-    DeadlinePassed: (409, "deadline-passed"),
-    TooLarge: (413, "too-large"),
-    UnsupportedType: (415, "unsupported-content"),
-    UnsafeContent: (422, "unsafe-content"),
-    BadFilename: (422, "bad-filename"),
-    Unstampable: (422, "unstampable-pdf"),
-}
 LIMITS = materials.limits_from_env()
 INTERNAL_SECRET = internal_secret()
 
@@ -165,34 +110,8 @@ def now():
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-def _errors(messages) -> dict[str, list[str]]:
-    return {field: [bilingual(m) for m in field_messages] for field, field_messages in messages.items()}
-
-
-def as_refused(exc: Exception) -> Refused:
-    """A refusal of the domain or of a state machine as the problem the caller gets."""
-    if isinstance(exc, TransitionNotAllowed):
-        guide = GUIDES[exc.machine]
-        return Refused(409, guide.explain(exc), type=guide.problem_type(exc))
-    if isinstance(exc, ReasonRequired):
-        message = Bilingual(f"'{exc.event}' needs a reason", "须说明理由")
-        return Refused(422, message, errors=_errors({"reason": [message]}), type="reason-required")
-    status, kind = next(REFUSALS[cls] for cls in type(exc).__mro__ if cls in REFUSALS)
-    errors = getattr(exc, "errors", None)
-    if isinstance(exc, DecisionReasonRequired):
-        errors = {"reason": [exc.message]}
-    return Refused(status, exc.message, errors=_errors(errors) if errors else None, type=kind)
-
-
-def answering(method):
-    """An RPC method answering by the reply contract, with the domain's refusals as problems."""
-    @functools.wraps(method)
-    def refusing(*args, **kwargs):
-        try:
-            return method(*args, **kwargs)
-        except (DomainError, TransitionNotAllowed, ReasonRequired) as exc:
-            raise as_refused(exc) from None
-    return replying()(refusing)
+# Every entrypoint answers by the reply contract, the domain's refusals as problems.
+answering = replying(GUIDES)
 
 
 def _acting(claims: dict, roles: tuple[str, ...]) -> Actor:
@@ -655,7 +574,7 @@ def _upload(store, request: Request, owner: Owner, default_kind: str) -> Respons
             material = materials.file_material(
                 store, actor, owner, request.args.get("kind") or default_kind,
                 request.args.get("filename", ""), body, LIMITS, now())
-        except (DomainError, Refused):
+        except DomainError:  # Refused among them
             for _ in materials.chunks(body):  # read the rest, so the sender sees the answer
                 pass
             raise
@@ -703,9 +622,8 @@ def _over_http(request: Request, handle, roles: tuple[str, ...] | None) -> Respo
             raise Refused(401, f"The internal actor header is not valid: {exc}.") from None
         actor = _acting(claims, roles) if roles else Actor.from_claims(claims)
         return handle(actor)
-    except (DomainError, TransitionNotAllowed, ReasonRequired) as exc:
-        refused = as_refused(exc)
-    except Refused as exc:
-        refused = exc
-    answer = problem(refused.status, refused.detail, errors=refused.errors, type=refused.type)
+    except Exception as exc:
+        answer = refusal_problem(exc, GUIDES)
+        if answer is None:
+            raise
     return _json(answer["status"], answer["problem"])

@@ -32,9 +32,6 @@ from services.funding.schemas import (
     MilestoneRecordedSchema, MilestoneSchema, ProjectFundingSchema, WithdrawalSchema, decode_cursor, encode_cursor,
     project_view,
 )
-from services.funding.domain.refusals import (
-    AllocationImpossible, AlreadyAllocated, Conflict, NoSelection, NotFundedYet, RuleExists, RuleMissing,
-)
 from services.funding.store import FundingStore, funding_from_document
 from services.funding.usecases import budgets, calls, projects
 from services.funding.usecases import panels as panel_cases
@@ -48,14 +45,9 @@ SUPERVISORS = ("province", "prefecture")
 #: Who reads a funding rule: those who set, pay, apply or recommend under it.
 RULE_READERS = ("province", "finance", "institution", "prefecture")
 PROVINCE = ("province",)
-# Each refusal of the store: its status and problem type (the most specific class wins); a
-# state machine's refusal is explained by its guide (domain/guides.py).
-REFUSALS = {
-    Conflict: (409, "changed-meanwhile"), RuleExists: (409, "rule-exists"), NoSelection: (409, "no-selection"),
-    AlreadyAllocated: (409, "already-allocated"), RuleMissing: (409, "rule-missing"),
-    AllocationImpossible: (409, "allocation-impossible"), NotFundedYet: (409, "not-funded-yet"),
-}
-answering = replying(REFUSALS, GUIDES)
+# Every entrypoint answers by the reply contract, the domain's refusals as problems; a state
+# machine's refusal is explained by its guide (domain/guides.py).
+answering = replying(GUIDES)
 
 
 def page(items: list[dict], after, schema) -> dict:

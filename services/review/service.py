@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import os
 
 from marshmallow import ValidationError
@@ -28,14 +27,11 @@ from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
 from services.common.actor import audit_name
 from services.common.replies import created, idempotent, ok, replying, require_role
-from services.common.statemachine import ReasonRequired
 from services.common.store import utcnow
 from services.review import schemas
-from services.review.domain.notice import OBJECTORS, ObjectionRefused
-from services.review.domain.notice import ObjectionNotFound as NoticeObjectionNotFound
+from services.review.domain.notice import OBJECTORS
 from services.review.domain.guides import GUIDES
-from services.review.domain.reviews import FieldErrors, ReviewClosed
-from services.review.store import DuplicateExpert, NotFound, ReviewStore
+from services.review.store import ReviewStore
 from services.review.usecases import assignment, candidates, experts, reviews, selection
 from services.review.usecases import panels as panel_cases
 from services.contracts.funding_events import EVENTS as FUNDING_EVENTS
@@ -43,26 +39,9 @@ from services.contracts.funding_events import EVENTS as FUNDING_EVENTS
 ALLOW_SHORT_NOTICE = "CHUYI_ALLOW_SHORT_NOTICE"
 # How often the service looks for rectification deadlines that have passed.
 RECTIFY_CHECK_S = float(os.environ.get("RECTIFY_CHECK_S", "60"))
-# Each refusal of the domain: its status and problem type (the most specific class wins); a
-# state machine's refusal is explained by its guide (domain/guides.py).
-REFUSALS = {
-    NotFound: (404, "not-found"), NoticeObjectionNotFound: (404, "not-found"),
-    ReviewClosed: (409, "review-closed"),
-    DuplicateExpert: (409, "duplicate-expert"), ObjectionRefused: (409, "objection-refused"),
-}
-
-
-def answers(method):
-    """`replying` with the domain's field errors as 422s naming the field."""
-    @functools.wraps(method)
-    def run(*args, **kwargs):
-        try:
-            return method(*args, **kwargs)
-        except FieldErrors as exc:
-            raise ValidationError(exc.errors) from None
-        except ReasonRequired as exc:
-            raise ValidationError({"reason": [str(exc)]}) from None
-    return replying(REFUSALS, GUIDES)(run)
+# Every entrypoint answers by the reply contract, the domain's refusals as problems; a state
+# machine's refusal is explained by its guide (domain/guides.py).
+answering = replying(GUIDES)
 
 
 class ReviewService(ChuyiService):
@@ -72,7 +51,7 @@ class ReviewService(ChuyiService):
     # ------------------------------------------------------------ experts
 
     @rpc
-    @answers
+    @answering
     def create_expert(self, actor, expert, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("province",))
         data = schemas.ExpertIn().load(expert)
@@ -80,7 +59,7 @@ class ReviewService(ChuyiService):
                           lambda: created(schemas.ExpertOut().dump(experts.add_expert(self.store, data, audit_name(actor)))))
 
     @rpc
-    @answers
+    @answering
     def import_experts(self, actor, filename, content_b64, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("province",))
         schemas.UploadIn().load({"filename": filename, "content_b64": content_b64})
@@ -92,7 +71,7 @@ class ReviewService(ChuyiService):
             schemas.ExpertImportOut().dump(experts.import_experts(self.store, filename, content, audit_name(actor)))))
 
     @rpc
-    @answers
+    @answering
     def list_experts(self, actor, **query):
         require_role(actor, ("province",))
         query = schemas.ExpertListIn().load(query)
@@ -104,7 +83,7 @@ class ReviewService(ChuyiService):
     # ------------------------------------------------------------ assignment
 
     @rpc
-    @answers
+    @answering
     def run_assignment(self, actor, call_id, run=None, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("province",))
         deadline = schemas.AssignmentRunIn().load(run or {}).get("review_deadline")
@@ -113,7 +92,7 @@ class ReviewService(ChuyiService):
                                                                       utcnow()))))
 
     @rpc
-    @answers
+    @answering
     def list_assignments(self, actor, **query):
         require_role(actor, ("province", "expert"))
         query = schemas.AssignmentListIn().load(query)
@@ -124,7 +103,7 @@ class ReviewService(ChuyiService):
         return ok(schemas.AssignmentPageOut().dump({"items": items, "next_cursor": next_cursor}))
 
     @rpc
-    @answers
+    @answering
     def decline_assignment(self, actor, assignment_id, decline, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("expert",))
         reason = schemas.AssignmentDeclineIn().load(decline)["reason"]
@@ -136,7 +115,7 @@ class ReviewService(ChuyiService):
     # ------------------------------------------------------------ reviews
 
     @rpc
-    @answers
+    @answering
     def put_review(self, actor, assignment_id, review):
         require_role(actor, ("expert",))
         sheet = schemas.ReviewIn().load(review)
@@ -144,7 +123,7 @@ class ReviewService(ChuyiService):
                                                               utcnow())))
 
     @rpc
-    @answers
+    @answering
     def get_review(self, actor, assignment_id):
         require_role(actor, ("expert", "province"))
         return ok(schemas.ReviewOut().dump(reviews.get_review(self.store, actor, assignment_id, utcnow())))
@@ -152,13 +131,13 @@ class ReviewService(ChuyiService):
     # ------------------------------------------------------------ ranking
 
     @rpc
-    @answers
+    @answering
     def get_ranking(self, actor, call_id):
         require_role(actor, ("province",))
         return ok(schemas.RankingOut().dump(selection.get_ranking(self.store, call_id)))
 
     @rpc
-    @answers
+    @answering
     def publish_ranking(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("province",))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
@@ -168,7 +147,7 @@ class ReviewService(ChuyiService):
     # ------------------------------------------------------------ notice and selection
 
     @rpc
-    @answers
+    @answering
     def publish_notice(self, actor, call_id, notice=None, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("province",))
         terms = schemas.NoticeIn().load(notice or {})
@@ -181,12 +160,12 @@ class ReviewService(ChuyiService):
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
     @rpc
-    @answers
+    @answering
     def get_notice(self, call_id, actor=None):
         return ok(schemas.NoticeOut().dump(selection.get_notice(self.store, call_id, utcnow())))
 
     @rpc
-    @answers
+    @answering
     def file_objection(self, actor, call_id, objection, idempotency_key=None, request_fingerprint=None):
         require_role(actor, OBJECTORS)
         data = schemas.ObjectionIn().load(objection)
@@ -195,7 +174,7 @@ class ReviewService(ChuyiService):
                               selection.file_objection(self.store, call_id, data, actor, audit_name(actor), utcnow()))))
 
     @rpc
-    @answers
+    @answering
     def resolve_objection(self, actor, objection_id, resolution, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("province",))
         data = schemas.ResolveIn().load(resolution)
@@ -204,7 +183,7 @@ class ReviewService(ChuyiService):
                               selection.resolve_objection(self.store, objection_id, data, audit_name(actor), utcnow()))))
 
     @rpc
-    @answers
+    @answering
     def finalize_selection(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("province",))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
@@ -214,7 +193,7 @@ class ReviewService(ChuyiService):
     # ------------------------------------------------------------ panels (mid-term review, acceptance)
 
     @rpc
-    @answers
+    @answering
     def open_panel(self, actor, panel, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("province",))
         data = schemas.PanelIn().load(panel)
@@ -222,7 +201,7 @@ class ReviewService(ChuyiService):
             schemas.PanelOut().dump(panel_cases.open_panel(self.store, data, audit_name(actor), utcnow()))))
 
     @rpc
-    @answers
+    @answering
     def list_panels(self, actor, **query):
         require_role(actor, ("province",))
         query = schemas.PanelListIn().load(query)
@@ -232,20 +211,20 @@ class ReviewService(ChuyiService):
         return ok(schemas.PanelPageOut().dump({"items": items, "next_cursor": next_cursor}))
 
     @rpc
-    @answers
+    @answering
     def get_panel(self, actor, panel_id):
         require_role(actor, ("province",))
         return ok(schemas.PanelOut().dump(panel_cases.get_panel(self.store, panel_id)))
 
     @rpc
-    @answers
+    @answering
     def assign_panel(self, actor, panel_id, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("province",))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
             schemas.PanelRunOut().dump(panel_cases.assign_panel(self.store, panel_id, audit_name(actor), utcnow()))))
 
     @rpc
-    @answers
+    @answering
     def list_panel_assignments(self, actor, **query):
         require_role(actor, ("province", "expert"))
         query = schemas.PanelAssignmentListIn().load(query)
@@ -256,7 +235,7 @@ class ReviewService(ChuyiService):
         return ok(schemas.PanelAssignmentPageOut().dump({"items": items, "next_cursor": next_cursor}))
 
     @rpc
-    @answers
+    @answering
     def put_panel_review(self, actor, assignment_id, review):
         require_role(actor, ("expert",))
         sheet = schemas.ReviewIn().load(review)
@@ -264,7 +243,7 @@ class ReviewService(ChuyiService):
             panel_cases.put_panel_review(self.store, actor, assignment_id, sheet, audit_name(actor), utcnow())))
 
     @rpc
-    @answers
+    @answering
     def decline_panel_assignment(self, actor, assignment_id, decline, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("expert",))
         reason = schemas.AssignmentDeclineIn().load(decline)["reason"]
@@ -273,14 +252,14 @@ class ReviewService(ChuyiService):
                 self.store, actor, assignment_id, reason, audit_name(actor), utcnow()))))
 
     @rpc
-    @answers
+    @answering
     def propose_panel(self, actor, panel_id, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("province",))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
             schemas.PanelOut().dump(panel_cases.propose_results(self.store, panel_id, audit_name(actor), utcnow()))))
 
     @rpc
-    @answers
+    @answering
     def confirm_panel_result(self, actor, panel_id, project_id, confirmation=None, idempotency_key=None,
                              request_fingerprint=None):
         require_role(actor, ("province",))

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.applications.domain.access import may_see
-from services.applications.domain.messages import Bilingual, DomainError, FieldsRefused, NotEditable, NotFound
+from services.common.errors import DomainError
+from services.applications.domain.messages import Bilingual, FieldsRefused, NotEditable, NotFound
 from services.common.actor import Actor
 from services.applications.domain.reports import DRAFT as REPORT_DRAFT
 from services.applications.domain.reports import RETURNED as REPORT_RETURNED
@@ -75,6 +76,8 @@ def owner_of(material: Mapping) -> Owner:
 
 class TooLarge(DomainError):
     """A file, or its owner's materials together, past the limit (413)."""
+
+    status, kind = 413, "too-large"
 
 
 @dataclass(frozen=True)

@@ -11,18 +11,18 @@ import ipaddress
 from urllib.parse import urlsplit
 
 from services.common.bilingual import Bilingual
+from services.common.errors import NotFound
 
 SCHEMES = ("http", "https")
 MAX_URL_LENGTH = 2048
 ACTIVE, DISABLED, DELETED = "active", "disabled", "deleted"
 
 
-class NoSuchWebhook(LookupError):
-    """The recipient has no such webhook (deleted ones included): HTTP 404."""
+class NoSuchWebhook(NotFound):
+    """The recipient has no such webhook (deleted ones included)."""
 
     def __init__(self):
-        self.message = Bilingual("No such webhook of yours.", "您没有这个回调地址（webhook）。")
-        super().__init__(self.message.en)
+        super().__init__(Bilingual("No such webhook of yours.", "您没有这个回调地址（webhook）。"))
 
 
 def url_problem(url: str) -> str | None:

@@ -29,7 +29,8 @@ from services.common.bilingual import Bilingual
 from services.common.statemachine import StateMachine, Transition
 from services.review.domain.assignment import Application, AssignmentPolicy
 from services.review.domain.calibration import ReviewScore, calibrate
-from services.review.domain.reviews import FieldErrors, reviews_complete
+from services.common.errors import FieldErrors
+from services.review.domain.reviews import reviews_complete
 
 MILESTONES = ("mid_term", "acceptance")
 RESULTS = ("pass", "rectify", "fail")
