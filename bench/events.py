@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._measure import RawLoop, machine, run_threads  # noqa: E402
 from services.common.config import Settings  # noqa: E402
 from services.common.envelope import new_event  # noqa: E402
-from services.common.store import utcnow  # noqa: E402
+from services.common.clock import utcnow  # noqa: E402
 from tests.service.kernel_services import KernelStore  # noqa: E402
 from tests.support.servers import ServiceProcess, mongo_server, rabbit_vhost, wait_until  # noqa: E402
 

@@ -17,6 +17,7 @@ from typing import Any
 import requests
 
 from chuyi.demo.console import Console
+from services.common.actor import Actor
 from services.gateway.auth import mint_token
 
 RETRIED = (429, 503)  # answered before anything was done: safe to send again after Retry-After
@@ -35,36 +36,24 @@ class DemoError(RuntimeError):
     which request, and the problem the platform answered."""
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who a request is made as: a role and the scope claim its token carries."""
-
-    role: str
-    sub: str
-    scope: tuple[tuple[str, str], ...] = ()
-
-    def claims(self) -> dict[str, str]:
-        return dict(self.scope)
-
-
 PROVINCE = Actor("province", "demo-provincial-office")
 FINANCE = Actor("finance", "demo-finance")
 
 
 def institution_actor(institution_id: str) -> Actor:
-    return Actor("institution", f"demo-{institution_id}", (("institution_id", institution_id),))
+    return Actor("institution", f"demo-{institution_id}", institution_id=institution_id)
 
 
 def expert_actor(expert_id: str) -> Actor:
-    return Actor("expert", f"demo-{expert_id}", (("expert_id", expert_id),))
+    return Actor("expert", f"demo-{expert_id}", expert_id=expert_id)
 
 
 def recommender_actor(recommender: Mapping[str, str]) -> Actor:
     """The prefecture bureau, or the HRSS sponsor of a technician school."""
     authority = recommender["authority"]
     if recommender["kind"] == "hrss":
-        return Actor("hrss", f"demo-hrss-{authority}", (("sponsor", authority),))
-    return Actor("prefecture", f"demo-bureau-{authority}", (("prefecture", authority),))
+        return Actor("hrss", f"demo-hrss-{authority}", sponsor=authority)
+    return Actor("prefecture", f"demo-bureau-{authority}", prefecture=authority)
 
 
 @dataclass(frozen=True)
@@ -90,7 +79,7 @@ class Api:
         with self._lock:
             if actor not in self._tokens:
                 self._tokens[actor] = mint_token(actor.role, actor.sub, ttl_seconds=4 * 3600, secret=self._secret,
-                                                 **actor.claims())
+                                                 **actor.scope_claims())
             return self._tokens[actor]
 
     def _session(self) -> requests.Session:

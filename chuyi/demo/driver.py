@@ -47,8 +47,9 @@ import requests
 from pypdf import PdfReader
 from kombu import Connection
 
+from services.common.actor import Actor
 from chuyi.demo.api import (
-    FINANCE, PROVINCE, Actor, Api, DemoError, expert_actor, institution_actor, pages, parallel,
+    FINANCE, PROVINCE, Api, DemoError, expert_actor, institution_actor, pages, parallel,
     problem_message, recommender_actor, sleep_until, utcnow, wait_for,
 )
 from chuyi.demo.console import CHINA, WAN, YUAN, Console, table, wan
@@ -495,7 +496,7 @@ class Round:
             return
         names = {self.ids[e.key]: e.body["name"] for e in self.data.experts if e.key in self.ids}
         expert = Actor("expert", names.get(assignment["expert_id"], f"demo-{assignment['expert_id']}"),
-                       (("expert_id", assignment["expert_id"]),))
+                       expert_id=assignment["expert_id"])
         path = f"/v1/applications/{assignment['application_id']}/materials"
 
         def listed():  # the expert's access comes with review's experts_assigned event

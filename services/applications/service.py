@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
 import logging
 import os
@@ -25,36 +24,13 @@ from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
-from services.applications.domain.messages import (
-    ApplicationLimitReached,
-    Bilingual,
-    CallNotOpen,
-    DecisionReasonRequired,
-    DecisionsClosed,
-    DomainError,
-    DuplicateCreditCode,
-    FieldsRefused,
-    NotEditable,
-    NotFound,
-    NotRecommender,
-    NotRegistered,
-    PlaceTaken,
-    ProjectNotLeft,
-    QuotaExceeded,
-    RecommendationCapReached,
-    ReserveEmpty,
-    ReserveExpired,
-    RuleNotOverridable,
-    WindowClosed,
-)
+from services.applications.domain.messages import Bilingual
 from services.applications.domain.access import INSTITUTION_ROLE, PROVINCE_ROLE
 from services.contracts.reference import ACTION_YEARS
 from services.applications.domain.guides import GUIDES
-from services.applications.domain.content import BadFilename, UnsafeContent, UnsupportedType
-from services.applications.domain.materials import ANNUAL_REPORT, APPLICATION, Owner, TooLarge
-from services.applications.domain.watermark import Unstampable
-from services.applications.domain.recommendation import HRSS_ROLE, PREFECTURE_ROLE, Actor
-from services.applications.domain.reports import AlreadyFiled, DeadlinePassed, NotDue, WindowExists, WindowNotOpen
+from services.applications.domain.materials import ANNUAL_REPORT, APPLICATION, Owner
+from services.common.actor import Actor
+from services.applications.domain.recommendation import HRSS_ROLE, PREFECTURE_ROLE
 from services.applications.schemas import import_institutions
 from services.contracts.applications_api import (
     AnnualReportDraftIn, AnnualReportFileIn, AnnualReportIn, AnnualReportOut, AnnualReportPageOut, AnnualReportQuery,
@@ -71,13 +47,14 @@ from services.applications.usecases import projects as project_cases
 from services.applications.usecases import reports as report_cases
 from services.applications.usecases import selection as selection_cases
 from services.applications.usecases import supervision as supervision_cases
+from services.common.errors import DomainError
 from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
-from services.common.replies import Refused, bilingual, created, idempotent, ok, problem, replying, role_refused
+from services.common.replies import (
+    Refused, bilingual, created, idempotent, ok, problem, refusal_problem, replying, role_refused)
 from services.common.signed_actor import HEADER as ACTOR_HEADER
 from services.common.signed_actor import BadSignature, internal_secret, verify
-from services.common.statemachine import ReasonRequired, TransitionNotAllowed
-from services.common.store import utcnow
+from services.common.clock import utcnow
 from services.contracts.funding_events import EVENTS as FUNDING_EVENTS
 from services.contracts.review_events import EVENTS as REVIEW_EVENTS
 
@@ -91,75 +68,12 @@ log = logging.getLogger(__name__)
 PROVINCE, INSTITUTION, RECOMMENDERS = (PROVINCE_ROLE,), (INSTITUTION_ROLE,), (PREFECTURE_ROLE, HRSS_ROLE)
 SUPERVISORS = (PROVINCE_ROLE, PREFECTURE_ROLE)
 
-# Each refusal of the domain: its status and problem type (the most specific class wins).
-REFUSALS: dict[type[DomainError], tuple[int, str]] = {
-    NotFound: (404, "not-found"),
-    NotRegistered: (403, "institution-not-registered"),
-    NotRecommender: (403, "not-recommender"),
-    WindowClosed: (409, "window-closed"),
-    CallNotOpen: (409, "call-not-open"),
-    DecisionsClosed: (409, "decisions-closed"),
-    QuotaExceeded: (409, "quota-exceeded"),
-    ApplicationLimitReached: (409, "application-limit-reached"),
-    NotEditable: (409, "not-editable"),
-    RecommendationCapReached: (409, "recommendation-cap-reached"),
-    DuplicateCreditCode: (409, "duplicate-credit-code"),
-    DecisionReasonRequired: (422, "reason-required"),
-    RuleNotOverridable: (409, "rule-not-overridable"),
-    FieldsRefused: (422, "invalid-fields"),
-    WindowNotOpen: (409, "window-not-open"),
-    ProjectNotLeft: (409, "project-not-left"),
-    PlaceTaken: (409, "place-taken"),
-    ReserveExpired: (409, "reserve-expired"),
-    ReserveEmpty: (409, "reserve-empty"),
-    WindowExists: (409, "window-exists"),
-    AlreadyFiled: (409, "already-filed"),
-    NotDue: (409, "not-due"),
-    DeadlinePassed: (409, "deadline-passed"),
-    TooLarge: (413, "too-large"),
-    UnsupportedType: (415, "unsupported-content"),
-    UnsafeContent: (422, "unsafe-content"),
-    BadFilename: (422, "bad-filename"),
-    Unstampable: (422, "unstampable-pdf"),
-}
 LIMITS = materials.limits_from_env()
 INTERNAL_SECRET = internal_secret()
 
 
-def now():
-    """The current UTC time to the millisecond, as MongoDB keeps it: a reply and a later read agree."""
-    moment = utcnow()
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def _errors(messages) -> dict[str, list[str]]:
-    return {field: [bilingual(m) for m in field_messages] for field, field_messages in messages.items()}
-
-
-def as_refused(exc: Exception) -> Refused:
-    """A refusal of the domain or of a state machine as the problem the caller gets."""
-    if isinstance(exc, TransitionNotAllowed):
-        guide = GUIDES[exc.machine]
-        return Refused(409, guide.explain(exc), type=guide.problem_type(exc))
-    if isinstance(exc, ReasonRequired):
-        message = Bilingual(f"'{exc.event}' needs a reason", "须说明理由")
-        return Refused(422, message, errors=_errors({"reason": [message]}), type="reason-required")
-    status, kind = next(REFUSALS[cls] for cls in type(exc).__mro__ if cls in REFUSALS)
-    errors = getattr(exc, "errors", None)
-    if isinstance(exc, DecisionReasonRequired):
-        errors = {"reason": [exc.message]}
-    return Refused(status, exc.message, errors=_errors(errors) if errors else None, type=kind)
-
-
-def answering(method):
-    """An RPC method answering by the reply contract, with the domain's refusals as problems."""
-    @functools.wraps(method)
-    def refusing(*args, **kwargs):
-        try:
-            return method(*args, **kwargs)
-        except (DomainError, TransitionNotAllowed, ReasonRequired) as exc:
-            raise as_refused(exc) from None
-    return replying()(refusing)
+# Every entrypoint answers by the reply contract, the domain's refusals as problems.
+answering = replying(GUIDES)
 
 
 def _acting(claims: dict, roles: tuple[str, ...]) -> Actor:
@@ -208,7 +122,7 @@ class ApplicationsService(ChuyiService):
         data = InstitutionIn().load(institution)
         who = _acting(actor, PROVINCE)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            InstitutionOut().dump(institution_cases.register(self.store, data, who, now()))))
+            InstitutionOut().dump(institution_cases.register(self.store, data, who, utcnow()))))
 
     @rpc
     @answering
@@ -224,7 +138,7 @@ class ApplicationsService(ChuyiService):
             if not result.ok:
                 return problem(422, f"The file was refused with {len(result.errors)} error(s); nothing was imported.",
                                errors=_import_errors(result), type="import-rejected")
-            ids = institution_cases.register_all(self.store, result.institutions, who, now())
+            ids = institution_cases.register_all(self.store, result.institutions, who, utcnow())
             return created(ImportReportOut().dump({**result.report(), "institution_ids": ids}))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
@@ -247,14 +161,14 @@ class ApplicationsService(ChuyiService):
         data = CallIn().load(call)
         who = _acting(actor, PROVINCE)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            CallOut().dump(call_cases.create(self.store, data, who, now()))))
+            CallOut().dump(call_cases.create(self.store, data, who, utcnow()))))
 
     @rpc
     @answering
     def open_call(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
         who = _acting(actor, PROVINCE)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            CallOut().dump(call_cases.open_early(self.store, call_id, who, now()))))
+            CallOut().dump(call_cases.open_early(self.store, call_id, who, utcnow()))))
 
     @rpc
     @answering
@@ -270,24 +184,24 @@ class ApplicationsService(ChuyiService):
     @answering
     def close_call_early(self, actor, call_id, decision):
         reason = DecisionIn().load(decision).get("reason")
-        return ok(CallOut().dump(call_cases.close_early(self.store, call_id, _acting(actor, PROVINCE), reason, now())))
+        return ok(CallOut().dump(call_cases.close_early(self.store, call_id, _acting(actor, PROVINCE), reason, utcnow())))
 
     @rpc
     @answering
     def extend_call(self, actor, call_id, extension):
         data = ExtensionIn().load(extension)
         return ok(CallOut().dump(call_cases.extend(
-            self.store, call_id, _acting(actor, PROVINCE), data["closes_at"], data.get("reason"), now())))
+            self.store, call_id, _acting(actor, PROVINCE), data["closes_at"], data.get("reason"), utcnow())))
 
     @rpc
     @answering
     def cancel_call(self, actor, call_id, decision):
         reason = DeclineIn().load(decision)["reason"]
-        return ok(CallOut().dump(call_cases.cancel(self.store, call_id, _acting(actor, PROVINCE), reason, now())))
+        return ok(CallOut().dump(call_cases.cancel(self.store, call_id, _acting(actor, PROVINCE), reason, utcnow())))
 
     @timer(interval=CALL_TIMER_INTERVAL_S)
     def open_and_close_calls(self):
-        call_cases.advance_due(self.store, now())
+        call_cases.advance_due(self.store, utcnow())
 
     # ------------------------------------------------------------ applications
 
@@ -297,21 +211,21 @@ class ApplicationsService(ChuyiService):
         data = ApplicationIn().load(application)
         who = _acting(actor, INSTITUTION)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            ApplicationOut().dump(application_cases.open_draft(self.store, data, who, now()))))
+            ApplicationOut().dump(application_cases.open_draft(self.store, data, who, utcnow()))))
 
     @rpc
     @answering
     def update_application(self, actor, application_id, changes):
         data = ApplicationPatch().load(changes)
         return ok(ApplicationOut().dump(
-            application_cases.update_draft(self.store, application_id, data, _acting(actor, INSTITUTION), now())))
+            application_cases.update_draft(self.store, application_id, data, _acting(actor, INSTITUTION), utcnow())))
 
     @rpc
     @answering
     def submit_application(self, actor, application_id, idempotency_key=None, request_fingerprint=None):
         who = _acting(actor, INSTITUTION)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            ApplicationOut().dump(application_cases.submit(self.store, application_id, who, now()))))
+            ApplicationOut().dump(application_cases.submit(self.store, application_id, who, utcnow()))))
 
     @rpc
     @answering
@@ -319,7 +233,7 @@ class ApplicationsService(ChuyiService):
         reason = DecisionIn().load(decision).get("reason")
         who = _acting(actor, INSTITUTION)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            ApplicationOut().dump(application_cases.withdraw(self.store, application_id, who, reason, now()))))
+            ApplicationOut().dump(application_cases.withdraw(self.store, application_id, who, reason, utcnow()))))
 
     @rpc
     @answering
@@ -327,7 +241,7 @@ class ApplicationsService(ChuyiService):
         reason = DecisionIn().load(decision).get("reason")
         who = _acting(actor, RECOMMENDERS)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            ApplicationOut().dump(application_cases.recommend(self.store, application_id, who, reason, now()))))
+            ApplicationOut().dump(application_cases.recommend(self.store, application_id, who, reason, utcnow()))))
 
     @rpc
     @answering
@@ -335,7 +249,7 @@ class ApplicationsService(ChuyiService):
         reason = DeclineIn().load(decision)["reason"]
         who = _acting(actor, RECOMMENDERS)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            ApplicationOut().dump(application_cases.decline(self.store, application_id, who, reason, now()))))
+            ApplicationOut().dump(application_cases.decline(self.store, application_id, who, reason, utcnow()))))
 
     @rpc
     @answering
@@ -343,7 +257,7 @@ class ApplicationsService(ChuyiService):
         data = EligibilityOverrideIn().load(decision)
         who = _acting(actor, PROVINCE)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(ApplicationOut().dump(application_cases.decide_eligibility(
-            self.store, application_id, who, data["eligible"], data.get("reason"), now()))))
+            self.store, application_id, who, data["eligible"], data.get("reason"), utcnow()))))
 
     @rpc
     @answering
@@ -378,7 +292,7 @@ class ApplicationsService(ChuyiService):
 
     @timer(interval=ORPHAN_SWEEP_S)
     def sweep_orphan_blobs(self):
-        swept = materials.sweep_orphans(self.store, now())
+        swept = materials.sweep_orphans(self.store, utcnow())
         if swept:
             log.info("materials: swept %d blob(s) left by uploads that died", swept)
 
@@ -403,11 +317,11 @@ class ApplicationsService(ChuyiService):
         return self._remove_material(actor, Owner(ANNUAL_REPORT, report_id), material_id)
 
     def _list_materials(self, actor, owner: Owner):
-        items = materials.list_materials(self.store, Actor.from_claims(actor), owner, now())
+        items = materials.list_materials(self.store, Actor.from_claims(actor), owner, utcnow())
         return ok(MaterialListOut().dump({"items": items}))
 
     def _remove_material(self, actor, owner: Owner, material_id):
-        materials.remove_material(self.store, _acting(actor, INSTITUTION), owner, material_id, now())
+        materials.remove_material(self.store, _acting(actor, INSTITUTION), owner, material_id, utcnow())
         return ok({})
 
     # ------------------------------------------------------------ review's progress
@@ -415,7 +329,7 @@ class ApplicationsService(ChuyiService):
     @handles("review", "experts_assigned")
     def experts_assigned(self, event):
         data = REVIEW_EVENTS["experts_assigned"].load(event.data)
-        selection_cases.experts_assigned(self.store, data, now(), _because(event))
+        selection_cases.experts_assigned(self.store, data, utcnow(), _because(event))
 
     @handles("review", "assignment_declined")
     def assignment_declined(self, event):
@@ -425,12 +339,12 @@ class ApplicationsService(ChuyiService):
     @handles("review", "notice_published")
     def notice_published(self, event):
         data = REVIEW_EVENTS["notice_published"].load(event.data)
-        selection_cases.notice_published(self.store, data["call_id"], now(), _because(event))
+        selection_cases.notice_published(self.store, data["call_id"], utcnow(), _because(event))
 
     @handles("review", "selection_finalized")
     def selection_finalized(self, event):
         data = REVIEW_EVENTS["selection_finalized"].load(event.data)
-        selection_cases.selection_finalized(self.store, data, now(), _because(event))
+        selection_cases.selection_finalized(self.store, data, utcnow(), _because(event))
 
     # ------------------------------------------------------------ projects
 
@@ -451,23 +365,23 @@ class ApplicationsService(ChuyiService):
         province = _acting(actor, PROVINCE)
 
         def command():
-            successor = project_cases.give_place_to_reserve(self.store, project_id, province, now())
+            successor = project_cases.give_place_to_reserve(self.store, project_id, province, utcnow())
             return created(ProjectOut().dump(self.store.project(successor["_id"], province)))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
     @handles("funding", "funds_allocated")
     def funds_allocated(self, event):
         data = FUNDING_EVENTS["funds_allocated"].load(event.data)
-        project_cases.funds_allocated(self.store, data, now(), _because(event))
+        project_cases.funds_allocated(self.store, data, utcnow(), _because(event))
 
     @handles("funding", "project_failed", "project_withdrawn")
     def project_left(self, event):
-        project_cases.project_left(self.store, event.name, FUNDING_EVENTS[event.name].load(event.data), now())
+        project_cases.project_left(self.store, event.name, FUNDING_EVENTS[event.name].load(event.data), utcnow())
 
     @handles("funding", "tranche_released", "tranche_withheld")
     def tranche_moved(self, event):
         data = FUNDING_EVENTS[event.name].load(event.data)
-        project_cases.tranche_moved(self.store, event.name, data, now())
+        project_cases.tranche_moved(self.store, event.name, data, utcnow())
 
     # ------------------------------------------------------------ annual progress reports
 
@@ -477,7 +391,7 @@ class ApplicationsService(ChuyiService):
         data = ReportWindowIn().load(window)
         who = _acting(actor, PROVINCE)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            ReportWindowOut().dump(as_answer(report_cases.open_window(self.store, data, who, now())))))
+            ReportWindowOut().dump(as_answer(report_cases.open_window(self.store, data, who, utcnow())))))
 
     @rpc
     @answering
@@ -494,13 +408,13 @@ class ApplicationsService(ChuyiService):
     def extend_report_window(self, actor, window_id, extension):
         data = DeadlineExtensionIn().load(extension)
         return ok(ReportWindowOut().dump(as_answer(report_cases.extend_window(
-            self.store, window_id, _acting(actor, PROVINCE), data["due_at"], data.get("reason"), now()))))
+            self.store, window_id, _acting(actor, PROVINCE), data["due_at"], data.get("reason"), utcnow()))))
 
     @rpc
     @answering
     def overdue_reports(self, actor, window_id):
         return ok(OverdueOut().dump(report_cases.list_overdue(self.store, _acting(actor, SUPERVISORS), window_id,
-                                                              now())))
+                                                              utcnow())))
 
     @rpc
     @answering
@@ -508,7 +422,7 @@ class ApplicationsService(ChuyiService):
         year = AnnualReportDraftIn().load(report)["year"]
         who = _acting(actor, INSTITUTION)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            AnnualReportOut().dump(as_answer(report_cases.start_report(self.store, who, project_id, year, now())))))
+            AnnualReportOut().dump(as_answer(report_cases.start_report(self.store, who, project_id, year, utcnow())))))
 
     @rpc
     @answering
@@ -516,7 +430,7 @@ class ApplicationsService(ChuyiService):
         data = AnnualReportFileIn().load(report)
         who = _acting(actor, INSTITUTION)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            AnnualReportOut().dump(as_answer(report_cases.file_report(self.store, who, project_id, data, now())))))
+            AnnualReportOut().dump(as_answer(report_cases.file_report(self.store, who, project_id, data, utcnow())))))
 
     @rpc
     @answering
@@ -524,12 +438,12 @@ class ApplicationsService(ChuyiService):
         data = AnnualReportIn().load(report)
         who = _acting(actor, INSTITUTION)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            AnnualReportOut().dump(as_answer(report_cases.refile_report(self.store, who, report_id, data, now())))))
+            AnnualReportOut().dump(as_answer(report_cases.refile_report(self.store, who, report_id, data, utcnow())))))
 
     def _decide_report(self, actor, roles, report_id, event, reason, idempotency_key, request_fingerprint):
         who = _acting(actor, roles)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            AnnualReportOut().dump(as_answer(report_cases.decide(self.store, who, report_id, event, reason, now())))))
+            AnnualReportOut().dump(as_answer(report_cases.decide(self.store, who, report_id, event, reason, utcnow())))))
 
     @rpc
     @answering
@@ -565,7 +479,7 @@ class ApplicationsService(ChuyiService):
     @timer(interval=REPORT_REMINDER_CHECK_S)
     def remind_reports(self):
         """Reminders before a deadline; after it, each bureau told of its missing reports."""
-        at = now()
+        at = utcnow()
         report_cases.remind(self.store, at)
         report_cases.announce_missing(self.store, at)
 
@@ -584,7 +498,7 @@ class ApplicationsService(ChuyiService):
     def supervision_facts(self, actor, year):
         """The register's and the projects' facts per prefecture for the year's supervision:
         every prefecture for the province, its own for a prefecture bureau."""
-        return ok(supervision_cases.facts(self.store, _acting(actor, SUPERVISORS), _action_year(year), now()))
+        return ok(supervision_cases.facts(self.store, _acting(actor, SUPERVISORS), _action_year(year), utcnow()))
 
     @rpc
     @answering
@@ -592,7 +506,7 @@ class ApplicationsService(ChuyiService):
         data = SupervisionWeightsIn().load(rubric)
         who = _acting(actor, PROVINCE)
         return ok(SupervisionWeightsOut().dump(supervision_cases.set_weights(
-            self.store, data["year"], data["weights"], who, now())))
+            self.store, data["year"], data["weights"], who, utcnow())))
 
 
 def _action_year(year) -> int:
@@ -621,8 +535,8 @@ def _upload(store, request: Request, owner: Owner, default_kind: str) -> Respons
         try:
             material = materials.file_material(
                 store, actor, owner, request.args.get("kind") or default_kind,
-                request.args.get("filename", ""), body, LIMITS, now())
-        except (DomainError, Refused):
+                request.args.get("filename", ""), body, LIMITS, utcnow())
+        except DomainError:  # Refused among them
             for _ in materials.chunks(body):  # read the rest, so the sender sees the answer
                 pass
             raise
@@ -633,7 +547,7 @@ def _upload(store, request: Request, owner: Owner, default_kind: str) -> Respons
 def _download(store, request: Request, owner: Owner, material_id: str) -> Response:
     """The material as a download: its name, ETag and Range answers."""
     def download(actor):
-        found = materials.open_material(store, actor, owner, material_id, now())
+        found = materials.open_material(store, actor, owner, material_id, utcnow())
         response = Response(wrap_file(request.environ, found.stream), direct_passthrough=True,
                             mimetype=found.material["media_type"])
         response.headers["Content-Disposition"] = content_disposition(found.material["filename"])
@@ -670,9 +584,8 @@ def _over_http(request: Request, handle, roles: tuple[str, ...] | None) -> Respo
             raise Refused(401, f"The internal actor header is not valid: {exc}.") from None
         actor = _acting(claims, roles) if roles else Actor.from_claims(claims)
         return handle(actor)
-    except (DomainError, TransitionNotAllowed, ReasonRequired) as exc:
-        refused = as_refused(exc)
-    except Refused as exc:
-        refused = exc
-    answer = problem(refused.status, refused.detail, errors=refused.errors, type=refused.type)
+    except Exception as exc:
+        answer = refusal_problem(exc, GUIDES)
+        if answer is None:
+            raise
     return _json(answer["status"], answer["problem"])

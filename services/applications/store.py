@@ -51,7 +51,7 @@ from services.applications.domain.messages import (
     NotFound,
 )
 from services.applications.domain.projects import LEFT, PROJECT_MACHINE
-from services.applications.domain.recommendation import Actor
+from services.common.actor import Actor
 from services.applications.domain.reports import DRAFT as REPORT_DRAFT
 from services.applications.domain.reports import REPORT_MACHINE, already_filed, window_exists
 from services.contracts.applications_events import EVENTS

@@ -120,12 +120,6 @@ def digest(document: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(document)).hexdigest()
 
 
-def now_ms() -> datetime:
-    """Now, to the millisecond as MongoDB keeps it, so that a stored record hashes as written."""
-    moment = datetime.now(timezone.utc)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
 def new_record(chain: str, previous: dict[str, Any] | None, who: Acting, *, entities: list[str], events: list[str],
                outcome: str, service: str, at: datetime, detail: str | None = None) -> dict[str, Any]:
     """The next record of `chain` after its head `previous` ({"seq", "hash"}, None for a new chain)."""

@@ -28,7 +28,7 @@ import logging
 import threading
 import traceback
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import cached_property, partial, wraps
 from collections.abc import Iterable
 from typing import Any, Callable
@@ -43,6 +43,7 @@ from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider, Entrypoint, ProviderCollector, SharedExtension, register_entrypoint
 from nameko.messaging import QueueConsumer
 
+from .clock import utcnow
 from .config import Settings
 from .envelope import Event, InvalidEvent, parse_event
 from .store import BaseStore, OutOfOrder
@@ -259,10 +260,6 @@ class EventQueueConsumer(QueueConsumer):  # type: ignore[misc]  # nameko is unty
         return self._consumers.values()
 
 
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 NOT_BEGUN = object()  # the outcome of a batch's event the worker had not begun when the service stopped
 
 
@@ -471,8 +468,8 @@ class EventStream(SharedExtension, ProviderCollector):  # type: ignore[misc]  # 
         EVENTS_FAILED.labels(self.container.service_name, self.source, name, "retried").inc()
 
     def _defer(self, message: Message, error: BaseException, name: str) -> None:
-        since = message.headers.get(DEFERRED_SINCE) or _utcnow().isoformat()
-        waited = (_utcnow() - datetime.fromisoformat(since)).total_seconds()
+        since = message.headers.get(DEFERRED_SINCE) or utcnow().isoformat()
+        waited = (utcnow() - datetime.fromisoformat(since)).total_seconds()
         if waited > self.settings.gap_timeout_s:
             self._dead_letter(message, error, name)
             return
@@ -488,7 +485,7 @@ class EventStream(SharedExtension, ProviderCollector):  # type: ignore[misc]  # 
             "x-chuyi-error": f"{type(error).__name__}: {error}"[:2000],
             "x-chuyi-traceback": "".join(traceback.format_exception(error))[-4000:],
             "x-chuyi-queue": self.consumer,
-            "x-chuyi-dead-at": _utcnow().isoformat(),
+            "x-chuyi-dead-at": utcnow().isoformat(),
         })
         EVENTS_FAILED.labels(self.container.service_name, self.source, name, "dead_lettered").inc()
 

@@ -25,7 +25,8 @@ from pymongo.errors import PyMongoError
 
 from .observability import EVENTS_PUBLISHED, OUTBOX_BACKLOG
 from .outages import OUTAGES
-from .store import Lease, MongoDatabase, utcnow
+from .clock import utcnow
+from .store import Lease, MongoDatabase
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from typing import Any, Callable, Mapping, ParamSpec
 from marshmallow import ValidationError
 
 from .bilingual import Bilingual
-from .statemachine import StateGuide, TransitionNotAllowed
+from .errors import DomainError
+from .statemachine import ReasonRequired, StateGuide, TransitionNotAllowed
 from .store import BaseStore, CommandInProgress, IdempotencyKeyReused
 
 P = ParamSpec("P")
@@ -43,15 +44,16 @@ TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not F
           413: "Content Too Large", 415: "Unsupported Media Type", 416: "Range Not Satisfiable", 422: "Unprocessable Content"}
 
 
-class Refused(Exception):
-    """A command refused for a reason the caller can act on, answered as a 4xx problem; a
+class Refused(DomainError):
+    """A command refused for a reason the caller can act on, with its status and problem type
+    given where it is raised (a role not allowed, an answer composed by the entrypoint); a
     `Bilingual` detail is given in both languages."""
 
     def __init__(self, status: int, detail: str, *, errors: dict[str, Any] | None = None,
                  type: str | None = None) -> None:
         detail = bilingual(detail)
         super().__init__(detail)
-        self.status, self.detail, self.errors, self.type = status, detail, errors, type
+        self.status, self.kind, self.detail, self.errors, self.type = status, type, detail, errors, type
 
 
 def role_refused(role: object, roles: Collection[str]) -> Refused:
@@ -111,45 +113,46 @@ def field_errors(messages: object) -> dict[str, list[str]]:
     return flat
 
 
-def replying(refusals: Mapping[type[Exception], int | tuple[int, str]] | None = None,
-             guides: Mapping[str, StateGuide] | None = None) -> Callable[[Callable[P, Reply]], Callable[P, Reply]]:
-    """Wrap an RPC method so that refusals become problems: invalid fields 422, a reused
-    idempotency key 422, `Refused` as it says, each domain error in `refusals` with its
-    status and problem type (the most specific class wins; the domain's own message, in both
-    languages when it has them, as the detail), and a state machine's refusal by its guide
-    in `guides`. Anything else is a bug and raises."""
-    known = {kind: answer if isinstance(answer, tuple) else (answer, None) for kind, answer in (refusals or {}).items()}
-    guides = dict(guides or {})
+def refusal_problem(exc: BaseException, guides: Mapping[str, StateGuide] | None = None) -> Reply | None:
+    """The problem a refusal is answered with: invalid fields 422, a reused idempotency key
+    422, a domain's refusal (`DomainError`, `Refused` among them) with the status and problem
+    type it declares and its message in both languages as the detail, a missing reason 422
+    naming `reason`, a state machine's refusal by its guide in `guides`. None for anything
+    else: a bug, which raises."""
+    if isinstance(exc, ValidationError):
+        return problem(422, "Some fields are invalid.", errors=field_errors(exc.messages))
+    if isinstance(exc, IdempotencyKeyReused):
+        return problem(422, bilingual(KEY_REUSED), type="idempotency-key-reused")
+    if isinstance(exc, CommandInProgress):
+        return problem(409, bilingual(key_in_progress(exc.retry_after_s)), type="idempotency-key-in-progress")
+    if isinstance(exc, Refused):
+        return problem(exc.status, exc.detail, errors=exc.errors, type=exc.type)
+    if isinstance(exc, DomainError):
+        return problem(exc.status, bilingual(exc.message), errors=field_errors(exc.errors) if exc.errors else None,
+                       type=exc.kind)
+    if isinstance(exc, ReasonRequired):
+        message = bilingual(Bilingual(f"'{exc.event}' needs a reason", "须说明理由"))
+        return problem(422, message, errors={"reason": [message]}, type="reason-required")
+    if isinstance(exc, TransitionNotAllowed) and guides and exc.machine is not None and exc.machine in guides:
+        guide = guides[exc.machine]
+        return problem(409, bilingual(guide.explain(exc)), type=guide.problem_type(exc))
+    return None
 
-    def refusal(exc: Exception) -> Refused | None:
-        registered = next((known[kind] for kind in type(exc).__mro__ if kind in known), None)
-        if registered is not None:
-            status, kind = registered
-            return Refused(status, getattr(exc, "message", None) or str(exc), type=kind)
-        if isinstance(exc, TransitionNotAllowed) and exc.machine in guides:
-            guide = guides[exc.machine]
-            return Refused(409, guide.explain(exc), type=guide.problem_type(exc))
-        return None
 
+def replying(guides: Mapping[str, StateGuide] | None = None) -> Callable[[Callable[P, Reply]], Callable[P, Reply]]:
+    """Wrap an RPC method so that its refusals are answered as problems (`refusal_problem`,
+    with the service's state `guides`); anything else is a bug and raises."""
     def decorate(method: Callable[P, Reply]) -> Callable[P, Reply]:
         @functools.wraps(method)
         def answer(*args: P.args, **kwargs: P.kwargs) -> Reply:
             operation = _operation.set(method.__name__)
             try:
                 return method(*args, **kwargs)
-            except ValidationError as exc:
-                return problem(422, "Some fields are invalid.", errors=field_errors(exc.messages))
-            except IdempotencyKeyReused:
-                return problem(422, bilingual(KEY_REUSED), type="idempotency-key-reused")
-            except CommandInProgress as exc:
-                return problem(409, bilingual(key_in_progress(exc.retry_after_s)), type="idempotency-key-in-progress")
-            except Refused as exc:
-                return problem(exc.status, exc.detail, errors=exc.errors, type=exc.type)
             except Exception as exc:
-                refused = refusal(exc)
-                if refused is None:
+                answer = refusal_problem(exc, guides)
+                if answer is None:
                     raise
-                return problem(refused.status, refused.detail, type=refused.type)
+                return answer
             finally:
                 _operation.reset(operation)
         return answer

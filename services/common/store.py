@@ -13,7 +13,7 @@ import math
 import random
 import time
 from contextlib import nullcontext
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from collections.abc import Mapping
 from typing import Any, Callable, TypeVar
 
@@ -29,6 +29,7 @@ from pymongo.write_concern import WriteConcern
 from . import audit
 from .envelope import Event, new_event
 from .observability import correlation_id
+from .clock import utcnow
 from .outages import StoreBusy
 
 T = TypeVar("T")
@@ -104,10 +105,6 @@ class CommandInProgress(Exception):
     def __init__(self, retry_after_s: int):
         super().__init__(f"in progress; retry after {retry_after_s} s")
         self.retry_after_s = retry_after_s
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class BaseStore:
@@ -207,7 +204,7 @@ class BaseStore:
                       detail: str | None = None) -> None:
         previous = audit.head_of(self.db, self.session, chain)
         record = audit.new_record(chain, previous, who, entities=entities, events=events, outcome=outcome,
-                                  service=self.service, at=audit.now_ms(), detail=detail)
+                                  service=self.service, at=utcnow(), detail=detail)
         audit.append(self.db, self.session, record, previous)
 
     def _audit_refusal(self, refusal: Exception) -> None:
@@ -232,7 +229,7 @@ class BaseStore:
 
     def seal_audit(self) -> dict[str, Any] | None:
         """A checkpoint of the audit chain heads that moved since the last one (services/common/audit.py)."""
-        return self.atomic(lambda: audit.seal(self.db, self.session, audit.now_ms()))
+        return self.atomic(lambda: audit.seal(self.db, self.session, utcnow()))
 
     def emit(self, name: str, subject: str, data: dict[str, Any]) -> Event:
         """Stage an event in the outbox, inside the current transaction."""

@@ -19,8 +19,9 @@ from services.common.rpc import rpc
 from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
 from services.common.bilingual import Bilingual
+from services.common.actor import audit_name
 from services.common.replies import Refused, bilingual, created, idempotent, ok, problem, replying, require_role
-from services.common.store import utcnow
+from services.common.clock import utcnow
 from services.funding.domain.allocation import BudgetExhausted
 from services.funding.domain.budget import CATEGORIES, BudgetKey
 from services.funding.domain.guides import GUIDES
@@ -30,9 +31,6 @@ from services.contracts.funding_api import (
     AllocationRequestSchema, BudgetLinePageSchema, BudgetLineSchema, BudgetQuerySchema, BudgetSchema,
     CallAllocationSchema, FundingRuleCreateSchema, FundingRuleOutSchema, LedgerPageSchema, LedgerQuerySchema,
     MilestoneRecordedSchema, MilestoneSchema, ProjectFundingSchema, WithdrawalSchema)
-from services.funding.domain.refusals import (
-    AllocationImpossible, AlreadyAllocated, Conflict, NoSelection, NotFundedYet, RuleExists, RuleMissing,
-)
 from services.funding.store import FundingStore, funding_from_document
 from services.funding.usecases import budgets, calls, projects
 from services.funding.usecases import panels as panel_cases
@@ -46,18 +44,9 @@ SUPERVISORS = ("province", "prefecture")
 #: Who reads a funding rule: those who set, pay, apply or recommend under it.
 RULE_READERS = ("province", "finance", "institution", "prefecture")
 PROVINCE = ("province",)
-# Each refusal of the store: its status and problem type (the most specific class wins); a
-# state machine's refusal is explained by its guide (domain/guides.py).
-REFUSALS = {
-    Conflict: (409, "changed-meanwhile"), RuleExists: (409, "rule-exists"), NoSelection: (409, "no-selection"),
-    AlreadyAllocated: (409, "already-allocated"), RuleMissing: (409, "rule-missing"),
-    AllocationImpossible: (409, "allocation-impossible"), NotFundedYet: (409, "not-funded-yet"),
-}
-answering = replying(REFUSALS, GUIDES)
-
-
-def who(actor: dict) -> str:
-    return f"{actor['role']}:{actor['sub']}"
+# Every entrypoint answers by the reply contract, the domain's refusals as problems; a state
+# machine's refusal is explained by its guide (domain/guides.py).
+answering = replying(GUIDES)
 
 
 def page(items: list[dict], after, schema) -> dict:
@@ -114,7 +103,7 @@ class FundingService(ChuyiService):
         data = FundingRuleCreateSchema().load(rule)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
             FundingRuleOutSchema().dump(budgets.add_funding_rule(self.store, data["id"], data["name"], data["rule"],
-                                                                 who(actor), utcnow()))))
+                                                                 audit_name(actor), utcnow()))))
 
     @rpc
     @answering
@@ -134,7 +123,7 @@ class FundingService(ChuyiService):
         year = AllocationRequestSchema().load(allocation or {}).get("year")
 
         def command():
-            outcome, call = calls.allocate_call(self.store, call_id, year, who(actor), utcnow())
+            outcome, call = calls.allocate_call(self.store, call_id, year, audit_name(actor), utcnow())
             if isinstance(outcome, BudgetExhausted):
                 return shortfall_problem(outcome, call["last_shortfall"]["year"], call["category"])
             return created(CallAllocationSchema().dump(call))
@@ -187,7 +176,7 @@ class FundingService(ChuyiService):
 
         def command():
             recorded = projects.record_milestone(self.store, project_id, data["milestone"], data["result"],
-                                                   data["reason"], who(actor), utcnow())
+                                                   data["reason"], audit_name(actor), utcnow())
             if recorded is None:
                 raise Refused(404, Bilingual(f"There is no approved project {project_id}.",
                                              f"不存在已立项的项目 {project_id}。"))
@@ -203,7 +192,7 @@ class FundingService(ChuyiService):
         data = WithdrawalSchema().load(withdrawal)
 
         def command():
-            after = projects.withdraw_project(self.store, project_id, data["reason"], who(actor), utcnow())
+            after = projects.withdraw_project(self.store, project_id, data["reason"], audit_name(actor), utcnow())
             if after is None:
                 raise Refused(404, Bilingual(f"There is no approved project {project_id}.",
                                              f"不存在已立项的项目 {project_id}。"))

@@ -3,43 +3,24 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from services.contracts.reference import PREFECTURES
+from services.common.actor import SCOPE_CLAIMS, Actor
 from services.common.fields import unstorable
+from services.contracts.reference import PREFECTURES
 from services.gateway.settings import DEV_JWT_SECRET, Settings
 
 # hrss: a human-resources-and-social-security department (人社部门), which sponsors and
 # recommends the technician schools (技工院校) in place of the prefecture's education bureau.
 ROLES = ("institution", "prefecture", "province", "expert", "finance", "hrss")
 ANY_ROLE = frozenset(ROLES)
-# The claim that scopes each role's view; a token of the role without it is refused.
-SCOPE_CLAIMS = {"institution": "institution_id", "prefecture": "prefecture", "expert": "expert_id", "hrss": "sponsor"}
 
 
 class AuthError(Exception):
     """No token, or a token the gateway does not accept (a 401); the message says why."""
-
-
-@dataclass(frozen=True)
-class Actor:
-    sub: str
-    role: str
-    institution_id: str | None = None
-    prefecture: str | None = None
-    expert_id: str | None = None
-    sponsor: str | None = None
-
-    def as_dict(self) -> dict[str, str | None]:
-        return asdict(self)
-
-    @property
-    def principal(self) -> str:
-        return f"{self.role}:{self.sub}"
 
 
 def actor_from_claims(claims: Mapping[str, Any]) -> Actor:

@@ -21,7 +21,8 @@ from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from services.common.fields import unstorable
-from services.gateway.auth import ROLES, Actor, AuthError, TokenVerifier, bearer_token
+from services.common.actor import Actor
+from services.gateway.auth import ROLES, AuthError, TokenVerifier, bearer_token
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.problems import Problem, field_errors
 from services.gateway.ratelimit import SharedLimiter, TokenBucketLimiter
@@ -63,7 +64,7 @@ class Gateway:
     def throttle(self, actor: Actor | None) -> None:
         """The caller's limit: its principal's with a token, else its address's (stricter)."""
         if actor is not None:
-            wait = self.limiter.take(actor.principal) if self.limiter else 0
+            wait = self.limiter.take(actor.audit_name) if self.limiter else 0
         else:
             wait = self.anonymous_limiter.take(self.client_address()) if self.anonymous_limiter else 0
         if wait:
@@ -169,7 +170,7 @@ class Call:
     def _kwargs(self, params: Mapping[str, Any]) -> dict:
         kwargs = dict(params)
         if self.actor is not None:
-            kwargs["actor"] = self.actor.as_dict()
+            kwargs["actor"] = self.actor.as_claims()
         if self.operation.idempotent:
             kwargs["idempotency_key"] = self.idempotency_key
             kwargs["request_fingerprint"] = self.fingerprint

@@ -25,7 +25,7 @@ from prometheus_client import Counter
 from services.common.config import Settings
 from services.common.messaging import dead_queue_name
 from services.common.providers import MongoStore
-from services.common.store import utcnow
+from services.common.clock import utcnow
 from services.notify.channels import DeliveryFailed, PermanentFailure
 from services.notify.channels.email import SmtpMailer
 from services.notify.channels.sms import load_provider

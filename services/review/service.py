@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import os
 
 from marshmallow import ValidationError
@@ -26,17 +25,14 @@ from services.common.rpc import rpc
 from services.contracts.applications_events import EVENTS as APPLICATION_EVENTS
 from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
-from services.common.replies import created, idempotent, ok, replying, role_refused
-from services.common.statemachine import ReasonRequired
-from services.common.store import utcnow
+from services.common.actor import audit_name
+from services.common.replies import created, idempotent, ok, replying, require_role
+from services.common.clock import utcnow
 from services.contracts import review_api
 from services.review import schemas
 from services.contracts.review import OBJECTORS
-from services.review.domain.notice import ObjectionRefused
-from services.review.domain.notice import ObjectionNotFound as NoticeObjectionNotFound
 from services.review.domain.guides import GUIDES
-from services.review.domain.reviews import FieldErrors, ReviewClosed
-from services.review.store import DuplicateExpert, NotFound, ReviewStore
+from services.review.store import ReviewStore
 from services.review.usecases import assignment, candidates, experts, reviews, selection
 from services.review.usecases import panels as panel_cases
 from services.contracts.funding_events import EVENTS as FUNDING_EVENTS
@@ -44,35 +40,9 @@ from services.contracts.funding_events import EVENTS as FUNDING_EVENTS
 ALLOW_SHORT_NOTICE = "CHUYI_ALLOW_SHORT_NOTICE"
 # How often the service looks for rectification deadlines that have passed.
 RECTIFY_CHECK_S = float(os.environ.get("RECTIFY_CHECK_S", "60"))
-# Each refusal of the domain: its status and problem type (the most specific class wins); a
-# state machine's refusal is explained by its guide (domain/guides.py).
-REFUSALS = {
-    NotFound: (404, "not-found"), NoticeObjectionNotFound: (404, "not-found"),
-    ReviewClosed: (409, "review-closed"),
-    DuplicateExpert: (409, "duplicate-expert"), ObjectionRefused: (409, "objection-refused"),
-}
-
-
-def answers(method):
-    """`replying` with the domain's field errors as 422s naming the field."""
-    @functools.wraps(method)
-    def run(*args, **kwargs):
-        try:
-            return method(*args, **kwargs)
-        except FieldErrors as exc:
-            raise ValidationError(exc.errors) from None
-        except ReasonRequired as exc:
-            raise ValidationError({"reason": [str(exc)]}) from None
-    return replying(REFUSALS, GUIDES)(run)
-
-
-def who(actor: dict) -> str:
-    return f"{actor['role']}:{actor['sub']}"
-
-
-def require(actor: dict, *roles: str) -> None:
-    if actor.get("role") not in roles:
-        raise role_refused(actor.get("role"), roles)
+# Every entrypoint answers by the reply contract, the domain's refusals as problems; a state
+# machine's refusal is explained by its guide (domain/guides.py).
+answering = replying(GUIDES)
 
 
 class ReviewService(ChuyiService):
@@ -82,29 +52,29 @@ class ReviewService(ChuyiService):
     # ------------------------------------------------------------ experts
 
     @rpc
-    @answers
+    @answering
     def create_expert(self, actor, expert, idempotency_key=None, request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         data = review_api.ExpertIn().load(expert)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
-                          lambda: created(review_api.ExpertOut().dump(experts.add_expert(self.store, data, who(actor)))))
+                          lambda: created(review_api.ExpertOut().dump(experts.add_expert(self.store, data, audit_name(actor)))))
 
     @rpc
-    @answers
+    @answering
     def import_experts(self, actor, filename, content_b64, idempotency_key=None, request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         schemas.UploadIn().load({"filename": filename, "content_b64": content_b64})
         try:
             content = base64.b64decode(content_b64, validate=True)
         except binascii.Error:
             raise ValidationError({"file": ["Not valid base64."]}) from None
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            review_api.ExpertImportOut().dump(experts.import_experts(self.store, filename, content, who(actor)))))
+            review_api.ExpertImportOut().dump(experts.import_experts(self.store, filename, content, audit_name(actor)))))
 
     @rpc
-    @answers
+    @answering
     def list_experts(self, actor, **query):
-        require(actor, "province")
+        require_role(actor, ("province",))
         query = schemas.ExpertListIn().load(query)
         limit, cursor = query.pop("limit"), query.pop("cursor", None)
         filters = {{"category": "categories", "field": "fields"}.get(k, k): v for k, v in query.items()}
@@ -114,18 +84,18 @@ class ReviewService(ChuyiService):
     # ------------------------------------------------------------ assignment
 
     @rpc
-    @answers
+    @answering
     def run_assignment(self, actor, call_id, run=None, idempotency_key=None, request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         deadline = review_api.AssignmentRunIn().load(run or {}).get("review_deadline")
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            review_api.AssignmentRunOut().dump(assignment.run_assignment(self.store, call_id, deadline, who(actor),
+            review_api.AssignmentRunOut().dump(assignment.run_assignment(self.store, call_id, deadline, audit_name(actor),
                                                                       utcnow()))))
 
     @rpc
-    @answers
+    @answering
     def list_assignments(self, actor, **query):
-        require(actor, "province", "expert")
+        require_role(actor, ("province", "expert"))
         query = schemas.AssignmentListIn().load(query)
         limit, cursor = query.pop("limit"), query.pop("cursor", None)
         if actor["role"] == "expert":
@@ -134,107 +104,107 @@ class ReviewService(ChuyiService):
         return ok(review_api.AssignmentPageOut().dump({"items": items, "next_cursor": next_cursor}))
 
     @rpc
-    @answers
+    @answering
     def decline_assignment(self, actor, assignment_id, decline, idempotency_key=None, request_fingerprint=None):
-        require(actor, "expert")
+        require_role(actor, ("expert",))
         reason = review_api.AssignmentDeclineIn().load(decline)["reason"]
         mine = assignment.own_assignment(self.store, actor, assignment_id)  # another expert's is 404, before the key
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            review_api.AssignmentDeclineOut().dump(assignment.decline_assignment(self.store, mine, reason, who(actor),
+            review_api.AssignmentDeclineOut().dump(assignment.decline_assignment(self.store, mine, reason, audit_name(actor),
                                                                               utcnow()))))
 
     # ------------------------------------------------------------ reviews
 
     @rpc
-    @answers
+    @answering
     def put_review(self, actor, assignment_id, review):
-        require(actor, "expert")
+        require_role(actor, ("expert",))
         sheet = review_api.ReviewIn().load(review)
-        return ok(review_api.ReviewOut().dump(reviews.put_review(self.store, actor, assignment_id, sheet, who(actor),
+        return ok(review_api.ReviewOut().dump(reviews.put_review(self.store, actor, assignment_id, sheet, audit_name(actor),
                                                               utcnow())))
 
     @rpc
-    @answers
+    @answering
     def get_review(self, actor, assignment_id):
-        require(actor, "expert", "province")
+        require_role(actor, ("expert", "province"))
         return ok(review_api.ReviewOut().dump(reviews.get_review(self.store, actor, assignment_id, utcnow())))
 
     # ------------------------------------------------------------ ranking
 
     @rpc
-    @answers
+    @answering
     def get_ranking(self, actor, call_id):
-        require(actor, "province")
+        require_role(actor, ("province",))
         return ok(review_api.RankingOut().dump(selection.get_ranking(self.store, call_id)))
 
     @rpc
-    @answers
+    @answering
     def publish_ranking(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
                           lambda: ok(review_api.RankingOut().dump(
-                              selection.publish_ranking(self.store, call_id, who(actor), utcnow()))))
+                              selection.publish_ranking(self.store, call_id, audit_name(actor), utcnow()))))
 
     # ------------------------------------------------------------ notice and selection
 
     @rpc
-    @answers
+    @answering
     def publish_notice(self, actor, call_id, notice=None, idempotency_key=None, request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         terms = review_api.NoticeIn().load(notice or {})
         allow_short_window = os.environ.get(ALLOW_SHORT_NOTICE) == "1"
 
         def command():
-            body = selection.publish_notice(self.store, call_id, terms, who(actor), utcnow(),
+            body = selection.publish_notice(self.store, call_id, terms, audit_name(actor), utcnow(),
                                             allow_short_window=allow_short_window)
             return created({"id": body["call_id"], **review_api.NoticeOut().dump(body)})
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
     @rpc
-    @answers
+    @answering
     def get_notice(self, call_id, actor=None):
         return ok(review_api.NoticeOut().dump(selection.get_notice(self.store, call_id, utcnow())))
 
     @rpc
-    @answers
+    @answering
     def file_objection(self, actor, call_id, objection, idempotency_key=None, request_fingerprint=None):
-        require(actor, *OBJECTORS)
+        require_role(actor, OBJECTORS)
         data = review_api.ObjectionIn().load(objection)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
                           lambda: created(review_api.ObjectionOut().dump(
-                              selection.file_objection(self.store, call_id, data, actor, who(actor), utcnow()))))
+                              selection.file_objection(self.store, call_id, data, actor, audit_name(actor), utcnow()))))
 
     @rpc
-    @answers
+    @answering
     def resolve_objection(self, actor, objection_id, resolution, idempotency_key=None, request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         data = review_api.ResolveIn().load(resolution)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
                           lambda: ok(review_api.ObjectionOut().dump(
-                              selection.resolve_objection(self.store, objection_id, data, who(actor), utcnow()))))
+                              selection.resolve_objection(self.store, objection_id, data, audit_name(actor), utcnow()))))
 
     @rpc
-    @answers
+    @answering
     def finalize_selection(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint,
                           lambda: ok(review_api.SelectionOut().dump(
-                              selection.finalize_selection(self.store, call_id, who(actor), utcnow()))))
+                              selection.finalize_selection(self.store, call_id, audit_name(actor), utcnow()))))
 
     # ------------------------------------------------------------ panels (mid-term review, acceptance)
 
     @rpc
-    @answers
+    @answering
     def open_panel(self, actor, panel, idempotency_key=None, request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         data = review_api.PanelIn().load(panel)
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            review_api.PanelOut().dump(panel_cases.open_panel(self.store, data, who(actor), utcnow()))))
+            review_api.PanelOut().dump(panel_cases.open_panel(self.store, data, audit_name(actor), utcnow()))))
 
     @rpc
-    @answers
+    @answering
     def list_panels(self, actor, **query):
-        require(actor, "province")
+        require_role(actor, ("province",))
         query = schemas.PanelListIn().load(query)
         limit, cursor = query.pop("limit"), query.pop("cursor", None)
         items, next_cursor = self.store.page("panels", query, limit, cursor)
@@ -242,22 +212,22 @@ class ReviewService(ChuyiService):
         return ok(review_api.PanelPageOut().dump({"items": items, "next_cursor": next_cursor}))
 
     @rpc
-    @answers
+    @answering
     def get_panel(self, actor, panel_id):
-        require(actor, "province")
+        require_role(actor, ("province",))
         return ok(review_api.PanelOut().dump(panel_cases.get_panel(self.store, panel_id)))
 
     @rpc
-    @answers
+    @answering
     def assign_panel(self, actor, panel_id, idempotency_key=None, request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            review_api.PanelRunOut().dump(panel_cases.assign_panel(self.store, panel_id, who(actor), utcnow()))))
+            review_api.PanelRunOut().dump(panel_cases.assign_panel(self.store, panel_id, audit_name(actor), utcnow()))))
 
     @rpc
-    @answers
+    @answering
     def list_panel_assignments(self, actor, **query):
-        require(actor, "province", "expert")
+        require_role(actor, ("province", "expert"))
         query = schemas.PanelAssignmentListIn().load(query)
         limit, cursor = query.pop("limit"), query.pop("cursor", None)
         if actor["role"] == "expert":
@@ -266,38 +236,38 @@ class ReviewService(ChuyiService):
         return ok(review_api.PanelAssignmentPageOut().dump({"items": items, "next_cursor": next_cursor}))
 
     @rpc
-    @answers
+    @answering
     def put_panel_review(self, actor, assignment_id, review):
-        require(actor, "expert")
+        require_role(actor, ("expert",))
         sheet = review_api.ReviewIn().load(review)
         return ok(review_api.PanelAssignmentOut().dump(
-            panel_cases.put_panel_review(self.store, actor, assignment_id, sheet, who(actor), utcnow())))
+            panel_cases.put_panel_review(self.store, actor, assignment_id, sheet, audit_name(actor), utcnow())))
 
     @rpc
-    @answers
+    @answering
     def decline_panel_assignment(self, actor, assignment_id, decline, idempotency_key=None, request_fingerprint=None):
-        require(actor, "expert")
+        require_role(actor, ("expert",))
         reason = review_api.AssignmentDeclineIn().load(decline)["reason"]
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
             review_api.PanelDeclineOut().dump(panel_cases.decline_panel_assignment(
-                self.store, actor, assignment_id, reason, who(actor), utcnow()))))
+                self.store, actor, assignment_id, reason, audit_name(actor), utcnow()))))
 
     @rpc
-    @answers
+    @answering
     def propose_panel(self, actor, panel_id, idempotency_key=None, request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            review_api.PanelOut().dump(panel_cases.propose_results(self.store, panel_id, who(actor), utcnow()))))
+            review_api.PanelOut().dump(panel_cases.propose_results(self.store, panel_id, audit_name(actor), utcnow()))))
 
     @rpc
-    @answers
+    @answering
     def confirm_panel_result(self, actor, panel_id, project_id, confirmation=None, idempotency_key=None,
                              request_fingerprint=None):
-        require(actor, "province")
+        require_role(actor, ("province",))
         data = review_api.PanelConfirmIn().load(confirmation or {})
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
             review_api.PanelResultOut().dump(panel_cases.confirm_result(self.store, panel_id, project_id, data,
-                                                                     who(actor), utcnow()))))
+                                                                     audit_name(actor), utcnow()))))
 
     @timer(interval=RECTIFY_CHECK_S)
     def tell_rectifications_due(self):

@@ -28,21 +28,23 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.common.bilingual import Bilingual
-from services.common.store import BaseStore, utcnow
+from services.common.errors import DomainError
+from services.common.errors import NotFound as KernelNotFound
+from services.common.clock import utcnow
+from services.common.store import BaseStore
 from services.review.domain.reviews import STANDING
 from services.contracts.review_events import EVENTS
 
 T = TypeVar("T")
 
 
-class NotFound(LookupError):
+class NotFound(KernelNotFound):
     """No such record (or none the actor may see); `message` says which, in both languages."""
 
     record = Bilingual("record", "记录")
 
     def __init__(self, record_id: str):
-        self.message = Bilingual(f"There is no {self.record.en} {record_id}.", f"不存在{self.record.zh} {record_id}。")
-        super().__init__(self.message.en)
+        super().__init__(Bilingual(f"There is no {self.record.en} {record_id}.", f"不存在{self.record.zh} {record_id}。"))
 
 
 class CallNotFound(NotFound):
@@ -71,10 +73,13 @@ class ProjectNotFound(NotFound):
     record = Bilingual("project", "项目")
 
 
-class DuplicateExpert(Exception):
+class DuplicateExpert(DomainError):
     """An expert with the same person key is already in the pool."""
 
-    message = Bilingual("an expert with this ID number is already in the pool", "该身份证号的专家已在专家库中")
+    status, kind = 409, "duplicate-expert"
+
+    def __init__(self):
+        super().__init__(Bilingual("an expert with this ID number is already in the pool", "该身份证号的专家已在专家库中"))
 
 
 class StaleSnapshot(Exception):
@@ -123,7 +128,7 @@ class ReviewStore(BaseStore):
         except (DuplicateKeyError, BulkWriteError) as exc:
             if isinstance(exc, BulkWriteError) and exc.details["writeErrors"][0]["code"] != 11000:
                 raise
-            raise DuplicateExpert(DuplicateExpert.message.en) from None
+            raise DuplicateExpert() from None
 
     def person_keys(self) -> set[str]:
         return {doc["person_key"] for doc in self.db.experts.find({}, {"person_key": 1})}

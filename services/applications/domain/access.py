@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.contracts.reference import HRSS, Recommender
-from services.applications.domain.recommendation import HRSS_ROLE, PREFECTURE_ROLE, Actor
+from services.common.actor import Actor
+from services.applications.domain.recommendation import HRSS_ROLE, PREFECTURE_ROLE
 
 PROVINCE_ROLE = "province"
 INSTITUTION_ROLE = "institution"

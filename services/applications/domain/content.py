@@ -18,7 +18,8 @@ from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 from pypdf.generic import DictionaryObject, PdfObject
 
-from services.applications.domain.messages import Bilingual, DomainError
+from services.common.errors import DomainError
+from services.applications.domain.messages import Bilingual
 from services.contracts.applications import DOCX, JPEG, PDF, PNG, XLSX
 
 
@@ -32,13 +33,19 @@ _MAX_NAME = 255
 class UnsupportedType(DomainError):
     """The content is none of the accepted types (415)."""
 
+    status, kind = 415, "unsupported-content"
+
 
 class UnsafeContent(DomainError):
     """The content is of an accepted type but refused: encrypted, active or nested (422)."""
 
+    status, kind = 422, "unsafe-content"
+
 
 class BadFilename(DomainError):
     """The name carries a path or is not a plain file name (422)."""
+
+    status, kind = 422, "bad-filename"
 
 
 def check_filename(name: str) -> str:

@@ -10,8 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from services.applications.domain.access import may_see
-from services.applications.domain.messages import Bilingual, DomainError, FieldsRefused, NotEditable, NotFound
-from services.applications.domain.recommendation import Actor
+from services.common.errors import DomainError
+from services.applications.domain.messages import Bilingual, FieldsRefused, NotEditable, NotFound
+from services.common.actor import Actor
 from services.applications.domain.reports import DRAFT as REPORT_DRAFT
 from services.applications.domain.reports import RETURNED as REPORT_RETURNED
 from services.contracts.applications import MATERIAL_KINDS, REPORT_MATERIAL_KINDS
@@ -61,6 +62,8 @@ class Owner:
 
 class TooLarge(DomainError):
     """A file, or its owner's materials together, past the limit (413)."""
+
+    status, kind = 413, "too-large"
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,7 @@ def check_readable(actor: Actor, doc: Mapping[str, Any], review_deadline: dateti
 
 def watermark_text(actor: Actor, now: datetime) -> str:
     """The stamp on an expert's copy: a leaked copy names its reader and the time."""
-    return f"仅供评审使用 · {actor.subject} ({actor.expert_id}) · {now.strftime('%Y-%m-%d %H:%M')} UTC"
+    return f"仅供评审使用 · {actor.sub} ({actor.expert_id}) · {now.strftime('%Y-%m-%d %H:%M')} UTC"
 
 
 def material_history(history: Iterable[Mapping[str, Any]],

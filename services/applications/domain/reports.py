@@ -20,9 +20,11 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.applications.domain.messages import Bilingual, DomainError, FieldsRefused, NotRecommender, rfc3339
+from services.common.errors import DomainError
+from services.applications.domain.messages import Bilingual, FieldsRefused, NotRecommender, rfc3339
 from services.applications.domain.projects import LEFT
-from services.applications.domain.recommendation import Actor, may_recommend
+from services.common.actor import Actor
+from services.applications.domain.recommendation import may_recommend
 from services.common.statemachine import StateMachine, Transition, creation_entry
 from services.contracts.applications import DEFAULT_REMIND_HOURS, REPORT_STATES, TARGET_STATUSES
 from services.contracts.reference import Recommender
@@ -58,13 +60,19 @@ PROVINCE_ROLE = "province"
 class WindowNotOpen(DomainError):
     """No reporting window for that year, or it has not opened yet."""
 
+    status, kind = 409, "window-not-open"
+
 
 class WindowExists(DomainError):
     """The year already has its reporting window."""
 
+    status, kind = 409, "window-exists"
+
 
 class AlreadyFiled(DomainError):
     """The project's report for the year exists: refile it once returned."""
+
+    status, kind = 409, "already-filed"
 
 
 def already_filed(year: int, state: str | None) -> AlreadyFiled:
@@ -79,6 +87,8 @@ def already_filed(year: int, state: str | None) -> AlreadyFiled:
 
 class NotDue(DomainError):
     """The project owes no report for the year (a later call's, or it has left the action)."""
+
+    status, kind = 409, "not-due"
 
 
 def report_id(project_id: str, year: int) -> str:
@@ -117,6 +127,8 @@ def window_record(window_id: str, data: Mapping[str, Any], actor: str, at: datet
 
 class DeadlinePassed(DomainError):
     """The window's deadline has passed: it can no longer be moved (reports filed after it are late)."""
+
+    status, kind = 409, "deadline-passed"
 
 
 def check_deadline_extension(window: Mapping[str, Any], new_due_at: datetime, now: datetime) -> None:

@@ -13,7 +13,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
-from services.applications.domain.messages import Bilingual, DomainError
+from services.common.errors import DomainError
+from services.applications.domain.messages import Bilingual
 
 FONT = "STSong-Light"
 pdfmetrics.registerFont(UnicodeCIDFont(FONT))
@@ -38,6 +39,8 @@ def _stamp(text: str, width: float, height: float) -> PageObject:
 
 class Unstampable(DomainError):
     """A PDF that passed the checks but cannot be stamped: never sent unstamped to an expert."""
+
+    status, kind = 422, "unstampable-pdf"
 
 
 def watermark(source: BinaryIO, text: str, target: BinaryIO) -> None:

@@ -39,7 +39,8 @@ from services.applications.domain.eligibility import (
 from services.contracts.reference import Institution, Recommender
 from services.applications.domain.materials import check_complete
 from services.applications.domain.messages import Bilingual, NotRegistered, UnknownReference, rfc3339
-from services.applications.domain.recommendation import Actor, check_may_recommend, check_recommendation_cap
+from services.common.actor import Actor
+from services.applications.domain.recommendation import check_may_recommend, check_recommendation_cap
 from services.applications.store import ApplicationsStore, as_answer, new_id
 from services.common.personal import protect
 from services.common.statemachine import creation_entry

@@ -9,7 +9,7 @@ from datetime import datetime
 from services.applications.domain.applications import SUBMITTED_STATES
 from services.applications.domain.calls import (
     DRAFT, call_year, check_call_quota, check_extension, due_events, released_on_cancel)
-from services.applications.domain.recommendation import Actor
+from services.common.actor import Actor
 from services.applications.store import ApplicationsStore, as_answer, new_id
 from services.applications.domain.messages import rfc3339
 from services.common.statemachine import creation_entry

@@ -5,7 +5,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from services.contracts.reference import Institution
-from services.applications.domain.recommendation import Actor
+from services.common.actor import Actor
 from services.applications.store import ApplicationsStore, as_answer, new_id
 
 

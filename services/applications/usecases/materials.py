@@ -24,8 +24,8 @@ from services.applications.domain.materials import (
     check_readable,
     watermark_text,
 )
-from services.applications.domain.messages import DomainError
-from services.applications.domain.recommendation import Actor
+from services.common.errors import DomainError
+from services.common.actor import Actor
 from services.applications.domain.watermark import watermark
 from services.applications.store import ApplicationsStore
 from services.contracts.applications import PDF

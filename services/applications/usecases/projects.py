@@ -8,7 +8,7 @@ from datetime import datetime
 from services.applications.domain.projects import (
     ESTABLISHED, LEFT, RELEASED, WITHHELD, established_event, milestones_of, place_of, project_record,
     replaced_event, with_tranche)
-from services.applications.domain.recommendation import Actor
+from services.common.actor import Actor
 from services.applications.domain.reserve import (
     check_place_available, check_place_free, check_reserve_valid, next_on_reserve)
 from services.applications.store import ApplicationsStore

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from services.applications.domain import access
 from services.applications.domain.messages import Bilingual, NotFound, rfc3339
-from services.applications.domain.recommendation import Actor
+from services.common.actor import Actor
 from services.applications.domain.reports import (
     DRAFT,
     REPORT_MACHINE,

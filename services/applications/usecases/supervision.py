@@ -7,7 +7,7 @@ from datetime import datetime
 
 from services.applications.domain import access
 from services.contracts.reference import PREFECTURES
-from services.applications.domain.recommendation import Actor
+from services.common.actor import Actor
 from services.applications.domain.reports import timeliness
 from services.applications.domain.supervision import prefecture_facts
 from services.applications.store import ApplicationsStore

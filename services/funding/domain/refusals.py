@@ -1,19 +1,20 @@
 """What the funding service refuses, in both languages: each refusal is a conflict with the
-current state (HTTP 409); service.py maps each class to its problem type."""
+current state (HTTP 409), with its own problem type."""
 from __future__ import annotations
 
 from services.common.bilingual import Bilingual
+from services.common.errors import DomainError
 
 
-class Conflict(Exception):
+class Conflict(DomainError):
     """A command that the current state does not allow (HTTP 409); `message` says why, in both languages."""
 
-    def __init__(self, message: Bilingual):
-        super().__init__(message.en)
-        self.message = message
+    status, kind = 409, "changed-meanwhile"
 
 
 class RuleExists(Conflict):
+    kind = "rule-exists"
+
     def __init__(self, rule_id: str):
         super().__init__(Bilingual(
             f"a funding rule with the id {rule_id!r} exists already; rules do not change once "
@@ -26,6 +27,8 @@ class AllocationBlocked(Conflict):
 
 
 class NoSelection(AllocationBlocked):
+    kind = "no-selection"
+
     def __init__(self, call_id: str):
         super().__init__(Bilingual(
             f"no selection_finalized has arrived for call {call_id}: its approved projects are not "
@@ -35,6 +38,8 @@ class NoSelection(AllocationBlocked):
 
 
 class AlreadyAllocated(Conflict):
+    kind = "already-allocated"
+
     def __init__(self, call_id: str, year: int):
         super().__init__(Bilingual(
             f"call {call_id} is allocated already (from the {year} budget); allocation runs once per call",
@@ -42,6 +47,8 @@ class AlreadyAllocated(Conflict):
 
 
 class RuleMissing(AllocationBlocked):
+    kind = "rule-missing"
+
     def __init__(self, call_id: str, rule_id: str):
         super().__init__(Bilingual(
             f"call {call_id} is funded by the funding rule {rule_id!r}, which does not exist: create it "
@@ -50,11 +57,15 @@ class RuleMissing(AllocationBlocked):
 
 
 class AllocationImpossible(AllocationBlocked):
+    kind = "allocation-impossible"
+
     def __init__(self, call_id: str, why: str):
         super().__init__(Bilingual(f"call {call_id} cannot be allocated: {why}", f"批次 {call_id} 无法分配资金：{why}"))
 
 
 class NotFundedYet(Conflict):
+    kind = "not-funded-yet"
+
     def __init__(self, project_id: str, call_id: str):
         super().__init__(Bilingual(
             f"project {project_id} is approved in call {call_id}, which is not allocated yet: "

@@ -2,11 +2,10 @@
 as JSON pages or an XLSX workbook. The records and their chains: services/common/audit.py."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from flask import Blueprint, jsonify
 from marshmallow import fields
 
+from services.common.clock import utcnow
 from services.common import audit
 from services.common.config import SERVICES
 from services.common.fields import Text, UtcDateTime
@@ -101,7 +100,7 @@ def audit_log(call: Call):
             records += page
             if cursor is None:
                 break
-        at = datetime.now(timezone.utc)
+        at = utcnow()
         return download(xlsx([_table(records)]), XLSX, f"audit-{at:%Y%m%d-%H%M%S}")
     items, next_cursor = _page(call, filters, query["limit"], query.get("cursor"))
     return jsonify(AuditPageSchema().dump({"items": items, "next_cursor": next_cursor}))

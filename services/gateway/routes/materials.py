@@ -78,7 +78,7 @@ class _SizedBody:
 
 def _internal(call: Call, method: str, path: str, **kwargs: Any) -> requests.Response:
     settings = gateway().settings
-    headers = {ACTOR_HEADER: sign(call.actor.as_dict(), settings.internal_secret),
+    headers = {ACTOR_HEADER: sign(call.actor.as_claims(), settings.internal_secret),
                REQUEST_ID_HEADER: current_request_id() or "", **kwargs.pop("headers", {})}
     try:
         return requests.request(method, f"{settings.applications_http_url}{path}", headers=headers,

@@ -2,13 +2,13 @@
 as JSON or XLSX, and the province's dashboard page that draws it."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 from flask import Blueprint, jsonify, render_template, send_from_directory
 
 from marshmallow import fields, validate
 
+from services.common.clock import utcnow
 from services.contracts.reference import ACTION_YEARS
 from services.contracts.applications_api import SupervisionWeightsIn, SupervisionWeightsOut
 from services.gateway.exports import PDF, download, format_field, pdf, requested_format, xlsx
@@ -41,7 +41,7 @@ def progress_report(call: Call):
     approvals, funding = (reply.body for reply in call.rpc_each([("applications", "progress_report", {}),
                                                                  ("funding", "progress_report", {})]))
     scope = call.actor.prefecture if call.actor.role == "prefecture" else PROVINCE_SCOPE
-    at = datetime.now(timezone.utc)
+    at = utcnow()
     report = compose_report(scope, approvals, funding, at)
     if requested_format(call.query, call.operation.downloads) == XLSX:
         return download(xlsx(report_tables(report)), XLSX, f"progress-report-{at:%Y%m%d}")
@@ -71,7 +71,7 @@ class SupervisionQuery(StrictSchema):
 def supervision_report(call: Call):
     facts, funding = (reply.body for reply in call.rpc_each([
         ("applications", "supervision_facts", {"year": call.query["year"]}), ("funding", "progress_report", {})]))
-    report = compose_supervision(facts, funding["cells"], datetime.now(timezone.utc))
+    report = compose_supervision(facts, funding["cells"], utcnow())
     wanted = requested_format(call.query, call.operation.downloads)
     name = f"supervision-{report['year']}"
     if wanted == XLSX:

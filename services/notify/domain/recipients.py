@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from services.common.errors import DomainError
 from services.contracts.reference import PREFECTURES
 
 PROVINCE = "province"
@@ -44,8 +45,10 @@ _SCOPES = {"institution": ("institution_id", institution), "prefecture": ("prefe
            "expert": ("expert_id", expert), "hrss": ("sponsor", hrss)}
 
 
-class NoRecipient(ValueError):
+class NoRecipient(DomainError):
     """The actor's token lacks the scope its role needs."""
+
+    status, kind = 403, None
 
 
 class NotKnownYet(LookupError):

@@ -11,16 +11,16 @@ from __future__ import annotations
 import ipaddress
 
 from services.common.bilingual import Bilingual
+from services.common.errors import NotFound
 
 ACTIVE, DISABLED, DELETED = "active", "disabled", "deleted"
 
 
-class NoSuchWebhook(LookupError):
-    """The recipient has no such webhook (deleted ones included): HTTP 404."""
+class NoSuchWebhook(NotFound):
+    """The recipient has no such webhook (deleted ones included)."""
 
     def __init__(self) -> None:
-        self.message = Bilingual("No such webhook of yours.", "您没有这个回调地址（webhook）。")
-        super().__init__(self.message.en)
+        super().__init__(Bilingual("No such webhook of yours.", "您没有这个回调地址（webhook）。"))
 
 
 def address_problem(address: str) -> str | None:

@@ -50,7 +50,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from services.review.domain.reviews import FieldErrors
+from services.common.errors import FieldErrors
 
 DEFAULT_RIDGE = 1.0
 DEFAULT_TOL = 1e-10

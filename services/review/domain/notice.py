@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo
 from typing import Any
 
 from services.common.bilingual import Bilingual
+from services.common.errors import DomainError, NotFound
 from services.common.statemachine import (
     AuditEntry,
     StateMachine,
@@ -47,7 +48,8 @@ from services.common.statemachine import (
 )
 from services.contracts.review import MAX_OBJECTIONS_PER_FILER
 from services.review.domain.ranking import Ranking
-from services.review.domain.reviews import FieldErrors, rfc3339, utc
+from services.common.errors import FieldErrors
+from services.review.domain.reviews import rfc3339, utc
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEFAULT_WORKING_DAYS = 5
@@ -81,20 +83,17 @@ class TransitionBlocked(TransitionNotAllowed):
         self.args = (f"'{event}' from '{from_state}' to '{to_state}' is blocked: {why}",)
 
 
-class ObjectionRefused(Exception):
+class ObjectionRefused(DomainError):
     """An objection this filer may not file: a second one to the same application, or one
     beyond MAX_OBJECTIONS_PER_FILER."""
 
-    def __init__(self, message: Bilingual):
-        super().__init__(message)
-        self.message = message
+    status, kind = 409, "objection-refused"
 
 
-class ObjectionNotFound(LookupError):
+class ObjectionNotFound(NotFound):
     def __init__(self, objection_id: str):
         self.objection_id = objection_id
-        self.message = Bilingual(f"no objection {objection_id!r} on this notice", f"本公示没有异议 {objection_id}")
-        super().__init__(self.message.en)
+        super().__init__(Bilingual(f"no objection {objection_id!r} on this notice", f"本公示没有异议 {objection_id}"))
 
 
 def is_working_day(

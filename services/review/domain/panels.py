@@ -31,7 +31,8 @@ from services.common.statemachine import StateMachine, Transition
 from services.contracts.review import DEFAULT_PASS_FROM, DEFAULT_RECTIFY_FROM, PANEL_STATES
 from services.review.domain.assignment import Application, AssignmentPolicy
 from services.review.domain.calibration import Calibration, ReviewScore, calibrate
-from services.review.domain.reviews import FieldErrors, reviews_complete
+from services.common.errors import FieldErrors
+from services.review.domain.reviews import reviews_complete
 
 MILESTONES = ("mid_term", "acceptance")
 RESULTS = ("pass", "rectify", "fail")

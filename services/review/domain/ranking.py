@@ -26,7 +26,8 @@ from datetime import datetime
 from typing import Any
 
 from services.review.domain.calibration import Calibration, CalibratedScore, ReviewScore, calibrate
-from services.review.domain.reviews import FieldErrors, utc
+from services.common.errors import FieldErrors
+from services.review.domain.reviews import utc
 
 TIE_RULE = (
     "higher calibrated score, then higher raw mean, then lower uncertainty, "

@@ -24,13 +24,14 @@ review or the pair stops being allowed. ``assigned`` and ``reviewed`` are standi
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from fractions import Fraction
 from typing import Any, TypeGuard
 
 from services.common.bilingual import Bilingual
+from services.common.errors import DomainError, FieldErrors
 from services.common.statemachine import StateMachine, Transition
 
 ASSIGNMENT = StateMachine(
@@ -49,14 +50,6 @@ COMMENTS_MAX_CHARS = 5000
 _CRITERION_FIELDS = ("code", "name", "weight", "max_score")
 
 
-class FieldErrors(ValueError):
-    """Bad input: ``errors`` maps each offending field to its messages."""
-
-    def __init__(self, errors: Mapping[str, Sequence[str]]) -> None:
-        self.errors = {field: list(messages) for field, messages in errors.items()}
-        super().__init__("; ".join(f"{f}: {' '.join(m)}" for f, m in self.errors.items()))
-
-
 class RubricInvalid(FieldErrors):
     pass
 
@@ -65,14 +58,15 @@ class ScoreSheetInvalid(FieldErrors):
     pass
 
 
-class ReviewClosed(Exception):
+class ReviewClosed(DomainError):
     """The review deadline has passed: the review can no longer be written or edited."""
+
+    status, kind = 409, "review-closed"
 
     def __init__(self, deadline: datetime):
         self.deadline = deadline
-        self.message = Bilingual(f"the review deadline {rfc3339(deadline)} has passed: reviews are closed",
-                                 f"评审截止时间{rfc3339(deadline)}已过，不能再提交或修改评审意见")
-        super().__init__(self.message.en)
+        super().__init__(Bilingual(f"the review deadline {rfc3339(deadline)} has passed: reviews are closed",
+                                   f"评审截止时间{rfc3339(deadline)}已过，不能再提交或修改评审意见"))
 
 
 def utc(instant: datetime, field: str = "time") -> datetime:
@@ -234,7 +228,7 @@ def write_review(
     try:
         sheet = rubric.validate_scores(scores)
     except ScoreSheetInvalid as invalid:
-        errors.update(invalid.errors)
+        errors.update(invalid.errors or {})
     if messages := _text_errors(comments, COMMENTS_MAX_CHARS):
         errors["comments"] = messages
     if errors:

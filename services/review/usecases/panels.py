@@ -20,8 +20,8 @@ from services.review.domain.experts import pairs_to_void, pool_expert
 from services.review.domain.panels import (
     PANEL, PANEL_RESULT, FAILED, STANDING as PROJECT_STANDING, WITHDRAWN, NotReady, Thresholds, decide, panel_policy,
     panel_project, propose, ready_to_propose, rule_text, select_projects)
-from services.review.domain.reviews import (
-    ASSIGNMENT, STANDING, FieldErrors, Review, ReviewClosed, Rubric, rfc3339, write_review)
+from services.common.errors import FieldErrors
+from services.review.domain.reviews import ASSIGNMENT, STANDING, Review, ReviewClosed, Rubric, rfc3339, write_review
 from services.review.store import PanelAssignmentNotFound, ReviewStore, new_id
 
 REVIEWS_CLOSED = Bilingual("The panel has proposed its results: reviews are closed.",

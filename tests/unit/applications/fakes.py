@@ -17,7 +17,7 @@ from services.applications.domain.applications import APPLICATION_MACHINE, NOT_S
 from services.applications.domain.calls import CALL_MACHINE, DRAFT as CALL_DRAFT
 from services.applications.domain.messages import Bilingual, DuplicateCreditCode, NotFound
 from services.applications.domain.projects import PROJECT_MACHINE
-from services.applications.domain.recommendation import Actor
+from services.common.actor import Actor
 from services.applications.domain.reports import DRAFT as REPORT_DRAFT
 from services.applications.domain.reports import REPORT_MACHINE, already_filed, is_due, window_exists
 from services.applications.store import as_answer

@@ -1,7 +1,7 @@
 import pytest
 
 from services.applications.domain.access import may_see, scope
-from services.applications.domain.recommendation import Actor
+from services.common.actor import Actor
 
 RECORD = {"institution_id": "inst_1", "prefecture": "长沙市", "recommender_key": "hrss:湖南省人力资源和社会保障厅"}
 

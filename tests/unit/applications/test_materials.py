@@ -10,7 +10,7 @@ from services.applications.domain.materials import (
     check_kind, check_readable, watermark_text,
 )
 from services.applications.domain.messages import FieldsRefused, NotEditable, NotFound
-from services.applications.domain.recommendation import Actor
+from services.common.actor import Actor
 from services.applications.domain.watermark import watermark
 from services.contracts.applications import DOCX, PDF, PNG, XLSX, material_link
 from tests.support import documents

@@ -5,11 +5,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from services.applications.domain.messages import FieldsRefused, NotFound, NotRecommender
-from services.applications.domain.recommendation import Actor
+from services.common.actor import Actor
 from services.applications.domain.reports import (
     REPORT_MACHINE, AlreadyFiled, DeadlinePassed, NotDue, WindowExists, WindowNotOpen, assessed, reminder_due,
     timeliness)
-from services.applications.service import as_refused
+from services.applications.domain.guides import GUIDES
+from services.common.replies import refusal_problem
 from services.applications.usecases import reports as cases
 from services.common.statemachine import ReasonRequired, TransitionNotAllowed
 from tests.unit.applications.fakes import FakeApplicationsStore
@@ -154,7 +155,7 @@ def test_returned_refiled_endorsed_and_accepted_by_the_right_parties(store, wind
     assert (returned["state"], returned["return_reason"]) == ("returned", "佐证不足")
     with pytest.raises(TransitionNotAllowed) as refused:
         cases.decide(store, CHANGSHA_BUREAU, rid, "endorse", None, AT)
-    assert "POST /v1/annual-reports/{id}/refile" in as_refused(refused.value).detail
+    assert "POST /v1/annual-reports/{id}/refile" in refusal_problem(refused.value, GUIDES)["problem"]["detail"]
     with pytest.raises(FieldsRefused):  # the content is checked again
         cases.refile_report(store, institution("inst_a"), rid, {"summary": "x", "assessments": []}, AT)
     later = DUE + timedelta(hours=1)

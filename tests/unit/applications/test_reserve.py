@@ -9,7 +9,7 @@ import pytest
 
 from services.applications.domain.messages import PlaceTaken, ProjectNotLeft, ReserveEmpty, ReserveExpired
 from services.applications.domain.projects import project_record
-from services.applications.domain.recommendation import Actor
+from services.common.actor import Actor
 from services.applications.domain.reserve import (
     RESERVE_VALIDITY, check_place_available, check_place_free, check_reserve_valid, next_on_reserve,
     reserve_valid_until)
@@ -19,7 +19,7 @@ from tests.unit.applications.fakes import FakeApplicationsStore
 
 FINALIZED = datetime(2025, 3, 1, 2, tzinfo=timezone.utc)
 LATER = FINALIZED + timedelta(days=200)
-PROVINCE = Actor(role="province", subject="office")
+PROVINCE = Actor(role="province", sub="office")
 CHANGSHA, HENGYANG, LOUDI = "长沙市", "衡阳市", "娄底市"
 
 

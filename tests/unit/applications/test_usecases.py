@@ -10,7 +10,7 @@ import pytest
 
 from services.applications.domain.messages import (
     DecisionReasonRequired, FieldsRefused, RecommendationCapReached, RuleNotOverridable)
-from services.applications.domain.recommendation import Actor
+from services.common.actor import Actor
 from services.applications.domain.reserve import reserve_valid_until
 from services.applications.usecases import applications, calls, institutions, selection
 from services.common.statemachine import TransitionNotAllowed
@@ -18,14 +18,14 @@ from tests.unit.applications.fakes import FakeApplicationsStore
 
 AT = datetime(2025, 3, 3, 1, tzinfo=timezone.utc)
 CLOSED = AT + timedelta(days=31)  # after the window
-PROVINCE = Actor(role="province", subject="office")
+PROVINCE = Actor(role="province", sub="office")
 CHANGSHA, HENGYANG, LOUDI = "长沙市", "衡阳市", "娄底市"
 RUBRIC = [{"code": "plan", "name": "建设方案", "weight": 100, "max_score": 100}]
 _codes = itertools.count(1)
 
 
 def bureau(prefecture: str) -> Actor:
-    return Actor(role="prefecture", subject=f"bureau-{prefecture}", prefecture=prefecture)
+    return Actor(role="prefecture", sub=f"bureau-{prefecture}", prefecture=prefecture)
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def an_institution(store, prefecture=CHANGSHA, kind="higher_vocational", name=No
     registered = institutions.register(store, {
         "name": name or f"{prefecture}第{number}职业技术学院", "type": kind, "prefecture": prefecture,
         "county": "某县", "sponsor": f"{prefecture}人民政府", "credit_code": f"CC{number:016d}"}, PROVINCE, AT)
-    return Actor(role="institution", subject=f"user-{number}", institution_id=registered["id"])
+    return Actor(role="institution", sub=f"user-{number}", institution_id=registered["id"])
 
 
 def a_call(store, category="hv-group", **terms) -> dict:

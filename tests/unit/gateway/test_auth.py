@@ -44,7 +44,7 @@ def test_an_hrss_token_carries_its_sponsor_and_no_other_scope():
     token = mint_token("hrss", "hrss-1", sponsor=sponsor, prefecture=CHANGSHA, secret=TEST_SECRET)
     actor = hs_verifier().verify(token)
     assert actor == Actor(sub="hrss-1", role="hrss", sponsor=sponsor)
-    assert actor.as_dict()["sponsor"] == sponsor
+    assert actor.as_claims()["sponsor"] == sponsor
 
 
 def test_the_sponsor_claim_is_dropped_from_other_roles():

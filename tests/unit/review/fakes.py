@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 
-from services.common.store import utcnow
+from services.common.clock import utcnow
 from services.contracts.review_events import EVENTS
 from services.review.domain.reviews import STANDING
 from services.review.store import (

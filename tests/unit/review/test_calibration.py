@@ -8,7 +8,8 @@ from services.review.domain.calibration import (
     calibrate,
     connected_components,
 )
-from services.review.domain.reviews import FieldErrors, Rubric, write_review
+from services.common.errors import FieldErrors
+from services.review.domain.reviews import Rubric, write_review
 
 NOISE_SD = 4.0
 OFFSET_SD = 6.0

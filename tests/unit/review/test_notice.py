@@ -13,7 +13,7 @@ from services.review.domain.notice import (
     window_closes_at,
 )
 from services.review.domain.ranking import QuotaPolicy, RankEntry, rank
-from services.review.domain.reviews import FieldErrors
+from services.common.errors import FieldErrors
 
 BEIJING = timezone(timedelta(hours=8))
 # 2025 Labour Day, as the State Council office arranged it: 5月1日至5日放假调休，4月27日（周日）上班

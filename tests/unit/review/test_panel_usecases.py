@@ -8,7 +8,7 @@ import pytest
 from services.common.replies import Refused
 from services.common.statemachine import ReasonRequired, TransitionNotAllowed
 from services.review.store import PanelAssignmentNotFound, new_id
-from services.review.domain.reviews import FieldErrors
+from services.common.errors import FieldErrors
 from services.review.usecases import panels as cases
 from tests.unit.review.fakes import FakeReviewStore
 

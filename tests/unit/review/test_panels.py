@@ -11,7 +11,7 @@ from services.review.domain.flow import assign
 from services.review.domain.calibration import ReviewScore
 from services.review.domain.panels import (
     NotReady, Thresholds, decide, panel_policy, panel_project, propose, ready_to_propose, rule_text, select_projects)
-from services.review.domain.reviews import FieldErrors
+from services.common.errors import FieldErrors
 
 NOW = datetime(2026, 6, 1, 2, 0, tzinfo=timezone.utc)
 

@@ -16,7 +16,7 @@ from services.review.domain.ranking import (
     rank,
     rank_reviews,
 )
-from services.review.domain.reviews import FieldErrors
+from services.common.errors import FieldErrors
 
 PREFECTURES = [
     "长沙市", "株洲市", "湘潭市", "衡阳市", "邵阳市", "岳阳市", "常德市",

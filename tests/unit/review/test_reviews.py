@@ -5,16 +5,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.common.statemachine import ReasonRequired, TransitionNotAllowed
+from services.common.errors import FieldErrors
 from services.review.domain.reviews import (
-    ASSIGNMENT,
-    FieldErrors,
-    ReviewClosed,
-    Rubric,
-    RubricInvalid,
-    ScoreSheetInvalid,
-    reviews_complete,
-    visible_reviews,
-    write_review,
+    ASSIGNMENT, ReviewClosed, Rubric, RubricInvalid, ScoreSheetInvalid, reviews_complete, visible_reviews, write_review,
 )
 
 RUBRIC_DICTS = [
