@@ -44,9 +44,12 @@ test: setup
 bandit: setup
 	$(VENV)/bin/bandit -q -r services chuyi --severity-level medium
 
-# The layering: the import-linter contracts of pyproject.toml ([tool.importlinter]).
+# The layering (import-linter contracts, [tool.importlinter]), ruff ([tool.ruff]) and mypy strict on
+# the kernel and every domain ([tool.mypy]); .ci/run runs it before the tests.
 lint: setup
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check services chuyi tests bench examples
+	$(VENV)/bin/mypy
 
 test-unit: setup
 	$(PY) -m pytest -q tests/unit

@@ -349,7 +349,7 @@ def mid_term_panel(round_: Round, call: CallRound, quality: dict[str, float], ye
     results = years.results
     round_.say(f"confirmed by the province: {results['pass']} pass (mid-term tranche released), "
                f"{results['rectify']} rectify (held), {results['fail']} fail")
-    for project_id, gone in years.failed.items():
+    for gone in years.failed.values():
         money = gone["funding"]
         round_.say(f"failed: 《{gone['project']['plan']['title']}》 (calibrated "
                    f"{gone['result'].get('calibrated_hundredths', 0) / 100:.2f}) leaves: "

@@ -26,10 +26,10 @@ from services.gateway.auth import ROLES, AuthError, TokenVerifier, bearer_token
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.problems import Problem, field_errors
 from services.gateway.ratelimit import SharedLimiter, TokenBucketLimiter
-
-Limiter = TokenBucketLimiter | SharedLimiter
 from services.gateway.rpc import RpcClient, ServiceFailed
 from services.gateway.settings import Settings
+
+Limiter = TokenBucketLimiter | SharedLimiter
 
 EXTENSION = "chuyi_gateway"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -59,7 +59,8 @@ class Gateway:
         try:
             return self.verifier.verify(bearer_token(request.headers.get("Authorization")))
         except AuthError as exc:
-            raise Problem(401, f"Authentication failed: {exc}.", headers={"WWW-Authenticate": 'Bearer realm="chuyi"'})
+            raise Problem(401, f"Authentication failed: {exc}.",
+                          headers={"WWW-Authenticate": 'Bearer realm="chuyi"'}) from None
 
     def throttle(self, actor: Actor | None) -> None:
         """The caller's limit: its principal's with a token, else its address's (stricter)."""

@@ -14,7 +14,6 @@ checks of what the platform holds against that history.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess

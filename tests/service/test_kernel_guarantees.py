@@ -61,7 +61,7 @@ def test_a_handler_that_always_fails_is_dead_lettered_and_the_queue_keeps_flowin
     wait_until(lambda: effects(platform, event_id=healthy.id), what="the later, healthy event applied")
     letters = wait_until(lambda: deadletters.list_dead_letters(platform.amqp_uri, "consumer.producer"),
                          what="the failing event in the dead-letter queue")
-    assert [l["message_id"] for l in letters] == [doomed.id]
+    assert [letter["message_id"] for letter in letters] == [doomed.id]
     assert letters[0]["attempts"] == 3                       # the first try and two retries
     assert "the fragile handler is broken" in letters[0]["error"]
     assert json.loads(letters[0]["body"])["id"] == doomed.id
@@ -83,7 +83,7 @@ def test_a_poison_event_inside_a_batch_fails_alone_and_the_rest_of_the_batch_app
 
     letters = wait_until(lambda: deadletters.list_dead_letters(platform.amqp_uri, "consumer.producer"),
                          what="the poison event in the dead-letter queue")
-    assert [l["message_id"] for l in letters] == [doomed.id] and letters[0]["attempts"] == 3
+    assert [letter["message_id"] for letter in letters] == [doomed.id] and letters[0]["attempts"] == 3
     assert [(e["event_id"], e["position"]) for e in effects(platform)] == [(e.id, i) for i, e in enumerate(before + after)]
     assert "event batch failed; applying its events one by one" in service.log()
     cursors = {c["_id"]: c["sequence"] for c in platform.db("consumer").consumer_cursors.find()}

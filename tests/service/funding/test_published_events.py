@@ -58,7 +58,7 @@ def drive_every_event(stack) -> set[str]:
     return {first, second, third, fourth, short_call}
 
 
-def test_every_published_funding_event_is_valid_against_the_asyncapi_document(stack, bound_queue, contract):
+def test_every_published_funding_event_is_valid_against_the_asyncapi_document(stack, bound_queue, contract):  # noqa: F811
     subjects = drive_every_event(stack)
     outbox = {e["_id"]: e for e in stack.db("funding").outbox.find({"subject": {"$in": list(subjects)}})}
     received = {}

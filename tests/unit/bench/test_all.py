@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import pytest
 
 import bench.all as aggregator
-from bench.all import Benchmark, Outcome, Row, document, run, table
+from bench.all import Benchmark, Row, document, run, table
 
 
 def sample(name="sample", script="bench/sample.py", timeout_s=60) -> Benchmark:

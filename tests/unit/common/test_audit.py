@@ -12,7 +12,7 @@ AT = datetime(2026, 3, 1, 8, 0, 0, 123000, tzinfo=timezone.utc)
 
 def chain(name: str, length: int) -> list[dict]:
     records, previous = [], None
-    for n in range(length):
+    for _ in range(length):
         record = audit.new_record(name, previous, WHO, entities=[name], events=[], outcome=audit.OK,
                                   service="applications", at=AT)
         records.append(record)

@@ -19,14 +19,14 @@ def confirmed(project_id, result, milestone="mid_term"):
 
 
 @pytest.fixture
-def funded(store):  # noqa: F811
+def funded(store):  # noqa: F811 (the fixture imported above)
     budget(store, {"provincial_special": 10 * MILLION, "local_government": 10 * MILLION})
     calls.selection_finalized(store, selection(), AT, AT)
     store.emitted.clear()
     return store
 
 
-def handle(store, data):
+def handle(store, data):  # noqa: F811 (the fixture imported above)
     """As the handler runs it: inside the event's transaction."""
     return store.atomic(lambda: record_panel_result(store, data, AT))
 
