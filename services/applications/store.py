@@ -55,6 +55,7 @@ from services.common.actor import Actor
 from services.applications.domain.reports import DRAFT as REPORT_DRAFT
 from services.applications.domain.reports import REPORT_MACHINE, already_filed, window_exists
 from services.contracts.applications_events import EVENTS
+from services.common import pages
 from services.common.store import BaseStore
 
 BLOBS = "material_blobs"
@@ -258,11 +259,8 @@ class ApplicationsStore(BaseStore):
         return self.db[collection].count_documents(query, session=self.session)
 
     def _page(self, collection: str, query: dict, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
-        if cursor:
-            query = {**query, "_id": {"$gt": cursor}}
-        docs = list(self.db[collection].find(query, session=self.session).sort("_id", ASCENDING).limit(limit + 1))
-        next_cursor = docs[limit - 1]["_id"] if len(docs) > limit else None
-        return [_out(doc) for doc in docs[:limit]], next_cursor
+        docs, next_cursor = pages.page(self.db[collection], query, pages.BY_ID, limit, cursor, self.session)
+        return [_out(doc) for doc in docs], next_cursor
 
     def _take(self, counter: str, limit: int) -> int:
         """Take one of `limit` places of `counter`. Returns how many were taken before: at

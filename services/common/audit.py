@@ -16,7 +16,6 @@ database (`python -m chuyi audit verify` prints it; docs/security.md).
 """
 from __future__ import annotations
 
-import base64
 import contextvars
 import hashlib
 import json
@@ -30,6 +29,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
+from . import pages
 from .fields import StrictSchema, Text, UtcDateTime
 
 RECORDS, HEADS, CHECKPOINTS = "audit_log", "audit_heads", "audit_checkpoints"
@@ -254,24 +254,18 @@ def verify(db: Database[dict[str, Any]]) -> dict[str, Any] | None:
 
 # ------------------------------------------------------------------ reading
 
-class InvalidCursor(ValueError):
-    def __init__(self) -> None:
-        super().__init__("cursor: not a next_cursor this list gave")
+#: The records newest first, in every service alike, so that pages of several services merge.
+NEWEST_FIRST = (("at", pages.DESCENDING), ("_id", pages.DESCENDING))
 
 
 def encode_cursor(record: dict[str, Any]) -> str:
     """The place after `record` (stored, or as the audit_log RPC answers it) in newest-first order."""
-    at = record["at"] if isinstance(record["at"], str) else _instant(record["at"])
-    raw = json.dumps([at, record["_id"]]).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        at, record_id = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-        return datetime.fromisoformat(at.replace("Z", "+00:00")), str(record_id)
-    except (ValueError, TypeError, UnicodeEncodeError, AttributeError):
-        raise InvalidCursor() from None
+    at = record["at"]
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    elif at.tzinfo is None:  # a client without tz_aware reads UTC as naive
+        at = at.replace(tzinfo=timezone.utc)
+    return pages.encode_cursor([at, record["_id"]])
 
 
 def page(db: Database[dict[str, Any]], *, limit: int, cursor: str | None = None, entity: str | None = None,
@@ -286,10 +280,7 @@ def page(db: Database[dict[str, Any]], *, limit: int, cursor: str | None = None,
         query["actor"] = who
     if since or until:
         query["at"] = {**({"$gte": since} if since else {}), **({"$lt": until} if until else {})}
-    if cursor:
-        at, record_id = decode_cursor(cursor)
-        query = {"$and": [query, {"$or": [{"at": {"$lt": at}}, {"at": at, "_id": {"$lt": record_id}}]}]}
-    return list(db[RECORDS].find(query).sort([("at", DESCENDING), ("_id", DESCENDING)]).limit(limit))
+    return pages.page(db[RECORDS], query, NEWEST_FIRST, limit, cursor)[0]
 
 
 MAX_PAGE_SIZE = 100

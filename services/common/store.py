@@ -224,7 +224,7 @@ class BaseStore:
             audit.acting.reset(token)
 
     def audit_page(self, **filters: Any) -> list[dict[str, Any]]:
-        """The service's audit records, newest first (audit.page). Raises audit.InvalidCursor."""
+        """The service's audit records, newest first (audit.page). Raises pages.InvalidCursor."""
         return audit.page(self.db, **filters)
 
     def seal_audit(self) -> dict[str, Any] | None:

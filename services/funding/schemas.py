@@ -1,35 +1,11 @@
-"""The funding service's own helpers for its replies: the cursors of its lists and a project's
-money as `ProjectFundingSchema` shows it. What the gateway validates and documents is the
-contract (services/contracts/funding_api.py)."""
+"""The funding service's own helper for its replies: a project's money as
+`ProjectFundingSchema` shows it. What the gateway validates and documents is the contract
+(services/contracts/funding_api.py)."""
 from __future__ import annotations
-
-import base64
-import binascii
-import json
-
-from marshmallow import ValidationError
 
 from services.contracts.funding import money
 from services.funding.domain.finance_events import tranche_data
 from services.funding.domain.milestones import ProjectFunding
-
-
-def encode_cursor(after) -> str:
-    """An opaque cursor naming the last item of a page."""
-    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None, kind: type):
-    """The `after` key (of type `kind`) of a cursor `encode_cursor` made; None for the first page."""
-    if cursor is None:
-        return None
-    try:
-        after = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["after"]
-    except (ValueError, TypeError, KeyError, binascii.Error):
-        after = None
-    if type(after) is not kind:
-        raise ValidationError({"cursor": ["not a cursor this list gave: pass its next_cursor as it is"]})
-    return after
 
 
 def project_view(doc: dict, funding: ProjectFunding) -> dict:

@@ -26,7 +26,7 @@ from services.funding.domain.allocation import BudgetExhausted
 from services.funding.domain.budget import CATEGORIES, BudgetKey
 from services.funding.domain.guides import GUIDES
 from services.funding.domain.progress import progress_cells
-from services.funding.schemas import decode_cursor, encode_cursor, project_view
+from services.funding.schemas import project_view
 from services.contracts.funding_api import (
     AllocationRequestSchema, BudgetLinePageSchema, BudgetLineSchema, BudgetQuerySchema, BudgetSchema,
     CallAllocationSchema, FundingRuleCreateSchema, FundingRuleOutSchema, LedgerPageSchema, LedgerQuerySchema,
@@ -48,9 +48,6 @@ PROVINCE = ("province",)
 # machine's refusal is explained by its guide (domain/guides.py).
 answering = replying(GUIDES)
 
-
-def page(items: list[dict], after, schema) -> dict:
-    return schema.dump({"items": items, "next_cursor": None if after is None else encode_cursor(after)})
 
 
 def shortfall_problem(refused: BudgetExhausted, year: int, category: str) -> dict:
@@ -89,10 +86,10 @@ class FundingService(ChuyiService):
     def list_budgets(self, actor, query=None):
         require_role(actor, MONEY_READERS)
         query = BudgetQuerySchema().load(query or {})
-        items, after = self.store.budget_lines(limit=query["limit"], after=decode_cursor(query.get("cursor"), str),
-                                               year=query.get("year"), category=query.get("category"),
-                                               source=query.get("source"))
-        return ok(page(items, after, BudgetLinePageSchema()))
+        items, next_cursor = self.store.budget_lines(limit=query["limit"], cursor=query.get("cursor"),
+                                                     year=query.get("year"), category=query.get("category"),
+                                                     source=query.get("source"))
+        return ok(BudgetLinePageSchema().dump({"items": items, "next_cursor": next_cursor}))
 
     # --- funding rules --------------------------------------------------------------------
 
@@ -213,9 +210,9 @@ class FundingService(ChuyiService):
     def list_ledger(self, actor, query=None):
         require_role(actor, MONEY_READERS)
         query = LedgerQuerySchema().load(query or {})
-        items, after = self.store.ledger(limit=query["limit"], after=decode_cursor(query.get("cursor"), int),
-                                         project_id=query.get("project_id"), source=query.get("source"))
-        return ok(page(items, after, LedgerPageSchema()))
+        items, next_cursor = self.store.ledger(limit=query["limit"], cursor=query.get("cursor"),
+                                               project_id=query.get("project_id"), source=query.get("source"))
+        return ok(LedgerPageSchema().dump({"items": items, "next_cursor": next_cursor}))
 
     # --- supervision ----------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from services.common.statemachine import AuditEntry
+from services.common import pages
 from services.common.store import BaseStore
 from services.contracts.funding import CURRENCY
 from services.funding.domain.awards import ProjectAward, Tranche
@@ -75,14 +76,6 @@ def project_document(change: FundingChange, approved: dict, at: datetime) -> dic
             "created_at": at, "updated_at": at}
 
 
-def _page(cursor, limit: int) -> tuple[list[dict], object | None]:
-    """Items of a `limit + 1` query, and the key after which the next page starts (None: last page)."""
-    items = list(cursor)
-    if len(items) > limit:
-        return items[:limit], items[limit - 1]["_id"]
-    return items, None
-
-
 class FundingStore(BaseStore):
     indexes = {
         "budget_lines": [IndexModel([("year", ASCENDING), ("category", ASCENDING)], name="by_year_category")],
@@ -107,12 +100,9 @@ class FundingStore(BaseStore):
                               "currency": CURRENCY, "reserved": 0}},
             upsert=True, return_document=ReturnDocument.AFTER, session=self.session)
 
-    def budget_lines(self, *, limit: int, after: str | None = None, **filters) -> tuple[list[dict], str | None]:
+    def budget_lines(self, *, limit: int, cursor: str | None = None, **filters) -> tuple[list[dict], str | None]:
         query = {name: value for name, value in filters.items() if value is not None}
-        if after is not None:
-            query["_id"] = {"$gt": after}
-        return _page(self.db.budget_lines.find(query, session=self.session).sort("_id", ASCENDING).limit(limit + 1),
-                     limit)
+        return pages.page(self.db.budget_lines, query, pages.BY_ID, limit, cursor, self.session)
 
     def has_budget(self, year: int, category: str) -> bool:
         return self.db.budget_lines.find_one({"year": year, "category": category}, session=self.session) is not None
@@ -252,9 +242,7 @@ class FundingStore(BaseStore):
         self.db.ledger.insert_many([{"_id": first + i, **entry.as_dict(), "call_id": call_id}
                                     for i, entry in enumerate(entries)], session=self.session)
 
-    def ledger(self, *, limit: int, after: int | None = None, project_id: str | None = None,
-               source: str | None = None) -> tuple[list[dict], int | None]:
+    def ledger(self, *, limit: int, cursor: str | None = None, project_id: str | None = None,
+               source: str | None = None) -> tuple[list[dict], str | None]:
         query: dict = {name: value for name, value in (("project_id", project_id), ("source", source)) if value}
-        if after is not None:
-            query["_id"] = {"$gt": after}
-        return _page(self.db.ledger.find(query, session=self.session).sort("_id", ASCENDING).limit(limit + 1), limit)
+        return pages.page(self.db.ledger, query, pages.BY_ID, limit, cursor, self.session)

@@ -23,7 +23,7 @@ from services.contracts.notify_api import (
     InboxMessageSchema, NotificationSettingsOutSchema, NotificationSettingsSchema, WebhookCreatedSchema,
     WebhookCreateSchema, WebhookSchema)
 from services.notify.sending import Outbound
-from services.notify.store import InvalidCursor, NotifyStore
+from services.notify.store import NotifyStore
 from services.notify.usecases import notices, webhooks
 from services.contracts.review_events import EVENTS as REVIEW_EVENTS
 
@@ -32,14 +32,6 @@ SETTINGS = NotifySettings.from_env()  # timer intervals are fixed when the class
 answering = replying()
 EMPTY_SETTINGS = {"email": None, "phone": None, "default_channels": [], "channels_by_kind": {}, "quiet_hours": None,
                   "updated_at": None}
-
-
-def _page(fetch):
-    """A page of a list, or a 422 naming the cursor when it is not one the list gave."""
-    try:
-        return fetch()
-    except InvalidCursor as exc:
-        raise Refused(422, f"{exc}.", errors={"cursor": ["not a next_cursor this list gave"]}) from None
 
 
 class NotifyService(ChuyiService):
@@ -81,7 +73,7 @@ class NotifyService(ChuyiService):
     @answering
     def list_inbox(self, actor, limit=20, cursor=None, unread=None):
         recipient = recipient_of(actor)
-        items, next_cursor = _page(lambda: self.store.inbox(recipient, limit, cursor, unread))
+        items, next_cursor = self.store.inbox(recipient, limit, cursor, unread)
         return ok({"items": InboxMessageSchema(many=True).dump(items), "next_cursor": next_cursor,
                    "unread_count": self.store.unread_count(recipient)})
 
@@ -129,7 +121,7 @@ class NotifyService(ChuyiService):
     @answering
     def list_webhooks(self, actor, limit=20, cursor=None):
         owner = recipient_of(actor)
-        items, next_cursor = _page(lambda: self.store.webhooks_of(owner, limit, cursor))
+        items, next_cursor = self.store.webhooks_of(owner, limit, cursor)
         return ok({"items": WebhookSchema(many=True).dump(items), "next_cursor": next_cursor})
 
     @rpc

@@ -12,13 +12,12 @@
 """
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 from datetime import datetime, timedelta
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 
+from services.common import pages
 from services.common.store import BaseStore
 from services.notify.domain.directory import OPEN, Fact
 from services.notify.domain.recipients import Party
@@ -26,33 +25,12 @@ from services.notify.domain.webhooks import ACTIVE, DELETED, DISABLED
 from services.notify.events import EVENTS
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
-
-
-class InvalidCursor(ValueError):
-    def __init__(self):
-        super().__init__("cursor: not a next_cursor this list gave")
+NEWEST_FIRST = (("created_at", pages.DESCENDING), ("_id", pages.DESCENDING))
+OLDEST_FIRST = (("created_at", pages.ASCENDING), ("_id", pages.ASCENDING))
 
 
 def derived_id(prefix: str, *parts: str) -> str:
     return prefix + hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:24]
-
-
-def _encode_cursor(doc: dict, key: str) -> str:
-    raw = json.dumps([doc[key].isoformat(), doc["_id"]], ensure_ascii=False).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii")
-
-
-def _after_cursor(cursor: str | None, key: str, direction: int) -> dict:
-    """The filter of the items after `cursor` in (key, _id) order."""
-    if cursor is None:
-        return {}
-    try:
-        at, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-        at = datetime.fromisoformat(at)
-    except (ValueError, TypeError, UnicodeEncodeError):
-        raise InvalidCursor() from None
-    beyond = "$lt" if direction == DESCENDING else "$gt"
-    return {"$or": [{key: {beyond: at}}, {key: at, "_id": {beyond: last_id}}]}
 
 
 class NotifyStore(BaseStore):
@@ -134,9 +112,8 @@ class NotifyStore(BaseStore):
         return self.db.webhooks.find_one({"_id": webhook_id}, session=self.session)
 
     def webhooks_of(self, owner: str, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
-        query = {"owner": owner, "status": {"$ne": DELETED}, **_after_cursor(cursor, "created_at", ASCENDING)}
-        found = self.db.webhooks.find(query, session=self.session).sort([("created_at", 1), ("_id", 1)])
-        return self._page(found, limit, "created_at")
+        return pages.page(self.db.webhooks, {"owner": owner, "status": {"$ne": DELETED}}, OLDEST_FIRST, limit, cursor,
+                          self.session)
 
     def active_webhooks(self, owner: str, kind: str) -> list[str]:
         found = self.db.webhooks.find({"owner": owner, "status": ACTIVE, "kinds": kind}, {"_id": 1}, session=self.session)
@@ -167,11 +144,10 @@ class NotifyStore(BaseStore):
         self.db.notifications.insert_one(doc, session=self.session)
 
     def inbox(self, recipient: str, limit: int, cursor: str | None, unread: bool | None) -> tuple[list[dict], str | None]:
-        query = {"recipient": recipient, **_after_cursor(cursor, "created_at", DESCENDING)}
+        query: dict = {"recipient": recipient}
         if unread is not None:
             query["read_at"] = None if unread else {"$ne": None}
-        found = self.db.notifications.find(query, session=self.session).sort([("created_at", -1), ("_id", -1)])
-        return self._page(found, limit, "created_at")
+        return pages.page(self.db.notifications, query, NEWEST_FIRST, limit, cursor, self.session)
 
     def unread_count(self, recipient: str) -> int:
         return self.db.notifications.count_documents({"recipient": recipient, "read_at": None}, session=self.session)
@@ -181,13 +157,6 @@ class NotifyStore(BaseStore):
             {"_id": notification_id, "recipient": recipient, "read_at": None}, {"$set": {"read_at": now}},
             return_document=ReturnDocument.AFTER, session=self.session)
         return doc or self.db.notifications.find_one({"_id": notification_id, "recipient": recipient}, session=self.session)
-
-    @staticmethod
-    def _page(found, limit: int, key: str) -> tuple[list[dict], str | None]:
-        items = list(found.limit(limit + 1))
-        more = len(items) > limit
-        items = items[:limit]
-        return items, (_encode_cursor(items[-1], key) if more else None)
 
     # --- deliveries -------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from services.common.bilingual import Bilingual
 from services.common.errors import DomainError
 from services.common.errors import NotFound as KernelNotFound
 from services.common.clock import utcnow
+from services.common import pages
 from services.common.store import BaseStore
 from services.review.domain.reviews import STANDING
 from services.contracts.review_events import EVENTS
@@ -139,10 +140,7 @@ class ReviewStore(BaseStore):
 
     def page(self, collection: str, query: dict, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
         """One page by ascending id after `cursor`, and the next cursor (None on the last page)."""
-        if cursor:
-            query = {**query, "_id": {"$gt": cursor}}
-        docs = list(self.db[collection].find(query).sort("_id", ASCENDING).limit(limit + 1))
-        return docs[:limit], (docs[limit - 1]["_id"] if len(docs) > limit else None)
+        return pages.page(self.db[collection], query, pages.BY_ID, limit, cursor)
 
     # ------------------------------------------------------------ calls and candidates (from events)
 

@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from services.common import audit
+from services.common import audit, pages
 from services.common.audit import Acting, Broken
 
 WHO = Acting("province-1", "province", {}, "create_call", "req-1")
@@ -102,6 +102,6 @@ def test_the_actor_comes_from_the_verified_claims_with_the_scope_the_role_has():
 
 def test_a_cursor_gives_back_the_place_it_was_made_at_and_a_forged_one_is_refused():
     record = chain("calls/C1", 1)[0]
-    assert audit.decode_cursor(audit.encode_cursor(record)) == (AT, record["_id"])
-    with pytest.raises(audit.InvalidCursor):
-        audit.decode_cursor("bm90LWpzb24")
+    assert pages.decode_cursor(audit.encode_cursor(record), 2) == [AT, record["_id"]]
+    with pytest.raises(pages.InvalidCursor):
+        pages.decode_cursor("bm90LWpzb24", 2)

@@ -17,7 +17,7 @@ from services.funding.domain.milestones import MilestoneRefused, record_mileston
 from services.contracts.funding import MILESTONES, RESULTS
 from services.funding.domain.money import SOURCES
 from services.contracts.funding_rules import AwardTier, FundingRule, ShareAward, TieredAward, TrancheSpec
-from services.funding.schemas import decode_cursor, encode_cursor, project_view
+from services.funding.schemas import project_view
 from services.contracts.funding_api import FundingRuleCreateSchema, FundingRuleSchema, ProjectFundingSchema
 from services.funding.store import funding_fields, funding_from_document, project_document
 from tests.unit.funding.test_ledger import rules
@@ -65,20 +65,6 @@ def test_a_budget_line_id_names_year_category_and_source_and_checks_them():
     assert line_id(2026, "hv-group", "social") == "2026:hv-group:social"
     with pytest.raises(ValueError, match="source must be one of"):
         line_id(2026, "hv-group", "bank")
-
-
-@pytest.mark.parametrize("after, kind", [(42, int), ("2026:hv-group:social", str)])
-def test_a_cursor_gives_back_its_key(after, kind):
-    assert decode_cursor(encode_cursor(after), kind) == after
-    assert decode_cursor(None, kind) is None
-
-
-@pytest.mark.parametrize("cursor, kind", [("not-base64!", int), (encode_cursor("7"), int), (encode_cursor(7), str),
-                                          ("e30", int)])
-def test_a_cursor_the_list_did_not_give_is_refused_naming_the_field(cursor, kind):
-    with pytest.raises(ValidationError) as refused:
-        decode_cursor(cursor, kind)
-    assert list(refused.value.messages) == ["cursor"]
 
 
 def test_a_call_is_allocated_once_and_a_shortfall_leaves_it_pending():

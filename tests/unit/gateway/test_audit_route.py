@@ -19,13 +19,13 @@ def record(service: str, n: int, **fields) -> dict:
 
 def serve(rpc, logs: dict[str, list[dict]]) -> None:
     """Each service answers like the kernel's audit_log: newest first, after the cursor, `limit` at most."""
-    from services.common import audit
+    from services.common import pages
 
     for service in SERVICES:
         def answer(actor, limit, cursor=None, service=service, **filters):
             items = sorted(logs.get(service, []), key=lambda r: (r["at"], r["id"]), reverse=True)
             if cursor:
-                at, last = audit.decode_cursor(cursor)
+                at, last = pages.decode_cursor(cursor, 2)
                 items = [r for r in items if (r["at"], r["id"]) < (at.isoformat(timespec="milliseconds").replace("+00:00", "Z"), last)]
             return {"status": 200, "body": {"items": items[:limit]}}
         rpc.on(service, "audit_log", answer)
