@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime
@@ -104,26 +106,78 @@ def unrouted_topology() -> list[Exchange | Queue]:
     return [exchange, Queue(UNROUTED, exchange=exchange, durable=True, queue_arguments=_quorum())]
 
 
+class Nacked(RuntimeError):
+    """The broker refused a message (a negative confirm): it was not taken. Publish it again."""
+
+
+class Unconfirmed(ConnectionError):
+    """No confirm came in time: the node is taken for lost, and what it had not confirmed for not taken."""
+
+
 class Publisher:
     """A publisher with confirms and mandatory routing; safe to share between green threads.
 
     `publish_all` sends its messages back to back and then awaits their confirms: one round
-    trip for many. An unroutable message (returned by the broker) is its Unroutable; any other
-    failure closes the connection (what it had not confirmed is unknown) and is raised."""
+    trip for many. An unroutable message (returned by the broker) is its Unroutable, a refused
+    one its Nacked; any other failure (the connection lost, or no confirm for `confirm_timeout`
+    seconds) is raised: what was not confirmed counts as not taken, and the caller publishes it
+    again (a duplicate at worst, never a loss).
 
-    CONFIRM_TIMEOUT_S = 30.0
+    After any failure, a nack included, the connection is dropped and the next call opens a new
+    one on the next broker of a failover list (`amqp://node1/vh;amqp://node2/vh`, kombu's syntax),
+    trying each in turn. Never the same channel again: on RabbitMQ 3.10 a channel that first
+    publishes to a quorum queue while the queue elects a new leader (its node just died) is not
+    told of the new leader, and the queue nacks everything it sends until the dead node is back,
+    while a new channel is served at once."""
 
-    def __init__(self, amqp_uri: str, connect_timeout: float = 5.0) -> None:
+    # Without a confirm (nor any other frame) for this long, a node is taken for lost: a confirm
+    # takes milliseconds, and a quorum queue elects a new leader within a second or two. After each
+    # time-out the wait doubles (up to MAX_CONFIRM_TIMEOUT_S), so that a broker slower than that
+    # under load is not flooded with copies; a publish that is confirmed resets it.
+    CONFIRM_TIMEOUT_S = 5.0
+    MAX_CONFIRM_TIMEOUT_S = 30.0
+    CLOSE_TIMEOUT_S = 2.0  # a graceful close waits this long for the broker's close-ok
+
+    def __init__(self, amqp_uri: str, connect_timeout: float = 5.0, confirm_timeout: float | None = None) -> None:
         self.amqp_uri = amqp_uri
         self.connect_timeout = connect_timeout
+        self.confirm_timeout = confirm_timeout or self.CONFIRM_TIMEOUT_S
+        self._wait = self.confirm_timeout
         self._lock = threading.Lock()
         self._connection: Connection | None = None
         self._producer: Producer | None = None
+        self._next = 0  # which broker of the failover list to try first
+        self._current = 0
+
+    def _connect(self) -> Connection:
+        """A connection to the first broker of the failover list that answers, from `_next` on."""
+        first = Connection(self.amqp_uri, connect_timeout=self.connect_timeout, heartbeat=0)
+        brokers = first.alt or [self.amqp_uri]
+        error: Exception | None = None
+        for attempt in range(len(brokers)):
+            index = (self._next + attempt) % len(brokers)
+            connection = first if attempt == 0 else Connection(self.amqp_uri, connect_timeout=self.connect_timeout,
+                                                                heartbeat=0)
+            if index and connection.alt:
+                connection.switch(connection.alt[index])
+            try:
+                connection.ensure_connection(max_retries=0)
+            except Exception as exc:  # refused, or no answer within connect_timeout: the next one
+                error = exc
+                connection.collect()
+                continue
+            self._current = index
+            return connection
+        self._next = (self._next + 1) % len(brokers)
+        assert error is not None  # every broker of the list was tried
+        raise error
 
     def _ensure(self) -> Producer:
         if self._producer is None:
-            self._connection = Connection(self.amqp_uri, connect_timeout=self.connect_timeout, heartbeat=0)
-            self._connection.connect()
+            self._connection = self._connect()
+            sock = getattr(self._connection._connection, "sock", None)
+            if sock is not None:  # no call waits for the broker forever (a declare's answer, a send)
+                sock.settimeout(self.MAX_CONFIRM_TIMEOUT_S)
             channel = self._connection.channel()
             channel.confirm_select()
             channel.events["basic_ack"].add(partial(self._on_confirm, False))
@@ -147,7 +201,7 @@ class Publisher:
             if entry is not None:
                 outcomes, index, message_id = entry
                 outcomes[index] = self._returned.pop(message_id, None) or (
-                    RuntimeError(f"the broker refused message {message_id!r} (nack)") if nacked else None)
+                    Nacked(f"the broker refused message {message_id!r} (nack)") if nacked else None)
 
     def publish_all(self, exchange: Exchange | str,
                     messages: list[tuple[str, object, str | None]]) -> list[Exception | None]:
@@ -177,13 +231,30 @@ class Publisher:
                                      **{"content_type": CLOUDEVENTS_CONTENT_TYPE, "headers": {}, **message})
                     self._last_tag += 1
                     self._unconfirmed[self._last_tag] = (outcomes, index, message["message_id"])
-                assert self._connection is not None  # _ensure connected it
-                while self._unconfirmed:
-                    self._connection.drain_events(timeout=self.CONFIRM_TIMEOUT_S)
-                return outcomes
+                self._await_confirms()
             except Exception:
-                self._close()
+                self._drop()
                 raise
+            if any(isinstance(outcome, Nacked) for outcome in outcomes):
+                # a new channel for the next try: this one may be one a quorum queue nacks until its old leader is back
+                self._drop(graceful=True)
+            return outcomes
+
+    def _await_confirms(self) -> None:
+        """Until every message is confirmed; raises Unconfirmed when none has come for the wait."""
+        pending, deadline = len(self._unconfirmed), time.monotonic() + self._wait
+        while self._unconfirmed:
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0 or self._connection is None:
+                    raise socket.timeout()
+                self._connection.drain_events(timeout=remaining)
+            except socket.timeout:
+                waited, self._wait = self._wait, min(self._wait * 2, self.MAX_CONFIRM_TIMEOUT_S)
+                raise Unconfirmed(f"{len(self._unconfirmed)} of the messages sent not confirmed within {waited:g} s") from None
+            if len(self._unconfirmed) < pending:  # confirms are coming: wait for the rest from now
+                pending, deadline = len(self._unconfirmed), time.monotonic() + self._wait
+        self._wait = self.confirm_timeout
 
     def declare(self, *entities: Exchange | Queue) -> None:
         with self._lock:
@@ -192,15 +263,35 @@ class Publisher:
                 for entity in entities:
                     entity.bind(channel).declare()
             except Exception:
-                self._close()
+                self._drop()
                 raise
+
+    def _drop(self, graceful: bool = False) -> None:
+        """After a failure: this connection goes (without a word unless `graceful`: the broker may not
+        answer any more), and the next one is tried on the next broker of the list."""
+        if self._connection is not None:
+            self._next = (self._current + 1) % (len(self._connection.alt) or 1)
+            if graceful:
+                self._close()
+            else:
+                try:
+                    self._connection.collect()
+                except Exception:  # already broken; nothing more to release
+                    pass
+        self._connection = self._producer = None
 
     def _close(self) -> None:
         if self._connection is not None:
             try:
+                sock = getattr(self._connection._connection, "sock", None)  # not `.connection`: it would connect
+                if sock is not None:
+                    sock.settimeout(self.CLOSE_TIMEOUT_S)  # a graceful close waits for close-ok, not forever
                 self._connection.release()
             except Exception:  # already broken; nothing more to release
-                pass
+                try:
+                    self._connection.collect()
+                except Exception:
+                    pass
         self._connection = self._producer = None
 
     def close(self) -> None:

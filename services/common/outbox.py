@@ -121,8 +121,9 @@ class OutboxRelay:
         In rounds: each round publishes the next event of every subject, pipelined (all sent, then
         all confirms awaited), so that no event is sent before its predecessor is confirmed. An
         unroutable event (no queue and no alternate exchange took it) stays unsent and holds back
-        its own subject for a while, and only it; any other failure means the broker is away, and
-        ends the pass."""
+        its own subject for a while, and only it; any other failure (a nack, a lost connection, no
+        confirm in time) ends the pass, the event unsent: the publisher has dropped that connection,
+        and the next pass sends it again on a new channel, on the next node of a failover list."""
         while subjects and self.lease.held():  # the heartbeat could not renew it: another replica may relay now
             round_ = [entries.pop(0) for entries in subjects.values()]
             outcomes = self.publisher.publish_all(self.exchange, [(e["name"], e["event"], e["_id"]) for e in round_])

@@ -114,7 +114,9 @@ class ServiceProcess:
 
 class CuttableProxy:
     """A TCP proxy to the broker that a test can cut (every connection dropped, new
-    ones refused) and restore, without touching the machine's shared RabbitMQ."""
+    ones refused) and restore, or freeze (every connection kept open, and nothing passed on
+    either way: a broker that vanished without closing anything), without touching the
+    machine's shared RabbitMQ."""
 
     def __init__(self, target: str = BROKER):
         host, port = target.split(":")
@@ -123,7 +125,14 @@ class CuttableProxy:
         self._pairs: list[socket.socket] = []
         self._lock = threading.Lock()
         self._listener = None
+        self._frozen = threading.Event()
         self.restore()
+
+    def freeze(self) -> None:
+        self._frozen.set()
+
+    def thaw(self) -> None:
+        self._frozen.clear()
 
     def restore(self) -> None:
         listener = socket.socket()
@@ -162,13 +171,14 @@ class CuttableProxy:
             with self._lock:
                 self._pairs += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+                threading.Thread(target=self._pipe, args=(a, b, self._frozen), daemon=True).start()
 
     @staticmethod
-    def _pipe(src, dst) -> None:
+    def _pipe(src, dst, frozen) -> None:
         try:
             while data := src.recv(65536):
-                dst.sendall(data)
+                if not frozen.is_set():  # frozen: swallowed, as a vanished peer would
+                    dst.sendall(data)
         except OSError:
             pass
         finally:
