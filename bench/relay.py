@@ -23,6 +23,7 @@ intact, and for the relay each subject's sequence in order.
 Only same-run ratios mean anything on a shared machine. The last line is one JSON
 object. Run: .venv/bin/python bench/relay.py [--events N] [--subjects S] [--rounds R]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,11 @@ warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # impor
 from services.common.config import Settings  # noqa: E402
 from services.common.envelope import Event  # noqa: E402
 from services.common.messaging import (  # noqa: E402
-    CLOUDEVENTS_CONTENT_TYPE, consumer_queue, declare_service_exchange, service_exchange)
+    CLOUDEVENTS_CONTENT_TYPE,
+    consumer_queue,
+    declare_service_exchange,
+    service_exchange,
+)
 from services.common.outbox import OutboxRelay  # noqa: E402
 from services.common.store import KERNEL_INDEXES, BaseStore  # noqa: E402
 from tests.support.servers import mongo_server, rabbit_vhost, wait_until  # noqa: E402
@@ -72,9 +77,18 @@ class BenchStore(BaseStore):
     events = {EVENT_NAME: SubmittedData()}
 
     def submit(self, subject: str, n: int) -> Event:
-        return self.atomic(lambda: self.emit(EVENT_NAME, subject, {
-            "application_id": subject, "n": n, "prefecture": "湘西土家族苗族自治州",
-            "title": "高水平专业群建设项目申报书（第二批）"}))
+        return self.atomic(
+            lambda: self.emit(
+                EVENT_NAME,
+                subject,
+                {
+                    "application_id": subject,
+                    "n": n,
+                    "prefecture": "湘西土家族苗族自治州",
+                    "title": "高水平专业群建设项目申报书（第二批）",
+                },
+            )
+        )
 
 
 def timed(work) -> float:
@@ -86,10 +100,13 @@ def timed(work) -> float:
 def stage_same_work(db, document: dict) -> None:
     """What staging one event costs the database: the subject's sequence and the outbox record,
     in one raw transaction."""
+
     def transaction(session):
-        db[SAME_WORK_SEQUENCES].find_one_and_update({"_id": document["subject"]}, {"$inc": {"sequence": 1}},
-                                                    upsert=True, return_document=True, session=session)
+        db[SAME_WORK_SEQUENCES].find_one_and_update(
+            {"_id": document["subject"]}, {"$inc": {"sequence": 1}}, upsert=True, return_document=True, session=session
+        )
         db[SAME_WORK_OUTBOX].insert_one(document, session=session)
+
     with db.client.start_session() as session:
         session.with_transaction(transaction, write_concern=WriteConcern("majority"))
 
@@ -121,9 +138,12 @@ def relay_all(relay: OutboxRelay, db, max_passes: int) -> tuple[float, list[floa
     def drain():
         while db.outbox.find_one({"sent_at": None}, {"_id": 1}) is not None:
             if len(passes) == max_passes:
-                raise RuntimeError(f"relay made no progress: {db.outbox.count_documents({'sent_at': None})} "
-                                   f"events still unsent after {max_passes} passes")
+                raise RuntimeError(
+                    f"relay made no progress: {db.outbox.count_documents({'sent_at': None})} "
+                    f"events still unsent after {max_passes} passes"
+                )
             passes.append(timed(relay.publish_pending))
+
     return timed(drain), passes
 
 
@@ -136,9 +156,18 @@ def publish_raw(amqp_uri: str, messages: list[tuple[str, bytes]]) -> float:
 
         def loop():
             for message_id, body in messages:
-                producer.publish(body, exchange=exchange, routing_key=EVENT_NAME, mandatory=True, delivery_mode=2,
-                                 content_type=CLOUDEVENTS_CONTENT_TYPE, content_encoding="utf-8",
-                                 message_id=message_id, retry=False)
+                producer.publish(
+                    body,
+                    exchange=exchange,
+                    routing_key=EVENT_NAME,
+                    mandatory=True,
+                    delivery_mode=2,
+                    content_type=CLOUDEVENTS_CONTENT_TYPE,
+                    content_encoding="utf-8",
+                    message_id=message_id,
+                    retry=False,
+                )
+
         return timed(loop)
 
 
@@ -152,15 +181,24 @@ def relay_same_work(amqp_uri: str, db, batch: int) -> float:
         exchange.bind(producer.channel).declare()
 
         def loop():
-            while documents := list(outbox.find({"sent_at": None}).sort([("staged_at", 1), ("sequence", 1)])
-                                    .limit(batch)):
+            while documents := list(
+                outbox.find({"sent_at": None}).sort([("staged_at", 1), ("sequence", 1)]).limit(batch)
+            ):
                 for d in documents:
                     body = json.dumps(d["event"], ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-                    producer.publish(body, exchange=exchange, routing_key=EVENT_NAME, mandatory=True, delivery_mode=2,
-                                     content_type=CLOUDEVENTS_CONTENT_TYPE, content_encoding="utf-8",
-                                     message_id=d["_id"], retry=False)
-                outbox.update_many({"_id": {"$in": [d["_id"] for d in documents]}},
-                                   {"$set": {"sent_at": time.time()}})
+                    producer.publish(
+                        body,
+                        exchange=exchange,
+                        routing_key=EVENT_NAME,
+                        mandatory=True,
+                        delivery_mode=2,
+                        content_type=CLOUDEVENTS_CONTENT_TYPE,
+                        content_encoding="utf-8",
+                        message_id=d["_id"],
+                        retry=False,
+                    )
+                outbox.update_many({"_id": {"$in": [d["_id"] for d in documents]}}, {"$set": {"sent_at": time.time()}})
+
         return timed(loop)
 
 
@@ -168,11 +206,18 @@ def consume(amqp_uri: str, expected: int, idle_timeout: float = 10.0) -> list[tu
     """Everything in the sink queue, in arrival order: (message_id, decoded body)."""
     received = []
     with Connection(amqp_uri, heartbeat=0) as connection:
+
         def on_message(message):
             received.append((message.properties.get("message_id"), json.loads(message.body)))
             message.ack()
-        with Consumer(connection, queues=[consumer_queue(CONSUMER, SERVICE)], on_message=on_message,
-                      prefetch_count=500, accept=[CLOUDEVENTS_CONTENT_TYPE]):
+
+        with Consumer(
+            connection,
+            queues=[consumer_queue(CONSUMER, SERVICE)],
+            on_message=on_message,
+            prefetch_count=500,
+            accept=[CLOUDEVENTS_CONTENT_TYPE],
+        ):
             while True:  # once all are in, anything more is a duplicate: wait briefly for one
                 try:
                     connection.drain_events(timeout=idle_timeout if len(received) < expected else 0.5)
@@ -217,16 +262,21 @@ def main() -> None:
         parser.error("--events, --subjects and --rounds must be at least 1, and --rounds at most --events")
     n = args.events
 
-    with tempfile.TemporaryDirectory(prefix="bench-relay-") as tmp, \
-            mongo_server(Path(tmp) / "data") as mongo_uri, rabbit_vhost() as amqp_uri:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-relay-") as tmp,
+        mongo_server(Path(tmp) / "data") as mongo_uri,
+        rabbit_vhost() as amqp_uri,
+    ):
         settings = Settings(amqp_uri=amqp_uri, mongo_uri=mongo_uri)
         client = MongoClient(mongo_uri, tz_aware=True)
         db = client[settings.database_name(SERVICE)]
         BenchStore.ensure_indexes(db)
         stage_s, stage_raw_s, stage_same_s = stage_all(BenchStore(db, SERVICE), n, args.subjects, args.rounds)
         documents = list(db.outbox.find().sort([("staged_at", 1), ("sequence", 1)]))
-        messages = [(d["_id"], json.dumps(d["event"], ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-                    for d in documents]
+        messages = [
+            (d["_id"], json.dumps(d["event"], ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+            for d in documents
+        ]
 
         relay = OutboxRelay(db, SERVICE, settings)
         declare_service_exchange(relay.publisher, SERVICE)  # connects and binds the sink before any clock starts
@@ -235,7 +285,9 @@ def main() -> None:
         half = n // 2
         raw_s = publish_raw(amqp_uri, messages[:half])
         check_delivery("raw publish", consume(amqp_uri, half), documents[:half], ordered=False)
-        heartbeat = threading.Thread(target=relay.heartbeat, daemon=True)  # the relay publishes only while it holds its lease
+        heartbeat = threading.Thread(
+            target=relay.heartbeat, daemon=True
+        )  # the relay publishes only while it holds its lease
         heartbeat.start()
         wait_until(relay.lease.held, what="the relay's lease")
         relay_s, passes = relay_all(relay, db, max_passes=4 * (n // settings.relay_batch + 2))
@@ -251,20 +303,28 @@ def main() -> None:
 
     per_event_ms = [1000 * s / min(settings.relay_batch, n - i * settings.relay_batch) for i, s in enumerate(passes)]
     result = {
-        "events": n, "subjects": args.subjects, "relay_batch": settings.relay_batch, "relay_passes": len(passes),
-        "relay_events_per_s": round(n / relay_s, 1), "raw_events_per_s": round(n / raw_s, 1),
+        "events": n,
+        "subjects": args.subjects,
+        "relay_batch": settings.relay_batch,
+        "relay_passes": len(passes),
+        "relay_events_per_s": round(n / relay_s, 1),
+        "raw_events_per_s": round(n / raw_s, 1),
         "ratio": round(raw_s / relay_s, 3),
-        "same_work_events_per_s": round(n / same_s, 1), "ratio_vs_same_work": round(same_s / relay_s, 3),
+        "same_work_events_per_s": round(n / same_s, 1),
+        "ratio_vs_same_work": round(same_s / relay_s, 3),
         "relay_first_pass_ms_per_event": round(per_event_ms[0], 2),
         "relay_last_pass_ms_per_event": round(per_event_ms[-1], 2),
-        "stage_events_per_s": round(n / stage_s, 1), "raw_insert_events_per_s": round(n / stage_raw_s, 1),
+        "stage_events_per_s": round(n / stage_s, 1),
+        "raw_insert_events_per_s": round(n / stage_raw_s, 1),
         "stage_ratio": round(stage_raw_s / stage_s, 3),
         "stage_same_work_events_per_s": round(n / stage_same_s, 1),
         "stage_ratio_vs_same_work": round(stage_same_s / stage_s, 3),
     }
     print(f"{n} events over {args.subjects} subjects; every one delivered once, the relay's in order per subject")
-    print(f"relay: {len(passes)} passes of up to {settings.relay_batch}; ms per event in the first pass "
-          f"(backlog {n}) {per_event_ms[0]:.2f}, in the last {per_event_ms[-1]:.2f}")
+    print(
+        f"relay: {len(passes)} passes of up to {settings.relay_batch}; ms per event in the first pass "
+        f"(backlog {n}) {per_event_ms[0]:.2f}, in the last {per_event_ms[-1]:.2f}"
+    )
     print(f"{'what':34s} {'events':>7s} {'seconds':>9s} {'events/s':>10s} {'vs raw':>6s}")
     print(row("relay: publish_pending() drain", n, relay_s, raw_s))
     print(row("raw kombu confirmed publish", n, raw_s, None))

@@ -1,6 +1,7 @@
 """The applications service's own use of its schemas: the institution register's import, each
 row checked with the contract's InstitutionIn. What the gateway validates and documents is the
 contract (services/contracts/applications_api.py)."""
+
 from __future__ import annotations
 
 from collections.abc import Collection

@@ -8,6 +8,7 @@ recommends or declines; the province then confirms the findings or overrides the
 reason, and only that decision emits `eligibility_checked` (eligible or not). Review so
 receives only applications a person has recommended and checked, each once.
 """
+
 from __future__ import annotations
 
 import base64
@@ -33,12 +34,44 @@ from services.common.actor import Actor
 from services.applications.domain.recommendation import HRSS_ROLE, PREFECTURE_ROLE
 from services.applications.schemas import import_institutions
 from services.contracts.applications_api import (
-    AnnualReportDraftIn, AnnualReportFileIn, AnnualReportIn, AnnualReportOut, AnnualReportPageOut, AnnualReportQuery,
-    DeadlineExtensionIn, OverdueOut, ReportWindowIn, ReportWindowListOut, ReportWindowOut, ApplicationIn,
-    ApplicationOut, ApplicationPageOut, ApplicationPatch, ApplicationQuery, CallIn, CallOut, CallPageOut, CallQuery,
-    DecisionIn, DeclineIn, EligibilityOverrideIn, ExtensionIn, ImportReportOut, InstitutionIn, InstitutionOut,
-    InstitutionPageOut, InstitutionQuery, MaterialListOut, MaterialOut, ProgrammeListOut, ProjectOut, ProjectPageOut,
-    ProjectQuery, SupervisionWeightsIn, SupervisionWeightsOut)
+    AnnualReportDraftIn,
+    AnnualReportFileIn,
+    AnnualReportIn,
+    AnnualReportOut,
+    AnnualReportPageOut,
+    AnnualReportQuery,
+    DeadlineExtensionIn,
+    OverdueOut,
+    ReportWindowIn,
+    ReportWindowListOut,
+    ReportWindowOut,
+    ApplicationIn,
+    ApplicationOut,
+    ApplicationPageOut,
+    ApplicationPatch,
+    ApplicationQuery,
+    CallIn,
+    CallOut,
+    CallPageOut,
+    CallQuery,
+    DecisionIn,
+    DeclineIn,
+    EligibilityOverrideIn,
+    ExtensionIn,
+    ImportReportOut,
+    InstitutionIn,
+    InstitutionOut,
+    InstitutionPageOut,
+    InstitutionQuery,
+    MaterialListOut,
+    MaterialOut,
+    ProgrammeListOut,
+    ProjectOut,
+    ProjectPageOut,
+    ProjectQuery,
+    SupervisionWeightsIn,
+    SupervisionWeightsOut,
+)
 from services.applications.usecases import applications as application_cases
 from services.applications.usecases import calls as call_cases
 from services.applications.usecases import catalogue as catalogue_cases
@@ -51,7 +84,16 @@ from services.common.errors import DomainError
 from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
 from services.common.replies import (
-    Refused, bilingual, created, idempotent, ok, problem, refusal_problem, replying, role_refused)
+    Refused,
+    bilingual,
+    created,
+    idempotent,
+    ok,
+    problem,
+    refusal_problem,
+    replying,
+    role_refused,
+)
 from services.common.signed_actor import HEADER as ACTOR_HEADER
 from services.common.signed_actor import BadSignature, internal_secret, verify
 from services.common.clock import utcnow
@@ -121,8 +163,13 @@ class ApplicationsService(ChuyiService):
     def create_institution(self, actor, institution, idempotency_key=None, request_fingerprint=None):
         data = InstitutionIn().load(institution)
         who = _acting(actor, PROVINCE)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            InstitutionOut().dump(institution_cases.register(self.store, data, who, utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(InstitutionOut().dump(institution_cases.register(self.store, data, who, utcnow()))),
+        )
 
     @rpc
     @answering
@@ -136,10 +183,15 @@ class ApplicationsService(ChuyiService):
         def command():
             result = import_institutions(content, self.store.credit_codes())
             if not result.ok:
-                return problem(422, f"The file was refused with {len(result.errors)} error(s); nothing was imported.",
-                               errors=_import_errors(result), type="import-rejected")
+                return problem(
+                    422,
+                    f"The file was refused with {len(result.errors)} error(s); nothing was imported.",
+                    errors=_import_errors(result),
+                    type="import-rejected",
+                )
             ids = institution_cases.register_all(self.store, result.institutions, who, utcnow())
             return created(ImportReportOut().dump({**result.report(), "institution_ids": ids}))
+
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
     @rpc
@@ -150,8 +202,10 @@ class ApplicationsService(ChuyiService):
     @rpc
     @answering
     def list_institutions(self, actor, **query):
-        return _page(InstitutionPageOut(), self.store.institutions_page(
-            Actor.from_claims(actor), **_query(InstitutionQuery(), query)))
+        return _page(
+            InstitutionPageOut(),
+            self.store.institutions_page(Actor.from_claims(actor), **_query(InstitutionQuery(), query)),
+        )
 
     # ------------------------------------------------------------ calls
 
@@ -160,15 +214,25 @@ class ApplicationsService(ChuyiService):
     def create_call(self, actor, call, idempotency_key=None, request_fingerprint=None):
         data = CallIn().load(call)
         who = _acting(actor, PROVINCE)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            CallOut().dump(call_cases.create(self.store, data, who, utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(CallOut().dump(call_cases.create(self.store, data, who, utcnow()))),
+        )
 
     @rpc
     @answering
     def open_call(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
         who = _acting(actor, PROVINCE)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            CallOut().dump(call_cases.open_early(self.store, call_id, who, utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(CallOut().dump(call_cases.open_early(self.store, call_id, who, utcnow()))),
+        )
 
     @rpc
     @answering
@@ -184,14 +248,21 @@ class ApplicationsService(ChuyiService):
     @answering
     def close_call_early(self, actor, call_id, decision):
         reason = DecisionIn().load(decision).get("reason")
-        return ok(CallOut().dump(call_cases.close_early(self.store, call_id, _acting(actor, PROVINCE), reason, utcnow())))
+        return ok(
+            CallOut().dump(call_cases.close_early(self.store, call_id, _acting(actor, PROVINCE), reason, utcnow()))
+        )
 
     @rpc
     @answering
     def extend_call(self, actor, call_id, extension):
         data = ExtensionIn().load(extension)
-        return ok(CallOut().dump(call_cases.extend(
-            self.store, call_id, _acting(actor, PROVINCE), data["closes_at"], data.get("reason"), utcnow())))
+        return ok(
+            CallOut().dump(
+                call_cases.extend(
+                    self.store, call_id, _acting(actor, PROVINCE), data["closes_at"], data.get("reason"), utcnow()
+                )
+            )
+        )
 
     @rpc
     @answering
@@ -210,54 +281,99 @@ class ApplicationsService(ChuyiService):
     def create_application(self, actor, application, idempotency_key=None, request_fingerprint=None):
         data = ApplicationIn().load(application)
         who = _acting(actor, INSTITUTION)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            ApplicationOut().dump(application_cases.open_draft(self.store, data, who, utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(ApplicationOut().dump(application_cases.open_draft(self.store, data, who, utcnow()))),
+        )
 
     @rpc
     @answering
     def update_application(self, actor, application_id, changes):
         data = ApplicationPatch().load(changes)
-        return ok(ApplicationOut().dump(
-            application_cases.update_draft(self.store, application_id, data, _acting(actor, INSTITUTION), utcnow())))
+        return ok(
+            ApplicationOut().dump(
+                application_cases.update_draft(self.store, application_id, data, _acting(actor, INSTITUTION), utcnow())
+            )
+        )
 
     @rpc
     @answering
     def submit_application(self, actor, application_id, idempotency_key=None, request_fingerprint=None):
         who = _acting(actor, INSTITUTION)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            ApplicationOut().dump(application_cases.submit(self.store, application_id, who, utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(ApplicationOut().dump(application_cases.submit(self.store, application_id, who, utcnow()))),
+        )
 
     @rpc
     @answering
     def withdraw_application(self, actor, application_id, decision, idempotency_key=None, request_fingerprint=None):
         reason = DecisionIn().load(decision).get("reason")
         who = _acting(actor, INSTITUTION)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            ApplicationOut().dump(application_cases.withdraw(self.store, application_id, who, reason, utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(
+                ApplicationOut().dump(application_cases.withdraw(self.store, application_id, who, reason, utcnow()))
+            ),
+        )
 
     @rpc
     @answering
     def recommend_application(self, actor, application_id, decision, idempotency_key=None, request_fingerprint=None):
         reason = DecisionIn().load(decision).get("reason")
         who = _acting(actor, RECOMMENDERS)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            ApplicationOut().dump(application_cases.recommend(self.store, application_id, who, reason, utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(
+                ApplicationOut().dump(application_cases.recommend(self.store, application_id, who, reason, utcnow()))
+            ),
+        )
 
     @rpc
     @answering
     def decline_application(self, actor, application_id, decision, idempotency_key=None, request_fingerprint=None):
         reason = DeclineIn().load(decision)["reason"]
         who = _acting(actor, RECOMMENDERS)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            ApplicationOut().dump(application_cases.decline(self.store, application_id, who, reason, utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(
+                ApplicationOut().dump(application_cases.decline(self.store, application_id, who, reason, utcnow()))
+            ),
+        )
 
     @rpc
     @answering
     def decide_eligibility(self, actor, application_id, decision, idempotency_key=None, request_fingerprint=None):
         data = EligibilityOverrideIn().load(decision)
         who = _acting(actor, PROVINCE)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(ApplicationOut().dump(application_cases.decide_eligibility(
-            self.store, application_id, who, data["eligible"], data.get("reason"), utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(
+                ApplicationOut().dump(
+                    application_cases.decide_eligibility(
+                        self.store, application_id, who, data["eligible"], data.get("reason"), utcnow()
+                    )
+                )
+            ),
+        )
 
     @rpc
     @answering
@@ -267,8 +383,10 @@ class ApplicationsService(ChuyiService):
     @rpc
     @answering
     def list_applications(self, actor, **query):
-        return _page(ApplicationPageOut(), self.store.applications_page(
-            Actor.from_claims(actor), **_query(ApplicationQuery(), query)))
+        return _page(
+            ApplicationPageOut(),
+            self.store.applications_page(Actor.from_claims(actor), **_query(ApplicationQuery(), query)),
+        )
 
     # ------------------------------------------------------------ materials
     # The bytes come and go over the internal HTTP entrypoints, streamed, never over the bus;
@@ -356,8 +474,9 @@ class ApplicationsService(ChuyiService):
     @rpc
     @answering
     def list_projects(self, actor, **query):
-        return _page(ProjectPageOut(), self.store.projects_page(
-            Actor.from_claims(actor), **_query(ProjectQuery(), query)))
+        return _page(
+            ProjectPageOut(), self.store.projects_page(Actor.from_claims(actor), **_query(ProjectQuery(), query))
+        )
 
     @rpc
     @answering
@@ -367,6 +486,7 @@ class ApplicationsService(ChuyiService):
         def command():
             successor = project_cases.give_place_to_reserve(self.store, project_id, province, utcnow())
             return created(ProjectOut().dump(self.store.project(successor["_id"], province)))
+
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
     @handles("funding", "funds_allocated")
@@ -390,8 +510,15 @@ class ApplicationsService(ChuyiService):
     def open_report_window(self, actor, window, idempotency_key=None, request_fingerprint=None):
         data = ReportWindowIn().load(window)
         who = _acting(actor, PROVINCE)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            ReportWindowOut().dump(as_answer(report_cases.open_window(self.store, data, who, utcnow())))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(
+                ReportWindowOut().dump(as_answer(report_cases.open_window(self.store, data, who, utcnow())))
+            ),
+        )
 
     @rpc
     @answering
@@ -407,57 +534,101 @@ class ApplicationsService(ChuyiService):
     @answering
     def extend_report_window(self, actor, window_id, extension):
         data = DeadlineExtensionIn().load(extension)
-        return ok(ReportWindowOut().dump(as_answer(report_cases.extend_window(
-            self.store, window_id, _acting(actor, PROVINCE), data["due_at"], data.get("reason"), utcnow()))))
+        return ok(
+            ReportWindowOut().dump(
+                as_answer(
+                    report_cases.extend_window(
+                        self.store, window_id, _acting(actor, PROVINCE), data["due_at"], data.get("reason"), utcnow()
+                    )
+                )
+            )
+        )
 
     @rpc
     @answering
     def overdue_reports(self, actor, window_id):
-        return ok(OverdueOut().dump(report_cases.list_overdue(self.store, _acting(actor, SUPERVISORS), window_id,
-                                                              utcnow())))
+        return ok(
+            OverdueOut().dump(report_cases.list_overdue(self.store, _acting(actor, SUPERVISORS), window_id, utcnow()))
+        )
 
     @rpc
     @answering
     def start_annual_report(self, actor, project_id, report, idempotency_key=None, request_fingerprint=None):
         year = AnnualReportDraftIn().load(report)["year"]
         who = _acting(actor, INSTITUTION)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            AnnualReportOut().dump(as_answer(report_cases.start_report(self.store, who, project_id, year, utcnow())))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(
+                AnnualReportOut().dump(
+                    as_answer(report_cases.start_report(self.store, who, project_id, year, utcnow()))
+                )
+            ),
+        )
 
     @rpc
     @answering
     def file_annual_report(self, actor, project_id, report, idempotency_key=None, request_fingerprint=None):
         data = AnnualReportFileIn().load(report)
         who = _acting(actor, INSTITUTION)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            AnnualReportOut().dump(as_answer(report_cases.file_report(self.store, who, project_id, data, utcnow())))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(
+                AnnualReportOut().dump(as_answer(report_cases.file_report(self.store, who, project_id, data, utcnow())))
+            ),
+        )
 
     @rpc
     @answering
     def refile_annual_report(self, actor, report_id, report, idempotency_key=None, request_fingerprint=None):
         data = AnnualReportIn().load(report)
         who = _acting(actor, INSTITUTION)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            AnnualReportOut().dump(as_answer(report_cases.refile_report(self.store, who, report_id, data, utcnow())))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(
+                AnnualReportOut().dump(
+                    as_answer(report_cases.refile_report(self.store, who, report_id, data, utcnow()))
+                )
+            ),
+        )
 
     def _decide_report(self, actor, roles, report_id, event, reason, idempotency_key, request_fingerprint):
         who = _acting(actor, roles)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            AnnualReportOut().dump(as_answer(report_cases.decide(self.store, who, report_id, event, reason, utcnow())))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(
+                AnnualReportOut().dump(
+                    as_answer(report_cases.decide(self.store, who, report_id, event, reason, utcnow()))
+                )
+            ),
+        )
 
     @rpc
     @answering
     def endorse_annual_report(self, actor, report_id, decision, idempotency_key=None, request_fingerprint=None):
         reason = DecisionIn().load(decision).get("reason")
-        return self._decide_report(actor, RECOMMENDERS, report_id, "endorse", reason, idempotency_key,
-                                   request_fingerprint)
+        return self._decide_report(
+            actor, RECOMMENDERS, report_id, "endorse", reason, idempotency_key, request_fingerprint
+        )
 
     @rpc
     @answering
     def return_annual_report(self, actor, report_id, decision, idempotency_key=None, request_fingerprint=None):
         reason = DeclineIn().load(decision)["reason"]
-        return self._decide_report(actor, RECOMMENDERS + PROVINCE, report_id, "return", reason, idempotency_key,
-                                   request_fingerprint)
+        return self._decide_report(
+            actor, RECOMMENDERS + PROVINCE, report_id, "return", reason, idempotency_key, request_fingerprint
+        )
 
     @rpc
     @answering
@@ -473,8 +644,10 @@ class ApplicationsService(ChuyiService):
     @rpc
     @answering
     def list_annual_reports(self, actor, **query):
-        return _page(AnnualReportPageOut(), self.store.reports_page(
-            Actor.from_claims(actor), **_query(AnnualReportQuery(), query)))
+        return _page(
+            AnnualReportPageOut(),
+            self.store.reports_page(Actor.from_claims(actor), **_query(AnnualReportQuery(), query)),
+        )
 
     @timer(interval=REPORT_REMINDER_CHECK_S)
     def remind_reports(self):
@@ -492,7 +665,6 @@ class ApplicationsService(ChuyiService):
         the province, its own for a prefecture bureau."""
         return ok(self.store.progress(_acting(actor, SUPERVISORS)))
 
-
     @rpc
     @answering
     def supervision_facts(self, actor, year):
@@ -505,14 +677,19 @@ class ApplicationsService(ChuyiService):
     def set_supervision_weights(self, actor, rubric):
         data = SupervisionWeightsIn().load(rubric)
         who = _acting(actor, PROVINCE)
-        return ok(SupervisionWeightsOut().dump(supervision_cases.set_weights(
-            self.store, data["year"], data["weights"], who, utcnow())))
+        return ok(
+            SupervisionWeightsOut().dump(
+                supervision_cases.set_weights(self.store, data["year"], data["weights"], who, utcnow())
+            )
+        )
 
 
 def _action_year(year) -> int:
     if not (isinstance(year, int) and not isinstance(year, bool) and year in ACTION_YEARS):
         first, last = ACTION_YEARS[0], ACTION_YEARS[-1]
-        rule = bilingual(Bilingual(f"Must be one of the action's years {first}-{last}.", f"应为{first}至{last}年之一。"))
+        rule = bilingual(
+            Bilingual(f"Must be one of the action's years {first}-{last}.", f"应为{first}至{last}年之一。")
+        )
         raise Refused(422, rule, errors={"year": [rule]})
     return year
 
@@ -530,26 +707,37 @@ def content_disposition(filename: str) -> str:
 
 def _upload(store, request: Request, owner: Owner, default_kind: str) -> Response:
     """Files the request's body with `owner`, streamed; the kind and name are in the query."""
+
     def upload(actor):
         body = request.environ["wsgi.input"]  # eventlet's input: reads a chunked body too
         try:
             material = materials.file_material(
-                store, actor, owner, request.args.get("kind") or default_kind,
-                request.args.get("filename", ""), body, LIMITS, utcnow())
+                store,
+                actor,
+                owner,
+                request.args.get("kind") or default_kind,
+                request.args.get("filename", ""),
+                body,
+                LIMITS,
+                utcnow(),
+            )
         except DomainError:  # Refused among them
             for _ in materials.chunks(body):  # read the rest, so the sender sees the answer
                 pass
             raise
         return _json(201, MaterialOut().dump(material))
+
     return _over_http(request, upload, INSTITUTION)
 
 
 def _download(store, request: Request, owner: Owner, material_id: str) -> Response:
     """The material as a download: its name, ETag and Range answers."""
+
     def download(actor):
         found = materials.open_material(store, actor, owner, material_id, utcnow())
-        response = Response(wrap_file(request.environ, found.stream), direct_passthrough=True,
-                            mimetype=found.material["media_type"])
+        response = Response(
+            wrap_file(request.environ, found.stream), direct_passthrough=True, mimetype=found.material["media_type"]
+        )
         response.headers["Content-Disposition"] = content_disposition(found.material["filename"])
         response.headers["Cache-Control"] = "private, no-store" if found.etag is None else "private"
         if found.etag:
@@ -559,15 +747,22 @@ def _download(store, request: Request, owner: Owner, material_id: str) -> Respon
             return response.make_conditional(request, accept_ranges=True, complete_length=found.size)
         except RequestedRangeNotSatisfiable:
             response.close()
-            answer = problem(416, bilingual(Bilingual(
-                f"The Range header must ask for one range within the file's {found.size} bytes "
-                f"(bytes=first-last, bytes=first- or bytes=-count).",
-                f"Range 请求头须为文件 {found.size} 字节之内的一个范围（bytes=起-止、bytes=起- 或 bytes=-末尾字节数）")),
-                type="urn:chuyi:problem:range-not-satisfiable")
+            answer = problem(
+                416,
+                bilingual(
+                    Bilingual(
+                        f"The Range header must ask for one range within the file's {found.size} bytes "
+                        f"(bytes=first-last, bytes=first- or bytes=-count).",
+                        f"Range 请求头须为文件 {found.size} 字节之内的一个范围（bytes=起-止、bytes=起- 或 bytes=-末尾字节数）",
+                    )
+                ),
+                type="urn:chuyi:problem:range-not-satisfiable",
+            )
             refused = _json(416, {**answer["problem"], "status": 416})
             refused.headers["Content-Range"] = f"bytes */{found.size}"
             refused.mimetype = "application/problem+json"
             return refused
+
     return _over_http(request, download, None)
 
 

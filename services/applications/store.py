@@ -17,6 +17,7 @@ an authority's recommendations, a category's quota) is a counter document writte
 the request's transaction: two transactions that both write it conflict, the loser is
 retried and then sees the new count.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -69,6 +70,7 @@ DUPLICATE_KEY = 11000
 @dataclass(frozen=True)
 class Blob:
     """A material's bytes as stored: one GridFS file per distinct content."""
+
     id: ObjectId
     size: int
     sha256: str
@@ -110,8 +112,11 @@ class BlobReader(io.RawIOBase):
         if self._cursor is None or number != self._next:
             if self._cursor is not None:
                 self._cursor.close()
-            self._cursor = self._chunks.find({"files_id": self._blob_id, "n": {"$gte": number}},
-                                             {"data": 1, "n": 1}).sort("n", ASCENDING).batch_size(BLOB_BATCH_CHUNKS)
+            self._cursor = (
+                self._chunks.find({"files_id": self._blob_id, "n": {"$gte": number}}, {"data": 1, "n": 1})
+                .sort("n", ASCENDING)
+                .batch_size(BLOB_BATCH_CHUNKS)
+            )
         found = next(self._cursor, None)
         if found is None or found["n"] != number:
             raise gridfs.errors.CorruptGridFile(f"blob {self._blob_id}: chunk {number} is missing")
@@ -126,7 +131,7 @@ class BlobReader(io.RawIOBase):
         pieces = []
         while self._position < end:
             number, offset = divmod(self._position, self.chunk_size)
-            piece = self._chunk(number)[offset:offset + end - self._position]
+            piece = self._chunk(number)[offset : offset + end - self._position]
             if not piece:
                 break
             pieces.append(piece)
@@ -135,7 +140,7 @@ class BlobReader(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         data = self.read(len(buffer))
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         return len(data)
 
     def close(self) -> None:
@@ -175,8 +180,9 @@ def _out(doc: Mapping | None) -> dict | None:
 as_answer = _out
 
 
-def _scoped(actor: Actor, filters: Mapping, names: Mapping[str, str] | None = None,
-            scope_of=access.scope) -> dict | None:
+def _scoped(
+    actor: Actor, filters: Mapping, names: Mapping[str, str] | None = None, scope_of=access.scope
+) -> dict | None:
     """The filters narrowed to the actor's scope (`names` maps scope names to fields);
     None when nothing can match."""
     scope = scope_of(actor)
@@ -238,13 +244,17 @@ class ApplicationsStore(BaseStore):
             IndexModel([("recommender_key", ASCENDING), ("_id", ASCENDING)], name="by_recommender"),
         ],
         "report_reminders": [IndexModel([("window_id", ASCENDING), ("due_at", ASCENDING)], name="by_window")],
-        "materials": [IndexModel([("application_id", ASCENDING), ("_id", ASCENDING)], name="by_application"),
-                      IndexModel([("report_id", ASCENDING), ("_id", ASCENDING)], name="by_report")],
+        "materials": [
+            IndexModel([("application_id", ASCENDING), ("_id", ASCENDING)], name="by_application"),
+            IndexModel([("report_id", ASCENDING), ("_id", ASCENDING)], name="by_report"),
+        ],
         "material_reads": [IndexModel([("application_id", ASCENDING)], name="by_application")],
         "expert_access": [],
         "material_contents": [IndexModel([("blob_id", ASCENDING)], name="by_blob")],
-        f"{BLOBS}.files": [IndexModel([("metadata.sha256", ASCENDING)], name="by_sha256"),
-                           IndexModel([("filename", ASCENDING), ("uploadDate", ASCENDING)])],  # as GridFS makes them
+        f"{BLOBS}.files": [
+            IndexModel([("metadata.sha256", ASCENDING)], name="by_sha256"),
+            IndexModel([("filename", ASCENDING), ("uploadDate", ASCENDING)]),
+        ],  # as GridFS makes them
         f"{BLOBS}.chunks": [IndexModel([("files_id", ASCENDING), ("n", ASCENDING)], unique=True)],
     }
     events = EVENTS
@@ -268,21 +278,37 @@ class ApplicationsStore(BaseStore):
         s = self.session
         self.db.counters.update_one({"_id": counter}, {"$setOnInsert": {"taken": 0}}, upsert=True, session=s)
         before = self.db.counters.find_one_and_update(
-            {"_id": counter, "taken": {"$lt": limit}}, {"$inc": {"taken": 1}},
-            return_document=ReturnDocument.BEFORE, session=s)
+            {"_id": counter, "taken": {"$lt": limit}},
+            {"$inc": {"taken": 1}},
+            return_document=ReturnDocument.BEFORE,
+            session=s,
+        )
         return before["taken"] if before else self._one("counters", {"_id": counter})["taken"]
 
     def _release(self, counter: str) -> None:
-        self.db.counters.update_one({"_id": counter, "taken": {"$gt": 0}}, {"$inc": {"taken": -1}}, session=self.session)
+        self.db.counters.update_one(
+            {"_id": counter, "taken": {"$gt": 0}}, {"$inc": {"taken": -1}}, session=self.session
+        )
 
-    def _move(self, collection: str, doc: dict, machine, event: str, actor: str, at: datetime,
-              reason: str | None = None, changes: Mapping | None = None) -> dict:
+    def _move(
+        self,
+        collection: str,
+        doc: dict,
+        machine,
+        event: str,
+        actor: str,
+        at: datetime,
+        reason: str | None = None,
+        changes: Mapping | None = None,
+    ) -> dict:
         """Apply a state machine event to a stored record, with its audit entry in `history`."""
         state, entry = machine.apply(doc["state"], event, actor, reason, at)
         updates = {"state": state, **(changes or {})}
         self.db[collection].update_one(
             {"_id": doc["_id"], "state": doc["state"]},
-            {"$set": updates, "$push": {"history": entry.as_dict()}}, session=self.session)
+            {"$set": updates, "$push": {"history": entry.as_dict()}},
+            session=self.session,
+        )
         return {**doc, **updates, "history": [*doc.get("history", []), entry.as_dict()]}
 
     # ------------------------------------------------------------ catalogue
@@ -294,10 +320,13 @@ class ApplicationsStore(BaseStore):
     def standing_selections_by_year(self) -> dict[str, dict[int, int]]:
         """Per category and year, the selections that still count (not of a project that left)."""
         by_year: dict[str, dict[int, int]] = {}
-        for cell in self.db.selections.aggregate([
+        for cell in self.db.selections.aggregate(
+            [
                 {"$match": STANDING},
-                {"$group": {"_id": {"category": "$category", "year": "$year"}, "selected": {"$sum": 1}}}],
-                session=self.session):
+                {"$group": {"_id": {"category": "$category", "year": "$year"}, "selected": {"$sum": 1}}},
+            ],
+            session=self.session,
+        ):
             by_year.setdefault(cell["_id"]["category"], {})[cell["_id"].get("year")] = cell["selected"]
         return by_year
 
@@ -305,7 +334,8 @@ class ApplicationsStore(BaseStore):
         """The category's counter document (selected, held), created at zero the first time.
         Writing it makes two transactions that hold or settle the category's quota conflict."""
         self.db.category_quotas.update_one(
-            {"_id": category}, {"$setOnInsert": {"selected": 0, "held": 0}}, upsert=True, session=self.session)
+            {"_id": category}, {"$setOnInsert": {"selected": 0, "held": 0}}, upsert=True, session=self.session
+        )
         return self._one("category_quotas", {"_id": category})
 
     def hold_quota(self, category: str, quota: int) -> None:
@@ -320,8 +350,11 @@ class ApplicationsStore(BaseStore):
         except BulkWriteError as exc:
             if not any(error["code"] == DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
                 raise
-            raise DuplicateCreditCode(Bilingual(
-                "an institution with this credit code is already registered", "该统一社会信用代码的单位已登记")) from None
+            raise DuplicateCreditCode(
+                Bilingual(
+                    "an institution with this credit code is already registered", "该统一社会信用代码的单位已登记"
+                )
+            ) from None
 
     def credit_codes(self) -> list[str]:
         return [doc["credit_code"] for doc in self.db.institutions.find({}, {"credit_code": 1}, session=self.session)]
@@ -333,7 +366,9 @@ class ApplicationsStore(BaseStore):
             raise _not_found("institution", "单位")
         return _out(doc)
 
-    def institutions_page(self, actor: Actor, limit: int, cursor: str | None, **filters) -> tuple[list[dict], str | None]:
+    def institutions_page(
+        self, actor: Actor, limit: int, cursor: str | None, **filters
+    ) -> tuple[list[dict], str | None]:
         query = _scoped(actor, filters, {"institution_id": "_id"})
         return self._page("institutions", query, limit, cursor) if query is not None else ([], None)
 
@@ -366,15 +401,20 @@ class ApplicationsStore(BaseStore):
             raise _not_found("call", "遴选批次")
         return doc
 
-    def move_call(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None = None,
-                  changes: Mapping | None = None) -> dict:
+    def move_call(
+        self, doc: dict, event: str, actor: str, at: datetime, reason: str | None = None, changes: Mapping | None = None
+    ) -> dict:
         return self._move("calls", doc, CALL_MACHINE, event, actor, at, reason, changes)
 
     def due_call_ids(self, at: datetime) -> list[str]:
         """Up to a batch of the calls the timer should open or close now (read outside any transaction)."""
-        return [ref["_id"] for ref in self.db.calls.find(
-            {"$or": [{"state": DRAFT, "opens_at": {"$lte": at}}, {"state": OPEN, "closes_at": {"$lte": at}}]},
-            {"_id": 1}).limit(_DUE_CALLS_BATCH)]
+        return [
+            ref["_id"]
+            for ref in self.db.calls.find(
+                {"$or": [{"state": DRAFT, "opens_at": {"$lte": at}}, {"state": OPEN, "closes_at": {"$lte": at}}]},
+                {"_id": 1},
+            ).limit(_DUE_CALLS_BATCH)
+        ]
 
     def count_applications(self, call_id: str, states: Iterable[str]) -> int:
         return self._count("applications", {"call_id": call_id, "state": {"$in": list(states)}})
@@ -389,11 +429,20 @@ class ApplicationsStore(BaseStore):
 
     def with_materials(self, doc: Mapping) -> dict:
         """The application as answered: its materials, and its history with theirs woven in."""
-        filed = list(self.db.materials.find({"application_id": doc["_id"]}, session=self.session).sort("_id", ASCENDING))
-        return _out({**doc, "materials": [_out(m) for m in filed if m["removed_at"] is None],
-                     "history": material_history(doc.get("history", []), filed)})
+        filed = list(
+            self.db.materials.find({"application_id": doc["_id"]}, session=self.session).sort("_id", ASCENDING)
+        )
+        return _out(
+            {
+                **doc,
+                "materials": [_out(m) for m in filed if m["removed_at"] is None],
+                "history": material_history(doc.get("history", []), filed),
+            }
+        )
 
-    def applications_page(self, actor: Actor, limit: int, cursor: str | None, **filters) -> tuple[list[dict], str | None]:
+    def applications_page(
+        self, actor: Actor, limit: int, cursor: str | None, **filters
+    ) -> tuple[list[dict], str | None]:
         query = _scoped(actor, filters)
         return self._page("applications", query, limit, cursor) if query is not None else ([], None)
 
@@ -408,15 +457,17 @@ class ApplicationsStore(BaseStore):
 
     def update_application(self, doc: Mapping, updates: Mapping) -> dict:
         """The application's fields changed, unless its state changed meanwhile."""
-        self.db.applications.update_one({"_id": doc["_id"], "state": doc["state"]}, {"$set": dict(updates)},
-                                        session=self.session)
+        self.db.applications.update_one(
+            {"_id": doc["_id"], "state": doc["state"]}, {"$set": dict(updates)}, session=self.session
+        )
         return {**doc, **updates}
 
     def count_others_in(self, doc: Mapping, field: str, states: Iterable[str]) -> int:
         """How many other applications of the call with the same `field` are in `states`. (Only
         the equalities go to the server, so that its index on (call_id, field) serves them.)"""
-        others = self.db.applications.find({"call_id": doc["call_id"], field: doc[field]}, {"state": 1},
-                                           session=self.session)
+        others = self.db.applications.find(
+            {"call_id": doc["call_id"], field: doc[field]}, {"state": 1}, session=self.session
+        )
         return sum(other["_id"] != doc["_id"] and other["state"] in states for other in others)
 
     def prefecture_selected(self, category: str, prefecture: str) -> bool:
@@ -443,26 +494,33 @@ class ApplicationsStore(BaseStore):
     # ------------------------------------------------------------ review's progress (for usecases.selection)
 
     def eligible_among(self, application_ids: Iterable[str]) -> list[dict]:
-        return list(self.db.applications.find({"_id": {"$in": sorted(set(application_ids))}, "state": ELIGIBLE},
-                                              session=self.session))
+        return list(
+            self.db.applications.find(
+                {"_id": {"$in": sorted(set(application_ids))}, "state": ELIGIBLE}, session=self.session
+            )
+        )
 
     def applications_in(self, call_id: str, states: Iterable[str]) -> list[dict]:
-        return list(self.db.applications.find({"call_id": call_id, "state": {"$in": list(states)}},
-                                              session=self.session))
+        return list(
+            self.db.applications.find({"call_id": call_id, "state": {"$in": list(states)}}, session=self.session)
+        )
 
     def keep_reserve(self, call_id: str, reserve: list, valid_until: datetime) -> None:
-        self.db.calls.update_one({"_id": call_id}, {"$set": {"reserve": reserve, "reserve_valid_until": valid_until}},
-                                 session=self.session)
+        self.db.calls.update_one(
+            {"_id": call_id}, {"$set": {"reserve": reserve, "reserve_valid_until": valid_until}}, session=self.session
+        )
 
     def settle_quota(self, category: str, selected: int, released: int) -> None:
         """`selected` more places of the category taken, `released` fewer held (a call finalized)."""
         self.quota_counter(category)
-        self.db.category_quotas.update_one({"_id": category}, {"$inc": {"selected": selected, "held": -released}},
-                                           session=self.session)
+        self.db.category_quotas.update_one(
+            {"_id": category}, {"$inc": {"selected": selected, "held": -released}}, session=self.session
+        )
 
     def record_selection(self, application_id: str, selection: Mapping) -> None:
-        self.db.selections.update_one({"_id": application_id}, {"$set": dict(selection)}, upsert=True,
-                                      session=self.session)
+        self.db.selections.update_one(
+            {"_id": application_id}, {"$set": dict(selection)}, upsert=True, session=self.session
+        )
 
     # ------------------------------------------------------------ the reserve list (for usecases.projects)
 
@@ -473,30 +531,53 @@ class ApplicationsStore(BaseStore):
 
     def reserve_waiting(self, call_id: str) -> set[str]:
         """The call's applications that were not selected and have not been promoted since."""
-        return {doc["_id"] for doc in self.db.applications.find(
-            {"call_id": call_id, "state": NOT_SELECTED}, {"_id": 1}, session=self.session)}
+        return {
+            doc["_id"]
+            for doc in self.db.applications.find(
+                {"call_id": call_id, "state": NOT_SELECTED}, {"_id": 1}, session=self.session
+            )
+        }
 
     def standing_by_prefecture(self, call_id: str) -> dict[str, int]:
         """The call's selections that have not left, per prefecture."""
-        return {cell["_id"]: cell["standing"] for cell in self.db.selections.aggregate([
-            {"$match": {"call_id": call_id, **STANDING}},
-            {"$group": {"_id": "$prefecture", "standing": {"$sum": 1}}}], session=self.session)}
+        return {
+            cell["_id"]: cell["standing"]
+            for cell in self.db.selections.aggregate(
+                [
+                    {"$match": {"call_id": call_id, **STANDING}},
+                    {"$group": {"_id": "$prefecture", "standing": {"$sum": 1}}},
+                ],
+                session=self.session,
+            )
+        }
 
     def give_place(self, left: Mapping, successor: dict, at: datetime) -> None:
         """The place of `left` goes to `successor`, a new project from its call's reserve list, and
         counts toward the category again. Two requests for one place both write `left`: the loser
         conflicts, is retried and then finds the place taken."""
-        self.db.projects.update_one({"_id": left["_id"]}, {"$set": {"succeeded_by": successor["_id"], "updated_at": at}},
-                                    session=self.session)
-        self.db.selections.update_one({"_id": left["_id"]}, {"$set": {"succeeded_by": successor["_id"]}},
-                                      session=self.session)
-        self.db.selections.insert_one({
-            "_id": successor["_id"], "call_id": successor["call_id"], "category": successor["category"],
-            "prefecture": successor["prefecture"], "institution_id": successor["institution_id"],
-            "rank": successor["rank"], "selected_at": at, "year": successor["year"], "succeeds": left["_id"]},
-            session=self.session)
-        self.db.category_quotas.update_one({"_id": successor["category"]}, {"$inc": {"selected": 1}},
-                                           session=self.session)
+        self.db.projects.update_one(
+            {"_id": left["_id"]}, {"$set": {"succeeded_by": successor["_id"], "updated_at": at}}, session=self.session
+        )
+        self.db.selections.update_one(
+            {"_id": left["_id"]}, {"$set": {"succeeded_by": successor["_id"]}}, session=self.session
+        )
+        self.db.selections.insert_one(
+            {
+                "_id": successor["_id"],
+                "call_id": successor["call_id"],
+                "category": successor["category"],
+                "prefecture": successor["prefecture"],
+                "institution_id": successor["institution_id"],
+                "rank": successor["rank"],
+                "selected_at": at,
+                "year": successor["year"],
+                "succeeds": left["_id"],
+            },
+            session=self.session,
+        )
+        self.db.category_quotas.update_one(
+            {"_id": successor["category"]}, {"$inc": {"selected": 1}}, session=self.session
+        )
 
     # ------------------------------------------------------------ supervision
 
@@ -504,16 +585,31 @@ class ApplicationsStore(BaseStore):
         """The catalogue's quotas, and the approved applications (review's selections) per
         category and prefecture within the actor's scope."""
         scope = _scoped(actor, {})
-        counts = [] if scope is None else self.db.selections.aggregate([
-            {"$match": {**scope, **STANDING}},
-            {"$group": {"_id": {"category": "$category", "prefecture": "$prefecture"}, "approved": {"$sum": 1}}},
-        ], session=self.session)
+        counts = (
+            []
+            if scope is None
+            else self.db.selections.aggregate(
+                [
+                    {"$match": {**scope, **STANDING}},
+                    {
+                        "$group": {
+                            "_id": {"category": "$category", "prefecture": "$prefecture"},
+                            "approved": {"$sum": 1},
+                        }
+                    },
+                ],
+                session=self.session,
+            )
+        )
         return {
             "quota_year": self.catalogue.quota_year,
-            "categories": [{"code": c.code, "name_zh": c.name_zh, "name_en": c.name_en, "quota": c.quota}
-                           for c in self.catalogue],
-            "approved": sorted(({**doc["_id"], "approved": doc["approved"]} for doc in counts),
-                               key=lambda cell: (cell["category"], cell["prefecture"])),
+            "categories": [
+                {"code": c.code, "name_zh": c.name_zh, "name_en": c.name_en, "quota": c.quota} for c in self.catalogue
+            ],
+            "approved": sorted(
+                ({**doc["_id"], "approved": doc["approved"]} for doc in counts),
+                key=lambda cell: (cell["category"], cell["prefecture"]),
+            ),
         }
 
     # ------------------------------------------------------------ supervision
@@ -521,13 +617,16 @@ class ApplicationsStore(BaseStore):
     def institutions_in(self, scope: Mapping) -> Iterable[dict]:
         """The register's facts supervision counts, within `scope`."""
         return self.db.institutions.find(
-            scope, {"type": 1, "prefecture": 1, "county": 1, "ownership": 1, "credit_code": 1, "backbone": 1},
-            session=self.session)
+            scope,
+            {"type": 1, "prefecture": 1, "county": 1, "ownership": 1, "credit_code": 1, "backbone": 1},
+            session=self.session,
+        )
 
     def standing_projects(self, scope: Mapping, year: int) -> Iterable[dict]:
         """The projects of calls up to `year` that have not left, within `scope`."""
-        return self.db.projects.find({**scope, **_standing_in(year)}, {"prefecture": 1, "category": 1, "year": 1},
-                                     session=self.session)
+        return self.db.projects.find(
+            {**scope, **_standing_in(year)}, {"prefecture": 1, "category": 1, "year": 1}, session=self.session
+        )
 
     def count_standing_projects(self, year: int) -> int:
         return self.db.projects.count_documents(_standing_in(year), session=self.session)
@@ -537,9 +636,15 @@ class ApplicationsStore(BaseStore):
 
     def save_supervision_weights(self, year: int, weights: Mapping[str, int], by: str, at: datetime) -> dict:
         return self.db.supervision_rubrics.find_one_and_update(
-            {"_id": year}, {"$set": {"weights": dict(weights), "updated_at": at, "updated_by": by},
-                            "$push": {"history": {"weights": dict(weights), "at": at, "by": by}}},
-            upsert=True, return_document=ReturnDocument.AFTER, session=self.session)
+            {"_id": year},
+            {
+                "$set": {"weights": dict(weights), "updated_at": at, "updated_by": by},
+                "$push": {"history": {"weights": dict(weights), "at": at, "by": by}},
+            },
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+            session=self.session,
+        )
 
     # ------------------------------------------------------------ calls to their end (for usecases.calls)
 
@@ -552,17 +657,20 @@ class ApplicationsStore(BaseStore):
         live = [s for s in APPLICATION_MACHINE.states if not APPLICATION_MACHINE.is_terminal(s)]
         return list(self.db.applications.find({"call_id": call_id, "state": {"$in": live}}, session=self.session))
 
-    def move_application(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None,
-                         changes: Mapping | None = None) -> dict:
-        return self._move("applications", doc, APPLICATION_MACHINE, event, actor, at, reason,
-                          {**(changes or {}), "updated_at": at})
+    def move_application(
+        self, doc: dict, event: str, actor: str, at: datetime, reason: str | None, changes: Mapping | None = None
+    ) -> dict:
+        return self._move(
+            "applications", doc, APPLICATION_MACHINE, event, actor, at, reason, {**(changes or {}), "updated_at": at}
+        )
 
     # ------------------------------------------------------------ projects (for usecases.projects)
 
     def insert_project(self, doc: dict) -> bool:
         """True when the project is new (an approved application becomes one project, once)."""
-        result = self.db.projects.update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True,
-                                             session=self.session)
+        result = self.db.projects.update_one(
+            {"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True, session=self.session
+        )
         return result.upserted_id is not None
 
     def project_doc(self, project_id: str) -> dict | None:
@@ -580,15 +688,21 @@ class ApplicationsStore(BaseStore):
         """The project with its application's materials (a project's id is its application's) and
         its annual reports. Raises NotFound when it does not exist or `actor` may not see it."""
         doc = self.scoped_project_doc(project_id, actor)
-        return _out({**doc, "materials": self.materials(Owner(APPLICATION, doc["_id"])),
-                     "reports": self.reports_of_project(project_id)})
+        return _out(
+            {
+                **doc,
+                "materials": self.materials(Owner(APPLICATION, doc["_id"])),
+                "reports": self.reports_of_project(project_id),
+            }
+        )
 
     def projects_page(self, actor: Actor, limit: int, cursor: str | None, **filters) -> tuple[list[dict], str | None]:
         query = _scoped(actor, filters, scope_of=access.project_scope)
         return self._page("projects", query, limit, cursor) if query is not None else ([], None)
 
-    def move_project(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None,
-                     changes: Mapping) -> dict:
+    def move_project(
+        self, doc: dict, event: str, actor: str, at: datetime, reason: str | None, changes: Mapping
+    ) -> dict:
         return self._move("projects", doc, PROJECT_MACHINE, event, actor, at, reason, changes)
 
     def update_project(self, project_id: str, changes: Mapping) -> None:
@@ -626,37 +740,63 @@ class ApplicationsStore(BaseStore):
 
     def report_windows_running(self, at: datetime) -> list[dict]:
         """The windows open now whose deadline is still ahead."""
-        return list(self.db.report_windows.find({"opens_at": {"$lte": at}, "due_at": {"$gt": at}},
-                                                session=self.session))
+        return list(
+            self.db.report_windows.find({"opens_at": {"$lte": at}, "due_at": {"$gt": at}}, session=self.session)
+        )
 
     def report_windows_past_due(self, at: datetime) -> list[dict]:
         """The windows whose deadline has passed and whose missing reports are not announced yet."""
-        return list(self.db.report_windows.find({"due_at": {"$lte": at}, "missing_announced_at": None},
-                                                session=self.session))
+        return list(
+            self.db.report_windows.find({"due_at": {"$lte": at}, "missing_announced_at": None}, session=self.session)
+        )
 
     def mark_missing_announced(self, window: Mapping, at: datetime) -> bool:
         """True for the one caller that marks it (a conditional update inside the transaction)."""
-        result = self.db.report_windows.update_one({"_id": window["_id"], "missing_announced_at": None},
-                                                   {"$set": {"missing_announced_at": at}}, session=self.session)
+        result = self.db.report_windows.update_one(
+            {"_id": window["_id"], "missing_announced_at": None},
+            {"$set": {"missing_announced_at": at}},
+            session=self.session,
+        )
         return result.modified_count == 1
 
     def due_projects(self, window: Mapping, scope: Mapping | None = None) -> list[dict]:
         """The projects within `scope` that owe a report in `window` (the domain's `is_due`, as a query)."""
         if scope is None:
             return []
-        return list(self.db.projects.find(
-            {**scope, "year": {"$lte": window["year"]}, "state": {"$nin": list(LEFT)},
-             "created_at": {"$lte": window["due_at"]}},
-            {"plan": 1, "year": 1, "state": 1, "created_at": 1, "institution_id": 1, "institution_name": 1,
-             "prefecture": 1, "category": 1}, session=self.session).sort("_id", ASCENDING))
+        return list(
+            self.db.projects.find(
+                {
+                    **scope,
+                    "year": {"$lte": window["year"]},
+                    "state": {"$nin": list(LEFT)},
+                    "created_at": {"$lte": window["due_at"]},
+                },
+                {
+                    "plan": 1,
+                    "year": 1,
+                    "state": 1,
+                    "created_at": 1,
+                    "institution_id": 1,
+                    "institution_name": 1,
+                    "prefecture": 1,
+                    "category": 1,
+                },
+                session=self.session,
+            ).sort("_id", ASCENDING)
+        )
 
     def reports_by_project(self, year: int, scope: Mapping | None = None) -> dict[str, dict]:
         """The year's filed reports by project (a draft is not filed: its project is still missing)."""
         if scope is None:
             return {}
-        return {doc["project_id"]: doc for doc in self.db.annual_reports.find(
-            {**scope, "year": year, "state": {"$ne": REPORT_DRAFT}},
-            {"project_id": 1, "late": 1, "first_filed_at": 1, "state": 1}, session=self.session)}
+        return {
+            doc["project_id"]: doc
+            for doc in self.db.annual_reports.find(
+                {**scope, "year": year, "state": {"$ne": REPORT_DRAFT}},
+                {"project_id": 1, "late": 1, "first_filed_at": 1, "state": 1},
+                session=self.session,
+            )
+        }
 
     def report_doc(self, report_id: str) -> dict | None:
         return self._one("annual_reports", {"_id": report_id})
@@ -673,8 +813,11 @@ class ApplicationsStore(BaseStore):
         """The report with its evidence files and its history, the files' steps woven in."""
         doc = self.scoped_report_doc(report_id, actor)
         filed = list(self.db.materials.find({"report_id": report_id}, session=self.session).sort("_id", ASCENDING))
-        return {**doc, "materials": [_out(m) for m in filed if m["removed_at"] is None],
-                "history": material_history(doc.get("history", []), filed)}
+        return {
+            **doc,
+            "materials": [_out(m) for m in filed if m["removed_at"] is None],
+            "history": material_history(doc.get("history", []), filed),
+        }
 
     def insert_report(self, doc: dict) -> None:
         if (existing := self.report_doc(doc["_id"])) is not None:
@@ -684,14 +827,20 @@ class ApplicationsStore(BaseStore):
         except DuplicateKeyError:  # filed at the same moment by another request
             raise already_filed(doc["year"], None) from None
 
-    def move_report(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None,
-                    changes: Mapping) -> dict:
+    def move_report(
+        self, doc: dict, event: str, actor: str, at: datetime, reason: str | None, changes: Mapping
+    ) -> dict:
         return self._move("annual_reports", doc, REPORT_MACHINE, event, actor, at, reason, changes)
 
     def reports_of_project(self, project_id: str) -> list[dict]:
-        return [_out(doc) for doc in self.db.annual_reports.find(
-            {"project_id": project_id}, {"year": 1, "state": 1, "late": 1, "first_filed_at": 1, "filed_at": 1},
-            session=self.session).sort("year", ASCENDING)]
+        return [
+            _out(doc)
+            for doc in self.db.annual_reports.find(
+                {"project_id": project_id},
+                {"year": 1, "state": 1, "late": 1, "first_filed_at": 1, "filed_at": 1},
+                session=self.session,
+            ).sort("year", ASCENDING)
+        ]
 
     def reports_page(self, actor: Actor, limit: int, cursor: str | None, **filters) -> tuple[list[dict], str | None]:
         query = _scoped(actor, filters, scope_of=access.project_scope)
@@ -699,22 +848,38 @@ class ApplicationsStore(BaseStore):
 
     def extend_report_window(self, window: Mapping, entry: Mapping) -> dict:
         """The window's new deadline, with its audit entry."""
-        self.db.report_windows.update_one({"_id": window["_id"]}, {
-            "$set": {"due_at": entry["to_due_at"]}, "$push": {"extensions": dict(entry)}}, session=self.session)
+        self.db.report_windows.update_one(
+            {"_id": window["_id"]},
+            {"$set": {"due_at": entry["to_due_at"]}, "$push": {"extensions": dict(entry)}},
+            session=self.session,
+        )
         return {**window, "due_at": entry["to_due_at"], "extensions": [*window.get("extensions", []), dict(entry)]}
 
     def reminded(self, window: Mapping) -> set[str]:
         """The projects reminded of the window's current deadline."""
-        return {doc["project_id"] for doc in self.db.report_reminders.find(
-            {"window_id": window["_id"], "due_at": window["due_at"]}, {"project_id": 1}, session=self.session)}
+        return {
+            doc["project_id"]
+            for doc in self.db.report_reminders.find(
+                {"window_id": window["_id"], "due_at": window["due_at"]}, {"project_id": 1}, session=self.session
+            )
+        }
 
     def remember_reminder(self, key: str, window: Mapping, project_id: str, at: datetime) -> bool:
         """True the first time for `key` (window, project, deadline): replicas running the timer at
         once remind once."""
         result = self.db.report_reminders.update_one(
-            {"_id": key}, {"$setOnInsert": {"window_id": window["_id"], "project_id": project_id,
-                                            "due_at": window["due_at"], "at": at}},
-            upsert=True, session=self.session)
+            {"_id": key},
+            {
+                "$setOnInsert": {
+                    "window_id": window["_id"],
+                    "project_id": project_id,
+                    "due_at": window["due_at"],
+                    "at": at,
+                }
+            },
+            upsert=True,
+            session=self.session,
+        )
         return result.upserted_id is not None
 
     # ------------------------------------------------------------ materials
@@ -776,9 +941,16 @@ class ApplicationsStore(BaseStore):
             if batch:
                 chunks_collection.insert_many(batch)
             blob = Blob(blob_id, size, digest.hexdigest())
-            self.db[f"{BLOBS}.files"].insert_one({
-                "_id": blob_id, "length": size, "chunkSize": BLOB_CHUNK_BYTES, "uploadDate": datetime.now(timezone.utc),
-                "filename": "material", "metadata": {"sha256": blob.sha256}})
+            self.db[f"{BLOBS}.files"].insert_one(
+                {
+                    "_id": blob_id,
+                    "length": size,
+                    "chunkSize": BLOB_CHUNK_BYTES,
+                    "uploadDate": datetime.now(timezone.utc),
+                    "filename": "material",
+                    "metadata": {"sha256": blob.sha256},
+                }
+            )
         except BaseException:
             self._drop_chunks(blob_id)
             raise
@@ -822,7 +994,9 @@ class ApplicationsStore(BaseStore):
         files, chunks = self.db[f"{BLOBS}.files"], self.db[f"{BLOBS}.chunks"]
         window = {"$gte": ObjectId.from_datetime(since), "$lt": ObjectId.from_datetime(before)}
         stored = [doc["_id"] for doc in files.find({"_id": window}, {"_id": 1})]
-        claimed = {doc["blob_id"] for doc in self.db.material_contents.find({"blob_id": {"$in": stored}}, {"blob_id": 1})}
+        claimed = {
+            doc["blob_id"] for doc in self.db.material_contents.find({"blob_id": {"$in": stored}}, {"blob_id": 1})
+        }
         gone = [blob_id for blob_id in stored if blob_id not in claimed]
         for blob_id in gone:
             self._bucket().delete(blob_id)
@@ -839,12 +1013,15 @@ class ApplicationsStore(BaseStore):
         self.db[collection].update_one({"_id": owner.id}, {"$set": {"materials_changed_at": at}}, session=self.session)
 
     def filed_bytes(self, owner: Owner) -> int:
-        return sum(doc["size"] for doc in self.db.materials.find(
-            {**owner.query, "removed_at": None}, {"size": 1}, session=self.session))
+        return sum(
+            doc["size"]
+            for doc in self.db.materials.find({**owner.query, "removed_at": None}, {"size": 1}, session=self.session)
+        )
 
     def filed_kinds(self, application_id: str) -> list[str]:
-        return self.db.materials.distinct("kind", {"application_id": application_id, "removed_at": None},
-                                          session=self.session)
+        return self.db.materials.distinct(
+            "kind", {"application_id": application_id, "removed_at": None}, session=self.session
+        )
 
     def add_material(self, material: Mapping) -> dict:
         doc = {"_id": new_id("mat"), **material, "removed_at": None}
@@ -852,8 +1029,12 @@ class ApplicationsStore(BaseStore):
         return _out(doc)
 
     def materials(self, owner: Owner) -> list[dict]:
-        return [_out(doc) for doc in self.db.materials.find(
-            {**owner.query, "removed_at": None}, session=self.session).sort("_id", ASCENDING)]
+        return [
+            _out(doc)
+            for doc in self.db.materials.find({**owner.query, "removed_at": None}, session=self.session).sort(
+                "_id", ASCENDING
+            )
+        ]
 
     def material(self, owner: Owner, material_id: str) -> dict:
         doc = self._one("materials", {"_id": material_id, **owner.query, "removed_at": None})
@@ -862,21 +1043,37 @@ class ApplicationsStore(BaseStore):
         return doc
 
     def remove_material(self, material_id: str, actor: Actor, at: datetime, owner_state: str) -> None:
-        self.db.materials.update_one({"_id": material_id, "removed_at": None}, {"$set": {
-            "removed_at": at, "removed_by": actor.audit_name, "removed_in": owner_state}}, session=self.session)
+        self.db.materials.update_one(
+            {"_id": material_id, "removed_at": None},
+            {"$set": {"removed_at": at, "removed_by": actor.audit_name, "removed_in": owner_state}},
+            session=self.session,
+        )
 
     def record_read(self, material: Mapping, actor: Actor, at: datetime) -> None:
-        self.db.material_reads.insert_one({"material_id": material["_id"], "application_id": material["application_id"],
-                                           "reader": actor.audit_name, "read_at": at}, session=self.session)
+        self.db.material_reads.insert_one(
+            {
+                "material_id": material["_id"],
+                "application_id": material["application_id"],
+                "reader": actor.audit_name,
+                "read_at": at,
+            },
+            session=self.session,
+        )
 
     def grant_expert_access(self, assignments: Iterable[Mapping]) -> None:
         """Each assigned expert may read the application's materials until its review deadline."""
         for assignment in assignments:
             self.db.expert_access.update_one(
                 {"_id": f"{assignment['application_id']}:{assignment['expert_id']}"},
-                {"$set": {"assignment_id": assignment["assignment_id"],
-                          "review_deadline": datetime.fromisoformat(assignment["review_deadline"])}},
-                upsert=True, session=self.session)
+                {
+                    "$set": {
+                        "assignment_id": assignment["assignment_id"],
+                        "review_deadline": datetime.fromisoformat(assignment["review_deadline"]),
+                    }
+                },
+                upsert=True,
+                session=self.session,
+            )
 
     def revoke_expert_access(self, application_id: str, expert_id: str) -> None:
         self.db.expert_access.delete_one({"_id": f"{application_id}:{expert_id}"}, session=self.session)

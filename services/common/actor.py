@@ -4,6 +4,7 @@ from the claims the gateway forwards (pure: no framework).
 A role's view is scoped by one claim (`SCOPE_CLAIMS`): an institution's users by
 `institution_id`, a prefecture bureau by `prefecture`, an expert by `expert_id`, an HRSS
 department by `sponsor`; the province and finance see everything their role may."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -28,8 +29,9 @@ class Actor:
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any]) -> Actor:
         """From the verified token's claims as the gateway forwards them."""
-        return cls(role=claims["role"], sub=claims["sub"],
-                   **{claim: claims.get(claim) for claim in SCOPE_CLAIMS.values()})
+        return cls(
+            role=claims["role"], sub=claims["sub"], **{claim: claims.get(claim) for claim in SCOPE_CLAIMS.values()}
+        )
 
     def scope_claims(self) -> dict[str, str]:
         """The scope claims it carries (what a token for it holds beside role and sub)."""

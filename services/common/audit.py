@@ -14,6 +14,7 @@ chain, or the tail of one, is seen against the last checkpoint. What happened af
 checkpoint and the last checkpoint itself are protected by keeping its hash outside the
 database (`python -m chuyi audit verify` prints it; docs/security.md).
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -63,7 +64,11 @@ class Acting:
 
     @classmethod
     def from_claims(cls, claims: object, operation: str, correlation_id: str | None = None) -> "Acting | None":
-        if not isinstance(claims, dict) or not isinstance(claims.get("sub"), str) or not isinstance(claims.get("role"), str):
+        if (
+            not isinstance(claims, dict)
+            or not isinstance(claims.get("sub"), str)
+            or not isinstance(claims.get("role"), str)
+        ):
             return None
         scope = {claim: str(claims[claim]) for claim in SCOPE_CLAIMS if claims.get(claim) is not None}
         return cls(claims["sub"], claims["role"], scope, operation, correlation_id)
@@ -108,10 +113,12 @@ def _instant(value: datetime) -> str:
 
 def canonical(document: dict[str, Any]) -> bytes:
     """The bytes a hash covers: every field but `hash`, keys sorted, instants as RFC 3339 to the ms."""
+
     def default(value: object) -> str:
         if isinstance(value, datetime):
             return _instant(value)
         return str(value)
+
     body = {key: value for key, value in document.items() if key != "hash"}
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=default).encode("utf-8")
 
@@ -120,22 +127,43 @@ def digest(document: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(document)).hexdigest()
 
 
-def new_record(chain: str, previous: dict[str, Any] | None, who: Acting, *, entities: list[str], events: list[str],
-               outcome: str, service: str, at: datetime, detail: str | None = None) -> dict[str, Any]:
+def new_record(
+    chain: str,
+    previous: dict[str, Any] | None,
+    who: Acting,
+    *,
+    entities: list[str],
+    events: list[str],
+    outcome: str,
+    service: str,
+    at: datetime,
+    detail: str | None = None,
+) -> dict[str, Any]:
     """The next record of `chain` after its head `previous` ({"seq", "hash"}, None for a new chain)."""
     record = {
-        "_id": uuid.uuid4().hex, "chain": chain, "seq": (previous["seq"] if previous else 0) + 1,
-        "prev": previous["hash"] if previous else GENESIS, "at": at, "service": service,
-        "actor": who.actor, "role": who.role, "scope": who.scope, "operation": who.operation,
-        "entities": entities, "events": events, "outcome": outcome, "detail": detail,
+        "_id": uuid.uuid4().hex,
+        "chain": chain,
+        "seq": (previous["seq"] if previous else 0) + 1,
+        "prev": previous["hash"] if previous else GENESIS,
+        "at": at,
+        "service": service,
+        "actor": who.actor,
+        "role": who.role,
+        "scope": who.scope,
+        "operation": who.operation,
+        "entities": entities,
+        "events": events,
+        "outcome": outcome,
+        "detail": detail,
         "correlation_id": who.correlation_id,
     }
     record["hash"] = digest(record)
     return record
 
 
-def append(db: Database[dict[str, Any]], session: ClientSession | None, record: dict[str, Any],
-           previous: dict[str, Any] | None) -> None:
+def append(
+    db: Database[dict[str, Any]], session: ClientSession | None, record: dict[str, Any], previous: dict[str, Any] | None
+) -> None:
     """Write `record` and move its chain's head, inside the caller's transaction. A concurrent
     writer of the same chain conflicts on the head and retries."""
     head = {"seq": record["seq"], "hash": record["hash"], "sealed": False}
@@ -154,8 +182,10 @@ def head_of(db: Database[dict[str, Any]], session: ClientSession | None, chain: 
 
 def new_checkpoint(previous: dict[str, Any] | None, heads: list[dict[str, Any]], at: datetime) -> dict[str, Any]:
     checkpoint = {
-        "_id": (previous["_id"] if previous else 0) + 1, "prev": previous["hash"] if previous else GENESIS,
-        "at": at, "heads": [[head["_id"], head["seq"], head["hash"]] for head in heads],
+        "_id": (previous["_id"] if previous else 0) + 1,
+        "prev": previous["hash"] if previous else GENESIS,
+        "at": at,
+        "heads": [[head["_id"], head["seq"], head["hash"]] for head in heads],
     }
     checkpoint["hash"] = digest(checkpoint)
     return checkpoint
@@ -171,11 +201,14 @@ def seal(db: Database[dict[str, Any]], session: ClientSession | None, at: dateti
     checkpoint = new_checkpoint(last, heads, at)
     db[CHECKPOINTS].insert_one(checkpoint, session=session)
     # A head moved by a writer since this transaction's snapshot is a write conflict here: retried.
-    db[HEADS].update_many({"_id": {"$in": [head["_id"] for head in heads]}}, {"$set": {"sealed": True}}, session=session)
+    db[HEADS].update_many(
+        {"_id": {"$in": [head["_id"] for head in heads]}}, {"$set": {"sealed": True}}, session=session
+    )
     return checkpoint
 
 
 # ------------------------------------------------------------------ verification
+
 
 class Broken(Exception):
     """The first record, head or checkpoint that does not hold; the message names it."""
@@ -202,8 +235,9 @@ def verify_checkpoints(
     return last, sealed
 
 
-def verify_chains(records: Iterable[dict[str, Any]],
-                  sealed: dict[tuple[str, int], tuple[str, int]]) -> dict[str, dict[str, Any]]:
+def verify_chains(
+    records: Iterable[dict[str, Any]], sealed: dict[tuple[str, int], tuple[str, int]]
+) -> dict[str, dict[str, Any]]:
     """Walks records sorted by (chain, seq), each against the one before it and against what the
     checkpoints sealed; returns each chain's last record. Raises Broken."""
     tails: dict[str, dict[str, Any]] = {}
@@ -226,8 +260,10 @@ def verify_chains(records: Iterable[dict[str, Any]],
             raise Broken(f"{name}: audit checkpoint {seal_of[1]} sealed another record at this place (replaced)")
         tails[chain] = record
     for (chain, seq), (_, checkpoint) in sorted(unseen.items(), key=lambda item: item[1][1]):
-        raise Broken(f"audit chain {chain}: audit checkpoint {checkpoint} sealed its record seq {seq}, "
-                     f"which is missing (deleted)")
+        raise Broken(
+            f"audit chain {chain}: audit checkpoint {checkpoint} sealed its record seq {seq}, "
+            f"which is missing (deleted)"
+        )
     return tails
 
 
@@ -238,8 +274,10 @@ def verify_heads(tails: dict[str, dict[str, Any]], heads: Iterable[dict[str, Any
         tail = tails.get(head["_id"])
         if tail is None or (tail["seq"], tail["hash"]) != (head.get("seq"), head.get("hash")):
             ends = f"seq {tail['seq']} (record {tail['_id']})" if tail else "no record"
-            raise Broken(f"audit chain {head['_id']}: its head says seq {head.get('seq')} but the chain ends at "
-                         f"{ends}: the records after it were deleted")
+            raise Broken(
+                f"audit chain {head['_id']}: its head says seq {head.get('seq')} but the chain ends at "
+                f"{ends}: the records after it were deleted"
+            )
     for chain in sorted(tails.keys() - seen):
         raise Broken(f"audit chain {chain}: it has no head")
 
@@ -268,9 +306,16 @@ def encode_cursor(record: dict[str, Any]) -> str:
     return pages.encode_cursor([at, record["_id"]])
 
 
-def page(db: Database[dict[str, Any]], *, limit: int, cursor: str | None = None, entity: str | None = None,
-         who: str | None = None,
-         since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
+def page(
+    db: Database[dict[str, Any]],
+    *,
+    limit: int,
+    cursor: str | None = None,
+    entity: str | None = None,
+    who: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict[str, Any]]:
     """Records newest first, after `cursor` (the same order in every service, so pages of several
     services merge by (at, _id))."""
     query: dict[str, Any] = {}

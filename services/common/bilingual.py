@@ -1,4 +1,5 @@
 """Messages in Chinese and English: what the services tell people, in both languages."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping

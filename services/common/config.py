@@ -1,4 +1,5 @@
 """Settings from environment variables, with safe local defaults (12-factor)."""
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,10 @@ def secret_setting(name: str, development_value: str, why: str, environ: Mapping
     if in_development(env):
         return secret or development_value
     if not secret or secret == development_value:
-        raise UnsafeSecret(f"{name} must be set to a secret of its own outside development mode "
-                           f"({DEVELOPMENT_SETTING}=development); {why}")
+        raise UnsafeSecret(
+            f"{name} must be set to a secret of its own outside development mode "
+            f"({DEVELOPMENT_SETTING}=development); {why}"
+        )
     return secret
 
 
@@ -97,7 +100,9 @@ class Settings:
             ops_host=env.get("OPS_HOST") or base.ops_host,
             http_address=env.get("SERVICE_HTTP_ADDRESS", base.http_address),
             max_workers=int(env.get("SERVICE_MAX_WORKERS", base.max_workers)),
-            retry_delays_ms=_ints(env["EVENT_RETRY_DELAYS_MS"]) if "EVENT_RETRY_DELAYS_MS" in env else base.retry_delays_ms,
+            retry_delays_ms=_ints(env["EVENT_RETRY_DELAYS_MS"])
+            if "EVENT_RETRY_DELAYS_MS" in env
+            else base.retry_delays_ms,
             gap_timeout_s=float(env.get("EVENT_GAP_TIMEOUT_S", base.gap_timeout_s)),
             event_batch=max(1, int(env.get("EVENT_BATCH", base.event_batch))),
             event_batch_wait_ms=int(env.get("EVENT_BATCH_WAIT_MS", base.event_batch_wait_ms)),

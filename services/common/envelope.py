@@ -3,6 +3,7 @@
 Extensions: `sequence` (per subject, strictly increasing from 1, so a consumer can
 order and detect gaps) and `correlationid` (the request that started the chain).
 """
+
 from __future__ import annotations
 
 import json
@@ -58,9 +59,17 @@ def event_type(service: str, name: str, version: int = 1) -> str:
     return f"{TYPE_PREFIX}{service}.{name}.v{version}"
 
 
-def new_event(service: str, name: str, subject: str, data: dict[str, Any], *, sequence: int,
-              correlation_id: str | None = None, event_id: str | None = None,
-              time: datetime | None = None) -> Event:
+def new_event(
+    service: str,
+    name: str,
+    subject: str,
+    data: dict[str, Any],
+    *,
+    sequence: int,
+    correlation_id: str | None = None,
+    event_id: str | None = None,
+    time: datetime | None = None,
+) -> Event:
     at = (time or datetime.now(timezone.utc)).astimezone(timezone.utc)
     return Event(
         id=event_id or str(uuid.uuid4()),

@@ -4,6 +4,7 @@ A refusal says why in both languages (`message`, a `Bilingual`) and, by its clas
 is answered: `status` and `kind` (the problem type). `replying` (services/common/replies.py)
 turns any of them into the reply; a service declares its own refusals as subclasses, next
 to the rule that raises them."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence

@@ -17,6 +17,7 @@ gateway feeds the schemas to apispec, so limits show in the OpenAPI document.
   checked without being quoted, kept as `Sensitive`, masked on output.
 - `AuditEntryOut`: one entry of a status history, as replies show it.
 """
+
 from __future__ import annotations
 
 import re
@@ -58,13 +59,14 @@ _ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 # Characters that change how text shows without showing themselves: soft hyphen, bidi
 # embeddings, overrides, isolates and marks, zero-width spaces and joiners, word joiner and
 # invisible operators, the byte-order mark, interlinear annotation.
-_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
-                        "\ufeff\ufff9-\ufffb]")
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # What MongoDB (BSON) stores as an integer: signed 64 bits.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _NOT_UNICODE = Bilingual("Not valid Unicode text (a lone surrogate).", "不是有效的Unicode文本（含孤立代理码位）。")
-_NOT_INT64 = Bilingual(f"Integers must be between {INT64_MIN} and {INT64_MAX}.", f"整数应在{INT64_MIN}至{INT64_MAX}之间。")
+_NOT_INT64 = Bilingual(
+    f"Integers must be between {INT64_MIN} and {INT64_MAX}.", f"整数应在{INT64_MIN}至{INT64_MAX}之间。"
+)
 
 
 def unstorable(document: Any) -> dict[str, list[Bilingual]]:
@@ -136,14 +138,24 @@ class Text(fields.String):
         "invalid": Bilingual("Not a valid string.", "不是有效的文本。"),
         "invalid_utf8": Bilingual("Not a valid utf-8 string.", "不是有效的UTF-8文本。"),
         "control": Bilingual("Must not contain control characters.", "不能包含控制字符。"),
-        "line": Bilingual("Must be a single line without control characters.", "应为单行文本，不能包含换行或控制字符。"),
-        "invisible": Bilingual("Must not contain invisible or text-direction characters.",
-                               "不能包含不可见字符或文字方向控制字符。"),
+        "line": Bilingual(
+            "Must be a single line without control characters.", "应为单行文本，不能包含换行或控制字符。"
+        ),
+        "invisible": Bilingual(
+            "Must not contain invisible or text-direction characters.", "不能包含不可见字符或文字方向控制字符。"
+        ),
         "unicode": _NOT_UNICODE,
     }
 
-    def __init__(self, max_length: int, *, min_length: int = 1, multiline: bool = False,
-                 validate: Iterable[Callable[[Any], Any]] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        max_length: int,
+        *,
+        min_length: int = 1,
+        multiline: bool = False,
+        validate: Iterable[Callable[[Any], Any]] = (),
+        **kwargs: Any,
+    ) -> None:
         self.multiline = multiline
         super().__init__(validate=[*_length(min_length, max_length), *validate], **kwargs)
 
@@ -238,8 +250,9 @@ class ListOf(fields.List[Any]):
 
     default_error_messages = {**_COMMON_MESSAGES, "invalid": Bilingual("Not a valid list.", "不是有效的列表。")}
 
-    def __init__(self, inner: fields.Field[Any] | type[fields.Field[Any]], *, max_items: int, min_items: int = 0,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, inner: fields.Field[Any] | type[fields.Field[Any]], *, max_items: int, min_items: int = 0, **kwargs: Any
+    ) -> None:
         sizes = [validate.Length(max=max_items, error=_TOO_MANY)]
         if min_items:
             sizes.append(validate.Length(min=min_items, error=_TOO_FEW))
@@ -265,8 +278,15 @@ class SafeDict(fields.Dict):
 
     default_error_messages = {**_COMMON_MESSAGES, "invalid": Bilingual("Not a valid object.", "不是有效的对象。")}
 
-    def __init__(self, *, max_items: int, key_length: int, value_length: int,
-                 metadata: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        max_items: int,
+        key_length: int,
+        value_length: int,
+        metadata: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.max_items = max_items
         super().__init__(
             keys=Text(key_length, validate=[_mongo_safe_key]),
@@ -291,7 +311,10 @@ class PersonalIdentifier(Text):
     `Sensitive` (masked repr), always masked on output."""
 
     def __init__(
-        self, max_length: int, normalise: Callable[[str], str], problem: Callable[[str], Bilingual | None],
+        self,
+        max_length: int,
+        normalise: Callable[[str], str],
+        problem: Callable[[str], Bilingual | None],
         **kwargs: Any,
     ) -> None:
         self.normalise = normalise

@@ -21,6 +21,7 @@ dead-lettered; the original is acked only after its copy is confirmed elsewhere.
 event that arrives before its predecessor waits (without using up tries) for at most
 `gap_timeout_s`.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,8 +60,13 @@ ATTEMPTS = "x-chuyi-attempts"
 DEFERRED_SINCE = "x-chuyi-deferred-since"
 QUORUM_DELIVERY_LIMIT = 20  # a backstop for crash loops; handler failures are counted by ATTEMPTS
 
-register("cloudevents", lambda obj: json.dumps(obj, ensure_ascii=False), json.loads,
-         content_type=CLOUDEVENTS_CONTENT_TYPE, content_encoding="utf-8")
+register(
+    "cloudevents",
+    lambda obj: json.dumps(obj, ensure_ascii=False),
+    json.loads,
+    content_type=CLOUDEVENTS_CONTENT_TYPE,
+    content_encoding="utf-8",
+)
 
 
 class Unroutable(Exception):
@@ -89,15 +95,32 @@ def _quorum(**arguments: Any) -> dict[str, Any]:
 
 def consumer_queue(consumer: str, source: str) -> Queue:
     name = consumer_queue_name(consumer, source)
-    return Queue(name, exchange=service_exchange(source), routing_key="#", durable=True,
-                 queue_arguments=_quorum(**{"x-delivery-limit": QUORUM_DELIVERY_LIMIT,
-                                            "x-dead-letter-exchange": "",
-                                            "x-dead-letter-routing-key": dead_queue_name(name)}))
+    return Queue(
+        name,
+        exchange=service_exchange(source),
+        routing_key="#",
+        durable=True,
+        queue_arguments=_quorum(
+            **{
+                "x-delivery-limit": QUORUM_DELIVERY_LIMIT,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": dead_queue_name(name),
+            }
+        ),
+    )
 
 
 def side_queues(queue: str, delays_ms: Iterable[int]) -> list[Queue]:
-    retries = [Queue(retry_queue_name(queue, ms), durable=True, queue_arguments=_quorum(**{
-        "x-message-ttl": ms, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue})) for ms in delays_ms]
+    retries = [
+        Queue(
+            retry_queue_name(queue, ms),
+            durable=True,
+            queue_arguments=_quorum(
+                **{"x-message-ttl": ms, "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue}
+            ),
+        )
+        for ms in delays_ms
+    ]
     return retries + [Queue(dead_queue_name(queue), durable=True, queue_arguments=_quorum())]
 
 
@@ -156,8 +179,9 @@ class Publisher:
         error: Exception | None = None
         for attempt in range(len(brokers)):
             index = (self._next + attempt) % len(brokers)
-            connection = first if attempt == 0 else Connection(self.amqp_uri, connect_timeout=self.connect_timeout,
-                                                                heartbeat=0)
+            connection = (
+                first if attempt == 0 else Connection(self.amqp_uri, connect_timeout=self.connect_timeout, heartbeat=0)
+            )
             if index and connection.alt:
                 connection.switch(connection.alt[index])
             try:
@@ -193,7 +217,8 @@ class Publisher:
     def _on_return(self, exc: object, exchange: object, routing_key: str, message: Message) -> None:
         # the broker returns an unroutable message just before confirming it
         self._returned[message.properties.get("message_id")] = Unroutable(
-            f"{getattr(exchange, 'name', exchange)!r} {routing_key!r}: {exc}")
+            f"{getattr(exchange, 'name', exchange)!r} {routing_key!r}: {exc}"
+        )
 
     def _on_confirm(self, nacked: bool, delivery_tag: int, multiple: bool) -> None:
         for tag in [t for t in self._unconfirmed if t <= delivery_tag] if multiple else [delivery_tag]:
@@ -201,19 +226,41 @@ class Publisher:
             if entry is not None:
                 outcomes, index, message_id = entry
                 outcomes[index] = self._returned.pop(message_id, None) or (
-                    Nacked(f"the broker refused message {message_id!r} (nack)") if nacked else None)
+                    Nacked(f"the broker refused message {message_id!r} (nack)") if nacked else None
+                )
 
-    def publish_all(self, exchange: Exchange | str,
-                    messages: list[tuple[str, object, str | None]]) -> list[Exception | None]:
+    def publish_all(
+        self, exchange: Exchange | str, messages: list[tuple[str, object, str | None]]
+    ) -> list[Exception | None]:
         """Publish each (routing key, body, message id); per message, None once confirmed or
         its Unroutable or nack error."""
-        return self._send(exchange, [{"routing_key": key, "body": body, "message_id": message_id}
-                                     for key, body, message_id in messages])
+        return self._send(
+            exchange,
+            [{"routing_key": key, "body": body, "message_id": message_id} for key, body, message_id in messages],
+        )
 
-    def publish(self, exchange: Exchange | str, routing_key: str, body: object, *, message_id: str | None = None,
-                headers: dict[str, Any] | None = None, content_type: str = CLOUDEVENTS_CONTENT_TYPE) -> None:
-        [error] = self._send(exchange, [{"routing_key": routing_key, "body": body, "message_id": message_id,
-                                         "headers": headers or {}, "content_type": content_type}])
+    def publish(
+        self,
+        exchange: Exchange | str,
+        routing_key: str,
+        body: object,
+        *,
+        message_id: str | None = None,
+        headers: dict[str, Any] | None = None,
+        content_type: str = CLOUDEVENTS_CONTENT_TYPE,
+    ) -> None:
+        [error] = self._send(
+            exchange,
+            [
+                {
+                    "routing_key": routing_key,
+                    "body": body,
+                    "message_id": message_id,
+                    "headers": headers or {},
+                    "content_type": content_type,
+                }
+            ],
+        )
         if error is not None:
             raise error
 
@@ -226,9 +273,15 @@ class Publisher:
                     body = message.pop("body")
                     if isinstance(body, dict):
                         body = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-                    producer.publish(body, exchange=exchange, mandatory=True, delivery_mode=2,
-                                     content_encoding="utf-8", retry=False,
-                                     **{"content_type": CLOUDEVENTS_CONTENT_TYPE, "headers": {}, **message})
+                    producer.publish(
+                        body,
+                        exchange=exchange,
+                        mandatory=True,
+                        delivery_mode=2,
+                        content_encoding="utf-8",
+                        retry=False,
+                        **{"content_type": CLOUDEVENTS_CONTENT_TYPE, "headers": {}, **message},
+                    )
                     self._last_tag += 1
                     self._unconfirmed[self._last_tag] = (outcomes, index, message["message_id"])
                 self._await_confirms()
@@ -251,7 +304,9 @@ class Publisher:
                 self._connection.drain_events(timeout=remaining)
             except socket.timeout:
                 waited, self._wait = self._wait, min(self._wait * 2, self.MAX_CONFIRM_TIMEOUT_S)
-                raise Unconfirmed(f"{len(self._unconfirmed)} of the messages sent not confirmed within {waited:g} s") from None
+                raise Unconfirmed(
+                    f"{len(self._unconfirmed)} of the messages sent not confirmed within {waited:g} s"
+                ) from None
             if len(self._unconfirmed) < pending:  # confirms are coming: wait for the rest from now
                 pending, deadline = len(self._unconfirmed), time.monotonic() + self._wait
         self._wait = self.confirm_timeout
@@ -323,14 +378,20 @@ class EventQueueConsumer(QueueConsumer):  # type: ignore[misc]  # nameko is unty
         waits for a free worker, so without a share a backlog of events queues ahead of requests)."""
         return Semaphore(Settings.for_container(self.container).event_worker_limit)
 
-    def spawn_event_worker(self, entrypoint: EventHandler, args: tuple[Any, ...], context_data: dict[str, Any],
-                           handle_result: Callable[[Any, Any, Any], Any]) -> None:
+    def spawn_event_worker(
+        self,
+        entrypoint: EventHandler,
+        args: tuple[Any, ...],
+        context_data: dict[str, Any],
+        handle_result: Callable[[Any, Any, Any], Any],
+    ) -> None:
         """A worker within the events' share; raises when the container is stopping."""
         self.event_workers.acquire()
 
         def released(worker_ctx: Any, result: Any, exc_info: Any) -> Any:
             self.event_workers.release()
             return handle_result(worker_ctx, result, exc_info)
+
         try:
             self.container.spawn_worker(entrypoint, args, {}, context_data=context_data, handle_result=released)
         except Exception:
@@ -387,7 +448,7 @@ class EventBatch:
         outcomes: list[BaseException | None] = []
         alone = len(steps) == 1
         while len(outcomes) < len(steps) and not self.stopping():
-            rest = steps[len(outcomes):]
+            rest = steps[len(outcomes) :]
             if alone or len(rest) == 1:
                 try:
                     service.store.handle_once(self.consumer, *rest[0])
@@ -398,8 +459,10 @@ class EventBatch:
             try:
                 applied = service.store.handle_batch(self.consumer, rest, self.WORK_S)
             except Exception as exc:
-                log.warning("event batch failed; applying its events one by one", extra={"fields": {
-                    "queue": self.consumer, "events": len(rest), "error": repr(exc)}})
+                log.warning(
+                    "event batch failed; applying its events one by one",
+                    extra={"fields": {"queue": self.consumer, "events": len(rest), "error": repr(exc)}},
+                )
                 alone = True
                 continue
             outcomes += [outcome if isinstance(outcome, OutOfOrder) else None for outcome in applied]
@@ -432,7 +495,9 @@ class EventStream(SharedExtension, ProviderCollector):  # type: ignore[misc]  # 
         self.consumer = consumer_queue_name(self.container.service_name, self.source)
         self.queue = consumer_queue(self.container.service_name, self.source)
         self.publisher = Publisher(self.settings.amqp_uri)
-        declare_consumer_topology(self.publisher, self.container.service_name, self.source, self.settings.retry_delays_ms)
+        declare_consumer_topology(
+            self.publisher, self.container.service_name, self.source, self.settings.retry_delays_ms
+        )
         self.queue_consumer.register_provider(self)
 
     def stop(self) -> None:
@@ -482,8 +547,9 @@ class EventStream(SharedExtension, ProviderCollector):  # type: ignore[misc]  # 
         if len(self._gathered) >= self.settings.event_batch:
             self._flush()
         elif len(self._gathered) == 1:
-            self.container.spawn_managed_thread(partial(self._flush_after_wait, self._gathering),
-                                                identifier=f"{self.consumer}.gather")
+            self.container.spawn_managed_thread(
+                partial(self._flush_after_wait, self._gathering), identifier=f"{self.consumer}.gather"
+            )
 
     def _flush_after_wait(self, gathering: int) -> None:
         eventlet.sleep(self.settings.event_batch_wait_ms / 1000)
@@ -502,8 +568,11 @@ class EventStream(SharedExtension, ProviderCollector):  # type: ignore[misc]  # 
             if entrypoint is None:
                 raise RuntimeError("stopping")
             self.queue_consumer.spawn_event_worker(
-                entrypoint, (EventBatch(self.consumer, batch, lambda: self._stopping),),
-                {"correlation_id": batch[0].event.correlationid}, partial(self._settle_batch, batch))
+                entrypoint,
+                (EventBatch(self.consumer, batch, lambda: self._stopping),),
+                {"correlation_id": batch[0].event.correlationid},
+                partial(self._settle_batch, batch),
+            )
         except Exception:  # the container is stopping: leave them for another consumer
             for delivery in batch:
                 self.queue_consumer.requeue_message(delivery.message)
@@ -544,8 +613,14 @@ class EventStream(SharedExtension, ProviderCollector):  # type: ignore[misc]  # 
         self.queue_consumer.ack_message(message)
 
     def _republish(self, message: Message, queue: str, headers: dict[str, Any]) -> None:
-        self.publisher.publish("", queue, message.body, message_id=message.properties.get("message_id"),
-                               headers=headers, content_type=message.content_type or CLOUDEVENTS_CONTENT_TYPE)
+        self.publisher.publish(
+            "",
+            queue,
+            message.body,
+            message_id=message.properties.get("message_id"),
+            headers=headers,
+            content_type=message.content_type or CLOUDEVENTS_CONTENT_TYPE,
+        )
 
     def _retry_or_dead_letter(self, message: Message, error: BaseException, name: str) -> None:
         attempts = int(message.headers.get(ATTEMPTS, 0)) + 1
@@ -553,9 +628,15 @@ class EventStream(SharedExtension, ProviderCollector):  # type: ignore[misc]  # 
         if attempts > len(delays):
             self._dead_letter(message, error, name, attempts=attempts)
             return
-        log.warning("event handler failed; retrying", extra={"fields": {"queue": self.consumer, "event": name, "attempt": attempts, "error": repr(error)}})
-        self._republish(message, retry_queue_name(self.consumer, delays[attempts - 1]),
-                        {**message.headers, ATTEMPTS: attempts, "x-chuyi-last-error": repr(error)[:1000]})
+        log.warning(
+            "event handler failed; retrying",
+            extra={"fields": {"queue": self.consumer, "event": name, "attempt": attempts, "error": repr(error)}},
+        )
+        self._republish(
+            message,
+            retry_queue_name(self.consumer, delays[attempts - 1]),
+            {**message.headers, ATTEMPTS: attempts, "x-chuyi-last-error": repr(error)[:1000]},
+        )
         EVENTS_FAILED.labels(self.container.service_name, self.source, name, "retried").inc()
 
     def _defer(self, message: Message, error: BaseException, name: str) -> None:
@@ -564,28 +645,38 @@ class EventStream(SharedExtension, ProviderCollector):  # type: ignore[misc]  # 
         if waited > self.settings.gap_timeout_s:
             self._dead_letter(message, error, name)
             return
-        self._republish(message, retry_queue_name(self.consumer, min(self.settings.retry_delays_ms)),
-                        {**message.headers, DEFERRED_SINCE: since})
+        self._republish(
+            message,
+            retry_queue_name(self.consumer, min(self.settings.retry_delays_ms)),
+            {**message.headers, DEFERRED_SINCE: since},
+        )
         EVENTS_FAILED.labels(self.container.service_name, self.source, name, "deferred").inc()
 
     def _dead_letter(self, message: Message, error: BaseException, name: str, attempts: int | None = None) -> None:
-        log.error("event dead-lettered", extra={"fields": {"queue": self.consumer, "event": name, "error": repr(error)}})
-        self._republish(message, dead_queue_name(self.consumer), {
-            **message.headers,
-            ATTEMPTS: attempts if attempts is not None else int(message.headers.get(ATTEMPTS, 0)),
-            "x-chuyi-error": f"{type(error).__name__}: {error}"[:2000],
-            "x-chuyi-traceback": "".join(traceback.format_exception(error))[-4000:],
-            "x-chuyi-queue": self.consumer,
-            "x-chuyi-dead-at": utcnow().isoformat(),
-        })
+        log.error(
+            "event dead-lettered", extra={"fields": {"queue": self.consumer, "event": name, "error": repr(error)}}
+        )
+        self._republish(
+            message,
+            dead_queue_name(self.consumer),
+            {
+                **message.headers,
+                ATTEMPTS: attempts if attempts is not None else int(message.headers.get(ATTEMPTS, 0)),
+                "x-chuyi-error": f"{type(error).__name__}: {error}"[:2000],
+                "x-chuyi-traceback": "".join(traceback.format_exception(error))[-4000:],
+                "x-chuyi-queue": self.consumer,
+                "x-chuyi-dead-at": utcnow().isoformat(),
+            },
+        )
         EVENTS_FAILED.labels(self.container.service_name, self.source, name, "dead_lettered").inc()
 
 
 class EventHandler(Entrypoint):  # type: ignore[misc]  # nameko is untyped
     """Entrypoint for events named `event_names` from `source`; see `handles`."""
 
-    def __init__(self, source: str, event_names: tuple[str, ...], effect: Callable[[Any, Event], Any],
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, source: str, event_names: tuple[str, ...], effect: Callable[[Any, Event], Any], **kwargs: Any
+    ) -> None:
         self.source = source
         self.event_names = frozenset(event_names)
         self.effect = effect  # the service's method, unwrapped: what a batch applies
@@ -602,7 +693,8 @@ class EventHandler(Entrypoint):  # type: ignore[misc]  # nameko is untyped
     def handle(self, event: Event, message: Message) -> None:
         try:
             self.stream.queue_consumer.spawn_event_worker(
-                self, (event,), {"correlation_id": event.correlationid}, partial(self._settle, message, event))
+                self, (event,), {"correlation_id": event.correlationid}, partial(self._settle, message, event)
+            )
         except Exception:  # the container is stopping: leave it for another consumer
             self.stream.queue_consumer.requeue_message(message)
 
@@ -617,6 +709,7 @@ def handles(source: str, *event_names: str) -> Callable[[Callable[[Any, Event], 
     The method runs once per event (a redelivery is skipped), in the subject's sequence
     order, in one transaction with the record that it ran: it takes the event and
     writes through `self.store`."""
+
     def decorate(method: Callable[[Any, Event], Any]) -> Callable[..., Any]:
         @wraps(method)
         def apply_once(self: Any, event: Event | EventBatch) -> Any:
@@ -624,7 +717,11 @@ def handles(source: str, *event_names: str) -> Callable[[Callable[[Any, Event], 
                 return event.apply(self)
             correlation_id.set(event.correlationid)
             with HANDLER_LATENCY.labels(self.name, method.__name__).time():
-                return self.store.handle_once(consumer_queue_name(self.name, source), event, lambda: method(self, event))
+                return self.store.handle_once(
+                    consumer_queue_name(self.name, source), event, lambda: method(self, event)
+                )
+
         register_entrypoint(apply_once, EventHandler(source, event_names, method))
         return apply_once
+
     return decorate

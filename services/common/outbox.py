@@ -9,6 +9,7 @@ subject holds with several replicas too. The lease is short (RELAY_LEASE_S, 2 s)
 heartbeat thread of its own, so a killed relay's successor starts within about that; a restarted
 process of the same replica (RELAY_HOLDER, the pod's name in Kubernetes) takes it over at once.
 """
+
 from __future__ import annotations
 
 import logging
@@ -93,14 +94,18 @@ class OutboxRelay:
             self._declared = True
         now = time.monotonic()
         self._held = {subject: until for subject, until in self._held.items() if until > now}
-        batch = list(self.db.outbox.find({"sent_at": None, "subject": {"$nin": list(self._held)}})
-                     .sort([("staged_at", 1), ("sequence", 1)]).limit(self.settings.relay_batch))
+        batch = list(
+            self.db.outbox.find({"sent_at": None, "subject": {"$nin": list(self._held)}})
+            .sort([("staged_at", 1), ("sequence", 1)])
+            .limit(self.settings.relay_batch)
+        )
         truncated = len(batch) == self.settings.relay_batch
         sent: list[str] = []
         try:
             subjects: dict[str, list[dict[str, Any]]] = {}
-            for subject, group in groupby(sorted(batch, key=lambda e: (e["subject"], e["sequence"])),
-                                          key=lambda e: e["subject"]):
+            for subject, group in groupby(
+                sorted(batch, key=lambda e: (e["subject"], e["sequence"])), key=lambda e: e["subject"]
+            ):
                 entries = list(group)
                 if not (truncated and self._has_earlier_unsent(subject, entries[0]["sequence"])):
                     subjects[subject] = entries
@@ -133,11 +138,15 @@ class OutboxRelay:
                     sent.append(entry["_id"])
                     EVENTS_PUBLISHED.labels(self.service, entry["name"]).inc()
                     continue
-                self.db.outbox.update_one({"_id": entry["_id"]}, {"$inc": {"attempts": 1}, "$set": {"last_error": repr(error)}})
+                self.db.outbox.update_one(
+                    {"_id": entry["_id"]}, {"$inc": {"attempts": 1}, "$set": {"last_error": repr(error)}}
+                )
                 if not isinstance(error, Unroutable):
                     refused = error
                     continue
-                log.error("event unroutable, kept unsent", extra={"fields": {"event_id": entry["_id"], "error": str(error)}})
+                log.error(
+                    "event unroutable, kept unsent", extra={"fields": {"event_id": entry["_id"], "error": str(error)}}
+                )
                 self._held[entry["subject"]] = time.monotonic() + UNROUTABLE_HOLD_S
                 del subjects[entry["subject"]]
             if refused is not None:

@@ -1,5 +1,6 @@
 """The one page cursor of every list: keyset pages in a sort order, the cursor an opaque token
 (URL-safe base64 of JSON) of the last item's sort keys, which a client passes back as it is."""
+
 from __future__ import annotations
 
 import base64
@@ -16,8 +17,9 @@ ASCENDING, DESCENDING = 1, -1
 #: A sort order: (field, ASCENDING or DESCENDING), the last field unique (`_id`).
 Order = Sequence[tuple[str, int]]
 BY_ID: Order = (("_id", ASCENDING),)
-NOT_A_CURSOR = Bilingual("not a next_cursor this list gave: pass it back as it is",
-                         "不是本列表给出的 next_cursor：请原样传回")
+NOT_A_CURSOR = Bilingual(
+    "not a next_cursor this list gave: pass it back as it is", "不是本列表给出的 next_cursor：请原样传回"
+)
 
 
 class InvalidCursor(FieldErrors):
@@ -57,8 +59,15 @@ def after(cursor: str | None, order: Order) -> dict[str, Any]:
     return branches[0] if len(branches) == 1 else {"$or": branches}
 
 
-def page(collection: Any, query: Mapping[str, Any], order: Order, limit: int, cursor: str | None,
-         session: Any = None, projection: Mapping[str, Any] | None = None) -> tuple[list[dict[str, Any]], str | None]:
+def page(
+    collection: Any,
+    query: Mapping[str, Any],
+    order: Order,
+    limit: int,
+    cursor: str | None,
+    session: Any = None,
+    projection: Mapping[str, Any] | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
     """One page of `collection` (a pymongo collection) after `cursor` in `order`, and the cursor
     of the next page (None on the last)."""
     position = after(cursor, order)

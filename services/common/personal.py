@@ -5,6 +5,7 @@ reprs and logs. Show them with `mask`. They are stored only masked, beside the p
 key (services.common.identity) that lets services recognise the same person: the raw
 numbers never reach the database.
 """
+
 from __future__ import annotations
 
 import re

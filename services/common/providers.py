@@ -1,6 +1,7 @@
 """The nameko extensions every Chuyi service is made of: its store (with the outbox
 relay), request tracing, and the ops endpoint that Kubernetes probes and Prometheus
 scrapes."""
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,12 @@ class MongoStore(StoreProvider):
         self.settings = Settings.for_container(self.container)
         # A request finds an unreachable database out within MONGO_WAIT_MS (and answers 503); the
         # monitor looks every second, so readiness and relaying resume about a second after it is back.
-        self.client: MongoClient[dict[str, Any]] = MongoClient(self.settings.mongo_uri, tz_aware=True, serverSelectionTimeoutMS=self.settings.mongo_wait_ms,
-                                  heartbeatFrequencyMS=1000)
+        self.client: MongoClient[dict[str, Any]] = MongoClient(
+            self.settings.mongo_uri,
+            tz_aware=True,
+            serverSelectionTimeoutMS=self.settings.mongo_wait_ms,
+            heartbeatFrequencyMS=1000,
+        )
         self.db = self.client[self.settings.database_name(self.container.service_name)]
         self.store_cls.ensure_indexes(self.db)
         self.relay = OutboxRelay(self.db, self.container.service_name, self.settings)
@@ -98,7 +103,8 @@ class Tracing(DependencyProvider):  # type: ignore[misc]  # nameko is untyped
 
     def worker_teardown(self, worker_ctx: Any) -> None:
         HANDLER_LATENCY.labels(self.container.service_name, worker_ctx.entrypoint.method_name).observe(
-            time.perf_counter() - worker_ctx.started_at)
+            time.perf_counter() - worker_ctx.started_at
+        )
 
 
 class OpsEndpoint(DependencyProvider):  # type: ignore[misc]  # nameko is untyped
@@ -115,7 +121,8 @@ class OpsEndpoint(DependencyProvider):  # type: ignore[misc]  # nameko is untype
     def start(self) -> None:
         if self.server is not None:
             self.container.spawn_managed_thread(
-                lambda: wsgi.server(self.server, self.app, log_output=False), identifier="ops-endpoint")
+                lambda: wsgi.server(self.server, self.app, log_output=False), identifier="ops-endpoint"
+            )
 
     def stop(self) -> None:
         if self.server is not None:
@@ -148,7 +155,11 @@ class OpsEndpoint(DependencyProvider):  # type: ignore[misc]  # nameko is untype
             checks = self.readiness()
             ready = all(v == "ok" for v in checks.values())
             status = "200 OK" if ready else "503 Service Unavailable"
-            body = {"service": self.container.service_name, "status": "ready" if ready else "not ready", "checks": checks}
+            body = {
+                "service": self.container.service_name,
+                "status": "ready" if ready else "not ready",
+                "checks": checks,
+            }
         else:
             status, body = "404 Not Found", {"title": "Not Found", "status": 404}
         start_response(status, [("Content-Type", "application/json")])

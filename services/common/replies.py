@@ -7,6 +7,7 @@ operation's parameters, and for creating commands `idempotency_key` and
 `{"status": 4xx, "problem": {"title", "detail", "errors"?, "type"?}}`; `"replayed": true`
 marks a reply stored under an idempotency key and given again.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -32,16 +33,29 @@ _operation: contextvars.ContextVar[str | None] = contextvars.ContextVar("operati
 # The claims that say whose key it is: the role, its scope claim, the subject.
 _KEY_OWNER = ("role", "institution_id", "prefecture", "expert_id", "sponsor", "sub")
 
-KEY_REUSED = Bilingual("This Idempotency-Key was used with a different request.", "该幂等键（Idempotency-Key）已用于另一个请求。")
+KEY_REUSED = Bilingual(
+    "This Idempotency-Key was used with a different request.", "该幂等键（Idempotency-Key）已用于另一个请求。"
+)
 
 
 def key_in_progress(seconds: int) -> Bilingual:
-    return Bilingual(f"A request with this Idempotency-Key is still in progress; retry after {seconds} s.",
-                     f"使用该幂等键（Idempotency-Key）的请求仍在处理中；请在 {seconds} 秒后重试。")
+    return Bilingual(
+        f"A request with this Idempotency-Key is still in progress; retry after {seconds} s.",
+        f"使用该幂等键（Idempotency-Key）的请求仍在处理中；请在 {seconds} 秒后重试。",
+    )
 
 
-TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
-          413: "Content Too Large", 415: "Unsupported Media Type", 416: "Range Not Satisfiable", 422: "Unprocessable Content"}
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    416: "Range Not Satisfiable",
+    422: "Unprocessable Content",
+}
 
 
 class Refused(DomainError):
@@ -49,8 +63,9 @@ class Refused(DomainError):
     given where it is raised (a role not allowed, an answer composed by the entrypoint); a
     `Bilingual` detail is given in both languages."""
 
-    def __init__(self, status: int, detail: str, *, errors: dict[str, Any] | None = None,
-                 type: str | None = None) -> None:
+    def __init__(
+        self, status: int, detail: str, *, errors: dict[str, Any] | None = None, type: str | None = None
+    ) -> None:
         detail = bilingual(detail)
         super().__init__(detail)
         self.status, self.kind, self.detail, self.errors, self.type = status, type, detail, errors, type
@@ -59,8 +74,14 @@ class Refused(DomainError):
 def role_refused(role: object, roles: Collection[str]) -> Refused:
     """The 403 for a role that may not do this, naming the roles that may."""
     allowed = ", ".join(sorted(roles))
-    return Refused(403, Bilingual(f"The role {role} may not do this; it is for: {allowed}.",
-                                  f"角色 {role} 无权执行此操作；可执行的角色：{allowed}。"), type="role-not-allowed")
+    return Refused(
+        403,
+        Bilingual(
+            f"The role {role} may not do this; it is for: {allowed}.",
+            f"角色 {role} 无权执行此操作；可执行的角色：{allowed}。",
+        ),
+        type="role-not-allowed",
+    )
 
 
 def require_role(actor: object, roles: Collection[str]) -> None:
@@ -128,8 +149,9 @@ def refusal_problem(exc: BaseException, guides: Mapping[str, StateGuide] | None 
     if isinstance(exc, Refused):
         return problem(exc.status, exc.detail, errors=exc.errors, type=exc.type)
     if isinstance(exc, DomainError):
-        return problem(exc.status, bilingual(exc.message), errors=field_errors(exc.errors) if exc.errors else None,
-                       type=exc.kind)
+        return problem(
+            exc.status, bilingual(exc.message), errors=field_errors(exc.errors) if exc.errors else None, type=exc.kind
+        )
     if isinstance(exc, ReasonRequired):
         message = bilingual(Bilingual(f"'{exc.event}' needs a reason", "须说明理由"))
         return problem(422, message, errors={"reason": [message]}, type="reason-required")
@@ -142,6 +164,7 @@ def refusal_problem(exc: BaseException, guides: Mapping[str, StateGuide] | None 
 def replying(guides: Mapping[str, StateGuide] | None = None) -> Callable[[Callable[P, Reply]], Callable[P, Reply]]:
     """Wrap an RPC method so that its refusals are answered as problems (`refusal_problem`,
     with the service's state `guides`); anything else is a bug and raises."""
+
     def decorate(method: Callable[P, Reply]) -> Callable[P, Reply]:
         @functools.wraps(method)
         def answer(*args: P.args, **kwargs: P.kwargs) -> Reply:
@@ -155,12 +178,15 @@ def replying(guides: Mapping[str, StateGuide] | None = None) -> Callable[[Callab
                 return answer
             finally:
                 _operation.reset(operation)
+
         return answer
+
     return decorate
 
 
-def idempotent(store: BaseStore, actor: dict[str, Any], key: str | None, fingerprint: str | None,
-               command: Callable[[], Reply]) -> Reply:
+def idempotent(
+    store: BaseStore, actor: dict[str, Any], key: str | None, fingerprint: str | None, command: Callable[[], Reply]
+) -> Reply:
     """Run a creating command once per Idempotency-Key of one caller and one operation; a retry
     gets the first reply. The caller is the role, its scope claim and the subject together (one
     sub acting for another institution is another caller); the operation is the RPC method

@@ -14,6 +14,7 @@ redelivering it would do it a second time.
 Use `from services.common.rpc import rpc` in every service: two kinds of RPC entrypoint in one
 service would mean two consumers of its request queue, each refusing the other's methods.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,13 @@ from nameko import rpc as nameko_rpc
 
 log = logging.getLogger(__name__)
 
-_UNDELIVERABLE = (kombu.exceptions.OperationalError, amqp.exceptions.ConnectionError, amqp.exceptions.ChannelError,
-                  amqp.exceptions.MessageNacked, OSError)
+_UNDELIVERABLE = (
+    kombu.exceptions.OperationalError,
+    amqp.exceptions.ConnectionError,
+    amqp.exceptions.ChannelError,
+    amqp.exceptions.MessageNacked,
+    OSError,
+)
 
 
 class RpcConsumer(nameko_rpc.RpcConsumer):  # type: ignore[misc]  # nameko is untyped
@@ -35,8 +41,12 @@ class RpcConsumer(nameko_rpc.RpcConsumer):  # type: ignore[misc]  # nameko is un
         try:
             return super().handle_result(message, result, exc_info)
         except _UNDELIVERABLE as exc:
-            log.warning("the reply to %s could not be delivered (%s: %s); its caller is gone, the reply is dropped",
-                        message.delivery_info.get("routing_key"), type(exc).__name__, exc)
+            log.warning(
+                "the reply to %s could not be delivered (%s: %s); its caller is gone, the reply is dropped",
+                message.delivery_info.get("routing_key"),
+                type(exc).__name__,
+                exc,
+            )
             self.queue_consumer.ack_message(message)
             return result, exc_info
 

@@ -1,4 +1,5 @@
 """Runs one service in this process, as `chuyi serve` does in every environment."""
+
 from __future__ import annotations
 
 import importlib
@@ -15,6 +16,7 @@ from .config import SERVICES, Settings
 from .identity import person_key_secret
 from .observability import configure_logging
 
+
 def load_service(target: str) -> Any:  # a nameko service class
     module_name, _, class_name = SERVICES.get(target, target).partition(":")
     return getattr(importlib.import_module(module_name), class_name)
@@ -24,7 +26,7 @@ def run(target: str) -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_level)
     person_key_secret()  # refuses to start without it, rather than fail on the first request
-    passthrough = {k[len("NAMEKO_"):]: v for k, v in os.environ.items() if k.startswith("NAMEKO_")}
+    passthrough = {k[len("NAMEKO_") :]: v for k, v in os.environ.items() if k.startswith("NAMEKO_")}
     # NAMEKO_WEB_SERVER_ADDRESS, when set, wins over SERVICE_HTTP_ADDRESS.
     runner = ServiceRunner({"WEB_SERVER_ADDRESS": settings.http_address, **passthrough, **settings.nameko_config()})
     runner.add_service(load_service(target))

@@ -2,6 +2,7 @@
 header: `<base64url JSON claims>.<expiry, unix seconds>.<HMAC-SHA256>` under INTERNAL_SIGNING_SECRET,
 which the gateway and the services share. Short-lived (a minute by default): a captured header
 is of no use for long, and the internal port is not exposed outside the cluster anyway."""
+
 from __future__ import annotations
 
 import base64
@@ -27,9 +28,12 @@ class BadSignature(Exception):
 
 def internal_secret(environ: Mapping[str, str] | None = None) -> str:
     """INTERNAL_SIGNING_SECRET; the development value only in development mode (raises UnsafeSecret)."""
-    return secret_setting("INTERNAL_SIGNING_SECRET", DEV_INTERNAL_SECRET,
-                          "anyone who knows the published value could act as any user on the internal port",
-                          environ)
+    return secret_setting(
+        "INTERNAL_SIGNING_SECRET",
+        DEV_INTERNAL_SECRET,
+        "anyone who knows the published value could act as any user on the internal port",
+        environ,
+    )
 
 
 def _mac(secret: str, message: bytes) -> str:

@@ -4,6 +4,7 @@ Services declare their states and transitions once (event name -> from-states ->
 and move an aggregate with `apply`, which returns the new state and the audit entry
 (who, when, from, to, why) to store with it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Set
@@ -19,17 +20,21 @@ class TransitionNotAllowed(Exception):
     that refused it (its `StateGuide` explains the refusal to a portal), `why` the rule that
     refused it when the state alone does not say (in both languages)."""
 
-    def __init__(self, from_state: str, event: str, allowed_events: Iterable[str], machine: str | None = None,
-                 why: Bilingual | None = None):
+    def __init__(
+        self,
+        from_state: str,
+        event: str,
+        allowed_events: Iterable[str],
+        machine: str | None = None,
+        why: Bilingual | None = None,
+    ):
         self.from_state = from_state
         self.event = event
         self.allowed_events = tuple(allowed_events)
         self.machine = machine
         self.why = why
         allowed = ", ".join(self.allowed_events) or "none"
-        super().__init__(
-            f"'{event}' is not allowed in state '{from_state}' (allowed events: {allowed})"
-        )
+        super().__init__(f"'{event}' is not allowed in state '{from_state}' (allowed events: {allowed})")
 
 
 class UnknownState(ValueError):
@@ -131,9 +136,7 @@ class StateMachine:
     def is_terminal(self, state: str) -> bool:
         return not self.allowed_events(state)
 
-    def apply(
-        self, current: str, event: str, actor: str, reason: str | None, at: datetime
-    ) -> tuple[str, AuditEntry]:
+    def apply(self, current: str, event: str, actor: str, reason: str | None, at: datetime) -> tuple[str, AuditEntry]:
         """Move from `current` by `event`; raise TransitionNotAllowed, ReasonRequired,
         UnknownState, or ValueError (no actor, naive time)."""
         allowed = self.allowed_events(current)

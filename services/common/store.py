@@ -6,6 +6,7 @@ A state change and the events it raises are written in one transaction (the outb
 per subject and taken from a counter document inside that transaction, so two writers
 of one subject conflict and one retries: committed order is sequence order.
 """
+
 from __future__ import annotations
 
 import logging
@@ -67,7 +68,8 @@ _RETRY_PAUSE_CAP_S = 0.25
 def _backoff(attempt: int) -> None:
     """Full-jitter exponential backoff: writers that conflicted over one record retry at
     different moments instead of colliding again in lockstep until the budget runs out."""
-    time.sleep(random.uniform(0, min(_RETRY_PAUSE_CAP_S, _RETRY_PAUSE_S * 2 ** attempt)))
+    time.sleep(random.uniform(0, min(_RETRY_PAUSE_CAP_S, _RETRY_PAUSE_S * 2**attempt)))
+
 
 KERNEL_INDEXES = {
     "outbox": [
@@ -79,8 +81,13 @@ KERNEL_INDEXES = {
     "processed_events": [IndexModel([("at", ASCENDING)], name="expire_after_30_days", expireAfterSeconds=30 * 86400)],
     "consumer_cursors": [],
     "subject_sequences": [],
-    "idempotency_keys": [IndexModel([("created_at", ASCENDING)], name="expire_after_24_hours",
-                                    expireAfterSeconds=int(IDEMPOTENCY_KEY_TTL.total_seconds()))],
+    "idempotency_keys": [
+        IndexModel(
+            [("created_at", ASCENDING)],
+            name="expire_after_24_hours",
+            expireAfterSeconds=int(IDEMPOTENCY_KEY_TTL.total_seconds()),
+        )
+    ],
     "leases": [],
     **audit.INDEXES,
 }
@@ -150,8 +157,11 @@ class BaseStore:
                 except PyMongoError as exc:
                     if not _worth_retrying(exc, deadline):
                         if exc.has_error_label("TransientTransactionError") or exc.has_error_label(
-                                "UnknownTransactionCommitResult"):
-                            raise StoreBusy(f"the transaction did not commit within {TRANSACTION_BUDGET_S:g} s: {exc}") from exc
+                            "UnknownTransactionCommitResult"
+                        ):
+                            raise StoreBusy(
+                                f"the transaction did not commit within {TRANSACTION_BUDGET_S:g} s: {exc}"
+                            ) from exc
                         raise
                     _backoff(attempt)
                     attempt += 1
@@ -163,8 +173,11 @@ class BaseStore:
         return result
 
     def _attempt(self, session: ClientSession, work: Callable[[], T], deadline: float) -> T:
-        session.start_transaction(read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority"),
-                                  max_commit_time_ms=MAX_COMMIT_MS)
+        session.start_transaction(
+            read_concern=ReadConcern("snapshot"),
+            write_concern=WriteConcern("majority"),
+            max_commit_time_ms=MAX_COMMIT_MS,
+        )
         self.session, self._staged, self._changes = session, 0, audit.Staged()
         try:
             result = work()
@@ -200,11 +213,27 @@ class BaseStore:
         chain = next((entity for entity in entities if not entity.endswith("/")), entities[0])
         self._append_audit(who, chain, entities, changes.events, outcome)
 
-    def _append_audit(self, who: audit.Acting, chain: str, entities: list[str], events: list[str], outcome: str,
-                      detail: str | None = None) -> None:
+    def _append_audit(
+        self,
+        who: audit.Acting,
+        chain: str,
+        entities: list[str],
+        events: list[str],
+        outcome: str,
+        detail: str | None = None,
+    ) -> None:
         previous = audit.head_of(self.db, self.session, chain)
-        record = audit.new_record(chain, previous, who, entities=entities, events=events, outcome=outcome,
-                                  service=self.service, at=utcnow(), detail=detail)
+        record = audit.new_record(
+            chain,
+            previous,
+            who,
+            entities=entities,
+            events=events,
+            outcome=outcome,
+            service=self.service,
+            at=utcnow(),
+            detail=detail,
+        )
         audit.append(self.db, self.session, record, previous)
 
     def _audit_refusal(self, refusal: Exception) -> None:
@@ -216,8 +245,11 @@ class BaseStore:
         entities = list(self._changes.entities)
         token = audit.acting.set(None)
         try:
-            self.atomic(lambda: self._append_audit(who, f"actor/{who.role}:{who.actor}", entities, [], audit.NOT_COMMITTED,
-                                                   type(refusal).__name__))
+            self.atomic(
+                lambda: self._append_audit(
+                    who, f"actor/{who.role}:{who.actor}", entities, [], audit.NOT_COMMITTED, type(refusal).__name__
+                )
+            )
         except (PyMongoError, StoreBusy) as exc:
             log.warning("a command that did not commit could not be audited", extra={"fields": {"error": repr(exc)}})
         finally:
@@ -241,14 +273,28 @@ class BaseStore:
         if errors:
             raise ValueError(f"{name} data does not fit its schema: {errors}")
         counter = self.db.subject_sequences.find_one_and_update(
-            {"_id": subject}, {"$inc": {"sequence": 1}}, upsert=True,
-            return_document=ReturnDocument.AFTER, session=self.session)
-        event = new_event(self.service, name, subject, data, sequence=counter["sequence"],
-                          correlation_id=correlation_id.get())
-        self.db.outbox.insert_one({
-            "_id": event.id, "subject": subject, "sequence": event.sequence, "name": name,
-            "event": event.to_dict(), "staged_at": utcnow(), "sent_at": None, "attempts": 0,
-        }, session=self.session)
+            {"_id": subject},
+            {"$inc": {"sequence": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+            session=self.session,
+        )
+        event = new_event(
+            self.service, name, subject, data, sequence=counter["sequence"], correlation_id=correlation_id.get()
+        )
+        self.db.outbox.insert_one(
+            {
+                "_id": event.id,
+                "subject": subject,
+                "sequence": event.sequence,
+                "name": name,
+                "event": event.to_dict(),
+                "staged_at": utcnow(),
+                "sent_at": None,
+                "attempts": 0,
+            },
+            session=self.session,
+        )
         self._staged += 1
         self._changes.events.append(name)
         self._changes.subjects.append(subject)
@@ -265,8 +311,9 @@ class BaseStore:
             raise outcome
         return outcome
 
-    def handle_batch(self, consumer: str, steps: list[tuple[Event, Callable[[], object]]],
-                     work_s: float = float("inf")) -> list[bool | OutOfOrder]:
+    def handle_batch(
+        self, consumer: str, steps: list[tuple[Event, Callable[[], object]]], work_s: float = float("inf")
+    ) -> list[bool | OutOfOrder]:
         """`handle_once` for each (event, effect), in the order given, in one transaction (group
         commit): each effect is written with its event's processed id and its subject's cursor,
         which are read and written in bulk. Per step: True (applied), False (a duplicate), or
@@ -274,12 +321,17 @@ class BaseStore:
         stop being taken once their effects have run for `work_s`: the outcomes of the steps
         taken are returned, the rest are the caller's to apply next. What an effect raises is
         raised, and nothing of the batch is applied."""
+
         def work() -> list[bool | OutOfOrder]:
             s, started = self.session, time.monotonic()
             keys = [f"{consumer}:{event.id}" for event, _ in steps]
             done = {d["_id"] for d in self.db.processed_events.find({"_id": {"$in": keys}}, {"_id": 1}, session=s)}
-            applied = {d["_id"]: d["sequence"] for d in self.db.consumer_cursors.find(
-                {"_id": {"$in": list({f"{consumer}:{event.subject}" for event, _ in steps})}}, session=s)}
+            applied = {
+                d["_id"]: d["sequence"]
+                for d in self.db.consumer_cursors.find(
+                    {"_id": {"$in": list({f"{consumer}:{event.subject}" for event, _ in steps})}}, session=s
+                )
+            }
             moved: dict[str, int] = {}
             processed: list[dict[str, Any]] = []
             outcomes: list[bool | OutOfOrder] = []
@@ -301,12 +353,15 @@ class BaseStore:
             if processed:
                 self.db.processed_events.insert_many(processed, session=s)
                 self.db.consumer_cursors.bulk_write(
-                    [UpdateOne({"_id": c}, {"$set": {"sequence": n}}, upsert=True) for c, n in moved.items()], session=s)
+                    [UpdateOne({"_id": c}, {"$set": {"sequence": n}}, upsert=True) for c, n in moved.items()], session=s
+                )
             return outcomes
+
         return self.atomic(work)
 
-    def once_per_key(self, key: str | None, fingerprint: str,
-                     command: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+    def once_per_key(
+        self, key: str | None, fingerprint: str, command: Callable[[], dict[str, Any]]
+    ) -> tuple[dict[str, Any], bool]:
         """Run a creating command once per idempotency key; a retry gets the first reply.
 
         Returns (reply, replayed). Raises IdempotencyKeyReused for the same key with another
@@ -324,8 +379,15 @@ class BaseStore:
                     continue
                 if earlier is None:
                     try:
-                        keys.insert_one({"_id": key, "fingerprint": fingerprint, "created_at": utcnow(),
-                                         "claimed_at": utcnow(), "session": mine})
+                        keys.insert_one(
+                            {
+                                "_id": key,
+                                "fingerprint": fingerprint,
+                                "created_at": utcnow(),
+                                "claimed_at": utcnow(),
+                                "session": mine,
+                            }
+                        )
                     except DuplicateKeyError:
                         continue
                     break
@@ -341,9 +403,13 @@ class BaseStore:
                 if claim is None or claim.get("session") != mine:  # a retry took the key over
                     raise CommandInProgress(math.ceil(CLAIM_STALE_S))
                 reply = command()
-                keys.update_one({"_id": key}, {"$set": {"reply": reply}, "$unset": {"session": "", "claimed_at": ""}},
-                                session=self.session)
+                keys.update_one(
+                    {"_id": key},
+                    {"$set": {"reply": reply}, "$unset": {"session": "", "claimed_at": ""}},
+                    session=self.session,
+                )
                 return reply
+
             try:
                 return self.atomic(work, session), False
             except BaseException:
@@ -361,7 +427,8 @@ class BaseStore:
         self.db.client.admin.command("killSessions", [claim["session"]])
         taken = self.db.idempotency_keys.update_one(
             {"_id": claim["_id"], "session": claim["session"], "reply": {"$exists": False}},
-            {"$set": {"session": mine, "claimed_at": utcnow()}})
+            {"$set": {"session": mine, "claimed_at": utcnow()}},
+        )
         return taken.modified_count == 1
 
 
@@ -370,8 +437,14 @@ class _NotingDatabase(MongoDatabase):
     so that the audit record names them without each service saying so."""
 
     def __init__(self, db: MongoDatabase, note: _Note) -> None:
-        super().__init__(db.client, db.name, codec_options=db.codec_options, read_preference=db.read_preference,
-                         write_concern=db.write_concern, read_concern=db.read_concern)
+        super().__init__(
+            db.client,
+            db.name,
+            codec_options=db.codec_options,
+            read_preference=db.read_preference,
+            write_concern=db.write_concern,
+            read_concern=db.read_concern,
+        )
         self._note = note
 
     def __getitem__(self, name: str) -> Collection[dict[str, Any]]:
@@ -410,7 +483,7 @@ class _NotingCollection(Collection[dict[str, Any]]):
         upserted = getattr(result, "upserted_id", None)
         if upserted is not None:
             self._note(self.name, [upserted], session)
-        elif (result.deleted_count if isinstance(result, DeleteResult) else result.modified_count):
+        elif result.deleted_count if isinstance(result, DeleteResult) else result.modified_count:
             self._note(self.name, _ids_in(query), session)
         return result
 
@@ -448,7 +521,9 @@ class _NotingCollection(Collection[dict[str, Any]]):
 
 def _worth_retrying(exc: PyMongoError, deadline: float) -> bool:
     # A server that cannot be selected has already been waited for (serverSelectionTimeoutMS).
-    transient = exc.has_error_label("TransientTransactionError") or exc.has_error_label("UnknownTransactionCommitResult")
+    transient = exc.has_error_label("TransientTransactionError") or exc.has_error_label(
+        "UnknownTransactionCommitResult"
+    )
     return transient and not isinstance(exc, ServerSelectionTimeoutError) and time.monotonic() < deadline
 
 
@@ -460,8 +535,9 @@ class Lease:
     before another replica may take over. A holder that comes back under the same identity (a
     restarted process of the same replica) takes its lease over at once."""
 
-    def __init__(self, db: MongoDatabase, name: str, holder: str, ttl_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, db: MongoDatabase, name: str, holder: str, ttl_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.db, self.name, self.holder, self.ttl = db, name, holder, timedelta(seconds=ttl_s)
         self._clock = clock
         self._held_until = float("-inf")
@@ -471,7 +547,9 @@ class Lease:
         try:
             self.db.leases.find_one_and_update(
                 {"_id": self.name, "$or": [{"holder": self.holder}, {"expires_at": {"$lt": now}}]},
-                {"$set": {"holder": self.holder, "expires_at": now + self.ttl}}, upsert=True)
+                {"$set": {"holder": self.holder, "expires_at": now + self.ttl}},
+                upsert=True,
+            )
         except DuplicateKeyError:
             self._held_until = float("-inf")
             return False

@@ -14,6 +14,7 @@ that are not `Bilingual` are shown as they are in both languages. A file that ca
 read at all (too large, not UTF-8/GB18030 CSV nor XLSX, .xls, no header, no rows, too
 many rows) gives one error without a row.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -234,7 +235,9 @@ def _read_header(cells: list[Any], table: Table) -> tuple[dict[int, tuple[str, s
             continue
         field = table.field_of(header)
         if field is None:
-            message = Bilingual(f"unknown column '{header}'; accepted: {accepted}", f"无法识别的列“{header}”，可用列名：{accepted}")
+            message = Bilingual(
+                f"unknown column '{header}'; accepted: {accepted}", f"无法识别的列“{header}”，可用列名：{accepted}"
+            )
         elif field in seen:
             message = Bilingual(f"column for {field} appears twice", f"“{table.columns[field][0]}”列重复")
         else:
@@ -267,7 +270,9 @@ def _read_row(
             errors.append(RowError(number, field, header, problem.message))
             continue
         if len(text) > MAX_CELL_CHARS:
-            message = Bilingual(f"cell is longer than {MAX_CELL_CHARS} characters", f"单元格内容超过{MAX_CELL_CHARS}个字符")
+            message = Bilingual(
+                f"cell is longer than {MAX_CELL_CHARS} characters", f"单元格内容超过{MAX_CELL_CHARS}个字符"
+            )
             errors.append(RowError(number, field, header, message))
         elif text:
             row[field] = table.typed(field, text)

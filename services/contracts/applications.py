@@ -2,6 +2,7 @@
 the Chinese labels portals and reports show for it, and the checks of a call's terms that the
 gateway makes before the service does. Plain data and pure functions: the applications domain
 names these too."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -13,8 +14,19 @@ from services.contracts.catalogue import Category
 # ---------------------------------------------------------------- states
 
 CALL_STATES = ("draft", "open", "closed", "in_review", "noticed", "finalized", "cancelled")
-APPLICATION_STATES = ("draft", "submitted", "recommended", "declined", "eligible", "ineligible", "in_review",
-                      "approved", "not_selected", "withdrawn", "call_cancelled")
+APPLICATION_STATES = (
+    "draft",
+    "submitted",
+    "recommended",
+    "declined",
+    "eligible",
+    "ineligible",
+    "in_review",
+    "approved",
+    "not_selected",
+    "withdrawn",
+    "call_cancelled",
+)
 PROJECT_STATES = ("established", "under_construction", "failed", "withdrawn")
 REPORT_STATES = ("draft", "submitted", "returned", "endorsed", "accepted")
 
@@ -82,6 +94,7 @@ def rubric_problems(criteria: Iterable[Mapping[str, Any]]) -> list[Bilingual]:
         )
     return problems
 
+
 # ---------------------------------------------------------------- applications
 
 #: Kinds of organisation in a vocational education group, with their Chinese names.
@@ -112,8 +125,10 @@ MATERIAL_KINDS: dict[str, Bilingual] = {
 #: The kinds of material an annual report's evidence files may be (an application takes every kind).
 REPORT_MATERIAL_KINDS = ("evidence", "other")
 #: Where an owner's materials are, by the field of a material that names its owner.
-MATERIAL_ROUTES = {"application_id": "/v1/applications/{id}/materials",
-                   "report_id": "/v1/annual-reports/{id}/materials"}
+MATERIAL_ROUTES = {
+    "application_id": "/v1/applications/{id}/materials",
+    "report_id": "/v1/annual-reports/{id}/materials",
+}
 
 #: The media types a material may be, decided from its bytes alone.
 PDF = "application/pdf"
@@ -136,11 +151,16 @@ def material_link(material: Mapping[str, Any]) -> str:
 #: (see docs/supervision.md), and the weights the province uses unless it sets its own for the
 #: year (they sum to 100).
 SUPERVISION_MEASURES: dict[str, str] = {
-    "projects": "立项项目",          # its projects against the provincial mean per prefecture
-    "local_money": "地方资金到位",    # local money disbursed against allocated
-    "milestones": "中期与验收",       # milestones passed against recorded
-    "reports": "年度报告按时",        # annual reports on time against due
-    "duties": "结构性任务",           # the structural duties met
+    "projects": "立项项目",  # its projects against the provincial mean per prefecture
+    "local_money": "地方资金到位",  # local money disbursed against allocated
+    "milestones": "中期与验收",  # milestones passed against recorded
+    "reports": "年度报告按时",  # annual reports on time against due
+    "duties": "结构性任务",  # the structural duties met
 }
 DEFAULT_SUPERVISION_WEIGHTS: dict[str, int] = {
-    "projects": 15, "local_money": 25, "milestones": 20, "reports": 15, "duties": 25}
+    "projects": 15,
+    "local_money": 25,
+    "milestones": 20,
+    "reports": 15,
+    "duties": 25,
+}

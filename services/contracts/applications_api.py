@@ -7,6 +7,7 @@ RFC 3339 with a zone and come out in UTC, money is integer fen. Every error mess
 picks one). The gateway also feeds these schemas to apispec for the OpenAPI document, so
 each has a stable name and descriptions.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -17,12 +18,30 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 from services.common import credit_code
 from services.common.bilingual import Bilingual
 from services.contracts.applications import (
-    APPLICATION_STATES, CALL_STATES, DEFAULT_REMIND_HOURS, MATERIAL_KINDS, ORGANISATION_KINDS, PROJECT_STATES,
-    REPORT_STATES, SUPERVISION_MEASURES, TARGET_STATUSES, call_terms_problems, material_link, quota_problem,
-    rubric_problems)
+    APPLICATION_STATES,
+    CALL_STATES,
+    DEFAULT_REMIND_HOURS,
+    MATERIAL_KINDS,
+    ORGANISATION_KINDS,
+    PROJECT_STATES,
+    REPORT_STATES,
+    SUPERVISION_MEASURES,
+    TARGET_STATUSES,
+    call_terms_problems,
+    material_link,
+    quota_problem,
+    rubric_problems,
+)
 from services.contracts.catalogue import catalogue
 from services.contracts.reference import (
-    ACTION_YEARS, HIGHER_VOCATIONAL, INSTITUTION_TYPES, OWNERSHIPS, PREFECTURES, Institution, ownership_of)
+    ACTION_YEARS,
+    HIGHER_VOCATIONAL,
+    INSTITUTION_TYPES,
+    OWNERSHIPS,
+    PREFECTURES,
+    Institution,
+    ownership_of,
+)
 from services.common.fields import (
     AuditEntryOut,
     BaseSchema,
@@ -79,20 +98,35 @@ class InstitutionIn(BaseSchema):
     type = choice(INSTITUTION_TYPES, required=True)
     prefecture = choice(PREFECTURES, required=True, metadata={"description": "市州, one of Hunan's 14"})
     county = Text(50, required=True, metadata={"description": "县市区"})
-    sponsor = Text(100, required=True, metadata={"description": "主管部门 (for a technician school, its HRSS department)"})
+    sponsor = Text(
+        100, required=True, metadata={"description": "主管部门 (for a technician school, its HRSS department)"}
+    )
     credit_code = CreditCode(required=True)
-    ownership = choice(OWNERSHIPS, metadata={
-        "description": "公办 public or 民办 private; when not given, read from the credit code (registered by the "
-                       "staffing authority, first character 1: public)"})
-    backbone = fields.Boolean(load_default=False, metadata={
-        "description": "a backbone higher-vocational college (骨干高职高专院校) of its prefecture"})
+    ownership = choice(
+        OWNERSHIPS,
+        metadata={
+            "description": "公办 public or 民办 private; when not given, read from the credit code (registered by the "
+            "staffing authority, first character 1: public)"
+        },
+    )
+    backbone = fields.Boolean(
+        load_default=False,
+        metadata={"description": "a backbone higher-vocational college (骨干高职高专院校) of its prefecture"},
+    )
 
     @validates_schema
     def _backbone_is_a_college(self, data: dict, **_) -> None:
         if data.get("backbone") and data.get("type") != HIGHER_VOCATIONAL:
-            raise ValidationError({"backbone": [Bilingual(
-                "Only a higher-vocational college (高职专科) can be a backbone college.",
-                "只有高职专科院校可以是骨干高职高专院校。")]})
+            raise ValidationError(
+                {
+                    "backbone": [
+                        Bilingual(
+                            "Only a higher-vocational college (高职专科) can be a backbone college.",
+                            "只有高职专科院校可以是骨干高职高专院校。",
+                        )
+                    ]
+                }
+            )
 
     @post_load
     def _ownership(self, data: dict, **_) -> dict:
@@ -122,7 +156,9 @@ def _get(obj: Any, name: str) -> Any:
 
 
 class RowErrorOut(BaseSchema):
-    row = fields.Integer(allow_none=True, metadata={"description": "spreadsheet row (the header is row 1); null for the whole file"})
+    row = fields.Integer(
+        allow_none=True, metadata={"description": "spreadsheet row (the header is row 1); null for the whole file"}
+    )
     field = fields.String(allow_none=True)
     column = fields.String(allow_none=True, metadata={"description": "the column header as written in the file"})
     message_zh = fields.String()
@@ -153,7 +189,9 @@ class ProgrammeOut(BaseSchema):
     quota = fields.Integer()
     quota_year = fields.Integer()
     institution_types = fields.List(fields.String())
-    applicant = fields.String(metadata={"description": "institution, person, team, joint (school + enterprise) or group"})
+    applicant = fields.String(
+        metadata={"description": "institution, person, team, joint (school + enterprise) or group"}
+    )
     level = fields.String(metadata={"description": "school, specialty, base, group, person or team"})
     one_per_institution = fields.Boolean()
     one_per_prefecture = fields.Boolean()
@@ -167,7 +205,6 @@ class ProgrammeOut(BaseSchema):
     held = fields.Integer(metadata={"description": "held by calls in progress (not finalized nor cancelled)"})
     available = fields.Integer(metadata={"description": "what a new call may still offer: target - selected - held"})
     selected_by_year = fields.List(fields.Nested(SelectedInYearOut))
-
 
 
 class ProgrammeListOut(BaseSchema):
@@ -236,12 +273,19 @@ class CallIn(BaseSchema):
     budget_max_fen = fen(required=True)
     review_plan = Object(ReviewPlanIn, required=True)
     funding_rule = opaque_id(required=True, metadata={"description": "id of the funding rule the allocation applies"})
-    year = Whole(ACTION_YEARS.start, ACTION_YEARS[-1], metadata={
-        "description": "the action year (2022-2025) the call belongs to; by default the year it opens in, "
-                       "2025 for a call opening later. Every year's selections count toward the one 2025 target"})
+    year = Whole(
+        ACTION_YEARS.start,
+        ACTION_YEARS[-1],
+        metadata={
+            "description": "the action year (2022-2025) the call belongs to; by default the year it opens in, "
+            "2025 for a call opening later. Every year's selections count toward the one 2025 target"
+        },
+    )
     required_materials = ListOf(
-        choice({code: kind.zh for code, kind in MATERIAL_KINDS.items()}), max_items=len(MATERIAL_KINDS),
-        load_default=list, metadata={"description": "kinds of material an application must carry to be submitted"},
+        choice({code: kind.zh for code, kind in MATERIAL_KINDS.items()}),
+        max_items=len(MATERIAL_KINDS),
+        load_default=list,
+        metadata={"description": "kinds of material an application must carry to be submitted"},
     )
 
     @validates_schema
@@ -265,9 +309,13 @@ class CallOut(CallIn):
     state = fields.String(metadata={"description": ", ".join(CALL_STATES)})
     history = fields.List(fields.Nested(AuditEntryOut))
     created_at = UtcDateTime()
-    reserve_valid_until = UtcDateTime(allow_none=True, metadata={
-        "description": "once finalized: until when a left project's place may go to its reserve list "
-                       "(POST /v1/projects/{id}/successor), one year after the selection"})
+    reserve_valid_until = UtcDateTime(
+        allow_none=True,
+        metadata={
+            "description": "once finalized: until when a left project's place may go to its reserve list "
+            "(POST /v1/projects/{id}/successor), one year after the selection"
+        },
+    )
 
 
 class CallPageOut(BaseSchema):
@@ -440,8 +488,10 @@ class ApplicationOut(_ApplicationContent):
     )
     eligibility_decision = fields.Nested(EligibilityDecisionOut, allow_none=True)
     materials = fields.List(fields.Nested(MaterialOut), metadata={"description": "the files filed (申报材料)"})
-    history = fields.List(fields.Nested(HistoryEntryOut), metadata={
-        "description": "status changes and materials added or removed, by time"})
+    history = fields.List(
+        fields.Nested(HistoryEntryOut),
+        metadata={"description": "status changes and materials added or removed, by time"},
+    )
     submitted_at = UtcDateTime(allow_none=True)
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
@@ -449,7 +499,9 @@ class ApplicationOut(_ApplicationContent):
 
 class ApplicationPageOut(BaseSchema):
     items = fields.List(fields.Nested(ApplicationOut))
-    next_cursor = fields.String(allow_none=True, metadata={"description": "pass as cursor for the next page; null on the last"})
+    next_cursor = fields.String(
+        allow_none=True, metadata={"description": "pass as cursor for the next page; null on the last"}
+    )
 
 
 # ---------------------------------------------------------------- decisions
@@ -538,9 +590,11 @@ class ProjectPlanOut(BaseSchema):
 class MoneyOut(BaseSchema):
     currency = fields.String()
     total = fields.Integer(metadata={"description": "fen"})
-    by_source = fields.Dict(keys=fields.String(), values=fields.Integer(),
-                            metadata={"description": "fen per source: provincial_special, local_special_bond, "
-                                                     "local_government, social"})
+    by_source = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "fen per source: provincial_special, local_special_bond, local_government, social"},
+    )
 
 
 class ProjectMilestoneOut(BaseSchema):
@@ -570,19 +624,29 @@ class ProjectOut(BaseSchema):
     award = fields.Nested(MoneyOut, allow_none=True, metadata={"description": "null until funding allocates it"})
     milestones = fields.List(fields.Nested(ProjectMilestoneOut))
     materials = fields.List(fields.Nested(MaterialOut), metadata={"description": "its application's files (申报材料)"})
-    succeeds = fields.String(allow_none=True, metadata={
-        "description": "the project that left, whose place it took from its call's reserve list"})
-    succeeded_by = fields.String(allow_none=True, metadata={
-        "description": "once it has left: the project its place went to from its call's reserve list"})
+    succeeds = fields.String(
+        allow_none=True,
+        metadata={"description": "the project that left, whose place it took from its call's reserve list"},
+    )
+    succeeded_by = fields.String(
+        allow_none=True,
+        metadata={"description": "once it has left: the project its place went to from its call's reserve list"},
+    )
     history = fields.List(fields.Nested(AuditEntryOut))
     created_at = UtcDateTime()
-    reports = fields.List(fields.Nested("AnnualReportBriefOut"), metadata={
-        "description": "its annual progress reports, by year (on GET /v1/projects/{id})"})
+    reports = fields.List(
+        fields.Nested("AnnualReportBriefOut"),
+        metadata={"description": "its annual progress reports, by year (on GET /v1/projects/{id})"},
+    )
 
 
 class ProjectPageOut(BaseSchema):
     items = fields.List(fields.Nested(ProjectOut))
-    next_cursor = fields.String(allow_none=True, metadata={"description": "pass as cursor for the next page; null on the last"})
+    next_cursor = fields.String(
+        allow_none=True, metadata={"description": "pass as cursor for the next page; null on the last"}
+    )
+
+
 # ---------------------------------------------------------------- supervision
 
 
@@ -590,21 +654,43 @@ class SupervisionWeightsIn(BaseSchema):
     """The province's rubric for a year's supervision: a weight per measure, summing to 100."""
 
     year = Whole(ACTION_YEARS.start, ACTION_YEARS[-1], required=True, metadata={"description": "the year supervised"})
-    weights = fields.Dict(keys=choice(SUPERVISION_MEASURES), values=fields.Integer(
-        strict=True, validate=validate.Range(0, 100)), required=True, metadata={
-        "description": "a weight (0-100) for each of: " + ", ".join(
-            f"{code} ({label})" for code, label in SUPERVISION_MEASURES.items()) + "; together 100"})
+    weights = fields.Dict(
+        keys=choice(SUPERVISION_MEASURES),
+        values=fields.Integer(strict=True, validate=validate.Range(0, 100)),
+        required=True,
+        metadata={
+            "description": "a weight (0-100) for each of: "
+            + ", ".join(f"{code} ({label})" for code, label in SUPERVISION_MEASURES.items())
+            + "; together 100"
+        },
+    )
 
     @validates_schema
     def _complete(self, data: dict, **_) -> None:
         weights = data.get("weights") or {}
         missing = [code for code in SUPERVISION_MEASURES if code not in weights]
         if missing:
-            raise ValidationError({"weights": [Bilingual(f"Give a weight for each measure; missing: {', '.join(missing)}.",
-                                                         f"每项指标都需给出权重；缺少：{'、'.join(missing)}。")]})
+            raise ValidationError(
+                {
+                    "weights": [
+                        Bilingual(
+                            f"Give a weight for each measure; missing: {', '.join(missing)}.",
+                            f"每项指标都需给出权重；缺少：{'、'.join(missing)}。",
+                        )
+                    ]
+                }
+            )
         if sum(weights.values()) != 100:
-            raise ValidationError({"weights": [Bilingual(f"The weights must sum to 100, not {sum(weights.values())}.",
-                                                         f"权重合计应为100，当前为{sum(weights.values())}。")]})
+            raise ValidationError(
+                {
+                    "weights": [
+                        Bilingual(
+                            f"The weights must sum to 100, not {sum(weights.values())}.",
+                            f"权重合计应为100，当前为{sum(weights.values())}。",
+                        )
+                    ]
+                }
+            )
 
 
 class SupervisionWeightsOut(BaseSchema):
@@ -624,9 +710,14 @@ class ReportWindowIn(BaseSchema):
     due_at = UtcDateTime(required=True, metadata={"description": "the deadline; a later filing is late"})
     opens_at = UtcDateTime(metadata={"description": "when filing opens; now if absent"})
     title = Text(200)
-    remind_hours = Whole(1, 60 * 24, metadata={
-        "description": f"institutions not filed yet are reminded this many hours before due_at "
-                       f"(default {DEFAULT_REMIND_HOURS})"})
+    remind_hours = Whole(
+        1,
+        60 * 24,
+        metadata={
+            "description": f"institutions not filed yet are reminded this many hours before due_at "
+            f"(default {DEFAULT_REMIND_HOURS})"
+        },
+    )
 
 
 class DeadlineExtensionIn(BaseSchema):
@@ -663,8 +754,12 @@ class ReportWindowListOut(BaseSchema):
 class AssessmentIn(BaseSchema):
     """How one target of the year stands, with the evidence."""
 
-    target_index = Whole(0, 99, required=True, metadata={"description": "the target's place among the plan's "
-                                                                         "targets of the year, from 0"})
+    target_index = Whole(
+        0,
+        99,
+        required=True,
+        metadata={"description": "the target's place among the plan's targets of the year, from 0"},
+    )
     status = choice(TARGET_STATUSES, required=True)
     evidence = Text(4000, multiline=True, required=True, metadata={"description": "what shows it (佐证说明)"})
 
@@ -715,10 +810,14 @@ class AnnualReportOut(BaseSchema):
     filed_at = UtcDateTime(allow_none=True, metadata={"description": "the latest filing; null for a draft"})
     filings = fields.Integer()
     return_reason = fields.String(allow_none=True, metadata={"description": "why it was last returned"})
-    materials = fields.List(fields.Nested(MaterialOut), metadata={
-        "description": "its evidence files (佐证材料; on GET /v1/annual-reports/{id})"})
-    history = fields.List(fields.Nested(HistoryEntryOut), metadata={
-        "description": "status changes and evidence files added or removed, by time"})
+    materials = fields.List(
+        fields.Nested(MaterialOut),
+        metadata={"description": "its evidence files (佐证材料; on GET /v1/annual-reports/{id})"},
+    )
+    history = fields.List(
+        fields.Nested(HistoryEntryOut),
+        metadata={"description": "status changes and evidence files added or removed, by time"},
+    )
 
 
 class AnnualReportBriefOut(BaseSchema):
@@ -763,6 +862,7 @@ class OverdueOut(BaseSchema):
     year = fields.Integer()
     due_at = UtcDateTime()
     past_due = fields.Boolean(metadata={"description": "the deadline has passed: `missing` are overdue"})
-    missing = fields.List(fields.Nested(DueProjectOut), metadata={
-        "description": "due projects without a report (overdue once past_due)"})
+    missing = fields.List(
+        fields.Nested(DueProjectOut), metadata={"description": "due projects without a report (overdue once past_due)"}
+    )
     late = fields.List(fields.Nested(DueProjectOut), metadata={"description": "reports first filed after due_at"})

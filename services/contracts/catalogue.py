@@ -5,6 +5,7 @@ checks against it, the gateway shows it).
 The loader checks the whole file and fails with every problem listed: a service must not
 start on a broken catalogue.
 """
+
 from __future__ import annotations
 
 import functools
@@ -208,7 +209,9 @@ def _consistency_problems(entry: Mapping[str, Any]) -> list[str]:
     if level not in _LEVELS_BY_APPLICANT[applicant]:
         problems.append(f"level '{level}' does not fit applicant '{applicant}'")
     if entry["one_per_institution"] == (level in MULTIPLE_PER_INSTITUTION_LEVELS):
-        problems.append(f"one_per_institution must be {level not in MULTIPLE_PER_INSTITUTION_LEVELS} for level '{level}'")
+        problems.append(
+            f"one_per_institution must be {level not in MULTIPLE_PER_INSTITUTION_LEVELS} for level '{level}'"
+        )
     missing = _FIELDS_BY_APPLICANT[applicant] - set(entry["required_fields"])
     problems += [f"applicant '{applicant}' needs required field '{f}'" for f in sorted(missing)]
     if entry["one_per_prefecture"] and entry["quota"] != len(PREFECTURES):

@@ -5,6 +5,7 @@ of the finance events is a contract apart (services/contracts/funding_events.py)
 Money is an integer number of fen (`strict`: no floats, no strings) with
 `currency: "CNY"`. Unknown fields are rejected. Times in replies are RFC 3339 UTC (`Z`).
 """
+
 from __future__ import annotations
 
 from datetime import timezone
@@ -14,10 +15,27 @@ from marshmallow import ValidationError, fields, post_load, validate, validates_
 from services.common.bilingual import Bilingual
 from services.common.fields import StrictSchema
 from services.contracts.funding import (
-    CATEGORIES, CLAWBACK_POLICIES, CURRENCY, FIRST_YEAR, FUNDING_STATES, LAST_YEAR, MILESTONES, MOVEMENTS, RESULTS,
-    SOURCES, TRANCHE_ACCOUNT, TRIGGERS)
+    CATEGORIES,
+    CLAWBACK_POLICIES,
+    CURRENCY,
+    FIRST_YEAR,
+    FUNDING_STATES,
+    LAST_YEAR,
+    MILESTONES,
+    MOVEMENTS,
+    RESULTS,
+    SOURCES,
+    TRANCHE_ACCOUNT,
+    TRIGGERS,
+)
 from services.contracts.funding_events import (
-    MAX_ID, MoneySchema, TrancheSchema, amount_field, category_field, year_field)
+    MAX_ID,
+    MoneySchema,
+    TrancheSchema,
+    amount_field,
+    category_field,
+    year_field,
+)
 from services.contracts.funding_rules import AwardTier, FundingRule, InvalidRule, ShareAward, TieredAward, TrancheSpec
 
 # --- input ------------------------------------------------------------------------------
@@ -32,8 +50,12 @@ class BudgetSchema(StrictSchema):
     year = year_field()
     category = category_field()
     source = fields.String(required=True, validate=validate.OneOf(SOURCES))
-    amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_APPROPRIATION),
-                            metadata={"description": "Fen to add to the line (1 yuan = 100 fen)."})
+    amount = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1, max=MAX_APPROPRIATION),
+        metadata={"description": "Fen to add to the line (1 yuan = 100 fen)."},
+    )
     currency = fields.String(load_default=CURRENCY, validate=validate.Equal(CURRENCY))
 
 
@@ -61,8 +83,7 @@ class AwardSchema(StrictSchema):
     @validates_schema
     def _fields_of_method(self, data, **kwargs):
         used = AWARD_METHOD_FIELDS[data["method"]]
-        errors = {name: [f"not used by the {data['method']!r} method"]
-                  for name in set(data) - used - {"method"}}
+        errors = {name: [f"not used by the {data['method']!r} method"] for name in set(data) - used - {"method"}}
         required = "tiers" if data["method"] == "tiers" else "percent"
         if required not in data:
             errors[required] = [f"required by the {data['method']!r} method"]
@@ -91,8 +112,9 @@ class FundingRuleSchema(StrictSchema):
     dotted field path, e.g. `award.tiers.1.from_rank`."""
 
     award = fields.Nested(AwardSchema, required=True)
-    sources = fields.Dict(keys=fields.String(validate=validate.OneOf(SOURCES)),
-                          values=fields.Integer(strict=True), required=True)
+    sources = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(SOURCES)), values=fields.Integer(strict=True), required=True
+    )
     tranches = fields.List(fields.Nested(TrancheSpecSchema), required=True)
     clawback = fields.String(load_default="beyond_approval", validate=validate.OneOf(CLAWBACK_POLICIES))
 
@@ -111,10 +133,13 @@ class FundingRuleCreateSchema(FundingRuleSchema):
     """POST /v1/funding-rules: a rule and, optionally, the id calls will reference it by
     (their `funding_rule`); without one, an id is made. Loads to {id, name, rule}."""
 
-    id = fields.String(validate=[validate.Length(min=1, max=64),
-                                 validate.Regexp(RULE_ID, error="letters, digits and . _ - only, starting with a "
-                                                                "letter or digit")],
-                       metadata={"description": "The id calls reference in `funding_rule`, e.g. `hv-group-2026`."})
+    id = fields.String(
+        validate=[
+            validate.Length(min=1, max=64),
+            validate.Regexp(RULE_ID, error="letters, digits and . _ - only, starting with a letter or digit"),
+        ],
+        metadata={"description": "The id calls reference in `funding_rule`, e.g. `hv-group-2026`."},
+    )
     name = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=200))
 
     @post_load
@@ -126,9 +151,14 @@ class FundingRuleCreateSchema(FundingRuleSchema):
 class AllocationRequestSchema(StrictSchema):
     """POST /v1/calls/{id}/allocation. Without `year`, the call's action year."""
 
-    year = fields.Integer(strict=True, validate=validate.Range(min=FIRST_YEAR, max=LAST_YEAR),
-                          metadata={"description": "The budget year to allocate from; default: the call's action year "
-                                                   "(for a call without one, this year in China)."})
+    year = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=FIRST_YEAR, max=LAST_YEAR),
+        metadata={
+            "description": "The budget year to allocate from; default: the call's action year "
+            "(for a call without one, this year in China)."
+        },
+    )
 
 
 class MilestoneSchema(StrictSchema):
@@ -137,18 +167,28 @@ class MilestoneSchema(StrictSchema):
 
     milestone = fields.String(required=True, validate=validate.OneOf(MILESTONES))
     result = fields.String(required=True, validate=validate.OneOf(RESULTS))
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000),
-                           metadata={"description": "why the province records the result itself, without a panel "
-                                                    "(always required)"})
+    reason = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=2000),
+        metadata={"description": "why the province records the result itself, without a panel (always required)"},
+    )
 
     @validates_schema
     def _reason(self, data, **kwargs):
         if not (data.get("reason") or "").strip():
-            raise ValidationError({"reason": [Bilingual(
-                f"required: a direct record of the {data['milestone']} result ({data['result']}) overrides the expert "
-                "panels and must say why",
-                f"必填：省级直接记录{'中期检查' if data['milestone'] == 'mid_term' else '验收'}结论，"
-                "不经专家组，须说明理由")]})
+            raise ValidationError(
+                {
+                    "reason": [
+                        Bilingual(
+                            f"required: a direct record of the {data['milestone']} result ({data['result']}) overrides the expert "
+                            "panels and must say why",
+                            f"必填：省级直接记录{'中期检查' if data['milestone'] == 'mid_term' else '验收'}结论，"
+                            "不经专家组，须说明理由",
+                        )
+                    ]
+                }
+            )
 
 
 class WithdrawalSchema(StrictSchema):
@@ -169,11 +209,15 @@ DEFAULT_PAGE_SIZE = 20
 
 
 class PageQuerySchema(StrictSchema):
-    limit = fields.Integer(load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
-                           metadata={"description": f"Items per page (1 to {MAX_PAGE_SIZE}, "
-                                                    f"default {DEFAULT_PAGE_SIZE})."})
-    cursor = fields.String(validate=validate.Length(min=1, max=512),
-                           metadata={"description": "The next_cursor of the previous page; omit for the first page."})
+    limit = fields.Integer(
+        load_default=DEFAULT_PAGE_SIZE,
+        validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
+        metadata={"description": f"Items per page (1 to {MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE})."},
+    )
+    cursor = fields.String(
+        validate=validate.Length(min=1, max=512),
+        metadata={"description": "The next_cursor of the previous page; omit for the first page."},
+    )
 
 
 class BudgetQuerySchema(PageQuerySchema):
@@ -183,12 +227,14 @@ class BudgetQuerySchema(PageQuerySchema):
 
 
 class LedgerQuerySchema(PageQuerySchema):
-    project_id = fields.String(validate=validate.Length(min=1, max=MAX_ID),
-                               metadata={"description": "Only the movements of this project."})
+    project_id = fields.String(
+        validate=validate.Length(min=1, max=MAX_ID), metadata={"description": "Only the movements of this project."}
+    )
     source = fields.String(validate=validate.OneOf(SOURCES), metadata={"description": "Only this funding source."})
 
 
 # --- replies ------------------------------------------------------------------------------
+
 
 class UtcTime(fields.DateTime):
     """RFC 3339 in UTC with `Z`, to the millisecond (as in the events)."""
@@ -203,8 +249,12 @@ class AuditEntrySchema(StrictSchema):
     event = fields.String(required=True)
     from_state = fields.String(required=True)
     to_state = fields.String(required=True)
-    actor = fields.String(required=True, metadata={"description": "`role:sub` of who did it; `system:funding` "
-                                                                  "for an allocation on selection_finalized."})
+    actor = fields.String(
+        required=True,
+        metadata={
+            "description": "`role:sub` of who did it; `system:funding` for an allocation on selection_finalized."
+        },
+    )
     at = UtcTime(required=True)
     reason = fields.String(allow_none=True, required=True)
 
@@ -217,7 +267,9 @@ class BudgetLineSchema(StrictSchema):
     currency = fields.String(required=True, validate=validate.Equal(CURRENCY))
     appropriated = amount_field(required=True, metadata={"description": "Everything put into the line."})
     reserved = amount_field(required=True, metadata={"description": "Awarded to projects."})
-    available = amount_field(required=True, metadata={"description": "appropriated - reserved: what allocations may use."})
+    available = amount_field(
+        required=True, metadata={"description": "appropriated - reserved: what allocations may use."}
+    )
     updated_at = UtcTime(required=True)
 
 
@@ -269,15 +321,20 @@ class CallAllocationSchema(StrictSchema):
     category = category_field()
     funding_rule = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(["pending", "allocated"]))
-    pending_reason = fields.String(required=True, allow_none=True,
-                                   metadata={"description": "Why a pending call was not allocated on its own."})
+    pending_reason = fields.String(
+        required=True, allow_none=True, metadata={"description": "Why a pending call was not allocated on its own."}
+    )
     finalized_at = UtcTime(required=True)
     year = fields.Integer(required=True, allow_none=True, metadata={"description": "The budget year, once allocated."})
     approved = fields.List(fields.Nested(ApprovedProjectSchema), required=True)
     awards = fields.List(fields.Nested(ProjectAwardSchema), required=True)
     total = fields.Nested(MoneySchema, required=True, allow_none=True)
-    last_shortfall = fields.Nested(ShortfallSchema, required=True, allow_none=True,
-                                   metadata={"description": "The latest attempt the budget did not cover."})
+    last_shortfall = fields.Nested(
+        ShortfallSchema,
+        required=True,
+        allow_none=True,
+        metadata={"description": "The latest attempt the budget did not cover."},
+    )
     history = fields.List(fields.Nested(AuditEntrySchema), required=True)
 
 
@@ -298,8 +355,9 @@ class ProjectFundingSchema(StrictSchema):
     """A project's money. Per source: award = scheduled + released + withheld, and
     kept = released - clawed_back."""
 
-    id = fields.String(required=True, attribute="_id",
-                       metadata={"description": "The project id (the approved application's id)."})
+    id = fields.String(
+        required=True, attribute="_id", metadata={"description": "The project id (the approved application's id)."}
+    )
     project_id = fields.String(required=True)
     call_id = fields.String(required=True)
     institution_id = fields.String(required=True)
@@ -322,16 +380,19 @@ class ProjectFundingSchema(StrictSchema):
 
 class MilestoneRecordedSchema(MilestoneRecordSchema):
     project_id = fields.String(required=True)
-    funding = fields.Nested(ProjectFundingSchema, required=True,
-                            metadata={"description": "The project's money after it."})
+    funding = fields.Nested(
+        ProjectFundingSchema, required=True, metadata={"description": "The project's money after it."}
+    )
 
 
 class LedgerEntrySchema(StrictSchema):
-    position = fields.Integer(required=True, attribute="_id",
-                              metadata={"description": "1, 2, ...: the order entries were committed in."})
+    position = fields.Integer(
+        required=True, attribute="_id", metadata={"description": "1, 2, ...: the order entries were committed in."}
+    )
     movement = fields.String(required=True, validate=validate.OneOf(list(MOVEMENTS)))
-    debit = fields.String(required=True,
-                          metadata={"description": "The account debited, e.g. `reserved:<project>:<source>`."})
+    debit = fields.String(
+        required=True, metadata={"description": "The account debited, e.g. `reserved:<project>:<source>`."}
+    )
     credit = fields.String(required=True)
     amount = amount_field(required=True)
     currency = fields.String(required=True, validate=validate.Equal(CURRENCY))
@@ -339,8 +400,9 @@ class LedgerEntrySchema(StrictSchema):
     at = UtcTime(required=True)
     project_id = fields.String(required=True, allow_none=True)
     call_id = fields.String(required=True, allow_none=True)
-    tranche = fields.Integer(required=True, allow_none=True,
-                             metadata={"description": "The tranche's index in the plan."})
+    tranche = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "The tranche's index in the plan."}
+    )
 
 
 class LedgerPageSchema(StrictSchema):

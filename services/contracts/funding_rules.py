@@ -18,6 +18,7 @@ funding service would (calls name a rule by its id).
 `FundingRule` checks itself when built and raises `InvalidRule` with every problem,
 keyed by the dotted path of the field (`award.tiers.1.from_rank`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -80,12 +81,14 @@ class TieredAward:
         for i, tier in enumerate(self.tiers):
             path = f"award.tiers.{i}"
             if expected_from is not None and tier.from_rank != expected_from:
-                found[f"{path}.from_rank"] = [f"must be {expected_from}: tiers start at rank 1 and follow each "
-                                              "other without gap or overlap"]
+                found[f"{path}.from_rank"] = [
+                    f"must be {expected_from}: tiers start at rank 1 and follow each other without gap or overlap"
+                ]
             if tier.to_rank is None and i < len(self.tiers) - 1:
                 found[f"{path}.to_rank"] = ["only the last tier may be open-ended"]
-            elif tier.to_rank is not None and not (_is_int(tier.to_rank) and _is_int(tier.from_rank)
-                                                   and tier.to_rank >= tier.from_rank):
+            elif tier.to_rank is not None and not (
+                _is_int(tier.to_rank) and _is_int(tier.from_rank) and tier.to_rank >= tier.from_rank
+            ):
                 found[f"{path}.to_rank"] = ["must be an integer >= from_rank"]
             if not _is_int(tier.amount) or tier.amount <= 0:
                 found[f"{path}.amount"] = ["must be a positive integer number of fen"]
@@ -142,9 +145,12 @@ class FundingRule:
 
     def as_dict(self) -> dict[str, Any]:
         """The rule as JSON-ready data, in the shape `funding_api.FundingRuleSchema` loads back."""
-        return {"award": self.award.as_dict(), "sources": dict(self.sources),
-                "tranches": [{"trigger": t.trigger, "percent": t.percent} for t in self.tranches],
-                "clawback": self.clawback}
+        return {
+            "award": self.award.as_dict(),
+            "sources": dict(self.sources),
+            "tranches": [{"trigger": t.trigger, "percent": t.percent} for t in self.tranches],
+            "clawback": self.clawback,
+        }
 
 
 def _source_problems(sources: Mapping[str, int]) -> dict[str, list[str]]:

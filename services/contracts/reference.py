@@ -1,6 +1,7 @@
 """Reference data every service shares: the types of institution (院校类型), the province's
 prefectures (市州), the years of the action, and institutions (申报单位) as every service names
 them: their ownership and who recommends them."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping

@@ -1,5 +1,6 @@
 """The review service's vocabulary, as its replies carry it and the gateway documents it.
 Plain data: the review domain names these too."""
+
 from __future__ import annotations
 
 # Who may object to a noticed selection (docs/security.md): the applicants and those who

@@ -6,6 +6,7 @@ ID numbers come in only to become person keys (`services.common.identity.person_
 they are never stored, echoed or quoted. Scores and totals are integer hundredths of a
 point (8537 is 85.37).
 """
+
 from __future__ import annotations
 
 from marshmallow import fields, post_load
@@ -52,15 +53,36 @@ class ExpertIn(BaseSchema):
     institution_id = opaque_id(required=True, metadata={"description": "the expert's own institution (工作单位)"})
     institution_name = Text(200, metadata={"description": "for display"})
     prefecture = choice(PREFECTURES, required=True)
-    expertise = ListOf(choice(INDUSTRY_FIELD_LABELS), min_items=1, max_items=len(INDUSTRY_FIELDS), required=True,
-                       data_key="fields", attribute="fields", metadata={"description": "fields of expertise: codes of the industry-field vocabulary (专业大类)"})
+    expertise = ListOf(
+        choice(INDUSTRY_FIELD_LABELS),
+        min_items=1,
+        max_items=len(INDUSTRY_FIELDS),
+        required=True,
+        data_key="fields",
+        attribute="fields",
+        metadata={"description": "fields of expertise: codes of the industry-field vocabulary (专业大类)"},
+    )
     keywords = ListOf(Text(30), max_items=20, load_default=list, metadata={"description": "free keywords (研究方向)"})
-    categories = ListOf(choice(category_names()), min_items=1, max_items=len(catalogue()), required=True,
-                        metadata={"description": "the categories the expert may review"})
-    conflict_institution_ids = ListOf(opaque_id(), max_items=50, load_default=list,
-                                      metadata={"description": "declared conflicts (回避): institutions"})
-    conflict_id_numbers = ListOf(resident_id(), max_items=50, load_default=list, load_only=True,
-                                 metadata={"description": "declared conflicts (回避): people, by resident ID number"})
+    categories = ListOf(
+        choice(category_names()),
+        min_items=1,
+        max_items=len(catalogue()),
+        required=True,
+        metadata={"description": "the categories the expert may review"},
+    )
+    conflict_institution_ids = ListOf(
+        opaque_id(),
+        max_items=50,
+        load_default=list,
+        metadata={"description": "declared conflicts (回避): institutions"},
+    )
+    conflict_id_numbers = ListOf(
+        resident_id(),
+        max_items=50,
+        load_default=list,
+        load_only=True,
+        metadata={"description": "declared conflicts (回避): people, by resident ID number"},
+    )
     load_cap = Whole(1, MAX_LOAD_CAP, required=True, metadata={"description": "the most applications per call"})
     available = Flag(load_default=True)
 
@@ -83,8 +105,9 @@ class ExpertOut(BaseSchema):
     keywords = fields.List(fields.String())
     categories = fields.List(fields.String())
     conflict_institution_ids = fields.List(fields.String())
-    declared_conflict_people = fields.Function(lambda e: len(e["conflict_person_keys"]),
-                                               metadata={"description": "how many people are declared (never who)"})
+    declared_conflict_people = fields.Function(
+        lambda e: len(e["conflict_person_keys"]), metadata={"description": "how many people are declared (never who)"}
+    )
     load_cap = fields.Integer()
     available = fields.Boolean()
     created_at = UtcDateTime()
@@ -111,9 +134,12 @@ class ExpertImportOut(BaseSchema):
 
 
 class AssignmentRunIn(BaseSchema):
-    review_deadline = UtcDateTime(metadata={
-        "description": "until when reviews may be written and edited; needed on the first run, "
-                       "a later run may move it (never into the past)"})
+    review_deadline = UtcDateTime(
+        metadata={
+            "description": "until when reviews may be written and edited; needed on the first run, "
+            "a later run may move it (never into the past)"
+        }
+    )
 
 
 class AssignmentUnfilledOut(BaseSchema):
@@ -188,7 +214,9 @@ class AssignmentRunOut(BaseSchema):
     review_deadline = UtcDateTime()
     assigned = fields.List(fields.Nested(AssignmentOut), metadata={"description": "the new assignments"})
     unfilled = fields.List(fields.Nested(AssignmentUnfilledOut))
-    voided = fields.List(fields.Nested(AssignmentVoidedOut), metadata={"description": "standing assignments a rule now excludes"})
+    voided = fields.List(
+        fields.Nested(AssignmentVoidedOut), metadata={"description": "standing assignments a rule now excludes"}
+    )
     quality = fields.Nested(AssignmentQualityOut)
     seconds = fields.Float(metadata={"description": "how long the solve took"})
     created_at = UtcDateTime()
@@ -208,8 +236,12 @@ class AssignmentDeclineOut(BaseSchema):
 
 
 class ReviewIn(BaseSchema):
-    scores = fields.Dict(keys=Text(32), values=Whole(0, 1000), required=True,
-                         metadata={"description": "criterion code -> whole points from 0 to the criterion's max_score"})
+    scores = fields.Dict(
+        keys=Text(32),
+        values=Whole(0, 1000),
+        required=True,
+        metadata={"description": "criterion code -> whole points from 0 to the criterion's max_score"},
+    )
     comments = Text(5000, required=True, multiline=True)
 
 
@@ -242,8 +274,11 @@ class ReviewOut(BaseSchema):
     editable = fields.Boolean(metadata={"description": "whether the review may still be written or edited"})
     rubric = fields.List(fields.Nested(RubricCriterionOut))
     review = fields.Nested(ReviewSheetOut, allow_none=True)
-    others_visible = fields.Boolean(metadata={
-        "description": "the other reviews show once you have submitted yours and the review deadline has passed"})
+    others_visible = fields.Boolean(
+        metadata={
+            "description": "the other reviews show once you have submitted yours and the review deadline has passed"
+        }
+    )
     others = fields.List(fields.Nested(OtherReviewOut))
 
 
@@ -309,7 +344,9 @@ class RankingOut(BaseSchema):
     prefectures = fields.List(fields.Nested(PrefectureResultOut))
     unscored = fields.List(fields.Nested(UnscoredOut))
     calibration = fields.Nested(CalibrationOut)
-    outstanding_reviews = fields.Integer(metadata={"description": "reviews not yet in (publishing waits for them or the deadline)"})
+    outstanding_reviews = fields.Integer(
+        metadata={"description": "reviews not yet in (publishing waits for them or the deadline)"}
+    )
     review_deadline = UtcDateTime(allow_none=True)
     published_at = UtcDateTime(allow_none=True)
     left = fields.List(fields.String(), metadata={"description": "applications that left after publication"})
@@ -318,9 +355,15 @@ class RankingOut(BaseSchema):
 class NoticeIn(BaseSchema):
     window_working_days = Whole(1, 30, load_default=5, metadata={"description": "the window in working days (公示期)"})
     closes_at = UtcDateTime(metadata={"description": "a later close than the working days give; never earlier"})
-    holidays = ListOf(fields.Date(), max_items=60, load_default=list, metadata={"description": "public holidays in the window"})
-    makeup_workdays = ListOf(fields.Date(), max_items=20, load_default=list,
-                             metadata={"description": "weekend days made working days (调休)"})
+    holidays = ListOf(
+        fields.Date(), max_items=60, load_default=list, metadata={"description": "public holidays in the window"}
+    )
+    makeup_workdays = ListOf(
+        fields.Date(),
+        max_items=20,
+        load_default=list,
+        metadata={"description": "weekend days made working days (调休)"},
+    )
 
 
 class NoticeEntryOut(BaseSchema):
@@ -340,7 +383,9 @@ class NoticeOut(BaseSchema):
     closes_at = UtcDateTime()
     window_open = fields.Boolean()
     selected = fields.List(fields.Nested(NoticeEntryOut))
-    removed = fields.List(fields.Nested(NoticeEntryOut), metadata={"description": "taken off the list after publication"})
+    removed = fields.List(
+        fields.Nested(NoticeEntryOut), metadata={"description": "taken off the list after publication"}
+    )
     open_objections = fields.Integer()
 
 
@@ -399,11 +444,18 @@ class PanelCriterionIn(BaseSchema):
 
 
 class ThresholdsIn(BaseSchema):
-    pass_from = Whole(0, 10000, load_default=DEFAULT_PASS_FROM,
-                      metadata={"description": "calibrated score (hundredths) from which a project passes"})
-    rectify_from = Whole(0, 10000, load_default=DEFAULT_RECTIFY_FROM,
-                         metadata={"description": "calibrated score (hundredths) from which a project rectifies; "
-                                                  "below it, it fails"})
+    pass_from = Whole(
+        0,
+        10000,
+        load_default=DEFAULT_PASS_FROM,
+        metadata={"description": "calibrated score (hundredths) from which a project passes"},
+    )
+    rectify_from = Whole(
+        0,
+        10000,
+        load_default=DEFAULT_RECTIFY_FROM,
+        metadata={"description": "calibrated score (hundredths) from which a project rectifies; below it, it fails"},
+    )
 
 
 class PanelIn(BaseSchema):
@@ -417,13 +469,22 @@ class PanelIn(BaseSchema):
     year = Whole(2022, 2035, metadata={"description": "the projects' action year (their call's)"})
     rubric = ListOf(fields.Nested(PanelCriterionIn), min_items=1, max_items=20, required=True)
     reviewers_per_project = Whole(1, 15, load_default=3)
-    conflict_same_prefecture = fields.Boolean(load_default=None, allow_none=True, metadata={
-        "description": "true/false: experts of the project's prefecture are kept off every/no project; "
-                       "null (default): as in selection, for the school-, group- and base-level categories"})
+    conflict_same_prefecture = fields.Boolean(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "true/false: experts of the project's prefecture are kept off every/no project; "
+            "null (default): as in selection, for the school-, group- and base-level categories"
+        },
+    )
     review_deadline = UtcDateTime(required=True)
     thresholds = fields.Nested(ThresholdsIn, load_default=lambda: ThresholdsIn().load({}))
-    rectify_days = Whole(1, 730, load_default=DEFAULT_RECTIFY_DAYS,
-                         metadata={"description": "a rectification's deadline, in days from the confirmation"})
+    rectify_days = Whole(
+        1,
+        730,
+        load_default=DEFAULT_RECTIFY_DAYS,
+        metadata={"description": "a rectification's deadline, in days from the confirmation"},
+    )
 
 
 class ThresholdsOut(BaseSchema):
@@ -517,8 +578,10 @@ class PanelAssignmentFilterIn(BaseSchema):
 class PanelRunOut(BaseSchema):
     panel_id = fields.String()
     assigned = fields.List(fields.Nested(PanelAssignmentOut), metadata={"description": "the new assignments"})
-    unfilled = fields.List(fields.Nested(AssignmentUnfilledOut), metadata={
-        "description": "projects left short (application_id names the project), with why"})
+    unfilled = fields.List(
+        fields.Nested(AssignmentUnfilledOut),
+        metadata={"description": "projects left short (application_id names the project), with why"},
+    )
     quality = fields.Nested(AssignmentQualityOut)
     seconds = fields.Float()
 

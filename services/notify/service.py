@@ -1,6 +1,7 @@
 """The notify service's nameko entrypoints: it plans notifications from the other
 services' events, reminds experts, watches dead letters, and serves the inbox, the
 notification settings and the webhooks. The senders run beside (sending.Outbound)."""
+
 from __future__ import annotations
 
 from services.common.rpc import rpc
@@ -20,8 +21,13 @@ from services.notify.domain.platform import Origin
 from services.notify.domain.recipients import recipient_of
 from services.notify.domain.webhooks import DELETED, NoSuchWebhook
 from services.contracts.notify_api import (
-    InboxMessageSchema, NotificationSettingsOutSchema, NotificationSettingsSchema, WebhookCreatedSchema,
-    WebhookCreateSchema, WebhookSchema)
+    InboxMessageSchema,
+    NotificationSettingsOutSchema,
+    NotificationSettingsSchema,
+    WebhookCreatedSchema,
+    WebhookCreateSchema,
+    WebhookSchema,
+)
 from services.notify.sending import Outbound
 from services.notify.store import NotifyStore
 from services.notify.usecases import notices, webhooks
@@ -30,8 +36,14 @@ from services.contracts.review_events import EVENTS as REVIEW_EVENTS
 SETTINGS = NotifySettings.from_env()  # timer intervals are fixed when the class is made
 # Every entrypoint answers by the reply contract, the domain's refusals as problems.
 answering = replying()
-EMPTY_SETTINGS = {"email": None, "phone": None, "default_channels": [], "channels_by_kind": {}, "quiet_hours": None,
-                  "updated_at": None}
+EMPTY_SETTINGS = {
+    "email": None,
+    "phone": None,
+    "default_channels": [],
+    "channels_by_kind": {},
+    "quiet_hours": None,
+    "updated_at": None,
+}
 
 
 class NotifyService(ChuyiService):
@@ -74,8 +86,13 @@ class NotifyService(ChuyiService):
     def list_inbox(self, actor, limit=20, cursor=None, unread=None):
         recipient = recipient_of(actor)
         items, next_cursor = self.store.inbox(recipient, limit, cursor, unread)
-        return ok({"items": InboxMessageSchema(many=True).dump(items), "next_cursor": next_cursor,
-                   "unread_count": self.store.unread_count(recipient)})
+        return ok(
+            {
+                "items": InboxMessageSchema(many=True).dump(items),
+                "next_cursor": next_cursor,
+                "unread_count": self.store.unread_count(recipient),
+            }
+        )
 
     @rpc
     @answering
@@ -83,8 +100,11 @@ class NotifyService(ChuyiService):
         def command():
             message = self.store.mark_read(recipient_of(actor), notification_id, utcnow())
             if message is None:
-                raise Refused(404, Bilingual("No such message in your inbox.", "您的收件箱中没有这条消息。"), type="not-found")
+                raise Refused(
+                    404, Bilingual("No such message in your inbox.", "您的收件箱中没有这条消息。"), type="not-found"
+                )
             return ok(InboxMessageSchema().dump(message))
+
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
     # --- notification settings --------------------------------------------------------------
@@ -114,8 +134,15 @@ class NotifyService(ChuyiService):
         if problem:
             raise Refused(422, f"url: the URL {problem}.", errors={"url": [f"the URL {problem}"]})
 
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            WebhookCreatedSchema().dump(webhooks.add_webhook(self.store, owner, data, actor["sub"], utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(
+                WebhookCreatedSchema().dump(webhooks.add_webhook(self.store, owner, data, actor["sub"], utcnow()))
+            ),
+        )
 
     @rpc
     @answering

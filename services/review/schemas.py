@@ -1,5 +1,6 @@
 """The review service's own schemas: its lists' pages, uploads and the expert import. What the
 gateway validates and documents is the contract (services/contracts/review_api.py)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -10,7 +11,13 @@ from services.common.bilingual import Bilingual
 from services.common.fields import BaseSchema, Text, Whole
 from services.review.domain.experts import ExpertImport, read_experts
 from services.contracts.review_api import (
-    AssignmentFilterIn, ExpertFilterIn, ExpertIn, PanelAssignmentFilterIn, PanelFilterIn, category_names)
+    AssignmentFilterIn,
+    ExpertFilterIn,
+    ExpertIn,
+    PanelAssignmentFilterIn,
+    PanelFilterIn,
+    category_names,
+)
 
 MAX_PAGE = 100
 
@@ -31,7 +38,8 @@ def _flat(messages: Mapping) -> dict[str, list]:
         if isinstance(value, Mapping):
             flat[name] = [
                 Bilingual(f"item {int(i) + 1}: {m}", f"第{int(i) + 1}项：{getattr(m, 'zh', m)}")
-                for i, item in value.items() for m in (item if isinstance(item, list) else [item])
+                for i, item in value.items()
+                for m in (item if isinstance(item, list) else [item])
             ]
         else:
             flat[name] = value

@@ -11,6 +11,7 @@ Test and demo aid: with `CHUYI_ALLOW_SHORT_NOTICE=1` in the environment the prov
 close a notice window sooner than its working days (any future instant); unset, as in
 production, a window can only be lengthened.
 """
+
 from __future__ import annotations
 
 import base64
@@ -56,8 +57,13 @@ class ReviewService(ChuyiService):
     def create_expert(self, actor, expert, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("province",))
         data = review_api.ExpertIn().load(expert)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint,
-                          lambda: created(review_api.ExpertOut().dump(experts.add_expert(self.store, data, audit_name(actor)))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(review_api.ExpertOut().dump(experts.add_expert(self.store, data, audit_name(actor)))),
+        )
 
     @rpc
     @answering
@@ -68,8 +74,17 @@ class ReviewService(ChuyiService):
             content = base64.b64decode(content_b64, validate=True)
         except binascii.Error:
             raise ValidationError({"file": ["Not valid base64."]}) from None
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            review_api.ExpertImportOut().dump(experts.import_experts(self.store, filename, content, audit_name(actor)))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(
+                review_api.ExpertImportOut().dump(
+                    experts.import_experts(self.store, filename, content, audit_name(actor))
+                )
+            ),
+        )
 
     @rpc
     @answering
@@ -88,9 +103,17 @@ class ReviewService(ChuyiService):
     def run_assignment(self, actor, call_id, run=None, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("province",))
         deadline = review_api.AssignmentRunIn().load(run or {}).get("review_deadline")
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            review_api.AssignmentRunOut().dump(assignment.run_assignment(self.store, call_id, deadline, audit_name(actor),
-                                                                      utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(
+                review_api.AssignmentRunOut().dump(
+                    assignment.run_assignment(self.store, call_id, deadline, audit_name(actor), utcnow())
+                )
+            ),
+        )
 
     @rpc
     @answering
@@ -109,9 +132,17 @@ class ReviewService(ChuyiService):
         require_role(actor, ("expert",))
         reason = review_api.AssignmentDeclineIn().load(decline)["reason"]
         mine = assignment.own_assignment(self.store, actor, assignment_id)  # another expert's is 404, before the key
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            review_api.AssignmentDeclineOut().dump(assignment.decline_assignment(self.store, mine, reason, audit_name(actor),
-                                                                              utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(
+                review_api.AssignmentDeclineOut().dump(
+                    assignment.decline_assignment(self.store, mine, reason, audit_name(actor), utcnow())
+                )
+            ),
+        )
 
     # ------------------------------------------------------------ reviews
 
@@ -120,8 +151,11 @@ class ReviewService(ChuyiService):
     def put_review(self, actor, assignment_id, review):
         require_role(actor, ("expert",))
         sheet = review_api.ReviewIn().load(review)
-        return ok(review_api.ReviewOut().dump(reviews.put_review(self.store, actor, assignment_id, sheet, audit_name(actor),
-                                                              utcnow())))
+        return ok(
+            review_api.ReviewOut().dump(
+                reviews.put_review(self.store, actor, assignment_id, sheet, audit_name(actor), utcnow())
+            )
+        )
 
     @rpc
     @answering
@@ -141,9 +175,17 @@ class ReviewService(ChuyiService):
     @answering
     def publish_ranking(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("province",))
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint,
-                          lambda: ok(review_api.RankingOut().dump(
-                              selection.publish_ranking(self.store, call_id, audit_name(actor), utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(
+                review_api.RankingOut().dump(
+                    selection.publish_ranking(self.store, call_id, audit_name(actor), utcnow())
+                )
+            ),
+        )
 
     # ------------------------------------------------------------ notice and selection
 
@@ -155,9 +197,11 @@ class ReviewService(ChuyiService):
         allow_short_window = os.environ.get(ALLOW_SHORT_NOTICE) == "1"
 
         def command():
-            body = selection.publish_notice(self.store, call_id, terms, audit_name(actor), utcnow(),
-                                            allow_short_window=allow_short_window)
+            body = selection.publish_notice(
+                self.store, call_id, terms, audit_name(actor), utcnow(), allow_short_window=allow_short_window
+            )
             return created({"id": body["call_id"], **review_api.NoticeOut().dump(body)})
+
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
     @rpc
@@ -170,26 +214,50 @@ class ReviewService(ChuyiService):
     def file_objection(self, actor, call_id, objection, idempotency_key=None, request_fingerprint=None):
         require_role(actor, OBJECTORS)
         data = review_api.ObjectionIn().load(objection)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint,
-                          lambda: created(review_api.ObjectionOut().dump(
-                              selection.file_objection(self.store, call_id, data, actor, audit_name(actor), utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(
+                review_api.ObjectionOut().dump(
+                    selection.file_objection(self.store, call_id, data, actor, audit_name(actor), utcnow())
+                )
+            ),
+        )
 
     @rpc
     @answering
     def resolve_objection(self, actor, objection_id, resolution, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("province",))
         data = review_api.ResolveIn().load(resolution)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint,
-                          lambda: ok(review_api.ObjectionOut().dump(
-                              selection.resolve_objection(self.store, objection_id, data, audit_name(actor), utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(
+                review_api.ObjectionOut().dump(
+                    selection.resolve_objection(self.store, objection_id, data, audit_name(actor), utcnow())
+                )
+            ),
+        )
 
     @rpc
     @answering
     def finalize_selection(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("province",))
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint,
-                          lambda: ok(review_api.SelectionOut().dump(
-                              selection.finalize_selection(self.store, call_id, audit_name(actor), utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(
+                review_api.SelectionOut().dump(
+                    selection.finalize_selection(self.store, call_id, audit_name(actor), utcnow())
+                )
+            ),
+        )
 
     # ------------------------------------------------------------ panels (mid-term review, acceptance)
 
@@ -198,8 +266,15 @@ class ReviewService(ChuyiService):
     def open_panel(self, actor, panel, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("province",))
         data = review_api.PanelIn().load(panel)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            review_api.PanelOut().dump(panel_cases.open_panel(self.store, data, audit_name(actor), utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(
+                review_api.PanelOut().dump(panel_cases.open_panel(self.store, data, audit_name(actor), utcnow()))
+            ),
+        )
 
     @rpc
     @answering
@@ -221,8 +296,17 @@ class ReviewService(ChuyiService):
     @answering
     def assign_panel(self, actor, panel_id, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("province",))
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            review_api.PanelRunOut().dump(panel_cases.assign_panel(self.store, panel_id, audit_name(actor), utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(
+                review_api.PanelRunOut().dump(
+                    panel_cases.assign_panel(self.store, panel_id, audit_name(actor), utcnow())
+                )
+            ),
+        )
 
     @rpc
     @answering
@@ -240,34 +324,65 @@ class ReviewService(ChuyiService):
     def put_panel_review(self, actor, assignment_id, review):
         require_role(actor, ("expert",))
         sheet = review_api.ReviewIn().load(review)
-        return ok(review_api.PanelAssignmentOut().dump(
-            panel_cases.put_panel_review(self.store, actor, assignment_id, sheet, audit_name(actor), utcnow())))
+        return ok(
+            review_api.PanelAssignmentOut().dump(
+                panel_cases.put_panel_review(self.store, actor, assignment_id, sheet, audit_name(actor), utcnow())
+            )
+        )
 
     @rpc
     @answering
     def decline_panel_assignment(self, actor, assignment_id, decline, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("expert",))
         reason = review_api.AssignmentDeclineIn().load(decline)["reason"]
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            review_api.PanelDeclineOut().dump(panel_cases.decline_panel_assignment(
-                self.store, actor, assignment_id, reason, audit_name(actor), utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(
+                review_api.PanelDeclineOut().dump(
+                    panel_cases.decline_panel_assignment(
+                        self.store, actor, assignment_id, reason, audit_name(actor), utcnow()
+                    )
+                )
+            ),
+        )
 
     @rpc
     @answering
     def propose_panel(self, actor, panel_id, idempotency_key=None, request_fingerprint=None):
         require_role(actor, ("province",))
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            review_api.PanelOut().dump(panel_cases.propose_results(self.store, panel_id, audit_name(actor), utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(
+                review_api.PanelOut().dump(
+                    panel_cases.propose_results(self.store, panel_id, audit_name(actor), utcnow())
+                )
+            ),
+        )
 
     @rpc
     @answering
-    def confirm_panel_result(self, actor, panel_id, project_id, confirmation=None, idempotency_key=None,
-                             request_fingerprint=None):
+    def confirm_panel_result(
+        self, actor, panel_id, project_id, confirmation=None, idempotency_key=None, request_fingerprint=None
+    ):
         require_role(actor, ("province",))
         data = review_api.PanelConfirmIn().load(confirmation or {})
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            review_api.PanelResultOut().dump(panel_cases.confirm_result(self.store, panel_id, project_id, data,
-                                                                     audit_name(actor), utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(
+                review_api.PanelResultOut().dump(
+                    panel_cases.confirm_result(self.store, panel_id, project_id, data, audit_name(actor), utcnow())
+                )
+            ),
+        )
 
     @timer(interval=RECTIFY_CHECK_S)
     def tell_rectifications_due(self):
@@ -305,10 +420,10 @@ class ReviewService(ChuyiService):
 
     @handles("applications", "eligibility_checked")
     def eligibility_checked(self, event):
-        candidates.eligibility_checked(self.store, APPLICATION_EVENTS["eligibility_checked"].load(event.data),
-                                       utcnow())
+        candidates.eligibility_checked(self.store, APPLICATION_EVENTS["eligibility_checked"].load(event.data), utcnow())
 
     @handles("applications", "application_withdrawn")
     def application_withdrawn(self, event):
-        candidates.application_withdrawn(self.store, APPLICATION_EVENTS["application_withdrawn"].load(event.data),
-                                         utcnow())
+        candidates.application_withdrawn(
+            self.store, APPLICATION_EVENTS["application_withdrawn"].load(event.data), utcnow()
+        )

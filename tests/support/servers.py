@@ -1,5 +1,6 @@
 """Real servers for tests: a SecantusDB wire server, an own RabbitMQ vhost, service
 processes started as `chuyi serve` starts them, and a TCP proxy a test can cut."""
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,11 @@ def mongo_server(storage: Path):
     port = free_port()
     binary = shutil.which("secantusd-py", path=str(Path(sys.executable).parent)) or "secantusd-py"
     log = open(storage.parent / f"secantus-{port}.log", "wb")
-    proc = subprocess.Popen([binary, "--port", str(port), "--storage-path", str(storage), "--sync-on-commit",
-                             "--log-level", "WARNING"], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--storage-path", str(storage), "--sync-on-commit", "--log-level", "WARNING"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
     try:
         client = MongoClient(uri, serverSelectionTimeoutMS=500)
@@ -87,12 +91,19 @@ class ServiceProcess:
         self.log_path = log_dir / f"{target.replace(':', '_').replace('.', '_')}-{uuid.uuid4().hex[:6]}.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chuyi", "serve", target], cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(REPO), "OPS_PORT": "0", **env})
+            [sys.executable, "-m", "chuyi", "serve", target],
+            cwd=REPO,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(REPO), "OPS_PORT": "0", **env},
+        )
 
     def wait_started(self, timeout: float = 60) -> "ServiceProcess":
-        wait_until(lambda: b"service started" in self.log_path.read_bytes() or self.proc.poll() is not None,
-                   timeout=timeout, what=f"{self.target} to start")
+        wait_until(
+            lambda: b"service started" in self.log_path.read_bytes() or self.proc.poll() is not None,
+            timeout=timeout,
+            what=f"{self.target} to start",
+        )
         if self.proc.poll() is not None:
             raise AssertionError(f"{self.target} exited:\n{self.log()}")
         return self

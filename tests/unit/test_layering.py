@@ -3,6 +3,7 @@ imports another service's package, the gateway included; the contracts (`service
 and the kernel (`services.common`) import no service; every domain imports no framework; the
 gateway imports no store. Here: that those contracts name every package of `services`, and
 that the kernel's modules import each other without a cycle, which import-linter does not see."""
+
 from __future__ import annotations
 
 import ast
@@ -25,7 +26,9 @@ def test_the_import_contracts_name_every_service_package():
     assert set(contract("Services are independent of each other, the gateway included")["modules"]) == services
     assert set(contract("The contracts import no service")["forbidden_modules"]) == services
     assert set(contract("The kernel imports no service and no contract")["forbidden_modules"]) == {
-        *services, "services.contracts"}
+        *services,
+        "services.contracts",
+    }
     domains = {f"services.{name}.domain" for name in packages if (ROOT / name / "domain").is_dir()}
     assert set(contract("Every domain imports no framework")["source_modules"]) == domains
     stores = {f"services.{name}.store" for name in packages if (ROOT / name / "store.py").exists()}
@@ -53,5 +56,6 @@ def test_the_kernels_modules_import_each_other_without_a_cycle():
             if module not in path and (found := cycle_from(start, [*path, module])):
                 return found
         return None
+
     cycles = [" → ".join(c) for module in sorted(graph) if (c := cycle_from(module, [module]))]
     assert cycles == []

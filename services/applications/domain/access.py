@@ -5,6 +5,7 @@ A record is described by the three things a scope can name: `institution_id`,
 `prefecture` and `recommender_key` (`Recommender.key` of its recommending authority). Anything outside
 the actor's scope is answered as if it did not exist.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

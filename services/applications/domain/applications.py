@@ -1,5 +1,6 @@
 """Applications (申报书): their states, how many an institution may file, which fields a
 category uses and needs."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -16,8 +17,19 @@ from services.applications.domain.messages import (
 )
 from services.common.statemachine import StateMachine, Transition
 
-(DRAFT, SUBMITTED, RECOMMENDED, DECLINED, ELIGIBLE, INELIGIBLE, IN_REVIEW, APPROVED, NOT_SELECTED, WITHDRAWN,
- CALL_CANCELLED) = APPLICATION_STATES
+(
+    DRAFT,
+    SUBMITTED,
+    RECOMMENDED,
+    DECLINED,
+    ELIGIBLE,
+    INELIGIBLE,
+    IN_REVIEW,
+    APPROVED,
+    NOT_SELECTED,
+    WITHDRAWN,
+    CALL_CANCELLED,
+) = APPLICATION_STATES
 
 APPLICATION_MACHINE = StateMachine(
     "application",
@@ -36,8 +48,7 @@ APPLICATION_MACHINE = StateMachine(
         Transition("promote", {NOT_SELECTED}, APPROVED),
         Transition("withdraw", {DRAFT, SUBMITTED, RECOMMENDED}, WITHDRAWN),
         # Its call was cancelled (only before review, so never from in_review on).
-        Transition("close_with_call", {DRAFT, SUBMITTED, RECOMMENDED, ELIGIBLE}, CALL_CANCELLED,
-                   requires_reason=True),
+        Transition("close_with_call", {DRAFT, SUBMITTED, RECOMMENDED, ELIGIBLE}, CALL_CANCELLED, requires_reason=True),
     ],
 )
 #: States that hold one of the institution's places in a call (all but withdrawn).

@@ -1,6 +1,7 @@
 """Calls (遴选批次): their states, how a category's quota stands, and the window timers. The checks
 of a call's terms (the quota it may offer, its category's caps, the rubric) are the contract's,
 which the gateway makes too (services.contracts.applications)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -69,9 +70,15 @@ class QuotaStanding:
         return max(self.target - self.selected - self.held, 0)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "selected": self.selected, "held": self.held, "available": self.available,
-                "selected_by_year": [{"year": year, "selected": count}
-                                     for year, count in sorted(self.selected_by_year.items())]}
+        return {
+            "target": self.target,
+            "selected": self.selected,
+            "held": self.held,
+            "available": self.available,
+            "selected_by_year": [
+                {"year": year, "selected": count} for year, count in sorted(self.selected_by_year.items())
+            ],
+        }
 
 
 def quota_standing(category: Category, selected_by_year: Mapping[int, int], held: int) -> QuotaStanding:
@@ -88,13 +95,23 @@ def check_extension(closes_at: datetime, new_closes_at: datetime, now: datetime)
     """A window is extended before it closes, and only later. Raises WindowClosed or FieldsRefused."""
     _require_aware(closes_at, new_closes_at, now)
     if now >= closes_at:
-        raise WindowClosed(Bilingual(
-            f"the window closed at {rfc3339(closes_at)}: a closed call cannot be extended",
-            f"申报已于{rfc3339(closes_at)}截止，不能延期"))
+        raise WindowClosed(
+            Bilingual(
+                f"the window closed at {rfc3339(closes_at)}: a closed call cannot be extended",
+                f"申报已于{rfc3339(closes_at)}截止，不能延期",
+            )
+        )
     if new_closes_at <= closes_at:
-        raise FieldsRefused({"closes_at": [Bilingual(
-            f"must be later than the current closing time {rfc3339(closes_at)}",
-            f"应晚于现截止时间{rfc3339(closes_at)}")]})
+        raise FieldsRefused(
+            {
+                "closes_at": [
+                    Bilingual(
+                        f"must be later than the current closing time {rfc3339(closes_at)}",
+                        f"应晚于现截止时间{rfc3339(closes_at)}",
+                    )
+                ]
+            }
+        )
 
 
 def check_call_quota(category: Category, quota: int, selected_count: int, held: int = 0) -> None:
@@ -158,8 +175,13 @@ def check_decisions_open(state: str) -> None:
 
 
 _PROGRESSION = (DRAFT, OPEN, CLOSED, IN_REVIEW, NOTICED, FINALIZED)
-_EVENT_INTO = {OPEN: "open", CLOSED: "close", IN_REVIEW: "start_review", NOTICED: "publish_notice",
-               FINALIZED: "finalize"}
+_EVENT_INTO = {
+    OPEN: "open",
+    CLOSED: "close",
+    IN_REVIEW: "start_review",
+    NOTICED: "publish_notice",
+    FINALIZED: "finalize",
+}
 
 
 def catch_up(state: str, target: str) -> tuple[str, ...]:

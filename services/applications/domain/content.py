@@ -9,6 +9,7 @@ OOXML (DOCX, XLSX): a zip holding `[Content_Types].xml` and the main part of its
 macros (`vbaProject.bin`) and no archive inside it. JPEG and PNG: the signature and the
 image's own end marker.
 """
+
 from __future__ import annotations
 
 import zipfile
@@ -51,11 +52,13 @@ class BadFilename(DomainError):
 def check_filename(name: str) -> str:
     """The name as given when it is a plain file name: no path, no control characters."""
     if not name or len(name) > _MAX_NAME or name.strip() in (".", ".."):
-        raise BadFilename(Bilingual(f"The file name must be 1 to {_MAX_NAME} characters.",
-                                    f"文件名须为 1 至 {_MAX_NAME} 个字符"))
+        raise BadFilename(
+            Bilingual(f"The file name must be 1 to {_MAX_NAME} characters.", f"文件名须为 1 至 {_MAX_NAME} 个字符")
+        )
     if any(ch in name for ch in "/\\") or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise BadFilename(Bilingual("The file name must not contain a path or control characters.",
-                                    "文件名不得包含路径或控制字符"))
+        raise BadFilename(
+            Bilingual("The file name must not contain a path or control characters.", "文件名不得包含路径或控制字符")
+        )
     return name
 
 
@@ -74,8 +77,12 @@ def media_type(stream: BinaryIO) -> str:
     if head.startswith(b"\xff\xd8\xff"):
         _check_trailer(stream, b"\xff\xd9", "JPEG")
         return JPEG
-    raise UnsupportedType(Bilingual("Only PDF, DOCX, XLSX, JPEG and PNG files are accepted (decided by content).",
-                                    "仅接受 PDF、DOCX、XLSX、JPEG、PNG 文件（按文件内容判断）"))
+    raise UnsupportedType(
+        Bilingual(
+            "Only PDF, DOCX, XLSX, JPEG and PNG files are accepted (decided by content).",
+            "仅接受 PDF、DOCX、XLSX、JPEG、PNG 文件（按文件内容判断）",
+        )
+    )
 
 
 def _unsafe(en: str, zh: str) -> UnsafeContent:
@@ -97,7 +104,7 @@ def _check_pdf(stream: BinaryIO) -> None:
             raise _active_pdf()
         for page in reader.pages:
             annotations = page.get("/Annots")
-            for annotation in (annotations.get_object() if annotations else ()):
+            for annotation in annotations.get_object() if annotations else ():
                 annotation = annotation.get_object()
                 if _runs_code(annotation.get("/A")) or _runs_code(annotation.get("/AA")):
                     raise _active_pdf()
@@ -110,8 +117,9 @@ def _check_pdf(stream: BinaryIO) -> None:
 
 
 def _active_pdf() -> UnsafeContent:
-    return _unsafe("PDF files with JavaScript or launch actions are not accepted.",
-                   "不接受含 JavaScript 或启动程序动作的 PDF 文件")
+    return _unsafe(
+        "PDF files with JavaScript or launch actions are not accepted.", "不接受含 JavaScript 或启动程序动作的 PDF 文件"
+    )
 
 
 def _has_scripts(root: DictionaryObject) -> bool:
@@ -153,7 +161,7 @@ def _token_at_boundary(window: bytes, token: bytes) -> bool:
     """`/JS` inside `/JSomething` is another name: a token counts only where the name ends."""
     start = window.find(token)
     while start != -1:
-        after = window[start + len(token):start + len(token) + 1]
+        after = window[start + len(token) : start + len(token) + 1]
         if not after or not (after.isalnum() or after in b"#_-."):
             return True
         start = window.find(token, start + 1)
@@ -166,12 +174,19 @@ def _check_ooxml(stream: BinaryIO) -> str:
         with zipfile.ZipFile(stream) as archive:
             names = archive.namelist()
             if "[Content_Types].xml" not in names:
-                raise UnsupportedType(Bilingual("The zip file is not an Office document (no [Content_Types].xml).",
-                                                "该 zip 文件不是 Office 文档（缺少 [Content_Types].xml）"))
+                raise UnsupportedType(
+                    Bilingual(
+                        "The zip file is not an Office document (no [Content_Types].xml).",
+                        "该 zip 文件不是 Office 文档（缺少 [Content_Types].xml）",
+                    )
+                )
             kind = next((_OOXML_MAIN_PARTS[n] for n in names if n in _OOXML_MAIN_PARTS), None)
             if kind is None:
-                raise UnsupportedType(Bilingual("Only DOCX and XLSX Office documents are accepted.",
-                                                "仅接受 DOCX 和 XLSX 格式的 Office 文档"))
+                raise UnsupportedType(
+                    Bilingual(
+                        "Only DOCX and XLSX Office documents are accepted.", "仅接受 DOCX 和 XLSX 格式的 Office 文档"
+                    )
+                )
             if any(n.lower().endswith("vbaproject.bin") for n in names):
                 raise _unsafe("Office files with macros are not accepted.", "不接受含宏的 Office 文件")
             for info in archive.infolist():
@@ -179,8 +194,10 @@ def _check_ooxml(stream: BinaryIO) -> str:
                     continue
                 with archive.open(info) as member:
                     if member.read(4).startswith(_ARCHIVE_SIGNATURES):
-                        raise _unsafe(f"Archives inside the file are not accepted ({info.filename}).",
-                                      f"文件内不得嵌套压缩包（{info.filename}）")
+                        raise _unsafe(
+                            f"Archives inside the file are not accepted ({info.filename}).",
+                            f"文件内不得嵌套压缩包（{info.filename}）",
+                        )
             return kind
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError) as exc:
         raise UnsupportedType(Bilingual(f"The Office file cannot be read: {exc}.", "Office 文件无法解析")) from None

@@ -3,6 +3,7 @@
 Each rule yields a finding `{rule, passed, reason_zh, reason_en}`; the province confirms
 the automatic outcome or overrides it with a reason.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -192,9 +193,12 @@ def decide_eligibility(
     automatic = automatically_eligible(findings)
     hard = [f for f in findings if f.rule in HARD_RULES and not f.passed]
     if eligible and hard:
-        raise RuleNotOverridable(Bilingual(
-            "the notice's limit cannot be overridden: " + "; ".join(f.reason.en for f in hard),
-            "通知规定的申报条件不可推翻：" + "；".join(f.reason.zh for f in hard)))
+        raise RuleNotOverridable(
+            Bilingual(
+                "the notice's limit cannot be overridden: " + "; ".join(f.reason.en for f in hard),
+                "通知规定的申报条件不可推翻：" + "；".join(f.reason.zh for f in hard),
+            )
+        )
     reason = (reason or "").strip() or None
     if eligible != automatic and not reason:
         failed = ", ".join(f.rule for f in findings if not f.passed)
@@ -207,8 +211,9 @@ def decide_eligibility(
     return EligibilityDecision(eligible, automatic, reason, actor, at.astimezone(timezone.utc), findings)
 
 
-def applicant_snapshot(institution: Institution, application: Mapping[str, Any],
-                       submitted_at: datetime) -> dict[str, Any]:
+def applicant_snapshot(
+    institution: Institution, application: Mapping[str, Any], submitted_at: datetime
+) -> dict[str, Any]:
     """What review needs of an application it is to review (the `applicant` of
     eligibility_checked): who applied, on what, who is on the team (by person key)."""
     return {

@@ -1,5 +1,6 @@
 """The refusals of the applications domain, each with its message in Chinese and English
 (`Bilingual`) and, as the kernel's `DomainError`s, the status and problem type it is answered with."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone

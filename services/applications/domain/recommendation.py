@@ -6,6 +6,7 @@ recommends that school. The cap counts recommendations per recommending authorit
 (`Recommender.key`); the service enforces it atomically, this module states
 the rule and its error.
 """
+
 from __future__ import annotations
 
 from services.common.actor import Actor

@@ -7,6 +7,7 @@ higher-vocational college (骨干高职高专院校) per prefecture, and at leas
 vocational school (公办中职学校) in every county the register knows; the prefecture's one rebuilt
 Chuyi secondary school is a project of the sv-prefecture category.
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -22,9 +23,12 @@ def _is_public(institution: Mapping[str, Any]) -> bool:
     return (institution.get("ownership") or ownership_of(institution["credit_code"])) == PUBLIC
 
 
-def prefecture_facts(prefectures: Iterable[str], institutions: Iterable[Mapping[str, Any]],
-                     projects: Iterable[Mapping[str, Any]],
-                     year: int) -> list[dict[str, Any]]:
+def prefecture_facts(
+    prefectures: Iterable[str],
+    institutions: Iterable[Mapping[str, Any]],
+    projects: Iterable[Mapping[str, Any]],
+    year: int,
+) -> list[dict[str, Any]]:
     """Per prefecture, in the order given: its projects of calls up to `year` per category,
     its rebuilt Chuyi secondary schools, its backbone colleges, and each county of the
     register with its institutions and public secondary vocational schools."""
@@ -45,9 +49,16 @@ def prefecture_facts(prefectures: Iterable[str], institutions: Iterable[Mapping[
     for project in projects:
         if project["prefecture"] in by_category and project["year"] <= year:
             by_category[project["prefecture"]][project["category"]] += 1
-    return [{"prefecture": p, "projects": dict(sorted(by_category[p].items())),
-             "rebuilt_schools": by_category[p][REBUILT_SCHOOL_CATEGORY], "backbone_colleges": backbone[p],
-             "counties": [{"county": name, "institutions": c["institutions"], "public_secondary": c["public_secondary"]}
-                          for name, c in sorted(counties[p].items())]}
-            for p in wanted]
-
+    return [
+        {
+            "prefecture": p,
+            "projects": dict(sorted(by_category[p].items())),
+            "rebuilt_schools": by_category[p][REBUILT_SCHOOL_CATEGORY],
+            "backbone_colleges": backbone[p],
+            "counties": [
+                {"county": name, "institutions": c["institutions"], "public_secondary": c["public_secondary"]}
+                for name, c in sorted(counties[p].items())
+            ],
+        }
+        for p in wanted
+    ]

@@ -1,6 +1,7 @@
 """A visible stamp across every page of a PDF (the expert's copy), so a leaked copy names its
 reader. The stamp is text in the CID font STSong-Light (Chinese without a font file), so it can
 be read back by a text extractor too."""
+
 from __future__ import annotations
 
 import io
@@ -48,9 +49,12 @@ def watermark(source: BinaryIO, text: str, target: BinaryIO) -> None:
     try:
         _stamped(source, text, target)
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
-        raise Unstampable(Bilingual(
-            f"This PDF cannot be stamped for an expert's copy ({type(exc).__name__}); the province can read it.",
-            "该 PDF 无法加盖评审水印，暂不能提供给评审专家；请联系省级管理部门")) from None
+        raise Unstampable(
+            Bilingual(
+                f"This PDF cannot be stamped for an expert's copy ({type(exc).__name__}); the province can read it.",
+                "该 PDF 无法加盖评审水印，暂不能提供给评审专家；请联系省级管理部门",
+            )
+        ) from None
 
 
 def _stamped(source: BinaryIO, text: str, target: BinaryIO) -> None:

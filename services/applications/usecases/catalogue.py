@@ -1,4 +1,5 @@
 """The catalogue's programmes (categories) with their quota standing."""
+
 from __future__ import annotations
 
 from services.applications.domain.calls import quota_standing
@@ -11,6 +12,12 @@ def programmes(store: ApplicationsStore) -> list[dict]:
     answer = []
     for category in store.catalogue:
         standing = quota_standing(category, by_year.get(category.code, {}), held.get(category.code, 0))
-        answer.append({**category.as_dict(), "quota_year": store.catalogue.quota_year,
-                       "selected_count": standing.selected, **standing.as_dict()})
+        answer.append(
+            {
+                **category.as_dict(),
+                "quota_year": store.catalogue.quota_year,
+                "selected_count": standing.selected,
+                **standing.as_dict(),
+            }
+        )
     return answer

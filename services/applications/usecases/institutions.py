@@ -1,4 +1,5 @@
 """The register of institutions: the province registers one, or imports a file of them."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -12,8 +13,13 @@ from services.applications.store import ApplicationsStore, as_answer, new_id
 def _record(data: Mapping, actor: Actor, at: datetime) -> dict:
     """The institution as registered, with the key of the authority that recommends its applications."""
     institution = Institution.from_record(data)
-    return {"_id": new_id("inst"), **data, "recommender_key": institution.recommender.key,
-            "created_at": at, "created_by": actor.audit_name}
+    return {
+        "_id": new_id("inst"),
+        **data,
+        "recommender_key": institution.recommender.key,
+        "created_at": at,
+        "created_by": actor.audit_name,
+    }
 
 
 def register(store: ApplicationsStore, data: Mapping, actor: Actor, at: datetime) -> dict:

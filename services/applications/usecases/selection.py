@@ -3,6 +3,7 @@ experts assigned (the call goes into review, its eligible applications with it, 
 assigned expert may read the application's materials until the review deadline), the notice
 published, and the selection finalized (the approved become projects and count toward their
 category, the others wait on the call's reserve list)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -60,10 +61,18 @@ def selection_finalized(store: ApplicationsStore, data: Mapping, at: datetime, w
     approved = {entry["application_id"]: entry for entry in data["approved"]}
     store.settle_quota(data["category"], selected=len(approved), released=call["quota"] if call else 0)
     for application_id, entry in approved.items():
-        store.record_selection(application_id, {
-            "call_id": data["call_id"], "category": data["category"], "prefecture": entry["prefecture"],
-            "institution_id": entry["institution_id"], "rank": entry["rank"], "selected_at": at,
-            "year": call["year"] if call else call_year(at)})
+        store.record_selection(
+            application_id,
+            {
+                "call_id": data["call_id"],
+                "category": data["category"],
+                "prefecture": entry["prefecture"],
+                "institution_id": entry["institution_id"],
+                "rank": entry["rank"],
+                "selected_at": at,
+                "year": call["year"] if call else call_year(at),
+            },
+        )
     for doc in store.applications_in(data["call_id"], (ELIGIBLE, IN_REVIEW)):
         event = "approve" if doc["_id"] in approved else "pass_over"
         moved = store.move_application(doc, event, REVIEW_ACTOR, at, why)

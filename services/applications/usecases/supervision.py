@@ -1,5 +1,6 @@
 """Supervision: the facts of each prefecture for a year, and the weights the province sets for
 the year's rubric."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -22,12 +23,19 @@ def facts(store: ApplicationsStore, actor: Actor, year: int, at: datetime) -> di
     rubric = store.supervision_rubric(year)
     in_province = store.count_standing_projects(year)
     window = store.report_window_of_year(year)
-    timely = {} if window is None else timeliness(
-        window, store.due_projects(window, scope), store.reports_by_project(year, scope), at)
+    timely = (
+        {}
+        if window is None
+        else timeliness(window, store.due_projects(window, scope), store.reports_by_project(year, scope), at)
+    )
     for row in rows:
         row["reports"] = timely.get(row["prefecture"], {"due": 0, "on_time": 0})
-    return {"year": year, "weights": rubric["weights"] if rubric else None, "projects_in_province": in_province,
-            "prefectures": rows}
+    return {
+        "year": year,
+        "weights": rubric["weights"] if rubric else None,
+        "projects_in_province": in_province,
+        "prefectures": rows,
+    }
 
 
 def set_weights(store: ApplicationsStore, year: int, weights: Mapping[str, int], actor: Actor, at: datetime) -> dict:

@@ -6,6 +6,7 @@ remainder, tranches in plan order), so every source's tranches add up to exactly
 source's award. A tranche's total is the sum of its per-source parts; it is within one
 fen per source of `percent` % of the award.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -59,8 +60,9 @@ class ProjectAward:
 def plan_tranches(by_source: Mapping[str, int], specs: tuple[TrancheSpec, ...]) -> tuple[Tranche, ...]:
     percents = [spec.percent for spec in specs]
     parts = {source: split_largest_remainder(amount, percents) for source, amount in by_source.items()}
-    return tuple(Tranche(i + 1, spec.trigger, spec.percent, {s: parts[s][i] for s in by_source})
-                 for i, spec in enumerate(specs))
+    return tuple(
+        Tranche(i + 1, spec.trigger, spec.percent, {s: parts[s][i] for s in by_source}) for i, spec in enumerate(specs)
+    )
 
 
 def award_project(rule: FundingRule, project: ApprovedProject, place_rank: int | None = None) -> ProjectAward:

@@ -5,6 +5,7 @@ available amount negative. The store does it with one conditional update per lin
 `{_id: line, available: {$gte: amount}}` + `{$inc: {available: -amount}}`, all lines of
 an allocation in one transaction; the pure rule and the shortfall are here.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -60,8 +61,12 @@ def shortfall(available: Mapping[str, int], needed: Mapping[str, int]) -> dict[s
 
     A source absent from `available` has nothing available.
     """
-    return {source: max(0, check_fen(amount, f"needed[{source}]") - check_fen(available.get(source, 0), f"available[{source}]"))
-            for source, amount in needed.items()}
+    return {
+        source: max(
+            0, check_fen(amount, f"needed[{source}]") - check_fen(available.get(source, 0), f"available[{source}]")
+        )
+        for source, amount in needed.items()
+    }
 
 
 def fits(available: Mapping[str, int], needed: Mapping[str, int]) -> bool:

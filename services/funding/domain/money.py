@@ -11,6 +11,7 @@ the whole to the fen:
 
 Each part is therefore within one fen of its exact share, and a part of weight 0 gets 0.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence

@@ -5,6 +5,7 @@ Per source: `allocated` is the awards; `disbursed` what was released to the proj
 `milestones_passed` counts the passed mid-term reviews and acceptances, `milestones_failed`
 the failed ones.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -53,9 +54,16 @@ def progress_cells(projects: Iterable[FundedProject]) -> list[dict[str, Any]]:
     cells: dict[tuple[str, str], _Cell] = {}
     for project in projects:
         cells.setdefault((project.funding.category, project.prefecture), _Cell()).add(project)
-    return [{"category": category, "prefecture": prefecture, "projects": cell.projects,
-             "allocated": _by_source(cell.allocated), "disbursed": _by_source(cell.disbursed),
-             "clawed_back": _by_source(cell.clawed_back),
-             "milestones_passed": {milestone: cell.passed[milestone] for milestone in MILESTONES},
-             "milestones_failed": {milestone: cell.failed[milestone] for milestone in MILESTONES}}
-            for (category, prefecture), cell in sorted(cells.items())]
+    return [
+        {
+            "category": category,
+            "prefecture": prefecture,
+            "projects": cell.projects,
+            "allocated": _by_source(cell.allocated),
+            "disbursed": _by_source(cell.disbursed),
+            "clawed_back": _by_source(cell.clawed_back),
+            "milestones_passed": {milestone: cell.passed[milestone] for milestone in MILESTONES},
+            "milestones_failed": {milestone: cell.failed[milestone] for milestone in MILESTONES},
+        }
+        for (category, prefecture), cell in sorted(cells.items())
+    ]

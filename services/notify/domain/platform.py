@@ -1,6 +1,7 @@
 """The platform's own notices, raised by timers and by the senders rather than by events:
 review reminders, dead letters piling up, a webhook switched off. Each has a key that
 makes it once per window: planning it again with the same key plans nothing."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -40,12 +41,24 @@ def review_reminders(assignments: Iterable[Mapping[str, Any]], directory: Direct
         groups.setdefault((a["expert_id"], a["review_deadline"]), []).append(a)
     reminders = []
     for (expert_id, deadline), due in sorted(groups.items(), key=lambda g: (g[0][1], g[0][0])):
-        entries = [titled(directory, {"application_id": a["application_id"],
-                                      "call_name": call_name_of(directory, a["call_id"])}) for a in due]
+        entries = [
+            titled(
+                directory, {"application_id": a["application_id"], "call_name": call_name_of(directory, a["call_id"])}
+            )
+            for a in due
+        ]
         deadline_text = _iso(deadline)
         origin = Origin(f"{REVIEW_REMINDER}:{expert_id}:{deadline_text}", subject=due[0]["call_id"])
-        reminders.append((origin, Notice(expert(expert_id), REVIEW_REMINDER,
-                                         {"audience": "expert", "deadline": deadline_text, "entries": entries})))
+        reminders.append(
+            (
+                origin,
+                Notice(
+                    expert(expert_id),
+                    REVIEW_REMINDER,
+                    {"audience": "expert", "deadline": deadline_text, "entries": entries},
+                ),
+            )
+        )
     return reminders
 
 
@@ -55,14 +68,29 @@ def dead_letters_notice(depths: Mapping[str, int], now: datetime) -> tuple[Origi
     if not piling:
         return None
     hour = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H")
-    return (Origin(f"{DEAD_LETTERS}:{hour}", subject=DEAD_LETTERS),
-            Notice(PROVINCE, DEAD_LETTERS, {"audience": "province", "queues": piling,
-                                             "total": sum(p["depth"] for p in piling)}))
+    return (
+        Origin(f"{DEAD_LETTERS}:{hour}", subject=DEAD_LETTERS),
+        Notice(
+            PROVINCE, DEAD_LETTERS, {"audience": "province", "queues": piling, "total": sum(p["depth"] for p in piling)}
+        ),
+    )
 
 
-def webhook_disabled_notice(webhook: Mapping[str, Any], failures: int, last_error: str, disabled_at: datetime) -> tuple[Origin, Notice]:
+def webhook_disabled_notice(
+    webhook: Mapping[str, Any], failures: int, last_error: str, disabled_at: datetime
+) -> tuple[Origin, Notice]:
     owner = webhook["owner"]
-    return (Origin(f"{WEBHOOK_DISABLED}:{webhook['_id']}:{_iso(disabled_at)}", subject=webhook["_id"]),
-            Notice(owner, WEBHOOK_DISABLED, {"audience": audience(owner), "url": webhook["url"],
-                                              "webhook_id": webhook["_id"], "failures": failures,
-                                              "last_error": last_error}))
+    return (
+        Origin(f"{WEBHOOK_DISABLED}:{webhook['_id']}:{_iso(disabled_at)}", subject=webhook["_id"]),
+        Notice(
+            owner,
+            WEBHOOK_DISABLED,
+            {
+                "audience": audience(owner),
+                "url": webhook["url"],
+                "webhook_id": webhook["_id"],
+                "failures": failures,
+                "last_error": last_error,
+            },
+        ),
+    )

@@ -1,6 +1,7 @@
 """A recipient's preferences (addresses, channels per kind, quiet hours) and the routes
 a notice takes: the inbox always, email and SMS where wanted and set up, each webhook
 subscribed to the kind."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -53,7 +54,8 @@ class Preferences:
             return cls()
         quiet = settings.get("quiet_hours")
         return cls(
-            email=settings.get("email"), phone=settings.get("phone"),
+            email=settings.get("email"),
+            phone=settings.get("phone"),
             default_channels=tuple(settings.get("default_channels") or ()),
             channels_by_kind={k: tuple(v) for k, v in (settings.get("channels_by_kind") or {}).items()},
             quiet_hours=QuietHours(parse_clock(quiet["start"]), parse_clock(quiet["end"])) if quiet else None,
@@ -85,6 +87,9 @@ def routes(kind: str, preferences: Preferences, webhook_ids: Iterable[str], now:
     """Where a notice of `kind` goes besides the inbox. Email and SMS wait out quiet hours;
     webhooks (machines) do not."""
     quiet_end = preferences.quiet_hours.until(now) if preferences.quiet_hours else None
-    personal = [Route(c, address, quiet_end or now) for c in preferences.channels_for(kind)
-                if (address := preferences.address(c))]
+    personal = [
+        Route(c, address, quiet_end or now)
+        for c in preferences.channels_for(kind)
+        if (address := preferences.address(c))
+    ]
     return personal + [Route(WEBHOOK, webhook_id, now) for webhook_id in webhook_ids]

@@ -8,6 +8,7 @@ Each rule takes the event's data (loaded with its producer's schema) and the
 service's directory, and answers one notice per recipient, with only what concerns
 that recipient in its context.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
@@ -41,8 +42,12 @@ def hrss(sponsor: str) -> str:
     return f"hrss:{sponsor}"
 
 
-_SCOPES = {"institution": ("institution_id", institution), "prefecture": ("prefecture", prefecture),
-           "expert": ("expert_id", expert), "hrss": ("sponsor", hrss)}
+_SCOPES = {
+    "institution": ("institution_id", institution),
+    "prefecture": ("prefecture", prefecture),
+    "expert": ("expert_id", expert),
+    "hrss": ("sponsor", hrss),
+}
 
 
 class NoRecipient(DomainError):
@@ -86,8 +91,13 @@ class Party:
     recommender: str | None = None  # the recipient that recommends it
 
     def entry(self, **extra: Any) -> dict[str, Any]:
-        return {"application_id": self.application_id, "institution_id": self.institution_id,
-                "prefecture": self.prefecture, "title": self.title or self.application_id, **extra}
+        return {
+            "application_id": self.application_id,
+            "institution_id": self.institution_id,
+            "prefecture": self.prefecture,
+            "title": self.title or self.application_id,
+            **extra,
+        }
 
 
 @dataclass(frozen=True)
@@ -157,8 +167,10 @@ def _to(kind: str, recipients: Iterable[str], **context: Any) -> list[Notice]:
 
 
 def _each(kind: str, groups: Mapping[str, list[Data]], shareable: bool = True, **context: Any) -> list[Notice]:
-    return [Notice(r, kind, {**context, "audience": audience(r), "entries": entries}, shareable)
-            for r, entries in groups.items()]
+    return [
+        Notice(r, kind, {**context, "audience": audience(r), "entries": entries}, shareable)
+        for r, entries in groups.items()
+    ]
 
 
 def titled(directory: Directory, entry: Data) -> dict[str, Any]:
@@ -174,6 +186,7 @@ def _title(directory: Directory, application_id: str) -> str:
 
 # --- applications ------------------------------------------------------------------------
 
+
 def _call_opened(data: Data, directory: Directory) -> list[Notice]:
     recipients = [prefecture(p) for p in PREFECTURES] + [institution(i) for i in directory.known_institutions()]
     return _to("call_opened", recipients, data=data, call_name=data["title"])
@@ -186,15 +199,23 @@ def _call_closed(data: Data, directory: Directory) -> list[Notice]:
 
 
 def _call_extended(data: Data, directory: Directory) -> list[Notice]:
-    return _to("call_extended", [institution(i) for i in data["institution_ids"]], data=data,
-               call_name=call_name_of(directory, data["call_id"]))
+    return _to(
+        "call_extended",
+        [institution(i) for i in data["institution_ids"]],
+        data=data,
+        call_name=call_name_of(directory, data["call_id"]),
+    )
 
 
 def _call_cancelled(data: Data, directory: Directory) -> list[Notice]:
     """Each institution with the applications it had in the call, and each prefecture with its own."""
     entries = [titled(directory, e) for e in data["closed_applications"]]
-    return _each("call_cancelled", _grouped(entries, _institution_of, _prefecture_of),
-                 call_name=call_name_of(directory, data["call_id"]), reason=data["reason"])
+    return _each(
+        "call_cancelled",
+        _grouped(entries, _institution_of, _prefecture_of),
+        call_name=call_name_of(directory, data["call_id"]),
+        reason=data["reason"],
+    )
 
 
 def _project_established(data: Data, directory: Directory) -> list[Notice]:
@@ -205,8 +226,12 @@ def _project_established(data: Data, directory: Directory) -> list[Notice]:
 def _project_replaced(data: Data, directory: Directory) -> list[Notice]:
     """The successor's institution, whose application takes the place from the reserve list, and
     the province, which gave it."""
-    return _to("project_replaced", [institution(data["institution_id"]), PROVINCE], data=data,
-               call_name=call_name_of(directory, data["call_id"]))
+    return _to(
+        "project_replaced",
+        [institution(data["institution_id"]), PROVINCE],
+        data=data,
+        call_name=call_name_of(directory, data["call_id"]),
+    )
 
 
 def _application_submitted(data: Data, directory: Directory) -> list[Notice]:
@@ -219,14 +244,25 @@ def _application_withdrawn(data: Data, directory: Directory) -> list[Notice]:
     recipients = [institution(data["institution_id"])]
     if data["from_state"] != DRAFT and party and party.recommender:
         recipients.append(party.recommender)
-    return _to("application_withdrawn", recipients, data=data, title=_title(directory, data["application_id"]),
-               call_name=call_name_of(directory, data["call_id"]))
+    return _to(
+        "application_withdrawn",
+        recipients,
+        data=data,
+        title=_title(directory, data["application_id"]),
+        call_name=call_name_of(directory, data["call_id"]),
+    )
 
 
 def _to_institution(kind: str) -> Rule:
     def rule(data: Data, directory: Directory) -> list[Notice]:
-        return _to(kind, [institution(data["institution_id"])], data=data, title=_title(directory, data["application_id"]),
-                   call_name=call_name_of(directory, data["call_id"]))
+        return _to(
+            kind,
+            [institution(data["institution_id"])],
+            data=data,
+            title=_title(directory, data["application_id"]),
+            call_name=call_name_of(directory, data["call_id"]),
+        )
+
     return rule
 
 
@@ -236,8 +272,11 @@ def _annual_report_due(data: Data, directory: Directory) -> list[Notice]:
 
 def _annual_report_filed(data: Data, directory: Directory) -> list[Notice]:
     """The institution (its receipt) and the recommending authority, which endorses or returns it."""
-    return _to("annual_report_filed", [institution(data["institution_id"]),
-                                       recommender_of(data["recommender"], data["prefecture"])], data=data)
+    return _to(
+        "annual_report_filed",
+        [institution(data["institution_id"]), recommender_of(data["recommender"], data["prefecture"])],
+        data=data,
+    )
 
 
 def _annual_report_returned(data: Data, directory: Directory) -> list[Notice]:
@@ -259,6 +298,7 @@ def _annual_reports_missing(data: Data, directory: Directory) -> list[Notice]:
 
 # --- review ------------------------------------------------------------------------------
 
+
 def _experts_assigned(data: Data, directory: Directory) -> list[Notice]:
     assignments = [titled(directory, a) for a in data["assignments"]]
     groups = _grouped(assignments, lambda a: expert(a["expert_id"]))
@@ -271,45 +311,67 @@ def _to_province(kind: str) -> Rule:
         if "application_id" in data:
             context["entry"] = titled(directory, {"application_id": data["application_id"]})
         return _to(kind, [PROVINCE], **context)
+
     return rule
 
 
 def _to_selected(kind: str, listed: str, *shared: str) -> Rule:
     """Each institution in the list, with its entries, and each prefecture, with its own."""
+
     def rule(data: Data, directory: Directory) -> list[Notice]:
         entries = [titled(directory, e) for e in data[listed]]
         groups = _grouped(entries, _institution_of, _prefecture_of)
         return _each(kind, groups, call_name=call_name_of(directory, data["call_id"]), **{k: data[k] for k in shared})
+
     return rule
 
 
 def _objection_resolved(data: Data, directory: Directory) -> list[Notice]:
     call_name = call_name_of(directory, data["call_id"])
-    notices = _to("objection_resolved", [PROVINCE], data=data, call_name=call_name,
-                  entry=titled(directory, {"application_id": data["application_id"]}))
+    notices = _to(
+        "objection_resolved",
+        [PROVINCE],
+        data=data,
+        call_name=call_name,
+        entry=titled(directory, {"application_id": data["application_id"]}),
+    )
     concerned: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for role, ids in (("objected", [data["application_id"]]), ("removed", data["removed"]), ("promoted", data["promoted"])):
+    for role, ids in (
+        ("objected", [data["application_id"]]),
+        ("removed", data["removed"]),
+        ("promoted", data["promoted"]),
+    ):
         for application_id in ids:
             party = directory.application(application_id)
             if party is None:
-                raise NotKnownYet(f"objection_resolved: application {application_id} is not known yet: "
-                                  "its ranking has not been handled")
-            mine = concerned.setdefault(institution(party.institution_id), {"objected": [], "removed": [], "promoted": []})
+                raise NotKnownYet(
+                    f"objection_resolved: application {application_id} is not known yet: "
+                    "its ranking has not been handled"
+                )
+            mine = concerned.setdefault(
+                institution(party.institution_id), {"objected": [], "removed": [], "promoted": []}
+            )
             mine[role].append(party.entry())
     for recipient, mine in concerned.items():
         # the objection's reason goes only to the institution it was about
         verdict = {"upheld": data["upheld"], "reason": data["reason"]} if mine["objected"] else {}
-        notices.append(Notice(recipient, "objection_resolved",
-                              {"call_name": call_name, "audience": "institution", **mine, **verdict},
-                              shareable=bool(mine["objected"])))
+        notices.append(
+            Notice(
+                recipient,
+                "objection_resolved",
+                {"call_name": call_name, "audience": "institution", **mine, **verdict},
+                shareable=bool(mine["objected"]),
+            )
+        )
     return notices
 
 
 def _panel_experts_assigned(data: Data, directory: Directory) -> list[Notice]:
     """Each expert with the projects of the panel they are to score."""
     groups = _grouped(data["assignments"], lambda a: expert(a["expert_id"]))
-    return _each("panel_experts_assigned", groups, shareable=False, panel_title=data["title"],
-                 milestone=data["milestone"])
+    return _each(
+        "panel_experts_assigned", groups, shareable=False, panel_title=data["title"], milestone=data["milestone"]
+    )
 
 
 def _panel_results_proposed(data: Data, directory: Directory) -> list[Notice]:
@@ -322,15 +384,22 @@ def _panel_result_confirmed(data: Data, directory: Directory) -> list[Notice]:
     """The project's institution and its recommending authority (the prefecture bureau, or the
     province for an HRSS-sponsored school), as its application named it; the prefecture bureau
     when the application is not known here."""
-    return _to("panel_result_confirmed", [institution(data["institution_id"]), _project_authority(data, directory)],
-               data=data, title=data["title"])
+    return _to(
+        "panel_result_confirmed",
+        [institution(data["institution_id"]), _project_authority(data, directory)],
+        data=data,
+        title=data["title"],
+    )
 
 
 def _rectification_due(data: Data, directory: Directory) -> list[Notice]:
     """The project's institution and its recommending authority, as for the panel's result, and
     the province, which is to review the project again."""
-    return _to("rectification_due", [institution(data["institution_id"]), _project_authority(data, directory), PROVINCE],
-               data=data)
+    return _to(
+        "rectification_due",
+        [institution(data["institution_id"]), _project_authority(data, directory), PROVINCE],
+        data=data,
+    )
 
 
 def _project_authority(data: Data, directory: Directory) -> str:
@@ -342,15 +411,25 @@ def _project_authority(data: Data, directory: Directory) -> str:
 
 # --- funding -----------------------------------------------------------------------------
 
+
 def _to_project(kind: str, find: Callable[[Directory, Data], Party | None]) -> Rule:
     """The project's institution and finance."""
+
     def rule(data: Data, directory: Directory) -> list[Notice]:
         party = find(directory, data)
         if party is None:
-            raise NotKnownYet(f"{kind}: the institution of project {data['project_id']} (call {data['call_id']}) "
-                              "is not known yet: its selection_finalized has not been handled")
-        return _to(kind, [institution(party.institution_id), FINANCE], data=data,
-                   call_name=call_name_of(directory, data["call_id"]), title=party.title or data["project_id"])
+            raise NotKnownYet(
+                f"{kind}: the institution of project {data['project_id']} (call {data['call_id']}) "
+                "is not known yet: its selection_finalized has not been handled"
+            )
+        return _to(
+            kind,
+            [institution(party.institution_id), FINANCE],
+            data=data,
+            call_name=call_name_of(directory, data["call_id"]),
+            title=party.title or data["project_id"],
+        )
+
     return rule
 
 

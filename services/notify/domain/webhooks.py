@@ -6,6 +6,7 @@ credentials in them (services.contracts.notify.url_problem, which the gateway ch
 production their host must resolve to public addresses only, checked when the webhook is made
 and again before each delivery (the DNS answer may change).
 """
+
 from __future__ import annotations
 
 import ipaddress

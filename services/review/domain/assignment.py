@@ -14,6 +14,7 @@ the one with the greatest total affinity (see `affinity`), with the load spread.
 `flow.assign` finds one (a min-cost flow: `flow`); `check_assignment` checks any, rule by rule
 in plain Python with no solver code, so that it can referee the solver.
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -87,8 +88,11 @@ class Expert:
     available: bool = True
 
     def __post_init__(self) -> None:
-        _setup(self, ("id", "institution_id", "prefecture", "person_id"),
-               ("fields", "keywords", "categories", "conflict_institution_ids", "conflict_person_ids"))
+        _setup(
+            self,
+            ("id", "institution_id", "prefecture", "person_id"),
+            ("fields", "keywords", "categories", "conflict_institution_ids", "conflict_person_ids"),
+        )
         for category in self.categories:
             _category("Expert", "categories", category)
         if isinstance(self.cap, bool) or not isinstance(self.cap, int) or self.cap < 0:
@@ -128,11 +132,15 @@ class AssignmentPolicy:
                 other = " or None" if name == "top_n" else ""
                 raise ValueError(f"AssignmentPolicy.{name} must be an integer >= {low}{other}, got {value!r}")
         if self.same_prefecture_conflict not in (None, True, False):
-            raise ValueError("AssignmentPolicy.same_prefecture_conflict must be true, false or null, "
-                             f"got {self.same_prefecture_conflict!r}")
+            raise ValueError(
+                "AssignmentPolicy.same_prefecture_conflict must be true, false or null, "
+                f"got {self.same_prefecture_conflict!r}"
+            )
         if not isinstance(self.own_institution_applied_conflict, bool):
-            raise ValueError("AssignmentPolicy.own_institution_applied_conflict must be a boolean, "
-                             f"got {self.own_institution_applied_conflict!r}")
+            raise ValueError(
+                "AssignmentPolicy.own_institution_applied_conflict must be a boolean, "
+                f"got {self.own_institution_applied_conflict!r}"
+            )
         spread = self.load_spread
         if isinstance(spread, bool) or not isinstance(spread, int | float) or not 0 <= spread <= 10:
             raise ValueError(f"AssignmentPolicy.load_spread must be a number of points in [0, 10], got {spread!r}")
@@ -235,7 +243,9 @@ def check_assignment(
         for reason in exclusion_reasons(application, expert, policy, applied):
             violations.append(Violation("excluded", app_id, expert_id, reason))
         if expert.institution_id in institutions[app_id]:
-            violations.append(Violation("one_per_institution", app_id, expert_id, f"second expert from {expert.institution_id}"))
+            violations.append(
+                Violation("one_per_institution", app_id, expert_id, f"second expert from {expert.institution_id}")
+            )
         institutions[app_id].add(expert.institution_id)
         load[expert_id] += 1
         reviewers[app_id] += 1
@@ -248,7 +258,9 @@ def check_assignment(
     return violations
 
 
-def applied_institutions(applications: Sequence[Application], applied_institution_ids: Collection[str] | None) -> frozenset[str]:
+def applied_institutions(
+    applications: Sequence[Application], applied_institution_ids: Collection[str] | None
+) -> frozenset[str]:
     if applied_institution_ids is None:
         return frozenset(a.institution_id for a in applications)
     return frozenset(applied_institution_ids)

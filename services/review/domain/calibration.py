@@ -196,9 +196,7 @@ def _index(reviews: Iterable[ReviewScore]) -> tuple[list[str], list[str], _Graph
         application=application,
         points=np.asarray(totals, dtype=np.float64) / 100.0,
         expert_reviews=np.bincount(expert, minlength=len(experts)).astype(np.float64),
-        application_reviews=np.bincount(application, minlength=len(applications)).astype(
-            np.float64
-        ),
+        application_reviews=np.bincount(application, minlength=len(applications)).astype(np.float64),
     )
     return list(applications), list(experts), graph
 
@@ -286,9 +284,7 @@ def _stderr(
     m = graph.application_reviews
     own = np.bincount(graph.application, squares, len(m)) * (n_reviews / dof)
     variance = (PRIOR_DOF * pooled + own) / (PRIOR_DOF + m)
-    offset_variance = np.bincount(
-        graph.application, 1.0 / (graph.offset_information(ridge)[graph.expert]), len(m)
-    )
+    offset_variance = np.bincount(graph.application, 1.0 / (graph.offset_information(ridge)[graph.expert]), len(m))
     return float(np.sqrt(pooled)), np.sqrt(variance * (1.0 / m + offset_variance / m**2))
 
 
@@ -296,8 +292,9 @@ def _hundredths(points: ArrayLike) -> np.ndarray:
     return np.rint(np.asarray(points) * 100.0).astype(np.int64)
 
 
-def _bands(calibrated: np.ndarray,
-           stderr: np.ndarray | None) -> tuple[list[int | None], list[int | None], list[int | None]]:
+def _bands(
+    calibrated: np.ndarray, stderr: np.ndarray | None
+) -> tuple[list[int | None], list[int | None], list[int | None]]:
     """Standard error, low and high end of the 95 % band, in hundredths (or all None)."""
     if stderr is None:
         unknown: list[int | None] = [None] * len(calibrated)

@@ -19,6 +19,7 @@ Two implementations on purpose: the readable per-pair functions are the rule as 
 and what the independent checker (`assignment.check_assignment`) uses; `ExclusionMask`
 is the bulk form the solver uses over millions of pairs. Tests hold them equal.
 """
+
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
@@ -31,10 +32,22 @@ from services.review.domain.affinity import entries_in_block, incidence, join_on
 if TYPE_CHECKING:  # assignment imports this module: its records are named for the annotations only
     from services.review.domain.assignment import Application, AssignmentPolicy, Expert
 
-SAME_PREFECTURE_CATEGORIES = frozenset({
-    "heritage-base", "vu-school", "hv-school", "sv-excellent", "sv-prefecture", "tech-school",
-    "vu-group", "hv-group", "sv-specialty", "tech-specialty", "training-base", "edu-group",
-})
+SAME_PREFECTURE_CATEGORIES = frozenset(
+    {
+        "heritage-base",
+        "vu-school",
+        "hv-school",
+        "sv-excellent",
+        "sv-prefecture",
+        "tech-school",
+        "vu-group",
+        "hv-group",
+        "sv-specialty",
+        "tech-specialty",
+        "training-base",
+        "edu-group",
+    }
+)
 PERSON_CATEGORIES = frozenset({"master-teacher", "innovation-team", "master-studio", "workshop"})
 CATEGORIES = SAME_PREFECTURE_CATEGORIES | PERSON_CATEGORIES
 
@@ -48,8 +61,12 @@ def same_prefecture_applies(policy: AssignmentPolicy, category: str) -> bool:
     return policy.same_prefecture_conflict
 
 
-def conflict_reasons(application: Application, expert: Expert, policy: AssignmentPolicy,
-                     applied_institution_ids: Collection[str] = frozenset()) -> list[str]:
+def conflict_reasons(
+    application: Application,
+    expert: Expert,
+    policy: AssignmentPolicy,
+    applied_institution_ids: Collection[str] = frozenset(),
+) -> list[str]:
     """Why `expert` has a conflict of interest with `application` (empty when none).
 
     `applied_institution_ids`: the institutions that applied in the same call.
@@ -71,8 +88,12 @@ def conflict_reasons(application: Application, expert: Expert, policy: Assignmen
     return reasons
 
 
-def exclusion_reasons(application: Application, expert: Expert, policy: AssignmentPolicy,
-                      applied_institution_ids: Collection[str] = frozenset()) -> list[str]:
+def exclusion_reasons(
+    application: Application,
+    expert: Expert,
+    policy: AssignmentPolicy,
+    applied_institution_ids: Collection[str] = frozenset(),
+) -> list[str]:
     """Why `expert` may not review `application`: qualification, then conflicts of interest."""
     reasons = []
     if not expert.available:
@@ -89,9 +110,14 @@ class ExclusionMask:
     pairs, experts of an institution already on the application.
     """
 
-    def __init__(self, applications: Sequence[Application], experts: Sequence[Expert], policy: AssignmentPolicy,
-                 applied_institution_ids: Collection[str],
-                 extra_pairs: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        applications: Sequence[Application],
+        experts: Sequence[Expert],
+        policy: AssignmentPolicy,
+        applied_institution_ids: Collection[str],
+        extra_pairs: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
         self._n_experts = len(experts)
         institutions: dict[str, int] = {}
         prefectures: dict[str, int] = {}
@@ -108,14 +134,17 @@ class ExclusionMask:
         expert_row, category = incidence([e.categories for e in experts], categories)
         known = category < len(may_review)
         may_review[category[known], expert_row[known]] = True
-        applied = np.array([
-            policy.own_institution_applied_conflict and e.institution_id in applied_institution_ids for e in experts
-        ], bool)
+        applied = np.array(
+            [policy.own_institution_applied_conflict and e.institution_id in applied_institution_ids for e in experts],
+            bool,
+        )
         available = np.array([e.available for e in experts], bool)
         self._qualified = may_review & (available & ~applied)[None, :]
         declared_people = incidence([e.conflict_person_ids for e in experts], people)
         expert_person = incidence([(e.person_id,) for e in experts], people)
-        team = incidence([a.team_person_ids for a in applications], people, grow=False)  # only the experts' people matter
+        team = incidence(
+            [a.team_person_ids for a in applications], people, grow=False
+        )  # only the experts' people matter
         pairs = [
             join_on_key(*app_institution, *exp_institution),
             join_on_key(*app_institution, *incidence([e.conflict_institution_ids for e in experts], institutions)),

@@ -9,6 +9,7 @@ the spreadsheet row (the header is row 1), the column as written and the rule, i
 and English; ID numbers are never quoted. File reading is the kernel's
 (`services.common.tabular`): size limits, UTF-8/GB18030 CSV, XLSX, cells that lost digits.
 """
+
 from __future__ import annotations
 
 import re

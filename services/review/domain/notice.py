@@ -96,9 +96,7 @@ class ObjectionNotFound(NotFound):
         super().__init__(Bilingual(f"no objection {objection_id!r} on this notice", f"本公示没有异议 {objection_id}"))
 
 
-def is_working_day(
-    day: date, holidays: Collection[date], makeup_workdays: Collection[date]
-) -> bool:
+def is_working_day(day: date, holidays: Collection[date], makeup_workdays: Collection[date]) -> bool:
     if day in makeup_workdays:
         return True
     return day.weekday() < 5 and day not in holidays
@@ -194,7 +192,13 @@ class PublicNotice:
         raise ObjectionNotFound(objection_id)
 
     def file_objection(
-        self, objection_id: str, application_id: str, *, who: str, now: datetime, grounds: str,
+        self,
+        objection_id: str,
+        application_id: str,
+        *,
+        who: str,
+        now: datetime,
+        grounds: str,
         filer: str | None = None,
     ) -> PublicNotice:
         """Raises ``TransitionBlocked`` outside the window, ``FieldErrors`` for a reused
@@ -203,8 +207,10 @@ class PublicNotice:
         beyond MAX_OBJECTIONS_PER_FILER."""
         if not self.window_open(now):
             opens, closes = rfc3339(self.opens_at), rfc3339(self.closes_at)
-            why = Bilingual(f"the notice window ({opens} to {closes}) is not open: objections are filed within it",
-                            f"公示期（{opens}至{closes}）未在进行中：异议须在公示期内提出")
+            why = Bilingual(
+                f"the notice window ({opens} to {closes}) is not open: objections are filed within it",
+                f"公示期（{opens}至{closes}）未在进行中：异议须在公示期内提出",
+            )
             raise TransitionBlocked(OBJECTION, "new", "file", "open", why)
         errors = {}
         if not isinstance(objection_id, str) or not objection_id:
@@ -218,14 +224,20 @@ class PublicNotice:
         filer = filer or who
         own = [o for o in self.objections if (o.filer or o.filed_by) == filer]
         if any(o.application_id == application_id for o in own):
-            raise ObjectionRefused(Bilingual(
-                f"{filer} has already objected to application {application_id}; "
-                "add to that objection's grounds through the province instead",
-                f"{filer} 已对申报书 {application_id} 提出过异议；如需补充理由，请经省级主管部门提出"))
+            raise ObjectionRefused(
+                Bilingual(
+                    f"{filer} has already objected to application {application_id}; "
+                    "add to that objection's grounds through the province instead",
+                    f"{filer} 已对申报书 {application_id} 提出过异议；如需补充理由，请经省级主管部门提出",
+                )
+            )
         if len(own) >= MAX_OBJECTIONS_PER_FILER:
-            raise ObjectionRefused(Bilingual(
-                f"{filer} has filed {len(own)} objections to this notice, the most one party may",
-                f"{filer} 已对本公示提出{len(own)}项异议，已达每方上限"))
+            raise ObjectionRefused(
+                Bilingual(
+                    f"{filer} has filed {len(own)} objections to this notice, the most one party may",
+                    f"{filer} 已对本公示提出{len(own)}项异议，已达每方上限",
+                )
+            )
         _, entry = OBJECTION.apply("new", "file", who, grounds, now)
         assert entry.reason is not None  # "file" requires a reason: apply raised ReasonRequired without one
         objection = Objection(objection_id, application_id, who, entry.at, entry.reason, filer=filer)
@@ -250,9 +262,7 @@ class PublicNotice:
             ranking = ranking.without([objection.application_id])
             promoted = [a for a in ranking.selected_ids if a not in self.ranking.selected_ids]
             details = {"removed": objection.application_id, "promoted": promoted}
-        resolved = replace(
-            objection, status=status, resolved_by=who, resolved_at=entry.at, resolution=entry.reason
-        )
+        resolved = replace(objection, status=status, resolved_by=who, resolved_at=entry.at, resolution=entry.reason)
         return replace(
             self,
             ranking=ranking,
@@ -268,12 +278,16 @@ class PublicNotice:
             why = None
             if utc(now, "now") < self.closes_at:
                 closes = rfc3339(self.closes_at)
-                why = Bilingual(f"the notice window closes at {closes}: finalize after it",
-                                f"公示期至{closes}结束，须在其后确定立项")
+                why = Bilingual(
+                    f"the notice window closes at {closes}: finalize after it",
+                    f"公示期至{closes}结束，须在其后确定立项",
+                )
             elif self.open_objections:
                 ids = ", ".join(o.objection_id for o in self.open_objections)
-                why = Bilingual(f"objections still open: {ids}; resolve each (POST /v1/objections/{{id}}/resolve)",
-                                f"尚有未处理的异议：{ids}；请逐项处理（POST /v1/objections/{{id}}/resolve）")
+                why = Bilingual(
+                    f"objections still open: {ids}; resolve each (POST /v1/objections/{{id}}/resolve)",
+                    f"尚有未处理的异议：{ids}；请逐项处理（POST /v1/objections/{{id}}/resolve）",
+                )
             if why:
                 raise TransitionBlocked(NOTICE, self.status, "finalize", "finalized", why)
         status, entry = NOTICE.apply(self.status, "finalize", who, reason, now)

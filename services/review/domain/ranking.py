@@ -51,9 +51,7 @@ class RankEntry:
         object.__setattr__(self, "submitted_at", utc(self.submitted_at, "submitted_at"))
 
     @classmethod
-    def from_calibrated(
-        cls, score: CalibratedScore, *, prefecture: str, submitted_at: datetime
-    ) -> RankEntry:
+    def from_calibrated(cls, score: CalibratedScore, *, prefecture: str, submitted_at: datetime) -> RankEntry:
         return cls(
             application_id=score.application_id,
             prefecture=prefecture,
@@ -93,9 +91,7 @@ class QuotaPolicy:
         always has cap 1 (one rebuilt school per prefecture)."""
         if category == ONE_PER_PREFECTURE_CATEGORY:
             if prefecture_cap not in (None, 1):
-                raise FieldErrors(
-                    {"prefecture_cap": [f"{category} selects exactly one per prefecture: cap is 1"]}
-                )
+                raise FieldErrors({"prefecture_cap": [f"{category} selects exactly one per prefecture: cap is 1"]})
             return cls(prefecture_cap=1, one_each=True)
         return cls(prefecture_cap=prefecture_cap)
 
@@ -176,18 +172,14 @@ def rank(entries: Iterable[RankEntry], quota: int, policy: QuotaPolicy = QuotaPo
     if type(quota) is not int or quota < 0:
         raise FieldErrors({"quota": ["must be a whole number of at least 0"]})
     ordered = sorted(entries, key=RankEntry.order_key)
-    duplicates = sorted(
-        app_id for app_id, n in Counter(e.application_id for e in ordered).items() if n > 1
-    )
+    duplicates = sorted(app_id for app_id, n in Counter(e.application_id for e in ordered).items() if n > 1)
     if duplicates:
         raise FieldErrors({"entries": [f"duplicate application ids: {', '.join(duplicates)}"]})
     per_prefecture: Counter[str] = Counter()
     ranked = []
     selected_count = reserve_count = 0
     for position, entry in enumerate(ordered, start=1):
-        capped = policy.prefecture_cap is not None and (
-            per_prefecture[entry.prefecture] >= policy.prefecture_cap
-        )
+        capped = policy.prefecture_cap is not None and (per_prefecture[entry.prefecture] >= policy.prefecture_cap)
         if capped:
             held_back_by = HELD_BY_PREFECTURE_CAP
         elif selected_count >= quota:
@@ -256,7 +248,5 @@ def prefecture_results(ranking: Ranking, prefectures: Iterable[str] = ()) -> lis
             satisfied = selected[name] == 1
         else:
             satisfied = policy.prefecture_cap is None or selected[name] <= policy.prefecture_cap  # rule None or cap
-        results.append(
-            PrefectureResult(name, ranked[name], selected[name], policy.prefecture_cap, rule, satisfied)
-        )
+        results.append(PrefectureResult(name, ranked[name], selected[name], policy.prefecture_cap, rule, satisfied))
     return results

@@ -65,8 +65,12 @@ class ReviewClosed(DomainError):
 
     def __init__(self, deadline: datetime):
         self.deadline = deadline
-        super().__init__(Bilingual(f"the review deadline {rfc3339(deadline)} has passed: reviews are closed",
-                                   f"评审截止时间{rfc3339(deadline)}已过，不能再提交或修改评审意见"))
+        super().__init__(
+            Bilingual(
+                f"the review deadline {rfc3339(deadline)} has passed: reviews are closed",
+                f"评审截止时间{rfc3339(deadline)}已过，不能再提交或修改评审意见",
+            )
+        )
 
 
 def utc(instant: datetime, field: str = "time") -> datetime:
@@ -245,9 +249,7 @@ def write_review(
     )
 
 
-def visible_reviews(
-    expert_id: str, reviews: Iterable[Review], *, now: datetime, deadline: datetime
-) -> list[Review]:
+def visible_reviews(expert_id: str, reviews: Iterable[Review], *, now: datetime, deadline: datetime) -> list[Review]:
     """What ``expert_id`` may see of one application's ``reviews`` (see module rule)."""
     reviews = list(reviews)
     own = [r for r in reviews if r.expert_id == expert_id]

@@ -5,6 +5,7 @@ assignments with it, and after the ranking is published it leaves the current cu
 
 Each function runs inside the event handler's transaction (`handle_once`), writing through
 the store."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -22,11 +23,22 @@ def parse_time(text: str) -> datetime:
 
 
 def call_opened(store: ReviewStore, data: Mapping) -> None:
-    store.touch_call(data["call_id"], {"$set": {
-        "category": data["category"], "title": data["title"], "quota": data["quota"],
-        "prefecture_cap": data["prefecture_cap"], "review_plan": data["review_plan"],
-        "funding_rule": data["funding_rule"], "opens_at": parse_time(data["opens_at"]),
-        "closes_at": parse_time(data["closes_at"]), "year": data["year"]}})
+    store.touch_call(
+        data["call_id"],
+        {
+            "$set": {
+                "category": data["category"],
+                "title": data["title"],
+                "quota": data["quota"],
+                "prefecture_cap": data["prefecture_cap"],
+                "review_plan": data["review_plan"],
+                "funding_rule": data["funding_rule"],
+                "opens_at": parse_time(data["opens_at"]),
+                "closes_at": parse_time(data["closes_at"]),
+                "year": data["year"],
+            }
+        },
+    )
 
 
 def call_closed(store: ReviewStore, data: Mapping) -> None:
@@ -45,12 +57,29 @@ def eligibility_checked(store: ReviewStore, data: Mapping, now: datetime) -> Non
         _leave(store, data["application_id"], "ineligible", data["reason"] or "found ineligible", now)
         return
     applicant = data["applicant"]
-    store.keep_candidate(data["application_id"], {
-        "call_id": data["call_id"], "institution_id": data["institution_id"], "prefecture": data["prefecture"],
-        "category": data["category"], "status": "eligible",
-        **{k: applicant[k] for k in ("institution_name", "title", "summary", "industry_fields", "keywords",
-                                     "team_person_keys", "budget_request_fen")},
-        "submitted_at": parse_time(applicant["submitted_at"])})
+    store.keep_candidate(
+        data["application_id"],
+        {
+            "call_id": data["call_id"],
+            "institution_id": data["institution_id"],
+            "prefecture": data["prefecture"],
+            "category": data["category"],
+            "status": "eligible",
+            **{
+                k: applicant[k]
+                for k in (
+                    "institution_name",
+                    "title",
+                    "summary",
+                    "industry_fields",
+                    "keywords",
+                    "team_person_keys",
+                    "budget_request_fen",
+                )
+            },
+            "submitted_at": parse_time(applicant["submitted_at"]),
+        },
+    )
     void_excluded(store, data["call_id"], EVENT_ACTOR, now)
 
 
@@ -71,6 +100,18 @@ def _leave(store: ReviewStore, application_id: str, status: str, why: str, now: 
             store.move_assignment(a["_id"], a["status"], to, entry.as_dict(), {"reason": entry.reason})
     call = store.known_call(candidate["call_id"])
     if call and call["stage"] in ("ranked", "published"):
-        store.update_call(call["_id"], push={"left": application_id}, history=[{
-            "subject": f"application:{application_id}", "event": status, "from_state": call["stage"],
-            "to_state": call["stage"], "actor": EVENT_ACTOR, "at": now, "reason": why}])
+        store.update_call(
+            call["_id"],
+            push={"left": application_id},
+            history=[
+                {
+                    "subject": f"application:{application_id}",
+                    "event": status,
+                    "from_state": call["stage"],
+                    "to_state": call["stage"],
+                    "actor": EVENT_ACTOR,
+                    "at": now,
+                    "reason": why,
+                }
+            ],
+        )

@@ -1,5 +1,6 @@
 """The expert pool: experts added one by one or imported from a CSV or XLSX list, all or
 nothing, one expert per person."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -20,9 +21,15 @@ def import_experts(store: ReviewStore, filename: str, content: bytes, by: str) -
     with any problem is refused (422) with a row-by-row report."""
     parsed = schemas.import_experts(content, store.person_keys())
     if not parsed.ok:
-        raise Refused(422, Bilingual(f"{filename}: {len(parsed.errors)} problem(s); nothing was imported.",
-                                     f"{filename}：{len(parsed.errors)}处问题，未导入任何专家。"),
-                      errors=_row_errors(parsed.errors), type="import-rejected")
+        raise Refused(
+            422,
+            Bilingual(
+                f"{filename}: {len(parsed.errors)} problem(s); nothing was imported.",
+                f"{filename}：{len(parsed.errors)}处问题，未导入任何专家。",
+            ),
+            errors=_row_errors(parsed.errors),
+            type="import-rejected",
+        )
     docs = store.add_experts(list(parsed.experts), by)
     return {"imported": len(docs), "expert_ids": [d["_id"] for d in docs]}
 

@@ -5,6 +5,7 @@ counters of places taken against a limit), the events checked against the applic
 and rolled back with a refused command, as the transaction would (tests/support/unit_of_work.py).
 
 Only the parts the use cases use are here; a test arranges the rest by writing the tables."""
+
 from __future__ import annotations
 
 import copy
@@ -34,15 +35,29 @@ def _within(doc: Mapping | None, scope: Mapping | None) -> bool:
     return doc is not None and scope is not None and all(doc.get(k) == v for k, v in scope.items())
 
 
-def _moved(doc: dict, machine, event: str, actor: str, at: datetime, reason: str | None,
-           changes: Mapping | None) -> dict:
+def _moved(
+    doc: dict, machine, event: str, actor: str, at: datetime, reason: str | None, changes: Mapping | None
+) -> dict:
     state, entry = machine.apply(doc["state"], event, actor, reason, at)
     return {**doc, "state": state, **(changes or {}), "history": [*doc.get("history", []), entry.as_dict()]}
 
 
 class FakeApplicationsStore(InMemoryUnitOfWork):
-    tables = ("institutions", "calls", "applications", "counters", "category_quotas", "selections", "projects",
-              "materials", "expert_access", "windows", "reports", "reminders", "supervision_rubrics")
+    tables = (
+        "institutions",
+        "calls",
+        "applications",
+        "counters",
+        "category_quotas",
+        "selections",
+        "projects",
+        "materials",
+        "expert_access",
+        "windows",
+        "reports",
+        "reminders",
+        "supervision_rubrics",
+    )
     events = EVENTS
     catalogue = catalogue()
 
@@ -113,8 +128,11 @@ class FakeApplicationsStore(InMemoryUnitOfWork):
         codes = {doc["credit_code"] for doc in self.institutions.values()}
         for doc in docs:
             if doc["credit_code"] in codes:
-                raise DuplicateCreditCode(Bilingual(
-                    "an institution with this credit code is already registered", "该统一社会信用代码的单位已登记"))
+                raise DuplicateCreditCode(
+                    Bilingual(
+                        "an institution with this credit code is already registered", "该统一社会信用代码的单位已登记"
+                    )
+                )
             codes.add(doc["credit_code"])
             self.institutions[doc["_id"]] = copy.deepcopy(doc)
 
@@ -138,15 +156,19 @@ class FakeApplicationsStore(InMemoryUnitOfWork):
             raise _not_found("call", "遴选批次")
         return copy.deepcopy(self.calls[call_id])
 
-    def move_call(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None = None,
-                  changes: Mapping | None = None) -> dict:
+    def move_call(
+        self, doc: dict, event: str, actor: str, at: datetime, reason: str | None = None, changes: Mapping | None = None
+    ) -> dict:
         moved = _moved(doc, CALL_MACHINE, event, actor, at, reason, changes)
         self.calls[doc["_id"]] = copy.deepcopy(moved)
         return moved
 
     def due_call_ids(self, at: datetime) -> list[str]:
-        return sorted(c["_id"] for c in self.calls.values()
-                      if (c["state"] == CALL_DRAFT and c["opens_at"] <= at) or (c["state"] == "open" and c["closes_at"] <= at))
+        return sorted(
+            c["_id"]
+            for c in self.calls.values()
+            if (c["state"] == CALL_DRAFT and c["opens_at"] <= at) or (c["state"] == "open" and c["closes_at"] <= at)
+        )
 
     def count_applications(self, call_id: str, states: Iterable[str]) -> int:
         return len(self.applications_in(call_id, states))
@@ -180,28 +202,39 @@ class FakeApplicationsStore(InMemoryUnitOfWork):
             self.applications[doc["_id"]].update(copy.deepcopy(dict(updates)))
         return {**doc, **updates}
 
-    def move_application(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None,
-                         changes: Mapping | None = None) -> dict:
+    def move_application(
+        self, doc: dict, event: str, actor: str, at: datetime, reason: str | None, changes: Mapping | None = None
+    ) -> dict:
         moved = _moved(doc, APPLICATION_MACHINE, event, actor, at, reason, {**(changes or {}), "updated_at": at})
         self.applications[doc["_id"]] = copy.deepcopy(moved)
         return moved
 
     def count_others_in(self, doc: Mapping, field: str, states: Iterable[str]) -> int:
-        return sum(other["_id"] != doc["_id"] and other["call_id"] == doc["call_id"]
-                   and other.get(field) == doc[field] and other["state"] in tuple(states)
-                   for other in self.applications.values())
+        return sum(
+            other["_id"] != doc["_id"]
+            and other["call_id"] == doc["call_id"]
+            and other.get(field) == doc[field]
+            and other["state"] in tuple(states)
+            for other in self.applications.values()
+        )
 
     def prefecture_selected(self, category: str, prefecture: str) -> bool:
         return any(s["category"] == category and s["prefecture"] == prefecture for s in self.selections.values())
 
     def applications_in(self, call_id: str, states: Iterable[str]) -> list[dict]:
         wanted = tuple(states)
-        return [copy.deepcopy(a) for _, a in sorted(self.applications.items())
-                if a["call_id"] == call_id and a["state"] in wanted]
+        return [
+            copy.deepcopy(a)
+            for _, a in sorted(self.applications.items())
+            if a["call_id"] == call_id and a["state"] in wanted
+        ]
 
     def eligible_among(self, application_ids: Iterable[str]) -> list[dict]:
-        return [copy.deepcopy(self.applications[i]) for i in sorted(set(application_ids))
-                if i in self.applications and self.applications[i]["state"] == "eligible"]
+        return [
+            copy.deepcopy(self.applications[i])
+            for i in sorted(set(application_ids))
+            if i in self.applications and self.applications[i]["state"] == "eligible"
+        ]
 
     def open_applications_of(self, call_id: str) -> list[dict]:
         live = [s for s in APPLICATION_MACHINE.states if not APPLICATION_MACHINE.is_terminal(s)]
@@ -210,18 +243,27 @@ class FakeApplicationsStore(InMemoryUnitOfWork):
     # ------------------------------------------------------------ materials and experts (what the use cases ask)
 
     def filed_kinds(self, application_id: str) -> list[str]:
-        return sorted({m["kind"] for m in self.materials
-                       if m.get("application_id") == application_id and m["removed_at"] is None})
+        return sorted(
+            {m["kind"] for m in self.materials if m.get("application_id") == application_id and m["removed_at"] is None}
+        )
 
     def file(self, application_id: str, kind: str) -> None:
         """A material of `kind` filed with the application (the test's shortcut past the bytes)."""
-        self.materials.append({"_id": f"mat_{len(self.materials) + 1}", "application_id": application_id,
-                               "kind": kind, "removed_at": None})
+        self.materials.append(
+            {
+                "_id": f"mat_{len(self.materials) + 1}",
+                "application_id": application_id,
+                "kind": kind,
+                "removed_at": None,
+            }
+        )
 
     def grant_expert_access(self, assignments: Iterable[Mapping]) -> None:
         for a in assignments:
             self.expert_access[f"{a['application_id']}:{a['expert_id']}"] = {
-                "assignment_id": a["assignment_id"], "review_deadline": datetime.fromisoformat(a["review_deadline"])}
+                "assignment_id": a["assignment_id"],
+                "review_deadline": datetime.fromisoformat(a["review_deadline"]),
+            }
 
     # ------------------------------------------------------------ selections, projects, the reserve list
 
@@ -232,13 +274,22 @@ class FakeApplicationsStore(InMemoryUnitOfWork):
         return {a["_id"] for a in self.applications.values() if a["call_id"] == call_id and a["state"] == NOT_SELECTED}
 
     def standing_by_prefecture(self, call_id: str) -> dict[str, int]:
-        return dict(Counter(s["prefecture"] for s in self.selections.values()
-                            if s["call_id"] == call_id and s.get("left_at") is None))
+        return dict(
+            Counter(
+                s["prefecture"]
+                for s in self.selections.values()
+                if s["call_id"] == call_id and s.get("left_at") is None
+            )
+        )
 
     def give_place(self, left, successor: dict, at: datetime) -> None:
         self.projects[left["_id"]]["succeeded_by"] = successor["_id"]
-        self.selections[successor["_id"]] = {"call_id": successor["call_id"], "category": successor["category"],
-                                             "prefecture": successor["prefecture"], "succeeds": left["_id"]}
+        self.selections[successor["_id"]] = {
+            "call_id": successor["call_id"],
+            "category": successor["category"],
+            "prefecture": successor["prefecture"],
+            "succeeds": left["_id"],
+        }
         self.category_quotas[successor["category"]]["selected"] += 1
 
     def insert_project(self, doc: dict) -> bool:
@@ -256,8 +307,9 @@ class FakeApplicationsStore(InMemoryUnitOfWork):
             raise _not_found("project", "项目")
         return copy.deepcopy(doc)
 
-    def move_project(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None,
-                     changes: Mapping) -> dict:
+    def move_project(
+        self, doc: dict, event: str, actor: str, at: datetime, reason: str | None, changes: Mapping
+    ) -> dict:
         moved = _moved(doc, PROJECT_MACHINE, event, actor, at, reason, changes)
         self.projects[doc["_id"]] = copy.deepcopy(moved)
         return moved
@@ -302,8 +354,11 @@ class FakeApplicationsStore(InMemoryUnitOfWork):
     def reports_by_project(self, year: int, scope: Mapping | None = None) -> dict[str, dict]:
         if scope is None:
             return {}
-        return {r["project_id"]: r for r in self.reports.values()
-                if r["year"] == year and r["state"] != REPORT_DRAFT and _within(r, scope)}
+        return {
+            r["project_id"]: r
+            for r in self.reports.values()
+            if r["year"] == year and r["state"] != REPORT_DRAFT and _within(r, scope)
+        }
 
     # ------------------------------------------------------------ annual reports: reports and reminders
 
@@ -321,15 +376,19 @@ class FakeApplicationsStore(InMemoryUnitOfWork):
             raise already_filed(doc["year"], self.reports[doc["_id"]]["state"])
         self.reports[doc["_id"]] = doc
 
-    def move_report(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None,
-                    changes: Mapping) -> dict:
+    def move_report(
+        self, doc: dict, event: str, actor: str, at: datetime, reason: str | None, changes: Mapping
+    ) -> dict:
         moved = _moved(doc, REPORT_MACHINE, event, actor, at, reason, changes)
         self.reports[doc["_id"]] = moved
         return moved
 
     def reminded(self, window: Mapping) -> set[str]:
-        return {project for key, window_id, project, due_at in self.reminders
-                if window_id == window["_id"] and due_at == window["due_at"]}
+        return {
+            project
+            for key, window_id, project, due_at in self.reminders
+            if window_id == window["_id"] and due_at == window["due_at"]
+        }
 
     def remember_reminder(self, key: str, window: Mapping, project_id: str, at: datetime) -> bool:
         if any(k == key for k, *_ in self.reminders):

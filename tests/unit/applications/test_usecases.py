@@ -1,6 +1,7 @@
 """The applications use cases on the in-memory store (tests/unit/applications/fakes.py): what the
 institutions, the recommending authorities and the province see of the rules that otherwise
 need the whole platform. Each test reads the replies, the stored states and the events."""
+
 from __future__ import annotations
 
 import itertools
@@ -9,7 +10,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from services.applications.domain.messages import (
-    DecisionReasonRequired, FieldsRefused, RecommendationCapReached, RuleNotOverridable)
+    DecisionReasonRequired,
+    FieldsRefused,
+    RecommendationCapReached,
+    RuleNotOverridable,
+)
 from services.common.actor import Actor
 from services.applications.domain.reserve import reserve_valid_until
 from services.applications.usecases import applications, calls, institutions, selection
@@ -36,29 +41,67 @@ def store():
 def an_institution(store, prefecture=CHANGSHA, kind="higher_vocational", name=None) -> Actor:
     """A registered institution, as the actor it signs in as."""
     number = next(_codes)
-    registered = institutions.register(store, {
-        "name": name or f"{prefecture}第{number}职业技术学院", "type": kind, "prefecture": prefecture,
-        "county": "某县", "sponsor": f"{prefecture}人民政府", "credit_code": f"CC{number:016d}"}, PROVINCE, AT)
+    registered = institutions.register(
+        store,
+        {
+            "name": name or f"{prefecture}第{number}职业技术学院",
+            "type": kind,
+            "prefecture": prefecture,
+            "county": "某县",
+            "sponsor": f"{prefecture}人民政府",
+            "credit_code": f"CC{number:016d}",
+        },
+        PROVINCE,
+        AT,
+    )
     return Actor(role="institution", sub=f"user-{number}", institution_id=registered["id"])
 
 
 def a_call(store, category="hv-group", **terms) -> dict:
     """An open call (it opened a day ago) of the province, closing in thirty days."""
-    return calls.create(store, {
-        "category": category, "title": "2025年楚怡高水平专业群遴选", "opens_at": AT - timedelta(days=1),
-        "closes_at": AT + timedelta(days=30), "quota": 2, "prefecture_cap": 2, "per_institution_limit": 1,
-        "budget_min_fen": 100_000_00, "budget_max_fen": 5_000_000_00,
-        "review_plan": {"reviewers_per_application": 3, "rubric": RUBRIC, "conflict_same_prefecture": True,
-                        "conflict_own_institution_applied": True}, "funding_rule": "tiered-v1",
-        "required_materials": [], **terms}, PROVINCE, AT)
+    return calls.create(
+        store,
+        {
+            "category": category,
+            "title": "2025年楚怡高水平专业群遴选",
+            "opens_at": AT - timedelta(days=1),
+            "closes_at": AT + timedelta(days=30),
+            "quota": 2,
+            "prefecture_cap": 2,
+            "per_institution_limit": 1,
+            "budget_min_fen": 100_000_00,
+            "budget_max_fen": 5_000_000_00,
+            "review_plan": {
+                "reviewers_per_application": 3,
+                "rubric": RUBRIC,
+                "conflict_same_prefecture": True,
+                "conflict_own_institution_applied": True,
+            },
+            "funding_rule": "tiered-v1",
+            "required_materials": [],
+            **terms,
+        },
+        PROVINCE,
+        AT,
+    )
 
 
 def a_draft(store, institution: Actor, call: dict, **fields) -> dict:
-    return applications.open_draft(store, {
-        "call_id": call["id"], "title": "智能制造专业群建设", "summary": "对接湖南工程机械产业集群",
-        "construction_plan": "一、建设目标", "budget_request_fen": 2_000_000_00, "industry_fields": ["46"],
-        "yearly_targets": [{"year": 2026, "target": "完成实训基地建设"}],
-        **fields}, institution, AT)
+    return applications.open_draft(
+        store,
+        {
+            "call_id": call["id"],
+            "title": "智能制造专业群建设",
+            "summary": "对接湖南工程机械产业集群",
+            "construction_plan": "一、建设目标",
+            "budget_request_fen": 2_000_000_00,
+            "industry_fields": ["46"],
+            "yearly_targets": [{"year": 2026, "target": "完成实训基地建设"}],
+            **fields,
+        },
+        institution,
+        AT,
+    )
 
 
 def submitted(store, institution: Actor, call: dict, **fields) -> dict:
@@ -70,6 +113,7 @@ def names(store) -> list[str]:
 
 
 # --- the recommendation cap per recommending authority --------------------------------------
+
 
 def test_a_prefecture_recommends_at_most_the_calls_cap_and_other_prefectures_have_their_own(store):
     call = a_call(store, prefecture_cap=2)
@@ -132,6 +176,7 @@ def test_withdrawing_a_draft_frees_the_institutions_place_in_the_call(store):
 
 # --- submitting ---------------------------------------------------------------------------------
 
+
 def test_submitting_without_a_material_kind_the_call_requires_is_refused_naming_it(store):
     call = a_call(store, required_materials=["application_form", "construction_plan"])
     owner = an_institution(store)
@@ -150,11 +195,15 @@ def test_submitting_without_a_material_kind_the_call_requires_is_refused_naming_
     assert answer["state"] == "submitted" and answer["submitted_at"] == AT
     assert [f["rule"] for f in answer["eligibility_findings"] if not f["passed"]] == []
     name, subject, data = store.emitted[-1]
-    assert (name, subject, data["recommender"]) == ("application_submitted", draft["id"],
-                                                   {"kind": "prefecture_bureau", "authority": CHANGSHA})
+    assert (name, subject, data["recommender"]) == (
+        "application_submitted",
+        draft["id"],
+        {"kind": "prefecture_bureau", "authority": CHANGSHA},
+    )
 
 
 # --- the province's eligibility decision --------------------------------------------------------
+
 
 def recommended(store, call, **fields) -> dict:
     institution_kind = fields.pop("kind", "higher_vocational")
@@ -168,7 +217,10 @@ def test_confirming_findings_that_all_pass_makes_the_application_eligible_for_re
     assert decided["state"] == "eligible" and decided["eligibility_decision"]["overridden"] is False
     name, _, data = store.emitted[-1]
     assert name == "eligibility_checked" and data["eligible"] is True and data["overridden"] is False
-    assert data["applicant"]["institution_type"] == "higher_vocational" and data["applicant"]["title"] == "智能制造专业群建设"
+    assert (
+        data["applicant"]["institution_type"] == "higher_vocational"
+        and data["applicant"]["title"] == "智能制造专业群建设"
+    )
 
 
 def test_overriding_a_failed_finding_needs_a_reason_and_then_is_told_to_review(store):
@@ -198,6 +250,7 @@ def test_the_notices_institution_type_rule_cannot_be_overridden_only_confirmed(s
 
 # --- review's progress: the selection finalized -------------------------------------------------
 
+
 def test_a_finalized_selection_establishes_the_approved_as_projects_and_keeps_the_reserve_list(store):
     call = a_call(store, quota=2, prefecture_cap=3)
     eligible = []
@@ -212,19 +265,48 @@ def test_a_finalized_selection_establishes_the_approved_as_projects_and_keeps_th
     assert store.emitted[-1][0] == "call_closed" and store.emitted[-1][2]["submitted_count"] == 3
 
     deadline = (CLOSED + timedelta(days=10)).isoformat()
-    store.atomic(lambda: selection.experts_assigned(store, {"call_id": call["id"], "assignments": [
-        {"application_id": a["id"], "expert_id": "exp_1", "assignment_id": f"asg_{a['id']}", "review_deadline": deadline}
-        for a in eligible]}, CLOSED, "review.experts_assigned evt_1"))
+    store.atomic(
+        lambda: selection.experts_assigned(
+            store,
+            {
+                "call_id": call["id"],
+                "assignments": [
+                    {
+                        "application_id": a["id"],
+                        "expert_id": "exp_1",
+                        "assignment_id": f"asg_{a['id']}",
+                        "review_deadline": deadline,
+                    }
+                    for a in eligible
+                ],
+            },
+            CLOSED,
+            "review.experts_assigned evt_1",
+        )
+    )
     assert store.calls[call["id"]]["state"] == "in_review"
     assert {store.applications[a["id"]]["state"] for a in eligible} == {"in_review"}
     store.atomic(lambda: selection.notice_published(store, call["id"], CLOSED, "review.notice_published evt_2"))
 
     finalized_at = CLOSED + timedelta(days=20)
-    data = {"call_id": call["id"], "category": "hv-group", "funding_rule": "tiered-v1", "quota": 2,
-            "approved": [{"application_id": a["id"], "institution_id": a["institution_id"], "prefecture": a["prefecture"],
-                          "rank": rank, "title": a["title"], "budget_request_fen": a["budget_request_fen"]}
-                         for rank, a in enumerate((first, second), 1)],
-            "reserve": [{"application_id": third["id"], "prefecture": LOUDI, "rank": 3, "reserve_position": 1}]}
+    data = {
+        "call_id": call["id"],
+        "category": "hv-group",
+        "funding_rule": "tiered-v1",
+        "quota": 2,
+        "approved": [
+            {
+                "application_id": a["id"],
+                "institution_id": a["institution_id"],
+                "prefecture": a["prefecture"],
+                "rank": rank,
+                "title": a["title"],
+                "budget_request_fen": a["budget_request_fen"],
+            }
+            for rank, a in enumerate((first, second), 1)
+        ],
+        "reserve": [{"application_id": third["id"], "prefecture": LOUDI, "rank": 3, "reserve_position": 1}],
+    }
     before = len(store.emitted)
     store.atomic(lambda: selection.selection_finalized(store, data, finalized_at, "review.selection_finalized evt_3"))
 
@@ -232,9 +314,13 @@ def test_a_finalized_selection_establishes_the_approved_as_projects_and_keeps_th
     assert store.calls[call["id"]]["reserve_valid_until"] == reserve_valid_until(finalized_at)
     assert [store.applications[a["id"]]["state"] for a in eligible] == ["approved", "approved", "not_selected"]
     assert {pid: (p["state"], p["rank"], p["prefecture"]) for pid, p in store.projects.items()} == {
-        first["id"]: ("established", 1, CHANGSHA), second["id"]: ("established", 2, HENGYANG)}
+        first["id"]: ("established", 1, CHANGSHA),
+        second["id"]: ("established", 2, HENGYANG),
+    }
     assert [(name, subject) for name, subject, _ in store.emitted[before:]] == [
-        ("project_established", first["id"]), ("project_established", second["id"])]
+        ("project_established", first["id"]),
+        ("project_established", second["id"]),
+    ]
     assert store.category_quotas["hv-group"] == {"selected": 2, "held": 0}  # the call's hold became selections
 
     again = len(store.emitted)

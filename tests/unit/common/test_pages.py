@@ -1,5 +1,6 @@
 """The one page cursor (services/common/pages.py): opaque, it gives back the place it was made at,
 and a cursor the list did not give is refused naming the field."""
+
 from datetime import datetime, timezone
 
 import pytest
@@ -29,7 +30,8 @@ def test_a_cursor_the_list_did_not_give_is_refused_naming_the_field(cursor):
 def test_the_next_page_starts_after_the_last_item_in_the_sort_order():
     order = (("created_at", pages.DESCENDING), ("_id", pages.DESCENDING))
     cursor = pages.cursor_after({"created_at": AT, "_id": "ntf_9"}, order)
-    assert pages.after(cursor, order) == {"$or": [{"created_at": {"$lt": AT}},
-                                                  {"created_at": AT, "_id": {"$lt": "ntf_9"}}]}
+    assert pages.after(cursor, order) == {
+        "$or": [{"created_at": {"$lt": AT}}, {"created_at": AT, "_id": {"$lt": "ntf_9"}}]
+    }
     assert pages.after(pages.encode_cursor(["app_3"]), pages.BY_ID) == {"_id": {"$gt": "app_3"}}
     assert pages.after(None, pages.BY_ID) == {}

@@ -50,9 +50,15 @@ def test_refusals_become_problems_with_their_status():
 
 
 def test_a_domain_refusal_about_a_field_names_it_in_both_languages():
-    assert command("field") == {"status": 422, "problem": {
-        "title": "Unprocessable Content", "detail": "改变时须说明理由 / required to override",
-        "errors": {"reason": ["改变时须说明理由 / required to override"]}, "type": "invalid-fields"}}
+    assert command("field") == {
+        "status": 422,
+        "problem": {
+            "title": "Unprocessable Content",
+            "detail": "改变时须说明理由 / required to override",
+            "errors": {"reason": ["改变时须说明理由 / required to override"]},
+            "type": "invalid-fields",
+        },
+    }
 
 
 def test_a_bug_is_not_disguised_as_a_refusal():
@@ -66,8 +72,10 @@ def test_a_bug_is_not_disguised_as_a_refusal():
 def test_bilingual_messages_keep_both_languages():
     class Bilingual(str):
         zh = "统一社会信用代码校验位错误"
+
     assert field_errors({"credit_code": [Bilingual("credit code check digit is wrong")]}) == {
-        "credit_code": ["统一社会信用代码校验位错误 / credit code check digit is wrong"]}
+        "credit_code": ["统一社会信用代码校验位错误 / credit code check digit is wrong"]
+    }
 
 
 def test_idempotent_scopes_the_key_by_caller_and_marks_a_replay():

@@ -5,6 +5,7 @@ candidates, and panels with their projects and rectification deadlines), over di
 checked against review's contract (services/contracts/review_events.py EVENTS).
 
 Like MongoDB, every read answers a copy, so a use case sees only what it wrote back."""
+
 from __future__ import annotations
 
 import copy
@@ -13,8 +14,15 @@ from services.common.clock import utcnow
 from services.contracts.review_events import EVENTS
 from services.review.domain.reviews import STANDING
 from services.review.store import (
-    AssignmentNotFound, CallNotFound, DuplicateExpert, ObjectionNotFound, PanelAssignmentNotFound, PanelNotFound,
-    StaleSnapshot, new_id)
+    AssignmentNotFound,
+    CallNotFound,
+    DuplicateExpert,
+    ObjectionNotFound,
+    PanelAssignmentNotFound,
+    PanelNotFound,
+    StaleSnapshot,
+    new_id,
+)
 from tests.support.unit_of_work import InMemoryUnitOfWork
 
 CALL_DEFAULTS = {"stage": "reviewing", "applied_institution_ids": [], "history": [], "left": []}
@@ -31,8 +39,16 @@ def set_fields_of(doc: dict, fields: dict) -> None:
 
 
 class FakeReviewStore(InMemoryUnitOfWork):
-    tables = ("expert_docs", "call_docs", "candidate_docs", "assignment_docs", "run_docs", "project_docs",
-              "panel_docs", "panel_assignment_docs")
+    tables = (
+        "expert_docs",
+        "call_docs",
+        "candidate_docs",
+        "assignment_docs",
+        "run_docs",
+        "project_docs",
+        "panel_docs",
+        "panel_assignment_docs",
+    )
     events = EVENTS
 
     def __init__(self):
@@ -57,6 +73,7 @@ class FakeReviewStore(InMemoryUnitOfWork):
                     raise DuplicateExpert(DuplicateExpert.message.en)
                 self.expert_docs[doc["_id"]] = copy.deepcopy(doc)
             return docs
+
         return self.atomic(work)
 
     def person_keys(self) -> set[str]:
@@ -73,8 +90,11 @@ class FakeReviewStore(InMemoryUnitOfWork):
         doc = self.call_docs.get(call_id)
         if doc is None:
             touched = {path for operator in update.values() for path in operator}
-            doc = self.call_docs[call_id] = {"_id": call_id, "version": 0, **copy.deepcopy(
-                {k: v for k, v in CALL_DEFAULTS.items() if k not in touched})}
+            doc = self.call_docs[call_id] = {
+                "_id": call_id,
+                "version": 0,
+                **copy.deepcopy({k: v for k, v in CALL_DEFAULTS.items() if k not in touched}),
+            }
         for operator, fields in update.items():
             for key, value in fields.items():
                 if operator == "$set":
@@ -96,8 +116,11 @@ class FakeReviewStore(InMemoryUnitOfWork):
         return copy.deepcopy(self.candidate_docs.get(application_id))
 
     def candidates(self, call_id: str, status: str | None = "eligible") -> list[dict]:
-        return [copy.deepcopy(c) for _, c in sorted(self.candidate_docs.items())
-                if c["call_id"] == call_id and status in (None, c["status"])]
+        return [
+            copy.deepcopy(c)
+            for _, c in sorted(self.candidate_docs.items())
+            if c["call_id"] == call_id and status in (None, c["status"])
+        ]
 
     def set_candidate(self, application_id: str, fields: dict) -> None:
         if application_id in self.candidate_docs:
@@ -119,6 +142,7 @@ class FakeReviewStore(InMemoryUnitOfWork):
             call = self.call(call_id)
             self.call_docs[call_id]["version"] += 1
             return work(call)
+
         return self.atomic(attempt)
 
     def in_application(self, call_id: str, application_id: str, work):
@@ -126,6 +150,7 @@ class FakeReviewStore(InMemoryUnitOfWork):
             call = self.call(call_id)
             self.candidate_docs[application_id]["version"] = self.candidate_docs[application_id].get("version", 0) + 1
             return work(call)
+
         return self.atomic(attempt)
 
     def close_candidates(self, call_id: str) -> None:
@@ -154,11 +179,15 @@ class FakeReviewStore(InMemoryUnitOfWork):
         return copy.deepcopy(self.assignment_docs[assignment_id])
 
     def assignments(self, call_id: str | None = None, application_id: str | None = None) -> list[dict]:
-        return [copy.deepcopy(a) for _, a in sorted(self.assignment_docs.items())
-                if call_id in (None, a["call_id"]) and application_id in (None, a["application_id"])]
+        return [
+            copy.deepcopy(a)
+            for _, a in sorted(self.assignment_docs.items())
+            if call_id in (None, a["call_id"]) and application_id in (None, a["application_id"])
+        ]
 
-    def move_assignment(self, assignment_id: str, from_status: str, to_status: str, entry: dict,
-                        set_fields: dict | None = None) -> None:
+    def move_assignment(
+        self, assignment_id: str, from_status: str, to_status: str, entry: dict, set_fields: dict | None = None
+    ) -> None:
         doc = self.assignment_docs.get(assignment_id)
         if doc is None or doc["status"] != from_status:
             raise StaleSnapshot(assignment_id)
@@ -184,6 +213,7 @@ class FakeReviewStore(InMemoryUnitOfWork):
             for name, subject, data in events:
                 self.emit(name, subject, data)
             return run
+
         return self.atomic(work)
 
     # --- projects (from events) ------------------------------------------------------------
@@ -200,9 +230,14 @@ class FakeReviewStore(InMemoryUnitOfWork):
         return True
 
     def rectifications_due(self, at) -> list[dict]:
-        return [copy.deepcopy(p) for _, p in sorted(self.project_docs.items())
-                if p["state"] == "standing" and (p.get("rectify") or {}).get("by") is not None
-                and p["rectify"]["by"] <= at and p["rectify"].get("told_at") is None]
+        return [
+            copy.deepcopy(p)
+            for _, p in sorted(self.project_docs.items())
+            if p["state"] == "standing"
+            and (p.get("rectify") or {}).get("by") is not None
+            and p["rectify"]["by"] <= at
+            and p["rectify"].get("told_at") is None
+        ]
 
     def claim_rectification_notice(self, project_id: str, by, at) -> bool:
         rectify = (self.project_docs.get(project_id) or {}).get("rectify")
@@ -224,10 +259,13 @@ class FakeReviewStore(InMemoryUnitOfWork):
     # --- panels --------------------------------------------------------------------------------
 
     def busy_projects(self, milestone: str) -> dict[str, str]:
-        return {project_id: panel["_id"] for _, panel in sorted(self.panel_docs.items())
-                if panel["milestone"] == milestone and panel["status"] != "closed"
-                for project_id in panel["project_ids"]
-                if (panel.get("results") or {}).get(project_id, {}).get("status") != "confirmed"}
+        return {
+            project_id: panel["_id"]
+            for _, panel in sorted(self.panel_docs.items())
+            if panel["milestone"] == milestone and panel["status"] != "closed"
+            for project_id in panel["project_ids"]
+            if (panel.get("results") or {}).get(project_id, {}).get("status") != "confirmed"
+        }
 
     def add_panel(self, panel: dict, events) -> dict:
         def work():
@@ -236,6 +274,7 @@ class FakeReviewStore(InMemoryUnitOfWork):
             for name, subject, data in events:
                 self.emit(name, subject, data)
             return panel
+
         return self.atomic(work)
 
     def panel(self, panel_id: str) -> dict:
@@ -248,6 +287,7 @@ class FakeReviewStore(InMemoryUnitOfWork):
             panel = self.panel(panel_id)
             self.panel_docs[panel_id]["version"] = self.panel_docs[panel_id].get("version", 0) + 1
             return work(panel)
+
         return self.atomic(attempt)
 
     def update_panel(self, panel_id: str, set_fields: dict | None = None, history=()) -> None:
@@ -262,15 +302,19 @@ class FakeReviewStore(InMemoryUnitOfWork):
         return copy.deepcopy(self.panel_assignment_docs[assignment_id])
 
     def panel_assignments(self, panel_id: str, project_id: str | None = None) -> list[dict]:
-        return [copy.deepcopy(a) for _, a in sorted(self.panel_assignment_docs.items())
-                if a["panel_id"] == panel_id and (not project_id or a["project_id"] == project_id)]
+        return [
+            copy.deepcopy(a)
+            for _, a in sorted(self.panel_assignment_docs.items())
+            if a["panel_id"] == panel_id and (not project_id or a["project_id"] == project_id)
+        ]
 
     def add_panel_assignments(self, assignments: list[dict]) -> None:
         assert not {a["_id"] for a in assignments} & set(self.panel_assignment_docs), "duplicate key"
         self.panel_assignment_docs.update({a["_id"]: copy.deepcopy(a) for a in assignments})
 
-    def move_panel_assignment(self, assignment_id: str, from_status: str, to_status: str, entry: dict,
-                              set_fields: dict | None = None) -> None:
+    def move_panel_assignment(
+        self, assignment_id: str, from_status: str, to_status: str, entry: dict, set_fields: dict | None = None
+    ) -> None:
         doc = self.panel_assignment_docs.get(assignment_id)
         if doc is None or doc["status"] != from_status:
             raise StaleSnapshot(assignment_id)
