@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup up down logs demo test test-unit chaos bandit bench bench-e2e bench-assign-national fuzz k8s-validate
+.PHONY: setup up down logs demo test test-unit chaos bandit lint bench bench-e2e bench-assign-national fuzz k8s-validate
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -43,6 +43,14 @@ test: setup
 # Static security checks: any finding of medium severity or more fails (docs/security.md).
 bandit: setup
 	$(VENV)/bin/bandit -q -r services chuyi --severity-level medium
+
+# The layering (import-linter contracts, [tool.importlinter]), ruff's lint and format check ([tool.ruff]) and mypy strict on
+# the kernel and every domain ([tool.mypy]); .ci/run runs it before the tests.
+lint: setup
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check services chuyi tests bench examples
+	$(VENV)/bin/ruff format --check services chuyi tests bench examples
+	$(VENV)/bin/mypy
 
 test-unit: setup
 	$(PY) -m pytest -q tests/unit

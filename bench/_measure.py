@@ -1,6 +1,7 @@
 """What the bench/ scripts measure with: percentiles, drivers (rising concurrency, a fixed
 rate), a process's memory from /proc, the raw broker loop that baselines are made of,
 and the one-JSON-object last line every benchmark prints."""
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,11 @@ from kombu import Connection, Consumer, Producer
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # imported by the kernel, not used here
 
 from services.common.messaging import (  # noqa: E402
-    CLOUDEVENTS_CONTENT_TYPE, consumer_queue, service_exchange, unrouted_topology)
+    CLOUDEVENTS_CONTENT_TYPE,
+    consumer_queue,
+    service_exchange,
+    unrouted_topology,
+)
 
 PROC = Path("/proc")
 # A benchmark's stack is a development stack on this machine: its published development secrets are allowed.
@@ -26,6 +31,7 @@ os.environ.setdefault("CHUYI_ENV", "development")
 
 
 # ---------------------------------------------------------------- numbers
+
 
 def percentile(values: Iterable[float], q: float) -> float:
     """The nearest-rank q-quantile (0 < q <= 1): the smallest value with at least q of them at or below it."""
@@ -63,6 +69,7 @@ def machine() -> dict:
 
 
 # ---------------------------------------------------------------- drivers
+
 
 def failure(exc: BaseException) -> str:
     """How a failed request reads in a benchmark's table: the error's type and the start of its message."""
@@ -131,6 +138,7 @@ def at_rate(rate: float, items: list, one: Callable, threads: int = 4) -> tuple[
 
 # ---------------------------------------------------------------- memory
 
+
 def status_kb(status_text: str) -> dict[str, int]:
     """The kB fields of a /proc/<pid>/status text: {"VmRSS": 51234, "VmHWM": ...}."""
     fields = {}
@@ -144,7 +152,7 @@ def status_kb(status_text: str) -> dict[str, int]:
 
 def parent_of(stat_text: str) -> int:
     """The parent pid in a /proc/<pid>/stat text (the command name may hold spaces and parentheses)."""
-    return int(stat_text[stat_text.rindex(")") + 2:].split()[1])
+    return int(stat_text[stat_text.rindex(")") + 2 :].split()[1])
 
 
 def process_tree(pid: int) -> list[int]:
@@ -207,14 +215,21 @@ class MemorySampler:
 
 # ---------------------------------------------------------------- the raw broker path
 
+
 class RawLoop:
     """The raw limit of a message's trip: a kombu publisher with publisher confirms
     (persistent, mandatory) and a consumer thread with manual acks, on the platform's own
     topology (a `<source>.events` topic exchange, a quorum `<sink>.<source>` queue bound
     to `#`). `on_message(message_id, body)` runs in the consumer thread before each ack."""
 
-    def __init__(self, amqp_uri: str, on_message: Callable[[str, bytes], None],
-                 source: str = "benchraw", sink: str = "benchsink", prefetch: int = 100):
+    def __init__(
+        self,
+        amqp_uri: str,
+        on_message: Callable[[str, bytes], None],
+        source: str = "benchraw",
+        sink: str = "benchsink",
+        prefetch: int = 100,
+    ):
         self.amqp_uri, self.on_message, self.prefetch = amqp_uri, on_message, prefetch
         self.exchange = service_exchange(source)
         self.queue = consumer_queue(sink, source)
@@ -231,19 +246,37 @@ class RawLoop:
             raise RuntimeError(f"the raw consumer did not start: {self._error!r}")
 
     def publish(self, body: bytes, message_id: str, routing_key: str = "bench") -> None:
-        self._producer.publish(body, exchange=self.exchange, routing_key=routing_key, mandatory=True, delivery_mode=2,
-                               content_type=CLOUDEVENTS_CONTENT_TYPE, content_encoding="utf-8",
-                               message_id=message_id, retry=False)
+        self._producer.publish(
+            body,
+            exchange=self.exchange,
+            routing_key=routing_key,
+            mandatory=True,
+            delivery_mode=2,
+            content_type=CLOUDEVENTS_CONTENT_TYPE,
+            content_encoding="utf-8",
+            message_id=message_id,
+            retry=False,
+        )
 
     def _consume(self) -> None:
         def settle(message):
             body = message.body  # kombu decodes a body with a content encoding to str
-            self.on_message(message.properties.get("message_id"), body.encode("utf-8") if isinstance(body, str) else body)
+            self.on_message(
+                message.properties.get("message_id"), body.encode("utf-8") if isinstance(body, str) else body
+            )
             message.ack()
+
         try:
-            with Connection(self.amqp_uri, heartbeat=0) as connection, \
-                    Consumer(connection, queues=[self.queue], on_message=settle, prefetch_count=self.prefetch,
-                             accept=[CLOUDEVENTS_CONTENT_TYPE]):
+            with (
+                Connection(self.amqp_uri, heartbeat=0) as connection,
+                Consumer(
+                    connection,
+                    queues=[self.queue],
+                    on_message=settle,
+                    prefetch_count=self.prefetch,
+                    accept=[CLOUDEVENTS_CONTENT_TYPE],
+                ),
+            ):
                 self._consuming.set()
                 while not self._stop.is_set():
                     try:

@@ -25,6 +25,7 @@ included):
 The machine is shared: load averages are printed. The last line is one JSON object.
 Run: make bench-assign-national, or .venv/bin/python bench/assign_national.py [--apps N --experts M]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,24 +68,37 @@ def step_solve(apps: int, experts: int) -> dict:
     cpu, peak = time.process_time() - cpu, peak_mb()
     checked = time.perf_counter()
     violations = check_assignment(applications, pool, POLICY, result.pairs)
-    return {"seconds": result.seconds, "cpu_seconds": cpu, "peak_mb": peak, "instance_mb": before_mb,
-            "instance_seconds": generated, "check_seconds": time.perf_counter() - checked,
-            "points": round(result.total_affinity * AFFINITY_SCALE), "filled": len(result.pairs),
-            "unfilled": sum(u.missing for u in result.unfilled), "violations": len(violations),
-            "violation_kinds": sorted({v.rule for v in violations}), "candidate_pairs": result.candidate_pairs,
-            "load": dataclasses.asdict(result.load)}
+    return {
+        "seconds": result.seconds,
+        "cpu_seconds": cpu,
+        "peak_mb": peak,
+        "instance_mb": before_mb,
+        "instance_seconds": generated,
+        "check_seconds": time.perf_counter() - checked,
+        "points": round(result.total_affinity * AFFINITY_SCALE),
+        "filled": len(result.pairs),
+        "unfilled": sum(u.missing for u in result.unfilled),
+        "violations": len(violations),
+        "violation_kinds": sorted({v.rule for v in violations}),
+        "candidate_pairs": result.candidate_pairs,
+        "load": dataclasses.asdict(result.load),
+    }
 
 
-def best_sets(problem: AssignmentProblem, rows: np.ndarray, columns: np.ndarray, upper: np.ndarray,
-              prices: np.ndarray) -> np.ndarray:
+def best_sets(
+    problem: AssignmentProblem, rows: np.ndarray, columns: np.ndarray, upper: np.ndarray, prices: np.ndarray
+) -> np.ndarray:
     """Per row, the most Σ (points − price) over at most demand experts of distinct
     institutions, among `columns`; `upper` (rows × columns) bounds each value from above
     (excluded: -inf). The best few per row are valued exactly, the rest at their bound."""
     demand = problem.demand[rows]
     k = int(demand.max())
     width = min(upper.shape[1], 4 * k)
-    top = np.argpartition(upper, upper.shape[1] - width, axis=1)[:, -width:] if upper.shape[1] > width else \
-        np.broadcast_to(np.arange(upper.shape[1]), (len(rows), upper.shape[1]))
+    top = (
+        np.argpartition(upper, upper.shape[1] - width, axis=1)[:, -width:]
+        if upper.shape[1] > width
+        else np.broadcast_to(np.arange(upper.shape[1]), (len(rows), upper.shape[1]))
+    )
     top_upper = np.take_along_axis(upper, top, axis=1)
     cutoff = np.full(len(rows), -np.inf)  # the most any entry outside `top` can be worth
     if upper.shape[1] > width:
@@ -141,7 +155,7 @@ def lagrangian_bound(problem: AssignmentProblem, prices: np.ndarray) -> dict:
         step = max(1, 2_000_000 // max(len(first), 1))
         floor = []  # per row: its k-th best value so far, which an expert must beat
         for at in range(0, len(group_rows), step):
-            block_rows = group_rows[at:at + step]
+            block_rows = group_rows[at : at + step]
             floor.append(values_floor(problem, block_rows, first, prices))
             scored += len(block_rows) * len(first)
         threshold = float(np.concatenate(floor).min()) if floor else 0.0
@@ -149,7 +163,7 @@ def lagrangian_bound(problem: AssignmentProblem, prices: np.ndarray) -> dict:
         columns = np.union1d(columns, first)
         step = max(1, 2_000_000 // max(len(columns), 1))
         for at in range(0, len(group_rows), step):
-            block_rows = group_rows[at:at + step]
+            block_rows = group_rows[at : at + step]
             total += float(values(block_rows, columns).sum())
             scored += len(block_rows) * len(columns)
     return {"bound_points": total, "pairs_scored": scored}
@@ -184,8 +198,13 @@ def step_bound(apps: int, experts: int) -> dict:
         solution = problem.flow(solution.app, solution.expert, spread=False)
     flow_points = int(solution.points[solution.chosen].sum())
     bound = lagrangian_bound(problem, solution.lp_duals().expert)
-    return {**bound, "flow_points": flow_points, "filled": int(solution.chosen.sum()),
-            "bound_seconds": time.perf_counter() - started, "peak_mb": peak_mb()}
+    return {
+        **bound,
+        "flow_points": flow_points,
+        "filled": int(solution.chosen.sum()),
+        "bound_seconds": time.perf_counter() - started,
+        "peak_mb": peak_mb(),
+    }
 
 
 STEPS = {"solve": step_solve, "bound": step_bound}
@@ -215,28 +234,51 @@ def main() -> None:
     bound = in_child("bound", apps=args.apps, experts=args.experts)
     load_after = os.getloadavg()[0]
     optimality = ours["points"] / bound["bound_points"]
-    print(f"{args.apps} applications × {POLICY.reviewers_per_application} experts from {args.experts} experts "
-          f"(caps {CAPS[0]}..{CAPS[1]}); {os.cpu_count()} cores, load average {load_before:.1f} → {load_after:.1f}")
-    print(f"ours: {ours['seconds']:.1f} s wall ({ours['cpu_seconds']:.1f} s CPU), peak {ours['peak_mb']:.0f} MB "
-          f"(instance {ours['instance_mb']:.0f} MB), {ours['filled']} filled, {ours['unfilled']} unfilled, "
-          f"{ours['violations']} violations, {ours['candidate_pairs']} candidate pairs")
-    print(f"certified bound {bound['bound_points'] / AFFINITY_SCALE:.4f} (flow over global candidates without load "
-          f"spread {bound['flow_points'] / AFFINITY_SCALE:.4f}; "
-          f"{bound['pairs_scored']} pairs scored to price, {bound['bound_seconds']:.0f} s): "
-          f"ours = {optimality:.6%} of it")
-    print(json.dumps({
-        "seconds": round(ours["seconds"], 3), "cpu_seconds": round(ours["cpu_seconds"], 3),
-        "peak_mb": round(ours["peak_mb"], 1), "instance_mb": round(ours["instance_mb"], 1),
-        "optimality": optimality, "violations": ours["violations"], "unfilled": ours["unfilled"],
-        "filled": ours["filled"], "candidate_pairs": ours["candidate_pairs"], "points": ours["points"],
-        "bound_points": bound["bound_points"], "bound_kind": "LP dual (weak duality) over all pairs",
-        "optimality_vs_candidate_flow": ours["points"] / bound["flow_points"],
-        "bound_pairs_scored": bound["pairs_scored"], "bound_seconds": round(bound["bound_seconds"], 1),
-        "instance_seconds": round(ours["instance_seconds"], 1), "check_seconds": round(ours["check_seconds"], 1),
-        "load": ours["load"], "applications": args.apps, "experts": args.experts, "caps": list(CAPS),
-        "cores": os.cpu_count(), "load_average": [round(load_before, 2), round(load_after, 2)],
-        "total_seconds": round(time.perf_counter() - wall, 1),
-    }))
+    print(
+        f"{args.apps} applications × {POLICY.reviewers_per_application} experts from {args.experts} experts "
+        f"(caps {CAPS[0]}..{CAPS[1]}); {os.cpu_count()} cores, load average {load_before:.1f} → {load_after:.1f}"
+    )
+    print(
+        f"ours: {ours['seconds']:.1f} s wall ({ours['cpu_seconds']:.1f} s CPU), peak {ours['peak_mb']:.0f} MB "
+        f"(instance {ours['instance_mb']:.0f} MB), {ours['filled']} filled, {ours['unfilled']} unfilled, "
+        f"{ours['violations']} violations, {ours['candidate_pairs']} candidate pairs"
+    )
+    print(
+        f"certified bound {bound['bound_points'] / AFFINITY_SCALE:.4f} (flow over global candidates without load "
+        f"spread {bound['flow_points'] / AFFINITY_SCALE:.4f}; "
+        f"{bound['pairs_scored']} pairs scored to price, {bound['bound_seconds']:.0f} s): "
+        f"ours = {optimality:.6%} of it"
+    )
+    print(
+        json.dumps(
+            {
+                "seconds": round(ours["seconds"], 3),
+                "cpu_seconds": round(ours["cpu_seconds"], 3),
+                "peak_mb": round(ours["peak_mb"], 1),
+                "instance_mb": round(ours["instance_mb"], 1),
+                "optimality": optimality,
+                "violations": ours["violations"],
+                "unfilled": ours["unfilled"],
+                "filled": ours["filled"],
+                "candidate_pairs": ours["candidate_pairs"],
+                "points": ours["points"],
+                "bound_points": bound["bound_points"],
+                "bound_kind": "LP dual (weak duality) over all pairs",
+                "optimality_vs_candidate_flow": ours["points"] / bound["flow_points"],
+                "bound_pairs_scored": bound["pairs_scored"],
+                "bound_seconds": round(bound["bound_seconds"], 1),
+                "instance_seconds": round(ours["instance_seconds"], 1),
+                "check_seconds": round(ours["check_seconds"], 1),
+                "load": ours["load"],
+                "applications": args.apps,
+                "experts": args.experts,
+                "caps": list(CAPS),
+                "cores": os.cpu_count(),
+                "load_average": [round(load_before, 2), round(load_after, 2)],
+                "total_seconds": round(time.perf_counter() - wall, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

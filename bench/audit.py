@@ -11,6 +11,7 @@ which must pass.
 Only same-run ratios mean anything on a shared machine. The last line is one JSON object.
 Run: .venv/bin/python bench/audit.py [--commands N] [--subjects S] [--threads T] [--rounds R]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,20 +47,24 @@ class BenchStore(BaseStore):
 
     def submit(self, application_id: str, n: int) -> None:
         def work():
-            self.db.applications.update_one({"_id": application_id}, {"$set": {"state": "submitted", "n": n}},
-                                            session=self.session)
+            self.db.applications.update_one(
+                {"_id": application_id}, {"$set": {"state": "submitted", "n": n}}, session=self.session
+            )
             self.emit("application_submitted", application_id, {"application_id": application_id, "n": n})
+
         self.atomic(work)
 
 
 def run_commands(db, numbers: range, subjects: int, threads: int, audited: bool) -> float:
     """Seconds for the commands `numbers`, from `threads` threads each on its own subjects."""
+
     def worker(offset: int) -> None:
         if audited:
             audit.acting.set(audit.Acting.from_claims(INSTITUTION, "submit_application"))
         store = BenchStore(db, "applications")
         for n in numbers[offset::threads]:
             store.submit(f"A{(n % (subjects // threads)) * threads + offset:05d}", n)
+
     start = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(worker, range(threads)))
@@ -101,17 +106,26 @@ def main() -> None:
         verify_s = time.perf_counter() - started
         client.close()
     result = {
-        "commands": args.commands, "subjects": args.subjects, "threads": args.threads, "rounds": args.rounds,
-        "audited_per_s": round(sequential[0], 1), "plain_per_s": round(sequential[1], 1),
+        "commands": args.commands,
+        "subjects": args.subjects,
+        "threads": args.threads,
+        "rounds": args.rounds,
+        "audited_per_s": round(sequential[0], 1),
+        "plain_per_s": round(sequential[1], 1),
         "ratio": round(sequential[0] / sequential[1], 3),
-        "audited_threads_per_s": round(parallel[0], 1), "plain_threads_per_s": round(parallel[1], 1),
+        "audited_threads_per_s": round(parallel[0], 1),
+        "plain_threads_per_s": round(parallel[1], 1),
         "threads_ratio": round(parallel[0] / parallel[1], 3),
-        "records": records, "checkpoint_heads": len(checkpoint["heads"]), "checkpoint_s": round(seal_s, 3),
+        "records": records,
+        "checkpoint_heads": len(checkpoint["heads"]),
+        "checkpoint_s": round(seal_s, 3),
         "verify_records_per_s": round(records / verify_s, 1),
     }
-    print(f"audited {result['audited_per_s']}/s vs {result['plain_per_s']}/s without the record "
-          f"(×{result['ratio']}); {args.threads} threads: {result['audited_threads_per_s']}/s vs "
-          f"{result['plain_threads_per_s']}/s (×{result['threads_ratio']}); verify {result['verify_records_per_s']} records/s")
+    print(
+        f"audited {result['audited_per_s']}/s vs {result['plain_per_s']}/s without the record "
+        f"(×{result['ratio']}); {args.threads} threads: {result['audited_threads_per_s']}/s vs "
+        f"{result['plain_threads_per_s']}/s (×{result['threads_ratio']}); verify {result['verify_records_per_s']} records/s"
+    )
     print(json.dumps(result))
 
 

@@ -18,6 +18,7 @@ Ratios: a service idle ÷ the bare kernel service idle (what the service adds to
 under load ÷ its own idle (what the load adds). The last line is one JSON object.
 Run: make bench-memory, or .venv/bin/python bench/memory.py [--submissions N] [--threads T] [--quiet S]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,13 +41,21 @@ from tests.support.stack import Stack  # noqa: E402
 
 FLOOR = "tests.service.kernel_services:ConsumerService"
 GATEWAY = "gateway"
-READS = (("province", {}, "/v1/applications"), ("province", {}, "/v1/experts"), ("province", {}, "/v1/budgets"),
-         ("province", {}, "/v1/reports/progress"), ("prefecture", {"prefecture": "长沙市"}, "/v1/inbox"))
+READS = (
+    ("province", {}, "/v1/applications"),
+    ("province", {}, "/v1/experts"),
+    ("province", {}, "/v1/budgets"),
+    ("province", {}, "/v1/reports/progress"),
+    ("prefecture", {"prefecture": "长沙市"}, "/v1/inbox"),
+)
 
 
 def pids(stack: Stack, floor: ServiceProcess) -> dict[str, int]:
-    return {**{name: process.proc.pid for name, process in stack.processes.items()},
-            GATEWAY: stack.gateway.pid, "kernel floor": floor.proc.pid}
+    return {
+        **{name: process.proc.pid for name, process in stack.processes.items()},
+        GATEWAY: stack.gateway.pid,
+        "kernel floor": floor.proc.pid,
+    }
 
 
 def read_while(stack: Stack, busy: threading.Event, readers: int) -> tuple[int, list[str]]:
@@ -89,8 +98,12 @@ def load(stack: Stack, submissions: int, threads: int) -> tuple[float, int, list
                 drafts = list(pool.map(lambda i: draft(stack, call_id, i), institutions))
             _, submitted_ms, failures = run_threads(threads, drafts, submit_one(stack))
             notifications = stack.db("notify").notifications
-            wait_until(lambda: notifications.count_documents({"kind": "application_submitted"}) >= 2 * len(submitted_ms),
-                       timeout=300, interval=0.5, what="notify to plan every submission's messages")
+            wait_until(
+                lambda: notifications.count_documents({"kind": "application_submitted"}) >= 2 * len(submitted_ms),
+                timeout=300,
+                interval=0.5,
+                what="notify to plan every submission's messages",
+            )
         finally:
             busy.clear()
         reads_made, read_failures = reads.result()
@@ -107,8 +120,11 @@ def main() -> None:
         parser.error("--submissions and --threads must be at least 1, --quiet not negative")
     at_start = machine()
 
-    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp, \
-            mongo_server(Path(tmp) / "data") as mongo_uri, rabbit_vhost() as amqp_uri:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp,
+        mongo_server(Path(tmp) / "data") as mongo_uri,
+        rabbit_vhost() as amqp_uri,
+    ):
         (Path(tmp) / "logs").mkdir()
         stack = Stack(mongo_uri, amqp_uri, Path(tmp) / "logs")
         floor = ServiceProcess(FLOOR, {**stack.env, "MONGO_DB_PREFIX": stack.prefix + "floor_"}, Path(tmp) / "logs")
@@ -125,21 +141,46 @@ def main() -> None:
             stack.stop()
 
     base = idle["kernel floor"]
-    rows = {name: {"idle_mb": round(idle[name], 1), "load_mb": round(sampler.peak_mb[name], 1),
-                   "hwm_mb": round(lifetime[name], 1), "idle_vs_kernel": round(idle[name] / base, 2),
-                   "load_vs_idle": round(sampler.peak_mb[name] / idle[name], 2)} for name in watched}
-    print(f"{args.submissions} submissions from {args.threads} threads with {args.threads} readers beside them "
-          f"({reads} reads) in {seconds:.1f} s, {sampler.samples} samples; {at_start['cores']} cores, "
-          f"load average {at_start['load_average'][0]}; {len(failures)} requests failed")
+    rows = {
+        name: {
+            "idle_mb": round(idle[name], 1),
+            "load_mb": round(sampler.peak_mb[name], 1),
+            "hwm_mb": round(lifetime[name], 1),
+            "idle_vs_kernel": round(idle[name] / base, 2),
+            "load_vs_idle": round(sampler.peak_mb[name] / idle[name], 2),
+        }
+        for name in watched
+    }
+    print(
+        f"{args.submissions} submissions from {args.threads} threads with {args.threads} readers beside them "
+        f"({reads} reads) in {seconds:.1f} s, {sampler.samples} samples; {at_start['cores']} cores, "
+        f"load average {at_start['load_average'][0]}; {len(failures)} requests failed"
+    )
     for text in sorted(set(failures)):
         print(f"  failed ×{failures.count(text)}: {text}")
     print(f"{'process (VmRSS, MB)':34s} {'idle':>7s} {'load':>7s} {'VmHWM':>7s} {'idle/kernel':>11s} {'load/idle':>9s}")
     for name, row in rows.items():
-        print(f"{name:34s} {row['idle_mb']:7.1f} {row['load_mb']:7.1f} {row['hwm_mb']:7.1f} "
-              f"{row['idle_vs_kernel']:11.2f} {row['load_vs_idle']:9.2f}")
-    print(json.dumps({"services": rows, "kernel_floor_idle_mb": round(base, 1), "submissions": args.submissions,
-                      "threads": args.threads, "reads": reads, "failed": len(failures), "load_seconds": round(seconds, 1),
-                      "gateway_workers": 2, "services_started": list(SERVICES), **at_start}, ensure_ascii=False))
+        print(
+            f"{name:34s} {row['idle_mb']:7.1f} {row['load_mb']:7.1f} {row['hwm_mb']:7.1f} "
+            f"{row['idle_vs_kernel']:11.2f} {row['load_vs_idle']:9.2f}"
+        )
+    print(
+        json.dumps(
+            {
+                "services": rows,
+                "kernel_floor_idle_mb": round(base, 1),
+                "submissions": args.submissions,
+                "threads": args.threads,
+                "reads": reads,
+                "failed": len(failures),
+                "load_seconds": round(seconds, 1),
+                "gateway_workers": 2,
+                "services_started": list(SERVICES),
+                **at_start,
+            },
+            ensure_ascii=False,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from services.review.domain.calibration import ReviewScore, calibrate  # noqa: E402
 from services.review.domain.ranking import QuotaPolicy, RankEntry, rank  # noqa: E402
 
-PREFECTURES = ("长沙市", "株洲市", "湘潭市", "衡阳市", "邵阳市", "岳阳市", "常德市",
-               "张家界市", "益阳市", "郴州市", "永州市", "怀化市", "娄底市", "湘西土家族苗族自治州")
+PREFECTURES = (
+    "长沙市",
+    "株洲市",
+    "湘潭市",
+    "衡阳市",
+    "邵阳市",
+    "岳阳市",
+    "常德市",
+    "张家界市",
+    "益阳市",
+    "郴州市",
+    "永州市",
+    "怀化市",
+    "娄底市",
+    "湘西土家族苗族自治州",
+)
 REVIEWS_PER_APPLICATION = 3
 QUOTA, CAP = 400, 40
 NOISE_SD, OFFSET_SD = 4.0, 5.0
@@ -84,9 +98,7 @@ def _distinct_experts(rng, n_apps: int, n_experts: int) -> np.ndarray:
 def ours(call: Call):
     calibration = calibrate(call.reviews)
     entries = [
-        RankEntry.from_calibrated(
-            score, prefecture=call.prefecture[app_id], submitted_at=call.submitted_at[app_id]
-        )
+        RankEntry.from_calibrated(score, prefecture=call.prefecture[app_id], submitted_at=call.submitted_at[app_id])
         for app_id, score in calibration.scores.items()
     ]
     return calibration, rank(entries, QUOTA, call.policy)
@@ -170,15 +182,19 @@ def main() -> None:
     args = parser.parse_args()
     n_apps, n_experts = int(20000 * args.scale), int(8000 * args.scale)
     call = Call(n_apps, n_experts)
-    print(f"{n_apps} applications × {REVIEWS_PER_APPLICATION} reviews from {n_experts} experts; "
-          f"quota {QUOTA}, at most {CAP} per prefecture")
+    print(
+        f"{n_apps} applications × {REVIEWS_PER_APPLICATION} reviews from {n_experts} experts; "
+        f"quota {QUOTA}, at most {CAP} per prefecture"
+    )
 
     seconds, (calibration, ranking) = timed(ours, call)
     base_seconds, _ = timed(raw_mean_ranking, call)
     memory, base_memory = peak_mb(ours, call), peak_mb(raw_mean_ranking, call)
-    print(f"calibrate + rank      {seconds:8.3f} s  peak {memory:7.1f} MB  "
-          f"({calibration.iterations} CG iterations, converged={calibration.converged}, "
-          f"{calibration.group_count} group(s))")
+    print(
+        f"calibrate + rank      {seconds:8.3f} s  peak {memory:7.1f} MB  "
+        f"({calibration.iterations} CG iterations, converged={calibration.converged}, "
+        f"{calibration.group_count} group(s))"
+    )
     print(f"raw-mean ranking      {base_seconds:8.3f} s  peak {base_memory:7.1f} MB  (baseline)")
 
     small = Call(max(n_apps // DENSE_FRACTION, 50), max(n_experts // DENSE_FRACTION, 20), seed=7)
@@ -186,28 +202,35 @@ def main() -> None:
     small_seconds, (small_calibration, _) = timed(ours, small, repeat=1)
     disagreement = max(abs(small_calibration.offsets[e].offset_hundredths / 100 - b) for e, b in dense.items())
     dense_full_estimate = dense_seconds * DENSE_FRACTION**3
-    print(f"dense lstsq at 1/{DENSE_FRACTION}   {dense_seconds:8.3f} s  "
-          f"(ours at 1/{DENSE_FRACTION}: {small_seconds:.3f} s; "
-          f"largest offset difference {disagreement:.4f} points; "
-          f"full size by O(rows·cols²): about {dense_full_estimate:,.0f} s)")
+    print(
+        f"dense lstsq at 1/{DENSE_FRACTION}   {dense_seconds:8.3f} s  "
+        f"(ours at 1/{DENSE_FRACTION}: {small_seconds:.3f} s; "
+        f"largest offset difference {disagreement:.4f} points; "
+        f"full size by O(rows·cols²): about {dense_full_estimate:,.0f} s)"
+    )
 
     report = quality_report(call, calibration, ranking)
     for key, value in report.items():
         print(f"{key:30s} {value}")
-    print(json.dumps({
-        "seconds": round(seconds, 4),
-        "baseline_seconds": round(base_seconds, 4),
-        "ratio": round(seconds / base_seconds, 2),
-        "peak_mb": round(memory, 1),
-        "baseline_peak_mb": round(base_memory, 1),
-        "cg_iterations": calibration.iterations,
-        "dense_fraction": DENSE_FRACTION,
-        "dense_lstsq_seconds_at_fraction": round(dense_seconds, 4),
-        "ours_seconds_at_fraction": round(small_seconds, 4),
-        "dense_full_size_estimate_seconds": round(dense_full_estimate),
-        "dense_max_offset_difference_points": round(disagreement, 4),
-        **report,
-    }, ensure_ascii=False))
+    print(
+        json.dumps(
+            {
+                "seconds": round(seconds, 4),
+                "baseline_seconds": round(base_seconds, 4),
+                "ratio": round(seconds / base_seconds, 2),
+                "peak_mb": round(memory, 1),
+                "baseline_peak_mb": round(base_memory, 1),
+                "cg_iterations": calibration.iterations,
+                "dense_fraction": DENSE_FRACTION,
+                "dense_lstsq_seconds_at_fraction": round(dense_seconds, 4),
+                "ours_seconds_at_fraction": round(small_seconds, 4),
+                "dense_full_size_estimate_seconds": round(dense_full_estimate),
+                "dense_max_offset_difference_points": round(disagreement, 4),
+                **report,
+            },
+            ensure_ascii=False,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 """`python -m chuyi`: the platform's command line.
 
-  up | down | logs        the local stack (see chuyi/stack.py)
-  demo [--seed N ...]     a whole selection round through the public API of the running stack
-  serve NAME              run one service (applications, review, funding, notify, or module:Class)
-  dead-letters list|replay QUEUE [--id ID ...]
-  backup DIR | restore DIR   every service's database, checksummed (chuyi/backup.py)
-  audit verify            every service's audit chains and checkpoints (services/common/audit.py)
-  token ROLE [--sub S] [--institution-id I] [--prefecture P] [--expert-id E] [--ttl SECONDS]
+up | down | logs        the local stack (see chuyi/stack.py)
+demo [--seed N ...]     a whole selection round through the public API of the running stack
+serve NAME              run one service (applications, review, funding, notify, or module:Class)
+dead-letters list|replay QUEUE [--id ID ...]
+backup DIR | restore DIR   every service's database, checksummed (chuyi/backup.py)
+audit verify            every service's audit chains and checkpoints (services/common/audit.py)
+token ROLE [--sub S] [--institution-id I] [--prefecture P] [--expert-id E] [--ttl SECONDS]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,11 +30,15 @@ def main(argv=None) -> int:
     dead.add_argument("action", choices=["list", "replay"])
     dead.add_argument("queue", help="the consumer queue, e.g. review.applications")
     dead.add_argument("--id", action="append", dest="ids", help="replay only these message ids")
-    for name, what in (("backup", "dump every service's database (and stored files) into DIR, checksummed"),
-                       ("restore", "rebuild an empty platform from the backup in DIR")):
+    for name, what in (
+        ("backup", "dump every service's database (and stored files) into DIR, checksummed"),
+        ("restore", "rebuild an empty platform from the backup in DIR"),
+    ):
         commands.add_parser(name, help=what).add_argument("directory", type=Path)
     audit = commands.add_parser("audit", help="the tamper-evident audit log")
-    audit.add_argument("action", choices=["verify"], help="recompute every chain and checkpoint; non-zero at the first break")
+    audit.add_argument(
+        "action", choices=["verify"], help="recompute every chain and checkpoint; non-zero at the first break"
+    )
     token = commands.add_parser("token", help="mint a development token (signed with JWT_SECRET)")
     token.add_argument("role", choices=["institution", "prefecture", "province", "expert", "finance", "hrss"])
     token.add_argument("--sub", default=None, help="the user id (default: <role>-dev)")
@@ -47,15 +52,19 @@ def main(argv=None) -> int:
 
     if args.command == "serve":
         import warnings
+
         warnings.filterwarnings("ignore", message="\nEventlet is deprecated")  # nameko 2 runs on it; see pyproject
         import eventlet
+
         eventlet.monkey_patch()  # before anything imports socket or threading
         from services.common.runner import run
+
         run(args.service)
         return 0
     if args.command == "dead-letters":
         from services.common import deadletters
         from services.common.config import Settings
+
         uri = Settings.from_env().amqp_uri
         if args.action == "list":
             for letter in deadletters.list_dead_letters(uri, args.queue):
@@ -66,6 +75,7 @@ def main(argv=None) -> int:
         return 0
     if args.command in ("backup", "restore"):
         from chuyi import backup
+
         try:
             summary = getattr(backup, args.command)(args.directory)
         except backup.BackupError as problem:
@@ -77,13 +87,23 @@ def main(argv=None) -> int:
         return _verify_audit()
     if args.command == "token":
         from services.gateway.auth import mint_token
-        scope = {k: v for k, v in {"institution_id": args.institution_id, "prefecture": args.prefecture,
-                                   "expert_id": args.expert_id, "sponsor": args.sponsor}.items() if v}
+
+        scope = {
+            k: v
+            for k, v in {
+                "institution_id": args.institution_id,
+                "prefecture": args.prefecture,
+                "expert_id": args.expert_id,
+                "sponsor": args.sponsor,
+            }.items()
+            if v
+        }
         print(mint_token(args.role, args.sub or f"{args.role}-dev", ttl_seconds=args.ttl, **scope))
         return 0
     if args.command == "demo":
         return _demo(args)
     from chuyi import stack
+
     return {"up": stack.up, "down": stack.down, "logs": lambda: stack.logs(args.lines)}[args.command]()
 
 
@@ -97,6 +117,7 @@ def _verify_audit() -> int:
 
     from services.common import audit
     from services.common.config import SERVICES, Settings
+
     settings = Settings.from_env()
     with MongoClient(settings.mongo_uri, tz_aware=True) as client:
         for service in SERVICES:
@@ -122,8 +143,9 @@ def _demo_arguments(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--applications-per-call", type=int, help="at most this many applications per call")
     demo.add_argument("--concurrency", type=int, help="parallel requests in the bulk steps")
     demo.add_argument("--notice-seconds", type=float, help="how long the public notice window stays open")
-    demo.add_argument("--window-seconds", type=float, help="how long the calls take applications (default: from "
-                                                          "their number)")
+    demo.add_argument(
+        "--window-seconds", type=float, help="how long the calls take applications (default: from their number)"
+    )
     demo.add_argument("--finance-db", type=Path, help="the finance consumer's SQLite book (default: var/demo/)")
 
 
@@ -136,29 +158,49 @@ def _demo(args) -> int:
 
     gateway = GatewaySettings.from_env()
     if gateway.jwt_algorithm != "HS256":
-        print("chuyi demo: the gateway verifies RS256 tokens (JWT_PUBLIC_KEY); the demo mints HS256 tokens with "
-              "JWT_SECRET only", file=sys.stderr)
+        print(
+            "chuyi demo: the gateway verifies RS256 tokens (JWT_PUBLIC_KEY); the demo mints HS256 tokens with "
+            "JWT_SECRET only",
+            file=sys.stderr,
+        )
         return 2
     base = (args.base_url or f"http://{GATEWAY_BIND}").rstrip("/")
-    sizes = {name: getattr(args, name) for name in ("seed", "institutions", "experts", "applications_per_call",
-                                                      "concurrency", "notice_seconds", "window_seconds")}
+    sizes = {
+        name: getattr(args, name)
+        for name in (
+            "seed",
+            "institutions",
+            "experts",
+            "applications_per_call",
+            "concurrency",
+            "notice_seconds",
+            "window_seconds",
+        )
+    }
     if args.categories:
         sizes["categories"] = tuple(c.strip() for c in args.categories.split(",") if c.strip())
     secret = gateway.jwt_secret
     try:
-        config = DemoConfig(base_url=base, jwt_secret=secret, amqp_uri=Settings.from_env().amqp_uri,
-                            finance_db=args.finance_db or VAR / "demo" / "finance.sqlite3",
-                            **{name: value for name, value in sizes.items() if value is not None})
+        config = DemoConfig(
+            base_url=base,
+            jwt_secret=secret,
+            amqp_uri=Settings.from_env().amqp_uri,
+            finance_db=args.finance_db or VAR / "demo" / "finance.sqlite3",
+            **{name: value for name, value in sizes.items() if value is not None},
+        )
         result = run_demo(config)
     except (DemoError, ValueError) as problem:
         print(f"\nchuyi demo stopped: {problem}", file=sys.stderr)
         return 1
     dashboard = mint_token("province", "demo-provincial-office", ttl_seconds=DASHBOARD_TOKEN_TTL_S, secret=secret)
-    lines = [("API", f"{base}/v1   (docs {base}/docs, OpenAPI {base}/openapi.json)"),
-             *(("notice", f"{base}/v1/calls/{call.id}/notice   ({call.category}, public)") for call in result.calls),
-             ("dashboard", f"{base}/dashboard#token={dashboard}"),
-             ("token", f"python -m chuyi token province   (curl -H 'Authorization: Bearer <token>' {base}/v1/calls)"),
-             ("logs", "make logs"), ("stop", "make down")]
+    lines = [
+        ("API", f"{base}/v1   (docs {base}/docs, OpenAPI {base}/openapi.json)"),
+        *(("notice", f"{base}/v1/calls/{call.id}/notice   ({call.category}, public)") for call in result.calls),
+        ("dashboard", f"{base}/dashboard#token={dashboard}"),
+        ("token", f"python -m chuyi token province   (curl -H 'Authorization: Bearer <token>' {base}/v1/calls)"),
+        ("logs", "make logs"),
+        ("stop", "make down"),
+    ]
     print("\nThe stack stays up:\n" + "\n".join(f"  {name:<10} {text}" for name, text in lines))
     return 0
 

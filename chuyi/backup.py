@@ -17,6 +17,7 @@ restored platform carries on where its parts left off, and each subject's sequen
 Restore verifies every checksum before it writes anything, and refuses a target that already
 holds data: it rebuilds an empty platform, never merges into a running one.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,8 +48,10 @@ class Summary:
     replayed_events: int = 0
 
     def lines(self) -> list[str]:
-        out = [f"{service}: " + ", ".join(f"{name} {count}" for name, count in sorted(collections.items()))
-               for service, collections in sorted(self.databases.items())]
+        out = [
+            f"{service}: " + ", ".join(f"{name} {count}" for name, count in sorted(collections.items()))
+            for service, collections in sorted(self.databases.items())
+        ]
         if self.replayed_events:
             out.append(f"events to publish again: {self.replayed_events}")
         return out
@@ -107,9 +110,13 @@ def backup(directory: Path, settings: Settings | None = None, services=tuple(SER
                     counts[service][name] = count
                     for path in (documents, indexes):
                         files[str(path.relative_to(directory))] = {"sha256": _sha256(path), "documents": count}
-    manifest = {"format": FORMAT, "taken_at": taken_at.isoformat().replace("+00:00", "Z"),
-                "databases": {service: settings.database_name(service) for service in services},
-                "snapshot": snapshots, "files": files}
+    manifest = {
+        "format": FORMAT,
+        "taken_at": taken_at.isoformat().replace("+00:00", "Z"),
+        "databases": {service: settings.database_name(service) for service in services},
+        "snapshot": snapshots,
+        "files": files,
+    }
     (directory / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     return Summary(counts)
 
@@ -141,8 +148,9 @@ def restore(directory: Path, settings: Settings | None = None) -> Summary:
             db = client[settings.database_name(service)]
             held = [name for name in db.list_collection_names() if db[name].estimated_document_count()]
             if held:
-                raise BackupError(f"{db.name} already holds data ({', '.join(sorted(held))}); "
-                                  "restore rebuilds an empty platform only")
+                raise BackupError(
+                    f"{db.name} already holds data ({', '.join(sorted(held))}); restore rebuilds an empty platform only"
+                )
         counts, replayed = {}, 0
         for service in services:
             db = client[settings.database_name(service)]
@@ -155,7 +163,8 @@ def restore(directory: Path, settings: Settings | None = None) -> Summary:
                     db[name].create_indexes([_index_model(spec) for spec in specs])
             if "outbox" in counts[service]:
                 replayed += db.outbox.update_many(
-                    {"sent_at": {"$gte": taken_at - REPLAY_WINDOW}}, {"$set": {"sent_at": None}}).modified_count
+                    {"sent_at": {"$gte": taken_at - REPLAY_WINDOW}}, {"$set": {"sent_at": None}}
+                ).modified_count
     return Summary(counts, replayed)
 
 

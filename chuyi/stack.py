@@ -3,6 +3,7 @@ started (by pid, checked against the process's start time), `logs` shows the log
 
 State lives under ./var: pids in var/run, logs in var/log, MongoDB data in var/mongo.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,15 @@ def _wait(predicate, timeout: float, what: str) -> None:
 def _spawn(name: str, argv: list[str], env: dict) -> int:
     """Start a detached process (it outlives `make up`), remembering its pid."""
     log = open(LOG / f"{name}.log", "ab")
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONPATH": str(ROOT), **env}, start_new_session=True)
+    proc = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        start_new_session=True,
+    )
     (RUN / f"{name}.pid").write_text(json.dumps({"pid": proc.pid, "started": _start_time(proc.pid), "argv": argv}))
     return proc.pid
 
@@ -82,10 +90,16 @@ def private_rabbit_env(base: Path, port: int, dist_port: int, node: str) -> dict
     (base / "log").mkdir(parents=True, exist_ok=True)
     (base / "rabbitmq.conf").write_text(f"listeners.tcp.default = {port}\nloopback_users = none\n")
     (base / "enabled_plugins").write_text("[].\n")
-    return {"RABBITMQ_NODENAME": node, "RABBITMQ_NODE_PORT": str(port), "RABBITMQ_DIST_PORT": str(dist_port),
-            "RABBITMQ_MNESIA_BASE": str(base / "mnesia"), "RABBITMQ_LOG_BASE": str(base / "log"),
-            "RABBITMQ_PID_FILE": str(base / "rabbitmq.pid"), "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins")}
+    return {
+        "RABBITMQ_NODENAME": node,
+        "RABBITMQ_NODE_PORT": str(port),
+        "RABBITMQ_DIST_PORT": str(dist_port),
+        "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(base / "log"),
+        "RABBITMQ_PID_FILE": str(base / "rabbitmq.pid"),
+        "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+    }
 
 
 def ensure_rabbitmq(amqp_uri: str) -> str:
@@ -100,14 +114,19 @@ def ensure_rabbitmq(amqp_uri: str) -> str:
         return f"RabbitMQ at {host}:{port} (already running)"
     if host not in ("localhost", "127.0.0.1"):
         raise SystemExit(f"chuyi: RabbitMQ at {host}:{port} does not answer, and it is not on this machine to start")
-    if port == 5672 and shutil.which("rabbitmq-diagnostics") and subprocess.run(
-            ["rabbitmq-diagnostics", "-q", "ping"], capture_output=True).returncode == 0:
+    if (
+        port == 5672
+        and shutil.which("rabbitmq-diagnostics")
+        and subprocess.run(["rabbitmq-diagnostics", "-q", "ping"], capture_output=True).returncode == 0
+    ):
         _wait(lambda: _answers(host, port), 60, "the machine's RabbitMQ node")  # booting: wait, never start it twice
         return "RabbitMQ: the machine's node"
     server = RABBIT_BIN / "rabbitmq-server"
     if not server.exists():
-        raise SystemExit("chuyi: no RabbitMQ answers at AMQP_URI and none is installed. Install it "
-                         "(`apt-get install rabbitmq-server`) or set AMQP_URI to a broker you have.")
+        raise SystemExit(
+            "chuyi: no RabbitMQ answers at AMQP_URI and none is installed. Install it "
+            "(`apt-get install rabbitmq-server`) or set AMQP_URI to a broker you have."
+        )
     node = f"chuyi-{port}@localhost"
     env = private_rabbit_env(VAR / "rabbitmq", port, port + 20000, node)
     _spawn("rabbitmq", [str(server)], env)
@@ -124,8 +143,20 @@ def ensure_mongo() -> tuple[str, str]:
             raise SystemExit(f"chuyi: port {EMBEDDED_MONGO_PORT} is taken by something else; set CHUYI_MONGO_PORT")
         binary = str(Path(sys.executable).parent / "secantusd-py")
         (VAR / "mongo").mkdir(parents=True, exist_ok=True)
-        _spawn("mongo", [binary, "--port", str(EMBEDDED_MONGO_PORT), "--storage-path", str(VAR / "mongo"),
-                         "--sync-on-commit", "--log-level", "WARNING"], {})
+        _spawn(
+            "mongo",
+            [
+                binary,
+                "--port",
+                str(EMBEDDED_MONGO_PORT),
+                "--storage-path",
+                str(VAR / "mongo"),
+                "--sync-on-commit",
+                "--log-level",
+                "WARNING",
+            ],
+            {},
+        )
     _wait(lambda: _answers("127.0.0.1", EMBEDDED_MONGO_PORT), 60, "the SecantusDB wire server")
     return uri, f"MongoDB: embedded SecantusDB wire server at {uri} (data in var/mongo)"
 
@@ -154,11 +185,22 @@ def up() -> int:
             raise SystemExit(f"chuyi: the {name} service exited; its log: var/log/{name}.log")
         lines.append(f"{name:<13} service, health at http://127.0.0.1:{ops_port}/readyz")
     if not _alive("gateway"):
-        _spawn("gateway", [str(Path(sys.executable).parent / "gunicorn"), "-c", "services/gateway/gunicorn.conf.py",
-                           "services.gateway.wsgi:app"], {**env, "GATEWAY_BIND": GATEWAY_BIND})
+        _spawn(
+            "gateway",
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "-c",
+                "services/gateway/gunicorn.conf.py",
+                "services.gateway.wsgi:app",
+            ],
+            {**env, "GATEWAY_BIND": GATEWAY_BIND},
+        )
     _wait(lambda: _http_ok(f"http://{GATEWAY_BIND}/healthz"), 60, "the gateway")
-    lines += [f"gateway       http://{GATEWAY_BIND}  (API /v1, docs /docs, health /healthz, ready /readyz)",
-              "logs          make logs   (files in var/log)", "stop          make down"]
+    lines += [
+        f"gateway       http://{GATEWAY_BIND}  (API /v1, docs /docs, health /healthz, ready /readyz)",
+        "logs          make logs   (files in var/log)",
+        "stop          make down",
+    ]
     say("Chuyi Platform is up:\n  " + "\n  ".join(lines))
     return 0
 
@@ -177,7 +219,9 @@ def down() -> int:
     for name in names:
         record = _alive(name)
         if record:
-            os.killpg(record["pid"], signal.SIGTERM)  # its own session: the whole group (rabbitmq's erl, gunicorn's workers)
+            os.killpg(
+                record["pid"], signal.SIGTERM
+            )  # its own session: the whole group (rabbitmq's erl, gunicorn's workers)
             deadline = time.monotonic() + 30
             while _alive(name) and time.monotonic() < deadline:
                 time.sleep(0.2)

@@ -32,6 +32,7 @@ def own_platform(log_dir):
 def whole_platform(mongo_uri, log_dir):
     """The whole platform on its own vhost and databases (see tests/support/stack.py)."""
     from tests.support.stack import Stack
+
     with rabbit_vhost() as amqp:
         platform = Stack(mongo_uri, amqp, log_dir)
         yield platform
@@ -42,4 +43,3 @@ def whole_platform(mongo_uri, log_dir):
 def stack(mongo_uri, tmp_path_factory):
     """The whole platform, once per test session, shared by the service tests."""
     yield from whole_platform(mongo_uri, tmp_path_factory.mktemp("stack"))
-

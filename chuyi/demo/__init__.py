@@ -1,4 +1,5 @@
 """Demo data for a whole selection round (`make demo`): see generator.py."""
+
 from chuyi.demo.generator import (
     DemoApplication,
     DemoCall,

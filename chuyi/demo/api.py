@@ -2,6 +2,7 @@
 `Api` for many users (a token per actor, a keep-alive session per thread, Idempotency-Keys on
 creating POSTs, retries where sending again is safe), and the waits the demo needs.
 Any answer a step did not expect raises `DemoError`, naming the step, the request and the problem."""
+
 from __future__ import annotations
 
 import itertools
@@ -17,6 +18,7 @@ from typing import Any
 import requests
 
 from chuyi.demo.console import Console
+from services.common.actor import Actor
 from services.gateway.auth import mint_token
 
 RETRIED = (429, 503)  # answered before anything was done: safe to send again after Retry-After
@@ -35,36 +37,24 @@ class DemoError(RuntimeError):
     which request, and the problem the platform answered."""
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who a request is made as: a role and the scope claim its token carries."""
-
-    role: str
-    sub: str
-    scope: tuple[tuple[str, str], ...] = ()
-
-    def claims(self) -> dict[str, str]:
-        return dict(self.scope)
-
-
 PROVINCE = Actor("province", "demo-provincial-office")
 FINANCE = Actor("finance", "demo-finance")
 
 
 def institution_actor(institution_id: str) -> Actor:
-    return Actor("institution", f"demo-{institution_id}", (("institution_id", institution_id),))
+    return Actor("institution", f"demo-{institution_id}", institution_id=institution_id)
 
 
 def expert_actor(expert_id: str) -> Actor:
-    return Actor("expert", f"demo-{expert_id}", (("expert_id", expert_id),))
+    return Actor("expert", f"demo-{expert_id}", expert_id=expert_id)
 
 
 def recommender_actor(recommender: Mapping[str, str]) -> Actor:
     """The prefecture bureau, or the HRSS sponsor of a technician school."""
     authority = recommender["authority"]
     if recommender["kind"] == "hrss":
-        return Actor("hrss", f"demo-hrss-{authority}", (("sponsor", authority),))
-    return Actor("prefecture", f"demo-bureau-{authority}", (("prefecture", authority),))
+        return Actor("hrss", f"demo-hrss-{authority}", sponsor=authority)
+    return Actor("prefecture", f"demo-bureau-{authority}", prefecture=authority)
 
 
 @dataclass(frozen=True)
@@ -89,8 +79,9 @@ class Api:
     def token(self, actor: Actor) -> str:
         with self._lock:
             if actor not in self._tokens:
-                self._tokens[actor] = mint_token(actor.role, actor.sub, ttl_seconds=4 * 3600, secret=self._secret,
-                                                 **actor.claims())
+                self._tokens[actor] = mint_token(
+                    actor.role, actor.sub, ttl_seconds=4 * 3600, secret=self._secret, **actor.scope_claims()
+                )
             return self._tokens[actor]
 
     def _session(self) -> requests.Session:
@@ -101,12 +92,25 @@ class Api:
     def get(self, step: str, path: str, actor: Actor | None = PROVINCE, *, params=None, expect=(200,)) -> Reply:
         return self.send(step, "GET", path, actor, params=params, expect=expect)
 
-    def post(self, step: str, path: str, actor: Actor = PROVINCE, body=None, *, create=False, files=None,
-             expect=(200,)) -> Reply:
+    def post(
+        self, step: str, path: str, actor: Actor = PROVINCE, body=None, *, create=False, files=None, expect=(200,)
+    ) -> Reply:
         return self.send(step, "POST", path, actor, body=body, create=create, files=files, expect=expect)
 
-    def send(self, step: str, method: str, path: str, actor: Actor | None, *, body=None, params=None, files=None,
-             data: bytes | None = None, create: bool = False, expect: Sequence[int] = (200,)) -> Reply:
+    def send(
+        self,
+        step: str,
+        method: str,
+        path: str,
+        actor: Actor | None,
+        *,
+        body=None,
+        params=None,
+        files=None,
+        data: bytes | None = None,
+        create: bool = False,
+        expect: Sequence[int] = (200,),
+    ) -> Reply:
         """The answer, if its status is one of `expect`; else DemoError."""
         response = self._answer(step, method, path, actor, body, params, files, data, create)
         reply = Reply(response.status_code, _body(response))
@@ -135,13 +139,23 @@ class Api:
         url, failures = self.base_url + path, 0
         for _ in range(MAX_RETRIES):
             try:
-                response = self._session().request(method, url, json=body, params=params, files=files, data=data,
-                                                   headers=headers, timeout=HTTP_TIMEOUT_S)
+                response = self._session().request(
+                    method,
+                    url,
+                    json=body,
+                    params=params,
+                    files=files,
+                    data=data,
+                    headers=headers,
+                    timeout=HTTP_TIMEOUT_S,
+                )
             except requests.ConnectionError as exc:
                 failures += 1
                 if failures > CONNECTION_RETRIES:
-                    raise DemoError(f"step {step!r}: {method} {path}: the gateway at {self.base_url} does not "
-                                    f"answer ({exc.__class__.__name__}); is the stack up (`make up`)?") from None
+                    raise DemoError(
+                        f"step {step!r}: {method} {path}: the gateway at {self.base_url} does not "
+                        f"answer ({exc.__class__.__name__}); is the stack up (`make up`)?"
+                    ) from None
                 time.sleep(failures)
                 continue
             with self._lock:
@@ -149,8 +163,10 @@ class Api:
             if response.status_code not in RETRIED + (RETRIED_IF_REPEATABLE if repeatable else ()):
                 return response
             time.sleep(min(float(response.headers.get("Retry-After") or 1), 10))
-        raise DemoError(f"step {step!r}: {method} {path} was still answered {response.status_code} after "
-                        f"{MAX_RETRIES} tries: {response.text[:500]}")
+        raise DemoError(
+            f"step {step!r}: {method} {path} was still answered {response.status_code} after "
+            f"{MAX_RETRIES} tries: {response.text[:500]}"
+        )
 
 
 def _body(response: requests.Response) -> Any:
@@ -165,8 +181,10 @@ def problem_message(step: str, method: str, path: str, actor: Actor | None, repl
     who = f" as {actor.role} {actor.sub}" if actor else ""
     hint = ""
     if reply.status == 401:
-        hint = ("\n  hint: the gateway refused the demo's token; run the demo with the JWT_SECRET the stack "
-                "was started with")
+        hint = (
+            "\n  hint: the gateway refused the demo's token; run the demo with the JWT_SECRET the stack "
+            "was started with"
+        )
     return f"step {step!r}: {method} {path}{who} answered {reply.status}\n  problem: {problem}{hint}"
 
 

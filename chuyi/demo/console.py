@@ -1,5 +1,6 @@
 """The demo's output: messages, progress bars (on a terminal), tables that line up Chinese
 text, and money in 万元."""
+
 from __future__ import annotations
 
 import threading

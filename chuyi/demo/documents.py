@@ -2,6 +2,7 @@
 reportlab from what the application says, so that its experts read a real document; an evidence
 file (佐证材料) of an annual report, a one-page PDF; and the workbooks the province imports (the
 institution register, the expert lists)."""
+
 from __future__ import annotations
 
 import io
@@ -16,7 +17,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
-from services.applications.domain.institutions import INSTITUTION_TYPES
+from services.contracts.reference import INSTITUTION_TYPES
 
 FONT = "STSong-Light"  # a CID font: Chinese without a font file
 pdfmetrics.registerFont(UnicodeCIDFont(FONT))
@@ -48,8 +49,10 @@ def application_form(institution: str, application: Mapping) -> bytes:
     budget = application.get("budget_request_fen")
     if budget:
         line(f"申请资金：{budget / 1_000_000:.1f} 万元", 13, 30)
-    for heading, text in (("一、项目概述", application.get("summary", "")),
-                          ("二、建设方案", application.get("construction_plan", ""))):
+    for heading, text in (
+        ("一、项目概述", application.get("summary", "")),
+        ("二、建设方案", application.get("construction_plan", "")),
+    ):
         line(heading, 14, 22)
         for paragraph in str(text).splitlines()[:20] or [""]:
             for piece in textwrap.wrap(paragraph, LINE_CHARS) or [""]:
@@ -75,7 +78,7 @@ def evidence_file(institution: str, title: str, lines: list[str]) -> bytes:
     sheet.drawCentredString(width / 2, height - 72, title)
     sheet.setFont(FONT, 12)
     for number, text in enumerate([f"单位：{institution}", *lines]):
-        sheet.drawString(72, height - 120 - 20 * number, text[:LINE_CHARS + 10])
+        sheet.drawString(72, height - 120 - 20 * number, text[: LINE_CHARS + 10])
     sheet.showPage()
     sheet.save()
     return buffer.getvalue()
@@ -89,15 +92,26 @@ def institution_register(institutions) -> bytes:
     sheet.append(["名称", "类型", "市州", "县市区", "主管部门", "统一社会信用代码"])
     for institution in institutions:
         b = institution.body
-        sheet.append([b["name"], INSTITUTION_TYPES[b["type"]], b["prefecture"], b["county"], b["sponsor"],
-                      b["credit_code"]])
+        sheet.append(
+            [b["name"], INSTITUTION_TYPES[b["type"]], b["prefecture"], b["county"], b["sponsor"], b["credit_code"]]
+        )
     return _saved(book)
 
 
-EXPERT_COLUMNS = {"姓名": "name", "身份证号": "id_number", "单位编号": "institution_id", "单位名称": "institution_name",
-                  "市州": "prefecture", "专业大类": "fields", "关键词": "keywords", "评审类别": "categories",
-                  "回避单位": "conflict_institution_ids", "回避人员身份证号": "conflict_id_numbers",
-                  "评审上限": "load_cap", "是否可评审": "available"}
+EXPERT_COLUMNS = {
+    "姓名": "name",
+    "身份证号": "id_number",
+    "单位编号": "institution_id",
+    "单位名称": "institution_name",
+    "市州": "prefecture",
+    "专业大类": "fields",
+    "关键词": "keywords",
+    "评审类别": "categories",
+    "回避单位": "conflict_institution_ids",
+    "回避人员身份证号": "conflict_id_numbers",
+    "评审上限": "load_cap",
+    "是否可评审": "available",
+}
 
 
 def expert_list(bodies: Sequence[dict]) -> bytes:
@@ -123,4 +137,3 @@ def _saved(book: openpyxl.Workbook) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
-

@@ -26,6 +26,7 @@ Retry-After, and so are 504s where sending twice does it once (GET, PUT, keyed P
 client is `api.py`, the output `console.py`, the files it uploads `documents.py`. The
 round ends with a summary table and the progress report (GET /v1/reports/progress).
 """
+
 from __future__ import annotations
 
 import io
@@ -47,9 +48,21 @@ import requests
 from pypdf import PdfReader
 from kombu import Connection
 
+from services.common.actor import Actor
 from chuyi.demo.api import (
-    FINANCE, PROVINCE, Actor, Api, DemoError, expert_actor, institution_actor, pages, parallel,
-    problem_message, recommender_actor, sleep_until, utcnow, wait_for,
+    FINANCE,
+    PROVINCE,
+    Api,
+    DemoError,
+    expert_actor,
+    institution_actor,
+    pages,
+    parallel,
+    problem_message,
+    recommender_actor,
+    sleep_until,
+    utcnow,
+    wait_for,
 )
 from chuyi.demo.console import CHINA, WAN, YUAN, Console, table, wan
 from chuyi.demo.documents import application_form, expert_list, institution_register
@@ -62,38 +75,68 @@ DEFAULT_CATEGORIES = ("hv-school", "sv-prefecture", "master-teacher", "innovatio
 FIRST_YEAR = 2022  # the action year of the first round; the years after it run to 2025
 LATER_ROUND_APPLICATIONS = 8  # the later round is small: it offers only the places freed
 SOURCES = ("provincial_special", "local_special_bond", "local_government", "social")
-SOURCE_NAMES = {"provincial_special": "省级专项", "local_special_bond": "专项债券", "local_government": "市县投入",
-                "social": "社会资金"}
+SOURCE_NAMES = {
+    "provincial_special": "省级专项",
+    "local_special_bond": "专项债券",
+    "local_government": "市县投入",
+    "social": "社会资金",
+}
 # The review service applies a call's reviews one after the other (the call is one transaction's
 # subject): more writers on one call only queue up there, and the last of them time out.
 REVIEW_WRITERS_PER_CALL = 2
 EXPERT_FILE_ROWS = 500  # experts per uploaded list, so no single import runs long
 REVIEW_DEADLINE = timedelta(hours=2)
-TRANCHES = [{"trigger": "approval", "percent": 40}, {"trigger": "mid_term", "percent": 30},
-            {"trigger": "acceptance", "percent": 30}]
+TRANCHES = [
+    {"trigger": "approval", "percent": 40},
+    {"trigger": "mid_term", "percent": 30},
+    {"trigger": "acceptance", "percent": 30},
+]
 # The funding rule of each demo category (fen); others get DEFAULT_RULE. A project that fails a
 # milestone returns everything it was paid (claw-back "all"), so the years show a claw-back.
 FUNDING_RULES: dict[str, dict] = {
-    "hv-school": {"award": {"method": "tiers", "tiers": [{"from_rank": 1, "to_rank": 2, "amount": 2000 * WAN},
-                                                         {"from_rank": 3, "to_rank": None, "amount": 1500 * WAN}]},
-                  "sources": {"provincial_special": 6, "local_government": 3, "social": 1}, "tranches": TRANCHES,
-                  "clawback": "all"},
-    "sv-prefecture": {"award": {"method": "share", "percent": 80, "cap": 3000 * WAN},
-                      "sources": {"provincial_special": 5, "local_special_bond": 3, "local_government": 2},
-                      "tranches": TRANCHES, "clawback": "all"},
-    "master-teacher": {"award": {"method": "tiers", "tiers": [{"from_rank": 1, "to_rank": None, "amount": 20 * WAN}]},
-                       "sources": {"provincial_special": 1},
-                       "tranches": [{"trigger": "approval", "percent": 50}, {"trigger": "mid_term", "percent": 50}],
-                       "clawback": "all"},
-    "innovation-team": {"award": {"method": "share", "percent": 100, "cap": 80 * WAN},
-                        "sources": {"provincial_special": 7, "local_government": 3}, "tranches": TRANCHES,
-                        "clawback": "all"},
-    "training-base": {"award": {"method": "share", "percent": 70, "cap": None},
-                      "sources": {"provincial_special": 4, "local_government": 3, "social": 3}, "tranches": TRANCHES,
-                      "clawback": "all"},
+    "hv-school": {
+        "award": {
+            "method": "tiers",
+            "tiers": [
+                {"from_rank": 1, "to_rank": 2, "amount": 2000 * WAN},
+                {"from_rank": 3, "to_rank": None, "amount": 1500 * WAN},
+            ],
+        },
+        "sources": {"provincial_special": 6, "local_government": 3, "social": 1},
+        "tranches": TRANCHES,
+        "clawback": "all",
+    },
+    "sv-prefecture": {
+        "award": {"method": "share", "percent": 80, "cap": 3000 * WAN},
+        "sources": {"provincial_special": 5, "local_special_bond": 3, "local_government": 2},
+        "tranches": TRANCHES,
+        "clawback": "all",
+    },
+    "master-teacher": {
+        "award": {"method": "tiers", "tiers": [{"from_rank": 1, "to_rank": None, "amount": 20 * WAN}]},
+        "sources": {"provincial_special": 1},
+        "tranches": [{"trigger": "approval", "percent": 50}, {"trigger": "mid_term", "percent": 50}],
+        "clawback": "all",
+    },
+    "innovation-team": {
+        "award": {"method": "share", "percent": 100, "cap": 80 * WAN},
+        "sources": {"provincial_special": 7, "local_government": 3},
+        "tranches": TRANCHES,
+        "clawback": "all",
+    },
+    "training-base": {
+        "award": {"method": "share", "percent": 70, "cap": None},
+        "sources": {"provincial_special": 4, "local_government": 3, "social": 3},
+        "tranches": TRANCHES,
+        "clawback": "all",
+    },
 }
-DEFAULT_RULE = {"award": {"method": "share", "percent": 80, "cap": None},
-                "sources": {"provincial_special": 7, "local_government": 3}, "tranches": TRANCHES, "clawback": "all"}
+DEFAULT_RULE = {
+    "award": {"method": "share", "percent": 80, "cap": None},
+    "sources": {"provincial_special": 7, "local_government": 3},
+    "tranches": TRANCHES,
+    "clawback": "all",
+}
 
 
 @dataclass(frozen=True)
@@ -115,10 +158,16 @@ class DemoConfig:
     window_seconds: float | None = None  # the calls' application window; None: from the number of applications
 
     def __post_init__(self):
-        problems = [f"{name} must be at least {least}, not {value}" for name, value, least in (
-            ("applications_per_call", self.applications_per_call, 1), ("concurrency", self.concurrency, 1),
-            ("notice_seconds", self.notice_seconds, 1), ("window_seconds", self.window_seconds or 10, 10))
-            if value < least]
+        problems = [
+            f"{name} must be at least {least}, not {value}"
+            for name, value, least in (
+                ("applications_per_call", self.applications_per_call, 1),
+                ("concurrency", self.concurrency, 1),
+                ("notice_seconds", self.notice_seconds, 1),
+                ("window_seconds", self.window_seconds or 10, 10),
+            )
+            if value < least
+        ]
         if not self.categories:
             problems.append("categories must name at least one category")
         if problems:
@@ -218,21 +267,26 @@ class Round:
                 return requests.get(self.api.base_url + "/readyz", timeout=5).status_code == 200
             except requests.RequestException:
                 return False
+
         wait_for(f"the gateway at {self.api.base_url} to be ready (`make up` starts it)", ready, timeout=90)
         self.say(f"platform ready at {self.api.base_url}")
 
     def world(self) -> DemoData:
-        self.data = data = generate(self.config.seed, self.config.institutions, self.config.experts, opens_at=utcnow(),
-                                    action_year=self.year)
+        self.data = data = generate(
+            self.config.seed, self.config.institutions, self.config.experts, opens_at=utcnow(), action_year=self.year
+        )
         offered = [c.body["category"] for c in data.calls]
         unknown = [c for c in self.config.categories if c not in offered]
         if unknown:
-            raise DemoError(f"no demo call for {', '.join(unknown)} at this size (categories with applicants: "
-                            f"{', '.join(offered)})")
+            raise DemoError(
+                f"no demo call for {', '.join(unknown)} at this size (categories with applicants: {', '.join(offered)})"
+            )
         total = sum(len(data.applications[c.key]) for c in data.calls)
-        self.say(f"demo world (seed {data.seed}): {len(data.institutions)} institutions, {len(data.experts)} experts, "
-                 f"{total} applications in {len(data.calls)} categories; the {self.year} round runs "
-                 f"{', '.join(self.config.categories)}")
+        self.say(
+            f"demo world (seed {data.seed}): {len(data.institutions)} institutions, {len(data.experts)} experts, "
+            f"{total} applications in {len(data.calls)} categories; the {self.year} round runs "
+            f"{', '.join(self.config.categories)}"
+        )
         return data
 
     def register_institutions(self, data: DemoData) -> dict[str, str]:
@@ -241,13 +295,21 @@ class Round:
         known = {i["credit_code"]: i["id"] for i in pages(self.api, step, "/v1/institutions")}
         missing = [i for i in data.institutions if i.body["credit_code"] not in known]
         if missing:
-            report = self.api.post(step, "/v1/institutions:import", PROVINCE, create=True, expect=(201,),
-                                   files={"file": ("楚怡行动申报单位名册.xlsx", institution_register(missing))}).body
+            report = self.api.post(
+                step,
+                "/v1/institutions:import",
+                PROVINCE,
+                create=True,
+                expect=(201,),
+                files={"file": ("楚怡行动申报单位名册.xlsx", institution_register(missing))},
+            ).body
             known.update(zip((i.body["credit_code"] for i in missing), report["institution_ids"]))
         ids = {i.key: known[i.body["credit_code"]] for i in data.institutions}
         self.ids.update(ids)
-        self.say(f"institutions: {len(missing)} imported from an XLSX register"
-                 + (f", {len(data.institutions) - len(missing)} registered already" if len(missing) < len(ids) else ""))
+        self.say(
+            f"institutions: {len(missing)} imported from an XLSX register"
+            + (f", {len(data.institutions) - len(missing)} registered already" if len(missing) < len(ids) else "")
+        )
         return ids
 
     def register_experts(self, data: DemoData) -> dict[str, str]:
@@ -264,24 +326,38 @@ class Round:
                 ids[expert.key] = found.pop(0)
             else:
                 missing.append((expert.key, body))
-        batches = [missing[i:i + EXPERT_FILE_ROWS] for i in range(0, len(missing), EXPERT_FILE_ROWS)]
+        batches = [missing[i : i + EXPERT_FILE_ROWS] for i in range(0, len(missing), EXPERT_FILE_ROWS)]
 
         def upload(batch: list[tuple[str, dict]]) -> None:
             content = expert_list([body for _, body in batch])
-            report = self.api.post(step, "/v1/experts:import", PROVINCE, create=True, expect=(201,),
-                                   files={"file": ("评审专家名单.xlsx", content)}).body
+            report = self.api.post(
+                step,
+                "/v1/experts:import",
+                PROVINCE,
+                create=True,
+                expect=(201,),
+                files={"file": ("评审专家名单.xlsx", content)},
+            ).body
             ids.update(zip((key for key, _ in batch), report["expert_ids"]))
+
         for batch in batches:  # one at a time: each import checks the whole pool for duplicates
             upload(batch)
         self.ids.update(ids)
-        self.say(f"experts: {len(missing)} imported from {len(batches)} XLSX list(s)"
-                 + (f", {len(data.experts) - len(missing)} in the pool already" if len(missing) < len(ids) else ""))
+        self.say(
+            f"experts: {len(missing)} imported from {len(batches)} XLSX list(s)"
+            + (f", {len(data.experts) - len(missing)} in the pool already" if len(missing) < len(ids) else "")
+        )
         return ids
 
     # ------------------------------------------------------------ calls
 
-    def plan_calls(self, data: DemoData, categories: Sequence[str] | None = None, places: int | None = None,
-                   applications: int | None = None) -> list[CallRound]:
+    def plan_calls(
+        self,
+        data: DemoData,
+        categories: Sequence[str] | None = None,
+        places: int | None = None,
+        applications: int | None = None,
+    ) -> list[CallRound]:
         """A call per category (the config's unless given), offering at most `places`, with at
         most `applications` (the config's applications_per_call unless given)."""
         by_category = {c.body["category"]: c for c in data.calls}
@@ -289,10 +365,17 @@ class Round:
         calls = []
         for category in categories or self.config.categories:
             call = by_category[category]
-            kept = _spread(data.applications[call.key], applications or self.config.applications_per_call,
-                           {i.key: i.body["prefecture"] for i in data.institutions})
-            quota = min(call.body["quota"], left[category], _competitive_quota(category, call.body, len(kept)),
-                        places or left[category])
+            kept = _spread(
+                data.applications[call.key],
+                applications or self.config.applications_per_call,
+                {i.key: i.body["prefecture"] for i in data.institutions},
+            )
+            quota = min(
+                call.body["quota"],
+                left[category],
+                _competitive_quota(category, call.body, len(kept)),
+                places or left[category],
+            )
             if quota < 1:
                 self.skipped[category] = f"no quota left ({left[category]} of the category's quota is free)"
                 continue
@@ -300,8 +383,10 @@ class Round:
         for category, why in self.skipped.items():
             self.say(f"call {category} skipped: {why}")
         if not calls:
-            raise DemoError("every category of the round has used up its quota on this stack; start from an empty "
-                            "database (`make down`, remove var/mongo) or choose other --categories")
+            raise DemoError(
+                "every category of the round has used up its quota on this stack; start from an empty "
+                "database (`make down`, remove var/mongo) or choose other --categories"
+            )
         return calls
 
     def quota_left(self) -> dict[str, int]:
@@ -321,17 +406,31 @@ class Round:
         for call in calls:
             rule = FUNDING_RULES.get(call.category, DEFAULT_RULE)
             call.rule = {"id": call.body["funding_rule"], **rule}
-            reply = self.api.post(step, "/v1/funding-rules", PROVINCE, {**call.rule, "name": call.body["title"]},
-                                  create=True, expect=(201, 409))
+            reply = self.api.post(
+                step,
+                "/v1/funding-rules",
+                PROVINCE,
+                {**call.rule, "name": call.body["title"]},
+                create=True,
+                expect=(201, 409),
+            )
             if reply.status == 409:
                 self._same_rule(step, call.rule)
             for source, amount in _budget_needed(rule, call.quota, call.body["budget_max_fen"]).items():
                 budgets[(call.category, source)] += amount
         for (category, source), amount in budgets.items():
-            self.api.post(step, "/v1/budgets", PROVINCE, {"year": self.year, "category": category, "source": source,
-                                                          "amount": amount}, create=True, expect=(201,))
-        self.say(f"funding: a rule per call, {len(budgets)} budget line(s) for {self.year} funded with "
-                 f"{wan(sum(budgets.values()))} 万元")
+            self.api.post(
+                step,
+                "/v1/budgets",
+                PROVINCE,
+                {"year": self.year, "category": category, "source": source, "amount": amount},
+                create=True,
+                expect=(201,),
+            )
+        self.say(
+            f"funding: a rule per call, {len(budgets)} budget line(s) for {self.year} funded with "
+            f"{wan(sum(budgets.values()))} 万元"
+        )
 
     def _same_rule(self, step: str, rule: dict) -> None:
         """A rule of this id exists (an earlier round): use it if it says the same."""
@@ -345,16 +444,22 @@ class Round:
         opens = utcnow()
         closes = opens + timedelta(seconds=self.window_seconds(calls))
         for call in calls:
-            call.body.update(opens_at=rfc3339(opens), closes_at=rfc3339(closes), quota=call.quota,
-                             required_materials=["application_form"])
+            call.body.update(
+                opens_at=rfc3339(opens),
+                closes_at=rfc3339(closes),
+                quota=call.quota,
+                required_materials=["application_form"],
+            )
             call.id = self.api.post(step, "/v1/calls", PROVINCE, call.body, create=True, expect=(201,)).body["id"]
             self.ids[call.key] = call.id
             self.api.post(step, f"/v1/calls/{call.id}/open", expect=(200, 409))  # 409: its timer opened it first
             state = self.api.get(step, f"/v1/calls/{call.id}").body["state"]
             if state != "open":
                 raise DemoError(f"step {step!r}: call {call.id} is {state}, not open")
-        self.say(f"calls opened: {', '.join(f'{c.category} (quota {c.quota})' for c in calls)}; "
-                 f"applications until {closes.astimezone(CHINA):%H:%M:%S} (UTC+8)")
+        self.say(
+            f"calls opened: {', '.join(f'{c.category} (quota {c.quota})' for c in calls)}; "
+            f"applications until {closes.astimezone(CHINA):%H:%M:%S} (UTC+8)"
+        )
         return closes
 
     def window_seconds(self, calls: list[CallRound]) -> float:
@@ -376,21 +481,33 @@ class Round:
             draft = self.api.post(step, "/v1/applications", institution, body, create=True, expect=(201,)).body
             self.ids[application.key] = draft["id"]
             name = self.institution_names.get(application.institution, "")
-            self.api.send(step, "POST", f"/v1/applications/{draft['id']}/materials", institution,
-                          params={"kind": "application_form", "filename": f"{name}申报书.pdf"},
-                          data=application_form(name, body), expect=(201,))
+            self.api.send(
+                step,
+                "POST",
+                f"/v1/applications/{draft['id']}/materials",
+                institution,
+                params={"kind": "application_form", "filename": f"{name}申报书.pdf"},
+                data=application_form(name, body),
+                expect=(201,),
+            )
             reply = self.api.post(step, f"/v1/applications/{draft['id']}/submit", institution, expect=(200, 409))
             if reply.status == 409 and utcnow() >= closes:
-                raise DemoError(f"step {step!r}: the calls' window closed before every application was in; this "
-                                f"machine is slower than the demo assumed: run it with a longer --window-seconds")
+                raise DemoError(
+                    f"step {step!r}: the calls' window closed before every application was in; this "
+                    f"machine is slower than the demo assumed: run it with a longer --window-seconds"
+                )
             if reply.status == 409:
-                raise DemoError(problem_message(step, "POST", f"/v1/applications/{draft['id']}/submit",
-                                                 institution, reply))
+                raise DemoError(
+                    problem_message(step, "POST", f"/v1/applications/{draft['id']}/submit", institution, reply)
+                )
             return call, reply.body
+
         for call, submitted in self.each("submitting applications", work, submit):
             call.submitted[submitted["id"]] = submitted
-        self.say(f"applications: {sum(len(c.submitted) for c in calls)} drafted, each with its 申报书 (PDF), and "
-                 f"submitted by {len({a['institution_id'] for c in calls for a in c.submitted.values()})} institutions")
+        self.say(
+            f"applications: {sum(len(c.submitted) for c in calls)} drafted, each with its 申报书 (PDF), and "
+            f"submitted by {len({a['institution_id'] for c in calls for a in c.submitted.values()})} institutions"
+        )
 
     @property
     def institution_names(self) -> dict[str, str]:
@@ -405,7 +522,8 @@ class Round:
             by_authority = defaultdict(list)
             for application in call.submitted.values():
                 by_authority[(application["recommender"]["kind"], application["recommender"]["authority"])].append(
-                    application)
+                    application
+                )
             for applications in by_authority.values():
                 cap = call.body["prefecture_cap"]
                 decisions += [(call, a, n < cap) for n, a in enumerate(applications)]
@@ -416,14 +534,19 @@ class Round:
             if recommend:
                 path, body = f"/v1/applications/{application['id']}/recommend", {"reason": "符合申报条件，同意推荐。"}
             else:
-                path, body = f"/v1/applications/{application['id']}/decline", {
-                    "reason": f"本批次推荐名额（{call.body['prefecture_cap']}个）已用完，择优推荐其他申报。"}
+                path, body = (
+                    f"/v1/applications/{application['id']}/decline",
+                    {"reason": f"本批次推荐名额（{call.body['prefecture_cap']}个）已用完，择优推荐其他申报。"},
+                )
             return call, self.api.post(step, path, actor, body).body, recommend
+
         for call, answer, recommended in self.each("recommending", decisions, decide):
             (call.recommended if recommended else call.declined)[answer["id"]] = answer
         bureaus = {a["recommender"]["authority"] for c in calls for a in c.submitted.values()}
-        self.say(f"recommendations: {sum(len(c.recommended) for c in calls)} recommended, "
-                 f"{sum(len(c.declined) for c in calls)} declined by {len(bureaus)} authorities")
+        self.say(
+            f"recommendations: {sum(len(c.recommended) for c in calls)} recommended, "
+            f"{sum(len(c.declined) for c in calls)} declined by {len(bureaus)} authorities"
+        )
 
     def check_eligibility(self, calls: list[CallRound]) -> None:
         """The province confirms what the automatic rules find. The findings an application
@@ -444,16 +567,20 @@ class Round:
             if reply.status == 422:
                 reply = self.api.post(step, path, PROVINCE, {"eligible": not shown})
             return call, reply.body
+
         for call, answer in self.each("checking eligibility", work, decide):
             (call.eligible if answer["eligibility_decision"]["eligible"] else call.ineligible)[answer["id"]] = answer
-        self.say(f"eligibility: {sum(len(c.eligible) for c in calls)} eligible, "
-                 f"{sum(len(c.ineligible) for c in calls)} not")
+        self.say(
+            f"eligibility: {sum(len(c.eligible) for c in calls)} eligible, {sum(len(c.ineligible) for c in calls)} not"
+        )
 
     def wait_closed(self, calls: list[CallRound], closes: datetime) -> None:
         sleep_until(self.console, "application window", closes)
         for call in calls:
-            wait_for(f"call {call.id} to close",
-                     lambda: self.api.get("close calls", f"/v1/calls/{call.id}").body["state"] != "open")
+            wait_for(
+                f"call {call.id} to close",
+                lambda: self.api.get("close calls", f"/v1/calls/{call.id}").body["state"] != "open",
+            )
         self.say("calls closed")
 
     # ------------------------------------------------------------ review
@@ -462,24 +589,35 @@ class Round:
         step = "assign experts"
         deadline = rfc3339(utcnow() + REVIEW_DEADLINE)
         for call in calls:
-            wait_for(f"the review service to hold the {len(call.eligible)} eligible applications of "
-                     f"{call.id}", lambda: self._review_knows(call))
-            run = wait_for(f"the review service to see {call.id} closed",
-                           lambda: self._assignment_run(step, call, deadline))
+            wait_for(
+                f"the review service to hold the {len(call.eligible)} eligible applications of {call.id}",
+                lambda: self._review_knows(call),
+            )
+            run = wait_for(
+                f"the review service to see {call.id} closed", lambda: self._assignment_run(step, call, deadline)
+            )
             call.assignment_runs.append(run)
             quality = run["quality"]
             short = f"; {len(run['unfilled'])} application(s) short of experts" if run["unfilled"] else ""
-            self.say(f"assignment {call.category}: {len(run['assigned'])} reviews to "
-                     f"{quality['load']['experts_used']} experts, coverage {quality['coverage']:.0%}, "
-                     f"mean affinity {quality['mean_affinity'] or 0:.2f}, solved in {run['seconds']:.2f}s{short}")
+            self.say(
+                f"assignment {call.category}: {len(run['assigned'])} reviews to "
+                f"{quality['load']['experts_used']} experts, coverage {quality['coverage']:.0%}, "
+                f"mean affinity {quality['mean_affinity'] or 0:.2f}, solved in {run['seconds']:.2f}s{short}"
+            )
 
     def _review_knows(self, call: CallRound) -> bool:
         ranking = self.api.get("assign experts", f"/v1/calls/{call.id}/ranking").body
         return {u["application_id"] for u in ranking["unscored"]} == set(call.eligible)
 
     def _assignment_run(self, step: str, call: CallRound, deadline: str) -> dict | None:
-        reply = self.api.post(step, f"/v1/calls/{call.id}/assignments", PROVINCE, {"review_deadline": deadline},
-                              create=True, expect=(201, 409))
+        reply = self.api.post(
+            step,
+            f"/v1/calls/{call.id}/assignments",
+            PROVINCE,
+            {"review_deadline": deadline},
+            create=True,
+            expect=(201, 409),
+        )
         if reply.status == 409 and "still open" in reply.body.get("detail", ""):
             return None  # the call_closed event has not reached the review service yet
         if reply.status == 409:
@@ -494,22 +632,29 @@ class Round:
         if assignment is None:
             return
         names = {self.ids[e.key]: e.body["name"] for e in self.data.experts if e.key in self.ids}
-        expert = Actor("expert", names.get(assignment["expert_id"], f"demo-{assignment['expert_id']}"),
-                       (("expert_id", assignment["expert_id"]),))
+        expert = Actor(
+            "expert",
+            names.get(assignment["expert_id"], f"demo-{assignment['expert_id']}"),
+            expert_id=assignment["expert_id"],
+        )
         path = f"/v1/applications/{assignment['application_id']}/materials"
 
         def listed():  # the expert's access comes with review's experts_assigned event
             reply = self.api.get(step, path, expert, expect=(200, 404))
             return reply.body["items"] if reply.status == 200 else None
-        form = next(m for m in wait_for("the expert's access to the materials", listed)
-                    if m["kind"] == "application_form")
+
+        form = next(
+            m for m in wait_for("the expert's access to the materials", listed) if m["kind"] == "application_form"
+        )
         copy = self.api.download(step, form["download"], expert)
         stamp = f"仅供评审使用 · {expert.sub}"
         if stamp not in PdfReader(io.BytesIO(copy)).pages[0].extract_text():
             raise DemoError(f"step {step!r}: the expert's copy of {form['filename']} carries no watermark {stamp!r}")
         self.expert_copy = {"expert": expert.sub, "filename": form["filename"], "bytes": len(copy), "stamp": stamp}
-        self.say(f"materials: expert {expert.sub} downloaded {form['filename']} ({len(copy):,} bytes), "
-                 f"stamped {stamp} · the time")
+        self.say(
+            f"materials: expert {expert.sub} downloaded {form['filename']} ({len(copy):,} bytes), "
+            f"stamped {stamp} · the time"
+        )
 
     def review(self, calls: list[CallRound]) -> None:
         """Every assigned expert scores: the application's hidden quality, shifted by the
@@ -525,16 +670,20 @@ class Round:
         def write(item: tuple[CallRound, dict]) -> tuple[CallRound, dict]:
             call, assignment = item
             rng = random.Random(f"{self.config.seed}/{assignment['application_id']}/{assignment['expert_id']}")
-            scores = simulated_scores(call.rubric, quality[assignment["application_id"]],
-                                      leniency.get(assignment["expert_id"], 0.0), rng)
+            scores = simulated_scores(
+                call.rubric, quality[assignment["application_id"]], leniency.get(assignment["expert_id"], 0.0), rng
+            )
             body = {"scores": scores, "comments": review_comment(call.rubric, scores, rng)}
             path = f"/v1/assignments/{assignment['id']}/review"
             with writers[call.id]:
                 return call, self.api.send(step, "PUT", path, expert_actor(assignment["expert_id"]), body=body).body
+
         for call, answer in self.each("reviewing", work, write):
             call.reviews[answer["assignment_id"]] = answer
-        self.say(f"reviews: {sum(len(c.reviews) for c in calls)} written by "
-                 f"{len({a['expert_id'] for c in calls for a in c.assignments})} experts")
+        self.say(
+            f"reviews: {sum(len(c.reviews) for c in calls)} written by "
+            f"{len({a['expert_id'] for c in calls for a in c.assignments})} experts"
+        )
 
     def rank(self, calls: list[CallRound]) -> None:
         step = "publish the ranking"
@@ -546,20 +695,30 @@ class Round:
             calibration = call.ranking["calibration"]
             offsets = sorted(o["offset_hundredths"] for o in calibration["expert_offsets"])
             spread = f", expert offsets {offsets[0] / 100:+.1f}..{offsets[-1] / 100:+.1f} points" if offsets else ""
-            self.say(f"ranking {call.category}: {len(call.ranking['entries'])} ranked, {len(call.selected)} within "
-                     f"the quota of {call.quota}, {len(call.ranking['reserve'])} on the reserve list{spread}")
+            self.say(
+                f"ranking {call.category}: {len(call.ranking['entries'])} ranked, {len(call.selected)} within "
+                f"the quota of {call.quota}, {len(call.ranking['reserve'])} on the reserve list{spread}"
+            )
 
     def _close_reviews(self, call: CallRound) -> None:
         """Some slots found no expert: move the review deadline to a moment from now, write
         whatever that run assigns, and let the deadline pass (the ranking then publishes)."""
         step = "close the reviews"
         deadline = utcnow() + timedelta(seconds=20)
-        run = self.api.post(step, f"/v1/calls/{call.id}/assignments", PROVINCE,
-                            {"review_deadline": rfc3339(deadline)}, create=True, expect=(201,)).body
+        run = self.api.post(
+            step,
+            f"/v1/calls/{call.id}/assignments",
+            PROVINCE,
+            {"review_deadline": rfc3339(deadline)},
+            create=True,
+            expect=(201,),
+        ).body
         call.assignment_runs.append(run)
-        self.say(f"{call.category}: {run['quality']['slots'] - run['quality']['filled']} review slot(s) found no "
-                 f"expert; the review deadline moves to {deadline.astimezone(CHINA):%H:%M:%S} (UTC+8) so the "
-                 f"ranking can be published with the reviews in")
+        self.say(
+            f"{call.category}: {run['quality']['slots'] - run['quality']['filled']} review slot(s) found no "
+            f"expert; the review deadline moves to {deadline.astimezone(CHINA):%H:%M:%S} (UTC+8) so the "
+            f"ranking can be published with the reviews in"
+        )
         if run["assigned"]:
             self.review([call])
         sleep_until(self.console, f"review deadline {call.category}", deadline + timedelta(seconds=1))
@@ -568,17 +727,27 @@ class Round:
         step = "publish the public notice"
         closes = utcnow() + timedelta(seconds=self.config.notice_seconds)
         for call in calls:
-            reply = self.api.post(step, f"/v1/calls/{call.id}/notice", PROVINCE, {"closes_at": rfc3339(closes)},
-                                  create=True, expect=(201, 422))
+            reply = self.api.post(
+                step,
+                f"/v1/calls/{call.id}/notice",
+                PROVINCE,
+                {"closes_at": rfc3339(closes)},
+                create=True,
+                expect=(201, 422),
+            )
             if reply.status == 422:
-                raise DemoError(problem_message(step, "POST", f"/v1/calls/{call.id}/notice", PROVINCE, reply) +
-                                "\n  hint: the demo closes the notice window within seconds, which the review "
-                                "service allows only when it runs with CHUYI_ALLOW_SHORT_NOTICE=1 (as `make demo` "
-                                "starts it); if the stack was started by `make up`, run `make down` then `make demo`")
+                raise DemoError(
+                    problem_message(step, "POST", f"/v1/calls/{call.id}/notice", PROVINCE, reply)
+                    + "\n  hint: the demo closes the notice window within seconds, which the review "
+                    "service allows only when it runs with CHUYI_ALLOW_SHORT_NOTICE=1 (as `make demo` "
+                    "starts it); if the stack was started by `make up`, run `make down` then `make demo`"
+                )
             call.notice = self.api.get(step, f"/v1/calls/{call.id}/notice", None).body  # public: no token
-        self.say(f"public notices published ({sum(len(c.notice['selected']) for c in calls)} selected); "
-                 f"objections until {closes.astimezone(CHINA):%H:%M:%S} (UTC+8), e.g. "
-                 f"{self.api.base_url}/v1/calls/{calls[0].id}/notice")
+        self.say(
+            f"public notices published ({sum(len(c.notice['selected']) for c in calls)} selected); "
+            f"objections until {closes.astimezone(CHINA):%H:%M:%S} (UTC+8), e.g. "
+            f"{self.api.base_url}/v1/calls/{calls[0].id}/notice"
+        )
         return closes
 
     def object_and_uphold(self, calls: list[CallRound]) -> None:
@@ -592,15 +761,29 @@ class Round:
         entries = {e["application_id"]: e for e in call.ranking["entries"]}
         target = call.selected[len(call.selected) // 2]
         objector = institution_actor(entries[call.ranking["reserve"][0]]["institution_id"])
-        filed = self.api.post(step, f"/v1/calls/{call.id}/objections", objector, {
-            "application_id": target["application_id"],
-            "grounds": "经查，该申报书所列校企合作项目与实际情况不符，建设基础数据不实。"}, create=True, expect=(201,)).body
-        call.objection = self.api.post(step, f"/v1/objections/{filed['id']}/resolve", PROVINCE, {
-            "decision": "upheld", "reason": "经核查，异议属实，取消该项目入选资格，由候补项目依次递补。"}).body
+        filed = self.api.post(
+            step,
+            f"/v1/calls/{call.id}/objections",
+            objector,
+            {
+                "application_id": target["application_id"],
+                "grounds": "经查，该申报书所列校企合作项目与实际情况不符，建设基础数据不实。",
+            },
+            create=True,
+            expect=(201,),
+        ).body
+        call.objection = self.api.post(
+            step,
+            f"/v1/objections/{filed['id']}/resolve",
+            PROVINCE,
+            {"decision": "upheld", "reason": "经核查，异议属实，取消该项目入选资格，由候补项目依次递补。"},
+        ).body
         call.notice = self.api.get(step, f"/v1/calls/{call.id}/notice", None).body
         promoted = ", ".join(entries[a]["title"] for a in call.objection["promoted"]) or "none"
-        self.say(f"objection upheld in {call.category}: 《{target['title']}》 removed, promoted from the reserve: "
-                 f"《{promoted}》")
+        self.say(
+            f"objection upheld in {call.category}: 《{target['title']}》 removed, promoted from the reserve: "
+            f"《{promoted}》"
+        )
 
     def finalize(self, calls: list[CallRound], notice_closes: datetime) -> None:
         step = "finalize"
@@ -612,6 +795,7 @@ class Round:
                 reply = self.api.post(step, f"/v1/calls/{call.id}/finalize", expect=(200, 409))
                 refused.append(reply.body.get("detail"))
                 return reply.body if reply.status == 200 else None
+
             try:
                 call.selection = wait_for(f"the notice window of {call.id} to close", finalized, timeout=60)
             except DemoError as late:
@@ -632,15 +816,45 @@ class Round:
                 if reply.status == 200 and reply.body["status"] == "allocated":
                     return reply.body
                 if reply.status == 200 and time.monotonic() - started > 20:
-                    self.say(f"allocation {call.category} still pending ({reply.body['pending_reason']}): "
-                             f"allocating by command")
-                    return self.api.post(step, f"/v1/calls/{call.id}/allocation", PROVINCE, {"year": self.year},
-                                         create=True, expect=(201,)).body
+                    self.say(
+                        f"allocation {call.category} still pending ({reply.body['pending_reason']}): "
+                        f"allocating by command"
+                    )
+                    return self.api.post(
+                        step,
+                        f"/v1/calls/{call.id}/allocation",
+                        PROVINCE,
+                        {"year": self.year},
+                        create=True,
+                        expect=(201,),
+                    ).body
                 return None
+
             call.allocation = wait_for(f"the allocation of {call.id}", allocated)
         total = sum(c.allocation["total"]["total"] for c in calls)
-        self.say(f"allocated {wan(total)} 万元 to {sum(len(c.allocation['awards']) for c in calls)} projects "
-                 f"(approval tranches released)")
+        self.say(
+            f"allocated {wan(total)} 万元 to {sum(len(c.allocation['awards']) for c in calls)} projects "
+            f"(approval tranches released)"
+        )
+
+    def select(self, calls: list[CallRound], *, showcase: bool) -> None:
+        """The selection of `calls`, from opening to allocation. The `showcase` round also has an
+        expert read the application materials and an objection upheld during the notice."""
+        closes = self.open_calls(calls)
+        self.apply(calls, closes)
+        self.recommend(calls)
+        self.check_eligibility(calls)
+        self.wait_closed(calls, closes)
+        self.assign(calls)
+        if showcase:
+            self.expert_reads_materials(calls)
+        self.review(calls)
+        self.rank(calls)
+        notice_closes = self.publish_notices(calls)
+        if showcase:
+            self.object_and_uphold(calls)
+        self.finalize(calls, notice_closes)
+        self.allocate(calls)
 
     def record_milestones(self, calls: list[CallRound], panel: CallRound | None = None) -> None:
         """Mid-term reviews by the province's direct record (an override, with its reason): the
@@ -652,24 +866,42 @@ class Round:
             if call is panel:
                 continue
             projects = sorted(call.allocation["awards"], key=lambda a: a["rank"])
-            passing = projects[:math.ceil(len(projects) / 3)]
-            work += [(call, p["project_id"], {"milestone": "mid_term", "result": "pass",
-                                              "reason": "省级直接认定：中期建设任务按期完成。"}) for p in passing]
+            passing = projects[: math.ceil(len(projects) / 3)]
+            work += [
+                (
+                    call,
+                    p["project_id"],
+                    {"milestone": "mid_term", "result": "pass", "reason": "省级直接认定：中期建设任务按期完成。"},
+                )
+                for p in passing
+            ]
             if len(projects) >= 3:
-                work.append((call, projects[-1]["project_id"], {
-                    "milestone": "mid_term", "result": "rectify",
-                    "reason": "部分年度建设任务滞后，经费执行率偏低，限期三个月整改。"}))
+                work.append(
+                    (
+                        call,
+                        projects[-1]["project_id"],
+                        {
+                            "milestone": "mid_term",
+                            "result": "rectify",
+                            "reason": "部分年度建设任务滞后，经费执行率偏低，限期三个月整改。",
+                        },
+                    )
+                )
 
         def record(item: tuple[CallRound, str, dict]) -> tuple[CallRound, dict]:
             call, project, body = item
-            return call, self.api.post(step, f"/v1/projects/{project}/milestones", PROVINCE, body, create=True,
-                                       expect=(201,)).body
+            return call, self.api.post(
+                step, f"/v1/projects/{project}/milestones", PROVINCE, body, create=True, expect=(201,)
+            ).body
+
         for call, answer in self.each("mid-term reviews", work, record):
             call.milestones.append(answer)
         results = Counter(m["result"] for c in calls for m in c.milestones)
         later = f"; {panel.category}'s goes to an expert panel in the years" if panel else ""
-        self.say(f"mid-term reviews by direct record: {results['pass']} passed (mid-term tranche released), "
-                 f"{results['rectify']} to rectify (tranche held){later}")
+        self.say(
+            f"mid-term reviews by direct record: {results['pass']} passed (mid-term tranche released), "
+            f"{results['rectify']} to rectify (tranche held){later}"
+        )
 
     def read_funding(self, calls: list[CallRound]) -> None:
         work = [(call, a["project_id"]) for call in calls for a in call.allocation["awards"]]
@@ -677,6 +909,7 @@ class Round:
         def read(item: tuple[CallRound, str]) -> tuple[CallRound, dict]:
             call, project = item
             return call, self.api.get("read project funding", f"/v1/projects/{project}/funding", FINANCE).body
+
         for call, funding in self.each("reading project funding", work, read):
             call.funding[funding["project_id"]] = funding
 
@@ -686,25 +919,36 @@ class Round:
         """A few inboxes, once the notifications each should hold have arrived."""
         first = calls[0]
         project = first.submitted[first.approved[0]["application_id"]]
-        bureau = next(a["recommender"] for c in calls for a in c.recommended.values()
-                      if a["recommender"]["kind"] == "prefecture_bureau")
+        bureau = next(
+            a["recommender"]
+            for c in calls
+            for a in c.recommended.values()
+            if a["recommender"]["kind"] == "prefecture_bureau"
+        )
         reviewer = first.assignments[0]
         expected = {
-            "the province": (PROVINCE, {"ranking_published", "objection_resolved"} if any(c.objection for c in calls)
-                             else {"ranking_published"}),
-            f"institution {project['institution_name']}": (institution_actor(project["institution_id"]), {
-                "selection_finalized", "funds_allocated", "tranche_released"}),
+            "the province": (
+                PROVINCE,
+                {"ranking_published", "objection_resolved"}
+                if any(c.objection for c in calls)
+                else {"ranking_published"},
+            ),
+            f"institution {project['institution_name']}": (
+                institution_actor(project["institution_id"]),
+                {"selection_finalized", "funds_allocated", "tranche_released"},
+            ),
             f"expert {reviewer['expert_name']}": (expert_actor(reviewer["expert_id"]), {"experts_assigned"}),
             f"bureau {bureau['authority']}": (recommender_actor(bureau), {"application_submitted"}),
             "finance": (FINANCE, {"funds_allocated"}),
         }
         found = {}
         for label, (actor, kinds) in expected.items():
+
             def arrived(actor=actor, kinds=kinds) -> dict | None:
                 items = pages(self.api, "read the inbox", "/v1/inbox", actor)
                 return {"actor": actor, "items": items} if kinds <= {i["kind"] for i in items} else None
-            found[label] = wait_for(f"the notifications of {label} ({', '.join(sorted(kinds))})",
-                                    arrived)
+
+            found[label] = wait_for(f"the notifications of {label} ({', '.join(sorted(kinds))})", arrived)
         return found
 
     def projects(self, calls: list[CallRound]) -> dict[str, list[dict]]:
@@ -716,10 +960,12 @@ class Round:
                 expected.setdefault(approved["institution_id"], set()).add(approved["application_id"])
         found = {}
         for institution_id, ids in sorted(expected.items()):
+
             def listed(actor=institution_actor(institution_id), ids=ids) -> list[dict] | None:
                 items = pages(self.api, "list own projects", "/v1/projects", actor)
                 done = {p["id"] for p in items if p["award"] is not None}
                 return items if ids <= done else None
+
             items = wait_for(f"the projects of institution {institution_id}", listed)
             found[items[0]["institution_name"]] = items
         return found
@@ -730,8 +976,15 @@ class Round:
 
 def _expert_signature(expert: Mapping) -> tuple:
     """What tells one expert of the pool from another without the ID number (never answered)."""
-    return (expert["name"], expert["institution_id"], expert["prefecture"], tuple(sorted(expert["fields"])),
-            tuple(sorted(expert["categories"])), expert["load_cap"], expert.get("available", True))
+    return (
+        expert["name"],
+        expert["institution_id"],
+        expert["prefecture"],
+        tuple(sorted(expert["fields"])),
+        tuple(sorted(expert["categories"])),
+        expert["load_cap"],
+        expert.get("available", True),
+    )
 
 
 def _spread(applications: Sequence[DemoApplication], limit: int, prefecture_of: Mapping[str, str]):
@@ -759,8 +1012,11 @@ def award_of(rule: Mapping, rank: int, request_fen: int) -> int:
     """What the rule awards the project at `rank` that asked for `request_fen`."""
     award = rule["award"]
     if award["method"] == "tiers":
-        return next(t["amount"] for t in award["tiers"] if t["from_rank"] <= rank and
-                    (t["to_rank"] is None or rank <= t["to_rank"]))
+        return next(
+            t["amount"]
+            for t in award["tiers"]
+            if t["from_rank"] <= rank and (t["to_rank"] is None or rank <= t["to_rank"])
+        )
     share = request_fen * award["percent"] // 100
     return share if award.get("cap") is None else min(share, award["cap"])
 
@@ -827,37 +1083,31 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout, bars: TextIO = sys.st
     config.finance_db.parent.mkdir(parents=True, exist_ok=True)
     consumer = FinanceConsumer(config.amqp_uri, config.finance_db, queue=config.finance_queue)
     consumer.start(timeout=30)
-    console.say(f"finance consumer listening on funding.events (queue {config.finance_queue}, "
-                f"book {config.finance_db})")
+    console.say(
+        f"finance consumer listening on funding.events (queue {config.finance_queue}, book {config.finance_db})"
+    )
     try:
-        closes = round_.open_calls(calls)
-        round_.apply(calls, closes)
-        round_.recommend(calls)
-        round_.check_eligibility(calls)
-        round_.wait_closed(calls, closes)
-        round_.assign(calls)
-        round_.expert_reads_materials(calls)
-        round_.review(calls)
-        round_.rank(calls)
-        notice_closes = round_.publish_notices(calls)
-        round_.object_and_uphold(calls)
-        round_.finalize(calls, notice_closes)
-        round_.allocate(calls)
+        round_.select(calls, showcase=True)
         panel = panel_call(calls)
         round_.record_milestones(calls, panel)
-        console.say(f"the years, in fast forward: annual reports each year, a mid-term panel, a {FIRST_YEAR + 1} round "
-                    f"on the places it frees, acceptance, supervision")
+        console.say(
+            f"the years, in fast forward: annual reports each year, a mid-term panel, a {FIRST_YEAR + 1} round "
+            f"on the places it frees, acceptance, supervision"
+        )
         years = run_years(round_, calls, panel, lambda category, places: later_round(round_, category, places))
         every_call = calls + years.later_calls
         round_.read_funding(every_call)
-        reconciliation = wait_for("the finance consumer to reconcile with the funding service",
-                                  lambda: reconcile(consumer, every_call))
+        reconciliation = wait_for(
+            "the finance consumer to reconcile with the funding service", lambda: reconcile(consumer, every_call)
+        )
         problems = consumer.discrepancies() + [r["errors"] for r in consumer.rejected()]
         if problems:
             raise DemoError(f"the finance consumer found problems: {problems}")
-        console.say(f"finance consumer reconciled {len(reconciliation)} projects with the funding service: "
-                    f"{wan(sum(v['allocated'] for p in reconciliation.values() for v in p.values()))} 万元 allocated, "
-                    f"{wan(sum(v['released'] for p in reconciliation.values() for v in p.values()))} 万元 released")
+        console.say(
+            f"finance consumer reconciled {len(reconciliation)} projects with the funding service: "
+            f"{wan(sum(v['allocated'] for p in reconciliation.values() for v in p.values()))} 万元 allocated, "
+            f"{wan(sum(v['released'] for p in reconciliation.values() for v in p.values()))} 万元 released"
+        )
     finally:
         consumer.stop()
         _drop_queue(config.amqp_uri, config.finance_queue)
@@ -865,9 +1115,22 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout, bars: TextIO = sys.st
     inboxes = round_.inboxes(calls)
     report = round_.api.get("progress report", "/v1/reports/progress").body
     projects = round_.projects(every_call)
-    result = DemoResult(config, data, institution_ids, expert_ids, calls, round_.skipped, reconciliation, inboxes,
-                        report, projects, round_.expert_copy, years, time.monotonic() - console.started,
-                        round_.api.sent)
+    result = DemoResult(
+        config,
+        data,
+        institution_ids,
+        expert_ids,
+        calls,
+        round_.skipped,
+        reconciliation,
+        inboxes,
+        report,
+        projects,
+        round_.expert_copy,
+        years,
+        time.monotonic() - console.started,
+        round_.api.sent,
+    )
     print_summary(console, result)
     return result
 
@@ -882,17 +1145,7 @@ def later_round(first: Round, category: str, places: int) -> list[CallRound]:
     round_.register_experts(data)
     calls = round_.plan_calls(data, (category,), places=places, applications=LATER_ROUND_APPLICATIONS)
     round_.funding_setup(calls)
-    closes = round_.open_calls(calls)
-    round_.apply(calls, closes)
-    round_.recommend(calls)
-    round_.check_eligibility(calls)
-    round_.wait_closed(calls, closes)
-    round_.assign(calls)
-    round_.review(calls)
-    round_.rank(calls)
-    notice_closes = round_.publish_notices(calls)
-    round_.finalize(calls, notice_closes)
-    round_.allocate(calls)
+    round_.select(calls, showcase=False)
     return calls
 
 
@@ -906,23 +1159,61 @@ def print_summary(console: Console, result: DemoResult) -> None:
     rows = []
     for call in calls:
         milestones = Counter(m["result"] for m in call.milestones if m["milestone"] == "mid_term")
-        rows.append([call.category, call.quota, len(call.submitted), len(call.recommended), len(call.eligible),
-                     len(call.assignments), len(call.reviews), len(call.selected), len(call.approved),
-                     wan(call.allocation["total"]["total"]),
-                     f"{milestones['pass']}/{milestones['rectify']}/{milestones['fail']}"])
-    console.print(table(["call", "quota", "submitted", "recommended", "eligible", "reviews assigned",
-                         "reviews done", "selected", "after objection", "allocated 万元", "mid-term pass/rectify/fail"],
-                        rows))
+        rows.append(
+            [
+                call.category,
+                call.quota,
+                len(call.submitted),
+                len(call.recommended),
+                len(call.eligible),
+                len(call.assignments),
+                len(call.reviews),
+                len(call.selected),
+                len(call.approved),
+                wan(call.allocation["total"]["total"]),
+                f"{milestones['pass']}/{milestones['rectify']}/{milestones['fail']}",
+            ]
+        )
+    console.print(
+        table(
+            [
+                "call",
+                "quota",
+                "submitted",
+                "recommended",
+                "eligible",
+                "reviews assigned",
+                "reviews done",
+                "selected",
+                "after objection",
+                "allocated 万元",
+                "mid-term pass/rectify/fail",
+            ],
+            rows,
+        )
+    )
     console.print()
     console.print("Allocated by source (万元)")
     used = [s for s in SOURCES if any(c.allocation["total"]["by_source"].get(s) for c in calls)]
-    console.print(table(["call", *(SOURCE_NAMES[s] for s in used), "total"], [
-        [c.category, *(wan(c.allocation["total"]["by_source"].get(s, 0)) for s in used),
-         wan(c.allocation["total"]["total"])] for c in calls]))
+    console.print(
+        table(
+            ["call", *(SOURCE_NAMES[s] for s in used), "total"],
+            [
+                [
+                    c.category,
+                    *(wan(c.allocation["total"]["by_source"].get(s, 0)) for s in used),
+                    wan(c.allocation["total"]["total"]),
+                ]
+                for c in calls
+            ],
+        )
+    )
     for call in calls:
         if call.objection:
-            console.print(f"\nObjection {call.objection['id']} ({call.category}): upheld; removed "
-                          f"{', '.join(call.objection['removed'])}, promoted {', '.join(call.objection['promoted'])}")
+            console.print(
+                f"\nObjection {call.objection['id']} ({call.category}): upheld; removed "
+                f"{', '.join(call.objection['removed'])}, promoted {', '.join(call.objection['promoted'])}"
+            )
     console.print("\nInboxes (GET /v1/inbox)")
     for label, box in result.inboxes.items():
         items = box["items"]
@@ -942,8 +1233,12 @@ def print_progress_report(console: Console, report: Mapping) -> None:
     rows.append(["total", report["totals"]["quota"], *_figures(report["totals"])])
     console.print(table(["category", "quota", *FIGURES], rows))
     console.print()
-    console.print(table(["prefecture", *FIGURES], [
-        [p["prefecture"], *_figures(p)] for p in sorted(report["prefectures"], key=lambda p: -p["approved"])]))
+    console.print(
+        table(
+            ["prefecture", *FIGURES],
+            [[p["prefecture"], *_figures(p)] for p in sorted(report["prefectures"], key=lambda p: -p["approved"])],
+        )
+    )
 
 
 def print_projects(console: Console, projects: Mapping[str, list[dict]]) -> None:
@@ -951,16 +1246,35 @@ def print_projects(console: Console, projects: Mapping[str, list[dict]]) -> None
     console.print("\nProjects per institution (GET /v1/projects, as each institution)")
     for name, items in projects.items():
         console.print(f"\n  {name}")
-        console.print(table(["project", "category", "year", "rank", "state", "award 万元", "milestones"], [
-            [p["plan"]["title"], p["category"], p["year"], p["rank"], p["state"], wan(p["award"]["total"]),
-             ", ".join(f"{m['trigger']}:{m['state']}" for m in p["milestones"])] for p in items]))
+        console.print(
+            table(
+                ["project", "category", "year", "rank", "state", "award 万元", "milestones"],
+                [
+                    [
+                        p["plan"]["title"],
+                        p["category"],
+                        p["year"],
+                        p["rank"],
+                        p["state"],
+                        wan(p["award"]["total"]),
+                        ", ".join(f"{m['trigger']}:{m['state']}" for m in p["milestones"]),
+                    ]
+                    for p in items
+                ],
+            )
+        )
 
 
-FIGURES = ("approved", "funded", "allocated 万元", "disbursed 万元", "clawed back 万元", "mid-term passed",
-           "accepted")
+FIGURES = ("approved", "funded", "allocated 万元", "disbursed 万元", "clawed back 万元", "mid-term passed", "accepted")
 
 
 def _figures(row: Mapping) -> list:
-    return [row["approved"], row["funded_projects"], wan(row["allocated"]["total"]), wan(row["disbursed"]["total"]),
-            wan(row["clawed_back"]["total"]), row["milestones_passed"]["mid_term"],
-            row["milestones_passed"]["acceptance"]]
+    return [
+        row["approved"],
+        row["funded_projects"],
+        wan(row["allocated"]["total"]),
+        wan(row["disbursed"]["total"]),
+        wan(row["clawed_back"]["total"]),
+        row["milestones_passed"]["mid_term"],
+        row["milestones_passed"]["acceptance"],
+    ]

@@ -13,9 +13,10 @@ of a demo round have something real to recover.
 Names, texts and terms live in data/: hunan.yaml (prefectures, counties, the institution
 mix, outside organisations), words.yaml (names and texts), calls.yaml (each call's terms).
 Bodies carry only the fields their schemas declare (InstitutionIn, CallIn, ApplicationIn
-of `services.applications.schemas`, ExpertIn of `services.review.schemas`), so a field a
+of `services.contracts.applications_api`, ExpertIn of `services.contracts.review_api`), so a field a
 schema does not take (yet) is left out.
 """
+
 from __future__ import annotations
 
 import functools
@@ -30,22 +31,23 @@ from typing import Any, NamedTuple
 import yaml
 
 from services.applications.domain.applications import application_limit
-from services.applications.domain.calls import ACTION_YEARS, call_year
-from services.contracts.catalogue import Category, catalogue
-from services.applications.domain.credit_code import check_digit, organisation_check_digit
-from services.applications.domain.institutions import (
+from services.applications.domain.calls import call_year
+from services.contracts.reference import (
+    ACTION_YEARS,
     HIGHER_VOCATIONAL,
+    Institution,
     PREFECTURES,
     SECONDARY_VOCATIONAL,
     TECHNICIAN,
     VOCATIONAL_UNDERGRADUATE,
-    Institution,
 )
+from services.contracts.catalogue import Category, catalogue
+from services.common.credit_code import check_digit, organisation_check_digit
 from services.applications.domain.messages import rfc3339
 from services.common.personal import resident_id_check_digit
-from services.applications.schemas import FIRST_YEAR, LAST_YEAR, ApplicationIn, CallIn, InstitutionIn
+from services.contracts.applications_api import FIRST_YEAR, LAST_YEAR, ApplicationIn, CallIn, InstitutionIn
 from services.common.vocabulary import INDUSTRY_FIELDS
-from services.review.schemas import ExpertIn
+from services.contracts.review_api import ExpertIn
 
 DATA = Path(__file__).resolve().parent / "data"
 DEFAULT_OPENS_AT = datetime(2023, 3, 1, tzinfo=timezone.utc)
@@ -118,7 +120,7 @@ class DemoOrganisation(NamedTuple):
 
 class DemoExpert(NamedTuple):
     key: str
-    body: dict  # ExpertIn (services.review.schemas); see _expert_body
+    body: dict  # ExpertIn (services.contracts.review_api); see _expert_body
     leniency: float  # hidden: how far above (or below) the true quality this expert scores
     contact: dict  # phone and email, which the expert pool does not take
 
@@ -232,8 +234,9 @@ def resolve(value: Any, ids: Mapping[str, str]) -> Any:
 # ---------------------------------------------------------------- helpers
 
 
-def _check_arguments(institutions: int, experts: int, opens_at: datetime, window: timedelta,
-                     action_year: int | None) -> None:
+def _check_arguments(
+    institutions: int, experts: int, opens_at: datetime, window: timedelta, action_year: int | None
+) -> None:
     if institutions < MIN_INSTITUTIONS:
         raise ValueError(
             f"institutions must be at least {MIN_INSTITUTIONS} (a secondary vocational school in every prefecture), "
@@ -246,8 +249,9 @@ def _check_arguments(institutions: int, experts: int, opens_at: datetime, window
     if window <= timedelta(0):
         raise ValueError("window must be positive")
     if action_year is not None and action_year not in ACTION_YEARS:
-        raise ValueError(f"action_year must be one of the action's years {ACTION_YEARS.start}-{ACTION_YEARS[-1]}, "
-                         f"not {action_year}")
+        raise ValueError(
+            f"action_year must be one of the action's years {ACTION_YEARS.start}-{ACTION_YEARS[-1]}, not {action_year}"
+        )
     if not FIRST_YEAR <= opens_at.year <= LAST_YEAR - PLAN_YEARS + 1:
         last = LAST_YEAR - PLAN_YEARS + 1
         raise ValueError(f"opens_at must fall in {FIRST_YEAR}-{last} (yearly targets may run to {LAST_YEAR})")
@@ -585,8 +589,10 @@ class _Builder:
 
     def calls(self, opens_at: datetime, window: timedelta) -> list[DemoCall]:
         return [
-            DemoCall(f"call-{self.plan_year}-{code}",
-                     _accepted(CallIn, self._call_body(catalogue()[code], terms, opens_at, window)))
+            DemoCall(
+                f"call-{self.plan_year}-{code}",
+                _accepted(CallIn, self._call_body(catalogue()[code], terms, opens_at, window)),
+            )
             for code, terms in self.terms["calls"].items()
         ]
 
@@ -662,8 +668,15 @@ class _Builder:
         return chosen + rng.choices(offered, k=count - len(chosen))
 
     def _application(
-        self, rng, call: DemoCall, category: Category, terms: dict, institution: DemoInstitution,
-        specialty: str, focus: str, key: str,
+        self,
+        rng,
+        call: DemoCall,
+        category: Category,
+        terms: dict,
+        institution: DemoInstitution,
+        specialty: str,
+        focus: str,
+        key: str,
     ) -> DemoApplication:
         others = [f for f in institution.fields if f != focus]
         fields = (focus, *rng.sample(others, rng.randint(0, min(2, len(others)))))
@@ -708,7 +721,9 @@ class _Builder:
         roles = [spec["lead"]] + [spec["member"]] * (size - outsiders - 1)
         staff = self._people_of(rng, institution.key, institution.body["prefecture"], len(roles))
         mentors = self._people_of(rng, partner.key, partner.prefecture, outsiders)
-        seats = [(p, rng.choice(school_titles)) for p in staff] + [(p, rng.choice(titles["enterprise"])) for p in mentors]
+        seats = [(p, rng.choice(school_titles)) for p in staff] + [
+            (p, rng.choice(titles["enterprise"])) for p in mentors
+        ]
         roles += [spec["enterprise_role"]] * outsiders
         return [
             {"name": person.name, "title": title, "role": role, "id_number": person.id_number, "phone": person.phone}
@@ -805,7 +820,9 @@ class _Builder:
         ] + [(f"{body['county']}人民政府", prefecture["counties"][body["county"]])]
         associations = _distinct(self.words["fields"][f]["association"] for f in fields)
         partners = [e for e in self._enterprises if set(e.fields) & set(fields) or e.prefecture == body["prefecture"]]
-        neighbours = [i for i in self.institutions if i.body["prefecture"] == body["prefecture"] and i.key != institution.key]
+        neighbours = [
+            i for i in self.institutions if i.body["prefecture"] == body["prefecture"] and i.key != institution.key
+        ]
         schools = [self._as_organisation(i) for i in neighbours] + [o for o in self.organisations if o.kind == "school"]
 
         def entries(named: list[tuple[str, str]], kind: str) -> list[tuple]:

@@ -10,6 +10,7 @@ queue's delivery limit stops it from looping forever.
 
     python -m examples.finance_consumer.consumer --amqp-uri amqp://guest:guest@localhost:5672/ --db finance.sqlite3
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,16 +35,26 @@ RECONNECT_DELAY_S = 1.0
 
 
 def finance_queue(name: str = DEFAULT_QUEUE, exchange: str = EXCHANGE) -> Queue:
-    return Queue(name, exchange=Exchange(exchange, type="topic", durable=True, passive=True), routing_key="#",
-                 durable=True, queue_arguments={"x-queue-type": "quorum", "x-delivery-limit": DELIVERY_LIMIT})
+    return Queue(
+        name,
+        exchange=Exchange(exchange, type="topic", durable=True, passive=True),
+        routing_key="#",
+        durable=True,
+        queue_arguments={"x-queue-type": "quorum", "x-delivery-limit": DELIVERY_LIMIT},
+    )
 
 
 class _Worker(ConsumerMixin):
     connect_max_retries = 2  # then back off in `run`, where `stop` is heard
 
     def __init__(self, connection: Connection, queue: Queue, db_path: Path, contract: EventContract, prefetch: int):
-        self.connection, self.queue, self.db_path, self.contract, self.prefetch = \
-            connection, queue, db_path, contract, prefetch
+        self.connection, self.queue, self.db_path, self.contract, self.prefetch = (
+            connection,
+            queue,
+            db_path,
+            contract,
+            prefetch,
+        )
         self.ready = threading.Event()
         self.stopping = threading.Event()
         self.last_error: BaseException | None = None
@@ -70,8 +81,9 @@ class _Worker(ConsumerMixin):
             log.exception("could not record a message; it goes back to the queue")
             message.requeue()
             return
-        log.info("%s %s%s", receipt.status, receipt.event_id,
-                 f": {'; '.join(receipt.errors)}" if receipt.errors else "")
+        log.info(
+            "%s %s%s", receipt.status, receipt.event_id, f": {'; '.join(receipt.errors)}" if receipt.errors else ""
+        )
         message.ack()
 
     def run(self, _tokens=1, **kwargs) -> None:
@@ -101,8 +113,16 @@ class FinanceConsumer:
     >>> consumer.stop()
     """
 
-    def __init__(self, amqp_uri: str, db_path: str | Path, *, queue: str = DEFAULT_QUEUE, exchange: str = EXCHANGE,
-                 contract_path: str | Path = DEFAULT_CONTRACT, prefetch: int = 16):
+    def __init__(
+        self,
+        amqp_uri: str,
+        db_path: str | Path,
+        *,
+        queue: str = DEFAULT_QUEUE,
+        exchange: str = EXCHANGE,
+        contract_path: str | Path = DEFAULT_CONTRACT,
+        prefetch: int = 16,
+    ):
         self.amqp_uri = amqp_uri
         self.db_path = Path(db_path)
         self.queue = finance_queue(queue, exchange)
@@ -182,8 +202,17 @@ def main(argv=None) -> None:
         consumer.run()
     except KeyboardInterrupt:
         pass
-    print(json.dumps({"reconciliation": consumer.reconciliation(), "gaps": consumer.gaps(),
-                      "discrepancies": consumer.discrepancies()}, ensure_ascii=False, indent=2))
+    print(
+        json.dumps(
+            {
+                "reconciliation": consumer.reconciliation(),
+                "gaps": consumer.gaps(),
+                "discrepancies": consumer.discrepancies(),
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

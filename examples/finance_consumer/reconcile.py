@@ -7,6 +7,7 @@ transaction, so the caller may acknowledge the message once `receive` returned.
 Needs PyYAML and jsonschema (to check `data` against the JSON Schemas of the AsyncAPI
 document, docs/asyncapi.yaml); nothing of the platform's own code.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,11 @@ class EventContract:
         document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         registry = Registry().with_resource(self.URI, Resource.from_contents(document, default_specification=DRAFT7))
         messages = document["components"]["messages"]
-        self.event_names = tuple(name for name, message in messages.items()
-                                 if message["payload"]["allOf"][1]["properties"]["type"]["const"].startswith(TYPE_PREFIX))
+        self.event_names = tuple(
+            name
+            for name, message in messages.items()
+            if message["payload"]["allOf"][1]["properties"]["type"]["const"].startswith(TYPE_PREFIX)
+        )
         self._envelope = self._validator(registry, "schemas/CloudEvent")
         self._payloads = {name: self._validator(registry, f"messages/{name}/payload") for name in messages}
 
@@ -96,8 +100,12 @@ def verify(body: bytes | str | Mapping, contract: EventContract) -> FundingEvent
         raise InvalidEvent(errors)
     name = envelope["type"].removeprefix(TYPE_PREFIX).removesuffix(TYPE_VERSION)
     if not envelope["type"].endswith(TYPE_VERSION) or name not in contract.event_names:
-        raise InvalidEvent([f"type: {envelope['type']!r} is not one of the funding events this consumer knows "
-                            f"({', '.join(f'{TYPE_PREFIX}{n}{TYPE_VERSION}' for n in contract.event_names)})"])
+        raise InvalidEvent(
+            [
+                f"type: {envelope['type']!r} is not one of the funding events this consumer knows "
+                f"({', '.join(f'{TYPE_PREFIX}{n}{TYPE_VERSION}' for n in contract.event_names)})"
+            ]
+        )
     data = envelope["data"]
     errors = contract.payload_errors(name, envelope) or _meaning_errors(name, envelope["subject"], data)
     if errors:
@@ -140,6 +148,7 @@ def _amounts(data) -> list[tuple[str, dict]]:
         elif isinstance(value, list):
             for i, item in enumerate(value):
                 walk(item, f"{path}/{i}")
+
     walk(data, "data")
     return found
 
@@ -149,8 +158,9 @@ def _meaning_errors(name: str, subject: str, data: dict) -> list[str]:
     errors = [] if subject == data[owner] else [f"subject: {subject!r} is not the event's {owner} {data[owner]!r}"]
     for path, money in _amounts(data):
         if money["total"] != sum(money["by_source"].values()):
-            errors.append(f"{path}/total: {money['total']} is not the sum of by_source "
-                          f"({sum(money['by_source'].values())})")
+            errors.append(
+                f"{path}/total: {money['total']} is not the sum of by_source ({sum(money['by_source'].values())})"
+            )
     return errors
 
 
@@ -224,21 +234,31 @@ class FinanceBook:
             event = verify(body, self.contract)
         except InvalidEvent as invalid:
             with self.db:
-                self.db.execute("INSERT INTO rejected VALUES (?, ?, ?)", (now, json.dumps(invalid.errors, ensure_ascii=False),
-                                                                          _text(body)))
+                self.db.execute(
+                    "INSERT INTO rejected VALUES (?, ?, ?)",
+                    (now, json.dumps(invalid.errors, ensure_ascii=False), _text(body)),
+                )
             return Receipt("rejected", _id_of(body), errors=tuple(invalid.errors))
         with self.db:
             if self.db.execute("SELECT 1 FROM processed WHERE id = ?", (event.id,)).fetchone():
                 return Receipt("duplicate", event.id)
             step = sequence_step(self._cursor(event.subject), event.sequence)
-            if step == "hold" and self.db.execute("SELECT 1 FROM held WHERE subject = ? AND sequence = ?",
-                                                  (event.subject, event.sequence)).fetchone():
+            if (
+                step == "hold"
+                and self.db.execute(
+                    "SELECT 1 FROM held WHERE subject = ? AND sequence = ?", (event.subject, event.sequence)
+                ).fetchone()
+            ):
                 step = "stale"  # the same number is already waiting, under another id
-            self.db.execute("INSERT INTO processed VALUES (?, ?, ?, ?, ?)",
-                            (event.id, event.subject, event.sequence, "applied" if step == "apply" else step, now))
+            self.db.execute(
+                "INSERT INTO processed VALUES (?, ?, ?, ?, ?)",
+                (event.id, event.subject, event.sequence, "applied" if step == "apply" else step, now),
+            )
             if step == "hold":
-                self.db.execute("INSERT INTO held VALUES (?, ?, ?, ?)", (event.subject, event.sequence, event.id,
-                                                                        json.dumps(asdict(event), ensure_ascii=False)))
+                self.db.execute(
+                    "INSERT INTO held VALUES (?, ?, ?, ?)",
+                    (event.subject, event.sequence, event.id, json.dumps(asdict(event), ensure_ascii=False)),
+                )
                 return Receipt("held", event.id)
             if step == "stale":
                 return Receipt("stale", event.id)
@@ -253,31 +273,44 @@ class FinanceBook:
         while event is not None:
             self._apply(event)
             applied.append(event)
-            row = self.db.execute("SELECT event FROM held WHERE subject = ? AND sequence = ?",
-                                  (event.subject, event.sequence + 1)).fetchone()
+            row = self.db.execute(
+                "SELECT event FROM held WHERE subject = ? AND sequence = ?", (event.subject, event.sequence + 1)
+            ).fetchone()
             self.db.execute("DELETE FROM held WHERE subject = ? AND sequence = ?", (event.subject, event.sequence + 1))
             event = FundingEvent(**json.loads(row[0])) if row else None
         return applied
 
     def _apply(self, event: FundingEvent) -> None:
         for project, source, column, amount in money_moves(event):
-            self.db.execute(f"INSERT INTO reconciliation (project_id, source, {column}) VALUES (?, ?, ?) "
-                            f"ON CONFLICT (project_id, source) DO UPDATE SET {column} = {column} + excluded.{column}",
-                            (project, source, amount))
+            self.db.execute(
+                f"INSERT INTO reconciliation (project_id, source, {column}) VALUES (?, ?, ?) "
+                f"ON CONFLICT (project_id, source) DO UPDATE SET {column} = {column} + excluded.{column}",
+                (project, source, amount),
+            )
         if event.name == "budget_exhausted":
             self._record_shortfall(event.data)
-        self.db.execute("INSERT INTO cursor VALUES (?, ?) ON CONFLICT (subject) DO UPDATE SET sequence = excluded.sequence",
-                        (event.subject, event.sequence))
+        self.db.execute(
+            "INSERT INTO cursor VALUES (?, ?) ON CONFLICT (subject) DO UPDATE SET sequence = excluded.sequence",
+            (event.subject, event.sequence),
+        )
         self.db.execute("UPDATE processed SET status = 'applied' WHERE id = ?", (event.id,))  # when it was held
 
     def _record_shortfall(self, data: dict) -> None:
         """The latest refusal of a call replaces the previous one."""
         self.db.execute("DELETE FROM shortfall WHERE call_id = ?", (data["call_id"],))
         for source, needed in data["needed"]["by_source"].items():
-            self.db.execute("INSERT INTO shortfall VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            (data["call_id"], source, data["year"], data["category"], needed,
-                             data["available"]["by_source"].get(source, 0),
-                             data["shortfall"]["by_source"].get(source, 0)))
+            self.db.execute(
+                "INSERT INTO shortfall VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    data["call_id"],
+                    source,
+                    data["year"],
+                    data["category"],
+                    needed,
+                    data["available"]["by_source"].get(source, 0),
+                    data["shortfall"]["by_source"].get(source, 0),
+                ),
+            )
 
     # --- reading -----------------------------------------------------------------------
 
@@ -287,7 +320,8 @@ class FinanceBook:
         `kept` = released - clawed_back (what the institution holds)."""
         result: dict[str, dict[str, dict[str, int]]] = {}
         for project, source, *amounts in self.db.execute(
-                f"SELECT project_id, source, {', '.join(COLUMNS)} FROM reconciliation ORDER BY project_id, source"):
+            f"SELECT project_id, source, {', '.join(COLUMNS)} FROM reconciliation ORDER BY project_id, source"
+        ):
             row = dict(zip(COLUMNS, amounts))
             row["scheduled"] = row["allocated"] - row["released"] - row["withheld"]
             row["kept"] = row["released"] - row["clawed_back"]
@@ -300,7 +334,9 @@ class FinanceBook:
         for project, sources in self.reconciliation().items():
             for source, row in sources.items():
                 if row["scheduled"] < 0:
-                    found.append(f"{project}/{source}: released + withheld exceed the allocation by {-row['scheduled']} fen")
+                    found.append(
+                        f"{project}/{source}: released + withheld exceed the allocation by {-row['scheduled']} fen"
+                    )
                 if row["kept"] < 0:
                     found.append(f"{project}/{source}: clawed back {-row['kept']} fen more than was released")
         return found
@@ -309,7 +345,8 @@ class FinanceBook:
         """{call: {year, category, by_source: {source: {needed, available, missing}}}}, the latest refusal."""
         result: dict[str, dict] = {}
         for call, source, year, category, needed, available, missing in self.db.execute(
-                "SELECT * FROM shortfall ORDER BY call_id, source"):
+            "SELECT * FROM shortfall ORDER BY call_id, source"
+        ):
             entry = result.setdefault(call, {"year": year, "category": category, "by_source": {}})
             entry["by_source"][source] = {"needed": needed, "available": available, "missing": missing}
         return result
@@ -323,8 +360,10 @@ class FinanceBook:
         return result
 
     def rejected(self) -> list[dict]:
-        return [{"received_at": at, "errors": json.loads(errors), "body": body}
-                for at, errors, body in self.db.execute("SELECT * FROM rejected ORDER BY rowid")]
+        return [
+            {"received_at": at, "errors": json.loads(errors), "body": body}
+            for at, errors, body in self.db.execute("SELECT * FROM rejected ORDER BY rowid")
+        ]
 
 
 def _text(body) -> str:

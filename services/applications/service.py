@@ -8,11 +8,11 @@ recommends or declines; the province then confirms the findings or overrides the
 reason, and only that decision emits `eligibility_checked` (eligible or not). Review so
 receives only applications a person has recommended and checked, each once.
 """
+
 from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
 import logging
 import os
@@ -25,37 +25,15 @@ from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
-from services.applications.domain.messages import (
-    ApplicationLimitReached,
-    Bilingual,
-    CallNotOpen,
-    DecisionReasonRequired,
-    DecisionsClosed,
-    DomainError,
-    DuplicateCreditCode,
-    FieldsRefused,
-    NotEditable,
-    NotFound,
-    NotRecommender,
-    NotRegistered,
-    PlaceTaken,
-    ProjectNotLeft,
-    QuotaExceeded,
-    RecommendationCapReached,
-    ReserveEmpty,
-    ReserveExpired,
-    RuleNotOverridable,
-    WindowClosed,
-)
+from services.applications.domain.messages import Bilingual
 from services.applications.domain.access import INSTITUTION_ROLE, PROVINCE_ROLE
-from services.applications.domain.calls import ACTION_YEARS
+from services.contracts.reference import ACTION_YEARS
 from services.applications.domain.guides import GUIDES
-from services.applications.domain.content import BadFilename, UnsafeContent, UnsupportedType
-from services.applications.domain.materials import ANNUAL_REPORT, APPLICATION, Owner, TooLarge
-from services.applications.domain.watermark import Unstampable
-from services.applications.domain.recommendation import HRSS_ROLE, PREFECTURE_ROLE, Actor
-from services.applications.domain.reports import AlreadyFiled, DeadlinePassed, NotDue, WindowExists, WindowNotOpen
-from services.applications.schemas import (
+from services.applications.domain.materials import ANNUAL_REPORT, APPLICATION, Owner
+from services.common.actor import Actor
+from services.applications.domain.recommendation import HRSS_ROLE, PREFECTURE_ROLE
+from services.applications.schemas import import_institutions
+from services.contracts.applications_api import (
     AnnualReportDraftIn,
     AnnualReportFileIn,
     AnnualReportIn,
@@ -93,18 +71,32 @@ from services.applications.schemas import (
     ProjectQuery,
     SupervisionWeightsIn,
     SupervisionWeightsOut,
-    import_institutions,
 )
+from services.applications.usecases import applications as application_cases
 from services.applications.usecases import calls as call_cases
+from services.applications.usecases import catalogue as catalogue_cases
+from services.applications.usecases import institutions as institution_cases
 from services.applications.usecases import projects as project_cases
 from services.applications.usecases import reports as report_cases
+from services.applications.usecases import selection as selection_cases
+from services.applications.usecases import supervision as supervision_cases
+from services.common.errors import DomainError
 from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
-from services.common.replies import Refused, bilingual, created, idempotent, ok, problem, replying, role_refused
+from services.common.replies import (
+    Refused,
+    bilingual,
+    created,
+    idempotent,
+    ok,
+    problem,
+    refusal_problem,
+    replying,
+    role_refused,
+)
 from services.common.signed_actor import HEADER as ACTOR_HEADER
 from services.common.signed_actor import BadSignature, internal_secret, verify
-from services.common.statemachine import ReasonRequired, TransitionNotAllowed
-from services.common.store import utcnow
+from services.common.clock import utcnow
 from services.contracts.funding_events import EVENTS as FUNDING_EVENTS
 from services.contracts.review_events import EVENTS as REVIEW_EVENTS
 
@@ -118,75 +110,12 @@ log = logging.getLogger(__name__)
 PROVINCE, INSTITUTION, RECOMMENDERS = (PROVINCE_ROLE,), (INSTITUTION_ROLE,), (PREFECTURE_ROLE, HRSS_ROLE)
 SUPERVISORS = (PROVINCE_ROLE, PREFECTURE_ROLE)
 
-# Each refusal of the domain: its status and problem type (the most specific class wins).
-REFUSALS: dict[type[DomainError], tuple[int, str]] = {
-    NotFound: (404, "not-found"),
-    NotRegistered: (403, "institution-not-registered"),
-    NotRecommender: (403, "not-recommender"),
-    WindowClosed: (409, "window-closed"),
-    CallNotOpen: (409, "call-not-open"),
-    DecisionsClosed: (409, "decisions-closed"),
-    QuotaExceeded: (409, "quota-exceeded"),
-    ApplicationLimitReached: (409, "application-limit-reached"),
-    NotEditable: (409, "not-editable"),
-    RecommendationCapReached: (409, "recommendation-cap-reached"),
-    DuplicateCreditCode: (409, "duplicate-credit-code"),
-    DecisionReasonRequired: (422, "reason-required"),
-    RuleNotOverridable: (409, "rule-not-overridable"),
-    FieldsRefused: (422, "invalid-fields"),
-    WindowNotOpen: (409, "window-not-open"),
-    ProjectNotLeft: (409, "project-not-left"),
-    PlaceTaken: (409, "place-taken"),
-    ReserveExpired: (409, "reserve-expired"),
-    ReserveEmpty: (409, "reserve-empty"),
-    WindowExists: (409, "window-exists"),
-    AlreadyFiled: (409, "already-filed"),
-    NotDue: (409, "not-due"),
-    DeadlinePassed: (409, "deadline-passed"),
-    TooLarge: (413, "too-large"),
-    UnsupportedType: (415, "unsupported-content"),
-    UnsafeContent: (422, "unsafe-content"),
-    BadFilename: (422, "bad-filename"),
-    Unstampable: (422, "unstampable-pdf"),
-}
 LIMITS = materials.limits_from_env()
 INTERNAL_SECRET = internal_secret()
 
 
-def now():
-    """The current UTC time to the millisecond, as MongoDB keeps it: a reply and a later read agree."""
-    moment = utcnow()
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-def _errors(messages) -> dict[str, list[str]]:
-    return {field: [bilingual(m) for m in field_messages] for field, field_messages in messages.items()}
-
-
-def as_refused(exc: Exception) -> Refused:
-    """A refusal of the domain or of a state machine as the problem the caller gets."""
-    if isinstance(exc, TransitionNotAllowed):
-        guide = GUIDES[exc.machine]
-        return Refused(409, guide.explain(exc), type=guide.problem_type(exc))
-    if isinstance(exc, ReasonRequired):
-        message = Bilingual(f"'{exc.event}' needs a reason", "须说明理由")
-        return Refused(422, message, errors=_errors({"reason": [message]}), type="reason-required")
-    status, kind = next(REFUSALS[cls] for cls in type(exc).__mro__ if cls in REFUSALS)
-    errors = getattr(exc, "errors", None)
-    if isinstance(exc, DecisionReasonRequired):
-        errors = {"reason": [exc.message]}
-    return Refused(status, exc.message, errors=_errors(errors) if errors else None, type=kind)
-
-
-def answering(method):
-    """An RPC method answering by the reply contract, with the domain's refusals as problems."""
-    @functools.wraps(method)
-    def refusing(*args, **kwargs):
-        try:
-            return method(*args, **kwargs)
-        except (DomainError, TransitionNotAllowed, ReasonRequired) as exc:
-            raise as_refused(exc) from None
-    return replying()(refusing)
+# Every entrypoint answers by the reply contract, the domain's refusals as problems.
+answering = replying(GUIDES)
 
 
 def _acting(claims: dict, roles: tuple[str, ...]) -> Actor:
@@ -225,7 +154,7 @@ class ApplicationsService(ChuyiService):
     @rpc
     @answering
     def list_programmes(self, actor):
-        return ok(ProgrammeListOut().dump({"items": self.store.programmes()}))
+        return ok(ProgrammeListOut().dump({"items": catalogue_cases.programmes(self.store)}))
 
     # ------------------------------------------------------------ institutions
 
@@ -234,8 +163,13 @@ class ApplicationsService(ChuyiService):
     def create_institution(self, actor, institution, idempotency_key=None, request_fingerprint=None):
         data = InstitutionIn().load(institution)
         who = _acting(actor, PROVINCE)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            InstitutionOut().dump(self.store.add_institution(data, who, now()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(InstitutionOut().dump(institution_cases.register(self.store, data, who, utcnow()))),
+        )
 
     @rpc
     @answering
@@ -249,10 +183,15 @@ class ApplicationsService(ChuyiService):
         def command():
             result = import_institutions(content, self.store.credit_codes())
             if not result.ok:
-                return problem(422, f"The file was refused with {len(result.errors)} error(s); nothing was imported.",
-                               errors=_import_errors(result), type="import-rejected")
-            ids = self.store.add_institutions(result.institutions, who, now())
+                return problem(
+                    422,
+                    f"The file was refused with {len(result.errors)} error(s); nothing was imported.",
+                    errors=_import_errors(result),
+                    type="import-rejected",
+                )
+            ids = institution_cases.register_all(self.store, result.institutions, who, utcnow())
             return created(ImportReportOut().dump({**result.report(), "institution_ids": ids}))
+
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
     @rpc
@@ -263,8 +202,10 @@ class ApplicationsService(ChuyiService):
     @rpc
     @answering
     def list_institutions(self, actor, **query):
-        return _page(InstitutionPageOut(), self.store.institutions_page(
-            Actor.from_claims(actor), **_query(InstitutionQuery(), query)))
+        return _page(
+            InstitutionPageOut(),
+            self.store.institutions_page(Actor.from_claims(actor), **_query(InstitutionQuery(), query)),
+        )
 
     # ------------------------------------------------------------ calls
 
@@ -273,15 +214,25 @@ class ApplicationsService(ChuyiService):
     def create_call(self, actor, call, idempotency_key=None, request_fingerprint=None):
         data = CallIn().load(call)
         who = _acting(actor, PROVINCE)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            CallOut().dump(self.store.add_call(data, who, now()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(CallOut().dump(call_cases.create(self.store, data, who, utcnow()))),
+        )
 
     @rpc
     @answering
     def open_call(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
         who = _acting(actor, PROVINCE)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            CallOut().dump(self.store.open_call(call_id, who, now()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(CallOut().dump(call_cases.open_early(self.store, call_id, who, utcnow()))),
+        )
 
     @rpc
     @answering
@@ -297,24 +248,31 @@ class ApplicationsService(ChuyiService):
     @answering
     def close_call_early(self, actor, call_id, decision):
         reason = DecisionIn().load(decision).get("reason")
-        return ok(CallOut().dump(call_cases.close_early(self.store, call_id, _acting(actor, PROVINCE), reason, now())))
+        return ok(
+            CallOut().dump(call_cases.close_early(self.store, call_id, _acting(actor, PROVINCE), reason, utcnow()))
+        )
 
     @rpc
     @answering
     def extend_call(self, actor, call_id, extension):
         data = ExtensionIn().load(extension)
-        return ok(CallOut().dump(call_cases.extend(
-            self.store, call_id, _acting(actor, PROVINCE), data["closes_at"], data.get("reason"), now())))
+        return ok(
+            CallOut().dump(
+                call_cases.extend(
+                    self.store, call_id, _acting(actor, PROVINCE), data["closes_at"], data.get("reason"), utcnow()
+                )
+            )
+        )
 
     @rpc
     @answering
     def cancel_call(self, actor, call_id, decision):
         reason = DeclineIn().load(decision)["reason"]
-        return ok(CallOut().dump(call_cases.cancel(self.store, call_id, _acting(actor, PROVINCE), reason, now())))
+        return ok(CallOut().dump(call_cases.cancel(self.store, call_id, _acting(actor, PROVINCE), reason, utcnow())))
 
     @timer(interval=CALL_TIMER_INTERVAL_S)
     def open_and_close_calls(self):
-        self.store.advance_due_calls(now())
+        call_cases.advance_due(self.store, utcnow())
 
     # ------------------------------------------------------------ applications
 
@@ -323,65 +281,112 @@ class ApplicationsService(ChuyiService):
     def create_application(self, actor, application, idempotency_key=None, request_fingerprint=None):
         data = ApplicationIn().load(application)
         who = _acting(actor, INSTITUTION)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            ApplicationOut().dump(self.store.add_application(data, who, now()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(ApplicationOut().dump(application_cases.open_draft(self.store, data, who, utcnow()))),
+        )
 
     @rpc
     @answering
     def update_application(self, actor, application_id, changes):
         data = ApplicationPatch().load(changes)
-        return ok(ApplicationOut().dump(
-            self.store.update_application(application_id, data, _acting(actor, INSTITUTION), now())))
+        return ok(
+            ApplicationOut().dump(
+                application_cases.update_draft(self.store, application_id, data, _acting(actor, INSTITUTION), utcnow())
+            )
+        )
 
     @rpc
     @answering
     def submit_application(self, actor, application_id, idempotency_key=None, request_fingerprint=None):
         who = _acting(actor, INSTITUTION)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            ApplicationOut().dump(self.store.submit(application_id, who, now()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(ApplicationOut().dump(application_cases.submit(self.store, application_id, who, utcnow()))),
+        )
 
     @rpc
     @answering
     def withdraw_application(self, actor, application_id, decision, idempotency_key=None, request_fingerprint=None):
         reason = DecisionIn().load(decision).get("reason")
         who = _acting(actor, INSTITUTION)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            ApplicationOut().dump(self.store.withdraw(application_id, who, reason, now()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(
+                ApplicationOut().dump(application_cases.withdraw(self.store, application_id, who, reason, utcnow()))
+            ),
+        )
 
     @rpc
     @answering
     def recommend_application(self, actor, application_id, decision, idempotency_key=None, request_fingerprint=None):
         reason = DecisionIn().load(decision).get("reason")
         who = _acting(actor, RECOMMENDERS)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            ApplicationOut().dump(self.store.recommend(application_id, who, reason, now()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(
+                ApplicationOut().dump(application_cases.recommend(self.store, application_id, who, reason, utcnow()))
+            ),
+        )
 
     @rpc
     @answering
     def decline_application(self, actor, application_id, decision, idempotency_key=None, request_fingerprint=None):
         reason = DeclineIn().load(decision)["reason"]
         who = _acting(actor, RECOMMENDERS)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            ApplicationOut().dump(self.store.decline(application_id, who, reason, now()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(
+                ApplicationOut().dump(application_cases.decline(self.store, application_id, who, reason, utcnow()))
+            ),
+        )
 
     @rpc
     @answering
     def decide_eligibility(self, actor, application_id, decision, idempotency_key=None, request_fingerprint=None):
         data = EligibilityOverrideIn().load(decision)
         who = _acting(actor, PROVINCE)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(ApplicationOut().dump(self.store.decide_eligibility(
-            application_id, who, data["eligible"], data.get("reason"), now()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(
+                ApplicationOut().dump(
+                    application_cases.decide_eligibility(
+                        self.store, application_id, who, data["eligible"], data.get("reason"), utcnow()
+                    )
+                )
+            ),
+        )
 
     @rpc
     @answering
     def get_application(self, actor, application_id):
-        return ok(ApplicationOut().dump(self.store.application(application_id, Actor.from_claims(actor))))
+        return ok(ApplicationOut().dump(application_cases.show(self.store, application_id, Actor.from_claims(actor))))
 
     @rpc
     @answering
     def list_applications(self, actor, **query):
-        return _page(ApplicationPageOut(), self.store.applications_page(
-            Actor.from_claims(actor), **_query(ApplicationQuery(), query)))
+        return _page(
+            ApplicationPageOut(),
+            self.store.applications_page(Actor.from_claims(actor), **_query(ApplicationQuery(), query)),
+        )
 
     # ------------------------------------------------------------ materials
     # The bytes come and go over the internal HTTP entrypoints, streamed, never over the bus;
@@ -405,7 +410,7 @@ class ApplicationsService(ChuyiService):
 
     @timer(interval=ORPHAN_SWEEP_S)
     def sweep_orphan_blobs(self):
-        swept = materials.sweep_orphans(self.store, now())
+        swept = materials.sweep_orphans(self.store, utcnow())
         if swept:
             log.info("materials: swept %d blob(s) left by uploads that died", swept)
 
@@ -430,11 +435,11 @@ class ApplicationsService(ChuyiService):
         return self._remove_material(actor, Owner(ANNUAL_REPORT, report_id), material_id)
 
     def _list_materials(self, actor, owner: Owner):
-        items = materials.list_materials(self.store, Actor.from_claims(actor), owner, now())
+        items = materials.list_materials(self.store, Actor.from_claims(actor), owner, utcnow())
         return ok(MaterialListOut().dump({"items": items}))
 
     def _remove_material(self, actor, owner: Owner, material_id):
-        materials.remove_material(self.store, _acting(actor, INSTITUTION), owner, material_id, now())
+        materials.remove_material(self.store, _acting(actor, INSTITUTION), owner, material_id, utcnow())
         return ok({})
 
     # ------------------------------------------------------------ review's progress
@@ -442,24 +447,22 @@ class ApplicationsService(ChuyiService):
     @handles("review", "experts_assigned")
     def experts_assigned(self, event):
         data = REVIEW_EVENTS["experts_assigned"].load(event.data)
-        self.store.experts_assigned(data["call_id"], [a["application_id"] for a in data["assignments"]],
-                                    now(), _because(event))
-        self.store.grant_expert_access(data["assignments"])
+        selection_cases.experts_assigned(self.store, data, utcnow(), _because(event))
 
     @handles("review", "assignment_declined")
     def assignment_declined(self, event):
         data = REVIEW_EVENTS["assignment_declined"].load(event.data)
-        self.store.revoke_expert_access(data["application_id"], data["expert_id"])
+        selection_cases.assignment_declined(self.store, data)
 
     @handles("review", "notice_published")
     def notice_published(self, event):
         data = REVIEW_EVENTS["notice_published"].load(event.data)
-        self.store.notice_published(data["call_id"], now(), _because(event))
+        selection_cases.notice_published(self.store, data["call_id"], utcnow(), _because(event))
 
     @handles("review", "selection_finalized")
     def selection_finalized(self, event):
         data = REVIEW_EVENTS["selection_finalized"].load(event.data)
-        self.store.selection_finalized(data, now(), _because(event))
+        selection_cases.selection_finalized(self.store, data, utcnow(), _because(event))
 
     # ------------------------------------------------------------ projects
 
@@ -471,8 +474,9 @@ class ApplicationsService(ChuyiService):
     @rpc
     @answering
     def list_projects(self, actor, **query):
-        return _page(ProjectPageOut(), self.store.projects_page(
-            Actor.from_claims(actor), **_query(ProjectQuery(), query)))
+        return _page(
+            ProjectPageOut(), self.store.projects_page(Actor.from_claims(actor), **_query(ProjectQuery(), query))
+        )
 
     @rpc
     @answering
@@ -480,23 +484,24 @@ class ApplicationsService(ChuyiService):
         province = _acting(actor, PROVINCE)
 
         def command():
-            successor = project_cases.give_place_to_reserve(self.store, project_id, province, now())
+            successor = project_cases.give_place_to_reserve(self.store, project_id, province, utcnow())
             return created(ProjectOut().dump(self.store.project(successor["_id"], province)))
+
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
     @handles("funding", "funds_allocated")
     def funds_allocated(self, event):
         data = FUNDING_EVENTS["funds_allocated"].load(event.data)
-        project_cases.funds_allocated(self.store, data, now(), _because(event))
+        project_cases.funds_allocated(self.store, data, utcnow(), _because(event))
 
     @handles("funding", "project_failed", "project_withdrawn")
     def project_left(self, event):
-        project_cases.project_left(self.store, event.name, FUNDING_EVENTS[event.name].load(event.data), now())
+        project_cases.project_left(self.store, event.name, FUNDING_EVENTS[event.name].load(event.data), utcnow())
 
     @handles("funding", "tranche_released", "tranche_withheld")
     def tranche_moved(self, event):
         data = FUNDING_EVENTS[event.name].load(event.data)
-        project_cases.tranche_moved(self.store, event.name, data, now())
+        project_cases.tranche_moved(self.store, event.name, data, utcnow())
 
     # ------------------------------------------------------------ annual progress reports
 
@@ -505,8 +510,15 @@ class ApplicationsService(ChuyiService):
     def open_report_window(self, actor, window, idempotency_key=None, request_fingerprint=None):
         data = ReportWindowIn().load(window)
         who = _acting(actor, PROVINCE)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            ReportWindowOut().dump(as_answer(report_cases.open_window(self.store, data, who, now())))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(
+                ReportWindowOut().dump(as_answer(report_cases.open_window(self.store, data, who, utcnow())))
+            ),
+        )
 
     @rpc
     @answering
@@ -522,57 +534,101 @@ class ApplicationsService(ChuyiService):
     @answering
     def extend_report_window(self, actor, window_id, extension):
         data = DeadlineExtensionIn().load(extension)
-        return ok(ReportWindowOut().dump(as_answer(report_cases.extend_window(
-            self.store, window_id, _acting(actor, PROVINCE), data["due_at"], data.get("reason"), now()))))
+        return ok(
+            ReportWindowOut().dump(
+                as_answer(
+                    report_cases.extend_window(
+                        self.store, window_id, _acting(actor, PROVINCE), data["due_at"], data.get("reason"), utcnow()
+                    )
+                )
+            )
+        )
 
     @rpc
     @answering
     def overdue_reports(self, actor, window_id):
-        return ok(OverdueOut().dump(report_cases.list_overdue(self.store, _acting(actor, SUPERVISORS), window_id,
-                                                              now())))
+        return ok(
+            OverdueOut().dump(report_cases.list_overdue(self.store, _acting(actor, SUPERVISORS), window_id, utcnow()))
+        )
 
     @rpc
     @answering
     def start_annual_report(self, actor, project_id, report, idempotency_key=None, request_fingerprint=None):
         year = AnnualReportDraftIn().load(report)["year"]
         who = _acting(actor, INSTITUTION)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            AnnualReportOut().dump(as_answer(report_cases.start_report(self.store, who, project_id, year, now())))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(
+                AnnualReportOut().dump(
+                    as_answer(report_cases.start_report(self.store, who, project_id, year, utcnow()))
+                )
+            ),
+        )
 
     @rpc
     @answering
     def file_annual_report(self, actor, project_id, report, idempotency_key=None, request_fingerprint=None):
         data = AnnualReportFileIn().load(report)
         who = _acting(actor, INSTITUTION)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            AnnualReportOut().dump(as_answer(report_cases.file_report(self.store, who, project_id, data, now())))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(
+                AnnualReportOut().dump(as_answer(report_cases.file_report(self.store, who, project_id, data, utcnow())))
+            ),
+        )
 
     @rpc
     @answering
     def refile_annual_report(self, actor, report_id, report, idempotency_key=None, request_fingerprint=None):
         data = AnnualReportIn().load(report)
         who = _acting(actor, INSTITUTION)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            AnnualReportOut().dump(as_answer(report_cases.refile_report(self.store, who, report_id, data, now())))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(
+                AnnualReportOut().dump(
+                    as_answer(report_cases.refile_report(self.store, who, report_id, data, utcnow()))
+                )
+            ),
+        )
 
     def _decide_report(self, actor, roles, report_id, event, reason, idempotency_key, request_fingerprint):
         who = _acting(actor, roles)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: ok(
-            AnnualReportOut().dump(as_answer(report_cases.decide(self.store, who, report_id, event, reason, now())))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: ok(
+                AnnualReportOut().dump(
+                    as_answer(report_cases.decide(self.store, who, report_id, event, reason, utcnow()))
+                )
+            ),
+        )
 
     @rpc
     @answering
     def endorse_annual_report(self, actor, report_id, decision, idempotency_key=None, request_fingerprint=None):
         reason = DecisionIn().load(decision).get("reason")
-        return self._decide_report(actor, RECOMMENDERS, report_id, "endorse", reason, idempotency_key,
-                                   request_fingerprint)
+        return self._decide_report(
+            actor, RECOMMENDERS, report_id, "endorse", reason, idempotency_key, request_fingerprint
+        )
 
     @rpc
     @answering
     def return_annual_report(self, actor, report_id, decision, idempotency_key=None, request_fingerprint=None):
         reason = DeclineIn().load(decision)["reason"]
-        return self._decide_report(actor, RECOMMENDERS + PROVINCE, report_id, "return", reason, idempotency_key,
-                                   request_fingerprint)
+        return self._decide_report(
+            actor, RECOMMENDERS + PROVINCE, report_id, "return", reason, idempotency_key, request_fingerprint
+        )
 
     @rpc
     @answering
@@ -588,13 +644,15 @@ class ApplicationsService(ChuyiService):
     @rpc
     @answering
     def list_annual_reports(self, actor, **query):
-        return _page(AnnualReportPageOut(), self.store.reports_page(
-            Actor.from_claims(actor), **_query(AnnualReportQuery(), query)))
+        return _page(
+            AnnualReportPageOut(),
+            self.store.reports_page(Actor.from_claims(actor), **_query(AnnualReportQuery(), query)),
+        )
 
     @timer(interval=REPORT_REMINDER_CHECK_S)
     def remind_reports(self):
         """Reminders before a deadline; after it, each bureau told of its missing reports."""
-        at = now()
+        at = utcnow()
         report_cases.remind(self.store, at)
         report_cases.announce_missing(self.store, at)
 
@@ -607,27 +665,31 @@ class ApplicationsService(ChuyiService):
         the province, its own for a prefecture bureau."""
         return ok(self.store.progress(_acting(actor, SUPERVISORS)))
 
-
     @rpc
     @answering
     def supervision_facts(self, actor, year):
         """The register's and the projects' facts per prefecture for the year's supervision:
         every prefecture for the province, its own for a prefecture bureau."""
-        return ok(self.store.supervision_facts(_acting(actor, SUPERVISORS), _action_year(year)))
+        return ok(supervision_cases.facts(self.store, _acting(actor, SUPERVISORS), _action_year(year), utcnow()))
 
     @rpc
     @answering
     def set_supervision_weights(self, actor, rubric):
         data = SupervisionWeightsIn().load(rubric)
         who = _acting(actor, PROVINCE)
-        return ok(SupervisionWeightsOut().dump(self.store.set_supervision_weights(data["year"], data["weights"],
-                                                                                  who, now())))
+        return ok(
+            SupervisionWeightsOut().dump(
+                supervision_cases.set_weights(self.store, data["year"], data["weights"], who, utcnow())
+            )
+        )
 
 
 def _action_year(year) -> int:
     if not (isinstance(year, int) and not isinstance(year, bool) and year in ACTION_YEARS):
         first, last = ACTION_YEARS[0], ACTION_YEARS[-1]
-        rule = bilingual(Bilingual(f"Must be one of the action's years {first}-{last}.", f"应为{first}至{last}年之一。"))
+        rule = bilingual(
+            Bilingual(f"Must be one of the action's years {first}-{last}.", f"应为{first}至{last}年之一。")
+        )
         raise Refused(422, rule, errors={"year": [rule]})
     return year
 
@@ -645,26 +707,37 @@ def content_disposition(filename: str) -> str:
 
 def _upload(store, request: Request, owner: Owner, default_kind: str) -> Response:
     """Files the request's body with `owner`, streamed; the kind and name are in the query."""
+
     def upload(actor):
         body = request.environ["wsgi.input"]  # eventlet's input: reads a chunked body too
         try:
             material = materials.file_material(
-                store, actor, owner, request.args.get("kind") or default_kind,
-                request.args.get("filename", ""), body, LIMITS, now())
-        except (DomainError, Refused):
+                store,
+                actor,
+                owner,
+                request.args.get("kind") or default_kind,
+                request.args.get("filename", ""),
+                body,
+                LIMITS,
+                utcnow(),
+            )
+        except DomainError:  # Refused among them
             for _ in materials.chunks(body):  # read the rest, so the sender sees the answer
                 pass
             raise
         return _json(201, MaterialOut().dump(material))
+
     return _over_http(request, upload, INSTITUTION)
 
 
 def _download(store, request: Request, owner: Owner, material_id: str) -> Response:
     """The material as a download: its name, ETag and Range answers."""
+
     def download(actor):
-        found = materials.open_material(store, actor, owner, material_id, now())
-        response = Response(wrap_file(request.environ, found.stream), direct_passthrough=True,
-                            mimetype=found.material["media_type"])
+        found = materials.open_material(store, actor, owner, material_id, utcnow())
+        response = Response(
+            wrap_file(request.environ, found.stream), direct_passthrough=True, mimetype=found.material["media_type"]
+        )
         response.headers["Content-Disposition"] = content_disposition(found.material["filename"])
         response.headers["Cache-Control"] = "private, no-store" if found.etag is None else "private"
         if found.etag:
@@ -674,15 +747,22 @@ def _download(store, request: Request, owner: Owner, material_id: str) -> Respon
             return response.make_conditional(request, accept_ranges=True, complete_length=found.size)
         except RequestedRangeNotSatisfiable:
             response.close()
-            answer = problem(416, bilingual(Bilingual(
-                f"The Range header must ask for one range within the file's {found.size} bytes "
-                f"(bytes=first-last, bytes=first- or bytes=-count).",
-                f"Range 请求头须为文件 {found.size} 字节之内的一个范围（bytes=起-止、bytes=起- 或 bytes=-末尾字节数）")),
-                type="urn:chuyi:problem:range-not-satisfiable")
+            answer = problem(
+                416,
+                bilingual(
+                    Bilingual(
+                        f"The Range header must ask for one range within the file's {found.size} bytes "
+                        f"(bytes=first-last, bytes=first- or bytes=-count).",
+                        f"Range 请求头须为文件 {found.size} 字节之内的一个范围（bytes=起-止、bytes=起- 或 bytes=-末尾字节数）",
+                    )
+                ),
+                type="urn:chuyi:problem:range-not-satisfiable",
+            )
             refused = _json(416, {**answer["problem"], "status": 416})
             refused.headers["Content-Range"] = f"bytes */{found.size}"
             refused.mimetype = "application/problem+json"
             return refused
+
     return _over_http(request, download, None)
 
 
@@ -699,9 +779,8 @@ def _over_http(request: Request, handle, roles: tuple[str, ...] | None) -> Respo
             raise Refused(401, f"The internal actor header is not valid: {exc}.") from None
         actor = _acting(claims, roles) if roles else Actor.from_claims(claims)
         return handle(actor)
-    except (DomainError, TransitionNotAllowed, ReasonRequired) as exc:
-        refused = as_refused(exc)
-    except Refused as exc:
-        refused = exc
-    answer = problem(refused.status, refused.detail, errors=refused.errors, type=refused.type)
+    except Exception as exc:
+        answer = refusal_problem(exc, GUIDES)
+        if answer is None:
+            raise
     return _json(answer["status"], answer["problem"])

@@ -17,6 +17,7 @@ an authority's recommendations, a category's quota) is a counter document writte
 the request's transaction: two transactions that both write it conflict, the loser is
 retried and then sees the new count.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -35,69 +36,33 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from services.applications.domain import access
 from services.applications.domain.applications import (
     APPLICATION_MACHINE,
-    CONTENDING_STATES,
-    DRAFT as APPLICATION_DRAFT,
     ELIGIBLE,
-    IN_REVIEW,
     NOT_SELECTED,
-    RECOMMENDED,
-    SUBMITTED_STATES,
-    application_limit,
-    check_can_open_draft,
-    check_editable,
-    check_fields_used,
-    check_submittable,
 )
 from services.applications.domain.calls import (
     CALL_MACHINE,
     DRAFT,
-    FINALIZED,
-    IN_REVIEW as CALL_IN_REVIEW,
-    NOTICED,
     OPEN,
-    call_year,
-    catch_up,
-    check_accepting_applications,
-    check_call_quota,
-    check_decisions_open,
-    due_events,
-    quota_standing,
 )
-from services.contracts.catalogue import Catalogue, Category, catalogue
-from services.applications.domain.eligibility import (
-    EligibilityContext,
-    Finding,
-    applicant_snapshot,
-    check_eligibility,
-    decide_eligibility,
-)
-from services.applications.domain.institutions import PREFECTURES, Institution, Recommender
-from services.applications.domain.materials import APPLICATION, Owner, check_complete, material_history
+from services.contracts.catalogue import Catalogue, catalogue
+from services.applications.domain.materials import APPLICATION, Owner, material_history
 from services.applications.domain.messages import (
     Bilingual,
     DuplicateCreditCode,
     NotFound,
-    NotRegistered,
-    UnknownReference,
-    rfc3339,
 )
-from services.applications.domain.projects import LEFT, PROJECT_MACHINE, established_event, project_record
-from services.applications.domain.reserve import reserve_valid_until
-from services.applications.domain.recommendation import Actor, check_may_recommend, check_recommendation_cap
+from services.applications.domain.projects import LEFT, PROJECT_MACHINE
+from services.common.actor import Actor
 from services.applications.domain.reports import DRAFT as REPORT_DRAFT
-from services.applications.domain.reports import REPORT_MACHINE, already_filed, timeliness, window_exists
-from services.applications.domain.supervision import prefecture_facts
+from services.applications.domain.reports import REPORT_MACHINE, already_filed, window_exists
 from services.contracts.applications_events import EVENTS
-from services.common.personal import protect
-from services.common.statemachine import creation_entry
-from services.common.store import BaseStore, utcnow
+from services.common import pages
+from services.common.store import BaseStore
 
 BLOBS = "material_blobs"
 BLOB_CHUNK_BYTES = 255 * 1024  # GridFS's default chunk size
 BLOB_BATCH_CHUNKS = 4  # chunks per insert while a file streams in, per batch read out: about 1 MB held
 BLOB_READ_KEEP = 4  # chunks a reader keeps for seeks back
-TIMER_ACTOR = "system:timer"
-REVIEW_ACTOR = "system:review"
 _DUE_CALLS_BATCH = 100
 DUPLICATE_KEY = 11000
 
@@ -105,6 +70,7 @@ DUPLICATE_KEY = 11000
 @dataclass(frozen=True)
 class Blob:
     """A material's bytes as stored: one GridFS file per distinct content."""
+
     id: ObjectId
     size: int
     sha256: str
@@ -146,8 +112,11 @@ class BlobReader(io.RawIOBase):
         if self._cursor is None or number != self._next:
             if self._cursor is not None:
                 self._cursor.close()
-            self._cursor = self._chunks.find({"files_id": self._blob_id, "n": {"$gte": number}},
-                                             {"data": 1, "n": 1}).sort("n", ASCENDING).batch_size(BLOB_BATCH_CHUNKS)
+            self._cursor = (
+                self._chunks.find({"files_id": self._blob_id, "n": {"$gte": number}}, {"data": 1, "n": 1})
+                .sort("n", ASCENDING)
+                .batch_size(BLOB_BATCH_CHUNKS)
+            )
         found = next(self._cursor, None)
         if found is None or found["n"] != number:
             raise gridfs.errors.CorruptGridFile(f"blob {self._blob_id}: chunk {number} is missing")
@@ -162,7 +131,7 @@ class BlobReader(io.RawIOBase):
         pieces = []
         while self._position < end:
             number, offset = divmod(self._position, self.chunk_size)
-            piece = self._chunk(number)[offset:offset + end - self._position]
+            piece = self._chunk(number)[offset : offset + end - self._position]
             if not piece:
                 break
             pieces.append(piece)
@@ -171,7 +140,7 @@ class BlobReader(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         data = self.read(len(buffer))
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         return len(data)
 
     def close(self) -> None:
@@ -185,6 +154,14 @@ class BlobReader(io.RawIOBase):
 def new_id(prefix: str) -> str:
     """Opaque, and in creation order (the ObjectId leads with its second), so pages follow it."""
     return f"{prefix}_{ObjectId()}"
+
+
+def _institution_counter(call_id: str, institution_id: str) -> str:
+    return f"{call_id}:institution:{institution_id}"
+
+
+def _recommendation_counter(call_id: str, recommender_key: str) -> str:
+    return f"{call_id}:recommender:{recommender_key}"
 
 
 def _not_found(what_en: str, what_zh: str) -> NotFound:
@@ -203,8 +180,9 @@ def _out(doc: Mapping | None) -> dict | None:
 as_answer = _out
 
 
-def _scoped(actor: Actor, filters: Mapping, names: Mapping[str, str] | None = None,
-            scope_of=access.scope) -> dict | None:
+def _scoped(
+    actor: Actor, filters: Mapping, names: Mapping[str, str] | None = None, scope_of=access.scope
+) -> dict | None:
     """The filters narrowed to the actor's scope (`names` maps scope names to fields);
     None when nothing can match."""
     scope = scope_of(actor)
@@ -217,6 +195,11 @@ def _scoped(actor: Actor, filters: Mapping, names: Mapping[str, str] | None = No
             return None
         query[field] = value
     return query
+
+
+def _standing_in(year: int) -> dict:
+    """The projects of calls up to `year` that have not left."""
+    return {"year": {"$lte": year}, "state": {"$nin": list(LEFT)}}
 
 
 #: The selections that still count toward their category's 2025 target: not of a project that left.
@@ -261,13 +244,17 @@ class ApplicationsStore(BaseStore):
             IndexModel([("recommender_key", ASCENDING), ("_id", ASCENDING)], name="by_recommender"),
         ],
         "report_reminders": [IndexModel([("window_id", ASCENDING), ("due_at", ASCENDING)], name="by_window")],
-        "materials": [IndexModel([("application_id", ASCENDING), ("_id", ASCENDING)], name="by_application"),
-                      IndexModel([("report_id", ASCENDING), ("_id", ASCENDING)], name="by_report")],
+        "materials": [
+            IndexModel([("application_id", ASCENDING), ("_id", ASCENDING)], name="by_application"),
+            IndexModel([("report_id", ASCENDING), ("_id", ASCENDING)], name="by_report"),
+        ],
         "material_reads": [IndexModel([("application_id", ASCENDING)], name="by_application")],
         "expert_access": [],
         "material_contents": [IndexModel([("blob_id", ASCENDING)], name="by_blob")],
-        f"{BLOBS}.files": [IndexModel([("metadata.sha256", ASCENDING)], name="by_sha256"),
-                           IndexModel([("filename", ASCENDING), ("uploadDate", ASCENDING)])],  # as GridFS makes them
+        f"{BLOBS}.files": [
+            IndexModel([("metadata.sha256", ASCENDING)], name="by_sha256"),
+            IndexModel([("filename", ASCENDING), ("uploadDate", ASCENDING)]),
+        ],  # as GridFS makes them
         f"{BLOBS}.chunks": [IndexModel([("files_id", ASCENDING), ("n", ASCENDING)], unique=True)],
     }
     events = EVENTS
@@ -282,11 +269,8 @@ class ApplicationsStore(BaseStore):
         return self.db[collection].count_documents(query, session=self.session)
 
     def _page(self, collection: str, query: dict, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
-        if cursor:
-            query = {**query, "_id": {"$gt": cursor}}
-        docs = list(self.db[collection].find(query, session=self.session).sort("_id", ASCENDING).limit(limit + 1))
-        next_cursor = docs[limit - 1]["_id"] if len(docs) > limit else None
-        return [_out(doc) for doc in docs[:limit]], next_cursor
+        docs, next_cursor = pages.page(self.db[collection], query, pages.BY_ID, limit, cursor, self.session)
+        return [_out(doc) for doc in docs], next_cursor
 
     def _take(self, counter: str, limit: int) -> int:
         """Take one of `limit` places of `counter`. Returns how many were taken before: at
@@ -294,77 +278,83 @@ class ApplicationsStore(BaseStore):
         s = self.session
         self.db.counters.update_one({"_id": counter}, {"$setOnInsert": {"taken": 0}}, upsert=True, session=s)
         before = self.db.counters.find_one_and_update(
-            {"_id": counter, "taken": {"$lt": limit}}, {"$inc": {"taken": 1}},
-            return_document=ReturnDocument.BEFORE, session=s)
+            {"_id": counter, "taken": {"$lt": limit}},
+            {"$inc": {"taken": 1}},
+            return_document=ReturnDocument.BEFORE,
+            session=s,
+        )
         return before["taken"] if before else self._one("counters", {"_id": counter})["taken"]
 
     def _release(self, counter: str) -> None:
-        self.db.counters.update_one({"_id": counter, "taken": {"$gt": 0}}, {"$inc": {"taken": -1}}, session=self.session)
+        self.db.counters.update_one(
+            {"_id": counter, "taken": {"$gt": 0}}, {"$inc": {"taken": -1}}, session=self.session
+        )
 
-    def _move(self, collection: str, doc: dict, machine, event: str, actor: str, at: datetime,
-              reason: str | None = None, changes: Mapping | None = None) -> dict:
+    def _move(
+        self,
+        collection: str,
+        doc: dict,
+        machine,
+        event: str,
+        actor: str,
+        at: datetime,
+        reason: str | None = None,
+        changes: Mapping | None = None,
+    ) -> dict:
         """Apply a state machine event to a stored record, with its audit entry in `history`."""
         state, entry = machine.apply(doc["state"], event, actor, reason, at)
         updates = {"state": state, **(changes or {})}
         self.db[collection].update_one(
             {"_id": doc["_id"], "state": doc["state"]},
-            {"$set": updates, "$push": {"history": entry.as_dict()}}, session=self.session)
+            {"$set": updates, "$push": {"history": entry.as_dict()}},
+            session=self.session,
+        )
         return {**doc, **updates, "history": [*doc.get("history", []), entry.as_dict()]}
 
     # ------------------------------------------------------------ catalogue
 
-    def programmes(self) -> list[dict]:
-        """Each category with its quota standing: selected in every year, held, available."""
-        held = {doc["_id"]: doc.get("held", 0) for doc in self.db.category_quotas.find({}, session=self.session)}
-        by_year: dict[str, dict[int, int]] = {}
-        for cell in self.db.selections.aggregate([
-                {"$match": STANDING},
-                {"$group": {"_id": {"category": "$category", "year": "$year"}, "selected": {"$sum": 1}}}],
-                session=self.session):
-            by_year.setdefault(cell["_id"]["category"], {})[cell["_id"].get("year")] = cell["selected"]
-        programmes = []
-        for category in self.catalogue:
-            standing = quota_standing(category, by_year.get(category.code, {}), held.get(category.code, 0))
-            programmes.append({**category.as_dict(), "quota_year": self.catalogue.quota_year,
-                               "selected_count": standing.selected, **standing.as_dict()})
-        return programmes
+    def held_by_category(self) -> dict[str, int]:
+        """The places each category's unfinished calls hold."""
+        return {doc["_id"]: doc.get("held", 0) for doc in self.db.category_quotas.find({}, session=self.session)}
 
-    def _quota_counter(self, category: str) -> dict:
+    def standing_selections_by_year(self) -> dict[str, dict[int, int]]:
+        """Per category and year, the selections that still count (not of a project that left)."""
+        by_year: dict[str, dict[int, int]] = {}
+        for cell in self.db.selections.aggregate(
+            [
+                {"$match": STANDING},
+                {"$group": {"_id": {"category": "$category", "year": "$year"}, "selected": {"$sum": 1}}},
+            ],
+            session=self.session,
+        ):
+            by_year.setdefault(cell["_id"]["category"], {})[cell["_id"].get("year")] = cell["selected"]
+        return by_year
+
+    def quota_counter(self, category: str) -> dict:
+        """The category's counter document (selected, held), created at zero the first time.
+        Writing it makes two transactions that hold or settle the category's quota conflict."""
         self.db.category_quotas.update_one(
-            {"_id": category}, {"$setOnInsert": {"selected": 0, "held": 0}}, upsert=True, session=self.session)
+            {"_id": category}, {"$setOnInsert": {"selected": 0, "held": 0}}, upsert=True, session=self.session
+        )
         return self._one("category_quotas", {"_id": category})
 
-    def _hold_quota(self, category: Category, quota: int) -> None:
-        counter = self._quota_counter(category.code)
-        check_call_quota(category, quota, counter["selected"], counter["held"])
-        self.db.category_quotas.update_one({"_id": category.code}, {"$inc": {"held": quota}}, session=self.session)
+    def hold_quota(self, category: str, quota: int) -> None:
+        self.db.category_quotas.update_one({"_id": category}, {"$inc": {"held": quota}}, session=self.session)
 
     # ------------------------------------------------------------ institutions
 
-    def _institution_doc(self, data: Mapping, actor: Actor, at: datetime) -> dict:
-        institution = Institution.from_record(data)
-        return {"_id": new_id("inst"), **data, "recommender_key": institution.recommender.key,
-                "created_at": at, "created_by": actor.audit_name}
-
-    def _insert_institutions(self, docs: list[dict]) -> None:
+    def insert_institutions(self, docs: list[dict]) -> None:
+        """Inserts them in order; DuplicateCreditCode when a credit code is registered already."""
         try:
             self.db.institutions.insert_many(docs, ordered=True, session=self.session)
         except BulkWriteError as exc:
             if not any(error["code"] == DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
                 raise
-            raise DuplicateCreditCode(Bilingual(
-                "an institution with this credit code is already registered", "该统一社会信用代码的单位已登记")) from None
-
-    def add_institution(self, data: Mapping, actor: Actor, at: datetime) -> dict:
-        doc = self._institution_doc(data, actor, at)
-        self.atomic(lambda: self._insert_institutions([doc]))
-        return _out(doc)
-
-    def add_institutions(self, rows: Iterable[Mapping], actor: Actor, at: datetime) -> list[str]:
-        """All in one transaction: every row, or none."""
-        docs = [self._institution_doc(row, actor, at) for row in rows]
-        self.atomic(lambda: self._insert_institutions(docs))
-        return [doc["_id"] for doc in docs]
+            raise DuplicateCreditCode(
+                Bilingual(
+                    "an institution with this credit code is already registered", "该统一社会信用代码的单位已登记"
+                )
+            ) from None
 
     def credit_codes(self) -> list[str]:
         return [doc["credit_code"] for doc in self.db.institutions.find({}, {"credit_code": 1}, session=self.session)]
@@ -376,51 +366,34 @@ class ApplicationsStore(BaseStore):
             raise _not_found("institution", "单位")
         return _out(doc)
 
-    def institutions_page(self, actor: Actor, limit: int, cursor: str | None, **filters) -> tuple[list[dict], str | None]:
+    def institutions_page(
+        self, actor: Actor, limit: int, cursor: str | None, **filters
+    ) -> tuple[list[dict], str | None]:
         query = _scoped(actor, filters, {"institution_id": "_id"})
         return self._page("institutions", query, limit, cursor) if query is not None else ([], None)
 
     # ------------------------------------------------------------ calls
 
-    def add_call(self, data: Mapping, actor: Actor, at: datetime) -> dict:
-        category = self.catalogue[data["category"]]
-        doc = {"_id": new_id("call"), **data, "year": data.get("year") or call_year(data["opens_at"]),
-               "state": DRAFT, "history": [creation_entry(DRAFT, actor.audit_name, at).as_dict()],
-               "created_at": at, "created_by": actor.audit_name}
-
-        def work():
-            self._hold_quota(category, data["quota"])
-            self.db.calls.insert_one(doc, session=self.session)
-            return self._advance(doc, at)
-        return _out(self.atomic(work))
+    def insert_call(self, doc: dict) -> None:
+        self.db.calls.insert_one(doc, session=self.session)
 
     @staticmethod
-    def _sees_drafts(actor: Actor) -> bool:
+    def sees_drafts(actor: Actor) -> bool:
         return actor.role == access.PROVINCE_ROLE
 
     def call(self, call_id: str, actor: Actor) -> dict:
         """Drafts are the province's own until they open. Raises NotFound."""
         doc = self.call_doc(call_id)
-        if doc["state"] == DRAFT and not self._sees_drafts(actor):
+        if doc["state"] == DRAFT and not self.sees_drafts(actor):
             raise _not_found("call", "遴选批次")
         return _out(doc)
 
     def calls_page(self, actor: Actor, limit: int, cursor: str | None, **filters) -> tuple[list[dict], str | None]:
-        if not self._sees_drafts(actor):
+        if not self.sees_drafts(actor):
             if filters.get("state") == DRAFT:
                 return [], None
             filters.setdefault("state", {"$ne": DRAFT})
         return self._page("calls", filters, limit, cursor)
-
-    def open_call(self, call_id: str, actor: Actor, at: datetime) -> dict:
-        """The province opens a draft call before its opens_at: the window starts now."""
-        def work():
-            doc = self.call_doc(call_id)
-            opens_at = min(doc["opens_at"], at)
-            moved = self.move_call(doc, "open", actor.audit_name, at, "opened early by the province",
-                                    {"opens_at": opens_at})
-            return self._advance(moved, at)
-        return _out(self.atomic(work))
 
     def call_doc(self, call_id: str) -> dict:
         doc = self._one("calls", {"_id": call_id})
@@ -428,41 +401,23 @@ class ApplicationsStore(BaseStore):
             raise _not_found("call", "遴选批次")
         return doc
 
-    def _advance(self, doc: dict, at: datetime) -> dict:
-        """Apply the timer's due events (open, close) to a call."""
-        for event in due_events(doc["state"], doc["opens_at"], doc["closes_at"], at):
-            doc = self.move_call(doc, event, TIMER_ACTOR, at)
-        return doc
+    def move_call(
+        self, doc: dict, event: str, actor: str, at: datetime, reason: str | None = None, changes: Mapping | None = None
+    ) -> dict:
+        return self._move("calls", doc, CALL_MACHINE, event, actor, at, reason, changes)
 
-    def move_call(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None = None,
-                  changes: Mapping | None = None) -> dict:
-        """Move a call by its machine, announcing an opening and a closing (by the timer or early)."""
-        moved = self._move("calls", doc, CALL_MACHINE, event, actor, at, reason, changes)
-        if event == "open":
-            self.emit("call_opened", moved["_id"], self._call_opened(moved))
-        elif event in ("close", "close_early"):
-            submitted = self._count("applications", {"call_id": moved["_id"], "state": {"$in": list(SUBMITTED_STATES)}})
-            self.emit("call_closed", moved["_id"], {"call_id": moved["_id"], "category": moved["category"],
-                                                    "closed_at": rfc3339(at), "submitted_count": submitted})
-        return moved
+    def due_call_ids(self, at: datetime) -> list[str]:
+        """Up to a batch of the calls the timer should open or close now (read outside any transaction)."""
+        return [
+            ref["_id"]
+            for ref in self.db.calls.find(
+                {"$or": [{"state": DRAFT, "opens_at": {"$lte": at}}, {"state": OPEN, "closes_at": {"$lte": at}}]},
+                {"_id": 1},
+            ).limit(_DUE_CALLS_BATCH)
+        ]
 
-    @staticmethod
-    def _call_opened(doc: Mapping) -> dict:
-        terms = ("category", "title", "quota", "prefecture_cap", "per_institution_limit", "budget_min_fen",
-                 "budget_max_fen", "review_plan", "funding_rule")
-        return {"call_id": doc["_id"], "opens_at": rfc3339(doc["opens_at"]), "closes_at": rfc3339(doc["closes_at"]),
-                "year": doc.get("year") or call_year(doc["opens_at"]), **{key: doc[key] for key in terms}}
-
-    def advance_due_calls(self, at: datetime) -> int:
-        """Open and close the calls whose time has come (the timer's work). Returns how many moved.
-        Each call moves in its own transaction, from its state re-read there, so replicas
-        running the timer at once move it once."""
-        due = list(self.db.calls.find({"$or": [{"state": DRAFT, "opens_at": {"$lte": at}},
-                                               {"state": OPEN, "closes_at": {"$lte": at}}]},
-                                      {"_id": 1}).limit(_DUE_CALLS_BATCH))
-        for ref in due:
-            self.atomic(lambda: self._advance(self.call_doc(ref["_id"]), at))
-        return len(due)
+    def count_applications(self, call_id: str, states: Iterable[str]) -> int:
+        return self._count("applications", {"call_id": call_id, "state": {"$in": list(states)}})
 
     # ------------------------------------------------------------ applications
 
@@ -472,262 +427,157 @@ class ApplicationsStore(BaseStore):
             raise _not_found("application", "申报")
         return doc
 
-    def application(self, application_id: str, actor: Actor) -> dict:
-        """The application; until the province decides its eligibility, with the automatic
-        findings as they stand now (others' recommendations and declines change them)."""
-        doc = self._application_doc(application_id, actor)
-        if doc["state"] in ("submitted", "recommended"):
-            call = self.call_doc(doc["call_id"])
-            doc = {**doc, "eligibility_findings": [f.as_dict() for f in self._findings(doc, call, self._institution_of(doc))]}
-        filed = list(self.db.materials.find({"application_id": doc["_id"]}, session=self.session).sort("_id", ASCENDING))
-        return _out({**doc, "materials": [_out(m) for m in filed if m["removed_at"] is None],
-                     "history": material_history(doc.get("history", []), filed)})
+    def with_materials(self, doc: Mapping) -> dict:
+        """The application as answered: its materials, and its history with theirs woven in."""
+        filed = list(
+            self.db.materials.find({"application_id": doc["_id"]}, session=self.session).sort("_id", ASCENDING)
+        )
+        return _out(
+            {
+                **doc,
+                "materials": [_out(m) for m in filed if m["removed_at"] is None],
+                "history": material_history(doc.get("history", []), filed),
+            }
+        )
 
-    def applications_page(self, actor: Actor, limit: int, cursor: str | None, **filters) -> tuple[list[dict], str | None]:
+    def applications_page(
+        self, actor: Actor, limit: int, cursor: str | None, **filters
+    ) -> tuple[list[dict], str | None]:
         query = _scoped(actor, filters)
         return self._page("applications", query, limit, cursor) if query is not None else ([], None)
 
-    @staticmethod
-    def _content(data: Mapping) -> dict:
-        content = dict(data)
-        if "team_members" in content:
-            content["team_members"] = [protect(member) for member in content["team_members"]]
-        return content
+    def find_call(self, call_id: str) -> dict | None:
+        return self._one("calls", {"_id": call_id})
 
-    def add_application(self, data: Mapping, actor: Actor, at: datetime) -> dict:
-        """A draft for the call `data["call_id"]` by the actor's institution."""
-        def work():
-            call = self._one("calls", {"_id": data["call_id"]})
-            if call is None or (call["state"] == DRAFT and not self._sees_drafts(actor)):
-                raise UnknownReference({"call_id": [Bilingual("no such call", "遴选批次不存在")]})
-            institution = self._one("institutions", {"_id": actor.institution_id})
-            if institution is None:
-                raise NotRegistered(Bilingual(
-                    "your institution is not in the register: ask the province to register it",
-                    "本单位尚未登记，请联系省级主管部门登记"))
-            check_accepting_applications(call["state"], call["opens_at"], call["closes_at"], at)
-            category = self.catalogue[call["category"]]
-            check_fields_used(category, data)
-            check_can_open_draft(category, call["per_institution_limit"], self._take(
-                f"{call['_id']}:institution:{institution['_id']}",
-                application_limit(category, call["per_institution_limit"])))
-            subject = Institution.from_record(institution)
-            doc = {
-                "_id": new_id("app"), **self._content({k: v for k, v in data.items() if k != "call_id"}),
-                "call_id": call["_id"], "category": category.code, "institution_id": institution["_id"],
-                "institution_name": subject.name, "prefecture": subject.prefecture,
-                "recommender": subject.recommender.as_dict(), "recommender_key": subject.recommender.key,
-                "state": APPLICATION_DRAFT, "history": [], "eligibility_findings": [], "eligibility_decision": None,
-                "submitted_at": None, "created_at": at, "updated_at": at, "created_by": actor.audit_name,
-            }
-            doc["history"] = [creation_entry(APPLICATION_DRAFT, actor.audit_name, at).as_dict()]
-            self.db.applications.insert_one(doc, session=self.session)
-            return doc
-        return _out(self.atomic(work))
+    def institution_doc(self, institution_id: str | None) -> dict | None:
+        return self._one("institutions", {"_id": institution_id})
 
-    def _open_call_of(self, doc: Mapping, at: datetime) -> dict:
-        call = self.call_doc(doc["call_id"])
-        check_accepting_applications(call["state"], call["opens_at"], call["closes_at"], at)
-        return call
+    def insert_application(self, doc: dict) -> None:
+        self.db.applications.insert_one(doc, session=self.session)
 
-    def update_application(self, application_id: str, changes: Mapping, actor: Actor, at: datetime) -> dict:
-        def work():
-            doc = self._application_doc(application_id, actor)
-            check_editable(doc["state"])
-            self._open_call_of(doc, at)
-            check_fields_used(self.catalogue[doc["category"]], changes)
-            updates = {**self._content(changes), "updated_at": at}
-            self.db.applications.update_one({"_id": doc["_id"], "state": doc["state"]}, {"$set": updates},
-                                            session=self.session)
-            return {**doc, **updates}
-        return _out(self.atomic(work))
-
-    def _institution_of(self, doc: Mapping) -> Institution:
-        return Institution.from_record(self._one("institutions", {"_id": doc["institution_id"]}))
-
-    def _findings(self, doc: Mapping, call: Mapping, institution: Institution) -> tuple[Finding, ...]:
-        """The automatic eligibility rules on the application as it stands, against its call and
-        the institution as registered now."""
-        category = self.catalogue[call["category"]]
-        one_per_prefecture = category.one_per_prefecture
-        context = EligibilityContext(
-            category=category, institution=institution, application=doc,
-            budget_min_fen=call["budget_min_fen"], budget_max_fen=call["budget_max_fen"],
-            per_institution_limit=call["per_institution_limit"],
-            others_of_institution=self._others_in(doc, "institution_id", SUBMITTED_STATES),
-            others_of_prefecture=self._others_in(doc, "prefecture", CONTENDING_STATES) if one_per_prefecture else 0,
-            prefecture_already_selected=one_per_prefecture and self._one(
-                "selections", {"category": category.code, "prefecture": institution.prefecture}) is not None,
+    def update_application(self, doc: Mapping, updates: Mapping) -> dict:
+        """The application's fields changed, unless its state changed meanwhile."""
+        self.db.applications.update_one(
+            {"_id": doc["_id"], "state": doc["state"]}, {"$set": dict(updates)}, session=self.session
         )
-        return check_eligibility(context)
+        return {**doc, **updates}
 
-    def _others_in(self, doc: Mapping, field: str, states: Iterable[str]) -> int:
+    def count_others_in(self, doc: Mapping, field: str, states: Iterable[str]) -> int:
         """How many other applications of the call with the same `field` are in `states`. (Only
         the equalities go to the server, so that its index on (call_id, field) serves them.)"""
-        others = self.db.applications.find({"call_id": doc["call_id"], field: doc[field]}, {"state": 1},
-                                           session=self.session)
+        others = self.db.applications.find(
+            {"call_id": doc["call_id"], field: doc[field]}, {"state": 1}, session=self.session
+        )
         return sum(other["_id"] != doc["_id"] and other["state"] in states for other in others)
 
-    @staticmethod
-    def _ref(doc: Mapping) -> dict:
-        return {key: doc[key] for key in ("call_id", "institution_id", "prefecture", "category")} | {
-            "application_id": doc["_id"]}
+    def prefecture_selected(self, category: str, prefecture: str) -> bool:
+        """Whether the category has selected an application of the prefecture already."""
+        return self._one("selections", {"category": category, "prefecture": prefecture}) is not None
 
-    def submit(self, application_id: str, actor: Actor, at: datetime) -> dict:
-        def work():
-            doc = self._application_doc(application_id, actor)
-            call = self._open_call_of(doc, at)
-            APPLICATION_MACHINE.apply(doc["state"], "submit", actor.audit_name, None, at)  # refuse before checking content
-            check_submittable(doc)
-            check_complete(call.get("required_materials", []), self.filed_kinds(doc["_id"]))
-            findings = [f.as_dict() for f in self._findings(doc, call, self._institution_of(doc))]
-            moved = self._move("applications", doc, APPLICATION_MACHINE, "submit", actor.audit_name, at, changes={
-                "eligibility_findings": findings, "submitted_at": at, "updated_at": at})
-            self.emit("application_submitted", doc["_id"], {**self._ref(doc), "title": doc["title"],
-                                                            "submitted_at": rfc3339(at), "recommender": doc["recommender"]})
-            return moved
-        return _out(self.atomic(work))
+    # The places taken against a limit: an institution's applications in a call, and an
+    # authority's recommendations in a call. Each counter's key is made in one place here.
 
-    def withdraw(self, application_id: str, actor: Actor, reason: str | None, at: datetime) -> dict:
-        def work():
-            doc = self._application_doc(application_id, actor)
-            moved = self._move("applications", doc, APPLICATION_MACHINE, "withdraw", actor.audit_name, at, reason,
-                               {"updated_at": at})
-            self._release(f"{doc['call_id']}:institution:{doc['institution_id']}")
-            if doc["state"] == RECOMMENDED:
-                self._release(f"{doc['call_id']}:recommender:{doc['recommender_key']}")
-            self.emit("application_withdrawn", doc["_id"], {**self._ref(doc), "from_state": doc["state"],
-                                                            "reason": moved["history"][-1]["reason"]})
-            return moved
-        return _out(self.atomic(work))
+    def take_institution_place(self, call_id: str, institution_id: str, limit: int) -> int:
+        """Takes one of the institution's `limit` places in the call; see `_take`."""
+        return self._take(_institution_counter(call_id, institution_id), limit)
 
-    def _decide(self, application_id: str, actor: Actor, event: str, reason: str | None, at: datetime,
-                take_place) -> dict:
-        doc = self._application_doc(application_id, actor)
-        check_may_recommend(actor, Recommender(**doc["recommender"]))
-        call = self.call_doc(doc["call_id"])
-        check_decisions_open(call["state"])
-        APPLICATION_MACHINE.apply(doc["state"], event, actor.audit_name, reason, at)  # refuse before taking a place
-        take_place(doc, call)
-        moved = self._move("applications", doc, APPLICATION_MACHINE, event, actor.audit_name, at, reason,
-                           {"updated_at": at})
-        name = "application_recommended" if event == "recommend" else "application_declined"
-        self.emit(name, doc["_id"], {**self._ref(doc), "by": actor.audit_name, "reason": moved["history"][-1]["reason"]})
-        return moved
+    def release_institution_place(self, call_id: str, institution_id: str) -> None:
+        self._release(_institution_counter(call_id, institution_id))
 
-    def recommend(self, application_id: str, actor: Actor, reason: str | None, at: datetime) -> dict:
-        def take_place(doc, call):
-            cap = call["prefecture_cap"]
-            check_recommendation_cap(cap, self._take(f"{call['_id']}:recommender:{doc['recommender_key']}", cap))
-        return _out(self.atomic(lambda: self._decide(application_id, actor, "recommend", reason, at, take_place)))
+    def take_recommendation_place(self, call_id: str, recommender_key: str, cap: int) -> int:
+        """Takes one of the authority's `cap` recommendations in the call; see `_take`."""
+        return self._take(_recommendation_counter(call_id, recommender_key), cap)
 
-    def decline(self, application_id: str, actor: Actor, reason: str, at: datetime) -> dict:
-        return _out(self.atomic(lambda: self._decide(application_id, actor, "decline", reason, at, lambda *_: None)))
+    def release_recommendation_place(self, call_id: str, recommender_key: str) -> None:
+        self._release(_recommendation_counter(call_id, recommender_key))
 
-    def decide_eligibility(self, application_id: str, actor: Actor, eligible: bool, reason: str | None,
-                           at: datetime) -> dict:
-        def work():
-            doc = self._application_doc(application_id, actor)
-            call = self.call_doc(doc["call_id"])
-            check_decisions_open(call["state"])
-            institution = self._institution_of(doc)
-            findings = self._findings(doc, call, institution)
-            decision = decide_eligibility(findings, eligible, actor.audit_name, reason, at)
-            moved = self._move("applications", doc, APPLICATION_MACHINE, decision.event, actor.audit_name, at,
-                               decision.reason, {"eligibility_findings": [f.as_dict() for f in findings],
-                                                 "eligibility_decision": decision.as_dict(), "updated_at": at})
-            self.emit("eligibility_checked", doc["_id"], {
-                **self._ref(doc), "eligible": decision.eligible, "overridden": decision.overridden,
-                "decided_by": decision.actor, "reason": decision.reason,
-                "findings": [f.as_dict() for f in findings],
-                "applicant": applicant_snapshot(institution, doc, doc["submitted_at"]),
-            })
-            return moved
-        return _out(self.atomic(work))
+    # ------------------------------------------------------------ review's progress (for usecases.selection)
 
-    # ------------------------------------------------------------ review's progress (event handlers)
+    def eligible_among(self, application_ids: Iterable[str]) -> list[dict]:
+        return list(
+            self.db.applications.find(
+                {"_id": {"$in": sorted(set(application_ids))}, "state": ELIGIBLE}, session=self.session
+            )
+        )
 
-    def _follow_review(self, call_id: str, target: str, at: datetime, why: str) -> dict | None:
-        """Walk a call on to `target`; returns the call, or None when it is not ours.
-        Runs inside the handler's transaction."""
-        doc = self._one("calls", {"_id": call_id})
-        if doc is None:
-            return None
-        for event in catch_up(doc["state"], target):
-            doc = self.move_call(doc, event, REVIEW_ACTOR, at, why)
-        return doc
+    def applications_in(self, call_id: str, states: Iterable[str]) -> list[dict]:
+        return list(
+            self.db.applications.find({"call_id": call_id, "state": {"$in": list(states)}}, session=self.session)
+        )
 
-    def experts_assigned(self, call_id: str, application_ids: Iterable[str], at: datetime, why: str) -> None:
-        self._follow_review(call_id, CALL_IN_REVIEW, at, why)
-        for doc in self.db.applications.find({"_id": {"$in": sorted(set(application_ids))}, "state": ELIGIBLE},
-                                             session=self.session):
-            self._move("applications", doc, APPLICATION_MACHINE, "start_review", REVIEW_ACTOR, at, why,
-                       {"updated_at": at})
+    def keep_reserve(self, call_id: str, reserve: list, valid_until: datetime) -> None:
+        self.db.calls.update_one(
+            {"_id": call_id}, {"$set": {"reserve": reserve, "reserve_valid_until": valid_until}}, session=self.session
+        )
 
-    def notice_published(self, call_id: str, at: datetime, why: str) -> None:
-        self._follow_review(call_id, NOTICED, at, why)
+    def settle_quota(self, category: str, selected: int, released: int) -> None:
+        """`selected` more places of the category taken, `released` fewer held (a call finalized)."""
+        self.quota_counter(category)
+        self.db.category_quotas.update_one(
+            {"_id": category}, {"$inc": {"selected": selected, "held": -released}}, session=self.session
+        )
 
-    def selection_finalized(self, data: Mapping, at: datetime, why: str) -> None:
-        """Count the approved per category, settle the call and every eligible application of it.
-        A call is finalized once: a repeated selection for it changes nothing."""
-        call = self._one("calls", {"_id": data["call_id"]})
-        if call is not None and call["state"] == FINALIZED:
-            return
-        self._follow_review(data["call_id"], FINALIZED, at, why)
-        self.db.calls.update_one({"_id": data["call_id"]}, {"$set": {
-            "reserve": data["reserve"], "reserve_valid_until": reserve_valid_until(at)}}, session=self.session)
-        approved = {entry["application_id"]: entry for entry in data["approved"]}
-        self._quota_counter(data["category"])
-        self.db.category_quotas.update_one({"_id": data["category"]}, {"$inc": {
-            "selected": len(approved), "held": -call["quota"] if call else 0}}, session=self.session)
-        for application_id, entry in approved.items():
-            self.db.selections.update_one({"_id": application_id}, {"$set": {
-                "call_id": data["call_id"], "category": data["category"], "prefecture": entry["prefecture"],
-                "institution_id": entry["institution_id"], "rank": entry["rank"], "selected_at": at,
-                "year": call["year"] if call else call_year(at)}},
-                upsert=True, session=self.session)
-        for doc in self.db.applications.find({"call_id": data["call_id"], "state": {"$in": [ELIGIBLE, IN_REVIEW]}},
-                                             session=self.session):
-            event = "approve" if doc["_id"] in approved else "pass_over"
-            moved = self._move("applications", doc, APPLICATION_MACHINE, event, REVIEW_ACTOR, at, why,
-                               {"updated_at": at})
-            if event == "approve":
-                self._establish(project_record(moved, call, approved[doc["_id"]]["rank"], REVIEW_ACTOR, at))
+    def record_selection(self, application_id: str, selection: Mapping) -> None:
+        self.db.selections.update_one(
+            {"_id": application_id}, {"$set": dict(selection)}, upsert=True, session=self.session
+        )
 
     # ------------------------------------------------------------ the reserve list (for usecases.projects)
 
     def category_standing(self, category: str) -> tuple[int, int]:
         """The category's places: (selected, held by unfinished calls)."""
-        counter = self._quota_counter(category)
+        counter = self.quota_counter(category)
         return counter["selected"], counter["held"]
 
     def reserve_waiting(self, call_id: str) -> set[str]:
         """The call's applications that were not selected and have not been promoted since."""
-        return {doc["_id"] for doc in self.db.applications.find(
-            {"call_id": call_id, "state": NOT_SELECTED}, {"_id": 1}, session=self.session)}
+        return {
+            doc["_id"]
+            for doc in self.db.applications.find(
+                {"call_id": call_id, "state": NOT_SELECTED}, {"_id": 1}, session=self.session
+            )
+        }
 
     def standing_by_prefecture(self, call_id: str) -> dict[str, int]:
         """The call's selections that have not left, per prefecture."""
-        return {cell["_id"]: cell["standing"] for cell in self.db.selections.aggregate([
-            {"$match": {"call_id": call_id, **STANDING}},
-            {"$group": {"_id": "$prefecture", "standing": {"$sum": 1}}}], session=self.session)}
+        return {
+            cell["_id"]: cell["standing"]
+            for cell in self.db.selections.aggregate(
+                [
+                    {"$match": {"call_id": call_id, **STANDING}},
+                    {"$group": {"_id": "$prefecture", "standing": {"$sum": 1}}},
+                ],
+                session=self.session,
+            )
+        }
 
     def give_place(self, left: Mapping, successor: dict, at: datetime) -> None:
         """The place of `left` goes to `successor`, a new project from its call's reserve list, and
         counts toward the category again. Two requests for one place both write `left`: the loser
         conflicts, is retried and then finds the place taken."""
-        self.db.projects.update_one({"_id": left["_id"]}, {"$set": {"succeeded_by": successor["_id"], "updated_at": at}},
-                                    session=self.session)
-        self.db.selections.update_one({"_id": left["_id"]}, {"$set": {"succeeded_by": successor["_id"]}},
-                                      session=self.session)
-        self.db.selections.insert_one({
-            "_id": successor["_id"], "call_id": successor["call_id"], "category": successor["category"],
-            "prefecture": successor["prefecture"], "institution_id": successor["institution_id"],
-            "rank": successor["rank"], "selected_at": at, "year": successor["year"], "succeeds": left["_id"]},
-            session=self.session)
-        self.db.category_quotas.update_one({"_id": successor["category"]}, {"$inc": {"selected": 1}},
-                                           session=self.session)
-        self._establish(successor)
+        self.db.projects.update_one(
+            {"_id": left["_id"]}, {"$set": {"succeeded_by": successor["_id"], "updated_at": at}}, session=self.session
+        )
+        self.db.selections.update_one(
+            {"_id": left["_id"]}, {"$set": {"succeeded_by": successor["_id"]}}, session=self.session
+        )
+        self.db.selections.insert_one(
+            {
+                "_id": successor["_id"],
+                "call_id": successor["call_id"],
+                "category": successor["category"],
+                "prefecture": successor["prefecture"],
+                "institution_id": successor["institution_id"],
+                "rank": successor["rank"],
+                "selected_at": at,
+                "year": successor["year"],
+                "succeeds": left["_id"],
+            },
+            session=self.session,
+        )
+        self.db.category_quotas.update_one(
+            {"_id": successor["category"]}, {"$inc": {"selected": 1}}, session=self.session
+        )
 
     # ------------------------------------------------------------ supervision
 
@@ -735,54 +585,71 @@ class ApplicationsStore(BaseStore):
         """The catalogue's quotas, and the approved applications (review's selections) per
         category and prefecture within the actor's scope."""
         scope = _scoped(actor, {})
-        counts = [] if scope is None else self.db.selections.aggregate([
-            {"$match": {**scope, **STANDING}},
-            {"$group": {"_id": {"category": "$category", "prefecture": "$prefecture"}, "approved": {"$sum": 1}}},
-        ], session=self.session)
+        counts = (
+            []
+            if scope is None
+            else self.db.selections.aggregate(
+                [
+                    {"$match": {**scope, **STANDING}},
+                    {
+                        "$group": {
+                            "_id": {"category": "$category", "prefecture": "$prefecture"},
+                            "approved": {"$sum": 1},
+                        }
+                    },
+                ],
+                session=self.session,
+            )
+        )
         return {
             "quota_year": self.catalogue.quota_year,
-            "categories": [{"code": c.code, "name_zh": c.name_zh, "name_en": c.name_en, "quota": c.quota}
-                           for c in self.catalogue],
-            "approved": sorted(({**doc["_id"], "approved": doc["approved"]} for doc in counts),
-                               key=lambda cell: (cell["category"], cell["prefecture"])),
+            "categories": [
+                {"code": c.code, "name_zh": c.name_zh, "name_en": c.name_en, "quota": c.quota} for c in self.catalogue
+            ],
+            "approved": sorted(
+                ({**doc["_id"], "approved": doc["approved"]} for doc in counts),
+                key=lambda cell: (cell["category"], cell["prefecture"]),
+            ),
         }
 
     # ------------------------------------------------------------ supervision
 
-    def supervision_facts(self, actor: Actor, year: int) -> dict:
-        """The register's and the projects' facts of each prefecture in the actor's scope, and
-        the weights the province set for the year (None: the default rubric)."""
-        scope = _scoped(actor, {})
-        prefectures = PREFECTURES if not scope else (scope["prefecture"],)
-        institutions = self.db.institutions.find(
-            scope, {"type": 1, "prefecture": 1, "county": 1, "ownership": 1, "credit_code": 1, "backbone": 1},
-            session=self.session)
-        standing = {"year": {"$lte": year}, "state": {"$nin": list(LEFT)}}
-        projects = self.db.projects.find({**scope, **standing}, {"prefecture": 1, "category": 1, "year": 1},
-                                         session=self.session)
-        rubric = self.db.supervision_rubrics.find_one({"_id": year}, session=self.session)
-        in_province = self.db.projects.count_documents(standing, session=self.session)
-        rows = prefecture_facts(prefectures, institutions, projects, year)
-        window = self.report_window_of_year(year)
-        timely = {} if window is None else timeliness(
-            window, self.due_projects(window, scope), self.reports_by_project(year, scope), utcnow())
-        for row in rows:
-            row["reports"] = timely.get(row["prefecture"], {"due": 0, "on_time": 0})
-        return {"year": year, "weights": rubric["weights"] if rubric else None, "projects_in_province": in_province,
-                "prefectures": rows}
+    def institutions_in(self, scope: Mapping) -> Iterable[dict]:
+        """The register's facts supervision counts, within `scope`."""
+        return self.db.institutions.find(
+            scope,
+            {"type": 1, "prefecture": 1, "county": 1, "ownership": 1, "credit_code": 1, "backbone": 1},
+            session=self.session,
+        )
 
-    def set_supervision_weights(self, year: int, weights: Mapping[str, int], actor: Actor, at: datetime) -> dict:
-        def work():
-            return self.db.supervision_rubrics.find_one_and_update(
-                {"_id": year}, {"$set": {"weights": dict(weights), "updated_at": at, "updated_by": actor.audit_name},
-                                "$push": {"history": {"weights": dict(weights), "at": at, "by": actor.audit_name}}},
-                upsert=True, return_document=ReturnDocument.AFTER, session=self.session)
-        return self.atomic(work)
+    def standing_projects(self, scope: Mapping, year: int) -> Iterable[dict]:
+        """The projects of calls up to `year` that have not left, within `scope`."""
+        return self.db.projects.find(
+            {**scope, **_standing_in(year)}, {"prefecture": 1, "category": 1, "year": 1}, session=self.session
+        )
+
+    def count_standing_projects(self, year: int) -> int:
+        return self.db.projects.count_documents(_standing_in(year), session=self.session)
+
+    def supervision_rubric(self, year: int) -> dict | None:
+        return self.db.supervision_rubrics.find_one({"_id": year}, session=self.session)
+
+    def save_supervision_weights(self, year: int, weights: Mapping[str, int], by: str, at: datetime) -> dict:
+        return self.db.supervision_rubrics.find_one_and_update(
+            {"_id": year},
+            {
+                "$set": {"weights": dict(weights), "updated_at": at, "updated_by": by},
+                "$push": {"history": {"weights": dict(weights), "at": at, "by": by}},
+            },
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+            session=self.session,
+        )
 
     # ------------------------------------------------------------ calls to their end (for usecases.calls)
 
     def release_quota(self, category: str, quota: int) -> None:
-        self._quota_counter(category)
+        self.quota_counter(category)
         self.db.category_quotas.update_one({"_id": category}, {"$inc": {"held": -quota}}, session=self.session)
 
     def open_applications_of(self, call_id: str) -> list[dict]:
@@ -790,18 +657,21 @@ class ApplicationsStore(BaseStore):
         live = [s for s in APPLICATION_MACHINE.states if not APPLICATION_MACHINE.is_terminal(s)]
         return list(self.db.applications.find({"call_id": call_id, "state": {"$in": live}}, session=self.session))
 
-    def move_application(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None) -> dict:
-        return self._move("applications", doc, APPLICATION_MACHINE, event, actor, at, reason, {"updated_at": at})
+    def move_application(
+        self, doc: dict, event: str, actor: str, at: datetime, reason: str | None, changes: Mapping | None = None
+    ) -> dict:
+        return self._move(
+            "applications", doc, APPLICATION_MACHINE, event, actor, at, reason, {**(changes or {}), "updated_at": at}
+        )
 
     # ------------------------------------------------------------ projects (for usecases.projects)
 
-    def _establish(self, doc: dict) -> None:
-        """A new project, announced; one per approved application (a repeat changes nothing)."""
-        result = self.db.projects.update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True,
-                                             session=self.session)
-        if result.upserted_id is None:
-            return
-        self.emit("project_established", doc["_id"], established_event(doc))
+    def insert_project(self, doc: dict) -> bool:
+        """True when the project is new (an approved application becomes one project, once)."""
+        result = self.db.projects.update_one(
+            {"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True, session=self.session
+        )
+        return result.upserted_id is not None
 
     def project_doc(self, project_id: str) -> dict | None:
         return self._one("projects", {"_id": project_id})
@@ -818,15 +688,21 @@ class ApplicationsStore(BaseStore):
         """The project with its application's materials (a project's id is its application's) and
         its annual reports. Raises NotFound when it does not exist or `actor` may not see it."""
         doc = self.scoped_project_doc(project_id, actor)
-        return _out({**doc, "materials": self.materials(Owner(APPLICATION, doc["_id"])),
-                     "reports": self.reports_of_project(project_id)})
+        return _out(
+            {
+                **doc,
+                "materials": self.materials(Owner(APPLICATION, doc["_id"])),
+                "reports": self.reports_of_project(project_id),
+            }
+        )
 
     def projects_page(self, actor: Actor, limit: int, cursor: str | None, **filters) -> tuple[list[dict], str | None]:
         query = _scoped(actor, filters, scope_of=access.project_scope)
         return self._page("projects", query, limit, cursor) if query is not None else ([], None)
 
-    def move_project(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None,
-                     changes: Mapping) -> dict:
+    def move_project(
+        self, doc: dict, event: str, actor: str, at: datetime, reason: str | None, changes: Mapping
+    ) -> dict:
         return self._move("projects", doc, PROJECT_MACHINE, event, actor, at, reason, changes)
 
     def update_project(self, project_id: str, changes: Mapping) -> None:
@@ -835,24 +711,20 @@ class ApplicationsStore(BaseStore):
     def return_place(self, project_id: str, category: str, at: datetime) -> None:
         """A project that left no longer counts toward its category's 2025 target: a later call may
         select in its place."""
-        self._quota_counter(category)
+        self.quota_counter(category)
         self.db.selections.update_one({"_id": project_id}, {"$set": {"left_at": at}}, session=self.session)
         self.db.category_quotas.update_one({"_id": category}, {"$inc": {"selected": -1}}, session=self.session)
 
     # ------------------------------------------------------------ annual reports (for usecases.reports)
 
-    def add_report_window(self, doc: dict) -> dict:
-        """A year's reporting window, announced; one per year (WindowExists)."""
+    def insert_report_window(self, doc: dict) -> None:
+        """A year's reporting window; one per year (WindowExists)."""
         if self._one("report_windows", {"year": doc["year"]}) is not None:
             raise window_exists(doc["year"])
         try:
             self.db.report_windows.insert_one(doc, session=self.session)  # the unique index settles a race
         except DuplicateKeyError:
             raise window_exists(doc["year"]) from None
-        self.emit("report_window_opened", doc["_id"], {
-            "window_id": doc["_id"], "year": doc["year"], "title": doc["title"],
-            "opens_at": rfc3339(doc["opens_at"]), "due_at": rfc3339(doc["due_at"])})
-        return doc
 
     def report_window(self, window_id: str) -> dict:
         doc = self._one("report_windows", {"_id": window_id})
@@ -868,37 +740,63 @@ class ApplicationsStore(BaseStore):
 
     def report_windows_running(self, at: datetime) -> list[dict]:
         """The windows open now whose deadline is still ahead."""
-        return list(self.db.report_windows.find({"opens_at": {"$lte": at}, "due_at": {"$gt": at}},
-                                                session=self.session))
+        return list(
+            self.db.report_windows.find({"opens_at": {"$lte": at}, "due_at": {"$gt": at}}, session=self.session)
+        )
 
     def report_windows_past_due(self, at: datetime) -> list[dict]:
         """The windows whose deadline has passed and whose missing reports are not announced yet."""
-        return list(self.db.report_windows.find({"due_at": {"$lte": at}, "missing_announced_at": None},
-                                                session=self.session))
+        return list(
+            self.db.report_windows.find({"due_at": {"$lte": at}, "missing_announced_at": None}, session=self.session)
+        )
 
     def mark_missing_announced(self, window: Mapping, at: datetime) -> bool:
         """True for the one caller that marks it (a conditional update inside the transaction)."""
-        result = self.db.report_windows.update_one({"_id": window["_id"], "missing_announced_at": None},
-                                                   {"$set": {"missing_announced_at": at}}, session=self.session)
+        result = self.db.report_windows.update_one(
+            {"_id": window["_id"], "missing_announced_at": None},
+            {"$set": {"missing_announced_at": at}},
+            session=self.session,
+        )
         return result.modified_count == 1
 
     def due_projects(self, window: Mapping, scope: Mapping | None = None) -> list[dict]:
         """The projects within `scope` that owe a report in `window` (the domain's `is_due`, as a query)."""
         if scope is None:
             return []
-        return list(self.db.projects.find(
-            {**scope, "year": {"$lte": window["year"]}, "state": {"$nin": list(LEFT)},
-             "created_at": {"$lte": window["due_at"]}},
-            {"plan": 1, "year": 1, "state": 1, "created_at": 1, "institution_id": 1, "institution_name": 1,
-             "prefecture": 1, "category": 1}, session=self.session).sort("_id", ASCENDING))
+        return list(
+            self.db.projects.find(
+                {
+                    **scope,
+                    "year": {"$lte": window["year"]},
+                    "state": {"$nin": list(LEFT)},
+                    "created_at": {"$lte": window["due_at"]},
+                },
+                {
+                    "plan": 1,
+                    "year": 1,
+                    "state": 1,
+                    "created_at": 1,
+                    "institution_id": 1,
+                    "institution_name": 1,
+                    "prefecture": 1,
+                    "category": 1,
+                },
+                session=self.session,
+            ).sort("_id", ASCENDING)
+        )
 
     def reports_by_project(self, year: int, scope: Mapping | None = None) -> dict[str, dict]:
         """The year's filed reports by project (a draft is not filed: its project is still missing)."""
         if scope is None:
             return {}
-        return {doc["project_id"]: doc for doc in self.db.annual_reports.find(
-            {**scope, "year": year, "state": {"$ne": REPORT_DRAFT}},
-            {"project_id": 1, "late": 1, "first_filed_at": 1, "state": 1}, session=self.session)}
+        return {
+            doc["project_id"]: doc
+            for doc in self.db.annual_reports.find(
+                {**scope, "year": year, "state": {"$ne": REPORT_DRAFT}},
+                {"project_id": 1, "late": 1, "first_filed_at": 1, "state": 1},
+                session=self.session,
+            )
+        }
 
     def report_doc(self, report_id: str) -> dict | None:
         return self._one("annual_reports", {"_id": report_id})
@@ -915,8 +813,11 @@ class ApplicationsStore(BaseStore):
         """The report with its evidence files and its history, the files' steps woven in."""
         doc = self.scoped_report_doc(report_id, actor)
         filed = list(self.db.materials.find({"report_id": report_id}, session=self.session).sort("_id", ASCENDING))
-        return {**doc, "materials": [_out(m) for m in filed if m["removed_at"] is None],
-                "history": material_history(doc.get("history", []), filed)}
+        return {
+            **doc,
+            "materials": [_out(m) for m in filed if m["removed_at"] is None],
+            "history": material_history(doc.get("history", []), filed),
+        }
 
     def insert_report(self, doc: dict) -> None:
         if (existing := self.report_doc(doc["_id"])) is not None:
@@ -926,40 +827,59 @@ class ApplicationsStore(BaseStore):
         except DuplicateKeyError:  # filed at the same moment by another request
             raise already_filed(doc["year"], None) from None
 
-    def move_report(self, doc: dict, event: str, actor: str, at: datetime, reason: str | None,
-                    changes: Mapping) -> dict:
+    def move_report(
+        self, doc: dict, event: str, actor: str, at: datetime, reason: str | None, changes: Mapping
+    ) -> dict:
         return self._move("annual_reports", doc, REPORT_MACHINE, event, actor, at, reason, changes)
 
     def reports_of_project(self, project_id: str) -> list[dict]:
-        return [_out(doc) for doc in self.db.annual_reports.find(
-            {"project_id": project_id}, {"year": 1, "state": 1, "late": 1, "first_filed_at": 1, "filed_at": 1},
-            session=self.session).sort("year", ASCENDING)]
+        return [
+            _out(doc)
+            for doc in self.db.annual_reports.find(
+                {"project_id": project_id},
+                {"year": 1, "state": 1, "late": 1, "first_filed_at": 1, "filed_at": 1},
+                session=self.session,
+            ).sort("year", ASCENDING)
+        ]
 
     def reports_page(self, actor: Actor, limit: int, cursor: str | None, **filters) -> tuple[list[dict], str | None]:
         query = _scoped(actor, filters, scope_of=access.project_scope)
         return self._page("annual_reports", query, limit, cursor) if query is not None else ([], None)
 
     def extend_report_window(self, window: Mapping, entry: Mapping) -> dict:
-        """The window's new deadline, with its audit entry, announced."""
-        self.db.report_windows.update_one({"_id": window["_id"]}, {
-            "$set": {"due_at": entry["to_due_at"]}, "$push": {"extensions": dict(entry)}}, session=self.session)
-        self.emit("report_window_extended", window["_id"], {
-            "window_id": window["_id"], "year": window["year"], "due_at": rfc3339(entry["to_due_at"]),
-            "previous_due_at": rfc3339(entry["from_due_at"]), "reason": entry["reason"]})
+        """The window's new deadline, with its audit entry."""
+        self.db.report_windows.update_one(
+            {"_id": window["_id"]},
+            {"$set": {"due_at": entry["to_due_at"]}, "$push": {"extensions": dict(entry)}},
+            session=self.session,
+        )
         return {**window, "due_at": entry["to_due_at"], "extensions": [*window.get("extensions", []), dict(entry)]}
 
     def reminded(self, window: Mapping) -> set[str]:
         """The projects reminded of the window's current deadline."""
-        return {doc["project_id"] for doc in self.db.report_reminders.find(
-            {"window_id": window["_id"], "due_at": window["due_at"]}, {"project_id": 1}, session=self.session)}
+        return {
+            doc["project_id"]
+            for doc in self.db.report_reminders.find(
+                {"window_id": window["_id"], "due_at": window["due_at"]}, {"project_id": 1}, session=self.session
+            )
+        }
 
     def remember_reminder(self, key: str, window: Mapping, project_id: str, at: datetime) -> bool:
         """True the first time for `key` (window, project, deadline): replicas running the timer at
         once remind once."""
         result = self.db.report_reminders.update_one(
-            {"_id": key}, {"$setOnInsert": {"window_id": window["_id"], "project_id": project_id,
-                                            "due_at": window["due_at"], "at": at}},
-            upsert=True, session=self.session)
+            {"_id": key},
+            {
+                "$setOnInsert": {
+                    "window_id": window["_id"],
+                    "project_id": project_id,
+                    "due_at": window["due_at"],
+                    "at": at,
+                }
+            },
+            upsert=True,
+            session=self.session,
+        )
         return result.upserted_id is not None
 
     # ------------------------------------------------------------ materials
@@ -1021,9 +941,16 @@ class ApplicationsStore(BaseStore):
             if batch:
                 chunks_collection.insert_many(batch)
             blob = Blob(blob_id, size, digest.hexdigest())
-            self.db[f"{BLOBS}.files"].insert_one({
-                "_id": blob_id, "length": size, "chunkSize": BLOB_CHUNK_BYTES, "uploadDate": datetime.now(timezone.utc),
-                "filename": "material", "metadata": {"sha256": blob.sha256}})
+            self.db[f"{BLOBS}.files"].insert_one(
+                {
+                    "_id": blob_id,
+                    "length": size,
+                    "chunkSize": BLOB_CHUNK_BYTES,
+                    "uploadDate": datetime.now(timezone.utc),
+                    "filename": "material",
+                    "metadata": {"sha256": blob.sha256},
+                }
+            )
         except BaseException:
             self._drop_chunks(blob_id)
             raise
@@ -1067,7 +994,9 @@ class ApplicationsStore(BaseStore):
         files, chunks = self.db[f"{BLOBS}.files"], self.db[f"{BLOBS}.chunks"]
         window = {"$gte": ObjectId.from_datetime(since), "$lt": ObjectId.from_datetime(before)}
         stored = [doc["_id"] for doc in files.find({"_id": window}, {"_id": 1})]
-        claimed = {doc["blob_id"] for doc in self.db.material_contents.find({"blob_id": {"$in": stored}}, {"blob_id": 1})}
+        claimed = {
+            doc["blob_id"] for doc in self.db.material_contents.find({"blob_id": {"$in": stored}}, {"blob_id": 1})
+        }
         gone = [blob_id for blob_id in stored if blob_id not in claimed]
         for blob_id in gone:
             self._bucket().delete(blob_id)
@@ -1084,12 +1013,15 @@ class ApplicationsStore(BaseStore):
         self.db[collection].update_one({"_id": owner.id}, {"$set": {"materials_changed_at": at}}, session=self.session)
 
     def filed_bytes(self, owner: Owner) -> int:
-        return sum(doc["size"] for doc in self.db.materials.find(
-            {**owner.query, "removed_at": None}, {"size": 1}, session=self.session))
+        return sum(
+            doc["size"]
+            for doc in self.db.materials.find({**owner.query, "removed_at": None}, {"size": 1}, session=self.session)
+        )
 
     def filed_kinds(self, application_id: str) -> list[str]:
-        return self.db.materials.distinct("kind", {"application_id": application_id, "removed_at": None},
-                                          session=self.session)
+        return self.db.materials.distinct(
+            "kind", {"application_id": application_id, "removed_at": None}, session=self.session
+        )
 
     def add_material(self, material: Mapping) -> dict:
         doc = {"_id": new_id("mat"), **material, "removed_at": None}
@@ -1097,8 +1029,12 @@ class ApplicationsStore(BaseStore):
         return _out(doc)
 
     def materials(self, owner: Owner) -> list[dict]:
-        return [_out(doc) for doc in self.db.materials.find(
-            {**owner.query, "removed_at": None}, session=self.session).sort("_id", ASCENDING)]
+        return [
+            _out(doc)
+            for doc in self.db.materials.find({**owner.query, "removed_at": None}, session=self.session).sort(
+                "_id", ASCENDING
+            )
+        ]
 
     def material(self, owner: Owner, material_id: str) -> dict:
         doc = self._one("materials", {"_id": material_id, **owner.query, "removed_at": None})
@@ -1107,21 +1043,37 @@ class ApplicationsStore(BaseStore):
         return doc
 
     def remove_material(self, material_id: str, actor: Actor, at: datetime, owner_state: str) -> None:
-        self.db.materials.update_one({"_id": material_id, "removed_at": None}, {"$set": {
-            "removed_at": at, "removed_by": actor.audit_name, "removed_in": owner_state}}, session=self.session)
+        self.db.materials.update_one(
+            {"_id": material_id, "removed_at": None},
+            {"$set": {"removed_at": at, "removed_by": actor.audit_name, "removed_in": owner_state}},
+            session=self.session,
+        )
 
     def record_read(self, material: Mapping, actor: Actor, at: datetime) -> None:
-        self.db.material_reads.insert_one({"material_id": material["_id"], "application_id": material["application_id"],
-                                           "reader": actor.audit_name, "read_at": at}, session=self.session)
+        self.db.material_reads.insert_one(
+            {
+                "material_id": material["_id"],
+                "application_id": material["application_id"],
+                "reader": actor.audit_name,
+                "read_at": at,
+            },
+            session=self.session,
+        )
 
     def grant_expert_access(self, assignments: Iterable[Mapping]) -> None:
         """Each assigned expert may read the application's materials until its review deadline."""
         for assignment in assignments:
             self.db.expert_access.update_one(
                 {"_id": f"{assignment['application_id']}:{assignment['expert_id']}"},
-                {"$set": {"assignment_id": assignment["assignment_id"],
-                          "review_deadline": datetime.fromisoformat(assignment["review_deadline"])}},
-                upsert=True, session=self.session)
+                {
+                    "$set": {
+                        "assignment_id": assignment["assignment_id"],
+                        "review_deadline": datetime.fromisoformat(assignment["review_deadline"]),
+                    }
+                },
+                upsert=True,
+                session=self.session,
+            )
 
     def revoke_expert_access(self, application_id: str, expert_id: str) -> None:
         self.db.expert_access.delete_one({"_id": f"{application_id}:{expert_id}"}, session=self.session)

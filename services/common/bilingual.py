@@ -1,4 +1,5 @@
 """Messages in Chinese and English: what the services tell people, in both languages."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -24,10 +25,10 @@ class Bilingual(str):
     def en(self) -> str:
         return str.__str__(self)
 
-    def format(self, *args, **kwargs) -> Bilingual:
+    def format(self, *args: object, **kwargs: object) -> Bilingual:
         return Bilingual(self.en.format(*args, **kwargs), self.zh.format(*args, **kwargs))
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[Bilingual], tuple[str, str]]:
         return Bilingual, (self.en, self.zh)
 
     def as_dict(self) -> dict[str, str]:

@@ -1,8 +1,11 @@
 """Settings from environment variables, with safe local defaults (12-factor)."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 # The business services, by name, and where their nameko service classes are.
 SERVICES = {
@@ -17,7 +20,7 @@ SERVICES = {
 DEVELOPMENT_SETTING = "CHUYI_ENV"
 
 
-def in_development(environ=None) -> bool:
+def in_development(environ: Mapping[str, str] | None = None) -> bool:
     env = os.environ if environ is None else environ
     return env.get(DEVELOPMENT_SETTING) == "development"
 
@@ -26,7 +29,7 @@ class UnsafeSecret(RuntimeError):
     """A secret is missing, or is its published development value, outside development mode."""
 
 
-def secret_setting(name: str, development_value: str, why: str, environ=None) -> str:
+def secret_setting(name: str, development_value: str, why: str, environ: Mapping[str, str] | None = None) -> str:
     """The secret in `name`; its published development value only in development mode.
     Raises UnsafeSecret otherwise, saying `why` it matters: read it when a process starts."""
     env = os.environ if environ is None else environ
@@ -34,8 +37,10 @@ def secret_setting(name: str, development_value: str, why: str, environ=None) ->
     if in_development(env):
         return secret or development_value
     if not secret or secret == development_value:
-        raise UnsafeSecret(f"{name} must be set to a secret of its own outside development mode "
-                           f"({DEVELOPMENT_SETTING}=development); {why}")
+        raise UnsafeSecret(
+            f"{name} must be set to a secret of its own outside development mode "
+            f"({DEVELOPMENT_SETTING}=development); {why}"
+        )
     return secret
 
 
@@ -83,7 +88,7 @@ class Settings:
     audit_checkpoint_s: float = 60.0
 
     @classmethod
-    def from_env(cls, environ=None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if environ is None else environ
         base = cls()
         return cls(
@@ -95,7 +100,9 @@ class Settings:
             ops_host=env.get("OPS_HOST") or base.ops_host,
             http_address=env.get("SERVICE_HTTP_ADDRESS", base.http_address),
             max_workers=int(env.get("SERVICE_MAX_WORKERS", base.max_workers)),
-            retry_delays_ms=_ints(env["EVENT_RETRY_DELAYS_MS"]) if "EVENT_RETRY_DELAYS_MS" in env else base.retry_delays_ms,
+            retry_delays_ms=_ints(env["EVENT_RETRY_DELAYS_MS"])
+            if "EVENT_RETRY_DELAYS_MS" in env
+            else base.retry_delays_ms,
             gap_timeout_s=float(env.get("EVENT_GAP_TIMEOUT_S", base.gap_timeout_s)),
             event_batch=max(1, int(env.get("EVENT_BATCH", base.event_batch))),
             event_batch_wait_ms=int(env.get("EVENT_BATCH_WAIT_MS", base.event_batch_wait_ms)),
@@ -109,7 +116,7 @@ class Settings:
         )
 
     @classmethod
-    def for_container(cls, container) -> "Settings":
+    def for_container(cls, container: Any) -> "Settings":  # a nameko ServiceContainer (untyped)
         """The environment, overridden by the nameko container's config (how tests and `chuyi serve` set it)."""
         overrides = {k: str(v) for k, v in container.config.items() if isinstance(v, (str, int, float))}
         return cls.from_env({**os.environ, **overrides})
@@ -122,5 +129,5 @@ class Settings:
     def database_name(self, service: str) -> str:
         return f"{self.mongo_db_prefix}{service}"
 
-    def nameko_config(self) -> dict:
+    def nameko_config(self) -> dict[str, Any]:
         return {"AMQP_URI": self.amqp_uri, "max_workers": self.max_workers}

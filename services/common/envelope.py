@@ -3,12 +3,14 @@
 Extensions: `sequence` (per subject, strictly increasing from 1, so a consumer can
 order and detect gaps) and `correlationid` (the request that started the chain).
 """
+
 from __future__ import annotations
 
 import json
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
@@ -19,7 +21,7 @@ TYPE_PREFIX = "cn.chuyi."
 class InvalidEvent(ValueError):
     """A message body that is not a valid Chuyi CloudEvent; `errors` names the fields."""
 
-    def __init__(self, errors):
+    def __init__(self, errors: dict[str, Any] | list[Any] | str) -> None:
         super().__init__(f"invalid CloudEvent: {errors}")
         self.errors = errors
 
@@ -31,7 +33,7 @@ class Event:
     type: str
     subject: str
     time: str
-    data: dict
+    data: dict[str, Any]
     sequence: int
     correlationid: str
     specversion: str = SPEC_VERSION
@@ -46,7 +48,7 @@ class Event:
         """The short event name, which is also its routing key: `tranche_released`."""
         return self.type.split(".")[-2]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def to_json(self) -> bytes:
@@ -57,9 +59,17 @@ def event_type(service: str, name: str, version: int = 1) -> str:
     return f"{TYPE_PREFIX}{service}.{name}.v{version}"
 
 
-def new_event(service: str, name: str, subject: str, data: dict, *, sequence: int,
-              correlation_id: str | None = None, event_id: str | None = None,
-              time: datetime | None = None) -> Event:
+def new_event(
+    service: str,
+    name: str,
+    subject: str,
+    data: dict[str, Any],
+    *,
+    sequence: int,
+    correlation_id: str | None = None,
+    event_id: str | None = None,
+    time: datetime | None = None,
+) -> Event:
     at = (time or datetime.now(timezone.utc)).astimezone(timezone.utc)
     return Event(
         id=event_id or str(uuid.uuid4()),
@@ -92,7 +102,7 @@ class EnvelopeSchema(Schema):
 _schema = EnvelopeSchema()
 
 
-def parse_event(body) -> Event:
+def parse_event(body: object) -> Event:
     """Parse and validate a message body (bytes, str or an already decoded dict)."""
     if isinstance(body, (bytes, bytearray)):
         try:

@@ -17,11 +17,12 @@ gateway feeds the schemas to apispec, so limits show in the OpenAPI document.
   checked without being quoted, kept as `Sensitive`, masked on output.
 - `AuditEntryOut`: one entry of a status history, as replies show it.
 """
+
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -58,13 +59,14 @@ _ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 # Characters that change how text shows without showing themselves: soft hyphen, bidi
 # embeddings, overrides, isolates and marks, zero-width spaces and joiners, word joiner and
 # invisible operators, the byte-order mark, interlinear annotation.
-_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
-                        "\ufeff\ufff9-\ufffb]")
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # What MongoDB (BSON) stores as an integer: signed 64 bits.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _NOT_UNICODE = Bilingual("Not valid Unicode text (a lone surrogate).", "不是有效的Unicode文本（含孤立代理码位）。")
-_NOT_INT64 = Bilingual(f"Integers must be between {INT64_MIN} and {INT64_MAX}.", f"整数应在{INT64_MIN}至{INT64_MAX}之间。")
+_NOT_INT64 = Bilingual(
+    f"Integers must be between {INT64_MIN} and {INT64_MAX}.", f"整数应在{INT64_MIN}至{INT64_MAX}之间。"
+)
 
 
 def unstorable(document: Any) -> dict[str, list[Bilingual]]:
@@ -102,7 +104,7 @@ class StrictSchema(Schema):
         unknown = RAISE
 
     @pre_load
-    def _storable(self, data, **kwargs):
+    def _storable(self, data: Any, **kwargs: Any) -> Any:
         problems = unstorable(data)
         if problems:
             raise ValidationError(problems)
@@ -136,17 +138,28 @@ class Text(fields.String):
         "invalid": Bilingual("Not a valid string.", "不是有效的文本。"),
         "invalid_utf8": Bilingual("Not a valid utf-8 string.", "不是有效的UTF-8文本。"),
         "control": Bilingual("Must not contain control characters.", "不能包含控制字符。"),
-        "line": Bilingual("Must be a single line without control characters.", "应为单行文本，不能包含换行或控制字符。"),
-        "invisible": Bilingual("Must not contain invisible or text-direction characters.",
-                               "不能包含不可见字符或文字方向控制字符。"),
+        "line": Bilingual(
+            "Must be a single line without control characters.", "应为单行文本，不能包含换行或控制字符。"
+        ),
+        "invisible": Bilingual(
+            "Must not contain invisible or text-direction characters.", "不能包含不可见字符或文字方向控制字符。"
+        ),
         "unicode": _NOT_UNICODE,
     }
 
-    def __init__(self, max_length: int, *, min_length: int = 1, multiline: bool = False, validate=(), **kwargs):
+    def __init__(
+        self,
+        max_length: int,
+        *,
+        min_length: int = 1,
+        multiline: bool = False,
+        validate: Iterable[Callable[[Any], Any]] = (),
+        **kwargs: Any,
+    ) -> None:
         self.multiline = multiline
         super().__init__(validate=[*_length(min_length, max_length), *validate], **kwargs)
 
-    def _deserialize(self, value, attr, data, **kwargs) -> str:
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
         if _SURROGATE.search(text):
             raise self.make_error("unicode")
@@ -163,7 +176,7 @@ class Text(fields.String):
         return text
 
 
-def choice(choices: Mapping[str, str] | Collection[str], **kwargs) -> Text:
+def choice(choices: Mapping[str, str] | Collection[str], **kwargs: Any) -> Text:
     """One of `choices`; a mapping gives each code its Chinese label for the message."""
     codes = list(choices)
     labels = [f"{code}（{choices[code]}）" for code in codes] if isinstance(choices, Mapping) else codes
@@ -171,7 +184,7 @@ def choice(choices: Mapping[str, str] | Collection[str], **kwargs) -> Text:
     return Text(max(map(len, codes)), validate=[one_of], **kwargs)
 
 
-def opaque_id(**kwargs) -> Text:
+def opaque_id(**kwargs: Any) -> Text:
     """A record's id as it travels: up to 64 letters, digits, '_' and '-'."""
     pattern = validate.Regexp(
         _ID_PATTERN, error=Bilingual("Only letters, digits, '_' and '-'.", "只能包含字母、数字、“_”和“-”。")
@@ -188,11 +201,11 @@ class Whole(fields.Integer):
         "too_large": Bilingual("Number too large.", "数值过大。"),
     }
 
-    def __init__(self, minimum: int, maximum: int, *, strict: bool = True, **kwargs):
+    def __init__(self, minimum: int, maximum: int, *, strict: bool = True, **kwargs: Any) -> None:
         super().__init__(strict=strict, validate=validate.Range(minimum, maximum, error=_OUT_OF_RANGE), **kwargs)
 
 
-def fen(**kwargs) -> Whole:
+def fen(**kwargs: Any) -> Whole:
     """An amount of money: whole fen from 0 to MAX_FEN."""
     metadata = {"description": "integer fen (分, 1/100 yuan), currency CNY", **kwargs.pop("metadata", {})}
     return Whole(0, MAX_FEN, metadata=metadata, **kwargs)
@@ -203,7 +216,7 @@ class Flag(fields.Boolean):
 
     default_error_messages = {**_COMMON_MESSAGES, "invalid": Bilingual("Not a valid boolean.", "不是有效的布尔值。")}
 
-    def _deserialize(self, value, attr, data, **kwargs) -> bool:
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> bool:
         if not isinstance(value, bool):
             raise self.make_error("invalid")
         return value
@@ -221,10 +234,10 @@ class UtcDateTime(fields.AwareDateTime):
         "format": Bilingual("Not a valid RFC 3339 time.", "不是有效的RFC 3339时间。"),
     }
 
-    def _deserialize(self, value, attr, data, **kwargs) -> datetime:
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> datetime:
         return super()._deserialize(value, attr, data, **kwargs).astimezone(timezone.utc)
 
-    def _serialize(self, value, attr, obj, **kwargs) -> str | None:
+    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -232,12 +245,14 @@ class UtcDateTime(fields.AwareDateTime):
         return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-class ListOf(fields.List):
+class ListOf(fields.List[Any]):
     """A list of `inner` values with at most `max_items` (and at least `min_items`)."""
 
     default_error_messages = {**_COMMON_MESSAGES, "invalid": Bilingual("Not a valid list.", "不是有效的列表。")}
 
-    def __init__(self, inner, *, max_items: int, min_items: int = 0, **kwargs):
+    def __init__(
+        self, inner: fields.Field[Any] | type[fields.Field[Any]], *, max_items: int, min_items: int = 0, **kwargs: Any
+    ) -> None:
         sizes = [validate.Length(max=max_items, error=_TOO_MANY)]
         if min_items:
             sizes.append(validate.Length(min=min_items, error=_TOO_FEW))
@@ -263,7 +278,15 @@ class SafeDict(fields.Dict):
 
     default_error_messages = {**_COMMON_MESSAGES, "invalid": Bilingual("Not a valid object.", "不是有效的对象。")}
 
-    def __init__(self, *, max_items: int, key_length: int, value_length: int, metadata=None, **kwargs):
+    def __init__(
+        self,
+        *,
+        max_items: int,
+        key_length: int,
+        value_length: int,
+        metadata: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.max_items = max_items
         super().__init__(
             keys=Text(key_length, validate=[_mongo_safe_key]),
@@ -274,12 +297,12 @@ class SafeDict(fields.Dict):
             **kwargs,
         )
 
-    def _at_most_max_items(self, value: dict) -> None:
+    def _at_most_max_items(self, value: dict[str, Any]) -> None:
         if len(value) > self.max_items:
             raise ValidationError(_TOO_MANY.format(max=self.max_items))
 
 
-def _masked(value) -> str | None:
+def _masked(value: object) -> str | None:
     return None if value is None else mask(str(value))
 
 
@@ -288,30 +311,34 @@ class PersonalIdentifier(Text):
     `Sensitive` (masked repr), always masked on output."""
 
     def __init__(
-        self, max_length: int, normalise: Callable[[str], str], problem: Callable[[str], Bilingual | None], **kwargs
-    ):
+        self,
+        max_length: int,
+        normalise: Callable[[str], str],
+        problem: Callable[[str], Bilingual | None],
+        **kwargs: Any,
+    ) -> None:
         self.normalise = normalise
         self.problem = problem
         super().__init__(max_length, **kwargs)
 
-    def _deserialize(self, value, attr, data, **kwargs) -> Sensitive:
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> Sensitive:
         identifier = self.normalise(super()._deserialize(value, attr, data, **kwargs))
         problem = self.problem(identifier)
         if problem:
             raise ValidationError(problem)
         return Sensitive(identifier)
 
-    def _serialize(self, value, attr, obj, **kwargs) -> str | None:
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return _masked(value)
 
 
-def resident_id(**kwargs) -> PersonalIdentifier:
+def resident_id(**kwargs: Any) -> PersonalIdentifier:
     """A resident ID number (居民身份证号码, GB 11643)."""
     metadata = {"description": "居民身份证号码 (GB 11643), 18 characters; masked on output, e.g. 430***********1234"}
     return PersonalIdentifier(18, normalise_resident_id, resident_id_problem, metadata=metadata, **kwargs)
 
 
-def mobile(**kwargs) -> PersonalIdentifier:
+def mobile(**kwargs: Any) -> PersonalIdentifier:
     """A mainland mobile number."""
     metadata = {"description": "mainland mobile number, 11 digits (+86 allowed); masked on output, e.g. 138****5678"}
     return PersonalIdentifier(20, normalise_mobile, mobile_problem, metadata=metadata, **kwargs)
@@ -320,7 +347,7 @@ def mobile(**kwargs) -> PersonalIdentifier:
 class Masked(fields.String):
     """Personal data on the way out: masked whatever it holds (masking a masked value keeps it)."""
 
-    def _serialize(self, value, attr, obj, **kwargs) -> str | None:
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return _masked(value)
 
 

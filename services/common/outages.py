@@ -1,11 +1,13 @@
 """Dependency outages, logged once each way: one line when MongoDB or the broker goes away (with
 the first error), one when it answers again (with how long it was away), instead of a line per
 request, event or timer tick while it is gone."""
+
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from pymongo.errors import ConnectionFailure
 
@@ -22,7 +24,7 @@ DATABASE_AWAY = (ConnectionFailure, StoreBusy)
 
 
 class Outages:
-    def __init__(self, clock=time.monotonic):
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._since: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -32,15 +34,22 @@ class Outages:
             if dependency in self._since:
                 return
             self._since[dependency] = self._clock()
-        log.error("%s is not available; requests answer 503 until it is back", dependency,
-                  extra={"fields": {"dependency": dependency, "error": repr(error)}})
+        log.error(
+            "%s is not available; requests answer 503 until it is back",
+            dependency,
+            extra={"fields": {"dependency": dependency, "error": repr(error)}},
+        )
 
     def up(self, dependency: str) -> None:
         with self._lock:
             since = self._since.pop(dependency, None)
         if since is not None:
-            log.warning("%s is back after %.1f s", dependency, self._clock() - since,
-                        extra={"fields": {"dependency": dependency, "outage_s": round(self._clock() - since, 1)}})
+            log.warning(
+                "%s is back after %.1f s",
+                dependency,
+                self._clock() - since,
+                extra={"fields": {"dependency": dependency, "outage_s": round(self._clock() - since, 1)}},
+            )
 
     def is_down(self, dependency: str) -> bool:
         with self._lock:

@@ -9,6 +9,7 @@ subject holds with several replicas too. The lease is short (RELAY_LEASE_S, 2 s)
 heartbeat thread of its own, so a killed relay's successor starts within about that; a restarted
 process of the same replica (RELAY_HOLDER, the pod's name in Kubernetes) takes it over at once.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,6 +18,7 @@ import socket
 import threading
 import time
 from itertools import groupby
+from typing import Any
 
 from .config import Settings
 from .messaging import Publisher, Unroutable, declare_service_exchange, service_exchange
@@ -24,7 +26,8 @@ from pymongo.errors import PyMongoError
 
 from .observability import EVENTS_PUBLISHED, OUTBOX_BACKLOG
 from .outages import OUTAGES
-from .store import Lease, utcnow
+from .clock import utcnow
+from .store import Lease, MongoDatabase
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,7 @@ UNROUTABLE_HOLD_S = 30.0
 
 
 class OutboxRelay:
-    def __init__(self, db, service: str, settings: Settings, publisher: Publisher | None = None):
+    def __init__(self, db: MongoDatabase, service: str, settings: Settings, publisher: Publisher | None = None) -> None:
         self.db, self.service, self.settings = db, service, settings
         self.publisher = publisher or Publisher(settings.amqp_uri)
         self.exchange = service_exchange(service)
@@ -91,15 +94,19 @@ class OutboxRelay:
             self._declared = True
         now = time.monotonic()
         self._held = {subject: until for subject, until in self._held.items() if until > now}
-        batch = list(self.db.outbox.find({"sent_at": None, "subject": {"$nin": list(self._held)}})
-                     .sort([("staged_at", 1), ("sequence", 1)]).limit(self.settings.relay_batch))
+        batch = list(
+            self.db.outbox.find({"sent_at": None, "subject": {"$nin": list(self._held)}})
+            .sort([("staged_at", 1), ("sequence", 1)])
+            .limit(self.settings.relay_batch)
+        )
         truncated = len(batch) == self.settings.relay_batch
         sent: list[str] = []
         try:
-            subjects = {}
-            for subject, entries in groupby(sorted(batch, key=lambda e: (e["subject"], e["sequence"])),
-                                            key=lambda e: e["subject"]):
-                entries = list(entries)
+            subjects: dict[str, list[dict[str, Any]]] = {}
+            for subject, group in groupby(
+                sorted(batch, key=lambda e: (e["subject"], e["sequence"])), key=lambda e: e["subject"]
+            ):
+                entries = list(group)
                 if not (truncated and self._has_earlier_unsent(subject, entries[0]["sequence"])):
                     subjects[subject] = entries
             self._publish_in_order(subjects, sent)
@@ -113,14 +120,15 @@ class OutboxRelay:
     def _has_earlier_unsent(self, subject: str, sequence: int) -> bool:
         return self.db.outbox.find_one({"subject": subject, "sent_at": None, "sequence": {"$lt": sequence}}) is not None
 
-    def _publish_in_order(self, subjects: dict[str, list[dict]], sent: list[str]) -> None:
+    def _publish_in_order(self, subjects: dict[str, list[dict[str, Any]]], sent: list[str]) -> None:
         """Publish each subject's events in sequence order, a subject stopping at its first that fails.
 
         In rounds: each round publishes the next event of every subject, pipelined (all sent, then
         all confirms awaited), so that no event is sent before its predecessor is confirmed. An
         unroutable event (no queue and no alternate exchange took it) stays unsent and holds back
-        its own subject for a while, and only it; any other failure means the broker is away, and
-        ends the pass."""
+        its own subject for a while, and only it; any other failure (a nack, a lost connection, no
+        confirm in time) ends the pass, the event unsent: the publisher has dropped that connection,
+        and the next pass sends it again on a new channel, on the next node of a failover list."""
         while subjects and self.lease.held():  # the heartbeat could not renew it: another replica may relay now
             round_ = [entries.pop(0) for entries in subjects.values()]
             outcomes = self.publisher.publish_all(self.exchange, [(e["name"], e["event"], e["_id"]) for e in round_])
@@ -130,11 +138,15 @@ class OutboxRelay:
                     sent.append(entry["_id"])
                     EVENTS_PUBLISHED.labels(self.service, entry["name"]).inc()
                     continue
-                self.db.outbox.update_one({"_id": entry["_id"]}, {"$inc": {"attempts": 1}, "$set": {"last_error": repr(error)}})
+                self.db.outbox.update_one(
+                    {"_id": entry["_id"]}, {"$inc": {"attempts": 1}, "$set": {"last_error": repr(error)}}
+                )
                 if not isinstance(error, Unroutable):
                     refused = error
                     continue
-                log.error("event unroutable, kept unsent", extra={"fields": {"event_id": entry["_id"], "error": str(error)}})
+                log.error(
+                    "event unroutable, kept unsent", extra={"fields": {"event_id": entry["_id"], "error": str(error)}}
+                )
                 self._held[entry["subject"]] = time.monotonic() + UNROUTABLE_HOLD_S
                 del subjects[entry["subject"]]
             if refused is not None:

@@ -5,12 +5,14 @@ reprs and logs. Show them with `mask`. They are stored only masked, beside the p
 key (services.common.identity) that lets services recognise the same person: the raw
 numbers never reach the database.
 """
+
 from __future__ import annotations
 
 import re
 import unicodedata
 from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 from services.common.bilingual import Bilingual
 from services.common.identity import person_key
@@ -89,7 +91,7 @@ def mobile_problem(value: str) -> Bilingual | None:
     )
 
 
-def protect(member: Mapping) -> dict:
+def protect(member: Mapping[str, Any]) -> dict[str, Any]:
     """A team member as stored: ID number and phone masked, the person key beside them."""
     return {
         **member,

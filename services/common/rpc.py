@@ -14,9 +14,12 @@ redelivering it would do it a second time.
 Use `from services.common.rpc import rpc` in every service: two kinds of RPC entrypoint in one
 service would mean two consumers of its request queue, each refusing the other's methods.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import amqp.exceptions
 import kombu.exceptions
@@ -24,23 +27,35 @@ from nameko import rpc as nameko_rpc
 
 log = logging.getLogger(__name__)
 
-_UNDELIVERABLE = (kombu.exceptions.OperationalError, amqp.exceptions.ConnectionError, amqp.exceptions.ChannelError,
-                  amqp.exceptions.MessageNacked, OSError)
+_UNDELIVERABLE = (
+    kombu.exceptions.OperationalError,
+    amqp.exceptions.ConnectionError,
+    amqp.exceptions.ChannelError,
+    amqp.exceptions.MessageNacked,
+    OSError,
+)
 
 
-class RpcConsumer(nameko_rpc.RpcConsumer):
-    def handle_result(self, message, result, exc_info):
+class RpcConsumer(nameko_rpc.RpcConsumer):  # type: ignore[misc]  # nameko is untyped
+    def handle_result(self, message: Any, result: Any, exc_info: Any) -> Any:
         try:
             return super().handle_result(message, result, exc_info)
         except _UNDELIVERABLE as exc:
-            log.warning("the reply to %s could not be delivered (%s: %s); its caller is gone, the reply is dropped",
-                        message.delivery_info.get("routing_key"), type(exc).__name__, exc)
+            log.warning(
+                "the reply to %s could not be delivered (%s: %s); its caller is gone, the reply is dropped",
+                message.delivery_info.get("routing_key"),
+                type(exc).__name__,
+                exc,
+            )
             self.queue_consumer.ack_message(message)
             return result, exc_info
 
 
-class Rpc(nameko_rpc.Rpc):
+class Rpc(nameko_rpc.Rpc):  # type: ignore[misc]  # nameko is untyped
     rpc_consumer = RpcConsumer()
 
 
-rpc = Rpc.decorator
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: `@rpc`: nameko registers the method as an RPC entrypoint and returns it unchanged.
+rpc: Callable[[F], F] = Rpc.decorator

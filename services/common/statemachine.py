@@ -4,12 +4,13 @@ Services declare their states and transitions once (event name -> from-states ->
 and move an aggregate with `apply`, which returns the new state and the audit entry
 (who, when, from, to, why) to store with it.
 """
+
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
+from typing import Any, NamedTuple
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import NamedTuple
 
 from .bilingual import Bilingual
 
@@ -19,17 +20,21 @@ class TransitionNotAllowed(Exception):
     that refused it (its `StateGuide` explains the refusal to a portal), `why` the rule that
     refused it when the state alone does not say (in both languages)."""
 
-    def __init__(self, from_state: str, event: str, allowed_events: Iterable[str], machine: str | None = None,
-                 why: Bilingual | None = None):
+    def __init__(
+        self,
+        from_state: str,
+        event: str,
+        allowed_events: Iterable[str],
+        machine: str | None = None,
+        why: Bilingual | None = None,
+    ):
         self.from_state = from_state
         self.event = event
         self.allowed_events = tuple(allowed_events)
         self.machine = machine
         self.why = why
         allowed = ", ".join(self.allowed_events) or "none"
-        super().__init__(
-            f"'{event}' is not allowed in state '{from_state}' (allowed events: {allowed})"
-        )
+        super().__init__(f"'{event}' is not allowed in state '{from_state}' (allowed events: {allowed})")
 
 
 class UnknownState(ValueError):
@@ -48,11 +53,11 @@ class ReasonRequired(ValueError):
 @dataclass(frozen=True)
 class Transition:
     event: str
-    sources: frozenset[str]
+    sources: Set[str]  # a frozenset once built
     target: str
     requires_reason: bool = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # Declarations may give any iterable of from-states.
         object.__setattr__(self, "sources", frozenset(self.sources))
 
@@ -66,7 +71,7 @@ class AuditEntry:
     at: datetime
     reason: str | None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -131,9 +136,7 @@ class StateMachine:
     def is_terminal(self, state: str) -> bool:
         return not self.allowed_events(state)
 
-    def apply(
-        self, current: str, event: str, actor: str, reason: str | None, at: datetime
-    ) -> tuple[str, AuditEntry]:
+    def apply(self, current: str, event: str, actor: str, reason: str | None, at: datetime) -> tuple[str, AuditEntry]:
         """Move from `current` by `event`; raise TransitionNotAllowed, ReasonRequired,
         UnknownState, or ValueError (no actor, naive time)."""
         allowed = self.allowed_events(current)
@@ -192,7 +195,7 @@ class StateGuide:
     steps: Mapping[str, Bilingual]
     type: str = "transition-not-allowed"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         missing = [f"state '{s}'" for s in self.machine.states if s not in self.states]
         missing += [f"event '{e}'" for e in self.machine.transitions if e not in self.steps]
         if missing:

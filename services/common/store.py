@@ -6,6 +6,7 @@ A state change and the events it raises are written in one transaction (the outb
 per subject and taken from a counter document inside that transaction, so two writers
 of one subject conflict and one retries: committed order is sequence order.
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,23 +14,32 @@ import math
 import random
 import time
 from contextlib import nullcontext
-from datetime import datetime, timedelta, timezone
-from typing import Callable, TypeVar
+from datetime import timedelta
+from collections.abc import Mapping
+from typing import Any, Callable, TypeVar
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError, ServerSelectionTimeoutError
 from pymongo.read_concern import ReadConcern
-from pymongo.results import DeleteResult
+from pymongo.client_session import ClientSession
+from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
 from pymongo.write_concern import WriteConcern
 
 from . import audit
 from .envelope import Event, new_event
 from .observability import correlation_id
+from .clock import utcnow
 from .outages import StoreBusy
 
 T = TypeVar("T")
+R = TypeVar("R", UpdateResult, DeleteResult)
+D = TypeVar("D", bound=Mapping[str, Any] | None)
+#: A service's database, as pymongo gives it: documents are open dicts.
+MongoDatabase = Database[dict[str, Any]]
+#: How a noting collection tells its store what a write touched: (collection, ids, session).
+_Note = Callable[[str, list[Any], ClientSession | None], None]
 log = logging.getLogger(__name__)
 
 # How long a stored reply answers a retry with the same Idempotency-Key; after it the key is
@@ -58,7 +68,8 @@ _RETRY_PAUSE_CAP_S = 0.25
 def _backoff(attempt: int) -> None:
     """Full-jitter exponential backoff: writers that conflicted over one record retry at
     different moments instead of colliding again in lockstep until the budget runs out."""
-    time.sleep(random.uniform(0, min(_RETRY_PAUSE_CAP_S, _RETRY_PAUSE_S * 2 ** attempt)))
+    time.sleep(random.uniform(0, min(_RETRY_PAUSE_CAP_S, _RETRY_PAUSE_S * 2**attempt)))
+
 
 KERNEL_INDEXES = {
     "outbox": [
@@ -70,8 +81,13 @@ KERNEL_INDEXES = {
     "processed_events": [IndexModel([("at", ASCENDING)], name="expire_after_30_days", expireAfterSeconds=30 * 86400)],
     "consumer_cursors": [],
     "subject_sequences": [],
-    "idempotency_keys": [IndexModel([("created_at", ASCENDING)], name="expire_after_24_hours",
-                                    expireAfterSeconds=int(IDEMPOTENCY_KEY_TTL.total_seconds()))],
+    "idempotency_keys": [
+        IndexModel(
+            [("created_at", ASCENDING)],
+            name="expire_after_24_hours",
+            expireAfterSeconds=int(IDEMPOTENCY_KEY_TTL.total_seconds()),
+        )
+    ],
     "leases": [],
     **audit.INDEXES,
 }
@@ -98,27 +114,23 @@ class CommandInProgress(Exception):
         self.retry_after_s = retry_after_s
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 class BaseStore:
     """A service's repository. Subclasses name their collections and `indexes`; they
     read and write through `self.session` so that their writes join `atomic()`."""
 
     indexes: dict[str, list[IndexModel]] = {}
-    events: dict = {}  # event name -> marshmallow schema of its data (the service's events.py)
+    events: dict[str, Any] = {}  # event name -> marshmallow schema of its data (the service's events.py)
 
-    def __init__(self, db, service: str, on_events_staged: Callable[[], None] = lambda: None):
+    def __init__(self, db: MongoDatabase, service: str, on_events_staged: Callable[[], None] = lambda: None) -> None:
         self.db = _NotingDatabase(db, self._wrote) if isinstance(db, Database) else db
         self.service = service
-        self.session = None
+        self.session: ClientSession | None = None
         self._on_events_staged = on_events_staged
         self._staged = 0
         self._changes = audit.Staged()
 
     @classmethod
-    def ensure_indexes(cls, db) -> None:
+    def ensure_indexes(cls, db: MongoDatabase) -> None:
         existing = set(db.list_collection_names())
         for name, models in {**KERNEL_INDEXES, **cls.indexes}.items():
             if name not in existing:
@@ -130,7 +142,7 @@ class BaseStore:
         """Whether the client's monitor last saw a server it can write to (no round trip)."""
         return self.db.client.topology_description.has_writable_server()
 
-    def atomic(self, work: Callable[[], T], session=None) -> T:
+    def atomic(self, work: Callable[[], T], session: ClientSession | None = None) -> T:
         """Run `work` in one transaction (joining the current one, if any), in `session` if given;
         retried on a transient error within TRANSACTION_BUDGET_S, then StoreBusy."""
         if self.session is not None:
@@ -145,8 +157,11 @@ class BaseStore:
                 except PyMongoError as exc:
                     if not _worth_retrying(exc, deadline):
                         if exc.has_error_label("TransientTransactionError") or exc.has_error_label(
-                                "UnknownTransactionCommitResult"):
-                            raise StoreBusy(f"the transaction did not commit within {TRANSACTION_BUDGET_S:g} s: {exc}") from exc
+                            "UnknownTransactionCommitResult"
+                        ):
+                            raise StoreBusy(
+                                f"the transaction did not commit within {TRANSACTION_BUDGET_S:g} s: {exc}"
+                            ) from exc
                         raise
                     _backoff(attempt)
                     attempt += 1
@@ -157,9 +172,12 @@ class BaseStore:
             self._on_events_staged()
         return result
 
-    def _attempt(self, session, work: Callable[[], T], deadline: float) -> T:
-        session.start_transaction(read_concern=ReadConcern("snapshot"), write_concern=WriteConcern("majority"),
-                                  max_commit_time_ms=MAX_COMMIT_MS)
+    def _attempt(self, session: ClientSession, work: Callable[[], T], deadline: float) -> T:
+        session.start_transaction(
+            read_concern=ReadConcern("snapshot"),
+            write_concern=WriteConcern("majority"),
+            max_commit_time_ms=MAX_COMMIT_MS,
+        )
         self.session, self._staged, self._changes = session, 0, audit.Staged()
         try:
             result = work()
@@ -180,7 +198,7 @@ class BaseStore:
                     continue  # a commit is idempotent: ask again
                 raise
 
-    def _wrote(self, collection: str, ids, session) -> None:
+    def _wrote(self, collection: str, ids: list[Any], session: ClientSession | None) -> None:
         if session is not None and session is self.session and collection not in KERNEL_INDEXES:
             self._changes.wrote(collection, ids)
 
@@ -195,11 +213,27 @@ class BaseStore:
         chain = next((entity for entity in entities if not entity.endswith("/")), entities[0])
         self._append_audit(who, chain, entities, changes.events, outcome)
 
-    def _append_audit(self, who: audit.Acting, chain: str, entities: list[str], events: list[str], outcome: str,
-                      detail: str | None = None) -> None:
+    def _append_audit(
+        self,
+        who: audit.Acting,
+        chain: str,
+        entities: list[str],
+        events: list[str],
+        outcome: str,
+        detail: str | None = None,
+    ) -> None:
         previous = audit.head_of(self.db, self.session, chain)
-        record = audit.new_record(chain, previous, who, entities=entities, events=events, outcome=outcome,
-                                  service=self.service, at=audit.now_ms(), detail=detail)
+        record = audit.new_record(
+            chain,
+            previous,
+            who,
+            entities=entities,
+            events=events,
+            outcome=outcome,
+            service=self.service,
+            at=utcnow(),
+            detail=detail,
+        )
         audit.append(self.db, self.session, record, previous)
 
     def _audit_refusal(self, refusal: Exception) -> None:
@@ -211,22 +245,25 @@ class BaseStore:
         entities = list(self._changes.entities)
         token = audit.acting.set(None)
         try:
-            self.atomic(lambda: self._append_audit(who, f"actor/{who.role}:{who.actor}", entities, [], audit.NOT_COMMITTED,
-                                                   type(refusal).__name__))
+            self.atomic(
+                lambda: self._append_audit(
+                    who, f"actor/{who.role}:{who.actor}", entities, [], audit.NOT_COMMITTED, type(refusal).__name__
+                )
+            )
         except (PyMongoError, StoreBusy) as exc:
             log.warning("a command that did not commit could not be audited", extra={"fields": {"error": repr(exc)}})
         finally:
             audit.acting.reset(token)
 
-    def audit_page(self, **filters) -> list[dict]:
-        """The service's audit records, newest first (audit.page). Raises audit.InvalidCursor."""
+    def audit_page(self, **filters: Any) -> list[dict[str, Any]]:
+        """The service's audit records, newest first (audit.page). Raises pages.InvalidCursor."""
         return audit.page(self.db, **filters)
 
-    def seal_audit(self) -> dict | None:
+    def seal_audit(self) -> dict[str, Any] | None:
         """A checkpoint of the audit chain heads that moved since the last one (services/common/audit.py)."""
-        return self.atomic(lambda: audit.seal(self.db, self.session, audit.now_ms()))
+        return self.atomic(lambda: audit.seal(self.db, self.session, utcnow()))
 
-    def emit(self, name: str, subject: str, data: dict) -> Event:
+    def emit(self, name: str, subject: str, data: dict[str, Any]) -> Event:
         """Stage an event in the outbox, inside the current transaction."""
         if self.session is None:
             raise RuntimeError("emit() outside atomic(): the event would not be written with its state change")
@@ -236,14 +273,28 @@ class BaseStore:
         if errors:
             raise ValueError(f"{name} data does not fit its schema: {errors}")
         counter = self.db.subject_sequences.find_one_and_update(
-            {"_id": subject}, {"$inc": {"sequence": 1}}, upsert=True,
-            return_document=ReturnDocument.AFTER, session=self.session)
-        event = new_event(self.service, name, subject, data, sequence=counter["sequence"],
-                          correlation_id=correlation_id.get())
-        self.db.outbox.insert_one({
-            "_id": event.id, "subject": subject, "sequence": event.sequence, "name": name,
-            "event": event.to_dict(), "staged_at": utcnow(), "sent_at": None, "attempts": 0,
-        }, session=self.session)
+            {"_id": subject},
+            {"$inc": {"sequence": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+            session=self.session,
+        )
+        event = new_event(
+            self.service, name, subject, data, sequence=counter["sequence"], correlation_id=correlation_id.get()
+        )
+        self.db.outbox.insert_one(
+            {
+                "_id": event.id,
+                "subject": subject,
+                "sequence": event.sequence,
+                "name": name,
+                "event": event.to_dict(),
+                "staged_at": utcnow(),
+                "sent_at": None,
+                "attempts": 0,
+            },
+            session=self.session,
+        )
         self._staged += 1
         self._changes.events.append(name)
         self._changes.subjects.append(subject)
@@ -260,8 +311,9 @@ class BaseStore:
             raise outcome
         return outcome
 
-    def handle_batch(self, consumer: str, steps: list[tuple[Event, Callable[[], object]]],
-                     work_s: float = float("inf")) -> list:
+    def handle_batch(
+        self, consumer: str, steps: list[tuple[Event, Callable[[], object]]], work_s: float = float("inf")
+    ) -> list[bool | OutOfOrder]:
         """`handle_once` for each (event, effect), in the order given, in one transaction (group
         commit): each effect is written with its event's processed id and its subject's cursor,
         which are read and written in bulk. Per step: True (applied), False (a duplicate), or
@@ -269,13 +321,20 @@ class BaseStore:
         stop being taken once their effects have run for `work_s`: the outcomes of the steps
         taken are returned, the rest are the caller's to apply next. What an effect raises is
         raised, and nothing of the batch is applied."""
-        def work():
+
+        def work() -> list[bool | OutOfOrder]:
             s, started = self.session, time.monotonic()
             keys = [f"{consumer}:{event.id}" for event, _ in steps]
             done = {d["_id"] for d in self.db.processed_events.find({"_id": {"$in": keys}}, {"_id": 1}, session=s)}
-            applied = {d["_id"]: d["sequence"] for d in self.db.consumer_cursors.find(
-                {"_id": {"$in": list({f"{consumer}:{event.subject}" for event, _ in steps})}}, session=s)}
-            moved, processed, outcomes = {}, [], []
+            applied = {
+                d["_id"]: d["sequence"]
+                for d in self.db.consumer_cursors.find(
+                    {"_id": {"$in": list({f"{consumer}:{event.subject}" for event, _ in steps})}}, session=s
+                )
+            }
+            moved: dict[str, int] = {}
+            processed: list[dict[str, Any]] = []
+            outcomes: list[bool | OutOfOrder] = []
             for key, (event, effect) in zip(keys, steps):
                 if time.monotonic() - started > work_s:
                     break
@@ -294,11 +353,15 @@ class BaseStore:
             if processed:
                 self.db.processed_events.insert_many(processed, session=s)
                 self.db.consumer_cursors.bulk_write(
-                    [UpdateOne({"_id": c}, {"$set": {"sequence": n}}, upsert=True) for c, n in moved.items()], session=s)
+                    [UpdateOne({"_id": c}, {"$set": {"sequence": n}}, upsert=True) for c, n in moved.items()], session=s
+                )
             return outcomes
+
         return self.atomic(work)
 
-    def once_per_key(self, key: str | None, fingerprint: str, command: Callable[[], dict]) -> tuple[dict, bool]:
+    def once_per_key(
+        self, key: str | None, fingerprint: str, command: Callable[[], dict[str, Any]]
+    ) -> tuple[dict[str, Any], bool]:
         """Run a creating command once per idempotency key; a retry gets the first reply.
 
         Returns (reply, replayed). Raises IdempotencyKeyReused for the same key with another
@@ -316,8 +379,15 @@ class BaseStore:
                     continue
                 if earlier is None:
                     try:
-                        keys.insert_one({"_id": key, "fingerprint": fingerprint, "created_at": utcnow(),
-                                         "claimed_at": utcnow(), "session": mine})
+                        keys.insert_one(
+                            {
+                                "_id": key,
+                                "fingerprint": fingerprint,
+                                "created_at": utcnow(),
+                                "claimed_at": utcnow(),
+                                "session": mine,
+                            }
+                        )
                     except DuplicateKeyError:
                         continue
                     break
@@ -328,14 +398,18 @@ class BaseStore:
                 if self._take_over(earlier, mine):
                     break
 
-            def work():
+            def work() -> dict[str, Any]:
                 claim = keys.find_one({"_id": key}, session=self.session)
                 if claim is None or claim.get("session") != mine:  # a retry took the key over
                     raise CommandInProgress(math.ceil(CLAIM_STALE_S))
                 reply = command()
-                keys.update_one({"_id": key}, {"$set": {"reply": reply}, "$unset": {"session": "", "claimed_at": ""}},
-                                session=self.session)
+                keys.update_one(
+                    {"_id": key},
+                    {"$set": {"reply": reply}, "$unset": {"session": "", "claimed_at": ""}},
+                    session=self.session,
+                )
                 return reply
+
             try:
                 return self.atomic(work, session), False
             except BaseException:
@@ -345,7 +419,7 @@ class BaseStore:
                     pass
                 raise
 
-    def _take_over(self, claim: dict, mine) -> bool:
+    def _take_over(self, claim: dict[str, Any], mine: Mapping[str, Any]) -> bool:
         """Take over a stale claim (see CLAIM_STALE_S); raises CommandInProgress for a fresh one."""
         age = (utcnow() - claim["claimed_at"]).total_seconds()
         if age < CLAIM_STALE_S:
@@ -353,27 +427,34 @@ class BaseStore:
         self.db.client.admin.command("killSessions", [claim["session"]])
         taken = self.db.idempotency_keys.update_one(
             {"_id": claim["_id"], "session": claim["session"], "reply": {"$exists": False}},
-            {"$set": {"session": mine, "claimed_at": utcnow()}})
+            {"$set": {"session": mine, "claimed_at": utcnow()}},
+        )
         return taken.modified_count == 1
 
 
-class _NotingDatabase(Database):
+class _NotingDatabase(MongoDatabase):
     """The service's database, telling its store which documents a write in a transaction touched,
     so that the audit record names them without each service saying so."""
 
-    def __init__(self, db: Database, note):
-        super().__init__(db.client, db.name, codec_options=db.codec_options, read_preference=db.read_preference,
-                         write_concern=db.write_concern, read_concern=db.read_concern)
+    def __init__(self, db: MongoDatabase, note: _Note) -> None:
+        super().__init__(
+            db.client,
+            db.name,
+            codec_options=db.codec_options,
+            read_preference=db.read_preference,
+            write_concern=db.write_concern,
+            read_concern=db.read_concern,
+        )
         self._note = note
 
-    def __getitem__(self, name: str) -> Collection:
+    def __getitem__(self, name: str) -> Collection[dict[str, Any]]:
         return _NotingCollection(self, name, self._note)
 
-    def get_collection(self, name: str, *args, **kwargs) -> Collection:
+    def get_collection(self, name: str, *args: Any, **kwargs: Any) -> Collection[dict[str, Any]]:
         return _NotingCollection(self, name, self._note, *args, **kwargs) if args or kwargs else self[name]
 
 
-def _ids_in(query) -> list:
+def _ids_in(query: object) -> list[Any]:
     """The _ids a filter names; [""] when it names none (the entity is then `collection/`)."""
     wanted = query.get("_id") if isinstance(query, dict) else None
     if wanted is None:
@@ -383,64 +464,66 @@ def _ids_in(query) -> list:
     return [wanted]
 
 
-class _NotingCollection(Collection):
-    def __init__(self, database, name, note, *args, **kwargs):
+class _NotingCollection(Collection[dict[str, Any]]):
+    def __init__(self, database: MongoDatabase, name: str, note: _Note, *args: Any, **kwargs: Any) -> None:
         super().__init__(database, name, *args, **kwargs)
         self._note = note
 
-    def insert_one(self, document, *args, **kwargs):
+    def insert_one(self, document: Any, *args: Any, **kwargs: Any) -> InsertOneResult:
         result = super().insert_one(document, *args, **kwargs)
         self._note(self.name, [result.inserted_id], kwargs.get("session"))
         return result
 
-    def insert_many(self, documents, *args, **kwargs):
+    def insert_many(self, documents: Any, *args: Any, **kwargs: Any) -> InsertManyResult:
         result = super().insert_many(documents, *args, **kwargs)
         self._note(self.name, result.inserted_ids, kwargs.get("session"))
         return result
 
-    def _changed(self, query, result, session):
+    def _changed(self, query: object, result: R, session: ClientSession | None) -> R:
         upserted = getattr(result, "upserted_id", None)
         if upserted is not None:
             self._note(self.name, [upserted], session)
-        elif (result.deleted_count if isinstance(result, DeleteResult) else result.modified_count):
+        elif result.deleted_count if isinstance(result, DeleteResult) else result.modified_count:
             self._note(self.name, _ids_in(query), session)
         return result
 
-    def update_one(self, query, *args, **kwargs):
-        return self._changed(query, super().update_one(query, *args, **kwargs), kwargs.get("session"))
+    def update_one(self, filter: Mapping[str, Any], *args: Any, **kwargs: Any) -> UpdateResult:
+        return self._changed(filter, super().update_one(filter, *args, **kwargs), kwargs.get("session"))
 
-    def update_many(self, query, *args, **kwargs):
-        return self._changed(query, super().update_many(query, *args, **kwargs), kwargs.get("session"))
+    def update_many(self, filter: Mapping[str, Any], *args: Any, **kwargs: Any) -> UpdateResult:
+        return self._changed(filter, super().update_many(filter, *args, **kwargs), kwargs.get("session"))
 
-    def replace_one(self, query, *args, **kwargs):
-        return self._changed(query, super().replace_one(query, *args, **kwargs), kwargs.get("session"))
+    def replace_one(self, filter: Mapping[str, Any], *args: Any, **kwargs: Any) -> UpdateResult:
+        return self._changed(filter, super().replace_one(filter, *args, **kwargs), kwargs.get("session"))
 
-    def delete_one(self, query, *args, **kwargs):
-        return self._changed(query, super().delete_one(query, *args, **kwargs), kwargs.get("session"))
+    def delete_one(self, filter: Mapping[str, Any], *args: Any, **kwargs: Any) -> DeleteResult:
+        return self._changed(filter, super().delete_one(filter, *args, **kwargs), kwargs.get("session"))
 
-    def delete_many(self, query, *args, **kwargs):
-        return self._changed(query, super().delete_many(query, *args, **kwargs), kwargs.get("session"))
+    def delete_many(self, filter: Mapping[str, Any], *args: Any, **kwargs: Any) -> DeleteResult:
+        return self._changed(filter, super().delete_many(filter, *args, **kwargs), kwargs.get("session"))
 
-    def _found(self, query, document, kwargs):
+    def _found(self, query: object, document: D, kwargs: Mapping[str, Any]) -> D:
         if document is not None and "_id" in document:
             self._note(self.name, [document["_id"]], kwargs.get("session"))
         elif document is not None or kwargs.get("upsert"):
             self._note(self.name, _ids_in(query), kwargs.get("session"))
         return document
 
-    def find_one_and_update(self, query, *args, **kwargs):
-        return self._found(query, super().find_one_and_update(query, *args, **kwargs), kwargs)
+    def find_one_and_update(self, filter: Mapping[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self._found(filter, super().find_one_and_update(filter, *args, **kwargs), kwargs)
 
-    def find_one_and_replace(self, query, *args, **kwargs):
-        return self._found(query, super().find_one_and_replace(query, *args, **kwargs), kwargs)
+    def find_one_and_replace(self, filter: Mapping[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self._found(filter, super().find_one_and_replace(filter, *args, **kwargs), kwargs)
 
-    def find_one_and_delete(self, query, *args, **kwargs):
-        return self._found(query, super().find_one_and_delete(query, *args, **kwargs), kwargs)
+    def find_one_and_delete(self, filter: Mapping[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self._found(filter, super().find_one_and_delete(filter, *args, **kwargs), kwargs)
 
 
 def _worth_retrying(exc: PyMongoError, deadline: float) -> bool:
     # A server that cannot be selected has already been waited for (serverSelectionTimeoutMS).
-    transient = exc.has_error_label("TransientTransactionError") or exc.has_error_label("UnknownTransactionCommitResult")
+    transient = exc.has_error_label("TransientTransactionError") or exc.has_error_label(
+        "UnknownTransactionCommitResult"
+    )
     return transient and not isinstance(exc, ServerSelectionTimeoutError) and time.monotonic() < deadline
 
 
@@ -452,7 +535,9 @@ class Lease:
     before another replica may take over. A holder that comes back under the same identity (a
     restarted process of the same replica) takes its lease over at once."""
 
-    def __init__(self, db, name: str, holder: str, ttl_s: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, db: MongoDatabase, name: str, holder: str, ttl_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.db, self.name, self.holder, self.ttl = db, name, holder, timedelta(seconds=ttl_s)
         self._clock = clock
         self._held_until = float("-inf")
@@ -462,7 +547,9 @@ class Lease:
         try:
             self.db.leases.find_one_and_update(
                 {"_id": self.name, "$or": [{"holder": self.holder}, {"expires_at": {"$lt": now}}]},
-                {"$set": {"holder": self.holder, "expires_at": now + self.ttl}}, upsert=True)
+                {"$set": {"holder": self.holder, "expires_at": now + self.ttl}},
+                upsert=True,
+            )
         except DuplicateKeyError:
             self._held_until = float("-inf")
             return False

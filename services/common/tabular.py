@@ -14,6 +14,7 @@ that are not `Bilingual` are shown as they are in both languages. A file that ca
 read at all (too large, not UTF-8/GB18030 CSV nor XLSX, .xls, no header, no rows, too
 many rows) gives one error without a row.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -40,7 +41,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # Excel 97-2003 .xls
 _EXACT_FLOAT_LIMIT = 10**15  # spreadsheets keep 15 significant digits
 
-RowValidator = Callable[[dict[str, Any]], tuple[dict | None, Mapping[str, list[str]]]]
+RowValidator = Callable[[dict[str, Any]], tuple[dict[str, Any] | None, Mapping[str, list[str]]]]
 
 
 def _as_written(field: str, text: str) -> Any:
@@ -64,7 +65,7 @@ class Table:
     typed: Callable[[str, str], Any] = _as_written
     _field_by_header: dict[str, str] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         by_header = {_header_key(header): name for name, headers in self.columns.items() for header in headers}
         object.__setattr__(self, "_field_by_header", by_header)
 
@@ -86,7 +87,7 @@ class Unique:
     """
 
     field: str
-    key: Callable[[dict], str]
+    key: Callable[[dict[str, Any]], str]
     known: Collection[str]
     already_known: Bilingual
     repeats: Bilingual
@@ -99,7 +100,7 @@ class RowError:
     column: str | None
     message: Bilingual
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"row": self.row, "field": self.field, "column": self.column, **self.message.as_dict()}
 
 
@@ -107,14 +108,14 @@ class RowError:
 class TableImport:
     """Either every clean record, in file order, or only errors."""
 
-    records: tuple[dict, ...]
+    records: tuple[dict[str, Any], ...]
     errors: tuple[RowError, ...]
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
-    def report(self) -> dict:
+    def report(self) -> dict[str, Any]:
         return {"ok": self.ok, "imported": len(self.records), "errors": [e.as_dict() for e in self.errors]}
 
 
@@ -234,7 +235,9 @@ def _read_header(cells: list[Any], table: Table) -> tuple[dict[int, tuple[str, s
             continue
         field = table.field_of(header)
         if field is None:
-            message = Bilingual(f"unknown column '{header}'; accepted: {accepted}", f"无法识别的列“{header}”，可用列名：{accepted}")
+            message = Bilingual(
+                f"unknown column '{header}'; accepted: {accepted}", f"无法识别的列“{header}”，可用列名：{accepted}"
+            )
         elif field in seen:
             message = Bilingual(f"column for {field} appears twice", f"“{table.columns[field][0]}”列重复")
         else:
@@ -267,7 +270,9 @@ def _read_row(
             errors.append(RowError(number, field, header, problem.message))
             continue
         if len(text) > MAX_CELL_CHARS:
-            message = Bilingual(f"cell is longer than {MAX_CELL_CHARS} characters", f"单元格内容超过{MAX_CELL_CHARS}个字符")
+            message = Bilingual(
+                f"cell is longer than {MAX_CELL_CHARS} characters", f"单元格内容超过{MAX_CELL_CHARS}个字符"
+            )
             errors.append(RowError(number, field, header, message))
         elif text:
             row[field] = table.typed(field, text)
@@ -275,8 +280,8 @@ def _read_row(
 
 
 def _validated(
-    number: int, row: dict[str, Any], validate_row: RowValidator, headers: dict[str, str], unread: set
-) -> tuple[dict | None, list[RowError]]:
+    number: int, row: dict[str, Any], validate_row: RowValidator, headers: dict[str, str], unread: set[str | None]
+) -> tuple[dict[str, Any] | None, list[RowError]]:
     """Validate a row; fields whose cell could not be read already have their error."""
     clean, messages = validate_row(row)
     errors = [
@@ -288,8 +293,9 @@ def _validated(
     return clean, errors
 
 
-def _repeats(numbered: list[tuple[int, dict]], unique: Unique, header: str | None) -> list[RowError]:
-    errors, first_row = [], {}
+def _repeats(numbered: list[tuple[int, dict[str, Any]]], unique: Unique, header: str | None) -> list[RowError]:
+    errors: list[RowError] = []
+    first_row: dict[str, int] = {}
     for number, record in numbered:
         key = unique.key(record)
         if key in unique.known:
@@ -336,7 +342,7 @@ def _read(content: bytes, table: Table, validate_row: RowValidator, unique: Uniq
         raise _Unreadable(table.nothing_read)
     if unique is not None:
         errors += _repeats(numbered, unique, headers.get(unique.field))
-    errors.sort(key=lambda e: e.row)
+    errors.sort(key=lambda e: -1 if e.row is None else e.row)  # every error here has its row
     if errors:
         return TableImport((), _capped(errors))
     return TableImport(tuple(record for _, record in numbered), ())

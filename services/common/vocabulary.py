@@ -5,6 +5,7 @@ national vocational-education specialty catalogue (职业教育专业目录, 202
 higher-vocational codes. Applications name the fields they serve; experts name their
 fields of expertise; assignment matches the two.
 """
+
 INDUSTRY_FIELDS = {
     "41": ("农林牧渔大类", "agriculture, forestry, animal husbandry and fishery"),
     "42": ("资源环境与安全大类", "resources, environment and safety"),

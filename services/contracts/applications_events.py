@@ -4,6 +4,7 @@ data schemas.
 Consumers (review, notify, and applications itself for the catalogue counts) load `data`
 with these schemas; the store refuses to emit data that does not fit them.
 """
+
 from marshmallow import fields, validate
 
 from services.common.fields import StrictSchema
@@ -38,8 +39,13 @@ class CallOpened(StrictSchema):
     budget_max_fen = fields.Integer(required=True, strict=True)
     review_plan = fields.Nested(ReviewPlanData, required=True)
     funding_rule = fields.String(required=True)
-    year = fields.Integer(strict=True, load_default=None, metadata={
-        "description": "the action year (2022-2025) the call belongs to; absent from calls opened before calls had one"})
+    year = fields.Integer(
+        strict=True,
+        load_default=None,
+        metadata={
+            "description": "the action year (2022-2025) the call belongs to; absent from calls opened before calls had one"
+        },
+    )
 
 
 class CallClosed(StrictSchema):
@@ -75,6 +81,7 @@ class ApplicationWithdrawn(_ApplicationRef):
 
 class ApplicationDecision(_ApplicationRef):
     """application_recommended and application_declined."""
+
     by = fields.String(required=True, metadata={"description": "the recommending authority's actor"})
     reason = fields.String(allow_none=True, load_default=None)
 
@@ -88,6 +95,7 @@ class FindingData(StrictSchema):
 
 class ApplicantSnapshot(StrictSchema):
     """What review needs of an eligible application: who applied, on what, and who is on the team."""
+
     institution_name = fields.String(required=True)
     institution_type = fields.String(required=True)
     county = fields.String(allow_none=True, load_default=None)
@@ -95,8 +103,9 @@ class ApplicantSnapshot(StrictSchema):
     summary = fields.String(required=True)
     industry_fields = fields.List(fields.String(validate=validate.OneOf(list(INDUSTRY_FIELDS))), required=True)
     keywords = fields.List(fields.String(), required=True)
-    team_person_keys = fields.List(fields.String(), required=True,
-                                   metadata={"description": "services.common.identity.person_key of each member"})
+    team_person_keys = fields.List(
+        fields.String(), required=True, metadata={"description": "services.common.identity.person_key of each member"}
+    )
     budget_request_fen = fields.Integer(required=True, strict=True)
     submitted_at = fields.String(required=True)
 
@@ -112,12 +121,14 @@ class EligibilityChecked(_ApplicationRef):
 
 class CallExtended(StrictSchema):
     """The window of an open call was extended; its applicants so far are told."""
+
     call_id = fields.String(required=True)
     category = fields.String(required=True)
     closes_at = fields.String(required=True, metadata={"description": "RFC 3339 UTC: the new closing time"})
     previous_closes_at = fields.String(required=True)
-    institution_ids = fields.List(fields.String(), required=True,
-                                  metadata={"description": "institutions with an application in the call"})
+    institution_ids = fields.List(
+        fields.String(), required=True, metadata={"description": "institutions with an application in the call"}
+    )
 
 
 class ClosedApplication(StrictSchema):
@@ -129,12 +140,14 @@ class ClosedApplication(StrictSchema):
 
 class CallCancelled(StrictSchema):
     """The province cancelled a call before review: its applications are closed, its quota released."""
+
     call_id = fields.String(required=True)
     category = fields.String(required=True)
     year = fields.Integer(required=True, strict=True)
     reason = fields.String(required=True)
-    released_quota = fields.Integer(required=True, strict=True,
-                                    metadata={"description": "places given back to the category's 2025 target"})
+    released_quota = fields.Integer(
+        required=True, strict=True, metadata={"description": "places given back to the category's 2025 target"}
+    )
     closed_applications = fields.List(fields.Nested(ClosedApplication), required=True)
 
 
@@ -145,6 +158,7 @@ class YearlyTargetData(StrictSchema):
 
 class ProjectEstablished(StrictSchema):
     """An approved application became a project (立项); its id is the application's."""
+
     project_id = fields.String(required=True)
     call_id = fields.String(required=True)
     category = fields.String(required=True)
@@ -159,6 +173,7 @@ class ProjectEstablished(StrictSchema):
 
 class ReportWindowOpened(StrictSchema):
     """The province opened the annual progress reports (年度建设进展报告) of a year."""
+
     window_id = fields.String(required=True)
     year = fields.Integer(required=True, strict=True)
     title = fields.String(required=True)
@@ -168,6 +183,7 @@ class ReportWindowOpened(StrictSchema):
 
 class ReportWindowExtended(StrictSchema):
     """The province moved a year's reporting deadline later (before it passed)."""
+
     window_id = fields.String(required=True)
     year = fields.Integer(required=True, strict=True)
     due_at = fields.String(required=True, metadata={"description": "RFC 3339 UTC: the new deadline"})
@@ -177,6 +193,7 @@ class ReportWindowExtended(StrictSchema):
 
 class AnnualReportEvent(StrictSchema):
     """A project's annual report was filed, refiled, returned, endorsed or accepted."""
+
     report_id = fields.String(required=True)
     project_id = fields.String(required=True)
     year = fields.Integer(required=True, strict=True)
@@ -193,6 +210,7 @@ class AnnualReportEvent(StrictSchema):
 
 class AnnualReportDue(StrictSchema):
     """A project's annual report falls due soon and is not filed yet (once per window and project)."""
+
     window_id = fields.String(required=True)
     year = fields.Integer(required=True, strict=True)
     due_at = fields.String(required=True, metadata={"description": "RFC 3339 UTC: the deadline"})
@@ -213,6 +231,7 @@ class MissingReport(StrictSchema):
 
 class AnnualReportsMissing(StrictSchema):
     """A window's deadline passed: the projects of one prefecture that have not reported (once per window)."""
+
     window_id = fields.String(required=True)
     year = fields.Integer(required=True, strict=True)
     due_at = fields.String(required=True, metadata={"description": "RFC 3339 UTC: the deadline that passed"})
@@ -235,7 +254,6 @@ EVENTS = {
     "annual_report_accepted": AnnualReportEvent(),
     "annual_report_due": AnnualReportDue(),
     "annual_reports_missing": AnnualReportsMissing(),
-
     "application_submitted": ApplicationSubmitted(),
     "application_withdrawn": ApplicationWithdrawn(),
     "application_recommended": ApplicationDecision(),

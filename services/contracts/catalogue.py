@@ -5,6 +5,7 @@ checks against it, the gateway shows it).
 The loader checks the whole file and fails with every problem listed: a service must not
 start on a broken catalogue.
 """
+
 from __future__ import annotations
 
 import functools
@@ -12,6 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -116,7 +118,7 @@ class Category:
     def accepts(self, institution_type: str) -> bool:
         return institution_type in self.institution_types
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "code": self.code,
             "name_zh": self.name_zh,
@@ -201,13 +203,15 @@ def _entry_problems(entry: object) -> list[str]:
     return problems
 
 
-def _consistency_problems(entry: Mapping) -> list[str]:
+def _consistency_problems(entry: Mapping[str, Any]) -> list[str]:
     applicant, level = entry["applicant"], entry["level"]
     problems = []
     if level not in _LEVELS_BY_APPLICANT[applicant]:
         problems.append(f"level '{level}' does not fit applicant '{applicant}'")
     if entry["one_per_institution"] == (level in MULTIPLE_PER_INSTITUTION_LEVELS):
-        problems.append(f"one_per_institution must be {level not in MULTIPLE_PER_INSTITUTION_LEVELS} for level '{level}'")
+        problems.append(
+            f"one_per_institution must be {level not in MULTIPLE_PER_INSTITUTION_LEVELS} for level '{level}'"
+        )
     missing = _FIELDS_BY_APPLICANT[applicant] - set(entry["required_fields"])
     problems += [f"applicant '{applicant}' needs required field '{f}'" for f in sorted(missing)]
     if entry["one_per_prefecture"] and entry["quota"] != len(PREFECTURES):

@@ -2,13 +2,22 @@
 (= routing key) -> the marshmallow schema of its CloudEvent `data`, mirroring the AsyncAPI
 contract (docs/asyncapi.yaml; subjects and order are described there). The fields every
 funding schema shares (ids, years, categories, amounts, money) are here too."""
+
 from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.common.fields import StrictSchema
 from services.contracts.funding import (
-    CATEGORIES, CLAWBACK_POLICIES, CURRENCY, FIRST_YEAR, LAST_YEAR, MILESTONES, SOURCES, TRIGGERS)
+    CATEGORIES,
+    CLAWBACK_POLICIES,
+    CURRENCY,
+    FIRST_YEAR,
+    LAST_YEAR,
+    MILESTONES,
+    SOURCES,
+    TRIGGERS,
+)
 
 MAX_ID = 128
 
@@ -18,8 +27,11 @@ def amount_field(**kwargs) -> fields.Integer:
 
 
 def id_field(**kwargs) -> fields.String:
-    return fields.String(required=True, validate=[validate.Length(min=1, max=MAX_ID),
-                                                  validate.Regexp(r"^[^:]+$", error="must not contain ':'")], **kwargs)
+    return fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=MAX_ID), validate.Regexp(r"^[^:]+$", error="must not contain ':'")],
+        **kwargs,
+    )
 
 
 def year_field() -> fields.Integer:
@@ -135,5 +147,3 @@ EVENTS: dict[str, Schema] = {
     "project_withdrawn": ProjectWithdrawnSchema(),
     "budget_exhausted": BudgetExhaustedSchema(),
 }
-
-

@@ -2,6 +2,7 @@
 they travel on `applications.events`: event name (= routing key) -> the marshmallow schema of its
 CloudEvent `data`, mirroring docs/asyncapi.yaml (tests/unit/test_asyncapi.py holds them to it).
 `applications_events.EVENTS` includes them among all of the service's events."""
+
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
@@ -20,14 +21,22 @@ class ProjectReplacedSchema(StrictSchema):
     category = category_field()
     year = year_field()
     left_as = fields.String(required=True, validate=validate.OneOf(["failed", "withdrawn"]))
-    place_rank = fields.Integer(required=True, strict=True, validate=validate.Range(min=1),
-                                metadata={"description": "the rank of the place, the left project's"})
+    place_rank = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "the rank of the place, the left project's"},
+    )
     successor_project_id = id_field()
     institution_id = id_field()
     prefecture = fields.String(required=True)
     title = fields.String(required=True)
-    rank = fields.Integer(required=True, strict=True, validate=validate.Range(min=1),
-                          metadata={"description": "the successor's rank in the call's ranking"})
+    rank = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "the successor's rank in the call's ranking"},
+    )
     reserve_position = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     budget_request_fen = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
     by = fields.String(required=True, metadata={"description": "who gave the place: the provincial office"})

@@ -2,6 +2,7 @@
 
 Consumers (applications, funding, notify) load `data` with these schemas; the store refuses to
 emit data that does not fit them."""
+
 from marshmallow import fields
 
 from services.common.fields import StrictSchema
@@ -16,9 +17,12 @@ class AssignmentData(StrictSchema):
 
 class ExpertsAssigned(StrictSchema):
     """Subject: the call. One per assignment run (the first, or a replacement)."""
+
     call_id = fields.String(required=True)
     assignments = fields.List(fields.Nested(AssignmentData), required=True)
-    unfilled = fields.List(fields.Dict(), required=True, metadata={"description": "[{application_id, missing, reason}]"})
+    unfilled = fields.List(
+        fields.Dict(), required=True, metadata={"description": "[{application_id, missing, reason}]"}
+    )
 
 
 class AssignmentDeclined(StrictSchema):
@@ -104,19 +108,28 @@ class SelectionFinalized(StrictSchema):
     reserve list of the final cut (after upheld objections), from which the province may fill
     the place of a project that leaves (docs/projects.md). A selection finalized before the
     reserve list was published with it has none."""
+
     call_id = fields.String(required=True)
     category = fields.String(required=True)
     funding_rule = fields.String(required=True)
     quota = fields.Integer(required=True, strict=True)
-    year = fields.Integer(strict=True, allow_none=True, load_default=None, metadata={
-        "description": "the call's action year, whose budget pays its projects; null when review never heard it"})
+    year = fields.Integer(
+        strict=True,
+        allow_none=True,
+        load_default=None,
+        metadata={
+            "description": "the call's action year, whose budget pays its projects; null when review never heard it"
+        },
+    )
     approved = fields.List(fields.Nested(ApprovedApplication), required=True)
-    reserve = fields.List(fields.Nested(ReserveApplication), load_default=list,
-                          metadata={"description": "in rank order"})
+    reserve = fields.List(
+        fields.Nested(ReserveApplication), load_default=list, metadata={"description": "in rank order"}
+    )
 
 
 class PanelOpened(StrictSchema):
     """Subject: the panel. The province opened a mid-term or acceptance panel (docs/panels.md)."""
+
     panel_id = fields.String(required=True)
     milestone = fields.String(required=True, metadata={"description": "mid_term or acceptance"})
     title = fields.String(required=True)
@@ -134,11 +147,16 @@ class PanelAssignmentData(StrictSchema):
 
 class PanelExpertsAssigned(StrictSchema):
     """Subject: the panel. One per assignment run of a panel: its new assignments."""
+
     panel_id = fields.String(required=True)
     milestone = fields.String(required=True)
     title = fields.String(required=True, metadata={"description": "the panel's title"})
     assignments = fields.List(fields.Nested(PanelAssignmentData), required=True)
-    unfilled = fields.List(fields.Dict(), required=True, metadata={"description": "[{application_id (the project), missing, reason, code}]"})
+    unfilled = fields.List(
+        fields.Dict(),
+        required=True,
+        metadata={"description": "[{application_id (the project), missing, reason, code}]"},
+    )
 
 
 class ProposedResultData(StrictSchema):
@@ -150,6 +168,7 @@ class ProposedResultData(StrictSchema):
 class PanelAssignmentDeclined(StrictSchema):
     """Subject: the panel. An expert declined a project of the panel, with a reason; the
     replacement follows as `panel_experts_assigned`."""
+
     panel_id = fields.String(required=True)
     assignment_id = fields.String(required=True)
     project_id = fields.String(required=True)
@@ -159,6 +178,7 @@ class PanelAssignmentDeclined(StrictSchema):
 
 class PanelReviewSubmitted(StrictSchema):
     """Subject: the panel. An expert wrote (or edited) their review of a project of the panel."""
+
     panel_id = fields.String(required=True)
     assignment_id = fields.String(required=True)
     project_id = fields.String(required=True)
@@ -168,6 +188,7 @@ class PanelReviewSubmitted(StrictSchema):
 
 class PanelResultsProposed(StrictSchema):
     """Subject: the panel. The panel's proposed result per project, for the province to confirm."""
+
     panel_id = fields.String(required=True)
     milestone = fields.String(required=True)
     results = fields.List(fields.Nested(ProposedResultData), required=True)
@@ -177,6 +198,7 @@ class PanelResultConfirmed(StrictSchema):
     """Subject: the project. The province confirmed (or overrode, with a reason) a panel's result
     for one project: funding records it as the milestone's result, as the province's direct
     record would."""
+
     panel_id = fields.String(required=True)
     project_id = fields.String(required=True)
     call_id = fields.String(required=True)
@@ -192,6 +214,22 @@ class PanelResultConfirmed(StrictSchema):
     reason = fields.String(required=True, metadata={"description": "the milestone's reason as funding records it"})
     rectify_by = fields.String(required=True, allow_none=True, metadata={"description": "RFC 3339 UTC, for rectify"})
     confirmed_by = fields.String(required=True)
+
+
+class RectificationDue(StrictSchema):
+    """Subject: the project. A project confirmed to rectify (限期整改) reached its deadline with no
+    later result of the milestone confirmed: the province is to review it again (a follow-up
+    panel of the milestone, or its direct record). Once per confirmed deadline."""
+
+    project_id = fields.String(required=True)
+    panel_id = fields.String(required=True, metadata={"description": "the panel whose result was rectify"})
+    call_id = fields.String(required=True)
+    category = fields.String(required=True)
+    institution_id = fields.String(required=True)
+    prefecture = fields.String(required=True)
+    title = fields.String(required=True)
+    milestone = fields.String(required=True, metadata={"description": "mid_term or acceptance"})
+    rectify_by = fields.String(required=True, metadata={"description": "RFC 3339 UTC: the deadline that passed"})
 
 
 EVENTS = {
@@ -210,4 +248,5 @@ EVENTS = {
     "panel_review_submitted": PanelReviewSubmitted(),
     "panel_results_proposed": PanelResultsProposed(),
     "panel_result_confirmed": PanelResultConfirmed(),
+    "rectification_due": RectificationDue(),
 }

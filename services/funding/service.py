@@ -9,6 +9,7 @@ pending, with the reason, until the province allocates it (`allocate_call`, whic
 takes the year from the request or the current year in China). A budget that does
 not cover the call allocates nothing and emits `budget_exhausted`.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -19,20 +20,29 @@ from services.common.rpc import rpc
 from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
 from services.common.bilingual import Bilingual
+from services.common.actor import audit_name
 from services.common.replies import Refused, bilingual, created, idempotent, ok, problem, replying, require_role
-from services.common.store import utcnow
+from services.common.clock import utcnow
 from services.funding.domain.allocation import BudgetExhausted
 from services.funding.domain.budget import CATEGORIES, BudgetKey
 from services.funding.domain.guides import GUIDES
 from services.funding.domain.progress import progress_cells
-from services.funding.schemas import (
-    AllocationRequestSchema, BudgetLinePageSchema, BudgetLineSchema, BudgetQuerySchema, BudgetSchema,
-    CallAllocationSchema, FundingRuleCreateSchema, FundingRuleOutSchema, LedgerPageSchema, LedgerQuerySchema,
-    MilestoneRecordedSchema, MilestoneSchema, ProjectFundingSchema, WithdrawalSchema, decode_cursor, encode_cursor,
-    project_view,
-)
-from services.funding.domain.refusals import (
-    AllocationImpossible, AlreadyAllocated, Conflict, NoSelection, NotFundedYet, RuleExists, RuleMissing,
+from services.funding.schemas import project_view
+from services.contracts.funding_api import (
+    AllocationRequestSchema,
+    BudgetLinePageSchema,
+    BudgetLineSchema,
+    BudgetQuerySchema,
+    BudgetSchema,
+    CallAllocationSchema,
+    FundingRuleCreateSchema,
+    FundingRuleOutSchema,
+    LedgerPageSchema,
+    LedgerQuerySchema,
+    MilestoneRecordedSchema,
+    MilestoneSchema,
+    ProjectFundingSchema,
+    WithdrawalSchema,
 )
 from services.funding.store import FundingStore, funding_from_document
 from services.funding.usecases import budgets, calls, projects
@@ -47,22 +57,9 @@ SUPERVISORS = ("province", "prefecture")
 #: Who reads a funding rule: those who set, pay, apply or recommend under it.
 RULE_READERS = ("province", "finance", "institution", "prefecture")
 PROVINCE = ("province",)
-# Each refusal of the store: its status and problem type (the most specific class wins); a
-# state machine's refusal is explained by its guide (domain/guides.py).
-REFUSALS = {
-    Conflict: (409, "changed-meanwhile"), RuleExists: (409, "rule-exists"), NoSelection: (409, "no-selection"),
-    AlreadyAllocated: (409, "already-allocated"), RuleMissing: (409, "rule-missing"),
-    AllocationImpossible: (409, "allocation-impossible"), NotFundedYet: (409, "not-funded-yet"),
-}
-answering = replying(REFUSALS, GUIDES)
-
-
-def who(actor: dict) -> str:
-    return f"{actor['role']}:{actor['sub']}"
-
-
-def page(items: list[dict], after, schema) -> dict:
-    return schema.dump({"items": items, "next_cursor": None if after is None else encode_cursor(after)})
+# Every entrypoint answers by the reply contract, the domain's refusals as problems; a state
+# machine's refusal is explained by its guide (domain/guides.py).
+answering = replying(GUIDES)
 
 
 def shortfall_problem(refused: BudgetExhausted, year: int, category: str) -> dict:
@@ -72,13 +69,24 @@ def shortfall_problem(refused: BudgetExhausted, year: int, category: str) -> dic
         f"(short by {sum(short.values())} fen). Add budget lines (POST /v1/budgets), then allocate; "
         f"see GET /v1/calls/{refused.call_id}/allocation.",
         f"{year}年{category}预算不足以覆盖批次 {refused.call_id}，未分配任何资金（缺口{sum(short.values())}分）。"
-        f"请增加预算（POST /v1/budgets）后再分配；详见 GET /v1/calls/{refused.call_id}/allocation。")
+        f"请增加预算（POST /v1/budgets）后再分配；详见 GET /v1/calls/{refused.call_id}/allocation。",
+    )
     return problem(
-        409, bilingual(detail), type="budget-exhausted",
-        errors={f"shortfall.{source}": [bilingual(Bilingual(
-            f"needs {refused.needed[source]} fen, {refused.available[source]} available: short by {fen} fen",
-            f"需{refused.needed[source]}分，可用{refused.available[source]}分，缺{fen}分"))]
-            for source, fen in short.items()})
+        409,
+        bilingual(detail),
+        type="budget-exhausted",
+        errors={
+            f"shortfall.{source}": [
+                bilingual(
+                    Bilingual(
+                        f"needs {refused.needed[source]} fen, {refused.available[source]} available: short by {fen} fen",
+                        f"需{refused.needed[source]}分，可用{refused.available[source]}分，缺{fen}分",
+                    )
+                )
+            ]
+            for source, fen in short.items()
+        },
+    )
 
 
 class FundingService(ChuyiService):
@@ -93,18 +101,27 @@ class FundingService(ChuyiService):
         require_role(actor, PROVINCE)
         data = BudgetSchema().load(budget)
         key = BudgetKey(data["year"], data["category"], data["source"])
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            BudgetLineSchema().dump(budgets.appropriate(self.store, key, data["amount"], utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(BudgetLineSchema().dump(budgets.appropriate(self.store, key, data["amount"], utcnow()))),
+        )
 
     @rpc
     @answering
     def list_budgets(self, actor, query=None):
         require_role(actor, MONEY_READERS)
         query = BudgetQuerySchema().load(query or {})
-        items, after = self.store.budget_lines(limit=query["limit"], after=decode_cursor(query.get("cursor"), str),
-                                               year=query.get("year"), category=query.get("category"),
-                                               source=query.get("source"))
-        return ok(page(items, after, BudgetLinePageSchema()))
+        items, next_cursor = self.store.budget_lines(
+            limit=query["limit"],
+            cursor=query.get("cursor"),
+            year=query.get("year"),
+            category=query.get("category"),
+            source=query.get("source"),
+        )
+        return ok(BudgetLinePageSchema().dump({"items": items, "next_cursor": next_cursor}))
 
     # --- funding rules --------------------------------------------------------------------
 
@@ -113,9 +130,19 @@ class FundingService(ChuyiService):
     def create_funding_rule(self, actor, rule, idempotency_key=None, request_fingerprint=None):
         require_role(actor, PROVINCE)
         data = FundingRuleCreateSchema().load(rule)
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            FundingRuleOutSchema().dump(budgets.add_funding_rule(self.store, data["id"], data["name"], data["rule"],
-                                                                 who(actor), utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(
+                FundingRuleOutSchema().dump(
+                    budgets.add_funding_rule(
+                        self.store, data["id"], data["name"], data["rule"], audit_name(actor), utcnow()
+                    )
+                )
+            ),
+        )
 
     @rpc
     @answering
@@ -135,10 +162,11 @@ class FundingService(ChuyiService):
         year = AllocationRequestSchema().load(allocation or {}).get("year")
 
         def command():
-            outcome, call = calls.allocate_call(self.store, call_id, year, who(actor), utcnow())
+            outcome, call = calls.allocate_call(self.store, call_id, year, audit_name(actor), utcnow())
             if isinstance(outcome, BudgetExhausted):
                 return shortfall_problem(outcome, call["last_shortfall"]["year"], call["category"])
             return created(CallAllocationSchema().dump(call))
+
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
     @rpc
@@ -147,9 +175,13 @@ class FundingService(ChuyiService):
         require_role(actor, MONEY_READERS)
         call = self.store.call(call_id)
         if call is None:
-            raise Refused(404, Bilingual(
-                f"No selection_finalized has arrived for call {call_id}: nothing to allocate yet.",
-                f"尚未收到批次 {call_id} 的立项结果（selection_finalized），暂无可分配的资金。"))
+            raise Refused(
+                404,
+                Bilingual(
+                    f"No selection_finalized has arrived for call {call_id}: nothing to allocate yet.",
+                    f"尚未收到批次 {call_id} 的立项结果（selection_finalized），暂无可分配的资金。",
+                ),
+            )
         return ok(CallAllocationSchema().dump(call))
 
     @handles("review", "selection_finalized")
@@ -169,8 +201,9 @@ class FundingService(ChuyiService):
         doc = self.store.project(project_id)
         mine = actor["role"] == "institution" and doc is not None and doc["institution_id"] == actor["institution_id"]
         if doc is None or not (actor["role"] in MONEY_READERS or mine):
-            raise Refused(404, Bilingual(f"There is no funding for project {project_id}.",
-                                         f"项目 {project_id} 没有资金记录。"))
+            raise Refused(
+                404, Bilingual(f"There is no funding for project {project_id}.", f"项目 {project_id} 没有资金记录。")
+            )
         return doc
 
     @rpc
@@ -187,14 +220,20 @@ class FundingService(ChuyiService):
         data = MilestoneSchema().load(milestone)
 
         def command():
-            recorded = projects.record_milestone(self.store, project_id, data["milestone"], data["result"],
-                                                   data["reason"], who(actor), utcnow())
+            recorded = projects.record_milestone(
+                self.store, project_id, data["milestone"], data["result"], data["reason"], audit_name(actor), utcnow()
+            )
             if recorded is None:
-                raise Refused(404, Bilingual(f"There is no approved project {project_id}.",
-                                             f"不存在已立项的项目 {project_id}。"))
+                raise Refused(
+                    404, Bilingual(f"There is no approved project {project_id}.", f"不存在已立项的项目 {project_id}。")
+                )
             record, after = recorded
-            return created(MilestoneRecordedSchema().dump(
-                {**record, "project_id": project_id, "funding": project_view(after, funding_from_document(after))}))
+            return created(
+                MilestoneRecordedSchema().dump(
+                    {**record, "project_id": project_id, "funding": project_view(after, funding_from_document(after))}
+                )
+            )
+
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
     @rpc
@@ -204,11 +243,13 @@ class FundingService(ChuyiService):
         data = WithdrawalSchema().load(withdrawal)
 
         def command():
-            after = projects.withdraw_project(self.store, project_id, data["reason"], who(actor), utcnow())
+            after = projects.withdraw_project(self.store, project_id, data["reason"], audit_name(actor), utcnow())
             if after is None:
-                raise Refused(404, Bilingual(f"There is no approved project {project_id}.",
-                                             f"不存在已立项的项目 {project_id}。"))
+                raise Refused(
+                    404, Bilingual(f"There is no approved project {project_id}.", f"不存在已立项的项目 {project_id}。")
+                )
             return ok(ProjectFundingSchema().dump(project_view(after, funding_from_document(after))))
+
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
     @handles("review", "panel_result_confirmed")
@@ -225,9 +266,13 @@ class FundingService(ChuyiService):
     def list_ledger(self, actor, query=None):
         require_role(actor, MONEY_READERS)
         query = LedgerQuerySchema().load(query or {})
-        items, after = self.store.ledger(limit=query["limit"], after=decode_cursor(query.get("cursor"), int),
-                                         project_id=query.get("project_id"), source=query.get("source"))
-        return ok(page(items, after, LedgerPageSchema()))
+        items, next_cursor = self.store.ledger(
+            limit=query["limit"],
+            cursor=query.get("cursor"),
+            project_id=query.get("project_id"),
+            source=query.get("source"),
+        )
+        return ok(LedgerPageSchema().dump({"items": items, "next_cursor": next_cursor}))
 
     # --- supervision ----------------------------------------------------------------------
 

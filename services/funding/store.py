@@ -16,6 +16,7 @@
 The use cases (usecases/) decide with the domain and write each state change with its
 ledger entries and its finance events (the outbox) in one transaction through this store.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -25,6 +26,7 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from services.common.statemachine import AuditEntry
+from services.common import pages
 from services.common.store import BaseStore
 from services.contracts.funding import CURRENCY
 from services.funding.domain.awards import ProjectAward, Tranche
@@ -33,9 +35,9 @@ from services.funding.domain.ledger import Entry
 from services.funding.domain.milestones import FundingChange, ProjectFunding
 from services.funding.domain.progress import FundedProject
 from services.funding.domain.refusals import RuleExists
-from services.funding.domain.rules import FundingRule
+from services.contracts.funding_rules import FundingRule
 from services.contracts.funding_events import EVENTS
-from services.funding.schemas import FundingRuleSchema
+from services.contracts.funding_api import FundingRuleSchema
 
 RULE_FIELDS = ("award", "sources", "tranches", "clawback")
 
@@ -52,35 +54,55 @@ def rule_from_document(doc: dict) -> FundingRule:
 
 def funding_from_document(doc: dict) -> ProjectFunding:
     tranches = tuple(Tranche(t["index"], t["trigger"], t["percent"], t["by_source"]) for t in doc["tranches"])
-    return ProjectFunding(doc["call_id"], doc["year"], doc["category"], doc["clawback"],
-                          ProjectAward(doc["_id"], doc["rank"], doc["award"], tranches), doc["status"],
-                          tuple(t["state"] for t in doc["tranches"]))
+    return ProjectFunding(
+        doc["call_id"],
+        doc["year"],
+        doc["category"],
+        doc["clawback"],
+        ProjectAward(doc["_id"], doc["rank"], doc["award"], tranches),
+        doc["status"],
+        tuple(t["state"] for t in doc["tranches"]),
+    )
 
 
 def funding_fields(funding: ProjectFunding) -> dict:
     """What a project's funding state sets on its document: its status and its tranches with their states."""
-    return {"status": funding.status,
-            "tranches": [{"index": t.index, "trigger": t.trigger, "percent": t.percent, "by_source": dict(t.by_source),
-                          "state": state} for t, state in zip(funding.award.tranches, funding.tranche_states)]}
+    return {
+        "status": funding.status,
+        "tranches": [
+            {
+                "index": t.index,
+                "trigger": t.trigger,
+                "percent": t.percent,
+                "by_source": dict(t.by_source),
+                "state": state,
+            }
+            for t, state in zip(funding.award.tranches, funding.tranche_states)
+        ],
+    }
 
 
 def project_document(change: FundingChange, approved: dict, at: datetime) -> dict:
     """A newly funded project's document; `approved`: its entry in the call's selection."""
     funding = change.funding
-    return {"_id": funding.project_id, "project_id": funding.project_id, "call_id": funding.call_id,
-            "institution_id": approved["institution_id"], "prefecture": approved["prefecture"],
-            "title": approved["title"], "year": funding.year, "category": funding.category,
-            "clawback": funding.clawback, "rank": funding.award.rank, "award": dict(funding.award.by_source),
-            **funding_fields(funding), "milestones": [], "history": [change.audit.as_dict()],
-            "created_at": at, "updated_at": at}
-
-
-def _page(cursor, limit: int) -> tuple[list[dict], object | None]:
-    """Items of a `limit + 1` query, and the key after which the next page starts (None: last page)."""
-    items = list(cursor)
-    if len(items) > limit:
-        return items[:limit], items[limit - 1]["_id"]
-    return items, None
+    return {
+        "_id": funding.project_id,
+        "project_id": funding.project_id,
+        "call_id": funding.call_id,
+        "institution_id": approved["institution_id"],
+        "prefecture": approved["prefecture"],
+        "title": approved["title"],
+        "year": funding.year,
+        "category": funding.category,
+        "clawback": funding.clawback,
+        "rank": funding.award.rank,
+        "award": dict(funding.award.by_source),
+        **funding_fields(funding),
+        "milestones": [],
+        "history": [change.audit.as_dict()],
+        "created_at": at,
+        "updated_at": at,
+    }
 
 
 class FundingStore(BaseStore):
@@ -88,10 +110,14 @@ class FundingStore(BaseStore):
         "budget_lines": [IndexModel([("year", ASCENDING), ("category", ASCENDING)], name="by_year_category")],
         "funding_rules": [],
         "calls": [IndexModel([("approved.project_id", ASCENDING)], name="by_approved_project")],
-        "projects": [IndexModel([("institution_id", ASCENDING)], name="by_institution"),
-                     IndexModel([("prefecture", ASCENDING)], name="by_prefecture")],
-        "ledger": [IndexModel([("project_id", ASCENDING), ("_id", ASCENDING)], name="by_project"),
-                   IndexModel([("source", ASCENDING), ("_id", ASCENDING)], name="by_source")],
+        "projects": [
+            IndexModel([("institution_id", ASCENDING)], name="by_institution"),
+            IndexModel([("prefecture", ASCENDING)], name="by_prefecture"),
+        ],
+        "ledger": [
+            IndexModel([("project_id", ASCENDING), ("_id", ASCENDING)], name="by_project"),
+            IndexModel([("source", ASCENDING), ("_id", ASCENDING)], name="by_source"),
+        ],
         "counters": [],
     }
     events = EVENTS
@@ -102,17 +128,25 @@ class FundingStore(BaseStore):
         """Add `amount` fen to a budget line (made on first use); returns the line."""
         return self.db.budget_lines.find_one_and_update(
             {"_id": line_id(key.year, key.category, key.source)},
-            {"$inc": {"appropriated": amount, "available": amount}, "$set": {"updated_at": at},
-             "$setOnInsert": {"year": key.year, "category": key.category, "source": key.source,
-                              "currency": CURRENCY, "reserved": 0}},
-            upsert=True, return_document=ReturnDocument.AFTER, session=self.session)
+            {
+                "$inc": {"appropriated": amount, "available": amount},
+                "$set": {"updated_at": at},
+                "$setOnInsert": {
+                    "year": key.year,
+                    "category": key.category,
+                    "source": key.source,
+                    "currency": CURRENCY,
+                    "reserved": 0,
+                },
+            },
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+            session=self.session,
+        )
 
-    def budget_lines(self, *, limit: int, after: str | None = None, **filters) -> tuple[list[dict], str | None]:
+    def budget_lines(self, *, limit: int, cursor: str | None = None, **filters) -> tuple[list[dict], str | None]:
         query = {name: value for name, value in filters.items() if value is not None}
-        if after is not None:
-            query["_id"] = {"$gt": after}
-        return _page(self.db.budget_lines.find(query, session=self.session).sort("_id", ASCENDING).limit(limit + 1),
-                     limit)
+        return pages.page(self.db.budget_lines, query, pages.BY_ID, limit, cursor, self.session)
 
     def has_budget(self, year: int, category: str) -> bool:
         return self.db.budget_lines.find_one({"year": year, "category": category}, session=self.session) is not None
@@ -132,7 +166,8 @@ class FundingStore(BaseStore):
             reserved = self.db.budget_lines.update_one(
                 {"_id": line_id(year, category, source), "available": {"$gte": amount}},
                 {"$inc": {"available": -amount, "reserved": amount}, "$set": {"updated_at": at}},
-                session=self.session)
+                session=self.session,
+            )
             if reserved.modified_count != 1:
                 raise BudgetLineChanged(f"budget line {line_id(year, category, source)} no longer has {amount} fen")
 
@@ -160,16 +195,40 @@ class FundingStore(BaseStore):
     def call_approving(self, project_id: str) -> dict | None:
         return self.db.calls.find_one({"approved.project_id": project_id}, session=self.session)
 
-    def keep_selection(self, call_id: str, category: str, funding_rule: str, approved: list[dict],
-                       finalized_at: datetime, action_year: int | None) -> None:
+    def keep_selection(
+        self,
+        call_id: str,
+        category: str,
+        funding_rule: str,
+        approved: list[dict],
+        finalized_at: datetime,
+        action_year: int | None,
+    ) -> None:
         """Keep a call's approved projects, the call pending allocation (made on first use)."""
         self.db.calls.update_one(
             {"_id": call_id},
-            {"$set": {"category": category, "funding_rule": funding_rule, "approved": approved,
-                      "finalized_at": finalized_at, "action_year": action_year, "pending_reason": None},
-             "$setOnInsert": {"call_id": call_id, "status": "pending", "year": None, "awards": [], "total": None,
-                              "last_shortfall": None, "history": []}},
-            upsert=True, session=self.session)
+            {
+                "$set": {
+                    "category": category,
+                    "funding_rule": funding_rule,
+                    "approved": approved,
+                    "finalized_at": finalized_at,
+                    "action_year": action_year,
+                    "pending_reason": None,
+                },
+                "$setOnInsert": {
+                    "call_id": call_id,
+                    "status": "pending",
+                    "year": None,
+                    "awards": [],
+                    "total": None,
+                    "last_shortfall": None,
+                    "history": [],
+                },
+            },
+            upsert=True,
+            session=self.session,
+        )
 
     def add_approved(self, call_id: str, approved: dict) -> None:
         """A successor from the call's reserve list joins its approved projects."""
@@ -177,24 +236,34 @@ class FundingStore(BaseStore):
 
     def add_award(self, call_id: str, award: dict, total: dict) -> None:
         """A successor's award joins the allocated call's awards; `total`: the call's new total."""
-        self.db.calls.update_one({"_id": call_id}, {"$push": {"awards": award}, "$set": {"total": total}},
-                                 session=self.session)
+        self.db.calls.update_one(
+            {"_id": call_id}, {"$push": {"awards": award}, "$set": {"total": total}}, session=self.session
+        )
 
     def note_unfunded(self, call_id: str, project_id: str, reason: str, at: datetime) -> None:
         """A successor the budget did not cover: it waits, with the reason."""
-        self.db.calls.update_one({"_id": call_id}, {"$push": {"unfunded": {
-            "project_id": project_id, "reason": reason, "at": at}}}, session=self.session)
+        self.db.calls.update_one(
+            {"_id": call_id},
+            {"$push": {"unfunded": {"project_id": project_id, "reason": reason, "at": at}}},
+            session=self.session,
+        )
 
     def keep_pending(self, call_id: str, reason: str) -> None:
-        self.db.calls.update_one({"_id": call_id, "status": "pending"}, {"$set": {"pending_reason": reason}},
-                                 session=self.session)
+        self.db.calls.update_one(
+            {"_id": call_id, "status": "pending"}, {"$set": {"pending_reason": reason}}, session=self.session
+        )
 
     def move_call(self, call_id: str, from_status: str, status: str, changes: dict, audit: AuditEntry) -> bool:
         """Set the call's allocation state and `changes` with its audit entry, if it is still in
         `from_status`; False if it is not."""
-        return self.db.calls.update_one({"_id": call_id, "status": from_status}, {
-            "$set": {"status": status, **changes}, "$push": {"history": audit.as_dict()}},
-            session=self.session).modified_count == 1
+        return (
+            self.db.calls.update_one(
+                {"_id": call_id, "status": from_status},
+                {"$set": {"status": status, **changes}, "$push": {"history": audit.as_dict()}},
+                session=self.session,
+            ).modified_count
+            == 1
+        )
 
     # --- projects and milestones ----------------------------------------------------------
 
@@ -211,33 +280,46 @@ class FundingStore(BaseStore):
 
     def add_projects(self, changes: Iterable[FundingChange], approved: Mapping[str, dict], at: datetime) -> None:
         """The newly funded projects; `approved`: each one's entry in its call's selection, by project id."""
-        self.db.projects.insert_many([project_document(change, approved[change.funding.project_id], at)
-                                      for change in changes], session=self.session)
+        self.db.projects.insert_many(
+            [project_document(change, approved[change.funding.project_id], at) for change in changes],
+            session=self.session,
+        )
 
-    def change_project_funding(self, change: FundingChange, from_status: str, record: dict | None,
-                               at: datetime) -> dict | None:
+    def change_project_funding(
+        self, change: FundingChange, from_status: str, record: dict | None, at: datetime
+    ) -> dict | None:
         """The project's funding after a milestone (with its `record`) or a withdrawal, with the
         audit entry, if the project is still in `from_status`; answers the project after it, or None."""
         pushed = {"history": change.audit.as_dict(), **({"milestones": record} if record else {})}
         return self.db.projects.find_one_and_update(
             {"_id": change.funding.project_id, "status": from_status},
             {"$set": {**funding_fields(change.funding), "updated_at": at}, "$push": pushed},
-            return_document=ReturnDocument.AFTER, session=self.session)
+            return_document=ReturnDocument.AFTER,
+            session=self.session,
+        )
 
     def note_refused(self, project_id: str, entry: dict) -> None:
         """An audit entry in the project's history for a result it did not take (its state stays)."""
         doc = self.project(project_id)
         if doc is not None:
-            self.db.projects.update_one({"_id": project_id}, {"$push": {"history": {
-                **entry, "from_state": doc["status"], "to_state": doc["status"]}}}, session=self.session)
+            self.db.projects.update_one(
+                {"_id": project_id},
+                {"$push": {"history": {**entry, "from_state": doc["status"], "to_state": doc["status"]}}},
+                session=self.session,
+            )
 
     def funded_projects(self, prefecture: str | None = None) -> list[FundedProject]:
         """Every funded project (of one prefecture, when given) with the milestones it passed."""
         query = {"prefecture": prefecture} if prefecture else {}
-        return [FundedProject(doc["prefecture"], funding_from_document(doc),
-                              tuple(m["milestone"] for m in doc["milestones"] if m["result"] == "pass"),
-                              tuple(m["milestone"] for m in doc["milestones"] if m["result"] == "fail"))
-                for doc in self.db.projects.find(query, session=self.session)]
+        return [
+            FundedProject(
+                doc["prefecture"],
+                funding_from_document(doc),
+                tuple(m["milestone"] for m in doc["milestones"] if m["result"] == "pass"),
+                tuple(m["milestone"] for m in doc["milestones"] if m["result"] == "fail"),
+            )
+            for doc in self.db.projects.find(query, session=self.session)
+        ]
 
     # --- ledger ---------------------------------------------------------------------------
 
@@ -246,15 +328,20 @@ class FundingStore(BaseStore):
         if not entries:
             return
         last = self.db.counters.find_one_and_update(
-            {"_id": "ledger"}, {"$inc": {"position": len(entries)}}, upsert=True,
-            return_document=ReturnDocument.AFTER, session=self.session)["position"]
+            {"_id": "ledger"},
+            {"$inc": {"position": len(entries)}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+            session=self.session,
+        )["position"]
         first = last - len(entries) + 1
-        self.db.ledger.insert_many([{"_id": first + i, **entry.as_dict(), "call_id": call_id}
-                                    for i, entry in enumerate(entries)], session=self.session)
+        self.db.ledger.insert_many(
+            [{"_id": first + i, **entry.as_dict(), "call_id": call_id} for i, entry in enumerate(entries)],
+            session=self.session,
+        )
 
-    def ledger(self, *, limit: int, after: int | None = None, project_id: str | None = None,
-               source: str | None = None) -> tuple[list[dict], int | None]:
+    def ledger(
+        self, *, limit: int, cursor: str | None = None, project_id: str | None = None, source: str | None = None
+    ) -> tuple[list[dict], str | None]:
         query: dict = {name: value for name, value in (("project_id", project_id), ("source", source)) if value}
-        if after is not None:
-            query["_id"] = {"$gt": after}
-        return _page(self.db.ledger.find(query, session=self.session).sort("_id", ASCENDING).limit(limit + 1), limit)
+        return pages.page(self.db.ledger, query, pages.BY_ID, limit, cursor, self.session)

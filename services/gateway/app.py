@@ -1,4 +1,5 @@
 """The gateway's Flask application: request id, metrics, errors as problems, routes."""
+
 from __future__ import annotations
 
 import hashlib
@@ -28,8 +29,10 @@ DEV_SECRET_WARNING = (
 )
 # Pages (the dashboard, /docs) load their script from the gateway and carry their styles with
 # this request's nonce; nothing else may load, and no page of the gateway may be framed.
-_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; "
-        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 _DETAILS = {
     404: "There is no resource at this path.",
     405: "This path does not accept the method {method}.",
@@ -52,11 +55,13 @@ def create_app(settings: Settings | None = None, rpc: RpcClient | None = None) -
     app.json.sort_keys = False
     app.extensions[EXTENSION] = Gateway(
         settings=settings,
-        rpc=rpc or ClusterRpcClient(settings.amqp_uri, pool_size=settings.rpc_pool_size, timeout=settings.rpc_timeout_s),
+        rpc=rpc
+        or ClusterRpcClient(settings.amqp_uri, pool_size=settings.rpc_pool_size, timeout=settings.rpc_timeout_s),
         verifier=TokenVerifier.from_settings(settings),
         limiter=_limiter(settings, "principals", settings.rate_limit_per_s, settings.rate_limit_burst),
-        anonymous_limiter=_limiter(settings, "addresses", settings.anonymous_rate_limit_per_s,
-                                   settings.anonymous_rate_limit_burst),
+        anonymous_limiter=_limiter(
+            settings, "addresses", settings.anonymous_rate_limit_per_s, settings.anonymous_rate_limit_burst
+        ),
         metrics=GatewayMetrics(),
     )
     _install_request_hooks(app)
@@ -120,7 +125,9 @@ def _install_request_hooks(app: Flask) -> None:
         _secure(response)
         response = _conditional(response)
         route = request.url_rule.rule if request.url_rule else None
-        gateway().metrics.observe(request.method, route, response.status_code, time.perf_counter() - g.get("started", 0))
+        gateway().metrics.observe(
+            request.method, route, response.status_code, time.perf_counter() - g.get("started", 0)
+        )
         return response
 
     @app.teardown_request
@@ -145,8 +152,13 @@ def _conditional(response: Response) -> Response:
     it); an answer to a token stays `no-store` (a client keeps its own copy and its ETag)."""
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     op = getattr(view, "operation", None)
-    if op is None or not op.conditional or request.method not in ("GET", "HEAD") or response.status_code != 200 \
-            or response.is_streamed:
+    if (
+        op is None
+        or not op.conditional
+        or request.method not in ("GET", "HEAD")
+        or response.status_code != 200
+        or response.is_streamed
+    ):
         return response
     if "Authorization" not in request.headers:
         response.headers["Cache-Control"] = "public, no-cache"
@@ -159,8 +171,12 @@ def _conditional(response: Response) -> Response:
 def _install_error_handlers(app: Flask) -> None:
     app.register_error_handler(Problem, lambda problem: problem.response())
     app.register_error_handler(HTTPException, _http_problem)
-    app.register_error_handler(ServiceUnavailable, _dependency_problem(503, "The {service} service is not available right now."))
-    app.register_error_handler(ServiceTimeout, _dependency_problem(504, "The {service} service did not answer in time."))
+    app.register_error_handler(
+        ServiceUnavailable, _dependency_problem(503, "The {service} service is not available right now.")
+    )
+    app.register_error_handler(
+        ServiceTimeout, _dependency_problem(504, "The {service} service did not answer in time.")
+    )
     app.register_error_handler(ServiceFailed, _dependency_problem(502, "The {service} service failed to answer."))
     app.register_error_handler(Exception, _unexpected)
 

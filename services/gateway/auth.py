@@ -1,45 +1,27 @@
 """Bearer JWT verification, the actor it yields, and token minting for development and tests."""
+
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from services.contracts.reference import PREFECTURES
+from services.common.actor import SCOPE_CLAIMS, Actor
 from services.common.fields import unstorable
+from services.contracts.reference import PREFECTURES
 from services.gateway.settings import DEV_JWT_SECRET, Settings
 
 # hrss: a human-resources-and-social-security department (人社部门), which sponsors and
 # recommends the technician schools (技工院校) in place of the prefecture's education bureau.
 ROLES = ("institution", "prefecture", "province", "expert", "finance", "hrss")
 ANY_ROLE = frozenset(ROLES)
-# The claim that scopes each role's view; a token of the role without it is refused.
-SCOPE_CLAIMS = {"institution": "institution_id", "prefecture": "prefecture", "expert": "expert_id", "hrss": "sponsor"}
 
 
 class AuthError(Exception):
     """No token, or a token the gateway does not accept (a 401); the message says why."""
-
-
-@dataclass(frozen=True)
-class Actor:
-    sub: str
-    role: str
-    institution_id: str | None = None
-    prefecture: str | None = None
-    expert_id: str | None = None
-    sponsor: str | None = None
-
-    def as_dict(self) -> dict[str, str | None]:
-        return asdict(self)
-
-    @property
-    def principal(self) -> str:
-        return f"{self.role}:{self.sub}"
 
 
 def actor_from_claims(claims: Mapping[str, Any]) -> Actor:
@@ -73,8 +55,14 @@ class TokenVerifier:
     """Accepts only tokens signed with the one configured algorithm (HS256 secret or RS256 public key)."""
 
     def __init__(
-        self, *, algorithm: str, key: str, issuer: str | None = None, audience: str | None = None,
-        leeway_s: int = 30, max_lifetime_s: int | None = None,
+        self,
+        *,
+        algorithm: str,
+        key: str,
+        issuer: str | None = None,
+        audience: str | None = None,
+        leeway_s: int = 30,
+        max_lifetime_s: int | None = None,
     ):
         if algorithm == "RS256":
             try:
@@ -94,8 +82,11 @@ class TokenVerifier:
     @classmethod
     def from_settings(cls, settings: Settings) -> "TokenVerifier":
         return cls(
-            algorithm=settings.jwt_algorithm, key=settings.jwt_public_key or settings.jwt_secret,
-            issuer=settings.jwt_issuer, audience=settings.jwt_audience, leeway_s=settings.jwt_leeway_s,
+            algorithm=settings.jwt_algorithm,
+            key=settings.jwt_public_key or settings.jwt_secret,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            leeway_s=settings.jwt_leeway_s,
             max_lifetime_s=settings.jwt_max_lifetime_s,
         )
 
@@ -103,8 +94,13 @@ class TokenVerifier:
         required = ["exp", "sub", "role"] + (["iss"] if self._issuer else []) + (["aud"] if self._audience else [])
         try:
             claims = jwt.decode(
-                token, self._key, algorithms=[self.algorithm], issuer=self._issuer, audience=self._audience,
-                leeway=self._leeway, options={"require": required},
+                token,
+                self._key,
+                algorithms=[self.algorithm],
+                issuer=self._issuer,
+                audience=self._audience,
+                leeway=self._leeway,
+                options={"require": required},
             )
         except jwt.ExpiredSignatureError as exc:
             raise AuthError("the token has expired") from exc
@@ -140,8 +136,12 @@ def mint_token(
     Raises ValueError when the role or its scope claim is wrong, so every minted token is usable."""
     issued = int(time.time()) if now is None else now
     claims: dict[str, Any] = {"sub": sub, "role": role, "iat": issued, "exp": issued + ttl_seconds}
-    for name, value in (("institution_id", institution_id), ("prefecture", prefecture), ("expert_id", expert_id),
-                        ("sponsor", sponsor)):
+    for name, value in (
+        ("institution_id", institution_id),
+        ("prefecture", prefecture),
+        ("expert_id", expert_id),
+        ("sponsor", sponsor),
+    ):
         if value is not None:
             claims[name] = value
     for name, value in (("iss", issuer), ("aud", audience), ("nbf", not_before)):

@@ -2,6 +2,7 @@
 document (reportlab, with the Adobe CID font STSong-Light for Chinese, which viewers supply:
 nothing is embedded), and which of them the caller asked for: the `format` query parameter,
 else the Accept header."""
+
 from __future__ import annotations
 
 import re
@@ -44,9 +45,12 @@ _FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 def format_field(*offered: str) -> fields.String:
     """The `format` query parameter of a route that answers JSON or the `offered` formats."""
     names = ["json", *offered]
-    return fields.String(validate=validate.OneOf(names), metadata={
-        "description": f"{' or '.join(names)}; without it, the Accept header chooses ({', '.join(FORMATS[n] for n in names)})"
-    })
+    return fields.String(
+        validate=validate.OneOf(names),
+        metadata={
+            "description": f"{' or '.join(names)}; without it, the Accept header chooses ({', '.join(FORMATS[n] for n in names)})"
+        },
+    )
 
 
 def requested_format(query: dict, offered: Sequence[str]) -> str:
@@ -105,8 +109,7 @@ def _column_shares(table: Table) -> list[float]:
     """Each column's share of the page width: half shared equally (so that no column of a wide
     table is too narrow for its padding), half by its widest value (capped, so that a long
     text wraps rather than crowding out the others)."""
-    widths = [min(max(_display_width(value) for value in column), 40)
-              for column in zip(table.headers, *table.rows)]
+    widths = [min(max(_display_width(value) for value in column), 40) for column in zip(table.headers, *table.rows)]
     return [0.5 / len(widths) + 0.5 * width / sum(widths) for width in widths]
 
 
@@ -115,8 +118,9 @@ def pdf(title: str, lines: Sequence[str], table: Table) -> bytes:
     repeated on every page)."""
     if CJK_FONT not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
-    heading = ParagraphStyle("heading", fontName=CJK_FONT, fontSize=16, leading=22, alignment=1, wordWrap="CJK",
-                             spaceAfter=4 * mm)
+    heading = ParagraphStyle(
+        "heading", fontName=CJK_FONT, fontSize=16, leading=22, alignment=1, wordWrap="CJK", spaceAfter=4 * mm
+    )
     body = ParagraphStyle("body", fontName=CJK_FONT, fontSize=10, leading=14, wordWrap="CJK")
     cell = ParagraphStyle("cell", parent=body, fontSize=9, leading=12)
 
@@ -125,16 +129,31 @@ def pdf(title: str, lines: Sequence[str], table: Table) -> bytes:
 
     page = landscape(A4) if len(table.headers) > _PORTRAIT_COLUMNS else A4
     page_width = page[0] - 36 * mm
-    grid = PdfTable([[paragraph(value, cell) for value in row] for row in (table.headers, *table.rows)],
-                    colWidths=[page_width * share for share in _column_shares(table)], repeatRows=1, hAlign="LEFT")
-    grid.setStyle(TableStyle([
-        ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-    ]))
+    grid = PdfTable(
+        [[paragraph(value, cell) for value in row] for row in (table.headers, *table.rows)],
+        colWidths=[page_width * share for share in _column_shares(table)],
+        repeatRows=1,
+        hAlign="LEFT",
+    )
+    grid.setStyle(
+        TableStyle(
+            [
+                ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ]
+        )
+    )
     out = BytesIO()
-    document = SimpleDocTemplate(out, pagesize=page, title=title, leftMargin=18 * mm, rightMargin=18 * mm,
-                                 topMargin=18 * mm, bottomMargin=18 * mm)
+    document = SimpleDocTemplate(
+        out,
+        pagesize=page,
+        title=title,
+        leftMargin=18 * mm,
+        rightMargin=18 * mm,
+        topMargin=18 * mm,
+        bottomMargin=18 * mm,
+    )
     document.build([paragraph(title, heading), *(paragraph(line, body) for line in lines), Spacer(1, 4 * mm), grid])
     return out.getvalue()
 
@@ -142,8 +161,11 @@ def pdf(title: str, lines: Sequence[str], table: Table) -> bytes:
 def download(content: bytes, media_type: str, name: str) -> Response:
     """The file as an attachment named `<name>.<suffix>` (unsafe characters of `name` replaced)."""
     filename = f"{_UNSAFE_IN_FILENAME.sub('-', name).strip('-') or 'export'}.{SUFFIXES[media_type]}"
-    return Response(content, mimetype=media_type, headers={
-        "Content-Disposition": f'attachment; filename="{filename}"', "Vary": "Accept"})
+    return Response(
+        content,
+        mimetype=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Vary": "Accept"},
+    )
 
 
 def beijing_time(moment: str | datetime | None) -> str:

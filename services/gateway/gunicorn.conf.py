@@ -3,6 +3,7 @@
 Threads, never eventlet: the gateway is a plain threaded WSGI app (gunicorn 27 has no eventlet
 worker) whose RPC client lends one nameko proxy per call.
 """
+
 import os
 
 

@@ -1,4 +1,5 @@
 """Structured JSON log lines, each with the request id of the request being served."""
+
 from __future__ import annotations
 
 import logging
@@ -53,5 +54,6 @@ class GunicornJsonLogger(glogging.Logger):
             "user_agent": atoms["a"],
         }
         request_id = atoms.get("{%s}o" % REQUEST_ID_HEADER.lower())
-        self.access_log.info("%s %s %s", atoms["m"], atoms["U"], atoms["s"],
-                             extra={"fields": fields, "request_id": request_id})
+        self.access_log.info(
+            "%s %s %s", atoms["m"], atoms["U"], atoms["s"], extra={"fields": fields, "request_id": request_id}
+        )

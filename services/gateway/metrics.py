@@ -4,6 +4,7 @@ gunicorn runs several worker processes; when PROMETHEUS_MULTIPROC_DIR is set (be
 import of prometheus_client), every worker writes its samples there and /metrics sums them all.
 Otherwise each worker reports only its own requests.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,12 +23,17 @@ class GatewayMetrics:
     def __init__(self) -> None:
         self._registry = CollectorRegistry()
         self._requests = Counter(
-            "chuyi_gateway_requests", "HTTP requests answered, by route template and status",
-            ["method", "route", "status"], registry=self._registry,
+            "chuyi_gateway_requests",
+            "HTTP requests answered, by route template and status",
+            ["method", "route", "status"],
+            registry=self._registry,
         )
         self._latency = Histogram(
-            "chuyi_gateway_request_seconds", "Time to answer an HTTP request, by route template",
-            ["method", "route"], buckets=LATENCY_BUCKETS, registry=self._registry,
+            "chuyi_gateway_request_seconds",
+            "Time to answer an HTTP request, by route template",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self._registry,
         )
 
     def observe(self, method: str, route: str | None, status: int, seconds: float) -> None:

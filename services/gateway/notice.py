@@ -1,5 +1,6 @@
 """The public notice (公示) of a call as a download: its list as an XLSX workbook or a PDF
 document, from the review service's notice as `GET /v1/calls/{id}/notice` answers it."""
+
 from __future__ import annotations
 
 from flask import Response
@@ -22,8 +23,11 @@ def _category_name(code: str) -> str:
 def notice_table(notice: dict) -> Table:
     """The noticed applications by rank, then those taken off the list after publication."""
     state = ENTRY_STATE_ZH.get(notice["status"], notice["status"])
-    rows = [(e["rank"], e["title"], e["institution_name"], e["prefecture"], e["application_id"], label)
-            for entries, label in ((notice["selected"], state), (notice["removed"], REMOVED_ZH)) for e in entries]
+    rows = [
+        (e["rank"], e["title"], e["institution_name"], e["prefecture"], e["application_id"], label)
+        for entries, label in ((notice["selected"], state), (notice["removed"], REMOVED_ZH))
+        for e in entries
+    ]
     return Table("公示名单", LIST_HEADERS, tuple(rows))
 
 
@@ -47,7 +51,8 @@ def notice_download(notice: dict, media_type: str) -> Response:
     if media_type == PDF:
         content = pdf(f"{notice['call_title']} 公示名单", [f"{label}：{text}" for label, text in facts], table)
     else:
-        about = Table("公示信息", ("项目", "内容"),
-                      (("遴选批次", notice["call_title"]), ("批次编号", notice["call_id"]), *facts))
+        about = Table(
+            "公示信息", ("项目", "内容"), (("遴选批次", notice["call_title"]), ("批次编号", notice["call_id"]), *facts)
+        )
         content = xlsx([table, about])
     return download(content, media_type, f"notice-{notice['call_id']}")

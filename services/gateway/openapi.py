@@ -1,4 +1,5 @@
 """The OpenAPI 3.1 document, built from the routes' @operation declarations and their schemas."""
+
 from __future__ import annotations
 
 import re
@@ -12,7 +13,13 @@ from werkzeug.routing import Rule
 
 from services.gateway.auth import ANY_ROLE
 from services.gateway.routing import (
-    CSV, EXTENSION, IDEMPOTENCY_HEADER, REPLAYED_HEADER, UPLOAD_FIELD, XLSX, Operation,
+    CSV,
+    EXTENSION,
+    IDEMPOTENCY_HEADER,
+    REPLAYED_HEADER,
+    UPLOAD_FIELD,
+    XLSX,
+    Operation,
 )
 from services.gateway.schemas import PageQuerySchema, ProblemSchema
 
@@ -48,10 +55,13 @@ _HEADERS = {
     "Allow": {"description": "The methods the path accepts.", "schema": {"type": "string"}},
     "Location": {"description": "The created resource, when the operation creates one.", "schema": {"type": "string"}},
     "Content-Disposition": {
-        "description": "On a download: `attachment; filename=\"<name>.<suffix>\"`.", "schema": {"type": "string"},
+        "description": 'On a download: `attachment; filename="<name>.<suffix>"`.',
+        "schema": {"type": "string"},
     },
-    "ETag": {"description": "The answer's version (a hash of its body): send it back as If-None-Match.",
-             "schema": {"type": "string"}},
+    "ETag": {
+        "description": "The answer's version (a hash of its body): send it back as If-None-Match.",
+        "schema": {"type": "string"},
+    },
     REPLAYED_HEADER: {
         "description": "`true` when this is the stored response to an earlier request with the same Idempotency-Key.",
         "schema": {"type": "string", "enum": ["true"]},
@@ -70,26 +80,46 @@ def api_spec(app: Flask) -> dict:
 def build_spec(app: Flask) -> dict:
     plugin = MarshmallowPlugin()
     spec = APISpec(
-        title="Chuyi Platform API", version="1.0.0", openapi_version="3.1.0", plugins=[plugin],
+        title="Chuyi Platform API",
+        version="1.0.0",
+        openapi_version="3.1.0",
+        plugins=[plugin],
         info={"description": DESCRIPTION},
     )
     spec.components.security_scheme(
-        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                       "description": "HS256 (shared secret) or RS256 (public key), as the deployment configures."},
+        "bearerAuth",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "HS256 (shared secret) or RS256 (public key), as the deployment configures.",
+        },
     )
     spec.components.schema("Problem", schema=ProblemSchema)
     for name, header in _HEADERS.items():
         spec.components.header(name, header)
-    spec.components.parameter(IDEMPOTENCY_HEADER, "header", {
-        "description": "A key you choose per creation (a UUID is good): 1 to 255 letters, digits or . _ : ~ -.",
-        "required": False, "schema": {"type": "string", "maxLength": 255, "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:~-]*$"},
-    })
-    spec.components.parameter(IF_NONE_MATCH, "header", {
-        "description": "The ETag of the copy you hold: 304 Not Modified, without a body, while it is current.",
-        "required": False, "schema": {"type": "string"},
-    })
+    spec.components.parameter(
+        IDEMPOTENCY_HEADER,
+        "header",
+        {
+            "description": "A key you choose per creation (a UUID is good): 1 to 255 letters, digits or . _ : ~ -.",
+            "required": False,
+            "schema": {"type": "string", "maxLength": 255, "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:~-]*$"},
+        },
+    )
+    spec.components.parameter(
+        IF_NONE_MATCH,
+        "header",
+        {
+            "description": "The ETag of the copy you hold: 304 Not Modified, without a body, while it is current.",
+            "required": False,
+            "schema": {"type": "string"},
+        },
+    )
     for parameter in plugin.converter.schema2parameters(PageQuerySchema, location="query"):
-        spec.components.parameter(parameter["name"], "query", {k: v for k, v in parameter.items() if k not in ("name", "in")})
+        spec.components.parameter(
+            parameter["name"], "query", {k: v for k, v in parameter.items() if k not in ("name", "in")}
+        )
     for status in sorted(HTTPStatus(s) for s in _PROBLEM_STATUSES):
         spec.components.response(_problem_name(status), _problem_response(status))
 
@@ -98,9 +128,10 @@ def build_spec(app: Flask) -> dict:
         if op is None:
             raise RuntimeError(f"the route {rule.rule} ({rule.endpoint}) is not declared with @operation")
         methods = sorted(set(rule.methods) - UNDOCUMENTED_METHODS)
-        spec.path(path=openapi_path(rule), operations={
-            method.lower(): _operation(op, rule, method, multiple=len(methods) > 1) for method in methods
-        })
+        spec.path(
+            path=openapi_path(rule),
+            operations={method.lower(): _operation(op, rule, method, multiple=len(methods) > 1) for method in methods},
+        )
     return spec.to_dict()
 
 
@@ -164,18 +195,31 @@ def _request_body(op: Operation) -> dict | None:
     if op.body is not None:
         return {"required": True, "content": {"application/json": {"schema": op.body}}}
     if op.streams:
-        return {"required": True, "content": {"application/octet-stream": {
-            "schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}}
+        return {
+            "required": True,
+            "content": {
+                "application/octet-stream": {
+                    "schema": {"type": "string", "contentMediaType": "application/octet-stream"}
+                }
+            },
+        }
     if op.upload:
         binary = {"type": "string", "contentMediaType": "application/octet-stream"}
-        return {"required": True, "content": {
-            "multipart/form-data": {"schema": {
-                "type": "object", "required": [UPLOAD_FIELD], "additionalProperties": False,
-                "properties": {UPLOAD_FIELD: {**binary, "description": "A .csv or .xlsx file."}},
-            }},
-            CSV: {"schema": {"type": "string"}},
-            XLSX: {"schema": {"type": "string", "contentMediaType": XLSX}},
-        }}
+        return {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": [UPLOAD_FIELD],
+                        "additionalProperties": False,
+                        "properties": {UPLOAD_FIELD: {**binary, "description": "A .csv or .xlsx file."}},
+                    }
+                },
+                CSV: {"schema": {"type": "string"}},
+                XLSX: {"schema": {"type": "string", "contentMediaType": XLSX}},
+            },
+        }
     return None
 
 
@@ -195,13 +239,16 @@ def _responses(op: Operation, rule: Rule) -> dict:
         content = {media_type: schema}
         if status == 200 and op.downloads:
             headers["Content-Disposition"] = {"$ref": "#/components/headers/Content-Disposition"}
-            content.update({download: {"schema": {"type": "string", "contentMediaType": download}}
-                            for download in op.downloads})
+            content.update(
+                {download: {"schema": {"type": "string", "contentMediaType": download}} for download in op.downloads}
+            )
         described = {"description": HTTPStatus(status).phrase, "headers": headers}
         responses[str(status)] = described if body is None else {**described, "content": content}
     if op.conditional:
-        responses["304"] = {"description": "Not Modified: the copy whose ETag was sent is current.",
-                            "headers": {"ETag": {"$ref": "#/components/headers/ETag"}}}
+        responses["304"] = {
+            "description": "Not Modified: the copy whose ETag was sent is current.",
+            "headers": {"ETag": {"$ref": "#/components/headers/ETag"}},
+        }
     for status in sorted(_problem_statuses(op, rule) - set(op.responses)):
         responses[str(status)] = {"$ref": f"#/components/responses/{_problem_name(status)}"}
     return responses
@@ -239,10 +286,16 @@ def describe_schema(schema: dict) -> str:
     else:
         text = kind + (f" ({schema['format']})" if "format" in schema else "")
     constraints = [
-        f"{label} {schema[key]}" for key, label in (
-            ("minimum", "≥"), ("maximum", "≤"), ("minLength", "length ≥"), ("maxLength", "length ≤"),
-            ("pattern", "matching"), ("default", "default"),
-        ) if key in schema
+        f"{label} {schema[key]}"
+        for key, label in (
+            ("minimum", "≥"),
+            ("maximum", "≤"),
+            ("minLength", "length ≥"),
+            ("maxLength", "length ≤"),
+            ("pattern", "matching"),
+            ("default", "default"),
+        )
+        if key in schema
     ]
     if "enum" in schema:
         constraints.append("one of " + ", ".join(str(value) for value in schema["enum"]))

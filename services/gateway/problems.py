@@ -1,4 +1,5 @@
 """Errors as `application/problem+json` (RFC 9457)."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,13 @@ DEFAULT_TYPES = {
 
 class Problem(Exception):
     def __init__(
-        self, status: int, detail: str, *, title: str | None = None,
-        errors: Mapping[str, list[str]] | None = None, type: str | None = None,
+        self,
+        status: int,
+        detail: str,
+        *,
+        title: str | None = None,
+        errors: Mapping[str, list[str]] | None = None,
+        type: str | None = None,
         headers: Mapping[str, str] | None = None,
     ):
         super().__init__(detail)

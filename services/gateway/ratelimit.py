@@ -12,6 +12,7 @@ goes on limiting alone (the limit as it was before, per worker), and says so in 
 closed would turn a database outage into an outage of every route, the public notice included,
 although the business services answer 503 by themselves when they need the database.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,7 +31,11 @@ log = logging.getLogger(__name__)
 
 class TokenBucketLimiter:
     def __init__(
-        self, rate_per_s: float, burst: int, *, clock: Callable[[], float] = time.monotonic,
+        self,
+        rate_per_s: float,
+        burst: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
         max_principals: int = 10_000,
     ):
         if rate_per_s <= 0 or burst < 1:
@@ -65,8 +70,15 @@ class SharedLimiter:
 
     RACES = 8  # compare-and-set attempts before the request is counted by the fallback
 
-    def __init__(self, collection, rate_per_s: float, burst: int, fallback: TokenBucketLimiter, *,
-                 clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        collection,
+        rate_per_s: float,
+        burst: int,
+        fallback: TokenBucketLimiter,
+        *,
+        clock: Callable[[], float] = time.time,
+    ):
         if rate_per_s <= 0 or burst < 1:
             raise ValueError("a rate limit needs a positive rate and a burst of at least 1")
         self._buckets, self._fallback, self._clock = collection, fallback, clock
@@ -76,8 +88,9 @@ class SharedLimiter:
 
     @classmethod
     def on_mongo(cls, uri: str, scope: str, rate_per_s: float, burst: int) -> "SharedLimiter":
-        client = MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=500, connectTimeoutMS=500,
-                             socketTimeoutMS=500)
+        client = MongoClient(
+            uri, tz_aware=True, serverSelectionTimeoutMS=500, connectTimeoutMS=500, socketTimeoutMS=500
+        )
         # Always chuyi_gateway, the database the gateway's user may write: a URI's path names the
         # authentication database (/admin in the URIs the MongoDB operator writes), not this one.
         collection = client[GATEWAY_DATABASE][f"rate_limits_{scope}"]
@@ -108,8 +121,9 @@ class SharedLimiter:
         if tat - now > self._tolerance:
             return max(1, math.ceil(tat - now - self._tolerance))
         new_tat = tat + self._interval
-        update = {"$set": {"tat": new_tat,
-                           "expires_at": datetime.fromtimestamp(new_tat, timezone.utc) + timedelta(seconds=1)}}
+        update = {
+            "$set": {"tat": new_tat, "expires_at": datetime.fromtimestamp(new_tat, timezone.utc) + timedelta(seconds=1)}
+        }
         if doc is None:
             try:
                 self._buckets.insert_one({"_id": principal, **update["$set"]})
@@ -121,7 +135,9 @@ class SharedLimiter:
 
     def _down(self, exc: Exception) -> None:
         if not self._degraded:
-            log.warning("the shared rate limit store is unreachable (%s): each worker limits alone until it is back", exc)
+            log.warning(
+                "the shared rate limit store is unreachable (%s): each worker limits alone until it is back", exc
+            )
         self._degraded = True
 
     def _up(self) -> None:

@@ -1,5 +1,6 @@
 """The request id: accepted from `X-Request-Id` when well-formed, else generated; carried in a
 context variable so that log lines and RPC context data of the current request can read it."""
+
 from __future__ import annotations
 
 import contextvars

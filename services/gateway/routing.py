@@ -4,6 +4,7 @@ A view is declared once with `@operation(...)`: who may call it, what it takes a
 answers. The same declaration drives the checks below (token, role, rate limit, query, body,
 Idempotency-Key) and the OpenAPI document, so the two cannot drift apart.
 """
+
 from __future__ import annotations
 
 import base64
@@ -21,14 +22,15 @@ from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from services.common.fields import unstorable
-from services.gateway.auth import ROLES, Actor, AuthError, TokenVerifier, bearer_token
+from services.common.actor import Actor
+from services.gateway.auth import ROLES, AuthError, TokenVerifier, bearer_token
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.problems import Problem, field_errors
 from services.gateway.ratelimit import SharedLimiter, TokenBucketLimiter
-
-Limiter = TokenBucketLimiter | SharedLimiter
 from services.gateway.rpc import RpcClient, ServiceFailed
 from services.gateway.settings import Settings
+
+Limiter = TokenBucketLimiter | SharedLimiter
 
 EXTENSION = "chuyi_gateway"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -58,17 +60,18 @@ class Gateway:
         try:
             return self.verifier.verify(bearer_token(request.headers.get("Authorization")))
         except AuthError as exc:
-            raise Problem(401, f"Authentication failed: {exc}.", headers={"WWW-Authenticate": 'Bearer realm="chuyi"'})
+            raise Problem(
+                401, f"Authentication failed: {exc}.", headers={"WWW-Authenticate": 'Bearer realm="chuyi"'}
+            ) from None
 
     def throttle(self, actor: Actor | None) -> None:
         """The caller's limit: its principal's with a token, else its address's (stricter)."""
         if actor is not None:
-            wait = self.limiter.take(actor.principal) if self.limiter else 0
+            wait = self.limiter.take(actor.audit_name) if self.limiter else 0
         else:
             wait = self.anonymous_limiter.take(self.client_address()) if self.anonymous_limiter else 0
         if wait:
             raise Problem(429, f"Too many requests; retry in {wait} s.", headers={"Retry-After": str(wait)})
-
 
     def client_address(self) -> str:
         """The caller's address: the one the outermost trusted proxy saw, else the peer's."""
@@ -106,9 +109,19 @@ PUBLIC = None
 
 
 def operation(
-    *, summary: str, tag: str, roles: Iterable[str] | None, responses: Mapping[int, Any], description: str = "",
-    query: type[Schema] | None = None, body: type[Schema] | None = None, upload: bool = False,
-    streams: bool = False, idempotent: bool = False, problems: Iterable[int] = (), downloads: Iterable[str] = (),
+    *,
+    summary: str,
+    tag: str,
+    roles: Iterable[str] | None,
+    responses: Mapping[int, Any],
+    description: str = "",
+    query: type[Schema] | None = None,
+    body: type[Schema] | None = None,
+    upload: bool = False,
+    streams: bool = False,
+    idempotent: bool = False,
+    problems: Iterable[int] = (),
+    downloads: Iterable[str] = (),
     conditional: bool = False,
 ) -> Callable:
     """Declares a view. `roles` lists the roles that may call it (PUBLIC for no token); `downloads`
@@ -122,9 +135,21 @@ def operation(
     if sum((body is not None, upload, streams)) > 1:
         raise ValueError("an operation takes a JSON body, an upload or a streamed file, one at most")
     op = Operation(
-        summary=summary, tag=tag, roles=allowed, responses=dict(responses), description=description, query=query,
-        body=body, upload=upload, streams=streams, idempotent=idempotent, problems=tuple(problems), downloads=tuple(downloads),
-        conditional=conditional, query_schema=query() if query else None, body_schema=body() if body else None,
+        summary=summary,
+        tag=tag,
+        roles=allowed,
+        responses=dict(responses),
+        description=description,
+        query=query,
+        body=body,
+        upload=upload,
+        streams=streams,
+        idempotent=idempotent,
+        problems=tuple(problems),
+        downloads=tuple(downloads),
+        conditional=conditional,
+        query_schema=query() if query else None,
+        body_schema=body() if body else None,
     )
 
     def decorate(view: Callable) -> Callable:
@@ -161,15 +186,17 @@ class Call:
         service waits for the slowest service, not for the sum of them. Replies in order."""
         client = gateway().rpc
         with ThreadPoolExecutor(max_workers=len(calls) or 1, thread_name_prefix="rpc-each") as pool:
-            pending = [pool.submit(contextvars.copy_context().run, client.call, service, method, **self._kwargs(params))
-                       for service, method, params in calls]
+            pending = [
+                pool.submit(contextvars.copy_context().run, client.call, service, method, **self._kwargs(params))
+                for service, method, params in calls
+            ]
             raw = [future.result() for future in pending]
         return [self._answered(service, method, reply) for (service, method, _), reply in zip(calls, raw)]
 
     def _kwargs(self, params: Mapping[str, Any]) -> dict:
         kwargs = dict(params)
         if self.actor is not None:
-            kwargs["actor"] = self.actor.as_dict()
+            kwargs["actor"] = self.actor.as_claims()
         if self.operation.idempotent:
             kwargs["idempotency_key"] = self.idempotency_key
             kwargs["request_fingerprint"] = self.fingerprint
@@ -214,7 +241,11 @@ class ServiceReply:
         if kind is not None and not (isinstance(kind, str) and _PROBLEM_TYPE.fullmatch(kind)):
             raise broken("a problem type must be a lower-case slug")
         raise Problem(
-            status, problem["detail"], title=problem["title"], errors=errors, type=kind,
+            status,
+            problem["detail"],
+            title=problem["title"],
+            errors=errors,
+            type=kind,
             headers={REPLAYED_HEADER: "true"} if replayed else None,
         )
 
@@ -260,7 +291,8 @@ def _prepare(op: Operation) -> Call:
         state.throttle(actor)
         if actor.role not in op.roles:
             raise Problem(
-                403, f"The role {actor.role} may not use this operation; it is for: {', '.join(sorted(op.roles))}.",
+                403,
+                f"The role {actor.role} may not use this operation; it is for: {', '.join(sorted(op.roles))}.",
             )
     query = _validated(op.query_schema, request.args.to_dict(), "query parameter")
     key = _idempotency_key() if op.idempotent else None
@@ -270,10 +302,15 @@ def _prepare(op: Operation) -> Call:
     elif op.upload:
         body = _upload(state.settings.max_upload_bytes)
     return Call(
-        operation=op, actor=actor, query=query, body=body, idempotency_key=key,
+        operation=op,
+        actor=actor,
+        query=query,
+        body=body,
+        idempotency_key=key,
         # The path's own parameters are part of the request: one key cannot submit two applications.
         fingerprint=fingerprint({"path": request.view_args, "body": body} if request.view_args else body)
-        if op.idempotent else None,
+        if op.idempotent
+        else None,
     )
 
 
@@ -350,8 +387,9 @@ def _upload(limit: int) -> dict:
         filename, content = "upload" + UPLOAD_SUFFIXES[request.mimetype], _read_body(limit, request.get_data)
     else:
         raise Problem(
-            415, f"Send a CSV or XLSX file: multipart/form-data with the file in the field '{UPLOAD_FIELD}', "
-                 f"or the file itself as the body with Content-Type {CSV} or {XLSX}.",
+            415,
+            f"Send a CSV or XLSX file: multipart/form-data with the file in the field '{UPLOAD_FIELD}', "
+            f"or the file itself as the body with Content-Type {CSV} or {XLSX}.",
         )
     if not content:
         raise Problem(422, "The file is empty.", errors={UPLOAD_FIELD: ["The file is empty."]})
@@ -361,10 +399,14 @@ def _upload(limit: int) -> dict:
 def _multipart_file() -> tuple[str, bytes]:
     unknown = sorted((set(request.files) | set(request.form)) - {UPLOAD_FIELD})
     if unknown:
-        raise Problem(422, f"Unknown form fields: {', '.join(unknown)}.", errors={n: ["Unknown field."] for n in unknown})
+        raise Problem(
+            422, f"Unknown form fields: {', '.join(unknown)}.", errors={n: ["Unknown field."] for n in unknown}
+        )
     upload = request.files.get(UPLOAD_FIELD)
     if upload is None:
-        raise Problem(422, f"The form has no field '{UPLOAD_FIELD}'.", errors={UPLOAD_FIELD: ["Missing data for required field."]})
+        raise Problem(
+            422, f"The form has no field '{UPLOAD_FIELD}'.", errors={UPLOAD_FIELD: ["Missing data for required field."]}
+        )
     filename = re.split(r"[\\/]", upload.filename or "")[-1].strip()
     if not filename or len(filename) > _MAX_FILENAME:
         message = f"The file needs a name of 1 to {_MAX_FILENAME} characters."

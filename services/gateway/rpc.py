@@ -12,6 +12,7 @@ Two guards make a 504 mean "not done" and a stopped service a quick 503:
 - every request is published with a per-message expiration equal to the call's timeout, so a
   request nobody took before the gateway gave up is dropped by the broker, never executed late.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,7 +26,12 @@ import kombu
 import kombu.exceptions
 from nameko.containers import WorkerContext
 from nameko.exceptions import (
-    IncorrectSignature, MalformedRequest, MethodNotFound, RemoteError, RpcTimeout, UnknownService,
+    IncorrectSignature,
+    MalformedRequest,
+    MethodNotFound,
+    RemoteError,
+    RpcTimeout,
+    UnknownService,
 )
 from nameko.rpc import RPC_QUEUE_TEMPLATE, ServiceProxy
 from nameko.standalone.rpc import ClusterRpcProxy
@@ -38,7 +44,10 @@ log = logging.getLogger(__name__)
 # without holding the request for kombu's default back-off (seconds per try).
 PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 _BROKER_ERRORS = (
-    OSError, amqp.exceptions.ConnectionError, amqp.exceptions.ChannelError, kombu.exceptions.OperationalError,
+    OSError,
+    amqp.exceptions.ConnectionError,
+    amqp.exceptions.ChannelError,
+    kombu.exceptions.OperationalError,
     # nameko's reply consumer raises a bare RuntimeError when its connection dropped before the wait.
     RuntimeError,
 )
@@ -47,11 +56,18 @@ _BROKER_ERRORS = (
 CONSUMER_CHECK_TTL_S = 1.0
 # The database behind a service is away (pymongo's ConnectionFailure family, as nameko names the
 # remote exception): the request was not carried out, so the caller may retry (a 503).
-DATABASE_DOWN = frozenset({
-    "ConnectionFailure", "AutoReconnect", "NetworkTimeout", "ServerSelectionTimeoutError",
-    "NotPrimaryError", "ExecutionTimeout", "WaitQueueTimeoutError",
-    "StoreBusy",  # the kernel's: a transaction that could not commit within its budget
-})
+DATABASE_DOWN = frozenset(
+    {
+        "ConnectionFailure",
+        "AutoReconnect",
+        "NetworkTimeout",
+        "ServerSelectionTimeoutError",
+        "NotPrimaryError",
+        "ExecutionTimeout",
+        "WaitQueueTimeoutError",
+        "StoreBusy",  # the kernel's: a transaction that could not commit within its budget
+    }
+)
 _SERVICE_FAULTS = (RemoteError, MethodNotFound, IncorrectSignature, MalformedRequest)
 
 
@@ -103,7 +119,9 @@ class ConsumerWatch:
     """How many processes consume each service's request queue, asked of the broker at most once
     per `ttl` seconds per service (a passive queue declare on one connection of its own)."""
 
-    def __init__(self, amqp_uri: str, *, ttl: float = CONSUMER_CHECK_TTL_S, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, amqp_uri: str, *, ttl: float = CONSUMER_CHECK_TTL_S, clock: Callable[[], float] = time.monotonic
+    ):
         self._uri, self._ttl, self._clock = amqp_uri, ttl, clock
         self._lock = threading.Lock()
         self._known: dict[str, tuple[float, int]] = {}
@@ -127,7 +145,8 @@ class ConsumerWatch:
                 self._connection = kombu.Connection(self._uri, connect_timeout=timeout)
                 self._connection.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
             _, _, consumers = self._connection.default_channel.queue_declare(
-                queue=RPC_QUEUE_TEMPLATE.format(service), passive=True)
+                queue=RPC_QUEUE_TEMPLATE.format(service), passive=True
+            )
             return consumers
         except amqp.exceptions.NotFound:  # no instance ever declared it; the channel is closed now
             self.close()
@@ -164,11 +183,18 @@ class _PooledProxy:
         listener = self._standalone._reply_listener
         listener.queue_consumer.timeout = timeout
         worker_ctx = WorkerContext(
-            self._standalone._worker_ctx.container, service=None, entrypoint=ClusterRpcProxy.Dummy,
+            self._standalone._worker_ctx.container,
+            service=None,
+            entrypoint=ClusterRpcProxy.Dummy,
             data=dict(context_data),
         )
         service_proxy = ServiceProxy(
-            worker_ctx, service, listener, retry_policy=PUBLISH_RETRY_POLICY, timeout=timeout, confirm_timeout=timeout,
+            worker_ctx,
+            service,
+            listener,
+            retry_policy=PUBLISH_RETRY_POLICY,
+            timeout=timeout,
+            confirm_timeout=timeout,
             expiration=timeout,
         )
         return getattr(service_proxy, method)(**kwargs)
@@ -182,8 +208,13 @@ class _PooledProxy:
 
 class ClusterRpcClient:
     def __init__(
-        self, amqp_uri: str, *, pool_size: int = 8, timeout: float = 10.0,
-        context_data: Callable[[], dict] = request_context_data, consumers: ConsumerWatch | None = None,
+        self,
+        amqp_uri: str,
+        *,
+        pool_size: int = 8,
+        timeout: float = 10.0,
+        context_data: Callable[[], dict] = request_context_data,
+        consumers: ConsumerWatch | None = None,
     ):
         self._config = {"AMQP_URI": amqp_uri}
         self._consumers = consumers or ConsumerWatch(amqp_uri)

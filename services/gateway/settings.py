@@ -1,4 +1,5 @@
 """The gateway's settings, from environment variables with safe local defaults."""
+
 from __future__ import annotations
 
 import os
@@ -56,6 +57,7 @@ class Settings:
     @property
     def metrics_port(self) -> int:
         return int(self.metrics_bind.rsplit(":", 1)[1])
+
     # The applications service's internal HTTP entrypoint, which materials stream through,
     # and the per-file limit the gateway enforces before streaming (the service enforces it too).
     applications_http_url: str = "http://127.0.0.1:9200"
@@ -76,11 +78,13 @@ class Settings:
         if self.uses_dev_secret and not self.development:
             raise UnsafeSecret(
                 "JWT_SECRET is unset or the published development secret: set JWT_SECRET (or JWT_PUBLIC_KEY), "
-                "or CHUYI_ENV=development on a developer's machine")
+                "or CHUYI_ENV=development on a developer's machine"
+            )
         if self.internal_secret == DEV_INTERNAL_SECRET and not self.development:
             raise UnsafeSecret(
                 "INTERNAL_SIGNING_SECRET is unset or the published development secret: set it (the same value "
-                "as the applications service's), or CHUYI_ENV=development on a developer's machine")
+                "as the applications service's), or CHUYI_ENV=development on a developer's machine"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -108,13 +112,19 @@ class Settings:
             amqp_uri=env.get("AMQP_URI") or base.amqp_uri,
             rpc_timeout_s=positive("GATEWAY_RPC_TIMEOUT_S", float, base.rpc_timeout_s),
             rpc_pool_size=read(
-                "GATEWAY_RPC_POOL_SIZE", int, base.rpc_pool_size,
-                f"an integer from 1 to {MAX_RPC_POOL_SIZE}", lambda v: 1 <= v <= MAX_RPC_POOL_SIZE,
+                "GATEWAY_RPC_POOL_SIZE",
+                int,
+                base.rpc_pool_size,
+                f"an integer from 1 to {MAX_RPC_POOL_SIZE}",
+                lambda v: 1 <= v <= MAX_RPC_POOL_SIZE,
             ),
             ready_timeout_s=positive("GATEWAY_READY_TIMEOUT_S", float, base.ready_timeout_s),
             ready_services=read(
-                "GATEWAY_READY_SERVICES", _names, base.ready_services,
-                "a comma-separated list of service names", lambda v: True,
+                "GATEWAY_READY_SERVICES",
+                _names,
+                base.ready_services,
+                "a comma-separated list of service names",
+                lambda v: True,
             ),
             jwt_secret=env.get("JWT_SECRET") or base.jwt_secret,
             jwt_public_key=_public_key(env),
@@ -122,26 +132,41 @@ class Settings:
             jwt_audience=optional("JWT_AUDIENCE"),
             jwt_max_lifetime_s=positive("JWT_MAX_LIFETIME_S", int, base.jwt_max_lifetime_s),
             development=in_development(env),
-            jwt_leeway_s=read("JWT_LEEWAY_S", int, base.jwt_leeway_s, "an integer from 0 to 300", lambda v: 0 <= v <= 300),
+            jwt_leeway_s=read(
+                "JWT_LEEWAY_S", int, base.jwt_leeway_s, "an integer from 0 to 300", lambda v: 0 <= v <= 300
+            ),
             max_body_bytes=positive("GATEWAY_MAX_BODY_BYTES", int, base.max_body_bytes),
             max_upload_bytes=positive("GATEWAY_MAX_UPLOAD_BYTES", int, base.max_upload_bytes),
             rate_limit_per_s=read(
-                "GATEWAY_RATE_LIMIT_PER_S", float, base.rate_limit_per_s, "a number >= 0 (0 turns the limit off)",
+                "GATEWAY_RATE_LIMIT_PER_S",
+                float,
+                base.rate_limit_per_s,
+                "a number >= 0 (0 turns the limit off)",
                 lambda v: v >= 0,
             ),
             rate_limit_burst=positive("GATEWAY_RATE_LIMIT_BURST", int, base.rate_limit_burst),
             rate_limit_mongo_uri=optional("GATEWAY_RATE_LIMIT_MONGO_URI"),
             anonymous_rate_limit_per_s=read(
-                "GATEWAY_ANONYMOUS_RATE_LIMIT_PER_S", float, base.anonymous_rate_limit_per_s,
-                "a number >= 0 (0 turns the limit off)", lambda v: v >= 0,
+                "GATEWAY_ANONYMOUS_RATE_LIMIT_PER_S",
+                float,
+                base.anonymous_rate_limit_per_s,
+                "a number >= 0 (0 turns the limit off)",
+                lambda v: v >= 0,
             ),
-            anonymous_rate_limit_burst=positive("GATEWAY_ANONYMOUS_RATE_LIMIT_BURST", int,
-                                                base.anonymous_rate_limit_burst),
-            trusted_proxy_hops=read("GATEWAY_TRUSTED_PROXY_HOPS", int, base.trusted_proxy_hops,
-                                    "an integer from 0 to 5", lambda v: 0 <= v <= 5),
+            anonymous_rate_limit_burst=positive(
+                "GATEWAY_ANONYMOUS_RATE_LIMIT_BURST", int, base.anonymous_rate_limit_burst
+            ),
+            trusted_proxy_hops=read(
+                "GATEWAY_TRUSTED_PROXY_HOPS",
+                int,
+                base.trusted_proxy_hops,
+                "an integer from 0 to 5",
+                lambda v: 0 <= v <= 5,
+            ),
             retry_after_s=positive("GATEWAY_RETRY_AFTER_S", int, base.retry_after_s),
-            metrics_bind=read("GATEWAY_METRICS_BIND", str, base.metrics_bind, "HOST:PORT",
-                              lambda v: v.rpartition(":")[2].isdigit()),
+            metrics_bind=read(
+                "GATEWAY_METRICS_BIND", str, base.metrics_bind, "HOST:PORT", lambda v: v.rpartition(":")[2].isdigit()
+            ),
             applications_http_url=(env.get("APPLICATIONS_HTTP_URL") or base.applications_http_url).rstrip("/"),
             max_material_bytes=positive("MATERIALS_MAX_FILE_BYTES", int, base.max_material_bytes),
             internal_secret=env.get("INTERNAL_SIGNING_SECRET") or DEV_INTERNAL_SECRET,

@@ -2,6 +2,7 @@
 register's structural duties, the projects) and the funding service's local money and
 milestones, scored per prefecture by the year's rubric and ranked. Pure: the route asks the
 services and answers. The measures and the rubric are documented in docs/supervision.md."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -9,7 +10,7 @@ from datetime import datetime
 
 from marshmallow import fields
 
-from services.applications.domain.supervision import DEFAULT_WEIGHTS, MEASURES
+from services.contracts.applications import DEFAULT_SUPERVISION_WEIGHTS, SUPERVISION_MEASURES
 from services.gateway.exports import Table, beijing_time
 from services.gateway.schemas import StrictSchema
 
@@ -28,14 +29,28 @@ def _share(part: int, whole: int) -> float | None:
 def _duties(facts: dict) -> list[dict]:
     lacking = [c["county"] for c in facts["counties"] if not c["public_secondary"]]
     return [
-        {"duty": "backbone_college", "met": facts["backbone_colleges"] > 0,
-         "detail": f"{facts['backbone_colleges']} backbone college(s) in the register"},
-        {"duty": "public_secondary_in_every_county", "met": bool(facts["counties"]) and not lacking,
-         "detail": ("no county in the register" if not facts["counties"] else
-                    f"without one: {', '.join(lacking)}" if lacking else f"all {len(facts['counties'])} counties"),
-         "counties_without": lacking},
-        {"duty": "rebuilt_school", "met": facts["rebuilt_schools"] > 0,
-         "detail": f"{facts['rebuilt_schools']} sv-prefecture project(s)"},
+        {
+            "duty": "backbone_college",
+            "met": facts["backbone_colleges"] > 0,
+            "detail": f"{facts['backbone_colleges']} backbone college(s) in the register",
+        },
+        {
+            "duty": "public_secondary_in_every_county",
+            "met": bool(facts["counties"]) and not lacking,
+            "detail": (
+                "no county in the register"
+                if not facts["counties"]
+                else f"without one: {', '.join(lacking)}"
+                if lacking
+                else f"all {len(facts['counties'])} counties"
+            ),
+            "counties_without": lacking,
+        },
+        {
+            "duty": "rebuilt_school",
+            "met": facts["rebuilt_schools"] > 0,
+            "detail": f"{facts['rebuilt_schools']} sv-prefecture project(s)",
+        },
     ]
 
 
@@ -62,7 +77,7 @@ def score(weights: dict[str, int], measures: dict[str, float | None]) -> float:
 def compose_supervision(facts: dict, funding_cells: list[dict], at: datetime) -> dict:
     """The year's table: each prefecture of `facts` (the applications service's
     `supervision_facts` body) with its measures, duties and score, ranked by score."""
-    weights = facts["weights"] or DEFAULT_WEIGHTS
+    weights = facts["weights"] or DEFAULT_SUPERVISION_WEIGHTS
     money = _money_and_milestones(funding_cells)
     mean_projects = facts["projects_in_province"] / 14
     rows = []
@@ -79,63 +94,101 @@ def compose_supervision(facts: dict, funding_cells: list[dict], at: datetime) ->
             "reports": _share(reports.get("on_time", 0), reports.get("due", 0)),
             "duties": round(sum(d["met"] for d in duties) / len(duties), 4),
         }
-        rows.append({
-            "prefecture": name, "score": score(weights, measures), "measures": measures,
-            "projects": projects, "projects_by_category": prefecture["projects"],
-            "local_money": {"allocated": sums["allocated"], "disbursed": sums["disbursed"]},
-            "milestones": {"passed": sums["passed"], "failed": sums["failed"]},
-            "duties": duties, "duties_missed": [d["duty"] for d in duties if not d["met"]],
-        })
+        rows.append(
+            {
+                "prefecture": name,
+                "score": score(weights, measures),
+                "measures": measures,
+                "projects": projects,
+                "projects_by_category": prefecture["projects"],
+                "local_money": {"allocated": sums["allocated"], "disbursed": sums["disbursed"]},
+                "milestones": {"passed": sums["passed"], "failed": sums["failed"]},
+                "duties": duties,
+                "duties_missed": [d["duty"] for d in duties if not d["met"]],
+            }
+        )
     rows.sort(key=lambda row: -row["score"])
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
-    return {"year": facts["year"], "generated_at": at, "weights": weights,
-            "weights_set_by_province": facts["weights"] is not None, "prefectures": rows}
+    return {
+        "year": facts["year"],
+        "generated_at": at,
+        "weights": weights,
+        "weights_set_by_province": facts["weights"] is not None,
+        "prefectures": rows,
+    }
 
 
 def supervision_table(report: dict) -> Table:
     """The ranked table with Chinese headers, for the XLSX and PDF downloads."""
+
     def percent(share: float | None) -> str:
         return "未计" if share is None else f"{100 * share:.1f}%"
 
-    headers = ("名次", "市州", "得分", *(f"{label}（权重{report['weights'][code]}）" for code, label in MEASURES.items()),
-               "立项项目数", "地方资金下达（元）", "地方资金拨付（元）", *DUTIES.values(), "缺公办中职学校的县市区")
+    headers = (
+        "名次",
+        "市州",
+        "得分",
+        *(f"{label}（权重{report['weights'][code]}）" for code, label in SUPERVISION_MEASURES.items()),
+        "立项项目数",
+        "地方资金下达（元）",
+        "地方资金拨付（元）",
+        *DUTIES.values(),
+        "缺公办中职学校的县市区",
+    )
     rows = []
     for row in report["prefectures"]:
         duties = {d["duty"]: d for d in row["duties"]}
-        rows.append((
-            row["rank"], row["prefecture"], f"{row['score']:.1f}", *(percent(row["measures"][code]) for code in MEASURES),
-            row["projects"], f"{row['local_money']['allocated'] / 100:.2f}", f"{row['local_money']['disbursed'] / 100:.2f}",
-            *("达成" if duties[code]["met"] else "未达成" for code in DUTIES),
-            "、".join(duties["public_secondary_in_every_county"]["counties_without"]),
-        ))
+        rows.append(
+            (
+                row["rank"],
+                row["prefecture"],
+                f"{row['score']:.1f}",
+                *(percent(row["measures"][code]) for code in SUPERVISION_MEASURES),
+                row["projects"],
+                f"{row['local_money']['allocated'] / 100:.2f}",
+                f"{row['local_money']['disbursed'] / 100:.2f}",
+                *("达成" if duties[code]["met"] else "未达成" for code in DUTIES),
+                "、".join(duties["public_secondary_in_every_county"]["counties_without"]),
+            )
+        )
     return Table(f"{report['year']}年度考核督导", headers, tuple(rows))
 
 
 def supervision_lines(report: dict) -> list[str]:
-    return [f"{report['year']}年度市州考核督导 / Supervision of the prefectures, {report['year']}",
-            f"生成时间 {beijing_time(report['generated_at'])}；评分规则："
-            + "，".join(f"{label}{report['weights'][code]}" for code, label in MEASURES.items())]
+    return [
+        f"{report['year']}年度市州考核督导 / Supervision of the prefectures, {report['year']}",
+        f"生成时间 {beijing_time(report['generated_at'])}；评分规则："
+        + "，".join(f"{label}{report['weights'][code]}" for code, label in SUPERVISION_MEASURES.items()),
+    ]
 
 
 class DutyOut(StrictSchema):
     duty = fields.String(metadata={"description": ", ".join(f"{code} ({label})" for code, label in DUTIES.items())})
     met = fields.Boolean()
     detail = fields.String()
-    counties_without = fields.List(fields.String(), metadata={"description": "counties of the register without "
-                                                                             "a public secondary vocational school"})
+    counties_without = fields.List(
+        fields.String(),
+        metadata={"description": "counties of the register without a public secondary vocational school"},
+    )
 
 
 class SupervisionRowOut(StrictSchema):
     rank = fields.Integer()
     prefecture = fields.String()
     score = fields.Float(metadata={"description": "0-100 by the year's rubric"})
-    measures = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True), metadata={
-        "description": "each measure's share in [0, 1]; null where there is nothing to measure yet"})
+    measures = fields.Dict(
+        keys=fields.String(),
+        values=fields.Float(allow_none=True),
+        metadata={"description": "each measure's share in [0, 1]; null where there is nothing to measure yet"},
+    )
     projects = fields.Integer()
     projects_by_category = fields.Dict(keys=fields.String(), values=fields.Integer())
-    local_money = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
-        "description": "local special bonds and local government money of its projects, fen"})
+    local_money = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "local special bonds and local government money of its projects, fen"},
+    )
     milestones = fields.Dict(keys=fields.String(), values=fields.Integer())
     duties = fields.List(fields.Nested(DutyOut))
     duties_missed = fields.List(fields.String())

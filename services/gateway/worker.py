@@ -10,6 +10,7 @@ the request is lost. This worker looks before it closes: an expired connection w
 is served like any readable one. What remains is the unavoidable HTTP/1.1 race of a client
 sending in the microseconds between that look and the close.
 """
+
 from __future__ import annotations
 
 import select

@@ -1,4 +1,5 @@
 """The notify service's settings, from environment variables with safe local defaults."""
+
 from __future__ import annotations
 
 import os
@@ -8,9 +9,18 @@ from services.common.config import comma_list
 from services.common.messaging import consumer_queue_name
 
 #: The platform's consumer queues (`<consumer>.<source>`), whose dead letters are watched.
-CONSUMER_QUEUES = tuple(consumer_queue_name(c, s) for c, s in (
-    ("review", "applications"), ("funding", "review"), ("notify", "applications"), ("notify", "review"),
-    ("notify", "funding"), ("applications", "review"), ("review", "funding")))
+CONSUMER_QUEUES = tuple(
+    consumer_queue_name(c, s)
+    for c, s in (
+        ("review", "applications"),
+        ("funding", "review"),
+        ("notify", "applications"),
+        ("notify", "review"),
+        ("notify", "funding"),
+        ("applications", "review"),
+        ("review", "funding"),
+    )
+)
 
 
 def _flag(text: str) -> bool:
@@ -46,9 +56,15 @@ class NotifySettings:
     def from_env(cls, environ=None) -> "NotifySettings":
         env = os.environ if environ is None else environ
         names = {
-            "smtp_host": "SMTP_HOST", "smtp_port": "SMTP_PORT", "smtp_from": "SMTP_FROM",
-            "smtp_starttls": "SMTP_STARTTLS", "smtp_ssl": "SMTP_SSL", "smtp_username": "SMTP_USERNAME",
-            "smtp_password": "SMTP_PASSWORD", "smtp_timeout_s": "SMTP_TIMEOUT_S", "sms_provider": "SMS_PROVIDER",
+            "smtp_host": "SMTP_HOST",
+            "smtp_port": "SMTP_PORT",
+            "smtp_from": "SMTP_FROM",
+            "smtp_starttls": "SMTP_STARTTLS",
+            "smtp_ssl": "SMTP_SSL",
+            "smtp_username": "SMTP_USERNAME",
+            "smtp_password": "SMTP_PASSWORD",
+            "smtp_timeout_s": "SMTP_TIMEOUT_S",
+            "sms_provider": "SMS_PROVIDER",
             "review_reminder_hours": "REVIEW_REMINDER_HOURS",
         }
         values = {}

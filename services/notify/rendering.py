@@ -5,6 +5,7 @@ and text part); the email template gives the HTML part, autoescaped; the SMS tem
 short line. Undefined variables raise: a template that does not fit its context is a bug
 to catch in the tests, not a blank in a message.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -14,14 +15,19 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from services.contracts.funding import CLAWBACK_NAMES_ZH, RESULT_NAMES_ZH, SOURCE_NAMES_ZH, TRIGGER_NAMES_ZH
-from services.notify.domain.kinds import EMAIL, INBOX, SMS
+from services.contracts.notify import EMAIL, INBOX, SMS
 from services.notify.domain.preferences import SHANGHAI
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 LABELS = {**SOURCE_NAMES_ZH, **TRIGGER_NAMES_ZH, **CLAWBACK_NAMES_ZH, **RESULT_NAMES_ZH}
-ROLES_ZH = {"institution": "申报单位", "prefecture": "市州主管部门", "province": "省级主管部门",
-            "expert": "评审专家", "finance": "财政部门"}
+ROLES_ZH = {
+    "institution": "申报单位",
+    "prefecture": "市州主管部门",
+    "province": "省级主管部门",
+    "expert": "评审专家",
+    "finance": "财政部门",
+}
 
 
 def shanghai(value: str | datetime) -> str:
@@ -38,10 +44,19 @@ def fen(amount: int) -> str:
 
 
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"], default=False),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(shanghai=shanghai, fen=fen, label=lambda code: LABELS.get(code, code),
-                       role=lambda code: ROLES_ZH.get(code, code))
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"], default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        shanghai=shanghai,
+        fen=fen,
+        label=lambda code: LABELS.get(code, code),
+        role=lambda code: ROLES_ZH.get(code, code),
+    )
     return env
 
 

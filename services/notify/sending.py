@@ -7,6 +7,7 @@ lease, sent, then marked sent. A sender that dies between the send and the mark 
 the lease to run out, and the delivery is sent once more: mail clients see the same
 Message-ID, webhook receivers the same CloudEvent id and `Chuyi-Delivery`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -25,13 +26,13 @@ from prometheus_client import Counter
 from services.common.config import Settings
 from services.common.messaging import dead_queue_name
 from services.common.providers import MongoStore
-from services.common.store import utcnow
+from services.common.clock import utcnow
 from services.notify.channels import DeliveryFailed, PermanentFailure
 from services.notify.channels.email import SmtpMailer
 from services.notify.channels.sms import load_provider
 from services.notify.channels.webhook import WebhookPoster
 from services.notify.config import NotifySettings
-from services.notify.domain.kinds import EMAIL, SMS, WEBHOOK
+from services.contracts.notify import EMAIL, SMS, WEBHOOK
 from services.notify.domain.retry import RetryPolicy
 from services.notify.domain.webhooks import ACTIVE, should_disable
 from services.notify.store import FAILED, SENT, NotifyStore
@@ -40,8 +41,9 @@ from services.notify.usecases.webhooks import disable_webhook
 
 log = logging.getLogger(__name__)
 
-DELIVERY_ATTEMPTS = Counter("chuyi_notify_delivery_attempts_total", "Delivery attempts by channel and outcome",
-                            ["channel", "outcome"])  # outcome: sent, retried, failed
+DELIVERY_ATTEMPTS = Counter(
+    "chuyi_notify_delivery_attempts_total", "Delivery attempts by channel and outcome", ["channel", "outcome"]
+)  # outcome: sent, retried, failed
 
 
 class Deliverer:
@@ -50,8 +52,11 @@ class Deliverer:
     def __init__(self, settings: NotifySettings):
         self.settings = settings
         self.policy = RetryPolicy(settings.retry_base_s, settings.retry_max_s, settings.give_up_after_s)
-        mailer, sms, poster = (SmtpMailer.from_settings(settings), load_provider(settings.sms_provider),
-                               WebhookPoster(settings.webhook_timeout_s, settings.allow_private_webhooks))
+        mailer, sms, poster = (
+            SmtpMailer.from_settings(settings),
+            load_provider(settings.sms_provider),
+            WebhookPoster(settings.webhook_timeout_s, settings.allow_private_webhooks),
+        )
         self.send: dict[str, Callable[[NotifyStore, dict], None]] = {
             EMAIL: lambda store, d: mailer.send(d["address"], d["content"], d["_id"]),
             SMS: lambda store, d: sms.send(d["address"], d["content"]["text"], d["_id"]),
@@ -78,10 +83,22 @@ class Deliverer:
 
     def _failed(self, store: NotifyStore, delivery: dict, failure: DeliveryFailed) -> None:
         error, now = str(failure), utcnow()
-        log.warning("delivery failed", extra={"fields": {"delivery_id": delivery["_id"], "channel": delivery["channel"],
-                                                         "attempt": delivery["attempts"] + 1, "error": error}})
-        retry_at = None if isinstance(failure, PermanentFailure) else \
-            self.policy.next_attempt(delivery["created_at"], delivery["attempts"] + 1, now)
+        log.warning(
+            "delivery failed",
+            extra={
+                "fields": {
+                    "delivery_id": delivery["_id"],
+                    "channel": delivery["channel"],
+                    "attempt": delivery["attempts"] + 1,
+                    "error": error,
+                }
+            },
+        )
+        retry_at = (
+            None
+            if isinstance(failure, PermanentFailure)
+            else self.policy.next_attempt(delivery["created_at"], delivery["attempts"] + 1, now)
+        )
         if retry_at is None:
             settle(store, delivery, FAILED, now, error)
         else:
@@ -102,8 +119,14 @@ class Deliverer:
 class ChannelSender:
     """Claims due deliveries of one channel and sends them, `concurrency` at a time."""
 
-    def __init__(self, channel: str, deliverer: Deliverer, new_store: Callable[[], NotifyStore],
-                 settings: NotifySettings, holder: str):
+    def __init__(
+        self,
+        channel: str,
+        deliverer: Deliverer,
+        new_store: Callable[[], NotifyStore],
+        settings: NotifySettings,
+        holder: str,
+    ):
         self.channel, self.deliverer, self.new_store, self.settings = channel, deliverer, new_store, settings
         self.holder = holder
         self.pool = GreenPool(settings.send_concurrency)
@@ -146,8 +169,10 @@ class Outbound(DependencyProvider):
         self.amqp_uri = Settings.for_container(self.container).amqp_uri
         holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         deliverer = Deliverer(self.settings)
-        self.senders = [ChannelSender(channel, deliverer, self._new_store, self.settings, holder)
-                        for channel in (EMAIL, SMS, WEBHOOK)]
+        self.senders = [
+            ChannelSender(channel, deliverer, self._new_store, self.settings, holder)
+            for channel in (EMAIL, SMS, WEBHOOK)
+        ]
 
     def _new_store(self) -> NotifyStore:
         provider = next(d for d in self.container.dependencies if isinstance(d, MongoStore))

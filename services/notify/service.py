@@ -1,6 +1,7 @@
 """The notify service's nameko entrypoints: it plans notifications from the other
 services' events, reminds experts, watches dead letters, and serves the inbox, the
 notification settings and the webhooks. The senders run beside (sending.Outbound)."""
+
 from __future__ import annotations
 
 from services.common.rpc import rpc
@@ -11,35 +12,38 @@ from services.common.bilingual import Bilingual
 from services.common.messaging import handles
 from services.common.providers import ChuyiService, MongoStore
 from services.common.replies import Refused, created, idempotent, ok, replying
-from services.common.store import utcnow
+from services.common.clock import utcnow
 from services.contracts.funding_events import EVENTS as FUNDING_EVENTS
 from services.notify.channels.webhook import destination_problem
 from services.notify.config import NotifySettings
-from services.notify.domain.kinds import EVENT_KINDS, SILENT_EVENTS
+from services.contracts.notify import EVENT_KINDS, SILENT_EVENTS
 from services.notify.domain.platform import Origin
-from services.notify.domain.recipients import NoRecipient, recipient_of
+from services.notify.domain.recipients import recipient_of
 from services.notify.domain.webhooks import DELETED, NoSuchWebhook
-from services.notify.schemas import (
-    InboxMessageSchema, NotificationSettingsOutSchema, NotificationSettingsSchema, WebhookCreatedSchema,
-    WebhookCreateSchema, WebhookSchema,
+from services.contracts.notify_api import (
+    InboxMessageSchema,
+    NotificationSettingsOutSchema,
+    NotificationSettingsSchema,
+    WebhookCreatedSchema,
+    WebhookCreateSchema,
+    WebhookSchema,
 )
 from services.notify.sending import Outbound
-from services.notify.store import InvalidCursor, NotifyStore
+from services.notify.store import NotifyStore
 from services.notify.usecases import notices, webhooks
 from services.contracts.review_events import EVENTS as REVIEW_EVENTS
 
 SETTINGS = NotifySettings.from_env()  # timer intervals are fixed when the class is made
-REFUSALS = {NoRecipient: 403, NoSuchWebhook: (404, "not-found")}
-EMPTY_SETTINGS = {"email": None, "phone": None, "default_channels": [], "channels_by_kind": {}, "quiet_hours": None,
-                  "updated_at": None}
-
-
-def _page(fetch):
-    """A page of a list, or a 422 naming the cursor when it is not one the list gave."""
-    try:
-        return fetch()
-    except InvalidCursor as exc:
-        raise Refused(422, f"{exc}.", errors={"cursor": ["not a next_cursor this list gave"]}) from None
+# Every entrypoint answers by the reply contract, the domain's refusals as problems.
+answering = replying()
+EMPTY_SETTINGS = {
+    "email": None,
+    "phone": None,
+    "default_channels": [],
+    "channels_by_kind": {},
+    "quiet_hours": None,
+    "updated_at": None,
+}
 
 
 class NotifyService(ChuyiService):
@@ -78,34 +82,42 @@ class NotifyService(ChuyiService):
     # --- the inbox --------------------------------------------------------------------------
 
     @rpc
-    @replying(REFUSALS)
+    @answering
     def list_inbox(self, actor, limit=20, cursor=None, unread=None):
         recipient = recipient_of(actor)
-        items, next_cursor = _page(lambda: self.store.inbox(recipient, limit, cursor, unread))
-        return ok({"items": InboxMessageSchema(many=True).dump(items), "next_cursor": next_cursor,
-                   "unread_count": self.store.unread_count(recipient)})
+        items, next_cursor = self.store.inbox(recipient, limit, cursor, unread)
+        return ok(
+            {
+                "items": InboxMessageSchema(many=True).dump(items),
+                "next_cursor": next_cursor,
+                "unread_count": self.store.unread_count(recipient),
+            }
+        )
 
     @rpc
-    @replying(REFUSALS)
+    @answering
     def mark_read(self, actor, notification_id, idempotency_key=None, request_fingerprint=None):
         def command():
             message = self.store.mark_read(recipient_of(actor), notification_id, utcnow())
             if message is None:
-                raise Refused(404, Bilingual("No such message in your inbox.", "您的收件箱中没有这条消息。"), type="not-found")
+                raise Refused(
+                    404, Bilingual("No such message in your inbox.", "您的收件箱中没有这条消息。"), type="not-found"
+                )
             return ok(InboxMessageSchema().dump(message))
+
         return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
 
     # --- notification settings --------------------------------------------------------------
 
     @rpc
-    @replying(REFUSALS)
+    @answering
     def get_notification_settings(self, actor):
         recipient = recipient_of(actor)
         stored = self.store.settings_of(recipient) or EMPTY_SETTINGS
         return ok(NotificationSettingsOutSchema().dump({**stored, "recipient": recipient}))
 
     @rpc
-    @replying(REFUSALS)
+    @answering
     def put_notification_settings(self, actor, settings):
         recipient = recipient_of(actor)
         saved = self.store.save_settings(recipient, NotificationSettingsSchema().load(settings), utcnow())
@@ -114,7 +126,7 @@ class NotifyService(ChuyiService):
     # --- webhooks ---------------------------------------------------------------------------
 
     @rpc
-    @replying(REFUSALS)
+    @answering
     def create_webhook(self, actor, webhook, idempotency_key=None, request_fingerprint=None):
         owner = recipient_of(actor)
         data = WebhookCreateSchema().load(webhook)
@@ -122,18 +134,25 @@ class NotifyService(ChuyiService):
         if problem:
             raise Refused(422, f"url: the URL {problem}.", errors={"url": [f"the URL {problem}"]})
 
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, lambda: created(
-            WebhookCreatedSchema().dump(webhooks.add_webhook(self.store, owner, data, actor["sub"], utcnow()))))
+        return idempotent(
+            self.store,
+            actor,
+            idempotency_key,
+            request_fingerprint,
+            lambda: created(
+                WebhookCreatedSchema().dump(webhooks.add_webhook(self.store, owner, data, actor["sub"], utcnow()))
+            ),
+        )
 
     @rpc
-    @replying(REFUSALS)
+    @answering
     def list_webhooks(self, actor, limit=20, cursor=None):
         owner = recipient_of(actor)
-        items, next_cursor = _page(lambda: self.store.webhooks_of(owner, limit, cursor))
+        items, next_cursor = self.store.webhooks_of(owner, limit, cursor)
         return ok({"items": WebhookSchema(many=True).dump(items), "next_cursor": next_cursor})
 
     @rpc
-    @replying(REFUSALS)
+    @answering
     def get_webhook(self, actor, webhook_id):
         webhook = self.store.webhook(webhook_id)
         if webhook is None or webhook["owner"] != recipient_of(actor) or webhook["status"] == DELETED:
@@ -141,6 +160,6 @@ class NotifyService(ChuyiService):
         return ok(WebhookSchema().dump(webhook))
 
     @rpc
-    @replying(REFUSALS)
+    @answering
     def delete_webhook(self, actor, webhook_id):
         return ok(WebhookSchema().dump(webhooks.delete_webhook(self.store, recipient_of(actor), webhook_id, utcnow())))

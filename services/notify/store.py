@@ -10,15 +10,15 @@
 - `calls`, `applications`, `institutions`, `assignments`, `approvals`, `projects`: the
   directory, learned from events.
 """
+
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 from datetime import datetime, timedelta
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 
+from services.common import pages
 from services.common.store import BaseStore
 from services.notify.domain.directory import OPEN, Fact
 from services.notify.domain.recipients import Party
@@ -26,47 +26,36 @@ from services.notify.domain.webhooks import ACTIVE, DELETED, DISABLED
 from services.notify.events import EVENTS
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
-
-
-class InvalidCursor(ValueError):
-    def __init__(self):
-        super().__init__("cursor: not a next_cursor this list gave")
+NEWEST_FIRST = (("created_at", pages.DESCENDING), ("_id", pages.DESCENDING))
+OLDEST_FIRST = (("created_at", pages.ASCENDING), ("_id", pages.ASCENDING))
 
 
 def derived_id(prefix: str, *parts: str) -> str:
     return prefix + hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:24]
 
 
-def _encode_cursor(doc: dict, key: str) -> str:
-    raw = json.dumps([doc[key].isoformat(), doc["_id"]], ensure_ascii=False).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii")
-
-
-def _after_cursor(cursor: str | None, key: str, direction: int) -> dict:
-    """The filter of the items after `cursor` in (key, _id) order."""
-    if cursor is None:
-        return {}
-    try:
-        at, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-        at = datetime.fromisoformat(at)
-    except (ValueError, TypeError, UnicodeEncodeError):
-        raise InvalidCursor() from None
-    beyond = "$lt" if direction == DESCENDING else "$gt"
-    return {"$or": [{key: {beyond: at}}, {key: at, "_id": {beyond: last_id}}]}
-
-
 class NotifyStore(BaseStore):
     indexes = {
-        "notifications": [IndexModel([("recipient", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
-                                     name="inbox_newest_first"),
-                          IndexModel([("recipient", ASCENDING), ("read_at", ASCENDING)], name="unread")],
-        "deliveries": [IndexModel([("origin_id", ASCENDING), ("recipient", ASCENDING), ("route", ASCENDING)],
-                                  name="once_per_origin_recipient_route", unique=True),
-                       IndexModel([("channel", ASCENDING), ("status", ASCENDING), ("next_attempt_at", ASCENDING)],
-                                  name="due_by_channel"),
-                       IndexModel([("webhook_id", ASCENDING), ("status", ASCENDING)], name="by_webhook")],
-        "webhooks": [IndexModel([("owner", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING)],
-                                name="by_owner")],
+        "notifications": [
+            IndexModel(
+                [("recipient", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)], name="inbox_newest_first"
+            ),
+            IndexModel([("recipient", ASCENDING), ("read_at", ASCENDING)], name="unread"),
+        ],
+        "deliveries": [
+            IndexModel(
+                [("origin_id", ASCENDING), ("recipient", ASCENDING), ("route", ASCENDING)],
+                name="once_per_origin_recipient_route",
+                unique=True,
+            ),
+            IndexModel(
+                [("channel", ASCENDING), ("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="due_by_channel"
+            ),
+            IndexModel([("webhook_id", ASCENDING), ("status", ASCENDING)], name="by_webhook"),
+        ],
+        "webhooks": [
+            IndexModel([("owner", ASCENDING), ("status", ASCENDING), ("created_at", ASCENDING)], name="by_owner")
+        ],
         "settings": [],
         "calls": [],
         "applications": [IndexModel([("call_id", ASCENDING)], name="by_call")],
@@ -92,14 +81,21 @@ class NotifyStore(BaseStore):
     def _party(doc: dict | None, application_id: str | None = None) -> Party | None:
         if doc is None:
             return None
-        return Party(application_id or doc["_id"], doc["institution_id"], doc["prefecture"], doc.get("title"),
-                     doc.get("recommender"))
+        return Party(
+            application_id or doc["_id"],
+            doc["institution_id"],
+            doc["prefecture"],
+            doc.get("title"),
+            doc.get("recommender"),
+        )
 
     def application(self, application_id: str) -> Party | None:
         return self._party(self.db.applications.find_one({"_id": application_id}, session=self.session))
 
     def parties_of_call(self, call_id: str) -> list[Party]:
-        return [self._party(d) for d in self.db.applications.find({"call_id": call_id}, session=self.session).sort("_id", 1)]
+        return [
+            self._party(d) for d in self.db.applications.find({"call_id": call_id}, session=self.session).sort("_id", 1)
+        ]
 
     def known_institutions(self) -> list[str]:
         return [d["_id"] for d in self.db.institutions.find({}, {"_id": 1}, session=self.session).sort("_id", 1)]
@@ -113,8 +109,11 @@ class NotifyStore(BaseStore):
         return self.approval(doc["call_id"], doc["rank"]) if doc else None
 
     def open_assignments_due(self, after: datetime, until: datetime) -> list[dict]:
-        return list(self.db.assignments.find({"state": OPEN, "review_deadline": {"$gt": after, "$lte": until}},
-                                             session=self.session).sort("_id", 1))
+        return list(
+            self.db.assignments.find(
+                {"state": OPEN, "review_deadline": {"$gt": after, "$lte": until}}, session=self.session
+            ).sort("_id", 1)
+        )
 
     # --- what recipients set up -------------------------------------------------------------
 
@@ -134,12 +133,14 @@ class NotifyStore(BaseStore):
         return self.db.webhooks.find_one({"_id": webhook_id}, session=self.session)
 
     def webhooks_of(self, owner: str, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
-        query = {"owner": owner, "status": {"$ne": DELETED}, **_after_cursor(cursor, "created_at", ASCENDING)}
-        found = self.db.webhooks.find(query, session=self.session).sort([("created_at", 1), ("_id", 1)])
-        return self._page(found, limit, "created_at")
+        return pages.page(
+            self.db.webhooks, {"owner": owner, "status": {"$ne": DELETED}}, OLDEST_FIRST, limit, cursor, self.session
+        )
 
     def active_webhooks(self, owner: str, kind: str) -> list[str]:
-        found = self.db.webhooks.find({"owner": owner, "status": ACTIVE, "kinds": kind}, {"_id": 1}, session=self.session)
+        found = self.db.webhooks.find(
+            {"owner": owner, "status": ACTIVE, "kinds": kind}, {"_id": 1}, session=self.session
+        )
         return [d["_id"] for d in found.sort("_id", 1)]
 
     def end_webhook(self, webhook_id: str, status: str, now: datetime, owner: str | None = None) -> dict | None:
@@ -147,16 +148,23 @@ class NotifyStore(BaseStore):
         allowed = [ACTIVE] if status == DISABLED else [ACTIVE, DISABLED]
         query = {"_id": webhook_id, "status": {"$in": allowed}, **({"owner": owner} if owner else {})}
         return self.db.webhooks.find_one_and_update(
-            query, {"$set": {"status": status, f"{status}_at": now}}, return_document=ReturnDocument.AFTER,
-            session=self.session)
+            query,
+            {"$set": {"status": status, f"{status}_at": now}},
+            return_document=ReturnDocument.AFTER,
+            session=self.session,
+        )
 
     def count_webhook_outcome(self, webhook_id: str, error: str | None) -> dict | None:
         """Record a delivery's outcome on its (active) webhook: a success clears the failure
         streak, a failure lengthens it. Answers the webhook as it is now."""
-        change = ({"$set": {"consecutive_failures": 0}} if error is None
-                  else {"$inc": {"consecutive_failures": 1}, "$set": {"last_error": error}})
-        return self.db.webhooks.find_one_and_update({"_id": webhook_id, "status": ACTIVE}, change,
-                                                    return_document=ReturnDocument.AFTER, session=self.session)
+        change = (
+            {"$set": {"consecutive_failures": 0}}
+            if error is None
+            else {"$inc": {"consecutive_failures": 1}, "$set": {"last_error": error}}
+        )
+        return self.db.webhooks.find_one_and_update(
+            {"_id": webhook_id, "status": ACTIVE}, change, return_document=ReturnDocument.AFTER, session=self.session
+        )
 
     # --- the inbox --------------------------------------------------------------------------
 
@@ -166,28 +174,27 @@ class NotifyStore(BaseStore):
     def add_notification(self, doc: dict) -> None:
         self.db.notifications.insert_one(doc, session=self.session)
 
-    def inbox(self, recipient: str, limit: int, cursor: str | None, unread: bool | None) -> tuple[list[dict], str | None]:
-        query = {"recipient": recipient, **_after_cursor(cursor, "created_at", DESCENDING)}
+    def inbox(
+        self, recipient: str, limit: int, cursor: str | None, unread: bool | None
+    ) -> tuple[list[dict], str | None]:
+        query: dict = {"recipient": recipient}
         if unread is not None:
             query["read_at"] = None if unread else {"$ne": None}
-        found = self.db.notifications.find(query, session=self.session).sort([("created_at", -1), ("_id", -1)])
-        return self._page(found, limit, "created_at")
+        return pages.page(self.db.notifications, query, NEWEST_FIRST, limit, cursor, self.session)
 
     def unread_count(self, recipient: str) -> int:
         return self.db.notifications.count_documents({"recipient": recipient, "read_at": None}, session=self.session)
 
     def mark_read(self, recipient: str, notification_id: str, now: datetime) -> dict | None:
         doc = self.db.notifications.find_one_and_update(
-            {"_id": notification_id, "recipient": recipient, "read_at": None}, {"$set": {"read_at": now}},
-            return_document=ReturnDocument.AFTER, session=self.session)
-        return doc or self.db.notifications.find_one({"_id": notification_id, "recipient": recipient}, session=self.session)
-
-    @staticmethod
-    def _page(found, limit: int, key: str) -> tuple[list[dict], str | None]:
-        items = list(found.limit(limit + 1))
-        more = len(items) > limit
-        items = items[:limit]
-        return items, (_encode_cursor(items[-1], key) if more else None)
+            {"_id": notification_id, "recipient": recipient, "read_at": None},
+            {"$set": {"read_at": now}},
+            return_document=ReturnDocument.AFTER,
+            session=self.session,
+        )
+        return doc or self.db.notifications.find_one(
+            {"_id": notification_id, "recipient": recipient}, session=self.session
+        )
 
     # --- deliveries -------------------------------------------------------------------------
 
@@ -199,19 +206,27 @@ class NotifyStore(BaseStore):
         return self.db.deliveries.find_one_and_update(
             {"channel": channel, "status": PENDING, "next_attempt_at": {"$lte": now}},
             {"$set": {"next_attempt_at": now + timedelta(seconds=lease_s), "holder": holder}},
-            sort=[("next_attempt_at", 1)], session=self.session)
+            sort=[("next_attempt_at", 1)],
+            session=self.session,
+        )
 
     def retry_later(self, delivery: dict, error: str, at: datetime) -> None:
         self.db.deliveries.update_one(
             {"_id": delivery["_id"], "status": PENDING},
-            {"$set": {"next_attempt_at": at, "last_error": error}, "$inc": {"attempts": 1}}, session=self.session)
+            {"$set": {"next_attempt_at": at, "last_error": error}, "$inc": {"attempts": 1}},
+            session=self.session,
+        )
 
     def mark_settled(self, delivery_id: str, status: str, now: datetime, attempts: int, error: str | None) -> bool:
         """Mark a pending delivery sent or failed; False if it was settled already."""
-        return self.db.deliveries.update_one(
-            {"_id": delivery_id, "status": PENDING},
-            {"$set": {"status": status, "settled_at": now, "attempts": attempts, "last_error": error}},
-            session=self.session).modified_count == 1
+        return (
+            self.db.deliveries.update_one(
+                {"_id": delivery_id, "status": PENDING},
+                {"$set": {"status": status, "settled_at": now, "attempts": attempts, "last_error": error}},
+                session=self.session,
+            ).modified_count
+            == 1
+        )
 
     def pending_of_webhook(self, webhook_id: str) -> list[dict]:
         return list(self.db.deliveries.find({"webhook_id": webhook_id, "status": PENDING}, session=self.session))

@@ -17,9 +17,11 @@
   and confirmed result and the audit `history`; `version` serialises changes of one panel.
 - `panel_assignments`: one expert on one project of a panel, with the review embedded.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import TypeVar
 
 from bson import ObjectId
@@ -27,21 +29,26 @@ from pymongo import ASCENDING, IndexModel
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.common.bilingual import Bilingual
-from services.common.store import BaseStore, utcnow
+from services.common.errors import DomainError
+from services.common.errors import NotFound as KernelNotFound
+from services.common.clock import utcnow
+from services.common import pages
+from services.common.store import BaseStore
 from services.review.domain.reviews import STANDING
 from services.contracts.review_events import EVENTS
 
 T = TypeVar("T")
 
 
-class NotFound(LookupError):
+class NotFound(KernelNotFound):
     """No such record (or none the actor may see); `message` says which, in both languages."""
 
     record = Bilingual("record", "记录")
 
     def __init__(self, record_id: str):
-        self.message = Bilingual(f"There is no {self.record.en} {record_id}.", f"不存在{self.record.zh} {record_id}。")
-        super().__init__(self.message.en)
+        super().__init__(
+            Bilingual(f"There is no {self.record.en} {record_id}.", f"不存在{self.record.zh} {record_id}。")
+        )
 
 
 class CallNotFound(NotFound):
@@ -70,10 +77,15 @@ class ProjectNotFound(NotFound):
     record = Bilingual("project", "项目")
 
 
-class DuplicateExpert(Exception):
+class DuplicateExpert(DomainError):
     """An expert with the same person key is already in the pool."""
 
-    message = Bilingual("an expert with this ID number is already in the pool", "该身份证号的专家已在专家库中")
+    status, kind = 409, "duplicate-expert"
+
+    def __init__(self):
+        super().__init__(
+            Bilingual("an expert with this ID number is already in the pool", "该身份证号的专家已在专家库中")
+        )
 
 
 class StaleSnapshot(Exception):
@@ -117,12 +129,13 @@ class ReviewStore(BaseStore):
         def work():
             self.db.experts.insert_many(docs, session=self.session)
             return docs
+
         try:
             return self.atomic(work)
         except (DuplicateKeyError, BulkWriteError) as exc:
             if isinstance(exc, BulkWriteError) and exc.details["writeErrors"][0]["code"] != 11000:
                 raise
-            raise DuplicateExpert(DuplicateExpert.message.en) from None
+            raise DuplicateExpert() from None
 
     def person_keys(self) -> set[str]:
         return {doc["person_key"] for doc in self.db.experts.find({}, {"person_key": 1})}
@@ -133,10 +146,7 @@ class ReviewStore(BaseStore):
 
     def page(self, collection: str, query: dict, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
         """One page by ascending id after `cursor`, and the next cursor (None on the last page)."""
-        if cursor:
-            query = {**query, "_id": {"$gt": cursor}}
-        docs = list(self.db[collection].find(query).sort("_id", ASCENDING).limit(limit + 1))
-        return docs[:limit], (docs[limit - 1]["_id"] if len(docs) > limit else None)
+        return pages.page(self.db[collection], query, pages.BY_ID, limit, cursor)
 
     # ------------------------------------------------------------ calls and candidates (from events)
 
@@ -153,7 +163,8 @@ class ReviewStore(BaseStore):
     def keep_candidate(self, application_id: str, fields: dict) -> dict | None:
         """Upsert the candidate; returns the record as it was before (None when new)."""
         return self.db.candidates.find_one_and_update(
-            {"_id": application_id}, {"$set": fields}, upsert=True, session=self.session)
+            {"_id": application_id}, {"$set": fields}, upsert=True, session=self.session
+        )
 
     def candidate(self, application_id: str) -> dict | None:
         return self.db.candidates.find_one({"_id": application_id}, session=self.session)
@@ -174,14 +185,21 @@ class ReviewStore(BaseStore):
             raise CallNotFound(call_id)
         return call
 
+    def known_call(self, call_id: str) -> dict | None:
+        """The call's record as far as this service has heard of it (perhaps not yet opened:
+        an application's event may come first), or None."""
+        return self.db.calls.find_one({"_id": call_id}, session=self.session)
+
     def in_call(self, call_id: str, work: Callable[[dict], T]) -> T:
         """Run `work(call)` in one transaction, the call read inside it and its version moved
         on, so that concurrent changes of one call are applied one after the other. `work`
         writes through this store (`update_call`, `emit`, ...) and may run more than once."""
+
         def attempt():
             call = self.call(call_id)
             self.db.calls.update_one({"_id": call_id}, {"$inc": {"version": 1}}, session=self.session)
             return work(call)
+
         return self.atomic(attempt)
 
     def in_application(self, call_id: str, application_id: str, work: Callable[[dict], T]) -> T:
@@ -189,18 +207,21 @@ class ReviewStore(BaseStore):
         so that experts of one call write at the same time. The call is read, not moved on:
         a change of the whole call that must exclude them (the ranking closing the reviews)
         moves every candidate of the call on with `close_candidates`."""
+
         def attempt():
             call = self.call(call_id)
             self.db.candidates.update_one({"_id": application_id}, {"$inc": {"version": 1}}, session=self.session)
             return work(call)
+
         return self.atomic(attempt)
 
     def close_candidates(self, call_id: str) -> None:
         """Conflict with every `in_application` transaction of the call still running."""
         self.db.candidates.update_many({"call_id": call_id}, {"$inc": {"version": 1}}, session=self.session)
 
-    def update_call(self, call_id: str, set_fields: dict | None = None, history: Iterable[dict] = (),
-                    push: dict | None = None) -> None:
+    def update_call(
+        self, call_id: str, set_fields: dict | None = None, history: Iterable[dict] = (), push: dict | None = None
+    ) -> None:
         update: dict = {}
         if set_fields:
             update["$set"] = set_fields
@@ -231,27 +252,39 @@ class ReviewStore(BaseStore):
         query = {k: v for k, v in (("call_id", call_id), ("application_id", application_id)) if v is not None}
         return list(self.db.assignments.find(query, session=self.session).sort("_id", ASCENDING))
 
-    def move_assignment(self, assignment_id: str, from_status: str, to_status: str, entry: dict,
-                        set_fields: dict | None = None) -> None:
+    def move_assignment(
+        self, assignment_id: str, from_status: str, to_status: str, entry: dict, set_fields: dict | None = None
+    ) -> None:
         """Move an assignment from `from_status` (else StaleSnapshot), with its audit entry."""
         done = self.db.assignments.update_one(
             {"_id": assignment_id, "status": from_status},
             {"$set": {"status": to_status, **(set_fields or {})}, "$push": {"history": entry}},
-            session=self.session)
+            session=self.session,
+        )
         if not done.matched_count:
             raise StaleSnapshot(assignment_id)
 
-    def save_run(self, call_id: str, version: int, run: dict, assignments: list[dict],
-                 moves: Iterable[tuple[str, str, str, dict, dict]], set_fields: dict, history: list[dict],
-                 events: Iterable[tuple[str, str, dict]]) -> dict:
+    def save_run(
+        self,
+        call_id: str,
+        version: int,
+        run: dict,
+        assignments: list[dict],
+        moves: Iterable[tuple[str, str, str, dict, dict]],
+        set_fields: dict,
+        history: list[dict],
+        events: Iterable[tuple[str, str, dict]],
+    ) -> dict:
         """Store an assignment run decided from the call at `version` (else StaleSnapshot):
         the moves of standing assignments (declined, void), the new assignments, the run and
         its events, in one transaction."""
+
         def work():
             done = self.db.calls.update_one(
                 {"_id": call_id, "version": version},
                 {"$inc": {"version": 1}, "$set": set_fields, "$push": {"history": {"$each": history}}},
-                session=self.session)
+                session=self.session,
+            )
             if not done.matched_count:
                 raise StaleSnapshot(call_id)
             for assignment_id, from_status, to_status, entry, fields in moves:
@@ -259,26 +292,52 @@ class ReviewStore(BaseStore):
             if "review_deadline" in set_fields:  # a run may move the deadline of every standing assignment
                 self.db.assignments.update_many(
                     {"call_id": call_id, "status": {"$in": list(STANDING)}},
-                    {"$set": {"review_deadline": set_fields["review_deadline"]}}, session=self.session)
+                    {"$set": {"review_deadline": set_fields["review_deadline"]}},
+                    session=self.session,
+                )
             if assignments:
                 self.db.assignments.insert_many(assignments, session=self.session)
             self.db.runs.insert_one(run, session=self.session)
             for name, subject, data in events:
                 self.emit(name, subject, data)
             return run
+
         return self.atomic(work)
 
     # ------------------------------------------------------------ projects (from events)
 
     def keep_project(self, project_id: str, fields: dict) -> None:
         """Create or update review's copy of a project; a new one starts standing."""
-        self.db.projects.update_one({"_id": project_id}, {"$set": fields, "$setOnInsert": {
-            "state": "standing", "results": {}}}, upsert=True, session=self.session)
+        self.db.projects.update_one(
+            {"_id": project_id},
+            {"$set": fields, "$setOnInsert": {"state": "standing", "results": {}}},
+            upsert=True,
+            session=self.session,
+        )
 
     def set_project(self, project_id: str, fields: dict) -> bool:
         """Update a known project; False when review has not heard of it."""
-        return bool(self.db.projects.update_one({"_id": project_id}, {"$set": fields},
-                                                session=self.session).matched_count)
+        return bool(
+            self.db.projects.update_one({"_id": project_id}, {"$set": fields}, session=self.session).matched_count
+        )
+
+    def rectifications_due(self, at: datetime) -> list[dict]:
+        """Standing projects whose rectification deadline is past and not told of yet."""
+        return list(
+            self.db.projects.find(
+                {"state": "standing", "rectify.by": {"$lte": at}, "rectify.told_at": None}, session=self.session
+            ).sort("_id", ASCENDING)
+        )
+
+    def claim_rectification_notice(self, project_id: str, by: datetime, at: datetime) -> bool:
+        """True the first time for the project's deadline `by`."""
+        return bool(
+            self.db.projects.update_one(
+                {"_id": project_id, "rectify.by": by, "rectify.told_at": None},
+                {"$set": {"rectify.told_at": at}},
+                session=self.session,
+            ).modified_count
+        )
 
     def projects(self, query: dict | None = None) -> dict[str, dict]:
         return {d["_id"]: d for d in self.db.projects.find(query or {}, session=self.session).sort("_id", ASCENDING)}
@@ -289,8 +348,11 @@ class ReviewStore(BaseStore):
         """Projects in an unfinished panel of `milestone` whose result is not confirmed yet:
         project id -> panel id."""
         busy = {}
-        for panel in self.db.panels.find({"milestone": milestone, "status": {"$ne": "closed"}},
-                                         {"project_ids": 1, "results": 1}, session=self.session):
+        for panel in self.db.panels.find(
+            {"milestone": milestone, "status": {"$ne": "closed"}},
+            {"project_ids": 1, "results": 1},
+            session=self.session,
+        ):
             for project_id in panel["project_ids"]:
                 if (panel.get("results") or {}).get(project_id, {}).get("status") != "confirmed":
                     busy[project_id] = panel["_id"]
@@ -302,6 +364,7 @@ class ReviewStore(BaseStore):
             for name, subject, data in events:
                 self.emit(name, subject, data)
             return panel
+
         return self.atomic(work)
 
     def panel(self, panel_id: str) -> dict:
@@ -313,10 +376,12 @@ class ReviewStore(BaseStore):
     def in_panel(self, panel_id: str, work: Callable[[dict], T]) -> T:
         """Run `work(panel)` in one transaction, the panel read inside it and its version moved
         on, so that concurrent changes of one panel are applied one after the other."""
+
         def attempt():
             panel = self.panel(panel_id)
             self.db.panels.update_one({"_id": panel_id}, {"$inc": {"version": 1}}, session=self.session)
             return work(panel)
+
         return self.atomic(attempt)
 
     def update_panel(self, panel_id: str, set_fields: dict | None = None, history: Iterable[dict] = ()) -> None:
@@ -343,12 +408,14 @@ class ReviewStore(BaseStore):
         if assignments:
             self.db.panel_assignments.insert_many(assignments, session=self.session)
 
-    def move_panel_assignment(self, assignment_id: str, from_status: str, to_status: str, entry: dict,
-                              set_fields: dict | None = None) -> None:
+    def move_panel_assignment(
+        self, assignment_id: str, from_status: str, to_status: str, entry: dict, set_fields: dict | None = None
+    ) -> None:
         """Move a panel assignment from `from_status` (else StaleSnapshot), with its audit entry."""
         done = self.db.panel_assignments.update_one(
             {"_id": assignment_id, "status": from_status},
             {"$set": {"status": to_status, **(set_fields or {})}, "$push": {"history": entry}},
-            session=self.session)
+            session=self.session,
+        )
         if not done.matched_count:
             raise StaleSnapshot(assignment_id)

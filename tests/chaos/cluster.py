@@ -9,6 +9,7 @@ with `rabbitmqctl join_cluster`. `kill(node)` is a kill -9 of that node's beam p
 file), `start(node)` brings it back on its data, where it rejoins. `stop()` stops every node and
 makes sure no beam process of theirs is left.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,14 +45,25 @@ class Node:
         self.uri = f"amqp://guest:guest@127.0.0.1:{self.port}"
         env = private_rabbit_env(self.base, self.port, self.dist_port, self.name)
         (self.base / "rabbitmq.conf").write_text(CONFIG.format(port=self.port))
-        self.env = {**os.environ, **env, "HOME": str(cluster.home), "RABBITMQ_SERVER_ERL_ARGS": ERL_ARGS,
-                    "RABBITMQ_CTL_ERL_ARGS": "+S 1:1"}
+        self.env = {
+            **os.environ,
+            **env,
+            "HOME": str(cluster.home),
+            "RABBITMQ_SERVER_ERL_ARGS": ERL_ARGS,
+            "RABBITMQ_CTL_ERL_ARGS": "+S 1:1",
+        }
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         log = open(self.base / "log" / "server.out", "ab")
-        self.process = subprocess.Popen([str(RABBIT_BIN / "rabbitmq-server")], env=self.env, stdout=log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(
+            [str(RABBIT_BIN / "rabbitmq-server")],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
 
     def answers(self) -> bool:
@@ -65,8 +77,13 @@ class Node:
             return False
 
     def ctl(self, *args: str, timeout: float = 60, check: bool = True) -> str:
-        done = subprocess.run([str(RABBIT_BIN / "rabbitmqctl"), "-q", "-n", self.name, *args], env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            [str(RABBIT_BIN / "rabbitmqctl"), "-q", "-n", self.name, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and done.returncode:
             raise AssertionError(f"rabbitmqctl {' '.join(args)} on {self.name}: {done.stdout}{done.stderr}")
         return done.stdout
@@ -133,8 +150,11 @@ class RabbitCluster:
                 node.ctl("stop_app")
                 node.ctl("join_cluster", first.name)
                 node.ctl("start_app")
-            wait_until(lambda: self.running() == {n.name for n in self.nodes}, timeout=60,
-                       what="the three nodes to run as one cluster")
+            wait_until(
+                lambda: self.running() == {n.name for n in self.nodes},
+                timeout=60,
+                what="the three nodes to run as one cluster",
+            )
         except BaseException:
             self.stop()
             raise

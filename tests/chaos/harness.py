@@ -12,9 +12,9 @@ checks of what the platform holds against that history.
   each once; each submission and recommendation reached the institution's inbox exactly once;
   outboxes and queues drained, no dead letters.
 """
+
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -49,8 +49,20 @@ class WireServer:
     def start(self) -> None:
         binary = shutil.which("secantusd-py", path=str(Path(sys.executable).parent)) or "secantusd-py"
         log = open(self.storage.parent / f"secantus-{self.port}.log", "ab")
-        self.proc = subprocess.Popen([binary, "--port", str(self.port), "--storage-path", str(self.storage),
-                                      "--sync-on-commit", "--log-level", "WARNING"], stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--storage-path",
+                str(self.storage),
+                "--sync-on-commit",
+                "--log-level",
+                "WARNING",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         log.close()
         client = MongoClient(self.uri, serverSelectionTimeoutMS=300)
         try:
@@ -100,8 +112,12 @@ class Platform:
         return [int(pid) for pid in found.stdout.split()]
 
     def queues(self) -> dict[str, int]:
-        listed = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", self.vhost, "name", "messages"],
-                                capture_output=True, text=True, check=True).stdout
+        listed = subprocess.run(
+            ["rabbitmqctl", "-q", "list_queues", "-p", self.vhost, "name", "messages"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         rows = [line.split("\t") for line in listed.splitlines() if "\t" in line]
         return {name: int(count) for name, count in rows if count.isdigit()}
 
@@ -143,16 +159,25 @@ class Workload:
         self.platform, self.pause, self.give_up_after = platform, pause, give_up_after
         stack = platform.stack
         province = stack.client("province")
-        self.call = _ok(province.post(stack.url("/v1/calls"), json=call_body(
-            "master-teacher", per_institution_limit=100, prefecture_cap=10_000), timeout=30), 201)
-        self.institutions = [_ok(province.post(stack.url("/v1/institutions"), json=institution_body(), timeout=30), 201)
-                             for _ in range(clients)]
+        self.call = _ok(
+            province.post(
+                stack.url("/v1/calls"),
+                json=call_body("master-teacher", per_institution_limit=100, prefecture_cap=10_000),
+                timeout=30,
+            ),
+            201,
+        )
+        self.institutions = [
+            _ok(province.post(stack.url("/v1/institutions"), json=institution_body(), timeout=30), 201)
+            for _ in range(clients)
+        ]
         self.bureau = stack.client("prefecture", prefecture=CHANGSHA)
         self.ops: list[Op] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(i, n), daemon=True)
-                         for n, i in enumerate(self.institutions)]
+        self._threads = [
+            threading.Thread(target=self._run, args=(i, n), daemon=True) for n, i in enumerate(self.institutions)
+        ]
         self._person = iter(range(10**6))
 
     def start(self) -> None:
@@ -174,8 +199,9 @@ class Workload:
             if created is None:
                 continue
             for kind, client, path, payload in (
-                    ("submit", session, f"/v1/applications/{created}/submit", None),
-                    ("recommend", self.bureau, f"/v1/applications/{created}/recommend", {})):
+                ("submit", session, f"/v1/applications/{created}/submit", None),
+                ("recommend", self.bureau, f"/v1/applications/{created}/recommend", {}),
+            ):
                 time.sleep(self.pause)
                 if self._send(client, kind, institution, path, payload, 200, created) is None:
                     break
@@ -208,7 +234,9 @@ class Workload:
                 return op.application
             if response is not None:
                 # the gateway names problem types urn:chuyi:problem:<kind>
-                if status not in RETRIED or (status == 409 and (problem or "").rsplit(":", 1)[-1] != "idempotency-key-in-progress"):
+                if status not in RETRIED or (
+                    status == 409 and (problem or "").rsplit(":", 1)[-1] != "idempotency-key-in-progress"
+                ):
                     return None  # an answer a retry would not change: the check reports it
                 wait = min(float(response.headers.get("Retry-After") or 0.2), 0.5)
             time.sleep(wait)
@@ -220,8 +248,11 @@ class Workload:
 
     def acknowledged(self, before: float | None = None) -> list[Op]:
         with self._lock:
-            return [op for op in self.ops if op.acknowledged_at is not None
-                    and (before is None or op.acknowledged_at < before)]
+            return [
+                op
+                for op in self.ops
+                if op.acknowledged_at is not None and (before is None or op.acknowledged_at < before)
+            ]
 
 
 def _member(n: int) -> dict:
@@ -241,11 +272,17 @@ INBOX_KIND = {"submit": "application_submitted", "recommend": "application_recom
 
 def inbox_missing(platform: Platform, ops: list[Op]) -> int:
     """How many acknowledged submissions and recommendations have not reached their inbox yet."""
-    wanted = {(f"institution:{op.institution}", INBOX_KIND[op.kind], op.application) for op in ops if op.kind in INBOX_KIND}
+    wanted = {
+        (f"institution:{op.institution}", INBOX_KIND[op.kind], op.application) for op in ops if op.kind in INBOX_KIND
+    }
     if not wanted:
         return 0
-    found = {(n["recipient"], n["kind"], n["subject"]) for n in platform.db("notify").notifications.find(
-        {"kind": {"$in": list(INBOX_KIND.values())}}, {"recipient": 1, "kind": 1, "subject": 1})}
+    found = {
+        (n["recipient"], n["kind"], n["subject"])
+        for n in platform.db("notify").notifications.find(
+            {"kind": {"$in": list(INBOX_KIND.values())}}, {"recipient": 1, "kind": 1, "subject": 1}
+        )
+    }
     return len(wanted - found)
 
 
@@ -255,8 +292,11 @@ def drained(platform: Platform, ops: list[Op]) -> bool:
 
 def backlog(platform: Platform) -> dict[str, int]:
     """Messages still in the event queues (consumer, retry and dead-letter queues), by queue."""
-    return {name: count for name, count in platform.queues().items()
-            if count and not name.startswith("rpc") and name != UNROUTED}
+    return {
+        name: count
+        for name, count in platform.queues().items()
+        if count and not name.startswith("rpc") and name != UNROUTED
+    }
 
 
 def settled(platform: Platform, ops: list[Op]) -> bool:
@@ -271,8 +311,9 @@ def republish(platform: Platform, count: int) -> int:
     try:
         for entry in sent:
             for _ in range(2):
-                publisher.publish(service_exchange("applications"), entry["name"], entry["event"],
-                                  message_id=entry["event"]["id"])
+                publisher.publish(
+                    service_exchange("applications"), entry["name"], entry["event"], message_id=entry["event"]["id"]
+                )
     finally:
         publisher.close()
     return len(sent)
@@ -282,25 +323,39 @@ def check(platform: Platform, workload: Workload) -> dict:
     """Lost, duplicated and stuck, counted against the history of acknowledged requests."""
     ops = workload.acknowledged()
     applications = platform.db("applications").applications
-    stored = {a["_id"]: a for a in applications.find({"call_id": workload.call["id"]}, {"state": 1, "institution_id": 1})}
+    stored = {
+        a["_id"]: a for a in applications.find({"call_id": workload.call["id"]}, {"state": 1, "institution_id": 1})
+    }
     last_step = {}
     for op in ops:
         rank = ("create", "submit", "recommend").index(op.kind)
         last_step[op.application] = max(last_step.get(op.application, 0), rank)
     expected_state = {0: "draft", 1: "submitted", 2: "recommended"}
-    lost = sum(1 for app, rank in last_step.items()
-               if app not in stored or stored[app]["state"] != expected_state[rank])
+    lost = sum(
+        1 for app, rank in last_step.items() if app not in stored or stored[app]["state"] != expected_state[rank]
+    )
     creates = Counter(op.institution for op in workload.ops if op.kind == "create")
     per_institution = Counter(a["institution_id"] for a in stored.values())
     duplicated = sum(max(0, per_institution[i] - creates[i]) for i in per_institution)
-    inbox = Counter((n["recipient"], n["kind"], n["subject"]) for n in platform.db("notify").notifications.find(
-        {"kind": {"$in": list(INBOX_KIND.values())}}))
+    inbox = Counter(
+        (n["recipient"], n["kind"], n["subject"])
+        for n in platform.db("notify").notifications.find({"kind": {"$in": list(INBOX_KIND.values())}})
+    )
     duplicated += sum(count - 1 for count in inbox.values() if count > 1)
     lost += inbox_missing(platform, ops)
     queued = backlog(platform)
     dead = sum(count for name, count in queued.items() if name.endswith(".dead"))
-    gave_up = [f"{op.kind} {op.application or ''}: " + ",".join(f"{a.status} {a.problem or ''}".strip() for a in op.attempts)
-               for op in workload.ops if op.acknowledged_at is None]
-    return {"acknowledged": len(ops), "lost": lost, "duplicated": duplicated,
-            "stuck": platform.unsent() + sum(queued.values()), "dead_letters": dead, "queued": queued,
-            "gave_up": gave_up}
+    gave_up = [
+        f"{op.kind} {op.application or ''}: " + ",".join(f"{a.status} {a.problem or ''}".strip() for a in op.attempts)
+        for op in workload.ops
+        if op.acknowledged_at is None
+    ]
+    return {
+        "acknowledged": len(ops),
+        "lost": lost,
+        "duplicated": duplicated,
+        "stuck": platform.unsent() + sum(queued.values()),
+        "dead_letters": dead,
+        "queued": queued,
+        "gave_up": gave_up,
+    }

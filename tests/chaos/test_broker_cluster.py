@@ -14,6 +14,7 @@ seconds of the node's return.
 Long (about 3 minutes, three extra Erlang nodes): it runs in `make chaos` (CHAOS_LONG=1) or with
 CHAOS_CLUSTER=1, never in `make test`.
 """
+
 import json
 import os
 import shutil
@@ -35,8 +36,10 @@ from tests.support.stack import Stack
 
 pytestmark = [
     pytest.mark.chaos,
-    pytest.mark.skipif(not (os.environ.get("CHAOS_LONG") == "1" or os.environ.get("CHAOS_CLUSTER") == "1"),
-                       reason="the broker-cluster fault runs in make chaos (CHAOS_LONG=1) or with CHAOS_CLUSTER=1"),
+    pytest.mark.skipif(
+        not (os.environ.get("CHAOS_LONG") == "1" or os.environ.get("CHAOS_CLUSTER") == "1"),
+        reason="the broker-cluster fault runs in make chaos (CHAOS_LONG=1) or with CHAOS_CLUSTER=1",
+    ),
     pytest.mark.skipif(not (RABBIT_BIN / "rabbitmq-server").exists(), reason="no rabbitmq-server installed"),
 ]
 
@@ -66,7 +69,9 @@ class ClusterPlatform(Platform):
         self.mongo = MongoClient(self.wire.uri, tz_aware=True, serverSelectionTimeoutMS=20000)
         try:
             self.stack = Stack(self.wire.uri, self.amqp_uri, work_dir, RELAY_HOLDER="")
-            self.extra = [ServiceProcess(name, self.stack.env, work_dir) for name in SERVICES for _ in range(replicas - 1)]
+            self.extra = [
+                ServiceProcess(name, self.stack.env, work_dir) for name in SERVICES for _ in range(replicas - 1)
+            ]
             for process in self.extra:
                 process.wait_started()
         except BaseException:  # nothing of a half-started platform outlives the test
@@ -74,8 +79,9 @@ class ClusterPlatform(Platform):
             raise
 
     def queues(self) -> dict[str, int]:
-        return {name: int(count) for name, count in self.cluster.queues(self.vhost, "name", "messages")
-                if count.isdigit()}
+        return {
+            name: int(count) for name, count in self.cluster.queues(self.vhost, "name", "messages") if count.isdigit()
+        }
 
     def leaders(self) -> dict[str, str]:
         return {name: leader for name, leader in self.cluster.queues(self.vhost, "name", "leader")}
@@ -109,8 +115,11 @@ def run():
         time.sleep(5)
         workload.stop()
         try:
-            wait_until(lambda: settled(platform, workload.acknowledged()), timeout=90,
-                       what="every acknowledged event in its inbox and every queue empty")
+            wait_until(
+                lambda: settled(platform, workload.acknowledged()),
+                timeout=90,
+                what="every acknowledged event in its inbox and every queue empty",
+            )
         except AssertionError:
             pass  # what is left is counted as stuck
         totals = check(platform, workload)
@@ -136,39 +145,56 @@ def kill_busiest_node(platform: ClusterPlatform, workload: Workload) -> dict:
     victim.kill()  # kill -9 of the node's beam process
     # service within seconds while the node is away: a request answered, and every event
     # acknowledged before the kill delivered, with two nodes of three
-    answered = wait_until(lambda: next((a for a in workload.attempts() if a.started >= started and a.status in (200, 201)),
-                                       None), timeout=60, interval=0.1, what="a request answered after the kill")
+    answered = wait_until(
+        lambda: next((a for a in workload.attempts() if a.started >= started and a.status in (200, 201)), None),
+        timeout=60,
+        interval=0.1,
+        what="a request answered after the kill",
+    )
     wait_until(lambda: drained(platform, before), timeout=120, interval=0.1, what="events after the kill")
     events_s = time.monotonic() - started
     moved = platform.leaders()  # while the node is away
     time.sleep(max(0.0, DOWN_S - (time.monotonic() - started)))
     returned = time.monotonic()
     platform.cluster.start_node(victim)
-    wait_until(lambda: platform.cluster.running() == {n.name for n in platform.cluster.nodes}, timeout=60,
-               what="the killed node back in the cluster")
+    wait_until(
+        lambda: platform.cluster.running() == {n.name for n in platform.cluster.nodes},
+        timeout=60,
+        what="the killed node back in the cluster",
+    )
     back = time.monotonic()
     before_return = workload.acknowledged(before=back)
     wait_until(lambda: drained(platform, before_return), timeout=120, interval=0.1, what="events after the return")
     drained_after_return = time.monotonic() - back
     time.sleep(3)
-    errors = Counter(str(a.status) for a in workload.attempts()
-                     if started <= a.started <= back + 3 and a.status not in (200, 201))
-    return {"fault": "kill -9 broker node", "kind": "return", "node": victim.name,
-            "led": sorted(q for q, leader in leaders.items() if leader == victim.name),
-            "new_leaders": {q: moved.get(q) for q, leader in sorted(leaders.items()) if leader == victim.name},
-            "fault_s": round(returned - started, 2), "rejoin_s": round(back - returned, 2),
-            "requests_s": round(answered.ended - started, 2), "events_s": round(events_s, 2),
-            "events_after_return_s": round(drained_after_return, 2), "errors": dict(errors)}
+    errors = Counter(
+        str(a.status) for a in workload.attempts() if started <= a.started <= back + 3 and a.status not in (200, 201)
+    )
+    return {
+        "fault": "kill -9 broker node",
+        "kind": "return",
+        "node": victim.name,
+        "led": sorted(q for q, leader in leaders.items() if leader == victim.name),
+        "new_leaders": {q: moved.get(q) for q, leader in sorted(leaders.items()) if leader == victim.name},
+        "fault_s": round(returned - started, 2),
+        "rejoin_s": round(back - returned, 2),
+        "requests_s": round(answered.ended - started, 2),
+        "events_s": round(events_s, 2),
+        "events_after_return_s": round(drained_after_return, 2),
+        "errors": dict(errors),
+    }
 
 
 def report(fault, totals) -> str:
     errors = ", ".join(f"{s}×{n}" for s, n in sorted(fault["errors"].items())) or "none"
-    lines = [f"{'fault':<26}{'lasted s':>9}{'requests s':>11}{'events s':>9}  client errors",
-             f"{fault['fault']:<26}{fault['fault_s']:>9}{fault['requests_s']:>11}{fault['events_s']:>9}  {errors}",
-             f"killed {fault['node']} (leader of {', '.join(fault['led'])}); rejoined in {fault['rejoin_s']} s; "
-             f"events drained {fault['events_after_return_s']} s after",
-             "totals: " + ", ".join(f"{k} {v}" for k, v in totals.items()),
-             json.dumps({"faults": [fault], **totals}, ensure_ascii=False)]
+    lines = [
+        f"{'fault':<26}{'lasted s':>9}{'requests s':>11}{'events s':>9}  client errors",
+        f"{fault['fault']:<26}{fault['fault_s']:>9}{fault['requests_s']:>11}{fault['events_s']:>9}  {errors}",
+        f"killed {fault['node']} (leader of {', '.join(fault['led'])}); rejoined in {fault['rejoin_s']} s; "
+        f"events drained {fault['events_after_return_s']} s after",
+        "totals: " + ", ".join(f"{k} {v}" for k, v in totals.items()),
+        json.dumps({"faults": [fault], **totals}, ensure_ascii=False),
+    ]
     return "\n".join(lines)
 
 
@@ -178,8 +204,13 @@ def test_a_killed_broker_node_loses_and_doubles_nothing(run):
     assert totals["acknowledged"] > 0
     assert fault["led"], "the killed node led none of the busy queues"
     assert all(leader and leader != fault["node"] for leader in fault["new_leaders"].values()), fault["new_leaders"]
-    assert (totals["lost"], totals["duplicated"], totals["stuck"], totals["dead_letters"], totals["gave_up"]) \
-        == (0, 0, 0, 0, []), totals
+    assert (totals["lost"], totals["duplicated"], totals["stuck"], totals["dead_letters"], totals["gave_up"]) == (
+        0,
+        0,
+        0,
+        0,
+        [],
+    ), totals
 
 
 def test_clients_see_no_server_error_but_503(run):

@@ -10,6 +10,7 @@ acknowledged before it has reached its inbox) is printed as a table and a last J
 cut by default (CHAOS_BROKER_CUT_S), recovery bounds asserted: 2 s after a restart, 5 s after
 the wire server or the broker is back).
 """
+
 import json
 import os
 import signal
@@ -38,6 +39,7 @@ def kill_service(name):
         platform.kill_service(name)
         time.sleep(DOWN_S)
         platform.restart_service(name)
+
     return f"kill -9 {name}", "restart", inject
 
 
@@ -50,8 +52,11 @@ def kill_wire_server(platform):
 def kill_gateway_worker(platform):
     workers = platform.gateway_workers()
     os.kill(workers[0], signal.SIGKILL)
-    wait_until(lambda: len(set(platform.gateway_workers()) - {workers[0]}) == len(workers), timeout=30,
-               what="gunicorn to replace the killed worker")
+    wait_until(
+        lambda: len(set(platform.gateway_workers()) - {workers[0]}) == len(workers),
+        timeout=30,
+        what="gunicorn to replace the killed worker",
+    )
 
 
 def cut_broker(platform):
@@ -64,11 +69,13 @@ def duplicate_events(platform):
     assert republish(platform, 20) > 0
 
 
-FAULTS = [*(kill_service(name) for name in KILLED),
-          ("kill -9 wire server", "return", kill_wire_server),
-          ("kill -9 gateway worker", "restart", kill_gateway_worker),
-          (f"broker cut {CUT_S:g} s", "return", cut_broker),
-          ("duplicate events", "none", duplicate_events)]
+FAULTS = [
+    *(kill_service(name) for name in KILLED),
+    ("kill -9 wire server", "return", kill_wire_server),
+    ("kill -9 gateway worker", "restart", kill_gateway_worker),
+    (f"broker cut {CUT_S:g} s", "return", cut_broker),
+    ("duplicate events", "none", duplicate_events),
+]
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +88,11 @@ def run(tmp_path_factory):
             faults = [inflict(platform, workload, *fault) for fault in FAULTS]
             workload.stop()
             try:
-                wait_until(lambda: settled(platform, workload.acknowledged()), timeout=60,
-                           what="every acknowledged event in its inbox and every queue empty")
+                wait_until(
+                    lambda: settled(platform, workload.acknowledged()),
+                    timeout=60,
+                    what="every acknowledged event in its inbox and every queue empty",
+                )
             except AssertionError:
                 pass  # what is left is counted as stuck
             yield faults, check(platform, workload), workload
@@ -98,21 +108,39 @@ def inflict(platform, workload, name, kind, inject) -> dict:
     before = workload.acknowledged(before=ended)
     wait_until(lambda: drained(platform, before), timeout=120, interval=0.1, what=f"events after {name}")
     events_s = time.monotonic() - ended
-    answered = wait_until(lambda: next((a for a in workload.attempts() if a.started >= ended and a.status in (200, 201)),
-                                       None), timeout=60, interval=0.1, what=f"a request answered after {name}")
+    answered = wait_until(
+        lambda: next((a for a in workload.attempts() if a.started >= ended and a.status in (200, 201)), None),
+        timeout=60,
+        interval=0.1,
+        what=f"a request answered after {name}",
+    )
     time.sleep(SETTLE_S)
-    errors = Counter(str(a.status) for a in workload.attempts()
-                     if started <= a.started <= ended + SETTLE_S and a.status not in (200, 201))
-    return {"fault": name, "kind": kind, "fault_s": round(ended - started, 2),
-            "requests_s": round(answered.ended - ended, 2), "events_s": round(events_s, 2), "errors": dict(errors)}
+    errors = Counter(
+        str(a.status)
+        for a in workload.attempts()
+        if started <= a.started <= ended + SETTLE_S and a.status not in (200, 201)
+    )
+    return {
+        "fault": name,
+        "kind": kind,
+        "fault_s": round(ended - started, 2),
+        "requests_s": round(answered.ended - ended, 2),
+        "events_s": round(events_s, 2),
+        "errors": dict(errors),
+    }
 
 
 def report(faults, totals) -> str:
-    lines = [f"{'fault':<26}{'lasted s':>9}{'requests s':>11}{'events s':>9}  client errors",
-             *(f"{f['fault']:<26}{f['fault_s']:>9}{f['requests_s']:>11}{f['events_s']:>9}  "
-               + (", ".join(f"{s}×{n}" for s, n in sorted(f["errors"].items())) or "none") for f in faults),
-             "totals: " + ", ".join(f"{k} {v}" for k, v in totals.items()),
-             json.dumps({"faults": faults, **totals}, ensure_ascii=False)]
+    lines = [
+        f"{'fault':<26}{'lasted s':>9}{'requests s':>11}{'events s':>9}  client errors",
+        *(
+            f"{f['fault']:<26}{f['fault_s']:>9}{f['requests_s']:>11}{f['events_s']:>9}  "
+            + (", ".join(f"{s}×{n}" for s, n in sorted(f["errors"].items())) or "none")
+            for f in faults
+        ),
+        "totals: " + ", ".join(f"{k} {v}" for k, v in totals.items()),
+        json.dumps({"faults": faults, **totals}, ensure_ascii=False),
+    ]
     return "\n".join(lines)
 
 
@@ -132,6 +160,9 @@ def test_clients_see_no_server_error_but_503(run):
 @pytest.mark.skipif(not LONG, reason="bounds on recovery times are checked by make chaos, not on a loaded CI run")
 def test_every_fault_is_recovered_from_within_its_bound(run):
     faults, _, _ = run
-    slow = [(f["fault"], f["requests_s"], f["events_s"]) for f in faults
-            if max(f["requests_s"], f["events_s"]) > BOUND_S[f["kind"]]]
+    slow = [
+        (f["fault"], f["requests_s"], f["events_s"])
+        for f in faults
+        if max(f["requests_s"], f["events_s"]) > BOUND_S[f["kind"]]
+    ]
     assert not slow, slow

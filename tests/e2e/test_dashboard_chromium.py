@@ -2,6 +2,7 @@
 stack's gateway: the page reads the token from its URL fragment, fetches the progress report
 and shows it. The test reads the DOM after the scripts ran (`--dump-dom`), checks what it
 shows against the report's JSON, and saves a screenshot in its tmp dir."""
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from services.contracts.catalogue import catalogue
-from services.applications.domain.institutions import PREFECTURES
+from services.contracts.reference import PREFECTURES
 from tests.service.reports.support import CATEGORY, Reports
 
 pytestmark = pytest.mark.e2e
@@ -86,16 +87,30 @@ def chromium_binary() -> str:
 def chromium(binary: str, profile: Path, *args: str) -> str:
     """Headless Chromium on a fresh profile, with enough virtual time for the page's fetch."""
     done = subprocess.run(
-        [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={profile}", "--virtual-time-budget=10000", *args],
-        capture_output=True, timeout=120)
+        [
+            binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=10000",
+            *args,
+        ],
+        capture_output=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
     return done.stdout.decode("utf-8")
 
 
 def test_the_dashboard_shows_progress_against_the_2025_targets_per_category_and_prefecture(
-        stack, chromium_binary, tmp_path):
+    stack, chromium_binary, tmp_path
+):
     reports = Reports(stack)
     reports.seed([HUAIHUA, HUAIHUA], AWARD)
     url = stack.url(f"/dashboard#token={stack.token('province')}")
@@ -110,7 +125,10 @@ def test_the_dashboard_shows_progress_against_the_2025_targets_per_category_and_
     for category in report["categories"]:
         shown = categories[category["code"]]
         assert (shown["name"], shown["quota"], shown["approved"]) == (
-            category["name_zh"], str(category["quota"]), str(category["approved"]))
+            category["name_zh"],
+            str(category["quota"]),
+            str(category["approved"]),
+        )
         assert shown["allocated"] == yuan(category["allocated"]["total"])
         assert shown["disbursed"] == yuan(category["disbursed"]["total"])
     seeded = categories[CATEGORY]
@@ -123,7 +141,10 @@ def test_the_dashboard_shows_progress_against_the_2025_targets_per_category_and_
     for row in report["prefectures"]:
         shown = prefectures[row["prefecture"]]
         assert (shown["approved"], shown["funded_projects"], shown["allocated"]) == (
-            str(row["approved"]), str(row["funded_projects"]), yuan(row["allocated"]["total"]))
+            str(row["approved"]),
+            str(row["funded_projects"]),
+            yuan(row["allocated"]["total"]),
+        )
     assert int(prefectures[HUAIHUA]["approved"]) >= 2
     assert set(page.of("source")) == set(report["sources"])
     supervised = page.of("supervised")  # the supervision of the year, ranked

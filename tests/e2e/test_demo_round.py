@@ -1,5 +1,6 @@
 """The demo round (`make demo`) at a small size on the test stack: every step through the
 public HTTP API, and the counts it ends with are the ones the rules give."""
+
 import io
 import json
 import uuid
@@ -22,10 +23,18 @@ CATEGORIES = ("hv-school", "training-base")
 @pytest.fixture(scope="module")
 def demo(stack, tmp_path_factory):
     out = io.StringIO()
-    config = DemoConfig(base_url=stack.base_url, jwt_secret=JWT_SECRET, amqp_uri=stack.amqp_uri,
-                        finance_db=tmp_path_factory.mktemp("finance") / "finance.sqlite3", seed=2031,
-                        institutions=40, experts=120, categories=CATEGORIES, applications_per_call=16,
-                        notice_seconds=6)
+    config = DemoConfig(
+        base_url=stack.base_url,
+        jwt_secret=JWT_SECRET,
+        amqp_uri=stack.amqp_uri,
+        finance_db=tmp_path_factory.mktemp("finance") / "finance.sqlite3",
+        seed=2031,
+        institutions=40,
+        experts=120,
+        categories=CATEGORIES,
+        applications_per_call=16,
+        notice_seconds=6,
+    )
     result = run_demo(config, out=out, bars=io.StringIO())
     return result, out.getvalue()
 
@@ -109,11 +118,15 @@ def test_released_money_is_the_approval_tranche_and_the_passed_mid_term_tranche(
                 assert {t["state"] for t in funding["tranches"]} == {"clawed_back", "withheld"}
                 assert funding["kept"]["total"] == 0
                 continue
-            paid = {"approval"} | ({"mid_term"} if project in passed else set()) | (
-                {"acceptance"} if project in accepted else set())
+            paid = (
+                {"approval"}
+                | ({"mid_term"} if project in passed else set())
+                | ({"acceptance"} if project in accepted else set())
+            )
             released = funding["released"]["total"]
             assert abs(released - funding["award"]["total"] * sum(percent[t] for t in paid) / 100) <= len(
-                funding["tranches"])
+                funding["tranches"]
+            )
             assert {t["trigger"] for t in funding["tranches"] if t["state"] == "released"} == paid
 
 
@@ -122,8 +135,12 @@ def test_the_finance_consumer_ends_with_the_funding_services_figures(demo):
     projects = {p: f for call in result.calls + result.years.later_calls for p, f in call.funding.items()}
     assert set(result.reconciliation) == set(projects)
     for project, funding in projects.items():
-        for column, figure in (("allocated", "award"), ("released", "released"), ("withheld", "withheld"),
-                               ("clawed_back", "clawed_back")):
+        for column, figure in (
+            ("allocated", "award"),
+            ("released", "released"),
+            ("withheld", "withheld"),
+            ("clawed_back", "clawed_back"),
+        ):
             book = {s: row[column] for s, row in result.reconciliation[project].items() if row[column]}
             assert book == {s: v for s, v in funding[figure]["by_source"].items() if v}, (project, column)
 
@@ -147,9 +164,19 @@ def test_the_summary_table_prints_each_calls_counts(demo):
     summary = printed.split("Summary of the round\n", 1)[1].split("\n\n", 1)[0].splitlines()
     for call in result.calls:
         (row,) = [line.split() for line in summary if line.startswith(call.category + " ")]
-        assert row[1:9] == [str(n) for n in (call.quota, len(call.submitted), len(call.recommended),
-                                             len(call.eligible), len(call.assignments), len(call.reviews),
-                                             len(call.selected), len(call.approved))]
+        assert row[1:9] == [
+            str(n)
+            for n in (
+                call.quota,
+                len(call.submitted),
+                len(call.recommended),
+                len(call.eligible),
+                len(call.assignments),
+                len(call.reviews),
+                len(call.selected),
+                len(call.approved),
+            )
+        ]
     assert "Progress report" in printed
 
 
@@ -161,10 +188,12 @@ def test_the_progress_report_counts_the_rounds_approvals_and_money(demo):
         left = sum(m["result"] == "fail" for m in call.milestones)  # a failed project no longer counts
         assert row["approved"] >= len(call.approved) - left
         assert row["allocated"]["total"] >= call.allocation["total"]["total"]
-        assert row["milestones_passed"]["mid_term"] >= sum(m["result"] == "pass" and m["milestone"] == "mid_term"
-                                                           for m in call.milestones)
-        assert row["milestones_passed"]["acceptance"] >= sum(m["result"] == "pass" and m["milestone"] == "acceptance"
-                                                             for m in call.milestones)
+        assert row["milestones_passed"]["mid_term"] >= sum(
+            m["result"] == "pass" and m["milestone"] == "mid_term" for m in call.milestones
+        )
+        assert row["milestones_passed"]["acceptance"] >= sum(
+            m["result"] == "pass" and m["milestone"] == "acceptance" for m in call.milestones
+        )
     assert "Progress report (GET /v1/reports/progress)" in printed
 
 
@@ -202,12 +231,16 @@ def test_a_backup_of_the_round_restores_its_figures(demo, stack, tmp_path):
 def round_figures(uri, settings, calls):
     with MongoClient(uri, tz_aware=True) as client:
         db = lambda service: client[settings.database_name(service)]  # noqa: E731
+
         def every(collection, query=None):
             return sorted((repr(d) for d in collection.find(query or {})))
+
         return {
             "applications": every(db("applications").applications, {"call_id": {"$in": calls}}),
-            "review": {"assignments": every(db("review").assignments, {"call_id": {"$in": calls}}),
-                       "runs": every(db("review").runs, {"call_id": {"$in": calls}})},
+            "review": {
+                "assignments": every(db("review").assignments, {"call_id": {"$in": calls}}),
+                "runs": every(db("review").runs, {"call_id": {"$in": calls}}),
+            },
             "funding": {name: every(db("funding")[name]) for name in ("ledger", "budget_lines", "projects")},
         }
 
@@ -225,7 +258,9 @@ def test_each_application_files_its_form_and_an_expert_reads_a_watermarked_copy(
     institution = stack.client("institution", institution_id=project["institution_id"])
     page = institution.get(stack.url(f"/v1/projects/{project['id']}"), timeout=30).json()
     assert [m["kind"] for m in page["materials"]] == ["application_form"]
-    assert page["materials"][0]["download"] == f"/v1/applications/{project['id']}/materials/{page['materials'][0]['id']}"
+    assert (
+        page["materials"][0]["download"] == f"/v1/applications/{project['id']}/materials/{page['materials'][0]['id']}"
+    )
     notices = json.dumps([call.notice for call in result.calls], ensure_ascii=False)
     assert "materials" not in notices and "申报书.pdf" not in notices and page["materials"][0]["sha256"] not in notices
 
@@ -244,7 +279,12 @@ def test_the_years_reports_are_filed_one_returned_and_refiled_all_accepted_and_o
     assert years.returned["filings"] == 2 and years.returned["return_reason"]
     assert (years.evidence["report_id"], years.evidence["kind"]) == (years.returned["id"], "evidence")
     assert [h["event"] for h in years.reports[years.returned["project_id"]]["history"]] == [
-        "create", "return", "refile", "endorse", "accept"]
+        "create",
+        "return",
+        "refile",
+        "endorse",
+        "accept",
+    ]
     assert years.reminded  # the unfiled institution was reminded before the deadline
     assert years.overdue["past_due"]
     assert [m["project_id"] for m in years.overdue["missing"] if m["project_id"] in approved] == [years.unfiled]
@@ -268,12 +308,16 @@ def test_the_mid_term_panel_confirms_every_result_and_its_failing_project_leaves
     money = gone["funding"]
     assert money["status"] == "failed" and money["withheld"]["total"] > 0
     assert money["clawed_back"]["total"] == money["released"]["total"] > 0  # the demo's rules claw back all
-    assert years.places == {"category": call.category, "before": years.places["before"],
-                            "after": years.places["before"] + 1}
+    assert years.places == {
+        "category": call.category,
+        "before": years.places["before"],
+        "after": years.places["before"] + 1,
+    }
     # the panel's call has no direct record: its mid-term results are the panel's, then the acceptance's
     assert [m for m in call.milestones if m["milestone"] == "mid_term"] == [
         {"project_id": p, "milestone": "mid_term", "result": r["result"], "recorded_by": f"panel:{years.panel['id']}"}
-        for p, r in results.items()]
+        for p, r in results.items()
+    ]
     accepted = {r["project_id"]: r for r in years.acceptance["results"]}
     assert years.acceptance["status"] == "closed" and years.acceptance["milestone"] == "acceptance"
     assert 1 <= len(accepted) <= 2 and set(accepted) <= {p for p, r in results.items() if r["result"] == "pass"}
@@ -290,7 +334,9 @@ def test_the_next_years_round_takes_the_freed_place_and_every_later_report_is_ac
     assert (call.category, call.body["year"], call.quota) == (years.panel_call, 2023, len(years.failed))
     assert call.allocation["status"] == "allocated" and len(call.approved) == call.quota
     assert years.reused == {"category": years.panel_call, "available": years.places["before"]}
-    (newcomer,) = [p for items in result.projects.values() for p in items if p["id"] == call.approved[0]["application_id"]]
+    (newcomer,) = [
+        p for items in result.projects.values() for p in items if p["id"] == call.approved[0]["application_id"]
+    ]
     assert (newcomer["year"], newcomer["state"]) == (2023, "under_construction")
     standing = {a["application_id"] for c in result.calls + years.later_calls for a in c.approved} - set(years.failed)
     assert sorted(years.later_reports) == [2023, 2024]

@@ -2,6 +2,7 @@
 services' rules apply (an open call with a draft; review calls with an open assignment and with a
 public notice and an objection; a funded project; a message in an inbox), and a token of each
 role scoped to them, so that generated requests reach those rules and not only the 404s."""
+
 from __future__ import annotations
 
 import json
@@ -79,17 +80,35 @@ def review_records(stack, province) -> dict[str, list[str]]:
             review.run(call)
         expert = review.as_expert(expert_id)
         (noticed_assignment,) = review.assignments(noticed)
-        review_ok(expert.put(stack.url(f"/v1/assignments/{noticed_assignment['id']}/review"),
-                             json={"scores": {"plan": 80, "base": 40}, "comments": "材料完整。"}, timeout=30))
+        review_ok(
+            expert.put(
+                stack.url(f"/v1/assignments/{noticed_assignment['id']}/review"),
+                json={"scores": {"plan": 80, "base": 40}, "comments": "材料完整。"},
+                timeout=30,
+            )
+        )
         review_ok(province.post(stack.url(f"/v1/calls/{noticed.id}/ranking"), timeout=30))
-        review_ok(province.post(stack.url(f"/v1/calls/{noticed.id}/notice"), json={"closes_at": soon(hours=2)},
-                                timeout=30), 201)
+        review_ok(
+            province.post(stack.url(f"/v1/calls/{noticed.id}/notice"), json={"closes_at": soon(hours=2)}, timeout=30),
+            201,
+        )
         objector = stack.client("institution", institution_id="inst-fuzz-objector")
-        objection = review_ok(objector.post(stack.url(f"/v1/calls/{noticed.id}/objections"), json={
-            "application_id": objected, "grounds": "申报材料中的业绩数据不实"}, timeout=30), 201)
+        objection = review_ok(
+            objector.post(
+                stack.url(f"/v1/calls/{noticed.id}/objections"),
+                json={"application_id": objected, "grounds": "申报材料中的业绩数据不实"},
+                timeout=30,
+            ),
+            201,
+        )
         (open_assignment,) = review.assignments(reviewing)
-    return {"call_id": [reviewing.id, noticed.id], "application_id": [objected], "assignment_id": [open_assignment["id"]],
-            "objection_id": [objection["id"]], "expert_id": [expert_id]}
+    return {
+        "call_id": [reviewing.id, noticed.id],
+        "application_id": [objected],
+        "assignment_id": [open_assignment["id"]],
+        "objection_id": [objection["id"]],
+        "expert_id": [expert_id],
+    }
 
 
 def review_ok(answer, status: int = 200) -> dict:
@@ -105,25 +124,38 @@ def fuzz_world(stack) -> FuzzWorld:
     draft = applications.draft(institution, call)
 
     year = fresh_year()
-    rule_id = funding.rule({"method": "tiers", "tiers": [{"from_rank": 1, "to_rank": None, "amount": 1_000_000_00}]},
-                           {"provincial_special": 1})
+    rule_id = funding.rule(
+        {"method": "tiers", "tiers": [{"from_rank": 1, "to_rank": None, "amount": 1_000_000_00}]},
+        {"provincial_special": 1},
+    )
     funding.budget(year, CATEGORY, {"provincial_special": 10_000_000_00})
-    funded_call, (project,) = funding.finalize(CATEGORY, rule_id, [2_000_000_00], mid_year(year),
-                                               institution_id=institution["id"])
+    funded_call, (project,) = funding.finalize(
+        CATEGORY, rule_id, [2_000_000_00], mid_year(year), institution_id=institution["id"]
+    )
     funding.allocation(funded_call, until=lambda allocation: allocation["status"] == "allocated")
 
     review = review_records(stack, applications.province)
     (expert_id,) = review["expert_id"]
     expert = stack.client("expert", expert_id=expert_id)
-    inbox = wait_until(lambda: expert.get(stack.url("/v1/inbox"), timeout=30).json()["items"], timeout=30,
-                       what="the expert's message about the assignments")
+    inbox = wait_until(
+        lambda: expert.get(stack.url("/v1/inbox"), timeout=30).json()["items"],
+        timeout=30,
+        what="the expert's message about the assignments",
+    )
 
     return FuzzWorld(
-        ids={**review, "call_id": [call["id"], funded_call, *review["call_id"]], "application_id": [draft["id"], *review["application_id"]],
-             "institution_id": [institution["id"]], "rule_id": [rule_id], "project_id": [project["application_id"]],
-             "notification_id": [inbox[0]["id"]]},
+        ids={
+            **review,
+            "call_id": [call["id"], funded_call, *review["call_id"]],
+            "application_id": [draft["id"], *review["application_id"]],
+            "institution_id": [institution["id"]],
+            "rule_id": [rule_id],
+            "project_id": [project["application_id"]],
+            "notification_id": [inbox[0]["id"]],
+        },
         tokens={
-            "province": stack.token("province"), "finance": stack.token("finance"),
+            "province": stack.token("province"),
+            "finance": stack.token("finance"),
             "institution": stack.token("institution", institution_id=institution["id"]),
             "prefecture": stack.token("prefecture", prefecture=CHANGSHA),
             "expert": stack.token("expert", expert_id=expert_id),

@@ -1,5 +1,6 @@
 """Fixtures for the kernel's own service tests: kernel test services on a database
 prefix and vhost of the test's own, and a proxy to cut the broker off."""
+
 import uuid
 
 import pytest
@@ -29,8 +30,18 @@ def platform(mongo_uri, amqp_uri, tmp_path):
     started = []
 
     def start(target, amqp=amqp_uri, **env):
-        process = ServiceProcess(target, {"MONGO_URI": mongo_uri, "AMQP_URI": amqp, "MONGO_DB_PREFIX": prefix,
-                                          "EVENT_RETRY_DELAYS_MS": "100,200", "RELAY_POLL_S": "0.2", **env}, tmp_path)
+        process = ServiceProcess(
+            target,
+            {
+                "MONGO_URI": mongo_uri,
+                "AMQP_URI": amqp,
+                "MONGO_DB_PREFIX": prefix,
+                "EVENT_RETRY_DELAYS_MS": "100,200",
+                "RELAY_POLL_S": "0.2",
+                **env,
+            },
+            tmp_path,
+        )
         started.append(process)
         return process.wait_started()
 

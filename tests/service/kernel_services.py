@@ -1,4 +1,5 @@
 """Two tiny services that exercise the kernel exactly as the business services use it."""
+
 from marshmallow import Schema, fields
 import eventlet
 from services.common.rpc import rpc
@@ -20,15 +21,25 @@ class KernelStore(BaseStore):
 
     def record(self, subject: str, n: int) -> None:
         """A state change and the event it raises, in one write."""
+
         def work():
             self.db.records.insert_one({"subject": subject, "n": n}, session=self.session)
             self.emit("recorded", subject, {"n": n})
+
         self.atomic(work)
 
     def apply(self, event) -> None:
         position = self.db.effects.count_documents({"subject": event.subject}, session=self.session)
-        self.db.effects.insert_one({"event_id": event.id, "subject": event.subject, "sequence": event.sequence,
-                                    "position": position, "n": event.data.get("n")}, session=self.session)
+        self.db.effects.insert_one(
+            {
+                "event_id": event.id,
+                "subject": event.subject,
+                "sequence": event.sequence,
+                "position": position,
+                "n": event.data.get("n"),
+            },
+            session=self.session,
+        )
 
     def is_broken(self) -> bool:
         return self.db.switches.find_one({"_id": "broken"}, session=self.session) is not None

@@ -1,5 +1,6 @@
 """A service using every nameko feature the platform relies on, to prove the pinned
 runtime (nameko, eventlet, kombu, pymongo, werkzeug) works together."""
+
 import json
 import os
 
@@ -40,9 +41,11 @@ class ProbeService:
     @rpc
     def mongo_burst(self, threads, inserts_each):
         """pymongo from many green threads at once, inside the eventlet-patched process."""
+
         def insert(worker):
             for i in range(inserts_each):
                 db.burst.insert_one({"worker": worker, "i": i})
+
         pool = eventlet.GreenPool(threads)
         list(pool.imap(insert, range(threads)))
         return db.burst.count_documents({})

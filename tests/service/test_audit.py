@@ -1,5 +1,6 @@
 """The audit log on a real wire server: written in the transaction of the change it records, and
 `python -m chuyi audit verify` naming the one record edited or the chain deleted behind its back."""
+
 import uuid
 
 import pytest
@@ -25,6 +26,7 @@ class CallsStore(BaseStore):
             self.db.calls.insert_one({"_id": call_id, "state": "open"}, session=self.session)
             if refuse:
                 raise PermissionError("not yours")
+
         self.atomic(work)
 
 
@@ -54,13 +56,19 @@ def test_the_record_is_written_with_the_change_or_not_at_all(databases, monkeypa
         store.open_call("C1")
         [record] = databases[audit.RECORDS].find({"chain": "calls/C1"})
         assert (record["actor"], record["role"], record["operation"], record["entities"], record["outcome"]) == (
-            "province-1", "province", "create_call", ["calls/C1"], "ok")
+            "province-1",
+            "province",
+            "create_call",
+            ["calls/C1"],
+            "ok",
+        )
 
         written = audit.append
 
         def fails_after_writing(*args):
             written(*args)
             raise OperationFailure("the commit fails after the audit record was written")
+
         monkeypatch.setattr(audit, "append", fails_after_writing)
         with pytest.raises(OperationFailure):
             store.open_call("C2")
@@ -72,7 +80,11 @@ def test_the_record_is_written_with_the_change_or_not_at_all(databases, monkeypa
             store.open_call("C3", refuse=True)
         assert databases.calls.find_one({"_id": "C3"}) is None
         refused = databases[audit.RECORDS].find_one({"chain": "actor/province:province-1"})
-        assert (refused["outcome"], refused["detail"], refused["entities"]) == ("not_committed", "PermissionError", ["calls/C3"])
+        assert (refused["outcome"], refused["detail"], refused["entities"]) == (
+            "not_committed",
+            "PermissionError",
+            ["calls/C3"],
+        )
     finally:
         audit.acting.reset(token)
 
@@ -99,7 +111,9 @@ def test_verify_names_the_record_edited_and_the_chain_deleted(databases, capsys)
     databases[audit.RECORDS].delete_many({"chain": "calls/C3"})
     databases[audit.HEADS].delete_one({"_id": "calls/C3"})
     assert main(["audit", "verify"]) == 1
-    assert "audit chain calls/C3: audit checkpoint 1 sealed its record seq 1, which is missing" in capsys.readouterr().err
+    assert (
+        "audit chain calls/C3: audit checkpoint 1 sealed its record seq 1, which is missing" in capsys.readouterr().err
+    )
 
 
 def test_a_change_made_through_the_api_is_in_the_audit_log_the_province_reads(stack):
@@ -111,10 +125,20 @@ def test_a_change_made_through_the_api_is_in_the_audit_log_the_province_reads(st
     entity = f"institutions/{created.json()['id']}"
     # A read answered 504 may be asked again: on a loaded machine the notify service, busy with the
     # session's backlog of events, once took more than the gateway's 10 s to answer.
-    page = wait_until(lambda: (r := province.get(stack.url("/v1/audit"), params={"entity": entity}, timeout=30))
-                      .status_code != 504 and r, timeout=60, what="the audit log to answer")
+    page = wait_until(
+        lambda: (
+            (r := province.get(stack.url("/v1/audit"), params={"entity": entity}, timeout=30)).status_code != 504 and r
+        ),
+        timeout=60,
+        what="the audit log to answer",
+    )
     assert page.status_code == 200, page.text
     [record] = page.json()["items"]
     assert (record["service"], record["actor"], record["role"], record["operation"], record["outcome"]) == (
-        "applications", "audit-province", "province", "create_institution", "ok")
+        "applications",
+        "audit-province",
+        "province",
+        "create_institution",
+        "ok",
+    )
     assert stack.client("institution", institution_id="I-1").get(stack.url("/v1/audit"), timeout=10).status_code == 403

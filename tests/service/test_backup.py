@@ -1,6 +1,7 @@
 """Backup and restore on a real wire server: every collection and index comes back, files and
 all, a damaged backup is refused, so is a target that holds data, and a restored subject's next
 event continues its sequence."""
+
 import json
 import uuid
 
@@ -42,6 +43,7 @@ def test_a_restored_platform_has_every_record_and_file_and_continues_each_subjec
 
     restored = restore(tmp_path / "b", target)
     copy = client[target.database_name("producer")]
+
     def documents(collection):  # restore marks recently published events unsent: see below
         return sorted((repr({k: v for k, v in d.items() if k != "sent_at"}) for d in collection.find()))
 
@@ -50,7 +52,9 @@ def test_a_restored_platform_has_every_record_and_file_and_continues_each_subjec
         assert documents(copy[name]) == documents(db[name]), name
     assert gridfs.GridFS(copy).find_one({"filename": "scores.xlsx"}).read() == "成绩表".encode() * 1000
     assert {i["name"] for i in copy.outbox.list_indexes()} == {i["name"] for i in db.outbox.list_indexes()}
-    assert restored.replayed_events == 3, "events published just before the backup go out again (consumers skip those they have)"
+    assert restored.replayed_events == 3, (
+        "events published just before the backup go out again (consumers skip those they have)"
+    )
     assert copy.outbox.count_documents({"sent_at": None}) == 3
 
     store = KernelStore(copy, "producer")

@@ -1,5 +1,6 @@
 """A service whose database goes away: callers get a 503 (never a 502 or 504), readiness names
 the database, the service logs the outage once, and it carries on by itself when it is back."""
+
 from urllib.parse import urlparse
 
 import pytest
@@ -30,7 +31,9 @@ def test_a_database_outage_is_a_503_named_in_readiness_logged_once_and_over_by_i
         for n in range(2, 6):
             with pytest.raises(ServiceBusy):
                 client.call("producer", "record", subject="s-1", n=n)
-        assert wait_until(lambda: client.call("producer", "ping").get("missing") == "mongodb", what="readiness to name it")
+        assert wait_until(
+            lambda: client.call("producer", "ping").get("missing") == "mongodb", what="readiness to name it"
+        )
 
         mongo_proxy.restore()
         wait_until(lambda: client.call("producer", "ping")["ok"], what="the service to see its database again")

@@ -1,5 +1,6 @@
 """The gateway's RPC client against a real broker: a service with no consumer is a 503 at once,
 and a request the gateway gave up on expires in the broker instead of running late."""
+
 import threading
 
 import kombu

@@ -1,6 +1,7 @@
 """The pinned runtime works together: rpc, events, timer, http entrypoint, the
 standalone rpc proxy (from a process that is not eventlet-patched, as the gateway is),
 and pymongo inside an eventlet-patched service."""
+
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,9 +17,16 @@ pytestmark = pytest.mark.service
 
 def test_nameko_eventlet_kombu_pymongo_and_werkzeug_work_together(mongo_uri, amqp_uri, tmp_path):
     prefix, port = f"t{uuid.uuid4().hex[:8]}_", free_port()
-    service = ServiceProcess("tests.service.runtime_probe:ProbeService", {
-        "MONGO_URI": mongo_uri, "AMQP_URI": amqp_uri, "MONGO_DB_PREFIX": prefix,
-        "NAMEKO_WEB_SERVER_ADDRESS": f"127.0.0.1:{port}"}, tmp_path).wait_started()
+    service = ServiceProcess(
+        "tests.service.runtime_probe:ProbeService",
+        {
+            "MONGO_URI": mongo_uri,
+            "AMQP_URI": amqp_uri,
+            "MONGO_DB_PREFIX": prefix,
+            "NAMEKO_WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+        },
+        tmp_path,
+    ).wait_started()
     db = MongoClient(mongo_uri)[f"{prefix}probe"]
     try:
         with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=120) as cluster:  # generous: CI machines are shared
@@ -30,6 +38,7 @@ def test_nameko_eventlet_kombu_pymongo_and_werkzeug_work_together(mongo_uri, amq
         def call(i):  # one proxy per thread, as the gateway's pool lends them
             with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=30) as cluster:
                 return cluster.probe.echo(i)
+
         with ThreadPoolExecutor(8) as pool:
             assert sorted(pool.map(call, range(32))) == list(range(32))
 

@@ -1,5 +1,6 @@
 """The rate limit holds across gunicorn workers and pods (issue 15, finding 5): two limiters over
 one MongoDB collection, as two workers are, let through one burst between them, not one each."""
+
 import uuid
 
 from pymongo import MongoClient

@@ -1,4 +1,5 @@
 """Small documents of each accepted type, and the refused variants, made on the spot."""
+
 from __future__ import annotations
 
 import io
@@ -26,16 +27,19 @@ def pdf(text: str = "申报书 正文", *, pages: int = 1, encrypt: str | None =
 def pdf_with_javascript() -> bytes:
     from pypdf import PdfWriter
     from pypdf.generic import DictionaryObject, NameObject, TextStringObject
+
     writer = PdfWriter(clone_from=io.BytesIO(pdf()))
-    writer._root_object[NameObject("/OpenAction")] = DictionaryObject({
-        NameObject("/S"): NameObject("/JavaScript"), NameObject("/JS"): TextStringObject("app.alert('hi');")})
+    writer._root_object[NameObject("/OpenAction")] = DictionaryObject(
+        {NameObject("/S"): NameObject("/JavaScript"), NameObject("/JS"): TextStringObject("app.alert('hi');")}
+    )
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
 
 
-def ooxml(main_part: str = "word/document.xml", extra: dict[str, bytes] | None = None,
-          content_types: bool = True) -> bytes:
+def ooxml(
+    main_part: str = "word/document.xml", extra: dict[str, bytes] | None = None, content_types: bool = True
+) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         if content_types:
@@ -48,6 +52,7 @@ def ooxml(main_part: str = "word/document.xml", extra: dict[str, bytes] | None =
 
 def png() -> bytes:
     from PIL import Image
+
     buffer = io.BytesIO()
     Image.new("RGB", (4, 4), "red").save(buffer, "PNG")
     return buffer.getvalue()

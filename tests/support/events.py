@@ -3,6 +3,7 @@ CloudEvent (`services.common.envelope.new_event`) on `<source>.events` with the 
 as routing key, its data checked against the producer's contract (its `events.py`), each
 subject's sequence counting from 1. Tests of a consumer so do not depend on the
 producer's progress."""
+
 from __future__ import annotations
 
 import itertools
@@ -33,8 +34,9 @@ class Producers:
         self.publisher = Publisher(amqp_uri)
         self._sequences: dict[tuple[str, str], itertools.count] = {}
 
-    def publish(self, name: str, subject: str, data: dict, *, sequence: int | None = None,
-                time: datetime | None = None) -> Event:
+    def publish(
+        self, name: str, subject: str, data: dict, *, sequence: int | None = None, time: datetime | None = None
+    ) -> Event:
         """The next event of `subject` (or the one at `sequence`), stamped now (or at `time`)."""
         source = SOURCE_OF[name]
         if sequence is None:
@@ -57,8 +59,9 @@ class Producers:
         self.close()
 
 
-def publish_once(amqp_uri: str, name: str, subject: str, data: dict, *, sequence: int = 1,
-                 time: datetime | None = None) -> Event:
+def publish_once(
+    amqp_uri: str, name: str, subject: str, data: dict, *, sequence: int = 1, time: datetime | None = None
+) -> Event:
     """One event, on a connection of its own."""
     with Producers(amqp_uri) as producers:
         return producers.publish(name, subject, data, sequence=sequence, time=time)

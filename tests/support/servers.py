@@ -1,5 +1,6 @@
 """Real servers for tests: a SecantusDB wire server, an own RabbitMQ vhost, service
 processes started as `chuyi serve` starts them, and a TCP proxy a test can cut."""
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,11 @@ def mongo_server(storage: Path):
     port = free_port()
     binary = shutil.which("secantusd-py", path=str(Path(sys.executable).parent)) or "secantusd-py"
     log = open(storage.parent / f"secantus-{port}.log", "wb")
-    proc = subprocess.Popen([binary, "--port", str(port), "--storage-path", str(storage), "--sync-on-commit",
-                             "--log-level", "WARNING"], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--storage-path", str(storage), "--sync-on-commit", "--log-level", "WARNING"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
     try:
         client = MongoClient(uri, serverSelectionTimeoutMS=500)
@@ -87,12 +91,19 @@ class ServiceProcess:
         self.log_path = log_dir / f"{target.replace(':', '_').replace('.', '_')}-{uuid.uuid4().hex[:6]}.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chuyi", "serve", target], cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(REPO), "OPS_PORT": "0", **env})
+            [sys.executable, "-m", "chuyi", "serve", target],
+            cwd=REPO,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(REPO), "OPS_PORT": "0", **env},
+        )
 
     def wait_started(self, timeout: float = 60) -> "ServiceProcess":
-        wait_until(lambda: b"service started" in self.log_path.read_bytes() or self.proc.poll() is not None,
-                   timeout=timeout, what=f"{self.target} to start")
+        wait_until(
+            lambda: b"service started" in self.log_path.read_bytes() or self.proc.poll() is not None,
+            timeout=timeout,
+            what=f"{self.target} to start",
+        )
         if self.proc.poll() is not None:
             raise AssertionError(f"{self.target} exited:\n{self.log()}")
         return self
@@ -114,7 +125,9 @@ class ServiceProcess:
 
 class CuttableProxy:
     """A TCP proxy to the broker that a test can cut (every connection dropped, new
-    ones refused) and restore, without touching the machine's shared RabbitMQ."""
+    ones refused) and restore, or freeze (every connection kept open, and nothing passed on
+    either way: a broker that vanished without closing anything), without touching the
+    machine's shared RabbitMQ."""
 
     def __init__(self, target: str = BROKER):
         host, port = target.split(":")
@@ -123,7 +136,14 @@ class CuttableProxy:
         self._pairs: list[socket.socket] = []
         self._lock = threading.Lock()
         self._listener = None
+        self._frozen = threading.Event()
         self.restore()
+
+    def freeze(self) -> None:
+        self._frozen.set()
+
+    def thaw(self) -> None:
+        self._frozen.clear()
 
     def restore(self) -> None:
         listener = socket.socket()
@@ -162,13 +182,14 @@ class CuttableProxy:
             with self._lock:
                 self._pairs += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+                threading.Thread(target=self._pipe, args=(a, b, self._frozen), daemon=True).start()
 
     @staticmethod
-    def _pipe(src, dst) -> None:
+    def _pipe(src, dst, frozen) -> None:
         try:
             while data := src.recv(65536):
-                dst.sendall(data)
+                if not frozen.is_set():  # frozen: swallowed, as a vanished peer would
+                    dst.sendall(data)
         except OSError:
             pass
         finally:

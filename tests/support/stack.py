@@ -1,6 +1,7 @@
 """The whole platform for tests that go through the public HTTP API: every service as
 its own `chuyi serve` process and the gateway under gunicorn, on the test session's own
 vhost and wire server. Tests share one stack and keep apart by their own data."""
+
 from __future__ import annotations
 
 import os
@@ -24,15 +25,23 @@ class Stack:
         self.stopped = False
         self.prefix = f"s{uuid.uuid4().hex[:8]}_"
         materials_port = free_port()
-        self.env = {"MONGO_URI": mongo_uri, "AMQP_URI": amqp_uri, "MONGO_DB_PREFIX": self.prefix,
-                    "JWT_SECRET": JWT_SECRET, "EVENT_RETRY_DELAYS_MS": "200,1000", "RELAY_POLL_S": "0.2",
-                    "CHUYI_ALLOW_SHORT_NOTICE": "1",  # a public notice window may close within seconds
-                    "REPORT_REMINDER_CHECK_S": "1",  # annual report reminders go out within a second
-                    "SERVICE_HTTP_ADDRESS": f"127.0.0.1:{materials_port}",
-                    "APPLICATIONS_HTTP_URL": f"http://127.0.0.1:{materials_port}",
-                    # small, so tests reach the limits quickly
-                    "MATERIALS_MAX_FILE_BYTES": str(2 * 2 ** 20), "MATERIALS_MAX_APPLICATION_BYTES": str(3 * 2 ** 20),
-                    **env}
+        self.env = {
+            "MONGO_URI": mongo_uri,
+            "AMQP_URI": amqp_uri,
+            "MONGO_DB_PREFIX": self.prefix,
+            "JWT_SECRET": JWT_SECRET,
+            "EVENT_RETRY_DELAYS_MS": "200,1000",
+            "RELAY_POLL_S": "0.2",
+            "CHUYI_ALLOW_SHORT_NOTICE": "1",  # a public notice window may close within seconds
+            "REPORT_REMINDER_CHECK_S": "1",  # annual report reminders go out within a second
+            "RECTIFY_CHECK_S": "1",  # and passed rectification deadlines are told of
+            "SERVICE_HTTP_ADDRESS": f"127.0.0.1:{materials_port}",
+            "APPLICATIONS_HTTP_URL": f"http://127.0.0.1:{materials_port}",
+            # small, so tests reach the limits quickly
+            "MATERIALS_MAX_FILE_BYTES": str(2 * 2**20),
+            "MATERIALS_MAX_APPLICATION_BYTES": str(3 * 2**20),
+            **env,
+        }
         self.processes = {name: ServiceProcess(name, self.env, log_dir) for name in services}
         self.gateway = None
         try:
@@ -52,12 +61,27 @@ class Stack:
         self.base_url = f"http://127.0.0.1:{port}"
         self._gateway_log = open(log_dir / "gateway.log", "wb")
         self.gateway = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "-c", "services/gateway/gunicorn.conf.py",
-             "services.gateway.wsgi:app"], cwd=REPO, stdout=self._gateway_log, stderr=subprocess.STDOUT,
-            env={**os.environ, **self.env, "PYTHONPATH": str(REPO), "GATEWAY_BIND": f"127.0.0.1:{port}",
-                 "GATEWAY_WORKERS": "2", "GATEWAY_RATE_LIMIT_PER_S": "0", "GATEWAY_ANONYMOUS_RATE_LIMIT_PER_S": "0",
-                 "GATEWAY_METRICS_BIND": f"127.0.0.1:{free_port()}",
-                 "GATEWAY_READY_SERVICES": ",".join(services)})
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "-c",
+                "services/gateway/gunicorn.conf.py",
+                "services.gateway.wsgi:app",
+            ],
+            cwd=REPO,
+            stdout=self._gateway_log,
+            stderr=subprocess.STDOUT,
+            env={
+                **os.environ,
+                **self.env,
+                "PYTHONPATH": str(REPO),
+                "GATEWAY_BIND": f"127.0.0.1:{port}",
+                "GATEWAY_WORKERS": "2",
+                "GATEWAY_RATE_LIMIT_PER_S": "0",
+                "GATEWAY_ANONYMOUS_RATE_LIMIT_PER_S": "0",
+                "GATEWAY_METRICS_BIND": f"127.0.0.1:{free_port()}",
+                "GATEWAY_READY_SERVICES": ",".join(services),
+            },
+        )
         wait_until(lambda: self._ready(), timeout=60, what="the gateway to be ready")
 
     def _ready(self) -> bool:
@@ -83,6 +107,7 @@ class Stack:
 
     def db(self, service: str):
         from pymongo import MongoClient
+
         return MongoClient(self.mongo_uri, tz_aware=True)[f"{self.prefix}{service}"]
 
     def stop(self) -> None:

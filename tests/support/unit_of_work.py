@@ -2,6 +2,7 @@
 subclass names the attributes that hold its `tables` and its `events` schemas. `atomic`
 rolls a refused command's writes back, as the transaction would; `emitted` keeps the staged
 events, each checked against its schema as the outbox does."""
+
 from __future__ import annotations
 
 import copy

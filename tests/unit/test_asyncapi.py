@@ -3,6 +3,7 @@
 and applications domains make (in the platform's envelope) and the document's own
 examples validate against its JSON Schemas, and the marshmallow schemas of the services'
 events name the same fields."""
+
 import copy
 import json
 import shutil
@@ -45,11 +46,22 @@ CALL = {"_id": "call-2025-hv-group", "year": 2025}
 
 def _project(application_id: str, rank: int, succeeds: str | None = None) -> dict:
     application = {
-        "_id": application_id, "call_id": CALL["_id"], "category": "hv-group", "institution_id": "inst-0042",
-        "institution_name": "株洲职业技术学院", "prefecture": "株洲市", "recommender": None, "recommender_key": None,
-        "title": "轨道交通装备制造专业群", "summary": "概述", "construction_plan": "方案",
-        "yearly_targets": [{"year": 2026, "target": "建成实训基地一期"}], "performance_indicators": [],
-        "budget_request_fen": 600_000_000, "industry_fields": ["46"]}
+        "_id": application_id,
+        "call_id": CALL["_id"],
+        "category": "hv-group",
+        "institution_id": "inst-0042",
+        "institution_name": "株洲职业技术学院",
+        "prefecture": "株洲市",
+        "recommender": None,
+        "recommender_key": None,
+        "title": "轨道交通装备制造专业群",
+        "summary": "概述",
+        "construction_plan": "方案",
+        "yearly_targets": [{"year": 2026, "target": "建成实训基地一期"}],
+        "performance_indicators": [],
+        "budget_request_fen": 600_000_000,
+        "industry_fields": ["46"],
+    }
     return project_record(application, CALL, rank, "service:review", START, succeeds=succeeds)
 
 
@@ -58,11 +70,26 @@ def project_envelopes() -> list[dict]:
     `project_replaced` when a failed project's place goes to the call's reserve list."""
     project = _project("app-0001", 1)
     successor = _project("app-0011", 11, succeeds=project["_id"])
-    return [new_event("applications", "project_established", project["_id"], established_event(project), sequence=7,
-                      correlation_id="c-1", time=START).to_dict(),
-            new_event("applications", "project_replaced", place_of(project["_id"]),
-                      replaced_event({**project, "state": "failed"}, successor, 1, "province:office-1"), sequence=1,
-                      correlation_id="c-2", time=START).to_dict()]
+    return [
+        new_event(
+            "applications",
+            "project_established",
+            project["_id"],
+            established_event(project),
+            sequence=7,
+            correlation_id="c-1",
+            time=START,
+        ).to_dict(),
+        new_event(
+            "applications",
+            "project_replaced",
+            place_of(project["_id"]),
+            replaced_event({**project, "state": "failed"}, successor, 1, "province:office-1"),
+            sequence=1,
+            correlation_id="c-2",
+            time=START,
+        ).to_dict(),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +114,13 @@ def parser_verdicts(document, tmp_path_factory):
     broken["components"]["channelBindings"]["applicationsEvents"]["amqp"]["exchange"]["type"] = "topc"
     broken_path = tmp_path_factory.mktemp("asyncapi") / "broken.yaml"
     broken_path.write_text(yaml.safe_dump(broken, allow_unicode=True), encoding="utf-8")
-    run = subprocess.run([node, "validate.mjs", str(DOCUMENT), str(broken_path), "--strict"], cwd=TOOL,
-                         capture_output=True, text=True, timeout=180)
+    run = subprocess.run(
+        [node, "validate.mjs", str(DOCUMENT), str(broken_path), "--strict"],
+        cwd=TOOL,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     summaries = {json.loads(line)["file"]: json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")}
     output = run.stdout + run.stderr
     return {"ours": (summaries[str(DOCUMENT)], output), "broken": (summaries[str(broken_path)], output)}
@@ -109,8 +141,12 @@ def test_the_parser_refuses_a_broken_document(parser_verdicts):
 def test_the_document_describes_each_exchange_and_its_cloudevents(document):
     for service in ("funding", "applications"):
         binding = document["components"]["channelBindings"][f"{service}Events"]["amqp"]
-        assert binding["exchange"] == {"name": f"{service}.events", "type": "topic", "durable": True,
-                                       "autoDelete": False}
+        assert binding["exchange"] == {
+            "name": f"{service}.events",
+            "type": "topic",
+            "durable": True,
+            "autoDelete": False,
+        }
     assert document["components"]["operationBindings"]["persistent"]["amqp"]["deliveryMode"] == 2
     assert {c["address"] for c in document["channels"].values()} == set(NAMES)
     for channel in document["channels"].values():
@@ -146,18 +182,21 @@ def _first(envelopes, name):
     return copy.deepcopy(next(e for e in envelopes if name_of(e) == name))
 
 
-@pytest.mark.parametrize("break_it, path", [
-    (lambda e: e["data"]["award"].update(total=1.5), "data/award/total"),
-    (lambda e: e["data"]["award"]["by_source"].update(municipal=1), "data/award/by_source"),
-    (lambda e: e["data"]["award"].update(currency="USD"), "data/award/currency"),
-    (lambda e: e["data"].pop("tranches"), "data"),
-    (lambda e: e["data"].update(category="hv"), "data/category"),
-    (lambda e: e.update(type="cn.chuyi.funding.tranche_released.v1"), "type"),
-    (lambda e: e.update(sequence="1"), "sequence"),
-    (lambda e: e.update(specversion="0.3"), "specversion"),
-    (lambda e: e.pop("correlationid"), "(event)"),
-    (lambda e: e.update(time="2026-03-01 08:00:00"), "time"),
-])
+@pytest.mark.parametrize(
+    "break_it, path",
+    [
+        (lambda e: e["data"]["award"].update(total=1.5), "data/award/total"),
+        (lambda e: e["data"]["award"]["by_source"].update(municipal=1), "data/award/by_source"),
+        (lambda e: e["data"]["award"].update(currency="USD"), "data/award/currency"),
+        (lambda e: e["data"].pop("tranches"), "data"),
+        (lambda e: e["data"].update(category="hv"), "data/category"),
+        (lambda e: e.update(type="cn.chuyi.funding.tranche_released.v1"), "type"),
+        (lambda e: e.update(sequence="1"), "sequence"),
+        (lambda e: e.update(specversion="0.3"), "specversion"),
+        (lambda e: e.pop("correlationid"), "(event)"),
+        (lambda e: e.update(time="2026-03-01 08:00:00"), "time"),
+    ],
+)
 def test_the_schemas_refuse_a_broken_event(contract, envelopes, break_it, path):
     envelope = _first(envelopes, "funds_allocated")
     break_it(envelope)
@@ -205,8 +244,11 @@ def test_a_cloudevents_sdk_reads_the_envelope(envelopes):
     from cloudevents.core.v1.event import CloudEvent
 
     envelope = _first(envelopes, "tranche_released")
-    message = RabbitMQMessage(headers={}, content_type="application/cloudevents+json",
-                              body=json.dumps(envelope, ensure_ascii=False).encode("utf-8"))
+    message = RabbitMQMessage(
+        headers={},
+        content_type="application/cloudevents+json",
+        body=json.dumps(envelope, ensure_ascii=False).encode("utf-8"),
+    )
     event = from_rabbitmq(message, JSONFormat(), CloudEvent)
     assert event.get_type() == "cn.chuyi.funding.tranche_released.v1"
     assert event.get_subject() == envelope["data"]["project_id"]

@@ -3,6 +3,7 @@
 The validation tools live in their own venv (.venv-tools), which the first run installs from
 deploy/requirements-tools.txt; these tests are skipped only when that install fails.
 """
+
 import os
 import shutil
 import subprocess
@@ -62,37 +63,49 @@ def test_the_real_manifests_pass_every_check():
     ("relative", "old", "new", "failed_step", "named"),
     [
         pytest.param(
-            "base/gateway/deployment.yaml", "        image: chuyi\n", "",
+            "base/gateway/deployment.yaml",
+            "        image: chuyi\n",
+            "",
             "custom resources and house rules",
             "Deployment/chuyi-gateway: spec.template.spec.containers[0] (app): no image",
             id="deployment-without-image",
         ),
         pytest.param(
-            "base/service/deployment.yaml", "revisionHistoryLimit: 5", "revisionHistoryLimt: 5",
+            "base/service/deployment.yaml",
+            "revisionHistoryLimit: 5",
+            "revisionHistoryLimt: 5",
             "kubernetes-validate",
             "'revisionHistoryLimt' was unexpected",
             id="deployment-with-unknown-field",
         ),
         pytest.param(
-            "base/review/kustomization.yaml", 'value: "20"', "value: 20",
+            "base/review/kustomization.yaml",
+            'value: "20"',
+            "value: 20",
             "custom resources and house rules",
             "ScaledObject/chuyi-review: spec.triggers[0].metadata.value: 20 is not of type 'string'",
             id="keda-trigger-value-not-a-string",
         ),
         pytest.param(
-            "components/rabbitmq-cluster/topology.yaml", "defaultQueueType: quorum", "defaultQueueType: classic",
+            "components/rabbitmq-cluster/topology.yaml",
+            "defaultQueueType: quorum",
+            "defaultQueueType: classic",
             "custom resources and house rules",
             "Vhost/chuyi: spec.defaultQueueType: 'classic': want 'quorum'",
             id="vhost-not-quorum-by-default",
         ),
         pytest.param(
-            "overlays/dev/kustomization.yaml", "@chuyi-rabbitmq:5672/chuyi\n", "@chuyi-rabbitmq:5672/other\n",
+            "overlays/dev/kustomization.yaml",
+            "@chuyi-rabbitmq:5672/chuyi\n",
+            "@chuyi-rabbitmq:5672/other\n",
             "custom resources and house rules",
             "Secret/chuyi-secrets: AMQP_URI: vhost 'other' is not a Vhost of this overlay",
             id="amqp-uri-on-another-vhost",
         ),
         pytest.param(
-            "base/pod-defaults.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false",
+            "base/pod-defaults.yaml",
+            "readOnlyRootFilesystem: true",
+            "readOnlyRootFilesystem: false",
             "checkov",
             "CKV_K8S_22",
             id="writable-root-filesystem",
@@ -110,8 +123,13 @@ def test_a_broken_manifest_fails_naming_the_problem(copy_of_tree, relative, old,
 
 
 def test_the_gateway_reaches_the_applications_internal_port_and_nothing_else_does():
-    rendered = subprocess.run([str(TOOLS_VENV / "bin" / "kubectl"), "kustomize", str(ROOT / "deploy/k8s/overlays/prod")],
-                              capture_output=True, text=True, check=True, timeout=120).stdout
+    rendered = subprocess.run(
+        [str(TOOLS_VENV / "bin" / "kubectl"), "kustomize", str(ROOT / "deploy/k8s/overlays/prod")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
     documents = [d for d in yaml.safe_load_all(rendered) if d]
 
     def one(kind, name):
@@ -129,14 +147,22 @@ def test_the_gateway_reaches_the_applications_internal_port_and_nothing_else_doe
 
     def rules(selected, direction):
         """(peers' app names, ports) of each rule of the policies selecting the pods named `selected`."""
-        return [({peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
-                  for peer in rule.get("from" if direction == "ingress" else "to", [])},
-                 [port.get("port") for port in rule.get("ports", [])])
-                for policy in documents if policy["kind"] == "NetworkPolicy"
-                and policy["spec"]["podSelector"].get("matchLabels") == {"app.kubernetes.io/name": selected}
-                for rule in policy["spec"].get(direction, [])]
+        return [
+            (
+                {
+                    peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+                    for peer in rule.get("from" if direction == "ingress" else "to", [])
+                },
+                [port.get("port") for port in rule.get("ports", [])],
+            )
+            for policy in documents
+            if policy["kind"] == "NetworkPolicy"
+            and policy["spec"]["podSelector"].get("matchLabels") == {"app.kubernetes.io/name": selected}
+            for rule in policy["spec"].get(direction, [])
+        ]
 
     reaching = [peers for peers, ports in rules("chuyi-applications", "ingress") if pod_port in ports]
     assert reaching and all(peers == {"chuyi-gateway"} for peers in reaching), "only the gateway may reach it"
-    assert any(peers == {"chuyi-applications"} and pod_port in ports
-               for peers, ports in rules("chuyi-gateway", "egress"))
+    assert any(
+        peers == {"chuyi-applications"} and pod_port in ports for peers, ports in rules("chuyi-gateway", "egress")
+    )

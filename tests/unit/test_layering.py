@@ -1,64 +1,38 @@
-"""The layering, read from the source (import-linter's independence contract, by hand): no
-service imports another service's package, the gateway included; each may import only the
-kernel (`services.common`) and the contracts (`services.contracts`). The kernel and the
-contracts import no service. Imports inside functions count too.
+"""The layering. `make lint` checks the import-linter contracts of pyproject.toml: no service
+imports another service's package, the gateway included; the contracts (`services.contracts`)
+and the kernel (`services.common`) import no service; every domain imports no framework; the
+gateway imports no store. Here: that those contracts name every package of `services`, and
+that the kernel's modules import each other without a cycle, which import-linter does not see."""
 
-`NOT_APART_YET` lists the imports that still cross (issue 17): it may only shrink. An
-import not in it fails the test, and so does an entry that no longer occurs (remove it)."""
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2] / "services"
-SERVICES = ("applications", "review", "funding", "notify", "gateway")
 SHARED = ("common", "contracts")
-
-NOT_APART_YET = {
-    ("gateway", "services.applications.domain.calls"),
-    ("gateway", "services.applications.domain.content"),
-    ("gateway", "services.applications.domain.materials"),
-    ("gateway", "services.applications.domain.supervision"),
-    ("gateway", "services.applications.schemas"),
-    ("gateway", "services.funding.schemas"),
-    ("gateway", "services.notify.schemas"),
-    ("gateway", "services.review.domain.notice"),
-    ("gateway", "services.review.schemas"),
-}
+PYPROJECT = tomllib.loads((ROOT.parent / "pyproject.toml").read_text(encoding="utf-8"))
+CONTRACTS = PYPROJECT["tool"]["importlinter"]["contracts"]
 
 
-def imported_modules(package: str) -> set[str]:
-    """Every module a package's files import (`from a.b import c` counts as `a.b`)."""
-    found = set()
-    for path in (ROOT / package).rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-            if isinstance(node, ast.Import):
-                found.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                found.add(node.module)
-    return found
+def contract(name: str) -> dict:
+    return next(c for c in CONTRACTS if c["name"] == name)
 
 
-def crossings(package: str, allowed: tuple[str, ...]) -> set[tuple[str, str]]:
-    """The imports of another package of `services` than `package` and `allowed`."""
-    return {(package, module) for module in imported_modules(package)
-            if module.startswith("services.") and module.split(".")[1] not in (package, *allowed)}
-
-
-def test_no_service_imports_another_services_package():
-    crossing = set().union(*(crossings(service, SHARED) for service in SERVICES))
-    assert sorted(crossing - NOT_APART_YET) == [], "import the contract from services.contracts instead"
-    assert sorted(NOT_APART_YET - crossing) == [], "apart now: remove these from NOT_APART_YET"
-
-
-def test_the_kernel_and_the_contracts_import_no_service():
-    assert crossings("common", ()) == set()
-    assert crossings("contracts", ("common",)) == set()
-
-
-def test_every_service_package_is_checked():
+def test_the_import_contracts_name_every_service_package():
     packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
-    assert packages == {*SERVICES, *SHARED}
+    services = {f"services.{name}" for name in packages - set(SHARED)}
+    assert set(contract("Services are independent of each other, the gateway included")["modules"]) == services
+    assert set(contract("The contracts import no service")["forbidden_modules"]) == services
+    assert set(contract("The kernel imports no service and no contract")["forbidden_modules"]) == {
+        *services,
+        "services.contracts",
+    }
+    domains = {f"services.{name}.domain" for name in packages if (ROOT / name / "domain").is_dir()}
+    assert set(contract("Every domain imports no framework")["source_modules"]) == domains
+    stores = {f"services.{name}.store" for name in packages if (ROOT / name / "store.py").exists()}
+    assert set(contract("The gateway imports no store")["forbidden_modules"]) == stores
 
 
 def test_the_kernels_modules_import_each_other_without_a_cycle():
@@ -82,5 +56,6 @@ def test_the_kernels_modules_import_each_other_without_a_cycle():
             if module not in path and (found := cycle_from(start, [*path, module])):
                 return found
         return None
+
     cycles = [" → ".join(c) for module in sorted(graph) if (c := cycle_from(module, [module]))]
     assert cycles == []

@@ -1,5 +1,6 @@
 """A reply the broker refuses (its caller's reply queue died with a broker node) is dropped and the
 request acked; it does not raise into nameko, which would kill the whole service (issue 16 item 5)."""
+
 import ast
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,11 +23,14 @@ class Acks:
         self.acked.append(message)
 
 
-@pytest.mark.parametrize("error", [kombu.exceptions.OperationalError("nacked"), amqp.exceptions.MessageNacked(),
-                                   ConnectionResetError("reset")])
+@pytest.mark.parametrize(
+    "error",
+    [kombu.exceptions.OperationalError("nacked"), amqp.exceptions.MessageNacked(), ConnectionResetError("reset")],
+)
 def test_an_undeliverable_reply_is_dropped_and_the_request_acked(monkeypatch, error):
     def refuse(self, message, result, exc_info):
         raise error
+
     monkeypatch.setattr(nameko_rpc.RpcConsumer, "handle_result", refuse)
     consumer = rpc.RpcConsumer()
     consumer.queue_consumer = Acks()
@@ -39,6 +43,7 @@ def test_an_undeliverable_reply_is_dropped_and_the_request_acked(monkeypatch, er
 def test_other_errors_still_reach_nameko(monkeypatch):
     def broken(self, message, result, exc_info):
         raise TypeError("a bug")
+
     monkeypatch.setattr(nameko_rpc.RpcConsumer, "handle_result", broken)
     consumer = rpc.RpcConsumer()
     consumer.queue_consumer = Acks()
@@ -52,6 +57,10 @@ def test_no_service_uses_namekos_own_rpc_entrypoint():
         if "gateway" in path.parts:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module == "nameko.rpc" and any(a.name == "rpc" for a in node.names):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module == "nameko.rpc"
+                and any(a.name == "rpc" for a in node.names)
+            ):
                 offenders.append(str(path.relative_to(ROOT)))
     assert not offenders, offenders

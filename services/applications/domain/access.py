@@ -5,12 +5,15 @@ A record is described by the three things a scope can name: `institution_id`,
 `prefecture` and `recommender_key` (`Recommender.key` of its recommending authority). Anything outside
 the actor's scope is answered as if it did not exist.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from services.applications.domain.institutions import HRSS, Recommender
-from services.applications.domain.recommendation import HRSS_ROLE, PREFECTURE_ROLE, Actor
+from services.contracts.reference import HRSS, Recommender
+from services.common.actor import Actor
+from services.applications.domain.recommendation import HRSS_ROLE, PREFECTURE_ROLE
 
 PROVINCE_ROLE = "province"
 INSTITUTION_ROLE = "institution"
@@ -30,7 +33,7 @@ def scope(actor: Actor) -> dict[str, str] | None:
     return None
 
 
-def may_see(actor: Actor, record: Mapping) -> bool:
+def may_see(actor: Actor, record: Mapping[str, Any]) -> bool:
     wanted = scope(actor)
     return wanted is not None and all(record.get(name) == value for name, value in wanted.items())
 

@@ -1,9 +1,12 @@
 """Applications (申报书): their states, how many an institution may file, which fields a
 category uses and needs."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
+from services.contracts.applications import APPLICATION_STATES
 from services.contracts.catalogue import CATEGORY_FIELDS, FIELD_NAMES_ZH, Category
 from services.applications.domain.messages import (
     ApplicationLimitReached,
@@ -14,22 +17,23 @@ from services.applications.domain.messages import (
 )
 from services.common.statemachine import StateMachine, Transition
 
-DRAFT = "draft"
-SUBMITTED = "submitted"
-RECOMMENDED = "recommended"
-DECLINED = "declined"
-ELIGIBLE = "eligible"
-INELIGIBLE = "ineligible"
-IN_REVIEW = "in_review"
-APPROVED = "approved"
-NOT_SELECTED = "not_selected"
-WITHDRAWN = "withdrawn"
-CALL_CANCELLED = "call_cancelled"
+(
+    DRAFT,
+    SUBMITTED,
+    RECOMMENDED,
+    DECLINED,
+    ELIGIBLE,
+    INELIGIBLE,
+    IN_REVIEW,
+    APPROVED,
+    NOT_SELECTED,
+    WITHDRAWN,
+    CALL_CANCELLED,
+) = APPLICATION_STATES
 
 APPLICATION_MACHINE = StateMachine(
     "application",
-    [DRAFT, SUBMITTED, RECOMMENDED, DECLINED, ELIGIBLE, INELIGIBLE, IN_REVIEW, APPROVED, NOT_SELECTED, WITHDRAWN,
-     CALL_CANCELLED],
+    APPLICATION_STATES,
     [
         Transition("submit", {DRAFT}, SUBMITTED),
         Transition("recommend", {SUBMITTED}, RECOMMENDED),
@@ -44,18 +48,9 @@ APPLICATION_MACHINE = StateMachine(
         Transition("promote", {NOT_SELECTED}, APPROVED),
         Transition("withdraw", {DRAFT, SUBMITTED, RECOMMENDED}, WITHDRAWN),
         # Its call was cancelled (only before review, so never from in_review on).
-        Transition("close_with_call", {DRAFT, SUBMITTED, RECOMMENDED, ELIGIBLE}, CALL_CANCELLED,
-                   requires_reason=True),
+        Transition("close_with_call", {DRAFT, SUBMITTED, RECOMMENDED, ELIGIBLE}, CALL_CANCELLED, requires_reason=True),
     ],
 )
-#: Kinds of organisation in a vocational education group, with their Chinese names.
-ORGANISATION_KINDS = {
-    "government": "政府",
-    "industry": "行业",
-    "enterprise": "企业",
-    "school": "学校",
-    "research_institute": "科研院所",
-}
 #: States that hold one of the institution's places in a call (all but withdrawn).
 COUNTED_STATES = tuple(s for s in APPLICATION_MACHINE.states if s != WITHDRAWN)
 #: States of applications that were submitted and not withdrawn.
@@ -92,7 +87,7 @@ def check_editable(state: str) -> None:
         )
 
 
-def unused_fields(category: Category, data: Mapping) -> dict[str, list[Bilingual]]:
+def unused_fields(category: Category, data: Mapping[str, Any]) -> dict[str, list[Bilingual]]:
     """Category fields in `data` that this category does not use, as field errors."""
     return {
         name: [
@@ -106,7 +101,7 @@ def unused_fields(category: Category, data: Mapping) -> dict[str, list[Bilingual
     }
 
 
-def check_fields_used(category: Category, data: Mapping) -> None:
+def check_fields_used(category: Category, data: Mapping[str, Any]) -> None:
     """Raises FieldsRefused naming each category field `data` has that its category does not use."""
     unused = unused_fields(category, data)
     if unused:
@@ -123,12 +118,12 @@ def _is_blank(value: object) -> bool:
     return False
 
 
-def missing_fields(category: Category, application: Mapping) -> tuple[str, ...]:
+def missing_fields(category: Category, application: Mapping[str, Any]) -> tuple[str, ...]:
     """Fields the category needs before submission that are absent or blank."""
     return tuple(name for name in category.submission_fields if _is_blank(application.get(name)))
 
 
-def check_submittable(application: Mapping) -> None:
+def check_submittable(application: Mapping[str, Any]) -> None:
     """Review matches experts by industry field: no application goes in without one.
     Everything else a category needs is an eligibility finding. Raises IncompleteSubmission."""
     if _is_blank(application.get("industry_fields")):

@@ -1,11 +1,17 @@
-"""Calls (遴选批次): their states, the quota left, the window timers and the review plan rules."""
+"""Calls (遴选批次): their states, how a category's quota stands, and the window timers. The checks
+of a call's terms (the quota it may offer, its category's caps, the rubric) are the contract's,
+which the gateway makes too (services.contracts.applications)."""
+
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from services.contracts.catalogue import Category
+from services.contracts.applications import CALL_STATES, quota_problem
+from services.contracts.reference import ACTION_YEARS
 from services.applications.domain.messages import (
     Bilingual,
     CallNotOpen,
@@ -17,18 +23,10 @@ from services.applications.domain.messages import (
 )
 from services.common.statemachine import StateMachine, Transition
 
-DRAFT, OPEN, CLOSED, IN_REVIEW, NOTICED, FINALIZED, CANCELLED = (
-    "draft",
-    "open",
-    "closed",
-    "in_review",
-    "noticed",
-    "finalized",
-    "cancelled",
-)
+DRAFT, OPEN, CLOSED, IN_REVIEW, NOTICED, FINALIZED, CANCELLED = CALL_STATES
 CALL_MACHINE = StateMachine(
     "call",
-    [DRAFT, OPEN, CLOSED, IN_REVIEW, NOTICED, FINALIZED, CANCELLED],
+    CALL_STATES,
     [
         Transition("open", {DRAFT}, OPEN),
         Transition("close", {OPEN}, CLOSED),
@@ -43,9 +41,6 @@ CALL_MACHINE = StateMachine(
 )
 #: A call in one of these states holds its quota (it may still select that many).
 HOLDING_STATES = (DRAFT, OPEN, CLOSED, IN_REVIEW, NOTICED)
-RUBRIC_TOTAL_WEIGHT = 100
-#: The years of the action (湘教发〔2022〕7号): every call belongs to one of them.
-ACTION_YEARS = range(2022, 2026)
 
 
 def _require_aware(*moments: datetime) -> None:
@@ -74,10 +69,16 @@ class QuotaStanding:
     def available(self) -> int:
         return max(self.target - self.selected - self.held, 0)
 
-    def as_dict(self) -> dict:
-        return {"target": self.target, "selected": self.selected, "held": self.held, "available": self.available,
-                "selected_by_year": [{"year": year, "selected": count}
-                                     for year, count in sorted(self.selected_by_year.items())]}
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "selected": self.selected,
+            "held": self.held,
+            "available": self.available,
+            "selected_by_year": [
+                {"year": year, "selected": count} for year, count in sorted(self.selected_by_year.items())
+            ],
+        }
 
 
 def quota_standing(category: Category, selected_by_year: Mapping[int, int], held: int) -> QuotaStanding:
@@ -94,75 +95,30 @@ def check_extension(closes_at: datetime, new_closes_at: datetime, now: datetime)
     """A window is extended before it closes, and only later. Raises WindowClosed or FieldsRefused."""
     _require_aware(closes_at, new_closes_at, now)
     if now >= closes_at:
-        raise WindowClosed(Bilingual(
-            f"the window closed at {rfc3339(closes_at)}: a closed call cannot be extended",
-            f"申报已于{rfc3339(closes_at)}截止，不能延期"))
+        raise WindowClosed(
+            Bilingual(
+                f"the window closed at {rfc3339(closes_at)}: a closed call cannot be extended",
+                f"申报已于{rfc3339(closes_at)}截止，不能延期",
+            )
+        )
     if new_closes_at <= closes_at:
-        raise FieldsRefused({"closes_at": [Bilingual(
-            f"must be later than the current closing time {rfc3339(closes_at)}",
-            f"应晚于现截止时间{rfc3339(closes_at)}")]})
-
-
-def remaining_quota(category: Category, selected_count: int, held: int = 0) -> int:
-    return max(category.quota - selected_count - held, 0)
+        raise FieldsRefused(
+            {
+                "closes_at": [
+                    Bilingual(
+                        f"must be later than the current closing time {rfc3339(closes_at)}",
+                        f"应晚于现截止时间{rfc3339(closes_at)}",
+                    )
+                ]
+            }
+        )
 
 
 def check_call_quota(category: Category, quota: int, selected_count: int, held: int = 0) -> None:
-    """A call may offer at most what is left of its category's quota.
-
-    `selected_count`: what earlier calls of the category selected; `held`: the quotas of
-    its calls not finalized yet, which may still select that many. Raises QuotaExceeded.
-    """
-    left = remaining_quota(category, selected_count, held)
-    if quota > left:
-        raise QuotaExceeded(
-            Bilingual(
-                f"the call's quota {quota} is more than the {left} left of {category.code}'s "
-                f"quota of {category.quota} ({selected_count} already selected, {held} held by unfinished calls)",
-                f"本批次名额{quota}超过“{category.name_zh}”剩余名额{left}"
-                f"（总名额{category.quota}，已遴选{selected_count}，未结束批次占用{held}）",
-            )
-        )
-
-
-def call_terms_problems(category: Category, prefecture_cap: int, per_institution_limit: int) -> dict[str, Bilingual]:
-    """Terms of a call that its category forbids, by field."""
-    problems = {}
-    if category.one_per_prefecture and prefecture_cap != 1:
-        problems["prefecture_cap"] = Bilingual(
-            f"{category.code} takes one per prefecture: the cap must be 1",
-            f"“{category.name_zh}”每个市州限一所，推荐上限应为1",
-        )
-    if category.one_per_institution and per_institution_limit != 1:
-        problems["per_institution_limit"] = Bilingual(
-            f"{category.code} takes one application per institution: the limit must be 1",
-            f"“{category.name_zh}”每个单位每批次限报一项，限额应为1",
-        )
-    return problems
-
-
-def rubric_problems(criteria: Iterable[Mapping]) -> list[Bilingual]:
-    """What is wrong with a scoring rubric as a whole (codes repeated, weights not 100)."""
-    criteria = list(criteria)
-    problems = []
-    codes = [c["code"] for c in criteria]
-    repeated = sorted({code for code in codes if codes.count(code) > 1})
-    if repeated:
-        problems.append(
-            Bilingual(
-                f"criterion codes must be unique: {', '.join(repeated)} repeated",
-                f"评分指标代码不能重复：{'、'.join(repeated)}",
-            )
-        )
-    total = sum(c["weight"] for c in criteria)
-    if total != RUBRIC_TOTAL_WEIGHT:
-        problems.append(
-            Bilingual(
-                f"criterion weights must add up to {RUBRIC_TOTAL_WEIGHT}, not {total}",
-                f"评分指标权重之和应为{RUBRIC_TOTAL_WEIGHT}，当前为{total}",
-            )
-        )
-    return problems
+    """A call may offer at most what is left of its category's quota (`quota_problem`). Raises QuotaExceeded."""
+    problem = quota_problem(category, quota, selected_count, held)
+    if problem:
+        raise QuotaExceeded(problem)
 
 
 def due_events(state: str, opens_at: datetime, closes_at: datetime, now: datetime) -> tuple[str, ...]:
@@ -219,8 +175,13 @@ def check_decisions_open(state: str) -> None:
 
 
 _PROGRESSION = (DRAFT, OPEN, CLOSED, IN_REVIEW, NOTICED, FINALIZED)
-_EVENT_INTO = {OPEN: "open", CLOSED: "close", IN_REVIEW: "start_review", NOTICED: "publish_notice",
-               FINALIZED: "finalize"}
+_EVENT_INTO = {
+    OPEN: "open",
+    CLOSED: "close",
+    IN_REVIEW: "start_review",
+    NOTICED: "publish_notice",
+    FINALIZED: "finalize",
+}
 
 
 def catch_up(state: str, target: str) -> tuple[str, ...]:

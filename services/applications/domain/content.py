@@ -9,6 +9,7 @@ OOXML (DOCX, XLSX): a zip holding `[Content_Types].xml` and the main part of its
 macros (`vbaProject.bin`) and no archive inside it. JPEG and PNG: the signature and the
 image's own end marker.
 """
+
 from __future__ import annotations
 
 import zipfile
@@ -16,16 +17,12 @@ from typing import BinaryIO
 
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
-from pypdf.generic import DictionaryObject
+from pypdf.generic import DictionaryObject, PdfObject
 
-from services.applications.domain.messages import Bilingual, DomainError
+from services.common.errors import DomainError
+from services.applications.domain.messages import Bilingual
+from services.contracts.applications import DOCX, JPEG, PDF, PNG, XLSX
 
-PDF = "application/pdf"
-DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-JPEG = "image/jpeg"
-PNG = "image/png"
-MEDIA_TYPES = (PDF, DOCX, XLSX, JPEG, PNG)
 
 _OOXML_MAIN_PARTS = {"word/document.xml": DOCX, "xl/workbook.xml": XLSX}
 _ARCHIVE_SIGNATURES = (b"PK\x03\x04", b"Rar!", b"7z\xbc\xaf", b"\x1f\x8b", b"\xd0\xcf\x11\xe0", b"BZh")
@@ -37,23 +34,31 @@ _MAX_NAME = 255
 class UnsupportedType(DomainError):
     """The content is none of the accepted types (415)."""
 
+    status, kind = 415, "unsupported-content"
+
 
 class UnsafeContent(DomainError):
     """The content is of an accepted type but refused: encrypted, active or nested (422)."""
+
+    status, kind = 422, "unsafe-content"
 
 
 class BadFilename(DomainError):
     """The name carries a path or is not a plain file name (422)."""
 
+    status, kind = 422, "bad-filename"
+
 
 def check_filename(name: str) -> str:
     """The name as given when it is a plain file name: no path, no control characters."""
     if not name or len(name) > _MAX_NAME or name.strip() in (".", ".."):
-        raise BadFilename(Bilingual(f"The file name must be 1 to {_MAX_NAME} characters.",
-                                    f"文件名须为 1 至 {_MAX_NAME} 个字符"))
+        raise BadFilename(
+            Bilingual(f"The file name must be 1 to {_MAX_NAME} characters.", f"文件名须为 1 至 {_MAX_NAME} 个字符")
+        )
     if any(ch in name for ch in "/\\") or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-        raise BadFilename(Bilingual("The file name must not contain a path or control characters.",
-                                    "文件名不得包含路径或控制字符"))
+        raise BadFilename(
+            Bilingual("The file name must not contain a path or control characters.", "文件名不得包含路径或控制字符")
+        )
     return name
 
 
@@ -72,8 +77,12 @@ def media_type(stream: BinaryIO) -> str:
     if head.startswith(b"\xff\xd8\xff"):
         _check_trailer(stream, b"\xff\xd9", "JPEG")
         return JPEG
-    raise UnsupportedType(Bilingual("Only PDF, DOCX, XLSX, JPEG and PNG files are accepted (decided by content).",
-                                    "仅接受 PDF、DOCX、XLSX、JPEG、PNG 文件（按文件内容判断）"))
+    raise UnsupportedType(
+        Bilingual(
+            "Only PDF, DOCX, XLSX, JPEG and PNG files are accepted (decided by content).",
+            "仅接受 PDF、DOCX、XLSX、JPEG、PNG 文件（按文件内容判断）",
+        )
+    )
 
 
 def _unsafe(en: str, zh: str) -> UnsafeContent:
@@ -89,11 +98,13 @@ def _check_pdf(stream: BinaryIO) -> None:
         if reader.is_encrypted:
             raise _unsafe("Encrypted PDF files are not accepted.", "不接受加密的 PDF 文件")
         root = reader.trailer["/Root"].get_object()
+        if not isinstance(root, DictionaryObject):  # a broken document catalogue: the PDF cannot be read
+            raise TypeError(f"the document catalogue is {type(root).__name__}, not a dictionary")
         if _runs_code(root.get("/OpenAction")) or _runs_code(root.get("/AA")) or _has_scripts(root):
             raise _active_pdf()
         for page in reader.pages:
             annotations = page.get("/Annots")
-            for annotation in (annotations.get_object() if annotations else ()):
+            for annotation in annotations.get_object() if annotations else ():
                 annotation = annotation.get_object()
                 if _runs_code(annotation.get("/A")) or _runs_code(annotation.get("/AA")):
                     raise _active_pdf()
@@ -106,16 +117,17 @@ def _check_pdf(stream: BinaryIO) -> None:
 
 
 def _active_pdf() -> UnsafeContent:
-    return _unsafe("PDF files with JavaScript or launch actions are not accepted.",
-                   "不接受含 JavaScript 或启动程序动作的 PDF 文件")
+    return _unsafe(
+        "PDF files with JavaScript or launch actions are not accepted.", "不接受含 JavaScript 或启动程序动作的 PDF 文件"
+    )
 
 
-def _has_scripts(root) -> bool:
+def _has_scripts(root: DictionaryObject) -> bool:
     names = root.get("/Names")
     return bool(names and "/JavaScript" in names.get_object())
 
 
-def _runs_code(action, depth: int = 0) -> bool:
+def _runs_code(action: PdfObject | None, depth: int = 0) -> bool:
     """Whether an action (with its /Next chain) or an additional-actions dictionary runs code.
     An /OpenAction may also be a destination (an array): that runs nothing."""
     if action is None or depth > 32:
@@ -149,7 +161,7 @@ def _token_at_boundary(window: bytes, token: bytes) -> bool:
     """`/JS` inside `/JSomething` is another name: a token counts only where the name ends."""
     start = window.find(token)
     while start != -1:
-        after = window[start + len(token):start + len(token) + 1]
+        after = window[start + len(token) : start + len(token) + 1]
         if not after or not (after.isalnum() or after in b"#_-."):
             return True
         start = window.find(token, start + 1)
@@ -162,12 +174,19 @@ def _check_ooxml(stream: BinaryIO) -> str:
         with zipfile.ZipFile(stream) as archive:
             names = archive.namelist()
             if "[Content_Types].xml" not in names:
-                raise UnsupportedType(Bilingual("The zip file is not an Office document (no [Content_Types].xml).",
-                                                "该 zip 文件不是 Office 文档（缺少 [Content_Types].xml）"))
+                raise UnsupportedType(
+                    Bilingual(
+                        "The zip file is not an Office document (no [Content_Types].xml).",
+                        "该 zip 文件不是 Office 文档（缺少 [Content_Types].xml）",
+                    )
+                )
             kind = next((_OOXML_MAIN_PARTS[n] for n in names if n in _OOXML_MAIN_PARTS), None)
             if kind is None:
-                raise UnsupportedType(Bilingual("Only DOCX and XLSX Office documents are accepted.",
-                                                "仅接受 DOCX 和 XLSX 格式的 Office 文档"))
+                raise UnsupportedType(
+                    Bilingual(
+                        "Only DOCX and XLSX Office documents are accepted.", "仅接受 DOCX 和 XLSX 格式的 Office 文档"
+                    )
+                )
             if any(n.lower().endswith("vbaproject.bin") for n in names):
                 raise _unsafe("Office files with macros are not accepted.", "不接受含宏的 Office 文件")
             for info in archive.infolist():
@@ -175,8 +194,10 @@ def _check_ooxml(stream: BinaryIO) -> str:
                     continue
                 with archive.open(info) as member:
                     if member.read(4).startswith(_ARCHIVE_SIGNATURES):
-                        raise _unsafe(f"Archives inside the file are not accepted ({info.filename}).",
-                                      f"文件内不得嵌套压缩包（{info.filename}）")
+                        raise _unsafe(
+                            f"Archives inside the file are not accepted ({info.filename}).",
+                            f"文件内不得嵌套压缩包（{info.filename}）",
+                        )
             return kind
     except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError) as exc:
         raise UnsupportedType(Bilingual(f"The Office file cannot be read: {exc}.", "Office 文件无法解析")) from None

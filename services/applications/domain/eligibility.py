@@ -3,6 +3,7 @@
 Each rule yields a finding `{rule, passed, reason_zh, reason_en}`; the province confirms
 the automatic outcome or overrides it with a reason.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -12,7 +13,7 @@ from typing import Any
 
 from services.applications.domain.applications import application_limit, missing_fields
 from services.contracts.catalogue import FIELD_NAMES_ZH, Category
-from services.applications.domain.institutions import INSTITUTION_TYPES, Institution
+from services.contracts.reference import INSTITUTION_TYPES, Institution
 from services.applications.domain.messages import Bilingual, DecisionReasonRequired, RuleNotOverridable, rfc3339
 
 INSTITUTION_TYPE = "institution_type"
@@ -31,11 +32,11 @@ class Finding:
     passed: bool
     reason: Bilingual
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "passed": self.passed, "reason_zh": self.reason.zh, "reason_en": self.reason.en}
 
     @classmethod
-    def from_dict(cls, stored: Mapping) -> Finding:
+    def from_dict(cls, stored: Mapping[str, Any]) -> Finding:
         return cls(stored["rule"], stored["passed"], Bilingual(stored["reason_en"], stored["reason_zh"]))
 
 
@@ -168,7 +169,7 @@ class EligibilityDecision:
         """The application state machine's event for this decision."""
         return "confirm_eligible" if self.eligible else "rule_ineligible"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "eligible": self.eligible,
             "automatically_eligible": self.automatically_eligible,
@@ -192,9 +193,12 @@ def decide_eligibility(
     automatic = automatically_eligible(findings)
     hard = [f for f in findings if f.rule in HARD_RULES and not f.passed]
     if eligible and hard:
-        raise RuleNotOverridable(Bilingual(
-            "the notice's limit cannot be overridden: " + "; ".join(f.reason.en for f in hard),
-            "通知规定的申报条件不可推翻：" + "；".join(f.reason.zh for f in hard)))
+        raise RuleNotOverridable(
+            Bilingual(
+                "the notice's limit cannot be overridden: " + "; ".join(f.reason.en for f in hard),
+                "通知规定的申报条件不可推翻：" + "；".join(f.reason.zh for f in hard),
+            )
+        )
     reason = (reason or "").strip() or None
     if eligible != automatic and not reason:
         failed = ", ".join(f.rule for f in findings if not f.passed)
@@ -207,7 +211,9 @@ def decide_eligibility(
     return EligibilityDecision(eligible, automatic, reason, actor, at.astimezone(timezone.utc), findings)
 
 
-def applicant_snapshot(institution: Institution, application: Mapping, submitted_at: datetime) -> dict:
+def applicant_snapshot(
+    institution: Institution, application: Mapping[str, Any], submitted_at: datetime
+) -> dict[str, Any]:
     """What review needs of an application it is to review (the `applicant` of
     eligibility_checked): who applied, on what, who is on the team (by person key)."""
     return {

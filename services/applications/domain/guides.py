@@ -1,6 +1,7 @@
 """How the refusals of the applications service's state machines read to a portal: each
 state as the API shows it, each event as the step (and route) that makes it, in both
 languages (`services.common.replies.StateGuide`)."""
+
 from __future__ import annotations
 
 from services.applications.domain.applications import APPLICATION_MACHINE
@@ -23,19 +24,27 @@ CALL_GUIDE = StateGuide(
         "cancelled": PublicState("cancelled", "cancelled", "已撤销"),
     },
     {
-        "open": Bilingual("open the call (at its opens_at, or now: POST /v1/calls/{id}/open)",
-                          "开放申报（到开放时间自动开放，或立即开放：POST /v1/calls/{id}/open）"),
+        "open": Bilingual(
+            "open the call (at its opens_at, or now: POST /v1/calls/{id}/open)",
+            "开放申报（到开放时间自动开放，或立即开放：POST /v1/calls/{id}/open）",
+        ),
         "close": Bilingual("close the call (at its closes_at)", "截止申报（到截止时间自动截止）"),
-        "close_early": Bilingual("close the call early (POST /v1/calls/{id}/close)",
-                                 "提前截止申报（POST /v1/calls/{id}/close）"),
+        "close_early": Bilingual(
+            "close the call early (POST /v1/calls/{id}/close)", "提前截止申报（POST /v1/calls/{id}/close）"
+        ),
         "extend": Bilingual("extend the call (POST /v1/calls/{id}/extend)", "延长申报期（POST /v1/calls/{id}/extend）"),
-        "cancel": Bilingual("cancel the call (POST /v1/calls/{id}/cancel)", "撤销遴选批次（POST /v1/calls/{id}/cancel）"),
-        "start_review": Bilingual("assign experts (POST /v1/calls/{id}/assignments)",
-                                  "分配评审专家（POST /v1/calls/{id}/assignments）"),
-        "publish_notice": Bilingual("publish the notice (POST /v1/calls/{id}/notice)",
-                                    "发布公示（POST /v1/calls/{id}/notice）"),
-        "finalize": Bilingual("finalize the selection (POST /v1/calls/{id}/finalize)",
-                              "确定立项（POST /v1/calls/{id}/finalize）"),
+        "cancel": Bilingual(
+            "cancel the call (POST /v1/calls/{id}/cancel)", "撤销遴选批次（POST /v1/calls/{id}/cancel）"
+        ),
+        "start_review": Bilingual(
+            "assign experts (POST /v1/calls/{id}/assignments)", "分配评审专家（POST /v1/calls/{id}/assignments）"
+        ),
+        "publish_notice": Bilingual(
+            "publish the notice (POST /v1/calls/{id}/notice)", "发布公示（POST /v1/calls/{id}/notice）"
+        ),
+        "finalize": Bilingual(
+            "finalize the selection (POST /v1/calls/{id}/finalize)", "确定立项（POST /v1/calls/{id}/finalize）"
+        ),
     },
 )
 
@@ -45,8 +54,9 @@ APPLICATION_GUIDE = StateGuide(
     {
         "draft": PublicState("draft", "a draft", "为草稿"),
         "submitted": PublicState("submitted", "submitted, awaiting its recommendation", "已提交，等待推荐"),
-        "recommended": PublicState("recommended", "recommended, awaiting the eligibility decision",
-                                   "已推荐，等待资格审查"),
+        "recommended": PublicState(
+            "recommended", "recommended, awaiting the eligibility decision", "已推荐，等待资格审查"
+        ),
         "declined": PublicState("declined", "declined by its recommending authority", "未获推荐"),
         "eligible": PublicState("eligible", "eligible, awaiting review", "资格审查通过，等待评审"),
         "ineligible": PublicState("ineligible", "ineligible", "资格审查未通过"),
@@ -57,29 +67,49 @@ APPLICATION_GUIDE = StateGuide(
         "call_cancelled": PublicState("call_cancelled", "closed with its cancelled call", "因遴选批次撤销而关闭"),
     },
     {
-        "submit": Bilingual("submit the application (POST /v1/applications/{id}/submit)",
-                            "提交申报书（POST /v1/applications/{id}/submit）"),
-        "recommend": Bilingual("recommend the application (POST /v1/applications/{id}/recommend)",
-                               "推荐申报书（POST /v1/applications/{id}/recommend）"),
-        "decline": Bilingual("decline to recommend the application (POST /v1/applications/{id}/decline)",
-                             "不予推荐（POST /v1/applications/{id}/decline）"),
-        "confirm_eligible": Bilingual("decide its eligibility (POST /v1/applications/{id}/eligibility)",
-                                      "作出资格审查决定（POST /v1/applications/{id}/eligibility）"),
-        "rule_ineligible": Bilingual("decide its eligibility (POST /v1/applications/{id}/eligibility)",
-                                     "作出资格审查决定（POST /v1/applications/{id}/eligibility）"),
-        "start_review": Bilingual("assign experts to its call (POST /v1/calls/{call_id}/assignments)",
-                                  "为其遴选批次分配评审专家（POST /v1/calls/{call_id}/assignments）"),
-        "approve": Bilingual("finalize its call's selection (POST /v1/calls/{call_id}/finalize)",
-                             "确定其遴选批次立项（POST /v1/calls/{call_id}/finalize）"),
-        "pass_over": Bilingual("finalize its call's selection (POST /v1/calls/{call_id}/finalize)",
-                               "确定其遴选批次立项（POST /v1/calls/{call_id}/finalize）"),
-        "promote": Bilingual("give a left project's place to its call's reserve list "
-                             "(POST /v1/projects/{project_id}/successor)",
-                             "将退出项目的名额由其批次候补递补（POST /v1/projects/{project_id}/successor）"),
-        "withdraw": Bilingual("withdraw the application (POST /v1/applications/{id}/withdraw)",
-                              "撤回申报书（POST /v1/applications/{id}/withdraw）"),
-        "close_with_call": Bilingual("cancel its call (POST /v1/calls/{call_id}/cancel)",
-                                     "撤销其遴选批次（POST /v1/calls/{call_id}/cancel）"),
+        "submit": Bilingual(
+            "submit the application (POST /v1/applications/{id}/submit)",
+            "提交申报书（POST /v1/applications/{id}/submit）",
+        ),
+        "recommend": Bilingual(
+            "recommend the application (POST /v1/applications/{id}/recommend)",
+            "推荐申报书（POST /v1/applications/{id}/recommend）",
+        ),
+        "decline": Bilingual(
+            "decline to recommend the application (POST /v1/applications/{id}/decline)",
+            "不予推荐（POST /v1/applications/{id}/decline）",
+        ),
+        "confirm_eligible": Bilingual(
+            "decide its eligibility (POST /v1/applications/{id}/eligibility)",
+            "作出资格审查决定（POST /v1/applications/{id}/eligibility）",
+        ),
+        "rule_ineligible": Bilingual(
+            "decide its eligibility (POST /v1/applications/{id}/eligibility)",
+            "作出资格审查决定（POST /v1/applications/{id}/eligibility）",
+        ),
+        "start_review": Bilingual(
+            "assign experts to its call (POST /v1/calls/{call_id}/assignments)",
+            "为其遴选批次分配评审专家（POST /v1/calls/{call_id}/assignments）",
+        ),
+        "approve": Bilingual(
+            "finalize its call's selection (POST /v1/calls/{call_id}/finalize)",
+            "确定其遴选批次立项（POST /v1/calls/{call_id}/finalize）",
+        ),
+        "pass_over": Bilingual(
+            "finalize its call's selection (POST /v1/calls/{call_id}/finalize)",
+            "确定其遴选批次立项（POST /v1/calls/{call_id}/finalize）",
+        ),
+        "promote": Bilingual(
+            "give a left project's place to its call's reserve list (POST /v1/projects/{project_id}/successor)",
+            "将退出项目的名额由其批次候补递补（POST /v1/projects/{project_id}/successor）",
+        ),
+        "withdraw": Bilingual(
+            "withdraw the application (POST /v1/applications/{id}/withdraw)",
+            "撤回申报书（POST /v1/applications/{id}/withdraw）",
+        ),
+        "close_with_call": Bilingual(
+            "cancel its call (POST /v1/calls/{call_id}/cancel)", "撤销其遴选批次（POST /v1/calls/{call_id}/cancel）"
+        ),
     },
 )
 
@@ -93,12 +123,18 @@ PROJECT_GUIDE = StateGuide(
         "withdrawn": PublicState("withdrawn", "withdrawn and left the action", "已撤销，已退出"),
     },
     {
-        "fund": Bilingual("allocate its funds (POST /v1/calls/{call_id}/allocation)",
-                          "下达项目资金（POST /v1/calls/{call_id}/allocation）"),
-        "fail": Bilingual("record a failed milestone (POST /v1/projects/{project_id}/milestones)",
-                          "记录考核未通过（POST /v1/projects/{project_id}/milestones）"),
-        "withdraw": Bilingual("withdraw the project (POST /v1/projects/{project_id}/withdrawal)",
-                              "撤销该项目（POST /v1/projects/{project_id}/withdrawal）"),
+        "fund": Bilingual(
+            "allocate its funds (POST /v1/calls/{call_id}/allocation)",
+            "下达项目资金（POST /v1/calls/{call_id}/allocation）",
+        ),
+        "fail": Bilingual(
+            "record a failed milestone (POST /v1/projects/{project_id}/milestones)",
+            "记录考核未通过（POST /v1/projects/{project_id}/milestones）",
+        ),
+        "withdraw": Bilingual(
+            "withdraw the project (POST /v1/projects/{project_id}/withdrawal)",
+            "撤销该项目（POST /v1/projects/{project_id}/withdrawal）",
+        ),
     },
 )
 
@@ -113,16 +149,26 @@ REPORT_GUIDE = StateGuide(
         "accepted": PublicState("accepted", "accepted by the province", "省级已验收"),
     },
     {
-        "file": Bilingual("file the report (POST /v1/projects/{project_id}/annual-reports)",
-                          "报送年度报告（POST /v1/projects/{project_id}/annual-reports）"),
-        "return": Bilingual("return the report with a reason (POST /v1/annual-reports/{id}/return)",
-                            "退回年度报告并说明理由（POST /v1/annual-reports/{id}/return）"),
-        "refile": Bilingual("refile the report (POST /v1/annual-reports/{id}/refile)",
-                            "重新报送年度报告（POST /v1/annual-reports/{id}/refile）"),
-        "endorse": Bilingual("endorse the report (POST /v1/annual-reports/{id}/endorse)",
-                             "审核推荐年度报告（POST /v1/annual-reports/{id}/endorse）"),
-        "accept": Bilingual("accept the report (POST /v1/annual-reports/{id}/accept)",
-                            "验收年度报告（POST /v1/annual-reports/{id}/accept）"),
+        "file": Bilingual(
+            "file the report (POST /v1/projects/{project_id}/annual-reports)",
+            "报送年度报告（POST /v1/projects/{project_id}/annual-reports）",
+        ),
+        "return": Bilingual(
+            "return the report with a reason (POST /v1/annual-reports/{id}/return)",
+            "退回年度报告并说明理由（POST /v1/annual-reports/{id}/return）",
+        ),
+        "refile": Bilingual(
+            "refile the report (POST /v1/annual-reports/{id}/refile)",
+            "重新报送年度报告（POST /v1/annual-reports/{id}/refile）",
+        ),
+        "endorse": Bilingual(
+            "endorse the report (POST /v1/annual-reports/{id}/endorse)",
+            "审核推荐年度报告（POST /v1/annual-reports/{id}/endorse）",
+        ),
+        "accept": Bilingual(
+            "accept the report (POST /v1/annual-reports/{id}/accept)",
+            "验收年度报告（POST /v1/annual-reports/{id}/accept）",
+        ),
     },
 )
 

@@ -1,11 +1,13 @@
-"""The errors of the applications domain, each with its message in Chinese and English
-(`Bilingual`, from the kernel)."""
+"""The refusals of the applications domain, each with its message in Chinese and English
+(`Bilingual`) and, as the kernel's `DomainError`s, the status and problem type it is answered with."""
+
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timezone
 
-from services.common.bilingual import Bilingual
+from services.common.bilingual import Bilingual as Bilingual  # the domain's modules name it from here
+from services.common.errors import DomainError, FieldErrors
+from services.common.errors import NotFound as KernelNotFound
 
 
 def rfc3339(moment: datetime) -> str:
@@ -13,73 +15,75 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-class DomainError(Exception):
-    """A rule of the domain refused the request; `message` says why in both languages."""
-
-    def __init__(self, message: Bilingual):
-        self.message = message
-        super().__init__(message.en)
-
-
 class QuotaExceeded(DomainError):
-    pass
+    status, kind = 409, "quota-exceeded"
 
 
 class CallNotOpen(DomainError):
-    pass
+    status, kind = 409, "call-not-open"
 
 
 class WindowClosed(CallNotOpen):
     """The call's application window has passed."""
 
+    status, kind = 409, "window-closed"
+
 
 class DecisionsClosed(DomainError):
     """The call has moved on to review: recommendations and eligibility are settled."""
 
+    status, kind = 409, "decisions-closed"
+
 
 class ApplicationLimitReached(DomainError):
-    pass
+    status, kind = 409, "application-limit-reached"
 
 
 class NotEditable(DomainError):
-    pass
+    status, kind = 409, "not-editable"
 
 
 class NotRecommender(DomainError):
-    pass
+    status, kind = 403, "not-recommender"
 
 
 class RecommendationCapReached(DomainError):
-    pass
+    status, kind = 409, "recommendation-cap-reached"
 
 
 class DecisionReasonRequired(DomainError):
-    pass
+    """A decision that needs its reason: the refusal names the field `reason`."""
+
+    status, kind = 422, "reason-required"
+
+    def __init__(self, message: Bilingual):
+        super().__init__(message, {"reason": [message]})
 
 
 class RuleNotOverridable(DomainError):
     """A limit the notice sets (an institution type) failed: no decision makes it eligible."""
 
+    status, kind = 409, "rule-not-overridable"
 
-class NotFound(DomainError):
+
+class NotFound(KernelNotFound):
     """No such record, or not one the actor may see (never reveal which)."""
+
+    status, kind = 404, "not-found"
 
 
 class DuplicateCreditCode(DomainError):
-    pass
+    status, kind = 409, "duplicate-credit-code"
 
 
 class NotRegistered(DomainError):
     """The acting institution is not in the register."""
 
+    status, kind = 403, "institution-not-registered"
 
-class FieldsRefused(DomainError):
-    """Refused for what some fields hold (or lack): `errors` maps each field to its
-    messages; the first message is the refusal's own."""
 
-    def __init__(self, errors: Mapping[str, list[Bilingual]]):
-        self.errors = {field: list(messages) for field, messages in errors.items()}
-        super().__init__(next(iter(self.errors.values()))[0])
+class FieldsRefused(FieldErrors):
+    """Refused for what some fields hold (or lack), as the kernel's FieldErrors."""
 
 
 class IncompleteSubmission(FieldsRefused):
@@ -93,14 +97,22 @@ class UnknownReference(FieldsRefused):
 class ProjectNotLeft(DomainError):
     """Only the place of a project that has left (failed or withdrawn) can be given again."""
 
+    status, kind = 409, "project-not-left"
+
 
 class PlaceTaken(DomainError):
     """The left project's place went to the reserve list already, or a later call holds it."""
+
+    status, kind = 409, "place-taken"
 
 
 class ReserveExpired(DomainError):
     """The call's reserve list is no longer valid (docs/projects.md: its validity)."""
 
+    status, kind = 409, "reserve-expired"
+
 
 class ReserveEmpty(DomainError):
     """No application remains on the call's reserve list that the call's cap admits."""
+
+    status, kind = 409, "reserve-empty"

@@ -5,23 +5,23 @@ plan and yearly targets as approved, the award by source once funding allocates 
 milestones its tranches wait for, and a state. See docs/projects.md for why the
 applications service owns it and how issue 13 (reports, panels, adjustment) extends it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from services.common.statemachine import StateMachine, Transition, creation_entry
+from services.contracts.applications import PROJECT_STATES
 
-ESTABLISHED = "established"
-UNDER_CONSTRUCTION = "under_construction"
-FAILED = "failed"
-WITHDRAWN = "withdrawn"
+ESTABLISHED, UNDER_CONSTRUCTION, FAILED, WITHDRAWN = PROJECT_STATES
 #: The states of a project that has left the action (动态调整): its place is free again.
 LEFT = (FAILED, WITHDRAWN)
 
 PROJECT_MACHINE = StateMachine(
     "project",
-    [ESTABLISHED, UNDER_CONSTRUCTION, FAILED, WITHDRAWN],
+    PROJECT_STATES,
     [
         # Funding allocated its award: construction starts against the yearly targets.
         Transition("fund", {ESTABLISHED}, UNDER_CONSTRUCTION),
@@ -33,17 +33,37 @@ PROJECT_MACHINE = StateMachine(
     ],
 )
 #: What the approved application carries over into the project, as approved.
-PLAN_FIELDS = ("title", "summary", "construction_plan", "yearly_targets", "performance_indicators",
-               "budget_request_fen", "industry_fields")
+PLAN_FIELDS = (
+    "title",
+    "summary",
+    "construction_plan",
+    "yearly_targets",
+    "performance_indicators",
+    "budget_request_fen",
+    "industry_fields",
+)
 #: The application's fields that say whose the project is (and so who may see it).
-OWNER_FIELDS = ("call_id", "category", "institution_id", "institution_name", "prefecture", "recommender",
-                "recommender_key")
+OWNER_FIELDS = (
+    "call_id",
+    "category",
+    "institution_id",
+    "institution_name",
+    "prefecture",
+    "recommender",
+    "recommender_key",
+)
 #: Tranche states as funding reports them: scheduled, then released or withheld.
 SCHEDULED, RELEASED, WITHHELD = "scheduled", "released", "withheld"
 
 
-def project_record(application: Mapping, call: Mapping, rank: int, actor: str, at: datetime,
-                   succeeds: str | None = None) -> dict:
+def project_record(
+    application: Mapping[str, Any],
+    call: Mapping[str, Any],
+    rank: int,
+    actor: str,
+    at: datetime,
+    succeeds: str | None = None,
+) -> dict[str, Any]:
     """A new project from its approved application and call; its history starts with its
     creation (who, when, why). `succeeds`: the project that left, whose place it takes from
     the call's reserve list."""
@@ -67,14 +87,21 @@ def project_record(application: Mapping, call: Mapping, rank: int, actor: str, a
     }
 
 
-def established_event(project: Mapping) -> dict:
+def established_event(project: Mapping[str, Any]) -> dict[str, Any]:
     """The data of `project_established` for a new project record (documented in docs/asyncapi.yaml)."""
     plan = project["plan"]
     return {
-        "project_id": project["_id"], "call_id": project["call_id"], "category": project["category"],
-        "year": project["year"], "institution_id": project["institution_id"], "prefecture": project["prefecture"],
-        "title": plan["title"], "rank": project["rank"], "budget_request_fen": plan["budget_request_fen"] or 0,
-        "yearly_targets": [{"year": t["year"], "target": t["target"]} for t in plan["yearly_targets"] or ()]}
+        "project_id": project["_id"],
+        "call_id": project["call_id"],
+        "category": project["category"],
+        "year": project["year"],
+        "institution_id": project["institution_id"],
+        "prefecture": project["prefecture"],
+        "title": plan["title"],
+        "rank": project["rank"],
+        "budget_request_fen": plan["budget_request_fen"] or 0,
+        "yearly_targets": [{"year": t["year"], "target": t["target"]} for t in plan["yearly_targets"] or ()],
+    }
 
 
 def place_of(project_id: str) -> str:
@@ -84,24 +111,47 @@ def place_of(project_id: str) -> str:
     return f"place-of-{project_id}"
 
 
-def replaced_event(left: Mapping, successor: Mapping, reserve_position: int, by: str) -> dict:
+def replaced_event(
+    left: Mapping[str, Any], successor: Mapping[str, Any], reserve_position: int, by: str
+) -> dict[str, Any]:
     """The data of `project_replaced` (subject: `place_of` the project that left; documented in
     docs/asyncapi.yaml): its place went to `successor`, from its call's reserve list."""
     plan = successor["plan"]
     return {
-        "project_id": left["_id"], "call_id": left["call_id"], "category": left["category"], "year": left["year"],
-        "left_as": left["state"], "place_rank": left["rank"], "successor_project_id": successor["_id"],
-        "institution_id": successor["institution_id"], "prefecture": successor["prefecture"],
-        "title": plan["title"], "rank": successor["rank"], "reserve_position": reserve_position,
-        "budget_request_fen": plan["budget_request_fen"] or 0, "by": by}
+        "project_id": left["_id"],
+        "call_id": left["call_id"],
+        "category": left["category"],
+        "year": left["year"],
+        "left_as": left["state"],
+        "place_rank": left["rank"],
+        "successor_project_id": successor["_id"],
+        "institution_id": successor["institution_id"],
+        "prefecture": successor["prefecture"],
+        "title": plan["title"],
+        "rank": successor["rank"],
+        "reserve_position": reserve_position,
+        "budget_request_fen": plan["budget_request_fen"] or 0,
+        "by": by,
+    }
 
 
-def milestones_of(tranches: list[Mapping]) -> list[dict]:
+def milestones_of(tranches: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The milestones a project's money waits for, one per tranche, all scheduled."""
-    return [{"tranche": t["index"], "trigger": t["trigger"], "percent": t["percent"], "amount": t["amount"],
-             "state": SCHEDULED, "reason": None} for t in tranches]
+    return [
+        {
+            "tranche": t["index"],
+            "trigger": t["trigger"],
+            "percent": t["percent"],
+            "amount": t["amount"],
+            "state": SCHEDULED,
+            "reason": None,
+        }
+        for t in tranches
+    ]
 
 
-def with_tranche(milestones: list[Mapping], index: int, state: str, reason: str | None) -> list[dict]:
+def with_tranche(
+    milestones: list[Mapping[str, Any]], index: int, state: str, reason: str | None
+) -> list[dict[str, Any]]:
     """The milestones after funding released or withheld tranche `index` (others unchanged)."""
     return [{**m, "state": state, "reason": reason} if m["tranche"] == index else dict(m) for m in milestones]

@@ -6,44 +6,15 @@ recommends that school. The cap counts recommendations per recommending authorit
 (`Recommender.key`); the service enforces it atomically, this module states
 the rule and its error.
 """
+
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-
-from services.applications.domain.institutions import HRSS, PREFECTURE_BUREAU, Recommender
+from services.common.actor import Actor
+from services.contracts.reference import HRSS, PREFECTURE_BUREAU, Recommender
 from services.applications.domain.messages import Bilingual, NotRecommender, RecommendationCapReached
 
 PREFECTURE_ROLE = "prefecture"
 HRSS_ROLE = "hrss"
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts, from the verified token: role, subject and the scope the role needs."""
-
-    role: str
-    subject: str
-    prefecture: str | None = None
-    sponsor: str | None = None
-    institution_id: str | None = None
-    expert_id: str | None = None
-
-    @classmethod
-    def from_claims(cls, claims: Mapping) -> Actor:
-        """From the verified token's claims as the gateway forwards them."""
-        return cls(
-            role=claims["role"],
-            subject=claims["sub"],
-            prefecture=claims.get("prefecture"),
-            sponsor=claims.get("sponsor"),
-            institution_id=claims.get("institution_id"),
-            expert_id=claims.get("expert_id"),
-        )
-
-    @property
-    def audit_name(self) -> str:
-        return f"{self.role}:{self.subject}"
 
 
 def may_recommend(actor: Actor, recommender: Recommender) -> bool:

@@ -7,29 +7,34 @@ higher-vocational college (骨干高职高专院校) per prefecture, and at leas
 vocational school (公办中职学校) in every county the register knows; the prefecture's one rebuilt
 Chuyi secondary school is a project of the sv-prefecture category.
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
+from typing import Any
 
-from services.applications.domain.institutions import (
-    HIGHER_VOCATIONAL, PUBLIC, SECONDARY_VOCATIONAL, ownership_of)
+from services.contracts.reference import HIGHER_VOCATIONAL, PUBLIC, SECONDARY_VOCATIONAL, ownership_of
 
 REBUILT_SCHOOL_CATEGORY = "sv-prefecture"
 
 
-def _is_public(institution: Mapping) -> bool:
+def _is_public(institution: Mapping[str, Any]) -> bool:
     return (institution.get("ownership") or ownership_of(institution["credit_code"])) == PUBLIC
 
 
-def prefecture_facts(prefectures: Iterable[str], institutions: Iterable[Mapping], projects: Iterable[Mapping],
-                     year: int) -> list[dict]:
+def prefecture_facts(
+    prefectures: Iterable[str],
+    institutions: Iterable[Mapping[str, Any]],
+    projects: Iterable[Mapping[str, Any]],
+    year: int,
+) -> list[dict[str, Any]]:
     """Per prefecture, in the order given: its projects of calls up to `year` per category,
     its rebuilt Chuyi secondary schools, its backbone colleges, and each county of the
     register with its institutions and public secondary vocational schools."""
     wanted = list(prefectures)
-    counties: dict[str, dict[str, Counter]] = {p: defaultdict(Counter) for p in wanted}
-    backbone = Counter()
+    counties: dict[str, dict[str, Counter[str]]] = {p: defaultdict(Counter) for p in wanted}
+    backbone: Counter[str] = Counter()
     for institution in institutions:
         prefecture = institution["prefecture"]
         if prefecture not in counties:
@@ -40,24 +45,20 @@ def prefecture_facts(prefectures: Iterable[str], institutions: Iterable[Mapping]
             county["public_secondary"] += 1
         if institution["type"] == HIGHER_VOCATIONAL and institution.get("backbone"):
             backbone[prefecture] += 1
-    by_category: dict[str, Counter] = {p: Counter() for p in wanted}
+    by_category: dict[str, Counter[str]] = {p: Counter() for p in wanted}
     for project in projects:
         if project["prefecture"] in by_category and project["year"] <= year:
             by_category[project["prefecture"]][project["category"]] += 1
-    return [{"prefecture": p, "projects": dict(sorted(by_category[p].items())),
-             "rebuilt_schools": by_category[p][REBUILT_SCHOOL_CATEGORY], "backbone_colleges": backbone[p],
-             "counties": [{"county": name, "institutions": c["institutions"], "public_secondary": c["public_secondary"]}
-                          for name, c in sorted(counties[p].items())]}
-            for p in wanted]
-
-
-#: What a prefecture is scored on, each a share in [0, 1] (see docs/supervision.md), and the
-#: weights the province uses unless it sets its own for the year (they sum to 100).
-MEASURES: dict[str, str] = {
-    "projects": "立项项目",          # its projects against the provincial mean per prefecture
-    "local_money": "地方资金到位",    # local money disbursed against allocated
-    "milestones": "中期与验收",       # milestones passed against recorded
-    "reports": "年度报告按时",        # annual reports on time against due
-    "duties": "结构性任务",           # the structural duties met
-}
-DEFAULT_WEIGHTS: dict[str, int] = {"projects": 15, "local_money": 25, "milestones": 20, "reports": 15, "duties": 25}
+    return [
+        {
+            "prefecture": p,
+            "projects": dict(sorted(by_category[p].items())),
+            "rebuilt_schools": by_category[p][REBUILT_SCHOOL_CATEGORY],
+            "backbone_colleges": backbone[p],
+            "counties": [
+                {"county": name, "institutions": c["institutions"], "public_secondary": c["public_secondary"]}
+                for name, c in sorted(counties[p].items())
+            ],
+        }
+        for p in wanted
+    ]

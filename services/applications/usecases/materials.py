@@ -5,6 +5,7 @@ The bytes arrive and leave as streams (the service's internal HTTP entrypoint ha
 they go to GridFS in pieces while being hashed and counted against the limits, and the content
 checks read the stored copy back in pieces; nothing holds a whole file.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,10 +25,11 @@ from services.applications.domain.materials import (
     check_readable,
     watermark_text,
 )
-from services.applications.domain.messages import DomainError
-from services.applications.domain.recommendation import Actor
+from services.common.errors import DomainError
+from services.common.actor import Actor
 from services.applications.domain.watermark import watermark
 from services.applications.store import ApplicationsStore
+from services.contracts.applications import PDF
 
 READ_CHUNK = 256 * 1024
 _SPOOL_IN_MEMORY = 1024 * 1024
@@ -38,9 +40,11 @@ def limits_from_env(environ: Mapping[str, str] | None = None) -> Limits:
     else 20 MB, 100 MB and 50 MB."""
     env = os.environ if environ is None else environ
     base = Limits()
-    return Limits(int(env.get("MATERIALS_MAX_FILE_BYTES") or base.file_bytes),
-                  int(env.get("MATERIALS_MAX_APPLICATION_BYTES") or base.application_bytes),
-                  int(env.get("MATERIALS_MAX_REPORT_BYTES") or base.report_bytes))
+    return Limits(
+        int(env.get("MATERIALS_MAX_FILE_BYTES") or base.file_bytes),
+        int(env.get("MATERIALS_MAX_APPLICATION_BYTES") or base.application_bytes),
+        int(env.get("MATERIALS_MAX_REPORT_BYTES") or base.report_bytes),
+    )
 
 
 def chunks(body: BinaryIO, size: int = READ_CHUNK) -> Iterator[bytes]:
@@ -48,8 +52,16 @@ def chunks(body: BinaryIO, size: int = READ_CHUNK) -> Iterator[bytes]:
         yield piece
 
 
-def file_material(store: ApplicationsStore, actor: Actor, owner: Owner, kind: str, filename: str,
-                  body: BinaryIO, limits: Limits, now: datetime) -> dict:
+def file_material(
+    store: ApplicationsStore,
+    actor: Actor,
+    owner: Owner,
+    kind: str,
+    filename: str,
+    body: BinaryIO,
+    limits: Limits,
+    now: datetime,
+) -> dict:
     """Files `body` with the actor's application or report, while its files may change; refused
     content is not kept."""
     check_kind(kind, owner.kind)
@@ -75,10 +87,21 @@ def file_material(store: ApplicationsStore, actor: Actor, owner: Owner, kind: st
         if blob.size > limits.room(now_filed, owner.kind):
             raise limits.refusal(now_filed, owner.kind)
         store.note_materials_changed(owner, now)
-        return store.add_material({
-            **owner.query, "kind": kind, "filename": filename, "media_type": media_type,
-            "size": blob.size, "sha256": blob.sha256, "blob_id": blob.id,
-            "uploaded_by": actor.audit_name, "uploaded_at": now, "owner_state": doc["state"]})
+        return store.add_material(
+            {
+                **owner.query,
+                "kind": kind,
+                "filename": filename,
+                "media_type": media_type,
+                "size": blob.size,
+                "sha256": blob.sha256,
+                "blob_id": blob.id,
+                "uploaded_by": actor.audit_name,
+                "uploaded_at": now,
+                "owner_state": doc["state"],
+            }
+        )
+
     # Refused here (frozen or over the limit meanwhile), the claimed blob stays: it is checked
     # content that another upload may already share, and filing it again reuses it.
     return store.atomic(work)
@@ -100,12 +123,16 @@ def remove_material(store: ApplicationsStore, actor: Actor, owner: Owner, materi
         check_changeable(doc, owner.kind)
         store.note_materials_changed(owner, now)
         store.remove_material(store.material(owner, material_id)["_id"], actor, now, doc["state"])
+
     store.atomic(work)
 
 
 def _readable(store: ApplicationsStore, actor: Actor, owner: Owner, now: datetime) -> None:
-    deadline = (store.review_deadline(owner.id, actor.expert_id)
-                if actor.role == EXPERT_ROLE and owner.kind.experts_read else None)
+    deadline = (
+        store.review_deadline(owner.id, actor.expert_id)
+        if actor.role == EXPERT_ROLE and owner.kind.experts_read
+        else None
+    )
     check_readable(actor, store.owner_doc(owner), deadline, now, owner.kind)
 
 
@@ -130,7 +157,7 @@ def open_material(store: ApplicationsStore, actor: Actor, owner: Owner, material
     stored = store.open_blob(material["blob_id"])
     if actor.role != EXPERT_ROLE:
         return Download(material, stored, material["size"], material["sha256"])
-    if material["media_type"] != content.PDF:
+    if material["media_type"] != PDF:
         store.record_read(material, actor, now)
         return Download(material, stored, material["size"], material["sha256"])
     copy = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)

@@ -1,16 +1,30 @@
 """Projects after approval: their money and milestones as funding reports them, their leaving
 (动态调整), and the province's choice to give a left project's place to its call's reserve list."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
 
 from services.applications.domain.projects import (
-    ESTABLISHED, LEFT, RELEASED, WITHHELD, milestones_of, place_of, project_record, replaced_event,
-    with_tranche)
-from services.applications.domain.recommendation import Actor
+    ESTABLISHED,
+    LEFT,
+    RELEASED,
+    WITHHELD,
+    established_event,
+    milestones_of,
+    place_of,
+    project_record,
+    replaced_event,
+    with_tranche,
+)
+from services.common.actor import Actor
 from services.applications.domain.reserve import (
-    check_place_available, check_place_free, check_reserve_valid, next_on_reserve)
+    check_place_available,
+    check_place_free,
+    check_reserve_valid,
+    next_on_reserve,
+)
 from services.applications.store import ApplicationsStore
 
 FUNDING_ACTOR = "system:funding"
@@ -28,12 +42,23 @@ def _project(store: ApplicationsStore, data: Mapping) -> dict:
     return doc
 
 
+def establish(store: ApplicationsStore, project: dict) -> None:
+    """A new project, announced (project_established); one per approved application: a repeat
+    changes nothing."""
+    if store.insert_project(project):
+        store.emit("project_established", project["_id"], established_event(project))
+
+
 def funds_allocated(store: ApplicationsStore, data: Mapping, at: datetime, why: str) -> None:
     """The award by source and the tranche plan; an established project starts construction.
     Runs inside the handler's transaction."""
     doc = _project(store, data)
-    changes = {"award": dict(data["award"]), "milestones": milestones_of(data["tranches"]),
-               "clawback_policy": data["clawback_policy"], "updated_at": at}
+    changes = {
+        "award": dict(data["award"]),
+        "milestones": milestones_of(data["tranches"]),
+        "clawback_policy": data["clawback_policy"],
+        "updated_at": at,
+    }
     if doc["state"] == ESTABLISHED:
         store.move_project(doc, "fund", FUNDING_ACTOR, at, why, changes)
     else:
@@ -68,21 +93,35 @@ def give_place_to_reserve(store: ApplicationsStore, project_id: str, actor: Acto
     a project (`project_established`), and `project_replaced` tells funding to award it by the
     call's rule. All or nothing: a refusal (see domain/reserve.py) changes nothing. Returns the
     new project."""
+
     def work():
         left = store.scoped_project_doc(project_id, actor)
         check_place_free(left)
         call = store.call_doc(left["call_id"])
         check_reserve_valid(call["_id"], call.get("reserve_valid_until"), at)
         check_place_available(store.catalogue[left["category"]], *store.category_standing(left["category"]))
-        entry = next_on_reserve(call["_id"], call.get("reserve", []), store.reserve_waiting(call["_id"]),
-                                store.standing_by_prefecture(call["_id"]), call["prefecture_cap"])
-        why = (f"promoted from the reserve list (position {entry['reserve_position']}) to the place of project "
-               f"{left['_id']}, which {left['state']}")
-        application = store.move_application(store.application_doc(entry["application_id"]), "promote",
-                                             actor.audit_name, at, why)
+        entry = next_on_reserve(
+            call["_id"],
+            call.get("reserve", []),
+            store.reserve_waiting(call["_id"]),
+            store.standing_by_prefecture(call["_id"]),
+            call["prefecture_cap"],
+        )
+        why = (
+            f"promoted from the reserve list (position {entry['reserve_position']}) to the place of project "
+            f"{left['_id']}, which {left['state']}"
+        )
+        application = store.move_application(
+            store.application_doc(entry["application_id"]), "promote", actor.audit_name, at, why
+        )
         successor = project_record(application, call, entry["rank"], actor.audit_name, at, succeeds=left["_id"])
         store.give_place(left, successor, at)
-        store.emit("project_replaced", place_of(left["_id"]),
-                   replaced_event(left, successor, entry["reserve_position"], actor.audit_name))
+        establish(store, successor)
+        store.emit(
+            "project_replaced",
+            place_of(left["_id"]),
+            replaced_event(left, successor, entry["reserve_position"], actor.audit_name),
+        )
         return successor
+
     return store.atomic(work)

@@ -6,6 +6,7 @@ remainder, tranches in plan order), so every source's tranches add up to exactly
 source's award. A tranche's total is the sum of its per-source parts; it is within one
 fen per source of `percent` % of the award.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 from services.funding.domain.ledger import check_id
 from services.funding.domain.money import check_fen, split_by_source, split_largest_remainder
-from services.funding.domain.rules import FundingRule, TrancheSpec
+from services.contracts.funding_rules import FundingRule, TrancheSpec
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class ApprovedProject:
     rank: int
     request: int  # fen, what the application asked for
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_id(self.project_id, "project_id")
         if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
             raise ValueError(f"rank of {self.project_id} must be an integer >= 1, got {self.rank!r}")
@@ -59,8 +60,9 @@ class ProjectAward:
 def plan_tranches(by_source: Mapping[str, int], specs: tuple[TrancheSpec, ...]) -> tuple[Tranche, ...]:
     percents = [spec.percent for spec in specs]
     parts = {source: split_largest_remainder(amount, percents) for source, amount in by_source.items()}
-    return tuple(Tranche(i + 1, spec.trigger, spec.percent, {s: parts[s][i] for s in by_source})
-                 for i, spec in enumerate(specs))
+    return tuple(
+        Tranche(i + 1, spec.trigger, spec.percent, {s: parts[s][i] for s in by_source}) for i, spec in enumerate(specs)
+    )
 
 
 def award_project(rule: FundingRule, project: ApprovedProject, place_rank: int | None = None) -> ProjectAward:

@@ -5,14 +5,15 @@ available amount negative. The store does it with one conditional update per lin
 `{_id: line, available: {$gte: amount}}` + `{$inc: {available: -amount}}`, all lines of
 an allocation in one transaction; the pure rule and the shortfall are here.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from services.contracts.funding import CATEGORIES, FIRST_YEAR
-from services.funding.domain.money import SOURCES, check_fen
+from services.contracts.funding import CATEGORIES, FIRST_YEAR, SOURCES
+from services.funding.domain.money import check_fen
 
 #: Asia/Shanghai: China Standard Time, UTC+8 all year (no daylight saving since 1991).
 CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -49,7 +50,7 @@ class BudgetKey:
     category: str
     source: str
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_year_and_category(self.year, self.category)
         if self.source not in SOURCES:
             raise ValueError(f"source must be one of {list(SOURCES)}, got {self.source!r}")
@@ -60,8 +61,12 @@ def shortfall(available: Mapping[str, int], needed: Mapping[str, int]) -> dict[s
 
     A source absent from `available` has nothing available.
     """
-    return {source: max(0, check_fen(amount, f"needed[{source}]") - check_fen(available.get(source, 0), f"available[{source}]"))
-            for source, amount in needed.items()}
+    return {
+        source: max(
+            0, check_fen(amount, f"needed[{source}]") - check_fen(available.get(source, 0), f"available[{source}]")
+        )
+        for source, amount in needed.items()
+    }
 
 
 def fits(available: Mapping[str, int], needed: Mapping[str, int]) -> bool:

@@ -27,26 +27,21 @@ the award at every moment, and every account but `appropriation` stays >= 0.
 Withheld and clawed-back money stays on the project's accounts: handing it back to a
 budget line is a separate decision of the province, not made here.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from services.funding.domain.budget import BudgetKey
-from services.contracts.funding import CURRENCY
-from services.funding.domain.money import SOURCES, check_fen
+from services.contracts.funding import CURRENCY, MOVEMENTS, SOURCES
+from services.funding.domain.money import check_fen
 
 PROJECT_KINDS = ("reserved", "released", "withheld", "clawed_back")
 BUDGET_KINDS = ("appropriation", "budget")
-MOVEMENTS = {  # movement: (debited kind, credited kind)
-    "appropriation": ("budget", "appropriation"),
-    "reservation": ("reserved", "budget"),
-    "release": ("released", "reserved"),
-    "withholding": ("withheld", "reserved"),
-    "clawback": ("clawed_back", "released"),
-}
 
 
 class LedgerError(ValueError):
@@ -93,10 +88,18 @@ class Entry:
     project_id: str | None = None
     tranche: int | None = None  # the tranche's index in the plan, for tranche movements
 
-    def as_dict(self) -> dict:
-        return {"movement": self.movement, "debit": self.debit, "credit": self.credit, "amount": self.amount,
-                "currency": CURRENCY, "source": self.source, "at": self.at, "project_id": self.project_id,
-                "tranche": self.tranche}
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "movement": self.movement,
+            "debit": self.debit,
+            "credit": self.credit,
+            "amount": self.amount,
+            "currency": CURRENCY,
+            "source": self.source,
+            "at": self.at,
+            "project_id": self.project_id,
+            "tranche": self.tranche,
+        }
 
 
 def appropriation(key: BudgetKey, amount: int, at: datetime) -> Entry:
@@ -107,20 +110,42 @@ def appropriation(key: BudgetKey, amount: int, at: datetime) -> Entry:
 
 def reservation(year: int, category: str, project_id: str, by_source: Mapping[str, int], at: datetime) -> list[Entry]:
     """A project's award leaves the budget lines of (year, category), per source."""
-    return [Entry("reservation", project_account("reserved", project_id, source),
-                  budget_account(BudgetKey(year, category, source)), amount, source, at, project_id)
-            for source, amount in by_source.items() if amount]
+    return [
+        Entry(
+            "reservation",
+            project_account("reserved", project_id, source),
+            budget_account(BudgetKey(year, category, source)),
+            amount,
+            source,
+            at,
+            project_id,
+        )
+        for source, amount in by_source.items()
+        if amount
+    ]
 
 
-def tranche_movement(movement: str, project_id: str, tranche: int, by_source: Mapping[str, int],
-                     at: datetime) -> list[Entry]:
+def tranche_movement(
+    movement: str, project_id: str, tranche: int, by_source: Mapping[str, int], at: datetime
+) -> list[Entry]:
     """`release`, `withholding` or `clawback` of one tranche's per-source amounts."""
     if movement not in ("release", "withholding", "clawback"):
         raise ValueError(f"{movement!r} is not a tranche movement")
     debit_kind, credit_kind = MOVEMENTS[movement]
-    return [Entry(movement, project_account(debit_kind, project_id, source),
-                  project_account(credit_kind, project_id, source), amount, source, at, project_id, tranche)
-            for source, amount in by_source.items() if amount]
+    return [
+        Entry(
+            movement,
+            project_account(debit_kind, project_id, source),
+            project_account(credit_kind, project_id, source),
+            amount,
+            source,
+            at,
+            project_id,
+            tranche,
+        )
+        for source, amount in by_source.items()
+        if amount
+    ]
 
 
 @dataclass(frozen=True)
@@ -168,19 +193,25 @@ def _legs(position: int, entry: Entry) -> tuple[tuple[Account, str, int], tuple[
         raise LedgerError(f"entry {position}: amount must be a positive integer number of fen, got {entry.amount!r}")
     debit, credit = Account.parse(entry.debit), Account.parse(entry.credit)
     if (debit.kind, credit.kind) != MOVEMENTS[entry.movement]:
-        raise LedgerError(f"entry {position}: movement {entry.movement!r} debits {MOVEMENTS[entry.movement][0]} and credits "
-                          f"{MOVEMENTS[entry.movement][1]}, not {debit.kind} and {credit.kind}")
+        raise LedgerError(
+            f"entry {position}: movement {entry.movement!r} debits {MOVEMENTS[entry.movement][0]} and credits "
+            f"{MOVEMENTS[entry.movement][1]}, not {debit.kind} and {credit.kind}"
+        )
     if not debit.source == credit.source == entry.source:
         raise LedgerError(f"entry {position}: both accounts must be of source {entry.source!r}")
     project_owners = {a.owner for a in (debit, credit) if a.kind in PROJECT_KINDS}
     if project_owners and project_owners != {entry.project_id}:
-        raise LedgerError(f"entry {position}: its project accounts belong to {sorted(project_owners)}, "
-                          f"not to its project {entry.project_id!r}")
+        raise LedgerError(
+            f"entry {position}: its project accounts belong to {sorted(project_owners)}, "
+            f"not to its project {entry.project_id!r}"
+        )
     return (debit, entry.debit, entry.amount), (credit, entry.credit, -entry.amount)
 
 
 def _check_sign(position: int, entry: Entry, account: Account, name: str, balance: int) -> None:
     credit_normal = account.kind == "appropriation"
     if (balance > 0) if credit_normal else (balance < 0):
-        raise LedgerError(f"entry {position} ({entry.movement}) takes {name} to {balance} fen; "
-                          f"it must not go {'above' if credit_normal else 'below'} zero")
+        raise LedgerError(
+            f"entry {position} ({entry.movement}) takes {name} to {balance} fen; "
+            f"it must not go {'above' if credit_normal else 'below'} zero"
+        )

@@ -11,6 +11,7 @@ the whole to the fen:
 
 Each part is therefore within one fen of its exact share, and a part of weight 0 gets 0.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from services.contracts.funding import SOURCES
 
 
-def check_fen(value, name: str, *, positive: bool = False) -> int:
+def check_fen(value: object, name: str, *, positive: bool = False) -> int:
     """An amount of money: an int (not bool, not float) of fen, >= 0 (or > 0)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an integer number of fen, got {value!r}")

@@ -1,5 +1,6 @@
 """The funding service's use cases: each loads, decides with the domain, saves and emits
 through one unit of work (the store's transaction), one module per area."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

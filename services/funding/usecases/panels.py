@@ -6,6 +6,7 @@ tranche and claws back what the rule's claw-back policy names (`domain/milestone
 A result the project's funding cannot take (the province recorded the milestone directly
 meanwhile, or the project failed or completed already) is not recorded: the refusal is kept
 in the project's history, where the province sees it (GET /v1/projects/{id}/funding)."""
+
 from __future__ import annotations
 
 import logging
@@ -31,19 +32,30 @@ def record_panel_result(store: FundingStore, data: Mapping, at: datetime) -> dic
     the project's funding refused it (then noted in its history). Runs inside the handler's
     transaction."""
     try:
-        recorded = record_milestone(store, data["project_id"], data["milestone"], data["result"], data["reason"],
-                                    panel_actor(data), at)
+        recorded = record_milestone(
+            store, data["project_id"], data["milestone"], data["result"], data["reason"], panel_actor(data), at
+        )
     except (MilestoneRefused, NotFundedYet) as refused:
         why = getattr(refused, "why", None) or getattr(refused, "message", None) or str(refused)
         why = why if isinstance(why, Bilingual) else Bilingual(str(why), str(why))
-        log.warning("panel result not recorded", extra={"fields": {
-            "project_id": data["project_id"], "panel_id": data["panel_id"], "why": why.en}})
-        store.note_refused(data["project_id"], {
-            "event": f"{data['milestone']}_{data['result']}_refused", "actor": panel_actor(data), "at": at,
-            "reason": f"专家组结论未记录：{why.zh} / panel result not recorded: {why.en}"})
+        log.warning(
+            "panel result not recorded",
+            extra={"fields": {"project_id": data["project_id"], "panel_id": data["panel_id"], "why": why.en}},
+        )
+        store.note_refused(
+            data["project_id"],
+            {
+                "event": f"{data['milestone']}_{data['result']}_refused",
+                "actor": panel_actor(data),
+                "at": at,
+                "reason": f"专家组结论未记录：{why.zh} / panel result not recorded: {why.en}",
+            },
+        )
         return None
     if recorded is None:
-        log.warning("panel result for a project funding does not know", extra={"fields": {
-            "project_id": data["project_id"], "panel_id": data["panel_id"]}})
+        log.warning(
+            "panel result for a project funding does not know",
+            extra={"fields": {"project_id": data["project_id"], "panel_id": data["panel_id"]}},
+        )
         return None
     return recorded[0]

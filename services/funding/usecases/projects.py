@@ -1,4 +1,5 @@
 """Funded projects: the province records their mid-term review and acceptance, or withdraws them."""
+
 from __future__ import annotations
 
 import uuid
@@ -13,17 +14,30 @@ from services.funding.store import FundingStore
 from services.funding.usecases import emit_all
 
 
-def record_milestone(store: FundingStore, project_id: str, milestone: str, result: str, reason: str | None,
-                     actor: str, at: datetime) -> tuple[dict, dict] | None:
+def record_milestone(
+    store: FundingStore, project_id: str, milestone: str, result: str, reason: str | None, actor: str, at: datetime
+) -> tuple[dict, dict] | None:
     """Record a mid-term or acceptance result with its tranche moves, ledger entries and finance
     events; returns (the milestone record, the project after it), or None for a project that
     is not approved. Raises `NotFundedYet`, and the domain's `MilestoneRefused`."""
+
     def record_of(change: FundingChange) -> dict:
-        return {"id": f"ms_{uuid.uuid4().hex[:12]}", "milestone": milestone, "result": result,
-                "reason": change.audit.reason, "recorded_by": actor, "recorded_at": at}
-    return _change(store, project_id, at,
-                   lambda funding: decide_milestone(funding, milestone, result, actor=actor, reason=reason, at=at),
-                   record_of)
+        return {
+            "id": f"ms_{uuid.uuid4().hex[:12]}",
+            "milestone": milestone,
+            "result": result,
+            "reason": change.audit.reason,
+            "recorded_by": actor,
+            "recorded_at": at,
+        }
+
+    return _change(
+        store,
+        project_id,
+        at,
+        lambda funding: decide_milestone(funding, milestone, result, actor=actor, reason=reason, at=at),
+        record_of,
+    )
 
 
 def withdraw_project(store: FundingStore, project_id: str, reason: str, actor: str, at: datetime) -> dict | None:
@@ -34,8 +48,13 @@ def withdraw_project(store: FundingStore, project_id: str, reason: str, actor: s
     return None if changed is None else changed[1]
 
 
-def _change(store: FundingStore, project_id: str, at: datetime, decide: Callable[[ProjectFunding], FundingChange],
-            record_of: Callable[[FundingChange], dict] | None = None) -> tuple[dict | None, dict] | None:
+def _change(
+    store: FundingStore,
+    project_id: str,
+    at: datetime,
+    decide: Callable[[ProjectFunding], FundingChange],
+    record_of: Callable[[FundingChange], dict] | None = None,
+) -> tuple[dict | None, dict] | None:
     def work():
         funding = store.project_funding(project_id)
         if funding is None:
@@ -47,9 +66,14 @@ def _change(store: FundingStore, project_id: str, at: datetime, decide: Callable
         record = record_of(change) if record_of else None
         after = store.change_project_funding(change, funding.status, record, at)
         if after is None:
-            raise Conflict(Bilingual(f"project {project_id} changed while its funding was changed; send it again",
-                                     f"项目 {project_id} 的资金记录在修改期间发生变化，请重新提交"))
+            raise Conflict(
+                Bilingual(
+                    f"project {project_id} changed while its funding was changed; send it again",
+                    f"项目 {project_id} 的资金记录在修改期间发生变化，请重新提交",
+                )
+            )
         store.append_ledger(change.entries, funding.call_id)
         emit_all(store, change.events)
         return record, after
+
     return store.atomic(work)

@@ -1,14 +1,34 @@
 """The one place where route modules are registered: each service issue adds its module here."""
+
 from __future__ import annotations
 
 from flask import Flask
 
 from services.gateway.routes import (
-    annual_reports, applications, audit, funding, materials, notify, ops, panels, reports, review,
+    annual_reports,
+    applications,
+    audit,
+    funding,
+    materials,
+    notify,
+    ops,
+    panels,
+    reports,
+    review,
 )
 
-BLUEPRINTS = (ops.bp, applications.bp, annual_reports.bp, materials.bp, funding.bp, review.bp, panels.bp, notify.bp,
-              reports.bp, audit.bp)
+BLUEPRINTS = (
+    ops.bp,
+    applications.bp,
+    annual_reports.bp,
+    materials.bp,
+    funding.bp,
+    review.bp,
+    panels.bp,
+    notify.bp,
+    reports.bp,
+    audit.bp,
+)
 
 
 def register_routes(app: Flask) -> None:

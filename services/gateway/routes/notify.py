@@ -4,6 +4,7 @@ Whose messages, settings and webhooks: the token's scope (an institution's users
 their institution's, a prefecture bureau's its prefecture's, an expert has its own, the
 provincial office and finance one each). Another recipient's record answers 404.
 """
+
 from __future__ import annotations
 
 from flask import Blueprint, url_for
@@ -12,9 +13,13 @@ from marshmallow import fields
 from services.gateway.auth import ANY_ROLE
 from services.gateway.routing import Call, operation
 from services.gateway.schemas import PageQuerySchema, PageSchema
-from services.notify.schemas import (
-    InboxMessageSchema, NotificationSettingsOutSchema, NotificationSettingsSchema, WebhookCreatedSchema,
-    WebhookCreateSchema, WebhookSchema,
+from services.contracts.notify_api import (
+    InboxMessageSchema,
+    NotificationSettingsOutSchema,
+    NotificationSettingsSchema,
+    WebhookCreatedSchema,
+    WebhookCreateSchema,
+    WebhookSchema,
 )
 
 SERVICE = "notify"
@@ -37,7 +42,10 @@ class WebhookPageSchema(PageSchema):
 
 @bp.get("/v1/inbox")
 @operation(
-    summary="Your messages, newest first", tag="notifications", roles=ANY_ROLE, query=InboxQuerySchema,
+    summary="Your messages, newest first",
+    tag="notifications",
+    roles=ANY_ROLE,
+    query=InboxQuerySchema,
     responses={200: InboxPageSchema},
 )
 def list_inbox(call: Call):
@@ -46,8 +54,13 @@ def list_inbox(call: Call):
 
 @bp.post("/v1/inbox/<notification_id>/read")
 @operation(
-    summary="Mark one of your messages read", description="Marking a read message again changes nothing.",
-    tag="notifications", roles=ANY_ROLE, idempotent=True, responses={200: InboxMessageSchema}, problems=(404,),
+    summary="Mark one of your messages read",
+    description="Marking a read message again changes nothing.",
+    tag="notifications",
+    roles=ANY_ROLE,
+    idempotent=True,
+    responses={200: InboxMessageSchema},
+    problems=(404,),
 )
 def mark_read(call: Call, notification_id: str):
     return call.rpc(SERVICE, "mark_read", notification_id=notification_id).response()
@@ -55,8 +68,10 @@ def mark_read(call: Call, notification_id: str):
 
 @bp.get("/v1/notification-settings")
 @operation(
-    summary="Your notification settings: addresses, channels per kind, quiet hours", tag="notifications",
-    roles=ANY_ROLE, responses={200: NotificationSettingsOutSchema},
+    summary="Your notification settings: addresses, channels per kind, quiet hours",
+    tag="notifications",
+    roles=ANY_ROLE,
+    responses={200: NotificationSettingsOutSchema},
 )
 def get_notification_settings(call: Call):
     return call.rpc(SERVICE, "get_notification_settings").response()
@@ -66,8 +81,11 @@ def get_notification_settings(call: Call):
 @operation(
     summary="Set your notification settings",
     description="Replaces them whole. The inbox always receives; email and SMS go out only for the kinds that "
-                "want them and with an address; quiet hours (Asia/Shanghai) hold email and SMS until they end.",
-    tag="notifications", roles=ANY_ROLE, body=NotificationSettingsSchema, responses={200: NotificationSettingsOutSchema},
+    "want them and with an address; quiet hours (Asia/Shanghai) hold email and SMS until they end.",
+    tag="notifications",
+    roles=ANY_ROLE,
+    body=NotificationSettingsSchema,
+    responses={200: NotificationSettingsOutSchema},
 )
 def put_notification_settings(call: Call):
     return call.rpc(SERVICE, "put_notification_settings", settings=call.body).response()
@@ -77,10 +95,13 @@ def put_notification_settings(call: Call):
 @operation(
     summary="Subscribe a URL to signed event callbacks",
     description="Each event of the kinds named that concerns you is POSTed as its CloudEvent (structured JSON) "
-                "with the header Chuyi-Signature: t=<unix>,v1=<hex HMAC-SHA256 of \"<t>.<body>\"> under the "
-                "secret given once in this answer (docs/webhooks.md). Failed deliveries are retried with "
-                "exponential backoff; after repeated failures the webhook is disabled and you are told.",
-    tag="notifications", roles=WEBHOOK_ROLES, body=WebhookCreateSchema, idempotent=True,
+    'with the header Chuyi-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>"> under the '
+    "secret given once in this answer (docs/webhooks.md). Failed deliveries are retried with "
+    "exponential backoff; after repeated failures the webhook is disabled and you are told.",
+    tag="notifications",
+    roles=WEBHOOK_ROLES,
+    body=WebhookCreateSchema,
+    idempotent=True,
     responses={201: WebhookCreatedSchema},
 )
 def create_webhook(call: Call):
@@ -90,8 +111,11 @@ def create_webhook(call: Call):
 
 @bp.get("/v1/webhooks")
 @operation(
-    summary="Your webhooks (without their secrets)", tag="notifications", roles=WEBHOOK_ROLES,
-    query=PageQuerySchema, responses={200: WebhookPageSchema},
+    summary="Your webhooks (without their secrets)",
+    tag="notifications",
+    roles=WEBHOOK_ROLES,
+    query=PageQuerySchema,
+    responses={200: WebhookPageSchema},
 )
 def list_webhooks(call: Call):
     return call.rpc(SERVICE, "list_webhooks", **call.query).response()
@@ -99,8 +123,11 @@ def list_webhooks(call: Call):
 
 @bp.get("/v1/webhooks/<webhook_id>")
 @operation(
-    summary="One of your webhooks (without its secret)", tag="notifications", roles=WEBHOOK_ROLES,
-    responses={200: WebhookSchema}, problems=(404,),
+    summary="One of your webhooks (without its secret)",
+    tag="notifications",
+    roles=WEBHOOK_ROLES,
+    responses={200: WebhookSchema},
+    problems=(404,),
 )
 def get_webhook(call: Call, webhook_id: str):
     return call.rpc(SERVICE, "get_webhook", webhook_id=webhook_id).response()
@@ -108,8 +135,12 @@ def get_webhook(call: Call, webhook_id: str):
 
 @bp.delete("/v1/webhooks/<webhook_id>")
 @operation(
-    summary="Delete one of your webhooks", description="Its deliveries not yet made are given up.",
-    tag="notifications", roles=WEBHOOK_ROLES, responses={200: WebhookSchema}, problems=(404,),
+    summary="Delete one of your webhooks",
+    description="Its deliveries not yet made are given up.",
+    tag="notifications",
+    roles=WEBHOOK_ROLES,
+    responses={200: WebhookSchema},
+    problems=(404,),
 )
 def delete_webhook(call: Call, webhook_id: str):
     return call.rpc(SERVICE, "delete_webhook", webhook_id=webhook_id).response()

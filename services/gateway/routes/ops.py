@@ -1,5 +1,6 @@
 """Operational routes: liveness, readiness and the API's own description (metrics have a listener of
 their own: services.gateway.app)."""
+
 from __future__ import annotations
 
 import contextvars
@@ -16,7 +17,9 @@ bp = Blueprint("ops", __name__)
 
 
 @bp.get("/healthz")
-@operation(summary="The process is up (checks no dependency)", tag="operations", roles=PUBLIC, responses={200: HealthSchema})
+@operation(
+    summary="The process is up (checks no dependency)", tag="operations", roles=PUBLIC, responses={200: HealthSchema}
+)
 def healthz(call: Call):
     return jsonify(status="ok")
 
@@ -25,7 +28,9 @@ def healthz(call: Call):
 @operation(
     summary="The broker is reachable and every service answers ping",
     description="503 with the same body when any check fails.",
-    tag="operations", roles=PUBLIC, responses={200: ReadinessSchema, 503: ReadinessSchema},
+    tag="operations",
+    roles=PUBLIC,
+    responses={200: ReadinessSchema, 503: ReadinessSchema},
 )
 def readyz(call: Call):
     state = gateway()
@@ -36,7 +41,9 @@ def readyz(call: Call):
         checks = {"broker": {"ok": True}}
         with ThreadPoolExecutor(max_workers=max(1, len(services))) as pool:
             # copy_context: each ping carries this request's id.
-            futures = {name: pool.submit(contextvars.copy_context().run, _ping, state.rpc, name, timeout) for name in services}
+            futures = {
+                name: pool.submit(contextvars.copy_context().run, _ping, state.rpc, name, timeout) for name in services
+            }
             checks.update({name: future.result() for name, future in futures.items()})
     except RpcError as exc:
         checks = {"broker": {"ok": False, "detail": exc.detail}}
@@ -62,7 +69,9 @@ def _ping(rpc, service: str, timeout: float) -> dict:
 
 
 @bp.get("/openapi.json")
-@operation(summary="This API's OpenAPI 3.1 document", tag="operations", roles=PUBLIC, responses={200: "application/json"})
+@operation(
+    summary="This API's OpenAPI 3.1 document", tag="operations", roles=PUBLIC, responses={200: "application/json"}
+)
 def openapi_json(call: Call):
     return jsonify(api_spec(current_app))
 

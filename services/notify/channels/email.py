@@ -3,6 +3,7 @@
 The Message-ID is derived from the delivery id, so that the rare message sent twice
 (a crash between sending and recording it) is recognisable as one by mail clients.
 """
+
 from __future__ import annotations
 
 import smtplib
@@ -14,16 +15,39 @@ from services.notify.channels import PermanentFailure, TransientFailure
 
 
 class SmtpMailer:
-    def __init__(self, host: str, port: int, sender: str, *, ssl: bool = False, starttls: bool = False,
-                 username: str | None = None, password: str | None = None, timeout_s: float = 10.0):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        *,
+        ssl: bool = False,
+        starttls: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+        timeout_s: float = 10.0,
+    ):
         self.host, self.port, self.sender = host, port, sender
-        self.ssl, self.starttls, self.username, self.password, self.timeout_s = ssl, starttls, username, password, timeout_s
+        self.ssl, self.starttls, self.username, self.password, self.timeout_s = (
+            ssl,
+            starttls,
+            username,
+            password,
+            timeout_s,
+        )
 
     @classmethod
     def from_settings(cls, settings) -> "SmtpMailer":
-        return cls(settings.smtp_host, settings.smtp_port, settings.smtp_from, ssl=settings.smtp_ssl,
-                   starttls=settings.smtp_starttls, username=settings.smtp_username,
-                   password=settings.smtp_password, timeout_s=settings.smtp_timeout_s)
+        return cls(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_from,
+            ssl=settings.smtp_ssl,
+            starttls=settings.smtp_starttls,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            timeout_s=settings.smtp_timeout_s,
+        )
 
     def message(self, to: str, content: Mapping, message_id: str) -> EmailMessage:
         message = EmailMessage()

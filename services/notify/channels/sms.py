@@ -1,6 +1,7 @@
 """SMS through a pluggable provider. `SMS_PROVIDER=log` (the default) only logs each
 message; a real gateway is a class `package.module:Class` with a no-argument
 constructor (it reads its own settings) and the `SmsProvider` method."""
+
 from __future__ import annotations
 
 import importlib
@@ -24,7 +25,10 @@ class LogSmsProvider:
     """Sends nothing: writes each message to the log, the number masked."""
 
     def send(self, phone: str, text: str, reference: str) -> None:
-        log.info("sms (log provider, not sent)", extra={"fields": {"to": masked(phone), "text": text, "reference": reference}})
+        log.info(
+            "sms (log provider, not sent)",
+            extra={"fields": {"to": masked(phone), "text": text, "reference": reference}},
+        )
 
 
 def load_provider(name: str) -> SmsProvider:

@@ -4,6 +4,7 @@ Headers: `Chuyi-Signature` (see domain/signature.py), `Chuyi-Delivery` (the deli
 with the CloudEvent's `id`, how a receiver drops the rare duplicate) and the CloudEvents
 structured content type. Any answer but a 2xx, a redirect included, is a failure.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,8 @@ import requests
 
 from services.notify.channels import TransientFailure
 from services.notify.domain.signature import DELIVERY_HEADER, HEADER, sign
-from services.notify.domain.webhooks import address_problem, url_problem
+from services.notify.domain.webhooks import address_problem
+from services.contracts.notify import url_problem
 
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 
@@ -50,8 +52,12 @@ class WebhookPoster:
         if problem:
             raise TransientFailure(f"the URL {problem}")
         body = body_of(event)
-        headers = {"Content-Type": CONTENT_TYPE, HEADER: sign(secret, body, int(time.time())),
-                   DELIVERY_HEADER: delivery_id, "User-Agent": "chuyi-notify/1"}
+        headers = {
+            "Content-Type": CONTENT_TYPE,
+            HEADER: sign(secret, body, int(time.time())),
+            DELIVERY_HEADER: delivery_id,
+            "User-Agent": "chuyi-notify/1",
+        }
         try:
             answer = requests.post(url, data=body, headers=headers, timeout=self.timeout_s, allow_redirects=False)
         except requests.RequestException as exc:

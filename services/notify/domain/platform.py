@@ -1,13 +1,15 @@
 """The platform's own notices, raised by timers and by the senders rather than by events:
 review reminders, dead letters piling up, a webhook switched off. Each has a key that
 makes it once per window: planning it again with the same key plans nothing."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
-from services.notify.domain.kinds import DEAD_LETTERS, REVIEW_REMINDER, WEBHOOK_DISABLED
+from services.contracts.notify import DEAD_LETTERS, REVIEW_REMINDER, WEBHOOK_DISABLED
 from services.notify.domain.recipients import PROVINCE, Directory, Notice, audience, call_name_of, expert, titled
 
 
@@ -18,7 +20,7 @@ class Origin:
 
     id: str
     subject: str
-    event: dict | None = None
+    event: dict[str, Any] | None = None
 
 
 def due_window(now: datetime, hours: float) -> tuple[datetime, datetime]:
@@ -30,21 +32,33 @@ def _iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def review_reminders(assignments: Iterable[Mapping], directory: Directory) -> list[tuple[Origin, Notice]]:
+def review_reminders(assignments: Iterable[Mapping[str, Any]], directory: Directory) -> list[tuple[Origin, Notice]]:
     """One reminder per expert and review deadline, listing the open assignments due then.
     `assignments`: open assignments due in the window (expert_id, application_id, call_id,
     review_deadline)."""
-    groups: dict[tuple[str, datetime], list[Mapping]] = {}
+    groups: dict[tuple[str, datetime], list[Mapping[str, Any]]] = {}
     for a in assignments:
         groups.setdefault((a["expert_id"], a["review_deadline"]), []).append(a)
     reminders = []
     for (expert_id, deadline), due in sorted(groups.items(), key=lambda g: (g[0][1], g[0][0])):
-        entries = [titled(directory, {"application_id": a["application_id"],
-                                      "call_name": call_name_of(directory, a["call_id"])}) for a in due]
+        entries = [
+            titled(
+                directory, {"application_id": a["application_id"], "call_name": call_name_of(directory, a["call_id"])}
+            )
+            for a in due
+        ]
         deadline_text = _iso(deadline)
         origin = Origin(f"{REVIEW_REMINDER}:{expert_id}:{deadline_text}", subject=due[0]["call_id"])
-        reminders.append((origin, Notice(expert(expert_id), REVIEW_REMINDER,
-                                         {"audience": "expert", "deadline": deadline_text, "entries": entries})))
+        reminders.append(
+            (
+                origin,
+                Notice(
+                    expert(expert_id),
+                    REVIEW_REMINDER,
+                    {"audience": "expert", "deadline": deadline_text, "entries": entries},
+                ),
+            )
+        )
     return reminders
 
 
@@ -54,14 +68,29 @@ def dead_letters_notice(depths: Mapping[str, int], now: datetime) -> tuple[Origi
     if not piling:
         return None
     hour = now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H")
-    return (Origin(f"{DEAD_LETTERS}:{hour}", subject=DEAD_LETTERS),
-            Notice(PROVINCE, DEAD_LETTERS, {"audience": "province", "queues": piling,
-                                             "total": sum(p["depth"] for p in piling)}))
+    return (
+        Origin(f"{DEAD_LETTERS}:{hour}", subject=DEAD_LETTERS),
+        Notice(
+            PROVINCE, DEAD_LETTERS, {"audience": "province", "queues": piling, "total": sum(p["depth"] for p in piling)}
+        ),
+    )
 
 
-def webhook_disabled_notice(webhook: Mapping, failures: int, last_error: str, disabled_at: datetime) -> tuple[Origin, Notice]:
+def webhook_disabled_notice(
+    webhook: Mapping[str, Any], failures: int, last_error: str, disabled_at: datetime
+) -> tuple[Origin, Notice]:
     owner = webhook["owner"]
-    return (Origin(f"{WEBHOOK_DISABLED}:{webhook['_id']}:{_iso(disabled_at)}", subject=webhook["_id"]),
-            Notice(owner, WEBHOOK_DISABLED, {"audience": audience(owner), "url": webhook["url"],
-                                              "webhook_id": webhook["_id"], "failures": failures,
-                                              "last_error": last_error}))
+    return (
+        Origin(f"{WEBHOOK_DISABLED}:{webhook['_id']}:{_iso(disabled_at)}", subject=webhook["_id"]),
+        Notice(
+            owner,
+            WEBHOOK_DISABLED,
+            {
+                "audience": audience(owner),
+                "url": webhook["url"],
+                "webhook_id": webhook["_id"],
+                "failures": failures,
+                "last_error": last_error,
+            },
+        ),
+    )

@@ -1,24 +1,18 @@
 """A recipient's preferences (addresses, channels per kind, quiet hours) and the routes
 a notice takes: the inbox always, email and SMS where wanted and set up, each webhook
 subscribed to the kind."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.notify.domain.kinds import EMAIL, SMS, WEBHOOK
+from services.contracts.notify import EMAIL, SMS, WEBHOOK, parse_clock
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def parse_clock(text: str) -> time:
-    """'HH:MM' (24-hour). Raises ValueError."""
-    hours, _, minutes = text.partition(":")
-    if len(hours) != 2 or len(minutes) != 2 or not (hours + minutes).isdigit():
-        raise ValueError(f"{text!r} is not a time of day HH:MM")
-    return time(int(hours), int(minutes))
 
 
 @dataclass(frozen=True)
@@ -28,7 +22,7 @@ class QuietHours:
     start: time
     end: time
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.start == self.end:
             raise ValueError("quiet hours must start and end at different times")
 
@@ -54,13 +48,14 @@ class Preferences:
     quiet_hours: QuietHours | None = None
 
     @classmethod
-    def from_settings(cls, settings: Mapping | None) -> "Preferences":
+    def from_settings(cls, settings: Mapping[str, Any] | None) -> "Preferences":
         """From stored notification settings (as the settings schema loads them); None: inbox only."""
         if not settings:
             return cls()
         quiet = settings.get("quiet_hours")
         return cls(
-            email=settings.get("email"), phone=settings.get("phone"),
+            email=settings.get("email"),
+            phone=settings.get("phone"),
             default_channels=tuple(settings.get("default_channels") or ()),
             channels_by_kind={k: tuple(v) for k, v in (settings.get("channels_by_kind") or {}).items()},
             quiet_hours=QuietHours(parse_clock(quiet["start"]), parse_clock(quiet["end"])) if quiet else None,
@@ -92,5 +87,9 @@ def routes(kind: str, preferences: Preferences, webhook_ids: Iterable[str], now:
     """Where a notice of `kind` goes besides the inbox. Email and SMS wait out quiet hours;
     webhooks (machines) do not."""
     quiet_end = preferences.quiet_hours.until(now) if preferences.quiet_hours else None
-    personal = [Route(c, preferences.address(c), quiet_end or now) for c in preferences.channels_for(kind)]
+    personal = [
+        Route(c, address, quiet_end or now)
+        for c in preferences.channels_for(kind)
+        if (address := preferences.address(c))
+    ]
     return personal + [Route(WEBHOOK, webhook_id, now) for webhook_id in webhook_ids]

@@ -8,17 +8,22 @@ Each rule takes the event's data (loaded with its producer's schema) and the
 service's directory, and answers one notice per recipient, with only what concerns
 that recipient in its context.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
+from services.common.errors import DomainError
 from services.contracts.reference import PREFECTURES
 
 PROVINCE = "province"
 FINANCE = "finance"
 DRAFT = "draft"  # an application withdrawn from draft was never seen by its recommender
+
+#: An event's data, an actor's claims, an entry of a list in an event: open JSON documents.
+Data = Mapping[str, Any]
 
 
 def institution(institution_id: str) -> str:
@@ -37,12 +42,18 @@ def hrss(sponsor: str) -> str:
     return f"hrss:{sponsor}"
 
 
-_SCOPES = {"institution": ("institution_id", institution), "prefecture": ("prefecture", prefecture),
-           "expert": ("expert_id", expert), "hrss": ("sponsor", hrss)}
+_SCOPES = {
+    "institution": ("institution_id", institution),
+    "prefecture": ("prefecture", prefecture),
+    "expert": ("expert_id", expert),
+    "hrss": ("sponsor", hrss),
+}
 
 
-class NoRecipient(ValueError):
+class NoRecipient(DomainError):
     """The actor's token lacks the scope its role needs."""
+
+    status, kind = 403, None
 
 
 class NotKnownYet(LookupError):
@@ -51,9 +62,9 @@ class NotKnownYet(LookupError):
     tried again later, and dead-lettered if the fact never comes."""
 
 
-def recipient_of(actor: Mapping) -> str:
+def recipient_of(actor: Data) -> str:
     """The recipient whose messages a user reads: its role's scope."""
-    role = actor.get("role")
+    role: str | None = actor.get("role")
     if role in (PROVINCE, FINANCE):
         return role
     if role not in _SCOPES:
@@ -79,9 +90,14 @@ class Party:
     title: str | None = None
     recommender: str | None = None  # the recipient that recommends it
 
-    def entry(self, **extra) -> dict:
-        return {"application_id": self.application_id, "institution_id": self.institution_id,
-                "prefecture": self.prefecture, "title": self.title or self.application_id, **extra}
+    def entry(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "application_id": self.application_id,
+            "institution_id": self.institution_id,
+            "prefecture": self.prefecture,
+            "title": self.title or self.application_id,
+            **extra,
+        }
 
 
 @dataclass(frozen=True)
@@ -91,7 +107,7 @@ class Notice:
 
     recipient: str
     kind: str
-    context: dict = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
     shareable: bool = True
 
 
@@ -106,12 +122,16 @@ class Directory(Protocol):
     def project(self, project_id: str) -> Party | None: ...
 
 
-def notices_for(kind: str, data: Mapping, directory: Directory) -> list[Notice]:
+#: What the notices of an event kind are, from its data.
+Rule = Callable[[Data, Directory], list[Notice]]
+
+
+def notices_for(kind: str, data: Data, directory: Directory) -> list[Notice]:
     """The notices an event of `kind` gives: at most one per recipient."""
     return RULES[kind](data, directory)
 
 
-def recommender_of(recommender: Mapping, prefecture_name: str) -> str:
+def recommender_of(recommender: Data, prefecture_name: str) -> str:
     # Technician schools are recommended by their HRSS sponsor, which has no role of its
     # own on the platform yet: the provincial office receives what it would.
     return prefecture(prefecture_name) if recommender["kind"] == "prefecture_bureau" else PROVINCE
@@ -121,20 +141,20 @@ def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _grouped(entries: Iterable[dict], *keys: Callable[[dict], str]) -> dict[str, list[dict]]:
+def _grouped(entries: Iterable[Data], *keys: Callable[[Data], str]) -> dict[str, list[Data]]:
     """Entries grouped by each recipient they concern, in first-seen order."""
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[Data]] = {}
     for entry in entries:
         for key in keys:
             groups.setdefault(key(entry), []).append(entry)
     return groups
 
 
-def _institution_of(entry: Mapping) -> str:
+def _institution_of(entry: Data) -> str:
     return institution(entry["institution_id"])
 
 
-def _prefecture_of(entry: Mapping) -> str:
+def _prefecture_of(entry: Data) -> str:
     return prefecture(entry["prefecture"])
 
 
@@ -142,208 +162,290 @@ def call_name_of(directory: Directory, call_id: str) -> str:
     return directory.call_name(call_id) or call_id
 
 
-def _to(kind: str, recipients: Iterable[str], **context) -> list[Notice]:
+def _to(kind: str, recipients: Iterable[str], **context: Any) -> list[Notice]:
     return [Notice(r, kind, {**context, "audience": audience(r)}) for r in _unique(recipients)]
 
 
-def _each(kind: str, groups: Mapping[str, list[dict]], shareable: bool = True, **context) -> list[Notice]:
-    return [Notice(r, kind, {**context, "audience": audience(r), "entries": entries}, shareable)
-            for r, entries in groups.items()]
+def _each(kind: str, groups: Mapping[str, list[Data]], shareable: bool = True, **context: Any) -> list[Notice]:
+    return [
+        Notice(r, kind, {**context, "audience": audience(r), "entries": entries}, shareable)
+        for r, entries in groups.items()
+    ]
 
 
-def titled(directory: Directory, entry: Mapping) -> dict:
+def titled(directory: Directory, entry: Data) -> dict[str, Any]:
     """`entry` (with an application_id) and the application's title, as well as it is known."""
     party = directory.application(entry["application_id"])
     return {**entry, "title": entry.get("title") or (party.title if party else None) or entry["application_id"]}
 
 
 def _title(directory: Directory, application_id: str) -> str:
-    return titled(directory, {"application_id": application_id})["title"]
+    title: str = titled(directory, {"application_id": application_id})["title"]
+    return title
 
 
 # --- applications ------------------------------------------------------------------------
 
-def _call_opened(data, directory):
+
+def _call_opened(data: Data, directory: Directory) -> list[Notice]:
     recipients = [prefecture(p) for p in PREFECTURES] + [institution(i) for i in directory.known_institutions()]
     return _to("call_opened", recipients, data=data, call_name=data["title"])
 
 
-def _call_closed(data, directory):
+def _call_closed(data: Data, directory: Directory) -> list[Notice]:
     parties = directory.parties_of_call(data["call_id"])
     recipients = [institution(p.institution_id) for p in parties] + [prefecture(p.prefecture) for p in parties]
     return _to("call_closed", recipients, data=data, call_name=call_name_of(directory, data["call_id"]))
 
 
-def _call_extended(data, directory):
-    return _to("call_extended", [institution(i) for i in data["institution_ids"]], data=data,
-               call_name=call_name_of(directory, data["call_id"]))
+def _call_extended(data: Data, directory: Directory) -> list[Notice]:
+    return _to(
+        "call_extended",
+        [institution(i) for i in data["institution_ids"]],
+        data=data,
+        call_name=call_name_of(directory, data["call_id"]),
+    )
 
 
-def _call_cancelled(data, directory):
+def _call_cancelled(data: Data, directory: Directory) -> list[Notice]:
     """Each institution with the applications it had in the call, and each prefecture with its own."""
     entries = [titled(directory, e) for e in data["closed_applications"]]
-    return _each("call_cancelled", _grouped(entries, _institution_of, _prefecture_of),
-                 call_name=call_name_of(directory, data["call_id"]), reason=data["reason"])
+    return _each(
+        "call_cancelled",
+        _grouped(entries, _institution_of, _prefecture_of),
+        call_name=call_name_of(directory, data["call_id"]),
+        reason=data["reason"],
+    )
 
 
-def _project_established(data, directory):
+def _project_established(data: Data, directory: Directory) -> list[Notice]:
     recipients = [institution(data["institution_id"]), prefecture(data["prefecture"]), FINANCE]
     return _to("project_established", recipients, data=data, call_name=call_name_of(directory, data["call_id"]))
 
 
-def _project_replaced(data, directory):
+def _project_replaced(data: Data, directory: Directory) -> list[Notice]:
     """The successor's institution, whose application takes the place from the reserve list, and
     the province, which gave it."""
-    return _to("project_replaced", [institution(data["institution_id"]), PROVINCE], data=data,
-               call_name=call_name_of(directory, data["call_id"]))
+    return _to(
+        "project_replaced",
+        [institution(data["institution_id"]), PROVINCE],
+        data=data,
+        call_name=call_name_of(directory, data["call_id"]),
+    )
 
 
-def _application_submitted(data, directory):
+def _application_submitted(data: Data, directory: Directory) -> list[Notice]:
     recipients = [institution(data["institution_id"]), recommender_of(data["recommender"], data["prefecture"])]
     return _to("application_submitted", recipients, data=data, call_name=call_name_of(directory, data["call_id"]))
 
 
-def _application_withdrawn(data, directory):
+def _application_withdrawn(data: Data, directory: Directory) -> list[Notice]:
     party = directory.application(data["application_id"])
     recipients = [institution(data["institution_id"])]
     if data["from_state"] != DRAFT and party and party.recommender:
         recipients.append(party.recommender)
-    return _to("application_withdrawn", recipients, data=data, title=_title(directory, data["application_id"]),
-               call_name=call_name_of(directory, data["call_id"]))
+    return _to(
+        "application_withdrawn",
+        recipients,
+        data=data,
+        title=_title(directory, data["application_id"]),
+        call_name=call_name_of(directory, data["call_id"]),
+    )
 
 
-def _to_institution(kind: str):
-    def rule(data, directory):
-        return _to(kind, [institution(data["institution_id"])], data=data, title=_title(directory, data["application_id"]),
-                   call_name=call_name_of(directory, data["call_id"]))
+def _to_institution(kind: str) -> Rule:
+    def rule(data: Data, directory: Directory) -> list[Notice]:
+        return _to(
+            kind,
+            [institution(data["institution_id"])],
+            data=data,
+            title=_title(directory, data["application_id"]),
+            call_name=call_name_of(directory, data["call_id"]),
+        )
+
     return rule
 
 
-def _annual_report_due(data, directory):
+def _annual_report_due(data: Data, directory: Directory) -> list[Notice]:
     return _to("annual_report_due", [institution(data["institution_id"])], data=data)
 
 
-def _annual_report_filed(data, directory):
+def _annual_report_filed(data: Data, directory: Directory) -> list[Notice]:
     """The institution (its receipt) and the recommending authority, which endorses or returns it."""
-    return _to("annual_report_filed", [institution(data["institution_id"]),
-                                       recommender_of(data["recommender"], data["prefecture"])], data=data)
+    return _to(
+        "annual_report_filed",
+        [institution(data["institution_id"]), recommender_of(data["recommender"], data["prefecture"])],
+        data=data,
+    )
 
 
-def _annual_report_returned(data, directory):
+def _annual_report_returned(data: Data, directory: Directory) -> list[Notice]:
     return _to("annual_report_returned", [institution(data["institution_id"])], data=data)
 
 
-def _annual_report_endorsed(data, directory):
+def _annual_report_endorsed(data: Data, directory: Directory) -> list[Notice]:
     """The institution, and the province, which accepts it next."""
     return _to("annual_report_endorsed", [institution(data["institution_id"]), PROVINCE], data=data)
 
 
-def _annual_report_accepted(data, directory):
+def _annual_report_accepted(data: Data, directory: Directory) -> list[Notice]:
     return _to("annual_report_accepted", [institution(data["institution_id"])], data=data)
 
 
-def _annual_reports_missing(data, directory):
+def _annual_reports_missing(data: Data, directory: Directory) -> list[Notice]:
     return _to("annual_reports_missing", [prefecture(data["prefecture"])], data=data)
 
 
 # --- review ------------------------------------------------------------------------------
 
-def _experts_assigned(data, directory):
+
+def _experts_assigned(data: Data, directory: Directory) -> list[Notice]:
     assignments = [titled(directory, a) for a in data["assignments"]]
     groups = _grouped(assignments, lambda a: expert(a["expert_id"]))
     return _each("experts_assigned", groups, shareable=False, call_name=call_name_of(directory, data["call_id"]))
 
 
-def _to_province(kind: str):
-    def rule(data, directory):
+def _to_province(kind: str) -> Rule:
+    def rule(data: Data, directory: Directory) -> list[Notice]:
         context = {"data": data, "call_name": call_name_of(directory, data["call_id"])}
         if "application_id" in data:
             context["entry"] = titled(directory, {"application_id": data["application_id"]})
         return _to(kind, [PROVINCE], **context)
+
     return rule
 
 
-def _to_selected(kind: str, listed: str, *shared: str):
+def _to_selected(kind: str, listed: str, *shared: str) -> Rule:
     """Each institution in the list, with its entries, and each prefecture, with its own."""
-    def rule(data, directory):
+
+    def rule(data: Data, directory: Directory) -> list[Notice]:
         entries = [titled(directory, e) for e in data[listed]]
         groups = _grouped(entries, _institution_of, _prefecture_of)
         return _each(kind, groups, call_name=call_name_of(directory, data["call_id"]), **{k: data[k] for k in shared})
+
     return rule
 
 
-def _objection_resolved(data, directory):
+def _objection_resolved(data: Data, directory: Directory) -> list[Notice]:
     call_name = call_name_of(directory, data["call_id"])
-    notices = _to("objection_resolved", [PROVINCE], data=data, call_name=call_name,
-                  entry=titled(directory, {"application_id": data["application_id"]}))
-    concerned: dict[str, dict[str, list[dict]]] = {}
-    for role, ids in (("objected", [data["application_id"]]), ("removed", data["removed"]), ("promoted", data["promoted"])):
+    notices = _to(
+        "objection_resolved",
+        [PROVINCE],
+        data=data,
+        call_name=call_name,
+        entry=titled(directory, {"application_id": data["application_id"]}),
+    )
+    concerned: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for role, ids in (
+        ("objected", [data["application_id"]]),
+        ("removed", data["removed"]),
+        ("promoted", data["promoted"]),
+    ):
         for application_id in ids:
             party = directory.application(application_id)
             if party is None:
-                raise NotKnownYet(f"objection_resolved: application {application_id} is not known yet: "
-                                  "its ranking has not been handled")
-            mine = concerned.setdefault(institution(party.institution_id), {"objected": [], "removed": [], "promoted": []})
+                raise NotKnownYet(
+                    f"objection_resolved: application {application_id} is not known yet: "
+                    "its ranking has not been handled"
+                )
+            mine = concerned.setdefault(
+                institution(party.institution_id), {"objected": [], "removed": [], "promoted": []}
+            )
             mine[role].append(party.entry())
     for recipient, mine in concerned.items():
         # the objection's reason goes only to the institution it was about
         verdict = {"upheld": data["upheld"], "reason": data["reason"]} if mine["objected"] else {}
-        notices.append(Notice(recipient, "objection_resolved",
-                              {"call_name": call_name, "audience": "institution", **mine, **verdict},
-                              shareable=bool(mine["objected"])))
+        notices.append(
+            Notice(
+                recipient,
+                "objection_resolved",
+                {"call_name": call_name, "audience": "institution", **mine, **verdict},
+                shareable=bool(mine["objected"]),
+            )
+        )
     return notices
 
 
-def _panel_experts_assigned(data, directory):
+def _panel_experts_assigned(data: Data, directory: Directory) -> list[Notice]:
     """Each expert with the projects of the panel they are to score."""
     groups = _grouped(data["assignments"], lambda a: expert(a["expert_id"]))
-    return _each("panel_experts_assigned", groups, shareable=False, panel_title=data["title"],
-                 milestone=data["milestone"])
+    return _each(
+        "panel_experts_assigned", groups, shareable=False, panel_title=data["title"], milestone=data["milestone"]
+    )
 
 
-def _panel_results_proposed(data, directory):
+def _panel_results_proposed(data: Data, directory: Directory) -> list[Notice]:
     """The province, which is to confirm each result: how many of each."""
     counts = {result: sum(r["result"] == result for r in data["results"]) for result in ("pass", "rectify", "fail")}
     return _to("panel_results_proposed", [PROVINCE], data=data, counts=counts)
 
 
-def _panel_result_confirmed(data, directory):
+def _panel_result_confirmed(data: Data, directory: Directory) -> list[Notice]:
     """The project's institution and its recommending authority (the prefecture bureau, or the
     province for an HRSS-sponsored school), as its application named it; the prefecture bureau
     when the application is not known here."""
+    return _to(
+        "panel_result_confirmed",
+        [institution(data["institution_id"]), _project_authority(data, directory)],
+        data=data,
+        title=data["title"],
+    )
+
+
+def _rectification_due(data: Data, directory: Directory) -> list[Notice]:
+    """The project's institution and its recommending authority, as for the panel's result, and
+    the province, which is to review the project again."""
+    return _to(
+        "rectification_due",
+        [institution(data["institution_id"]), _project_authority(data, directory), PROVINCE],
+        data=data,
+    )
+
+
+def _project_authority(data: Data, directory: Directory) -> str:
+    """The project's recommending authority as its application named it; the prefecture bureau
+    when the application is not known here."""
     party = directory.application(data["project_id"])
-    authority = party.recommender if party is not None and party.recommender else prefecture(data["prefecture"])
-    return _to("panel_result_confirmed", [institution(data["institution_id"]), authority], data=data,
-               title=data["title"])
+    return party.recommender if party is not None and party.recommender else prefecture(data["prefecture"])
 
 
 # --- funding -----------------------------------------------------------------------------
 
-def _to_project(kind: str, find: Callable[[Directory, Mapping], Party | None]):
+
+def _to_project(kind: str, find: Callable[[Directory, Data], Party | None]) -> Rule:
     """The project's institution and finance."""
-    def rule(data, directory):
+
+    def rule(data: Data, directory: Directory) -> list[Notice]:
         party = find(directory, data)
         if party is None:
-            raise NotKnownYet(f"{kind}: the institution of project {data['project_id']} (call {data['call_id']}) "
-                              "is not known yet: its selection_finalized has not been handled")
-        return _to(kind, [institution(party.institution_id), FINANCE], data=data,
-                   call_name=call_name_of(directory, data["call_id"]), title=party.title or data["project_id"])
+            raise NotKnownYet(
+                f"{kind}: the institution of project {data['project_id']} (call {data['call_id']}) "
+                "is not known yet: its selection_finalized has not been handled"
+            )
+        return _to(
+            kind,
+            [institution(party.institution_id), FINANCE],
+            data=data,
+            call_name=call_name_of(directory, data["call_id"]),
+            title=party.title or data["project_id"],
+        )
+
     return rule
 
 
-def _by_approval(directory: Directory, data: Mapping) -> Party | None:
+def _by_approval(directory: Directory, data: Data) -> Party | None:
     return directory.approval(data["call_id"], data["rank"])
 
 
-def _by_project(directory: Directory, data: Mapping) -> Party | None:
+def _by_project(directory: Directory, data: Data) -> Party | None:
     return directory.project(data["project_id"])
 
 
-def _budget_exhausted(data, directory):
+def _budget_exhausted(data: Data, directory: Directory) -> list[Notice]:
     return _to("budget_exhausted", [PROVINCE, FINANCE], data=data, call_name=call_name_of(directory, data["call_id"]))
 
 
-RULES: dict[str, Callable[[Mapping, Directory], list[Notice]]] = {
+RULES: dict[str, Rule] = {
     "call_opened": _call_opened,
     "call_closed": _call_closed,
     "call_extended": _call_extended,
@@ -371,6 +473,7 @@ RULES: dict[str, Callable[[Mapping, Directory], list[Notice]]] = {
     "panel_experts_assigned": _panel_experts_assigned,
     "panel_results_proposed": _panel_results_proposed,
     "panel_result_confirmed": _panel_result_confirmed,
+    "rectification_due": _rectification_due,
     "funds_allocated": _to_project("funds_allocated", _by_approval),
     "tranche_released": _to_project("tranche_released", _by_project),
     "tranche_withheld": _to_project("tranche_withheld", _by_project),

@@ -1,4 +1,5 @@
 """When a failed delivery is tried again: exponential backoff with jitter, and when to give up."""
+
 from __future__ import annotations
 
 import random
@@ -18,10 +19,12 @@ class RetryPolicy:
         deliveries failed together do not come back together."""
         if attempts < 1:
             raise ValueError("attempts start at 1")
-        ceiling = min(self.max_s, self.base_s * 2 ** min(attempts - 1, 62))
+        ceiling = min(self.max_s, self.base_s * 2.0 ** min(attempts - 1, 62))
         return ceiling * (0.5 + 0.5 * (random.random() if rand is None else rand))
 
-    def next_attempt(self, planned_at: datetime, attempts: int, now: datetime, rand: float | None = None) -> datetime | None:
+    def next_attempt(
+        self, planned_at: datetime, attempts: int, now: datetime, rand: float | None = None
+    ) -> datetime | None:
         """When to try again, or None when the delivery has waited long enough: give up."""
         if (now - planned_at).total_seconds() >= self.give_up_after_s:
             return None

@@ -4,6 +4,7 @@ The receiver recomputes the HMAC over the timestamp and the raw body with its se
 compares in constant time, and refuses a timestamp too far from its clock (a replayed
 request carries an old one). docs/webhooks.md shows the same check for integrators.
 """
+
 from __future__ import annotations
 
 import hashlib

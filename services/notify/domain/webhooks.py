@@ -2,45 +2,26 @@
 
 A webhook makes the platform send requests where a user says: without care it becomes a
 way into the platform's own network (SSRF). Only http(s) URLs are taken, without
-credentials in them; in production their host must resolve to public addresses only,
-checked when the webhook is made and again before each delivery (the DNS answer may change).
+credentials in them (services.contracts.notify.url_problem, which the gateway checks too); in
+production their host must resolve to public addresses only, checked when the webhook is made
+and again before each delivery (the DNS answer may change).
 """
+
 from __future__ import annotations
 
 import ipaddress
-from urllib.parse import urlsplit
 
 from services.common.bilingual import Bilingual
+from services.common.errors import NotFound
 
-SCHEMES = ("http", "https")
-MAX_URL_LENGTH = 2048
 ACTIVE, DISABLED, DELETED = "active", "disabled", "deleted"
 
 
-class NoSuchWebhook(LookupError):
-    """The recipient has no such webhook (deleted ones included): HTTP 404."""
+class NoSuchWebhook(NotFound):
+    """The recipient has no such webhook (deleted ones included)."""
 
-    def __init__(self):
-        self.message = Bilingual("No such webhook of yours.", "您没有这个回调地址（webhook）。")
-        super().__init__(self.message.en)
-
-
-def url_problem(url: str) -> str | None:
-    """What is wrong with `url` as a webhook address, or None."""
-    if len(url) > MAX_URL_LENGTH:
-        return f"must be at most {MAX_URL_LENGTH} characters"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises for a port out of range
-    except ValueError as exc:
-        return f"is not a valid URL: {exc}"
-    if parts.scheme.lower() not in SCHEMES:
-        return "must be an http or https URL"
-    if not parts.hostname:
-        return "must name a host"
-    if parts.username is not None or parts.password is not None:
-        return "must not carry credentials; the signature authenticates the platform"
-    return None
+    def __init__(self) -> None:
+        super().__init__(Bilingual("No such webhook of yours.", "您没有这个回调地址（webhook）。"))
 
 
 def address_problem(address: str) -> str | None:

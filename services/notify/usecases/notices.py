@@ -1,5 +1,6 @@
 """What is to be told, and to whom: the other services' events, the experts' review
 deadlines and the dead letters piling up become notices, planned once per origin."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -15,9 +16,11 @@ from services.notify.usecases.planning import plan
 def event_arrived(store: NotifyStore, name: str, data: Mapping, origin: Origin, now: datetime) -> None:
     """Learn who is who from the event, then plan the notices its kind calls for. Runs
     inside the handler's transaction."""
+
     def work():
         store.learn(facts_of(name, data))
         plan(store, origin, notices_for(name, data, store) if name in RULES else [], now)
+
     store.atomic(work)
 
 

@@ -21,13 +21,17 @@ fields and the most widely shared keywords, plus a sparse join for the other key
 `points` gives the exact integer points of chosen pairs from integer intersection
 counts, through the same `points_from_counts` as `affinity_points`.
 """
+
 from __future__ import annotations
 
 import unicodedata
 from collections.abc import Collection, Sequence
+from collections.abc import Set as AbstractSet
 from itertools import chain, repeat
+from typing import Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 FIELD_WEIGHT = 0.7
 KEYWORD_WEIGHT = 0.3
@@ -39,16 +43,35 @@ SPARSE_KEYWORD_PAIRS = 4_000_000
 MAX_DENSE_KEYWORDS = 512
 
 
+class Terms(Protocol):
+    """What affinity reads of an application or an expert: its industry fields and keywords."""
+
+    @property
+    def fields(self) -> AbstractSet[str]: ...
+    @property
+    def keywords(self) -> AbstractSet[str]: ...
+
+
 def normalize_term(term: str) -> str:
     """The comparable form of a keyword: NFKC, trimmed, case-folded."""
     return unicodedata.normalize("NFKC", term).strip().casefold()
 
 
-def points_from_counts(field_common, field_app, field_expert, keyword_common, keyword_app, keyword_expert) -> np.ndarray:
+def points_from_counts(
+    field_common: ArrayLike,
+    field_app: ArrayLike,
+    field_expert: ArrayLike,
+    keyword_common: ArrayLike,
+    keyword_app: ArrayLike,
+    keyword_expert: ArrayLike,
+) -> np.ndarray:
     """Exact affinity points from set sizes (arrays or scalars, broadcast); int32."""
-    def cosine(common, left, right):
-        common, denominator = np.asarray(common, np.float64), np.sqrt(np.multiply(left, right, dtype=np.float64))
-        return np.divide(common, denominator, out=np.zeros(np.broadcast(common, denominator).shape), where=denominator > 0)
+
+    def cosine(common: ArrayLike, left: ArrayLike, right: ArrayLike) -> np.ndarray:
+        numerator, denominator = np.asarray(common, np.float64), np.sqrt(np.multiply(left, right, dtype=np.float64))
+        return np.divide(
+            numerator, denominator, out=np.zeros(np.broadcast(numerator, denominator).shape), where=denominator > 0
+        )
 
     value = FIELD_WEIGHT * cosine(field_common, field_app, field_expert) + KEYWORD_WEIGHT * cosine(
         keyword_common, keyword_app, keyword_expert
@@ -56,17 +79,23 @@ def points_from_counts(field_common, field_app, field_expert, keyword_common, ke
     return np.rint(AFFINITY_SCALE * value).astype(np.int32)
 
 
-def affinity_points(application, expert) -> int:
+def affinity_points(application: Terms, expert: Terms) -> int:
     """The affinity of one pair, straight from the sets (the readable reference)."""
     return int(
         points_from_counts(
-            len(application.fields & expert.fields), len(application.fields), len(expert.fields),
-            len(application.keywords & expert.keywords), len(application.keywords), len(expert.keywords),
+            len(application.fields & expert.fields),
+            len(application.fields),
+            len(expert.fields),
+            len(application.keywords & expert.keywords),
+            len(application.keywords),
+            len(expert.keywords),
         )
     )
 
 
-def incidence(sets: Sequence[Collection[str]], vocabulary: dict[str, int], grow: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def incidence(
+    sets: Sequence[Collection[str]], vocabulary: dict[str, int], grow: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """(row, term code) for every member of every set. New terms join `vocabulary`, or,
     with grow=False, get code -1 (they can match nothing already coded)."""
     members = list(chain.from_iterable(sets))
@@ -77,7 +106,9 @@ def incidence(sets: Sequence[Collection[str]], vocabulary: dict[str, int], grow:
     return rows, np.fromiter(map(vocabulary.get, members, repeat(-1)), np.int64, len(members))
 
 
-def join_on_key(left_rows, left_keys, right_rows, right_keys) -> tuple[np.ndarray, np.ndarray]:
+def join_on_key(
+    left_rows: np.ndarray, left_keys: np.ndarray, right_rows: np.ndarray, right_keys: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Every (left row, right row) whose keys are equal, once per matching key."""
     order = np.argsort(right_keys, kind="stable")
     sorted_keys, sorted_rows = right_keys[order], right_rows[order]
@@ -88,7 +119,9 @@ def join_on_key(left_rows, left_keys, right_rows, right_keys) -> tuple[np.ndarra
     return np.repeat(left_rows, counts), sorted_rows[first + np.arange(total)]
 
 
-def entries_in_block(keys: np.ndarray, n_experts: int, rows: np.ndarray, column_of_expert: np.ndarray):
+def entries_in_block(
+    keys: np.ndarray, n_experts: int, rows: np.ndarray, column_of_expert: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Where the sorted pair keys (app · n_experts + expert) fall in a block.
 
     `rows` are the block's application positions, ascending; `column_of_expert[e]` is
@@ -110,7 +143,7 @@ class AffinityScorer:
     sets; rows and columns are their positions in those sequences.
     """
 
-    def __init__(self, applications: Sequence, experts: Sequence):
+    def __init__(self, applications: Sequence[Terms], experts: Sequence[Terms]) -> None:
         self._n_experts = len(experts)
         fields: dict[str, int] = {}
         keywords: dict[str, int] = {}
@@ -138,14 +171,23 @@ class AffinityScorer:
         app_sparse = dense_column[app_keyword[1]] < 0
         exp_sparse = dense_column[exp_keyword[1]] < 0
         pair_app, pair_exp = join_on_key(
-            app_keyword[0][app_sparse], app_keyword[1][app_sparse], exp_keyword[0][exp_sparse], exp_keyword[1][exp_sparse]
+            app_keyword[0][app_sparse],
+            app_keyword[1][app_sparse],
+            exp_keyword[0][exp_sparse],
+            exp_keyword[1][exp_sparse],
         )
         keys = np.sort(pair_app * self._n_experts + pair_exp)  # one per shared keyword: count the runs
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else keys
         self._sparse_key, self._sparse_common = keys[starts], np.diff(np.r_[starts, len(keys)])
 
     @staticmethod
-    def _binary(n_rows, n_fields, field_incidence, keyword_incidence, dense_column) -> tuple[np.ndarray, np.ndarray]:
+    def _binary(
+        n_rows: int,
+        n_fields: int,
+        field_incidence: tuple[np.ndarray, np.ndarray],
+        keyword_incidence: tuple[np.ndarray, np.ndarray],
+        dense_column: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
         fields = np.zeros((n_rows, n_fields), bool)
         fields[field_incidence] = True
         dense = np.zeros((n_rows, int(dense_column.max(initial=-1)) + 1), bool)
@@ -157,10 +199,15 @@ class AffinityScorer:
         """Binary rows scaled so that an application row · an expert row is the float score."""
         field_n, keyword_n = (np.sqrt(np.maximum(self._count[f"{kind}_{side}"], 1)) for kind in ("field", "keyword"))
         if side == "app":
-            field_n, keyword_n = field_n / (FIELD_WEIGHT * AFFINITY_SCALE), keyword_n / (KEYWORD_WEIGHT * AFFINITY_SCALE)
-        weighted = np.empty((len(fields), fields.shape[1] + dense.shape[1]), np.float32)  # no float64 copy: 650 MB at 300 000 rows
-        np.divide(fields, field_n[:, None].astype(np.float32), out=weighted[:, :fields.shape[1]])
-        np.divide(dense, keyword_n[:, None].astype(np.float32), out=weighted[:, fields.shape[1]:])
+            field_n, keyword_n = (
+                field_n / (FIELD_WEIGHT * AFFINITY_SCALE),
+                keyword_n / (KEYWORD_WEIGHT * AFFINITY_SCALE),
+            )
+        weighted = np.empty(
+            (len(fields), fields.shape[1] + dense.shape[1]), np.float32
+        )  # no float64 copy: 650 MB at 300 000 rows
+        np.divide(fields, field_n[:, None].astype(np.float32), out=weighted[:, : fields.shape[1]])
+        np.divide(dense, keyword_n[:, None].astype(np.float32), out=weighted[:, fields.shape[1] :])
         return weighted
 
     def _dense_keywords(self, app_codes: np.ndarray, exp_codes: np.ndarray, n_keywords: int) -> np.ndarray:
@@ -174,8 +221,10 @@ class AffinityScorer:
 
     def field_bits(self) -> tuple[np.ndarray, np.ndarray]:
         """(applications × fields, experts × fields) membership, bool, fields by code."""
-        return (np.unpackbits(self._app_field_bits, axis=1)[:, :self._n_fields].astype(bool),
-                np.unpackbits(self._exp_field_bits, axis=1)[:, :self._n_fields].astype(bool))
+        return (
+            np.unpackbits(self._app_field_bits, axis=1)[:, : self._n_fields].astype(bool),
+            np.unpackbits(self._exp_field_bits, axis=1)[:, : self._n_fields].astype(bool),
+        )
 
     def field_groups(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Applications and experts grouped by their set of fields: (group of each application,
@@ -184,7 +233,10 @@ class AffinityScorer:
         KEYWORD_WEIGHT · AFFINITY_SCALE."""
         app_sets, app_group = np.unique(self._app_field_bits, axis=0, return_inverse=True)
         exp_sets, exp_group = np.unique(self._exp_field_bits, axis=0, return_inverse=True)
-        app_bits, exp_bits = np.unpackbits(app_sets, axis=1).astype(np.float32), np.unpackbits(exp_sets, axis=1).astype(np.float32)
+        app_bits, exp_bits = (
+            np.unpackbits(app_sets, axis=1).astype(np.float32),
+            np.unpackbits(exp_sets, axis=1).astype(np.float32),
+        )
         denominator = np.sqrt(np.outer(app_bits.sum(axis=1), exp_bits.sum(axis=1)))
         common = app_bits @ exp_bits.T
         cosine = np.divide(common, denominator, out=np.zeros_like(common), where=denominator > 0)
@@ -197,20 +249,25 @@ class AffinityScorer:
         """
         app = self._app_weighted[rows]
         used = np.flatnonzero(app.any(axis=0))  # rows of a few fields use few dimensions
+        scores: np.ndarray
         if len(used) < 0.75 * app.shape[1]:
             scores = app[:, used] @ self._exp_weighted[np.ix_(columns, used)].T
         else:
             scores = app @ self._exp_weighted[columns].T
         row, column, at = entries_in_block(self._sparse_key, self._n_experts, rows, column_of_expert)
         app, expert = rows[row], columns[column]
-        weight = (AFFINITY_SCALE * KEYWORD_WEIGHT) / np.sqrt(self._count["keyword_app"][app] * self._count["keyword_expert"][expert])
+        weight = (AFFINITY_SCALE * KEYWORD_WEIGHT) / np.sqrt(
+            self._count["keyword_app"][app] * self._count["keyword_expert"][expert]
+        )
         scores[row, column] += (self._sparse_common[at] * weight).astype(np.float32)
         return scores
 
     def points(self, apps: np.ndarray, experts: np.ndarray) -> np.ndarray:
         """Exact integer points of the pairs (apps[i], experts[i])."""
-        def common(app_bits, exp_bits):
-            return np.bitwise_count(app_bits[apps] & exp_bits[experts]).sum(axis=1, dtype=np.int64)
+
+        def common(app_bits: np.ndarray, exp_bits: np.ndarray) -> np.ndarray:
+            counts: np.ndarray = np.bitwise_count(app_bits[apps] & exp_bits[experts]).sum(axis=1, dtype=np.int64)
+            return counts
 
         keyword_common = common(self._app_keyword_bits, self._exp_keyword_bits)
         if len(self._sparse_key):
@@ -219,6 +276,10 @@ class AffinityScorer:
             keyword_common += np.where(self._sparse_key[at] == key, self._sparse_common[at], 0)
         c = self._count
         return points_from_counts(
-            common(self._app_field_bits, self._exp_field_bits), c["field_app"][apps], c["field_expert"][experts],
-            keyword_common, c["keyword_app"][apps], c["keyword_expert"][experts],
+            common(self._app_field_bits, self._exp_field_bits),
+            c["field_app"][apps],
+            c["field_expert"][experts],
+            keyword_common,
+            c["keyword_app"][apps],
+            c["keyword_expert"][experts],
         )

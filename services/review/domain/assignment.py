@@ -14,6 +14,7 @@ the one with the greatest total affinity (see `affinity`), with the load spread.
 `flow.assign` finds one (a min-cost flow: `flow`); `check_assignment` checks any, rule by rule
 in plain Python with no solver code, so that it can referee the solver.
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -25,13 +26,13 @@ from services.review.domain.affinity import normalize_term
 from services.review.domain.conflicts import CATEGORIES, exclusion_reasons
 
 
-def _text(owner: str, name: str, value) -> str:
+def _text(owner: str, name: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{owner}.{name} must be a non-empty string, got {value!r}")
     return value
 
 
-def _terms(owner: str, name: str, values) -> frozenset[str]:
+def _terms(owner: str, name: str, values: object) -> frozenset[str]:
     """A set of non-empty strings; keywords in their comparable form."""
     if isinstance(values, str) or not isinstance(values, Iterable):
         raise ValueError(f"{owner}.{name} must be a set of strings, got {values!r}")
@@ -39,13 +40,13 @@ def _terms(owner: str, name: str, values) -> frozenset[str]:
     return frozenset(map(normalize_term, terms) if name == "keywords" else terms)
 
 
-def _category(owner: str, name: str, value) -> str:
-    if value not in CATEGORIES:
+def _category(owner: str, name: str, value: object) -> str:
+    if not isinstance(value, str) or value not in CATEGORIES:
         raise ValueError(f"{owner}.{name} must be a category code, one of {sorted(CATEGORIES)}, got {value!r}")
     return value
 
 
-def _setup(record, texts: tuple[str, ...], sets: tuple[str, ...]) -> None:
+def _setup(record: object, texts: tuple[str, ...], sets: tuple[str, ...]) -> None:
     owner = type(record).__name__
     for name in texts:
         _text(owner, name, getattr(record, name))
@@ -65,7 +66,7 @@ class Application:
     keywords: frozenset[str] = frozenset()
     team_person_ids: frozenset[str] = frozenset()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _setup(self, ("id", "institution_id", "prefecture"), ("fields", "keywords", "team_person_ids"))
         _category("Application", "category", self.category)
 
@@ -86,9 +87,12 @@ class Expert:
     conflict_person_ids: frozenset[str] = frozenset()
     available: bool = True
 
-    def __post_init__(self):
-        _setup(self, ("id", "institution_id", "prefecture", "person_id"),
-               ("fields", "keywords", "categories", "conflict_institution_ids", "conflict_person_ids"))
+    def __post_init__(self) -> None:
+        _setup(
+            self,
+            ("id", "institution_id", "prefecture", "person_id"),
+            ("fields", "keywords", "categories", "conflict_institution_ids", "conflict_person_ids"),
+        )
         for category in self.categories:
             _category("Expert", "categories", category)
         if isinstance(self.cap, bool) or not isinstance(self.cap, int) or self.cap < 0:
@@ -119,7 +123,7 @@ class AssignmentPolicy:
     top_m: int = 16
     load_spread: float = 0.5
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name, low in (("reviewers_per_application", 1), ("seed", 0), ("top_n", 1), ("top_m", 0)):
             value = getattr(self, name)
             if name == "top_n" and value is None:
@@ -128,11 +132,15 @@ class AssignmentPolicy:
                 other = " or None" if name == "top_n" else ""
                 raise ValueError(f"AssignmentPolicy.{name} must be an integer >= {low}{other}, got {value!r}")
         if self.same_prefecture_conflict not in (None, True, False):
-            raise ValueError("AssignmentPolicy.same_prefecture_conflict must be true, false or null, "
-                             f"got {self.same_prefecture_conflict!r}")
+            raise ValueError(
+                "AssignmentPolicy.same_prefecture_conflict must be true, false or null, "
+                f"got {self.same_prefecture_conflict!r}"
+            )
         if not isinstance(self.own_institution_applied_conflict, bool):
-            raise ValueError("AssignmentPolicy.own_institution_applied_conflict must be a boolean, "
-                             f"got {self.own_institution_applied_conflict!r}")
+            raise ValueError(
+                "AssignmentPolicy.own_institution_applied_conflict must be a boolean, "
+                f"got {self.own_institution_applied_conflict!r}"
+            )
         spread = self.load_spread
         if isinstance(spread, bool) or not isinstance(spread, int | float) or not 0 <= spread <= 10:
             raise ValueError(f"AssignmentPolicy.load_spread must be a number of points in [0, 10], got {spread!r}")
@@ -197,7 +205,7 @@ class Decline:
     expert_id: str
     reason: str
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _setup(self, ("application_id", "expert_id", "reason"), ())
 
 
@@ -219,7 +227,9 @@ def check_assignment(
     applied = applied_institutions(applications, applied_institution_ids)
     declined = {(app_id, expert_id) for app_id, expert_id, *_ in excluded_pairs}
     violations, seen = [], set()
-    load, reviewers, institutions = Counter(), Counter(), defaultdict(set)
+    load: Counter[str] = Counter()
+    reviewers: Counter[str] = Counter()
+    institutions: defaultdict[str, set[str]] = defaultdict(set)
     for app_id, expert_id, *_ in pairs:
         application, expert = by_app.get(app_id), by_expert.get(expert_id)
         if application is None or expert is None:
@@ -233,7 +243,9 @@ def check_assignment(
         for reason in exclusion_reasons(application, expert, policy, applied):
             violations.append(Violation("excluded", app_id, expert_id, reason))
         if expert.institution_id in institutions[app_id]:
-            violations.append(Violation("one_per_institution", app_id, expert_id, f"second expert from {expert.institution_id}"))
+            violations.append(
+                Violation("one_per_institution", app_id, expert_id, f"second expert from {expert.institution_id}")
+            )
         institutions[app_id].add(expert.institution_id)
         load[expert_id] += 1
         reviewers[app_id] += 1
@@ -246,7 +258,9 @@ def check_assignment(
     return violations
 
 
-def applied_institutions(applications: Sequence[Application], applied_institution_ids: Collection[str] | None) -> frozenset[str]:
+def applied_institutions(
+    applications: Sequence[Application], applied_institution_ids: Collection[str] | None
+) -> frozenset[str]:
     if applied_institution_ids is None:
         return frozenset(a.institution_id for a in applications)
     return frozenset(applied_institution_ids)

@@ -48,8 +48,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from services.review.domain.reviews import FieldErrors
+from services.common.errors import FieldErrors
 
 DEFAULT_RIDGE = 1.0
 DEFAULT_TOL = 1e-10
@@ -107,7 +108,8 @@ class _Graph:
 
     def per_application_mean(self, per_review: np.ndarray) -> np.ndarray:
         sums = np.bincount(self.application, per_review, len(self.application_reviews))
-        return sums / self.application_reviews
+        means: np.ndarray = sums / self.application_reviews
+        return means
 
     def per_expert_sum(self, per_review: np.ndarray) -> np.ndarray:
         return np.bincount(self.expert, per_review, len(self.expert_reviews))
@@ -116,7 +118,8 @@ class _Graph:
         """Diagonal of ``L + ridge·I``: ``Σ_j (m_j − 1)/m_j + ridge`` per expert (a review
         of an application nobody else reviewed says nothing about the expert's offset)."""
         own_share = self.per_expert_sum(1.0 / self.application_reviews[self.application])
-        return self.expert_reviews - own_share + ridge
+        information: np.ndarray = self.expert_reviews - own_share + ridge
+        return information
 
 
 def calibrate(
@@ -193,9 +196,7 @@ def _index(reviews: Iterable[ReviewScore]) -> tuple[list[str], list[str], _Graph
         application=application,
         points=np.asarray(totals, dtype=np.float64) / 100.0,
         expert_reviews=np.bincount(expert, minlength=len(experts)).astype(np.float64),
-        application_reviews=np.bincount(application, minlength=len(applications)).astype(
-            np.float64
-        ),
+        application_reviews=np.bincount(application, minlength=len(applications)).astype(np.float64),
     )
     return list(applications), list(experts), graph
 
@@ -234,7 +235,8 @@ def _groups(graph: _Graph) -> tuple[np.ndarray, np.ndarray, int]:
 
 def _group_means(values: np.ndarray, group: np.ndarray, group_count: int) -> np.ndarray:
     sums = np.bincount(group, values, group_count)
-    return (sums / np.bincount(group, minlength=group_count))[group]
+    means: np.ndarray = (sums / np.bincount(group, minlength=group_count))[group]
+    return means
 
 
 def _solve_offsets(graph: _Graph, ridge: float, tol: float) -> tuple[np.ndarray, int, bool]:
@@ -243,7 +245,8 @@ def _solve_offsets(graph: _Graph, ridge: float, tol: float) -> tuple[np.ndarray,
 
     def apply(b: np.ndarray) -> np.ndarray:
         mean_of_reviewers = graph.per_application_mean(b[graph.expert])
-        return diagonal * b - graph.per_expert_sum(mean_of_reviewers[graph.application])
+        applied: np.ndarray = diagonal * b - graph.per_expert_sum(mean_of_reviewers[graph.application])
+        return applied
 
     centred = graph.points - graph.per_application_mean(graph.points)[graph.application]
     rhs = graph.per_expert_sum(centred)
@@ -281,20 +284,21 @@ def _stderr(
     m = graph.application_reviews
     own = np.bincount(graph.application, squares, len(m)) * (n_reviews / dof)
     variance = (PRIOR_DOF * pooled + own) / (PRIOR_DOF + m)
-    offset_variance = np.bincount(
-        graph.application, 1.0 / (graph.offset_information(ridge)[graph.expert]), len(m)
-    )
+    offset_variance = np.bincount(graph.application, 1.0 / (graph.offset_information(ridge)[graph.expert]), len(m))
     return float(np.sqrt(pooled)), np.sqrt(variance * (1.0 / m + offset_variance / m**2))
 
 
-def _hundredths(points) -> np.ndarray:
+def _hundredths(points: ArrayLike) -> np.ndarray:
     return np.rint(np.asarray(points) * 100.0).astype(np.int64)
 
 
-def _bands(calibrated: np.ndarray, stderr: np.ndarray | None) -> tuple[list, list, list]:
+def _bands(
+    calibrated: np.ndarray, stderr: np.ndarray | None
+) -> tuple[list[int | None], list[int | None], list[int | None]]:
     """Standard error, low and high end of the 95 % band, in hundredths (or all None)."""
     if stderr is None:
-        return ([None] * len(calibrated),) * 3
+        unknown: list[int | None] = [None] * len(calibrated)
+        return (unknown,) * 3
     half = _hundredths(BAND_Z * stderr)
     return (
         _hundredths(stderr).tolist(),

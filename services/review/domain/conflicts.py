@@ -19,32 +19,54 @@ Two implementations on purpose: the readable per-pair functions are the rule as 
 and what the independent checker (`assignment.check_assignment`) uses; `ExclusionMask`
 is the bulk form the solver uses over millions of pairs. Tests hold them equal.
 """
+
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from services.review.domain.affinity import entries_in_block, incidence, join_on_key
 
-SAME_PREFECTURE_CATEGORIES = frozenset({
-    "heritage-base", "vu-school", "hv-school", "sv-excellent", "sv-prefecture", "tech-school",
-    "vu-group", "hv-group", "sv-specialty", "tech-specialty", "training-base", "edu-group",
-})
+if TYPE_CHECKING:  # assignment imports this module: its records are named for the annotations only
+    from services.review.domain.assignment import Application, AssignmentPolicy, Expert
+
+SAME_PREFECTURE_CATEGORIES = frozenset(
+    {
+        "heritage-base",
+        "vu-school",
+        "hv-school",
+        "sv-excellent",
+        "sv-prefecture",
+        "tech-school",
+        "vu-group",
+        "hv-group",
+        "sv-specialty",
+        "tech-specialty",
+        "training-base",
+        "edu-group",
+    }
+)
 PERSON_CATEGORIES = frozenset({"master-teacher", "innovation-team", "master-studio", "workshop"})
 CATEGORIES = SAME_PREFECTURE_CATEGORIES | PERSON_CATEGORIES
 
 EXCLUDED = -1.0  # the score of an excluded pair in a block; real scores are >= 0
 
 
-def same_prefecture_applies(policy, category: str) -> bool:
+def same_prefecture_applies(policy: AssignmentPolicy, category: str) -> bool:
     """Whether the same-prefecture conflict holds for an application of `category`."""
     if policy.same_prefecture_conflict is None:
         return category in SAME_PREFECTURE_CATEGORIES
     return policy.same_prefecture_conflict
 
 
-def conflict_reasons(application, expert, policy, applied_institution_ids: Collection[str] = frozenset()) -> list[str]:
+def conflict_reasons(
+    application: Application,
+    expert: Expert,
+    policy: AssignmentPolicy,
+    applied_institution_ids: Collection[str] = frozenset(),
+) -> list[str]:
     """Why `expert` has a conflict of interest with `application` (empty when none).
 
     `applied_institution_ids`: the institutions that applied in the same call.
@@ -66,7 +88,12 @@ def conflict_reasons(application, expert, policy, applied_institution_ids: Colle
     return reasons
 
 
-def exclusion_reasons(application, expert, policy, applied_institution_ids: Collection[str] = frozenset()) -> list[str]:
+def exclusion_reasons(
+    application: Application,
+    expert: Expert,
+    policy: AssignmentPolicy,
+    applied_institution_ids: Collection[str] = frozenset(),
+) -> list[str]:
     """Why `expert` may not review `application`: qualification, then conflicts of interest."""
     reasons = []
     if not expert.available:
@@ -83,8 +110,14 @@ class ExclusionMask:
     pairs, experts of an institution already on the application.
     """
 
-    def __init__(self, applications: Sequence, experts: Sequence, policy, applied_institution_ids: Collection[str],
-                 extra_pairs: tuple[np.ndarray, np.ndarray] | None = None):
+    def __init__(
+        self,
+        applications: Sequence[Application],
+        experts: Sequence[Expert],
+        policy: AssignmentPolicy,
+        applied_institution_ids: Collection[str],
+        extra_pairs: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
         self._n_experts = len(experts)
         institutions: dict[str, int] = {}
         prefectures: dict[str, int] = {}
@@ -101,14 +134,17 @@ class ExclusionMask:
         expert_row, category = incidence([e.categories for e in experts], categories)
         known = category < len(may_review)
         may_review[category[known], expert_row[known]] = True
-        applied = np.array([
-            policy.own_institution_applied_conflict and e.institution_id in applied_institution_ids for e in experts
-        ], bool)
+        applied = np.array(
+            [policy.own_institution_applied_conflict and e.institution_id in applied_institution_ids for e in experts],
+            bool,
+        )
         available = np.array([e.available for e in experts], bool)
         self._qualified = may_review & (available & ~applied)[None, :]
         declared_people = incidence([e.conflict_person_ids for e in experts], people)
         expert_person = incidence([(e.person_id,) for e in experts], people)
-        team = incidence([a.team_person_ids for a in applications], people, grow=False)  # only the experts' people matter
+        team = incidence(
+            [a.team_person_ids for a in applications], people, grow=False
+        )  # only the experts' people matter
         pairs = [
             join_on_key(*app_institution, *exp_institution),
             join_on_key(*app_institution, *incidence([e.conflict_institution_ids for e in experts], institutions)),
@@ -121,7 +157,8 @@ class ExclusionMask:
 
     def qualified(self, application: int) -> np.ndarray:
         """Bool over experts: available, not barred as a whole, may review this application's category."""
-        return self._qualified[self._app_category[application]]
+        qualified: np.ndarray = self._qualified[self._app_category[application]]
+        return qualified
 
     def apply(self, scores: np.ndarray, rows: np.ndarray, columns: np.ndarray, column_of_expert: np.ndarray) -> None:
         """Set the excluded entries of a `rows` × `columns` score block to EXCLUDED, in place.

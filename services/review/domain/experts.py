@@ -9,6 +9,7 @@ the spreadsheet row (the header is row 1), the column as written and the rule, i
 and English; ID numbers are never quoted. File reading is the kernel's
 (`services.common.tabular`): size limits, UTF-8/GB18030 CSV, XLSX, cells that lost digits.
 """
+
 from __future__ import annotations
 
 import re
@@ -52,7 +53,7 @@ class ExpertImport(TableImport):
     """Either every clean expert or only errors."""
 
     @property
-    def experts(self) -> tuple[dict, ...]:
+    def experts(self) -> tuple[dict[str, Any], ...]:
         return self.records
 
 
@@ -103,7 +104,7 @@ def read_experts(
 # ---------------------------------------------------------------- what the assignment sees
 
 
-def pool_expert(record: Mapping) -> Expert:
+def pool_expert(record: Mapping[str, Any]) -> Expert:
     """An expert of the pool as the assignment takes it: its load cap is per call."""
     return Expert(
         id=record["_id"],
@@ -120,7 +121,7 @@ def pool_expert(record: Mapping) -> Expert:
     )
 
 
-def review_application(candidate: Mapping, category: str) -> Application:
+def review_application(candidate: Mapping[str, Any], category: str) -> Application:
     """An eligible application as the assignment takes it (its team by person keys)."""
     return Application(
         id=candidate["_id"],
@@ -133,7 +134,7 @@ def review_application(candidate: Mapping, category: str) -> Application:
     )
 
 
-def call_policy(call: Mapping) -> AssignmentPolicy:
+def call_policy(call: Mapping[str, Any]) -> AssignmentPolicy:
     """The call's review plan as an assignment policy. The call's same-prefecture flag
     keeps the rule on for the school-, group- and base-level categories (the rule's own
     scope) or turns it off; the seed comes from the call id, so a re-run is repeatable."""
@@ -150,7 +151,7 @@ def pairs_to_void(
     applications: Iterable[Application],
     experts: Iterable[Expert],
     policy: AssignmentPolicy,
-    standing: Iterable[Mapping],
+    standing: Iterable[Mapping[str, Any]],
     applied_institution_ids: Collection[str],
 ) -> dict[str, str]:
     """Standing assignments (records with `_id`, `application_id`, `expert_id`, `status`) that

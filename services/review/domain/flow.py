@@ -58,20 +58,29 @@ The same inputs and seed give the same assignment, whatever order the inputs cam
 one installation: candidates are ranked by float scores from the BLAS library, whose last
 bits another build may round differently.
 """
+
 from __future__ import annotations
 
 import os
 import time
 from collections import deque
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from services.review.domain.affinity import AFFINITY_SCALE, AffinityScorer, join_on_key
 from services.review.domain.assignment import (
-    Application, AssignedPair, AssignmentPolicy, AssignmentResult, Decline, Expert, Feasibility, LoadStats, Unfilled,
+    Application,
+    AssignedPair,
+    AssignmentPolicy,
+    AssignmentResult,
+    Decline,
+    Expert,
+    Feasibility,
+    LoadStats,
+    Unfilled,
     applied_institutions,
 )
 from services.review.domain.conflicts import ExclusionMask, exclusion_reasons
@@ -138,12 +147,18 @@ def replace_declined(
     declined_pairs = {(d.application_id, d.expert_id) for d in declined}
     if stray := sorted(declined_pairs - assigned):
         raise ValueError(f"declined: ({stray[0][0]}, {stray[0][1]}) is not an assigned pair")
-    return assign(applications, experts, policy, sorted(assigned - declined_pairs),
-                  [*excluded_pairs, *sorted(declined_pairs)], applied_institution_ids)
+    return assign(
+        applications,
+        experts,
+        policy,
+        sorted(assigned - declined_pairs),
+        [*excluded_pairs, *sorted(declined_pairs)],
+        applied_institution_ids,
+    )
 
 
-def _positions(records: Sequence, kind: str) -> dict[str, int]:
-    positions = {}
+def _positions(records: Sequence[Application | Expert], kind: str) -> dict[str, int]:
+    positions: dict[str, int] = {}
     for position, record in enumerate(records):
         if record.id in positions:
             raise ValueError(f"{kind}: duplicate id {record.id!r}")
@@ -151,7 +166,7 @@ def _positions(records: Sequence, kind: str) -> dict[str, int]:
     return positions
 
 
-def _id_rank(records: Sequence) -> np.ndarray:
+def _id_rank(records: Sequence[Application | Expert]) -> np.ndarray:
     """Each record's rank by id (records have distinct ids)."""
     rank = np.empty(len(records), np.int64)
     rank[sorted(range(len(records)), key=lambda position: records[position].id)] = np.arange(len(records))
@@ -161,10 +176,14 @@ def _id_rank(records: Sequence) -> np.ndarray:
 def _best(keys: np.ndarray, count: int) -> np.ndarray:
     """Flat indices of each row's `count` largest keys, among the keys >= 0."""
     width = keys.shape[1]
-    columns = (np.argpartition(keys, width - count, axis=1)[:, -count:] if width > count
-               else np.broadcast_to(np.arange(width), keys.shape))
+    columns = (
+        np.argpartition(keys, width - count, axis=1)[:, -count:]
+        if width > count
+        else np.broadcast_to(np.arange(width), keys.shape)
+    )
     flat = (np.arange(len(keys))[:, None] * width + columns).ravel()
-    return flat[keys.ravel()[flat] >= 0]
+    best: np.ndarray = flat[keys.ravel()[flat] >= 0]
+    return best
 
 
 def _best_by_group(groups: np.ndarray, values: np.ndarray, count: int) -> np.ndarray:
@@ -228,7 +247,8 @@ class LpDuals(NamedTuple):
         key = app * self.n_institutions + self.institution[expert]
         at = np.minimum(np.searchsorted(self.group_keys, key), max(len(self.group_keys) - 1, 0))
         group = np.where(self.group_keys[at] == key, self.group[at], 0) if len(self.group_keys) else 0
-        return points - self.app[app] - self.expert[expert] - group - self.fill
+        slack: np.ndarray = points - self.app[app] - self.expert[expert] - group - self.fill
+        return slack
 
     def bound(self, app: np.ndarray, expert: np.ndarray, points: np.ndarray) -> float:
         """The upper bound on total affinity points over the pairs given."""
@@ -245,16 +265,29 @@ class FlowSolution:
     >= 0, which certifies optimality and prices pairs the flow did not see.
     """
 
-    def __init__(self, problem: AssignmentProblem, app: np.ndarray, expert: np.ndarray, spread: bool = True,
-                 overflow: bool = False, state: _State | None = None):
-        self.problem, self.app, self.expert, self.spread = problem, app, expert, spread and problem.policy.load_spread > 0
+    def __init__(
+        self,
+        problem: AssignmentProblem,
+        app: np.ndarray,
+        expert: np.ndarray,
+        spread: bool = True,
+        overflow: bool = False,
+        state: _State | None = None,
+    ):
+        self.problem, self.app, self.expert, self.spread = (
+            problem,
+            app,
+            expert,
+            spread and problem.policy.load_spread > 0,
+        )
         self.overflow, self.state = overflow, state
         demand = problem.demand if state is None else state.demand
         self.points = problem.points(app, expert)
         n_experts, n_apps = len(problem.experts), len(problem.applications)
         self.first_app = 2 + n_experts
-        group_key, group, group_size = np.unique(app * problem.n_institutions + problem.institution[expert],
-                                                return_inverse=True, return_counts=True)
+        group_key, group, group_size = np.unique(
+            app * problem.n_institutions + problem.institution[expert], return_inverse=True, return_counts=True
+        )
         shared = group_size > 1
         group_node = np.full(len(group_key), -1, np.int64)
         group_node[shared] = self.first_app + n_apps + np.arange(int(shared.sum()))
@@ -267,21 +300,34 @@ class FlowSolution:
         parts = [
             load,
             (2 + expert, self.pair_head, np.ones(len(app)), (AFFINITY_SCALE - self.points) * COST_PER_POINT),
-            (self.group_nodes, self.first_app + group_app[shared], np.ones(len(self.group_nodes)), np.zeros(len(self.group_nodes))),
+            (
+                self.group_nodes,
+                self.first_app + group_app[shared],
+                np.ones(len(self.group_nodes)),
+                np.zeros(len(self.group_nodes)),
+            ),
             (self.first_app + open_apps, np.ones(len(open_apps)), demand[open_apps], np.zeros(len(open_apps))),
         ]
         self.n_nodes = self.first_app + n_apps + len(self.group_nodes)
         wanted = int(demand[open_apps].sum())
         if overflow:  # source -> overflow -> each application: always feasible, dearer than any pair
-            parts += [(np.zeros(1), np.full(1, self.n_nodes), np.full(1, wanted), np.zeros(1)),
-                      (np.full(len(open_apps), self.n_nodes), self.first_app + open_apps, demand[open_apps],
-                       np.full(len(open_apps), OVERFLOW_COST))]
+            parts += [
+                (np.zeros(1), np.full(1, self.n_nodes), np.full(1, wanted), np.zeros(1)),
+                (
+                    np.full(len(open_apps), self.n_nodes),
+                    self.first_app + open_apps,
+                    demand[open_apps],
+                    np.full(len(open_apps), OVERFLOW_COST),
+                ),
+            ]
             self.n_nodes += 1
-        self.tails, self.heads, self.caps, self.costs = (np.concatenate(column).astype(np.int64) for column in zip(*parts))
+        self.tails, self.heads, self.caps, self.costs = (
+            np.concatenate(column).astype(np.int64) for column in zip(*parts)
+        )
         self.flows = self._solve(wanted)
         first_pair = len(load[0])
-        self.chosen = self.flows[first_pair:first_pair + len(app)] > 0
-        self._potentials = None
+        self.chosen = self.flows[first_pair : first_pair + len(app)] > 0
+        self._potentials: np.ndarray | None = None
 
     def _solve(self, wanted: int) -> np.ndarray:
         # Imported here: OR-Tools and highspy bundle different libhighs.so.1 builds and cannot
@@ -289,15 +335,17 @@ class FlowSolution:
         from ortools.graph.python import min_cost_flow
 
         flow = min_cost_flow.SimpleMinCostFlow()
-        arcs = flow.add_arcs_with_capacity_and_unit_cost(self.tails.astype(np.int32), self.heads.astype(np.int32),
-                                                         self.caps, self.costs)
+        arcs = flow.add_arcs_with_capacity_and_unit_cost(
+            self.tails.astype(np.int32), self.heads.astype(np.int32), self.caps, self.costs
+        )
         flow.set_nodes_supplies(np.array([0, 1], np.int32), np.array([wanted, -wanted], np.int64))
         status = flow.solve()
         if status != flow.OPTIMAL:  # the pool cannot cover every slot: fill what can be filled
             status = flow.solve_max_flow_with_min_cost()
         if status != flow.OPTIMAL:
             raise RuntimeError(f"min-cost flow failed: {status}")
-        return flow.flows(np.asarray(arcs, np.int32)).astype(np.int64)
+        flows: np.ndarray = flow.flows(np.asarray(arcs, np.int32)).astype(np.int64)  # OR-Tools is untyped
+        return flows
 
     @property
     def candidates(self) -> int:
@@ -324,7 +372,12 @@ class FlowSolution:
 
     def reduced_costs(self, app: np.ndarray, expert: np.ndarray, points: np.ndarray) -> np.ndarray:
         """Reduced cost of new expert→application arcs: negative ones would lower the cost."""
-        return (AFFINITY_SCALE - points) * COST_PER_POINT + self.potentials[2 + expert] - self.potentials[self.first_app + app]
+        reduced: np.ndarray = (
+            (AFFINITY_SCALE - points) * COST_PER_POINT
+            + self.potentials[2 + expert]
+            - self.potentials[self.first_app + app]
+        )
+        return reduced
 
     def lp_duals(self) -> LpDuals:
         """The LP duals in points; only for a flow without load spread (plain expert arcs)."""
@@ -333,12 +386,18 @@ class FlowSolution:
             raise ValueError("lp_duals needs a flow of the whole call solved without load spread or overflow")
         distance = self.potentials / COST_PER_POINT
         source, sink = distance[0], distance[1]
-        app = np.where(problem.demand > 0, np.maximum(0, sink - distance[self.first_app:self.first_app + len(problem.demand)]), 0)
-        expert = np.where(problem.free > 0, np.maximum(0, distance[2:self.first_app] - source), 0)
-        group = np.maximum(0, distance[self.first_app + self.group_keys // problem.n_institutions] - distance[self.group_nodes])
+        app = np.where(
+            problem.demand > 0, np.maximum(0, sink - distance[self.first_app : self.first_app + len(problem.demand)]), 0
+        )
+        expert = np.where(problem.free > 0, np.maximum(0, distance[2 : self.first_app] - source), 0)
+        group = np.maximum(
+            0, distance[self.first_app + self.group_keys // problem.n_institutions] - distance[self.group_nodes]
+        )
         fill = AFFINITY_SCALE + source - sink
-        base = (problem.demand.clip(0) @ app + problem.free @ expert + group.sum() + self.chosen.sum() * fill)
-        return LpDuals(app, expert, self.group_keys, group, fill, float(base), problem.institution, problem.n_institutions)
+        base = problem.demand.clip(0) @ app + problem.free @ expert + group.sum() + self.chosen.sum() * fill
+        return LpDuals(
+            app, expert, self.group_keys, group, fill, float(base), problem.institution, problem.n_institutions
+        )
 
 
 class AssignmentProblem:
@@ -349,9 +408,15 @@ class AssignmentProblem:
     benchmark and for diagnostics; `assign` is the everyday entry point.
     """
 
-    def __init__(self, applications: Sequence[Application], experts: Sequence[Expert], policy: AssignmentPolicy,
-                 fixed: Iterable[tuple[str, str]] = (), excluded_pairs: Iterable[tuple[str, str]] = (),
-                 applied_institution_ids: Collection[str] | None = None):
+    def __init__(
+        self,
+        applications: Sequence[Application],
+        experts: Sequence[Expert],
+        policy: AssignmentPolicy,
+        fixed: Iterable[tuple[str, str]] = (),
+        excluded_pairs: Iterable[tuple[str, str]] = (),
+        applied_institution_ids: Collection[str] | None = None,
+    ):
         self._started = time.perf_counter()
         self.policy = policy
         self.applications = sorted(applications, key=lambda a: (a.category, a.prefecture, a.id))
@@ -361,7 +426,9 @@ class AssignmentProblem:
         self.expert_at = _positions(self.experts, "experts")
         self.applied = applied_institutions(applications, applied_institution_ids)
         institutions: dict[str, int] = {}
-        self.institution = np.array([institutions.setdefault(e.institution_id, len(institutions)) for e in self.experts], np.int64)
+        self.institution = np.array(
+            [institutions.setdefault(e.institution_id, len(institutions)) for e in self.experts], np.int64
+        )
         self.n_institutions = max(len(institutions), 1)
         self.category = np.array([a.category for a in self.applications])
         self.cap = np.array([e.cap for e in self.experts], np.int64)
@@ -377,13 +444,16 @@ class AssignmentProblem:
         available = np.array([e.available for e in self.experts], bool)
         self.free = np.where(available, np.maximum(self.cap - self.load, 0), 0)
         # Experts of an institution already on an application are out for it, like declined pairs.
-        same_app, same_exp = join_on_key(fixed_app, self.institution[fixed_exp], np.arange(len(self.experts)), self.institution)
+        same_app, same_exp = join_on_key(
+            fixed_app, self.institution[fixed_exp], np.arange(len(self.experts)), self.institution
+        )
         extra = (np.concatenate([same_app, declined_app]), np.concatenate([same_exp, declined_exp]))
         self.mask = ExclusionMask(self.applications, self.experts, policy, self.applied, extra)
         self.scorer = AffinityScorer(self.applications, self.experts)
 
-    def _pairs(self, pairs, argument) -> tuple[np.ndarray, np.ndarray]:
-        apps, exps = [], []
+    def _pairs(self, pairs: Iterable[tuple[str, str]], argument: str) -> tuple[np.ndarray, np.ndarray]:
+        apps: list[int] = []
+        exps: list[int] = []
         for app_id, expert_id, *_ in pairs:
             if app_id not in self.application_at or expert_id not in self.expert_at:
                 raise ValueError(f"{argument}: ({app_id}, {expert_id}) names an unknown application or expert")
@@ -391,8 +461,8 @@ class AssignmentProblem:
             exps.append(self.expert_at[expert_id])
         return np.asarray(apps, np.int64), np.asarray(exps, np.int64)
 
-    def _check_fixed(self, fixed_app, fixed_exp, declined) -> None:
-        seen = set()
+    def _check_fixed(self, fixed_app: np.ndarray, fixed_exp: np.ndarray, declined: set[tuple[int, int]]) -> None:
+        seen: set[tuple[int, int]] = set()
         for app, exp in zip(fixed_app.tolist(), fixed_exp.tolist()):
             application, expert = self.applications[app], self.experts[exp]
             reasons = exclusion_reasons(application, expert, self.policy, self.applied)
@@ -411,6 +481,7 @@ class AssignmentProblem:
     def solve(self) -> AssignmentResult:
         feasibility = self._feasibility()
         open_rows = np.flatnonzero(self.demand > 0)
+        solution: FlowSolution | _Pairs
         if self.policy.top_n is None:
             solution = self.flow(*self.all_pairs(open_rows))
         elif len(open_rows) > PART_ROWS:
@@ -424,20 +495,28 @@ class AssignmentProblem:
         elif missing.any() and self.policy.top_n is not None:
             # Never leave an application short for want of candidates: give it all its experts.
             extra = self.all_pairs(np.flatnonzero(missing))
-            keys = np.union1d(solution.app * len(self.experts) + solution.expert, extra[0] * len(self.experts) + extra[1])
+            keys = np.union1d(
+                solution.app * len(self.experts) + solution.expert, extra[0] * len(self.experts) + extra[1]
+            )
             if len(keys) > len(solution.app):
                 solution = self.flow(keys // len(self.experts), keys % len(self.experts))
                 missing = self._missing(solution)
         return self._result(solution, missing, feasibility)
 
-    def flow(self, app: np.ndarray, expert: np.ndarray, spread: bool = True, overflow: bool = False,
-             state: _State | None = None) -> FlowSolution:
+    def flow(
+        self,
+        app: np.ndarray,
+        expert: np.ndarray,
+        spread: bool = True,
+        overflow: bool = False,
+        state: _State | None = None,
+    ) -> FlowSolution:
         """Solve the flow over the candidate pairs (app[i], expert[i]); spread=False leaves the
         load spread out (pure affinity); overflow=True lets any slot stay empty at a price
         above any pair, so that the flow is feasible and its potentials price every pair."""
         return FlowSolution(self, app, expert, spread, overflow, state)
 
-    def sparse_flow(self, rows: np.ndarray, **options) -> FlowSolution:
+    def sparse_flow(self, rows: np.ndarray, **options: Any) -> FlowSolution:
         """The flow over the sparsified candidate set of `rows`.
 
         Candidates: each row's top_n experts and each expert's top_m rows by affinity,
@@ -446,23 +525,35 @@ class AssignmentProblem:
         pool pair with the flow's potentials, add those that would lower the cost. Last,
         the flow with the load spread over the grown set.
         """
-        keys, expert_bits = self._pool(rows, POOL_PER_TOP_N * self.policy.top_n)
+        top_n = self.policy.top_n
+        assert top_n is not None  # solve() takes the sparse flow only with a top_n
+        keys, expert_bits = self._pool(rows, POOL_PER_TOP_N * top_n)
         return self._pool_flow(rows, keys, expert_bits, **options)
 
-    def _pool_flow(self, rows: np.ndarray, keys: np.ndarray, expert_bits: int, state: _State | None = None,
-                   extra: tuple[np.ndarray, np.ndarray] | None = None, rounds: int = PRICING_ROUNDS,
-                   overflow: bool = False, priced_per_row: int | None = None) -> FlowSolution:
+    def _pool_flow(
+        self,
+        rows: np.ndarray,
+        keys: np.ndarray,
+        expert_bits: int,
+        state: _State | None = None,
+        extra: tuple[np.ndarray, np.ndarray] | None = None,
+        rounds: int = PRICING_ROUNDS,
+        overflow: bool = False,
+        priced_per_row: int | None = None,
+    ) -> FlowSolution:
         """`sparse_flow` over a pool already scored (`keys`: rows × width, -1 where none);
         `extra` pairs are candidates from the start; `state` restricts the flow to a part.
         overflow: the pricing flows may leave slots empty at a price (their potentials then
         price every pair even when the first candidates cannot fill every slot);
         priced_per_row: each round adds at most that many priced pairs per row, its most
         negative (partial pricing), when it finds more."""
+        top_n = self.policy.top_n
+        assert top_n is not None  # only the sparse flow pools
         flat = keys.ravel()
         app, expert, score = np.repeat(rows, keys.shape[1]), flat & ((1 << expert_bits) - 1), flat >> expert_bits
         chosen = np.zeros(flat.size, bool)
-        chosen[_best(keys, self.policy.top_n)] = True
-        near = _best(keys, 4 * self.policy.top_n)  # each expert's top_m among the rows' nearest
+        chosen[_best(keys, top_n)] = True
+        near = _best(keys, 4 * top_n)  # each expert's top_m among the rows' nearest
         chosen[near[_best_by_group(expert[near], flat[near], self.policy.top_m)]] = True
         if extra is not None and len(extra[0]):
             known = np.isin(extra[0] * len(self.experts) + extra[1], app[chosen] * len(self.experts) + expert[chosen])
@@ -470,7 +561,7 @@ class AssignmentProblem:
         else:
             extra_app = extra_expert = np.zeros(0, np.int64)
 
-        def candidates():
+        def candidates() -> tuple[np.ndarray, np.ndarray]:
             return np.concatenate([app[chosen], extra_app]), np.concatenate([expert[chosen], extra_expert])
 
         for _ in range(rounds):
@@ -495,7 +586,9 @@ class AssignmentProblem:
         each of its parts with what the rest of the call holds standing, so that pairs
         across the first parts get their chance. Never worse after the second round: each
         part's flow sees its pairs of the first round among its candidates."""
-        keys, expert_bits = self._pool(rows, POOL_PER_TOP_N * self.policy.top_n)
+        top_n = self.policy.top_n
+        assert top_n is not None  # a decomposed call is a sparse one
+        keys, expert_bits = self._pool(rows, POOL_PER_TOP_N * top_n)
         mask = (1 << expert_bits) - 1
         n_parts = max(1, -(-len(rows) // PART_ROWS))
         available = np.array([e.available for e in self.experts], bool)
@@ -513,7 +606,9 @@ class AssignmentProblem:
                 demand = np.zeros_like(self.demand)
                 demand[part_rows] = self.demand[part_rows]
                 demand -= np.bincount(app[across & (app_part[app] == part)], minlength=len(demand))
-                load = self.load + np.bincount(expert[across & (expert_part[expert] == part)], minlength=len(self.experts))
+                load = self.load + np.bincount(
+                    expert[across & (expert_part[expert] == part)], minlength=len(self.experts)
+                )
                 free = np.where(available & (expert_part == part), np.maximum(self.cap - load, 0), 0)
                 part_keys = keys[np.searchsorted(rows, part_rows)]
                 part_experts = np.where(part_keys >= 0, part_keys & mask, 0)
@@ -521,13 +616,23 @@ class AssignmentProblem:
                 # An application's institutions already on it from outside the part are out.
                 held = np.unique(app[across] * self.n_institutions + self.institution[expert[across]])
                 if len(held):
-                    key = np.repeat(part_rows, keys.shape[1]) * self.n_institutions + self.institution[part_experts.ravel()]
+                    key = (
+                        np.repeat(part_rows, keys.shape[1]) * self.n_institutions
+                        + self.institution[part_experts.ravel()]
+                    )
                     outside |= np.isin(key, held).reshape(part_keys.shape) & (part_keys >= 0)
                 part_keys = np.where(outside, -1, part_keys)
                 inside = ~kept & (app_part[app] == part)
-                solution = self._pool_flow(part_rows, part_keys, expert_bits, _State(demand, free, load),
-                                           (app[inside], expert[inside]), rounds=PART_PRICING_ROUNDS, overflow=True,
-                                           priced_per_row=PRICED_PER_APPLICATION)
+                solution = self._pool_flow(
+                    part_rows,
+                    part_keys,
+                    expert_bits,
+                    _State(demand, free, load),
+                    (app[inside], expert[inside]),
+                    rounds=PART_PRICING_ROUNDS,
+                    overflow=True,
+                    priced_per_row=PRICED_PER_APPLICATION,
+                )
                 seen += len(solution.app)
                 next_app.append(solution.app[solution.chosen])
                 next_expert.append(solution.expert[solution.chosen])
@@ -547,7 +652,9 @@ class AssignmentProblem:
         extra = self.flow(app[fresh], expert[fresh], state=state)
         app = np.concatenate([solution.app, extra.app[extra.chosen]])
         expert = np.concatenate([solution.expert, extra.expert[extra.chosen]])
-        return _Pairs(app, expert, np.ones(len(app), bool), self.points(app, expert), solution.candidates + len(extra.app))
+        return _Pairs(
+            app, expert, np.ones(len(app), bool), self.points(app, expert), solution.candidates + len(extra.app)
+        )
 
     def _parts(self, rows: np.ndarray, n_parts: int, round_: int) -> tuple[np.ndarray, np.ndarray]:
         """Part of each application and expert: the fields, ranked by how many rows hold them
@@ -560,7 +667,7 @@ class AssignmentProblem:
         place = np.empty(len(rank), np.int64)
         place[rank] = np.arange(len(rank))
 
-        def first(bits):
+        def first(bits: np.ndarray) -> np.ndarray:
             ranked = np.where(bits, place[None, :], len(rank))
             return ranked.min(axis=1) if len(rank) else np.full(len(bits), 0)
 
@@ -580,10 +687,16 @@ class AssignmentProblem:
 
     def all_pairs(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every eligible pair of `rows` with an expert who has free cap."""
-        pairs = [(block_rows[r], columns[c]) for block_rows, columns, scores in self.eligible_blocks(rows)
-                 for r, c in [np.nonzero(scores >= 0)]]
-        empty = np.zeros(0, np.int64)
-        return tuple(np.concatenate(part) for part in zip(*pairs)) if pairs else (empty, empty)
+        pairs = [
+            (block_rows[r], columns[c])
+            for block_rows, columns, scores in self.eligible_blocks(rows)
+            for r, c in [np.nonzero(scores >= 0)]
+        ]
+        if not pairs:
+            empty = np.zeros(0, np.int64)
+            return empty, empty
+        apps, experts = zip(*pairs)
+        return np.concatenate(apps), np.concatenate(experts)
 
     def _pool(self, rows: np.ndarray, width: int) -> tuple[np.ndarray, int]:
         """Each row's `width` best eligible experts as keys (rows × width, -1 where none):
@@ -592,7 +705,7 @@ class AssignmentProblem:
         expert_bits = max(1, (len(self.experts) - 1).bit_length())
         key_type = np.int32 if expert_bits <= 16 else np.int64
 
-        def best_keys(block):
+        def best_keys(block: _Block) -> np.ndarray:
             keys = np.rint(self._scores(block)).astype(key_type)
             keys <<= expert_bits
             keys |= block.columns.astype(key_type)
@@ -601,14 +714,16 @@ class AssignmentProblem:
         pool = np.full((len(rows), width), -1, key_type)
         row_of = np.full(len(self.applications), -1, np.int64)
         row_of[rows] = np.arange(len(rows))
-        qualified_pairs = sum(len(category_rows) * int((self.mask.qualified(category_rows[0]) & (self.free > 0)).sum())
-                              for _, category_rows in self._by_category(rows))
-        plan = (self._field_plan(rows, FIELD_COLUMNS) if qualified_pairs > PRUNE_ABOVE_PAIRS else None)
+        qualified_pairs = sum(
+            len(category_rows) * int((self.mask.qualified(category_rows[0]) & (self.free > 0)).sum())
+            for _, category_rows in self._by_category(rows)
+        )
+        plan = self._field_plan(rows, FIELD_COLUMNS) if qualified_pairs > PRUNE_ABOVE_PAIRS else None
         if plan is None:
             plan = self._block_plan(rows, with_free_cap=True)
         with ThreadPoolExecutor(THREADS) as threads:
             # A bounded window of blocks in flight: at national scale there are thousands.
-            pending = deque()
+            pending: deque[tuple[_Block, Any]] = deque()
             for block in plan:
                 pending.append((block, threads.submit(best_keys, block)))
                 if len(pending) > 2 * THREADS:
@@ -618,7 +733,7 @@ class AssignmentProblem:
                 pool[row_of[done.rows], : keys.result().shape[1]] = np.maximum(keys.result(), -1)
         return pool, expert_bits
 
-    def _field_plan(self, rows: np.ndarray, min_columns: int):
+    def _field_plan(self, rows: np.ndarray, min_columns: int) -> Iterator[_Block] | None:
         """Blocks for a large call: the rows of one set of fields × the experts whose fields are
         closest to it, in whole levels of field cosine, until at least `min_columns` experts
         with free cap (or every expert, when the fields do not tell experts apart). Another
@@ -630,7 +745,9 @@ class AssignmentProblem:
             return None
         return self._field_blocks(rows, min_columns, app_group, exp_group, cosine)
 
-    def _field_blocks(self, rows, min_columns, app_group, exp_group, cosine):
+    def _field_blocks(
+        self, rows: np.ndarray, min_columns: int, app_group: np.ndarray, exp_group: np.ndarray, cosine: np.ndarray
+    ) -> Iterator[_Block]:
         has_cap = self.free > 0
         experts_in = np.bincount(exp_group[has_cap], minlength=cosine.shape[1])
         order = rows[np.argsort(app_group[rows], kind="stable")]  # rows of a group stay ascending
@@ -639,7 +756,7 @@ class AssignmentProblem:
         for start, end in zip(starts, np.r_[starts[1:], len(order)]):
             closeness = cosine[groups[start]]
             by_closeness = np.argsort(-closeness, kind="stable")
-            enough = np.searchsorted(np.cumsum(experts_in[by_closeness]), min_columns)
+            enough = int(np.searchsorted(np.cumsum(experts_in[by_closeness]), min_columns))
             cut = closeness[by_closeness[min(enough, len(by_closeness) - 1)]]
             columns = np.flatnonzero((closeness >= cut)[exp_group] & has_cap if cut > 0 else has_cap)
             if not len(columns):
@@ -649,9 +766,11 @@ class AssignmentProblem:
             group_rows = order[start:end]
             step = max(1, BLOCK_ENTRIES // len(columns))
             for at in range(0, len(group_rows), step):
-                yield _Block(group_rows[at:at + step], columns, column_of_expert)
+                yield _Block(group_rows[at : at + step], columns, column_of_expert)
 
-    def eligible_blocks(self, rows: np.ndarray, with_free_cap: bool = True):
+    def eligible_blocks(
+        self, rows: np.ndarray, with_free_cap: bool = True
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """(rows, columns, scores) blocks over the rows' qualified experts; excluded entries < 0.
 
         Scores are float32, unrounded (within half a point of `points`). `with_free_cap`:
@@ -660,7 +779,7 @@ class AssignmentProblem:
         for block in self._block_plan(rows, with_free_cap):
             yield block.rows, block.columns, self._scores(block)
 
-    def _block_plan(self, rows: np.ndarray, with_free_cap: bool):
+    def _block_plan(self, rows: np.ndarray, with_free_cap: bool) -> Iterator[_Block]:
         """The blocks to score: a run of rows of one category × its qualified experts."""
         for _, category_rows in self._by_category(rows):
             qualified = self.mask.qualified(category_rows[0])
@@ -671,19 +790,21 @@ class AssignmentProblem:
             column_of_expert[columns] = np.arange(len(columns))
             step = max(1, BLOCK_ENTRIES // len(columns))
             for start in range(0, len(category_rows), step):
-                yield _Block(category_rows[start:start + step], columns, column_of_expert)
+                yield _Block(category_rows[start : start + step], columns, column_of_expert)
 
     def _scores(self, block: _Block) -> np.ndarray:
         scores = self.scorer.block(block.rows, block.columns, block.column_of_expert)
         self.mask.apply(scores, block.rows, block.columns, block.column_of_expert)
         return scores
 
-    def _by_category(self, rows: np.ndarray):
+    def _by_category(self, rows: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
         """(category, its rows) for the given rows (positions ascending, so each is a run)."""
         for category in np.unique(self.category[rows]):
             yield str(category), rows[self.category[rows] == category]
 
-    def load_arcs(self, spread: bool, state: _State | None = None):
+    def load_arcs(
+        self, spread: bool, state: _State | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Source→expert arcs (tails, heads, caps, costs): one per unit of free cap with
         its convex load cost, or one plain arc per expert without load spread."""
         free, standing = (self.free, self.load) if state is None else (state.free, state.load)
@@ -706,10 +827,12 @@ class AssignmentProblem:
             wanted = int(self.demand[rows].sum())
             qualified = int(self.free[self.mask.qualified(rows[0])].sum())
             if qualified < wanted:
-                notes.append(f"category {category}: free capacity {qualified} of qualified experts < {wanted} open slots")
+                notes.append(
+                    f"category {category}: free capacity {qualified} of qualified experts < {wanted} open slots"
+                )
         return Feasibility(demand, capacity, tuple(notes))
 
-    def _missing(self, solution: FlowSolution) -> np.ndarray:
+    def _missing(self, solution: FlowSolution | _Pairs) -> np.ndarray:
         return self.demand - np.bincount(solution.app[solution.chosen], minlength=len(self.applications))
 
     def _unfilled(self, missing: np.ndarray) -> list[Unfilled]:
@@ -728,22 +851,38 @@ class AssignmentProblem:
             if not self.mask.qualified(position).any():
                 code, reason = "no_qualified_expert", f"no available expert may review category {application.category}"
             elif institutions[position] < need:
-                code, reason = "conflicts", (
-                    f"{eligible[position]} experts from {institutions[position]} institutions are free of conflicts; "
-                    f"needs {need} from distinct institutions")
+                code, reason = (
+                    "conflicts",
+                    (
+                        f"{eligible[position]} experts from {institutions[position]} institutions are free of conflicts; "
+                        f"needs {need} from distinct institutions"
+                    ),
+                )
             else:
-                code, reason = "capacity", (
-                    f"its {eligible[position]} eligible experts ({institutions[position]} institutions) "
-                    "are at their caps with other applications")
+                code, reason = (
+                    "capacity",
+                    (
+                        f"its {eligible[position]} eligible experts ({institutions[position]} institutions) "
+                        "are at their caps with other applications"
+                    ),
+                )
             unfilled.append(Unfilled(application.id, int(missing[position]), reason, code))
         return sorted(unfilled)
 
-    def _result(self, solution: FlowSolution, missing: np.ndarray, feasibility: Feasibility) -> AssignmentResult:
-        app, expert, points = solution.app[solution.chosen], solution.expert[solution.chosen], solution.points[solution.chosen]
+    def _result(
+        self, solution: FlowSolution | _Pairs, missing: np.ndarray, feasibility: Feasibility
+    ) -> AssignmentResult:
+        app, expert, points = (
+            solution.app[solution.chosen],
+            solution.expert[solution.chosen],
+            solution.points[solution.chosen],
+        )
         order = np.lexsort((_id_rank(self.experts)[expert], _id_rank(self.applications)[app]))
         app_ids, expert_ids = [a.id for a in self.applications], [e.id for e in self.experts]
-        pairs = [AssignedPair(app_ids[a], expert_ids[e], p / AFFINITY_SCALE)
-                 for a, e, p in zip(app[order].tolist(), expert[order].tolist(), points[order].tolist())]
+        pairs = [
+            AssignedPair(app_ids[a], expert_ids[e], p / AFFINITY_SCALE)
+            for a, e, p in zip(app[order].tolist(), expert[order].tolist(), points[order].tolist())
+        ]
         load = self.load + np.bincount(expert, minlength=len(self.experts))
         pool = np.array([e.available and e.cap > 0 for e in self.experts], bool)
         stats = LoadStats(
@@ -753,5 +892,12 @@ class AssignmentProblem:
             max_load=int(load.max(initial=0)),
             max_utilization=float((load[pool] / self.cap[pool]).max(initial=0.0)),
         )
-        return AssignmentResult(pairs, self._unfilled(missing), int(points.sum()) / AFFINITY_SCALE, stats,
-                                feasibility, time.perf_counter() - self._started, solution.candidates)
+        return AssignmentResult(
+            pairs,
+            self._unfilled(missing),
+            int(points.sum()) / AFFINITY_SCALE,
+            stats,
+            feasibility,
+            time.perf_counter() - self._started,
+            solution.candidates,
+        )

@@ -36,16 +36,20 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+from typing import Any
 
 from services.common.bilingual import Bilingual
+from services.common.errors import DomainError, NotFound
 from services.common.statemachine import (
     AuditEntry,
     StateMachine,
     Transition,
     TransitionNotAllowed,
 )
+from services.contracts.review import MAX_OBJECTIONS_PER_FILER
 from services.review.domain.ranking import Ranking
-from services.review.domain.reviews import FieldErrors, rfc3339, utc
+from services.common.errors import FieldErrors
+from services.review.domain.reviews import rfc3339, utc
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEFAULT_WORKING_DAYS = 5
@@ -79,34 +83,20 @@ class TransitionBlocked(TransitionNotAllowed):
         self.args = (f"'{event}' from '{from_state}' to '{to_state}' is blocked: {why}",)
 
 
-# Who may object to a noticed selection (docs/security.md): the applicants and those who
-# sponsor or recommend them. The province publishes the notice and resolves objections, so it
-# does not file them; experts had their say in review; finance pays what was decided.
-OBJECTORS = ("institution", "prefecture", "hrss")
-# Objections one filer (an institution, a prefecture bureau, an HRSS department) may file on
-# one notice: every open objection blocks finalization.
-MAX_OBJECTIONS_PER_FILER = 3
-
-
-class ObjectionRefused(Exception):
+class ObjectionRefused(DomainError):
     """An objection this filer may not file: a second one to the same application, or one
     beyond MAX_OBJECTIONS_PER_FILER."""
 
-    def __init__(self, message: Bilingual):
-        super().__init__(message)
-        self.message = message
+    status, kind = 409, "objection-refused"
 
 
-class ObjectionNotFound(LookupError):
+class ObjectionNotFound(NotFound):
     def __init__(self, objection_id: str):
         self.objection_id = objection_id
-        self.message = Bilingual(f"no objection {objection_id!r} on this notice", f"本公示没有异议 {objection_id}")
-        super().__init__(self.message.en)
+        super().__init__(Bilingual(f"no objection {objection_id!r} on this notice", f"本公示没有异议 {objection_id}"))
 
 
-def is_working_day(
-    day: date, holidays: Collection[date], makeup_workdays: Collection[date]
-) -> bool:
+def is_working_day(day: date, holidays: Collection[date], makeup_workdays: Collection[date]) -> bool:
     if day in makeup_workdays:
         return True
     return day.weekday() < 5 and day not in holidays
@@ -159,9 +149,9 @@ class PublicNotice:
     opens_at: datetime
     closes_at: datetime
     objections: tuple[Objection, ...] = ()
-    history: tuple[dict, ...] = ()
+    history: tuple[dict[str, Any], ...] = ()
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         """The notice without its ranking, as plain data (the ranking is kept apart: it is
         the published one less the applications that left)."""
         return {
@@ -172,7 +162,7 @@ class PublicNotice:
         }
 
     @classmethod
-    def from_record(cls, call_id: str, record: dict, ranking: Ranking) -> PublicNotice:
+    def from_record(cls, call_id: str, record: dict[str, Any], ranking: Ranking) -> PublicNotice:
         """The notice of ``to_record``, with its current ``ranking``; history starts empty
         (the caller keeps the audit trail and appends what each move adds)."""
         return cls(
@@ -202,7 +192,13 @@ class PublicNotice:
         raise ObjectionNotFound(objection_id)
 
     def file_objection(
-        self, objection_id: str, application_id: str, *, who: str, now: datetime, grounds: str,
+        self,
+        objection_id: str,
+        application_id: str,
+        *,
+        who: str,
+        now: datetime,
+        grounds: str,
         filer: str | None = None,
     ) -> PublicNotice:
         """Raises ``TransitionBlocked`` outside the window, ``FieldErrors`` for a reused
@@ -211,8 +207,10 @@ class PublicNotice:
         beyond MAX_OBJECTIONS_PER_FILER."""
         if not self.window_open(now):
             opens, closes = rfc3339(self.opens_at), rfc3339(self.closes_at)
-            why = Bilingual(f"the notice window ({opens} to {closes}) is not open: objections are filed within it",
-                            f"公示期（{opens}至{closes}）未在进行中：异议须在公示期内提出")
+            why = Bilingual(
+                f"the notice window ({opens} to {closes}) is not open: objections are filed within it",
+                f"公示期（{opens}至{closes}）未在进行中：异议须在公示期内提出",
+            )
             raise TransitionBlocked(OBJECTION, "new", "file", "open", why)
         errors = {}
         if not isinstance(objection_id, str) or not objection_id:
@@ -226,15 +224,22 @@ class PublicNotice:
         filer = filer or who
         own = [o for o in self.objections if (o.filer or o.filed_by) == filer]
         if any(o.application_id == application_id for o in own):
-            raise ObjectionRefused(Bilingual(
-                f"{filer} has already objected to application {application_id}; "
-                "add to that objection's grounds through the province instead",
-                f"{filer} 已对申报书 {application_id} 提出过异议；如需补充理由，请经省级主管部门提出"))
+            raise ObjectionRefused(
+                Bilingual(
+                    f"{filer} has already objected to application {application_id}; "
+                    "add to that objection's grounds through the province instead",
+                    f"{filer} 已对申报书 {application_id} 提出过异议；如需补充理由，请经省级主管部门提出",
+                )
+            )
         if len(own) >= MAX_OBJECTIONS_PER_FILER:
-            raise ObjectionRefused(Bilingual(
-                f"{filer} has filed {len(own)} objections to this notice, the most one party may",
-                f"{filer} 已对本公示提出{len(own)}项异议，已达每方上限"))
+            raise ObjectionRefused(
+                Bilingual(
+                    f"{filer} has filed {len(own)} objections to this notice, the most one party may",
+                    f"{filer} 已对本公示提出{len(own)}项异议，已达每方上限",
+                )
+            )
         _, entry = OBJECTION.apply("new", "file", who, grounds, now)
+        assert entry.reason is not None  # "file" requires a reason: apply raised ReasonRequired without one
         objection = Objection(objection_id, application_id, who, entry.at, entry.reason, filer=filer)
         return replace(
             self,
@@ -257,9 +262,7 @@ class PublicNotice:
             ranking = ranking.without([objection.application_id])
             promoted = [a for a in ranking.selected_ids if a not in self.ranking.selected_ids]
             details = {"removed": objection.application_id, "promoted": promoted}
-        resolved = replace(
-            objection, status=status, resolved_by=who, resolved_at=entry.at, resolution=entry.reason
-        )
+        resolved = replace(objection, status=status, resolved_by=who, resolved_at=entry.at, resolution=entry.reason)
         return replace(
             self,
             ranking=ranking,
@@ -275,12 +278,16 @@ class PublicNotice:
             why = None
             if utc(now, "now") < self.closes_at:
                 closes = rfc3339(self.closes_at)
-                why = Bilingual(f"the notice window closes at {closes}: finalize after it",
-                                f"公示期至{closes}结束，须在其后确定立项")
+                why = Bilingual(
+                    f"the notice window closes at {closes}: finalize after it",
+                    f"公示期至{closes}结束，须在其后确定立项",
+                )
             elif self.open_objections:
                 ids = ", ".join(o.objection_id for o in self.open_objections)
-                why = Bilingual(f"objections still open: {ids}; resolve each (POST /v1/objections/{{id}}/resolve)",
-                                f"尚有未处理的异议：{ids}；请逐项处理（POST /v1/objections/{{id}}/resolve）")
+                why = Bilingual(
+                    f"objections still open: {ids}; resolve each (POST /v1/objections/{{id}}/resolve)",
+                    f"尚有未处理的异议：{ids}；请逐项处理（POST /v1/objections/{{id}}/resolve）",
+                )
             if why:
                 raise TransitionBlocked(NOTICE, self.status, "finalize", "finalized", why)
         status, entry = NOTICE.apply(self.status, "finalize", who, reason, now)
@@ -350,12 +357,12 @@ def publish_notice(
     )
 
 
-def stage_move(call_id: str, current: str, event: str, *, who: str, now: datetime) -> tuple[str, dict]:
+def stage_move(call_id: str, current: str, event: str, *, who: str, now: datetime) -> tuple[str, dict[str, Any]]:
     """Move a call's selection stage by ``event`` (see ``NOTICE``): the new stage and its
     audit entry. Raises ``TransitionNotAllowed``."""
     stage, entry = NOTICE.apply(current, event, who, None, now)
     return stage, _audit(f"notice:{call_id}", entry)
 
 
-def _audit(subject: str, entry: AuditEntry, details: dict | None = None) -> dict:
+def _audit(subject: str, entry: AuditEntry, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"subject": subject, **entry.as_dict(), **(details or {})}

@@ -23,9 +23,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from services.review.domain.calibration import Calibration, CalibratedScore, ReviewScore, calibrate
-from services.review.domain.reviews import FieldErrors, utc
+from services.common.errors import FieldErrors
+from services.review.domain.reviews import utc
 
 TIE_RULE = (
     "higher calibrated score, then higher raw mean, then lower uncertainty, "
@@ -45,13 +47,11 @@ class RankEntry:
     stderr_hundredths: int | None
     submitted_at: datetime
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "submitted_at", utc(self.submitted_at, "submitted_at"))
 
     @classmethod
-    def from_calibrated(
-        cls, score: CalibratedScore, *, prefecture: str, submitted_at: datetime
-    ) -> RankEntry:
+    def from_calibrated(cls, score: CalibratedScore, *, prefecture: str, submitted_at: datetime) -> RankEntry:
         return cls(
             application_id=score.application_id,
             prefecture=prefecture,
@@ -61,7 +61,7 @@ class RankEntry:
             submitted_at=submitted_at,
         )
 
-    def order_key(self) -> tuple:
+    def order_key(self) -> tuple[int, int, float, datetime, str]:
         stderr = float("inf") if self.stderr_hundredths is None else self.stderr_hundredths
         return (
             -self.calibrated_hundredths,
@@ -80,7 +80,7 @@ class QuotaPolicy:
     prefecture_cap: int | None = None
     one_each: bool = False  # the cap is also a floor: every prefecture should have exactly one
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         cap = self.prefecture_cap
         if cap is not None and (type(cap) is not int or cap < 1):
             raise FieldErrors({"prefecture_cap": ["must be a whole number of at least 1"]})
@@ -91,9 +91,7 @@ class QuotaPolicy:
         always has cap 1 (one rebuilt school per prefecture)."""
         if category == ONE_PER_PREFECTURE_CATEGORY:
             if prefecture_cap not in (None, 1):
-                raise FieldErrors(
-                    {"prefecture_cap": [f"{category} selects exactly one per prefecture: cap is 1"]}
-                )
+                raise FieldErrors({"prefecture_cap": [f"{category} selects exactly one per prefecture: cap is 1"]})
             return cls(prefecture_cap=1, one_each=True)
         return cls(prefecture_cap=prefecture_cap)
 
@@ -106,7 +104,7 @@ class RankedEntry:
     held_back_by: str | None  # None, HELD_BY_QUOTA or HELD_BY_PREFECTURE_CAP
     reserve_position: int | None  # 1-based position on the reserve list
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         e = self.entry
         return {
             "application_id": e.application_id,
@@ -144,7 +142,7 @@ class Ranking:
         """Places of the quota left empty (too few applications, or caps)."""
         return self.quota - len(self.selected)
 
-    def to_record(self) -> dict:
+    def to_record(self) -> dict[str, Any]:
         """Plain data that ``from_record`` ranks again into this same ranking."""
         return {
             "quota": self.quota,
@@ -154,7 +152,7 @@ class Ranking:
         }
 
     @classmethod
-    def from_record(cls, record: dict, leaving: Iterable[str] = ()) -> Ranking:
+    def from_record(cls, record: dict[str, Any], leaving: Iterable[str] = ()) -> Ranking:
         """The ranking of ``to_record``, re-run without the ``leaving`` applications."""
         policy = QuotaPolicy(record["prefecture_cap"], record["one_each"])
         ranking = rank([RankEntry(**e) for e in record["entries"]], record["quota"], policy)
@@ -174,18 +172,14 @@ def rank(entries: Iterable[RankEntry], quota: int, policy: QuotaPolicy = QuotaPo
     if type(quota) is not int or quota < 0:
         raise FieldErrors({"quota": ["must be a whole number of at least 0"]})
     ordered = sorted(entries, key=RankEntry.order_key)
-    duplicates = sorted(
-        app_id for app_id, n in Counter(e.application_id for e in ordered).items() if n > 1
-    )
+    duplicates = sorted(app_id for app_id, n in Counter(e.application_id for e in ordered).items() if n > 1)
     if duplicates:
         raise FieldErrors({"entries": [f"duplicate application ids: {', '.join(duplicates)}"]})
     per_prefecture: Counter[str] = Counter()
     ranked = []
     selected_count = reserve_count = 0
     for position, entry in enumerate(ordered, start=1):
-        capped = policy.prefecture_cap is not None and (
-            per_prefecture[entry.prefecture] >= policy.prefecture_cap
-        )
+        capped = policy.prefecture_cap is not None and (per_prefecture[entry.prefecture] >= policy.prefecture_cap)
         if capped:
             held_back_by = HELD_BY_PREFECTURE_CAP
         elif selected_count >= quota:
@@ -234,7 +228,7 @@ class PrefectureResult:
     rule: str | None  # "exactly_one", "cap" or None (no constraint)
     satisfied: bool
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -253,8 +247,6 @@ def prefecture_results(ranking: Ranking, prefectures: Iterable[str] = ()) -> lis
         if rule == "exactly_one":
             satisfied = selected[name] == 1
         else:
-            satisfied = rule is None or selected[name] <= policy.prefecture_cap
-        results.append(
-            PrefectureResult(name, ranked[name], selected[name], policy.prefecture_cap, rule, satisfied)
-        )
+            satisfied = policy.prefecture_cap is None or selected[name] <= policy.prefecture_cap  # rule None or cap
+        results.append(PrefectureResult(name, ranked[name], selected[name], policy.prefecture_cap, rule, satisfied))
     return results

@@ -28,8 +28,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from fractions import Fraction
+from typing import Any, TypeGuard
 
 from services.common.bilingual import Bilingual
+from services.common.errors import DomainError, FieldErrors
 from services.common.statemachine import StateMachine, Transition
 
 ASSIGNMENT = StateMachine(
@@ -48,14 +50,6 @@ COMMENTS_MAX_CHARS = 5000
 _CRITERION_FIELDS = ("code", "name", "weight", "max_score")
 
 
-class FieldErrors(ValueError):
-    """Bad input: ``errors`` maps each offending field to its messages."""
-
-    def __init__(self, errors: Mapping[str, list[str]]):
-        self.errors = {field: list(messages) for field, messages in errors.items()}
-        super().__init__("; ".join(f"{f}: {' '.join(m)}" for f, m in self.errors.items()))
-
-
 class RubricInvalid(FieldErrors):
     pass
 
@@ -64,14 +58,19 @@ class ScoreSheetInvalid(FieldErrors):
     pass
 
 
-class ReviewClosed(Exception):
+class ReviewClosed(DomainError):
     """The review deadline has passed: the review can no longer be written or edited."""
+
+    status, kind = 409, "review-closed"
 
     def __init__(self, deadline: datetime):
         self.deadline = deadline
-        self.message = Bilingual(f"the review deadline {rfc3339(deadline)} has passed: reviews are closed",
-                                 f"评审截止时间{rfc3339(deadline)}已过，不能再提交或修改评审意见")
-        super().__init__(self.message.en)
+        super().__init__(
+            Bilingual(
+                f"the review deadline {rfc3339(deadline)} has passed: reviews are closed",
+                f"评审截止时间{rfc3339(deadline)}已过，不能再提交或修改评审意见",
+            )
+        )
 
 
 def utc(instant: datetime, field: str = "time") -> datetime:
@@ -86,7 +85,7 @@ def rfc3339(instant: datetime) -> str:
     return utc(instant).isoformat().replace("+00:00", "Z")
 
 
-def _is_whole_number(value: object) -> bool:
+def _is_whole_number(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -129,7 +128,7 @@ class Rubric:
     criteria: tuple[Criterion, ...]
 
     @classmethod
-    def from_dicts(cls, items: Iterable[Mapping]) -> Rubric:
+    def from_dicts(cls, items: Iterable[Mapping[str, Any]]) -> Rubric:
         """Build from ``[{"code", "name", "weight", "max_score"}, ...]``.
 
         Raises ``RubricInvalid`` with fields like ``rubric[1].weight``.
@@ -143,9 +142,10 @@ class Rubric:
             for key, messages in _criterion_errors(item).items():
                 errors[f"rubric[{i}].{key}".rstrip(".")] = messages
             code = item.get("code") if isinstance(item, Mapping) else None
-            if isinstance(code, str) and code in seen:
-                errors[f"rubric[{i}].code"] = [f"duplicate criterion code {code!r}"]
-            seen.add(code)
+            if isinstance(code, str):
+                if code in seen:
+                    errors[f"rubric[{i}].code"] = [f"duplicate criterion code {code!r}"]
+                seen.add(code)
         if not errors:
             weights = sum(item["weight"] for item in items)
             if weights != TOTAL_WEIGHT:
@@ -154,7 +154,7 @@ class Rubric:
             raise RubricInvalid(errors)
         return cls(tuple(Criterion(**{k: item[k] for k in _CRITERION_FIELDS}) for item in items))
 
-    def to_dicts(self) -> list[dict]:
+    def to_dicts(self) -> list[dict[str, Any]]:
         return [{k: getattr(c, k) for k in _CRITERION_FIELDS} for c in self.criteria]
 
     def validate_scores(self, scores: Mapping[str, object]) -> dict[str, int]:
@@ -162,6 +162,7 @@ class Rubric:
         if not isinstance(scores, Mapping):
             raise ScoreSheetInvalid({"scores": ["must be an object of criterion code to points"]})
         errors: dict[str, list[str]] = {}
+        sheet: dict[str, int] = {}
         for code in scores.keys() - {c.code for c in self.criteria}:
             errors[f"scores.{code}"] = ["unknown criterion"]
         for c in self.criteria:
@@ -171,9 +172,11 @@ class Rubric:
             value = scores[c.code]
             if not _is_whole_number(value) or not 0 <= value <= c.max_score:
                 errors[f"scores.{c.code}"] = [f"must be a whole number from 0 to {c.max_score}"]
+            else:
+                sheet[c.code] = value
         if errors:
             raise ScoreSheetInvalid(errors)
-        return {c.code: scores[c.code] for c in self.criteria}
+        return sheet
 
     def total_hundredths(self, scores: Mapping[str, object]) -> int:
         """Weighted total on the 0–100 scale in integer hundredths (exact, then half up)."""
@@ -229,7 +232,7 @@ def write_review(
     try:
         sheet = rubric.validate_scores(scores)
     except ScoreSheetInvalid as invalid:
-        errors.update(invalid.errors)
+        errors.update(invalid.errors or {})
     if messages := _text_errors(comments, COMMENTS_MAX_CHARS):
         errors["comments"] = messages
     if errors:
@@ -246,9 +249,7 @@ def write_review(
     )
 
 
-def visible_reviews(
-    expert_id: str, reviews: Iterable[Review], *, now: datetime, deadline: datetime
-) -> list[Review]:
+def visible_reviews(expert_id: str, reviews: Iterable[Review], *, now: datetime, deadline: datetime) -> list[Review]:
     """What ``expert_id`` may see of one application's ``reviews`` (see module rule)."""
     reviews = list(reviews)
     own = [r for r in reviews if r.expert_id == expert_id]

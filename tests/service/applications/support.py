@@ -3,12 +3,13 @@
 Every test makes its own institutions (random valid credit codes) and calls, so tests share
 the session's stack without seeing each other's records.
 """
+
 from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta, timezone
 
-from services.applications.domain.credit_code import check_digit, organisation_check_digit
+from services.common.credit_code import check_digit, organisation_check_digit
 from tests.support.events import publish_once
 from tests.support.servers import wait_until
 
@@ -42,31 +43,56 @@ def from_now(seconds: float) -> str:
 
 
 def institution_body(**overrides) -> dict:
-    return {"name": "长沙职业技术学院", "type": "higher_vocational", "prefecture": CHANGSHA, "county": "长沙县",
-            "sponsor": "长沙市人民政府", "credit_code": credit_code(), **overrides}
+    return {
+        "name": "长沙职业技术学院",
+        "type": "higher_vocational",
+        "prefecture": CHANGSHA,
+        "county": "长沙县",
+        "sponsor": "长沙市人民政府",
+        "credit_code": credit_code(),
+        **overrides,
+    }
 
 
 def call_body(category: str = "hv-group", **overrides) -> dict:
     return {
-        "category": category, "title": "2026年楚怡高水平高职高专专业群遴选", "opens_at": from_now(-60),
-        "closes_at": from_now(3600), "quota": 1, "prefecture_cap": 3, "budget_min_fen": 100_000_00,
-        "budget_max_fen": 5_000_000_00, "review_plan": {"reviewers_per_application": 3, "rubric": RUBRIC},
-        "funding_rule": "tiered-v1", **overrides,
+        "category": category,
+        "title": "2026年楚怡高水平高职高专专业群遴选",
+        "opens_at": from_now(-60),
+        "closes_at": from_now(3600),
+        "quota": 1,
+        "prefecture_cap": 3,
+        "budget_min_fen": 100_000_00,
+        "budget_max_fen": 5_000_000_00,
+        "review_plan": {"reviewers_per_application": 3, "rubric": RUBRIC},
+        "funding_rule": "tiered-v1",
+        **overrides,
     }
 
 
 def application_body(call_id: str, **overrides) -> dict:
     return {
-        "call_id": call_id, "title": "智能制造专业群建设", "summary": "对接湖南工程机械产业集群。\n校企共建。",
-        "construction_plan": "一、建设目标\n\t1. 建成国内一流专业群", "budget_request_fen": 2_000_000_00,
+        "call_id": call_id,
+        "title": "智能制造专业群建设",
+        "summary": "对接湖南工程机械产业集群。\n校企共建。",
+        "construction_plan": "一、建设目标\n\t1. 建成国内一流专业群",
+        "budget_request_fen": 2_000_000_00,
         "yearly_targets": [{"year": 2026, "target": "完成实训基地建设"}, {"year": 2027, "target": "通过中期检查"}],
-        "industry_fields": ["46", "51"], "keywords": ["工程机械", "智能制造"], **overrides,
+        "industry_fields": ["46", "51"],
+        "keywords": ["工程机械", "智能制造"],
+        **overrides,
     }
 
 
 def team_member(**overrides) -> dict:
-    return {"name": "李华", "title": "教授", "role": "负责人", "id_number": resident_id(), "phone": "13800138000",
-            **overrides}
+    return {
+        "name": "李华",
+        "title": "教授",
+        "role": "负责人",
+        "id_number": resident_id(),
+        "phone": "13800138000",
+        **overrides,
+    }
 
 
 class World:
@@ -126,21 +152,56 @@ class World:
         return self.ok(self.get(self.province, f"/v1/applications/{application_id}"))
 
     def wait_for_call_state(self, call_id: str, state: str, timeout: float = 20) -> dict:
-        return wait_until(lambda: (c := self.ok(self.get(self.province, f"/v1/calls/{call_id}")))["state"] == state
-                          and c, timeout=timeout, what=f"call {call_id} to be {state}")
+        return wait_until(
+            lambda: (c := self.ok(self.get(self.province, f"/v1/calls/{call_id}")))["state"] == state and c,
+            timeout=timeout,
+            what=f"call {call_id} to be {state}",
+        )
 
-    def selected(self, call: dict, winners: list[dict], reserve: list[dict] = (), funding_rule: str = "tiered-v1",
-                 at: datetime | None = None) -> None:
+    def selected(
+        self,
+        call: dict,
+        winners: list[dict],
+        reserve: list[dict] = (),
+        funding_rule: str = "tiered-v1",
+        at: datetime | None = None,
+    ) -> None:
         """The call closed early and finalized by review (at `at`, by default now) with `winners`
         approved and `reserve` behind the line, each in rank order."""
         self.ok(self.post(self.province, f"/v1/calls/{call['id']}/close", {}))
-        publish_review_event(self.stack.amqp_uri, "selection_finalized", call["id"], 1, {
-            "call_id": call["id"], "category": call["category"], "funding_rule": funding_rule, "quota": call["quota"],
-            "approved": [{"application_id": a["id"], "institution_id": a["institution_id"], "prefecture": a["prefecture"],
-                          "rank": rank, "title": a["title"], "budget_request_fen": a["budget_request_fen"]}
-                         for rank, a in enumerate(winners, 1)],
-            "reserve": [{"application_id": a["id"], "prefecture": a["prefecture"], "rank": len(winners) + position,
-                         "reserve_position": position} for position, a in enumerate(reserve, 1)]}, time=at)
+        publish_review_event(
+            self.stack.amqp_uri,
+            "selection_finalized",
+            call["id"],
+            1,
+            {
+                "call_id": call["id"],
+                "category": call["category"],
+                "funding_rule": funding_rule,
+                "quota": call["quota"],
+                "approved": [
+                    {
+                        "application_id": a["id"],
+                        "institution_id": a["institution_id"],
+                        "prefecture": a["prefecture"],
+                        "rank": rank,
+                        "title": a["title"],
+                        "budget_request_fen": a["budget_request_fen"],
+                    }
+                    for rank, a in enumerate(winners, 1)
+                ],
+                "reserve": [
+                    {
+                        "application_id": a["id"],
+                        "prefecture": a["prefecture"],
+                        "rank": len(winners) + position,
+                        "reserve_position": position,
+                    }
+                    for position, a in enumerate(reserve, 1)
+                ],
+            },
+            time=at,
+        )
         self.wait_for_call_state(call["id"], "finalized")
 
     def inbox_kinds(self, session) -> list[str]:
@@ -149,15 +210,19 @@ class World:
     def published(self, subject: str, name: str, timeout: float = 20) -> dict:
         """The data of the event `name` of `subject`, once the outbox relay has published it."""
         outbox = self.stack.db("applications").outbox
-        entry = wait_until(lambda: outbox.find_one({"subject": subject, "name": name, "sent_at": {"$ne": None}}),
-                           timeout=timeout, what=f"{name} of {subject} to be published")
+        entry = wait_until(
+            lambda: outbox.find_one({"subject": subject, "name": name, "sent_at": {"$ne": None}}),
+            timeout=timeout,
+            what=f"{name} of {subject} to be published",
+        )
         return entry["event"]["data"]
 
     def events_of(self, subject: str) -> list[str]:
         return [e["name"] for e in self.stack.db("applications").outbox.find({"subject": subject}).sort("sequence", 1)]
 
 
-def publish_review_event(amqp_uri: str, name: str, subject: str, sequence: int, data: dict,
-                         time: datetime | None = None) -> None:
+def publish_review_event(
+    amqp_uri: str, name: str, subject: str, sequence: int, data: dict, time: datetime | None = None
+) -> None:
     """An event as the review service emits it (its contract: services/review/events.py)."""
     publish_once(amqp_uri, name, subject, data, sequence=sequence, time=time)

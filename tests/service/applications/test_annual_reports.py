@@ -18,9 +18,12 @@ TARGETS = [{"year": YEAR, "target": "建成智能制造实训中心，新增合�
 
 
 def content(*statuses: str, evidence: str = "实训中心已通过竣工验收") -> dict:
-    return {"summary": "本年度完成实训中心建设，新增合作企业3家。",
-            "assessments": [{"target_index": i, "status": s, "evidence": f"{evidence}（第{i + 1}项）"}
-                            for i, s in enumerate(statuses)]}
+    return {
+        "summary": "本年度完成实训中心建设，新增合作企业3家。",
+        "assessments": [
+            {"target_index": i, "status": s, "evidence": f"{evidence}（第{i + 1}项）"} for i, s in enumerate(statuses)
+        ],
+    }
 
 
 def test_a_report_is_returned_refiled_endorsed_and_accepted_and_a_missing_one_is_reminded_and_listed(world, stack):
@@ -65,25 +68,49 @@ def test_a_report_is_returned_refiled_endorsed_and_accepted_and_a_missing_one_is
     assert world.get(mine, path, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
     page = world.ok(world.get(mine, f"/v1/projects/{reporting['id']}"))
     assert [(r["id"], r["year"], r["state"], r["late"]) for r in page["reports"]] == [
-        (report["id"], YEAR, "accepted", False)]
-    wait_until(lambda: {"annual_report_returned", "annual_report_accepted"} <= set(world.inbox_kinds(mine)),
-               what="the institution told of the return and the acceptance")
-    wait_until(lambda: "annual_report_due" in world.inbox_kinds(world.as_institution(silent)),
-               what="the institution that has not filed reminded before the deadline")
+        (report["id"], YEAR, "accepted", False)
+    ]
+    wait_until(
+        lambda: {"annual_report_returned", "annual_report_accepted"} <= set(world.inbox_kinds(mine)),
+        what="the institution told of the return and the acceptance",
+    )
+    wait_until(
+        lambda: "annual_report_due" in world.inbox_kinds(world.as_institution(silent)),
+        what="the institution that has not filed reminded before the deadline",
+    )
 
     overdue = f"/v1/report-windows/{window['id']}/overdue"
-    listed = wait_until(lambda: (o := world.ok(world.get(world.province, overdue)))["past_due"] and o,
-                        timeout=20, what="the deadline to pass")
+    listed = wait_until(
+        lambda: (o := world.ok(world.get(world.province, overdue)))["past_due"] and o,
+        timeout=20,
+        what="the deadline to pass",
+    )
     assert missing["id"] in [p["project_id"] for p in listed["missing"]]
     assert reporting["id"] not in [p["project_id"] for p in listed["missing"] + listed["late"]]
-    told = wait_until(lambda: next((e["event"]["data"] for e in world.stack.db("applications").outbox.find(
-        {"subject": window["id"], "name": "annual_reports_missing"}) if e["event"]["data"]["prefecture"] == CHANGSHA),
-        None), what="the bureau told of its missing reports")
+    told = wait_until(
+        lambda: next(
+            (
+                e["event"]["data"]
+                for e in world.stack.db("applications").outbox.find(
+                    {"subject": window["id"], "name": "annual_reports_missing"}
+                )
+                if e["event"]["data"]["prefecture"] == CHANGSHA
+            ),
+            None,
+        ),
+        what="the bureau told of its missing reports",
+    )
     assert missing["id"] in [m["project_id"] for m in told["missing"]]
     of_bureau = world.ok(world.get(bureau, overdue))
     assert {p["prefecture"] for p in of_bureau["missing"]} == {CHANGSHA}
-    late = world.ok(world.post(world.as_institution(silent), f"/v1/projects/{missing['id']}/annual-reports",
-                               {"year": YEAR, **content("not_met", evidence="场地未完工")}), 201)
+    late = world.ok(
+        world.post(
+            world.as_institution(silent),
+            f"/v1/projects/{missing['id']}/annual-reports",
+            {"year": YEAR, **content("not_met", evidence="场地未完工")},
+        ),
+        201,
+    )
     assert late["late"] is True
     assert late["id"] in [p["report_id"] for p in world.ok(world.get(world.province, overdue))["late"]]
 

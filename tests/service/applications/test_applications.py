@@ -1,10 +1,17 @@
 """Applications: drafts, limits, edits, submission in the window, withdrawal, history, personal
 data and scoping, through the gateway."""
+
 import pytest
 
 from services.common.identity import person_key
 from tests.service.applications.support import (
-    CHANGSHA, HENGYANG, application_body, credit_code, from_now, resident_id, team_member,
+    CHANGSHA,
+    HENGYANG,
+    application_body,
+    credit_code,
+    from_now,
+    resident_id,
+    team_member,
 )
 
 pytestmark = pytest.mark.service
@@ -21,14 +28,25 @@ def call(world):
 
 
 def test_a_draft_is_made_for_the_institution_of_the_token_and_reads_back_unchanged(world, school, call):
-    body = application_body(call["id"], title="湘江新区智能网联汽车专业群（第二期）",
-                            performance_indicators={"合作企业": "≥20家", "技能证书通过率": "95%"})
+    body = application_body(
+        call["id"],
+        title="湘江新区智能网联汽车专业群（第二期）",
+        performance_indicators={"合作企业": "≥20家", "技能证书通过率": "95%"},
+    )
     response = world.post(world.as_institution(school), "/v1/applications", body)
     draft = world.ok(response, 201)
     assert response.headers["Location"].endswith(f"/v1/applications/{draft['id']}")
     assert (draft["state"], draft["institution_id"], draft["prefecture"]) == ("draft", school["id"], CHANGSHA)
-    for key in ("title", "summary", "construction_plan", "yearly_targets", "industry_fields", "keywords",
-                "performance_indicators", "budget_request_fen"):
+    for key in (
+        "title",
+        "summary",
+        "construction_plan",
+        "yearly_targets",
+        "industry_fields",
+        "keywords",
+        "performance_indicators",
+        "budget_request_fen",
+    ):
         assert draft[key] == body[key]
     assert world.application(draft["id"]) == {**draft, "materials": []}, "the page adds the materials it lists"
 
@@ -105,9 +123,14 @@ def test_submission_needs_an_industry_field_and_records_who_when_from_and_to(wor
     again = world.post(world.as_institution(school), path)
     assert again.status_code == 409 and again.json()["type"] == "urn:chuyi:problem:transition-not-allowed"
     zh, en = again.json()["detail"].split(" / ")  # the public state and what may still happen, in both languages
-    assert en == ("Cannot submit the application (POST /v1/applications/{id}/submit): the application is submitted, "
-                  "awaiting its recommendation ('submitted'). No step leads from there to it.")
-    assert zh == "申报书当前已提交，等待推荐（submitted），不能提交申报书（POST /v1/applications/{id}/submit）。此后已无可行步骤。"
+    assert en == (
+        "Cannot submit the application (POST /v1/applications/{id}/submit): the application is submitted, "
+        "awaiting its recommendation ('submitted'). No step leads from there to it."
+    )
+    assert (
+        zh
+        == "申报书当前已提交，等待推荐（submitted），不能提交申报书（POST /v1/applications/{id}/submit）。此后已无可行步骤。"
+    )
     event = world.published(draft["id"], "application_submitted")
     assert event["recommender"] == {"kind": "prefecture_bureau", "authority": CHANGSHA}
     assert (event["call_id"], event["institution_id"], event["category"]) == (call["id"], school["id"], "hv-group")
@@ -122,8 +145,7 @@ def test_a_submission_after_the_window_closed_is_a_409_that_says_so(world, schoo
     assert late.json()["type"] == "urn:chuyi:problem:window-closed"
     assert "window has closed" in late.json()["detail"] and "申报时间已截止" in late.json()["detail"]
     assert world.application(draft["id"])["state"] == "draft"
-    assert world.post(world.as_institution(school), "/v1/applications",
-                      application_body(call["id"])).status_code == 409
+    assert world.post(world.as_institution(school), "/v1/applications", application_body(call["id"])).status_code == 409
 
 
 def test_a_withdrawal_keeps_its_reason_in_the_history_and_is_announced(world, school, call):
@@ -132,7 +154,10 @@ def test_a_withdrawal_keeps_its_reason_in_the_history_and_is_announced(world, sc
     withdrawn = world.ok(world.post(world.as_institution(school), path, {"reason": "建设方案需大幅调整"}))
     assert withdrawn["state"] == "withdrawn"
     assert [(h["from_state"], h["to_state"], h["reason"]) for h in withdrawn["history"]][-1] == (
-        "submitted", "withdrawn", "建设方案需大幅调整")
+        "submitted",
+        "withdrawn",
+        "建设方案需大幅调整",
+    )
     assert world.post(world.as_institution(school), path, {}).status_code == 409
     event = world.published(application["id"], "application_withdrawn")
     assert (event["from_state"], event["reason"]) == ("submitted", "建设方案需大幅调整")
@@ -141,8 +166,13 @@ def test_a_withdrawal_keeps_its_reason_in_the_history_and_is_announced(world, sc
 def test_team_members_personal_numbers_are_never_answered_or_stored_unmasked(world, school, stack):
     call = world.call("innovation-team", per_institution_limit=2)
     ids = [resident_id(), resident_id("11010519491231002")]
-    members = [team_member(id_number=ids[0]), team_member(name="王芳", role="成员", id_number=ids[1], phone="+86 139 0731 0000")]
-    response = world.post(world.as_institution(school), "/v1/applications", application_body(call["id"], team_members=members))
+    members = [
+        team_member(id_number=ids[0]),
+        team_member(name="王芳", role="成员", id_number=ids[1], phone="+86 139 0731 0000"),
+    ]
+    response = world.post(
+        world.as_institution(school), "/v1/applications", application_body(call["id"], team_members=members)
+    )
     draft = world.ok(response, 201)
     assert [m["id_number"] for m in draft["team_members"]] == [f"{i[:3]}{'*' * 11}{i[-4:]}" for i in ids]
     assert draft["team_members"][1]["phone"] == "139****0000"
@@ -152,35 +182,52 @@ def test_team_members_personal_numbers_are_never_answered_or_stored_unmasked(wor
     assert [m["person_key"] for m in stored["team_members"]] == [person_key(i) for i in ids]
 
 
-@pytest.mark.parametrize("category, fields", [
-    ("edu-group", {"lead_organisation": {"name": "湖南省装备制造职教集团", "kind": "school"},
-                   "member_organisations": [{"name": "三一重工股份有限公司", "kind": "enterprise"}]}),
-    ("workshop", {"team_members": [team_member()],
-                  "enterprise_partner": {"name": "湖南湘绣城有限公司", "credit_code": credit_code()}}),
-])
+@pytest.mark.parametrize(
+    "category, fields",
+    [
+        (
+            "edu-group",
+            {
+                "lead_organisation": {"name": "湖南省装备制造职教集团", "kind": "school"},
+                "member_organisations": [{"name": "三一重工股份有限公司", "kind": "enterprise"}],
+            },
+        ),
+        (
+            "workshop",
+            {
+                "team_members": [team_member()],
+                "enterprise_partner": {"name": "湖南湘绣城有限公司", "credit_code": credit_code()},
+            },
+        ),
+    ],
+)
 def test_each_category_takes_its_own_fields(world, school, category, fields):
     call = world.call(category)
     draft = world.draft(school, call, **fields)
     assert all(draft[name] for name in fields)
-    refused = world.post(world.as_institution(school), "/v1/applications",
-                         application_body(world.call("hv-group")["id"], **fields))
+    refused = world.post(
+        world.as_institution(school), "/v1/applications", application_body(world.call("hv-group")["id"], **fields)
+    )
     assert refused.status_code == 422 and set(refused.json()["errors"]) == set(fields)
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"title": {"$ne": None}}, "title"),
-    ({"performance_indicators": {"$set": "1"}}, "performance_indicators"),
-    ({"performance_indicators": {"a.b": "1"}}, "performance_indicators"),
-    ({"budget_request_fen": 1.5}, "budget_request_fen"),
-    ({"budget_request_fen": "200"}, "budget_request_fen"),
-    ({"industry_fields": ["99"]}, "industry_fields"),
-    ({"industry_fields": ["41", "42", "43", "44"]}, "industry_fields"),
-    ({"keywords": ["词"] * 11}, "keywords"),
-    ({"title": "标" * 201}, "title"),
-    ({"summary": "摘" * 2001}, "summary"),
-    ({"yearly_targets": [{"year": 2019, "target": "目标"}]}, "yearly_targets"),
-    ({"team_members": [team_member(id_number="430102198001011235")]}, "team_members"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"title": {"$ne": None}}, "title"),
+        ({"performance_indicators": {"$set": "1"}}, "performance_indicators"),
+        ({"performance_indicators": {"a.b": "1"}}, "performance_indicators"),
+        ({"budget_request_fen": 1.5}, "budget_request_fen"),
+        ({"budget_request_fen": "200"}, "budget_request_fen"),
+        ({"industry_fields": ["99"]}, "industry_fields"),
+        ({"industry_fields": ["41", "42", "43", "44"]}, "industry_fields"),
+        ({"keywords": ["词"] * 11}, "keywords"),
+        ({"title": "标" * 201}, "title"),
+        ({"summary": "摘" * 2001}, "summary"),
+        ({"yearly_targets": [{"year": 2019, "target": "目标"}]}, "yearly_targets"),
+        ({"team_members": [team_member(id_number="430102198001011235")]}, "team_members"),
+    ],
+)
 def test_bad_application_fields_are_named_and_change_nothing(world, school, call, stack, change, field):
     before = stack.db("applications").applications.count_documents({})
     response = world.post(world.as_institution(school), "/v1/applications", application_body(call["id"], **change))
@@ -191,8 +238,9 @@ def test_bad_application_fields_are_named_and_change_nothing(world, school, call
 
 
 def test_a_body_over_the_size_limit_is_a_413(world, school, call):
-    response = world.post(world.as_institution(school), "/v1/applications",
-                          application_body(call["id"], construction_plan="案" * 600_000))
+    response = world.post(
+        world.as_institution(school), "/v1/applications", application_body(call["id"], construction_plan="案" * 600_000)
+    )
     assert response.status_code == 413
 
 
@@ -201,9 +249,11 @@ def test_anothers_application_is_not_found_and_lists_are_scoped(world, call):
     own = world.draft(mine, call)
     other = world.submitted(theirs, call)
     session = world.as_institution(mine)
-    for response in (world.get(session, f"/v1/applications/{other['id']}"),
-                     world.patch(session, f"/v1/applications/{other['id']}", {"title": "改"}),
-                     world.post(session, f"/v1/applications/{other['id']}/withdraw", {})):
+    for response in (
+        world.get(session, f"/v1/applications/{other['id']}"),
+        world.patch(session, f"/v1/applications/{other['id']}", {"title": "改"}),
+        world.post(session, f"/v1/applications/{other['id']}/withdraw", {}),
+    ):
         assert response.status_code == 404
     assert [a["id"] for a in world.ok(world.get(session, "/v1/applications"))["items"]] == [own["id"]]
     injected = world.get(session, "/v1/applications", params={"institution_id[$ne]": "x"})
@@ -212,7 +262,9 @@ def test_anothers_application_is_not_found_and_lists_are_scoped(world, call):
     bureau = world.ok(world.get(world.bureau(HENGYANG), "/v1/applications", params={"call_id": call["id"]}))["items"]
     assert [a["id"] for a in bureau] == [other["id"]]
     assert world.get(world.bureau(CHANGSHA), f"/v1/applications/{other['id']}").status_code == 404
-    province = world.ok(world.get(world.province, "/v1/applications", params={"call_id": call["id"], "state": "submitted"}))
+    province = world.ok(
+        world.get(world.province, "/v1/applications", params={"call_id": call["id"], "state": "submitted"})
+    )
     assert [a["id"] for a in province["items"]] == [other["id"]]
 
 

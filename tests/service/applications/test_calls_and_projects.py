@@ -2,6 +2,7 @@
 2025 target, the projects they become, and the notice's hard rules, through the gateway.
 
 Review's selection is published here exactly as the review service emits it."""
+
 import pytest
 
 from tests.service.applications.support import PROVINCIAL_HRSS, HENGYANG, from_now
@@ -36,8 +37,10 @@ def test_a_cancelled_call_releases_exactly_its_held_quota_and_its_applicants_are
     assert event["released_quota"] == 7
     assert sorted(a["institution_id"] for a in event["closed_applications"]) == sorted(s["id"] for s in schools)
     for school in schools:
-        wait_until(lambda: "call_cancelled" in world.inbox_kinds(world.as_institution(school)),
-                   what="the institution told of the cancelled call")
+        wait_until(
+            lambda: "call_cancelled" in world.inbox_kinds(world.as_institution(school)),
+            what="the institution told of the cancelled call",
+        )
     again = world.post(world.province, f"/v1/calls/{call['id']}/cancel", {"reason": "again"})
     assert again.status_code == 409 and programme(world, "sv-specialty")["held"] == before["held"]
 
@@ -50,8 +53,10 @@ def test_a_call_closes_early_or_is_extended_before_it_closes_and_its_applicants_
     extended = world.ok(world.post(world.province, f"/v1/calls/{call['id']}/extend", {"closes_at": later}))
     assert extended["state"] == "open" and extended["closes_at"] > call["closes_at"]
     assert world.published(call["id"], "call_extended")["institution_ids"] == [school["id"]]
-    wait_until(lambda: "call_extended" in world.inbox_kinds(world.as_institution(school)),
-               what="the applicant told of the extension")
+    wait_until(
+        lambda: "call_extended" in world.inbox_kinds(world.as_institution(school)),
+        what="the applicant told of the extension",
+    )
     earlier = world.post(world.province, f"/v1/calls/{call['id']}/extend", {"closes_at": call["closes_at"]})
     assert earlier.status_code == 422 and list(earlier.json()["errors"]) == ["closes_at"]
     closed = world.ok(world.post(world.province, f"/v1/calls/{call['id']}/close", {"reason": "申报已足额"}))
@@ -77,7 +82,10 @@ def test_every_years_selections_count_toward_one_target_and_become_projects_each
     after = programme(world, "heritage-base")
     assert after["selected"] == before["selected"] + 2 and after["target"] == 20
     assert {y["year"]: y["selected"] for y in after["selected_by_year"]} == {
-        **by_year, 2023: by_year.get(2023, 0) + 1, 2024: by_year.get(2024, 0) + 1}
+        **by_year,
+        2023: by_year.get(2023, 0) + 1,
+        2024: by_year.get(2024, 0) + 1,
+    }
     third = world.post(world.province, "/v1/calls", {**_terms(first), "year": 2025, "quota": after["available"] + 1})
     assert third.status_code == 409 and third.json()["type"] == "urn:chuyi:problem:quota-exceeded"
 
@@ -92,17 +100,29 @@ def test_every_years_selections_count_toward_one_target_and_become_projects_each
     assert won_2024["id"] in [p["id"] for p in bureau["items"]]
     assert won_2023["id"] not in [p["id"] for p in bureau["items"]]
     finance = stack.client("finance")
-    of_2024 = world.ok(world.get(finance, "/v1/projects", params={"category": "heritage-base", "year": 2024,
-                                                                   "limit": 100}))["items"]
+    of_2024 = world.ok(
+        world.get(finance, "/v1/projects", params={"category": "heritage-base", "year": 2024, "limit": 100})
+    )["items"]
     assert won_2024["id"] in [p["id"] for p in of_2024] and won_2023["id"] not in [p["id"] for p in of_2024]
     assert world.published(won_2023["id"], "project_established")["year"] == 2023
-    wait_until(lambda: "project_established" in world.inbox_kinds(world.as_institution(changsha)),
-               what="the institution told of its project")
+    wait_until(
+        lambda: "project_established" in world.inbox_kinds(world.as_institution(changsha)),
+        what="the institution told of its project",
+    )
 
 
 def _terms(call: dict) -> dict:
-    keys = ("category", "title", "quota", "prefecture_cap", "per_institution_limit", "budget_min_fen",
-            "budget_max_fen", "funding_rule", "review_plan")
+    keys = (
+        "category",
+        "title",
+        "quota",
+        "prefecture_cap",
+        "per_institution_limit",
+        "budget_min_fen",
+        "budget_max_fen",
+        "funding_rule",
+        "review_plan",
+    )
     return {**{k: call[k] for k in keys}, "opens_at": from_now(60), "closes_at": from_now(3600)}
 
 
@@ -118,8 +138,10 @@ def test_the_notices_institution_type_limit_is_not_overridable(world):
     assert world.ok(world.post(world.province, path, {"eligible": False}))["state"] == "ineligible"
 
 
-@pytest.mark.parametrize(("left", "state", "transition"), [("project_failed", "failed", "fail"),
-                                                         ("project_withdrawn", "withdrawn", "withdraw")])
+@pytest.mark.parametrize(
+    ("left", "state", "transition"),
+    [("project_failed", "failed", "fail"), ("project_withdrawn", "withdrawn", "withdraw")],
+)
 def test_a_project_that_leaves_frees_its_place_for_a_later_call(world, stack, left, state, transition):
     before = programme(world, "heritage-base")
     school = world.institution()
@@ -129,12 +151,25 @@ def test_a_project_that_leaves_frees_its_place_for_a_later_call(world, stack, le
     assert programme(world, "heritage-base")["selected"] == before["selected"] + 1
 
     nothing = {"currency": "CNY", "total": 0, "by_source": {"provincial_special": 0}}
-    publish_once(stack.amqp_uri, left, won["id"], {
-        "project_id": won["id"], "call_id": call["id"], "category": "heritage-base", "reason": "建设进度严重滞后",
-        "withheld": nothing, "clawed_back": nothing, **({"milestone": "mid_term"} if left == "project_failed" else {})})
+    publish_once(
+        stack.amqp_uri,
+        left,
+        won["id"],
+        {
+            "project_id": won["id"],
+            "call_id": call["id"],
+            "category": "heritage-base",
+            "reason": "建设进度严重滞后",
+            "withheld": nothing,
+            "clawed_back": nothing,
+            **({"milestone": "mid_term"} if left == "project_failed" else {}),
+        },
+    )
     url = f"/v1/projects/{won['id']}"
-    project = wait_until(lambda: (p := world.ok(world.get(world.as_institution(school), url)))["state"] == state and p,
-                         what="the project to leave")
+    project = wait_until(
+        lambda: (p := world.ok(world.get(world.as_institution(school), url)))["state"] == state and p,
+        what="the project to leave",
+    )
     assert project["history"][-1]["event"] == transition and "建设进度严重滞后" in project["history"][-1]["reason"]
     after = programme(world, "heritage-base")
     assert (after["selected"], after["available"]) == (before["selected"], before["available"])

@@ -1,6 +1,7 @@
 """The same content uploaded concurrently is stored once, and what dead uploads left is swept: the uploads race on the content's
 claim (a `material_contents` document whose `_id` is the SHA-256) on a real wire server, and
 every loser drops its copy and uses the winner's blob."""
+
 import threading
 import uuid
 
@@ -19,8 +20,10 @@ def test_racing_uploads_of_the_same_content_keep_one_blob(mongo_uri):
     ApplicationsStore.ensure_indexes(db)
     data = uuid.uuid4().bytes * 40_000  # 640 kB: three GridFS chunks each
     # Every racer has streamed its copy before any claims, the worst case for a check-then-write.
-    blobs = [ApplicationsStore(db, "applications").put_blob([data[:300_000], data[300_000:]], len(data))
-             for _ in range(RACERS)]
+    blobs = [
+        ApplicationsStore(db, "applications").put_blob([data[:300_000], data[300_000:]], len(data))
+        for _ in range(RACERS)
+    ]
     assert len({blob.id for blob in blobs}) == RACERS and len({blob.sha256 for blob in blobs}) == 1
     barrier, kept = threading.Barrier(RACERS), []
 
@@ -49,6 +52,7 @@ def test_what_dead_uploads_left_is_swept_and_nothing_claimed(mongo_uri):
     from bson import ObjectId
 
     from services.applications.usecases.materials import sweep_orphans
+
     db = MongoClient(mongo_uri, tz_aware=True)[f"sweep_{uuid.uuid4().hex[:8]}"]
     ApplicationsStore.ensure_indexes(db)
     store = ApplicationsStore(db, "applications")
@@ -64,10 +68,10 @@ def test_what_dead_uploads_left_is_swept_and_nothing_claimed(mongo_uri):
                 db[f"{BLOBS}.{name}"].insert_one({**doc, key: old_id} if name == "chunks" else {**doc, "_id": old_id})
         return Blob(old_id, blob.size, blob.sha256)
 
-    claimed = store.claim_blob(aged(store.put_blob([b"claimed" * 100], 10 ** 6), 3))
-    unclaimed = aged(store.put_blob([b"died before its claim" * 100], 10 ** 6), 3)
-    recent = store.put_blob([b"an upload under way"], 10 ** 6)
-    half = aged(store.put_blob([b"died while streaming" * 100], 10 ** 6), 5)
+    claimed = store.claim_blob(aged(store.put_blob([b"claimed" * 100], 10**6), 3))
+    aged(store.put_blob([b"died before its claim" * 100], 10**6), 3)  # unclaimed: swept
+    recent = store.put_blob([b"an upload under way"], 10**6)
+    half = aged(store.put_blob([b"died while streaming" * 100], 10**6), 5)
     db[f"{BLOBS}.files"].delete_one({"_id": half.id})
     assert sweep_orphans(store, now) == 2
     assert {doc["_id"] for doc in db[f"{BLOBS}.files"].find()} == {claimed.id, recent.id}

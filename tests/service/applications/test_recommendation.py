@@ -1,5 +1,6 @@
 """Recommendation by the competent authority, within its cap, and the eligibility check,
 through the gateway."""
+
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -71,8 +72,13 @@ def test_the_cap_counts_each_authoritys_recommendations_in_the_call(world):
     assert "recommendation cap of 2" in refused.json()["detail"]
     assert world.ok(recommend(world, world.bureau(HENGYANG), hengyang))["state"] == "recommended"
     # A recommended application withdrawn gives its place back.
-    world.ok(world.post(world.stack.client("institution", institution_id=changsha[0]["institution_id"]),
-                        f"/v1/applications/{changsha[0]['id']}/withdraw", {}))
+    world.ok(
+        world.post(
+            world.stack.client("institution", institution_id=changsha[0]["institution_id"]),
+            f"/v1/applications/{changsha[0]['id']}/withdraw",
+            {},
+        )
+    )
     assert world.ok(recommend(world, world.bureau(), changsha[2]))["state"] == "recommended"
 
 
@@ -89,18 +95,26 @@ def test_many_parallel_recommendations_for_the_last_place_let_exactly_one_throug
     statuses = sorted(a.status_code for a in answers)
     assert statuses == [200] + [409] * 9
     assert all("recommendation cap of 3" in a.json()["detail"] for a in answers if a.status_code == 409)
-    listed = world.ok(world.get(world.province, "/v1/applications",
-                                params={"call_id": call["id"], "state": "recommended", "limit": 100}))["items"]
+    listed = world.ok(
+        world.get(
+            world.province, "/v1/applications", params={"call_id": call["id"], "state": "recommended", "limit": 100}
+        )
+    )["items"]
     assert len(listed) == 3
 
 
 def test_submission_runs_the_automatic_rules_with_readable_reasons(world):
-    secondary = world.institution(name="新化县楚怡工业学校", type="secondary_vocational", prefecture=LOUDI, county="新化县")
+    secondary = world.institution(
+        name="新化县楚怡工业学校", type="secondary_vocational", prefecture=LOUDI, county="新化县"
+    )
     application = world.submitted(secondary, world.call("hv-group"), budget_request_fen=1, construction_plan="")
     findings = {f["rule"]: f for f in application["eligibility_findings"]}
     assert set(findings) == {"institution_type", "required_fields", "budget_range", "institution_limit"}
     assert not findings["institution_type"]["passed"]
-    assert findings["institution_type"]["reason_zh"] == "单位类型“中职”不符合“楚怡高水平高职高专专业群”的申报条件（限高职专科）"
+    assert (
+        findings["institution_type"]["reason_zh"]
+        == "单位类型“中职”不符合“楚怡高水平高职高专专业群”的申报条件（限高职专科）"
+    )
     assert not findings["required_fields"]["passed"] and "construction_plan" in findings["required_fields"]["reason_en"]
     assert not findings["budget_range"]["passed"] and "0.01" in findings["budget_range"]["reason_en"]
     assert findings["institution_limit"]["passed"]
@@ -121,7 +135,10 @@ def test_the_province_confirms_and_review_gets_the_applicant(world):
     assert (event["eligible"], event["overridden"]) == (True, False)
     applicant = event["applicant"]
     assert (applicant["institution_name"], applicant["institution_type"], applicant["county"]) == (
-        school["name"], "higher_vocational", "浏阳市")
+        school["name"],
+        "higher_vocational",
+        "浏阳市",
+    )
     assert applicant["industry_fields"] == ["46", "51"] and applicant["keywords"] == ["工程机械", "智能制造"]
     assert applicant["team_person_keys"] == [person_key(member["id_number"])]
     assert applicant["budget_request_fen"] == 2_000_000_00
@@ -144,8 +161,9 @@ def test_overriding_the_automatic_outcome_needs_a_reason(world):
 
 def test_the_province_confirms_an_ineligible_outcome(world):
     application = world.recommended(world.institution(), world.call("hv-group"), budget_request_fen=1)
-    decided = world.ok(world.post(world.province, f"/v1/applications/{application['id']}/eligibility",
-                                  {"eligible": False}))
+    decided = world.ok(
+        world.post(world.province, f"/v1/applications/{application['id']}/eligibility", {"eligible": False})
+    )
     assert decided["state"] == "ineligible"
     assert world.published(application["id"], "eligibility_checked")["eligible"] is False
 
@@ -161,8 +179,10 @@ def test_eligibility_is_decided_on_recommended_applications_by_the_province_only
 
 def test_one_per_prefecture_takes_exactly_one_school_of_each_prefecture(world):
     call = world.call("sv-prefecture", prefecture_cap=1)
-    schools = [world.institution(name=f"娄底第{n}职业中专", type="secondary_vocational", prefecture=LOUDI, county="娄星区")
-               for n in (1, 2)]
+    schools = [
+        world.institution(name=f"娄底第{n}职业中专", type="secondary_vocational", prefecture=LOUDI, county="娄星区")
+        for n in (1, 2)
+    ]
     first, second = (world.submitted(school, call) for school in schools)
     rule = lambda application: {f["rule"]: f for f in application["eligibility_findings"]}["one_per_prefecture"]  # noqa: E731
     assert rule(first)["passed"] and not rule(second)["passed"]
@@ -175,8 +195,10 @@ def test_one_per_prefecture_takes_exactly_one_school_of_each_prefecture(world):
 
 def test_the_findings_shown_before_the_decision_follow_the_other_schools_declines(world):
     call = world.call("sv-prefecture", prefecture_cap=1)
-    schools = [world.institution(name=f"娄底第{n}职业技术学校", type="secondary_vocational", prefecture=LOUDI, county="涟源市")
-               for n in (3, 4)]
+    schools = [
+        world.institution(name=f"娄底第{n}职业技术学校", type="secondary_vocational", prefecture=LOUDI, county="涟源市")
+        for n in (3, 4)
+    ]
     first, second = (world.submitted(school, call) for school in schools)
     rule = lambda application: {f["rule"]: f for f in application["eligibility_findings"]}["one_per_prefecture"]  # noqa: E731
     assert not rule(second)["passed"]

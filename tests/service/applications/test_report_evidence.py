@@ -5,6 +5,7 @@ survives the round trip; the report's page lists them and its history says who a
 removed what.
 
 This module owns the session stack's reporting window of 2025 (one window per year)."""
+
 from urllib.parse import quote
 
 import pytest
@@ -20,8 +21,10 @@ NAME = "校企合作协议（盖章版）.pdf"
 
 
 def content(status: str = "met") -> dict:
-    return {"summary": "本年度新建实训基地2个。",
-            "assessments": [{"target_index": 0, "status": status, "evidence": f"见佐证材料《{NAME}》"}]}
+    return {
+        "summary": "本年度新建实训基地2个。",
+        "assessments": [{"target_index": 0, "status": status, "evidence": f"见佐证材料《{NAME}》"}],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +33,12 @@ def window(world):
 
 
 def upload(world, session, report: dict, data: bytes, filename: str = NAME, **params):
-    return session.post(world.stack.url(f"/v1/annual-reports/{report['id']}/materials"),
-                        params={"filename": filename, **params}, data=data, timeout=30)
+    return session.post(
+        world.stack.url(f"/v1/annual-reports/{report['id']}/materials"),
+        params={"filename": filename, **params},
+        data=data,
+        timeout=30,
+    )
 
 
 def refused(response, status: int, *words: str) -> dict:
@@ -43,7 +50,8 @@ def refused(response, status: int, *words: str) -> dict:
 
 
 def test_evidence_is_added_to_a_draft_frozen_when_filed_thawed_when_returned_and_read_by_the_right_parties(
-        world, stack, window):
+    world, stack, window
+):
     school, other = world.institution(), world.institution()
     call = world.call("hv-group", year=YEAR, quota=1)
     project = world.eligible(school, call, yearly_targets=TARGETS)
@@ -64,7 +72,7 @@ def test_evidence_is_added_to_a_draft_frozen_when_filed_thawed_when_returned_and
     refused(upload(world, mine, draft, documents.pdf(), filename="../协议.pdf"), 422, "路径", "path")
     wrong_kind = upload(world, mine, draft, documents.pdf(), kind="photo")
     assert wrong_kind.status_code == 422 and "evidence（佐证材料）" in wrong_kind.json()["errors"]["kind"][0]
-    refused(upload(world, mine, draft, b"\0" * (2 * 2 ** 20 + 1)), 413, "2.0 MB")
+    refused(upload(world, mine, draft, b"\0" * (2 * 2**20 + 1)), 413, "2.0 MB")
     assert upload(world, world.as_institution(other), draft, documents.pdf()).status_code == 404
     assert upload(world, bureau, draft, documents.pdf()).status_code == 403
 
@@ -75,8 +83,7 @@ def test_evidence_is_added_to_a_draft_frozen_when_filed_thawed_when_returned_and
     photo = world.ok(upload(world, mine, draft, documents.png(), filename="实训基地.png", kind="other"), 201)
     assert mine.delete(stack.url(f"{path}/materials/{photo['id']}"), timeout=30).status_code == 204
 
-    filed = world.ok(world.post(mine, f"/v1/projects/{project['id']}/annual-reports", {"year": YEAR, **content()}),
-                     201)
+    filed = world.ok(world.post(mine, f"/v1/projects/{project['id']}/annual-reports", {"year": YEAR, **content()}), 201)
     assert (filed["id"], filed["state"], filed["filings"], filed["late"]) == (draft["id"], "submitted", 1, False)
     refused(upload(world, mine, draft, documents.png(), filename="补充.png"), 409, "报送", "filed")
     refused(mine.delete(stack.url(f"{path}/materials/{evidence['id']}"), timeout=30), 409, "draft or returned")
@@ -89,10 +96,16 @@ def test_evidence_is_added_to_a_draft_frozen_when_filed_thawed_when_returned_and
     page = world.ok(world.get(mine, path))
     assert [m["filename"] for m in page["materials"]] == [NAME, "实训基地照片.png"]
     steps = [(h["event"], h["to_state"], h.get("material", {}).get("filename")) for h in page["history"]]
-    assert steps == [("create", "draft", None), ("material_added", "draft", NAME),
-                     ("material_added", "draft", "实训基地.png"), ("material_removed", "draft", "实训基地.png"),
-                     ("file", "submitted", None), ("return", "returned", None),
-                     ("material_added", "returned", "实训基地照片.png"), ("refile", "submitted", None)]
+    assert steps == [
+        ("create", "draft", None),
+        ("material_added", "draft", NAME),
+        ("material_added", "draft", "实训基地.png"),
+        ("material_removed", "draft", "实训基地.png"),
+        ("file", "submitted", None),
+        ("return", "returned", None),
+        ("material_added", "returned", "实训基地照片.png"),
+        ("refile", "submitted", None),
+    ]
     assert all(h["actor"].startswith("institution:") for h in page["history"] if h["event"].startswith("material"))
 
     download = stack.url(f"{path}/materials/{evidence['id']}")
@@ -107,8 +120,13 @@ def test_evidence_is_added_to_a_draft_frozen_when_filed_thawed_when_returned_and
     part = mine.get(download, headers={"Range": "bytes=0-99"}, timeout=30)
     assert part.status_code == 206 and part.content == agreement[:100]
 
-    strangers = (world.as_institution(other), world.bureau(HENGYANG), world.hrss(),
-                 stack.client("finance"), stack.client("expert", expert_id="exp-any"))
+    strangers = (
+        world.as_institution(other),
+        world.bureau(HENGYANG),
+        world.hrss(),
+        stack.client("finance"),
+        stack.client("expert", expert_id="exp-any"),
+    )
     for stranger in strangers:
         assert stranger.get(download, timeout=30).status_code == 404
     for stranger in strangers:
@@ -122,8 +140,9 @@ def test_a_report_filed_without_a_draft_takes_evidence_only_once_returned(world,
     project = world.eligible(school, call, yearly_targets=TARGETS)
     world.selected(call, [project])
     mine, bureau = world.as_institution(school), world.bureau(HENGYANG)
-    report = world.ok(world.post(mine, f"/v1/projects/{project['id']}/annual-reports",
-                                 {"year": YEAR, **content("partly_met")}), 201)
+    report = world.ok(
+        world.post(mine, f"/v1/projects/{project['id']}/annual-reports", {"year": YEAR, **content("partly_met")}), 201
+    )
     refused(upload(world, mine, report, documents.pdf()), 409, "draft or returned")
     world.ok(world.post(bureau, f"/v1/annual-reports/{report['id']}/return", {"reason": "缺佐证"}))
     world.ok(upload(world, mine, report, documents.pdf()), 201)

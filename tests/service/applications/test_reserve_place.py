@@ -1,6 +1,7 @@
 """Dynamic adjustment (动态调整), the province's other choice: the place of a project that left
 goes to its call's reserve list, through the gateway on the whole platform (applications,
 funding, notify). Review's selection is published exactly as the review service emits it."""
+
 import pytest
 
 from tests.service.applications.support import HENGYANG, LOUDI
@@ -18,17 +19,30 @@ def programme(world, code: str) -> dict:
 
 def project_in(world, session, project_id: str, state: str) -> dict:
     url = f"/v1/projects/{project_id}"
-    return wait_until(lambda: (p := world.ok(world.get(session, url)))["state"] == state and p,
-                      what=f"project {project_id} to be {state}")
+    return wait_until(
+        lambda: (p := world.ok(world.get(session, url)))["state"] == state and p,
+        what=f"project {project_id} to be {state}",
+    )
 
 
 def test_a_withdrawn_projects_place_goes_to_the_first_of_its_calls_reserve_list_once(world, stack):
     funding, year = Funding(stack), fresh_year()
-    rule = funding.rule({"method": "tiers", "tiers": [{"from_rank": 1, "to_rank": 1, "amount": FIRST_PLACE},
-                                                      {"from_rank": 2, "to_rank": None, "amount": LATER_PLACES}]},
-                        {"provincial_special": 1})
+    rule = funding.rule(
+        {
+            "method": "tiers",
+            "tiers": [
+                {"from_rank": 1, "to_rank": 1, "amount": FIRST_PLACE},
+                {"from_rank": 2, "to_rank": None, "amount": LATER_PLACES},
+            ],
+        },
+        {"provincial_special": 1},
+    )
     funding.budget(year, "hv-group", {"provincial_special": 10 * FIRST_PLACE})
-    winner, first, second = world.institution(), world.institution(prefecture=HENGYANG), world.institution(prefecture=LOUDI)
+    winner, first, second = (
+        world.institution(),
+        world.institution(prefecture=HENGYANG),
+        world.institution(prefecture=LOUDI),
+    )
     call = world.call("hv-group", quota=1)
     won, waiting, behind = (world.eligible(school, call) for school in (winner, first, second))
     world.selected(call, [won], reserve=[waiting, behind], funding_rule=rule, at=mid_year(year))
@@ -50,7 +64,11 @@ def test_a_withdrawn_projects_place_goes_to_the_first_of_its_calls_reserve_list_
     successor = world.ok(given, 201)
     assert given.headers["Location"].endswith(f"/v1/projects/{waiting['id']}")
     assert (successor["id"], successor["succeeds"], successor["rank"], successor["state"]) == (
-        waiting["id"], won["id"], 2, "established")
+        waiting["id"],
+        won["id"],
+        2,
+        "established",
+    )
     assert won["id"] in successor["history"][0]["reason"]
     assert programme(world, "hv-group")["selected"] == selected_before
     assert world.application(waiting["id"])["state"] == "approved"
@@ -62,9 +80,13 @@ def test_a_withdrawn_projects_place_goes_to_the_first_of_its_calls_reserve_list_
     assert funding.project(waiting["id"])["award"]["total"] == FIRST_PLACE
     assert world.published(f"place-of-{won['id']}", "project_replaced")["successor_project_id"] == waiting["id"]
     assert world.published(waiting["id"], "project_established")["rank"] == 2
-    wait_until(lambda: "project_replaced" in world.inbox_kinds(world.as_institution(first))
-               and "project_replaced" in world.inbox_kinds(world.province),
-               what="the successor's institution and the province told")
+    wait_until(
+        lambda: (
+            "project_replaced" in world.inbox_kinds(world.as_institution(first))
+            and "project_replaced" in world.inbox_kinds(world.province)
+        ),
+        what="the successor's institution and the province told",
+    )
 
     again = world.post(world.province, f"/v1/projects/{won['id']}/successor")
     assert again.status_code == 409 and again.json()["type"] == "urn:chuyi:problem:place-taken"

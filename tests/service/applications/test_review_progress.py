@@ -2,6 +2,7 @@
 finalized, the approved applications, and the selected counts of the catalogue.
 
 Review's events are published here exactly as the review service emits them."""
+
 import pytest
 
 from tests.service.applications.support import PROVINCIAL_HRSS, from_now, publish_review_event
@@ -16,8 +17,13 @@ def selected_count(world, category: str) -> int:
 
 
 def ranked(application: dict, rank: int) -> dict:
-    return {"application_id": application["id"], "institution_id": application["institution_id"],
-            "prefecture": application["prefecture"], "rank": rank, "calibrated_hundredths": 9000 - rank}
+    return {
+        "application_id": application["id"],
+        "institution_id": application["institution_id"],
+        "prefecture": application["prefecture"],
+        "rank": rank,
+        "calibrated_hundredths": 9000 - rank,
+    }
 
 
 def test_a_call_follows_review_to_its_selection_and_the_catalogue_counts_it(world, stack):
@@ -29,24 +35,70 @@ def test_a_call_follows_review_to_its_selection_and_the_catalogue_counts_it(worl
     world.wait_for_call_state(call["id"], "closed")
     assert world.published(call["id"], "call_closed")["submitted_count"] == 2
 
-    publish_review_event(stack.amqp_uri, "experts_assigned", call["id"], 1, {
-        "call_id": call["id"], "unfilled": [], "assignments": [
-            {"assignment_id": f"asg-{n}", "application_id": a["id"], "expert_id": f"exp-{n}",
-             "review_deadline": from_now(86400)} for n, a in enumerate((winner, other))]})
+    publish_review_event(
+        stack.amqp_uri,
+        "experts_assigned",
+        call["id"],
+        1,
+        {
+            "call_id": call["id"],
+            "unfilled": [],
+            "assignments": [
+                {
+                    "assignment_id": f"asg-{n}",
+                    "application_id": a["id"],
+                    "expert_id": f"exp-{n}",
+                    "review_deadline": from_now(86400),
+                }
+                for n, a in enumerate((winner, other))
+            ],
+        },
+    )
     wait_until(lambda: world.application(winner["id"])["state"] == "in_review", what="the application in review")
     assert world.wait_for_call_state(call["id"], "in_review")
 
-    publish_review_event(stack.amqp_uri, "notice_published", call["id"], 2, {
-        "call_id": call["id"], "opens_at": from_now(0), "closes_at": from_now(5 * 86400), "selected": [ranked(winner, 1)]})
+    publish_review_event(
+        stack.amqp_uri,
+        "notice_published",
+        call["id"],
+        2,
+        {
+            "call_id": call["id"],
+            "opens_at": from_now(0),
+            "closes_at": from_now(5 * 86400),
+            "selected": [ranked(winner, 1)],
+        },
+    )
     world.wait_for_call_state(call["id"], "noticed")
 
-    publish_review_event(stack.amqp_uri, "selection_finalized", call["id"], 3, {
-        "call_id": call["id"], "category": "tech-specialty", "funding_rule": "tiered-v1", "quota": 2,
-        "approved": [{**{k: v for k, v in ranked(winner, 1).items() if k != "calibrated_hundredths"},
-                      "title": winner["title"], "budget_request_fen": winner["budget_request_fen"]}]})
+    publish_review_event(
+        stack.amqp_uri,
+        "selection_finalized",
+        call["id"],
+        3,
+        {
+            "call_id": call["id"],
+            "category": "tech-specialty",
+            "funding_rule": "tiered-v1",
+            "quota": 2,
+            "approved": [
+                {
+                    **{k: v for k, v in ranked(winner, 1).items() if k != "calibrated_hundredths"},
+                    "title": winner["title"],
+                    "budget_request_fen": winner["budget_request_fen"],
+                }
+            ],
+        },
+    )
     finalized = world.wait_for_call_state(call["id"], "finalized")
-    assert [h["to_state"] for h in finalized["history"]] == ["draft", "open", "closed", "in_review", "noticed",
-                                                             "finalized"]
+    assert [h["to_state"] for h in finalized["history"]] == [
+        "draft",
+        "open",
+        "closed",
+        "in_review",
+        "noticed",
+        "finalized",
+    ]
     assert all(h["reason"].startswith("cn.chuyi.review.") for h in finalized["history"][3:])
     assert world.application(winner["id"])["state"] == "approved"
     assert world.application(other["id"])["state"] == "not_selected"
@@ -57,8 +109,16 @@ def test_a_call_follows_review_to_its_selection_and_the_catalogue_counts_it(worl
 
 
 def _terms(call: dict) -> dict:
-    keys = ("category", "title", "quota", "prefecture_cap", "per_institution_limit", "budget_min_fen",
-            "budget_max_fen", "funding_rule")
+    keys = (
+        "category",
+        "title",
+        "quota",
+        "prefecture_cap",
+        "per_institution_limit",
+        "budget_min_fen",
+        "budget_max_fen",
+        "funding_rule",
+    )
     plan = {k: v for k, v in call["review_plan"].items()}
     return {**{k: call[k] for k in keys}, "review_plan": plan, "opens_at": from_now(60), "closes_at": from_now(3600)}
 
@@ -67,8 +127,9 @@ def test_recommendations_end_when_review_starts(world, stack):
     call = world.call("training-base", closes_at=from_now(4))
     application = world.submitted(world.institution(), call)
     world.wait_for_call_state(call["id"], "closed")
-    publish_review_event(stack.amqp_uri, "experts_assigned", call["id"], 1,
-                         {"call_id": call["id"], "unfilled": [], "assignments": []})
+    publish_review_event(
+        stack.amqp_uri, "experts_assigned", call["id"], 1, {"call_id": call["id"], "unfilled": [], "assignments": []}
+    )
     world.wait_for_call_state(call["id"], "in_review")
     late = world.post(world.bureau(), f"/v1/applications/{application['id']}/recommend", {})
     assert late.status_code == 409 and late.json()["type"] == "urn:chuyi:problem:decisions-closed"

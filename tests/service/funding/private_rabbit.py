@@ -2,6 +2,7 @@
 touching the machine's shared broker: its own node name, ports, data and logs (the
 environment `chuyi/stack.py` gives the dev stack's private node), started by calling
 the installed server binary directly."""
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,14 @@ class PrivateRabbit:
 
     def start(self, timeout: float = 90) -> None:
         log = open(self.base / "log" / "server.out", "ab")
-        self.process = subprocess.Popen([str(RABBIT_BIN / "rabbitmq-server")], env=self.env, stdout=log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(
+            [str(RABBIT_BIN / "rabbitmq-server")],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         wait_until(self._answers, timeout=timeout, interval=0.5, what=f"the private RabbitMQ node {self.node}")
 
@@ -51,8 +58,13 @@ class PrivateRabbit:
     def stop(self, timeout: float = 60) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        subprocess.run([str(RABBIT_BIN / "rabbitmqctl"), "-q", "-n", self.node, "stop"], env=self.env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout)
+        subprocess.run(
+            [str(RABBIT_BIN / "rabbitmqctl"), "-q", "-n", self.node, "stop"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=timeout,
+        )
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

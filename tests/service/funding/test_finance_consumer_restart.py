@@ -3,6 +3,7 @@ across a broker restart: the funding service and the consumer run against a Rabb
 node of the test's own, which is stopped and started again (same data) between two
 batches of milestones; the consumer's reconciliation ends equal to the funding
 service's own figures, with every published event applied once."""
+
 import sqlite3
 import uuid
 
@@ -16,13 +17,21 @@ from tests.service.funding.private_rabbit import PrivateRabbit, rabbit_installed
 from tests.service.funding.support import approved_projects, mid_year, publish_selection, selection_finalized
 from tests.support.servers import ServiceProcess, wait_until
 
-pytestmark = [pytest.mark.service,
-              pytest.mark.skipif(not rabbit_installed(), reason="needs an installed rabbitmq-server")]
+pytestmark = [
+    pytest.mark.service,
+    pytest.mark.skipif(not rabbit_installed(), reason="needs an installed rabbitmq-server"),
+]
 
 PROVINCE = {"sub": "admin", "role": "province", "institution_id": None, "prefecture": None, "expert_id": None}
 YEAR, CATEGORY = 2027, "tech-specialty"
-COLUMNS = {"allocated": "award", "released": "released", "withheld": "withheld", "clawed_back": "clawed_back",
-           "scheduled": "scheduled", "kept": "kept"}
+COLUMNS = {
+    "allocated": "award",
+    "released": "released",
+    "withheld": "withheld",
+    "clawed_back": "clawed_back",
+    "scheduled": "scheduled",
+    "kept": "kept",
+}
 
 
 @pytest.fixture
@@ -41,9 +50,17 @@ def platform(rabbit, mongo_uri, tmp_path):
     declare_service_exchange(publisher, "funding")
     publisher.close()
     prefix = f"r{uuid.uuid4().hex[:8]}_"
-    service = ServiceProcess("funding", {"MONGO_URI": mongo_uri, "AMQP_URI": rabbit.amqp_uri,
-                                         "MONGO_DB_PREFIX": prefix, "RELAY_POLL_S": "0.2",
-                                         "EVENT_RETRY_DELAYS_MS": "200,1000"}, tmp_path).wait_started()
+    service = ServiceProcess(
+        "funding",
+        {
+            "MONGO_URI": mongo_uri,
+            "AMQP_URI": rabbit.amqp_uri,
+            "MONGO_DB_PREFIX": prefix,
+            "RELAY_POLL_S": "0.2",
+            "EVENT_RETRY_DELAYS_MS": "200,1000",
+        },
+        tmp_path,
+    ).wait_started()
     client = MongoClient(mongo_uri)
     yield client[f"{prefix}funding"]
     service.stop()
@@ -79,8 +96,10 @@ def figures(amqp_uri: str, project_ids) -> dict:
     view = {}
     for project_id in project_ids:
         body = call(amqp_uri, "get_project_funding", project_id=project_id)
-        view[project_id] = {source: {column: body[key]["by_source"][source] for column, key in COLUMNS.items()}
-                            for source in body["award"]["by_source"]}
+        view[project_id] = {
+            source: {column: body[key]["by_source"][source] for column, key in COLUMNS.items()}
+            for source in body["award"]["by_source"]
+        }
     return view
 
 
@@ -94,11 +113,20 @@ def test_the_finance_consumer_applies_every_event_once_across_a_broker_restart(r
     consumer = FinanceConsumer(uri, tmp_path / "finance.sqlite3", queue="finance.restart-test")
     consumer.start(timeout=30)
     try:
-        rule = call(uri, "create_funding_rule", rule={
-            "award": {"method": "share", "percent": 90}, "clawback": "beyond_approval",
-            "sources": {"provincial_special": 3, "local_special_bond": 1, "local_government": 2, "social": 1},
-            "tranches": [{"trigger": "approval", "percent": 40}, {"trigger": "mid_term", "percent": 35},
-                         {"trigger": "acceptance", "percent": 25}]})["id"]
+        rule = call(
+            uri,
+            "create_funding_rule",
+            rule={
+                "award": {"method": "share", "percent": 90},
+                "clawback": "beyond_approval",
+                "sources": {"provincial_special": 3, "local_special_bond": 1, "local_government": 2, "social": 1},
+                "tranches": [
+                    {"trigger": "approval", "percent": 40},
+                    {"trigger": "mid_term", "percent": 35},
+                    {"trigger": "acceptance", "percent": 25},
+                ],
+            },
+        )["id"]
         for source in ("provincial_special", "local_special_bond", "local_government", "social"):
             call(uri, "create_budget", budget={"year": YEAR, "category": CATEGORY, "source": source, "amount": 10**10})
         approved = approved_projects([3_000_007, 2_500_003, 2_000_011, 1_000_001, 999_999])
@@ -106,21 +134,36 @@ def test_the_finance_consumer_applies_every_event_once_across_a_broker_restart(r
         publish_selection(uri, selection_finalized("call-restart", CATEGORY, rule, approved), mid_year(YEAR))
         wait_until(lambda: allocated(uri, "call-restart"), timeout=30, what="the call to be allocated on its selection")
         for project_id, result in zip(projects, ["pass", "rectify", "fail", "pass", "pass"]):
-            call(uri, "record_milestone", project_id=project_id,
-                 milestone={"milestone": "mid_term", "result": result, "reason": "中期检查结论"})
+            call(
+                uri,
+                "record_milestone",
+                project_id=project_id,
+                milestone={"milestone": "mid_term", "result": result, "reason": "中期检查结论"},
+            )
 
         rabbit.stop()  # events still in the outbox, in the queue, or delivered and not yet acknowledged
         rabbit.start()
         wait_until(lambda: answers(uri), timeout=60, what="the funding service to answer again")
 
-        for project_id, milestone, result in [(projects[1], "mid_term", "pass"), (projects[0], "acceptance", "pass"),
-                                              (projects[3], "acceptance", "fail"), (projects[1], "acceptance", "pass")]:
-            call(uri, "record_milestone", project_id=project_id,
-                 milestone={"milestone": milestone, "result": result, "reason": "验收结论"})
+        for project_id, milestone, result in [
+            (projects[1], "mid_term", "pass"),
+            (projects[0], "acceptance", "pass"),
+            (projects[3], "acceptance", "fail"),
+            (projects[1], "acceptance", "pass"),
+        ]:
+            call(
+                uri,
+                "record_milestone",
+                project_id=project_id,
+                milestone={"milestone": milestone, "result": result, "reason": "验收结论"},
+            )
 
         published = {doc["_id"] for doc in platform.outbox.find({}, {"_id": 1})}
-        wait_until(lambda: set(applied_ids(tmp_path / "finance.sqlite3")) == published, timeout=60,
-                   what="the consumer to apply every published event")
+        wait_until(
+            lambda: set(applied_ids(tmp_path / "finance.sqlite3")) == published,
+            timeout=60,
+            what="the consumer to apply every published event",
+        )
         applied = applied_ids(tmp_path / "finance.sqlite3")
         assert len(applied) == len(published)
         assert consumer.reconciliation() == figures(uri, projects)

@@ -1,6 +1,7 @@
 """Milestones through the public API: pass releases, rectify holds, fail withholds and
 claws back; every movement is in the ledger, which balances; an institution sees only
 its own projects' money."""
+
 import uuid
 
 import pytest
@@ -49,7 +50,10 @@ def test_pass_releases_rectify_holds_until_a_later_pass(funding, project):
     split = shown["award"]["by_source"]
     assert sum(split.values()) == AWARD and abs(split["provincial_special"] - 2 * split["social"]) <= 2
     assert [(m["milestone"], m["result"], m["reason"]) for m in shown["milestones"]] == [
-        ("mid_term", "rectify", "实训设备采购滞后，限期整改"), ("mid_term", "pass", DIRECT), ("acceptance", "pass", DIRECT)]
+        ("mid_term", "rectify", "实训设备采购滞后，限期整改"),
+        ("mid_term", "pass", DIRECT),
+        ("acceptance", "pass", DIRECT),
+    ]
     refused = funding.milestone(project_id, "acceptance", "fail", "迟到的结论")
     assert refused.status_code == 409 and "funding is complete" in refused.json()["detail"]
 
@@ -63,12 +67,22 @@ def test_fail_withholds_the_rest_and_claws_back_beyond_approval(funding, project
     assert [t["state"] for t in shown["tranches"]] == ["released", "clawed_back", "withheld"]
     approval, mid_term, acceptance = (t["amount"]["total"] for t in shown["tranches"])
     assert approval + mid_term + acceptance == AWARD
-    assert (shown["released"]["total"], shown["clawed_back"]["total"], shown["withheld"]["total"],
-            shown["kept"]["total"], shown["scheduled"]["total"]) == (approval + mid_term, mid_term, acceptance,
-                                                                      approval, 0)
+    assert (
+        shown["released"]["total"],
+        shown["clawed_back"]["total"],
+        shown["withheld"]["total"],
+        shown["kept"]["total"],
+        shown["scheduled"]["total"],
+    ) == (approval + mid_term, mid_term, acceptance, approval, 0)
     movements = [(e["movement"], e["tranche"]) for e in funding.ledger(project_id=project_id)]
-    assert movements == [("reservation", None)] * 2 + [("release", 1)] * 2 + [("release", 2)] * 2 + \
-        [("withholding", 3)] * 2 + [("clawback", 2)] * 2
+    assert (
+        movements
+        == [("reservation", None)] * 2
+        + [("release", 1)] * 2
+        + [("release", 2)] * 2
+        + [("withholding", 3)] * 2
+        + [("clawback", 2)] * 2
+    )
     assert funding.milestone(project_id, "acceptance", "pass").status_code == 409
 
 
@@ -83,7 +97,9 @@ def test_a_withdrawn_project_keeps_only_what_its_rule_lets_it_keep(funding, proj
     assert [t["state"] for t in shown["tranches"]] == ["released", "clawed_back", "withheld"]  # beyond approval
     assert shown["history"][-1]["event"] == "withdraw" and shown["history"][-1]["reason"] == "学校申请撤销：专业群调整"
     refused = funding.milestone(project_id, "acceptance", "pass")
-    assert refused.status_code == 409 and "withdrawn" in refused.json()["detail"] and "已撤销" in refused.json()["detail"]
+    assert (
+        refused.status_code == 409 and "withdrawn" in refused.json()["detail"] and "已撤销" in refused.json()["detail"]
+    )
     again = funding.post(f"/v1/projects/{project_id}/withdrawal", {"reason": "再次撤销"})
     assert again.status_code == 409
 
@@ -115,8 +131,12 @@ def test_an_institution_sees_its_own_project_and_another_institution_gets_404(fu
     prefecture = stack.client("prefecture", prefecture="长沙市")
     assert funding.get(f"/v1/projects/{project_id}/funding", prefecture).status_code == 403
     assert funding.milestone(project_id, "mid_term", "pass").status_code == 201
-    assert funding.post(f"/v1/projects/{project_id}/milestones", {"milestone": "acceptance", "result": "pass"},
-                        client=own).status_code == 403
+    assert (
+        funding.post(
+            f"/v1/projects/{project_id}/milestones", {"milestone": "acceptance", "result": "pass"}, client=own
+        ).status_code
+        == 403
+    )
 
 
 def test_a_retried_milestone_with_its_key_is_recorded_once(funding, project):

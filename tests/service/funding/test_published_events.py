@@ -2,6 +2,7 @@
 a queue bound as a finance system binds it receives every event of a project's life and
 of a refused allocation, each valid against the document's JSON Schemas, with the AMQP
 properties it promises and gap-free per-subject sequences."""
+
 import json
 import uuid
 from collections import defaultdict
@@ -27,8 +28,13 @@ def bound_queue(stack):
     """A queue of the test's own bound to every funding event, as the document tells finance systems to bind."""
     with Connection(stack.amqp_uri) as connection:
         channel = connection.channel()
-        queue = Queue(f"test.funding-events.{uuid.uuid4().hex[:8]}", exchange=service_exchange("funding"),
-                      routing_key="#", durable=True, queue_arguments={"x-queue-type": "quorum"})
+        queue = Queue(
+            f"test.funding-events.{uuid.uuid4().hex[:8]}",
+            exchange=service_exchange("funding"),
+            routing_key="#",
+            durable=True,
+            queue_arguments={"x-queue-type": "quorum"},
+        )
         queue = queue.bind(channel)
         queue.declare()
         yield queue
@@ -40,17 +46,25 @@ def drive_every_event(stack) -> set[str]:
     (claw-back `all`), and a call its budget does not cover. Returns the subjects."""
     funding = Funding(stack)
     year = fresh_year()
-    rule = funding.rule({"method": "tiers", "tiers": [{"from_rank": 1, "to_rank": None, "amount": 3_000_001}]},
-                        {"provincial_special": 3, "local_special_bond": 1, "local_government": 1}, clawback="all")
-    funding.budget(year, "sv-excellent", {"provincial_special": 10**9, "local_special_bond": 10**9,
-                                          "local_government": 10**9})
+    rule = funding.rule(
+        {"method": "tiers", "tiers": [{"from_rank": 1, "to_rank": None, "amount": 3_000_001}]},
+        {"provincial_special": 3, "local_special_bond": 1, "local_government": 1},
+        clawback="all",
+    )
+    funding.budget(
+        year, "sv-excellent", {"provincial_special": 10**9, "local_special_bond": 10**9, "local_government": 10**9}
+    )
     call_id, approved = funding.finalize("sv-excellent", rule, [1, 2, 3, 4], mid_year(year))
     funding.allocation(call_id, until=lambda a: a["status"] == "allocated")
     first, second, third, fourth = (p["application_id"] for p in approved)
     for project_id, milestone, result, reason in [
-            (first, "mid_term", "rectify", "限期整改"), (first, "mid_term", "pass", "整改到位"),
-            (first, "acceptance", "pass", "验收通过"), (second, "mid_term", "pass", "中期检查通过"),
-            (second, "acceptance", "fail", "验收未通过"), (third, "mid_term", "fail", "中期检查不合格")]:
+        (first, "mid_term", "rectify", "限期整改"),
+        (first, "mid_term", "pass", "整改到位"),
+        (first, "acceptance", "pass", "验收通过"),
+        (second, "mid_term", "pass", "中期检查通过"),
+        (second, "acceptance", "fail", "验收未通过"),
+        (third, "mid_term", "fail", "中期检查不合格"),
+    ]:
         assert funding.milestone(project_id, milestone, result, reason).status_code == 201
     assert funding.post(f"/v1/projects/{fourth}/withdrawal", {"reason": "学校申请撤销"}).status_code == 200
     short_call, _ = funding.finalize("sv-excellent", rule, [1] * 1000, mid_year(year))
@@ -58,7 +72,7 @@ def drive_every_event(stack) -> set[str]:
     return {first, second, third, fourth, short_call}
 
 
-def test_every_published_funding_event_is_valid_against_the_asyncapi_document(stack, bound_queue, contract):
+def test_every_published_funding_event_is_valid_against_the_asyncapi_document(stack, bound_queue, contract):  # noqa: F811
     subjects = drive_every_event(stack)
     outbox = {e["_id"]: e for e in stack.db("funding").outbox.find({"subject": {"$in": list(subjects)}})}
     received = {}
@@ -69,6 +83,7 @@ def test_every_published_funding_event_is_valid_against_the_asyncapi_document(st
             if envelope["subject"] in subjects:
                 received[envelope["id"]] = (message, envelope)
         return received.keys() == outbox.keys()
+
     wait_until(all_received, timeout=30, what="every staged funding event to be published")
 
     sequences = defaultdict(list)

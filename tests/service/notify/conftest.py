@@ -1,6 +1,7 @@
 """A stack of the notify service and the gateway of its own (the session-wide `stack`
 is configured before any test could give it an SMTP server), with a real SMTP server
 and a real webhook receiver in the test process."""
+
 from __future__ import annotations
 
 import pytest
@@ -33,12 +34,24 @@ def receiver():
 def notify_stack(mongo_uri, tmp_path_factory, mailbox):
     with rabbit_vhost() as amqp:
         platform = Stack(
-            mongo_uri, amqp, tmp_path_factory.mktemp("notify-stack"), services=("notify",),
-            SMTP_HOST="127.0.0.1", SMTP_PORT=str(mailbox.port), SMTP_FROM="楚怡平台 <noreply@chuyi.test>",
-            NOTIFY_ALLOW_PRIVATE_WEBHOOKS="1", NOTIFY_RETRY_BASE_S="0.2", NOTIFY_RETRY_MAX_S="1",
-            NOTIFY_WEBHOOK_MAX_FAILURES="3", NOTIFY_WEBHOOK_TIMEOUT_S="5", NOTIFY_SEND_POLL_S="0.1",
-            NOTIFY_REMINDER_CHECK_S="0.5", NOTIFY_DEAD_LETTER_CHECK_S="0.5", REVIEW_REMINDER_HOURS="48",
-            EVENT_RETRY_DELAYS_MS="200,1000,5000")
+            mongo_uri,
+            amqp,
+            tmp_path_factory.mktemp("notify-stack"),
+            services=("notify",),
+            SMTP_HOST="127.0.0.1",
+            SMTP_PORT=str(mailbox.port),
+            SMTP_FROM="楚怡平台 <noreply@chuyi.test>",
+            NOTIFY_ALLOW_PRIVATE_WEBHOOKS="1",
+            NOTIFY_RETRY_BASE_S="0.2",
+            NOTIFY_RETRY_MAX_S="1",
+            NOTIFY_WEBHOOK_MAX_FAILURES="3",
+            NOTIFY_WEBHOOK_TIMEOUT_S="5",
+            NOTIFY_SEND_POLL_S="0.1",
+            NOTIFY_REMINDER_CHECK_S="0.5",
+            NOTIFY_DEAD_LETTER_CHECK_S="0.5",
+            REVIEW_REMINDER_HOURS="48",
+            EVENT_RETRY_DELAYS_MS="200,1000,5000",
+        )
         yield platform
         platform.stop()
 

@@ -1,4 +1,5 @@
 """Real receivers for the notify service's channels, and steps through its routes."""
+
 from __future__ import annotations
 
 import email
@@ -27,10 +28,16 @@ class Mailbox:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         message = email.message_from_bytes(envelope.content, policy=policy.default)
         with self._lock:
-            self.messages.append({
-                "to": list(envelope.rcpt_tos), "subject": str(message["Subject"]),
-                "message_id": str(message["Message-ID"]), "from": str(message["From"]),
-                "text": message.get_body(("plain",)).get_content(), "html": message.get_body(("html",)).get_content()})
+            self.messages.append(
+                {
+                    "to": list(envelope.rcpt_tos),
+                    "subject": str(message["Subject"]),
+                    "message_id": str(message["Message-ID"]),
+                    "from": str(message["From"]),
+                    "text": message.get_body(("plain",)).get_content(),
+                    "html": message.get_body(("html",)).get_content(),
+                }
+            )
         return "250 OK"
 
     def start(self) -> None:
@@ -95,7 +102,9 @@ def inbox(stack, client, **params) -> list[dict]:
     while True:
         query = {**params, "limit": 100, **({"cursor": cursor} if cursor else {})}
         answer = client.get(stack.url("/v1/inbox"), params=query, timeout=30)
-        if answer.status_code == 504:  # a read may be asked again (a loaded machine's slow answer is not the point here)
+        if (
+            answer.status_code == 504
+        ):  # a read may be asked again (a loaded machine's slow answer is not the point here)
             answer = client.get(stack.url("/v1/inbox"), params=query, timeout=30)
         assert answer.status_code == 200, answer.text
         page = answer.json()

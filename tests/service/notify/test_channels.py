@@ -1,5 +1,6 @@
 """The channels against real local servers, without the stack: what counts as sent,
 as worth another try, and as never going to work."""
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,11 @@ from tests.support.servers import free_port
 
 pytestmark = pytest.mark.service
 
-CONTENT = {"subject": "申报书已获推荐：智能制造专业群", "text": "您单位的申报书已获推荐。", "html": "<p>您单位的申报书已获推荐。</p>"}
+CONTENT = {
+    "subject": "申报书已获推荐：智能制造专业群",
+    "text": "您单位的申报书已获推荐。",
+    "html": "<p>您单位的申报书已获推荐。</p>",
+}
 
 
 class Refusing:
@@ -82,5 +87,7 @@ def test_a_webhook_answering_2xx_gets_the_signed_event_and_anything_else_fails(r
 
 def test_a_webhook_on_a_private_address_is_not_called_in_production(receiver):
     with pytest.raises(TransientFailure, match="private, loopback or reserved"):
-        WebhookPoster(timeout_s=5, allow_private=False).post(receiver.url("/ok/never"), new_secret(), {"id": "e"}, "dlv_9")
+        WebhookPoster(timeout_s=5, allow_private=False).post(
+            receiver.url("/ok/never"), new_secret(), {"id": "e"}, "dlv_9"
+        )
     assert receiver.received("/ok/never") == []

@@ -1,6 +1,7 @@
 """Exactly once in effect: a redelivered event sends nothing twice; a channel that is
 down holds up no other and loses nothing; a failing webhook is retried, then disabled,
 and its owner is told."""
+
 from __future__ import annotations
 
 import json
@@ -34,6 +35,7 @@ def notify_events(notify_stack):
             while (message := queue.get(no_ack=True)) is not None:
                 seen.append(json.loads(message.body))
         return seen
+
     return drain
 
 
@@ -50,17 +52,25 @@ def test_a_redelivered_event_sends_nothing_twice(notify_stack, producers, mailbo
     put_settings(stack, client, email=address, phone="13700137000")
     subscribe(stack, client, receiver.url(path), ["application_submitted", "application_recommended"])
 
-    first = producers.publish("application_submitted", app, s.application_submitted(app, call, inst, "岳阳市", f"数控技术 {n}"))
+    first = producers.publish(
+        "application_submitted", app, s.application_submitted(app, call, inst, "岳阳市", f"数控技术 {n}")
+    )
     producers.again(first)
     producers.again(first)
-    marker = producers.publish("application_recommended", app,
-                               s.application_decision("application_recommended", app, call, inst, "岳阳市"))
+    marker = producers.publish(
+        "application_recommended", app, s.application_decision("application_recommended", app, call, inst, "岳阳市")
+    )
 
     # the marker comes after the copies on the same subject: once it is sent, the copies were handled
     sent = wait_until(lambda: settled(stack, [first.id, marker.id], recipient, 6), timeout=60, what="both events sent")
     assert sorted((d["kind"], d["channel"]) for d in sent) == [
-        ("application_recommended", "email"), ("application_recommended", "sms"), ("application_recommended", "webhook"),
-        ("application_submitted", "email"), ("application_submitted", "sms"), ("application_submitted", "webhook")]
+        ("application_recommended", "email"),
+        ("application_recommended", "sms"),
+        ("application_recommended", "webhook"),
+        ("application_submitted", "email"),
+        ("application_submitted", "sms"),
+        ("application_submitted", "webhook"),
+    ]
     assert sorted(m["kind"] for m in inbox(stack, client)) == ["application_recommended", "application_submitted"]
     assert len(mailbox.to(address)) == 2
     assert sorted(e["id"] for e in receiver.events(path)) == sorted([first.id, marker.id])
@@ -71,14 +81,18 @@ def test_a_redelivered_event_sends_nothing_twice(notify_stack, producers, mailbo
     def all_announced():
         found = [e for e in notify_events() if e["subject"] in ids]
         return {e["subject"] for e in found} == ids and found
+
     announced = wait_until(all_announced, timeout=30, what="notification_sent of each delivery")
     assert sorted(e["subject"] for e in announced) == sorted(ids)
     assert {e["type"] for e in announced} == {"cn.chuyi.notify.notification_sent.v1"}
     assert {(e["data"]["kind"], e["data"]["channel"], e["data"]["recipient"]) for e in announced} == {
-        (d["kind"], d["channel"], recipient) for d in sent}
+        (d["kind"], d["channel"], recipient) for d in sent
+    }
 
 
-def test_mail_waits_while_the_smtp_server_is_down_and_goes_out_when_it_is_back(notify_stack, producers, mailbox, receiver):
+def test_mail_waits_while_the_smtp_server_is_down_and_goes_out_when_it_is_back(
+    notify_stack, producers, mailbox, receiver
+):
     stack, n = notify_stack, uid()
     inst, app = f"inst_d_{n}", f"app_d_{n}"
     recipient, address, path = f"institution:{inst}", f"d-{n}@hnyszy.edu.cn", f"/ok/d-{n}"
@@ -88,8 +102,9 @@ def test_mail_waits_while_the_smtp_server_is_down_and_goes_out_when_it_is_back(n
 
     mailbox.stop()
     try:
-        event = producers.publish("eligibility_checked", app,
-                                  s.eligibility_checked(app, f"call_d_{n}", inst, "常德市", f"园艺技术 {n}"))
+        event = producers.publish(
+            "eligibility_checked", app, s.eligibility_checked(app, f"call_d_{n}", inst, "常德市", f"园艺技术 {n}")
+        )
         # the inbox and the webhook are not held up by the mail server
         wait_until(lambda: inbox(stack, client), timeout=30, what="the inbox message")
         wait_until(lambda: receiver.received(path), timeout=30, what="the webhook")
@@ -97,6 +112,7 @@ def test_mail_waits_while_the_smtp_server_is_down_and_goes_out_when_it_is_back(n
         def retried():
             mail = deliveries(stack, [event.id], recipient=recipient, channel="email")
             return mail and mail[0]["status"] == "pending" and mail[0]["attempts"] >= 2 and mail[0]
+
         waiting = wait_until(retried, timeout=30, what="the mail to be tried again")
         assert "SMTP" in waiting["last_error"] and mailbox.to(address) == []
     finally:
@@ -116,11 +132,14 @@ def test_a_failing_webhook_is_retried_then_disabled_and_its_owner_told(notify_st
     put_settings(stack, client, email=address, channels_by_kind={"eligibility_checked": []})
     hook = subscribe(stack, client, receiver.url(path), ["eligibility_checked", "application_recommended"])
 
-    event = producers.publish("eligibility_checked", app, s.eligibility_checked(app, call, inst, "郴州市", f"有色冶金 {n}"))
+    event = producers.publish(
+        "eligibility_checked", app, s.eligibility_checked(app, call, inst, "郴州市", f"有色冶金 {n}")
+    )
 
     def disabled():
         answer = client.get(stack.url(f"/v1/webhooks/{hook['id']}"), timeout=30).json()
         return answer["status"] == "disabled" and answer
+
     webhook = wait_until(disabled, timeout=60, what="the webhook to be disabled")
     assert (webhook["consecutive_failures"], webhook["last_error"]) == (3, "HTTP 500") and webhook["disabled_at"]
 
@@ -139,17 +158,27 @@ def test_a_failing_webhook_is_retried_then_disabled_and_its_owner_told(notify_st
     assert failed["event"]["data"]["error"] == "the webhook was disabled after repeated failures"
 
     # the owner is told, in the inbox and by mail
-    notices = wait_until(lambda: [m for m in inbox(stack, client) if m["kind"] == "webhook_disabled"], timeout=30,
-                         what="the notice in the inbox")
+    notices = wait_until(
+        lambda: [m for m in inbox(stack, client) if m["kind"] == "webhook_disabled"],
+        timeout=30,
+        what="the notice in the inbox",
+    )
     assert len(notices) == 1 and notices[0]["subject"] == hook["id"] and receiver.url(path) in notices[0]["body"]
-    mails = wait_until(lambda: [m for m in mailbox.to(address) if m["subject"].startswith("Webhook 已停用")], timeout=30,
-                       what="the notice by mail")
+    mails = wait_until(
+        lambda: [m for m in mailbox.to(address) if m["subject"].startswith("Webhook 已停用")],
+        timeout=30,
+        what="the notice by mail",
+    )
     assert "连续 3 次推送失败" in mails[0]["text"]
 
     # a disabled webhook gets nothing more
-    later = producers.publish("application_recommended", app,
-                              s.application_decision("application_recommended", app, call, inst, "郴州市"))
-    wait_until(lambda: any(m["kind"] == "application_recommended" for m in inbox(stack, client)), timeout=30,
-               what="the next message")
+    later = producers.publish(
+        "application_recommended", app, s.application_decision("application_recommended", app, call, inst, "郴州市")
+    )
+    wait_until(
+        lambda: any(m["kind"] == "application_recommended" for m in inbox(stack, client)),
+        timeout=30,
+        what="the next message",
+    )
     assert deliveries(stack, [later.id], recipient=recipient, channel="webhook") == []
     assert len(receiver.received(path)) == 3

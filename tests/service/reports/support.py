@@ -1,6 +1,7 @@
 """Supervision through the stack: approved projects seeded as the review service publishes
 them (`selection_finalized`), funded by the funding service on it, and the progress report
 read back through the gateway."""
+
 from __future__ import annotations
 
 import uuid
@@ -36,17 +37,28 @@ class Reports:
         rule = self.funding.rule({"method": "share", "percent": 100}, SHARES)
         year = fresh_year()
         self.funding.budget(year, CATEGORY, {source: 10**10 for source in SHARES})
-        approved = [{"application_id": f"app_{uuid.uuid4().hex[:10]}", "institution_id": f"inst_{uuid.uuid4().hex[:8]}",
-                     "prefecture": prefecture, "rank": rank, "title": f"楚怡教师教学创新团队 {rank}",
-                     "budget_request_fen": request_fen} for rank, prefecture in enumerate(prefectures, start=1)]
+        approved = [
+            {
+                "application_id": f"app_{uuid.uuid4().hex[:10]}",
+                "institution_id": f"inst_{uuid.uuid4().hex[:8]}",
+                "prefecture": prefecture,
+                "rank": rank,
+                "title": f"楚怡教师教学创新团队 {rank}",
+                "budget_request_fen": request_fen,
+            }
+            for rank, prefecture in enumerate(prefectures, start=1)
+        ]
         call_id = f"call_{uuid.uuid4().hex[:10]}"
         publish_selection(self.stack.amqp_uri, selection_finalized(call_id, CATEGORY, rule, approved), mid_year(year))
         self.funding.allocation(call_id, until=lambda allocation: allocation["status"] == "allocated")
 
         def counted() -> bool:
             now = self.category(self.report())
-            return (now["approved"], now["funded_projects"]) == (before["approved"] + len(approved),
-                                                                  before["funded_projects"] + len(approved))
+            return (now["approved"], now["funded_projects"]) == (
+                before["approved"] + len(approved),
+                before["funded_projects"] + len(approved),
+            )
+
         wait_until(counted, timeout=30, what="the report to count the seeded projects")
         return approved
 

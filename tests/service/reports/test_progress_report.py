@@ -4,6 +4,7 @@ approved by review's `selection_finalized` as the review service publishes it.
 
 The stack is shared by the whole session: the figures compared are those of rows no other
 test moves (CATEGORY, and the prefectures below), before and after this module's seed."""
+
 import io
 
 import pytest
@@ -39,8 +40,10 @@ def prefecture_row(report: dict, prefecture: str) -> dict:
 
 
 def moved(before: dict, after: dict, measure: str) -> dict:
-    return {source: after[measure]["by_source"][source] - before[measure]["by_source"][source]
-            for source in after[measure]["by_source"]}
+    return {
+        source: after[measure]["by_source"][source] - before[measure]["by_source"][source]
+        for source in after[measure]["by_source"]
+    }
 
 
 def test_the_province_sees_approved_against_the_quota_money_by_source_and_milestones(reports, seeded):
@@ -50,13 +53,18 @@ def test_the_province_sees_approved_against_the_quota_money_by_source_and_milest
     was, now = reports.category(before), reports.category(after)
     assert (now["name_zh"], now["quota"]) == ("楚怡教师教学创新团队", 400)
     assert now["approved"] - was["approved"] == 3 and now["funded_projects"] - was["funded_projects"] == 3
-    assert moved(was, now, "allocated") == {"provincial_special": 2_250_000, "local_special_bond": 0,
-                                            "local_government": 0, "social": 750_000}
+    assert moved(was, now, "allocated") == {
+        "provincial_special": 2_250_000,
+        "local_special_bond": 0,
+        "local_government": 0,
+        "social": 750_000,
+    }
     # Each project's approval tranche (40 %), and the mid-term tranche (30 %) of the one that passed.
     assert sum(moved(was, now, "disbursed").values()) == 3 * 400_000 + 300_000
     released = [reports.funding.project(a["application_id"])["released"]["by_source"] for a in approved]
-    assert moved(was, now, "disbursed") == {source: sum(r.get(source, 0) for r in released)
-                                            for source in now["disbursed"]["by_source"]}
+    assert moved(was, now, "disbursed") == {
+        source: sum(r.get(source, 0) for r in released) for source in now["disbursed"]["by_source"]
+    }
     assert now["milestones_passed"]["mid_term"] - was["milestones_passed"]["mid_term"] == 1
     assert now["milestones_passed"]["acceptance"] == was["milestones_passed"]["acceptance"]
 
@@ -91,8 +99,9 @@ def test_the_services_scope_the_rows_themselves(stack, seeded):
             reply = rpc.call(service, "progress_report", actor=bureau)
             assert reply["status"] == 200 and reply["body"][cells]
             assert {cell["prefecture"] for cell in reply["body"][cells]} == {XIANGXI}
-            refused = rpc.call(service, "progress_report", actor={"sub": "i-1", "role": "institution",
-                                                                  "institution_id": "inst-1"})
+            refused = rpc.call(
+                service, "progress_report", actor={"sub": "i-1", "role": "institution", "institution_id": "inst-1"}
+            )
             assert refused["status"] == 403
     finally:
         rpc.close()

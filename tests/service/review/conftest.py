@@ -8,6 +8,7 @@ review service's events are read from a queue of our own bound to `review.events
 The session stack runs with CHUYI_ALLOW_SHORT_NOTICE=1 (tests/support/stack.py), so that
 a notice window can close within seconds.
 """
+
 import json
 import uuid
 
@@ -25,8 +26,13 @@ class ReviewEvents:
     def __init__(self, amqp_uri: str):
         self.connection = Connection(amqp_uri)
         self.channel = self.connection.channel()
-        self.queue = Queue(f"test.review-events.{uuid.uuid4().hex[:8]}", exchange=service_exchange("review"),
-                           routing_key="#", exclusive=True, channel=self.channel)
+        self.queue = Queue(
+            f"test.review-events.{uuid.uuid4().hex[:8]}",
+            exchange=service_exchange("review"),
+            routing_key="#",
+            exclusive=True,
+            channel=self.channel,
+        )
         self.queue.declare()
         self.seen: list[dict] = []
 
@@ -37,13 +43,20 @@ class ReviewEvents:
     def of(self, name: str, call_id: str, **match) -> list[dict]:
         """The `name` events about `call_id` (and matching `match` in their data) so far."""
         self._drain()
-        return [e["data"] for e in self.seen
-                if e["type"] == f"cn.chuyi.review.{name}.v1" and e["data"].get("call_id") == call_id
-                and all(e["data"].get(k) == v for k, v in match.items())]
+        return [
+            e["data"]
+            for e in self.seen
+            if e["type"] == f"cn.chuyi.review.{name}.v1"
+            and e["data"].get("call_id") == call_id
+            and all(e["data"].get(k) == v for k, v in match.items())
+        ]
 
     def wait(self, name: str, call_id: str, count: int = 1, **match) -> list[dict]:
-        return wait_until(lambda: (found := self.of(name, call_id, **match)) and len(found) >= count and found,
-                          timeout=30, what=f"{count} {name} event(s) of {call_id}")
+        return wait_until(
+            lambda: (found := self.of(name, call_id, **match)) and len(found) >= count and found,
+            timeout=30,
+            what=f"{count} {name} event(s) of {call_id}",
+        )
 
     def close(self) -> None:
         self.connection.release()
@@ -71,6 +84,7 @@ def province(stack):
 @pytest.fixture(scope="session")
 def world(stack, applications, province):
     from tests.service.review.world import World
+
     return World(stack, applications, province)
 
 

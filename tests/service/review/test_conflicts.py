@@ -2,6 +2,7 @@
 match for the application, yet is never assigned; the assignment module's independent
 checker finds no violation in what the API answers. Each test has its own category, so
 the experts of one test never reach another's applications."""
+
 import pytest
 
 from tests.service.review.world import resident_id

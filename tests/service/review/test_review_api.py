@@ -1,5 +1,6 @@
 """The review API beyond the main flow: the expert pool, idempotent runs, the review
 deadline and what it reveals, withdrawals, and the one-per-prefecture ranking."""
+
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -18,8 +19,9 @@ def sheet(total: int) -> dict:
 
 def review_all(world, call, totals: dict[str, int]) -> None:
     for a in world.assignments(call, status="assigned"):
-        answer = world.as_expert(a["expert_id"]).put(world.url(f"/v1/assignments/{a['id']}/review"),
-                                                     json=sheet(totals[a["application_id"]]), timeout=30)
+        answer = world.as_expert(a["expert_id"]).put(
+            world.url(f"/v1/assignments/{a['id']}/review"), json=sheet(totals[a["application_id"]]), timeout=30
+        )
         assert answer.status_code == 200, answer.text
 
 
@@ -28,9 +30,17 @@ def review_all(world, call, totals: dict[str, int]) -> None:
 
 def test_an_expert_is_created_without_echoing_id_numbers_and_a_person_is_in_the_pool_once(world):
     id_number, declared = resident_id(), resident_id()
-    body = {"name": "周专家", "id_number": id_number, "institution_id": "inst-pool-1", "prefecture": "常德市",
-            "fields": ["52"], "keywords": ["护理"], "categories": ["sv-specialty"], "conflict_id_numbers": [declared],
-            "load_cap": 6}
+    body = {
+        "name": "周专家",
+        "id_number": id_number,
+        "institution_id": "inst-pool-1",
+        "prefecture": "常德市",
+        "fields": ["52"],
+        "keywords": ["护理"],
+        "categories": ["sv-specialty"],
+        "conflict_id_numbers": [declared],
+        "load_cap": 6,
+    }
     created = world.province.post(world.url("/v1/experts"), json=body, timeout=30)
     assert created.status_code == 201, created.text
     assert id_number not in created.text and declared not in created.text
@@ -46,10 +56,20 @@ def test_an_expert_is_created_without_echoing_id_numbers_and_a_person_is_in_the_
 def test_a_pool_is_imported_from_csv_all_or_nothing_with_a_row_report(world):
     institution = f"inst-{uuid.uuid4().hex[:8]}"
     header = "姓名,身份证号,单位编号,市州,专业大类,关键词,评审类别,评审上限"
-    good = [f"甲专家,{resident_id()},{institution},邵阳市,电子与信息大类,物联网；大数据,楚怡优质中职专业（群）,4",
-            f"乙专家,{resident_id()},{institution},邵阳市,51、46,,sv-specialty,2"]
-    bad = world.province.post(world.url("/v1/experts:import"), files={"file": ("专家.csv", "\n".join(
-        [header, *good, "丙专家,123,inst-x,北京市,51,,sv-specialty,2"]).encode("utf-8"))}, timeout=30)
+    good = [
+        f"甲专家,{resident_id()},{institution},邵阳市,电子与信息大类,物联网；大数据,楚怡优质中职专业（群）,4",
+        f"乙专家,{resident_id()},{institution},邵阳市,51、46,,sv-specialty,2",
+    ]
+    bad = world.province.post(
+        world.url("/v1/experts:import"),
+        files={
+            "file": (
+                "专家.csv",
+                "\n".join([header, *good, "丙专家,123,inst-x,北京市,51,,sv-specialty,2"]).encode("utf-8"),
+            )
+        },
+        timeout=30,
+    )
     assert bad.status_code == 422
     errors = bad.json()["errors"]
     assert {"row 4.身份证号", "row 4.市州"} <= set(errors)
@@ -57,18 +77,25 @@ def test_a_pool_is_imported_from_csv_all_or_nothing_with_a_row_report(world):
     listed = world.province.get(world.url("/v1/experts"), params={"institution_id": institution}, timeout=30)
     assert listed.json()["items"] == []  # nothing of the rejected file was kept
 
-    done = world.province.post(world.url("/v1/experts:import"),
-                               files={"file": ("专家.csv", "\n".join([header, *good]).encode("utf-8"))}, timeout=30)
+    done = world.province.post(
+        world.url("/v1/experts:import"),
+        files={"file": ("专家.csv", "\n".join([header, *good]).encode("utf-8"))},
+        timeout=30,
+    )
     assert done.status_code == 201, done.text
     assert done.json()["imported"] == 2
     page = world.province.get(world.url("/v1/experts"), params={"institution_id": institution, "limit": 1}, timeout=30)
     assert len(page.json()["items"]) == 1 and page.json()["next_cursor"]
-    rest = world.province.get(world.url("/v1/experts"), timeout=30,
-                              params={"institution_id": institution, "cursor": page.json()["next_cursor"]}).json()
+    rest = world.province.get(
+        world.url("/v1/experts"),
+        timeout=30,
+        params={"institution_id": institution, "cursor": page.json()["next_cursor"]},
+    ).json()
     names = {page.json()["items"][0]["name"], *(e["name"] for e in rest["items"])}
     assert names == {"甲专家", "乙专家"} and rest["next_cursor"] is None
-    by_field = world.province.get(world.url("/v1/experts"), timeout=30,
-                                  params={"institution_id": institution, "field": "46"}).json()["items"]
+    by_field = world.province.get(
+        world.url("/v1/experts"), timeout=30, params={"institution_id": institution, "field": "46"}
+    ).json()["items"]
     assert [e["name"] for e in by_field] == ["乙专家"]
 
 
@@ -98,15 +125,22 @@ def test_assignment_waits_for_the_call_to_close_and_needs_a_deadline_ahead(world
     call = world.open_call("vu-school", k=1)
     world.apply(call)
     url = world.url(f"/v1/calls/{call.id}/assignments")
-    wait_until(lambda: world.province.post(url, json={"review_deadline": soon(hours=1)}, timeout=30).status_code == 409,
-               timeout=30, what="the call to be known")
+    wait_until(
+        lambda: world.province.post(url, json={"review_deadline": soon(hours=1)}, timeout=30).status_code == 409,
+        timeout=30,
+        what="the call to be known",
+    )
     world.close(call)
     past = world.province.post(url, json={"review_deadline": soon(hours=-1)}, timeout=30)
     assert past.status_code == 422 and "review_deadline" in past.json()["errors"]
     missing = world.province.post(url, json={}, timeout=30)
     assert missing.status_code == 422 and "review_deadline" in missing.json()["errors"]
-    assert world.province.post(world.url("/v1/calls/call-unknown/assignments"),
-                               json={"review_deadline": soon(hours=1)}, timeout=30).status_code == 404
+    assert (
+        world.province.post(
+            world.url("/v1/calls/call-unknown/assignments"), json={"review_deadline": soon(hours=1)}, timeout=30
+        ).status_code
+        == 404
+    )
 
 
 # ---------------------------------------------------------------- the deadline
@@ -133,6 +167,7 @@ def test_after_the_deadline_reviews_close_others_show_and_the_ranking_may_be_pub
     def edit_refused() -> bool:
         edits.append(expert.put(review_url, json=sheet(90), timeout=30).status_code)
         return edits[-1] == 409
+
     wait_until(edit_refused, timeout=45, interval=0.5, what="the review deadline")
     taken = edits[:-1]
     assert set(taken) <= {200}
@@ -162,8 +197,11 @@ def test_once_both_have_submitted_and_the_deadline_passed_each_sees_the_others_s
     before = world.as_expert(first).get(url, timeout=30).json()
     if datetime.now(timezone.utc) < deadline:  # answered before the deadline (a loaded machine may be slower)
         assert before["others_visible"] is False and before["others"] == []
-    after = wait_until(lambda: (v := world.as_expert(first).get(url, timeout=30).json())["others_visible"] and v,
-                       timeout=30, what="the review deadline")
+    after = wait_until(
+        lambda: (v := world.as_expert(first).get(url, timeout=30).json())["others_visible"] and v,
+        timeout=30,
+        what="the review deadline",
+    )
     (other,) = after["others"]
     assert other["total_hundredths"] == 8400 and "expert_id" not in other and other["reviewer"] in "AB"
     assert len(world.province.get(url, timeout=30).json()["others"]) == 1  # the province sees all, any time
@@ -179,8 +217,11 @@ def test_a_withdrawn_application_leaves_its_assignments_and_after_publication_th
     world.close(call)
     world.run(call)
     world.withdraw(call, gone)
-    wait_until(lambda: [a["application_id"] for a in world.assignments(call, status="void")] == [gone],
-               timeout=30, what="the withdrawal")
+    wait_until(
+        lambda: [a["application_id"] for a in world.assignments(call, status="void")] == [gone],
+        timeout=30,
+        what="the withdrawal",
+    )
     void = world.assignments(call, status="void")[0]
     assert void["reason"] == "申报单位撤回" and void["expert_id"] == expert
     review_all(world, call, {best: 90, second: 80})
@@ -192,8 +233,17 @@ def test_a_withdrawn_application_leaves_its_assignments_and_after_publication_th
     assert [s["application_id"] for s in notice.json()["selected"]] == [best]
 
     world.withdraw(call, best)
-    public = wait_until(lambda: (n := requests.get(world.url(f"/v1/calls/{call.id}/notice"), timeout=30).json())
-                        ["selected"][0]["application_id"] == second and n, timeout=30, what="the reserve to move up")
+    public = wait_until(
+        lambda: (
+            (n := requests.get(world.url(f"/v1/calls/{call.id}/notice"), timeout=30).json())["selected"][0][
+                "application_id"
+            ]
+            == second
+            and n
+        ),
+        timeout=30,
+        what="the reserve to move up",
+    )
     assert [r["application_id"] for r in public["removed"]] == [best]
     assert public["window_open"] is True  # the default window: five working days
 
@@ -203,8 +253,12 @@ def test_a_withdrawn_application_leaves_its_assignments_and_after_publication_th
 
 def test_sv_prefecture_ranks_one_per_prefecture_and_reports_each_prefecture(world):
     call = world.open_call("sv-prefecture", k=1, quota=14, prefecture_cap=1)
-    apps = {"cs1": world.apply(call, prefecture="长沙市"), "cs2": world.apply(call, prefecture="长沙市"),
-            "zz": world.apply(call, prefecture="株洲市"), "xt": world.apply(call, prefecture="湘潭市")}
+    apps = {
+        "cs1": world.apply(call, prefecture="长沙市"),
+        "cs2": world.apply(call, prefecture="长沙市"),
+        "zz": world.apply(call, prefecture="株洲市"),
+        "xt": world.apply(call, prefecture="湘潭市"),
+    }
     world.expert(("sv-prefecture",), prefecture="怀化市", cap=10)
     world.close(call)
     world.run(call)
@@ -212,7 +266,11 @@ def test_sv_prefecture_ranks_one_per_prefecture_and_reports_each_prefecture(worl
     review_all(world, call, {apps["cs1"]: 90, apps["cs2"]: 86, apps["zz"]: 60, apps["xt"]: 70})
     ranking = world.province.get(world.url(f"/v1/calls/{call.id}/ranking"), timeout=30).json()
     entries = {e["application_id"]: e for e in ranking["entries"]}
-    assert [e["application_id"] for e in ranking["entries"] if e["within_quota"]] == [apps["cs1"], apps["xt"], apps["zz"]]
+    assert [e["application_id"] for e in ranking["entries"] if e["within_quota"]] == [
+        apps["cs1"],
+        apps["xt"],
+        apps["zz"],
+    ]
     assert entries[apps["cs2"]]["held_back_by"] == "prefecture_cap" and ranking["reserve"] == [apps["cs2"]]
     prefectures = {p["prefecture"]: p for p in ranking["prefectures"]}
     assert len(prefectures) == 14 and ranking["one_per_prefecture"] is True

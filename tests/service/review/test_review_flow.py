@@ -1,6 +1,7 @@
 """A call through review to selection, over HTTP: experts, assignment, a decline and its
 replacement, reviews, calibrated ranking, the public notice, an upheld objection that
 moves the reserve up, a dismissed one, finalization; and the events of each step."""
+
 import pytest
 import requests
 
@@ -21,10 +22,14 @@ def sheet(total: int) -> dict:
 
 def test_a_call_from_assignment_to_finalized_selection(world, stack, review_events):
     call = world.open_call(CATEGORY, quota=2, k=2)
-    apps = {name: world.apply(call, prefecture=prefecture, minutes_ago=60 - i)
-            for i, (name, prefecture) in enumerate(zip(QUALITY, ["长沙市", "株洲市", "湘潭市", "衡阳市"]))}
+    apps = {
+        name: world.apply(call, prefecture=prefecture, minutes_ago=60 - i)
+        for i, (name, prefecture) in enumerate(zip(QUALITY, ["长沙市", "株洲市", "湘潭市", "衡阳市"]))
+    }
     name_of = {app: name for name, app in apps.items()}
-    experts = [world.expert((CATEGORY,), prefecture=p, cap=4) for p in ["岳阳市", "常德市", "益阳市", "郴州市", "永州市"]]
+    experts = [
+        world.expert((CATEGORY,), prefecture=p, cap=4) for p in ["岳阳市", "常德市", "益阳市", "郴州市", "永州市"]
+    ]
     offset = dict(zip(experts, OFFSETS))
     world.close(call)
 
@@ -41,7 +46,9 @@ def test_a_call_from_assignment_to_finalized_selection(world, stack, review_even
     # an expert declines; only that slot is solved again, never with the same expert
     declined = next(a for a in run["assigned"] if a["application_id"] == apps["A"])
     decliner = world.as_expert(declined["expert_id"])
-    answer = decliner.post(world.url(f"/v1/assignments/{declined['id']}/decline"), json={"reason": "时间冲突，无法参加"}, timeout=60)
+    answer = decliner.post(
+        world.url(f"/v1/assignments/{declined['id']}/decline"), json={"reason": "时间冲突，无法参加"}, timeout=60
+    )
     assert answer.status_code == 200, answer.text
     replacement = answer.json()["replacement"]
     assert answer.json()["assignment"]["status"] == "declined"
@@ -60,16 +67,20 @@ def test_a_call_from_assignment_to_finalized_selection(world, stack, review_even
     view = reviewer.get(world.url(f"/v1/assignments/{first['id']}/review"), timeout=30).json()
     assert (view["review"], view["others_visible"], view["others"], view["editable"]) == (None, False, [], True)
     assert [c["code"] for c in view["rubric"]] == ["plan", "base"]
-    bad = reviewer.put(world.url(f"/v1/assignments/{first['id']}/review"),
-                       json={"scores": {"plan": 101, "base": 10}, "comments": "好"}, timeout=30)
+    bad = reviewer.put(
+        world.url(f"/v1/assignments/{first['id']}/review"),
+        json={"scores": {"plan": 101, "base": 10}, "comments": "好"},
+        timeout=30,
+    )
     assert bad.status_code == 422 and "scores.plan" in bad.json()["errors"]
     stranger = world.as_expert(next(e for e in experts if e != first["expert_id"]))
     assert stranger.get(world.url(f"/v1/assignments/{first['id']}/review"), timeout=30).status_code == 404
 
     for a in standing:
         total = QUALITY[name_of[a["application_id"]]] + offset[a["expert_id"]]
-        answer = world.as_expert(a["expert_id"]).put(world.url(f"/v1/assignments/{a['id']}/review"),
-                                                     json=sheet(total), timeout=30)
+        answer = world.as_expert(a["expert_id"]).put(
+            world.url(f"/v1/assignments/{a['id']}/review"), json=sheet(total), timeout=30
+        )
         assert answer.status_code == 200, answer.text
         assert answer.json()["review"]["total_hundredths"] == total * 100
     view = reviewer.get(world.url(f"/v1/assignments/{first['id']}/review"), timeout=30).json()
@@ -85,15 +96,19 @@ def test_a_call_from_assignment_to_finalized_selection(world, stack, review_even
     assert [e["within_quota"] for e in ranking["entries"]] == [True, True, False, False]
     assert ranking["reserve"] == [apps["C"], apps["D"]]
     for entry in ranking["entries"]:
-        given = [QUALITY[name_of[a["application_id"]]] + offset[a["expert_id"]]
-                 for a in standing if a["application_id"] == entry["application_id"]]
+        given = [
+            QUALITY[name_of[a["application_id"]]] + offset[a["expert_id"]]
+            for a in standing
+            if a["application_id"] == entry["application_id"]
+        ]
         assert entry["review_count"] == 2
         assert entry["raw_mean_hundredths"] == sum(given) * 100 // len(given)
         if entry["band_low_hundredths"] is not None:
             assert entry["band_low_hundredths"] <= entry["calibrated_hundredths"] <= entry["band_high_hundredths"]
     assert all(p["satisfied"] for p in ranking["prefectures"])
     assert {c["application_id"]: c["raw_mean_hundredths"] for c in completed} == {
-        e["application_id"]: e["raw_mean_hundredths"] for e in ranking["entries"]}
+        e["application_id"]: e["raw_mean_hundredths"] for e in ranking["entries"]
+    }
 
     published = world.province.post(world.url(f"/v1/calls/{call.id}/ranking"), timeout=30)
     assert published.status_code == 200, published.text
@@ -103,10 +118,15 @@ def test_a_call_from_assignment_to_finalized_selection(world, stack, review_even
     assert [e["application_id"] for e in event["reserve"]] == [apps["C"], apps["D"]]
     late = reviewer.put(world.url(f"/v1/assignments/{first['id']}/review"), json=sheet(50), timeout=30)
     assert late.status_code == 409 and late.json()["type"] == "urn:chuyi:problem:review-closed"
-    assert late.json()["detail"] == "该遴选批次的排名已发布，评审已结束。 / The call's ranking is published: reviews are closed."
+    assert (
+        late.json()["detail"]
+        == "该遴选批次的排名已发布，评审已结束。 / The call's ranking is published: reviews are closed."
+    )
 
     # the public notice: readable without a token; objections only during the window
-    notice = world.province.post(world.url(f"/v1/calls/{call.id}/notice"), json={"closes_at": soon(seconds=8)}, timeout=30)
+    notice = world.province.post(
+        world.url(f"/v1/calls/{call.id}/notice"), json={"closes_at": soon(seconds=8)}, timeout=30
+    )
     assert notice.status_code == 201, notice.text
     public = requests.get(world.url(f"/v1/calls/{call.id}/notice"), timeout=30)
     assert public.status_code == 200 and public.json()["window_open"] is True
@@ -120,10 +140,13 @@ def test_a_call_from_assignment_to_finalized_selection(world, stack, review_even
 
     objector = stack.client("institution", institution_id="inst-objector")
     objections = world.url(f"/v1/calls/{call.id}/objections")
-    upheld = objector.post(objections, json={"application_id": apps["A"], "grounds": "申报材料中的业绩数据不实"}, timeout=30)
+    upheld = objector.post(
+        objections, json={"application_id": apps["A"], "grounds": "申报材料中的业绩数据不实"}, timeout=30
+    )
     assert upheld.status_code == 201, upheld.text
     pending = stack.client("prefecture", prefecture="长沙市").post(
-        objections, json={"application_id": apps["B"], "grounds": "合作企业资质存疑"}, timeout=30)
+        objections, json={"application_id": apps["B"], "grounds": "合作企业资质存疑"}, timeout=30
+    )
     assert pending.status_code == 201, pending.text
     not_selected = objector.post(objections, json={"application_id": apps["D"], "grounds": "材料不实"}, timeout=30)
     assert not_selected.status_code == 422 and "application_id" in not_selected.json()["errors"]
@@ -139,12 +162,18 @@ def test_a_call_from_assignment_to_finalized_selection(world, stack, review_even
     assert [r["application_id"] for r in public["removed"]] == [apps["A"]]
 
     # after the window: no more objections, and finalization waits for the open one
-    wait_until(lambda: "objection" in world.province.post(finalize, timeout=30).json()["detail"],
-               timeout=30, what="the window to close")
+    wait_until(
+        lambda: "objection" in world.province.post(finalize, timeout=30).json()["detail"],
+        timeout=30,
+        what="the window to close",
+    )
     too_late = objector.post(objections, json={"application_id": apps["B"], "grounds": "补充异议"}, timeout=30)
     assert too_late.status_code == 409
-    dismissed = world.province.post(world.url(f"/v1/objections/{pending.json()['id']}/resolve"),
-                                    json={"decision": "dismissed", "reason": "经核查，资质齐全"}, timeout=30)
+    dismissed = world.province.post(
+        world.url(f"/v1/objections/{pending.json()['id']}/resolve"),
+        json={"decision": "dismissed", "reason": "经核查，资质齐全"},
+        timeout=30,
+    )
     assert dismissed.status_code == 200 and dismissed.json()["status"] == "dismissed"
 
     final = world.province.post(finalize, timeout=30)
@@ -154,10 +183,17 @@ def test_a_call_from_assignment_to_finalized_selection(world, stack, review_even
     assert (selection["category"], selection["funding_rule"], selection["quota"]) == (CATEGORY, "rule-tiered-2026", 2)
     b = call.applications[apps["B"]]
     assert selection["approved"][0] == {
-        "application_id": apps["B"], "institution_id": b.institution_id, "prefecture": "株洲市", "rank": 1,
-        "title": f"{b.institution_id}的建设项目", "budget_request_fen": call.budgets[apps["B"]]}
+        "application_id": apps["B"],
+        "institution_id": b.institution_id,
+        "prefecture": "株洲市",
+        "rank": 1,
+        "title": f"{b.institution_id}的建设项目",
+        "budget_request_fen": call.budgets[apps["B"]],
+    }
     # the reserve list of the final cut, after the upheld objection moved C up: the province may fill a place from it
-    assert [(r["application_id"], r["rank"], r["reserve_position"]) for r in selection["reserve"]] == [(apps["D"], 3, 1)]
+    assert [(r["application_id"], r["rank"], r["reserve_position"]) for r in selection["reserve"]] == [
+        (apps["D"], 3, 1)
+    ]
     again = world.province.post(finalize, timeout=30)
     assert again.status_code == 409 and again.json()["type"] == "urn:chuyi:problem:transition-not-allowed"
     assert "the call is finalized (立项) ('finalized'). No step leads from there to it." in again.json()["detail"]

@@ -1,4 +1,5 @@
 """Shared fixtures; check digits come from the standards' own algorithms (tests/support/standards.py)."""
+
 import itertools
 from types import SimpleNamespace
 

@@ -14,8 +14,8 @@ from services.applications.domain.calls import (
     due_events,
     quota_standing,
     released_on_cancel,
-    remaining_quota,
 )
+from services.contracts.applications import remaining_quota
 from services.contracts.catalogue import catalogue
 from services.applications.domain.messages import (
     CallNotOpen,
@@ -24,7 +24,7 @@ from services.applications.domain.messages import (
     QuotaExceeded,
     WindowClosed,
 )
-from services.applications.schemas import CallIn, CallOut
+from services.contracts.applications_api import CallIn, CallOut
 from services.common.statemachine import ReasonRequired, TransitionNotAllowed
 
 OPENS = datetime(2026, 3, 1, 0, 0, tzinfo=timezone.utc)
@@ -90,11 +90,19 @@ def test_rubric_weights_must_add_up_to_100_and_codes_be_unique():
         ({"budget_min_fen": 1.5}, "budget_min_fen", "Not a valid integer."),
         ({"quota": "30"}, "quota", "Not a valid integer."),
         ({"quota": True}, "quota", "Not a valid integer."),
-        ({"quota": 101}, "quota", "the call's quota 101 is more than the 100 left of hv-group's quota of 100 (0 already selected, 0 held by unfinished calls)"),
+        (
+            {"quota": 101},
+            "quota",
+            "the call's quota 101 is more than the 100 left of hv-group's quota of 100 (0 already selected, 0 held by unfinished calls)",
+        ),
         ({"category": "think-tank"}, "category", None),
         ({"funding_rule": "$where"}, "funding_rule", "Only letters, digits, '_' and '-'."),
         ({"title": "标" * 201}, "title", "Longer than maximum length 200."),
-        ({"per_institution_limit": 3}, "per_institution_limit", "hv-group takes one application per institution: the limit must be 1"),
+        (
+            {"per_institution_limit": 3},
+            "per_institution_limit",
+            "hv-group takes one application per institution: the limit must be 1",
+        ),
     ],
 )
 def test_bad_call_terms_are_field_errors(overrides, field, message):
@@ -189,8 +197,13 @@ def test_call_lifecycle_and_illegal_moves():
         state, entry = CALL_MACHINE.apply(state, event, "province:admin", None, CLOSES)
         assert entry.to_state == state
     assert state == "finalized"
-    for state, event in [("draft", "close"), ("open", "start_review"), ("closed", "open"),
-                         ("in_review", "finalize"), ("finalized", "open")]:
+    for state, event in [
+        ("draft", "close"),
+        ("open", "start_review"),
+        ("closed", "open"),
+        ("in_review", "finalize"),
+        ("finalized", "open"),
+    ]:
         with pytest.raises(TransitionNotAllowed):
             CALL_MACHINE.apply(state, event, "province:admin", None, CLOSES)
 
@@ -264,7 +277,12 @@ def test_a_call_belongs_to_an_action_year_and_every_years_selections_count_towar
     assert call_year(OPENS) == 2025  # after the action's last year: still toward its 2025 target
     assert call_year(datetime(2021, 12, 1, tzinfo=timezone.utc)) == 2022
     standing = quota_standing(catalogue()["vu-school"], {2023: 1, 2024: 1}, held=1)
-    assert standing.as_dict() == {"target": 3, "selected": 2, "held": 1, "available": 0,
-                                  "selected_by_year": [{"year": 2023, "selected": 1}, {"year": 2024, "selected": 1}]}
+    assert standing.as_dict() == {
+        "target": 3,
+        "selected": 2,
+        "held": 1,
+        "available": 0,
+        "selected_by_year": [{"year": 2023, "selected": 1}, {"year": 2024, "selected": 1}],
+    }
     with pytest.raises(QuotaExceeded):
         check_call_quota(catalogue()["vu-school"], 1, standing.selected, standing.held)

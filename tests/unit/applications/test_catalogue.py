@@ -12,7 +12,7 @@ from services.contracts.catalogue import (
     load_catalogue,
     parse_catalogue,
 )
-from services.applications.domain.institutions import PREFECTURES
+from services.contracts.reference import PREFECTURES
 
 # 湘教发〔2022〕7号, section 二: what each category must reach by 2025.
 NOTICE_QUOTAS = {
@@ -62,7 +62,10 @@ def test_categories_name_their_applicants_and_levels():
 def test_required_fields_depend_on_the_category():
     shipped = catalogue()
     assert shipped["hv-school"].submission_fields == CORE_FIELDS
-    assert set(shipped["edu-group"].submission_fields) - set(CORE_FIELDS) == {"lead_organisation", "member_organisations"}
+    assert set(shipped["edu-group"].submission_fields) - set(CORE_FIELDS) == {
+        "lead_organisation",
+        "member_organisations",
+    }
     assert set(shipped["workshop"].submission_fields) - set(CORE_FIELDS) == {"team_members", "enterprise_partner"}
     assert "team_members" not in shipped["hv-school"].allowed_fields
     assert "performance_indicators" in shipped["hv-school"].allowed_fields

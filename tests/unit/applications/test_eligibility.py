@@ -10,7 +10,7 @@ from services.applications.domain.eligibility import (
     check_eligibility,
     decide_eligibility,
 )
-from services.applications.domain.institutions import Institution
+from services.contracts.reference import Institution
 from services.applications.domain.messages import Bilingual, DecisionReasonRequired, RuleNotOverridable
 
 AT = datetime(2026, 4, 2, 1, 0, tzinfo=timezone.utc)
@@ -50,7 +50,10 @@ def test_a_fitting_application_passes_every_rule_with_reasons():
 def test_institution_type_must_fit_the_category():
     finding = by_rule(check_eligibility(context(category="hv-school")))["institution_type"]
     assert not finding.passed
-    assert finding.reason.en == "a secondary_vocational institution may not apply to hv-school, which takes higher_vocational"
+    assert (
+        finding.reason.en
+        == "a secondary_vocational institution may not apply to hv-school, which takes higher_vocational"
+    )
     assert finding.reason.zh == "单位类型“中职”不符合“楚怡高水平高职专科院校”的申报条件（限高职专科）"
 
 
@@ -84,7 +87,10 @@ def test_budget_request_within_the_call_range(requested, passed):
     finding = by_rule(check_eligibility(context(application=application)))["budget_range"]
     assert finding.passed is passed
     if requested == 999_999_99:
-        assert finding.reason.en == "the request of 999,999.99 yuan is outside the call's range 1,000,000.00-3,000,000.00 yuan"
+        assert (
+            finding.reason.en
+            == "the request of 999,999.99 yuan is outside the call's range 1,000,000.00-3,000,000.00 yuan"
+        )
 
 
 def test_per_institution_limit():

@@ -5,7 +5,8 @@ import openpyxl
 import pytest
 from marshmallow import ValidationError
 
-from services.applications.schemas import InstitutionIn, import_institutions
+from services.applications.schemas import import_institutions
+from services.contracts.applications_api import InstitutionIn
 
 ZH_HEADER = ["名称", "类型", "市州", "县市区", "主管部门", "统一社会信用代码"]
 EN_HEADER = ["name", "type", "prefecture", "county", "sponsor", "credit_code"]
@@ -28,7 +29,14 @@ def xlsx_bytes(rows) -> bytes:
 
 @pytest.fixture
 def school(new_credit_code):
-    def make(name="长沙职业技术学院", kind="高职专科", prefecture="长沙市", county="长沙县", sponsor="长沙市人民政府", code=None):
+    def make(
+        name="长沙职业技术学院",
+        kind="高职专科",
+        prefecture="长沙市",
+        county="长沙县",
+        sponsor="长沙市人民政府",
+        code=None,
+    ):
         return [name, kind, prefecture, county, sponsor, code or new_credit_code()]
 
     return make
@@ -73,9 +81,13 @@ def test_broken_xlsx_rows_are_reported_row_by_row_and_nothing_is_imported(school
     assert result.institutions == ()
     report = result.report()
     assert report["imported"] == 0
-    assert {"row": 3, "field": "credit_code", "column": "统一社会信用代码",
-            "message_zh": "统一社会信用代码校验位（第18位）错误",
-            "message_en": "credit code check digit (character 18) is wrong"} in report["errors"]
+    assert {
+        "row": 3,
+        "field": "credit_code",
+        "column": "统一社会信用代码",
+        "message_zh": "统一社会信用代码校验位（第18位）错误",
+        "message_en": "credit code check digit (character 18) is wrong",
+    } in report["errors"]
     assert [(r, f) for r, f, _ in messages(result)] == [
         (3, "credit_code"),
         (5, "prefecture"),
@@ -102,4 +114,8 @@ def test_already_registered_codes_are_refused(school):
 
 def test_a_register_without_rows_says_so():
     (error,) = import_institutions(csv_bytes([ZH_HEADER])).errors
-    assert (error.row, error.message.en, error.message.zh) == (None, "the file has no institutions", "文件中没有单位数据")
+    assert (error.row, error.message.en, error.message.zh) == (
+        None,
+        "the file has no institutions",
+        "文件中没有单位数据",
+    )

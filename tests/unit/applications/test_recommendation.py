@@ -1,6 +1,6 @@
 import pytest
 
-from services.applications.domain.institutions import Institution
+from services.contracts.reference import Institution
 from services.applications.domain.messages import NotRecommender, RecommendationCapReached
 from services.applications.domain.recommendation import (
     Actor,
@@ -69,8 +69,17 @@ def test_recommendation_cap():
 
 
 def test_institution_from_a_stored_record_ignores_other_keys():
-    record = {"_id": "x", "id": "i1", "name": "株洲职业技术学院", "type": "higher_vocational", "prefecture": "株洲市",
-              "county": "天元区", "sponsor": "株洲市人民政府", "credit_code": "C", "created_at": None}
+    record = {
+        "_id": "x",
+        "id": "i1",
+        "name": "株洲职业技术学院",
+        "type": "higher_vocational",
+        "prefecture": "株洲市",
+        "county": "天元区",
+        "sponsor": "株洲市人民政府",
+        "credit_code": "C",
+        "created_at": None,
+    }
     institution = Institution.from_record(record)
     assert institution.id == "i1"
     assert may_recommend(ZHUZHOU_BUREAU, institution.recommender)

@@ -1,18 +1,28 @@
 """Annual progress reports: the rules (domain/reports.py) and the use cases (usecases/reports.py)
 on an in-memory store."""
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from services.applications.domain.messages import FieldsRefused, NotFound, NotRecommender
-from services.applications.domain.recommendation import Actor
+from services.common.actor import Actor
 from services.applications.domain.reports import (
-    REPORT_MACHINE, AlreadyFiled, DeadlinePassed, NotDue, WindowExists, WindowNotOpen, assessed, reminder_due,
-    timeliness)
-from services.applications.service import as_refused
+    REPORT_MACHINE,
+    AlreadyFiled,
+    DeadlinePassed,
+    NotDue,
+    WindowExists,
+    WindowNotOpen,
+    assessed,
+    reminder_due,
+    timeliness,
+)
+from services.applications.domain.guides import GUIDES
+from services.common.replies import refusal_problem
 from services.applications.usecases import reports as cases
 from services.common.statemachine import ReasonRequired, TransitionNotAllowed
-from tests.unit.applications.fake_reports_store import FakeReportsStore
+from tests.unit.applications.fakes import FakeApplicationsStore
 
 AT = datetime(2025, 1, 10, 2, 0, tzinfo=timezone.utc)
 DUE = AT + timedelta(days=5)
@@ -26,29 +36,56 @@ def institution(institution_id: str) -> Actor:
     return Actor("institution", f"u-{institution_id}", institution_id=institution_id)
 
 
-def project(project_id, institution_id, prefecture="长沙市", year=2024, state="under_construction",
-            recommender=None, created_at=AT - timedelta(days=200)):
+def project(
+    project_id,
+    institution_id,
+    prefecture="长沙市",
+    year=2024,
+    state="under_construction",
+    recommender=None,
+    created_at=AT - timedelta(days=200),
+):
     recommender = recommender or {"kind": "prefecture_bureau", "authority": prefecture}
-    return {"_id": project_id, "call_id": "call_1", "category": "hv-group", "year": year, "state": state,
-            "institution_id": institution_id, "institution_name": f"学校{institution_id}", "prefecture": prefecture,
-            "recommender": recommender, "recommender_key": f"{recommender['kind']}:{recommender['authority']}",
-            "created_at": created_at,
-            "plan": {"title": f"专业群{project_id}", "yearly_targets": [
-                {"year": 2024, "target": "建成实训基地"}, {"year": 2025, "target": "通过验收"}]}}
+    return {
+        "_id": project_id,
+        "call_id": "call_1",
+        "category": "hv-group",
+        "year": year,
+        "state": state,
+        "institution_id": institution_id,
+        "institution_name": f"学校{institution_id}",
+        "prefecture": prefecture,
+        "recommender": recommender,
+        "recommender_key": f"{recommender['kind']}:{recommender['authority']}",
+        "created_at": created_at,
+        "plan": {
+            "title": f"专业群{project_id}",
+            "yearly_targets": [{"year": 2024, "target": "建成实训基地"}, {"year": 2025, "target": "通过验收"}],
+        },
+    }
 
 
 def filing(status="met", year=2024, **extra):
-    return {"year": year, "summary": "本年度进展顺利", "assessments": [
-        {"target_index": 0, "status": status, "evidence": "实训基地已投入使用"}], **extra}
+    return {
+        "year": year,
+        "summary": "本年度进展顺利",
+        "assessments": [{"target_index": 0, "status": status, "evidence": "实训基地已投入使用"}],
+        **extra,
+    }
 
 
 @pytest.fixture
 def store():
-    fake = FakeReportsStore()
-    for doc in (project("p_a", "inst_a"), project("p_b", "inst_b"), project("p_late", "inst_c", year=2025),
-                project("p_gone", "inst_d", state="failed"), project("p_out", "inst_e", state="withdrawn"),
-                project("p_h", "inst_h", prefecture="衡阳市"),
-                project("p_t", "inst_t", recommender={"kind": "hrss", "authority": "湖南省人力资源和社会保障厅"})):
+    fake = FakeApplicationsStore()
+    for doc in (
+        project("p_a", "inst_a"),
+        project("p_b", "inst_b"),
+        project("p_late", "inst_c", year=2025),
+        project("p_gone", "inst_d", state="failed"),
+        project("p_out", "inst_e", state="withdrawn"),
+        project("p_h", "inst_h", prefecture="衡阳市"),
+        project("p_t", "inst_t", recommender={"kind": "hrss", "authority": "湖南省人力资源和社会保障厅"}),
+    ):
         fake.projects[doc["_id"]] = doc
     return fake
 
@@ -63,8 +100,15 @@ def window(store):
 
 def test_the_report_machine_returns_refiles_endorses_and_accepts():
     state = "submitted"
-    for event, reason in (("return", "补充佐证"), ("refile", None), ("endorse", None), ("return", "省级退回"),
-                          ("refile", None), ("endorse", None), ("accept", None)):
+    for event, reason in (
+        ("return", "补充佐证"),
+        ("refile", None),
+        ("endorse", None),
+        ("return", "省级退回"),
+        ("refile", None),
+        ("endorse", None),
+        ("accept", None),
+    ):
         state, _ = REPORT_MACHINE.apply(state, event, "someone", reason, AT)
     assert state == "accepted" and REPORT_MACHINE.is_terminal("accepted")
     with pytest.raises(ReasonRequired):
@@ -73,8 +117,13 @@ def test_the_report_machine_returns_refiles_endorses_and_accepts():
 
 def test_every_target_of_the_year_is_assessed_once_and_refusals_name_the_field():
     targets = ["建成实训基地", "新增合作企业"]
-    ok = assessed(targets, [{"target_index": 1, "status": "not_met", "evidence": "b"},
-                            {"target_index": 0, "status": "met", "evidence": "a"}])
+    ok = assessed(
+        targets,
+        [
+            {"target_index": 1, "status": "not_met", "evidence": "b"},
+            {"target_index": 0, "status": "met", "evidence": "a"},
+        ],
+    )
     assert [(a["target"], a["status"]) for a in ok] == [("建成实训基地", "met"), ("新增合作企业", "not_met")]
     with pytest.raises(FieldsRefused) as missing:
         assessed(targets, [{"target_index": 0, "status": "met", "evidence": "a"}])
@@ -98,10 +147,14 @@ def test_timeliness_counts_only_filed_reports_before_the_deadline_and_every_due_
     window = {"_id": "w", "year": 2024, "due_at": DUE}
     projects = [project("p_a", "a"), project("p_b", "b"), project("p_c", "c", prefecture="衡阳市")]
     reports = {"p_a": {"late": False}, "p_c": {"late": True}}
-    assert timeliness(window, projects, reports, AT) == {"长沙市": {"due": 1, "on_time": 1},
-                                                         "衡阳市": {"due": 1, "on_time": 0}}
+    assert timeliness(window, projects, reports, AT) == {
+        "长沙市": {"due": 1, "on_time": 1},
+        "衡阳市": {"due": 1, "on_time": 0},
+    }
     assert timeliness(window, projects, reports, DUE + timedelta(seconds=1)) == {
-        "长沙市": {"due": 2, "on_time": 1}, "衡阳市": {"due": 1, "on_time": 0}}
+        "长沙市": {"due": 2, "on_time": 1},
+        "衡阳市": {"due": 1, "on_time": 0},
+    }
     assert timeliness(None, projects, reports, AT) == {}
 
 
@@ -110,7 +163,7 @@ def test_timeliness_counts_only_filed_reports_before_the_deadline_and_every_due_
 
 def test_a_window_is_one_per_year_and_its_deadline_is_ahead(store, window):
     assert (window["year"], window["remind_hours"]) == (2024, 168)
-    assert store.events[-1][0] == "report_window_opened"
+    assert store.emitted[-1][0] == "report_window_opened"
     with pytest.raises(WindowExists):
         cases.open_window(store, {"year": 2024, "due_at": DUE}, PROVINCE, AT)
     with pytest.raises(FieldsRefused) as past:
@@ -136,11 +189,12 @@ def test_filing_needs_the_years_window_and_a_due_project_of_ones_own(store):
         cases.file_report(store, institution("inst_e"), "p_out", filing(), later)  # withdrawn: it has left too
     report = cases.file_report(store, institution("inst_a"), "p_a", filing("partly_met"), later)
     assert (report["state"], report["late"], report["filings"]) == ("submitted", False, 1)
-    assert report["assessments"] == [{"target_index": 0, "target": "建成实训基地", "status": "partly_met",
-                                      "evidence": "实训基地已投入使用"}]
+    assert report["assessments"] == [
+        {"target_index": 0, "target": "建成实训基地", "status": "partly_met", "evidence": "实训基地已投入使用"}
+    ]
     with pytest.raises(AlreadyFiled):
         cases.file_report(store, institution("inst_a"), "p_a", filing(), later)
-    assert [e[0] for e in store.events] == ["report_window_opened", "annual_report_filed"]
+    assert [e[0] for e in store.emitted] == ["report_window_opened", "annual_report_filed"]
 
 
 def test_returned_refiled_endorsed_and_accepted_by_the_right_parties(store, window):
@@ -154,7 +208,7 @@ def test_returned_refiled_endorsed_and_accepted_by_the_right_parties(store, wind
     assert (returned["state"], returned["return_reason"]) == ("returned", "佐证不足")
     with pytest.raises(TransitionNotAllowed) as refused:
         cases.decide(store, CHANGSHA_BUREAU, rid, "endorse", None, AT)
-    assert "POST /v1/annual-reports/{id}/refile" in as_refused(refused.value).detail
+    assert "POST /v1/annual-reports/{id}/refile" in refusal_problem(refused.value, GUIDES)["problem"]["detail"]
     with pytest.raises(FieldsRefused):  # the content is checked again
         cases.refile_report(store, institution("inst_a"), rid, {"summary": "x", "assessments": []}, AT)
     later = DUE + timedelta(hours=1)
@@ -165,10 +219,15 @@ def test_returned_refiled_endorsed_and_accepted_by_the_right_parties(store, wind
         cases.decide(store, CHANGSHA_BUREAU, rid, "return", "再改", later)  # endorsed: the province's now
     accepted = cases.decide(store, PROVINCE, rid, "accept", None, later)
     assert [h["event"] for h in accepted["history"]] == ["create", "return", "refile", "endorse", "accept"]
-    names = [e[0] for e in store.events]
-    assert names[1:] == ["annual_report_filed", "annual_report_returned", "annual_report_filed",
-                         "annual_report_endorsed", "annual_report_accepted"]
-    assert store.events[2][2]["reason"] == "佐证不足" and store.events[3][2]["filings"] == 2
+    names = [e[0] for e in store.emitted]
+    assert names[1:] == [
+        "annual_report_filed",
+        "annual_report_returned",
+        "annual_report_filed",
+        "annual_report_endorsed",
+        "annual_report_accepted",
+    ]
+    assert store.emitted[2][2]["reason"] == "佐证不足" and store.emitted[3][2]["filings"] == 2
 
 
 def test_a_technician_schools_report_is_endorsed_by_its_hrss_sponsor_not_the_bureau(store, window):
@@ -196,7 +255,7 @@ def test_each_institution_not_filed_yet_is_reminded_once_when_the_deadline_nears
     cases.file_report(store, institution("inst_a"), "p_a", filing(), AT)
     assert cases.remind(store, AT) == 3  # p_b, p_h, p_t: within the default 7 days
     assert cases.remind(store, AT + timedelta(hours=1)) == 0
-    reminders = [e for e in store.events if e[0] == "annual_report_due"]
+    reminders = [e for e in store.emitted if e[0] == "annual_report_due"]
     assert sorted(e[2]["project_id"] for e in reminders) == ["p_b", "p_h", "p_t"]
     assert reminders[0][2]["targets"] == ["建成实训基地"] and reminders[0][2]["hours_left"] == 120
     assert cases.remind(store, DUE + timedelta(seconds=1)) == 0  # past the deadline: no more reminders
@@ -210,14 +269,15 @@ def test_a_deadline_moves_later_before_it_passes_and_the_unfiled_are_reminded_of
     later_due = DUE + timedelta(days=10)
     moved = cases.extend_window(store, window["_id"], PROVINCE, later_due, "疫情影响", AT)
     assert moved["due_at"] == later_due and moved["extensions"][0]["reason"] == "疫情影响"
-    assert store.events[-1][0] == "report_window_extended"
+    assert store.emitted[-1][0] == "report_window_extended"
     late_filer = cases.file_report(store, institution("inst_a"), "p_a", filing(), DUE + timedelta(days=1))
     assert late_filer["late"] is False  # by the new deadline
     assert cases.remind(store, AT + timedelta(days=1)) == 0  # the new deadline is not near yet
     assert cases.remind(store, later_due - timedelta(days=2)) == 3  # reminded again: p_b, p_h, p_t
     with pytest.raises(DeadlinePassed):
-        cases.extend_window(store, window["_id"], PROVINCE, later_due + timedelta(days=1), None,
-                            later_due + timedelta(seconds=1))
+        cases.extend_window(
+            store, window["_id"], PROVINCE, later_due + timedelta(days=1), None, later_due + timedelta(seconds=1)
+        )
 
 
 def test_once_the_deadline_passes_each_bureau_is_told_once_of_its_missing_reports(store, window):
@@ -226,8 +286,11 @@ def test_once_the_deadline_passes_each_bureau_is_told_once_of_its_missing_report
     after = DUE + timedelta(seconds=1)
     assert cases.announce_missing(store, after) == 2  # 长沙市 (p_b, p_t) and 衡阳市 (p_h)
     assert cases.announce_missing(store, after + timedelta(minutes=1)) == 0
-    told = {e[2]["prefecture"]: [m["project_id"] for m in e[2]["missing"]]
-            for e in store.events if e[0] == "annual_reports_missing"}
+    told = {
+        e[2]["prefecture"]: [m["project_id"] for m in e[2]["missing"]]
+        for e in store.emitted
+        if e[0] == "annual_reports_missing"
+    }
     assert told == {"长沙市": ["p_b", "p_t"], "衡阳市": ["p_h"]}
 
 
@@ -242,8 +305,9 @@ def test_a_draft_is_filed_as_the_years_report_and_counts_as_missing_until_then(s
     assert "draft" in again.value.message.en and "草稿" in again.value.message.zh
     listed = cases.list_overdue(store, PROVINCE, window["_id"], DUE + timedelta(minutes=1))
     assert "p_a" in [p["project_id"] for p in listed["missing"]], "a draft is not filed"
-    assert cases.remind(store, AT) == 4 and "p_a" in [e[2]["project_id"] for e in store.events
-                                                      if e[0] == "annual_report_due"]
+    assert cases.remind(store, AT) == 4 and "p_a" in [
+        e[2]["project_id"] for e in store.emitted if e[0] == "annual_report_due"
+    ]
     with pytest.raises(TransitionNotAllowed):
         cases.decide(store, CHANGSHA_BUREAU, draft["_id"], "endorse", None, AT)
 
@@ -251,7 +315,7 @@ def test_a_draft_is_filed_as_the_years_report_and_counts_as_missing_until_then(s
     filed = cases.file_report(store, mine, "p_a", filing(), late)
     assert (filed["_id"], filed["state"], filed["filings"], filed["late"]) == (draft["_id"], "submitted", 1, True)
     assert filed["first_filed_at"] == late and [h["event"] for h in filed["history"]] == ["create", "file"]
-    assert [e[0] for e in store.events if e[0] == "annual_report_filed"] == ["annual_report_filed"]
+    assert [e[0] for e in store.emitted if e[0] == "annual_report_filed"] == ["annual_report_filed"]
     with pytest.raises(AlreadyFiled) as twice:
         cases.file_report(store, mine, "p_a", filing(), late)
     assert "refile" in twice.value.message.en

@@ -6,8 +6,8 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import ValidationError
 
-from services.applications import schemas
-from services.applications.schemas import (
+from services.contracts import applications_api
+from services.contracts.applications_api import (
     ApplicationIn,
     ApplicationOut,
     ApplicationPatch,
@@ -48,7 +48,10 @@ def studio(team_member, new_credit_code):
         "yearly_targets": [{"year": 2026, "target": "完成工作室建设"}, {"year": 2027, "target": "培养学徒30名"}],
         "budget_request_fen": 50_000_000,
         "performance_indicators": {"学徒人数": "30", "技能大赛获奖": "省级一等奖2项"},
-        "team_members": [team_member(), team_member(name="王芳", id_number="11010519491231002X", phone="+86 139 0731 0000")],
+        "team_members": [
+            team_member(),
+            team_member(name="王芳", id_number="11010519491231002X", phone="+86 139 0731 0000"),
+        ],
         "enterprise_partner": {"name": "湖南湘绣城有限公司", "credit_code": new_credit_code()},
     }
 
@@ -86,7 +89,9 @@ def test_bad_personal_identifiers_are_never_echoed(studio, team_member):
         ApplicationIn().load(studio)
     error = caught.value.messages["team_members"][0]
     assert set(error) == {"id_number", "phone"}
-    text = json.dumps(caught.value.messages, ensure_ascii=False) + json.dumps(localise_errors(caught.value.messages, "zh"), ensure_ascii=False)
+    text = json.dumps(caught.value.messages, ensure_ascii=False) + json.dumps(
+        localise_errors(caught.value.messages, "zh"), ensure_ascii=False
+    )
     assert "430102198001011235" not in text and "1235" not in text and "2380013800" not in text
     assert "check digit" in error["id_number"][0]
 
@@ -230,10 +235,22 @@ def test_every_error_message_is_bilingual(studio, team_member):
 
 def test_schemas_generate_openapi_components():
     spec = APISpec(title="chuyi", version="1", openapi_version="3.1.0", plugins=[MarshmallowPlugin()])
-    names = ["InstitutionIn", "InstitutionOut", "ImportReportOut", "ProgrammeOut", "CallIn", "CallOut",
-             "ApplicationIn", "ApplicationPatch", "ApplicationOut", "DecisionIn", "DeclineIn", "EligibilityOverrideIn"]
+    names = [
+        "InstitutionIn",
+        "InstitutionOut",
+        "ImportReportOut",
+        "ProgrammeOut",
+        "CallIn",
+        "CallOut",
+        "ApplicationIn",
+        "ApplicationPatch",
+        "ApplicationOut",
+        "DecisionIn",
+        "DeclineIn",
+        "EligibilityOverrideIn",
+    ]
     for name in names:
-        spec.components.schema(name, schema=getattr(schemas, name))
+        spec.components.schema(name, schema=getattr(applications_api, name))
     components = spec.to_dict()["components"]["schemas"]
     assert set(names) <= set(components)
     assert components["ApplicationIn"]["additionalProperties"] is False
@@ -243,11 +260,14 @@ def test_schemas_generate_openapi_components():
     assert "湘西土家族苗族自治州" in components["InstitutionIn"]["properties"]["prefecture"]["enum"]
 
 
-@pytest.mark.parametrize("fields, message", [
-    ([], "At least 1 item(s)."),
-    (["41", "42", "43", "44"], "At most 3 items."),
-    (["46", "46"], "Each at most once."),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ([], "At least 1 item(s)."),
+        (["41", "42", "43", "44"], "At most 3 items."),
+        (["46", "46"], "Each at most once."),
+    ],
+)
 def test_industry_fields_are_one_to_three_codes_of_the_vocabulary(fields, message):
     messages = errors_of(ApplicationIn(), {"call_id": "c1", "title": "专业群", "industry_fields": fields})
     assert message in list(every_message(messages["industry_fields"]))
@@ -262,20 +282,41 @@ def test_an_unknown_industry_field_is_named_with_the_chinese_labels():
 def test_keywords_are_at_most_ten_single_lines():
     assert errors_of(ApplicationIn(), {"call_id": "c1", "title": "t", "keywords": ["词"] * 11})["keywords"]
     assert errors_of(ApplicationIn(), {"call_id": "c1", "title": "t", "keywords": ["a\nb"]})["keywords"]
-    assert ApplicationIn().load({"call_id": "c1", "title": "t", "keywords": ["湘绣", "非遗"]})["keywords"] == ["湘绣", "非遗"]
+    assert ApplicationIn().load({"call_id": "c1", "title": "t", "keywords": ["湘绣", "非遗"]})["keywords"] == [
+        "湘绣",
+        "非遗",
+    ]
 
 
 def test_a_list_query_takes_numbers_as_query_text_within_bounds():
-    assert schemas.ApplicationQuery().load({"limit": "5", "state": "submitted"}) == {"limit": 5, "state": "submitted"}
-    assert schemas.ApplicationQuery().load({}) == {"limit": schemas.DEFAULT_PAGE_SIZE}
+    assert applications_api.ApplicationQuery().load({"limit": "5", "state": "submitted"}) == {
+        "limit": 5,
+        "state": "submitted",
+    }
+    assert applications_api.ApplicationQuery().load({}) == {"limit": applications_api.DEFAULT_PAGE_SIZE}
     for bad in ({"limit": "0"}, {"limit": "101"}, {"state": "lost"}, {"cursor": "a b"}, {"call_id": {"$ne": 1}}):
         with pytest.raises(ValidationError):
-            schemas.ApplicationQuery().load(bad)
+            applications_api.ApplicationQuery().load(bad)
 
 
 def test_stored_team_members_come_out_masked_whatever_they_hold():
-    stored = {"team_members": [{"name": "李华", "title": "教授", "role": "负责人", "id_number": "11010519491231002X",
-                                "phone": "139****0000", "person_key": "k"}]}
+    stored = {
+        "team_members": [
+            {
+                "name": "李华",
+                "title": "教授",
+                "role": "负责人",
+                "id_number": "11010519491231002X",
+                "phone": "139****0000",
+                "person_key": "k",
+            }
+        ]
+    }
     [member] = ApplicationOut().dump(stored)["team_members"]
-    assert member == {"name": "李华", "title": "教授", "role": "负责人", "id_number": "110***********002X",
-                      "phone": "139****0000"}
+    assert member == {
+        "name": "李华",
+        "title": "教授",
+        "role": "负责人",
+        "id_number": "110***********002X",
+        "phone": "139****0000",
+    }

@@ -1,4 +1,5 @@
 """bench/all.py: failures are reported, never dropped, and the document ends with the headline JSON."""
+
 import json
 import textwrap
 from datetime import datetime, timezone
@@ -6,13 +7,18 @@ from datetime import datetime, timezone
 import pytest
 
 import bench.all as aggregator
-from bench.all import Benchmark, Outcome, Row, document, run, table
+from bench.all import Benchmark, Row, document, run, table
 
 
 def sample(name="sample", script="bench/sample.py", timeout_s=60) -> Benchmark:
-    return Benchmark(name, script, "What it measures.",
-                     rows=lambda r: [Row("things per second", r["rps"], "things/s", "raw things", r["raw_rps"])],
-                     headline=lambda r: {f"{name}_rps": r["rps"]}, timeout_s=timeout_s)
+    return Benchmark(
+        name,
+        script,
+        "What it measures.",
+        rows=lambda r: [Row("things per second", r["rps"], "things/s", "raw things", r["raw_rps"])],
+        headline=lambda r: {f"{name}_rps": r["rps"]},
+        timeout_s=timeout_s,
+    )
 
 
 @pytest.fixture
@@ -27,10 +33,13 @@ def script(path, body: str) -> str:
 
 
 def test_a_benchmark_that_succeeds_gives_its_rows_with_the_ratio(logs):
-    good = script(logs / "good.py", """
+    good = script(
+        logs / "good.py",
+        """
         print("a table")
         print('{"rps": 50, "raw_rps": 200}')
-    """)
+    """,
+    )
     outcome = run(sample(script=good))
     assert not outcome.failed and outcome.exit_code == 0
     lines = table([outcome])
@@ -38,11 +47,14 @@ def test_a_benchmark_that_succeeds_gives_its_rows_with_the_ratio(logs):
 
 
 def test_a_benchmark_that_crashes_is_reported_failed_with_its_exit_code_and_last_lines(logs):
-    bad = script(logs / "bad.py", """
+    bad = script(
+        logs / "bad.py",
+        """
         import sys
         print("half a table")
         sys.exit("the wire server did not start")
-    """)
+    """,
+    )
     outcome = run(sample(script=bad))
     assert outcome.failed and outcome.exit_code == 1
     assert "half a table" in outcome.tail and "the wire server did not start" in outcome.tail
@@ -54,7 +66,7 @@ def test_a_benchmark_that_crashes_is_reported_failed_with_its_exit_code_and_last
 def test_a_missing_script_and_a_last_line_without_the_expected_keys_are_failures(logs):
     missing = run(sample(script=str(logs / "nowhere.py")))
     assert missing.failed and "does not exist" in missing.error
-    wrong = run(sample(script=script(logs / "wrong.py", 'print(\'{"requests": 3}\')\n')))
+    wrong = run(sample(script=script(logs / "wrong.py", "print('{\"requests\": 3}')\n")))
     assert wrong.failed and wrong.exit_code == 0 and "rps" in wrong.error
 
 
@@ -67,8 +79,9 @@ def test_a_benchmark_past_its_limit_is_stopped_and_failed(logs):
 def test_the_document_ends_with_one_json_object_of_the_headline_figures(logs):
     good = script(logs / "good.py", 'print(\'{"rps": 50, "raw_rps": 200}\')\n')
     outcomes = [run(sample("first", good)), run(sample("second", str(logs / "absent.py")))]
-    text = document(outcomes, {"cores": 2, "load_average": [1.0, 0.5, 0.25]},
-                    datetime(2026, 5, 1, 8, 0, tzinfo=timezone.utc), 600.0)
+    text = document(
+        outcomes, {"cores": 2, "load_average": [1.0, 0.5, 0.25]}, datetime(2026, 5, 1, 8, 0, tzinfo=timezone.utc), 600.0
+    )
     headline = json.loads(text.splitlines()[-1])
     assert headline["first_rps"] == 50 and headline["failed"] == ["second"]
     assert headline["command"] == "make bench" and "`make bench`" in text
@@ -81,25 +94,49 @@ def test_rows_ratio_is_absent_without_a_baseline():
 
 def test_memory_rows_list_each_service_idle_and_under_load_but_not_the_kernel_floor_itself():
     memory = next(b for b in aggregator.BENCHMARKS if b.name == "memory")
-    rows = memory.rows({"kernel_floor_idle_mb": 60.0, "gateway_workers": 2, "services": {
-        "notify": {"idle_mb": 72.0, "load_mb": 90.0}, "kernel floor": {"idle_mb": 60.0, "load_mb": 60.5}}})
+    rows = memory.rows(
+        {
+            "kernel_floor_idle_mb": 60.0,
+            "gateway_workers": 2,
+            "services": {
+                "notify": {"idle_mb": 72.0, "load_mb": 90.0},
+                "kernel floor": {"idle_mb": 60.0, "load_mb": 60.5},
+            },
+        }
+    )
     assert [(r.figure, r.baseline_value, r.ratio) for r in rows] == [
-        ("notify RSS idle", 60.0, 1.2), ("notify RSS under load", 72.0, 1.25)]
+        ("notify RSS idle", 60.0, 1.2),
+        ("notify RSS under load", 72.0, 1.25),
+    ]
 
 
 def test_materials_rows_and_headline_name_the_ratios_and_the_growth():
     materials = next(b for b in aggregator.BENCHMARKS if b.name == "materials")
-    result = {"file_mb": 20, "upload_mb_per_s": 8.0, "raw_put_mb_per_s": 16.0, "download_mb_per_s": 60.0,
-              "raw_get_mb_per_s": 80.0, "upload_ratio": 0.5, "download_ratio": 0.75, "gateway_rss_growth_mb": 3.0,
-              "service_rss_growth_mb": 2.0}
+    result = {
+        "file_mb": 20,
+        "upload_mb_per_s": 8.0,
+        "raw_put_mb_per_s": 16.0,
+        "download_mb_per_s": 60.0,
+        "raw_get_mb_per_s": 80.0,
+        "upload_ratio": 0.5,
+        "download_ratio": 0.75,
+        "gateway_rss_growth_mb": 3.0,
+        "service_rss_growth_mb": 2.0,
+    }
     assert [r.ratio for r in materials.rows(result)] == [0.5, 0.75, 0.15, 0.1]
-    assert materials.headline(result) == {"materials_upload_ratio": 0.5, "materials_download_ratio": 0.75,
-                                          "materials_gateway_rss_growth_mb": 3.0, "materials_service_rss_growth_mb": 2.0}
+    assert materials.headline(result) == {
+        "materials_upload_ratio": 0.5,
+        "materials_download_ratio": 0.75,
+        "materials_gateway_rss_growth_mb": 3.0,
+        "materials_service_rss_growth_mb": 2.0,
+    }
 
 
 def test_the_materials_benchmark_files_a_pdf_the_content_checks_accept():
     import io
     from bench.materials import pdf_of
     from services.applications.domain import content
+    from services.contracts.applications import PDF
+
     data = pdf_of(300_000)
-    assert abs(len(data) - 300_000) < 4096 and content.media_type(io.BytesIO(data)) == content.PDF
+    assert abs(len(data) - 300_000) < 4096 and content.media_type(io.BytesIO(data)) == PDF

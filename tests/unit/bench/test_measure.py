@@ -1,4 +1,5 @@
 """The measuring helpers of bench/_measure.py."""
+
 import json
 import os
 import subprocess
@@ -6,7 +7,17 @@ import sys
 
 import pytest
 
-from bench._measure import at_rate, run_threads, last_json, memory_mb, parent_of, percentile, process_tree, ratio, status_kb
+from bench._measure import (
+    at_rate,
+    run_threads,
+    last_json,
+    memory_mb,
+    parent_of,
+    percentile,
+    process_tree,
+    ratio,
+    status_kb,
+)
 
 
 def test_percentile_is_the_nearest_rank():
@@ -36,7 +47,9 @@ def test_last_json_takes_the_last_non_blank_line():
     assert last_json(output) == {"p99_ms": 12.5, "name": "延迟"}
 
 
-@pytest.mark.parametrize("output, says", [("", "empty"), ("table\nTraceback: boom\n", "not JSON"), ("[1, 2]\n", "not an object")])
+@pytest.mark.parametrize(
+    "output, says", [("", "empty"), ("table\nTraceback: boom\n", "not JSON"), ("[1, 2]\n", "not an object")]
+)
 def test_last_json_says_what_is_wrong(output, says):
     with pytest.raises(ValueError, match=says):
         last_json(output)
@@ -71,6 +84,7 @@ def test_at_rate_returns_results_in_item_order_and_counts_a_failure_without_stop
         if n == 3:
             raise ConnectionError("Remote end closed connection without response")
         return n
+
     _, results, failures = at_rate(1000, list(range(6)), fails_on_3)
     assert results == [0, 1, 2, 4, 5]
     assert failures == ["ConnectionError: Remote end closed connection without response"]
@@ -83,6 +97,7 @@ def test_run_threads_counts_a_failed_item_and_its_thread_goes_on():
         if n == 2:
             raise ConnectionError("Remote end closed connection without response")
         done.append(n)
+
     _, latencies, failures = run_threads(2, list(range(8)), one)
     assert sorted(done) == [0, 1, 3, 4, 5, 6, 7] and len(latencies) == 7
     assert failures == ["ConnectionError: Remote end closed connection without response"]

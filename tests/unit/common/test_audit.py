@@ -1,9 +1,10 @@
 """The audit chain's rules, on records in memory: each break is found and named."""
+
 from datetime import datetime, timezone
 
 import pytest
 
-from services.common import audit
+from services.common import audit, pages
 from services.common.audit import Acting, Broken
 
 WHO = Acting("province-1", "province", {}, "create_call", "req-1")
@@ -12,9 +13,10 @@ AT = datetime(2026, 3, 1, 8, 0, 0, 123000, tzinfo=timezone.utc)
 
 def chain(name: str, length: int) -> list[dict]:
     records, previous = [], None
-    for n in range(length):
-        record = audit.new_record(name, previous, WHO, entities=[name], events=[], outcome=audit.OK,
-                                  service="applications", at=AT)
+    for _ in range(length):
+        record = audit.new_record(
+            name, previous, WHO, entities=[name], events=[], outcome=audit.OK, service="applications", at=AT
+        )
         records.append(record)
         previous = record
     return records
@@ -61,7 +63,10 @@ def test_a_deleted_tail_is_seen_from_the_head():
 
 def test_a_whole_chain_deleted_with_its_head_is_seen_from_the_checkpoint():
     kept, deleted = chain("calls/C1", 2), chain("calls/C2", 2)
-    heads = [{"_id": "calls/C1", "seq": 2, "hash": kept[1]["hash"]}, {"_id": "calls/C2", "seq": 2, "hash": deleted[1]["hash"]}]
+    heads = [
+        {"_id": "calls/C1", "seq": 2, "hash": kept[1]["hash"]},
+        {"_id": "calls/C2", "seq": 2, "hash": deleted[1]["hash"]},
+    ]
     checkpoint = audit.new_checkpoint(None, heads, AT)
     with pytest.raises(Broken, match="calls/C2: audit checkpoint 1 sealed its record seq 2, which is missing"):
         audit.verify_chains(kept, sealed_by(checkpoint))
@@ -96,12 +101,17 @@ def test_the_hash_does_not_depend_on_how_the_database_gives_the_instant_back():
 
 def test_the_actor_comes_from_the_verified_claims_with_the_scope_the_role_has():
     acting = Acting.from_claims({"sub": "u1", "role": "prefecture", "prefecture": "长沙市"}, "recommend")
-    assert (acting.actor, acting.role, acting.scope, acting.operation) == ("u1", "prefecture", {"prefecture": "长沙市"}, "recommend")
+    assert (acting.actor, acting.role, acting.scope, acting.operation) == (
+        "u1",
+        "prefecture",
+        {"prefecture": "长沙市"},
+        "recommend",
+    )
     assert Acting.from_claims(None, "on_event") is None
 
 
 def test_a_cursor_gives_back_the_place_it_was_made_at_and_a_forged_one_is_refused():
     record = chain("calls/C1", 1)[0]
-    assert audit.decode_cursor(audit.encode_cursor(record)) == (AT, record["_id"])
-    with pytest.raises(audit.InvalidCursor):
-        audit.decode_cursor("bm90LWpzb24")
+    assert pages.decode_cursor(audit.encode_cursor(record), 2) == [AT, record["_id"]]
+    with pytest.raises(pages.InvalidCursor):
+        pages.decode_cursor("bm90LWpzb24", 2)

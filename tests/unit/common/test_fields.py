@@ -33,6 +33,7 @@ def test_unknown_fields_are_refused_by_both_bases_and_only_the_boundary_one_spea
 @pytest.mark.parametrize("char", ["\u202e", "\u200b", "\ufeff", "\u2066", "\u00ad"])
 def test_text_refuses_invisible_and_text_direction_characters(char):
     from services.common.fields import Text
+
     with pytest.raises(ValidationError) as refused:
         Text(40).deserialize(f"长沙{char}职业技术学院")
     assert "invisible" in str(refused.value.messages[0])
@@ -40,6 +41,7 @@ def test_text_refuses_invisible_and_text_direction_characters(char):
 
 def test_text_is_normalised_to_nfc():
     from services.common.fields import Text
+
     assert Text(40).deserialize("Cafe\u0301") == "Caf\u00e9"
 
 
@@ -52,8 +54,11 @@ def test_every_schema_refuses_lone_surrogates_and_integers_beyond_64_bits():
         amount = fields.Integer()
         nested = fields.Dict()
 
-    for data, field in (({"name": "\udc00"}, "name"), ({"amount": 2**64}, "amount"),
-                        ({"nested": {"a": [1, -(2**63) - 1]}}, "nested.a.1")):
+    for data, field in (
+        ({"name": "\udc00"}, "name"),
+        ({"amount": 2**64}, "amount"),
+        ({"nested": {"a": [1, -(2**63) - 1]}}, "nested.a.1"),
+    ):
         with pytest.raises(ValidationError) as refused:
             Anything().load(data)
         assert field in refused.value.messages

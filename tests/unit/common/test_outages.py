@@ -18,7 +18,9 @@ def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(caplog):
         outages.up("mongodb")
         outages.up("mongodb")
     assert [r.getMessage() for r in caplog.records] == [
-        "mongodb is not available; requests answer 503 until it is back", "mongodb is back after 7.5 s"]
+        "mongodb is not available; requests answer 503 until it is back",
+        "mongodb is back after 7.5 s",
+    ]
     assert not outages.is_down("mongodb")
 
 
@@ -26,8 +28,9 @@ def record(error):
     try:
         raise error
     except type(error):
-        return logging.LogRecord("nameko.containers", logging.ERROR, __file__, 1, "error handling worker", (),
-                                 __import__("sys").exc_info())
+        return logging.LogRecord(
+            "nameko.containers", logging.ERROR, __file__, 1, "error handling worker", (), __import__("sys").exc_info()
+        )
 
 
 def test_a_worker_failing_for_the_database_is_not_logged_per_request_but_a_bug_is():

@@ -92,8 +92,13 @@ def test_sensitive_values_keep_their_value_but_not_their_repr():
 
 
 def test_a_team_member_is_stored_masked_beside_the_person_key():
-    member = {"name": "李华", "title": "教授", "role": "负责人", "id_number": Sensitive("11010519491231002X"),
-              "phone": Sensitive("13907310000")}
+    member = {
+        "name": "李华",
+        "title": "教授",
+        "role": "负责人",
+        "id_number": Sensitive("11010519491231002X"),
+        "phone": Sensitive("13907310000"),
+    }
     stored = protect(member)
     assert (stored["id_number"], stored["phone"]) == ("110***********002X", "139****0000")
     assert stored["person_key"] == person_key("11010519491231002X") != person_key("440524188001010014")

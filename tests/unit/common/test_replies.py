@@ -1,11 +1,13 @@
 from marshmallow import Schema, fields
 
+from services.common.bilingual import Bilingual
+from services.common.errors import DomainError, FieldErrors
 from services.common.replies import Refused, field_errors, idempotent, replying
 from services.common.store import IdempotencyKeyReused
 
 
-class NotYours(Exception):
-    pass
+class NotYours(DomainError):
+    status, kind = 404, None
 
 
 class Inner(Schema):
@@ -16,7 +18,7 @@ class Outer(Schema):
     lines = fields.List(fields.Nested(Inner), required=True)
 
 
-@replying({NotYours: 404})
+@replying()
 def command(kind):
     if kind == "invalid":
         Outer().load({"lines": [{"amount": "many"}]})
@@ -26,6 +28,8 @@ def command(kind):
         raise Refused(409, "The call has closed.", type="call-closed")
     if kind == "not-yours":
         raise NotYours("application app_1")
+    if kind == "field":
+        raise FieldErrors({"reason": [Bilingual("required to override", "改变时须说明理由")]})
     if kind == "bug":
         raise KeyError("bug")
     return {"status": 200, "body": {"ok": True}}
@@ -45,6 +49,18 @@ def test_refusals_become_problems_with_their_status():
     assert command("fine") == {"status": 200, "body": {"ok": True}}
 
 
+def test_a_domain_refusal_about_a_field_names_it_in_both_languages():
+    assert command("field") == {
+        "status": 422,
+        "problem": {
+            "title": "Unprocessable Content",
+            "detail": "改变时须说明理由 / required to override",
+            "errors": {"reason": ["改变时须说明理由 / required to override"]},
+            "type": "invalid-fields",
+        },
+    }
+
+
 def test_a_bug_is_not_disguised_as_a_refusal():
     try:
         command("bug")
@@ -56,8 +72,10 @@ def test_a_bug_is_not_disguised_as_a_refusal():
 def test_bilingual_messages_keep_both_languages():
     class Bilingual(str):
         zh = "统一社会信用代码校验位错误"
+
     assert field_errors({"credit_code": [Bilingual("credit code check digit is wrong")]}) == {
-        "credit_code": ["统一社会信用代码校验位错误 / credit code check digit is wrong"]}
+        "credit_code": ["统一社会信用代码校验位错误 / credit code check digit is wrong"]
+    }
 
 
 def test_idempotent_scopes_the_key_by_caller_and_marks_a_replay():

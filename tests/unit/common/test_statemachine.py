@@ -115,10 +115,16 @@ def test_broken_declarations_fail_at_construction(transitions, problem):
 DOOR_GUIDE = StateGuide(
     DOOR,
     Bilingual("door", "门"),
-    {"closed": PublicState("shut", "shut", "已关"), "open": PublicState("open", "open", "开着"),
-     "locked": PublicState("locked", "locked", "已锁")},
-    {"open": Bilingual("open it (POST /doors/{id}/open)", "开门"), "close": Bilingual("close it", "关门"),
-     "lock": Bilingual("lock it", "锁门")},
+    {
+        "closed": PublicState("shut", "shut", "已关"),
+        "open": PublicState("open", "open", "开着"),
+        "locked": PublicState("locked", "locked", "已锁"),
+    },
+    {
+        "open": Bilingual("open it (POST /doors/{id}/open)", "开门"),
+        "close": Bilingual("close it", "关门"),
+        "lock": Bilingual("lock it", "锁门"),
+    },
 )
 
 
@@ -140,18 +146,26 @@ def test_a_refusal_names_the_public_state_and_the_step_that_would_allow_it_in_bo
 
 def test_a_refusal_in_a_state_that_leads_nowhere_says_no_step_is_left():
     refused = DOOR.refuse("locked", "open")
-    assert DOOR_GUIDE.explain(refused).en == "Cannot open it (POST /doors/{id}/open): the door is locked ('locked'). " \
-                                            "No step leads from there to it."
+    assert (
+        DOOR_GUIDE.explain(refused).en == "Cannot open it (POST /doors/{id}/open): the door is locked ('locked'). "
+        "No step leads from there to it."
+    )
 
 
 def test_a_move_the_state_allows_but_a_rule_blocks_gives_the_rule_and_no_step():
     refused = TransitionNotAllowed("closed", "open", ("open",), "door", Bilingual("the fire alarm is on", "火警中"))
-    assert DOOR_GUIDE.explain(refused).en == "Cannot open it (POST /doors/{id}/open): the door is shut ('shut'); " \
-                                            "the fire alarm is on."
+    assert (
+        DOOR_GUIDE.explain(refused).en == "Cannot open it (POST /doors/{id}/open): the door is shut ('shut'); "
+        "the fire alarm is on."
+    )
     assert DOOR_GUIDE.problem_type(refused) == "transition-blocked"
 
 
 def test_a_guide_must_cover_every_state_and_event():
     with pytest.raises(ValueError, match="lacks: state 'locked', event 'lock'"):
-        StateGuide(DOOR, Bilingual("door", "门"), {s: PublicState(s, s, s) for s in ("closed", "open")},
-                   {e: Bilingual(e, e) for e in ("open", "close")})
+        StateGuide(
+            DOOR,
+            Bilingual("door", "门"),
+            {s: PublicState(s, s, s) for s in ("closed", "open")},
+            {e: Bilingual(e, e) for e in ("open", "close")},
+        )

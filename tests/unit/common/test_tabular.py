@@ -1,4 +1,5 @@
 """Reading records from CSV and XLSX files: the kernel's reader, with a small table of its own."""
+
 import codecs
 import io
 
@@ -49,7 +50,9 @@ def messages(result):
 
 
 def test_rows_become_records_keyed_by_field_in_file_order():
-    result = read(csv_bytes([["NAME", "代码", "note"], ["长沙", "a1", ""], ["", "", ""], ["株洲", "b2", "第二行"]], bom=True))
+    result = read(
+        csv_bytes([["NAME", "代码", "note"], ["长沙", "a1", ""], ["", "", ""], ["株洲", "b2", "第二行"]], bom=True)
+    )
     assert result.ok and result.report() == {"ok": True, "imported": 2, "errors": []}
     assert result.records == ({"name": "长沙", "code": "A1"}, {"name": "株洲", "code": "B2", "note": "第二行"})
 
@@ -68,9 +71,13 @@ def test_every_bad_row_is_reported_in_both_languages_and_nothing_is_kept():
 
 
 def test_a_unique_key_repeated_or_already_kept_is_named_with_its_row():
-    unique = Unique("code", key=lambda record: record["code"], known={"K9"},
-                    already_known=Bilingual("already kept", "已存在"),
-                    repeats=Bilingual("repeats row {row}", "与第{row}行重复"))
+    unique = Unique(
+        "code",
+        key=lambda record: record["code"],
+        known={"K9"},
+        already_known=Bilingual("already kept", "已存在"),
+        repeats=Bilingual("repeats row {row}", "与第{row}行重复"),
+    )
     result = read(csv_bytes([HEADER, ["长沙", "a1"], ["株洲", "k9"], ["湘潭", "A1"]]), unique=unique)
     assert messages(result) == [(3, "code", "already kept"), (4, "code", "repeats row 2")]
     assert result.errors[-1].message.zh == "与第2行重复"
@@ -99,7 +106,9 @@ def test_header_errors(header, expected):
 
 
 def test_cell_beyond_the_named_columns_is_an_error():
-    assert messages(read(csv_bytes([HEADER, ["长沙", "a1", "多余"]]))) == [(2, None, "cell 3 is outside the named columns")]
+    assert messages(read(csv_bytes([HEADER, ["长沙", "a1", "多余"]]))) == [
+        (2, None, "cell 3 is outside the named columns")
+    ]
 
 
 def test_oversized_cell_is_an_error_once():

@@ -1,4 +1,5 @@
 """The demo data generator: deterministic, shaped as Hunan, and valid for the real schemas."""
+
 import random
 import re
 from collections import Counter, defaultdict
@@ -9,21 +10,21 @@ import pytest
 from marshmallow import ValidationError
 
 from chuyi.demo import generate, resolve, review_comment, simulated_scores
-from services.applications.domain import credit_code
+from services.common import credit_code
 from services.applications.domain.applications import application_limit, check_submittable, missing_fields
 from services.contracts.catalogue import catalogue
-from services.applications.domain.institutions import (
+from services.contracts.reference import (
     HIGHER_VOCATIONAL,
+    Institution,
     PREFECTURES,
     SECONDARY_VOCATIONAL,
     TECHNICIAN,
     VOCATIONAL_UNDERGRADUATE,
-    Institution,
 )
-from services.applications.schemas import ApplicationIn, ApplicationPatch, CallIn, InstitutionIn
+from services.contracts.applications_api import ApplicationIn, ApplicationPatch, CallIn, InstitutionIn
 from services.common.personal import mobile_problem, resident_id_problem
 from services.common.vocabulary import INDUSTRY_FIELDS
-from services.review.schemas import ExpertIn
+from services.contracts.review_api import ExpertIn
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
@@ -196,7 +197,8 @@ def test_calls_open_when_asked_and_targets_start_in_the_calls_action_year():
     assert years == {(2025, 2026, 2027)}  # a call opening after 2025 belongs to the action's last year
     early = generate(2, institutions=30, experts=20, opens_at=datetime(2023, 3, 1, tzinfo=timezone.utc))
     assert {tuple(t["year"] for t in a.body["yearly_targets"]) for _, a in every_application(early)} == {
-        (2023, 2024, 2025)}
+        (2023, 2024, 2025)
+    }
 
 
 def test_a_round_of_another_action_year_has_its_own_calls_and_applications_but_the_same_institutions():
@@ -210,7 +212,8 @@ def test_a_round_of_another_action_year_has_its_own_calls_and_applications_but_t
     keys = lambda demo: {a.key for _, a in every_application(demo)}  # noqa: E731
     assert not keys(first) & keys(second)
     assert {tuple(t["year"] for t in a.body["yearly_targets"]) for _, a in every_application(second)} == {
-        (2023, 2024, 2025)}
+        (2023, 2024, 2025)
+    }
     with pytest.raises(ValueError, match="action_year"):
         generate(2, institutions=30, experts=20, opens_at=opens_at, action_year=2026)
 
@@ -232,8 +235,10 @@ def test_recommenders_can_recommend_every_application_but_for_the_one_per_prefec
     for call in demo.calls:
         if catalogue()[call.body["category"]].one_per_prefecture:
             continue
-        authorities = Counter(Institution.from_record(institutions[a.institution].body).recommender.key
-                              for a in demo.applications[call.key])
+        authorities = Counter(
+            Institution.from_record(institutions[a.institution].body).recommender.key
+            for a in demo.applications[call.key]
+        )
         assert max(authorities.values()) <= call.body["prefecture_cap"], call.key
 
 
@@ -274,8 +279,12 @@ def test_almost_every_application_finds_enough_experts_of_its_field_outside_its_
     served = []
     for call, application in every_application(demo):
         prefecture = institutions[application.institution].body["prefecture"]
-        matching = {key for field in application.body["industry_fields"]
-                    for key, where in experts[call.body["category"], field] if where != prefecture}
+        matching = {
+            key
+            for field in application.body["industry_fields"]
+            for key, where in experts[call.body["category"], field]
+            if where != prefecture
+        }
         served.append(len(matching) >= call.body["review_plan"]["reviewers_per_application"])
     assert mean(served) >= 0.98
 
@@ -310,7 +319,9 @@ def test_conflicts_are_there_to_be_found(demo, institutions):
     assert declared_people and set(declared_people) <= set(members)
     assert declared_institutions and set(declared_institutions) <= set(institutions)
     in_other_teams = [
-        e for e in demo.experts if members.get(e.body["id_number"], e.body["institution_id"]) != e.body["institution_id"]
+        e
+        for e in demo.experts
+        if members.get(e.body["id_number"], e.body["institution_id"]) != e.body["institution_id"]
     ]
     assert in_other_teams, "some experts sit in a team of another institution (only the team rule keeps them out)"
 

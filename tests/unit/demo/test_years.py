@@ -1,5 +1,6 @@
 """The demo's years (chuyi/demo/years.py): which call goes to a panel, how a project's
 delivery is simulated (one lagging project fails, the others pass), and the summary line."""
+
 import random
 from statistics import mean
 
@@ -10,8 +11,13 @@ from chuyi.demo.years import DELIVERY_FLOOR, PANEL_RUBRIC, Years, delivery, pane
 
 def call(category: str, projects: int, tranches=None) -> CallRound:
     rule = FUNDING_RULES[category] if tranches is None else {"tranches": tranches}
-    return CallRound(key=f"call-{category}", category=category, body={}, rule=rule,
-                     selection={"approved": [{"application_id": f"app_{category}_{n}"} for n in range(projects)]})
+    return CallRound(
+        key=f"call-{category}",
+        category=category,
+        body={},
+        rule=rule,
+        selection={"approved": [{"application_id": f"app_{category}_{n}"} for n in range(projects)]},
+    )
 
 
 def share(scores: dict) -> float:
@@ -36,21 +42,33 @@ def test_a_lagging_project_scores_below_the_fail_line_and_the_others_above_the_p
 
 
 def test_a_target_is_met_partly_met_or_not_met_by_the_projects_delivery():
-    assert [target_status(s) for s in (0.9, 0.8, 0.7, 0.6, 0.3)] == ["met", "met", "partly_met", "partly_met",
-                                                                     "not_met"]
+    assert [target_status(s) for s in (0.9, 0.8, 0.7, 0.6, 0.3)] == [
+        "met",
+        "met",
+        "partly_met",
+        "partly_met",
+        "not_met",
+    ]
 
 
 def test_the_years_summary_counts_reports_results_and_places():
     reports = {"a": {"state": "accepted", "late": False}, "b": {"state": "accepted", "late": True}}
-    years = Years(year=2022, reports=reports,
-                  overdue={"missing": [{"project_id": "c"}]}, panel_call="hv-school",
-                  panel={"results": [{"result": "pass"}, {"result": "pass"}, {"result": "fail"}]},
-                  acceptance={"results": [{"result": "pass"}]}, failed={"x": {}},
-                  places={"category": "hv-school", "before": 5, "after": 6},
-                  later_calls=[call("hv-school", 1)], reused={"category": "hv-school", "available": 5},
-                  later_reports={2023: {"a": {}, "b": {}, "y": {}}, 2024: {"a": {}, "b": {}, "y": {}}})
+    years = Years(
+        year=2022,
+        reports=reports,
+        overdue={"missing": [{"project_id": "c"}]},
+        panel_call="hv-school",
+        panel={"results": [{"result": "pass"}, {"result": "pass"}, {"result": "fail"}]},
+        acceptance={"results": [{"result": "pass"}]},
+        failed={"x": {}},
+        places={"category": "hv-school", "before": 5, "after": 6},
+        later_calls=[call("hv-school", 1)],
+        reused={"category": "hv-school", "available": 5},
+        later_reports={2023: {"a": {}, "b": {}, "y": {}}, 2024: {"a": {}, "b": {}, "y": {}}},
+    )
     assert years.summary() == (
         "The years (2022-2025): 2022: 2 annual reports filed, 2 accepted, 1 late, 1 missing; 2023: 3 reports "
         "accepted; 2024: 3 reports accepted; mid-term panel (hv-school): 2 pass, 0 rectify, 1 fail; acceptance "
         "panel: 1 of 1 accepted; 1 project(s) left, 1 place(s) of hv-school returned; the 2023 round of hv-school "
-        "selected 1 project(s) on the freed place(s).")
+        "selected 1 project(s) on the freed place(s)."
+    )

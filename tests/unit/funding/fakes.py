@@ -1,6 +1,7 @@
 """The funding store in memory (cosmicpython's fake repository): the same methods the use
 cases call, over dicts; `atomic` and `emit` are the unit of work's
 (tests/support/unit_of_work.py)."""
+
 from __future__ import annotations
 
 import copy
@@ -9,8 +10,13 @@ from datetime import datetime
 from services.funding.domain.budget import line_id
 from services.funding.domain.refusals import RuleExists
 from services.contracts.funding_events import EVENTS
-from services.funding.store import BudgetLineChanged, funding_fields, funding_from_document, project_document, \
-    rule_from_document
+from services.funding.store import (
+    BudgetLineChanged,
+    funding_fields,
+    funding_from_document,
+    project_document,
+    rule_from_document,
+)
 from tests.support.unit_of_work import InMemoryUnitOfWork
 
 
@@ -29,9 +35,18 @@ class FakeFundingStore(InMemoryUnitOfWork):
     # --- budgets --------------------------------------------------------------------------
 
     def add_to_budget_line(self, key, amount: int, at: datetime) -> dict:
-        line = self.budget_lines.setdefault(line_id(key.year, key.category, key.source), {
-            "_id": line_id(key.year, key.category, key.source), "year": key.year, "category": key.category,
-            "source": key.source, "appropriated": 0, "available": 0, "reserved": 0})
+        line = self.budget_lines.setdefault(
+            line_id(key.year, key.category, key.source),
+            {
+                "_id": line_id(key.year, key.category, key.source),
+                "year": key.year,
+                "category": key.category,
+                "source": key.source,
+                "appropriated": 0,
+                "available": 0,
+                "reserved": 0,
+            },
+        )
         line.update(appropriated=line["appropriated"] + amount, available=line["available"] + amount, updated_at=at)
         return dict(line)
 
@@ -39,8 +54,11 @@ class FakeFundingStore(InMemoryUnitOfWork):
         return any(line["year"] == year and line["category"] == category for line in self.budget_lines.values())
 
     def claim_budget_lines(self, year, category, sources, at) -> dict[str, int]:
-        return {line["source"]: line["available"] for line in self.budget_lines.values()
-                if line["year"] == year and line["category"] == category and line["source"] in set(sources)}
+        return {
+            line["source"]: line["available"]
+            for line in self.budget_lines.values()
+            if line["year"] == year and line["category"] == category and line["source"] in set(sources)
+        }
 
     def reserve(self, year, category, needed, at) -> None:
         for source, amount in needed.items():
@@ -74,10 +92,27 @@ class FakeFundingStore(InMemoryUnitOfWork):
         return next((c for c in self.calls.values() if project_id in {p["project_id"] for p in c["approved"]}), None)
 
     def keep_selection(self, call_id, category, funding_rule, approved, finalized_at, action_year) -> None:
-        call = self.calls.setdefault(call_id, {"_id": call_id, "call_id": call_id, "status": "pending", "year": None,
-                                               "awards": [], "total": None, "last_shortfall": None, "history": []})
-        call.update(category=category, funding_rule=funding_rule, approved=approved, finalized_at=finalized_at,
-                    action_year=action_year, pending_reason=None)
+        call = self.calls.setdefault(
+            call_id,
+            {
+                "_id": call_id,
+                "call_id": call_id,
+                "status": "pending",
+                "year": None,
+                "awards": [],
+                "total": None,
+                "last_shortfall": None,
+                "history": [],
+            },
+        )
+        call.update(
+            category=category,
+            funding_rule=funding_rule,
+            approved=approved,
+            finalized_at=finalized_at,
+            action_year=action_year,
+            pending_reason=None,
+        )
 
     def add_approved(self, call_id, approved) -> None:
         self.calls[call_id]["approved"].append(approved)

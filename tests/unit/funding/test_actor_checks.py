@@ -1,5 +1,6 @@
 """Defence in depth (issue 15, finding 10): the funding service checks the role of the actor
 it is given, whatever the gateway checked, and touches nothing for one it refuses."""
+
 from unittest.mock import MagicMock
 
 import pytest
@@ -19,13 +20,26 @@ CALLS = {
     "list_ledger": {},
     "progress_report": {},
 }
-WHO_MAY = {"create_budget": {"province"}, "create_funding_rule": {"province"}, "allocate_call": {"province"},
-           "record_milestone": {"province"}, "list_budgets": {"province", "finance"},
-           "get_allocation": {"province", "finance"}, "list_ledger": {"province", "finance"},
-           "get_funding_rule": {"province", "finance", "institution", "prefecture"},
-           "get_project_funding": {"province", "finance", "institution"}, "progress_report": {"province", "prefecture"}}
-ACTORS = {"institution": {"institution_id": "inst_1"}, "prefecture": {"prefecture": "长沙市"},
-          "expert": {"expert_id": "exp_1"}, "hrss": {"sponsor": "长沙市人社局"}, "finance": {}, "province": {}}
+WHO_MAY = {
+    "create_budget": {"province"},
+    "create_funding_rule": {"province"},
+    "allocate_call": {"province"},
+    "record_milestone": {"province"},
+    "list_budgets": {"province", "finance"},
+    "get_allocation": {"province", "finance"},
+    "list_ledger": {"province", "finance"},
+    "get_funding_rule": {"province", "finance", "institution", "prefecture"},
+    "get_project_funding": {"province", "finance", "institution"},
+    "progress_report": {"province", "prefecture"},
+}
+ACTORS = {
+    "institution": {"institution_id": "inst_1"},
+    "prefecture": {"prefecture": "长沙市"},
+    "expert": {"expert_id": "exp_1"},
+    "hrss": {"sponsor": "长沙市人社局"},
+    "finance": {},
+    "province": {},
+}
 
 
 @pytest.mark.parametrize("method", sorted(CALLS))

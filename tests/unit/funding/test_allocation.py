@@ -6,7 +6,7 @@ from services.funding.domain.allocation import Allocation, BudgetExhausted, allo
 from services.funding.domain.awards import ApprovedProject
 from services.funding.domain.budget import BudgetKey, fits, shortfall
 from services.funding.domain.ledger import appropriation, check_ledger
-from services.funding.domain.rules import AwardTier, FundingRule, TieredAward, TrancheSpec
+from services.contracts.funding_rules import AwardTier, FundingRule, TieredAward, TrancheSpec
 
 AT = datetime(2026, 3, 1, 8, tzinfo=timezone.utc)
 YUAN = 100
@@ -27,8 +27,11 @@ def test_with_enough_budget_every_project_gets_its_full_award_in_rank_order():
     result = run(dict(NEEDED))
     assert isinstance(result, Allocation)
     assert [(a.project_id, a.total) for a in result.awards] == [
-        ("proj-1", 5_000_000 * YUAN), ("proj-2", 5_000_000 * YUAN), ("proj-3", 5_000_000 * YUAN),
-        ("proj-4", 3_000_000 * YUAN)]
+        ("proj-1", 5_000_000 * YUAN),
+        ("proj-2", 5_000_000 * YUAN),
+        ("proj-3", 5_000_000 * YUAN),
+        ("proj-4", 3_000_000 * YUAN),
+    ]
     assert result.needed == NEEDED
     assert [t.percent for t in result.awards[0].tranches] == [40, 30, 30]
 
@@ -39,8 +42,11 @@ def test_a_budget_short_in_one_source_allocates_nothing_and_says_by_how_much_per
     assert result.shortfall == {"provincial_special": 1, "local_government": 0}
     assert result.available == {"provincial_special": NEEDED["provincial_special"] - 1, "local_government": 10**12}
     assert result.event.name == "budget_exhausted" and result.event.subject == "call-1"
-    assert result.event.data["shortfall"] == {"currency": "CNY", "total": 1,
-                                             "by_source": {"provincial_special": 1, "local_government": 0}}
+    assert result.event.data["shortfall"] == {
+        "currency": "CNY",
+        "total": 1,
+        "by_source": {"provincial_special": 1, "local_government": 0},
+    }
 
 
 def test_a_source_missing_from_the_budget_is_short_by_all_it_needs():
@@ -51,8 +57,13 @@ def test_a_source_missing_from_the_budget_is_short_by_all_it_needs():
 def test_each_project_gets_its_award_events_and_its_approval_tranche_at_once():
     result = run(dict(NEEDED))
     first = [e for e in result.events if e.subject == "proj-1"]
-    assert [e.name for e in first] == ["funds_allocated", "tranche_scheduled", "tranche_scheduled",
-                                       "tranche_scheduled", "tranche_released"]
+    assert [e.name for e in first] == [
+        "funds_allocated",
+        "tranche_scheduled",
+        "tranche_scheduled",
+        "tranche_scheduled",
+        "tranche_released",
+    ]
     assert first[-1].data["tranche"]["trigger"] == "approval"
     assert {c.funding.status for c in result.changes} == {"awaiting_mid_term"}
     assert {c.audit.actor for c in result.changes} == {"province:admin"}
@@ -65,26 +76,36 @@ def test_the_allocation_entries_reserve_exactly_the_budget_and_keep_it_non_negat
     for source in NEEDED:
         assert balances.available(BudgetKey(2026, "hv-group", source)) == 0
     position = balances.project_position("proj-1")
-    assert position["provincial_special"] == {"reserved": 150_000_000, "released": 100_000_000, "withheld": 0,
-                                              "clawed_back": 0}
+    assert position["provincial_special"] == {
+        "reserved": 150_000_000,
+        "released": 100_000_000,
+        "withheld": 0,
+        "clawed_back": 0,
+    }
 
 
-@pytest.mark.parametrize("projects, message", [
-    ([], "no approved project"),
-    ([PROJECTS[0], PROJECTS[0]], "listed more than once"),
-])
+@pytest.mark.parametrize(
+    "projects, message",
+    [
+        ([], "no approved project"),
+        ([PROJECTS[0], PROJECTS[0]], "listed more than once"),
+    ],
+)
 def test_a_bad_project_list_is_refused(projects, message):
     with pytest.raises(ValueError, match=message):
         run(dict(NEEDED), projects)
 
 
-@pytest.mark.parametrize("build, message", [
-    (lambda: ApprovedProject("a:b", 1, 100), "without ':'"),
-    (lambda: ApprovedProject("p", 0, 100), "rank of p must be an integer >= 1"),
-    (lambda: ApprovedProject("p", 1, 99.5), "request of p must be an integer number of fen"),
-    (lambda: allocate("call-1", 2021, "hv-group", RULE, PROJECTS, NEEDED, actor="a", at=AT), "year must be"),
-    (lambda: allocate("call-1", 2026, "hv", RULE, PROJECTS, NEEDED, actor="a", at=AT), "catalogue codes"),
-])
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: ApprovedProject("a:b", 1, 100), "without ':'"),
+        (lambda: ApprovedProject("p", 0, 100), "rank of p must be an integer >= 1"),
+        (lambda: ApprovedProject("p", 1, 99.5), "request of p must be an integer number of fen"),
+        (lambda: allocate("call-1", 2021, "hv-group", RULE, PROJECTS, NEEDED, actor="a", at=AT), "year must be"),
+        (lambda: allocate("call-1", 2026, "hv", RULE, PROJECTS, NEEDED, actor="a", at=AT), "catalogue codes"),
+    ],
+)
 def test_bad_input_is_refused_with_the_field_and_the_rule(build, message):
     with pytest.raises((TypeError, ValueError), match=message):
         build()

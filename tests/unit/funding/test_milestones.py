@@ -5,7 +5,7 @@ import pytest
 from services.common.statemachine import ReasonRequired
 from services.funding.domain.awards import ApprovedProject, award_project
 from services.funding.domain.milestones import MilestoneRefused, record_milestone, start_funding, withdraw
-from services.funding.domain.rules import FundingRule, ShareAward, TrancheSpec
+from services.contracts.funding_rules import FundingRule, ShareAward, TrancheSpec
 
 AT = datetime(2026, 3, 1, 8, tzinfo=timezone.utc)
 PLAN = (TrancheSpec("approval", 40), TrancheSpec("mid_term", 30), TrancheSpec("acceptance", 30))
@@ -20,8 +20,14 @@ def funded(clawback="beyond_approval", tranches=PLAN):
 def record(funding, *steps):
     changes = []
     for milestone, result in steps:
-        change = record_milestone(funding, milestone, result, actor="province:admin",
-                                  reason=None if result == "pass" else "整改", at=AT + timedelta(days=1))
+        change = record_milestone(
+            funding,
+            milestone,
+            result,
+            actor="province:admin",
+            reason=None if result == "pass" else "整改",
+            at=AT + timedelta(days=1),
+        )
         funding = change.funding
         changes.append(change)
     return changes
@@ -58,8 +64,12 @@ def test_a_failed_acceptance_withholds_the_rest_and_claws_back_by_policy(policy,
     assert withheld[0].data["reason"] == "整改" and withheld[0].data["milestone"] == "acceptance"
     clawbacks = [e for e in failed.events if e.name == "funds_clawed_back"]
     assert [t["index"] for e in clawbacks for t in e.data["tranches"]] == clawed
-    expected = {"reserved": 0, "released": 400_000 * (1 not in clawed) + 300_000 * (2 not in clawed),
-                "withheld": 300_000, "clawed_back": 400_000 * (1 in clawed) + 300_000 * (2 in clawed)}
+    expected = {
+        "reserved": 0,
+        "released": 400_000 * (1 not in clawed) + 300_000 * (2 not in clawed),
+        "withheld": 300_000,
+        "clawed_back": 400_000 * (1 in clawed) + 300_000 * (2 in clawed),
+    }
     assert failed.funding.position()["provincial_special"] == expected
 
 
@@ -69,33 +79,57 @@ def test_a_failed_mid_term_withholds_both_later_tranches():
     assert failed.funding.tranche_states == ("released", "withheld", "withheld")
     left = failed.events[-1].data
     assert (left["milestone"], left["withheld"]["total"], left["clawed_back"]["total"]) == (
-        "mid_term", sum(t["tranche"]["amount"]["total"] for t in map(lambda e: e.data, failed.events[:2])), 0)
+        "mid_term",
+        sum(t["tranche"]["amount"]["total"] for t in map(lambda e: e.data, failed.events[:2])),
+        0,
+    )
 
 
 def test_each_move_leaves_an_audit_entry():
     (change,) = record(funded(), ("mid_term", "rectify"))
-    assert change.audit.as_dict() == {"event": "mid_term_rectify", "from_state": "awaiting_mid_term",
-                                      "to_state": "mid_term_rectifying", "actor": "province:admin",
-                                      "at": AT + timedelta(days=1), "reason": "整改"}
+    assert change.audit.as_dict() == {
+        "event": "mid_term_rectify",
+        "from_state": "awaiting_mid_term",
+        "to_state": "mid_term_rectifying",
+        "actor": "province:admin",
+        "at": AT + timedelta(days=1),
+        "reason": "整改",
+    }
 
 
-@pytest.mark.parametrize("steps, refused, message", [
-    ([], ("acceptance", "pass"), "acceptance of project proj-1 needs a passed mid-term review; "
-                                 "the mid-term review is not recorded yet"),
-    ([("mid_term", "rectify")], ("acceptance", "fail"), "the mid-term review is in rectification"),
-    ([("mid_term", "pass")], ("mid_term", "pass"), "the mid-term review of project proj-1 has passed already"),
-    ([("mid_term", "fail")], ("mid_term", "pass"), "project proj-1 has failed a milestone: nothing more is recorded"),
-    ([("mid_term", "pass"), ("acceptance", "fail")], ("acceptance", "rectify"), "has failed a milestone"),
-    ([("mid_term", "pass"), ("acceptance", "pass")], ("acceptance", "pass"), "passed acceptance: its funding is complete"),
-])
+@pytest.mark.parametrize(
+    "steps, refused, message",
+    [
+        (
+            [],
+            ("acceptance", "pass"),
+            "acceptance of project proj-1 needs a passed mid-term review; the mid-term review is not recorded yet",
+        ),
+        ([("mid_term", "rectify")], ("acceptance", "fail"), "the mid-term review is in rectification"),
+        ([("mid_term", "pass")], ("mid_term", "pass"), "the mid-term review of project proj-1 has passed already"),
+        (
+            [("mid_term", "fail")],
+            ("mid_term", "pass"),
+            "project proj-1 has failed a milestone: nothing more is recorded",
+        ),
+        ([("mid_term", "pass"), ("acceptance", "fail")], ("acceptance", "rectify"), "has failed a milestone"),
+        (
+            [("mid_term", "pass"), ("acceptance", "pass")],
+            ("acceptance", "pass"),
+            "passed acceptance: its funding is complete",
+        ),
+    ],
+)
 def test_milestones_out_of_order_are_refused_with_the_reason(steps, refused, message):
     funding = record(funded(), *steps)[-1].funding if steps else funded()
     with pytest.raises(MilestoneRefused, match=message):
         record(funding, refused)
 
 
-@pytest.mark.parametrize("milestone, result, message", [
-    ("final", "pass", "milestone must be one of"), ("mid_term", "ok", "result must be one of")])
+@pytest.mark.parametrize(
+    "milestone, result, message",
+    [("final", "pass", "milestone must be one of"), ("mid_term", "ok", "result must be one of")],
+)
 def test_unknown_milestones_and_results_are_refused(milestone, result, message):
     with pytest.raises(ValueError, match=message):
         record_milestone(funded(), milestone, result, actor="a", reason=None, at=AT)

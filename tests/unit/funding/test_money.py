@@ -35,14 +35,17 @@ def test_a_split_by_source_follows_the_canonical_source_order_whatever_the_key_o
     assert list(one) == ["provincial_special", "local_government", "social"]
 
 
-@pytest.mark.parametrize("total, weights, message", [
-    (1.5, [1], "integer number of fen"),
-    (-1, [1], ">= 0"),
-    (True, [1], "integer number of fen"),
-    (10, [], "non-negative integers"),
-    (10, [0, 0], "must not all be zero"),
-    (10, [1, -1], "non-negative integers"),
-])
+@pytest.mark.parametrize(
+    "total, weights, message",
+    [
+        (1.5, [1], "integer number of fen"),
+        (-1, [1], ">= 0"),
+        (True, [1], "integer number of fen"),
+        (10, [], "non-negative integers"),
+        (10, [0, 0], "must not all be zero"),
+        (10, [1, -1], "non-negative integers"),
+    ],
+)
 def test_bad_splits_are_refused(total, weights, message):
     with pytest.raises((TypeError, ValueError), match=message):
         split_largest_remainder(total, weights)
@@ -54,4 +57,7 @@ def test_an_unknown_source_is_refused():
 
 
 def test_amounts_add_per_source():
-    assert add_by_source({"social": 5, "provincial_special": 1}, {"social": 2}) == {"provincial_special": 1, "social": 7}
+    assert add_by_source({"social": 5, "provincial_special": 1}, {"social": 2}) == {
+        "provincial_special": 1,
+        "social": 7,
+    }

@@ -1,6 +1,7 @@
 """A panel's confirmed result (review's `panel_result_confirmed`) recorded by funding as the
 milestone's result through the same use case as the province's direct record
 (services/funding/usecases/panels.py), on the in-memory store."""
+
 import pytest
 
 from services.funding.usecases import calls, projects
@@ -11,29 +12,46 @@ from tests.unit.funding.test_usecases import AT, MILLION, budget, selection, sto
 
 
 def confirmed(project_id, result, milestone="mid_term"):
-    data = {"panel_id": "pnl_1", "project_id": project_id, "call_id": "call_1", "category": "hv-group",
-            "institution_id": "inst_1", "prefecture": "长沙市", "title": "项目 1", "milestone": milestone,
-            "result": result, "proposed_result": result, "overridden": False, "calibrated_hundredths": 5520,
-            "reason": "专家组 pnl_1 中期检查结论", "rectify_by": None, "confirmed_by": "province:admin"}
+    data = {
+        "panel_id": "pnl_1",
+        "project_id": project_id,
+        "call_id": "call_1",
+        "category": "hv-group",
+        "institution_id": "inst_1",
+        "prefecture": "长沙市",
+        "title": "项目 1",
+        "milestone": milestone,
+        "result": result,
+        "proposed_result": result,
+        "overridden": False,
+        "calibrated_hundredths": 5520,
+        "reason": "专家组 pnl_1 中期检查结论",
+        "rectify_by": None,
+        "confirmed_by": "province:admin",
+    }
     return REVIEW_EVENTS["panel_result_confirmed"].load(data)
 
 
 @pytest.fixture
-def funded(store):  # noqa: F811
+def funded(store):  # noqa: F811 (the fixture imported above)
     budget(store, {"provincial_special": 10 * MILLION, "local_government": 10 * MILLION})
     calls.selection_finalized(store, selection(), AT, AT)
     store.emitted.clear()
     return store
 
 
-def handle(store, data):
+def handle(store, data):  # noqa: F811 (the fixture imported above)
     """As the handler runs it: inside the event's transaction."""
     return store.atomic(lambda: record_panel_result(store, data, AT))
 
 
 def test_a_confirmed_fail_withholds_and_claws_back_as_the_direct_record_would(funded):
     record = handle(funded, confirmed("app_call_1_1", "fail"))
-    assert (record["result"], record["recorded_by"], record["reason"]) == ("fail", "panel:pnl_1", "专家组 pnl_1 中期检查结论")
+    assert (record["result"], record["recorded_by"], record["reason"]) == (
+        "fail",
+        "panel:pnl_1",
+        "专家组 pnl_1 中期检查结论",
+    )
     doc = funded.project("app_call_1_1")
     assert doc["status"] == "failed"
     assert [t["state"] for t in doc["tranches"]] == ["released", "withheld", "withheld"]  # beyond_approval

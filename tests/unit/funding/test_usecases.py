@@ -2,6 +2,7 @@
 allocation and a project's milestones load, decide, write and emit, in milliseconds and
 without a server. The stack tests (tests/service/funding) keep the routes, the events on
 the wire and the parallel allocations that only a real database can race."""
+
 from datetime import datetime, timezone
 
 import pytest
@@ -11,8 +12,14 @@ from services.funding.domain.budget import BudgetKey
 from services.funding.domain.ledger import Entry, check_ledger
 from services.funding.domain.milestones import MilestoneRefused
 from services.funding.domain.refusals import (
-    AllocationImpossible, AlreadyAllocated, NoSelection, NotFundedYet, RuleExists, RuleMissing)
-from services.funding.domain.rules import AwardTier, FundingRule, TieredAward, TrancheSpec
+    AllocationImpossible,
+    AlreadyAllocated,
+    NoSelection,
+    NotFundedYet,
+    RuleExists,
+    RuleMissing,
+)
+from services.contracts.funding_rules import AwardTier, FundingRule, TieredAward, TrancheSpec
 from services.contracts.funding import money
 from services.contracts.project_events import EVENTS as PROJECT_EVENTS
 from services.funding.usecases import budgets, calls, projects
@@ -20,16 +27,33 @@ from tests.unit.funding.fakes import FakeFundingStore
 
 AT = datetime(2026, 6, 1, 2, tzinfo=timezone.utc)
 MILLION = 1_000_000
-RULE = FundingRule(TieredAward((AwardTier(1, None, MILLION),)), {"provincial_special": 1, "local_government": 1},
-                   (TrancheSpec("approval", 40), TrancheSpec("mid_term", 30), TrancheSpec("acceptance", 30)),
-                   "beyond_approval")
+RULE = FundingRule(
+    TieredAward((AwardTier(1, None, MILLION),)),
+    {"provincial_special": 1, "local_government": 1},
+    (TrancheSpec("approval", 40), TrancheSpec("mid_term", 30), TrancheSpec("acceptance", 30)),
+    "beyond_approval",
+)
 
 
 def selection(call_id="call_1", rule_id="rule_1", ranks=(1, 2), category="hv-group", year=None):
-    return {"call_id": call_id, "category": category, "funding_rule": rule_id, "quota": 5, "year": year,
-            "approved": [{"application_id": f"app_{call_id}_{rank}", "institution_id": f"inst_{rank}",
-                          "prefecture": "长沙市", "rank": rank, "title": f"项目 {rank}",
-                          "budget_request_fen": 5 * MILLION} for rank in ranks]}
+    return {
+        "call_id": call_id,
+        "category": category,
+        "funding_rule": rule_id,
+        "quota": 5,
+        "year": year,
+        "approved": [
+            {
+                "application_id": f"app_{call_id}_{rank}",
+                "institution_id": f"inst_{rank}",
+                "prefecture": "长沙市",
+                "rank": rank,
+                "title": f"项目 {rank}",
+                "budget_request_fen": 5 * MILLION,
+            }
+            for rank in ranks
+        ],
+    }
 
 
 def budget(store, amounts, year=2026, category="hv-group"):
@@ -55,9 +79,10 @@ def test_a_selection_with_its_rule_and_budget_is_allocated_on_arrival(store):
     assert call["status"] == "allocated" and call["year"] == 2026 and call["pending_reason"] is None
     assert call["history"][-1]["actor"] == "system:funding"
     assert call["total"]["by_source"] == {"provincial_special": MILLION, "local_government": MILLION}
-    assert {s: (line["reserved"], line["available"]) for s, line in
-            ((line["source"], line) for line in store.budget_lines.values())} == {
-        "provincial_special": (MILLION, 9 * MILLION), "local_government": (MILLION, 9 * MILLION)}
+    assert {
+        s: (line["reserved"], line["available"])
+        for s, line in ((line["source"], line) for line in store.budget_lines.values())
+    } == {"provincial_special": (MILLION, 9 * MILLION), "local_government": (MILLION, 9 * MILLION)}
     assert [t["state"] for t in store.project("app_call_1_1")["tranches"]] == ["released", "scheduled", "scheduled"]
     assert store.emitted_names().count("funds_allocated") == 2 and store.emitted_names().count("tranche_released") == 2
     check_ledger(entries(store))
@@ -103,8 +128,11 @@ def test_a_short_budget_allocates_nothing_keeps_the_shortfall_and_emits_budget_e
     assert isinstance(outcome, BudgetExhausted)
     assert call["status"] == "pending" and call["awards"] == []
     assert call["last_shortfall"]["shortfall"]["by_source"] == {"provincial_special": 0, "local_government": 500_000}
-    assert call["pending_reason"] == call["history"][-1]["reason"] == \
-        "the 2026 budget falls short: local_government by 500000 fen"
+    assert (
+        call["pending_reason"]
+        == call["history"][-1]["reason"]
+        == "the 2026 budget falls short: local_government by 500000 fen"
+    )
     assert store.emitted_names().count("budget_exhausted") == 2  # on arrival, and on the province's command
     assert store.projects == {} and {line["reserved"] for line in store.budget_lines.values()} == {0}
 
@@ -191,16 +219,33 @@ def test_a_milestone_of_an_unknown_project_is_none_and_of_an_unallocated_one_is_
 
 # --- a successor from the reserve list (动态调整) ------------------------------------------
 
-TIERED = FundingRule(TieredAward((AwardTier(1, 1, 3 * MILLION), AwardTier(2, None, MILLION))),
-                     {"provincial_special": 1}, RULE.tranches, "beyond_approval")
+TIERED = FundingRule(
+    TieredAward((AwardTier(1, 1, 3 * MILLION), AwardTier(2, None, MILLION))),
+    {"provincial_special": 1},
+    RULE.tranches,
+    "beyond_approval",
+)
 
 
 def replaced(place_rank=1, rank=3, successor="app_succ", call_id="call_1"):
-    return PROJECT_EVENTS["project_replaced"].load({
-        "project_id": f"app_{call_id}_{place_rank}", "call_id": call_id, "category": "hv-group", "year": 2025,
-        "left_as": "withdrawn", "place_rank": place_rank, "successor_project_id": successor,
-        "institution_id": "inst_succ", "prefecture": "衡阳市", "title": "递补项目", "rank": rank,
-        "reserve_position": 1, "budget_request_fen": 5 * MILLION, "by": "province:admin"})
+    return PROJECT_EVENTS["project_replaced"].load(
+        {
+            "project_id": f"app_{call_id}_{place_rank}",
+            "call_id": call_id,
+            "category": "hv-group",
+            "year": 2025,
+            "left_as": "withdrawn",
+            "place_rank": place_rank,
+            "successor_project_id": successor,
+            "institution_id": "inst_succ",
+            "prefecture": "衡阳市",
+            "title": "递补项目",
+            "rank": rank,
+            "reserve_position": 1,
+            "budget_request_fen": 5 * MILLION,
+            "by": "province:admin",
+        }
+    )
 
 
 @pytest.fixture
@@ -219,7 +264,11 @@ def test_a_successor_is_funded_by_the_calls_rule_at_the_rank_of_the_place_it_tak
     assert (project["award"], project["rank"], project["call_id"]) == ({"provincial_special": 3 * MILLION}, 3, "call_1")
     assert [t["state"] for t in project["tranches"]] == ["released", "scheduled", "scheduled"]
     call = store.call("call_1")
-    assert call["awards"][-1] == {"project_id": "app_succ", "rank": 3, "award": money({"provincial_special": 3 * MILLION})}
+    assert call["awards"][-1] == {
+        "project_id": "app_succ",
+        "rank": 3,
+        "award": money({"provincial_special": 3 * MILLION}),
+    }
     assert call["total"]["total"] == 3 * MILLION + MILLION + 3 * MILLION
     assert call["approved"][-1]["succeeds"] == "app_call_1_1"
     line = store.budget_lines["2026:hv-group:provincial_special"]
@@ -240,7 +289,9 @@ def test_a_successor_the_budget_does_not_cover_waits_unfunded_and_finance_is_tol
     calls.project_replaced(store, replaced(place_rank=1, rank=3), AT)
     assert store.project("app_succ") is None
     (unfunded,) = store.call("call_1")["unfunded"]
-    assert unfunded["project_id"] == "app_succ" and "falls short: provincial_special by 2000000 fen" in unfunded["reason"]
+    assert (
+        unfunded["project_id"] == "app_succ" and "falls short: provincial_special by 2000000 fen" in unfunded["reason"]
+    )
     assert store.emitted_names()[-1] == "budget_exhausted"
     assert store.budget_lines["2026:hv-group:provincial_special"]["available"] == MILLION
 

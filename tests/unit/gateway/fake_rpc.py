@@ -1,4 +1,5 @@
 """An in-process stand-in for the services behind the gateway, following the RPC reply contract."""
+
 from __future__ import annotations
 
 import base64
@@ -68,8 +69,14 @@ class FakeApplications:
     """The applications service's first methods, in memory, as the contract describes them."""
 
     PROGRAMMES = [
-        {"code": "hv-group", "name": "楚怡高水平高职高专专业群", "name_en": "high-level higher-vocational specialty group",
-         "quota": 100, "eligible_institution_types": ["higher_vocational"], "selected_count": 0},
+        {
+            "code": "hv-group",
+            "name": "楚怡高水平高职高专专业群",
+            "name_en": "high-level higher-vocational specialty group",
+            "quota": 100,
+            "eligible_institution_types": ["higher_vocational"],
+            "selected_count": 0,
+        },
     ]
 
     def __init__(self) -> None:
@@ -96,8 +103,9 @@ class FakeApplications:
         self.idempotent[key] = (fingerprint, reply)
         return reply
 
-    def create_institution(self, *, actor: dict, institution: dict, idempotency_key: str | None,
-                           request_fingerprint: str) -> dict:
+    def create_institution(
+        self, *, actor: dict, institution: dict, idempotency_key: str | None, request_fingerprint: str
+    ) -> dict:
         def create() -> dict:
             if any(i["name"] == institution["name"] for i in self.institutions.values()):
                 return problem(409, "Conflict", "An institution of this name exists.")
@@ -118,17 +126,24 @@ class FakeApplications:
             return problem(404, "Not Found", "No such institution.")
         return {"status": 200, "body": record}
 
-    def import_institutions(self, *, actor: dict, filename: str, content_b64: str, idempotency_key: str | None,
-                            request_fingerprint: str) -> dict:
+    def import_institutions(
+        self, *, actor: dict, filename: str, content_b64: str, idempotency_key: str | None, request_fingerprint: str
+    ) -> dict:
         rows = base64.b64decode(content_b64).decode("utf-8").splitlines()[1:] if filename.endswith(".csv") else []
-        return self._once(idempotency_key, request_fingerprint, lambda: {
-            "status": 201, "body": {"imported": len(rows), "institution_ids": [f"imp-{n}" for n in range(len(rows))]},
-        })
+        return self._once(
+            idempotency_key,
+            request_fingerprint,
+            lambda: {
+                "status": 201,
+                "body": {"imported": len(rows), "institution_ids": [f"imp-{n}" for n in range(len(rows))]},
+            },
+        )
 
 
 def gateway_settings(**overrides: Any) -> Settings:
-    return Settings(**{"jwt_secret": TEST_SECRET, "rate_limit_per_s": 0.0, "anonymous_rate_limit_per_s": 0.0,
-                       **overrides})
+    return Settings(
+        **{"jwt_secret": TEST_SECRET, "rate_limit_per_s": 0.0, "anonymous_rate_limit_per_s": 0.0, **overrides}
+    )
 
 
 def create_fake_app():

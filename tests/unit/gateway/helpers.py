@@ -1,4 +1,5 @@
 """Tokens and bodies the gateway tests send."""
+
 from __future__ import annotations
 
 from services.gateway.auth import mint_token
@@ -15,7 +16,11 @@ def bearer(role: str, sub: str | None = None, **claims) -> dict:
 
 def institution_body(**overrides) -> dict:
     return {
-        "name": "长沙职业技术学院", "type": "higher_vocational", "prefecture": CHANGSHA,
-        "county": "长沙县", "sponsor": "长沙市人民政府",
-        "credit_code": "12430000444880352D", **overrides,
+        "name": "长沙职业技术学院",
+        "type": "higher_vocational",
+        "prefecture": CHANGSHA,
+        "county": "长沙县",
+        "sponsor": "长沙市人民政府",
+        "credit_code": "12430000444880352D",
+        **overrides,
     }

@@ -22,11 +22,18 @@ from tests.unit.gateway.helpers import CHANGSHA, bearer
 def rsa_keys() -> tuple[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption(),
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
     ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo,
-    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(
+            serialization.Encoding.PEM,
+            serialization.PublicFormat.SubjectPublicKeyInfo,
+        )
+        .decode()
+    )
     return private, public
 
 
@@ -44,11 +51,13 @@ def test_an_hrss_token_carries_its_sponsor_and_no_other_scope():
     token = mint_token("hrss", "hrss-1", sponsor=sponsor, prefecture=CHANGSHA, secret=TEST_SECRET)
     actor = hs_verifier().verify(token)
     assert actor == Actor(sub="hrss-1", role="hrss", sponsor=sponsor)
-    assert actor.as_dict()["sponsor"] == sponsor
+    assert actor.as_claims()["sponsor"] == sponsor
 
 
 def test_the_sponsor_claim_is_dropped_from_other_roles():
-    token = mint_token("prefecture", "bureau-7", prefecture=CHANGSHA, sponsor="湖南省人力资源和社会保障厅", secret=TEST_SECRET)
+    token = mint_token(
+        "prefecture", "bureau-7", prefecture=CHANGSHA, sponsor="湖南省人力资源和社会保障厅", secret=TEST_SECRET
+    )
     assert hs_verifier().verify(token).sponsor is None
 
 
@@ -63,13 +72,19 @@ def claims(**extra) -> dict:
 REFUSED = {
     "alg none": lambda keys: unsigned_token(claims()),
     "expired": lambda keys: mint_token("province", "p", ttl_seconds=-120, secret=TEST_SECRET),
-    "nbf in the future": lambda keys: mint_token("province", "p", not_before=int(time.time()) + 600, secret=TEST_SECRET),
+    "nbf in the future": lambda keys: mint_token(
+        "province", "p", not_before=int(time.time()) + 600, secret=TEST_SECRET
+    ),
     "wrong secret": lambda keys: mint_token("province", "p", secret="another-secret-of-sufficient-length-0123456789"),
     "RS256 where HS256 is configured": lambda keys: mint_token("province", "p", private_key=keys[0]),
     "no exp": lambda keys: jwt.encode({"sub": "p", "role": "province"}, TEST_SECRET, algorithm="HS256"),
-    "institution without institution_id": lambda keys: jwt.encode(claims(role="institution"), TEST_SECRET, algorithm="HS256"),
+    "institution without institution_id": lambda keys: jwt.encode(
+        claims(role="institution"), TEST_SECRET, algorithm="HS256"
+    ),
     "prefecture without prefecture": lambda keys: jwt.encode(claims(role="prefecture"), TEST_SECRET, algorithm="HS256"),
-    "prefecture outside Hunan": lambda keys: jwt.encode(claims(role="prefecture", prefecture="广州市"), TEST_SECRET, algorithm="HS256"),
+    "prefecture outside Hunan": lambda keys: jwt.encode(
+        claims(role="prefecture", prefecture="广州市"), TEST_SECRET, algorithm="HS256"
+    ),
     "expert without expert_id": lambda keys: jwt.encode(claims(role="expert"), TEST_SECRET, algorithm="HS256"),
     "hrss without sponsor": lambda keys: jwt.encode(claims(role="hrss"), TEST_SECRET, algorithm="HS256"),
     "unknown role": lambda keys: jwt.encode(claims(role="admin"), TEST_SECRET, algorithm="HS256"),
@@ -143,8 +158,17 @@ def test_issuer_and_audience_are_checked_when_configured():
             verifier.verify(mint_token("province", "p", secret=TEST_SECRET, **wrong))
 
 
-@pytest.mark.parametrize("role, scope", [("institution", {}), ("prefecture", {"prefecture": "Changsha"}), ("expert", {}),
-                                         ("hrss", {}), ("hrss", {"sponsor": ""}), ("root", {})])
+@pytest.mark.parametrize(
+    "role, scope",
+    [
+        ("institution", {}),
+        ("prefecture", {"prefecture": "Changsha"}),
+        ("expert", {}),
+        ("hrss", {}),
+        ("hrss", {"sponsor": ""}),
+        ("root", {}),
+    ],
+)
 def test_mint_token_refuses_a_token_the_gateway_would_refuse(role, scope):
     with pytest.raises(ValueError):
         mint_token(role, "x", secret=TEST_SECRET, **scope)

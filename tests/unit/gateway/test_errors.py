@@ -25,11 +25,15 @@ def assert_problem(response, status: int) -> dict:
 
 
 def post_json(client, headers, body, path="/v1/institutions", **kwargs):
-    return client.post(path, data=body if isinstance(body, (bytes, str)) else json.dumps(body),
-                       headers={"Content-Type": "application/json", **headers, **kwargs.pop("extra", {})}, **kwargs)
+    return client.post(
+        path,
+        data=body if isinstance(body, (bytes, str)) else json.dumps(body),
+        headers={"Content-Type": "application/json", **headers, **kwargs.pop("extra", {})},
+        **kwargs,
+    )
 
 
-@pytest.mark.parametrize("raw", [b'{"name": ', b"[1, 2", b"", b'{"a": NaN}', "{\"name\": \"\xff\"}".encode("latin-1")])
+@pytest.mark.parametrize("raw", [b'{"name": ', b"[1, 2", b"", b'{"a": NaN}', '{"name": "\xff"}'.encode("latin-1")])
 def test_malformed_json_is_a_400(client, as_province, raw):
     document = assert_problem(post_json(client, as_province, raw), 400)
     assert document["type"] == "urn:chuyi:problem:malformed-request"
@@ -56,7 +60,8 @@ def test_a_chunked_body_over_the_limit_is_a_413(rpc, as_province):
     client = create_app(gateway_settings(max_body_bytes=64), rpc).test_client()
     # No usable length up front: the limit must hold while reading, as for a chunked body from gunicorn.
     response = client.post(
-        "/v1/institutions", input_stream=io.BytesIO(json.dumps(institution_body()).encode()),
+        "/v1/institutions",
+        input_stream=io.BytesIO(json.dumps(institution_body()).encode()),
         headers={**as_province, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
         environ_overrides={"wsgi.input_terminated": True},
     )
@@ -64,7 +69,9 @@ def test_a_chunked_body_over_the_limit_is_a_413(rpc, as_province):
     assert_problem(response, 413)
 
 
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/json; charset=gbk"])
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/json; charset=gbk"]
+)
 def test_a_non_json_body_is_a_415(client, as_province, content_type):
     headers = {**as_province, **({"Content-Type": content_type} if content_type else {})}
     response = client.post("/v1/institutions", data=json.dumps(institution_body()), headers=headers)
@@ -95,11 +102,14 @@ def test_an_unknown_query_parameter_is_a_422(client, as_province):
     assert document["errors"] == {"colour": ["Unknown field."]}
 
 
-@pytest.mark.parametrize("error, status", [
-    (ServiceUnavailable("applications", "connection refused"), 503),
-    (ServiceTimeout("applications", "no answer in 10 s"), 504),
-    (ServiceBusy("applications", "its database is not available"), 503),
-])
+@pytest.mark.parametrize(
+    "error, status",
+    [
+        (ServiceUnavailable("applications", "connection refused"), 503),
+        (ServiceTimeout("applications", "no answer in 10 s"), 504),
+        (ServiceBusy("applications", "its database is not available"), 503),
+    ],
+)
 def test_an_unreachable_or_slow_service_asks_to_retry_later(client, rpc, as_province, settings, error, status):
     def fail(**kwargs):
         raise error
@@ -117,11 +127,19 @@ def test_a_broker_outage_is_a_503(client, rpc, as_province):
     assert_problem(client.get("/v1/programmes", headers=as_province), 503)
 
 
-@pytest.mark.parametrize("reply", [
-    None, {"body": {}}, {"status": "200", "body": {}}, {"status": 200}, {"status": 500, "problem": {"title": "x", "detail": "y"}},
-    {"status": 404, "problem": {"title": "x"}}, {"status": 422, "problem": {"title": "x", "detail": "y", "errors": {"a": "b"}}},
-    {"status": 409, "problem": {"title": "x", "detail": "y", "type": "Not A Slug"}},
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        None,
+        {"body": {}},
+        {"status": "200", "body": {}},
+        {"status": 200},
+        {"status": 500, "problem": {"title": "x", "detail": "y"}},
+        {"status": 404, "problem": {"title": "x"}},
+        {"status": 422, "problem": {"title": "x", "detail": "y", "errors": {"a": "b"}}},
+        {"status": 409, "problem": {"title": "x", "detail": "y", "type": "Not A Slug"}},
+    ],
+)
 def test_a_reply_breaking_the_contract_is_a_502(client, rpc, as_province, reply):
     rpc.on("applications", "list_programmes", lambda **kwargs: reply)
     assert_problem(client.get("/v1/programmes", headers=as_province), 502)
@@ -149,10 +167,19 @@ def test_an_unexpected_error_is_a_500_with_only_the_request_id(client, rpc, as_p
 
 
 def test_a_service_problem_becomes_problem_json_with_its_errors(client, rpc, as_province):
-    rpc.on("applications", "list_programmes", lambda **kwargs: {"status": 409, "problem": {
-        "title": "Call closed", "detail": "The call closed on 2026-03-01.", "type": "call-closed",
-        "errors": {"call_id": ["closed"]},
-    }})
+    rpc.on(
+        "applications",
+        "list_programmes",
+        lambda **kwargs: {
+            "status": 409,
+            "problem": {
+                "title": "Call closed",
+                "detail": "The call closed on 2026-03-01.",
+                "type": "call-closed",
+                "errors": {"call_id": ["closed"]},
+            },
+        },
+    )
     document = assert_problem(client.get("/v1/programmes", headers=as_province), 409)
     assert document["type"] == "urn:chuyi:problem:call-closed"
     assert document["title"] == "Call closed"

@@ -1,4 +1,5 @@
 """gunicorn with the checked-in config serves the app and stops cleanly on SIGTERM."""
+
 from __future__ import annotations
 
 import json
@@ -43,17 +44,31 @@ def healthz_count(metrics: str) -> float:
 def test_gunicorn_serves_with_json_logs_pooled_metrics_and_exits_cleanly_on_sigterm(tmp_path):
     port, metrics_port = free_port(), free_port()
     env = {
-        **os.environ, "PYTHONPATH": str(REPO_ROOT), "GATEWAY_BIND": f"127.0.0.1:{port}",
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "GATEWAY_BIND": f"127.0.0.1:{port}",
         "GATEWAY_METRICS_BIND": f"127.0.0.1:{metrics_port}",
-        "GATEWAY_WORKERS": "2", "GATEWAY_THREADS": "2", "GATEWAY_GRACEFUL_TIMEOUT_S": "5",
+        "GATEWAY_WORKERS": "2",
+        "GATEWAY_THREADS": "2",
+        "GATEWAY_GRACEFUL_TIMEOUT_S": "5",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
     }
     stdout, stderr = tmp_path / "stdout.log", tmp_path / "stderr.log"
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(CONFIG), "--no-control-socket",
-             "tests.unit.gateway.fake_rpc:create_fake_app()"],
-            cwd=REPO_ROOT, env=env, stdout=out, stderr=err,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                str(CONFIG),
+                "--no-control-socket",
+                "tests.unit.gateway.fake_rpc:create_fake_app()",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=err,
         )
         try:
             base = f"http://127.0.0.1:{port}"

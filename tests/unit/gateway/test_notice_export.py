@@ -1,5 +1,6 @@
 """The public notice's list as a download, without a token: XLSX (read back with openpyxl)
 and PDF (its text read back from the page's content stream)."""
+
 from __future__ import annotations
 
 import base64
@@ -12,29 +13,58 @@ from openpyxl import load_workbook
 
 from services.gateway.exports import PDF
 from services.gateway.routing import XLSX
-from services.review.schemas import NoticeEntryOut, NoticeOut
+from services.contracts.review_api import NoticeEntryOut, NoticeOut
 from tests.unit.gateway.fake_rpc import problem
 
 TITLE = "2026年楚怡高水平高职高专专业群遴选"
 NOTICE = {
-    "call_id": "call_0123", "call_title": TITLE, "category": "hv-group", "status": "published",
-    "opens_at": "2026-03-02T01:00:00.000Z", "closes_at": "2026-03-06T09:30:00.000Z", "window_open": True,
+    "call_id": "call_0123",
+    "call_title": TITLE,
+    "category": "hv-group",
+    "status": "published",
+    "opens_at": "2026-03-02T01:00:00.000Z",
+    "closes_at": "2026-03-06T09:30:00.000Z",
+    "window_open": True,
     "selected": [
-        {"rank": 1, "application_id": "app_1", "title": "智能制造专业群", "institution_name": "长沙职业技术学院",
-         "prefecture": "长沙市"},
-        {"rank": 2, "application_id": "app_2", "title": "现代农业专业群", "institution_name": "湖南生物机电职业技术学院",
-         "prefecture": "长沙市"},
+        {
+            "rank": 1,
+            "application_id": "app_1",
+            "title": "智能制造专业群",
+            "institution_name": "长沙职业技术学院",
+            "prefecture": "长沙市",
+        },
+        {
+            "rank": 2,
+            "application_id": "app_2",
+            "title": "现代农业专业群",
+            "institution_name": "湖南生物机电职业技术学院",
+            "prefecture": "长沙市",
+        },
     ],
-    "removed": [{"rank": 3, "application_id": "app_3", "title": "轨道交通专业群", "institution_name": "株洲某职业学院",
-                 "prefecture": "株洲市"}],
+    "removed": [
+        {
+            "rank": 3,
+            "application_id": "app_3",
+            "title": "轨道交通专业群",
+            "institution_name": "株洲某职业学院",
+            "prefecture": "株洲市",
+        }
+    ],
     "open_objections": 1,
 }
 
 
 @pytest.fixture(autouse=True)
 def review(rpc):
-    rpc.on("review", "get_notice", lambda call_id: {"status": 200, "body": {**NOTICE, "call_id": call_id}}
-           if call_id == "call_0123" else problem(404, "Not Found", "No public notice has been published for this call."))
+    rpc.on(
+        "review",
+        "get_notice",
+        lambda call_id: (
+            {"status": 200, "body": {**NOTICE, "call_id": call_id}}
+            if call_id == "call_0123"
+            else problem(404, "Not Found", "No public notice has been published for this call.")
+        ),
+    )
 
 
 def test_the_notice_here_has_the_fields_of_the_review_service_s_notice():

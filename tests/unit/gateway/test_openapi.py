@@ -86,11 +86,16 @@ def test_secured_operations_declare_their_roles_and_problems(spec):
     assert "403" not in spec["paths"]["/v1/programmes"]["get"]["responses"]  # any role may
 
 
-@pytest.mark.parametrize(("path", "downloads"), [
-    ("/v1/reports/progress", {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}),
-    ("/v1/calls/{call_id}/notice", {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                                    "application/pdf"}),
-])
+@pytest.mark.parametrize(
+    ("path", "downloads"),
+    [
+        ("/v1/reports/progress", {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}),
+        (
+            "/v1/calls/{call_id}/notice",
+            {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "application/pdf"},
+        ),
+    ],
+)
 def test_an_answer_offered_as_a_download_documents_its_media_types(spec, path, downloads):
     ok = spec["paths"][path]["get"]["responses"]["200"]
     assert set(ok["content"]) == {"application/json", *downloads}

@@ -136,6 +136,8 @@ def test_with_a_multiprocess_directory_metrics_sum_every_worker_process(tmp_path
         "print(create_fake_app().test_client().get('/metrics', base_url='http://127.0.0.1:9100').get_data(as_text=True))\n"
     )
     env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env, cwd=REPO_ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env, cwd=REPO_ROOT
+    )
     assert done.returncode == 0, done.stderr
     assert sample(done.stdout, "chuyi_gateway_requests_total", route="/healthz", status="200") == 5

@@ -1,4 +1,5 @@
 """The list conventions, through a route module added the way each service issue adds its own."""
+
 from __future__ import annotations
 
 import pytest
@@ -37,9 +38,14 @@ def list_calls(call):
 
 @pytest.fixture
 def client(rpc):
-    rpc.on("applications", "list_calls", lambda actor, limit, cursor=None, **filters: {
-        "status": 200, "body": {"items": [{"id": f"call-{n}"} for n in range(limit)], "next_cursor": "abc"},
-    })
+    rpc.on(
+        "applications",
+        "list_calls",
+        lambda actor, limit, cursor=None, **filters: {
+            "status": 200,
+            "body": {"items": [{"id": f"call-{n}"} for n in range(limit)], "next_cursor": "abc"},
+        },
+    )
     app = create_app(gateway_settings(), rpc)
     app.register_blueprint(calls)
     return app.test_client()
@@ -53,7 +59,9 @@ def test_limit_defaults_and_cursor_and_filters_reach_the_service(client, rpc):
     assert (kwargs["limit"], kwargs["cursor"], kwargs["category"]) == (20, "abc", "hv-group")
 
 
-@pytest.mark.parametrize("query", ["limit=0", f"limit={MAX_PAGE_SIZE + 1}", "limit=ten", "cursor=", "cursor=%E7%AC%AC2%E9%A1%B5"])
+@pytest.mark.parametrize(
+    "query", ["limit=0", f"limit={MAX_PAGE_SIZE + 1}", "limit=ten", "cursor=", "cursor=%E7%AC%AC2%E9%A1%B5"]
+)
 def test_a_limit_or_cursor_out_of_bounds_is_a_422_naming_it(client, query):
     response = client.get(f"/v1/calls?{query}", headers=bearer("finance"))
     assert response.status_code == 422

@@ -1,5 +1,6 @@
 """The progress report: composed from the applications and funding services' answers, per
 category and per prefecture, scoped to the caller, as JSON or XLSX; and the dashboard page."""
+
 from __future__ import annotations
 
 import io
@@ -9,7 +10,7 @@ import pytest
 from openpyxl import load_workbook
 
 from services.contracts.catalogue import catalogue
-from services.applications.domain.institutions import PREFECTURES
+from services.contracts.reference import PREFECTURES
 from services.funding.domain.money import SOURCES
 from services.gateway.progress import PROVINCE_SCOPE, compose_report
 from services.gateway.routing import XLSX
@@ -30,14 +31,24 @@ def by_source(**amounts) -> dict:
 
 
 FUNDING = [
-    {"category": "hv-group", "prefecture": CHANGSHA, "projects": 3,
-     "allocated": by_source(provincial_special=3_000_000, social=600_000),
-     "disbursed": by_source(provincial_special=1_200_000, social=240_000),
-     "clawed_back": by_source(), "milestones_passed": {"mid_term": 2, "acceptance": 1}},
-    {"category": "hv-group", "prefecture": HENGYANG, "projects": 1,
-     "allocated": by_source(provincial_special=1_000_000, local_special_bond=500_000),
-     "disbursed": by_source(provincial_special=700_000, local_special_bond=350_000),
-     "clawed_back": by_source(provincial_special=300_000), "milestones_passed": {"mid_term": 1, "acceptance": 0}},
+    {
+        "category": "hv-group",
+        "prefecture": CHANGSHA,
+        "projects": 3,
+        "allocated": by_source(provincial_special=3_000_000, social=600_000),
+        "disbursed": by_source(provincial_special=1_200_000, social=240_000),
+        "clawed_back": by_source(),
+        "milestones_passed": {"mid_term": 2, "acceptance": 1},
+    },
+    {
+        "category": "hv-group",
+        "prefecture": HENGYANG,
+        "projects": 1,
+        "allocated": by_source(provincial_special=1_000_000, local_special_bond=500_000),
+        "disbursed": by_source(provincial_special=700_000, local_special_bond=350_000),
+        "clawed_back": by_source(provincial_special=300_000),
+        "milestones_passed": {"mid_term": 1, "acceptance": 0},
+    },
 ]
 
 
@@ -63,14 +74,18 @@ def row(rows: list[dict], key: str, value: str) -> dict:
 
 # ---------------------------------------------------------------- composition (pure)
 
+
 def test_the_province_sees_every_category_with_its_quota_and_every_prefecture():
     report = compose_report(PROVINCE_SCOPE, approvals(), {"cells": FUNDING}, AT)
     assert [c["code"] for c in report["categories"]] == [c.code for c in catalogue()]
     assert [p["prefecture"] for p in report["prefectures"]] == list(PREFECTURES)
     hv_group = row(report["categories"], "code", "hv-group")
     assert (hv_group["quota"], hv_group["approved"], hv_group["funded_projects"]) == (100, 5, 4)
-    assert hv_group["allocated"] == {"currency": "CNY", "total": 5_100_000, "by_source": by_source(
-        provincial_special=4_000_000, local_special_bond=500_000, social=600_000)}
+    assert hv_group["allocated"] == {
+        "currency": "CNY",
+        "total": 5_100_000,
+        "by_source": by_source(provincial_special=4_000_000, local_special_bond=500_000, social=600_000),
+    }
     assert hv_group["disbursed"]["total"] == 2_490_000 and hv_group["clawed_back"]["total"] == 300_000
     assert hv_group["milestones_passed"] == {"mid_term": 3, "acceptance": 1}
     untouched = row(report["categories"], "code", "master-teacher")
@@ -98,8 +113,12 @@ def test_the_totals_add_up_the_rows():
 
 
 def test_a_prefecture_scope_has_its_own_row_only():
-    report = compose_report(HENGYANG, approvals(scoped(APPROVED, {"role": "prefecture", "prefecture": HENGYANG})),
-                            {"cells": FUNDING[1:]}, AT)
+    report = compose_report(
+        HENGYANG,
+        approvals(scoped(APPROVED, {"role": "prefecture", "prefecture": HENGYANG})),
+        {"cells": FUNDING[1:]},
+        AT,
+    )
     assert report["scope"] == HENGYANG
     assert [p["prefecture"] for p in report["prefectures"]] == [HENGYANG]
     assert row(report["categories"], "code", "hv-group")["approved"] == 2
@@ -115,6 +134,7 @@ def test_a_category_outside_the_catalogue_still_counts_in_a_row_of_its_own():
 
 
 # ---------------------------------------------------------------- the route
+
 
 def test_the_province_gets_the_report_as_json(client, rpc, as_province):
     response = client.get("/v1/reports/progress", headers=as_province)
@@ -140,8 +160,9 @@ def test_a_prefecture_bureau_sees_only_its_own_prefecture(client, rpc):
     assert all(call.kwargs["actor"]["prefecture"] == HENGYANG for call in rpc.calls if call.method == "progress_report")
 
 
-@pytest.mark.parametrize("role, scope", [("institution", {"institution_id": "i-1"}), ("expert", {"expert_id": "e"}),
-                                         ("finance", {})])
+@pytest.mark.parametrize(
+    "role, scope", [("institution", {"institution_id": "i-1"}), ("expert", {"expert_id": "e"}), ("finance", {})]
+)
 def test_other_roles_may_not_see_the_report(client, rpc, role, scope):
     assert client.get("/v1/reports/progress", headers=bearer(role, **scope)).status_code == 403
     assert not [call for call in rpc.calls if call.method == "progress_report"]
@@ -170,8 +191,13 @@ def sheet_rows(book, name: str) -> list[tuple]:
 @pytest.mark.parametrize("how", [{"query_string": {"format": "xlsx"}}, {"headers": {"Accept": XLSX}}])
 def test_the_report_as_xlsx_has_the_same_figures_under_chinese_headers(client, as_province, how):
     report = client.get("/v1/reports/progress", headers=as_province).json
-    book = workbook(client.get("/v1/reports/progress", query_string=how.get("query_string"),
-                               headers={**as_province, **how.get("headers", {})}))
+    book = workbook(
+        client.get(
+            "/v1/reports/progress",
+            query_string=how.get("query_string"),
+            headers={**as_province, **how.get("headers", {})},
+        )
+    )
     assert book.sheetnames == ["按类别", "按市州", "市州分类别立项", "说明"]
     header, *rows = sheet_rows(book, "按类别")
     assert header[:5] == ("类别代码", "类别", "2025年目标", "已立项", "已拨款项目")
@@ -206,6 +232,7 @@ def test_a_format_the_report_does_not_offer_is_a_422_naming_the_parameter(client
 
 
 # ---------------------------------------------------------------- the dashboard page
+
 
 def test_the_dashboard_page_is_served_without_a_token_and_loads_its_script(client):
     page = client.get("/dashboard")

@@ -21,10 +21,16 @@ def create(client, headers, body=None, key=None):
     return client.post("/v1/institutions", json=body or institution_body(), headers={**headers, **extra})
 
 
-@pytest.mark.parametrize("role, scope", [
-    ("province", {}), ("finance", {}), ("expert", {"expert_id": "e-1"}),
-    ("institution", {"institution_id": "i-1"}), ("prefecture", {"prefecture": CHANGSHA}),
-])
+@pytest.mark.parametrize(
+    "role, scope",
+    [
+        ("province", {}),
+        ("finance", {}),
+        ("expert", {"expert_id": "e-1"}),
+        ("institution", {"institution_id": "i-1"}),
+        ("prefecture", {"prefecture": CHANGSHA}),
+    ],
+)
 def test_any_role_lists_the_programmes_and_the_actor_is_forwarded(client, rpc, role, scope):
     response = client.get("/v1/programmes", headers=bearer(role, "who-1", **scope))
     assert response.status_code == 200
@@ -34,10 +40,15 @@ def test_any_role_lists_the_programmes_and_the_actor_is_forwarded(client, rpc, r
     assert {k: v for k, v in actor.items() if k not in ("sub", "role") and v is not None} == scope
 
 
-@pytest.mark.parametrize("role, scope", [
-    ("institution", {"institution_id": "i-1"}), ("prefecture", {"prefecture": CHANGSHA}), ("expert", {"expert_id": "e"}),
-    ("finance", {}),
-])
+@pytest.mark.parametrize(
+    "role, scope",
+    [
+        ("institution", {"institution_id": "i-1"}),
+        ("prefecture", {"prefecture": CHANGSHA}),
+        ("expert", {"expert_id": "e"}),
+        ("finance", {}),
+    ],
+)
 def test_only_the_province_registers_institutions(client, rpc, role, scope):
     response = create(client, bearer(role, **scope))
     assert response.status_code == 403
@@ -113,16 +124,22 @@ def test_the_fingerprint_ignores_key_order_and_spacing(client, rpc, as_province)
     body = institution_body()
     create(client, as_province, body, key="k-2")
     reordered = json.dumps(dict(reversed(list(body.items()))), indent=2, ensure_ascii=False)
-    response = client.post("/v1/institutions", data=reordered.encode(),
-                           headers={**as_province, "Idempotency-Key": "k-2", "Content-Type": "application/json"})
+    response = client.post(
+        "/v1/institutions",
+        data=reordered.encode(),
+        headers={**as_province, "Idempotency-Key": "k-2", "Content-Type": "application/json"},
+    )
     assert response.status_code == 201
     assert response.headers["Idempotent-Replayed"] == "true"
 
 
 @pytest.mark.parametrize("key", ["", "has space", "x" * 256, "ключ", "-leading-dash"])
 def test_a_malformed_idempotency_key_is_a_400_naming_the_header(client, as_province, key):
-    response = client.post("/v1/institutions", json=institution_body(),
-                           headers={**as_province, "Idempotency-Key": key.encode("utf-8").decode("latin-1")})
+    response = client.post(
+        "/v1/institutions",
+        json=institution_body(),
+        headers={**as_province, "Idempotency-Key": key.encode("utf-8").decode("latin-1")},
+    )
     assert response.status_code == 400
     assert "Idempotency-Key" in response.json["errors"]
 
@@ -137,15 +154,23 @@ def upload(client, headers, **kwargs):
 
 
 def test_a_multipart_csv_upload_is_forwarded_with_its_name_and_content(client, rpc, as_province):
-    response = upload(client, as_province, data={"file": (io.BytesIO(CSV_TEXT.encode()), "湖南院校名单.csv")},
-                      content_type="multipart/form-data")
+    response = upload(
+        client,
+        as_province,
+        data={"file": (io.BytesIO(CSV_TEXT.encode()), "湖南院校名单.csv")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 201
     assert response.json["imported"] == 2
     forwarded = rpc.last("import_institutions").kwargs
     assert forwarded["filename"] == "湖南院校名单.csv"
     assert base64.b64decode(forwarded["content_b64"]).decode() == CSV_TEXT
-    assert forwarded["request_fingerprint"] == hashlib.sha256(canonical_json(
-        {"filename": "湖南院校名单.csv", "content_b64": forwarded["content_b64"]})).hexdigest()
+    assert (
+        forwarded["request_fingerprint"]
+        == hashlib.sha256(
+            canonical_json({"filename": "湖南院校名单.csv", "content_b64": forwarded["content_b64"]})
+        ).hexdigest()
+    )
 
 
 @pytest.mark.parametrize("content_type, suffix", [("text/csv", ".csv"), (XLSX, ".xlsx")])
@@ -162,24 +187,32 @@ def test_an_upload_may_be_larger_than_a_json_body(rpc, as_province):
     assert upload(client, as_province, data=content, content_type="text/csv").status_code == 201
     too_big = upload(client, as_province, data=content * 2, content_type="text/csv")
     assert too_big.status_code == 413
-    multipart = upload(client, as_province, data={"file": (io.BytesIO(content * 2), "big.csv")}, content_type="multipart/form-data")
+    multipart = upload(
+        client, as_province, data={"file": (io.BytesIO(content * 2), "big.csv")}, content_type="multipart/form-data"
+    )
     assert multipart.status_code == 413
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"data": b"name\n", "content_type": "application/json"},
-    {"data": b"name\n", "content_type": "application/pdf"},
-    {"data": {"file": (io.BytesIO(b"%PDF"), "list.pdf")}, "content_type": "multipart/form-data"},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"data": b"name\n", "content_type": "application/json"},
+        {"data": b"name\n", "content_type": "application/pdf"},
+        {"data": {"file": (io.BytesIO(b"%PDF"), "list.pdf")}, "content_type": "multipart/form-data"},
+    ],
+)
 def test_an_upload_that_is_not_csv_or_xlsx_is_a_415(client, as_province, kwargs):
     assert upload(client, as_province, **kwargs).status_code == 415
 
 
-@pytest.mark.parametrize("data, field", [
-    ({"file": (io.BytesIO(b""), "empty.csv")}, "file"),
-    ({"other": (io.BytesIO(b"a"), "a.csv")}, "other"),
-    ({"file": (io.BytesIO(b"a"), "a.csv"), "note": "x"}, "note"),
-])
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"file": (io.BytesIO(b""), "empty.csv")}, "file"),
+        ({"other": (io.BytesIO(b"a"), "a.csv")}, "other"),
+        ({"file": (io.BytesIO(b"a"), "a.csv"), "note": "x"}, "note"),
+    ],
+)
 def test_a_bad_multipart_form_is_a_422_naming_the_field(client, as_province, data, field):
     response = upload(client, as_province, data=data, content_type="multipart/form-data")
     assert response.status_code == 422
@@ -207,6 +240,7 @@ def test_a_portal_asking_again_for_unchanged_programmes_gets_304_without_the_bod
 
 def test_the_public_notice_may_be_kept_by_caches_but_is_revalidated(client, rpc):
     from tests.unit.gateway.test_notice_export import NOTICE
+
     rpc.on("review", "get_notice", lambda call_id: {"status": 200, "body": NOTICE})
     first = client.get("/v1/calls/call_0123/notice")
     assert first.headers["Cache-Control"] == "public, no-cache"
@@ -220,5 +254,6 @@ def test_the_public_notice_may_be_kept_by_caches_but_is_revalidated(client, rpc)
 
 def test_a_write_answer_carries_no_etag(client, rpc, as_province):
     from tests.unit.gateway.helpers import institution_body
+
     answer = client.post("/v1/institutions", json=institution_body(), headers=as_province)
     assert answer.status_code == 201 and "ETag" not in answer.headers

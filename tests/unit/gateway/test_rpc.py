@@ -13,7 +13,12 @@ from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 from services.gateway import rpc as rpc_module
 from services.gateway.requestid import request_id
 from services.gateway.rpc import (
-    ClusterRpcClient, ConsumerWatch, ServiceBusy, ServiceFailed, ServiceTimeout, ServiceUnavailable,
+    ClusterRpcClient,
+    ConsumerWatch,
+    ServiceBusy,
+    ServiceFailed,
+    ServiceTimeout,
+    ServiceUnavailable,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -66,15 +71,18 @@ def test_a_healthy_proxy_is_reused_and_carries_the_request_id(proxies):
     assert proxies.created[0].config == {"AMQP_URI": "amqp://broker/"}
 
 
-@pytest.mark.parametrize("failure, raised, discarded", [
-    (RpcTimeout(1), ServiceTimeout, True),
-    (ConnectionResetError("reset by peer"), ServiceUnavailable, True),
-    (RuntimeError("This consumer has been disconnected"), ServiceUnavailable, True),
-    (UnknownService("applications"), ServiceUnavailable, False),
-    (RemoteError("KeyError", "'x'"), ServiceFailed, False),
-    (RemoteError("ServerSelectionTimeoutError", "127.0.0.1:27117: connection refused"), ServiceBusy, False),
-    (RemoteError("AutoReconnect", "connection closed"), ServiceBusy, False),
-])
+@pytest.mark.parametrize(
+    "failure, raised, discarded",
+    [
+        (RpcTimeout(1), ServiceTimeout, True),
+        (ConnectionResetError("reset by peer"), ServiceUnavailable, True),
+        (RuntimeError("This consumer has been disconnected"), ServiceUnavailable, True),
+        (UnknownService("applications"), ServiceUnavailable, False),
+        (RemoteError("KeyError", "'x'"), ServiceFailed, False),
+        (RemoteError("ServerSelectionTimeoutError", "127.0.0.1:27117: connection refused"), ServiceBusy, False),
+        (RemoteError("AutoReconnect", "connection closed"), ServiceBusy, False),
+    ],
+)
 def test_failures_map_to_rpc_errors_and_broken_proxies_are_not_reused(proxies, failure, raised, discarded):
     client = ClusterRpcClient("amqp://broker/")
     proxies.script = [failure]
@@ -206,8 +214,13 @@ def test_the_wsgi_app_imports_without_connecting_or_monkey_patching():
         "assert socket.socket.__module__ == 'socket', socket.socket\n"
         "print(w.app.name)\n"
     )
-    env = {"AMQP_URI": f"amqp://guest:guest@127.0.0.1:{closed_port()}/", "PATH": "/usr/bin:/bin",
-           "CHUYI_ENV": "development"}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env, cwd=REPO_ROOT)
+    env = {
+        "AMQP_URI": f"amqp://guest:guest@127.0.0.1:{closed_port()}/",
+        "PATH": "/usr/bin:/bin",
+        "CHUYI_ENV": "development",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env, cwd=REPO_ROOT
+    )
     assert done.returncode == 0, done.stderr
     assert "services.gateway.app" in done.stdout

@@ -1,4 +1,5 @@
 """What an outside probe found at the gateway (issue 15), each pinned."""
+
 from __future__ import annotations
 
 import io
@@ -23,12 +24,15 @@ def test_no_text_in_a_spreadsheet_becomes_a_formula(text):
 
 def test_the_public_notice_writes_a_formula_title_as_text(client, rpc):
     from tests.unit.gateway.test_notice_export import NOTICE
+
     entry = {**NOTICE["selected"][0], "title": FORMULAS[0], "institution_name": FORMULAS[1]}
-    rpc.on("review", "get_notice", lambda call_id: {"status": 200, "body": {
-        **NOTICE, "call_title": "=1+1", "selected": [entry], "removed": []}})
+    rpc.on(
+        "review",
+        "get_notice",
+        lambda call_id: {"status": 200, "body": {**NOTICE, "call_title": "=1+1", "selected": [entry], "removed": []}},
+    )
     book = load_workbook(io.BytesIO(client.get("/v1/calls/call_0123/notice?format=xlsx").data))
-    formulas = [cell.coordinate for sheet in book for row in sheet.iter_rows() for cell in row
-                if cell.data_type == "f"]
+    formulas = [cell.coordinate for sheet in book for row in sheet.iter_rows() for cell in row if cell.data_type == "f"]
     assert formulas == []
     assert list(book["公示名单"].iter_rows(values_only=True))[1][1:3] == ("'" + FORMULAS[0], "'" + FORMULAS[1])
 
@@ -36,6 +40,7 @@ def test_the_public_notice_writes_a_formula_title_as_text(client, rpc):
 @pytest.mark.parametrize("path", ["/dashboard", "/docs"])
 def test_pages_forbid_framing_and_sniffing_and_carry_their_styles_by_nonce(client, path):
     import re
+
     response = client.get(path)
     assert response.status_code == 200
     policy = response.headers["Content-Security-Policy"]
@@ -49,6 +54,7 @@ def test_pages_forbid_framing_and_sniffing_and_carry_their_styles_by_nonce(clien
 
 def test_authenticated_json_is_never_cached(client, rpc):
     from tests.unit.gateway.helpers import bearer
+
     rpc.on("applications", "list_programmes", lambda **kw: {"status": 200, "body": {"items": [], "next_cursor": None}})
     response = client.get("/v1/programmes", headers=bearer("province"))
     assert "no-store" in response.headers["Cache-Control"]
@@ -58,6 +64,7 @@ def test_authenticated_json_is_never_cached(client, rpc):
 
 def test_a_lone_surrogate_or_a_65_bit_integer_is_refused_at_the_edge(client, rpc):
     from tests.unit.gateway.helpers import bearer, institution_body
+
     headers = {**bearer("province"), "Content-Type": "application/json"}
     for body, field in ((institution_body(name="\ud800"), "name"), ({**institution_body(), "junk": 2**64}, "junk")):
         response = client.post("/v1/institutions", data=json.dumps(body), headers=headers)
@@ -70,6 +77,7 @@ def test_a_token_whose_scope_claim_is_not_unicode_is_a_401(client):
 
     import jwt
     from tests.unit.gateway.fake_rpc import TEST_SECRET
+
     claims = {"sub": "i", "role": "institution", "institution_id": "inst_\ud800", "exp": int(time.time()) + 60}
     token = jwt.encode(claims, TEST_SECRET, algorithm="HS256")
     response = client.get("/v1/programmes", headers={"Authorization": f"Bearer {token}"})
@@ -80,21 +88,24 @@ def test_outside_development_the_gateway_refuses_to_start_with_the_published_sec
     from services.common.config import UnsafeSecret
     from services.gateway.app import create_app
     from services.gateway.settings import Settings
+
     for environ in ({}, {"JWT_SECRET": Settings().jwt_secret}):
         with pytest.raises(UnsafeSecret, match="JWT_SECRET"):
             create_app(Settings.from_env(environ), rpc)
     assert create_app(Settings.from_env({"CHUYI_ENV": "development"}), rpc)
-    real = {"JWT_SECRET": "a-real-secret-of-this-deployment-0123456789",
-            "INTERNAL_SIGNING_SECRET": "an-internal-secret-of-this-deployment"}
+    real = {
+        "JWT_SECRET": "a-real-secret-of-this-deployment-0123456789",
+        "INTERNAL_SIGNING_SECRET": "an-internal-secret-of-this-deployment",
+    }
     assert create_app(Settings.from_env(real), rpc)
-    for environ in ({"JWT_SECRET": real["JWT_SECRET"]},
-                    {**real, "INTERNAL_SIGNING_SECRET": DEV_INTERNAL_SECRET}):
+    for environ in ({"JWT_SECRET": real["JWT_SECRET"]}, {**real, "INTERNAL_SIGNING_SECRET": DEV_INTERNAL_SECRET}):
         with pytest.raises(UnsafeSecret, match="INTERNAL_SIGNING_SECRET"):
             create_app(Settings.from_env(environ), rpc)
 
 
 def test_outside_development_the_applications_service_refuses_the_published_internal_secret():
     from services.common.config import UnsafeSecret
+
     for environ in ({}, {"INTERNAL_SIGNING_SECRET": DEV_INTERNAL_SECRET}):
         with pytest.raises(UnsafeSecret, match="INTERNAL_SIGNING_SECRET"):
             internal_secret(environ)
@@ -105,6 +116,7 @@ def test_outside_development_the_applications_service_refuses_the_published_inte
 def test_outside_development_no_service_starts_without_its_own_person_key_secret():
     from services.common.config import UnsafeSecret
     from services.common.identity import DEV_PERSON_KEY_SECRET, person_key_secret
+
     for environ in ({}, {"PERSON_KEY_SECRET": DEV_PERSON_KEY_SECRET}):
         with pytest.raises(UnsafeSecret, match="PERSON_KEY_SECRET"):
             person_key_secret(environ)
@@ -114,6 +126,7 @@ def test_outside_development_no_service_starts_without_its_own_person_key_secret
 
 def test_a_token_valid_for_centuries_is_refused(client):
     from tests.unit.gateway.helpers import bearer
+
     response = client.get("/v1/programmes", headers=bearer("province", ttl_seconds=300 * 365 * 86400))
     assert response.status_code == 401 and "longer than" in response.json["detail"]
 
@@ -121,8 +134,12 @@ def test_a_token_valid_for_centuries_is_refused(client):
 @pytest.mark.parametrize("role, scope", [("province", {}), ("finance", {}), ("expert", {"expert_id": "exp_1"})])
 def test_only_the_parties_of_a_notice_may_object(client, rpc, role, scope):
     from tests.unit.gateway.helpers import bearer
-    response = client.post("/v1/calls/call_1/objections", headers=bearer(role, **scope),
-                           json={"application_id": "app_1", "grounds": "材料不实"})
+
+    response = client.post(
+        "/v1/calls/call_1/objections",
+        headers=bearer(role, **scope),
+        json={"application_id": "app_1", "grounds": "材料不实"},
+    )
     assert response.status_code == 403 and rpc.calls == []
 
 
@@ -130,8 +147,11 @@ def test_anonymous_routes_have_a_stricter_limit_of_their_own_per_address(rpc):
     from services.gateway.app import create_app
     from tests.unit.gateway.fake_rpc import gateway_settings
     from tests.unit.gateway.test_notice_export import NOTICE
+
     rpc.on("review", "get_notice", lambda call_id: {"status": 200, "body": NOTICE})
-    client = create_app(gateway_settings(anonymous_rate_limit_per_s=0.5, anonymous_rate_limit_burst=3), rpc).test_client()
+    client = create_app(
+        gateway_settings(anonymous_rate_limit_per_s=0.5, anonymous_rate_limit_burst=3), rpc
+    ).test_client()
     answers = [client.get("/v1/calls/call_0123/notice?format=pdf").status_code for _ in range(5)]
     assert answers == [200, 200, 200, 429, 429]
     other = client.get("/v1/calls/call_0123/notice", environ_base={"REMOTE_ADDR": "10.0.0.9"})

@@ -16,11 +16,17 @@ def test_defaults_are_safe_for_a_laptop():
 def test_the_environment_overrides_each_setting(tmp_path):
     pem = tmp_path / "key.pem"
     pem.write_text("-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n")
-    settings = Settings.from_env({
-        "GATEWAY_RPC_TIMEOUT_S": "2.5", "GATEWAY_READY_SERVICES": " applications , review ,",
-        "GATEWAY_MAX_BODY_BYTES": "2048", "GATEWAY_RATE_LIMIT_PER_S": "0", "JWT_PUBLIC_KEY_FILE": str(pem),
-        "JWT_AUDIENCE": "chuyi-api", "JWT_SECRET": "",
-    })
+    settings = Settings.from_env(
+        {
+            "GATEWAY_RPC_TIMEOUT_S": "2.5",
+            "GATEWAY_READY_SERVICES": " applications , review ,",
+            "GATEWAY_MAX_BODY_BYTES": "2048",
+            "GATEWAY_RATE_LIMIT_PER_S": "0",
+            "JWT_PUBLIC_KEY_FILE": str(pem),
+            "JWT_AUDIENCE": "chuyi-api",
+            "JWT_SECRET": "",
+        }
+    )
     assert settings.rpc_timeout_s == 2.5
     assert settings.ready_services == ("applications", "review")
     assert settings.max_body_bytes == 2048
@@ -34,11 +40,18 @@ def test_a_one_line_pem_is_unfolded():
     assert settings.jwt_public_key.splitlines()[1] == "abc"
 
 
-@pytest.mark.parametrize("name, value", [
-    ("GATEWAY_RPC_TIMEOUT_S", "soon"), ("GATEWAY_RPC_TIMEOUT_S", "0"), ("GATEWAY_RPC_POOL_SIZE", "11"),
-    ("GATEWAY_MAX_BODY_BYTES", "-1"), ("GATEWAY_RATE_LIMIT_PER_S", "-2"), ("JWT_LEEWAY_S", "3600"),
-    ("JWT_PUBLIC_KEY_FILE", "/nonexistent/key.pem"),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("GATEWAY_RPC_TIMEOUT_S", "soon"),
+        ("GATEWAY_RPC_TIMEOUT_S", "0"),
+        ("GATEWAY_RPC_POOL_SIZE", "11"),
+        ("GATEWAY_MAX_BODY_BYTES", "-1"),
+        ("GATEWAY_RATE_LIMIT_PER_S", "-2"),
+        ("JWT_LEEWAY_S", "3600"),
+        ("JWT_PUBLIC_KEY_FILE", "/nonexistent/key.pem"),
+    ],
+)
 def test_a_bad_value_is_refused_naming_the_variable(name, value):
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})

@@ -1,4 +1,5 @@
 """The gateway's worker serves a request that lands on a kept-alive connection as it expires."""
+
 from __future__ import annotations
 
 import selectors

@@ -1,6 +1,7 @@
 """The notify store in memory (cosmicpython's fake repository): the methods the use cases
 call, over dicts; `atomic` and `emit` are the unit of work's
 (tests/support/unit_of_work.py)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -37,8 +38,17 @@ class FakeNotifyStore(InMemoryUnitOfWork):
 
     @staticmethod
     def _party(doc, application_id=None):
-        return None if doc is None else Party(application_id or doc["_id"], doc["institution_id"], doc["prefecture"],
-                                              doc.get("title"), doc.get("recommender"))
+        return (
+            None
+            if doc is None
+            else Party(
+                application_id or doc["_id"],
+                doc["institution_id"],
+                doc["prefecture"],
+                doc.get("title"),
+                doc.get("recommender"),
+            )
+        )
 
     def call_name(self, call_id):
         doc = self._record("calls").get(call_id)
@@ -62,8 +72,11 @@ class FakeNotifyStore(InMemoryUnitOfWork):
         return self.approval(doc["call_id"], doc["rank"]) if doc else None
 
     def open_assignments_due(self, after: datetime, until: datetime):
-        return [d for _, d in sorted(self._record("assignments").items())
-                if d["state"] == OPEN and after < d["review_deadline"] <= until]
+        return [
+            d
+            for _, d in sorted(self._record("assignments").items())
+            if d["state"] == OPEN and after < d["review_deadline"] <= until
+        ]
 
     # --- what recipients set up -------------------------------------------------------------
 
@@ -75,8 +88,11 @@ class FakeNotifyStore(InMemoryUnitOfWork):
         return doc
 
     def active_webhooks(self, owner, kind):
-        return sorted(w["_id"] for w in self.webhooks.values()
-                      if w["owner"] == owner and w["status"] == ACTIVE and kind in w["kinds"])
+        return sorted(
+            w["_id"]
+            for w in self.webhooks.values()
+            if w["owner"] == owner and w["status"] == ACTIVE and kind in w["kinds"]
+        )
 
     def end_webhook(self, webhook_id, status, now, owner=None):
         webhook = self.webhooks.get(webhook_id)

@@ -1,4 +1,5 @@
 """Reminders, dead-letter alerts and webhook notices: who, and once per window."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -21,10 +22,19 @@ def test_the_window_is_the_next_n_hours():
 def test_one_reminder_per_expert_and_deadline_listing_its_due_reviews(directory):
     directory.add(Party("app_a", "inst_a", "长沙市", "智能制造专业群"))
     later = DEADLINE + timedelta(hours=10)
-    reminders = review_reminders([assignment("exp_1", "app_a"), assignment("exp_1", "app_b"),
-                                  assignment("exp_2", "app_a"), assignment("exp_1", "app_c", later)], directory)
-    by_key = {origin.id: (notice.recipient, [e["application_id"] for e in notice.context["entries"]])
-              for origin, notice in reminders}
+    reminders = review_reminders(
+        [
+            assignment("exp_1", "app_a"),
+            assignment("exp_1", "app_b"),
+            assignment("exp_2", "app_a"),
+            assignment("exp_1", "app_c", later),
+        ],
+        directory,
+    )
+    by_key = {
+        origin.id: (notice.recipient, [e["application_id"] for e in notice.context["entries"]])
+        for origin, notice in reminders
+    }
     assert by_key == {
         "review_reminder:exp_1:2026-06-02T04:00:00Z": ("expert:exp_1", ["app_a", "app_b"]),
         "review_reminder:exp_2:2026-06-02T04:00:00Z": ("expert:exp_2", ["app_a"]),
@@ -41,7 +51,9 @@ def test_the_same_due_reviews_found_again_give_the_same_key(directory):
 
 def test_dead_letters_alert_the_province_once_per_hour_while_any_queue_holds_some():
     assert dead_letters_notice({"review.applications.dead": 0}, NOW) is None
-    origin, notice = dead_letters_notice({"notify.review.dead": 2, "review.applications.dead": 0, "funding.review.dead": 1}, NOW)
+    origin, notice = dead_letters_notice(
+        {"notify.review.dead": 2, "review.applications.dead": 0, "funding.review.dead": 1}, NOW
+    )
     assert notice.recipient == "province" and notice.context["total"] == 3
     assert [q["queue"] for q in notice.context["queues"]] == ["funding.review.dead", "notify.review.dead"]
     same_hour = dead_letters_notice({"notify.review.dead": 5}, NOW + timedelta(minutes=59))[0]
@@ -50,5 +62,12 @@ def test_dead_letters_alert_the_province_once_per_hour_while_any_queue_holds_som
 
 
 def test_a_disabled_webhook_is_told_to_its_owner():
-    origin, notice = webhook_disabled_notice({"_id": "wh_1", "owner": "finance", "url": "https://x.cn/h"}, 10, "HTTP 500", NOW)
-    assert (notice.recipient, notice.kind, notice.context["audience"], origin.subject) == ("finance", "webhook_disabled", "finance", "wh_1")
+    origin, notice = webhook_disabled_notice(
+        {"_id": "wh_1", "owner": "finance", "url": "https://x.cn/h"}, 10, "HTTP 500", NOW
+    )
+    assert (notice.recipient, notice.kind, notice.context["audience"], origin.subject) == (
+        "finance",
+        "webhook_disabled",
+        "finance",
+        "wh_1",
+    )

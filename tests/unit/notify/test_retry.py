@@ -1,4 +1,5 @@
 """The backoff schedule of failed deliveries."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone

@@ -1,4 +1,5 @@
 """Settings from the environment; the SMS provider that only logs."""
+
 from __future__ import annotations
 
 import logging
@@ -11,9 +12,16 @@ from services.notify.config import NotifySettings
 
 def test_settings_come_from_the_environment_with_safe_defaults():
     assert NotifySettings.from_env({}) == NotifySettings()
-    settings = NotifySettings.from_env({"SMTP_HOST": "mail.hunan.gov.cn", "SMTP_PORT": "587", "SMTP_STARTTLS": "1",
-                                        "REVIEW_REMINDER_HOURS": "24", "NOTIFY_ALLOW_PRIVATE_WEBHOOKS": "1",
-                                        "NOTIFY_DEAD_LETTER_QUEUES": "a.b, c.d"})
+    settings = NotifySettings.from_env(
+        {
+            "SMTP_HOST": "mail.hunan.gov.cn",
+            "SMTP_PORT": "587",
+            "SMTP_STARTTLS": "1",
+            "REVIEW_REMINDER_HOURS": "24",
+            "NOTIFY_ALLOW_PRIVATE_WEBHOOKS": "1",
+            "NOTIFY_DEAD_LETTER_QUEUES": "a.b, c.d",
+        }
+    )
     assert (settings.smtp_host, settings.smtp_port, settings.smtp_starttls) == ("mail.hunan.gov.cn", 587, True)
     assert settings.review_reminder_hours == 24.0 and settings.allow_private_webhooks
     assert settings.dead_letter_queues == ("a.b", "c.d")

@@ -1,4 +1,5 @@
 """Webhook signatures, checked by our verifier and by the snippet integrators copy from docs/webhooks.md."""
+
 from __future__ import annotations
 
 import re

@@ -1,5 +1,6 @@
 """Every kind renders on every templated channel, in Chinese, from the context its rule
 gives; HTML mail escapes what senders typed, plain text keeps it."""
+
 from __future__ import annotations
 
 import re
@@ -7,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from services.notify.domain.kinds import KINDS, TEMPLATED_CHANNELS
+from services.contracts.notify import KINDS, TEMPLATED_CHANNELS
 from services.notify.domain.platform import dead_letters_notice, review_reminders, webhook_disabled_notice
 from services.notify.domain.recipients import Party, notices_for
 from services.notify.rendering import TEMPLATES, fen, render, shanghai
@@ -28,23 +29,37 @@ EVENTS = {
     "project_established": s.project_established("app_a", CALL, "inst_a", "长沙市", A.title),
     "project_replaced": s.project_replaced("proj_x", CALL, "app_a", "inst_a", "长沙市", A.title),
     "annual_report_due": s.annual_report_due("app_a", "inst_a", "长沙市", A.title),
-    "annual_report_filed": s.annual_report("annual_report_filed", "app_a", "inst_a", "长沙市", A.title, "submitted",
-                                           filings=2, late=True),
-    "annual_report_returned": s.annual_report("annual_report_returned", "app_a", "inst_a", "长沙市", A.title,
-                                              "returned", reason="佐证材料不足，请补充实训基地验收记录"),
-    "annual_report_endorsed": s.annual_report("annual_report_endorsed", "app_a", "inst_a", "长沙市", A.title,
-                                              "endorsed", reason="同意推荐"),
-    "annual_report_accepted": s.annual_report("annual_report_accepted", "app_a", "inst_a", "长沙市", A.title,
-                                              "accepted"),
+    "annual_report_filed": s.annual_report(
+        "annual_report_filed", "app_a", "inst_a", "长沙市", A.title, "submitted", filings=2, late=True
+    ),
+    "annual_report_returned": s.annual_report(
+        "annual_report_returned",
+        "app_a",
+        "inst_a",
+        "长沙市",
+        A.title,
+        "returned",
+        reason="佐证材料不足，请补充实训基地验收记录",
+    ),
+    "annual_report_endorsed": s.annual_report(
+        "annual_report_endorsed", "app_a", "inst_a", "长沙市", A.title, "endorsed", reason="同意推荐"
+    ),
+    "annual_report_accepted": s.annual_report(
+        "annual_report_accepted", "app_a", "inst_a", "长沙市", A.title, "accepted"
+    ),
     "annual_reports_missing": s.annual_reports_missing("长沙市"),
     "application_submitted": s.application_submitted("app_a", CALL, "inst_a", "长沙市", A.title),
     "application_withdrawn": s.application_withdrawn("app_a", CALL, "inst_a", "长沙市"),
     "application_recommended": s.application_decision("application_recommended", "app_a", CALL, "inst_a", "长沙市"),
-    "application_declined": s.application_decision("application_declined", "app_a", CALL, "inst_a", "长沙市", "名额已满"),
+    "application_declined": s.application_decision(
+        "application_declined", "app_a", CALL, "inst_a", "长沙市", "名额已满"
+    ),
     "eligibility_checked": s.eligibility_checked("app_a", CALL, "inst_a", "长沙市", A.title, eligible=False),
     "experts_assigned": s.experts_assigned(CALL, [("as_1", "app_a", "exp_1", "2026-06-10T00:00:00Z")]),
     "assignment_declined": s.assignment_declined(CALL, "as_1", "app_a", "exp_1"),
-    "ranking_published": s.ranking_published(CALL, [s.entry("app_a", "inst_a", "长沙市", 1)], [s.entry("app_b", "inst_b", "株洲市", 2)]),
+    "ranking_published": s.ranking_published(
+        CALL, [s.entry("app_a", "inst_a", "长沙市", 1)], [s.entry("app_b", "inst_b", "株洲市", 2)]
+    ),
     "notice_published": s.notice_published(CALL, [s.entry("app_a", "inst_a", "长沙市", 1)]),
     "objection_filed": s.objection_filed(CALL, "obj_1", "app_a"),
     "objection_resolved": s.objection_resolved(CALL, "obj_1", "app_a", True, removed=["app_a"], promoted=["app_b"]),
@@ -56,10 +71,14 @@ EVENTS = {
     "project_failed": s.project_failed("proj_a", CALL),
     "project_withdrawn": s.project_withdrawn("proj_a", CALL),
     "budget_exhausted": s.budget_exhausted(CALL),
-    "panel_experts_assigned": s.panel_experts_assigned("pnl_1", [("pas_1", "app_a", A.title, "exp_1", "2026-06-10T00:00:00Z")]),
+    "panel_experts_assigned": s.panel_experts_assigned(
+        "pnl_1", [("pas_1", "app_a", A.title, "exp_1", "2026-06-10T00:00:00Z")]
+    ),
     "panel_results_proposed": s.panel_results_proposed("pnl_1"),
-    "panel_result_confirmed": s.panel_result_confirmed("pnl_1", "app_a", CALL, "inst_a", "长沙市", A.title,
-                                                       "rectify", "2026-09-01T00:00:00Z"),
+    "panel_result_confirmed": s.panel_result_confirmed(
+        "pnl_1", "app_a", CALL, "inst_a", "长沙市", A.title, "rectify", "2026-09-01T00:00:00Z"
+    ),
+    "rectification_due": s.rectification_due("pnl_1", "app_a", CALL, "inst_a", "长沙市", A.title),
 }
 
 
@@ -79,11 +98,18 @@ def first_notice(kind, directory, recipient="institution:inst_a"):
 
 def every_notice(directory):
     notices = [n for kind, data in EVENTS.items() for n in notices_for(kind, data, directory)]
-    notices += [n for _, n in review_reminders(
-        [{"expert_id": "exp_1", "application_id": "app_a", "call_id": CALL, "review_deadline": NOW}], directory)]
+    notices += [
+        n
+        for _, n in review_reminders(
+            [{"expert_id": "exp_1", "application_id": "app_a", "call_id": CALL, "review_deadline": NOW}], directory
+        )
+    ]
     notices.append(dead_letters_notice({"notify.applications.dead": 3}, NOW)[1])
-    notices.append(webhook_disabled_notice({"_id": "wh_1", "owner": "institution:inst_a", "url": "https://x.cn/h"},
-                                           10, "HTTP 500", NOW)[1])
+    notices.append(
+        webhook_disabled_notice(
+            {"_id": "wh_1", "owner": "institution:inst_a", "url": "https://x.cn/h"}, 10, "HTTP 500", NOW
+        )[1]
+    )
     return notices
 
 
@@ -141,8 +167,22 @@ def test_times_read_in_beijing_time():
 
 def test_a_confirmed_panel_result_reads_its_result_and_what_follows(known):
     failed = s.panel_result_confirmed("pnl_1", "app_a", CALL, "inst_a", "长沙市", A.title, "fail")
-    notice = next(n for n in notices_for("panel_result_confirmed", failed, known) if n.recipient == "institution:inst_a")
+    notice = next(
+        n for n in notices_for("panel_result_confirmed", failed, known) if n.recipient == "institution:inst_a"
+    )
     body = render("panel_result_confirmed", "inbox", notice.context)["body"]
     assert "中期检查结论经省级确认为：不通过" in body and "55.20" in body and "已拨付资金按资金规则收回" in body
     rectify = render("panel_result_confirmed", "inbox", first_notice("panel_result_confirmed", known).context)["body"]
     assert "限期整改" in rectify and "2026年09月01日" in rectify
+
+
+def test_a_passed_rectification_deadline_asks_the_province_to_review_and_the_institution_to_report(known):
+    data = s.rectification_due("pnl_1", "app_a", CALL, "inst_a", "长沙市", A.title)
+    bodies = {
+        n.recipient: render("rectification_due", "inbox", n.context)["body"]
+        for n in notices_for("rectification_due", data, known)
+    }
+    assert all("整改期限 2026年09月01日" in body and "已到" in body for body in bodies.values())
+    assert "另行组建同一环节的专家组" in bodies["province"]
+    assert "报送推荐单位与省教育厅" in bodies["institution:inst_a"]
+    assert "督促项目单位" in bodies["prefecture:长沙市"]

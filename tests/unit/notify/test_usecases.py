@@ -3,11 +3,12 @@ once per origin, reminders and dead-letter alerts once per window, deliveries se
 their event, and a webhook deleted or switched off gives up its pending deliveries, in
 milliseconds and without a server. The stack tests (tests/service/notify) keep the channels,
 the senders and the events on the wire."""
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.notify.domain.kinds import DEAD_LETTERS, REVIEW_REMINDER, WEBHOOK_DISABLED
+from services.contracts.notify import DEAD_LETTERS, REVIEW_REMINDER, WEBHOOK_DISABLED
 from services.notify.domain.platform import Origin
 from services.notify.domain.webhooks import NoSuchWebhook
 from services.notify.store import FAILED, PENDING, SENT
@@ -47,22 +48,30 @@ def test_an_event_tells_each_party_once_in_the_inbox_and_learns_who_is_who(store
 
 def test_a_recipient_gets_the_channels_it_chose_and_its_webhooks_get_the_event_itself(store):
     store.settings[INSTITUTION] = {"email": "office@inst-a.edu.cn", "default_channels": ["email"]}
-    webhook = webhooks.add_webhook(store, INSTITUTION, {"url": "https://inst-a.edu.cn/hook",
-                                                        "kinds": ["application_submitted"]}, "u1", NOW)
+    webhook = webhooks.add_webhook(
+        store, INSTITUTION, {"url": "https://inst-a.edu.cn/hook", "kinds": ["application_submitted"]}, "u1", NOW
+    )
     arrive(store, "application_submitted", SUBMITTED)
     planned = {d["channel"]: d for d in store.deliveries.values() if d["recipient"] == INSTITUTION}
     assert sorted(planned) == ["email", "webhook"]
     assert planned["email"]["address"] == "office@inst-a.edu.cn" and planned["email"]["status"] == PENDING
-    assert planned["webhook"]["content"] == {"event": {"id": "evt_1", "type": "application_submitted",
-                                                       "data": SUBMITTED}}
+    assert planned["webhook"]["content"] == {
+        "event": {"id": "evt_1", "type": "application_submitted", "data": SUBMITTED}
+    }
     assert planned["webhook"]["webhook_id"] == webhook["_id"] and planned["webhook"]["source_event_id"] == "evt_1"
 
 
 def test_experts_are_reminded_once_per_deadline_within_the_window(store):
     due = (NOW + timedelta(hours=20)).isoformat().replace("+00:00", "Z")
     later = (NOW + timedelta(days=5)).isoformat().replace("+00:00", "Z")
-    arrive(store, "experts_assigned", samples.experts_assigned("call_1", [
-        ("asg_1", "app_a", "exp_1", due), ("asg_2", "app_b", "exp_1", due), ("asg_3", "app_c", "exp_2", later)]))
+    arrive(
+        store,
+        "experts_assigned",
+        samples.experts_assigned(
+            "call_1",
+            [("asg_1", "app_a", "exp_1", due), ("asg_2", "app_b", "exp_1", due), ("asg_3", "app_c", "exp_2", later)],
+        ),
+    )
     notices.remind_experts(store, NOW, 48)
     notices.remind_experts(store, NOW + timedelta(hours=1), 48)
     assert inbox(store, "expert:exp_1") == ["experts_assigned", REVIEW_REMINDER]
@@ -83,8 +92,9 @@ def test_dead_letters_alert_the_province_once_an_hour_while_they_pile_up(store):
 @pytest.fixture
 def hooked(store):
     """An institution with a webhook and one delivery pending on it."""
-    store.webhook_doc = webhooks.add_webhook(store, INSTITUTION, {"url": "https://inst-a.edu.cn/hook",
-                                                                  "kinds": ["application_submitted"]}, "u1", NOW)
+    store.webhook_doc = webhooks.add_webhook(
+        store, INSTITUTION, {"url": "https://inst-a.edu.cn/hook", "kinds": ["application_submitted"]}, "u1", NOW
+    )
     arrive(store, "application_submitted", SUBMITTED)
     [store.pending] = store.deliveries.values()
     return store

@@ -2,6 +2,7 @@
 
 Every solved instance here goes through the independent checker (`check_assignment`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,14 +22,27 @@ K2 = AssignmentPolicy(reviewers_per_application=2, load_spread=0)
 
 
 def app(id="A1", **overrides) -> Application:
-    values = dict(institution_id="S1", prefecture="长沙市", category="hv-group", fields={"智能制造"},
-                  keywords={"工业机器人"}, team_person_ids={"P1"})
+    values = dict(
+        institution_id="S1",
+        prefecture="长沙市",
+        category="hv-group",
+        fields={"智能制造"},
+        keywords={"工业机器人"},
+        team_person_ids={"P1"},
+    )
     return Application(id=id, **{**values, **overrides})
 
 
 def expert(id, **overrides) -> Expert:
-    values = dict(institution_id=f"U-{id}", prefecture="衡阳市", person_id=f"X-{id}", cap=3,
-                  fields={"智能制造"}, keywords={"工业机器人"}, categories={"hv-group", "master-teacher"})
+    values = dict(
+        institution_id=f"U-{id}",
+        prefecture="衡阳市",
+        person_id=f"X-{id}",
+        cap=3,
+        fields={"智能制造"},
+        keywords={"工业机器人"},
+        categories={"hv-group", "master-teacher"},
+    )
     return Expert(id=id, **{**values, **overrides})
 
 
@@ -36,8 +50,17 @@ def solved(applications, experts, policy, **kwargs):
     """Assign and insist the independent checker finds nothing wrong."""
     result = assign(applications, experts, policy, **kwargs)
     standing = [*kwargs.get("fixed", ()), *result.pairs]
-    assert check_assignment(applications, experts, policy, standing,
-                            kwargs.get("applied_institution_ids"), kwargs.get("excluded_pairs", ())) == []
+    assert (
+        check_assignment(
+            applications,
+            experts,
+            policy,
+            standing,
+            kwargs.get("applied_institution_ids"),
+            kwargs.get("excluded_pairs", ()),
+        )
+        == []
+    )
     return result
 
 
@@ -46,6 +69,7 @@ def assigned(result) -> set[tuple[str, str]]:
 
 
 # -- affinity ---------------------------------------------------------------------------
+
 
 def test_affinity_is_higher_for_closer_expertise_and_stays_in_points():
     target = app(fields={"智能制造", "轨道交通"}, keywords={"工业机器人", "数控"})
@@ -67,10 +91,22 @@ def test_bulk_scores_match_the_readable_formula(monkeypatch, sparse_budget):
     monkeypatch.setattr(affinity_module, "SPARSE_KEYWORD_PAIRS", sparse_budget)
     rng = random.Random(7)
     vocabulary, words = [f"f{i}" for i in range(6)], [f"k{i}" for i in range(9)]
-    apps = [app(f"A{i}", fields=set(rng.sample(vocabulary, rng.randint(0, 3))),
-                keywords=set(rng.sample(words, rng.randint(0, 4)))) for i in range(30)]
-    experts = [expert(f"E{j}", fields=set(rng.sample(vocabulary, rng.randint(0, 4))),
-                      keywords=set(rng.sample(words, rng.randint(0, 5)))) for j in range(20)]
+    apps = [
+        app(
+            f"A{i}",
+            fields=set(rng.sample(vocabulary, rng.randint(0, 3))),
+            keywords=set(rng.sample(words, rng.randint(0, 4))),
+        )
+        for i in range(30)
+    ]
+    experts = [
+        expert(
+            f"E{j}",
+            fields=set(rng.sample(vocabulary, rng.randint(0, 4))),
+            keywords=set(rng.sample(words, rng.randint(0, 5))),
+        )
+        for j in range(20)
+    ]
     scorer = AffinityScorer(apps, experts)
     rows, columns = np.arange(len(apps)), np.arange(len(experts))
     expected = np.array([[affinity_points(a, e) for e in experts] for a in apps])
@@ -81,38 +117,52 @@ def test_bulk_scores_match_the_readable_formula(monkeypatch, sparse_budget):
 
 # -- input errors -----------------------------------------------------------------------
 
-@pytest.mark.parametrize(("build", "message"), [
-    (lambda: app(category="science-park"), "Application.category must be a category code"),
-    (lambda: app(institution_id=" "), "Application.institution_id must be a non-empty string"),
-    (lambda: app(fields="智能制造"), "Application.fields must be a set of strings"),
-    (lambda: expert("E1", cap=-1), "Expert.cap must be an integer >= 0"),
-    (lambda: expert("E1", categories={"hv-grp"}), "Expert.categories must be a category code"),
-    (lambda: AssignmentPolicy(reviewers_per_application=0), "reviewers_per_application must be an integer >= 1"),
-    (lambda: AssignmentPolicy(3, top_n=0), "top_n must be an integer >= 1 or None"),
-    (lambda: AssignmentPolicy(3, load_spread=-1), "load_spread must be a number of points"),
-    (lambda: Decline("A1", "E1", ""), "Decline.reason must be a non-empty string"),
-])
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: app(category="science-park"), "Application.category must be a category code"),
+        (lambda: app(institution_id=" "), "Application.institution_id must be a non-empty string"),
+        (lambda: app(fields="智能制造"), "Application.fields must be a set of strings"),
+        (lambda: expert("E1", cap=-1), "Expert.cap must be an integer >= 0"),
+        (lambda: expert("E1", categories={"hv-grp"}), "Expert.categories must be a category code"),
+        (lambda: AssignmentPolicy(reviewers_per_application=0), "reviewers_per_application must be an integer >= 1"),
+        (lambda: AssignmentPolicy(3, top_n=0), "top_n must be an integer >= 1 or None"),
+        (lambda: AssignmentPolicy(3, load_spread=-1), "load_spread must be a number of points"),
+        (lambda: Decline("A1", "E1", ""), "Decline.reason must be a non-empty string"),
+    ],
+)
 def test_bad_records_are_refused_naming_the_field(build, message):
     with pytest.raises(ValueError, match=message):
         build()
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"fixed": [("A1", "E9")]}, "fixed: \\(A1, E9\\) names an unknown"),
-    ({"excluded_pairs": [("A9", "E1")]}, "excluded_pairs: \\(A9, E1\\) names an unknown"),
-    ({"fixed": [("A1", "E1"), ("A1", "E1")]}, "listed twice"),
-    ({"fixed": [("A1", "E3")]}, "cannot stand: same institution"),
-    ({"fixed": [("A1", "E1")], "excluded_pairs": [("A1", "E1")]}, "also in excluded_pairs"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"fixed": [("A1", "E9")]}, "fixed: \\(A1, E9\\) names an unknown"),
+        ({"excluded_pairs": [("A9", "E1")]}, "excluded_pairs: \\(A9, E1\\) names an unknown"),
+        ({"fixed": [("A1", "E1"), ("A1", "E1")]}, "listed twice"),
+        ({"fixed": [("A1", "E3")]}, "cannot stand: same institution"),
+        ({"fixed": [("A1", "E1")], "excluded_pairs": [("A1", "E1")]}, "also in excluded_pairs"),
+    ],
+)
 def test_bad_standing_assignments_are_refused(kwargs, message):
     experts = [expert("E1"), expert("E2"), expert("E3", institution_id="S1")]
     with pytest.raises(ValueError, match=message):
         assign([app()], experts, K2, **kwargs)
 
 
-@pytest.mark.parametrize(("applications", "experts", "fixed"), [
-    ([], [], []), ([app()], [], []), ([], [expert("E1")], []), ([app()], [expert("E1"), expert("E2")], [("A1", "E1"), ("A1", "E2")]),
-], ids=["nothing", "no-experts", "no-applications", "nothing-open"])
+@pytest.mark.parametrize(
+    ("applications", "experts", "fixed"),
+    [
+        ([], [], []),
+        ([app()], [], []),
+        ([], [expert("E1")], []),
+        ([app()], [expert("E1"), expert("E2")], [("A1", "E1"), ("A1", "E2")]),
+    ],
+    ids=["nothing", "no-experts", "no-applications", "nothing-open"],
+)
 def test_empty_calls_and_pools_give_an_empty_assignment(applications, experts, fixed):
     result = solved(applications, experts, K2, fixed=fixed)
     assert result.pairs == []
@@ -150,8 +200,11 @@ def test_the_best_matched_expert_is_passed_over_when_a_rule_excludes_them(rule):
 
 
 def test_an_application_gets_at_most_one_expert_per_institution():
-    experts = [expert("E1", institution_id="U1"), expert("E2", institution_id="U1"),
-               expert("E3", institution_id="U3", keywords=set())]
+    experts = [
+        expert("E1", institution_id="U1"),
+        expert("E2", institution_id="U1"),
+        expert("E3", institution_id="U3", keywords=set()),
+    ]
     result = solved([app()], experts, K2)
     assert assigned(result) in ({("A1", "E1"), ("A1", "E3")}, {("A1", "E2"), ("A1", "E3")})
 
@@ -162,22 +215,43 @@ def random_call(seed: int, n_apps: int, n_experts: int):
     institutions, prefectures = [f"I{i}" for i in range(6)], ["长沙市", "株洲市", "湘潭市"]
     categories, people = ["hv-group", "master-teacher", "workshop"], [f"P{i}" for i in range(15)]
     vocabulary, words = [f"f{i}" for i in range(5)], [f"k{i}" for i in range(8)]
-    apps = [Application(
-        id=f"A{i:03d}", institution_id=rng.choice(institutions), prefecture=rng.choice(prefectures),
-        category=rng.choice(categories), fields=set(rng.sample(vocabulary, rng.randint(1, 2))),
-        keywords=set(rng.sample(words, rng.randint(0, 3))), team_person_ids=set(rng.sample(people, 2)),
-    ) for i in range(n_apps)]
-    experts = [Expert(
-        id=f"E{j:03d}", institution_id=rng.choice(institutions + ["U1", "U2", "U3"]),
-        prefecture=rng.choice(prefectures), person_id=rng.choice(people + [f"X{j}"] * 3), cap=rng.randint(0, 4),
-        available=rng.random() > 0.05, fields=set(rng.sample(vocabulary, rng.randint(1, 3))),
-        keywords=set(rng.sample(words, rng.randint(0, 4))), categories=set(rng.sample(categories, rng.randint(1, 3))),
-        conflict_institution_ids=set(rng.sample(institutions, rng.randint(0, 1))),
-        conflict_person_ids=set(rng.sample(people, rng.randint(0, 1))),
-    ) for j in range(n_experts)]
-    policy = AssignmentPolicy(rng.randint(1, 3), same_prefecture_conflict=rng.choice([None, True, False]),
-                              own_institution_applied_conflict=rng.random() < 0.3, seed=seed, top_n=2, top_m=3,
-                              load_spread=rng.choice([0, 0.5, 2.0]))
+    apps = [
+        Application(
+            id=f"A{i:03d}",
+            institution_id=rng.choice(institutions),
+            prefecture=rng.choice(prefectures),
+            category=rng.choice(categories),
+            fields=set(rng.sample(vocabulary, rng.randint(1, 2))),
+            keywords=set(rng.sample(words, rng.randint(0, 3))),
+            team_person_ids=set(rng.sample(people, 2)),
+        )
+        for i in range(n_apps)
+    ]
+    experts = [
+        Expert(
+            id=f"E{j:03d}",
+            institution_id=rng.choice(institutions + ["U1", "U2", "U3"]),
+            prefecture=rng.choice(prefectures),
+            person_id=rng.choice(people + [f"X{j}"] * 3),
+            cap=rng.randint(0, 4),
+            available=rng.random() > 0.05,
+            fields=set(rng.sample(vocabulary, rng.randint(1, 3))),
+            keywords=set(rng.sample(words, rng.randint(0, 4))),
+            categories=set(rng.sample(categories, rng.randint(1, 3))),
+            conflict_institution_ids=set(rng.sample(institutions, rng.randint(0, 1))),
+            conflict_person_ids=set(rng.sample(people, rng.randint(0, 1))),
+        )
+        for j in range(n_experts)
+    ]
+    policy = AssignmentPolicy(
+        rng.randint(1, 3),
+        same_prefecture_conflict=rng.choice([None, True, False]),
+        own_institution_applied_conflict=rng.random() < 0.3,
+        seed=seed,
+        top_n=2,
+        top_m=3,
+        load_spread=rng.choice([0, 0.5, 2.0]),
+    )
     return apps, experts, policy
 
 
@@ -197,9 +271,14 @@ def brute_force(apps, experts, policy) -> tuple[int, int]:
     options = []
     for a in apps:
         eligible = [e for e in experts if not exclusion_reasons(a, e, policy, applied)]
-        options.append([team for size in range(policy.reviewers_per_application + 1)
-                        for team in itertools.combinations(eligible, size)
-                        if len({e.institution_id for e in team}) == len(team)])
+        options.append(
+            [
+                team
+                for size in range(policy.reviewers_per_application + 1)
+                for team in itertools.combinations(eligible, size)
+                if len({e.institution_id for e in team}) == len(team)
+            ]
+        )
     best = (0, 0)
     for teams in itertools.product(*options):
         load = {}
@@ -207,8 +286,9 @@ def brute_force(apps, experts, policy) -> tuple[int, int]:
             for e in team:
                 load[e.id] = load.get(e.id, 0) + 1
         if all(load[e.id] <= e.cap for team in teams for e in team):
-            best = max(best, (sum(map(len, teams)),
-                              sum(affinity_points(a, e) for a, team in zip(apps, teams) for e in team)))
+            best = max(
+                best, (sum(map(len, teams)), sum(affinity_points(a, e) for a, team in zip(apps, teams) for e in team))
+            )
     return best
 
 
@@ -235,6 +315,7 @@ def test_the_flow_duals_bound_every_pair_and_are_tight_on_the_dense_problem(seed
 
 # -- load spread ------------------------------------------------------------------------
 
+
 def test_work_spreads_over_equally_good_experts():
     apps = [app(f"A{i}") for i in range(6)]
     experts = [expert("E1", cap=6), expert("E2", cap=6), expert("E3", cap=6)]
@@ -251,6 +332,7 @@ def test_affinity_outweighs_spreading():
 
 # -- determinism --------------------------------------------------------------------------
 
+
 def test_the_same_call_and_seed_give_the_same_assignment_whatever_the_input_order():
     apps, experts, policy = random_call(3, 60, 30)
     first = solved(apps, experts, policy)
@@ -260,11 +342,13 @@ def test_the_same_call_and_seed_give_the_same_assignment_whatever_the_input_orde
 
 # -- short applications -------------------------------------------------------------------
 
+
 def test_short_applications_are_named_with_the_reason():
     apps = [
         app("A-no-one", category="workshop"),
         app("A-conflicts", institution_id="U-E1"),
-        app("A-busy-1"), app("A-busy-2", institution_id="S2"),
+        app("A-busy-1"),
+        app("A-busy-2", institution_id="S2"),
     ]
     experts = [expert("E1", cap=1), expert("E2", cap=1)]
     result = solved(apps, experts, K2)
@@ -279,6 +363,7 @@ def test_short_applications_are_named_with_the_reason():
 
 # -- declines and replacement ---------------------------------------------------------------
 
+
 def test_a_declined_assignment_is_replaced_and_the_rest_stands():
     apps, experts, policy = random_call(11, 40, 30)
     first = solved(apps, experts, policy)
@@ -286,7 +371,9 @@ def test_a_declined_assignment_is_replaced_and_the_rest_stands():
     decline = Decline(gone.application_id, gone.expert_id, "出差，无法按期评审")
     second = replace_declined(apps, experts, policy, first.pairs, [decline])
     standing = (assigned(first) - {(gone.application_id, gone.expert_id)}) | assigned(second)
-    assert check_assignment(apps, experts, policy, standing, excluded_pairs=[(gone.application_id, gone.expert_id)]) == []
+    assert (
+        check_assignment(apps, experts, policy, standing, excluded_pairs=[(gone.application_id, gone.expert_id)]) == []
+    )
     assert (gone.application_id, gone.expert_id) not in assigned(second)
     open_before = {gone.application_id} | {u.application_id for u in first.unfilled}
     assert {pair.application_id for pair in second.pairs} <= open_before
@@ -297,8 +384,12 @@ def test_a_declined_assignment_is_replaced_and_the_rest_stands():
 
 def test_a_replacement_respects_the_caps_left_and_the_institutions_already_on_the_application():
     apps = [app("A1"), app("A2", institution_id="S2")]
-    experts = [expert("E1", cap=2, institution_id="U1"), expert("E2", cap=1, institution_id="U2"),
-               expert("E3", cap=1, institution_id="U1"), expert("E4", cap=1, institution_id="U4", keywords=set())]
+    experts = [
+        expert("E1", cap=2, institution_id="U1"),
+        expert("E2", cap=1, institution_id="U2"),
+        expert("E3", cap=1, institution_id="U1"),
+        expert("E4", cap=1, institution_id="U4", keywords=set()),
+    ]
     policy = AssignmentPolicy(2, load_spread=0)
     current = [("A1", "E1"), ("A1", "E2"), ("A2", "E1"), ("A2", "E3")]
     result = replace_declined(apps, experts, policy, current, [Decline("A1", "E2", "回避：近亲属在申报团队")])
@@ -313,14 +404,18 @@ def test_declining_a_pair_that_was_not_assigned_is_refused():
 
 # -- the checker ---------------------------------------------------------------------------
 
+
 def test_the_checker_reports_every_kind_of_violation():
     apps = [app("A1"), app("A2", institution_id="S2")]
-    experts = [expert("E1", cap=1, institution_id="U1"), expert("E2", institution_id="U1"),
-               expert("E3", institution_id="S1"), expert("E4")]
+    experts = [
+        expert("E1", cap=1, institution_id="U1"),
+        expert("E2", institution_id="U1"),
+        expert("E3", institution_id="S1"),
+        expert("E4"),
+    ]
     pairs = [("A1", "E1"), ("A2", "E1"), ("A1", "E2"), ("A1", "E3"), ("A2", "E4"), ("A2", "E4"), ("A9", "E1")]
     rules = {v.rule for v in check_assignment(apps, experts, K2, pairs, excluded_pairs=[("A2", "E4")])}
     assert rules == {"cap", "one_per_institution", "excluded", "plan", "duplicate", "declined", "unknown"}
-
 
 
 def test_term_codes_follow_the_terms_not_the_order_a_set_iterates_in():

@@ -2,6 +2,7 @@
 by closeness of fields, the flow solved in parts), forced on a call of 3 000 applications × 5
 experts from 1 000, the shape of `bench/assign_national.py` (caps 8..24, every pair under the
 same-prefecture conflict). Behaviour only: no timings."""
+
 from __future__ import annotations
 
 import dataclasses

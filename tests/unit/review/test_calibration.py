@@ -8,7 +8,8 @@ from services.review.domain.calibration import (
     calibrate,
     connected_components,
 )
-from services.review.domain.reviews import FieldErrors, Rubric, write_review
+from services.common.errors import FieldErrors
+from services.review.domain.reviews import Rubric, write_review
 
 NOISE_SD = 4.0
 OFFSET_SD = 6.0
@@ -30,15 +31,11 @@ def synthetic(seed, n_apps=600, n_experts=200, per_app=3, prefix=""):
 
 
 def estimated_offsets(calibration, n_experts, prefix=""):
-    return np.array(
-        [calibration.offsets[f"{prefix}e{i}"].offset_hundredths / 100 for i in range(n_experts)]
-    )
+    return np.array([calibration.offsets[f"{prefix}e{i}"].offset_hundredths / 100 for i in range(n_experts)])
 
 
 def scores_of(calibration, n_apps, field, prefix=""):
-    return np.array(
-        [getattr(calibration.scores[f"{prefix}a{j}"], field) / 100 for j in range(n_apps)]
-    )
+    return np.array([getattr(calibration.scores[f"{prefix}a{j}"], field) / 100 for j in range(n_apps)])
 
 
 def test_recovers_planted_expert_offsets():
@@ -115,9 +112,7 @@ def test_offsets_sum_to_zero_within_each_group_even_when_one_group_is_all_severe
 
 def test_application_with_its_own_experts_keeps_its_raw_mean():
     reviews, _, _ = synthetic(seed=9, n_apps=100, n_experts=30)
-    isolated = [
-        ReviewScore("solo", f"solo-e{k}", total) for k, total in enumerate((6000, 7550, 9025))
-    ]
+    isolated = [ReviewScore("solo", f"solo-e{k}", total) for k, total in enumerate((6000, 7550, 9025))]
     score = calibrate(reviews + isolated).scores["solo"]
     assert score.calibrated_hundredths == score.raw_mean_hundredths == 7525
 
@@ -126,9 +121,7 @@ def test_disagreeing_reviewers_widen_the_band():
     reviews, _, _ = synthetic(seed=10)
     spread = {"a0": (3000, 7000, 9900), "a1": (7000, 7000, 7000)}
     reviews = [
-        r._replace(total_hundredths=spread[r.application_id][k % 3])
-        if r.application_id in spread
-        else r
+        r._replace(total_hundredths=spread[r.application_id][k % 3]) if r.application_id in spread else r
         for k, r in enumerate(reviews)
     ]
     scores = calibrate(reviews).scores
@@ -159,9 +152,7 @@ def test_no_band_without_residual_degrees_of_freedom():
 
 
 def test_takes_submitted_reviews_directly():
-    rubric = Rubric.from_dicts(
-        [{"code": "plan", "name": "建设方案", "weight": 100, "max_score": 100}]
-    )
+    rubric = Rubric.from_dicts([{"code": "plan", "name": "建设方案", "weight": 100, "max_score": 100}])
     deadline = datetime(2026, 5, 1, tzinfo=timezone.utc)
     reviews = [
         write_review(

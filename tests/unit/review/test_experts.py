@@ -1,5 +1,6 @@
 """The expert pool: the schema (ID numbers become person keys), importing a pool from CSV
 or XLSX with a row-by-row bilingual report, and what the assignment sees."""
+
 import io
 
 import openpyxl
@@ -10,7 +11,8 @@ from services.common.identity import person_key
 from services.common.personal import resident_id_check_digit
 from services.review.domain.assignment import check_assignment
 from services.review.domain.experts import call_policy, pairs_to_void, pool_expert, review_application, split_list
-from services.review.schemas import ExpertIn, ExpertOut, import_experts
+from services.review.schemas import import_experts
+from services.contracts.review_api import ExpertIn, ExpertOut
 
 
 def resident_id(serial: int) -> str:
@@ -23,8 +25,16 @@ HEADER = "姓名,身份证号,单位编号,市州,专业大类,关键词,评审�
 
 
 def expert(**changes):
-    return {"name": "王专家", "id_number": ALICE, "institution_id": "inst-1", "prefecture": "长沙市",
-            "fields": ["51"], "categories": ["hv-group"], "load_cap": 5, **changes}
+    return {
+        "name": "王专家",
+        "id_number": ALICE,
+        "institution_id": "inst-1",
+        "prefecture": "长沙市",
+        "fields": ["51"],
+        "categories": ["hv-group"],
+        "load_cap": 5,
+        **changes,
+    }
 
 
 def csv(*rows, header=HEADER, encoding="utf-8"):
@@ -41,17 +51,20 @@ def test_an_expert_keeps_person_keys_never_id_numbers():
     assert ALICE not in str(shown) and person_key(ALICE) not in str(shown)
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"fields": ["99"]}, "fields"),
-    ({"fields": []}, "fields"),
-    ({"categories": ["no-such"]}, "categories"),
-    ({"prefecture": "北京市"}, "prefecture"),
-    ({"load_cap": 0}, "load_cap"),
-    ({"load_cap": "5"}, "load_cap"),
-    ({"id_number": "430102198001010010"}, "id_number"),
-    ({"available": "yes"}, "available"),
-    ({"salary": 1}, "salary"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"fields": ["99"]}, "fields"),
+        ({"fields": []}, "fields"),
+        ({"categories": ["no-such"]}, "categories"),
+        ({"prefecture": "北京市"}, "prefecture"),
+        ({"load_cap": 0}, "load_cap"),
+        ({"load_cap": "5"}, "load_cap"),
+        ({"id_number": "430102198001010010"}, "id_number"),
+        ({"available": "yes"}, "available"),
+        ({"salary": 1}, "salary"),
+    ],
+)
 def test_bad_expert_fields_are_named(change, field):
     with pytest.raises(ValidationError) as caught:
         ExpertIn().load(expert(**change))
@@ -63,12 +76,18 @@ def test_split_list_takes_chinese_and_ascii_separators():
 
 
 def test_a_csv_pool_is_read_with_chinese_labels_and_lists():
-    content = csv(f"王专家,{ALICE},inst-1,长沙市,电子与信息大类;46,智能制造、机器人,楚怡高水平高职高专专业群,{BOB},8,是",
-                  f"李专家,{CAROL},inst-2,株洲市,51,,hv-group;sv-specialty,,3,否")
+    content = csv(
+        f"王专家,{ALICE},inst-1,长沙市,电子与信息大类;46,智能制造、机器人,楚怡高水平高职高专专业群,{BOB},8,是",
+        f"李专家,{CAROL},inst-2,株洲市,51,,hv-group;sv-specialty,,3,否",
+    )
     result = import_experts(content, known_person_keys=set())
     assert result.ok, result.report()
     first, second = result.experts
-    assert (first["fields"], first["keywords"], first["categories"]) == (["51", "46"], ["智能制造", "机器人"], ["hv-group"])
+    assert (first["fields"], first["keywords"], first["categories"]) == (
+        ["51", "46"],
+        ["智能制造", "机器人"],
+        ["hv-group"],
+    )
     assert (first["conflict_person_keys"], first["load_cap"], first["available"]) == ([person_key(BOB)], 8, True)
     assert (second["categories"], second["available"], second["keywords"]) == (["hv-group", "sv-specialty"], False, [])
 
@@ -92,9 +111,11 @@ def test_an_xlsx_pool_is_read():
 
 
 def test_every_bad_row_is_reported_with_row_column_and_both_languages_and_nothing_is_kept():
-    content = csv(f"王专家,{ALICE},inst-1,长沙市,51,,hv-group,,5,是",
-                  "坏专家,430102198001010010,inst-2,北京市,99,,hv-group,,0,是",
-                  f"重复,{ALICE},inst-3,株洲市,51,,hv-group,,5,是")
+    content = csv(
+        f"王专家,{ALICE},inst-1,长沙市,51,,hv-group,,5,是",
+        "坏专家,430102198001010010,inst-2,北京市,99,,hv-group,,0,是",
+        f"重复,{ALICE},inst-3,株洲市,51,,hv-group,,5,是",
+    )
     result = import_experts(content, known_person_keys=set())
     assert not result.ok and result.experts == ()
     report = result.report()
@@ -107,24 +128,30 @@ def test_every_bad_row_is_reported_with_row_column_and_both_languages_and_nothin
 
 
 def test_a_person_already_in_the_pool_is_refused():
-    result = import_experts(csv(f"王专家,{ALICE},inst-1,长沙市,51,,hv-group,,5,是"), known_person_keys={person_key(ALICE)})
+    result = import_experts(
+        csv(f"王专家,{ALICE},inst-1,长沙市,51,,hv-group,,5,是"), known_person_keys={person_key(ALICE)}
+    )
     (error,) = result.errors
     assert (error.row, error.field) == (2, "id_number") and "已在专家库" in error.message.zh
 
 
-@pytest.mark.parametrize("header, words", [
-    ("姓名,身份证号,单位编号,市州,专业大类,评审类别", "评审上限"),
-    (HEADER + ",工资", "工资"),
-    (HEADER + ",姓名", "twice"),
-])
+@pytest.mark.parametrize(
+    "header, words",
+    [
+        ("姓名,身份证号,单位编号,市州,专业大类,评审类别", "评审上限"),
+        (HEADER + ",工资", "工资"),
+        (HEADER + ",姓名", "twice"),
+    ],
+)
 def test_header_problems_are_reported_on_row_one(header, words):
     result = import_experts(csv(f"王专家,{ALICE},inst-1,长沙市,51,hv-group", header=header), known_person_keys=set())
     assert not result.ok and all(e.row == 1 for e in result.errors)
     assert any(words in e.message.zh or words in e.message for e in result.errors)
 
 
-@pytest.mark.parametrize("content, words", [(b"", "column names"), (HEADER.encode(), "no experts"),
-                                            (b"\xd0\xcf\x11\xe0rest", ".xls")])
+@pytest.mark.parametrize(
+    "content, words", [(b"", "column names"), (HEADER.encode(), "no experts"), (b"\xd0\xcf\x11\xe0rest", ".xls")]
+)
 def test_unreadable_files_say_why(content, words):
     (error,) = import_experts(content, known_person_keys=set()).errors
     assert error.row is None and words in error.message
@@ -132,36 +159,67 @@ def test_unreadable_files_say_why(content, words):
 
 # ---------------------------------------------------------------- what the assignment sees
 
-CALL = {"_id": "call-1", "category": "hv-group", "review_plan": {
-    "reviewers_per_application": 2, "conflict_same_prefecture": True, "conflict_own_institution_applied": True}}
+CALL = {
+    "_id": "call-1",
+    "category": "hv-group",
+    "review_plan": {
+        "reviewers_per_application": 2,
+        "conflict_same_prefecture": True,
+        "conflict_own_institution_applied": True,
+    },
+}
 
 
 def record(expert_id, institution_id, prefecture="株洲市", **changes):
-    return {"_id": expert_id, "institution_id": institution_id, "prefecture": prefecture,
-            "person_key": person_key(resident_id(int(expert_id[-1]))), "load_cap": 3, "fields": ["51"], "keywords": [],
-            "categories": ["hv-group"], "conflict_institution_ids": [], "conflict_person_keys": [], "available": True,
-            **changes}
+    return {
+        "_id": expert_id,
+        "institution_id": institution_id,
+        "prefecture": prefecture,
+        "person_key": person_key(resident_id(int(expert_id[-1]))),
+        "load_cap": 3,
+        "fields": ["51"],
+        "keywords": [],
+        "categories": ["hv-group"],
+        "conflict_institution_ids": [],
+        "conflict_person_keys": [],
+        "available": True,
+        **changes,
+    }
 
 
 def candidate(app_id, institution_id, prefecture="长沙市"):
-    return {"_id": app_id, "institution_id": institution_id, "prefecture": prefecture, "industry_fields": ["51"],
-            "keywords": ["智能制造"], "team_person_keys": []}
+    return {
+        "_id": app_id,
+        "institution_id": institution_id,
+        "prefecture": prefecture,
+        "industry_fields": ["51"],
+        "keywords": ["智能制造"],
+        "team_person_keys": [],
+    }
 
 
 def test_the_call_plan_becomes_the_policy_and_a_rerun_seed():
     policy = call_policy(CALL)
-    assert (policy.reviewers_per_application, policy.same_prefecture_conflict,
-            policy.own_institution_applied_conflict) == (2, None, True)
+    assert (
+        policy.reviewers_per_application,
+        policy.same_prefecture_conflict,
+        policy.own_institution_applied_conflict,
+    ) == (2, None, True)
     assert call_policy(CALL).seed == policy.seed
     off = {**CALL, "review_plan": {**CALL["review_plan"], "conflict_same_prefecture": False}}
     assert call_policy(off).same_prefecture_conflict is False
 
 
 def test_standing_pairs_that_no_longer_stand_are_named():
-    apps = [review_application(candidate("app-1", "inst-a"), "hv-group"),
-            review_application(candidate("app-2", "inst-x"), "hv-group")]
-    experts = [pool_expert(record("exp-1", "inst-x")), pool_expert(record("exp-2", "inst-y")),
-               pool_expert(record("exp-3", "inst-z"))]
+    apps = [
+        review_application(candidate("app-1", "inst-a"), "hv-group"),
+        review_application(candidate("app-2", "inst-x"), "hv-group"),
+    ]
+    experts = [
+        pool_expert(record("exp-1", "inst-x")),
+        pool_expert(record("exp-2", "inst-y")),
+        pool_expert(record("exp-3", "inst-z")),
+    ]
     standing = [
         {"_id": "asg-1", "application_id": "app-1", "expert_id": "exp-1", "status": "reviewed"},  # inst-x applied since
         {"_id": "asg-2", "application_id": "app-1", "expert_id": "exp-2", "status": "assigned"},

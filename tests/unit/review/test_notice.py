@@ -13,7 +13,7 @@ from services.review.domain.notice import (
     window_closes_at,
 )
 from services.review.domain.ranking import QuotaPolicy, RankEntry, rank
-from services.review.domain.reviews import FieldErrors
+from services.common.errors import FieldErrors
 
 BEIJING = timezone(timedelta(hours=8))
 # 2025 Labour Day, as the State Council office arranged it: 5月1日至5日放假调休，4月27日（周日）上班
@@ -121,9 +121,7 @@ def test_publish_opens_the_window_and_records_it(notice):
 
 
 def test_anyone_may_object_during_the_window(notice):
-    filed = notice.file_objection(
-        "o1", "zz1", who="institution:9", now=DURING, grounds="业绩材料不实"
-    )
+    filed = notice.file_objection("o1", "zz1", who="institution:9", now=DURING, grounds="业绩材料不实")
     (objection,) = filed.open_objections
     assert (objection.application_id, objection.filed_by, objection.grounds) == (
         "zz1",
@@ -171,9 +169,7 @@ def test_upheld_objection_moves_the_reserve_up_under_the_same_constraints(notice
 
 def test_dismissed_objection_changes_nothing_else(notice):
     filed = notice.file_objection("o1", "zz1", who="institution:9", now=DURING, grounds="材料不实")
-    dismissed = filed.resolve_objection(
-        "o1", upheld=False, who="province:1", now=DURING, reason="经核查，材料属实"
-    )
+    dismissed = filed.resolve_objection("o1", upheld=False, who="province:1", now=DURING, reason="经核查，材料属实")
     assert dismissed.ranking == notice.ranking
     assert dismissed.objection("o1").resolution == "经核查，材料属实"
 
@@ -182,9 +178,7 @@ def test_an_objection_is_resolved_once_and_with_reasons(notice):
     filed = notice.file_objection("o1", "zz1", who="institution:9", now=DURING, grounds="材料不实")
     with pytest.raises(ReasonRequired):
         filed.resolve_objection("o1", upheld=False, who="province:1", now=DURING, reason="")
-    dismissed = filed.resolve_objection(
-        "o1", upheld=False, who="province:1", now=DURING, reason="不成立"
-    )
+    dismissed = filed.resolve_objection("o1", upheld=False, who="province:1", now=DURING, reason="不成立")
     with pytest.raises(TransitionNotAllowed):
         dismissed.resolve_objection("o1", upheld=True, who="province:1", now=DURING, reason="改判")
     with pytest.raises(ObjectionNotFound):
@@ -242,13 +236,21 @@ def test_a_notice_record_gives_back_the_same_notice_with_its_objections(notice):
     again = PublicNotice.from_record("call-1", upheld.to_record(), upheld.ranking)
     assert again.objections == upheld.objections and again.upheld_application_ids == ("zz1",)
     assert (again.status, again.opens_at, again.closes_at, again.history) == (
-        "published", upheld.opens_at, upheld.closes_at, ())
+        "published",
+        upheld.opens_at,
+        upheld.closes_at,
+        (),
+    )
 
 
 def test_the_ranking_is_published_once_before_its_notice():
     stage, audit = stage_move("call-1", "reviewing", "rank", who="province:1", now=PUBLISHED_AT)
     assert (stage, audit["subject"], audit["from_state"], audit["to_state"]) == (
-        "ranked", "notice:call-1", "reviewing", "ranked")
+        "ranked",
+        "notice:call-1",
+        "reviewing",
+        "ranked",
+    )
     with pytest.raises(TransitionNotAllowed):
         stage_move("call-1", "ranked", "rank", who="province:1", now=PUBLISHED_AT)
     with pytest.raises(TransitionNotAllowed):
@@ -257,14 +259,22 @@ def test_the_ranking_is_published_once_before_its_notice():
 
 def test_one_party_objects_once_to_an_application_and_a_few_times_to_a_notice():
     """The probe: one institution filed 12 objections (6 identical) to one application."""
-    from services.review.domain.notice import MAX_OBJECTIONS_PER_FILER, ObjectionRefused
+    from services.review.domain.notice import ObjectionRefused
+    from services.contracts.review import MAX_OBJECTIONS_PER_FILER
+
     apps = [f"a{n}" for n in range(MAX_OBJECTIONS_PER_FILER + 1)]
     ranking = rank([entry(app, 9000 - n, "长沙市") for n, app in enumerate(apps)], len(apps), QuotaPolicy())
     notice = publish_notice("call-1", ranking, who="province:1", now=PUBLISHED_AT)
 
     def file(notice, number, application, party, person="u1"):
-        return notice.file_objection(f"o{number}", application, who=f"institution:{person}",
-                                     filer=f"institution:{party}", now=DURING, grounds="材料不实")
+        return notice.file_objection(
+            f"o{number}",
+            application,
+            who=f"institution:{person}",
+            filer=f"institution:{party}",
+            now=DURING,
+            grounds="材料不实",
+        )
 
     filed = file(notice, 0, apps[0], "inst_9")
     with pytest.raises(ObjectionRefused, match="already objected"):

@@ -2,6 +2,7 @@
 a panel takes, conflict-free assignment by the selection's own solver and rules, when the
 panel may propose, the result from the calibrated score and the thresholds, and the
 province's confirmation or override."""
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -10,28 +11,57 @@ from services.review.domain.assignment import Expert, check_assignment
 from services.review.domain.flow import assign
 from services.review.domain.calibration import ReviewScore
 from services.review.domain.panels import (
-    NotReady, Thresholds, decide, panel_policy, panel_project, propose, ready_to_propose, rule_text, select_projects)
-from services.review.domain.reviews import FieldErrors
+    NotReady,
+    Thresholds,
+    decide,
+    panel_policy,
+    panel_project,
+    propose,
+    ready_to_propose,
+    rule_text,
+    select_projects,
+)
+from services.common.errors import FieldErrors
 
 NOW = datetime(2026, 6, 1, 2, 0, tzinfo=timezone.utc)
 
 
-def project(pid, institution="inst_a", prefecture="长沙市", category="hv-group", year=2023, state="standing", **results):
-    return {"_id": pid, "institution_id": institution, "prefecture": prefecture, "category": category, "year": year,
-            "state": state, "results": results, "title": f"项目{pid}"}
+def project(
+    pid, institution="inst_a", prefecture="长沙市", category="hv-group", year=2023, state="standing", **results
+):
+    return {
+        "_id": pid,
+        "institution_id": institution,
+        "prefecture": prefecture,
+        "category": category,
+        "year": year,
+        "state": state,
+        "results": results,
+        "title": f"项目{pid}",
+    }
 
 
-KNOWN = {p["_id"]: p for p in (
-    project("p1"), project("p2", "inst_b", "株洲市"), project("p3", state="failed"),
-    project("p4", mid_term="pass"), project("p5", year=2022), project("p6", category="workshop"),
-    project("p7", mid_term="rectify"))}
+KNOWN = {
+    p["_id"]: p
+    for p in (
+        project("p1"),
+        project("p2", "inst_b", "株洲市"),
+        project("p3", state="failed"),
+        project("p4", mid_term="pass"),
+        project("p5", year=2022),
+        project("p6", category="workshop"),
+        project("p7", mid_term="rectify"),
+    )
+}
 
 
 # ---------------------------------------------------------------- thresholds
 
 
-@pytest.mark.parametrize(("score", "result"), [(10000, "pass"), (7500, "pass"), (7499, "rectify"), (6000, "rectify"),
-                                               (5999, "fail"), (0, "fail")])
+@pytest.mark.parametrize(
+    ("score", "result"),
+    [(10000, "pass"), (7500, "pass"), (7499, "rectify"), (6000, "rectify"), (5999, "fail"), (0, "fail")],
+)
 def test_the_result_follows_the_calibrated_score_and_the_thresholds(score, result):
     assert Thresholds().result(score) == result
 
@@ -89,13 +119,19 @@ def test_a_category_without_a_waiting_project_is_refused():
 
 
 def expert(eid, institution, prefecture="株洲市", categories=("hv-group",), cap=5):
-    return Expert(eid, institution, prefecture, f"person_{eid}", cap, frozenset({"46"}), frozenset(), frozenset(categories))
+    return Expert(
+        eid, institution, prefecture, f"person_{eid}", cap, frozenset({"46"}), frozenset(), frozenset(categories)
+    )
 
 
 def test_an_expert_of_a_projects_own_institution_or_prefecture_never_scores_it():
     projects = [panel_project(KNOWN["p1"]), panel_project(KNOWN["p2"])]
-    pool = [expert("e_own", "inst_a", "岳阳市"), expert("e_local", "inst_c", "长沙市"), expert("e_x", "inst_d"),
-            expert("e_y", "inst_e", "衡阳市")]
+    pool = [
+        expert("e_own", "inst_a", "岳阳市"),
+        expert("e_local", "inst_c", "长沙市"),
+        expert("e_x", "inst_d"),
+        expert("e_y", "inst_e", "衡阳市"),
+    ]
     policy = panel_policy({"_id": "pnl_1", "reviewers_per_project": 2, "conflict_same_prefecture": None})
     result = assign(projects, pool, policy, applied_institution_ids=frozenset())
     pairs = {(p.application_id, p.expert_id) for p in result.pairs}
@@ -119,8 +155,9 @@ def test_a_project_carries_its_applications_fields_and_team_into_the_assignment(
 def test_the_panel_proposes_once_every_review_is_in_or_after_the_deadline_with_a_review_each():
     ready_to_propose({"p1": ["reviewed", "reviewed"], "p2": ["reviewed", "reviewed"]}, 2, now=NOW, deadline=NOW)
     with pytest.raises(NotReady) as early:
-        ready_to_propose({"p1": ["reviewed", "assigned"], "p2": ["reviewed"]}, 2, now=NOW,
-                         deadline=NOW + timedelta(days=1))
+        ready_to_propose(
+            {"p1": ["reviewed", "assigned"], "p2": ["reviewed"]}, 2, now=NOW, deadline=NOW + timedelta(days=1)
+        )
     assert "2份评审意见未提交" in early.value.message.zh
     ready_to_propose({"p1": ["reviewed", "assigned"], "p2": ["reviewed"]}, 2, now=NOW, deadline=NOW)
     with pytest.raises(NotReady) as unscored:
@@ -130,17 +167,24 @@ def test_the_panel_proposes_once_every_review_is_in_or_after_the_deadline_with_a
 
 def test_calibration_corrects_a_lenient_expert_before_the_thresholds_apply():
     # e_soft scores everything 12 points higher than e_hard; p_mid is reviewed by e_soft and e_mid only
-    reviews = [ReviewScore("p_a", "e_soft", 8200), ReviewScore("p_a", "e_hard", 7000),
-               ReviewScore("p_b", "e_soft", 9200), ReviewScore("p_b", "e_hard", 8000),
-               ReviewScore("p_c", "e_soft", 6200), ReviewScore("p_c", "e_hard", 5000),
-               ReviewScore("p_mid", "e_soft", 7700), ReviewScore("p_mid", "e_mid", 7500),
-               ReviewScore("p_a", "e_mid", 7600)]
+    reviews = [
+        ReviewScore("p_a", "e_soft", 8200),
+        ReviewScore("p_a", "e_hard", 7000),
+        ReviewScore("p_b", "e_soft", 9200),
+        ReviewScore("p_b", "e_hard", 8000),
+        ReviewScore("p_c", "e_soft", 6200),
+        ReviewScore("p_c", "e_hard", 5000),
+        ReviewScore("p_mid", "e_soft", 7700),
+        ReviewScore("p_mid", "e_mid", 7500),
+        ReviewScore("p_a", "e_mid", 7600),
+    ]
     results, calibration = propose(["p_a", "p_b", "p_c", "p_mid"], reviews, Thresholds())
     by = {r.project_id: r for r in results}
     assert calibration.offsets["e_soft"].offset_hundredths > 0 > calibration.offsets["e_hard"].offset_hundredths
     assert by["p_mid"].raw_mean_hundredths == 7600 and by["p_mid"].calibrated_hundredths < 7500
     assert [by[p].result for p in ("p_a", "p_b", "p_c", "p_mid")] == [
-        Thresholds().result(by[p].calibrated_hundredths) for p in ("p_a", "p_b", "p_c", "p_mid")]
+        Thresholds().result(by[p].calibrated_hundredths) for p in ("p_a", "p_b", "p_c", "p_mid")
+    ]
     assert by["p_b"].result == "pass" and by["p_c"].result == "fail" and by["p_mid"].result == "rectify"
     with pytest.raises(NotReady):
         propose(["p_a", "p_none"], reviews, Thresholds())
@@ -153,19 +197,38 @@ PROPOSED = {"proposed_result": "fail", "calibrated_hundredths": 5520}
 
 
 def test_the_province_confirms_the_proposal_as_it_is():
-    decision = decide(PROPOSED, "mid_term", "pnl_1", Thresholds(), result=None, reason=None, rectify_by=None,
-                      rectify_days=90, now=NOW)
+    decision = decide(
+        PROPOSED, "mid_term", "pnl_1", Thresholds(), result=None, reason=None, rectify_by=None, rectify_days=90, now=NOW
+    )
     assert (decision.result, decision.overridden, decision.rectify_by) == ("fail", False, None)
     assert decision.funding_reason.startswith("专家组 pnl_1 中期检查结论：不通过（校准得分 55.20")
 
 
 def test_an_override_needs_a_reason_naming_the_field():
     with pytest.raises(FieldErrors) as refused:
-        decide(PROPOSED, "mid_term", "pnl_1", Thresholds(), result="pass", reason="  ", rectify_by=None,
-               rectify_days=90, now=NOW)
+        decide(
+            PROPOSED,
+            "mid_term",
+            "pnl_1",
+            Thresholds(),
+            result="pass",
+            reason="  ",
+            rectify_by=None,
+            rectify_days=90,
+            now=NOW,
+        )
     assert list(refused.value.errors) == ["reason"] and "须说明理由" in refused.value.errors["reason"][0].zh
-    decision = decide(PROPOSED, "mid_term", "pnl_1", Thresholds(), result="rectify", reason="补充材料后复核", rectify_by=None,
-                      rectify_days=90, now=NOW)
+    decision = decide(
+        PROPOSED,
+        "mid_term",
+        "pnl_1",
+        Thresholds(),
+        result="rectify",
+        reason="补充材料后复核",
+        rectify_by=None,
+        rectify_days=90,
+        now=NOW,
+    )
     assert (decision.result, decision.overridden, decision.reason) == ("rectify", True, "补充材料后复核")
     assert decision.rectify_by == NOW + timedelta(days=90)
     assert "省级改定（原建议：不通过）" in decision.funding_reason and "补充材料后复核" in decision.funding_reason
@@ -174,10 +237,31 @@ def test_an_override_needs_a_reason_naming_the_field():
 def test_a_rectification_deadline_lies_ahead_and_belongs_to_rectify_only():
     rectify = {"proposed_result": "rectify", "calibrated_hundredths": 6800}
     given = NOW + timedelta(days=30)
-    assert decide(rectify, "acceptance", "pnl_1", Thresholds(), result=None, reason=None, rectify_by=given,
-                  rectify_days=90, now=NOW).rectify_by == given
+    assert (
+        decide(
+            rectify,
+            "acceptance",
+            "pnl_1",
+            Thresholds(),
+            result=None,
+            reason=None,
+            rectify_by=given,
+            rectify_days=90,
+            now=NOW,
+        ).rectify_by
+        == given
+    )
     for proposal, deadline in ((rectify, NOW - timedelta(days=1)), (PROPOSED, given)):
         with pytest.raises(FieldErrors) as refused:
-            decide(proposal, "acceptance", "pnl_1", Thresholds(), result=None, reason=None, rectify_by=deadline,
-                   rectify_days=90, now=NOW)
+            decide(
+                proposal,
+                "acceptance",
+                "pnl_1",
+                Thresholds(),
+                result=None,
+                reason=None,
+                rectify_by=deadline,
+                rectify_days=90,
+                now=NOW,
+            )
         assert list(refused.value.errors) == ["rectify_by"]

@@ -16,7 +16,7 @@ from services.review.domain.ranking import (
     rank,
     rank_reviews,
 )
-from services.review.domain.reviews import FieldErrors
+from services.common.errors import FieldErrors
 
 PREFECTURES = [
     "长沙市", "株洲市", "湘潭市", "衡阳市", "邵阳市", "岳阳市", "常德市",
@@ -98,8 +98,7 @@ def test_sv_prefecture_selects_the_best_of_each_prefecture():
     ]
     ranking = rank(entries, 14, QuotaPolicy.for_call("sv-prefecture"))
     best = {
-        p: max((e for e in entries if e.prefecture == p), key=lambda e: e.calibrated_hundredths)
-        for p in PREFECTURES
+        p: max((e for e in entries if e.prefecture == p), key=lambda e: e.calibrated_hundredths) for p in PREFECTURES
     }
     assert sorted(ids(ranking.selected)) == sorted(e.application_id for e in best.values())
     assert {r.held_back_by for r in ranking.reserve} == {HELD_BY_PREFECTURE_CAP}
@@ -183,9 +182,7 @@ def test_bad_input_names_the_field(call, field):
 
 
 @given(
-    st.lists(
-        st.tuples(st.integers(0, 10000), st.sampled_from(PREFECTURES[:4])), max_size=30
-    ),
+    st.lists(st.tuples(st.integers(0, 10000), st.sampled_from(PREFECTURES[:4])), max_size=30),
     st.integers(0, 12),
     st.one_of(st.none(), st.integers(1, 3)),
 )
@@ -223,14 +220,20 @@ def test_a_cap_is_reported_per_prefecture_and_no_cap_means_no_rule():
     entries = [entry("cs1", 9000, "长沙市"), entry("cs2", 8000, "长沙市"), entry("zz1", 7000, "株洲市")]
     capped = prefecture_results(rank(entries, 3, QuotaPolicy(prefecture_cap=1)))
     assert [(r.prefecture, r.selected, r.cap, r.rule, r.satisfied) for r in capped] == [
-        ("长沙市", 1, 1, "cap", True), ("株洲市", 1, 1, "cap", True)]
+        ("长沙市", 1, 1, "cap", True),
+        ("株洲市", 1, 1, "cap", True),
+    ]
     free = prefecture_results(rank(entries, 3))
     assert [(r.selected, r.rule, r.satisfied) for r in free] == [(2, None, True), (1, None, True)]
 
 
 def test_a_ranking_record_ranks_again_into_the_same_ranking_less_who_left():
-    entries = [entry("cs1", 9500, "长沙市"), entry("cs2", 9400, "长沙市"), entry("zz1", 9000, "株洲市"),
-               entry("xt1", 8000, "湘潭市")]
+    entries = [
+        entry("cs1", 9500, "长沙市"),
+        entry("cs2", 9400, "长沙市"),
+        entry("zz1", 9000, "株洲市"),
+        entry("xt1", 8000, "湘潭市"),
+    ]
     ranking = rank(entries, 2, QuotaPolicy.for_call("hv-group", 1))
     record = ranking.to_record()
     assert Ranking.from_record(record) == ranking
@@ -239,8 +242,12 @@ def test_a_ranking_record_ranks_again_into_the_same_ranking_less_who_left():
 
 
 def test_rank_reviews_calibrates_then_ranks_with_each_applicants_prefecture_and_time():
-    reviews = [ReviewScore("a", "lenient", 9000), ReviewScore("a", "severe", 7000),
-               ReviewScore("b", "lenient", 8000), ReviewScore("b", "severe", 7600)]
+    reviews = [
+        ReviewScore("a", "lenient", 9000),
+        ReviewScore("a", "severe", 7000),
+        ReviewScore("b", "lenient", 8000),
+        ReviewScore("b", "severe", 7600),
+    ]
     applicants = {"a": ("长沙市", T0), "b": ("株洲市", T0 + timedelta(minutes=1))}
     calibration, ranking = rank_reviews(reviews, applicants, 1, QuotaPolicy())
     assert ids(ranking.selected) == ["a"] and ids(ranking.reserve) == ["b"]

@@ -5,9 +5,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.common.statemachine import ReasonRequired, TransitionNotAllowed
+from services.common.errors import FieldErrors
 from services.review.domain.reviews import (
     ASSIGNMENT,
-    FieldErrors,
     ReviewClosed,
     Rubric,
     RubricInvalid,
@@ -189,11 +189,14 @@ def test_an_assignment_is_reviewed_and_edited_or_declined_with_a_reason_before_t
         assert ASSIGNMENT.is_terminal(final)
 
 
-@pytest.mark.parametrize("statuses, complete", [
-    (["reviewed", "reviewed", "reviewed"], True),
-    (["reviewed", "reviewed", "assigned"], False),
-    (["reviewed", "reviewed"], False),  # short of the plan: a replacement is still to come
-    ([], False),
-])
+@pytest.mark.parametrize(
+    "statuses, complete",
+    [
+        (["reviewed", "reviewed", "reviewed"], True),
+        (["reviewed", "reviewed", "assigned"], False),
+        (["reviewed", "reviewed"], False),  # short of the plan: a replacement is still to come
+        ([], False),
+    ],
+)
 def test_reviews_are_complete_when_the_plan_is_filled_and_all_are_in(statuses, complete):
     assert reviews_complete(statuses, 3) is complete

@@ -2,7 +2,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.applications.domain import credit_code
+from services.common import credit_code
+from tests.support import standards
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
@@ -12,19 +13,19 @@ REAL_CODES = ["91350100M000100Y43", "9144030071526726XG", "914403001922038216"]
 
 
 @pytest.mark.parametrize("code", REAL_CODES)
-def test_real_codes_are_valid(code, standards):
+def test_real_codes_are_valid(code):
     assert standards.gb11714_check(code[8:16]) == code[16]
     assert standards.gb32100_check(code[:17]) == code[17]
     assert credit_code.problem(code) is None
 
 
-def test_check_digits_match_the_standards(standards):
+def test_check_digits_match_the_standards():
     for code in REAL_CODES:
         assert credit_code.check_digit(code[:17]) == standards.gb32100_check(code[:17])
         assert credit_code.organisation_check_digit(code[8:16]) == standards.gb11714_check(code[8:16])
 
 
-def test_organisation_check_digit_eleven_is_zero(standards):
+def test_organisation_check_digit_eleven_is_zero():
     body = next(f"{n:08d}" for n in range(10**6) if standards.gb11714_check(f"{n:08d}") == "0")
     code = standards.credit_code_from("12430100", body)
     assert code[16] == "0"
@@ -76,7 +77,7 @@ def valid_codes(draw):
 
 @settings(max_examples=200, deadline=None)
 @given(parts=valid_codes(), data=st.data())
-def test_any_single_substitution_is_caught(parts, data, standards):
+def test_any_single_substitution_is_caught(parts, data):
     code = standards.credit_code_from(*parts)
     assert credit_code.problem(code) is None
     position = data.draw(st.integers(0, 17))

@@ -1,5 +1,7 @@
-"""What crosses the notify service's boundary: notification settings, webhooks and inbox
-messages. Unknown fields are refused; each error names its field and the rule."""
+"""The notify service's requests and replies, as the gateway validates and documents them:
+notification settings, webhooks and inbox messages. Unknown fields are refused; each error
+names its field and the rule."""
+
 from __future__ import annotations
 
 from datetime import timezone
@@ -7,9 +9,7 @@ from datetime import timezone
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from services.common.fields import StrictSchema
-from services.notify.domain.kinds import EMAIL, KINDS, PERSONAL_CHANNELS, SMS, WEBHOOK_KINDS
-from services.notify.domain.preferences import parse_clock
-from services.notify.domain.webhooks import url_problem
+from services.contracts.notify import EMAIL, KINDS, PERSONAL_CHANNELS, SMS, WEBHOOK_KINDS, parse_clock, url_problem
 
 ADDRESS_OF = {EMAIL: "email", SMS: "phone"}
 
@@ -60,19 +60,34 @@ class NotificationSettingsSchema(StrictSchema):
     The inbox always receives; email and SMS only where wanted and an address is given."""
 
     email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
-    phone = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
-        r"^1[3-9]\d{9}$", error="must be a mainland mobile number: 11 digits starting 13-19"))
-    default_channels = _channels(load_default=None, metadata={
-        "description": "Channels for kinds not in channels_by_kind; omitted: every channel with an address."})
-    channels_by_kind = fields.Dict(keys=fields.String(validate=validate.OneOf(KINDS)), values=_channels(),
-                                   load_default=dict, metadata={"description": "Kind -> channels ([] for inbox only)."})
-    quiet_hours = fields.Nested(QuietHoursSchema, load_default=None, allow_none=True, metadata={
-        "description": "Email and SMS wait until the end of these hours (Asia/Shanghai); may span midnight."})
+    phone = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(r"^1[3-9]\d{9}$", error="must be a mainland mobile number: 11 digits starting 13-19"),
+    )
+    default_channels = _channels(
+        load_default=None,
+        metadata={"description": "Channels for kinds not in channels_by_kind; omitted: every channel with an address."},
+    )
+    channels_by_kind = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(KINDS)),
+        values=_channels(),
+        load_default=dict,
+        metadata={"description": "Kind -> channels ([] for inbox only)."},
+    )
+    quiet_hours = fields.Nested(
+        QuietHoursSchema,
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Email and SMS wait until the end of these hours (Asia/Shanghai); may span midnight."},
+    )
 
     @validates_schema
     def _addresses_given(self, data, **kwargs):
         named = {"default_channels": data.get("default_channels") or []}
-        named.update({f"channels_by_kind.{kind}": channels for kind, channels in (data.get("channels_by_kind") or {}).items()})
+        named.update(
+            {f"channels_by_kind.{kind}": channels for kind, channels in (data.get("channels_by_kind") or {}).items()}
+        )
         errors = {}
         for field, channels in named.items():
             missing = [c for c in channels if not data.get(ADDRESS_OF[c])]
@@ -94,10 +109,17 @@ class NotificationSettingsOutSchema(NotificationSettingsSchema):
 
 
 class WebhookCreateSchema(StrictSchema):
-    url = fields.String(required=True, validate=_webhook_url, metadata={
-        "description": "http(s) URL that receives a POST of each CloudEvent, signed (see docs/webhooks.md)."})
-    kinds = fields.List(fields.String(validate=validate.OneOf(WEBHOOK_KINDS)), required=True,
-                        validate=[validate.Length(min=1), _no_repeats], metadata={"description": "Event names wanted."})
+    url = fields.String(
+        required=True,
+        validate=_webhook_url,
+        metadata={"description": "http(s) URL that receives a POST of each CloudEvent, signed (see docs/webhooks.md)."},
+    )
+    kinds = fields.List(
+        fields.String(validate=validate.OneOf(WEBHOOK_KINDS)),
+        required=True,
+        validate=[validate.Length(min=1), _no_repeats],
+        metadata={"description": "Event names wanted."},
+    )
     description = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
 
 
@@ -106,9 +128,14 @@ class WebhookSchema(Schema):
     url = fields.String(required=True)
     kinds = fields.List(fields.String(), required=True)
     description = fields.String(allow_none=True, required=True)
-    status = fields.String(required=True, validate=validate.OneOf(["active", "disabled", "deleted"]), metadata={
-        "description": "disabled: switched off after repeated failed deliveries (its owner was told); "
-                       "deleted: only in the answer to DELETE."})
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(["active", "disabled", "deleted"]),
+        metadata={
+            "description": "disabled: switched off after repeated failed deliveries (its owner was told); "
+            "deleted: only in the answer to DELETE."
+        },
+    )
     consecutive_failures = fields.Integer(required=True)
     last_error = fields.String(allow_none=True, required=True)
     created_at = Rfc3339(required=True)
@@ -116,8 +143,9 @@ class WebhookSchema(Schema):
 
 
 class WebhookCreatedSchema(WebhookSchema):
-    secret = fields.String(required=True, metadata={
-        "description": "The signing secret. Shown only in this answer: keep it."})
+    secret = fields.String(
+        required=True, metadata={"description": "The signing secret. Shown only in this answer: keep it."}
+    )
 
 
 class InboxMessageSchema(Schema):
@@ -125,6 +153,8 @@ class InboxMessageSchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
     title = fields.String(required=True)
     body = fields.String(required=True)
-    subject = fields.String(required=True, metadata={"description": "The record it is about (a call, application, project...)."})
+    subject = fields.String(
+        required=True, metadata={"description": "The record it is about (a call, application, project...)."}
+    )
     created_at = Rfc3339(required=True)
     read_at = Rfc3339(allow_none=True, required=True)

@@ -1,5 +1,7 @@
-"""A call's funding rule: how much each approved project gets, from which sources, in
-which tranches, and what a failed milestone claws back.
+"""A call's funding rule, as the province writes it through the API and the funding service
+applies it: how much each approved project gets, from which sources, in which tranches, and
+what a failed milestone claws back. A contract, so that the gateway refuses a rule the
+funding service would (calls name a rule by its id).
 
 - award: either fixed amounts per tier of rank (`TieredAward`), or a share of the
   project's request, optionally capped (`ShareAward`, rounded down to the fen);
@@ -16,13 +18,14 @@ which tranches, and what a failed milestone claws back.
 `FundingRule` checks itself when built and raises `InvalidRule` with every problem,
 keyed by the dotted path of the field (`award.tiers.1.from_rank`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, TypeGuard
 
-from services.contracts.funding import CLAWBACK_POLICIES, TRIGGERS
-from services.funding.domain.money import SOURCES
+from services.contracts.funding import CLAWBACK_POLICIES, SOURCES, TRIGGERS
 
 
 class InvalidRule(ValueError):
@@ -37,7 +40,7 @@ class RankNotCovered(ValueError):
     """An approved project's rank is beyond the last tier of a tiered award."""
 
 
-def _is_int(value) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -52,7 +55,7 @@ class AwardTier:
     def covers(self, rank: int) -> bool:
         return self.from_rank <= rank and (self.to_rank is None or rank <= self.to_rank)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"from_rank": self.from_rank, "to_rank": self.to_rank, "amount": self.amount}
 
 
@@ -67,23 +70,25 @@ class TieredAward:
                 return tier.amount
         raise RankNotCovered(f"rank {rank} is beyond the last funded rank {self.tiers[-1].to_rank}")
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"method": self.method, "tiers": [tier.as_dict() for tier in self.tiers]}
 
     def problems(self) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {}
         if not self.tiers:
             return {"award.tiers": ["at least one tier is required"]}
-        expected_from = 1  # None once a tier is open-ended or malformed: nothing sensible follows
+        expected_from: int | None = 1  # None once a tier is open-ended or malformed: nothing sensible follows
         for i, tier in enumerate(self.tiers):
             path = f"award.tiers.{i}"
             if expected_from is not None and tier.from_rank != expected_from:
-                found[f"{path}.from_rank"] = [f"must be {expected_from}: tiers start at rank 1 and follow each "
-                                              "other without gap or overlap"]
+                found[f"{path}.from_rank"] = [
+                    f"must be {expected_from}: tiers start at rank 1 and follow each other without gap or overlap"
+                ]
             if tier.to_rank is None and i < len(self.tiers) - 1:
                 found[f"{path}.to_rank"] = ["only the last tier may be open-ended"]
-            elif tier.to_rank is not None and not (_is_int(tier.to_rank) and _is_int(tier.from_rank)
-                                                   and tier.to_rank >= tier.from_rank):
+            elif tier.to_rank is not None and not (
+                _is_int(tier.to_rank) and _is_int(tier.from_rank) and tier.to_rank >= tier.from_rank
+            ):
                 found[f"{path}.to_rank"] = ["must be an integer >= from_rank"]
             if not _is_int(tier.amount) or tier.amount <= 0:
                 found[f"{path}.amount"] = ["must be a positive integer number of fen"]
@@ -103,7 +108,7 @@ class ShareAward:
         share = request * self.percent // 100
         return share if self.cap is None else min(share, self.cap)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"method": self.method, "percent": self.percent, "cap": self.cap}
 
     def problems(self) -> dict[str, list[str]]:
@@ -128,7 +133,7 @@ class FundingRule:
     tranches: tuple[TrancheSpec, ...]
     clawback: str = "beyond_approval"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         errors = {**self.award.problems(), **_source_problems(self.sources), **_tranche_problems(self.tranches)}
         if self.clawback not in CLAWBACK_POLICIES:
             errors["clawback"] = [f"must be one of {list(CLAWBACK_POLICIES)}"]
@@ -138,11 +143,14 @@ class FundingRule:
         object.__setattr__(self, "sources", {s: self.sources[s] for s in SOURCES if s in self.sources})
         object.__setattr__(self, "tranches", tuple(self.tranches))
 
-    def as_dict(self) -> dict:
-        """The rule as JSON-ready data, in the shape `schemas.FundingRuleSchema` loads back."""
-        return {"award": self.award.as_dict(), "sources": dict(self.sources),
-                "tranches": [{"trigger": t.trigger, "percent": t.percent} for t in self.tranches],
-                "clawback": self.clawback}
+    def as_dict(self) -> dict[str, Any]:
+        """The rule as JSON-ready data, in the shape `funding_api.FundingRuleSchema` loads back."""
+        return {
+            "award": self.award.as_dict(),
+            "sources": dict(self.sources),
+            "tranches": [{"trigger": t.trigger, "percent": t.percent} for t in self.tranches],
+            "clawback": self.clawback,
+        }
 
 
 def _source_problems(sources: Mapping[str, int]) -> dict[str, list[str]]:
@@ -157,7 +165,7 @@ def _source_problems(sources: Mapping[str, int]) -> dict[str, list[str]]:
     return found
 
 
-def _tranche_problems(tranches) -> dict[str, list[str]]:
+def _tranche_problems(tranches: tuple[TrancheSpec, ...]) -> dict[str, list[str]]:
     if not tranches:
         return {"tranches": ["at least one tranche is required"]}
     found = {}

@@ -4,11 +4,12 @@ Eighteen characters: registration authority (1), organisation category (2), the
 administrative division code (3-8), the organisation code of GB 11714 (9-17, its own
 check digit at 17) and the check digit (18).
 """
+
 from __future__ import annotations
 
 import unicodedata
 
-from services.applications.domain.messages import Bilingual
+from .bilingual import Bilingual
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _VALUE = {character: value for value, character in enumerate(ALPHABET)}
@@ -47,8 +48,7 @@ def problem(code: str) -> Bilingual | None:
             return Bilingual(
                 f"credit code character {position} '{character}' is not allowed "
                 "(digits and upper-case letters except I, O, S, V, Z)",
-                f"统一社会信用代码第{position}位“{character}”不是允许的字符"
-                "（数字及除I、O、S、V、Z以外的大写字母）",
+                f"统一社会信用代码第{position}位“{character}”不是允许的字符（数字及除I、O、S、V、Z以外的大写字母）",
             )
     if not code[2:8].isdigit():
         return Bilingual(

@@ -1,0 +1,303 @@
+"""Assigning experts to a call's applications: an assignment run over the open slots, an
+expert's decline and its replacement, and the voiding of pairs a rule now excludes.
+
+Each function is one unit of work over the store (a transaction, with its events); the
+rules are the domain's (`domain/experts.py`, `domain/flow.py`, `domain/reviews.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import datetime
+
+from marshmallow import ValidationError
+
+from services.common.bilingual import Bilingual
+from services.common.replies import Refused
+from services.review.domain.experts import call_policy, pairs_to_void, pool_expert, review_application
+from services.review.domain.flow import assign
+from services.review.domain.reviews import ASSIGNMENT, STANDING, ReviewClosed, review_open, rfc3339
+from services.review.store import AssignmentNotFound, ReviewStore, StaleSnapshot, new_id
+
+#: How often a run is solved again when the call's assignments moved while solving.
+SOLVE_ATTEMPTS = 5
+
+
+def run_assignment(store: ReviewStore, call_id: str, deadline: datetime | None, by: str, now: datetime) -> dict:
+    """Assign experts to the open slots of the call once it has closed, keeping every standing
+    assignment, never a pair a conflict-of-interest or qualification rule excludes (standing
+    pairs a rule now excludes are voided), never a declined pair again. The first run sets
+    the review deadline; a later one may move it (for every standing assignment)."""
+    return _solve(store, call_id, by, now, deadline=deadline)
+
+
+def decline_assignment(store: ReviewStore, assignment: Mapping, reason: str, by: str, now: datetime) -> dict:
+    """An expert declines their assignment (`own_assignment`), with a reason, before the
+    review deadline: a replacement is assigned at once by the same run, which never offers
+    the declined pair again."""
+    run = _solve(store, assignment["call_id"], by, now, decline=(assignment, reason))
+    return {"assignment": store.assignment(assignment["_id"]), "replacement": run}
+
+
+def own_assignment(store: ReviewStore, actor: Mapping, assignment_id: str) -> dict:
+    """The assignment, if the actor may see it (an expert only their own: another's is 404)."""
+    assignment = store.assignment(assignment_id)
+    if actor["role"] == "expert" and assignment["expert_id"] != actor.get("expert_id"):
+        raise AssignmentNotFound(assignment_id)
+    return assignment
+
+
+def _solve(
+    store: ReviewStore,
+    call_id: str,
+    by: str,
+    now: datetime,
+    *,
+    deadline: datetime | None = None,
+    decline: tuple[Mapping, str] | None = None,
+) -> dict:
+    """Assign experts to the open slots of the call (after a decline: without that pair),
+    keeping every standing assignment; retried when the call moves meanwhile."""
+    for _ in range(SOLVE_ATTEMPTS):
+        try:
+            return _solve_once(store, call_id, by, now, deadline, decline)
+        except StaleSnapshot:
+            continue
+    raise Refused(
+        409,
+        Bilingual(
+            "The call's assignments kept changing while solving; try again.",
+            "求解期间该批次的评审任务持续变化，请重试。",
+        ),
+        type="assignments-changing",
+    )
+
+
+def _solve_once(
+    store: ReviewStore,
+    call_id: str,
+    by: str,
+    now: datetime,
+    deadline: datetime | None,
+    decline: tuple[Mapping, str] | None,
+) -> dict:
+    """One run, decided from the call as read and saved only if the call has not moved since
+    (else StaleSnapshot)."""
+    call = store.call(call_id)
+    deadline = _review_deadline(call, deadline, now, declining=decline is not None)
+    candidates, experts = store.candidates(call_id), store.experts()
+    records = store.assignments(call_id)
+    policy, applications, pool, applied = _assignment_inputs(call, candidates, experts)
+    if applications and not pool:
+        raise Refused(
+            409,
+            Bilingual(
+                "The expert pool is empty: add experts (POST /v1/experts) before assigning.",
+                "专家库为空：请先添加专家（POST /v1/experts）再分配。",
+            ),
+            type="expert-pool-empty",
+        )
+    moves = _void_moves(applications, pool, policy, records, applied, by, now)
+    events = []
+    if decline is not None:
+        move, event = _decline(call_id, records, *decline, by, now)
+        moves.append(move)
+        events.append(event)
+    fixed, excluded = _fixed_and_excluded(records, {m[0] for m in moves}, applications, pool)
+    result = assign(applications, pool, policy, fixed=fixed, excluded_pairs=excluded, applied_institution_ids=applied)
+    run_id = new_id("run")
+    new = _new_assignments(result.pairs, call_id, run_id, candidates, experts, deadline, by, now)
+    run = _run_record(
+        run_id,
+        call,
+        "replacement" if decline else "run",
+        deadline,
+        new,
+        result,
+        moves,
+        len(fixed),
+        len(applications),
+        by,
+        now,
+    )
+    events.append(("experts_assigned", call_id, _assigned_data(call_id, new, result.unfilled, deadline)))
+    history = [
+        {
+            "subject": f"run:{run_id}",
+            "event": run["kind"],
+            "from_state": call["stage"],
+            "to_state": call["stage"],
+            "actor": by,
+            "at": now,
+            "reason": decline[1] if decline else None,
+            "assigned": len(new),
+            "unfilled": len(result.unfilled),
+        }
+    ]
+    saved = store.save_run(call_id, call["version"], run, new, moves, {"review_deadline": deadline}, history, events)
+    return {**saved, "assigned": new}
+
+
+def void_excluded(store: ReviewStore, call_id: str, by: str, now: datetime) -> None:
+    """Void standing assignments a rule now excludes (an expert's institution has applied since)."""
+    call = store.known_call(call_id)
+    records = store.assignments(call_id)
+    if not call or "category" not in call or call["stage"] != "reviewing" or not records:
+        return
+    policy, applications, pool, applied = _assignment_inputs(call, store.candidates(call_id), store.experts())
+    for assignment_id, from_status, to, entry, fields in _void_moves(
+        applications, pool, policy, records, applied, by, now
+    ):
+        store.move_assignment(assignment_id, from_status, to, entry, fields)
+
+
+# ---------------------------------------------------------------- helpers (no I/O)
+
+
+def _review_deadline(call: dict, given: datetime | None, now: datetime, *, declining: bool) -> datetime:
+    if "closed_at" not in call:
+        raise Refused(
+            409,
+            Bilingual(
+                "The call is still open for applications: assign experts after it closes.",
+                "该遴选批次仍在受理申报：请在截止后分配评审专家。",
+            ),
+            type="call-not-closed",
+        )
+    if call["stage"] != "reviewing":
+        raise Refused(
+            409,
+            Bilingual(
+                "The ranking of this call is published: assignments are final.",
+                "该遴选批次的排名已发布，评审任务不再变动。",
+            ),
+            type="assignments-final",
+        )
+    deadline = given or call.get("review_deadline")
+    if deadline is None:
+        raise ValidationError({"review_deadline": ["Missing: the first assignment run sets the review deadline."]})
+    if given is not None and given <= now:
+        raise ValidationError({"review_deadline": ["Must be in the future."]})
+    if declining and not review_open(now, deadline):
+        raise ReviewClosed(deadline)
+    return deadline
+
+
+def _assignment_inputs(call: dict, candidates: list[dict], experts: list[dict]):
+    applications = [review_application(c, call["category"]) for c in candidates]
+    applied = set(call["applied_institution_ids"]) | {c["institution_id"] for c in candidates}
+    return call_policy(call), applications, [pool_expert(e) for e in experts], applied
+
+
+def _void_moves(applications, pool, policy, records, applied, by: str, now: datetime) -> list[tuple]:
+    moves = []
+    for assignment_id, why in pairs_to_void(applications, pool, policy, records, applied).items():
+        current = _current(records, assignment_id)["status"]
+        to, entry = ASSIGNMENT.apply(current, "void", by, why, now)
+        moves.append((assignment_id, current, to, entry.as_dict(), {"reason": entry.reason}))
+    return moves
+
+
+def _decline(call_id: str, records: list[dict], assignment: Mapping, reason: str, by: str, now: datetime):
+    """The decline of `assignment` (a move of the run) and its event."""
+    current = _current(records, assignment["_id"])["status"]
+    status, entry = ASSIGNMENT.apply(current, "decline", by, reason, now)
+    move = (assignment["_id"], current, status, entry.as_dict(), {"reason": entry.reason})
+    return move, (
+        "assignment_declined",
+        call_id,
+        {
+            "call_id": call_id,
+            "assignment_id": assignment["_id"],
+            "application_id": assignment["application_id"],
+            "expert_id": assignment["expert_id"],
+            "reason": entry.reason,
+        },
+    )
+
+
+def _fixed_and_excluded(records: list[dict], leaving: set[str], applications, pool):
+    """The pairs that stand (less those leaving in this run), and the pairs never to offer
+    again (declined, or leaving in this run) among the applications and experts at hand."""
+    apps, experts = {a.id for a in applications}, {e.id for e in pool}
+    fixed = [
+        (r["application_id"], r["expert_id"]) for r in records if r["status"] in STANDING and r["_id"] not in leaving
+    ]
+    never_again = [
+        (r["application_id"], r["expert_id"]) for r in records if r["status"] == "declined" or r["_id"] in leaving
+    ]
+    return fixed, [(a, e) for a, e in never_again if a in apps and e in experts]
+
+
+def _assigned_data(call_id: str, new: list[dict], unfilled, deadline: datetime) -> dict:
+    return {
+        "call_id": call_id,
+        "unfilled": [u._asdict() for u in unfilled],
+        "assignments": [
+            {
+                "assignment_id": a["_id"],
+                "application_id": a["application_id"],
+                "expert_id": a["expert_id"],
+                "review_deadline": rfc3339(deadline),
+            }
+            for a in new
+        ],
+    }
+
+
+def _current(records: list[dict], assignment_id: str) -> dict:
+    return next(r for r in records if r["_id"] == assignment_id)
+
+
+def _new_assignments(pairs, call_id, run_id, candidates, experts, deadline, by, now) -> list[dict]:
+    apps = {c["_id"]: c for c in candidates}
+    names = {e["_id"]: e["name"] for e in experts}
+    return [
+        {
+            "_id": new_id("asg"),
+            "call_id": call_id,
+            "run_id": run_id,
+            "application_id": pair.application_id,
+            "application_title": apps[pair.application_id]["title"],
+            "institution_name": apps[pair.application_id]["institution_name"],
+            "expert_id": pair.expert_id,
+            "expert_name": names[pair.expert_id],
+            "status": "assigned",
+            "affinity": pair.affinity,
+            "review_deadline": deadline,
+            "assigned_at": now,
+            "reason": None,
+            # Every audit entry has a from-state (AuditEntryOut); a record's first starts from "new", as objections' do.
+            "history": [
+                {"event": "assign", "from_state": "new", "to_state": "assigned", "actor": by, "at": now, "reason": None}
+            ],
+        }
+        for pair in pairs
+    ]
+
+
+def _run_record(run_id, call, kind, deadline, new, result, moves, standing, n_apps, by, now) -> dict:
+    k = call["review_plan"]["reviewers_per_application"]
+    slots, filled = k * n_apps, standing + len(new)
+    return {
+        "_id": run_id,
+        "call_id": call["_id"],
+        "kind": kind,
+        "review_deadline": deadline,
+        "assignment_ids": [a["_id"] for a in new],
+        "unfilled": [u._asdict() for u in result.unfilled],
+        "voided": [{"assignment_id": m[0], "reason": m[4]["reason"]} for m in moves if m[2] == "void"],
+        "quality": {
+            "total_affinity": result.total_affinity,
+            "mean_affinity": result.total_affinity / len(new) if new else None,
+            "slots": slots,
+            "filled": filled,
+            "coverage": filled / slots if slots else 1.0,
+            "load": asdict(result.load),
+            "feasibility": asdict(result.feasibility),
+            "candidate_pairs": result.candidate_pairs,
+        },
+        "seconds": result.seconds,
+        "created_at": now,
+        "created_by": by,
+    }
