@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from services.common.actor import SCOPE_CLAIMS
 from services.common.errors import DomainError
 from services.contracts.reference import PREFECTURES
 
@@ -42,14 +43,6 @@ def hrss(sponsor: str) -> str:
     return f"hrss:{sponsor}"
 
 
-_SCOPES = {
-    "institution": ("institution_id", institution),
-    "prefecture": ("prefecture", prefecture),
-    "expert": ("expert_id", expert),
-    "hrss": ("sponsor", hrss),
-}
-
-
 class NoRecipient(DomainError):
     """The actor's token lacks the scope its role needs."""
 
@@ -67,12 +60,12 @@ def recipient_of(actor: Data) -> str:
     role: str | None = actor.get("role")
     if role in (PROVINCE, FINANCE):
         return role
-    if role not in _SCOPES:
+    if role not in SCOPE_CLAIMS:
         raise NoRecipient(f"no recipient for role {role!r}")
-    claim, key = _SCOPES[role]
+    claim = SCOPE_CLAIMS[role]
     if not actor.get(claim):
         raise NoRecipient(f"a {role} needs the claim {claim}")
-    return key(actor[claim])
+    return f"{role}:{actor[claim]}"  # as institution(), prefecture(), expert() and hrss() name it
 
 
 def audience(recipient: str) -> str:

@@ -17,6 +17,7 @@ from services.common.replies import Refused
 from services.contracts.reference import PREFECTURES
 from services.review.domain import notice as notice_rules
 from services.review.domain.calibration import ReviewScore
+from services.common.actor import SCOPE_CLAIMS
 from services.review.domain.notice import NOTICE, PublicNotice, stage_move
 from services.review.domain.ranking import TIE_RULE, QuotaPolicy, Ranking, prefecture_results, rank_reviews
 from services.review.domain.reviews import review_open, rfc3339
@@ -26,8 +27,6 @@ NO_NOTICE = Bilingual(
     "No public notice has been published for this call: publish it first (POST /v1/calls/{id}/notice).",
     "该遴选批次尚未发布公示：请先发布公示（POST /v1/calls/{id}/notice）。",
 )
-# The claim that names the party a role acts for (an objection's filer).
-PARTY_CLAIMS = {"institution": "institution_id", "prefecture": "prefecture", "hrss": "sponsor"}
 
 
 # ---------------------------------------------------------------- ranking
@@ -271,7 +270,7 @@ def notice_body(store: ReviewStore, call: Mapping, now: datetime) -> dict:
 def file_objection(store: ReviewStore, call_id: str, data: Mapping, actor: Mapping, by: str, now: datetime) -> dict:
     """An objection against a selected application, filed within the notice window by a party
     (an institution, a prefecture or the sponsor, named by the actor's claim)."""
-    filer = f"{actor['role']}:{actor.get(PARTY_CLAIMS[actor['role']])}"
+    filer = f"{actor['role']}:{actor.get(SCOPE_CLAIMS[actor['role']])}"  # the party the objector acts for
 
     def work(call):
         notice = _notice(call)
