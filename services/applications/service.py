@@ -160,20 +160,16 @@ class ApplicationsService(ChuyiService):
 
     @rpc
     @answering
-    def create_institution(self, actor, institution, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def create_institution(self, actor, institution):
         data = InstitutionIn().load(institution)
         who = _acting(actor, PROVINCE)
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: created(InstitutionOut().dump(institution_cases.register(self.store, data, who, utcnow()))),
-        )
+        return lambda: created(InstitutionOut().dump(institution_cases.register(self.store, data, who, utcnow())))
 
     @rpc
     @answering
-    def import_institutions(self, actor, filename, content_b64, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def import_institutions(self, actor, filename, content_b64):
         try:
             content = base64.b64decode(content_b64, validate=True)
         except (binascii.Error, ValueError):
@@ -192,7 +188,7 @@ class ApplicationsService(ChuyiService):
             ids = institution_cases.register_all(self.store, result.institutions, who, utcnow())
             return created(ImportReportOut().dump({**result.report(), "institution_ids": ids}))
 
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
+        return command
 
     @rpc
     @answering
@@ -211,28 +207,18 @@ class ApplicationsService(ChuyiService):
 
     @rpc
     @answering
-    def create_call(self, actor, call, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def create_call(self, actor, call):
         data = CallIn().load(call)
         who = _acting(actor, PROVINCE)
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: created(CallOut().dump(call_cases.create(self.store, data, who, utcnow()))),
-        )
+        return lambda: created(CallOut().dump(call_cases.create(self.store, data, who, utcnow())))
 
     @rpc
     @answering
-    def open_call(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def open_call(self, actor, call_id):
         who = _acting(actor, PROVINCE)
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: ok(CallOut().dump(call_cases.open_early(self.store, call_id, who, utcnow()))),
-        )
+        return lambda: ok(CallOut().dump(call_cases.open_early(self.store, call_id, who, utcnow())))
 
     @rpc
     @answering
@@ -278,16 +264,11 @@ class ApplicationsService(ChuyiService):
 
     @rpc
     @answering
-    def create_application(self, actor, application, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def create_application(self, actor, application):
         data = ApplicationIn().load(application)
         who = _acting(actor, INSTITUTION)
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: created(ApplicationOut().dump(application_cases.open_draft(self.store, data, who, utcnow()))),
-        )
+        return lambda: created(ApplicationOut().dump(application_cases.open_draft(self.store, data, who, utcnow())))
 
     @rpc
     @answering
@@ -301,78 +282,53 @@ class ApplicationsService(ChuyiService):
 
     @rpc
     @answering
-    def submit_application(self, actor, application_id, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def submit_application(self, actor, application_id):
         who = _acting(actor, INSTITUTION)
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: ok(ApplicationOut().dump(application_cases.submit(self.store, application_id, who, utcnow()))),
-        )
+        return lambda: ok(ApplicationOut().dump(application_cases.submit(self.store, application_id, who, utcnow())))
 
     @rpc
     @answering
-    def withdraw_application(self, actor, application_id, decision, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def withdraw_application(self, actor, application_id, decision):
         reason = DecisionIn().load(decision).get("reason")
         who = _acting(actor, INSTITUTION)
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: ok(
-                ApplicationOut().dump(application_cases.withdraw(self.store, application_id, who, reason, utcnow()))
-            ),
+        return lambda: ok(
+            ApplicationOut().dump(application_cases.withdraw(self.store, application_id, who, reason, utcnow()))
         )
 
     @rpc
     @answering
-    def recommend_application(self, actor, application_id, decision, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def recommend_application(self, actor, application_id, decision):
         reason = DecisionIn().load(decision).get("reason")
         who = _acting(actor, RECOMMENDERS)
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: ok(
-                ApplicationOut().dump(application_cases.recommend(self.store, application_id, who, reason, utcnow()))
-            ),
+        return lambda: ok(
+            ApplicationOut().dump(application_cases.recommend(self.store, application_id, who, reason, utcnow()))
         )
 
     @rpc
     @answering
-    def decline_application(self, actor, application_id, decision, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def decline_application(self, actor, application_id, decision):
         reason = DeclineIn().load(decision)["reason"]
         who = _acting(actor, RECOMMENDERS)
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: ok(
-                ApplicationOut().dump(application_cases.decline(self.store, application_id, who, reason, utcnow()))
-            ),
+        return lambda: ok(
+            ApplicationOut().dump(application_cases.decline(self.store, application_id, who, reason, utcnow()))
         )
 
     @rpc
     @answering
-    def decide_eligibility(self, actor, application_id, decision, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def decide_eligibility(self, actor, application_id, decision):
         data = EligibilityOverrideIn().load(decision)
         who = _acting(actor, PROVINCE)
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: ok(
-                ApplicationOut().dump(
-                    application_cases.decide_eligibility(
-                        self.store, application_id, who, data["eligible"], data.get("reason"), utcnow()
-                    )
+        return lambda: ok(
+            ApplicationOut().dump(
+                application_cases.decide_eligibility(
+                    self.store, application_id, who, data["eligible"], data.get("reason"), utcnow()
                 )
-            ),
+            )
         )
 
     @rpc
@@ -480,14 +436,15 @@ class ApplicationsService(ChuyiService):
 
     @rpc
     @answering
-    def give_place_to_reserve(self, actor, project_id, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def give_place_to_reserve(self, actor, project_id):
         province = _acting(actor, PROVINCE)
 
         def command():
             successor = project_cases.give_place_to_reserve(self.store, project_id, province, utcnow())
             return created(ProjectOut().dump(self.store.project(successor["_id"], province)))
 
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
+        return command
 
     @handles("funding", "funds_allocated")
     def funds_allocated(self, event):
@@ -507,17 +464,12 @@ class ApplicationsService(ChuyiService):
 
     @rpc
     @answering
-    def open_report_window(self, actor, window, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def open_report_window(self, actor, window):
         data = ReportWindowIn().load(window)
         who = _acting(actor, PROVINCE)
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: created(
-                ReportWindowOut().dump(as_answer(report_cases.open_window(self.store, data, who, utcnow())))
-            ),
+        return lambda: created(
+            ReportWindowOut().dump(as_answer(report_cases.open_window(self.store, data, who, utcnow())))
         )
 
     @rpc
@@ -553,88 +505,60 @@ class ApplicationsService(ChuyiService):
 
     @rpc
     @answering
-    def start_annual_report(self, actor, project_id, report, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def start_annual_report(self, actor, project_id, report):
         year = AnnualReportDraftIn().load(report)["year"]
         who = _acting(actor, INSTITUTION)
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: created(
-                AnnualReportOut().dump(
-                    as_answer(report_cases.start_report(self.store, who, project_id, year, utcnow()))
-                )
-            ),
+        return lambda: created(
+            AnnualReportOut().dump(as_answer(report_cases.start_report(self.store, who, project_id, year, utcnow())))
         )
 
     @rpc
     @answering
-    def file_annual_report(self, actor, project_id, report, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def file_annual_report(self, actor, project_id, report):
         data = AnnualReportFileIn().load(report)
         who = _acting(actor, INSTITUTION)
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: created(
-                AnnualReportOut().dump(as_answer(report_cases.file_report(self.store, who, project_id, data, utcnow())))
-            ),
+        return lambda: created(
+            AnnualReportOut().dump(as_answer(report_cases.file_report(self.store, who, project_id, data, utcnow())))
         )
 
     @rpc
     @answering
-    def refile_annual_report(self, actor, report_id, report, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def refile_annual_report(self, actor, report_id, report):
         data = AnnualReportIn().load(report)
         who = _acting(actor, INSTITUTION)
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: ok(
-                AnnualReportOut().dump(
-                    as_answer(report_cases.refile_report(self.store, who, report_id, data, utcnow()))
-                )
-            ),
+        return lambda: ok(
+            AnnualReportOut().dump(as_answer(report_cases.refile_report(self.store, who, report_id, data, utcnow())))
         )
 
-    def _decide_report(self, actor, roles, report_id, event, reason, idempotency_key, request_fingerprint):
+    def _decide_report(self, actor, roles, report_id, event, reason):
         who = _acting(actor, roles)
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: ok(
-                AnnualReportOut().dump(
-                    as_answer(report_cases.decide(self.store, who, report_id, event, reason, utcnow()))
-                )
-            ),
+        return lambda: ok(
+            AnnualReportOut().dump(as_answer(report_cases.decide(self.store, who, report_id, event, reason, utcnow())))
         )
 
     @rpc
     @answering
-    def endorse_annual_report(self, actor, report_id, decision, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def endorse_annual_report(self, actor, report_id, decision):
         reason = DecisionIn().load(decision).get("reason")
-        return self._decide_report(
-            actor, RECOMMENDERS, report_id, "endorse", reason, idempotency_key, request_fingerprint
-        )
+        return self._decide_report(actor, RECOMMENDERS, report_id, "endorse", reason)
 
     @rpc
     @answering
-    def return_annual_report(self, actor, report_id, decision, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def return_annual_report(self, actor, report_id, decision):
         reason = DeclineIn().load(decision)["reason"]
-        return self._decide_report(
-            actor, RECOMMENDERS + PROVINCE, report_id, "return", reason, idempotency_key, request_fingerprint
-        )
+        return self._decide_report(actor, RECOMMENDERS + PROVINCE, report_id, "return", reason)
 
     @rpc
     @answering
-    def accept_annual_report(self, actor, report_id, decision, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def accept_annual_report(self, actor, report_id, decision):
         reason = DecisionIn().load(decision).get("reason")
-        return self._decide_report(actor, PROVINCE, report_id, "accept", reason, idempotency_key, request_fingerprint)
+        return self._decide_report(actor, PROVINCE, report_id, "accept", reason)
 
     @rpc
     @answering

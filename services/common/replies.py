@@ -184,8 +184,8 @@ def replying(guides: Mapping[str, StateGuide] | None = None) -> Callable[[Callab
     return decorate
 
 
-def idempotent(
-    store: BaseStore, actor: dict[str, Any], key: str | None, fingerprint: str | None, command: Callable[[], Reply]
+def run_once(
+    store: BaseStore, actor: Mapping[str, Any], key: str | None, fingerprint: str | None, command: Callable[[], Reply]
 ) -> Reply:
     """Run a creating command once per Idempotency-Key of one caller and one operation; a retry
     gets the first reply. The caller is the role, its scope claim and the subject together (one
@@ -198,3 +198,29 @@ def idempotent(
         scoped = hashlib.sha256(scope.encode("utf-8")).hexdigest()
     reply, replayed = store.once_per_key(scoped, fingerprint or "", command)
     return {**reply, "replayed": True} if replayed else reply
+
+
+#: What an `@idempotent` entrypoint returns: the command, to be run once per key.
+Command = Callable[[], Reply]
+
+
+def idempotent(method: Callable[..., Command]) -> Callable[..., Reply]:
+    """A creating command's entrypoint: it checks the caller and loads its input, then returns
+    the command (a function of no arguments answering the reply), which is run once per
+    Idempotency-Key (`run_once`) in one transaction of the service's store. The entrypoint takes
+    `idempotency_key` and `request_fingerprint` from the gateway besides its own parameters.
+    Checks stay outside the transaction, so that a refused input costs no write."""
+
+    @functools.wraps(method)
+    def entrypoint(
+        service: Any,
+        actor: Mapping[str, Any],
+        *args: Any,
+        idempotency_key: str | None = None,
+        request_fingerprint: str | None = None,
+        **kwargs: Any,
+    ) -> Reply:
+        command = method(service, actor, *args, **kwargs)
+        return run_once(service.store, actor, idempotency_key, request_fingerprint, command)
+
+    return entrypoint

@@ -97,17 +97,12 @@ class FundingService(ChuyiService):
 
     @rpc
     @answering
-    def create_budget(self, actor, budget, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def create_budget(self, actor, budget):
         require_role(actor, PROVINCE)
         data = BudgetSchema().load(budget)
         key = BudgetKey(data["year"], data["category"], data["source"])
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: created(BudgetLineSchema().dump(budgets.appropriate(self.store, key, data["amount"], utcnow()))),
-        )
+        return lambda: created(BudgetLineSchema().dump(budgets.appropriate(self.store, key, data["amount"], utcnow())))
 
     @rpc
     @answering
@@ -127,21 +122,16 @@ class FundingService(ChuyiService):
 
     @rpc
     @answering
-    def create_funding_rule(self, actor, rule, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def create_funding_rule(self, actor, rule):
         require_role(actor, PROVINCE)
         data = FundingRuleCreateSchema().load(rule)
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: created(
-                FundingRuleOutSchema().dump(
-                    budgets.add_funding_rule(
-                        self.store, data["id"], data["name"], data["rule"], audit_name(actor), utcnow()
-                    )
+        return lambda: created(
+            FundingRuleOutSchema().dump(
+                budgets.add_funding_rule(
+                    self.store, data["id"], data["name"], data["rule"], audit_name(actor), utcnow()
                 )
-            ),
+            )
         )
 
     @rpc
@@ -157,7 +147,8 @@ class FundingService(ChuyiService):
 
     @rpc
     @answering
-    def allocate_call(self, actor, call_id, allocation=None, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def allocate_call(self, actor, call_id, allocation=None):
         require_role(actor, PROVINCE)
         year = AllocationRequestSchema().load(allocation or {}).get("year")
 
@@ -167,7 +158,7 @@ class FundingService(ChuyiService):
                 return shortfall_problem(outcome, call["last_shortfall"]["year"], call["category"])
             return created(CallAllocationSchema().dump(call))
 
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
+        return command
 
     @rpc
     @answering
@@ -215,7 +206,8 @@ class FundingService(ChuyiService):
 
     @rpc
     @answering
-    def record_milestone(self, actor, project_id, milestone, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def record_milestone(self, actor, project_id, milestone):
         require_role(actor, PROVINCE)
         data = MilestoneSchema().load(milestone)
 
@@ -234,11 +226,12 @@ class FundingService(ChuyiService):
                 )
             )
 
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
+        return command
 
     @rpc
     @answering
-    def withdraw_project(self, actor, project_id, withdrawal, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def withdraw_project(self, actor, project_id, withdrawal):
         require_role(actor, PROVINCE)
         data = WithdrawalSchema().load(withdrawal)
 
@@ -250,7 +243,7 @@ class FundingService(ChuyiService):
                 )
             return ok(ProjectFundingSchema().dump(project_view(after, funding_from_document(after))))
 
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
+        return command
 
     @handles("review", "panel_result_confirmed")
     def panel_result_confirmed(self, event):

@@ -96,7 +96,8 @@ class NotifyService(ChuyiService):
 
     @rpc
     @answering
-    def mark_read(self, actor, notification_id, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def mark_read(self, actor, notification_id):
         def command():
             message = self.store.mark_read(recipient_of(actor), notification_id, utcnow())
             if message is None:
@@ -105,7 +106,7 @@ class NotifyService(ChuyiService):
                 )
             return ok(InboxMessageSchema().dump(message))
 
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
+        return command
 
     # --- notification settings --------------------------------------------------------------
 
@@ -127,21 +128,16 @@ class NotifyService(ChuyiService):
 
     @rpc
     @answering
-    def create_webhook(self, actor, webhook, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def create_webhook(self, actor, webhook):
         owner = recipient_of(actor)
         data = WebhookCreateSchema().load(webhook)
         problem = destination_problem(data["url"], SETTINGS.allow_private_webhooks)
         if problem:
             raise Refused(422, f"url: the URL {problem}.", errors={"url": [f"the URL {problem}"]})
 
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: created(
-                WebhookCreatedSchema().dump(webhooks.add_webhook(self.store, owner, data, actor["sub"], utcnow()))
-            ),
+        return lambda: created(
+            WebhookCreatedSchema().dump(webhooks.add_webhook(self.store, owner, data, actor["sub"], utcnow()))
         )
 
     @rpc

@@ -54,36 +54,24 @@ class ReviewService(ChuyiService):
 
     @rpc
     @answering
-    def create_expert(self, actor, expert, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def create_expert(self, actor, expert):
         require_role(actor, ("province",))
         data = review_api.ExpertIn().load(expert)
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: created(review_api.ExpertOut().dump(experts.add_expert(self.store, data, audit_name(actor)))),
-        )
+        return lambda: created(review_api.ExpertOut().dump(experts.add_expert(self.store, data, audit_name(actor))))
 
     @rpc
     @answering
-    def import_experts(self, actor, filename, content_b64, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def import_experts(self, actor, filename, content_b64):
         require_role(actor, ("province",))
         schemas.UploadIn().load({"filename": filename, "content_b64": content_b64})
         try:
             content = base64.b64decode(content_b64, validate=True)
         except binascii.Error:
             raise ValidationError({"file": ["Not valid base64."]}) from None
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: created(
-                review_api.ExpertImportOut().dump(
-                    experts.import_experts(self.store, filename, content, audit_name(actor))
-                )
-            ),
+        return lambda: created(
+            review_api.ExpertImportOut().dump(experts.import_experts(self.store, filename, content, audit_name(actor)))
         )
 
     @rpc
@@ -100,19 +88,14 @@ class ReviewService(ChuyiService):
 
     @rpc
     @answering
-    def run_assignment(self, actor, call_id, run=None, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def run_assignment(self, actor, call_id, run=None):
         require_role(actor, ("province",))
         deadline = review_api.AssignmentRunIn().load(run or {}).get("review_deadline")
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: created(
-                review_api.AssignmentRunOut().dump(
-                    assignment.run_assignment(self.store, call_id, deadline, audit_name(actor), utcnow())
-                )
-            ),
+        return lambda: created(
+            review_api.AssignmentRunOut().dump(
+                assignment.run_assignment(self.store, call_id, deadline, audit_name(actor), utcnow())
+            )
         )
 
     @rpc
@@ -128,20 +111,15 @@ class ReviewService(ChuyiService):
 
     @rpc
     @answering
-    def decline_assignment(self, actor, assignment_id, decline, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def decline_assignment(self, actor, assignment_id, decline):
         require_role(actor, ("expert",))
         reason = review_api.AssignmentDeclineIn().load(decline)["reason"]
         mine = assignment.own_assignment(self.store, actor, assignment_id)  # another expert's is 404, before the key
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: ok(
-                review_api.AssignmentDeclineOut().dump(
-                    assignment.decline_assignment(self.store, mine, reason, audit_name(actor), utcnow())
-                )
-            ),
+        return lambda: ok(
+            review_api.AssignmentDeclineOut().dump(
+                assignment.decline_assignment(self.store, mine, reason, audit_name(actor), utcnow())
+            )
         )
 
     # ------------------------------------------------------------ reviews
@@ -173,25 +151,19 @@ class ReviewService(ChuyiService):
 
     @rpc
     @answering
-    def publish_ranking(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def publish_ranking(self, actor, call_id):
         require_role(actor, ("province",))
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: ok(
-                review_api.RankingOut().dump(
-                    selection.publish_ranking(self.store, call_id, audit_name(actor), utcnow())
-                )
-            ),
+        return lambda: ok(
+            review_api.RankingOut().dump(selection.publish_ranking(self.store, call_id, audit_name(actor), utcnow()))
         )
 
     # ------------------------------------------------------------ notice and selection
 
     @rpc
     @answering
-    def publish_notice(self, actor, call_id, notice=None, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def publish_notice(self, actor, call_id, notice=None):
         require_role(actor, ("province",))
         terms = review_api.NoticeIn().load(notice or {})
         allow_short_window = os.environ.get(ALLOW_SHORT_NOTICE) == "1"
@@ -202,7 +174,7 @@ class ReviewService(ChuyiService):
             )
             return created({"id": body["call_id"], **review_api.NoticeOut().dump(body)})
 
-        return idempotent(self.store, actor, idempotency_key, request_fingerprint, command)
+        return command
 
     @rpc
     @answering
@@ -211,69 +183,49 @@ class ReviewService(ChuyiService):
 
     @rpc
     @answering
-    def file_objection(self, actor, call_id, objection, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def file_objection(self, actor, call_id, objection):
         require_role(actor, OBJECTORS)
         data = review_api.ObjectionIn().load(objection)
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: created(
-                review_api.ObjectionOut().dump(
-                    selection.file_objection(self.store, call_id, data, actor, audit_name(actor), utcnow())
-                )
-            ),
+        return lambda: created(
+            review_api.ObjectionOut().dump(
+                selection.file_objection(self.store, call_id, data, actor, audit_name(actor), utcnow())
+            )
         )
 
     @rpc
     @answering
-    def resolve_objection(self, actor, objection_id, resolution, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def resolve_objection(self, actor, objection_id, resolution):
         require_role(actor, ("province",))
         data = review_api.ResolveIn().load(resolution)
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: ok(
-                review_api.ObjectionOut().dump(
-                    selection.resolve_objection(self.store, objection_id, data, audit_name(actor), utcnow())
-                )
-            ),
+        return lambda: ok(
+            review_api.ObjectionOut().dump(
+                selection.resolve_objection(self.store, objection_id, data, audit_name(actor), utcnow())
+            )
         )
 
     @rpc
     @answering
-    def finalize_selection(self, actor, call_id, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def finalize_selection(self, actor, call_id):
         require_role(actor, ("province",))
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: ok(
-                review_api.SelectionOut().dump(
-                    selection.finalize_selection(self.store, call_id, audit_name(actor), utcnow())
-                )
-            ),
+        return lambda: ok(
+            review_api.SelectionOut().dump(
+                selection.finalize_selection(self.store, call_id, audit_name(actor), utcnow())
+            )
         )
 
     # ------------------------------------------------------------ panels (mid-term review, acceptance)
 
     @rpc
     @answering
-    def open_panel(self, actor, panel, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def open_panel(self, actor, panel):
         require_role(actor, ("province",))
         data = review_api.PanelIn().load(panel)
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: created(
-                review_api.PanelOut().dump(panel_cases.open_panel(self.store, data, audit_name(actor), utcnow()))
-            ),
+        return lambda: created(
+            review_api.PanelOut().dump(panel_cases.open_panel(self.store, data, audit_name(actor), utcnow()))
         )
 
     @rpc
@@ -294,18 +246,11 @@ class ReviewService(ChuyiService):
 
     @rpc
     @answering
-    def assign_panel(self, actor, panel_id, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def assign_panel(self, actor, panel_id):
         require_role(actor, ("province",))
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: created(
-                review_api.PanelRunOut().dump(
-                    panel_cases.assign_panel(self.store, panel_id, audit_name(actor), utcnow())
-                )
-            ),
+        return lambda: created(
+            review_api.PanelRunOut().dump(panel_cases.assign_panel(self.store, panel_id, audit_name(actor), utcnow()))
         )
 
     @rpc
@@ -332,56 +277,37 @@ class ReviewService(ChuyiService):
 
     @rpc
     @answering
-    def decline_panel_assignment(self, actor, assignment_id, decline, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def decline_panel_assignment(self, actor, assignment_id, decline):
         require_role(actor, ("expert",))
         reason = review_api.AssignmentDeclineIn().load(decline)["reason"]
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: ok(
-                review_api.PanelDeclineOut().dump(
-                    panel_cases.decline_panel_assignment(
-                        self.store, actor, assignment_id, reason, audit_name(actor), utcnow()
-                    )
+        return lambda: ok(
+            review_api.PanelDeclineOut().dump(
+                panel_cases.decline_panel_assignment(
+                    self.store, actor, assignment_id, reason, audit_name(actor), utcnow()
                 )
-            ),
+            )
         )
 
     @rpc
     @answering
-    def propose_panel(self, actor, panel_id, idempotency_key=None, request_fingerprint=None):
+    @idempotent
+    def propose_panel(self, actor, panel_id):
         require_role(actor, ("province",))
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: ok(
-                review_api.PanelOut().dump(
-                    panel_cases.propose_results(self.store, panel_id, audit_name(actor), utcnow())
-                )
-            ),
+        return lambda: ok(
+            review_api.PanelOut().dump(panel_cases.propose_results(self.store, panel_id, audit_name(actor), utcnow()))
         )
 
     @rpc
     @answering
-    def confirm_panel_result(
-        self, actor, panel_id, project_id, confirmation=None, idempotency_key=None, request_fingerprint=None
-    ):
+    @idempotent
+    def confirm_panel_result(self, actor, panel_id, project_id, confirmation=None):
         require_role(actor, ("province",))
         data = review_api.PanelConfirmIn().load(confirmation or {})
-        return idempotent(
-            self.store,
-            actor,
-            idempotency_key,
-            request_fingerprint,
-            lambda: ok(
-                review_api.PanelResultOut().dump(
-                    panel_cases.confirm_result(self.store, panel_id, project_id, data, audit_name(actor), utcnow())
-                )
-            ),
+        return lambda: ok(
+            review_api.PanelResultOut().dump(
+                panel_cases.confirm_result(self.store, panel_id, project_id, data, audit_name(actor), utcnow())
+            )
         )
 
     @timer(interval=RECTIFY_CHECK_S)

@@ -2,7 +2,7 @@ from marshmallow import Schema, fields
 
 from services.common.bilingual import Bilingual
 from services.common.errors import DomainError, FieldErrors
-from services.common.replies import Refused, field_errors, idempotent, replying
+from services.common.replies import Refused, created, field_errors, idempotent, replying
 from services.common.store import IdempotencyKeyReused
 
 
@@ -78,60 +78,70 @@ def test_bilingual_messages_keep_both_languages():
     }
 
 
-def test_idempotent_scopes_the_key_by_caller_and_marks_a_replay():
-    class Store:
-        def __init__(self):
-            self.keys = {}
+class KeyStore:
+    """The store's once_per_key as the kernel's contract has it: the first reply kept per key."""
 
-        def once_per_key(self, key, fingerprint, run):
-            if key in self.keys:
-                return self.keys[key], True
-            self.keys[key] = run()
-            return self.keys[key], False
+    def __init__(self):
+        self.keys = {}
 
-    store, made = Store(), []
-    make = lambda: made.append(1) or {"status": 201, "body": {"id": f"x{len(made)}"}}  # noqa: E731
-    first = idempotent(store, {"sub": "alice"}, "k1", "f", make)
-    again = idempotent(store, {"sub": "alice"}, "k1", "f", make)
-    other = idempotent(store, {"sub": "bob"}, "k1", "f", make)
+    def once_per_key(self, key, fingerprint, run):
+        if key in self.keys:
+            return self.keys[key], True
+        reply = run()
+        if key is not None:
+            self.keys[key] = reply
+        return reply, False
+
+
+class Service:
+    """An entrypoint in the services' shape: check and load outside, the command run once per key."""
+
+    def __init__(self):
+        self.store, self.made = KeyStore(), []
+
+    @replying()
+    @idempotent
+    def submit(self, actor, application):
+        amount = Inner().load(application)["amount"]
+        return lambda: self.made.append(amount) or created({"id": f"x{len(self.made)}"})
+
+    @replying()
+    @idempotent
+    def withdraw(self, actor, application):
+        return lambda: self.made.append(0) or created({"id": f"x{len(self.made)}"})
+
+
+def test_an_idempotent_entrypoint_runs_its_command_once_per_key_and_marks_a_replay():
+    service, alice = Service(), {"sub": "alice", "role": "institution", "institution_id": "inst_a"}
+    first = service.submit(alice, {"amount": 3}, idempotency_key="k1", request_fingerprint="f")
+    again = service.submit(alice, {"amount": 3}, idempotency_key="k1", request_fingerprint="f")
     assert first == {"status": 201, "body": {"id": "x1"}}
     assert again == {"status": 201, "body": {"id": "x1"}, "replayed": True}
-    assert other["body"]["id"] == "x2"
+    assert service.made == [3]
+    assert service.submit(alice, {"amount": 4})["body"]["id"] == "x2"  # no key: no replay
+
+
+def test_input_refused_before_the_command_spends_no_key():
+    service, alice = Service(), {"sub": "alice", "role": "institution", "institution_id": "inst_a"}
+    refused = service.submit(alice, {"amount": "many"}, idempotency_key="k1", request_fingerprint="f")
+    assert refused["status"] == 422 and "amount" in refused["problem"]["errors"]
+    assert service.store.keys == {} and service.made == []
+    assert service.submit(alice, {"amount": 5}, idempotency_key="k1", request_fingerprint="f")["status"] == 201
+    assert service.made == [5]
 
 
 def test_a_key_is_scoped_by_role_scope_claim_subject_and_operation():
     """The probe: one sub acting for a second institution with the same key got the first
     institution's application back, and the second was never made."""
-    from services.common.replies import replying
+    service = Service()
 
-    class Store:
-        def __init__(self):
-            self.keys = {}
-
-        def once_per_key(self, key, fingerprint, run):
-            if key in self.keys:
-                return self.keys[key], True
-            self.keys[key] = run()
-            return self.keys[key], False
-
-    store, made = Store(), []
-
-    def make(actor):
-        made.append(actor)
-        return idempotent(store, actor, "k1", "f", lambda: {"status": 201, "body": {"id": f"x{len(made)}"}})
-
-    @replying()
     def submit(actor):
-        return make(actor)
-
-    @replying()
-    def withdraw(actor):
-        return make(actor)
+        return service.submit(actor, {"amount": 1}, idempotency_key="k1", request_fingerprint="f")
 
     first = {"sub": "u", "role": "institution", "institution_id": "inst_a"}
     assert submit(first)["body"]["id"] == "x1"
     assert submit(first) == {"status": 201, "body": {"id": "x1"}, "replayed": True}
     assert "replayed" not in submit({**first, "institution_id": "inst_b"})
     assert "replayed" not in submit({"sub": "u", "role": "province"})
-    assert "replayed" not in withdraw(first)
-    assert len(store.keys) == 4
+    assert "replayed" not in service.withdraw(first, {}, idempotency_key="k1", request_fingerprint="f")
+    assert len(service.store.keys) == 4
