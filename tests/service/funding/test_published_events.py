@@ -10,12 +10,12 @@ from collections import defaultdict
 import pytest
 from kombu import Connection, Queue
 
-from examples.finance_consumer.reconcile import verify
+from examples.finance_consumer.reconcile import EventContract, verify
 from services.common.messaging import service_exchange
 from services.contracts.funding_events import EVENTS
 from tests.service.funding.support import Funding, fresh_year, mid_year
 from tests.support.servers import wait_until
-from tests.unit.test_asyncapi import EXCHANGES, contract, name_of  # noqa: F401 (contract is a fixture)
+from tests.unit.test_asyncapi import DOCUMENT, EXCHANGES, name_of
 
 #: What `funding.events` carries (the document also describes the project events of `applications.events`).
 FUNDING_NAMES = sorted(name for name, exchange in EXCHANGES.items() if exchange == "funding")
@@ -72,7 +72,8 @@ def drive_every_event(stack) -> set[str]:
     return {first, second, third, fourth, short_call}
 
 
-def test_every_published_funding_event_is_valid_against_the_asyncapi_document(stack, bound_queue, contract):  # noqa: F811
+def test_every_published_funding_event_is_valid_against_the_asyncapi_document(stack, bound_queue):
+    contract = EventContract(DOCUMENT)
     subjects = drive_every_event(stack)
     outbox = {e["_id"]: e for e in stack.db("funding").outbox.find({"subject": {"$in": list(subjects)}})}
     received = {}

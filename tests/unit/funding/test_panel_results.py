@@ -2,13 +2,10 @@
 milestone's result through the same use case as the province's direct record
 (services/funding/usecases/panels.py), on the in-memory store."""
 
-import pytest
-
-from services.funding.usecases import calls, projects
+from services.funding.usecases import projects
 from services.funding.usecases.panels import record_panel_result
 from services.contracts.review_events import EVENTS as REVIEW_EVENTS
-from tests.unit.funding.fakes import FakeFundingStore  # noqa: F401  (the fixture's store)
-from tests.unit.funding.test_usecases import AT, MILLION, budget, selection, store  # noqa: F401
+from tests.unit.funding.world import AT
 
 
 def confirmed(project_id, result, milestone="mid_term"):
@@ -32,15 +29,7 @@ def confirmed(project_id, result, milestone="mid_term"):
     return REVIEW_EVENTS["panel_result_confirmed"].load(data)
 
 
-@pytest.fixture
-def funded(store):  # noqa: F811 (the fixture imported above)
-    budget(store, {"provincial_special": 10 * MILLION, "local_government": 10 * MILLION})
-    calls.selection_finalized(store, selection(), AT, AT)
-    store.emitted.clear()
-    return store
-
-
-def handle(store, data):  # noqa: F811 (the fixture imported above)
+def handle(store, data):
     """As the handler runs it: inside the event's transaction."""
     return store.atomic(lambda: record_panel_result(store, data, AT))
 

@@ -3,12 +3,9 @@ allocation and a project's milestones load, decide, write and emit, in milliseco
 without a server. The stack tests (tests/service/funding) keep the routes, the events on
 the wire and the parallel allocations that only a real database can race."""
 
-from datetime import datetime, timezone
-
 import pytest
 
 from services.funding.domain.allocation import Allocation, BudgetExhausted
-from services.funding.domain.budget import BudgetKey
 from services.funding.domain.ledger import Entry, check_ledger
 from services.funding.domain.milestones import MilestoneRefused
 from services.funding.domain.refusals import (
@@ -19,53 +16,11 @@ from services.funding.domain.refusals import (
     RuleExists,
     RuleMissing,
 )
-from services.contracts.funding_rules import AwardTier, FundingRule, TieredAward, TrancheSpec
+from services.contracts.funding_rules import AwardTier, FundingRule, TieredAward
 from services.contracts.funding import money
 from services.contracts.project_events import EVENTS as PROJECT_EVENTS
 from services.funding.usecases import budgets, calls, projects
-from tests.unit.funding.fakes import FakeFundingStore
-
-AT = datetime(2026, 6, 1, 2, tzinfo=timezone.utc)
-MILLION = 1_000_000
-RULE = FundingRule(
-    TieredAward((AwardTier(1, None, MILLION),)),
-    {"provincial_special": 1, "local_government": 1},
-    (TrancheSpec("approval", 40), TrancheSpec("mid_term", 30), TrancheSpec("acceptance", 30)),
-    "beyond_approval",
-)
-
-
-def selection(call_id="call_1", rule_id="rule_1", ranks=(1, 2), category="hv-group", year=None):
-    return {
-        "call_id": call_id,
-        "category": category,
-        "funding_rule": rule_id,
-        "quota": 5,
-        "year": year,
-        "approved": [
-            {
-                "application_id": f"app_{call_id}_{rank}",
-                "institution_id": f"inst_{rank}",
-                "prefecture": "长沙市",
-                "rank": rank,
-                "title": f"项目 {rank}",
-                "budget_request_fen": 5 * MILLION,
-            }
-            for rank in ranks
-        ],
-    }
-
-
-def budget(store, amounts, year=2026, category="hv-group"):
-    for source, amount in amounts.items():
-        budgets.appropriate(store, BudgetKey(year, category, source), amount, AT)
-
-
-@pytest.fixture
-def store():
-    store = FakeFundingStore()
-    budgets.add_funding_rule(store, "rule_1", "定额", RULE, "province:admin", AT)
-    return store
+from tests.unit.funding.world import AT, MILLION, RULE, budget, selection
 
 
 def entries(store):
@@ -172,14 +127,6 @@ def test_a_rule_id_is_taken_once(store):
     with pytest.raises(RuleExists):
         budgets.add_funding_rule(store, "rule_1", None, RULE, "province:admin", AT)
     assert budgets.add_funding_rule(store, None, None, RULE, "province:admin", AT)["_id"].startswith("rule_")
-
-
-@pytest.fixture
-def funded(store):
-    budget(store, {"provincial_special": 10 * MILLION, "local_government": 10 * MILLION})
-    calls.selection_finalized(store, selection(), AT, AT)
-    store.emitted.clear()
-    return store
 
 
 def test_a_milestone_moves_the_tranches_writes_the_ledger_and_emits(funded):
