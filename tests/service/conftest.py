@@ -8,7 +8,7 @@ from pymongo import MongoClient
 
 from services.common.envelope import new_event
 from services.common.messaging import Publisher, service_exchange
-from tests.support.servers import CuttableProxy, ServiceProcess
+from tests.support.servers import CuttableProxy, ServiceProcess, stop_all
 
 PRODUCER = "tests.service.kernel_services:ProducerService"
 CONSUMER = "tests.service.kernel_services:ConsumerService"
@@ -52,8 +52,7 @@ def platform(mongo_uri, amqp_uri, tmp_path):
     p.start, p.amqp_uri = start, amqp_uri
     p.db = lambda service: client[f"{prefix}{service}"]
     yield p
-    for process in started:
-        process.stop()
+    stop_all(started)
     client.close()
 
 

@@ -14,7 +14,7 @@ import requests
 
 from services.common.config import SERVICES
 from services.gateway.auth import mint_token
-from tests.support.servers import REPO, ServiceProcess, free_port, wait_until
+from tests.support.servers import REPO, ServiceProcess, free_port, stop_all, wait_until
 
 JWT_SECRET = "test-secret-" + uuid.uuid4().hex
 
@@ -47,8 +47,7 @@ class Stack:
         try:
             self._start(log_dir, services)
         except BaseException:  # a stack half started is stopped, never left running after the test
-            for process in self.processes.values():
-                process.stop(timeout=10)
+            stop_all(self.processes.values(), timeout=10)
             if self.gateway is not None and self.gateway.poll() is None:
                 self.gateway.kill()
                 self.gateway.wait()
@@ -116,7 +115,6 @@ class Stack:
             return
         self.stopped = True
         self.gateway.terminate()
+        stop_all(self.processes.values())
         self.gateway.wait(timeout=30)
         self._gateway_log.close()
-        for process in self.processes.values():
-            process.stop()
