@@ -92,7 +92,7 @@ from services.common.replies import (
     problem,
     refusal_problem,
     replying,
-    role_refused,
+    require_role,
 )
 from services.common.signed_actor import HEADER as ACTOR_HEADER
 from services.common.signed_actor import BadSignature, internal_secret, verify
@@ -116,14 +116,6 @@ INTERNAL_SECRET = internal_secret()
 
 # Every entrypoint answers by the reply contract, the domain's refusals as problems.
 answering = replying(GUIDES)
-
-
-def _acting(claims: dict, roles: tuple[str, ...]) -> Actor:
-    """The actor of a command, which only `roles` may give (the gateway checks it first)."""
-    actor = Actor.from_claims(claims)
-    if actor.role not in roles:
-        raise role_refused(actor.role, roles)
-    return actor
 
 
 def _import_errors(result) -> dict[str, list[str]]:
@@ -163,7 +155,7 @@ class ApplicationsService(ChuyiService):
     @idempotent
     def create_institution(self, actor, institution):
         data = InstitutionIn().load(institution)
-        who = _acting(actor, PROVINCE)
+        who = require_role(actor, PROVINCE)
         return lambda: created(InstitutionOut().dump(institution_cases.register(self.store, data, who, utcnow())))
 
     @rpc
@@ -174,7 +166,7 @@ class ApplicationsService(ChuyiService):
             content = base64.b64decode(content_b64, validate=True)
         except (binascii.Error, ValueError):
             raise Refused(422, "The file is not base64.", errors={"file": ["not base64"]}) from None
-        who = _acting(actor, PROVINCE)
+        who = require_role(actor, PROVINCE)
 
         def command():
             result = import_institutions(content, self.store.credit_codes())
@@ -210,14 +202,14 @@ class ApplicationsService(ChuyiService):
     @idempotent
     def create_call(self, actor, call):
         data = CallIn().load(call)
-        who = _acting(actor, PROVINCE)
+        who = require_role(actor, PROVINCE)
         return lambda: created(CallOut().dump(call_cases.create(self.store, data, who, utcnow())))
 
     @rpc
     @answering
     @idempotent
     def open_call(self, actor, call_id):
-        who = _acting(actor, PROVINCE)
+        who = require_role(actor, PROVINCE)
         return lambda: ok(CallOut().dump(call_cases.open_early(self.store, call_id, who, utcnow())))
 
     @rpc
@@ -235,7 +227,7 @@ class ApplicationsService(ChuyiService):
     def close_call_early(self, actor, call_id, decision):
         reason = DecisionIn().load(decision).get("reason")
         return ok(
-            CallOut().dump(call_cases.close_early(self.store, call_id, _acting(actor, PROVINCE), reason, utcnow()))
+            CallOut().dump(call_cases.close_early(self.store, call_id, require_role(actor, PROVINCE), reason, utcnow()))
         )
 
     @rpc
@@ -245,7 +237,7 @@ class ApplicationsService(ChuyiService):
         return ok(
             CallOut().dump(
                 call_cases.extend(
-                    self.store, call_id, _acting(actor, PROVINCE), data["closes_at"], data.get("reason"), utcnow()
+                    self.store, call_id, require_role(actor, PROVINCE), data["closes_at"], data.get("reason"), utcnow()
                 )
             )
         )
@@ -254,7 +246,9 @@ class ApplicationsService(ChuyiService):
     @answering
     def cancel_call(self, actor, call_id, decision):
         reason = DeclineIn().load(decision)["reason"]
-        return ok(CallOut().dump(call_cases.cancel(self.store, call_id, _acting(actor, PROVINCE), reason, utcnow())))
+        return ok(
+            CallOut().dump(call_cases.cancel(self.store, call_id, require_role(actor, PROVINCE), reason, utcnow()))
+        )
 
     @timer(interval=CALL_TIMER_INTERVAL_S)
     def open_and_close_calls(self):
@@ -267,7 +261,7 @@ class ApplicationsService(ChuyiService):
     @idempotent
     def create_application(self, actor, application):
         data = ApplicationIn().load(application)
-        who = _acting(actor, INSTITUTION)
+        who = require_role(actor, INSTITUTION)
         return lambda: created(ApplicationOut().dump(application_cases.open_draft(self.store, data, who, utcnow())))
 
     @rpc
@@ -276,7 +270,9 @@ class ApplicationsService(ChuyiService):
         data = ApplicationPatch().load(changes)
         return ok(
             ApplicationOut().dump(
-                application_cases.update_draft(self.store, application_id, data, _acting(actor, INSTITUTION), utcnow())
+                application_cases.update_draft(
+                    self.store, application_id, data, require_role(actor, INSTITUTION), utcnow()
+                )
             )
         )
 
@@ -284,7 +280,7 @@ class ApplicationsService(ChuyiService):
     @answering
     @idempotent
     def submit_application(self, actor, application_id):
-        who = _acting(actor, INSTITUTION)
+        who = require_role(actor, INSTITUTION)
         return lambda: ok(ApplicationOut().dump(application_cases.submit(self.store, application_id, who, utcnow())))
 
     @rpc
@@ -292,7 +288,7 @@ class ApplicationsService(ChuyiService):
     @idempotent
     def withdraw_application(self, actor, application_id, decision):
         reason = DecisionIn().load(decision).get("reason")
-        who = _acting(actor, INSTITUTION)
+        who = require_role(actor, INSTITUTION)
         return lambda: ok(
             ApplicationOut().dump(application_cases.withdraw(self.store, application_id, who, reason, utcnow()))
         )
@@ -302,7 +298,7 @@ class ApplicationsService(ChuyiService):
     @idempotent
     def recommend_application(self, actor, application_id, decision):
         reason = DecisionIn().load(decision).get("reason")
-        who = _acting(actor, RECOMMENDERS)
+        who = require_role(actor, RECOMMENDERS)
         return lambda: ok(
             ApplicationOut().dump(application_cases.recommend(self.store, application_id, who, reason, utcnow()))
         )
@@ -312,7 +308,7 @@ class ApplicationsService(ChuyiService):
     @idempotent
     def decline_application(self, actor, application_id, decision):
         reason = DeclineIn().load(decision)["reason"]
-        who = _acting(actor, RECOMMENDERS)
+        who = require_role(actor, RECOMMENDERS)
         return lambda: ok(
             ApplicationOut().dump(application_cases.decline(self.store, application_id, who, reason, utcnow()))
         )
@@ -322,7 +318,7 @@ class ApplicationsService(ChuyiService):
     @idempotent
     def decide_eligibility(self, actor, application_id, decision):
         data = EligibilityOverrideIn().load(decision)
-        who = _acting(actor, PROVINCE)
+        who = require_role(actor, PROVINCE)
         return lambda: ok(
             ApplicationOut().dump(
                 application_cases.decide_eligibility(
@@ -395,7 +391,7 @@ class ApplicationsService(ChuyiService):
         return ok(MaterialListOut().dump({"items": items}))
 
     def _remove_material(self, actor, owner: Owner, material_id):
-        materials.remove_material(self.store, _acting(actor, INSTITUTION), owner, material_id, utcnow())
+        materials.remove_material(self.store, require_role(actor, INSTITUTION), owner, material_id, utcnow())
         return ok({})
 
     # ------------------------------------------------------------ review's progress
@@ -438,7 +434,7 @@ class ApplicationsService(ChuyiService):
     @answering
     @idempotent
     def give_place_to_reserve(self, actor, project_id):
-        province = _acting(actor, PROVINCE)
+        province = require_role(actor, PROVINCE)
 
         def command():
             successor = project_cases.give_place_to_reserve(self.store, project_id, province, utcnow())
@@ -467,7 +463,7 @@ class ApplicationsService(ChuyiService):
     @idempotent
     def open_report_window(self, actor, window):
         data = ReportWindowIn().load(window)
-        who = _acting(actor, PROVINCE)
+        who = require_role(actor, PROVINCE)
         return lambda: created(
             ReportWindowOut().dump(as_answer(report_cases.open_window(self.store, data, who, utcnow())))
         )
@@ -490,7 +486,12 @@ class ApplicationsService(ChuyiService):
             ReportWindowOut().dump(
                 as_answer(
                     report_cases.extend_window(
-                        self.store, window_id, _acting(actor, PROVINCE), data["due_at"], data.get("reason"), utcnow()
+                        self.store,
+                        window_id,
+                        require_role(actor, PROVINCE),
+                        data["due_at"],
+                        data.get("reason"),
+                        utcnow(),
                     )
                 )
             )
@@ -500,7 +501,9 @@ class ApplicationsService(ChuyiService):
     @answering
     def overdue_reports(self, actor, window_id):
         return ok(
-            OverdueOut().dump(report_cases.list_overdue(self.store, _acting(actor, SUPERVISORS), window_id, utcnow()))
+            OverdueOut().dump(
+                report_cases.list_overdue(self.store, require_role(actor, SUPERVISORS), window_id, utcnow())
+            )
         )
 
     @rpc
@@ -508,7 +511,7 @@ class ApplicationsService(ChuyiService):
     @idempotent
     def start_annual_report(self, actor, project_id, report):
         year = AnnualReportDraftIn().load(report)["year"]
-        who = _acting(actor, INSTITUTION)
+        who = require_role(actor, INSTITUTION)
         return lambda: created(
             AnnualReportOut().dump(as_answer(report_cases.start_report(self.store, who, project_id, year, utcnow())))
         )
@@ -518,7 +521,7 @@ class ApplicationsService(ChuyiService):
     @idempotent
     def file_annual_report(self, actor, project_id, report):
         data = AnnualReportFileIn().load(report)
-        who = _acting(actor, INSTITUTION)
+        who = require_role(actor, INSTITUTION)
         return lambda: created(
             AnnualReportOut().dump(as_answer(report_cases.file_report(self.store, who, project_id, data, utcnow())))
         )
@@ -528,13 +531,13 @@ class ApplicationsService(ChuyiService):
     @idempotent
     def refile_annual_report(self, actor, report_id, report):
         data = AnnualReportIn().load(report)
-        who = _acting(actor, INSTITUTION)
+        who = require_role(actor, INSTITUTION)
         return lambda: ok(
             AnnualReportOut().dump(as_answer(report_cases.refile_report(self.store, who, report_id, data, utcnow())))
         )
 
     def _decide_report(self, actor, roles, report_id, event, reason):
-        who = _acting(actor, roles)
+        who = require_role(actor, roles)
         return lambda: ok(
             AnnualReportOut().dump(as_answer(report_cases.decide(self.store, who, report_id, event, reason, utcnow())))
         )
@@ -587,20 +590,20 @@ class ApplicationsService(ChuyiService):
     def progress_report(self, actor):
         """Quotas and approved applications per category and prefecture: every prefecture for
         the province, its own for a prefecture bureau."""
-        return ok(self.store.progress(_acting(actor, SUPERVISORS)))
+        return ok(self.store.progress(require_role(actor, SUPERVISORS)))
 
     @rpc
     @answering
     def supervision_facts(self, actor, year):
         """The register's and the projects' facts per prefecture for the year's supervision:
         every prefecture for the province, its own for a prefecture bureau."""
-        return ok(supervision_cases.facts(self.store, _acting(actor, SUPERVISORS), _action_year(year), utcnow()))
+        return ok(supervision_cases.facts(self.store, require_role(actor, SUPERVISORS), _action_year(year), utcnow()))
 
     @rpc
     @answering
     def set_supervision_weights(self, actor, rubric):
         data = SupervisionWeightsIn().load(rubric)
-        who = _acting(actor, PROVINCE)
+        who = require_role(actor, PROVINCE)
         return ok(
             SupervisionWeightsOut().dump(
                 supervision_cases.set_weights(self.store, data["year"], data["weights"], who, utcnow())
@@ -701,7 +704,7 @@ def _over_http(request: Request, handle, roles: tuple[str, ...] | None) -> Respo
             claims = verify(request.headers.get(ACTOR_HEADER), INTERNAL_SECRET)
         except BadSignature as exc:
             raise Refused(401, f"The internal actor header is not valid: {exc}.") from None
-        actor = _acting(claims, roles) if roles else Actor.from_claims(claims)
+        actor = require_role(claims, roles) if roles else Actor.from_claims(claims)
         return handle(actor)
     except Exception as exc:
         answer = refusal_problem(exc, GUIDES)

@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping, ParamSpec
 
 from marshmallow import ValidationError
 
+from .actor import Actor
 from .bilingual import Bilingual
 from .errors import DomainError
 from .statemachine import ReasonRequired, StateGuide, TransitionNotAllowed
@@ -84,12 +85,13 @@ def role_refused(role: object, roles: Collection[str]) -> Refused:
     )
 
 
-def require_role(actor: object, roles: Collection[str]) -> None:
-    """Refuses (403) an actor whose role is not one of `roles`: each service checks the actor it
-    is given, whatever the gateway checked before it."""
+def require_role(actor: object, roles: Collection[str]) -> Actor:
+    """The acting party of forwarded claims, refused (403) if its role is not one of `roles`:
+    each service checks the actor it is given, whatever the gateway checked before it."""
     role = actor.get("role") if isinstance(actor, Mapping) else None
     if role not in roles or not (isinstance(actor, Mapping) and isinstance(actor.get("sub"), str)):
         raise role_refused(role, roles)
+    return Actor.from_claims(actor)
 
 
 def ok(body: object, status: int = 200) -> Reply:
