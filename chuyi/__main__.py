@@ -134,7 +134,7 @@ def _verify_audit() -> int:
 
 
 def _demo_arguments(demo: argparse.ArgumentParser) -> None:
-    """Options left out take the demo's defaults (chuyi/demo/driver.py `DemoConfig`)."""
+    """Options left out take the demo's defaults (chuyi/demo/plan.py `DemoConfig`)."""
     demo.add_argument("--base-url", help="the gateway (default: the local stack's, GATEWAY_BIND)")
     demo.add_argument("--seed", type=int, help="the demo world's seed")
     demo.add_argument("--institutions", type=int, help="institutions in the demo world")
@@ -150,7 +150,9 @@ def _demo_arguments(demo: argparse.ArgumentParser) -> None:
 
 
 def _demo(args) -> int:
-    from chuyi.demo.driver import DemoConfig, DemoError, run_demo
+    from chuyi.demo.api import DemoError
+    from chuyi.demo.driver import run_demo
+    from chuyi.demo.plan import DemoConfig
     from chuyi.stack import GATEWAY_BIND, VAR
     from services.common.config import Settings
     from services.gateway.auth import mint_token

@@ -23,7 +23,8 @@ round did not expect raises `DemoError`, naming the step, the request and the pr
 Bulk steps run on a thread pool, with a progress bar on stderr when it is a terminal.
 Creating POSTs carry an Idempotency-Key; 429 and 503 answers are retried after their
 Retry-After, and so are 504s where sending twice does it once (GET, PUT, keyed POSTs): the
-client is `api.py`, the output `console.py`, the files it uploads `documents.py`. The
+client is `api.py`, the output `console.py`, the files it uploads `documents.py`; what the round
+plans and keeps is `plan.py`, its money steps `money.py`, its summary `summary.py`. The
 round ends with a summary table and the progress report (GET /v1/reports/progress).
 """
 
@@ -31,22 +32,18 @@ from __future__ import annotations
 
 import io
 import itertools
-import math
 import random
 import sys
 import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TextIO
 
 import requests
 from pypdf import PdfReader
-from kombu import Connection
 
 from services.common.actor import Actor
 from chuyi.demo.api import (
@@ -64,179 +61,27 @@ from chuyi.demo.api import (
     utcnow,
     wait_for,
 )
-from chuyi.demo.console import CHINA, WAN, YUAN, Console, table, wan
+from chuyi.demo.console import CHINA, Console, wan
 from chuyi.demo.documents import application_form, expert_list, institution_register
 from chuyi.demo.generator import DemoApplication, DemoData, generate, resolve, review_comment, simulated_scores
-from chuyi.demo.years import Years, panel_call, run_years, supervision
-from examples.finance_consumer.consumer import FinanceConsumer, finance_queue
+from chuyi.demo.money import allocate, drop_queue, funding_setup, read_funding, reconcile, record_milestones
+from chuyi.demo.plan import (
+    EXPERT_FILE_ROWS,
+    FIRST_YEAR,
+    LATER_ROUND_APPLICATIONS,
+    REVIEW_DEADLINE,
+    REVIEW_WRITERS_PER_CALL,
+    CallRound,
+    DemoConfig,
+    DemoResult,
+    competitive_quota,
+    expert_signature,
+    spread,
+)
+from chuyi.demo.summary import print_summary
+from chuyi.demo.years import panel_call, run_years, supervision
+from examples.finance_consumer.consumer import FinanceConsumer
 from services.applications.domain.messages import rfc3339
-
-DEFAULT_CATEGORIES = ("hv-school", "sv-prefecture", "master-teacher", "innovation-team", "training-base")
-FIRST_YEAR = 2022  # the action year of the first round; the years after it run to 2025
-LATER_ROUND_APPLICATIONS = 8  # the later round is small: it offers only the places freed
-SOURCES = ("provincial_special", "local_special_bond", "local_government", "social")
-SOURCE_NAMES = {
-    "provincial_special": "省级专项",
-    "local_special_bond": "专项债券",
-    "local_government": "市县投入",
-    "social": "社会资金",
-}
-# The review service applies a call's reviews one after the other (the call is one transaction's
-# subject): more writers on one call only queue up there, and the last of them time out.
-REVIEW_WRITERS_PER_CALL = 2
-EXPERT_FILE_ROWS = 500  # experts per uploaded list, so no single import runs long
-REVIEW_DEADLINE = timedelta(hours=2)
-TRANCHES = [
-    {"trigger": "approval", "percent": 40},
-    {"trigger": "mid_term", "percent": 30},
-    {"trigger": "acceptance", "percent": 30},
-]
-# The funding rule of each demo category (fen); others get DEFAULT_RULE. A project that fails a
-# milestone returns everything it was paid (claw-back "all"), so the years show a claw-back.
-FUNDING_RULES: dict[str, dict] = {
-    "hv-school": {
-        "award": {
-            "method": "tiers",
-            "tiers": [
-                {"from_rank": 1, "to_rank": 2, "amount": 2000 * WAN},
-                {"from_rank": 3, "to_rank": None, "amount": 1500 * WAN},
-            ],
-        },
-        "sources": {"provincial_special": 6, "local_government": 3, "social": 1},
-        "tranches": TRANCHES,
-        "clawback": "all",
-    },
-    "sv-prefecture": {
-        "award": {"method": "share", "percent": 80, "cap": 3000 * WAN},
-        "sources": {"provincial_special": 5, "local_special_bond": 3, "local_government": 2},
-        "tranches": TRANCHES,
-        "clawback": "all",
-    },
-    "master-teacher": {
-        "award": {"method": "tiers", "tiers": [{"from_rank": 1, "to_rank": None, "amount": 20 * WAN}]},
-        "sources": {"provincial_special": 1},
-        "tranches": [{"trigger": "approval", "percent": 50}, {"trigger": "mid_term", "percent": 50}],
-        "clawback": "all",
-    },
-    "innovation-team": {
-        "award": {"method": "share", "percent": 100, "cap": 80 * WAN},
-        "sources": {"provincial_special": 7, "local_government": 3},
-        "tranches": TRANCHES,
-        "clawback": "all",
-    },
-    "training-base": {
-        "award": {"method": "share", "percent": 70, "cap": None},
-        "sources": {"provincial_special": 4, "local_government": 3, "social": 3},
-        "tranches": TRANCHES,
-        "clawback": "all",
-    },
-}
-DEFAULT_RULE = {
-    "award": {"method": "share", "percent": 80, "cap": None},
-    "sources": {"provincial_special": 7, "local_government": 3},
-    "tranches": TRANCHES,
-    "clawback": "all",
-}
-
-
-@dataclass(frozen=True)
-class DemoConfig:
-    """Where the platform is, and how big a round to run."""
-
-    base_url: str
-    jwt_secret: str
-    amqp_uri: str
-    finance_db: Path
-    finance_queue: str = "finance.demo"
-    seed: int = 2025
-    institutions: int = 400
-    experts: int = 2000
-    categories: tuple[str, ...] = DEFAULT_CATEGORIES
-    applications_per_call: int = 24
-    concurrency: int = 8
-    notice_seconds: float = 15.0
-    window_seconds: float | None = None  # the calls' application window; None: from the number of applications
-
-    def __post_init__(self):
-        problems = [
-            f"{name} must be at least {least}, not {value}"
-            for name, value, least in (
-                ("applications_per_call", self.applications_per_call, 1),
-                ("concurrency", self.concurrency, 1),
-                ("notice_seconds", self.notice_seconds, 1),
-                ("window_seconds", self.window_seconds or 10, 10),
-            )
-            if value < least
-        ]
-        if not self.categories:
-            problems.append("categories must name at least one category")
-        if problems:
-            raise ValueError("; ".join(problems))
-
-
-# ---------------------------------------------------------------- the round's records
-
-
-@dataclass
-class CallRound:
-    """One call of the round and what each step answered for it."""
-
-    key: str
-    category: str
-    body: dict
-    id: str = ""
-    quota: int = 0
-    applications: list[DemoApplication] = field(default_factory=list)  # the ones sent
-    submitted: dict[str, dict] = field(default_factory=dict)  # application id -> as submitted
-    recommended: dict[str, dict] = field(default_factory=dict)
-    declined: dict[str, dict] = field(default_factory=dict)
-    eligible: dict[str, dict] = field(default_factory=dict)
-    ineligible: dict[str, dict] = field(default_factory=dict)
-    assignment_runs: list[dict] = field(default_factory=list)
-    reviews: dict[str, dict] = field(default_factory=dict)  # assignment id -> the review answer
-    ranking: dict | None = None  # as published
-    notice: dict | None = None
-    objection: dict | None = None  # as resolved
-    selection: dict | None = None  # as finalized
-    allocation: dict | None = None
-    rule: dict | None = None
-    milestones: list[dict] = field(default_factory=list)
-    funding: dict[str, dict] = field(default_factory=dict)  # project id -> GET /v1/projects/{id}/funding
-
-    @property
-    def rubric(self) -> list[dict]:
-        return self.body["review_plan"]["rubric"]
-
-    @property
-    def assignments(self) -> list[dict]:
-        return [a for run in self.assignment_runs for a in run["assigned"]]
-
-    @property
-    def selected(self) -> list[dict]:
-        return [e for e in self.ranking["entries"] if e["within_quota"]] if self.ranking else []
-
-    @property
-    def approved(self) -> list[dict]:
-        return self.selection["approved"] if self.selection else []
-
-
-@dataclass
-class DemoResult:
-    config: DemoConfig
-    data: DemoData
-    institution_ids: dict[str, str]  # demo key -> id
-    expert_ids: dict[str, str]
-    calls: list[CallRound]
-    skipped: dict[str, str]  # category -> why no call was run
-    reconciliation: dict[str, dict]  # the finance consumer's, for this round's projects
-    inboxes: dict[str, dict]  # whose -> {"actor": Actor, "items": their messages, newest first}
-    progress_report: dict  # GET /v1/reports/progress at the end of the round
-    projects: dict[str, list[dict]]  # institution name -> its projects, as it lists them (GET /v1/projects)
-    expert_copy: dict | None = None  # an expert's watermarked 申报书: expert, filename, bytes, stamp
-    years: Years | None = None  # the years after the round: reports, the mid-term panel, supervision
-    seconds: float = 0.0
-    requests: int = 0
-
 
 # ---------------------------------------------------------------- the round
 
@@ -317,11 +162,11 @@ class Round:
         step = "import experts"
         pool = defaultdict(list)
         for expert in pages(self.api, step, "/v1/experts"):
-            pool[_expert_signature(expert)].append(expert["id"])
+            pool[expert_signature(expert)].append(expert["id"])
         ids, missing = {}, []
         for expert in data.experts:
             body = resolve(expert.body, self.ids)
-            found = pool.get(_expert_signature(body))
+            found = pool.get(expert_signature(body))
             if found:
                 ids[expert.key] = found.pop(0)
             else:
@@ -365,7 +210,7 @@ class Round:
         calls = []
         for category in categories or self.config.categories:
             call = by_category[category]
-            kept = _spread(
+            kept = spread(
                 data.applications[call.key],
                 applications or self.config.applications_per_call,
                 {i.key: i.body["prefecture"] for i in data.institutions},
@@ -373,7 +218,7 @@ class Round:
             quota = min(
                 call.body["quota"],
                 left[category],
-                _competitive_quota(category, call.body, len(kept)),
+                competitive_quota(category, call.body, len(kept)),
                 places or left[category],
             )
             if quota < 1:
@@ -398,45 +243,6 @@ class Round:
             if call["state"] != "finalized":
                 held[call["category"]] += call["quota"]
         return {p["code"]: p["quota"] - p["selected_count"] - held[p["code"]] for p in programmes}
-
-    def funding_setup(self, calls: list[CallRound]) -> None:
-        """A funding rule per call and budget lines enough for its quota, in the round's action year."""
-        step = "funding rules and budgets"
-        budgets = Counter()
-        for call in calls:
-            rule = FUNDING_RULES.get(call.category, DEFAULT_RULE)
-            call.rule = {"id": call.body["funding_rule"], **rule}
-            reply = self.api.post(
-                step,
-                "/v1/funding-rules",
-                PROVINCE,
-                {**call.rule, "name": call.body["title"]},
-                create=True,
-                expect=(201, 409),
-            )
-            if reply.status == 409:
-                self._same_rule(step, call.rule)
-            for source, amount in _budget_needed(rule, call.quota, call.body["budget_max_fen"]).items():
-                budgets[(call.category, source)] += amount
-        for (category, source), amount in budgets.items():
-            self.api.post(
-                step,
-                "/v1/budgets",
-                PROVINCE,
-                {"year": self.year, "category": category, "source": source, "amount": amount},
-                create=True,
-                expect=(201,),
-            )
-        self.say(
-            f"funding: a rule per call, {len(budgets)} budget line(s) for {self.year} funded with "
-            f"{wan(sum(budgets.values()))} 万元"
-        )
-
-    def _same_rule(self, step: str, rule: dict) -> None:
-        """A rule of this id exists (an earlier round): use it if it says the same."""
-        stored = self.api.get(step, f"/v1/funding-rules/{rule['id']}").body
-        if any(stored[k] != rule[k] for k in ("award", "sources", "tranches")):
-            raise DemoError(f"step {step!r}: the funding rule {rule['id']} exists with other terms: {stored}")
 
     def open_calls(self, calls: list[CallRound]) -> datetime:
         """Create every call, opening now and closing after the window; answers the close."""
@@ -802,41 +608,6 @@ class Round:
                 raise DemoError(f"{late}; finalizing was last refused with: {refused[-1]}") from None
         self.say(f"selections finalized (立项): {sum(len(c.approved) for c in calls)} projects approved")
 
-    # ------------------------------------------------------------ funding
-
-    def allocate(self, calls: list[CallRound]) -> None:
-        """Allocation follows each selection_finalized by itself (rule and budgets exist);
-        a call still pending after a while is allocated by the province's command."""
-        step = "allocation"
-        for call in calls:
-            started = time.monotonic()
-
-            def allocated(call=call, started=started) -> dict | None:
-                reply = self.api.get(step, f"/v1/calls/{call.id}/allocation", expect=(200, 404))
-                if reply.status == 200 and reply.body["status"] == "allocated":
-                    return reply.body
-                if reply.status == 200 and time.monotonic() - started > 20:
-                    self.say(
-                        f"allocation {call.category} still pending ({reply.body['pending_reason']}): "
-                        f"allocating by command"
-                    )
-                    return self.api.post(
-                        step,
-                        f"/v1/calls/{call.id}/allocation",
-                        PROVINCE,
-                        {"year": self.year},
-                        create=True,
-                        expect=(201,),
-                    ).body
-                return None
-
-            call.allocation = wait_for(f"the allocation of {call.id}", allocated)
-        total = sum(c.allocation["total"]["total"] for c in calls)
-        self.say(
-            f"allocated {wan(total)} 万元 to {sum(len(c.allocation['awards']) for c in calls)} projects "
-            f"(approval tranches released)"
-        )
-
     def select(self, calls: list[CallRound], *, showcase: bool) -> None:
         """The selection of `calls`, from opening to allocation. The `showcase` round also has an
         expert read the application materials and an objection upheld during the notice."""
@@ -854,64 +625,7 @@ class Round:
         if showcase:
             self.object_and_uphold(calls)
         self.finalize(calls, notice_closes)
-        self.allocate(calls)
-
-    def record_milestones(self, calls: list[CallRound], panel: CallRound | None = None) -> None:
-        """Mid-term reviews by the province's direct record (an override, with its reason): the
-        top third of each call's projects pass; its last one is told to rectify. The `panel`
-        call's review is left to an expert panel in the years (years.py)."""
-        step = "mid-term review"
-        work = []
-        for call in calls:
-            if call is panel:
-                continue
-            projects = sorted(call.allocation["awards"], key=lambda a: a["rank"])
-            passing = projects[: math.ceil(len(projects) / 3)]
-            work += [
-                (
-                    call,
-                    p["project_id"],
-                    {"milestone": "mid_term", "result": "pass", "reason": "省级直接认定：中期建设任务按期完成。"},
-                )
-                for p in passing
-            ]
-            if len(projects) >= 3:
-                work.append(
-                    (
-                        call,
-                        projects[-1]["project_id"],
-                        {
-                            "milestone": "mid_term",
-                            "result": "rectify",
-                            "reason": "部分年度建设任务滞后，经费执行率偏低，限期三个月整改。",
-                        },
-                    )
-                )
-
-        def record(item: tuple[CallRound, str, dict]) -> tuple[CallRound, dict]:
-            call, project, body = item
-            return call, self.api.post(
-                step, f"/v1/projects/{project}/milestones", PROVINCE, body, create=True, expect=(201,)
-            ).body
-
-        for call, answer in self.each("mid-term reviews", work, record):
-            call.milestones.append(answer)
-        results = Counter(m["result"] for c in calls for m in c.milestones)
-        later = f"; {panel.category}'s goes to an expert panel in the years" if panel else ""
-        self.say(
-            f"mid-term reviews by direct record: {results['pass']} passed (mid-term tranche released), "
-            f"{results['rectify']} to rectify (tranche held){later}"
-        )
-
-    def read_funding(self, calls: list[CallRound]) -> None:
-        work = [(call, a["project_id"]) for call in calls for a in call.allocation["awards"]]
-
-        def read(item: tuple[CallRound, str]) -> tuple[CallRound, dict]:
-            call, project = item
-            return call, self.api.get("read project funding", f"/v1/projects/{project}/funding", FINANCE).body
-
-        for call, funding in self.each("reading project funding", work, read):
-            call.funding[funding["project_id"]] = funding
+        allocate(self, calls)
 
     # ------------------------------------------------------------ notifications and report
 
@@ -971,101 +685,6 @@ class Round:
         return found
 
 
-# ---------------------------------------------------------------- helpers (no I/O)
-
-
-def _expert_signature(expert: Mapping) -> tuple:
-    """What tells one expert of the pool from another without the ID number (never answered)."""
-    return (
-        expert["name"],
-        expert["institution_id"],
-        expert["prefecture"],
-        tuple(sorted(expert["fields"])),
-        tuple(sorted(expert["categories"])),
-        expert["load_cap"],
-        expert.get("available", True),
-    )
-
-
-def _spread(applications: Sequence[DemoApplication], limit: int, prefecture_of: Mapping[str, str]):
-    """At most `limit` applications, taken from the prefectures in turn, in their own order."""
-    if len(applications) <= limit:
-        return list(applications)
-    queues = defaultdict(list)
-    for position, application in enumerate(applications):
-        queues[prefecture_of[application.institution]].append((position, application))
-    taken = []
-    for round_ in itertools.zip_longest(*queues.values()):
-        taken += [item for item in round_ if item is not None]
-    return [application for _, application in sorted(taken[:limit], key=lambda item: item[0])]
-
-
-def _competitive_quota(category: str, call: Mapping, applications: int) -> int:
-    """Half of the applications, so every call ranks some behind its line (the reserve);
-    sv-prefecture keeps one school per prefecture."""
-    if category == "sv-prefecture":
-        return call["quota"]
-    return max(1, applications // 2)
-
-
-def award_of(rule: Mapping, rank: int, request_fen: int) -> int:
-    """What the rule awards the project at `rank` that asked for `request_fen`."""
-    award = rule["award"]
-    if award["method"] == "tiers":
-        return next(
-            t["amount"]
-            for t in award["tiers"]
-            if t["from_rank"] <= rank and (t["to_rank"] is None or rank <= t["to_rank"])
-        )
-    share = request_fen * award["percent"] // 100
-    return share if award.get("cap") is None else min(share, award["cap"])
-
-
-def _budget_needed(rule: Mapping, quota: int, budget_max_fen: int) -> dict[str, int]:
-    """Per source, enough for `quota` projects at the most the rule can award (rounded up to the yuan)."""
-    award = rule["award"]
-    if award["method"] == "tiers":
-        most = max(t["amount"] for t in award["tiers"])
-    else:
-        most = award_of(rule, 1, budget_max_fen)
-    weights = rule["sources"]
-    whole = sum(weights.values())
-    return {source: -(-quota * most * weight // (whole * YUAN)) * YUAN + YUAN for source, weight in weights.items()}
-
-
-# ---------------------------------------------------------------- finance consumer
-
-
-def reconcile(consumer: FinanceConsumer, calls: Sequence[CallRound]) -> dict[str, dict] | None:
-    """The consumer's reconciliation of the round's projects, once it equals what the
-    funding service answers for each (None until then)."""
-    book = consumer.reconciliation()
-    mine = {project: book.get(project) for call in calls for project in call.funding}
-    for call in calls:
-        for project, funding in call.funding.items():
-            if mine[project] is None or _columns(mine[project]) != _funding_columns(funding):
-                return None
-    return mine
-
-
-def _drop_queue(amqp_uri: str, name: str) -> None:
-    """The demo's finance queue is the round's own: left behind, it would fill with every
-    later funding event of the stack, with no one to read them."""
-    with Connection(amqp_uri) as connection:
-        finance_queue(name)(connection.default_channel).delete()
-
-
-COLUMNS = {"allocated": "award", "released": "released", "withheld": "withheld", "clawed_back": "clawed_back"}
-
-
-def _columns(reconciled: Mapping[str, Mapping[str, int]]) -> dict:
-    return {column: {s: v[column] for s, v in reconciled.items() if v[column]} for column in COLUMNS}
-
-
-def _funding_columns(funding: Mapping) -> dict:
-    return {column: {s: v for s, v in funding[name]["by_source"].items() if v} for column, name in COLUMNS.items()}
-
-
 # ---------------------------------------------------------------- the whole round
 
 
@@ -1079,7 +698,7 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout, bars: TextIO = sys.st
     institution_ids = round_.register_institutions(data)
     expert_ids = round_.register_experts(data)
     calls = round_.plan_calls(data)
-    round_.funding_setup(calls)
+    funding_setup(round_, calls)
     config.finance_db.parent.mkdir(parents=True, exist_ok=True)
     consumer = FinanceConsumer(config.amqp_uri, config.finance_db, queue=config.finance_queue)
     consumer.start(timeout=30)
@@ -1089,14 +708,14 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout, bars: TextIO = sys.st
     try:
         round_.select(calls, showcase=True)
         panel = panel_call(calls)
-        round_.record_milestones(calls, panel)
+        record_milestones(round_, calls, panel)
         console.say(
             f"the years, in fast forward: annual reports each year, a mid-term panel, a {FIRST_YEAR + 1} round "
             f"on the places it frees, acceptance, supervision"
         )
         years = run_years(round_, calls, panel, lambda category, places: later_round(round_, category, places))
         every_call = calls + years.later_calls
-        round_.read_funding(every_call)
+        read_funding(round_, every_call)
         reconciliation = wait_for(
             "the finance consumer to reconcile with the funding service", lambda: reconcile(consumer, every_call)
         )
@@ -1110,7 +729,7 @@ def run_demo(config: DemoConfig, out: TextIO = sys.stdout, bars: TextIO = sys.st
         )
     finally:
         consumer.stop()
-        _drop_queue(config.amqp_uri, config.finance_queue)
+        drop_queue(config.amqp_uri, config.finance_queue)
     supervision(round_, years)
     inboxes = round_.inboxes(calls)
     report = round_.api.get("progress report", "/v1/reports/progress").body
@@ -1144,137 +763,6 @@ def later_round(first: Round, category: str, places: int) -> list[CallRound]:
     round_.register_institutions(data)
     round_.register_experts(data)
     calls = round_.plan_calls(data, (category,), places=places, applications=LATER_ROUND_APPLICATIONS)
-    round_.funding_setup(calls)
+    funding_setup(round_, calls)
     round_.select(calls, showcase=False)
     return calls
-
-
-# ---------------------------------------------------------------- the summary
-
-
-def print_summary(console: Console, result: DemoResult) -> None:
-    calls = result.calls
-    console.print()
-    console.print("Summary of the round")
-    rows = []
-    for call in calls:
-        milestones = Counter(m["result"] for m in call.milestones if m["milestone"] == "mid_term")
-        rows.append(
-            [
-                call.category,
-                call.quota,
-                len(call.submitted),
-                len(call.recommended),
-                len(call.eligible),
-                len(call.assignments),
-                len(call.reviews),
-                len(call.selected),
-                len(call.approved),
-                wan(call.allocation["total"]["total"]),
-                f"{milestones['pass']}/{milestones['rectify']}/{milestones['fail']}",
-            ]
-        )
-    console.print(
-        table(
-            [
-                "call",
-                "quota",
-                "submitted",
-                "recommended",
-                "eligible",
-                "reviews assigned",
-                "reviews done",
-                "selected",
-                "after objection",
-                "allocated 万元",
-                "mid-term pass/rectify/fail",
-            ],
-            rows,
-        )
-    )
-    console.print()
-    console.print("Allocated by source (万元)")
-    used = [s for s in SOURCES if any(c.allocation["total"]["by_source"].get(s) for c in calls)]
-    console.print(
-        table(
-            ["call", *(SOURCE_NAMES[s] for s in used), "total"],
-            [
-                [
-                    c.category,
-                    *(wan(c.allocation["total"]["by_source"].get(s, 0)) for s in used),
-                    wan(c.allocation["total"]["total"]),
-                ]
-                for c in calls
-            ],
-        )
-    )
-    for call in calls:
-        if call.objection:
-            console.print(
-                f"\nObjection {call.objection['id']} ({call.category}): upheld; removed "
-                f"{', '.join(call.objection['removed'])}, promoted {', '.join(call.objection['promoted'])}"
-            )
-    console.print("\nInboxes (GET /v1/inbox)")
-    for label, box in result.inboxes.items():
-        items = box["items"]
-        unread = sum(1 for i in items if not i["read_at"])
-        console.print(f"  {label}: {len(items)} messages, {unread} unread; latest: {items[0]['title']}")
-        console.print("    " + ", ".join(f"{k}×{n}" for k, n in sorted(Counter(i["kind"] for i in items).items())))
-    print_progress_report(console, result.progress_report)
-    print_projects(console, result.projects)
-    if result.years:
-        console.print("\n" + result.years.summary())
-    console.print(f"\nThe round and its years took {result.seconds:.0f}s and {result.requests} HTTP requests.")
-
-
-def print_progress_report(console: Console, report: Mapping) -> None:
-    console.print(f"\nProgress report (GET /v1/reports/progress): targets to {report['quota_year']}")
-    rows = [[c["code"], c["quota"], *_figures(c)] for c in report["categories"]]
-    rows.append(["total", report["totals"]["quota"], *_figures(report["totals"])])
-    console.print(table(["category", "quota", *FIGURES], rows))
-    console.print()
-    console.print(
-        table(
-            ["prefecture", *FIGURES],
-            [[p["prefecture"], *_figures(p)] for p in sorted(report["prefectures"], key=lambda p: -p["approved"])],
-        )
-    )
-
-
-def print_projects(console: Console, projects: Mapping[str, list[dict]]) -> None:
-    """What each institution sees of its own projects (立项项目)."""
-    console.print("\nProjects per institution (GET /v1/projects, as each institution)")
-    for name, items in projects.items():
-        console.print(f"\n  {name}")
-        console.print(
-            table(
-                ["project", "category", "year", "rank", "state", "award 万元", "milestones"],
-                [
-                    [
-                        p["plan"]["title"],
-                        p["category"],
-                        p["year"],
-                        p["rank"],
-                        p["state"],
-                        wan(p["award"]["total"]),
-                        ", ".join(f"{m['trigger']}:{m['state']}" for m in p["milestones"]),
-                    ]
-                    for p in items
-                ],
-            )
-        )
-
-
-FIGURES = ("approved", "funded", "allocated 万元", "disbursed 万元", "clawed back 万元", "mid-term passed", "accepted")
-
-
-def _figures(row: Mapping) -> list:
-    return [
-        row["approved"],
-        row["funded_projects"],
-        wan(row["allocated"]["total"]),
-        wan(row["disbursed"]["total"]),
-        wan(row["clawed_back"]["total"]),
-        row["milestones_passed"]["mid_term"],
-        row["milestones_passed"]["acceptance"],
-    ]

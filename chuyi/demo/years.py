@@ -45,7 +45,8 @@ from chuyi.demo.generator import review_comment, simulated_scores
 from services.applications.domain.messages import rfc3339
 
 if TYPE_CHECKING:  # the driver imports this module
-    from chuyi.demo.driver import CallRound, Round
+    from chuyi.demo.driver import Round
+    from chuyi.demo.plan import CallRound
 
 # The panel's rubric (中期检查评分细则).
 PANEL_RUBRIC = [

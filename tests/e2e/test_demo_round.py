@@ -10,7 +10,8 @@ import pytest
 from pymongo import MongoClient
 
 from chuyi.backup import backup, restore
-from chuyi.demo.driver import DemoConfig, award_of, run_demo
+from chuyi.demo.driver import run_demo
+from chuyi.demo.plan import DemoConfig, award_of
 from chuyi.demo.years import PANEL_REVIEWERS
 from services.common.config import Settings
 from tests.support.stack import JWT_SECRET

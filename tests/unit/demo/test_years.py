@@ -4,7 +4,7 @@ delivery is simulated (one lagging project fails, the others pass), and the summ
 import random
 from statistics import mean
 
-from chuyi.demo.driver import CallRound, FUNDING_RULES
+from chuyi.demo.plan import FUNDING_RULES, CallRound
 from chuyi.demo.generator import simulated_scores
 from chuyi.demo.years import DELIVERY_FLOOR, PANEL_RUBRIC, Years, delivery, panel_call, target_status
 
