@@ -8,7 +8,6 @@ from tests.service.applications.support import (
     CHANGSHA,
     HENGYANG,
     application_body,
-    credit_code,
     from_now,
     resident_id,
     team_member,
@@ -49,25 +48,6 @@ def test_a_draft_is_made_for_the_institution_of_the_token_and_reads_back_unchang
     ):
         assert draft[key] == body[key]
     assert world.application(draft["id"]) == {**draft, "materials": []}, "the page adds the materials it lists"
-
-
-def test_one_application_per_institution_per_call_in_school_specialty_base_and_group_categories(world, school, call):
-    world.draft(school, call)
-    second = world.post(world.as_institution(school), "/v1/applications", application_body(call["id"]))
-    assert second.status_code == 409
-    assert second.json()["type"] == "urn:chuyi:problem:application-limit-reached"
-    assert "limit is 1" in second.json()["detail"]
-
-
-def test_person_categories_take_up_to_the_calls_per_institution_limit_and_a_withdrawal_frees_a_place(world, school):
-    call = world.call("master-teacher", per_institution_limit=2)
-    member = {"team_members": [team_member()]}
-    first = world.draft(school, call, **member)
-    world.draft(school, call, **member)
-    third = world.post(world.as_institution(school), "/v1/applications", application_body(call["id"], **member))
-    assert third.status_code == 409 and "limit is 2" in third.json()["detail"]
-    world.ok(world.post(world.as_institution(school), f"/v1/applications/{first['id']}/withdraw", {}))
-    world.draft(school, call, **member)
 
 
 def test_a_retried_creation_with_the_same_idempotency_key_makes_one_draft(world, school, call, stack):
@@ -180,35 +160,6 @@ def test_team_members_personal_numbers_are_never_answered_or_stored_unmasked(wor
     text = str(stored) + response.text + world.get(world.province, f"/v1/applications/{draft['id']}").text
     assert not any(i in text for i in ids) and "13907310000" not in text and "13800138000" not in text
     assert [m["person_key"] for m in stored["team_members"]] == [person_key(i) for i in ids]
-
-
-@pytest.mark.parametrize(
-    "category, fields",
-    [
-        (
-            "edu-group",
-            {
-                "lead_organisation": {"name": "湖南省装备制造职教集团", "kind": "school"},
-                "member_organisations": [{"name": "三一重工股份有限公司", "kind": "enterprise"}],
-            },
-        ),
-        (
-            "workshop",
-            {
-                "team_members": [team_member()],
-                "enterprise_partner": {"name": "湖南湘绣城有限公司", "credit_code": credit_code()},
-            },
-        ),
-    ],
-)
-def test_each_category_takes_its_own_fields(world, school, category, fields):
-    call = world.call(category)
-    draft = world.draft(school, call, **fields)
-    assert all(draft[name] for name in fields)
-    refused = world.post(
-        world.as_institution(school), "/v1/applications", application_body(world.call("hv-group")["id"], **fields)
-    )
-    assert refused.status_code == 422 and set(refused.json()["errors"]) == set(fields)
 
 
 @pytest.mark.parametrize(

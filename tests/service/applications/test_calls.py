@@ -55,16 +55,6 @@ def test_a_draft_call_is_the_provinces_until_it_opens_and_the_province_may_open_
     assert again.status_code == 409 and again.json()["type"] == "urn:chuyi:problem:transition-not-allowed"
 
 
-def test_a_calls_quota_is_at_most_what_is_left_of_its_category(world):
-    # vu-school (quota 3) is used by this test only.
-    world.call("vu-school", quota=2, prefecture_cap=1)
-    refused = world.post(world.province, "/v1/calls", call_body("vu-school", quota=2, prefecture_cap=1))
-    assert refused.status_code == 409
-    assert refused.json()["type"] == "urn:chuyi:problem:quota-exceeded"
-    assert "more than the 1 left" in refused.json()["detail"] and "剩余名额1" in refused.json()["detail"]
-    world.call("vu-school", quota=1, prefecture_cap=1)
-
-
 @pytest.mark.parametrize(
     "change, field",
     [
@@ -87,11 +77,6 @@ def test_bad_call_terms_are_named_and_no_call_is_made(world, stack, change, fiel
     assert response.status_code == 422
     assert field in response.json()["errors"]
     assert stack.db("applications").calls.count_documents({}) == before
-
-
-def test_the_one_per_prefecture_category_caps_each_prefecture_at_one(world):
-    response = world.post(world.province, "/v1/calls", call_body("sv-prefecture", quota=1, prefecture_cap=2))
-    assert response.status_code == 422 and "prefecture_cap" in response.json()["errors"]
 
 
 def test_calls_are_listed_by_category_and_state(world):

@@ -46,11 +46,6 @@ def test_a_registered_institution_reads_back_unchanged_with_its_recommender(worl
     assert fetched["recommender"] == {"kind": "prefecture_bureau", "authority": "湘西土家族苗族自治州"}
 
 
-def test_a_technician_school_is_recommended_by_its_hrss_sponsor(world):
-    school = world.institution(name="湖南省交通技师学院", type="technician", sponsor=PROVINCIAL_HRSS)
-    assert school["recommender"] == {"kind": "hrss", "authority": PROVINCIAL_HRSS}
-
-
 def test_a_credit_code_is_registered_once(world, stack):
     body = institution_body()
     world.institution(**body)

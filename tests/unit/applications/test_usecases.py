@@ -10,8 +10,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from services.applications.domain.messages import (
+    ApplicationLimitReached,
     DecisionReasonRequired,
     FieldsRefused,
+    NotFound,
+    NotRecommender,
+    QuotaExceeded,
     RecommendationCapReached,
     RuleNotOverridable,
 )
@@ -174,6 +178,121 @@ def test_withdrawing_a_draft_frees_the_institutions_place_in_the_call(store):
     assert a_draft(store, owner, call)["state"] == "draft"  # the one application it may hold
 
 
+def test_a_technician_school_is_recommended_by_its_hrss_sponsor_not_the_prefecture(store):
+    sponsor = "湖南省人力资源和社会保障厅"
+    school = institutions.register(
+        store,
+        {
+            "name": "长沙技师学院",
+            "type": "technician",
+            "prefecture": CHANGSHA,
+            "county": "雨花区",
+            "sponsor": sponsor,
+            "credit_code": f"CC{next(_codes):016d}",
+        },
+        PROVINCE,
+        AT,
+    )
+    owner = Actor(role="institution", sub="user-tech", institution_id=school["id"])
+    application = submitted(store, owner, a_call(store, "tech-school", prefecture_cap=1))
+    assert application["recommender"] == {"kind": "hrss", "authority": sponsor}
+
+    with pytest.raises(NotRecommender) as refused:
+        applications.recommend(store, application["id"], bureau(CHANGSHA), None, AT)
+    assert "HRSS" in refused.value.message.en and "人力资源社会保障" in refused.value.message.zh
+    other_hrss = Actor(role="hrss", sub="hrss-hy", sponsor="衡阳市人力资源和社会保障局")
+    with pytest.raises(NotFound):  # another sponsor's school is not in its sight
+        applications.recommend(store, application["id"], other_hrss, None, AT)
+    assert store.applications[application["id"]]["state"] == "submitted"
+    assert "application_recommended" not in names(store)
+
+    hrss = Actor(role="hrss", sub="hrss-province", sponsor=sponsor)
+    assert applications.recommend(store, application["id"], hrss, None, AT)["state"] == "recommended"
+    name, subject, data = store.emitted[-1]
+    assert (name, subject) == ("application_recommended", application["id"]) and data["by"].startswith("hrss:")
+
+
+def test_a_draft_cannot_be_recommended(store):
+    owner = an_institution(store)
+    draft = a_draft(store, owner, a_call(store))
+    with pytest.raises(TransitionNotAllowed):
+        applications.recommend(store, draft["id"], bureau(CHANGSHA), None, AT)
+    assert store.applications[draft["id"]]["state"] == "draft" and names(store) == ["call_opened"]
+
+
+# --- one application per institution, or the call's limit --------------------------------------
+
+
+def test_one_application_per_institution_per_call_in_school_specialty_base_and_group_categories(store):
+    call = a_call(store, per_institution_limit=3)  # a school-level category takes one whatever the call says
+    owner = an_institution(store)
+    a_draft(store, owner, call)
+    with pytest.raises(ApplicationLimitReached) as refused:
+        a_draft(store, owner, call)
+    assert refused.value.message.en == "the institution already has 1 application(s) in this call; the limit is 1"
+    assert refused.value.message.zh == "本单位在该批次已有1项申报，限报1项"
+    assert len(store.applications) == 1
+
+
+def test_person_categories_take_up_to_the_calls_per_institution_limit_and_a_withdrawal_frees_a_place(store):
+    call = a_call(store, "master-teacher", per_institution_limit=2)
+    owner = an_institution(store)
+    first, _ = (a_draft(store, owner, call) for _ in range(2))
+    with pytest.raises(ApplicationLimitReached) as refused:
+        a_draft(store, owner, call)
+    assert "the limit is 2" in refused.value.message.en and "限报2项" in refused.value.message.zh
+    applications.withdraw(store, first["id"], owner, None, AT)
+    assert a_draft(store, owner, call)["state"] == "draft"
+    assert len(store.applications) == 3
+
+
+CATEGORY_FIELDS = {
+    "edu-group": {
+        "lead_organisation": {"name": "湖南省装备制造职教集团", "kind": "school"},
+        "member_organisations": [{"name": "三一重工股份有限公司", "kind": "enterprise"}],
+    },
+    "workshop": {
+        "team_members": [
+            {
+                "name": "李华",
+                "title": "教授",
+                "role": "负责人",
+                "id_number": "430102198001011234",
+                "phone": "13800138000",
+            }
+        ],
+        "enterprise_partner": {"name": "湖南湘绣城有限公司", "credit_code": "91430100MA4L000000"},
+    },
+}
+
+
+@pytest.mark.parametrize("category", sorted(CATEGORY_FIELDS))
+def test_each_category_takes_its_own_fields(store, category):
+    fields = CATEGORY_FIELDS[category]
+    owner = an_institution(store)
+    draft = a_draft(store, owner, a_call(store, category), **fields)
+    assert all(draft[name] for name in fields)
+
+    with pytest.raises(FieldsRefused) as refused:
+        a_draft(store, owner, a_call(store, "hv-group"), **fields)
+    assert set(refused.value.errors) == set(fields)
+    assert all(m.en.startswith("hv-group applications have no") for ms in refused.value.errors.values() for m in ms)
+    assert list(store.applications) == [draft["id"]]
+
+
+# --- a call's quota -----------------------------------------------------------------------------
+
+
+def test_a_calls_quota_is_at_most_what_is_left_of_its_category(store):
+    a_call(store, "vu-school", quota=2, prefecture_cap=1)  # vu-school's quota is 3
+    before = dict(store.calls)
+    with pytest.raises(QuotaExceeded) as refused:
+        a_call(store, "vu-school", quota=2, prefecture_cap=1)
+    assert "more than the 1 left" in refused.value.message.en and "剩余名额1" in refused.value.message.zh
+    assert store.calls == before and store.category_quotas["vu-school"] == {"selected": 0, "held": 2}
+    assert a_call(store, "vu-school", quota=1, prefecture_cap=1)["state"] == "open"
+
+
 # --- submitting ---------------------------------------------------------------------------------
 
 
@@ -246,6 +365,53 @@ def test_the_notices_institution_type_rule_cannot_be_overridden_only_confirmed(s
     assert refused.value.message.zh.startswith("通知规定的申报条件不可推翻")
     decided = applications.decide_eligibility(store, application["id"], PROVINCE, False, None, AT)
     assert decided["state"] == "ineligible" and store.emitted[-1][2]["eligible"] is False
+
+
+def by_rule(application: dict) -> dict:
+    return {f["rule"]: f for f in application["eligibility_findings"]}
+
+
+def test_submission_runs_the_automatic_rules_with_readable_reasons(store):
+    secondary = an_institution(store, LOUDI, "secondary_vocational", name="新化县楚怡工业学校")
+    application = submitted(store, secondary, a_call(store), budget_request_fen=1, construction_plan="")
+    findings = by_rule(application)
+    assert set(findings) == {"institution_type", "required_fields", "budget_range", "institution_limit"}
+    assert not findings["institution_type"]["passed"]
+    assert (
+        findings["institution_type"]["reason_zh"]
+        == "单位类型“中职”不符合“楚怡高水平高职高专专业群”的申报条件（限高职专科）"
+    )
+    assert not findings["required_fields"]["passed"] and "construction_plan" in findings["required_fields"]["reason_en"]
+    assert not findings["budget_range"]["passed"] and "0.01" in findings["budget_range"]["reason_en"]
+    assert findings["institution_limit"]["passed"]
+    assert application["state"] == "submitted"
+    assert store.applications[application["id"]]["eligibility_findings"] == application["eligibility_findings"]
+
+
+def sv_prefecture_schools(store, count: int) -> list[Actor]:
+    return [an_institution(store, LOUDI, "secondary_vocational") for _ in range(count)]
+
+
+def test_one_per_prefecture_takes_exactly_one_school_of_each_prefecture(store):
+    call = a_call(store, "sv-prefecture", prefecture_cap=1)
+    first, second = (submitted(store, school, call) for school in sv_prefecture_schools(store, 2))
+    assert by_rule(first)["one_per_prefecture"]["passed"] and not by_rule(second)["one_per_prefecture"]["passed"]
+    assert "每个市州限一所" in by_rule(second)["one_per_prefecture"]["reason_zh"]
+
+    applications.decline(store, second["id"], bureau(LOUDI), "市州推荐一所", AT)
+    applications.recommend(store, first["id"], bureau(LOUDI), None, AT)
+    decided = applications.decide_eligibility(store, first["id"], PROVINCE, True, None, AT)
+    assert by_rule(decided)["one_per_prefecture"]["passed"] and decided["state"] == "eligible"
+    assert decided["eligibility_decision"]["overridden"] is False
+
+
+def test_the_findings_shown_before_the_decision_follow_the_other_schools_declines(store):
+    call = a_call(store, "sv-prefecture", prefecture_cap=1)
+    first, second = (submitted(store, school, call) for school in sv_prefecture_schools(store, 2))
+    assert not by_rule(second)["one_per_prefecture"]["passed"]
+    applications.decline(store, first["id"], bureau(LOUDI), "市州推荐另一所", AT)
+    shown = applications.show(store, second["id"], PROVINCE)
+    assert by_rule(shown)["one_per_prefecture"]["passed"], "with the other school declined, the rule passes now"
 
 
 # --- review's progress: the selection finalized -------------------------------------------------
