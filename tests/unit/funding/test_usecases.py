@@ -140,6 +140,31 @@ def test_a_milestone_moves_the_tranches_writes_the_ledger_and_emits(funded):
     check_ledger(entries(funded))
 
 
+def test_fail_withholds_the_rest_and_claws_back_beyond_approval(funded):
+    projects.record_milestone(funded, "app_call_1_1", "mid_term", "pass", None, "province:admin", AT)
+    _, after = projects.record_milestone(
+        funded, "app_call_1_1", "acceptance", "fail", "验收未通过：实训基地未建成", "province:admin", AT
+    )
+    assert after["status"] == "failed"
+    assert [t["state"] for t in after["tranches"]] == ["released", "clawed_back", "withheld"]
+    approval, mid_term, acceptance = (sum(t["by_source"].values()) for t in after["tranches"])
+    assert (approval, mid_term, acceptance) == (400_000, 300_000, 300_000)
+    assert approval + mid_term + acceptance == MILLION
+    movements = [(e["movement"], e["tranche"]) for e in funded.ledger if e["project_id"] == "app_call_1_1"]
+    assert (
+        movements
+        == [("reservation", None)] * 2
+        + [("release", 1)] * 2
+        + [("release", 2)] * 2
+        + [("withholding", 3)] * 2
+        + [("clawback", 2)] * 2
+    )
+    assert [e["amount"] for e in funded.ledger if e["movement"] == "clawback"] == [150_000, 150_000]
+    check_ledger(entries(funded))
+    with pytest.raises(MilestoneRefused):
+        projects.record_milestone(funded, "app_call_1_1", "acceptance", "pass", None, "province:admin", AT)
+
+
 def test_a_withdrawal_withholds_the_rest_writes_the_ledger_and_emits(funded):
     after = projects.withdraw_project(funded, "app_call_1_1", "学校申请撤销", "province:admin", AT)
     assert after["status"] == "withdrawn" and after["milestones"] == []
