@@ -341,3 +341,127 @@ def test_an_application_withdrawn_after_the_ranking_leaves_the_cut(store):
     notice = selection.get_notice(store, "call_1", NOW + timedelta(hours=5))
     assert "app_1" not in [s["application_id"] for s in notice["selected"]]
     assert [r["application_id"] for r in notice["removed"]] == ["app_1"]
+
+
+# --- the conflict-of-interest rules (回避) through the assignment run ----------------------
+
+
+def conflict_store(same_prefecture: bool, own_institution_applied: bool, k: int = 2) -> FakeReviewStore:
+    """A closed hv-group call with app_t of inst_t in 衡阳市 (team member pk_team_t); with
+    `own_institution_applied`, inst_applied applies too (app_o, in another field)."""
+    s = FakeReviewStore()
+    handle(
+        s,
+        "call_opened",
+        {
+            "call_id": "call_c",
+            "category": "hv-group",
+            "title": "回避",
+            "quota": 2,
+            "prefecture_cap": 2,
+            "per_institution_limit": 1,
+            "budget_min_fen": 0,
+            "budget_max_fen": 10**9,
+            "funding_rule": "rule_1",
+            "opens_at": "2026-04-01T00:00:00Z",
+            "closes_at": "2026-05-01T00:00:00Z",
+            "year": 2026,
+            "review_plan": {
+                "reviewers_per_application": k,
+                "rubric": RUBRIC,
+                "conflict_same_prefecture": same_prefecture,
+                "conflict_own_institution_applied": own_institution_applied,
+            },
+        },
+    )
+    apps = [("app_t", "inst_t", "衡阳市", ["46"], ["数控", "工业机器人"])]
+    if own_institution_applied:
+        apps.append(("app_o", "inst_applied", "常德市", ["52"], ["护理"]))
+    for app, institution, prefecture, fields, keywords in apps:
+        ref = {
+            "application_id": app,
+            "call_id": "call_c",
+            "institution_id": institution,
+            "prefecture": prefecture,
+            "category": "hv-group",
+        }
+        applicant = {
+            "institution_name": f"{institution}职院",
+            "institution_type": "higher_vocational",
+            "title": f"专业群{app}",
+            "summary": "建设方案",
+            "industry_fields": fields,
+            "keywords": keywords,
+            "team_person_keys": [f"pk_team_{app[-1]}"],
+            "budget_request_fen": 5_000_000,
+            "submitted_at": "2026-04-20T00:00:00Z",
+        }
+        handle(
+            s,
+            "eligibility_checked",
+            {
+                **ref,
+                "eligible": True,
+                "overridden": False,
+                "decided_by": "system",
+                "findings": [],
+                "applicant": applicant,
+            },
+            NOW,
+        )
+    handle(
+        s,
+        "call_closed",
+        {"call_id": "call_c", "category": "hv-group", "closed_at": "2026-05-01T00:00:00Z", "submitted_count": 1},
+    )
+    return s
+
+
+def best_match(**ties) -> dict:
+    """The expert closest to app_t's field and keywords, with the ties given."""
+    return {**expert("inst_best", "株洲市"), "keywords": ["数控", "工业机器人"], **ties}
+
+
+def fair_match() -> dict:
+    return {**expert(new_id("inst"), "郴州市"), "fields": ["46", "51"], "keywords": []}
+
+
+CONFLICTS = {
+    "same-institution": ({"institution_id": "inst_t"}, False, False),
+    "same-prefecture": ({"prefecture": "衡阳市"}, True, False),
+    "declared-institution": ({"conflict_institution_ids": ["inst_t"]}, False, False),
+    "declared-person": ({"conflict_person_keys": ["pk_team_t"]}, False, False),
+    "team-member": ({"person_key": "pk_team_t"}, False, False),
+    "own-institution-applied": ({"institution_id": "inst_applied"}, False, True),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(CONFLICTS))
+def test_a_conflicted_best_match_is_never_assigned_and_the_clean_experts_are(rule):
+    ties, same_prefecture, own_institution_applied = CONFLICTS[rule]
+    s = conflict_store(same_prefecture, own_institution_applied)
+    s.add_experts([best_match(**ties), fair_match(), fair_match()], PROVINCE)
+    conflicted, *clean = (e["_id"] for e in s.experts())
+    done = assignment.run_assignment(s, "call_c", NOW + timedelta(days=7), PROVINCE, NOW)
+    on_target = {a["expert_id"] for a in done["assigned"] if a["application_id"] == "app_t"}
+    assert conflicted not in on_target and on_target == set(clean)
+    [assigned] = events(s, "experts_assigned")
+    assert conflicted not in {a["expert_id"] for a in assigned["assignments"] if a["application_id"] == "app_t"}
+
+
+def test_a_call_may_turn_the_same_prefecture_rule_off():
+    s = conflict_store(same_prefecture=False, own_institution_applied=False)
+    s.add_experts([best_match(prefecture="衡阳市"), fair_match(), fair_match()], PROVINCE)
+    neighbour = s.experts()[0]["_id"]
+    done = assignment.run_assignment(s, "call_c", NOW + timedelta(days=7), PROVINCE, NOW)
+    assert neighbour in {a["expert_id"] for a in done["assigned"]}  # the best match, and no longer a conflict
+
+
+def test_an_application_without_a_free_expert_is_named_with_why():
+    s = conflict_store(same_prefecture=True, own_institution_applied=False)
+    s.add_experts([best_match(institution_id="inst_t"), best_match(prefecture="衡阳市")], PROVINCE)
+    done = assignment.run_assignment(s, "call_c", NOW + timedelta(days=7), PROVINCE, NOW)
+    assert done["assigned"] == []
+    (short,) = done["unfilled"]
+    assert (short["application_id"], short["missing"], short["code"]) == ("app_t", 2, "conflicts")
+    assert done["quality"]["coverage"] == 0.0
