@@ -19,13 +19,6 @@ from chuyi.demo.years import Years
 DEFAULT_CATEGORIES = ("hv-school", "sv-prefecture", "master-teacher", "innovation-team", "training-base")
 FIRST_YEAR = 2022  # the action year of the first round; the years after it run to 2025
 LATER_ROUND_APPLICATIONS = 8  # the later round is small: it offers only the places freed
-SOURCES = ("provincial_special", "local_special_bond", "local_government", "social")
-SOURCE_NAMES = {
-    "provincial_special": "省级专项",
-    "local_special_bond": "专项债券",
-    "local_government": "市县投入",
-    "social": "社会资金",
-}
 # The review service applies a call's reviews one after the other (the call is one transaction's
 # subject): more writers on one call only queue up there, and the last of them time out.
 REVIEW_WRITERS_PER_CALL = 2

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 
 
 from chuyi.demo.console import Console, table, wan
-from chuyi.demo.plan import SOURCE_NAMES, SOURCES, DemoResult
+from chuyi.demo.plan import DemoResult
+from services.contracts.funding import SOURCE_NAMES_ZH, SOURCES
 
 
 def print_summary(console: Console, result: DemoResult) -> None:
@@ -56,7 +57,7 @@ def print_summary(console: Console, result: DemoResult) -> None:
     used = [s for s in SOURCES if any(c.allocation["total"]["by_source"].get(s) for c in calls)]
     console.print(
         table(
-            ["call", *(SOURCE_NAMES[s] for s in used), "total"],
+            ["call", *(SOURCE_NAMES_ZH[s] for s in used), "total"],
             [
                 [
                     c.category,

@@ -41,6 +41,37 @@ def handle(store, name, data, *args):
     store.atomic(lambda: getattr(candidates, name)(store, APPLICATION_EVENTS[name].load(data), *args))
 
 
+def eligible(s, call_id, app, institution, prefecture, fields, keywords, team_key):
+    """An application of `institution` found eligible, as applications announces it to review."""
+    handle(
+        s,
+        "eligibility_checked",
+        {
+            "application_id": app,
+            "call_id": call_id,
+            "institution_id": institution,
+            "prefecture": prefecture,
+            "category": "hv-group",
+            "eligible": True,
+            "overridden": False,
+            "decided_by": "system",
+            "findings": [],
+            "applicant": {
+                "institution_name": f"{institution}职院",
+                "institution_type": "higher_vocational",
+                "title": f"专业群{app}",
+                "summary": "建设方案",
+                "industry_fields": fields,
+                "keywords": keywords,
+                "team_person_keys": [team_key],
+                "budget_request_fen": 5_000_000,
+                "submitted_at": "2026-04-20T00:00:00Z",
+            },
+        },
+        NOW,
+    )
+
+
 def expert(institution_id, prefecture="株洲市"):
     key = new_id("pk")
     return {
@@ -88,36 +119,7 @@ def store():
         },
     )
     for app, (institution, prefecture, _) in APPLICATIONS.items():
-        ref = {
-            "application_id": app,
-            "call_id": "call_1",
-            "institution_id": institution,
-            "prefecture": prefecture,
-            "category": "hv-group",
-        }
-        handle(
-            s,
-            "eligibility_checked",
-            {
-                **ref,
-                "eligible": True,
-                "overridden": False,
-                "decided_by": "system",
-                "findings": [],
-                "applicant": {
-                    "institution_name": f"{institution}职院",
-                    "institution_type": "higher_vocational",
-                    "title": f"专业群{app}",
-                    "summary": "建设方案",
-                    "industry_fields": ["46"],
-                    "keywords": ["数控"],
-                    "team_person_keys": [f"pk_team_{app}"],
-                    "budget_request_fen": 5_000_000,
-                    "submitted_at": "2026-04-20T00:00:00Z",
-                },
-            },
-            NOW,
-        )
+        eligible(s, "call_1", app, institution, prefecture, ["46"], ["数控"], f"pk_team_{app}")
     handle(
         s,
         "call_closed",
@@ -378,37 +380,7 @@ def conflict_store(same_prefecture: bool, own_institution_applied: bool, k: int 
     if own_institution_applied:
         apps.append(("app_o", "inst_applied", "常德市", ["52"], ["护理"]))
     for app, institution, prefecture, fields, keywords in apps:
-        ref = {
-            "application_id": app,
-            "call_id": "call_c",
-            "institution_id": institution,
-            "prefecture": prefecture,
-            "category": "hv-group",
-        }
-        applicant = {
-            "institution_name": f"{institution}职院",
-            "institution_type": "higher_vocational",
-            "title": f"专业群{app}",
-            "summary": "建设方案",
-            "industry_fields": fields,
-            "keywords": keywords,
-            "team_person_keys": [f"pk_team_{app[-1]}"],
-            "budget_request_fen": 5_000_000,
-            "submitted_at": "2026-04-20T00:00:00Z",
-        }
-        handle(
-            s,
-            "eligibility_checked",
-            {
-                **ref,
-                "eligible": True,
-                "overridden": False,
-                "decided_by": "system",
-                "findings": [],
-                "applicant": applicant,
-            },
-            NOW,
-        )
+        eligible(s, "call_c", app, institution, prefecture, fields, keywords, f"pk_team_{app[-1]}")
     handle(
         s,
         "call_closed",
