@@ -140,6 +140,13 @@ class AssignmentRunIn(BaseSchema):
             "a later run may move it (never into the past)"
         }
     )
+    background = Flag(
+        load_default=False,
+        metadata={
+            "description": "run as a job (202 and its Location), whatever the call's size; a call of more "
+            "open applications than the service solves at once always runs as one"
+        },
+    )
 
 
 class AssignmentUnfilledOut(BaseSchema):
@@ -221,6 +228,34 @@ class AssignmentRunOut(BaseSchema):
     seconds = fields.Float(metadata={"description": "how long the solve took"})
     created_at = UtcDateTime()
     created_by = fields.String()
+
+
+class AssignmentJobProgressOut(BaseSchema):
+    phase = fields.String(metadata={"description": "queued, reading, scoring, solving, saving or done"})
+    done = fields.Integer(metadata={"description": "parts of the phase done, where it has parts"})
+    total = fields.Integer(metadata={"description": "parts of the phase in all, where it has parts"})
+
+
+class AssignmentJobProblemOut(BaseSchema):
+    status = fields.Integer(metadata={"description": "the status the run's request would have been refused with"})
+    title = fields.String()
+    detail = fields.String(metadata={"description": "why, in Chinese and English"})
+    type = fields.String()
+
+
+class AssignmentJobOut(BaseSchema):
+    """An assignment run in the background (a large call's)."""
+
+    id = fields.String(attribute="_id")
+    call_id = fields.String()
+    state = fields.String(metadata={"description": "queued, solving, done or failed"})
+    progress = fields.Nested(AssignmentJobProgressOut)
+    requested_by = fields.String()
+    requested_at = UtcDateTime()
+    started_at = UtcDateTime(allow_none=True)
+    finished_at = UtcDateTime(allow_none=True)
+    run = fields.Nested(AssignmentRunOut, metadata={"description": "once done: the run, as a run at once answers it"})
+    problem = fields.Nested(AssignmentJobProblemOut, metadata={"description": "once failed: why"})
 
 
 class AssignmentDeclineIn(BaseSchema):

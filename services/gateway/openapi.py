@@ -53,7 +53,11 @@ _HEADERS = {
     "X-Request-Id": {"description": "The request's id, also in the logs.", "schema": {"type": "string"}},
     "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}},
     "Allow": {"description": "The methods the path accepts.", "schema": {"type": "string"}},
-    "Location": {"description": "The created resource, when the operation creates one.", "schema": {"type": "string"}},
+    "Location": {
+        "description": "The created resource, when the operation creates one (201); the job to follow, when it "
+        "accepts work to be done in the background (202).",
+        "schema": {"type": "string"},
+    },
     "Content-Disposition": {
         "description": 'On a download: `attachment; filename="<name>.<suffix>"`.',
         "schema": {"type": "string"},
@@ -227,7 +231,7 @@ def _responses(op: Operation, rule: Rule) -> dict:
     responses: dict[str, Any] = {}
     for status, body in sorted(op.responses.items()):
         headers: dict[str, Any] = {"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}}
-        if status == 201:
+        if status in (201, 202):
             headers["Location"] = {"$ref": "#/components/headers/Location"}
         if op.idempotent:
             headers[REPLAYED_HEADER] = {"$ref": f"#/components/headers/{REPLAYED_HEADER}"}

@@ -17,6 +17,8 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import socket
+from datetime import timedelta
 
 from marshmallow import ValidationError
 from nameko.timer import timer
@@ -34,13 +36,21 @@ from services.review import schemas
 from services.contracts.review import OBJECTORS
 from services.review.domain.guides import GUIDES
 from services.review.store import ReviewStore
-from services.review.usecases import assignment, candidates, experts, reviews, selection
+from services.review.usecases import assignment, candidates, experts, jobs, reviews, selection
 from services.review.usecases import panels as panel_cases
 from services.contracts.funding_events import EVENTS as FUNDING_EVENTS
 
 ALLOW_SHORT_NOTICE = "CHUYI_ALLOW_SHORT_NOTICE"
 # How often the service looks for rectification deadlines that have passed.
 RECTIFY_CHECK_S = float(os.environ.get("RECTIFY_CHECK_S", "60"))
+# A call of more open applications than this is assigned by a job in the background.
+ASSIGN_INLINE_MAX_APPLICATIONS = int(os.environ.get("ASSIGN_INLINE_MAX_APPLICATIONS", "20000"))
+# How often a replica looks for an assignment job to run; how long a job's claim stands without
+# a progress write (one phase of a national solve may take minutes) before another replica
+# takes the job over.
+ASSIGN_JOB_POLL_S = float(os.environ.get("ASSIGN_JOB_POLL_S", "2"))
+ASSIGN_JOB_STALE_S = float(os.environ.get("ASSIGN_JOB_STALE_S", "900"))
+JOB_HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 # Every entrypoint answers by the reply contract, the domain's refusals as problems; a state
 # machine's refusal is explained by its guide (domain/guides.py).
 answering = replying(GUIDES)
@@ -91,12 +101,40 @@ class ReviewService(ChuyiService):
     @idempotent
     def run_assignment(self, actor, call_id, run=None):
         require_role(actor, ("province",))
-        deadline = review_api.AssignmentRunIn().load(run or {}).get("review_deadline")
-        return lambda: created(
-            review_api.AssignmentRunOut().dump(
-                assignment.run_assignment(self.store, call_id, deadline, audit_name(actor), utcnow())
+        data = review_api.AssignmentRunIn().load(run or {})
+
+        def command():
+            kind, body = jobs.request_run(
+                self.store,
+                call_id,
+                data.get("review_deadline"),
+                data["background"],
+                audit_name(actor),
+                utcnow(),
+                ASSIGN_INLINE_MAX_APPLICATIONS,
             )
-        )
+            if kind == "job":
+                return ok(review_api.AssignmentJobOut().dump(body), 202)
+            return created(review_api.AssignmentRunOut().dump(body))
+
+        return command
+
+    @rpc
+    @answering
+    def get_assignment_job(self, actor, job_id):
+        require_role(actor, ("province",))
+        return ok(review_api.AssignmentJobOut().dump(jobs.get_job(self.store, job_id)))
+
+    @timer(interval=ASSIGN_JOB_POLL_S)
+    def run_assignment_jobs(self):
+        """Claim and run one assignment job, if any is waiting (`jobs.run_next_job`).
+
+        The solve is CPU-bound and runs in this timer's green thread, which under eventlet
+        never yields while numpy and OR-Tools compute: for the minutes a national call takes,
+        this replica's other green threads (RPCs, event handlers, the broker heartbeats) wait
+        between the solver's database writes. Acceptable for the review service's pods, of
+        which there are several; the progress writes are the claim's heartbeat."""
+        jobs.run_next_job(self.store, JOB_HOLDER, utcnow, timedelta(seconds=ASSIGN_JOB_STALE_S))
 
     @rpc
     @answering

@@ -9,6 +9,10 @@
 - `candidates`: the call's applications under review (from `eligibility_checked`).
 - `assignments`: one expert on one application, with the review embedded.
 - `runs`: each assignment run and its quality.
+- `assignment_jobs`: assignment runs in the background (a large call's): queued, then
+  solving under one replica's claim (`claimed_by`, renewed by each progress write at
+  `heartbeat_at`), then done (`run_id`) or failed (`problem`). `active_call_id` is set only
+  while queued or solving, unique: one running job per call.
 - `projects`: this service's copy of each project (from applications' `project_established`,
   joined with its candidate record for the fields, keywords and team the conflict rules
   and the affinity need), its state (standing, or failed from funding's `project_failed`)
@@ -25,7 +29,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from bson import ObjectId
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.common.bilingual import Bilingual
@@ -88,8 +92,31 @@ class DuplicateExpert(DomainError):
         )
 
 
+class AssignmentJobNotFound(NotFound):
+    record = Bilingual("assignment job", "分配任务")
+
+
+class AssignmentJobRunning(DomainError):
+    """The call already has an assignment job queued or solving."""
+
+    status, kind = 409, "assignment-job-running"
+
+    def __init__(self, job_id: str):
+        self.job_id = job_id
+        super().__init__(
+            Bilingual(
+                f"The call's assignment job {job_id} is still running: follow it at /v1/assignment-jobs/{job_id}.",
+                f"该遴选批次的分配任务 {job_id} 仍在进行：请在 /v1/assignment-jobs/{job_id} 查看进度。",
+            )
+        )
+
+
 class StaleSnapshot(Exception):
     """The call changed between reading it and writing what was decided from it."""
+
+
+class ClaimLost(Exception):
+    """Another replica has taken over the assignment job (this one's claim went stale)."""
 
 
 def new_id(prefix: str) -> str:
@@ -110,6 +137,10 @@ class ReviewStore(BaseStore):
             IndexModel([("expert_id", ASCENDING), ("_id", ASCENDING)], name="by_expert"),
         ],
         "runs": [IndexModel([("call_id", ASCENDING)], name="by_call")],
+        "assignment_jobs": [
+            IndexModel([("state", ASCENDING), ("requested_at", ASCENDING)], name="by_state"),
+            IndexModel([("active_call_id", ASCENDING)], name="one_running_per_call", unique=True, sparse=True),
+        ],
         "projects": [IndexModel([("category", ASCENDING), ("year", ASCENDING)], name="by_category_year")],
         "panels": [IndexModel([("milestone", ASCENDING), ("status", ASCENDING)], name="by_milestone")],
         "panel_assignments": [
@@ -140,6 +171,9 @@ class ReviewStore(BaseStore):
     def person_keys(self) -> set[str]:
         return {doc["person_key"] for doc in self.db.experts.find({}, {"person_key": 1})}
 
+    def has_experts(self) -> bool:
+        return self.db.experts.find_one({}, {"_id": 1}) is not None
+
     def experts(self, ids: Iterable[str] | None = None) -> list[dict]:
         query = {} if ids is None else {"_id": {"$in": list(ids)}}
         return list(self.db.experts.find(query).sort("_id", ASCENDING))
@@ -168,6 +202,9 @@ class ReviewStore(BaseStore):
 
     def candidate(self, application_id: str) -> dict | None:
         return self.db.candidates.find_one({"_id": application_id}, session=self.session)
+
+    def count_candidates(self, call_id: str) -> int:
+        return self.db.candidates.count_documents({"call_id": call_id, "status": "eligible"}, session=self.session)
 
     def candidates(self, call_id: str, status: str | None = "eligible") -> list[dict]:
         query = {"call_id": call_id} if status is None else {"call_id": call_id, "status": status}
@@ -248,8 +285,11 @@ class ReviewStore(BaseStore):
             raise AssignmentNotFound(assignment_id)
         return doc
 
-    def assignments(self, call_id: str | None = None, application_id: str | None = None) -> list[dict]:
-        query = {k: v for k, v in (("call_id", call_id), ("application_id", application_id)) if v is not None}
+    def assignments(
+        self, call_id: str | None = None, application_id: str | None = None, run_id: str | None = None
+    ) -> list[dict]:
+        given = (("call_id", call_id), ("application_id", application_id), ("run_id", run_id))
+        query = {k: v for k, v in given if v is not None}
         return list(self.db.assignments.find(query, session=self.session).sort("_id", ASCENDING))
 
     def move_assignment(
@@ -274,12 +314,16 @@ class ReviewStore(BaseStore):
         set_fields: dict,
         history: list[dict],
         events: Iterable[tuple[str, str, dict]],
+        job: tuple[str, str, dict] | None = None,
     ) -> dict:
         """Store an assignment run decided from the call at `version` (else StaleSnapshot):
         the moves of standing assignments (declined, void), the new assignments, the run and
-        its events, in one transaction."""
+        its events, in one transaction; with `job` (id, holder, fields), the job it finishes,
+        if the holder's claim still stands (else ClaimLost)."""
 
         def work():
+            if job is not None and not self.finish_assignment_job(*job):
+                raise ClaimLost(job[0])
             done = self.db.calls.update_one(
                 {"_id": call_id, "version": version},
                 {"$inc": {"version": 1}, "$set": set_fields, "$push": {"history": {"$each": history}}},
@@ -303,6 +347,63 @@ class ReviewStore(BaseStore):
             return run
 
         return self.atomic(work)
+
+    def run(self, run_id: str) -> dict:
+        doc = self.db.runs.find_one({"_id": run_id}, session=self.session)
+        if doc is None:
+            raise NotFound(run_id)
+        return doc
+
+    # ------------------------------------------------------------ assignment jobs
+
+    def add_assignment_job(self, job: dict) -> dict:
+        """Insert a queued job; AssignmentJobRunning when its call has one queued or solving."""
+        while True:
+            try:
+                self.db.assignment_jobs.insert_one({**job, "active_call_id": job["call_id"]}, session=self.session)
+                return job
+            except DuplicateKeyError:
+                running = self.db.assignment_jobs.find_one({"active_call_id": job["call_id"]}, {"_id": 1})
+                if running is not None:  # else it ended meanwhile: insert again
+                    raise AssignmentJobRunning(running["_id"]) from None
+
+    def assignment_job(self, job_id: str) -> dict:
+        doc = self.db.assignment_jobs.find_one({"_id": job_id}, session=self.session)
+        if doc is None:
+            raise AssignmentJobNotFound(job_id)
+        return doc
+
+    def claim_assignment_job(self, holder: str, now: datetime, stale_before: datetime) -> dict | None:
+        """Claim the oldest queued job, or a solving one whose holder has not written since
+        `stale_before` (it died), for `holder`: the job as claimed, or None."""
+        return self.db.assignment_jobs.find_one_and_update(
+            {"$or": [{"state": "queued"}, {"state": "solving", "heartbeat_at": {"$lt": stale_before}}]},
+            {
+                "$set": {"state": "solving", "claimed_by": holder, "heartbeat_at": now, "started_at": now},
+                "$inc": {"claims": 1},
+            },
+            sort=[("requested_at", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+            session=self.session,
+        )
+
+    def assignment_job_progress(self, job_id: str, holder: str, progress: dict, now: datetime) -> bool:
+        """Record the progress of a job `holder` still holds (and renew its claim); False if not."""
+        done = self.db.assignment_jobs.update_one(
+            {"_id": job_id, "state": "solving", "claimed_by": holder},
+            {"$set": {"progress": progress, "heartbeat_at": now}},
+            session=self.session,
+        )
+        return bool(done.matched_count)
+
+    def finish_assignment_job(self, job_id: str, holder: str, fields: dict) -> bool:
+        """End a job `holder` still holds (done or failed, with `fields`); False if not."""
+        done = self.db.assignment_jobs.update_one(
+            {"_id": job_id, "state": "solving", "claimed_by": holder},
+            {"$set": fields, "$unset": {"active_call_id": ""}},
+            session=self.session,
+        )
+        return bool(done.matched_count)
 
     # ------------------------------------------------------------ projects (from events)
 

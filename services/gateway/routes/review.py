@@ -12,6 +12,7 @@ from services.contracts.review import MAX_OBJECTIONS_PER_FILER, OBJECTORS
 from services.gateway.schemas import PageQuerySchema, StrictSchema
 from services.contracts.review_api import (
     AssignmentFilterIn,
+    AssignmentJobOut,
     AssignmentPageOut,
     AssignmentRunIn,
     AssignmentRunOut,
@@ -93,16 +94,38 @@ def list_experts(call: Call):
     description="Solves for the open review slots (all of them on the first run), keeping standing assignments, "
     "never assigning a conflicted pair. Answers the run's quality (total affinity, coverage, load "
     "spread), the applications left short with why, and how long the solve took. The first run sets "
-    "the review deadline. Refused (409) while the call is open or once the ranking is published.",
+    "the review deadline. Refused (409) while the call is open or once the ranking is published. "
+    "A call of more open applications than the service solves at once (ASSIGN_INLINE_MAX_APPLICATIONS, "
+    "20 000 by default), or a run asked for with background: true, is accepted (202) as a job instead, "
+    "after the same checks: follow it at its Location (GET /v1/assignment-jobs/{job_id}). One job per call "
+    "at a time: another request meanwhile is refused (409, assignment-job-running) naming it.",
     tag=TAG,
     roles={"province"},
     body=AssignmentRunIn,
     idempotent=True,
-    responses={201: AssignmentRunOut},
+    responses={201: AssignmentRunOut, 202: AssignmentJobOut},
     problems=(404, 409),
 )
 def run_assignment(call: Call, call_id: str):
-    return call.rpc(SERVICE, "run_assignment", call_id=call_id, run=call.body).response()
+    reply = call.rpc(SERVICE, "run_assignment", call_id=call_id, run=call.body)
+    if reply.status == 202:
+        return reply.response(location=url_for(".get_assignment_job", job_id=reply.created_id()))
+    return reply.response()
+
+
+@bp.get("/v1/assignment-jobs/<job_id>")
+@operation(
+    summary="An assignment job: its state and progress; once done its run, once failed why",
+    description="queued, then solving (progress: reading, scoring, solving with the parts of the flow done "
+    "of all, saving), then done with the run as a run at once answers it, or failed with the problem "
+    "the run was refused with (the call's assignments kept changing, the expert pool emptied, ...).",
+    tag=TAG,
+    roles={"province"},
+    responses={200: AssignmentJobOut},
+    problems=(404,),
+)
+def get_assignment_job(call: Call, job_id: str):
+    return call.rpc(SERVICE, "get_assignment_job", job_id=job_id).response()
 
 
 @bp.get("/v1/assignments")

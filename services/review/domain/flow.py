@@ -64,7 +64,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
@@ -110,6 +110,14 @@ MAX_FIELD_GROUP_PAIRS = 50_000_000
 # only price fewer pairs in, and the LP duals stay a valid (looser) bound.
 MAX_RELAXATIONS = 2_000
 
+#: Told how far a solve has come: `progress(phase, done, total)`, phase "scoring" or "solving",
+#: done and total counting the parts of the flow (None where the phase has no parts).
+Progress = Callable[[str, int | None, int | None], None]
+
+
+def _no_progress(phase: str, done: int | None, total: int | None) -> None:
+    pass
+
 
 def assign(
     applications: Sequence[Application],
@@ -118,16 +126,19 @@ def assign(
     fixed: Iterable[tuple[str, str]] = (),
     excluded_pairs: Iterable[tuple[str, str]] = (),
     applied_institution_ids: Collection[str] | None = None,
+    progress: Progress | None = None,
 ) -> AssignmentResult:
     """Assign experts to the call's applications.
 
     applications: all the call's applications to review (those with k fixed experts
     cost nothing). fixed: (application id, expert id) assignments that stand. excluded_pairs:
     pairs never to assign (declined). applied_institution_ids: the institutions that
-    applied in the call (default: those of `applications`).
+    applied in the call (default: those of `applications`). progress: told of each phase
+    and each part of the flow solved (`Progress`).
     Raises ValueError for duplicate or unknown ids, or a fixed pair that breaks a rule.
     """
-    return AssignmentProblem(applications, experts, policy, fixed, excluded_pairs, applied_institution_ids).solve()
+    problem = AssignmentProblem(applications, experts, policy, fixed, excluded_pairs, applied_institution_ids)
+    return problem.solve(progress or _no_progress)
 
 
 def replace_declined(
@@ -478,16 +489,19 @@ class AssignmentProblem:
         """Exact affinity points of the pairs (app[i], expert[i]) (positions)."""
         return self.scorer.points(app, expert)
 
-    def solve(self) -> AssignmentResult:
+    def solve(self, progress: Progress = _no_progress) -> AssignmentResult:
         feasibility = self._feasibility()
         open_rows = np.flatnonzero(self.demand > 0)
         solution: FlowSolution | _Pairs
+        progress("scoring", None, None)
         if self.policy.top_n is None:
-            solution = self.flow(*self.all_pairs(open_rows))
+            pairs = self.all_pairs(open_rows)
+            progress("solving", 0, 1)
+            solution = self.flow(*pairs)
         elif len(open_rows) > PART_ROWS:
-            solution = self._decomposed_flow(open_rows)
+            solution = self._decomposed_flow(open_rows, progress)
         else:
-            solution = self.sparse_flow(open_rows)
+            solution = self.sparse_flow(open_rows, progress)
         missing = self._missing(solution)
         if missing.any() and isinstance(solution, _Pairs):
             solution = self._fill_short(solution, missing)
@@ -516,7 +530,7 @@ class AssignmentProblem:
         above any pair, so that the flow is feasible and its potentials price every pair."""
         return FlowSolution(self, app, expert, spread, overflow, state)
 
-    def sparse_flow(self, rows: np.ndarray, **options: Any) -> FlowSolution:
+    def sparse_flow(self, rows: np.ndarray, progress: Progress = _no_progress, **options: Any) -> FlowSolution:
         """The flow over the sparsified candidate set of `rows`.
 
         Candidates: each row's top_n experts and each expert's top_m rows by affinity,
@@ -528,6 +542,7 @@ class AssignmentProblem:
         top_n = self.policy.top_n
         assert top_n is not None  # solve() takes the sparse flow only with a top_n
         keys, expert_bits = self._pool(rows, POOL_PER_TOP_N * top_n)
+        progress("solving", 0, 1)
         return self._pool_flow(rows, keys, expert_bits, **options)
 
     def _pool_flow(
@@ -578,7 +593,7 @@ class AssignmentProblem:
             chosen[priced_in] = True
         return self.flow(*candidates(), state=state)
 
-    def _decomposed_flow(self, rows: np.ndarray) -> _Pairs:
+    def _decomposed_flow(self, rows: np.ndarray, progress: Progress = _no_progress) -> _Pairs:
         """A call too large for one flow (min-cost flow time grows about with the square of
         the arcs: 1 s at 300 000 arcs, 100 s at 3 M): the rows and experts are split into
         parts by their most widely held field (`_parts`), each part solved alone with
@@ -593,13 +608,15 @@ class AssignmentProblem:
         n_parts = max(1, -(-len(rows) // PART_ROWS))
         available = np.array([e.available for e in self.experts], bool)
         app = expert = np.zeros(0, np.int64)
-        seen = 0
+        seen = solved = 0
+        progress("solving", solved, n_parts * DECOMPOSED_ROUNDS)
         for round_ in range(DECOMPOSED_ROUNDS):
             app_part, expert_part = self._parts(rows, n_parts, round_)
             kept = app_part[app] != expert_part[expert]  # pairs across this round's parts stand
             next_app, next_expert = [app[kept]], [expert[kept]]
             for part in range(n_parts):
                 part_rows = rows[app_part[rows] == part]
+                solved += 1
                 if not len(part_rows):
                     continue
                 across = kept & ((app_part[app] == part) | (expert_part[expert] == part))
@@ -636,6 +653,7 @@ class AssignmentProblem:
                 seen += len(solution.app)
                 next_app.append(solution.app[solution.chosen])
                 next_expert.append(solution.expert[solution.chosen])
+                progress("solving", solved, n_parts * DECOMPOSED_ROUNDS)
             app, expert = np.concatenate(next_app), np.concatenate(next_expert)
         return _Pairs(app, expert, np.ones(len(app), bool), self.points(app, expert), seen)
 

@@ -6,7 +6,7 @@ rules are the domain's (`domain/experts.py`, `domain/flow.py`, `domain/reviews.p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import datetime
 
@@ -15,7 +15,7 @@ from marshmallow import ValidationError
 from services.common.bilingual import Bilingual
 from services.common.replies import Refused
 from services.review.domain.experts import call_policy, pairs_to_void, pool_expert, review_application
-from services.review.domain.flow import assign
+from services.review.domain.flow import Progress, assign
 from services.review.domain.reviews import ASSIGNMENT, STANDING, ReviewClosed, review_open, rfc3339
 from services.review.store import AssignmentNotFound, ReviewStore, StaleSnapshot, new_id
 
@@ -29,6 +29,29 @@ def run_assignment(store: ReviewStore, call_id: str, deadline: datetime | None, 
     pairs a rule now excludes are voided), never a declined pair again. The first run sets
     the review deadline; a later one may move it (for every standing assignment)."""
     return _solve(store, call_id, by, now, deadline=deadline)
+
+
+def check_run(store: ReviewStore, call_id: str, deadline: datetime | None, now: datetime) -> None:
+    """Refuse at once what `run_assignment` would refuse for the call as it stands (not
+    closed, ranking published, no deadline, an empty pool), without solving."""
+    call = store.call(call_id)
+    _review_deadline(call, deadline, now, declining=False)
+    if store.count_candidates(call_id) and not store.has_experts():
+        raise _pool_empty()
+
+
+def run_job(
+    store: ReviewStore,
+    call_id: str,
+    deadline: datetime | None,
+    by: str,
+    now: datetime,
+    progress: Progress,
+    finish_job: Callable[[str], tuple[str, str, dict]],
+) -> dict:
+    """`run_assignment` for a job (`usecases/jobs.py`): `progress` is told of each phase,
+    and the run is saved with `finish_job(run_id)`, the job it ends."""
+    return _solve(store, call_id, by, now, deadline=deadline, progress=progress, finish_job=finish_job)
 
 
 def decline_assignment(store: ReviewStore, assignment: Mapping, reason: str, by: str, now: datetime) -> dict:
@@ -55,12 +78,14 @@ def _solve(
     *,
     deadline: datetime | None = None,
     decline: tuple[Mapping, str] | None = None,
+    progress: Progress | None = None,
+    finish_job: Callable[[str], tuple[str, str, dict]] | None = None,
 ) -> dict:
     """Assign experts to the open slots of the call (after a decline: without that pair),
     keeping every standing assignment; retried when the call moves meanwhile."""
     for _ in range(SOLVE_ATTEMPTS):
         try:
-            return _solve_once(store, call_id, by, now, deadline, decline)
+            return _solve_once(store, call_id, by, now, deadline, decline, progress, finish_job)
         except StaleSnapshot:
             continue
     raise Refused(
@@ -80,23 +105,20 @@ def _solve_once(
     now: datetime,
     deadline: datetime | None,
     decline: tuple[Mapping, str] | None,
+    progress: Progress | None = None,
+    finish_job: Callable[[str], tuple[str, str, dict]] | None = None,
 ) -> dict:
     """One run, decided from the call as read and saved only if the call has not moved since
     (else StaleSnapshot)."""
+    if progress:
+        progress("reading", None, None)
     call = store.call(call_id)
     deadline = _review_deadline(call, deadline, now, declining=decline is not None)
     candidates, experts = store.candidates(call_id), store.experts()
     records = store.assignments(call_id)
     policy, applications, pool, applied = _assignment_inputs(call, candidates, experts)
     if applications and not pool:
-        raise Refused(
-            409,
-            Bilingual(
-                "The expert pool is empty: add experts (POST /v1/experts) before assigning.",
-                "专家库为空：请先添加专家（POST /v1/experts）再分配。",
-            ),
-            type="expert-pool-empty",
-        )
+        raise _pool_empty()
     moves = _void_moves(applications, pool, policy, records, applied, by, now)
     events = []
     if decline is not None:
@@ -104,7 +126,15 @@ def _solve_once(
         moves.append(move)
         events.append(event)
     fixed, excluded = _fixed_and_excluded(records, {m[0] for m in moves}, applications, pool)
-    result = assign(applications, pool, policy, fixed=fixed, excluded_pairs=excluded, applied_institution_ids=applied)
+    result = assign(
+        applications,
+        pool,
+        policy,
+        fixed=fixed,
+        excluded_pairs=excluded,
+        applied_institution_ids=applied,
+        progress=progress,
+    )
     run_id = new_id("run")
     new = _new_assignments(result.pairs, call_id, run_id, candidates, experts, deadline, by, now)
     run = _run_record(
@@ -134,7 +164,12 @@ def _solve_once(
             "unfilled": len(result.unfilled),
         }
     ]
-    saved = store.save_run(call_id, call["version"], run, new, moves, {"review_deadline": deadline}, history, events)
+    if progress:
+        progress("saving", None, None)
+    job = finish_job(run_id) if finish_job else None
+    saved = store.save_run(
+        call_id, call["version"], run, new, moves, {"review_deadline": deadline}, history, events, job=job
+    )
     return {**saved, "assigned": new}
 
 
@@ -152,6 +187,17 @@ def void_excluded(store: ReviewStore, call_id: str, by: str, now: datetime) -> N
 
 
 # ---------------------------------------------------------------- helpers (no I/O)
+
+
+def _pool_empty() -> Refused:
+    return Refused(
+        409,
+        Bilingual(
+            "The expert pool is empty: add experts (POST /v1/experts) before assigning.",
+            "专家库为空：请先添加专家（POST /v1/experts）再分配。",
+        ),
+        type="expert-pool-empty",
+    )
 
 
 def _review_deadline(call: dict, given: datetime | None, now: datetime, *, declining: bool) -> datetime:

@@ -14,8 +14,12 @@ from services.common.clock import utcnow
 from services.contracts.review_events import EVENTS
 from services.review.domain.reviews import STANDING
 from services.review.store import (
+    AssignmentJobNotFound,
+    AssignmentJobRunning,
     AssignmentNotFound,
     CallNotFound,
+    ClaimLost,
+    NotFound,
     DuplicateExpert,
     ObjectionNotFound,
     PanelAssignmentNotFound,
@@ -48,6 +52,7 @@ class FakeReviewStore(InMemoryUnitOfWork):
         "project_docs",
         "panel_docs",
         "panel_assignment_docs",
+        "job_docs",
     )
     events = EVENTS
 
@@ -61,6 +66,8 @@ class FakeReviewStore(InMemoryUnitOfWork):
         self.project_docs: dict[str, dict] = {}
         self.panel_docs: dict[str, dict] = {}
         self.panel_assignment_docs: dict[str, dict] = {}
+        self.job_docs: dict[str, dict] = {}
+        self.job_progress: list[dict] = []  # every progress write, in order
 
     # --- experts --------------------------------------------------------------------------
 
@@ -78,6 +85,9 @@ class FakeReviewStore(InMemoryUnitOfWork):
 
     def person_keys(self) -> set[str]:
         return {doc["person_key"] for doc in self.expert_docs.values()}
+
+    def has_experts(self) -> bool:
+        return bool(self.expert_docs)
 
     def experts(self, ids=None) -> list[dict]:
         return [copy.deepcopy(d) for _, d in sorted(self.expert_docs.items()) if ids is None or d["_id"] in ids]
@@ -114,6 +124,9 @@ class FakeReviewStore(InMemoryUnitOfWork):
 
     def candidate(self, application_id: str) -> dict | None:
         return copy.deepcopy(self.candidate_docs.get(application_id))
+
+    def count_candidates(self, call_id: str) -> int:
+        return len(self.candidates(call_id))
 
     def candidates(self, call_id: str, status: str | None = "eligible") -> list[dict]:
         return [
@@ -178,11 +191,15 @@ class FakeReviewStore(InMemoryUnitOfWork):
             raise AssignmentNotFound(assignment_id)
         return copy.deepcopy(self.assignment_docs[assignment_id])
 
-    def assignments(self, call_id: str | None = None, application_id: str | None = None) -> list[dict]:
+    def assignments(
+        self, call_id: str | None = None, application_id: str | None = None, run_id: str | None = None
+    ) -> list[dict]:
         return [
             copy.deepcopy(a)
             for _, a in sorted(self.assignment_docs.items())
-            if call_id in (None, a["call_id"]) and application_id in (None, a["application_id"])
+            if call_id in (None, a["call_id"])
+            and application_id in (None, a["application_id"])
+            and run_id in (None, a["run_id"])
         ]
 
     def move_assignment(
@@ -194,8 +211,10 @@ class FakeReviewStore(InMemoryUnitOfWork):
         doc.update({"status": to_status, **copy.deepcopy(set_fields or {})})
         doc["history"].append(copy.deepcopy(entry))
 
-    def save_run(self, call_id, version, run, assignments, moves, set_fields, history, events) -> dict:
+    def save_run(self, call_id, version, run, assignments, moves, set_fields, history, events, job=None) -> dict:
         def work():
+            if job is not None and not self.finish_assignment_job(*job):
+                raise ClaimLost(job[0])
             call = self.call_docs[call_id]
             if call["version"] != version:
                 raise StaleSnapshot(call_id)
@@ -215,6 +234,58 @@ class FakeReviewStore(InMemoryUnitOfWork):
             return run
 
         return self.atomic(work)
+
+    def run(self, run_id: str) -> dict:
+        if run_id not in self.run_docs:
+            raise NotFound(run_id)
+        return copy.deepcopy(self.run_docs[run_id])
+
+    # --- assignment jobs -------------------------------------------------------------------------
+
+    def add_assignment_job(self, job: dict) -> dict:
+        for other in self.job_docs.values():
+            if other.get("active_call_id") == job["call_id"]:
+                raise AssignmentJobRunning(other["_id"])
+        self.job_docs[job["_id"]] = {**copy.deepcopy(job), "active_call_id": job["call_id"]}
+        return job
+
+    def assignment_job(self, job_id: str) -> dict:
+        if job_id not in self.job_docs:
+            raise AssignmentJobNotFound(job_id)
+        return {k: v for k, v in copy.deepcopy(self.job_docs[job_id]).items() if k != "active_call_id"}
+
+    def claim_assignment_job(self, holder: str, now, stale_before) -> dict | None:
+        waiting = [
+            j
+            for j in self.job_docs.values()
+            if j["state"] == "queued" or (j["state"] == "solving" and j["heartbeat_at"] < stale_before)
+        ]
+        if not waiting:
+            return None
+        job = min(waiting, key=lambda j: j["requested_at"])
+        job.update({"state": "solving", "claimed_by": holder, "heartbeat_at": now, "started_at": now})
+        job["claims"] += 1
+        return self.assignment_job(job["_id"])
+
+    def _held(self, job_id: str, holder: str) -> dict | None:
+        job = self.job_docs.get(job_id)
+        return job if job and job["state"] == "solving" and job["claimed_by"] == holder else None
+
+    def assignment_job_progress(self, job_id: str, holder: str, progress: dict, now) -> bool:
+        job = self._held(job_id, holder)
+        if job is None:
+            return False
+        job.update({"progress": copy.deepcopy(progress), "heartbeat_at": now})
+        self.job_progress.append(copy.deepcopy(progress))
+        return True
+
+    def finish_assignment_job(self, job_id: str, holder: str, fields: dict) -> bool:
+        job = self._held(job_id, holder)
+        if job is None:
+            return False
+        job.update(copy.deepcopy(fields))
+        job.pop("active_call_id", None)
+        return True
 
     # --- projects (from events) ------------------------------------------------------------
 

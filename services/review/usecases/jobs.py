@@ -1,0 +1,158 @@
+"""Assignment runs as jobs: a call too large to solve within one request (its open
+applications above the inline limit, or a run asked for in the background) is queued, and a
+replica of the review service claims it and solves it (`run_next_job`), writing its progress
+as it goes.
+
+A job is queued, then solving under one replica's claim, then done (with its run) or failed
+(with the problem). The claim is renewed by each progress write; a claim not renewed within
+the stale period is the claim of a replica that died, and another replica takes the job over.
+The run is saved in the transaction that ends the job, under the claim, so a job's run is
+saved once even if a replica that was thought dead comes back."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from services.common.bilingual import Bilingual
+from services.common.replies import bilingual, refusal_problem
+from services.review.store import ClaimLost, ReviewStore, new_id
+from services.review.usecases import assignment
+
+log = logging.getLogger(__name__)
+
+#: A job claimed this many times has been interrupted each time (its replica died): it fails.
+MAX_CLAIMS = 3
+#: Progress is written at each change of phase, and within a phase at most this often.
+PROGRESS_EVERY = timedelta(seconds=1)
+
+CRASHED = Bilingual(
+    "The assignment failed unexpectedly; the operators have the details in the review service's log. "
+    "Try again, or ask them.",
+    "分配任务意外失败，详情已记入评审服务日志；请重试或联系运维人员。",
+)
+INTERRUPTED = Bilingual(
+    f"The assignment was interrupted {MAX_CLAIMS} times (the service solving it stopped); try again.",
+    f"分配任务已中断 {MAX_CLAIMS} 次（求解的服务停止运行）；请重试。",
+)
+
+
+def request_run(
+    store: ReviewStore,
+    call_id: str,
+    deadline: datetime | None,
+    background: bool,
+    by: str,
+    now: datetime,
+    inline_max: int,
+) -> tuple[str, dict]:
+    """The province asks for an assignment run: solved at once ("run", the run) for a call of
+    up to `inline_max` open applications, else, or when asked for in the `background`,
+    queued ("job", the job) once the request's checks pass (`assignment.check_run`); one job
+    per call at a time (AssignmentJobRunning names the one running)."""
+    if not background and store.count_candidates(call_id) <= inline_max:
+        return "run", assignment.run_assignment(store, call_id, deadline, by, now)
+    assignment.check_run(store, call_id, deadline, now)
+    job = {
+        "_id": new_id("ajob"),
+        "call_id": call_id,
+        "state": "queued",
+        "progress": {"phase": "queued"},
+        "review_deadline": deadline,
+        "requested_by": by,
+        "requested_at": now,
+        "started_at": None,
+        "finished_at": None,
+        "claims": 0,
+    }
+    return "job", store.add_assignment_job(job)
+
+
+def get_job(store: ReviewStore, job_id: str) -> dict:
+    """The job; once done, with its run as the run's request answers it (`run`)."""
+    job = store.assignment_job(job_id)
+    if job["state"] == "done":
+        run = store.run(job["run_id"])
+        job["run"] = {**run, "assigned": store.assignments(run["call_id"], run_id=run["_id"])}
+    return job
+
+
+def run_next_job(store: ReviewStore, holder: str, clock: Callable[[], datetime], stale_after: timedelta) -> str | None:
+    """Claim the oldest queued job (or one whose claim went stale) for `holder` and solve it
+    to the end: done, or failed with the problem (a refusal, or an unexpected error, logged).
+    Returns the job's id, None when there was none to claim."""
+    now = clock()
+    job = store.claim_assignment_job(holder, now, now - stale_after)
+    if job is None:
+        return None
+    job_id = job["_id"]
+    if job["claims"] > MAX_CLAIMS:
+        _fail(store, job_id, holder, clock, 409, INTERRUPTED, "assignment-interrupted")
+        return job_id
+
+    def finished(run_id: str) -> tuple[str, str, dict]:
+        return (
+            job_id,
+            holder,
+            {"state": "done", "run_id": run_id, "finished_at": clock(), "progress": {"phase": "done"}},
+        )
+
+    try:
+        assignment.run_job(
+            store,
+            job["call_id"],
+            job["review_deadline"],
+            job["requested_by"],
+            now,
+            _Progress(store, job_id, holder, clock),
+            finished,
+        )
+    except ClaimLost:
+        log.warning("assignment job %s was taken over by another replica; this one stops", job_id)
+    except Exception as exc:
+        answer = refusal_problem(exc)
+        if answer is None:
+            log.exception("assignment job %s failed", job_id)
+            _fail(store, job_id, holder, clock, 500, CRASHED, "assignment-failed")
+        else:
+            store.finish_assignment_job(
+                job_id, holder, {"state": "failed", "finished_at": clock(), "problem": _problem(answer)}
+            )
+    return job_id
+
+
+class _Progress:
+    """The job's progress callback: each phase's first report is written, later ones of the
+    same phase at most every PROGRESS_EVERY; a write that finds the claim lost raises ClaimLost."""
+
+    def __init__(self, store: ReviewStore, job_id: str, holder: str, clock: Callable[[], datetime]) -> None:
+        self.store, self.job_id, self.holder, self.clock = store, job_id, holder, clock
+        self.phase: str | None = None
+        self.written_at: datetime | None = None
+
+    def __call__(self, phase: str, done: int | None, total: int | None) -> None:
+        now = self.clock()
+        if phase == self.phase and self.written_at is not None and now - self.written_at < PROGRESS_EVERY:
+            return
+        self.phase, self.written_at = phase, now
+        counts = {k: v for k, v in (("done", done), ("total", total)) if v is not None}
+        if not self.store.assignment_job_progress(self.job_id, self.holder, {"phase": phase, **counts}, now):
+            raise ClaimLost(self.job_id)
+
+
+def _problem(answer: dict) -> dict:
+    return {"status": answer["status"], **answer["problem"]}
+
+
+def _fail(
+    store: ReviewStore,
+    job_id: str,
+    holder: str,
+    clock: Callable[[], datetime],
+    status: int,
+    why: Bilingual,
+    kind: str,
+) -> None:
+    problem = {"status": status, "title": "Assignment failed", "detail": bilingual(why), "type": kind}
+    store.finish_assignment_job(job_id, holder, {"state": "failed", "finished_at": clock(), "problem": problem})
