@@ -35,6 +35,7 @@ class Stack:
             "CHUYI_ALLOW_SHORT_NOTICE": "1",  # a public notice window may close within seconds
             "REPORT_REMINDER_CHECK_S": "1",  # annual report reminders go out within a second
             "RECTIFY_CHECK_S": "1",  # and passed rectification deadlines are told of
+            "ASSIGN_JOB_POLL_S": "0.2",  # assignment jobs are claimed within a fraction of a second
             "SERVICE_HTTP_ADDRESS": f"127.0.0.1:{materials_port}",
             "APPLICATIONS_HTTP_URL": f"http://127.0.0.1:{materials_port}",
             # small, so tests reach the limits quickly

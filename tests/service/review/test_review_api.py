@@ -143,6 +143,34 @@ def test_assignment_waits_for_the_call_to_close_and_needs_a_deadline_ahead(world
     )
 
 
+def test_a_run_in_the_background_is_a_job_followed_until_its_assignments_stand(world, review_events):
+    call = world.open_call("edu-group", k=1)
+    world.apply(call)
+    world.expert(("edu-group",))
+    world.close(call)
+    url = world.url(f"/v1/calls/{call.id}/assignments")
+    accepted = world.province.post(url, json={"review_deadline": soon(hours=1), "background": True}, timeout=60)
+    assert accepted.status_code == 202, accepted.text
+    job = accepted.json()
+    assert (job["call_id"], job["state"], job["progress"]["phase"]) == (call.id, "queued", "queued")
+    assert accepted.headers["Location"] == f"/v1/assignment-jobs/{job['id']}"
+
+    def finished():
+        answer = world.province.get(world.url(accepted.headers["Location"]), timeout=30)
+        assert answer.status_code == 200, answer.text
+        return answer.json() if answer.json()["state"] in ("done", "failed") else None
+
+    done = wait_until(finished, timeout=60, what="the assignment job to finish")
+    assert done["state"] == "done", done
+    assert done["progress"] == {"phase": "done"} and done["started_at"] and done["finished_at"]
+    [assigned] = done["run"]["assigned"]
+    assert [a["id"] for a in world.assignments(call)] == [assigned["id"]]
+    [event] = review_events.wait("experts_assigned", call.id)
+    assert [a["assignment_id"] for a in event["assignments"]] == [assigned["id"]]
+    expert = world.as_expert(assigned["expert_id"]).get(world.url(accepted.headers["Location"]), timeout=30)
+    assert expert.status_code == 403
+
+
 # ---------------------------------------------------------------- the deadline
 
 
