@@ -241,6 +241,9 @@ class AssignmentJobProblemOut(BaseSchema):
     title = fields.String()
     detail = fields.String(metadata={"description": "why, in Chinese and English"})
     type = fields.String()
+    errors = fields.Dict(
+        keys=fields.String(), values=fields.List(fields.String()), metadata={"description": "the fields at fault"}
+    )
 
 
 class AssignmentJobOut(BaseSchema):

@@ -125,6 +125,14 @@ def test_a_refused_solve_ends_the_job_failed_with_the_problem(store):
     assert request(store)[0] == "job"  # a failed job does not hold the call
 
 
+def test_a_deadline_passed_before_the_job_runs_fails_it_naming_the_field(store):
+    _, job = request(store, deadline=NOW + timedelta(hours=1))
+    work(store, at=NOW + timedelta(hours=2))
+    failed = review_api.AssignmentJobOut().dump(jobs.get_job(store, job["_id"]))
+    assert failed["state"] == "failed" and failed["problem"]["status"] == 422
+    assert list(failed["problem"]["errors"]) == ["review_deadline"]
+
+
 def test_an_unexpected_error_ends_the_job_failed_rather_than_looping(store, monkeypatch):
     _, job = request(store)
 
