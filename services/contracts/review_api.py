@@ -179,6 +179,7 @@ class AssignmentPageOut(BaseSchema):
 
 class AssignmentFilterIn(BaseSchema):
     call_id = opaque_id()
+    run_id = opaque_id()
     application_id = opaque_id()
     expert_id = opaque_id()
     status = choice(["assigned", "reviewed", "declined", "void"])
@@ -220,6 +221,7 @@ class AssignmentRunOut(BaseSchema):
     kind = fields.String(metadata={"description": "run (by the province) or replacement (after a decline)"})
     review_deadline = UtcDateTime()
     assigned = fields.List(fields.Nested(AssignmentOut), metadata={"description": "the new assignments"})
+    assigned_count = fields.Integer(metadata={"description": "how many new assignments the run made"})
     unfilled = fields.List(fields.Nested(AssignmentUnfilledOut))
     voided = fields.List(
         fields.Nested(AssignmentVoidedOut), metadata={"description": "standing assignments a rule now excludes"}
@@ -257,7 +259,13 @@ class AssignmentJobOut(BaseSchema):
     requested_at = UtcDateTime()
     started_at = UtcDateTime(allow_none=True)
     finished_at = UtcDateTime(allow_none=True)
-    run = fields.Nested(AssignmentRunOut, metadata={"description": "once done: the run, as a run at once answers it"})
+    run = fields.Nested(
+        AssignmentRunOut(exclude=("assigned",)),
+        metadata={
+            "description": "once done: the run as a run at once answers it, but its new assignments counted "
+            "(assigned_count), not listed: GET /v1/assignments?run_id= pages through them"
+        },
+    )
     problem = fields.Nested(AssignmentJobProblemOut, metadata={"description": "once failed: why"})
 
 

@@ -132,8 +132,8 @@ class ReviewService(ChuyiService):
         The solve is CPU-bound and runs in this timer's green thread, which under eventlet
         never yields while numpy and OR-Tools compute: for the minutes a national call takes,
         this replica's other green threads (RPCs, event handlers, the broker heartbeats) wait
-        between the solver's database writes. Acceptable for the review service's pods, of
-        which there are several; the progress writes are the claim's heartbeat."""
+        between the solver's database writes (docs/assignment-jobs.md says what would end that);
+        the progress writes are the claim's heartbeat."""
         jobs.run_next_job(self.store, JOB_HOLDER, utcnow, timedelta(seconds=ASSIGN_JOB_STALE_S))
 
     @rpc

@@ -134,6 +134,7 @@ class ReviewStore(BaseStore):
         "assignments": [
             IndexModel([("call_id", ASCENDING), ("_id", ASCENDING)], name="by_call"),
             IndexModel([("application_id", ASCENDING)], name="by_application"),
+            IndexModel([("run_id", ASCENDING), ("_id", ASCENDING)], name="by_run"),
             IndexModel([("expert_id", ASCENDING), ("_id", ASCENDING)], name="by_expert"),
         ],
         "runs": [IndexModel([("call_id", ASCENDING)], name="by_call")],

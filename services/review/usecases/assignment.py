@@ -330,7 +330,7 @@ def _run_record(run_id, call, kind, deadline, new, result, moves, standing, n_ap
         "call_id": call["_id"],
         "kind": kind,
         "review_deadline": deadline,
-        "assignment_ids": [a["_id"] for a in new],
+        "assigned_count": len(new),
         "unfilled": [u._asdict() for u in result.unfilled],
         "voided": [{"assignment_id": m[0], "reason": m[4]["reason"]} for m in moves if m[2] == "void"],
         "quality": {

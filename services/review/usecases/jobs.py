@@ -70,11 +70,11 @@ def request_run(
 
 
 def get_job(store: ReviewStore, job_id: str) -> dict:
-    """The job; once done, with its run as the run's request answers it (`run`)."""
+    """The job; once done, with its run (`run`): a national call's run makes more than a
+    million assignments, so they are counted here and paged by run (GET /v1/assignments)."""
     job = store.assignment_job(job_id)
     if job["state"] == "done":
-        run = store.run(job["run_id"])
-        job["run"] = {**run, "assigned": store.assignments(run["call_id"], run_id=run["_id"])}
+        job["run"] = store.run(job["run_id"])
     return job
 
 

@@ -163,7 +163,8 @@ def test_a_run_in_the_background_is_a_job_followed_until_its_assignments_stand(w
     done = wait_until(finished, timeout=60, what="the assignment job to finish")
     assert done["state"] == "done", done
     assert done["progress"] == {"phase": "done"} and done["started_at"] and done["finished_at"]
-    [assigned] = done["run"]["assigned"]
+    assert done["run"]["assigned_count"] == 1 and "assigned" not in done["run"]
+    [assigned] = world.assignments(call, run_id=done["run"]["id"])
     assert [a["id"] for a in world.assignments(call)] == [assigned["id"]]
     [event] = review_events.wait("experts_assigned", call.id)
     assert [a["assignment_id"] for a in event["assignments"]] == [assigned["id"]]

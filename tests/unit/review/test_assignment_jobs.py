@@ -63,7 +63,9 @@ def test_a_job_solves_to_done_with_the_assignments_a_run_at_once_gives(store):
     assert shown["state"] == "done" and shown["progress"] == {"phase": "done"}
     assert shown["started_at"] == shown["finished_at"] == "2026-06-01T02:00:00Z"
     assert shown["run"]["kind"] == "run" and shown["run"]["quality"]["coverage"] == 1.0
-    assert pairs(done["run"]["assigned"]) == pairs(at_once["assigned"]) == pairs(store.assignments("call_1"))
+    assert shown["run"]["assigned_count"] == 8 and "assigned" not in shown["run"]  # paged by run, not listed
+    by_run = store.assignments("call_1", run_id=shown["run"]["id"])
+    assert pairs(by_run) == pairs(at_once["assigned"]) == pairs(store.assignments("call_1"))
     [assigned] = events(store, "experts_assigned")
     assert len(assigned["assignments"]) == 8
     assert work(store) is None  # nothing left to do
