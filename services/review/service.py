@@ -129,11 +129,9 @@ class ReviewService(ChuyiService):
     def run_assignment_jobs(self):
         """Claim and run one assignment job, if any is waiting (`jobs.run_next_job`).
 
-        The solve is CPU-bound and runs in this timer's green thread, which under eventlet
-        never yields while numpy and OR-Tools compute: for the minutes a national call takes,
-        this replica's other green threads (RPCs, event handlers, the broker heartbeats) wait
-        between the solver's database writes (docs/assignment-jobs.md says what would end that);
-        the progress writes are the claim's heartbeat."""
+        The solve runs in a native thread (`services.common.compute.off_the_loop`), so this
+        replica goes on answering requests and events meanwhile; the progress writes are the
+        claim's heartbeat."""
         jobs.run_next_job(self.store, JOB_HOLDER, utcnow, timedelta(seconds=ASSIGN_JOB_STALE_S))
 
     @rpc

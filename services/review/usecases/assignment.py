@@ -13,6 +13,7 @@ from datetime import datetime
 from marshmallow import ValidationError
 
 from services.common.bilingual import Bilingual
+from services.common.compute import off_the_loop
 from services.common.replies import Refused
 from services.review.domain.experts import call_policy, pairs_to_void, pool_expert, review_application
 from services.review.domain.flow import Progress, assign
@@ -126,14 +127,17 @@ def _solve_once(
         moves.append(move)
         events.append(event)
     fixed, excluded = _fixed_and_excluded(records, {m[0] for m in moves}, applications, pool)
-    result = assign(
-        applications,
-        pool,
-        policy,
-        fixed=fixed,
-        excluded_pairs=excluded,
-        applied_institution_ids=applied,
-        progress=progress,
+    result = off_the_loop(  # seconds to minutes of CPU: the service's other green threads go on meanwhile
+        lambda report: assign(
+            applications,
+            pool,
+            policy,
+            fixed=fixed,
+            excluded_pairs=excluded,
+            applied_institution_ids=applied,
+            progress=report,
+        ),
+        progress,
     )
     run_id = new_id("run")
     new = _new_assignments(result.pairs, call_id, run_id, candidates, experts, deadline, by, now)
