@@ -23,7 +23,7 @@ from services.common.store import BaseStore
 from services.notify.domain.directory import OPEN, Fact
 from services.notify.domain.recipients import Party
 from services.notify.domain.webhooks import ACTIVE, DELETED, DISABLED
-from services.notify.events import EVENTS
+from services.contracts.notify_events import EVENTS
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 NEWEST_FIRST = (("created_at", pages.DESCENDING), ("_id", pages.DESCENDING))

@@ -9,7 +9,7 @@ from datetime import datetime
 from services.notify.domain.directory import OPEN
 from services.notify.domain.recipients import Party
 from services.notify.domain.webhooks import ACTIVE, DISABLED
-from services.notify.events import EVENTS
+from services.contracts.notify_events import EVENTS
 from services.notify.store import PENDING
 from tests.support.unit_of_work import InMemoryUnitOfWork
 
