@@ -36,7 +36,9 @@ from functools import cached_property, partial, wraps
 from collections.abc import Iterable
 from typing import Any, Callable
 
+import amqp.exceptions
 import eventlet
+import kombu.exceptions
 from eventlet.event import Event as GreenEvent
 from eventlet.semaphore import Semaphore
 from kombu import Connection, Exchange, Producer, Queue
@@ -354,13 +356,37 @@ class Publisher:
             self._close()
 
 
+#: How long a service keeps declaring its topology on a broker that does not answer (a node
+#: restarting, a broker busy for a few seconds) before it gives up and exits, to be restarted.
+DECLARE_BUDGET_S = 30.0
+
+
 def declare_service_exchange(publisher: Publisher, service: str) -> None:
-    publisher.declare(*unrouted_topology(), service_exchange(service))
+    _declare_patiently(publisher, *unrouted_topology(), service_exchange(service))
 
 
 def declare_consumer_topology(publisher: Publisher, consumer: str, source: str, delays_ms: Iterable[int]) -> None:
     queue = consumer_queue(consumer, source)
-    publisher.declare(*unrouted_topology(), service_exchange(source), queue, *side_queues(queue.name, delays_ms))
+    _declare_patiently(
+        publisher, *unrouted_topology(), service_exchange(source), queue, *side_queues(queue.name, delays_ms)
+    )
+
+
+def _declare_patiently(publisher: Publisher, *entities: Exchange | Queue) -> None:
+    """Declares, trying again with backoff while the broker cannot be reached within DECLARE_BUDGET_S
+    (a service starting once failed when one handshake took more than its 5 s); a refusal (a
+    declaration the broker will not take, bad credentials) is raised at once."""
+    deadline, delay = time.monotonic() + DECLARE_BUDGET_S, 0.5
+    while True:
+        try:
+            publisher.declare(*entities)
+            return
+        except (OSError, kombu.exceptions.OperationalError, amqp.exceptions.RecoverableConnectionError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("the broker did not answer a declaration (%r); trying again in %.1f s", exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 class StoreProvider(DependencyProvider):  # type: ignore[misc]  # nameko is untyped
