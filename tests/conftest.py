@@ -37,9 +37,3 @@ def whole_platform(mongo_uri, log_dir):
         platform = Stack(mongo_uri, amqp, log_dir)
         yield platform
         platform.stop()
-
-
-@pytest.fixture(scope="session")
-def stack(mongo_uri, tmp_path_factory):
-    """The whole platform, once per test session, shared by the service tests."""
-    yield from whole_platform(mongo_uri, tmp_path_factory.mktemp("stack"))

@@ -3,7 +3,7 @@ import pytest
 from tests.conftest import own_platform
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory):
     """The end-to-end tests' own platform: a whole selection round registers experts and
     institutions that must not join the pools the service tests reason about."""

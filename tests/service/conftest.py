@@ -1,5 +1,6 @@
-"""Fixtures for the kernel's own service tests: kernel test services on a database
-prefix and vhost of the test's own, and a proxy to cut the broker off."""
+"""The service tests' platform (`stack`), and fixtures for the kernel's own service tests:
+kernel test services on a database prefix and vhost of the test's own, and a proxy to cut the
+broker off."""
 
 import uuid
 
@@ -8,10 +9,20 @@ from pymongo import MongoClient
 
 from services.common.envelope import new_event
 from services.common.messaging import Publisher, service_exchange
+from tests.conftest import whole_platform
 from tests.support.servers import CuttableProxy, ServiceProcess, stop_all
 
 PRODUCER = "tests.service.kernel_services:ProducerService"
 CONSUMER = "tests.service.kernel_services:ConsumerService"
+
+
+@pytest.fixture(scope="package")
+def stack(mongo_uri, tmp_path_factory):
+    """The whole platform, shared by the service tests and stopped after the last of them (this
+    directory is a package), so that the unit tests and the fuzz run after it do not share the
+    machine and the broker with it (the broker's file descriptors ran out once with four
+    platforms up, and a service of the fuzz platform could not connect)."""
+    yield from whole_platform(mongo_uri, tmp_path_factory.mktemp("stack"))
 
 
 @pytest.fixture

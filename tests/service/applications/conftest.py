@@ -3,6 +3,6 @@ import pytest
 from tests.service.applications.support import World
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def world(stack):
     return World(stack)

@@ -15,7 +15,7 @@ PROVINCE_EMAIL = "office@jyt.hunan.gov.cn"
 FINANCE_EMAIL = "zjc@czt.hunan.gov.cn"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def mailbox():
     server = Mailbox()
     server.start()
@@ -23,14 +23,14 @@ def mailbox():
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def receiver():
     server = Receiver()
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def notify_stack(mongo_uri, tmp_path_factory, mailbox):
     with rabbit_vhost() as amqp:
         platform = Stack(
@@ -56,7 +56,7 @@ def notify_stack(mongo_uri, tmp_path_factory, mailbox):
         platform.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def producers(notify_stack):
     """Applications', review's and funding's events, as their services publish them."""
     with Producers(notify_stack.amqp_uri) as publisher:
@@ -69,12 +69,12 @@ def _with_mail(stack, role: str, email: str):
     return client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def province(notify_stack):
     """The provincial office, with mail; shared by the tests, which tell its messages apart by subject."""
     return _with_mail(notify_stack, "province", PROVINCE_EMAIL)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def finance(notify_stack):
     return _with_mail(notify_stack, "finance", FINANCE_EMAIL)

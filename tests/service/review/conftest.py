@@ -62,26 +62,26 @@ class ReviewEvents:
         self.connection.release()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def review_events(stack):
     log = ReviewEvents(stack.amqp_uri)
     yield log
     log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def applications(stack):
     """The applications service's events, as it publishes them."""
     with Producers(stack.amqp_uri) as publisher:
         yield publisher
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def province(stack):
     return stack.client("province")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def world(stack, applications, province):
     from tests.service.review.world import World
 
