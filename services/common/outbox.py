@@ -32,6 +32,10 @@ from .store import Lease, MongoDatabase
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 5.0
+#: A relay loop that has not come round for this long is stuck in a call that does not return:
+#: its heartbeat stops renewing the lease, so that another replica relays (a publish waits at
+#: most 30 s for its confirm, a pass of the loop rarely a second).
+RELAY_STUCK_S = 90.0
 UNROUTABLE_HOLD_S = 30.0
 
 
@@ -46,6 +50,8 @@ class OutboxRelay:
         self._stopped = threading.Event()
         self._declared = False
         self._held: dict[str, float] = {}  # subjects whose next event was unroutable, until when
+        self._came_round = time.monotonic()  # when the relay loop last showed it was moving
+        self._stuck = False
 
     def wake(self) -> None:
         self._wake.set()
@@ -57,20 +63,35 @@ class OutboxRelay:
     def heartbeat(self) -> None:
         """Renews the lease (or tries to take it) three times per lease period until stopped."""
         while not self._stopped.is_set():
-            had = self.lease.held()
-            try:
-                if self.lease.acquire() and not had:
-                    self.wake()
-                OUTAGES.up("mongodb")
-            except PyMongoError as exc:  # the lease lapses by itself; relaying resumes with the database
-                OUTAGES.down("mongodb", exc)
+            self.beat()
             self._stopped.wait(self.settings.relay_lease_s / 3)
+
+    def beat(self) -> None:
+        """Renews the lease, or tries to take it, while the relay loop keeps coming round; a loop
+        stuck for RELAY_STUCK_S lets it lapse (once it moves again, it may take it back)."""
+        stuck = time.monotonic() - self._came_round > RELAY_STUCK_S
+        if stuck != self._stuck:
+            self._stuck = stuck
+            if stuck:
+                log.warning(
+                    "the %s outbox relay has not moved for %.0f s: its lease lapses", self.service, RELAY_STUCK_S
+                )
+        if stuck:
+            return
+        had = self.lease.held()
+        try:
+            if self.lease.acquire() and not had:
+                self.wake()
+            OUTAGES.up("mongodb")
+        except PyMongoError as exc:  # the lease lapses by itself; relaying resumes with the database
+            OUTAGES.down("mongodb", exc)
 
     def run(self) -> None:
         beat = threading.Thread(target=self.heartbeat, name=f"{self.service}-relay-lease", daemon=True)
         beat.start()
         backoff = self.settings.relay_poll_s
         while not self._stopped.is_set():
+            self._came_round = time.monotonic()
             try:
                 more = self.lease.held() and self.publish_pending()
                 backoff = self.settings.relay_poll_s
@@ -130,6 +151,7 @@ class OutboxRelay:
         confirm in time) ends the pass, the event unsent: the publisher has dropped that connection,
         and the next pass sends it again on a new channel, on the next node of a failover list."""
         while subjects and self.lease.held():  # the heartbeat could not renew it: another replica may relay now
+            self._came_round = time.monotonic()
             round_ = [entries.pop(0) for entries in subjects.values()]
             outcomes = self.publisher.publish_all(self.exchange, [(e["name"], e["event"], e["_id"]) for e in round_])
             refused = None
