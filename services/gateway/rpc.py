@@ -47,6 +47,9 @@ _BROKER_ERRORS = (
     OSError,
     amqp.exceptions.ConnectionError,
     amqp.exceptions.ChannelError,
+    # the broker refused the request (a quorum queue electing a leader, a resource alarm): it was
+    # not taken, so the caller may send it again, and the proxy's channel goes with it.
+    amqp.exceptions.MessageNacked,
     kombu.exceptions.OperationalError,
     # nameko's reply consumer raises a bare RuntimeError when its connection dropped before the wait.
     RuntimeError,

@@ -76,6 +76,7 @@ def test_a_healthy_proxy_is_reused_and_carries_the_request_id(proxies):
     [
         (RpcTimeout(1), ServiceTimeout, True),
         (ConnectionResetError("reset by peer"), ServiceUnavailable, True),
+        (amqp.exceptions.MessageNacked("Message was nacked"), ServiceUnavailable, True),
         (RuntimeError("This consumer has been disconnected"), ServiceUnavailable, True),
         (UnknownService("applications"), ServiceUnavailable, False),
         (RemoteError("KeyError", "'x'"), ServiceFailed, False),
