@@ -232,6 +232,13 @@ class AssignmentRunOut(BaseSchema):
     created_by = fields.String()
 
 
+class AssignmentRunSummaryOut(AssignmentRunOut):
+    """A run with its new assignments counted, not listed (a job's: a national run makes 1.5 million)."""
+
+    class Meta:
+        exclude = ("assigned",)
+
+
 class AssignmentJobProgressOut(BaseSchema):
     phase = fields.String(metadata={"description": "queued, reading, scoring, solving, saving or done"})
     done = fields.Integer(metadata={"description": "parts of the phase done, where it has parts"})
@@ -260,7 +267,7 @@ class AssignmentJobOut(BaseSchema):
     started_at = UtcDateTime(allow_none=True)
     finished_at = UtcDateTime(allow_none=True)
     run = fields.Nested(
-        AssignmentRunOut(exclude=("assigned",)),
+        AssignmentRunSummaryOut,
         metadata={
             "description": "once done: the run as a run at once answers it, but its new assignments counted "
             "(assigned_count), not listed: GET /v1/assignments?run_id= pages through them"
