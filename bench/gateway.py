@@ -73,7 +73,12 @@ def measure(concurrency: int, requests_per_level: int, make_worker: Callable[[in
     failures: list[str] = []
 
     def run(n: int) -> None:
-        one, close = make_worker(n)
+        try:
+            one, close = make_worker(n)
+        except Exception as exc:  # its share counts as failed; the others must not wait for it
+            failures.extend([failure(exc)] * shares[n])
+            ready.wait()
+            return
         mine = []
         ready.wait()
         try:
@@ -143,7 +148,7 @@ def revalidate_worker(stack: Stack) -> Callable[[int], Worker]:
 
 def rpc_worker(stack: Stack, expected: int) -> Callable[[int], Worker]:
     def make(n: int) -> Worker:
-        actor = actor_from_claims({"sub": f"bench-{n}", **CLAIMS[n % len(CLAIMS)]}).as_dict()
+        actor = actor_from_claims({"sub": f"bench-{n}", **CLAIMS[n % len(CLAIMS)]}).as_claims()
         proxy = ClusterRpcProxy({"AMQP_URI": stack.amqp_uri}, timeout=RPC_TIMEOUT_S)
         applications = proxy.start().applications
 
