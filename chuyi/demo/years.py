@@ -378,7 +378,14 @@ def _report_window(round_: Round, year: int, projects: int) -> tuple[dict, bool]
     )
     if reply.status == 201:
         return reply.body, True
-    return next(w for w in api.get(step, "/v1/report-windows").body["items"] if w["year"] == year), False
+    window = next(w for w in api.get(step, "/v1/report-windows").body["items"] if w["year"] == year)
+    if datetime.fromisoformat(window["due_at"].replace("Z", "+00:00")) < utcnow():
+        raise DemoError(
+            f"step {step!r}: the {year} reporting window was opened by an earlier demo on this database and its "
+            f"deadline ({window['due_at']}) has passed, so this round's projects, established after it, owe it no "
+            f"report (one window per year). Run the demo on a fresh database: make down && rm -rf var/mongo && make demo"
+        )
+    return window, False
 
 
 def _file_report(round_: Round, year: int, project_id: str, project: dict, share: float) -> dict:
