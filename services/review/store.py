@@ -101,14 +101,18 @@ class AssignmentJobRunning(DomainError):
 
     status, kind = 409, "assignment-job-running"
 
-    def __init__(self, job_id: str):
+    def __init__(self, job_id: str | None):
         self.job_id = job_id
-        super().__init__(
-            Bilingual(
+        if job_id is None:  # it ended between the refused insert and the look for it
+            message = Bilingual(
+                "The call's assignment job ended just now; try again.", "该遴选批次的分配任务刚刚结束，请重试。"
+            )
+        else:
+            message = Bilingual(
                 f"The call's assignment job {job_id} is still running: follow it at /v1/assignment-jobs/{job_id}.",
                 f"该遴选批次的分配任务 {job_id} 仍在进行：请在 /v1/assignment-jobs/{job_id} 查看进度。",
             )
-        )
+        super().__init__(message)
 
 
 class StaleSnapshot(Exception):
@@ -358,15 +362,14 @@ class ReviewStore(BaseStore):
     # ------------------------------------------------------------ assignment jobs
 
     def add_assignment_job(self, job: dict) -> dict:
-        """Insert a queued job; AssignmentJobRunning when its call has one queued or solving."""
-        while True:
-            try:
-                self.db.assignment_jobs.insert_one({**job, "active_call_id": job["call_id"]}, session=self.session)
-                return job
-            except DuplicateKeyError:
-                running = self.db.assignment_jobs.find_one({"active_call_id": job["call_id"]}, {"_id": 1})
-                if running is not None:  # else it ended meanwhile: insert again
-                    raise AssignmentJobRunning(running["_id"]) from None
+        """Insert a queued job; AssignmentJobRunning when its call has one queued or solving.
+        Not retried here: a duplicate key aborts the transaction this runs in (in MongoDB)."""
+        try:
+            self.db.assignment_jobs.insert_one({**job, "active_call_id": job["call_id"]}, session=self.session)
+        except DuplicateKeyError:
+            running = self.db.assignment_jobs.find_one({"active_call_id": job["call_id"]}, {"_id": 1})
+            raise AssignmentJobRunning(running["_id"] if running else None) from None
+        return job
 
     def assignment_job(self, job_id: str) -> dict:
         doc = self.db.assignment_jobs.find_one({"_id": job_id}, session=self.session)
