@@ -240,7 +240,9 @@ class AssignmentRunSummaryOut(AssignmentRunOut):
 
 
 class AssignmentJobProgressOut(BaseSchema):
-    phase = fields.String(metadata={"description": "queued, reading, scoring, solving, saving or done"})
+    phase = fields.String(
+        metadata={"description": "queued, reading, scoring, solving, staging, saving, publishing or done"}
+    )
     done = fields.Integer(metadata={"description": "parts of the phase done, where it has parts"})
     total = fields.Integer(metadata={"description": "parts of the phase in all, where it has parts"})
 
@@ -260,7 +262,11 @@ class AssignmentJobOut(BaseSchema):
 
     id = fields.String(attribute="_id")
     call_id = fields.String()
-    state = fields.String(metadata={"description": "queued, solving, done or failed"})
+    state = fields.String(
+        metadata={
+            "description": "queued, solving, publishing (its run saved, its assignments published in parts), done or failed"
+        }
+    )
     progress = fields.Nested(AssignmentJobProgressOut)
     requested_by = fields.String()
     requested_at = UtcDateTime()

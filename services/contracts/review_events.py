@@ -3,7 +3,7 @@
 Consumers (applications, funding, notify) load `data` with these schemas; the store refuses to
 emit data that does not fit them."""
 
-from marshmallow import fields
+from marshmallow import fields, validate
 
 from services.common.fields import StrictSchema
 
@@ -16,13 +16,22 @@ class AssignmentData(StrictSchema):
 
 
 class ExpertsAssigned(StrictSchema):
-    """Subject: the call. One per assignment run (the first, or a replacement)."""
+    """Subject: the call. One per assignment run (the first, or a replacement), or, for a run
+    solved as a job, one per part it is published in: each part holds every new assignment of
+    its experts (an expert hears of a run once)."""
 
     call_id = fields.String(required=True)
     assignments = fields.List(fields.Nested(AssignmentData), required=True)
     unfilled = fields.List(
-        fields.Dict(), required=True, metadata={"description": "[{application_id, missing, reason}]"}
+        fields.Dict(),
+        required=True,
+        metadata={"description": "[{application_id, missing, reason}]: the run's, in its last part (empty in others)"},
     )
+    run_id = fields.String(metadata={"description": "the run (absent in events before parts were published)"})
+    part = fields.Integer(
+        strict=True, validate=validate.Range(min=1), metadata={"description": "this part's number, from 1"}
+    )
+    parts = fields.Integer(strict=True, validate=validate.Range(min=1), metadata={"description": "the run's parts"})
 
 
 class AssignmentDeclined(StrictSchema):

@@ -11,8 +11,11 @@
 - `runs`: each assignment run and its quality.
 - `assignment_jobs`: assignment runs in the background (a large call's): queued, then
   solving under one replica's claim (`claimed_by`, renewed by each progress write at
-  `heartbeat_at`), then done (`run_id`) or failed (`problem`). `active_call_id` is set only
-  while queued or solving, unique: one running job per call.
+  `heartbeat_at`), then publishing its run (`run_id`), then done or failed (`problem`).
+  `active_call_id` is set only until it ends, unique: one running job per call.
+- `staged_assignments`: a job's assignments written before its run is saved, in the parts
+  it publishes them in (`part`); published parts move to `assignments`. The call's
+  `publishing_run_id` names the run being published.
 - `projects`: this service's copy of each project (from applications' `project_established`,
   joined with its candidate record for the fields, keywords and team the conflict rules
   and the affinity need), its state (standing, or failed from funding's `project_failed`)
@@ -25,7 +28,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TypeVar
 
 from bson import ObjectId
@@ -119,6 +122,12 @@ class StaleSnapshot(Exception):
     """The call changed between reading it and writing what was decided from it."""
 
 
+#: The states of a job a replica holds (under `claimed_by`).
+HELD = ("solving", "publishing")
+#: The heartbeat of a job let go of: older than any stale limit.
+RELEASED = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 class ClaimLost(Exception):
     """Another replica has taken over the assignment job (this one's claim went stale)."""
 
@@ -141,6 +150,7 @@ class ReviewStore(BaseStore):
             IndexModel([("run_id", ASCENDING), ("_id", ASCENDING)], name="by_run"),
             IndexModel([("expert_id", ASCENDING), ("_id", ASCENDING)], name="by_expert"),
         ],
+        "staged_assignments": [IndexModel([("run_id", ASCENDING), ("part", ASCENDING)], name="by_run_part")],
         "runs": [IndexModel([("call_id", ASCENDING)], name="by_call")],
         "assignment_jobs": [
             IndexModel([("state", ASCENDING), ("requested_at", ASCENDING)], name="by_state"),
@@ -319,16 +329,12 @@ class ReviewStore(BaseStore):
         set_fields: dict,
         history: list[dict],
         events: Iterable[tuple[str, str, dict]],
-        job: tuple[str, str, dict] | None = None,
     ) -> dict:
         """Store an assignment run decided from the call at `version` (else StaleSnapshot):
         the moves of standing assignments (declined, void), the new assignments, the run and
-        its events, in one transaction; with `job` (id, holder, fields), the job it finishes,
-        if the holder's claim still stands (else ClaimLost)."""
+        its events, in one transaction (joining the caller's, if any)."""
 
         def work():
-            if job is not None and not self.finish_assignment_job(*job):
-                raise ClaimLost(job[0])
             done = self.db.calls.update_one(
                 {"_id": call_id, "version": version},
                 {"$inc": {"version": 1}, "$set": set_fields, "$push": {"history": {"$each": history}}},
@@ -352,6 +358,38 @@ class ReviewStore(BaseStore):
             return run
 
         return self.atomic(work)
+
+    def stage_assignments(self, assignments: list[dict]) -> None:
+        """Write a job's assignments (each with its `part`) before its run is saved: unseen
+        until published. Outside a transaction: a run's may be millions."""
+        if assignments:
+            self.db.staged_assignments.insert_many(assignments, ordered=False)
+
+    def drop_staged(self, call_id: str, keep_run_id: str | None = None) -> None:
+        """Forget the call's staged assignments of runs never saved (all but `keep_run_id`'s)."""
+        self.db.staged_assignments.delete_many({"call_id": call_id, "run_id": {"$ne": keep_run_id}})
+
+    def first_staged_part(self, run_id: str) -> int | None:
+        """The run's first part not yet published, or None when all are."""
+        doc = self.db.staged_assignments.find_one(
+            {"run_id": run_id}, {"part": 1}, sort=[("part", ASCENDING)], session=self.session
+        )
+        return doc["part"] if doc else None
+
+    def publish_part(self, run_id: str, part: int) -> list[dict]:
+        """Move a part of the run's staged assignments to `assignments` (in the caller's
+        transaction); the assignments moved."""
+        docs = list(
+            self.db.staged_assignments.find({"run_id": run_id, "part": part}, session=self.session).sort(
+                "_id", ASCENDING
+            )
+        )
+        self.db.staged_assignments.delete_many({"run_id": run_id, "part": part}, session=self.session)
+        for doc in docs:
+            del doc["part"]
+        if docs:
+            self.db.assignments.insert_many(docs, session=self.session)
+        return docs
 
     def run(self, run_id: str) -> dict:
         doc = self.db.runs.find_one({"_id": run_id}, session=self.session)
@@ -378,14 +416,20 @@ class ReviewStore(BaseStore):
         return doc
 
     def claim_assignment_job(self, holder: str, now: datetime, stale_before: datetime) -> dict | None:
-        """Claim the oldest queued job, or a solving one whose holder has not written since
-        `stale_before` (it died), for `holder`: the job as claimed, or None."""
-        return self.db.assignment_jobs.find_one_and_update(
-            {"$or": [{"state": "queued"}, {"state": "solving", "heartbeat_at": {"$lt": stale_before}}]},
-            {
-                "$set": {"state": "solving", "claimed_by": holder, "heartbeat_at": now, "started_at": now},
-                "$inc": {"claims": 1},
-            },
+        """Claim, for `holder`, a job whose holder has not written since `stale_before` (it
+        died: the oldest such, solving or publishing), else the oldest queued job (it starts
+        solving): the job as claimed, or None."""
+        claim = {"claimed_by": holder, "heartbeat_at": now}
+        stale = self.db.assignment_jobs.find_one_and_update(
+            {"state": {"$in": list(HELD)}, "heartbeat_at": {"$lt": stale_before}},
+            {"$set": claim, "$inc": {"claims": 1}},
+            sort=[("requested_at", ASCENDING)],
+            return_document=ReturnDocument.AFTER,
+            session=self.session,
+        )
+        return stale or self.db.assignment_jobs.find_one_and_update(
+            {"state": "queued"},
+            {"$set": {**claim, "state": "solving", "started_at": now}, "$inc": {"claims": 1}},
             sort=[("requested_at", ASCENDING)],
             return_document=ReturnDocument.AFTER,
             session=self.session,
@@ -393,18 +437,23 @@ class ReviewStore(BaseStore):
 
     def assignment_job_progress(self, job_id: str, holder: str, progress: dict, now: datetime) -> bool:
         """Record the progress of a job `holder` still holds (and renew its claim); False if not."""
-        done = self.db.assignment_jobs.update_one(
-            {"_id": job_id, "state": "solving", "claimed_by": holder},
-            {"$set": {"progress": progress, "heartbeat_at": now}},
+        return self.update_assignment_job(job_id, holder, {"progress": progress, "heartbeat_at": now})
+
+    def release_assignment_job(self, job_id: str, holder: str) -> None:
+        """Let go of a job `holder` holds, as if its claim had gone stale: the next claim takes it up."""
+        self.db.assignment_jobs.update_one(
+            {"_id": job_id, "state": {"$in": list(HELD)}, "claimed_by": holder},
+            {"$set": {"heartbeat_at": RELEASED}},
             session=self.session,
         )
-        return bool(done.matched_count)
 
-    def finish_assignment_job(self, job_id: str, holder: str, fields: dict) -> bool:
-        """End a job `holder` still holds (done or failed, with `fields`); False if not."""
+    def update_assignment_job(self, job_id: str, holder: str, fields: dict) -> bool:
+        """Set `fields` of a job `holder` still holds; False if not. A job that ends (done or
+        failed) no longer holds its call."""
+        ends = fields.get("state") in ("done", "failed")
         done = self.db.assignment_jobs.update_one(
-            {"_id": job_id, "state": "solving", "claimed_by": holder},
-            {"$set": fields, "$unset": {"active_call_id": ""}},
+            {"_id": job_id, "state": {"$in": list(HELD)}, "claimed_by": holder},
+            {"$set": fields, **({"$unset": {"active_call_id": ""}} if ends else {})},
             session=self.session,
         )
         return bool(done.matched_count)

@@ -169,3 +169,18 @@ def pairs_to_void(
         if violation.rule == "excluded":
             void.setdefault(by_pair[(violation.application_id, violation.expert_id)], violation.detail)
     return void
+
+
+def publication_parts(assignments: Iterable[Mapping[str, Any]], size: int) -> list[list[Mapping[str, Any]]]:
+    """A large run's assignments in the parts it is published in (one transaction and one
+    `experts_assigned` event each): by expert, each expert's whole in one part, so that an
+    expert is told once; a part closes once it holds `size` or more."""
+    by_expert: dict[str, list[Mapping[str, Any]]] = {}
+    for assignment in assignments:
+        by_expert.setdefault(assignment["expert_id"], []).append(assignment)
+    parts: list[list[Mapping[str, Any]]] = [[]]
+    for expert_id in sorted(by_expert):
+        if len(parts[-1]) >= size:
+            parts.append([])
+        parts[-1].extend(by_expert[expert_id])
+    return parts

@@ -9,19 +9,29 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from datetime import datetime
+from typing import NamedTuple
 
 from marshmallow import ValidationError
 
 from services.common.bilingual import Bilingual
 from services.common.compute import off_the_loop
 from services.common.replies import Refused
-from services.review.domain.experts import call_policy, pairs_to_void, pool_expert, review_application
+from services.review.domain.experts import (
+    call_policy,
+    pairs_to_void,
+    pool_expert,
+    publication_parts,
+    review_application,
+)
 from services.review.domain.flow import Progress, assign
 from services.review.domain.reviews import ASSIGNMENT, STANDING, ReviewClosed, review_open, rfc3339
 from services.review.store import AssignmentNotFound, ReviewStore, StaleSnapshot, new_id
 
 #: How often a run is solved again when the call's assignments moved while solving.
 SOLVE_ATTEMPTS = 5
+#: A job's run is published in parts of about this many assignments (`publication_parts`):
+#: a transaction each, well within MongoDB's limits on a transaction's time and size.
+PART_SIZE = 5_000
 
 
 def run_assignment(store: ReviewStore, call_id: str, deadline: datetime | None, by: str, now: datetime) -> dict:
@@ -48,11 +58,67 @@ def run_job(
     by: str,
     now: datetime,
     progress: Progress,
-    finish_job: Callable[[str], tuple[str, str, dict]],
+    hold: Callable[[dict], None],
 ) -> dict:
-    """`run_assignment` for a job (`usecases/jobs.py`): `progress` is told of each phase,
-    and the run is saved with `finish_job(run_id)`, the job it ends."""
-    return _solve(store, call_id, by, now, deadline=deadline, progress=progress, finish_job=finish_job)
+    """`run_assignment` for a job (`usecases/jobs.py`), for a call of any size: its new
+    assignments are staged in the parts they are published in (`publication_parts`), then
+    the run is saved, with `hold({"run_id": ..., "parts": ...})` (the job moves on under its
+    claim, else ClaimLost) and the call marked publishing it; `publish_next_part` publishes
+    them. `progress` is told of each phase, staging included. Returns the run."""
+    for _ in range(SOLVE_ATTEMPTS):
+        decision = _decide(store, call_id, by, now, deadline, None, progress)
+        run_id = decision.run["_id"]
+        parts = publication_parts(decision.new, PART_SIZE)
+        for number, part in enumerate(parts, 1):
+            store.stage_assignments([{**a, "part": number} for a in part])
+            progress("staging", number, len(parts))
+        progress("saving", None, None)
+
+        def save(decision=decision, run_id=run_id, parts=parts) -> dict:
+            hold({"run_id": run_id, "parts": len(parts)})
+            return store.save_run(
+                call_id,
+                decision.call["version"],
+                {**decision.run, "parts": len(parts)},
+                [],
+                decision.moves,
+                {"review_deadline": decision.deadline, "publishing_run_id": run_id},
+                decision.history,
+                decision.events,
+            )
+
+        try:
+            return store.atomic(save)
+        except StaleSnapshot:
+            store.drop_staged(call_id)
+    raise _kept_changing()
+
+
+def publish_next_part(store: ReviewStore, run_id: str, progress: Callable[[int], None], by: str, now: datetime) -> bool:
+    """Publish the run's first part still staged, in one transaction: its assignments, and
+    `experts_assigned` for them (the last part's with the run's unfilled slots). The last part
+    ends the publishing: the call is free for runs again, and what a rule excluded meanwhile
+    is voided (`void_excluded`, held back while publishing). `progress(part)` is told within
+    the transaction (it raises ClaimLost when the job is no longer held). False when the run
+    was published already."""
+    run = store.run(run_id)
+    call_id = run["call_id"]
+
+    def work() -> bool:
+        part = store.first_staged_part(run_id)
+        if part is None:
+            return False
+        progress(part)
+        published = store.publish_part(run_id, part)
+        last = part == run["parts"]
+        unfilled = run["unfilled"] if last else []
+        store.emit("experts_assigned", call_id, _assigned_data(call_id, published, unfilled, run, part))
+        if last:
+            store.update_call(call_id, {"publishing_run_id": None})
+            void_excluded(store, call_id, by, now)
+        return True
+
+    return store.atomic(work)
 
 
 def decline_assignment(store: ReviewStore, assignment: Mapping, reason: str, by: str, now: datetime) -> dict:
@@ -79,27 +145,48 @@ def _solve(
     *,
     deadline: datetime | None = None,
     decline: tuple[Mapping, str] | None = None,
-    progress: Progress | None = None,
-    finish_job: Callable[[str], tuple[str, str, dict]] | None = None,
 ) -> dict:
     """Assign experts to the open slots of the call (after a decline: without that pair),
-    keeping every standing assignment; retried when the call moves meanwhile."""
+    keeping every standing assignment, saved in one transaction with its `experts_assigned`;
+    decided again when the call moves meanwhile."""
     for _ in range(SOLVE_ATTEMPTS):
+        decision = _decide(store, call_id, by, now, deadline, decline)
+        run = {**decision.run, "parts": 1}
+        events = [
+            *decision.events,
+            ("experts_assigned", call_id, _assigned_data(call_id, decision.new, decision.unfilled, run, 1)),
+        ]
         try:
-            return _solve_once(store, call_id, by, now, deadline, decline, progress, finish_job)
+            saved = store.save_run(
+                call_id,
+                decision.call["version"],
+                run,
+                decision.new,
+                decision.moves,
+                {"review_deadline": decision.deadline},
+                decision.history,
+                events,
+            )
         except StaleSnapshot:
             continue
-    raise Refused(
-        409,
-        Bilingual(
-            "The call's assignments kept changing while solving; try again.",
-            "求解期间该批次的评审任务持续变化，请重试。",
-        ),
-        type="assignments-changing",
-    )
+        return {**saved, "assigned": decision.new}
+    raise _kept_changing()
 
 
-def _solve_once(
+class _Decision(NamedTuple):
+    """A run decided from the call as read (`call`, at its version)."""
+
+    call: dict
+    deadline: datetime
+    run: dict
+    new: list[dict]
+    unfilled: list[dict]
+    moves: list[tuple]
+    history: list[dict]
+    events: list[tuple[str, str, dict]]
+
+
+def _decide(
     store: ReviewStore,
     call_id: str,
     by: str,
@@ -107,13 +194,14 @@ def _solve_once(
     deadline: datetime | None,
     decline: tuple[Mapping, str] | None,
     progress: Progress | None = None,
-    finish_job: Callable[[str], tuple[str, str, dict]] | None = None,
-) -> dict:
-    """One run, decided from the call as read and saved only if the call has not moved since
-    (else StaleSnapshot)."""
+) -> _Decision:
+    """One run, decided from the call as read: to be saved only if the call has not moved
+    since (else StaleSnapshot)."""
     if progress:
         progress("reading", None, None)
     call = store.call(call_id)
+    if call.get("publishing_run_id"):
+        raise _publishing(call["publishing_run_id"])
     deadline = _review_deadline(call, deadline, now, declining=decline is not None)
     candidates, experts = store.candidates(call_id), store.experts()
     records = store.assignments(call_id)
@@ -154,7 +242,6 @@ def _solve_once(
         by,
         now,
     )
-    events.append(("experts_assigned", call_id, _assigned_data(call_id, new, result.unfilled, deadline)))
     history = [
         {
             "subject": f"run:{run_id}",
@@ -168,20 +255,16 @@ def _solve_once(
             "unfilled": len(result.unfilled),
         }
     ]
-    if progress:
-        progress("saving", None, None)
-    job = finish_job(run_id) if finish_job else None
-    saved = store.save_run(
-        call_id, call["version"], run, new, moves, {"review_deadline": deadline}, history, events, job=job
-    )
-    return {**saved, "assigned": new}
+    return _Decision(call, deadline, run, new, run["unfilled"], moves, history, events)
 
 
 def void_excluded(store: ReviewStore, call_id: str, by: str, now: datetime) -> None:
     """Void standing assignments a rule now excludes (an expert's institution has applied since)."""
     call = store.known_call(call_id)
+    if not call or "category" not in call or call["stage"] != "reviewing" or call.get("publishing_run_id"):
+        return  # while a run is published, its last part voids
     records = store.assignments(call_id)
-    if not call or "category" not in call or call["stage"] != "reviewing" or not records:
+    if not records:
         return
     policy, applications, pool, applied = _assignment_inputs(call, store.candidates(call_id), store.experts())
     for assignment_id, from_status, to, entry, fields in _void_moves(
@@ -191,6 +274,28 @@ def void_excluded(store: ReviewStore, call_id: str, by: str, now: datetime) -> N
 
 
 # ---------------------------------------------------------------- helpers (no I/O)
+
+
+def _kept_changing() -> Refused:
+    return Refused(
+        409,
+        Bilingual(
+            "The call's assignments kept changing while solving; try again.",
+            "求解期间该批次的评审任务持续变化，请重试。",
+        ),
+        type="assignments-changing",
+    )
+
+
+def _publishing(run_id: str) -> Refused:
+    return Refused(
+        409,
+        Bilingual(
+            f"The call's assignment run {run_id} is being published; try again once its job is done.",
+            f"该遴选批次的分配结果 {run_id} 正在发布；请在分配任务完成后重试。",
+        ),
+        type="assignments-publishing",
+    )
 
 
 def _pool_empty() -> Refused:
@@ -279,10 +384,14 @@ def _fixed_and_excluded(records: list[dict], leaving: set[str], applications, po
     return fixed, [(a, e) for a, e in never_again if a in apps and e in experts]
 
 
-def _assigned_data(call_id: str, new: list[dict], unfilled, deadline: datetime) -> dict:
+def _assigned_data(call_id: str, new: list[dict], unfilled: list[dict], run: dict, part: int) -> dict:
+    deadline = run["review_deadline"]
     return {
         "call_id": call_id,
-        "unfilled": [u._asdict() for u in unfilled],
+        "run_id": run["_id"],
+        "part": part,
+        "parts": run["parts"],
+        "unfilled": unfilled,
         "assignments": [
             {
                 "assignment_id": a["_id"],

@@ -3,11 +3,17 @@ applications above the inline limit, or a run asked for in the background) is qu
 replica of the review service claims it and solves it (`run_next_job`), writing its progress
 as it goes.
 
-A job is queued, then solving under one replica's claim, then done (with its run) or failed
-(with the problem). The claim is renewed by each progress write; a claim not renewed within
-the stale period is the claim of a replica that died, and another replica takes the job over.
-The run is saved in the transaction that ends the job, under the claim, so a job's run is
-saved once even if a replica that was thought dead comes back."""
+A job is queued, then solving under one replica's claim, then publishing its run, then done
+or failed (with the problem). The claim is renewed by each progress write; a claim not
+renewed within the stale period is the claim of a replica that died, and another replica
+takes the job over.
+
+A national call's run makes more than a million assignments: far more than one transaction
+may write in MongoDB (60 s by default). So a job stages its new assignments first, unseen,
+in the parts they will be published in; then saves the run in the transaction that moves the
+job on to publishing, under the claim (a run is saved once even if a replica thought dead
+comes back); then publishes the parts, a transaction and an `experts_assigned` event each.
+While a run is published its call takes no other run or decline."""
 
 from __future__ import annotations
 
@@ -79,24 +85,42 @@ def get_job(store: ReviewStore, job_id: str) -> dict:
 
 
 def run_next_job(store: ReviewStore, holder: str, clock: Callable[[], datetime], stale_after: timedelta) -> str | None:
-    """Claim the oldest queued job (or one whose claim went stale) for `holder` and solve it
-    to the end: done, or failed with the problem (a refusal, or an unexpected error, logged).
-    Returns the job's id, None when there was none to claim."""
+    """Claim a job (`claim_assignment_job`) for `holder` and take it to its end: solved and
+    its run saved, then published part by part, then done; or failed with the problem (a
+    refusal, or an unexpected error, logged). A job taken over while publishing goes on
+    where its publishing stopped. Returns the job's id, None when there was none to claim."""
     now = clock()
     job = store.claim_assignment_job(holder, now, now - stale_after)
     if job is None:
         return None
     job_id = job["_id"]
+    try:
+        if job["state"] == "solving" and not _solve(store, job, holder, clock, now):
+            return job_id
+        run_id = job.get("run_id") or store.assignment_job(job_id)["run_id"]
+        _publish(store, job_id, holder, run_id, clock, job["requested_by"])
+    except ClaimLost:
+        log.warning("assignment job %s was taken over by another replica; this one stops", job_id)
+    except Exception:
+        log.exception("assignment job %s stopped; it is taken up again at the next poll", job_id)
+        store.release_assignment_job(job_id, holder)
+    return job_id
+
+
+def _solve(store: ReviewStore, job: dict, holder: str, clock: Callable[[], datetime], now: datetime) -> bool:
+    """Solve the job and save its run (the job moves on to publishing): True; or end it
+    failed: False. What an interrupted solve of the job staged is dropped first."""
+    job_id = job["_id"]
     if job["claims"] > MAX_CLAIMS:
         _fail(store, job_id, holder, clock, 409, INTERRUPTED, "assignment-interrupted")
-        return job_id
+        return False
+    store.drop_staged(job["call_id"])
 
-    def finished(run_id: str) -> tuple[str, str, dict]:
-        return (
-            job_id,
-            holder,
-            {"state": "done", "run_id": run_id, "finished_at": clock(), "progress": {"phase": "done"}},
-        )
+    def hold(saved: dict) -> None:
+        publishing = {"phase": "publishing", "done": 0, "total": saved["parts"]}
+        fields = {"state": "publishing", "run_id": saved["run_id"], "progress": publishing, "heartbeat_at": clock()}
+        if not store.update_assignment_job(job_id, holder, fields):
+            raise ClaimLost(job_id)
 
     try:
         assignment.run_job(
@@ -106,20 +130,40 @@ def run_next_job(store: ReviewStore, holder: str, clock: Callable[[], datetime],
             job["requested_by"],
             now,
             _Progress(store, job_id, holder, clock),
-            finished,
+            hold,
         )
     except ClaimLost:
-        log.warning("assignment job %s was taken over by another replica; this one stops", job_id)
+        raise
     except Exception as exc:
         answer = refusal_problem(exc)
         if answer is None:
             log.exception("assignment job %s failed", job_id)
             _fail(store, job_id, holder, clock, 500, CRASHED, "assignment-failed")
         else:
-            store.finish_assignment_job(
+            store.update_assignment_job(
                 job_id, holder, {"state": "failed", "finished_at": clock(), "problem": _problem(answer)}
             )
-    return job_id
+        store.drop_staged(job["call_id"])
+        return False
+    return True
+
+
+def _publish(store: ReviewStore, job_id: str, holder: str, run_id: str, clock: Callable[[], datetime], by: str) -> None:
+    """Publish the job's run part by part, then end the job done. An error here leaves the
+    job publishing (its run is saved), released to be taken up again."""
+    parts = store.run(run_id)["parts"]
+
+    def progress(part: int) -> None:
+        if not store.assignment_job_progress(
+            job_id, holder, {"phase": "publishing", "done": part - 1, "total": parts}, clock()
+        ):
+            raise ClaimLost(job_id)
+
+    while assignment.publish_next_part(store, run_id, progress, by, clock()):
+        pass
+    store.update_assignment_job(
+        job_id, holder, {"state": "done", "finished_at": clock(), "progress": {"phase": "done"}}
+    )
 
 
 class _Progress:
@@ -155,4 +199,4 @@ def _fail(
     kind: str,
 ) -> None:
     problem = {"status": status, "title": "Assignment failed", "detail": bilingual(why), "type": kind}
-    store.finish_assignment_job(job_id, holder, {"state": "failed", "finished_at": clock(), "problem": problem})
+    store.update_assignment_job(job_id, holder, {"state": "failed", "finished_at": clock(), "problem": problem})

@@ -18,7 +18,8 @@ from services.review.store import (
     AssignmentJobRunning,
     AssignmentNotFound,
     CallNotFound,
-    ClaimLost,
+    HELD,
+    RELEASED,
     NotFound,
     DuplicateExpert,
     ObjectionNotFound,
@@ -53,6 +54,7 @@ class FakeReviewStore(InMemoryUnitOfWork):
         "panel_docs",
         "panel_assignment_docs",
         "job_docs",
+        "staged_docs",
     )
     events = EVENTS
 
@@ -67,6 +69,7 @@ class FakeReviewStore(InMemoryUnitOfWork):
         self.panel_docs: dict[str, dict] = {}
         self.panel_assignment_docs: dict[str, dict] = {}
         self.job_docs: dict[str, dict] = {}
+        self.staged_docs: dict[str, dict] = {}
         self.job_progress: list[dict] = []  # every progress write, in order
 
     # --- experts --------------------------------------------------------------------------
@@ -211,10 +214,8 @@ class FakeReviewStore(InMemoryUnitOfWork):
         doc.update({"status": to_status, **copy.deepcopy(set_fields or {})})
         doc["history"].append(copy.deepcopy(entry))
 
-    def save_run(self, call_id, version, run, assignments, moves, set_fields, history, events, job=None) -> dict:
+    def save_run(self, call_id, version, run, assignments, moves, set_fields, history, events) -> dict:
         def work():
-            if job is not None and not self.finish_assignment_job(*job):
-                raise ClaimLost(job[0])
             call = self.call_docs[call_id]
             if call["version"] != version:
                 raise StaleSnapshot(call_id)
@@ -234,6 +235,29 @@ class FakeReviewStore(InMemoryUnitOfWork):
             return run
 
         return self.atomic(work)
+
+    def stage_assignments(self, assignments: list[dict]) -> None:
+        assert not {a["_id"] for a in assignments} & set(self.staged_docs), "duplicate key"
+        self.staged_docs.update({a["_id"]: copy.deepcopy(a) for a in assignments})
+
+    def drop_staged(self, call_id: str, keep_run_id: str | None = None) -> None:
+        self.staged_docs = {
+            k: a for k, a in self.staged_docs.items() if a["call_id"] != call_id or a["run_id"] == keep_run_id
+        }
+
+    def first_staged_part(self, run_id: str) -> int | None:
+        return min((a["part"] for a in self.staged_docs.values() if a["run_id"] == run_id), default=None)
+
+    def publish_part(self, run_id: str, part: int) -> list[dict]:
+        moved = [
+            self.staged_docs.pop(k)
+            for k, a in sorted(self.staged_docs.items())
+            if a["run_id"] == run_id and a["part"] == part
+        ]
+        for doc in moved:
+            del doc["part"]
+        self.assignment_docs.update({a["_id"]: copy.deepcopy(a) for a in moved})
+        return moved
 
     def run(self, run_id: str) -> dict:
         if run_id not in self.run_docs:
@@ -255,36 +279,38 @@ class FakeReviewStore(InMemoryUnitOfWork):
         return {k: v for k, v in copy.deepcopy(self.job_docs[job_id]).items() if k != "active_call_id"}
 
     def claim_assignment_job(self, holder: str, now, stale_before) -> dict | None:
-        waiting = [
-            j
-            for j in self.job_docs.values()
-            if j["state"] == "queued" or (j["state"] == "solving" and j["heartbeat_at"] < stale_before)
-        ]
-        if not waiting:
+        stale = [j for j in self.job_docs.values() if j["state"] in HELD and j["heartbeat_at"] < stale_before]
+        queued = [j for j in self.job_docs.values() if j["state"] == "queued"]
+        if not stale and not queued:
             return None
-        job = min(waiting, key=lambda j: j["requested_at"])
-        job.update({"state": "solving", "claimed_by": holder, "heartbeat_at": now, "started_at": now})
+        job = min(stale or queued, key=lambda j: j["requested_at"])
+        if not stale:
+            job.update({"state": "solving", "started_at": now})
+        job.update({"claimed_by": holder, "heartbeat_at": now})
         job["claims"] += 1
         return self.assignment_job(job["_id"])
 
     def _held(self, job_id: str, holder: str) -> dict | None:
         job = self.job_docs.get(job_id)
-        return job if job and job["state"] == "solving" and job["claimed_by"] == holder else None
+        return job if job and job["state"] in HELD and job["claimed_by"] == holder else None
 
     def assignment_job_progress(self, job_id: str, holder: str, progress: dict, now) -> bool:
-        job = self._held(job_id, holder)
-        if job is None:
+        if not self.update_assignment_job(job_id, holder, {"progress": progress, "heartbeat_at": now}):
             return False
-        job.update({"progress": copy.deepcopy(progress), "heartbeat_at": now})
         self.job_progress.append(copy.deepcopy(progress))
         return True
 
-    def finish_assignment_job(self, job_id: str, holder: str, fields: dict) -> bool:
+    def release_assignment_job(self, job_id: str, holder: str) -> None:
+        if job := self._held(job_id, holder):
+            job["heartbeat_at"] = RELEASED
+
+    def update_assignment_job(self, job_id: str, holder: str, fields: dict) -> bool:
         job = self._held(job_id, holder)
         if job is None:
             return False
         job.update(copy.deepcopy(fields))
-        job.pop("active_call_id", None)
+        if fields.get("state") in ("done", "failed"):
+            job.pop("active_call_id", None)
         return True
 
     # --- projects (from events) ------------------------------------------------------------

@@ -14,8 +14,17 @@ from marshmallow import ValidationError
 from services.common.replies import Refused
 from services.contracts import review_api
 from services.review.store import AssignmentJobRunning, CallNotFound
+from services.review.domain.reviews import STANDING
 from services.review.usecases import assignment, jobs
-from tests.unit.review.test_selection_usecases import NOW, PROVINCE, events, run, store  # noqa: F401 (the fixture)
+from tests.unit.review.test_selection_usecases import (  # noqa: F401 (the fixture)
+    NOW,
+    PROVINCE,
+    as_expert,
+    events,
+    handle,
+    run,
+    store,
+)
 
 DEADLINE = NOW + timedelta(days=7)
 STALE = timedelta(minutes=15)
@@ -74,8 +83,10 @@ def test_a_job_solves_to_done_with_the_assignments_a_run_at_once_gives(store):
 def test_the_progress_goes_through_the_phases_in_order(store):
     _, job = request(store)
     work(store)
-    assert [p["phase"] for p in store.job_progress] == ["reading", "scoring", "solving", "saving"]
+    phases = ["reading", "scoring", "solving", "staging", "saving", "publishing"]
+    assert [p["phase"] for p in store.job_progress] == phases
     assert {"done": 0, "total": 1}.items() <= store.job_progress[2].items()
+    assert store.job_progress[-1] == {"phase": "publishing", "done": 0, "total": 1}
 
 
 def test_a_second_request_while_one_is_queued_is_refused_naming_it(store):
@@ -171,3 +182,130 @@ def test_bad_requests_make_no_job(store):
         request(store)
     assert still_open.value.type == "call-not-closed"
     assert store.job_docs == {}
+
+
+@pytest.fixture
+def small_parts(monkeypatch):
+    """Runs published in parts of two assignments or more (the fixture's experts have about two each)."""
+    monkeypatch.setattr(assignment, "PART_SIZE", 2)
+
+
+def stop_at_part(store, monkeypatch, stop: int):
+    """The replica publishing stops with an error at part `stop` (the database went away)."""
+    publish = store.publish_part
+
+    def publish_part(run_id, part):
+        if part == stop:
+            raise ConnectionError("the database went away")
+        return publish(run_id, part)
+
+    monkeypatch.setattr(store, "publish_part", publish_part)
+    return lambda: monkeypatch.setattr(store, "publish_part", publish)
+
+
+def test_a_run_is_published_in_parts_each_telling_its_experts_once(store, small_parts):
+    _, job = request(store)
+    work(store)
+    parts = events(store, "experts_assigned")
+    assert len(parts) > 1 and [p["part"] for p in parts] == list(range(1, len(parts) + 1))
+    assert {p["parts"] for p in parts} == {len(parts)} and {p["run_id"] for p in parts} == {job_id_run(store, job)}
+    experts_by_part = [{a["expert_id"] for a in p["assignments"]} for p in parts]
+    assert all(not (a & b) for i, a in enumerate(experts_by_part) for b in experts_by_part[i + 1 :])
+    published = [a["assignment_id"] for p in parts for a in p["assignments"]]
+    assert sorted(published) == sorted(a["_id"] for a in store.assignments("call_1")) and len(published) == 8
+    assert all(p["unfilled"] == [] for p in parts[:-1])
+    assert parts[-1]["unfilled"] == store.run(job_id_run(store, job))["unfilled"]
+    assert jobs.get_job(store, job["_id"])["state"] == "done"
+    assert store.staged_docs == {} and store.call("call_1")["publishing_run_id"] is None
+
+
+def job_id_run(store, job):
+    return store.assignment_job(job["_id"])["run_id"]
+
+
+def test_assignments_staged_by_a_replica_that_died_are_never_seen(store):
+    _, job = request(store)
+    store.claim_assignment_job("replica-a", NOW, NOW - STALE)  # it stages a part, then dies
+    store.stage_assignments(
+        [{"_id": "asg_dead", "call_id": "call_1", "run_id": "run_dead", "application_id": "app_1", "part": 1}]
+    )
+    assert store.assignments("call_1") == []
+    assert work(store, "replica-b", at=NOW + timedelta(minutes=20)) == job["_id"]
+    assigned = store.assignments("call_1")
+    assert len(assigned) == 8 and {a["run_id"] for a in assigned} == {job_id_run(store, job)}
+    assert store.staged_docs == {}
+
+
+def test_a_failed_solve_leaves_nothing_staged(store, monkeypatch):
+    _, job = request(store)
+    stage = store.stage_assignments
+
+    def stage_then_fail(assignments):
+        stage(assignments)
+        raise ValueError("a bug after staging")
+
+    monkeypatch.setattr(store, "stage_assignments", stage_then_fail)
+    work(store)
+    assert jobs.get_job(store, job["_id"])["state"] == "failed"
+    assert store.staged_docs == {} and store.assignments("call_1") == []
+    assert not store.call("call_1").get("publishing_run_id")
+
+
+def test_a_job_stopped_while_publishing_is_taken_up_where_it_stopped(store, monkeypatch, small_parts):
+    _, job = request(store)
+    resume = stop_at_part(store, monkeypatch, 2)
+    work(store, "replica-a")
+    stopped = jobs.get_job(store, job["_id"])
+    assert stopped["state"] == "publishing" and stopped["progress"]["phase"] == "publishing"
+    [first] = events(store, "experts_assigned")
+    assert len(store.assignments("call_1")) == len(first["assignments"]) < 8
+    resume()
+    assert work(store, "replica-b", at=NOW + timedelta(seconds=1)) == job["_id"]  # let go of: no stale wait
+    parts = events(store, "experts_assigned")
+    assert [p["part"] for p in parts] == list(range(1, parts[0]["parts"] + 1))  # each part once
+    assert len(store.assignments("call_1")) == 8 and jobs.get_job(store, job["_id"])["state"] == "done"
+
+
+def test_while_a_run_is_published_the_call_takes_no_other_run_or_decline(store, monkeypatch, small_parts):
+    _, job = request(store)
+    resume = stop_at_part(store, monkeypatch, 2)
+    work(store)
+    published = store.assignments("call_1")[0]
+    for attempt in (
+        lambda: run(store),
+        lambda: assignment.decline_assignment(
+            store, assignment.own_assignment(store, as_expert(published), published["_id"]), "有合作关系", "e", NOW
+        ),
+    ):
+        with pytest.raises(Refused) as publishing:
+            attempt()
+        assert (publishing.value.status, publishing.value.type) == (409, "assignments-publishing")
+        assert job_id_run(store, job) in publishing.value.detail
+    resume()
+    work(store, "replica-b", at=NOW + timedelta(seconds=1))
+    assert run(store)["assigned"] == []  # published: the call takes runs again (all its slots are filled)
+
+
+def test_what_left_the_review_while_publishing_is_voided_by_the_last_part(store, monkeypatch, small_parts):
+    _, job = request(store)
+    resume = stop_at_part(store, monkeypatch, 2)
+    work(store)
+    handle(
+        store,
+        "application_withdrawn",
+        {
+            "application_id": "app_1",
+            "call_id": "call_1",
+            "institution_id": "inst_1",
+            "prefecture": "长沙市",
+            "category": "hv-group",
+            "from_state": "in_review",
+            "reason": "撤回",
+        },
+        NOW,
+    )
+    resume()
+    work(store, "replica-b", at=NOW + timedelta(seconds=1))
+    of_app_1 = store.assignments(application_id="app_1")
+    assert len(of_app_1) == 2 and all(a["status"] not in STANDING for a in of_app_1)
+    assert all(a["status"] in STANDING for a in store.assignments("call_1") if a["application_id"] != "app_1")
