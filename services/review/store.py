@@ -369,16 +369,14 @@ class ReviewStore(BaseStore):
         """Forget the call's staged assignments of runs never saved (all but `keep_run_id`'s)."""
         self.db.staged_assignments.delete_many({"call_id": call_id, "run_id": {"$ne": keep_run_id}})
 
-    def first_staged_part(self, run_id: str) -> int | None:
-        """The run's first part not yet published, or None when all are."""
-        doc = self.db.staged_assignments.find_one(
-            {"run_id": run_id}, {"part": 1}, sort=[("part", ASCENDING)], session=self.session
-        )
-        return doc["part"] if doc else None
-
     def publish_part(self, run_id: str, part: int) -> list[dict]:
-        """Move a part of the run's staged assignments to `assignments` (in the caller's
-        transaction); the assignments moved."""
+        """Move a part of the run's staged assignments to `assignments` and count it published
+        in the run (`published_parts`; in the caller's transaction): the assignments moved."""
+        done = self.db.runs.update_one(
+            {"_id": run_id, "published_parts": part - 1}, {"$inc": {"published_parts": 1}}, session=self.session
+        )
+        if not done.matched_count:
+            raise StaleSnapshot(run_id)
         docs = list(
             self.db.staged_assignments.find({"run_id": run_id, "part": part}, session=self.session).sort(
                 "_id", ASCENDING

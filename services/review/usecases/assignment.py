@@ -79,7 +79,7 @@ def run_job(
             return store.save_run(
                 call_id,
                 decision.call["version"],
-                {**decision.run, "parts": len(parts)},
+                {**decision.run, "parts": len(parts), "published_parts": 0},
                 [],
                 decision.moves,
                 {"review_deadline": decision.deadline, "publishing_run_id": run_id},
@@ -95,18 +95,17 @@ def run_job(
 
 
 def publish_next_part(store: ReviewStore, run_id: str, progress: Callable[[int], None], by: str, now: datetime) -> bool:
-    """Publish the run's first part still staged, in one transaction: its assignments, and
+    """Publish the run's first part not yet published, in one transaction: its assignments, and
     `experts_assigned` for them (the last part's with the run's unfilled slots). The last part
     ends the publishing: the call is free for runs again, and what a rule excluded meanwhile
     is voided (`void_excluded`, held back while publishing). `progress(part)` is told within
     the transaction (it raises ClaimLost when the job is no longer held). False when the run
     was published already."""
-    run = store.run(run_id)
-    call_id = run["call_id"]
 
     def work() -> bool:
-        part = store.first_staged_part(run_id)
-        if part is None:
+        run = store.run(run_id)
+        call_id, part = run["call_id"], run["published_parts"] + 1
+        if part > run["parts"]:
             return False
         progress(part)
         published = store.publish_part(run_id, part)
@@ -151,7 +150,7 @@ def _solve(
     decided again when the call moves meanwhile."""
     for _ in range(SOLVE_ATTEMPTS):
         decision = _decide(store, call_id, by, now, deadline, decline)
-        run = {**decision.run, "parts": 1}
+        run = {**decision.run, "parts": 1, "published_parts": 1}
         events = [
             *decision.events,
             ("experts_assigned", call_id, _assigned_data(call_id, decision.new, decision.unfilled, run, 1)),

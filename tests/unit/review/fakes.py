@@ -245,10 +245,11 @@ class FakeReviewStore(InMemoryUnitOfWork):
             k: a for k, a in self.staged_docs.items() if a["call_id"] != call_id or a["run_id"] == keep_run_id
         }
 
-    def first_staged_part(self, run_id: str) -> int | None:
-        return min((a["part"] for a in self.staged_docs.values() if a["run_id"] == run_id), default=None)
-
     def publish_part(self, run_id: str, part: int) -> list[dict]:
+        run = self.run_docs[run_id]
+        if run["published_parts"] != part - 1:
+            raise StaleSnapshot(run_id)
+        run["published_parts"] = part
         moved = [
             self.staged_docs.pop(k)
             for k, a in sorted(self.staged_docs.items())
