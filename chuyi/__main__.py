@@ -2,7 +2,7 @@
 
 up | down | logs        the local stack (see chuyi/stack.py)
 demo [--seed N ...]     a whole selection round through the public API of the running stack
-serve NAME              run one service (applications, review, funding, notify, or module:Class)
+serve NAME              run one service (applications, review, funding, notify, review-jobs, or module:Class)
 dead-letters list|replay QUEUE [--id ID ...]
 backup DIR | restore DIR   every service's database, checksummed (chuyi/backup.py)
 audit verify            every service's audit chains and checkpoints (services/common/audit.py)

@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
-from services.common.config import SERVICES
+from services.common.config import RUNNABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 VAR = ROOT / "var"
@@ -174,8 +174,13 @@ def up() -> int:
     mongo_uri, mongo_line = ensure_mongo()
     lines.append(mongo_line)
     # A developer's machine: the published development secrets are allowed unless real ones are set.
-    env = {"AMQP_URI": amqp_uri, "MONGO_URI": mongo_uri, "CHUYI_ENV": os.environ.get("CHUYI_ENV", "development")}
-    for offset, name in enumerate(SERVICES):
+    env = {
+        "AMQP_URI": amqp_uri,
+        "MONGO_URI": mongo_uri,
+        "CHUYI_ENV": os.environ.get("CHUYI_ENV", "development"),
+        "ASSIGN_JOBS": "off",  # as deployed: review-jobs runs the assignment jobs
+    }
+    for offset, name in enumerate(RUNNABLE):
         ops_port = FIRST_OPS_PORT + offset
         if not _alive(name):
             (LOG / f"{name}.log").unlink(missing_ok=True)
@@ -215,7 +220,7 @@ def _http_ok(url: str) -> bool:
 
 
 def down() -> int:
-    names = ["gateway", *SERVICES, "mongo", "rabbitmq"]
+    names = ["gateway", *RUNNABLE, "mongo", "rabbitmq"]
     for name in names:
         record = _alive(name)
         if record:

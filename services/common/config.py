@@ -14,6 +14,8 @@ SERVICES = {
     "funding": "services.funding.service:FundingService",
     "notify": "services.notify.service:NotifyService",
 }
+#: What `python -m chuyi serve NAME` runs: the services, and processes that work for one of them.
+RUNNABLE = {**SERVICES, "review-jobs": "services.review.service:AssignmentJobRunner"}
 
 
 # Only where this is "development" may a secret fall back to its published development value.

@@ -37,10 +37,13 @@ log = logging.getLogger(__name__)
 
 class MongoStore(StoreProvider):
     """Gives each worker a fresh `store_cls` on the service's own database (indexes
-    ensured at start), and runs the service's outbox relay while the service runs."""
+    ensured at start), and runs the service's outbox relay while the service runs.
+    `owner`: the service whose database and outbox these are, for a process that works
+    for another (review's assignment job runner); default: the container's service."""
 
-    def __init__(self, store_cls: type[BaseStore]) -> None:
+    def __init__(self, store_cls: type[BaseStore], owner: str | None = None) -> None:
         self.store_cls = store_cls
+        self.owner = owner
 
     def setup(self) -> None:
         self.settings = Settings.for_container(self.container)
@@ -52,9 +55,10 @@ class MongoStore(StoreProvider):
             serverSelectionTimeoutMS=self.settings.mongo_wait_ms,
             heartbeatFrequencyMS=1000,
         )
-        self.db = self.client[self.settings.database_name(self.container.service_name)]
+        self.service = self.owner or self.container.service_name
+        self.db = self.client[self.settings.database_name(self.service)]
         self.store_cls.ensure_indexes(self.db)
-        self.relay = OutboxRelay(self.db, self.container.service_name, self.settings)
+        self.relay = OutboxRelay(self.db, self.service, self.settings)
         self.sealing_stopped = threading.Event()
         logging.getLogger("nameko.containers").addFilter(QUIET_DURING_OUTAGE)
 
@@ -66,7 +70,7 @@ class MongoStore(StoreProvider):
         """Every AUDIT_CHECKPOINT_S, one replica checkpoints the audit chain heads that moved."""
         holder = self.settings.relay_holder or f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
         lease = Lease(self.db, "audit-checkpoint", holder, self.settings.audit_checkpoint_s * 2)
-        store = self.store_cls(self.db, self.container.service_name)
+        store = self.store_cls(self.db, self.service)
         while not self.sealing_stopped.wait(self.settings.audit_checkpoint_s):
             try:
                 if lease.acquire():
@@ -87,7 +91,7 @@ class MongoStore(StoreProvider):
         self.client.close()
 
     def get_dependency(self, worker_ctx: Any) -> BaseStore:
-        return self.store_cls(self.db, self.container.service_name, on_events_staged=self.relay.wake)
+        return self.store_cls(self.db, self.service, on_events_staged=self.relay.wake)
 
     def ping(self) -> None:
         self.client.admin.command("ping")

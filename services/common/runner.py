@@ -12,13 +12,13 @@ from typing import Any
 import eventlet
 from nameko.runners import ServiceRunner
 
-from .config import SERVICES, Settings
+from .config import RUNNABLE, Settings
 from .identity import person_key_secret
 from .observability import configure_logging
 
 
 def load_service(target: str) -> Any:  # a nameko service class
-    module_name, _, class_name = SERVICES.get(target, target).partition(":")
+    module_name, _, class_name = RUNNABLE.get(target, target).partition(":")
     return getattr(importlib.import_module(module_name), class_name)
 
 

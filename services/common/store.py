@@ -21,7 +21,13 @@ from typing import Any, Callable, TypeVar
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError, PyMongoError, ServerSelectionTimeoutError
+from pymongo.errors import (
+    CollectionInvalid,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
 from pymongo.read_concern import ReadConcern
 from pymongo.client_session import ClientSession
 from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
@@ -63,6 +69,7 @@ MAX_COMMIT_MS = 2000
 CLAIM_STALE_S = TRANSACTION_BUDGET_S + MAX_COMMIT_MS / 1000 + 1
 _RETRY_PAUSE_S = 0.01
 _RETRY_PAUSE_CAP_S = 0.25
+NAMESPACE_EXISTS = 48  # the server's code for a collection created meanwhile
 
 
 def _backoff(attempt: int) -> None:
@@ -131,10 +138,18 @@ class BaseStore:
 
     @classmethod
     def ensure_indexes(cls, db: MongoDatabase) -> None:
+        """Create the collections and their indexes; several replicas (or a service and its
+        job runner) may do it at once: a collection another has just created is left be."""
         existing = set(db.list_collection_names())
         for name, models in {**KERNEL_INDEXES, **cls.indexes}.items():
             if name not in existing:
-                db.create_collection(name)  # transactions cannot create collections on older servers
+                try:
+                    db.create_collection(name)  # transactions cannot create collections on older servers
+                except CollectionInvalid:  # created by another since the list
+                    pass
+                except OperationFailure as exc:
+                    if exc.code != NAMESPACE_EXISTS:
+                        raise
             if models:
                 db[name].create_indexes(models)
 

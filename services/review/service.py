@@ -50,6 +50,9 @@ ASSIGN_INLINE_MAX_APPLICATIONS = int(os.environ.get("ASSIGN_INLINE_MAX_APPLICATI
 # takes the job over.
 ASSIGN_JOB_POLL_S = float(os.environ.get("ASSIGN_JOB_POLL_S", "2"))
 ASSIGN_JOB_STALE_S = float(os.environ.get("ASSIGN_JOB_STALE_S", "900"))
+# "off": this service's replicas leave assignment jobs to the job runner (`AssignmentJobRunner`),
+# a deployment of its own sized for a national solve (gigabytes, minutes of a core).
+ASSIGN_JOBS = os.environ.get("ASSIGN_JOBS", "on")
 JOB_HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 # Every entrypoint answers by the reply contract, the domain's refusals as problems; a state
 # machine's refusal is explained by its guide (domain/guides.py).
@@ -127,12 +130,12 @@ class ReviewService(ChuyiService):
 
     @timer(interval=ASSIGN_JOB_POLL_S)
     def run_assignment_jobs(self):
-        """Claim and run one assignment job, if any is waiting (`jobs.run_next_job`).
-
-        The solve runs in a native thread (`services.common.compute.off_the_loop`), so this
-        replica goes on answering requests and events meanwhile; the progress writes are the
-        claim's heartbeat."""
-        jobs.run_next_job(self.store, JOB_HOLDER, utcnow, timedelta(seconds=ASSIGN_JOB_STALE_S))
+        """Claim and run one assignment job, if any is waiting, unless ASSIGN_JOBS is off (the
+        job runner's deployment runs them). The solve runs in a native thread
+        (`services.common.compute.off_the_loop`), so this replica goes on answering requests
+        and events meanwhile."""
+        if ASSIGN_JOBS != "off":
+            _run_next_job(self.store)
 
     @rpc
     @answering
@@ -389,3 +392,22 @@ class ReviewService(ChuyiService):
         candidates.application_withdrawn(
             self.store, APPLICATION_EVENTS["application_withdrawn"].load(event.data), utcnow()
         )
+
+
+def _run_next_job(store: ReviewStore) -> None:
+    """Claim and run one assignment job (`jobs.run_next_job`); its progress writes are the claim's heartbeat."""
+    jobs.run_next_job(store, JOB_HOLDER, utcnow, timedelta(seconds=ASSIGN_JOB_STALE_S))
+
+
+class AssignmentJobRunner(ChuyiService):
+    """Review's assignment jobs, and nothing else: `python -m chuyi serve review-jobs`. A
+    deployment of its own, with the memory and CPU of a national solve, while the review
+    service's replicas (ASSIGN_JOBS=off) keep answering requests within their small limits.
+    It works on review's database and relays review's outbox."""
+
+    name = "review_jobs"
+    store = MongoStore(ReviewStore, owner="review")
+
+    @timer(interval=ASSIGN_JOB_POLL_S)
+    def run_assignment_jobs(self):
+        _run_next_job(self.store)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from services.common.config import SERVICES
+from services.common.config import RUNNABLE, SERVICES
 from services.gateway.auth import mint_token
 from tests.support.servers import REPO, ServiceProcess, free_port, stop_all, wait_until
 
@@ -20,7 +20,7 @@ JWT_SECRET = "test-secret-" + uuid.uuid4().hex
 
 
 class Stack:
-    def __init__(self, mongo_uri: str, amqp_uri: str, log_dir: Path, services=tuple(SERVICES), **env):
+    def __init__(self, mongo_uri: str, amqp_uri: str, log_dir: Path, services=tuple(RUNNABLE), **env):
         self.mongo_uri, self.amqp_uri = mongo_uri, amqp_uri
         self.stopped = False
         self.prefix = f"s{uuid.uuid4().hex[:8]}_"
@@ -36,6 +36,8 @@ class Stack:
             "REPORT_REMINDER_CHECK_S": "1",  # annual report reminders go out within a second
             "RECTIFY_CHECK_S": "1",  # and passed rectification deadlines are told of
             "ASSIGN_JOB_POLL_S": "0.2",  # assignment jobs are claimed within a fraction of a second
+            # as deployed: with the job runner, review's own replicas leave the jobs to it
+            "ASSIGN_JOBS": "off" if "review-jobs" in services else "on",
             "SERVICE_HTTP_ADDRESS": f"127.0.0.1:{materials_port}",
             "APPLICATIONS_HTTP_URL": f"http://127.0.0.1:{materials_port}",
             # small, so tests reach the limits quickly
@@ -79,7 +81,7 @@ class Stack:
                 "GATEWAY_RATE_LIMIT_PER_S": "0",
                 "GATEWAY_ANONYMOUS_RATE_LIMIT_PER_S": "0",
                 "GATEWAY_METRICS_BIND": f"127.0.0.1:{free_port()}",
-                "GATEWAY_READY_SERVICES": ",".join(services),
+                "GATEWAY_READY_SERVICES": ",".join(s for s in services if s in SERVICES),
             },
         )
         wait_until(lambda: self._ready(), timeout=60, what="the gateway to be ready")

@@ -309,3 +309,24 @@ def test_what_left_the_review_while_publishing_is_voided_by_the_last_part(store,
     of_app_1 = store.assignments(application_id="app_1")
     assert len(of_app_1) == 2 and all(a["status"] not in STANDING for a in of_app_1)
     assert all(a["status"] in STANDING for a in store.assignments("call_1") if a["application_id"] != "app_1")
+
+
+def test_with_assign_jobs_off_review_leaves_the_job_to_the_job_runner(store, monkeypatch):
+    from nameko.testing.services import worker_factory
+
+    from services.common.clock import utcnow
+    from services.review import service
+
+    _, job = request(store, deadline=utcnow() + timedelta(days=7))  # the service's timer runs on the real clock
+    monkeypatch.setattr(service, "ASSIGN_JOBS", "off")
+    worker_factory(service.ReviewService, store=store).run_assignment_jobs()
+    assert jobs.get_job(store, job["_id"])["state"] == "queued"
+    worker_factory(service.AssignmentJobRunner, store=store).run_assignment_jobs()
+    assert jobs.get_job(store, job["_id"])["state"] == "done" and len(store.assignments("call_1")) == 8
+
+
+def test_the_job_runner_works_on_reviews_database_and_outbox():
+    from services.common.providers import MongoStore
+    from services.review.service import AssignmentJobRunner
+
+    assert isinstance(AssignmentJobRunner.store, MongoStore) and AssignmentJobRunner.store.owner == "review"
