@@ -134,9 +134,12 @@ def test_an_invalid_message_goes_straight_to_the_dead_letters(platform):
     assert dead_queue_name("consumer.producer") == "consumer.producer.dead"
 
 
-def test_a_request_is_answered_while_events_hold_every_worker_they_may_take(platform):
+@pytest.mark.parametrize("batch", ["1", "2"], ids=["each-event-alone", "group-commit"])
+def test_a_request_is_answered_while_events_hold_every_worker_they_may_take(platform, batch):
     platform.db("consumer").switches.insert_one({"_id": "held"})
-    platform.start(CONSUMER, EVENT_BATCH="1", SERVICE_MAX_WORKERS="4")  # events may take 2 of the 4 workers
+    # Events may take 2 of the 4 workers; batches of at most 2 make 12 events at least 6 batches, so
+    # that without the events' share the batches waiting for a worker would queue ahead of the request.
+    platform.start(CONSUMER, EVENT_BATCH=batch, SERVICE_MAX_WORKERS="4")
     for n in range(12):
         publish(platform.amqp_uri, "held", f"held-{n}", 1, {"n": n})
     wait_until(lambda: platform.db("consumer").begun.count_documents({}) >= 2, what="two events at work")
