@@ -102,10 +102,6 @@ def inbox(stack, client, **params) -> list[dict]:
     while True:
         query = {**params, "limit": 100, **({"cursor": cursor} if cursor else {})}
         answer = client.get(stack.url("/v1/inbox"), params=query, timeout=30)
-        if (
-            answer.status_code == 504
-        ):  # a read may be asked again (a loaded machine's slow answer is not the point here)
-            answer = client.get(stack.url("/v1/inbox"), params=query, timeout=30)
         assert answer.status_code == 200, answer.text
         page = answer.json()
         items += page["items"]
