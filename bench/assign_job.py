@@ -123,6 +123,7 @@ def run_job(store: ReviewStore) -> dict:
     def progress(job_id, holder, written, at):
         if not phases or phases[-1][0] != written["phase"]:
             phases.append((written["phase"], time.perf_counter()))
+            print(f"{phases[-1][1] - started:8.1f} s  {written['phase']:<10} peak {peak_mb():7.0f} MB", file=sys.stderr)
         return write_progress(job_id, holder, written, at)
 
     def timed_part(*args, **kwargs):
@@ -149,6 +150,10 @@ def run_job(store: ReviewStore) -> dict:
         "longest_part_seconds": round(max(parts), 2),
         "run_id": done["run_id"],
     }
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def raw_writes(client: MongoClient, docs: list[dict]) -> float:
@@ -205,7 +210,7 @@ def main() -> None:
                 "writing_seconds": round(writing, 2),
                 "raw_write_seconds": round(raw_s, 2),
                 "ratio": round(writing / raw_s, 2) if raw_s else None,
-                "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                "peak_mb": round(peak_mb(), 1),
                 "applications": args.apps,
                 "experts": args.experts,
                 "k": args.k,

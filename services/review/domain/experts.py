@@ -21,7 +21,7 @@ from typing import Any
 from services.common.bilingual import Bilingual
 from services.common.tabular import RowValidator, Table, TableImport, Unique, read_table
 from services.common.vocabulary import INDUSTRY_FIELDS
-from services.review.domain.assignment import Application, AssignmentPolicy, Expert, check_assignment
+from services.review.domain.assignment import Application, AssignedPair, AssignmentPolicy, Expert, check_assignment
 from services.review.domain.reviews import STANDING
 
 #: Accepted headers for each field (English ones match case-insensitively); the first is the one to show.
@@ -171,14 +171,14 @@ def pairs_to_void(
     return void
 
 
-def publication_parts(assignments: Iterable[Mapping[str, Any]], size: int) -> list[list[Mapping[str, Any]]]:
-    """A large run's assignments in the parts it is published in (one transaction and one
-    `experts_assigned` event each): by expert, each expert's whole in one part, so that an
-    expert is told once; a part closes once it holds `size` or more."""
-    by_expert: dict[str, list[Mapping[str, Any]]] = {}
-    for assignment in assignments:
-        by_expert.setdefault(assignment["expert_id"], []).append(assignment)
-    parts: list[list[Mapping[str, Any]]] = [[]]
+def publication_parts(pairs: Iterable[AssignedPair], size: int) -> list[list[AssignedPair]]:
+    """A large run's new assignments in the parts it is published in (one transaction and
+    one `experts_assigned` event each): by expert, each expert's whole in one part, so that
+    an expert is told once; a part closes once it holds `size` or more."""
+    by_expert: dict[str, list[AssignedPair]] = {}
+    for pair in pairs:
+        by_expert.setdefault(pair.expert_id, []).append(pair)
+    parts: list[list[AssignedPair]] = [[]]
     for expert_id in sorted(by_expert):
         if len(parts[-1]) >= size:
             parts.append([])

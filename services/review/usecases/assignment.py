@@ -6,7 +6,7 @@ rules are the domain's (`domain/experts.py`, `domain/flow.py`, `domain/reviews.p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import NamedTuple
@@ -23,6 +23,7 @@ from services.review.domain.experts import (
     publication_parts,
     review_application,
 )
+from services.review.domain.assignment import AssignedPair
 from services.review.domain.flow import Progress, assign
 from services.review.domain.reviews import ASSIGNMENT, STANDING, ReviewClosed, review_open, rfc3339
 from services.review.store import AssignmentNotFound, ReviewStore, StaleSnapshot, new_id
@@ -68,9 +69,9 @@ def run_job(
     for _ in range(SOLVE_ATTEMPTS):
         decision = _decide(store, call_id, by, now, deadline, None, progress)
         run_id = decision.run["_id"]
-        parts = publication_parts(decision.new, PART_SIZE)
-        for number, part in enumerate(parts, 1):
-            store.stage_assignments([{**a, "part": number} for a in part])
+        parts = publication_parts(decision.pairs, PART_SIZE)
+        for number, part in enumerate(parts, 1):  # made part by part: a national run's records take gigabytes
+            store.stage_assignments([{**a, "part": number} for a in decision.records(part)])
             progress("staging", number, len(parts))
         progress("saving", None, None)
 
@@ -150,17 +151,18 @@ def _solve(
     decided again when the call moves meanwhile."""
     for _ in range(SOLVE_ATTEMPTS):
         decision = _decide(store, call_id, by, now, deadline, decline)
+        new = decision.records(decision.pairs)
         run = {**decision.run, "parts": 1, "published_parts": 1}
         events = [
             *decision.events,
-            ("experts_assigned", call_id, _assigned_data(call_id, decision.new, decision.unfilled, run, 1)),
+            ("experts_assigned", call_id, _assigned_data(call_id, new, decision.unfilled, run, 1)),
         ]
         try:
             saved = store.save_run(
                 call_id,
                 decision.call["version"],
                 run,
-                decision.new,
+                new,
                 decision.moves,
                 {"review_deadline": decision.deadline},
                 decision.history,
@@ -168,7 +170,7 @@ def _solve(
             )
         except StaleSnapshot:
             continue
-        return {**saved, "assigned": decision.new}
+        return {**saved, "assigned": new}
     raise _kept_changing()
 
 
@@ -178,7 +180,8 @@ class _Decision(NamedTuple):
     call: dict
     deadline: datetime
     run: dict
-    new: list[dict]
+    pairs: list[AssignedPair]
+    records: Callable[[Sequence[AssignedPair]], list[dict]]  # the new assignments of pairs, as stored
     unfilled: list[dict]
     moves: list[tuple]
     history: list[dict]
@@ -227,13 +230,13 @@ def _decide(
         progress,
     )
     run_id = new_id("run")
-    new = _new_assignments(result.pairs, call_id, run_id, candidates, experts, deadline, by, now)
+    records = _assignment_records(call_id, run_id, candidates, experts, deadline, by, now)
     run = _run_record(
         run_id,
         call,
         "replacement" if decline else "run",
         deadline,
-        new,
+        len(result.pairs),
         result,
         moves,
         len(fixed),
@@ -250,11 +253,11 @@ def _decide(
             "actor": by,
             "at": now,
             "reason": decline[1] if decline else None,
-            "assigned": len(new),
+            "assigned": len(result.pairs),
             "unfilled": len(result.unfilled),
         }
     ]
-    return _Decision(call, deadline, run, new, run["unfilled"], moves, history, events)
+    return _Decision(call, deadline, run, result.pairs, records, run["unfilled"], moves, history, events)
 
 
 def void_excluded(store: ReviewStore, call_id: str, by: str, now: datetime) -> None:
@@ -407,47 +410,59 @@ def _current(records: list[dict], assignment_id: str) -> dict:
     return next(r for r in records if r["_id"] == assignment_id)
 
 
-def _new_assignments(pairs, call_id, run_id, candidates, experts, deadline, by, now) -> list[dict]:
-    apps = {c["_id"]: c for c in candidates}
+def _assignment_records(call_id, run_id, candidates, experts, deadline, by, now):
+    """What makes the new assignments' records of pairs, as stored."""
+    apps = {c["_id"]: (c["title"], c["institution_name"]) for c in candidates}
     names = {e["_id"]: e["name"] for e in experts}
-    return [
-        {
-            "_id": new_id("asg"),
-            "call_id": call_id,
-            "run_id": run_id,
-            "application_id": pair.application_id,
-            "application_title": apps[pair.application_id]["title"],
-            "institution_name": apps[pair.application_id]["institution_name"],
-            "expert_id": pair.expert_id,
-            "expert_name": names[pair.expert_id],
-            "status": "assigned",
-            "affinity": pair.affinity,
-            "review_deadline": deadline,
-            "assigned_at": now,
-            "reason": None,
-            # Every audit entry has a from-state (AuditEntryOut); a record's first starts from "new", as objections' do.
-            "history": [
-                {"event": "assign", "from_state": "new", "to_state": "assigned", "actor": by, "at": now, "reason": None}
-            ],
-        }
-        for pair in pairs
-    ]
+
+    def records(pairs: Sequence[AssignedPair]) -> list[dict]:
+        return [
+            {
+                "_id": new_id("asg"),
+                "call_id": call_id,
+                "run_id": run_id,
+                "application_id": pair.application_id,
+                "application_title": apps[pair.application_id][0],
+                "institution_name": apps[pair.application_id][1],
+                "expert_id": pair.expert_id,
+                "expert_name": names[pair.expert_id],
+                "status": "assigned",
+                "affinity": pair.affinity,
+                "review_deadline": deadline,
+                "assigned_at": now,
+                "reason": None,
+                # Every audit entry has a from-state (AuditEntryOut); a record's first starts from "new", as objections' do.
+                "history": [
+                    {
+                        "event": "assign",
+                        "from_state": "new",
+                        "to_state": "assigned",
+                        "actor": by,
+                        "at": now,
+                        "reason": None,
+                    }
+                ],
+            }
+            for pair in pairs
+        ]
+
+    return records
 
 
-def _run_record(run_id, call, kind, deadline, new, result, moves, standing, n_apps, by, now) -> dict:
+def _run_record(run_id, call, kind, deadline, assigned, result, moves, standing, n_apps, by, now) -> dict:
     k = call["review_plan"]["reviewers_per_application"]
-    slots, filled = k * n_apps, standing + len(new)
+    slots, filled = k * n_apps, standing + assigned
     return {
         "_id": run_id,
         "call_id": call["_id"],
         "kind": kind,
         "review_deadline": deadline,
-        "assigned_count": len(new),
+        "assigned_count": assigned,
         "unfilled": [u._asdict() for u in result.unfilled],
         "voided": [{"assignment_id": m[0], "reason": m[4]["reason"]} for m in moves if m[2] == "void"],
         "quality": {
             "total_affinity": result.total_affinity,
-            "mean_affinity": result.total_affinity / len(new) if new else None,
+            "mean_affinity": result.total_affinity / assigned if assigned else None,
             "slots": slots,
             "filled": filled,
             "coverage": filled / slots if slots else 1.0,
