@@ -33,6 +33,8 @@ SOLVE_ATTEMPTS = 5
 #: A job's run is published in parts of about this many assignments (`publication_parts`):
 #: a transaction each, well within MongoDB's limits on a transaction's time and size.
 PART_SIZE = 5_000
+#: Assignments a rule excludes are voided in transactions of this many, outside an event's.
+VOID_CHUNK = 1_000
 
 
 def run_assignment(store: ReviewStore, call_id: str, deadline: datetime | None, by: str, now: datetime) -> dict:
@@ -95,11 +97,11 @@ def run_job(
     raise _kept_changing()
 
 
-def publish_next_part(store: ReviewStore, run_id: str, progress: Callable[[int], None], by: str, now: datetime) -> bool:
+def publish_next_part(store: ReviewStore, run_id: str, progress: Callable[[int], None]) -> bool:
     """Publish the run's first part not yet published, in one transaction: its assignments, and
     `experts_assigned` for them (the last part's with the run's unfilled slots). The last part
-    ends the publishing: the call is free for runs again, and what a rule excluded meanwhile
-    is voided (`void_excluded`, held back while publishing). `progress(part)` is told within
+    ends the publishing: the call is free for runs again (and `void_excluded`, held back while
+    publishing, is for the job to call). `progress(part)` is told within
     the transaction (it raises ClaimLost when the job is no longer held). False when the run
     was published already."""
 
@@ -115,7 +117,6 @@ def publish_next_part(store: ReviewStore, run_id: str, progress: Callable[[int],
         store.emit("experts_assigned", call_id, _assigned_data(call_id, published, unfilled, run, part))
         if last:
             store.update_call(call_id, {"publishing_run_id": None})
-            void_excluded(store, call_id, by, now)
         return True
 
     return store.atomic(work)
@@ -261,18 +262,19 @@ def _decide(
 
 
 def void_excluded(store: ReviewStore, call_id: str, by: str, now: datetime) -> None:
-    """Void standing assignments a rule now excludes (an expert's institution has applied since)."""
+    """Void standing assignments a rule now excludes (an expert's institution has applied
+    since, the application left): in the caller's transaction, or, outside one (after a job
+    has published its run: a national call's records), in transactions of VOID_CHUNK moves."""
     call = store.known_call(call_id)
     if not call or "category" not in call or call["stage"] != "reviewing" or call.get("publishing_run_id"):
-        return  # while a run is published, its last part voids
+        return  # while a run is published: its job voids once it is
     records = store.assignments(call_id)
     if not records:
         return
     policy, applications, pool, applied = _assignment_inputs(call, store.candidates(call_id), store.experts())
-    for assignment_id, from_status, to, entry, fields in _void_moves(
-        applications, pool, policy, records, applied, by, now
-    ):
-        store.move_assignment(assignment_id, from_status, to, entry, fields)
+    moves = _void_moves(applications, pool, policy, records, applied, by, now)
+    for at in range(0, len(moves), VOID_CHUNK):
+        store.atomic(lambda chunk=moves[at : at + VOID_CHUNK]: [store.move_assignment(*move) for move in chunk])
 
 
 # ---------------------------------------------------------------- helpers (no I/O)

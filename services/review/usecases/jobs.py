@@ -149,8 +149,9 @@ def _solve(store: ReviewStore, job: dict, holder: str, clock: Callable[[], datet
 
 
 def _publish(store: ReviewStore, job_id: str, holder: str, run_id: str, clock: Callable[[], datetime], by: str) -> None:
-    """Publish the job's run part by part, then end the job done. An error here leaves the
-    job publishing (its run is saved), released to be taken up again."""
+    """Publish the job's run part by part, void what a rule excluded meanwhile, then end the
+    job done. An error here leaves the job publishing (its run is saved), released to be
+    taken up again."""
     parts = store.run(run_id)["parts"]
 
     def progress(part: int) -> None:
@@ -159,8 +160,9 @@ def _publish(store: ReviewStore, job_id: str, holder: str, run_id: str, clock: C
         ):
             raise ClaimLost(job_id)
 
-    while assignment.publish_next_part(store, run_id, progress, by, clock()):
+    while assignment.publish_next_part(store, run_id, progress):
         pass
+    assignment.void_excluded(store, store.run(run_id)["call_id"], by, clock())  # what left while it was published
     store.update_assignment_job(
         job_id, holder, {"state": "done", "finished_at": clock(), "progress": {"phase": "done"}}
     )

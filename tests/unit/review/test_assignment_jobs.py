@@ -286,7 +286,7 @@ def test_while_a_run_is_published_the_call_takes_no_other_run_or_decline(store, 
     assert run(store)["assigned"] == []  # published: the call takes runs again (all its slots are filled)
 
 
-def test_what_left_the_review_while_publishing_is_voided_by_the_last_part(store, monkeypatch, small_parts):
+def test_what_left_the_review_while_publishing_is_voided_once_the_run_is_published(store, monkeypatch, small_parts):
     _, job = request(store)
     resume = stop_at_part(store, monkeypatch, 2)
     work(store)
