@@ -21,9 +21,9 @@ from tests.unit.review.test_selection_usecases import (  # noqa: F401 (the fixtu
     PROVINCE,
     as_expert,
     events,
-    handle,
     run,
     store,
+    withdraw_app_1,
 )
 
 DEADLINE = NOW + timedelta(days=7)
@@ -290,20 +290,7 @@ def test_what_left_the_review_while_publishing_is_voided_once_the_run_is_publish
     _, job = request(store)
     resume = stop_at_part(store, monkeypatch, 2)
     work(store)
-    handle(
-        store,
-        "application_withdrawn",
-        {
-            "application_id": "app_1",
-            "call_id": "call_1",
-            "institution_id": "inst_1",
-            "prefecture": "长沙市",
-            "category": "hv-group",
-            "from_state": "in_review",
-            "reason": "撤回",
-        },
-        NOW,
-    )
+    withdraw_app_1(store, "in_review", "撤回", NOW)
     resume()
     work(store, "replica-b", at=NOW + timedelta(seconds=1))
     of_app_1 = store.assignments(application_id="app_1")

@@ -41,6 +41,20 @@ def handle(store, name, data, *args):
     store.atomic(lambda: getattr(candidates, name)(store, APPLICATION_EVENTS[name].load(data), *args))
 
 
+def withdraw_app_1(store, from_state, reason, at):
+    """app_1 (of inst_1, 长沙市) withdrawn by its institution, as applications announces it."""
+    data = {
+        "application_id": "app_1",
+        "call_id": "call_1",
+        "institution_id": "inst_1",
+        "prefecture": "长沙市",
+        "category": "hv-group",
+        "from_state": from_state,
+        "reason": reason,
+    }
+    handle(store, "application_withdrawn", data, at)
+
+
 def eligible(s, call_id, app, institution, prefecture, fields, keywords, team_key):
     """An application of `institution` found eligible, as applications announces it to review."""
     handle(
@@ -324,20 +338,7 @@ def test_finalization_tells_funding_the_selected_and_the_reserve(store):
 
 def test_an_application_withdrawn_after_the_ranking_leaves_the_cut(store):
     published(store)
-    handle(
-        store,
-        "application_withdrawn",
-        {
-            "application_id": "app_1",
-            "call_id": "call_1",
-            "institution_id": "inst_1",
-            "prefecture": "长沙市",
-            "category": "hv-group",
-            "from_state": "selected",
-            "reason": None,
-        },
-        NOW + timedelta(hours=4),
-    )
+    withdraw_app_1(store, "selected", None, NOW + timedelta(hours=4))
     assert store.call("call_1")["left"] == ["app_1"]
     assert all(a["status"] == "void" for a in store.assignments(application_id="app_1"))
     notice = selection.get_notice(store, "call_1", NOW + timedelta(hours=5))
