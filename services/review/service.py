@@ -51,7 +51,7 @@ ASSIGN_INLINE_MAX_APPLICATIONS = int(os.environ.get("ASSIGN_INLINE_MAX_APPLICATI
 ASSIGN_JOB_POLL_S = float(os.environ.get("ASSIGN_JOB_POLL_S", "2"))
 ASSIGN_JOB_STALE_S = float(os.environ.get("ASSIGN_JOB_STALE_S", "900"))
 # "off": this service's replicas leave assignment jobs to the job runner (`AssignmentJobRunner`),
-# a deployment of its own sized for a national solve (up to 17.8 GB measured, minutes of a core).
+# a deployment of its own sized for a national solve (gigabytes, minutes of a core).
 ASSIGN_JOBS = os.environ.get("ASSIGN_JOBS", "on")
 JOB_HOLDER = f"{socket.gethostname()}:{os.getpid()}"
 # Every entrypoint answers by the reply contract, the domain's refusals as problems; a state

@@ -26,7 +26,8 @@ every pair is not (160 M arcs at provincial scale). So, in one pass over all pai
    every pool pair with them and add those that would lower the cost (PRICING_ROUNDS
    rounds); then solve the flow, load spread included, over the candidates so grown;
 4. an application still short gets all its eligible experts and the flow is solved
-   again, so a shortfall is never an artefact of the sparsification.
+   again, so a shortfall is never an artefact of the sparsification (after a solve in
+   parts: first its POOL_PER_TOP_N · top_n best experts with cap left, `_fill_short`).
 
 `top_n=None` skips all that and solves over every eligible pair (the dense problem).
 `bench/assign.py` measures the loss against the exact optimum over all pairs, certified
@@ -658,21 +659,43 @@ class AssignmentProblem:
         return _Pairs(app, expert, np.ones(len(app), bool), self.points(app, expert), seen)
 
     def _fill_short(self, solution: _Pairs, missing: np.ndarray) -> _Pairs:
-        """After a decomposed solve: the applications left short get all their eligible
-        experts with cap left, every other pair standing."""
-        short = np.flatnonzero(missing > 0)
-        app, expert = self.all_pairs(short)
+        """After a decomposed solve: the applications left short get their best eligible experts
+        with cap left (`_best_pairs`, POOL_PER_TOP_N · top_n each), every other pair standing;
+        those still short then get all their eligible experts with cap left. Offering every
+        expert at once was 71 M arcs and 17 GB in a national call of one category."""
         load = self.load + np.bincount(solution.expert, minlength=len(self.experts))
         held = np.unique(solution.app * self.n_institutions + self.institution[solution.expert])
-        fresh = ~np.isin(app * self.n_institutions + self.institution[expert], held)
         available = np.array([e.available for e in self.experts], bool)
         state = _State(np.maximum(missing, 0), np.where(available, np.maximum(self.cap - load, 0), 0), load)
-        extra = self.flow(app[fresh], expert[fresh], state=state)
+        top_n = self.policy.top_n
+        assert top_n is not None  # a decomposed call is a sparse one
+        app, expert = self._best_pairs(np.flatnonzero(missing > 0), state.free, POOL_PER_TOP_N * top_n)
+        fresh = ~np.isin(app * self.n_institutions + self.institution[expert], held)
+        app, expert = app[fresh], expert[fresh]
+        extra = self.flow(app, expert, state=state)
+        still = state.demand - np.bincount(extra.app[extra.chosen], minlength=len(self.applications))
+        if (still > 0).any():  # never short for want of candidates
+            more_app, more_expert = self._best_pairs(np.flatnonzero(still > 0), state.free, len(self.experts))
+            fresh = ~np.isin(more_app * self.n_institutions + self.institution[more_expert], held)
+            keys = np.union1d(
+                app * len(self.experts) + expert, more_app[fresh] * len(self.experts) + more_expert[fresh]
+            )
+            app, expert = keys // len(self.experts), keys % len(self.experts)
+            extra = self.flow(app, expert, state=state)
         app = np.concatenate([solution.app, extra.app[extra.chosen]])
         expert = np.concatenate([solution.expert, extra.expert[extra.chosen]])
         return _Pairs(
             app, expert, np.ones(len(app), bool), self.points(app, expert), solution.candidates + len(extra.app)
         )
+
+    def _best_pairs(self, rows: np.ndarray, free: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """(app, expert) pairs: each row's `width` best eligible experts among those with `free` cap."""
+        apps, experts = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        for block in self._block_plan(rows, with_free_cap=True, free=free):
+            best = _best(self._scores(block), width)
+            apps.append(block.rows[best // len(block.columns)])
+            experts.append(block.columns[best % len(block.columns)])
+        return np.concatenate(apps), np.concatenate(experts)
 
     def _parts(self, rows: np.ndarray, n_parts: int, round_: int) -> tuple[np.ndarray, np.ndarray]:
         """Part of each application and expert: the fields, ranked by how many rows hold them
@@ -797,11 +820,13 @@ class AssignmentProblem:
         for block in self._block_plan(rows, with_free_cap):
             yield block.rows, block.columns, self._scores(block)
 
-    def _block_plan(self, rows: np.ndarray, with_free_cap: bool) -> Iterator[_Block]:
-        """The blocks to score: a run of rows of one category × its qualified experts."""
+    def _block_plan(self, rows: np.ndarray, with_free_cap: bool, free: np.ndarray | None = None) -> Iterator[_Block]:
+        """The blocks to score: a run of rows of one category × its qualified experts (with
+        free cap: `free`, default the call's)."""
+        free = self.free if free is None else free
         for _, category_rows in self._by_category(rows):
             qualified = self.mask.qualified(category_rows[0])
-            columns = np.flatnonzero(qualified & (self.free > 0) if with_free_cap else qualified)
+            columns = np.flatnonzero(qualified & (free > 0) if with_free_cap else qualified)
             if not len(columns):
                 continue
             column_of_expert = np.full(len(self.experts), -1, np.int64)

@@ -57,3 +57,23 @@ def test_the_certified_bound_is_never_below_the_exact_optimum():
     exact = assign(applications, experts, dataclasses.replace(policy, top_n=None))  # every eligible pair
     bound = certified_bound(applications, experts)
     assert round(exact.total_affinity * AFFINITY_SCALE) <= bound
+
+
+def test_applications_left_short_by_the_parts_are_filled_from_their_best_experts_with_cap_left(national_paths):
+    applications, experts = synthetic(1, n_apps=3_000, n_experts=1_000, caps=(8, 24))
+    applications = [dataclasses.replace(a, category="hv-group") for a in applications]  # one call, one category
+    experts = [dataclasses.replace(e, categories=frozenset({"hv-group"})) for e in experts]
+    problem = AssignmentProblem(applications, experts, POLICY)
+    solution = problem._decomposed_flow(np.flatnonzero(problem.demand > 0))
+    dropped = np.isin(solution.app, np.arange(0, len(applications), 10))  # every tenth application left short
+    short = flow._Pairs(
+        solution.app[~dropped], solution.expert[~dropped], solution.chosen[~dropped], solution.points[~dropped], 0
+    )
+    missing = problem.demand - np.bincount(short.app, minlength=len(applications))
+
+    filled = problem._fill_short(short, missing)
+
+    pairs = problem._result(filled, problem._missing(filled), problem._feasibility()).pairs
+    assert len(pairs) == 15_000 and check_assignment(applications, experts, POLICY, pairs) == []
+    # 300 applications short of 5: offered their best experts with cap left, not all 1 000 each
+    assert filled.candidates < 300 * len(experts) / 2
