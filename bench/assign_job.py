@@ -5,7 +5,9 @@ generator, every application in the call's category and every expert qualified f
 candidates and pool written to a fresh SecantusDB server as review keeps them; then a job is
 requested and run by `jobs.run_next_job` with the real `ReviewStore`: solved, its assignments
 staged in parts, its run saved, its parts published (a transaction and an `experts_assigned`
-each), the last part voiding what a rule excludes.
+each), the last part voiding what a rule excludes. Then an expert declines one assignment
+and its replacement is solved (the declined application alone), timed against the reads alone
+that a replacement made before (the whole call's candidates, experts and assignments).
 
 Measured: each phase's seconds (from the job's own progress writes), the longest transaction
 of the publishing (a part's), the assignments published and the events staged; against the
@@ -152,6 +154,26 @@ def run_job(store: ReviewStore) -> dict:
     }
 
 
+def decline_one(store: ReviewStore, run_id: str) -> dict:
+    """An expert declines one of the job's assignments, as `POST /v1/assignments/{id}/decline`
+    does: the decline and its replacement timed; against the reads alone that a replacement
+    made before it solved the declined application alone (every candidate, expert and
+    assignment of the call), in the same run."""
+    declined = store.db.assignments.find_one({"run_id": run_id, "status": "assigned"})
+    started = time.perf_counter()
+    done = assignment.decline_assignment(store, declined, "出差", f"expert:{declined['expert_id']}", utcnow())
+    seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    read = len(store.candidates(CALL_ID)) + len(store.experts()) + len(store.assignments(CALL_ID))
+    whole_call = time.perf_counter() - started
+    return {
+        "decline_seconds": round(seconds, 2),
+        "replaced": len(done["replacement"]["assigned"]),
+        "whole_call_read_seconds": round(whole_call, 2),
+        "whole_call_documents": read,
+    }
+
+
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -181,6 +203,7 @@ def main() -> None:
         store = ReviewStore(db, "review")
         write_call(store, args.apps, args.experts, args.k)
         job = run_job(store)
+        decline = decline_one(store, job["run_id"])
         published = list(db.assignments.find({"run_id": job["run_id"]}))
         events = list(db.outbox.find({"name": "experts_assigned"}, {"data.part": 1, "data.parts": 1}))
         standing = sum(1 for a in published if a["status"] == "assigned")
@@ -198,9 +221,18 @@ def main() -> None:
         f"staging + saving + publishing {writing:.1f} s against the same documents written raw {raw_s:.1f} s"
     )
     print(
+        f"a decline and its replacement {decline['decline_seconds']:.2f} s ({decline['replaced']} replaced); "
+        f"reading the whole call, as a replacement did before, {decline['whole_call_read_seconds']:.1f} s "
+        f"({decline['whole_call_documents']} documents)"
+    )
+    print(
         json.dumps(
             {
                 "job_seconds": job["job_seconds"],
+                **decline,
+                "decline_ratio_vs_whole_call_read": round(
+                    decline["decline_seconds"] / decline["whole_call_read_seconds"], 4
+                ),
                 "phases": job["phases"],
                 "assignments": len(published),
                 "standing": standing,

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import eventlet
 from eventlet import tpool
+from eventlet.event import Event
 
 T = TypeVar("T")
 #: What the work is given to report with: `report(*args)`, from its native thread.
@@ -37,7 +38,7 @@ def off_the_loop(work: Callable[[Report], T], on_report: Callable[..., None] | N
     reports: list[tuple[Any, ...]] = []  # appended by the native thread (atomic), read here
     passed = [0]
     failed: list[Exception] = []
-    finished = [False]
+    finished = Event()  # the reporter's wait ends with the work, not at its next poll
 
     def pass_on() -> None:
         while not failed and passed[0] < len(reports) and on_report is not None:
@@ -49,15 +50,15 @@ def off_the_loop(work: Callable[[Report], T], on_report: Callable[..., None] | N
                 failed.append(exc)
 
     def reporter() -> None:
-        while not finished[0]:
-            eventlet.sleep(REPORT_POLL_S)
+        while not finished.ready():
+            finished.wait(REPORT_POLL_S)
             pass_on()
 
     watcher = eventlet.spawn(reporter)
     try:
         result: T = tpool.execute(work, lambda *args: reports.append(args))
     finally:
-        finished[0] = True
+        finished.send()
         watcher.wait()  # not killed: it may be writing a report
     pass_on()
     if failed:

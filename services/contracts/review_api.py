@@ -218,7 +218,12 @@ class AssignmentVoidedOut(BaseSchema):
 class AssignmentRunOut(BaseSchema):
     id = fields.String(attribute="_id")
     call_id = fields.String()
-    kind = fields.String(metadata={"description": "run (by the province) or replacement (after a decline)"})
+    kind = fields.String(
+        metadata={
+            "description": "run (by the province: the call's open slots) or replacement (after a decline: "
+            "the open slots of the declined application alone; its quality is that application's)"
+        }
+    )
     review_deadline = UtcDateTime()
     assigned = fields.List(fields.Nested(AssignmentOut), metadata={"description": "the new assignments"})
     assigned_count = fields.Integer(metadata={"description": "how many new assignments the run made"})

@@ -193,6 +193,23 @@ class ReviewStore(BaseStore):
         query = {} if ids is None else {"_id": {"$in": list(ids)}}
         return list(self.db.experts.find(query).sort("_id", ASCENDING))
 
+    def qualified_experts(self, category: str) -> list[dict]:
+        """The available experts who may review `category` (no rule lets any other review it)."""
+        query = {"categories": category, "available": True}
+        return list(self.db.experts.find(query, session=self.session).sort("_id", ASCENDING))
+
+    def expert_loads(self, call_id: str, expert_ids: Iterable[str]) -> dict[str, int]:
+        """The standing assignments each of `expert_ids` holds in the call (those holding none are
+        left out). Found by expert alone, the call and status checked here: that query is answered
+        from `by_expert` by MongoDB and by SecantusDB, which scans the collection once the call is
+        named too."""
+        loads: dict[str, int] = {}
+        query = {"expert_id": {"$in": list(expert_ids)}}
+        for doc in self.db.assignments.find(query, {"expert_id": 1, "call_id": 1, "status": 1}, session=self.session):
+            if doc["call_id"] == call_id and doc["status"] in STANDING:
+                loads[doc["expert_id"]] = loads.get(doc["expert_id"], 0) + 1
+        return loads
+
     def page(self, collection: str, query: dict, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
         """One page by ascending id after `cursor`, and the next cursor (None on the last page)."""
         return pages.page(self.db[collection], query, pages.BY_ID, limit, cursor)

@@ -50,7 +50,8 @@ per category, before solving. The solve maximises the number of filled slots fir
 
 Replacement. `replace_declined` (or `assign` with `fixed` and `excluded_pairs`) keeps
 the standing assignments, never re-offers a declined pair, respects the caps that are
-left, and solves only for the open slots.
+left, and solves only for the open slots. A decline in a call of any size solves only its
+application: over the experts of `replacement_rounds`, with what each holds in the call.
 
 Determinism. Applications and experts are ordered by id, then the experts are shuffled
 with `policy.seed`, which decides ties between equally good experts; terms are coded in
@@ -65,13 +66,13 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from services.review.domain.affinity import AFFINITY_SCALE, AffinityScorer, join_on_key
+from services.review.domain.affinity import AFFINITY_SCALE, AffinityScorer, affinity_points, join_on_key
 from services.review.domain.assignment import (
     Application,
     AssignedPair,
@@ -110,6 +111,9 @@ MAX_FIELD_GROUP_PAIRS = 50_000_000
 # Bellman-Ford passes for the potentials; about 150 at provincial scale. Stopped early they
 # only price fewer pairs in, and the LP duals stay a valid (looser) bound.
 MAX_RELAXATIONS = 2_000
+#: An application's open slots are filled first from its REPLACEMENT_ROUND best experts, then
+#: four times as many, and so on (`replacement_rounds`).
+REPLACEMENT_ROUND = 64
 
 #: Told how far a solve has come: `progress(phase, done, total)`, phase "scoring" or "solving",
 #: done and total counting the parts of the flow (None where the phase has no parts).
@@ -128,6 +132,7 @@ def assign(
     excluded_pairs: Iterable[tuple[str, str]] = (),
     applied_institution_ids: Collection[str] | None = None,
     progress: Progress | None = None,
+    held: Mapping[str, int] | None = None,
 ) -> AssignmentResult:
     """Assign experts to the call's applications.
 
@@ -135,10 +140,12 @@ def assign(
     cost nothing). fixed: (application id, expert id) assignments that stand. excluded_pairs:
     pairs never to assign (declined). applied_institution_ids: the institutions that
     applied in the call (default: those of `applications`). progress: told of each phase
-    and each part of the flow solved (`Progress`).
+    and each part of the flow solved (`Progress`). held: by expert id, the assignments an
+    expert holds in the call beyond `fixed` (on applications not given: a replacement
+    solving one application), counted against the cap and the load spread like fixed ones.
     Raises ValueError for duplicate or unknown ids, or a fixed pair that breaks a rule.
     """
-    problem = AssignmentProblem(applications, experts, policy, fixed, excluded_pairs, applied_institution_ids)
+    problem = AssignmentProblem(applications, experts, policy, fixed, excluded_pairs, applied_institution_ids, held)
     return problem.solve(progress or _no_progress)
 
 
@@ -167,6 +174,47 @@ def replace_declined(
         [*excluded_pairs, *sorted(declined_pairs)],
         applied_institution_ids,
     )
+
+
+def replacement_rounds(
+    application: Application,
+    experts: Sequence[Expert],
+    policy: AssignmentPolicy,
+    applied_institution_ids: Collection[str],
+    never: Collection[str] = (),
+) -> list[list[Expert]]:
+    """The experts who may fill the open slots of one application (no rule excludes them, a
+    cap above 0, not in `never`), best affinity first, in widening rounds: the best
+    REPLACEMENT_ROUND, then four times as many, and so on up to all; each round holds the one
+    before it and every expert within `policy.load_spread` points of its last.
+
+    Solving the application alone over the first round that can fill its slots (with what
+    each expert holds in the call, `assign(held=)`) gives what solving it over all would: the solver pays
+    for a pair its missing points plus at most `load_spread` points for spreading, so an
+    expert outside the round, more than `load_spread` points below everyone in it, never
+    costs less than one in it; and one application's best choice under the one-per-
+    institution rule is the greedy one, cheapest first."""
+    never = frozenset(never)
+    ranked = sorted(
+        (
+            (affinity_points(application, expert), expert)
+            for expert in experts
+            if expert.id not in never
+            and expert.cap > 0
+            and not exclusion_reasons(application, expert, policy, applied_institution_ids)
+        ),
+        key=lambda scored: (-scored[0], scored[1].id),
+    )
+    rounds: list[list[Expert]] = []
+    end, size = 0, REPLACEMENT_ROUND
+    while end < len(ranked):
+        end = min(size, len(ranked))
+        floor = ranked[end - 1][0] - policy.load_spread
+        while end < len(ranked) and ranked[end][0] >= floor:
+            end += 1
+        rounds.append([expert for _, expert in ranked[:end]])
+        size = 4 * end
+    return rounds
 
 
 def _positions(records: Sequence[Application | Expert], kind: str) -> dict[str, int]:
@@ -428,6 +476,7 @@ class AssignmentProblem:
         fixed: Iterable[tuple[str, str]] = (),
         excluded_pairs: Iterable[tuple[str, str]] = (),
         applied_institution_ids: Collection[str] | None = None,
+        held: Mapping[str, int] | None = None,
     ):
         self._started = time.perf_counter()
         self.policy = policy
@@ -453,6 +502,8 @@ class AssignmentProblem:
             over = self.applications[int(np.argmax(self.demand < 0))].id
             raise ValueError(f"fixed: application {over!r} has more than {k} experts")
         self.load = np.bincount(fixed_exp, minlength=len(self.experts))
+        if held:
+            self.load += np.array([held.get(e.id, 0) for e in self.experts], np.int64)
         available = np.array([e.available for e in self.experts], bool)
         self.free = np.where(available, np.maximum(self.cap - self.load, 0), 0)
         # Experts of an institution already on an application are out for it, like declined pairs.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
+from functools import partial
 from datetime import datetime
 from typing import NamedTuple
 
@@ -23,8 +24,8 @@ from services.review.domain.experts import (
     publication_parts,
     review_application,
 )
-from services.review.domain.assignment import AssignedPair
-from services.review.domain.flow import Progress, assign
+from services.review.domain.assignment import AssignedPair, AssignmentResult, Expert
+from services.review.domain.flow import Progress, assign, replacement_rounds
 from services.review.domain.reviews import ASSIGNMENT, STANDING, ReviewClosed, review_open, rfc3339
 from services.review.store import AssignmentNotFound, ReviewStore, StaleSnapshot, new_id
 
@@ -69,7 +70,7 @@ def run_job(
     claim, else ClaimLost) and the call marked publishing it; `publish_next_part` publishes
     them. `progress` is told of each phase, staging included. Returns the run."""
     for _ in range(SOLVE_ATTEMPTS):
-        decision = _decide(store, call_id, by, now, deadline, None, progress)
+        decision = _decide(store, call_id, by, now, deadline, progress)
         run_id = decision.run["_id"]
         parts = publication_parts(decision.pairs, PART_SIZE)
         for number, part in enumerate(parts, 1):  # made part by part: a national run's records take gigabytes
@@ -85,7 +86,7 @@ def run_job(
                 {**decision.run, "parts": len(parts), "published_parts": 0},
                 [],
                 decision.moves,
-                {"review_deadline": decision.deadline, "publishing_run_id": run_id},
+                {**_deadline(decision), "publishing_run_id": run_id},
                 decision.history,
                 decision.events,
             )
@@ -124,10 +125,20 @@ def publish_next_part(store: ReviewStore, run_id: str, progress: Callable[[int],
 
 def decline_assignment(store: ReviewStore, assignment: Mapping, reason: str, by: str, now: datetime) -> dict:
     """An expert declines their assignment (`own_assignment`), with a reason, before the
-    review deadline: a replacement is assigned at once by the same run, which never offers
-    the declined pair again."""
-    run = _solve(store, assignment["call_id"], by, now, decline=(assignment, reason))
-    return {"assignment": store.assignment(assignment["_id"]), "replacement": run}
+    review deadline: the application's open slots are filled again at once, never with the
+    declined pair, by a replacement run that solves that application alone, over the experts
+    best for it with cap left in the call (`replacement_rounds`). So a decline reads one
+    application, its experts and their loads, whatever the size of the call. The
+    application's other standing pairs a rule now excludes are voided with it."""
+    for _ in range(SOLVE_ATTEMPTS):
+        decision = _decide_replacement(store, assignment, reason, by, now)
+        new = decision.records(decision.pairs)
+        try:
+            saved = _save_at_once(store, decision, new)
+        except StaleSnapshot:
+            continue
+        return {"assignment": store.assignment(assignment["_id"]), "replacement": {**saved, "assigned": new}}
+    raise _kept_changing()
 
 
 def own_assignment(store: ReviewStore, actor: Mapping, assignment_id: str) -> dict:
@@ -138,41 +149,38 @@ def own_assignment(store: ReviewStore, actor: Mapping, assignment_id: str) -> di
     return assignment
 
 
-def _solve(
-    store: ReviewStore,
-    call_id: str,
-    by: str,
-    now: datetime,
-    *,
-    deadline: datetime | None = None,
-    decline: tuple[Mapping, str] | None = None,
-) -> dict:
-    """Assign experts to the open slots of the call (after a decline: without that pair),
-    keeping every standing assignment, saved in one transaction with its `experts_assigned`;
-    decided again when the call moves meanwhile."""
+def _solve(store: ReviewStore, call_id: str, by: str, now: datetime, *, deadline: datetime | None = None) -> dict:
+    """Assign experts to the open slots of the call, keeping every standing assignment, saved
+    in one transaction with its `experts_assigned`; decided again when the call moves meanwhile."""
     for _ in range(SOLVE_ATTEMPTS):
-        decision = _decide(store, call_id, by, now, deadline, decline)
+        decision = _decide(store, call_id, by, now, deadline)
         new = decision.records(decision.pairs)
-        run = {**decision.run, "parts": 1, "published_parts": 1}
-        events = [
-            *decision.events,
-            ("experts_assigned", call_id, _assigned_data(call_id, new, decision.unfilled, run, 1)),
-        ]
         try:
-            saved = store.save_run(
-                call_id,
-                decision.call["version"],
-                run,
-                new,
-                decision.moves,
-                {"review_deadline": decision.deadline},
-                decision.history,
-                events,
-            )
+            saved = _save_at_once(store, decision, new)
         except StaleSnapshot:
             continue
         return {**saved, "assigned": new}
     raise _kept_changing()
+
+
+def _save_at_once(store: ReviewStore, decision: _Decision, new: list[dict]) -> dict:
+    """Save the run with all its new assignments and one `experts_assigned` (else StaleSnapshot)."""
+    call_id = decision.call["_id"]
+    run = {**decision.run, "parts": 1, "published_parts": 1}
+    events = [
+        *decision.events,
+        ("experts_assigned", call_id, _assigned_data(call_id, new, decision.unfilled, run, 1)),
+    ]
+    return store.save_run(
+        call_id, decision.call["version"], run, new, decision.moves, _deadline(decision), decision.history, events
+    )
+
+
+def _deadline(decision: _Decision) -> dict:
+    """The call's review deadline to set, if the run moves it (every standing assignment's moves
+    with it: a national call's 1.5 million)."""
+    moved = decision.deadline != decision.call.get("review_deadline")
+    return {"review_deadline": decision.deadline} if moved else {}
 
 
 class _Decision(NamedTuple):
@@ -195,28 +203,20 @@ def _decide(
     by: str,
     now: datetime,
     deadline: datetime | None,
-    decline: tuple[Mapping, str] | None,
     progress: Progress | None = None,
 ) -> _Decision:
     """One run, decided from the call as read: to be saved only if the call has not moved
     since (else StaleSnapshot)."""
     if progress:
         progress("reading", None, None)
-    call = store.call(call_id)
-    if call.get("publishing_run_id"):
-        raise _publishing(call["publishing_run_id"])
-    deadline = _review_deadline(call, deadline, now, declining=decline is not None)
+    call = _assignable(store.call(call_id))
+    deadline = _review_deadline(call, deadline, now, declining=False)
     candidates, experts = store.candidates(call_id), store.experts()
     records = store.assignments(call_id)
     policy, applications, pool, applied = _assignment_inputs(call, candidates, experts)
     if applications and not pool:
         raise _pool_empty()
     moves = _void_moves(applications, pool, policy, records, applied, by, now)
-    events = []
-    if decline is not None:
-        move, event = _decline(call_id, records, *decline, by, now)
-        moves.append(move)
-        events.append(event)
     fixed, excluded = _fixed_and_excluded(records, {m[0] for m in moves}, applications, pool)
     result = off_the_loop(  # seconds to minutes of CPU: the service's other green threads go on meanwhile
         lambda report: assign(
@@ -230,35 +230,99 @@ def _decide(
         ),
         progress,
     )
-    run_id = new_id("run")
-    records = _assignment_records(call_id, run_id, candidates, experts, deadline, by, now)
-    run = _run_record(
-        run_id,
+    records_of = _assignment_records(call_id, candidates, experts, deadline, by, now)
+    return _decision(call, deadline, result, records_of, moves, [], len(fixed), len(applications), by, now)
+
+
+def _decide_replacement(store: ReviewStore, assignment: Mapping, reason: str, by: str, now: datetime) -> _Decision:
+    """The replacement run of a decline, decided from the call and the application as read:
+    to be saved only if the call has not moved since (else StaleSnapshot)."""
+    call_id, application_id = assignment["call_id"], assignment["application_id"]
+    call = _assignable(store.call(call_id))
+    deadline = _review_deadline(call, None, now, declining=True)
+    records = store.assignments(application_id=application_id)
+    decline, declined = _decline(call_id, records, assignment, reason, by, now)
+    others = [r for r in records if r["_id"] != assignment["_id"]]
+    candidate = store.candidate(application_id)
+    staying = [candidate] if candidate and candidate["call_id"] == call_id and candidate["status"] == "eligible" else []
+    holding = store.experts({r["expert_id"] for r in others if r["status"] in STANDING})
+    policy, applications, holders, applied = _assignment_inputs(call, staying, holding)
+    moves = [*_void_moves(applications, holders, policy, others, applied, by, now), decline]
+    fixed, _ = _fixed_and_excluded(others, {m[0] for m in moves}, applications, holders)
+    qualified = store.qualified_experts(call["category"]) if applications else []
+    never = {r["expert_id"] for r in records if r["status"] in STANDING or r["status"] == "declined"}
+    rounds = off_the_loop(  # a national pool's affinities: a second or two of CPU
+        lambda _: (
+            replacement_rounds(applications[0], [pool_expert(e) for e in qualified], policy, applied, never)
+            if applications
+            else []
+        )
+    )
+    on_it = {expert_id for _, expert_id in fixed}
+    holding_on = [e for e in holders if e.id in on_it]
+    held: dict[str, int] = {}  # by expert of a round: standing assignments in the call
+
+    def solve(offered: list[Expert]) -> AssignmentResult:
+        unseen = [e.id for e in offered if e.id not in held]
+        if unseen:
+            held.update(dict.fromkeys(unseen, 0) | store.expert_loads(call_id, unseen))
+        experts = [*holding_on, *offered]
+        return off_the_loop(lambda _: assign(applications, experts, policy, fixed, (), applied, held=held))
+
+    result = _first_filling(solve, rounds)
+    return _decision(
         call,
-        "replacement" if decline else "run",
         deadline,
-        len(result.pairs),
         result,
+        _assignment_records(call_id, staying, [*holding, *qualified], deadline, by, now),
         moves,
+        [declined],
         len(fixed),
         len(applications),
         by,
         now,
+        reason=reason,
     )
+
+
+def _first_filling(solve: Callable[[list[Expert]], AssignmentResult], rounds: list[list[Expert]]) -> AssignmentResult:
+    """`solve` over the first of `rounds` that fills the open slots, else over the last (all)."""
+    for offered in rounds[:-1]:
+        result = solve(offered)
+        if not result.unfilled:
+            return result
+    return solve(rounds[-1] if rounds else [])
+
+
+def _assignable(call: dict) -> dict:
+    """The call, unless a job is publishing a run of it (its new assignments are not all in place)."""
+    if call.get("publishing_run_id"):
+        raise _publishing(call["publishing_run_id"])
+    return call
+
+
+def _decision(call, deadline, result, records, moves, events, standing, n_apps, by, now, *, reason=None) -> _Decision:
+    """The run of `result` (a replacement when it has a decline's `reason`), its history entry,
+    and what makes its new assignments' records (`_assignment_records`)."""
+    kind = "replacement" if reason else "run"
+    run_id = new_id("run")
+    run = _run_record(run_id, call, kind, deadline, len(result.pairs), result, moves, standing, n_apps, by, now)
     history = [
         {
             "subject": f"run:{run_id}",
-            "event": run["kind"],
+            "event": kind,
             "from_state": call["stage"],
             "to_state": call["stage"],
             "actor": by,
             "at": now,
-            "reason": decline[1] if decline else None,
+            "reason": reason,
             "assigned": len(result.pairs),
             "unfilled": len(result.unfilled),
         }
     ]
-    return _Decision(call, deadline, run, result.pairs, records, run["unfilled"], moves, history, events)
+    return _Decision(
+        call, deadline, run, result.pairs, partial(records, run_id), run["unfilled"], moves, history, events
+    )
 
 
 def void_excluded(store: ReviewStore, call_id: str, by: str, now: datetime) -> None:
@@ -412,12 +476,12 @@ def _current(records: list[dict], assignment_id: str) -> dict:
     return next(r for r in records if r["_id"] == assignment_id)
 
 
-def _assignment_records(call_id, run_id, candidates, experts, deadline, by, now):
-    """What makes the new assignments' records of pairs, as stored."""
+def _assignment_records(call_id, candidates, experts, deadline, by, now):
+    """What makes a run's new assignments' records of pairs, as stored: `records(run_id, pairs)`."""
     apps = {c["_id"]: (c["title"], c["institution_name"]) for c in candidates}
     names = {e["_id"]: e["name"] for e in experts}
 
-    def records(pairs: Sequence[AssignedPair]) -> list[dict]:
+    def records(run_id: str, pairs: Sequence[AssignedPair]) -> list[dict]:
         return [
             {
                 "_id": new_id("asg"),

@@ -6,6 +6,7 @@ import time
 import eventlet
 import pytest
 
+from services.common import compute
 from services.common.compute import off_the_loop
 
 
@@ -62,3 +63,9 @@ def test_the_works_own_error_is_raised_to_the_caller():
 
     with pytest.raises(ValueError, match="duplicate application ids"):
         off_the_loop(work)
+
+
+def test_the_caller_goes_on_as_soon_as_the_work_ends_not_at_the_next_look_at_its_reports(monkeypatch):
+    monkeypatch.setattr(compute, "REPORT_POLL_S", 3600)
+    with eventlet.Timeout(30):  # the reports were looked at only every REPORT_POLL_S: a wait of an hour
+        assert off_the_loop(lambda report: report("solving") or "done", lambda phase: None) == "done"

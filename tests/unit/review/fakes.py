@@ -95,6 +95,17 @@ class FakeReviewStore(InMemoryUnitOfWork):
     def experts(self, ids=None) -> list[dict]:
         return [copy.deepcopy(d) for _, d in sorted(self.expert_docs.items()) if ids is None or d["_id"] in ids]
 
+    def qualified_experts(self, category: str) -> list[dict]:
+        return [e for e in self.experts() if category in e["categories"] and e["available"]]
+
+    def expert_loads(self, call_id: str, expert_ids) -> dict[str, int]:
+        loads: dict[str, int] = {}
+        ids = set(expert_ids)
+        for a in self.assignment_docs.values():
+            if a["call_id"] == call_id and a["expert_id"] in ids and a["status"] in STANDING:
+                loads[a["expert_id"]] = loads.get(a["expert_id"], 0) + 1
+        return loads
+
     # --- calls and candidates (from events) -------------------------------------------------
 
     def touch_call(self, call_id: str, update: dict | None = None) -> None:

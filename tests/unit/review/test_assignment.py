@@ -15,7 +15,8 @@ import pytest
 from services.review.domain import affinity as affinity_module
 from services.review.domain.affinity import AffinityScorer, affinity_points, incidence, normalize_term
 from services.review.domain.assignment import Application, AssignmentPolicy, Decline, Expert, check_assignment
-from services.review.domain.flow import AssignmentProblem, assign, replace_declined
+from services.review.domain import flow
+from services.review.domain.flow import COST_PER_POINT, AssignmentProblem, assign, replace_declined, replacement_rounds
 from services.review.domain.conflicts import exclusion_reasons
 
 K2 = AssignmentPolicy(reviewers_per_application=2, load_spread=0)
@@ -395,6 +396,65 @@ def test_a_replacement_respects_the_caps_left_and_the_institutions_already_on_th
     result = replace_declined(apps, experts, policy, current, [Decline("A1", "E2", "回避：近亲属在申报团队")])
     # E2 declined, E1 is at its cap, E3 shares E1's institution: only E4 can step in.
     assert assigned(result) == {("A1", "E4")}
+
+
+def flow_cost(result, experts, policy, held) -> tuple[int, int]:
+    """(slots filled, the solver's cost of the new pairs): missing points, and the load spread
+    of each expert's next unit after what they hold (one pair per expert: one application)."""
+    caps = {e.id: e.cap for e in experts}
+    cost = 0
+    for pair in result.pairs:
+        j = held.get(pair.expert_id, 0) + 1
+        spread = round(policy.load_spread * COST_PER_POINT * (j - 1) / max(caps[pair.expert_id] - 1, 1))
+        cost += (10_000 - round(pair.affinity * 10_000)) * COST_PER_POINT + spread
+    return len(result.pairs), cost
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_one_application_solved_over_its_first_filling_round_is_as_good_as_over_every_expert(seed, monkeypatch):
+    monkeypatch.setattr(flow, "REPLACEMENT_ROUND", 2)  # rounds of a few experts: several are tried, ties cut
+    apps, experts, policy = random_call(seed, 4, 80)
+    rng = random.Random(seed)
+    application, applied = apps[0], {a.institution_id for a in apps}
+    held = {e.id: rng.randint(0, e.cap) for e in experts}  # what each holds in the call elsewhere
+    eligible = [e for e in experts if e.cap > 0 and not exclusion_reasons(application, e, policy, applied)]
+    on_it = eligible[:1] if policy.reviewers_per_application > 1 else []  # one standing expert, fixed
+    fixed = [(application.id, e.id) for e in on_it]
+    rounds = replacement_rounds(application, experts, policy, applied, never={e.id for e in on_it})
+    assert all(set(map(id, a)) < set(map(id, b)) for a, b in itertools.pairwise(rounds))
+    assert ({e.id for e in rounds[-1]} if rounds else set()) == {e.id for e in eligible} - {e.id for e in on_it}
+
+    def solve(offered):
+        return solved(
+            [application], [*on_it, *offered], policy, fixed=fixed, applied_institution_ids=applied, held=held
+        )
+
+    everyone = solve(rounds[-1] if rounds else [])
+    first = next((result for r in rounds if not (result := solve(r)).unfilled), everyone)
+    assert flow_cost(first, experts, policy, held) == flow_cost(everyone, experts, policy, held)
+
+
+def test_a_round_reaches_as_far_below_its_last_expert_as_the_load_spread_can_pay(monkeypatch):
+    monkeypatch.setattr(flow, "REPLACEMENT_ROUND", 1)
+    words = {f"k{i}" for i in range(300)}
+    application = app(keywords=words)
+    busy, idle = (
+        expert("E1", cap=5, keywords=words),
+        expert("E2", cap=5, keywords=words - {"k0"}),
+    )  # 10 000, 9 995 points
+    policy = AssignmentPolicy(1, load_spread=10)
+    [first] = replacement_rounds(application, [busy, idle], policy, {"S1"})
+    assert [e.id for e in first] == ["E1", "E2"]
+    # E1 has cap left, but its fifth unit pays 10 points of spread: 5 more than E2's missing points
+    assert assigned(assign([application], first, policy, held={"E1": 4})) == {("A1", "E2")}
+
+
+def test_what_an_expert_holds_elsewhere_in_the_call_counts_against_their_cap_and_spread():
+    policy = AssignmentPolicy(1, load_spread=2.0)
+    twins = [expert("E1", cap=4), expert("E2", cap=4)]
+    assert assigned(assign([app()], twins, policy, held={"E1": 2, "E2": 1})) == {("A1", "E2")}
+    assert assigned(assign([app()], twins, policy, held={"E1": 1, "E2": 3})) == {("A1", "E1")}
+    assert assign([app()], twins, policy, held={"E1": 4, "E2": 4}).unfilled[0].code == "capacity"
 
 
 def test_declining_a_pair_that_was_not_assigned_is_refused():

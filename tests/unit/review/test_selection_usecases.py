@@ -6,6 +6,7 @@ a user would notice (the reply, the refusal, the events, each against review's c
 services/contracts/review_events.py). The stack tests (tests/service/review) keep the
 routes, the events on the wire and what only a real database can race."""
 
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -236,6 +237,37 @@ def test_a_declined_assignment_gets_a_replacement_never_the_same_expert_again(st
     declined = events(store, "assignment_declined")[0]
     assert (declined["assignment_id"], declined["reason"]) == (first["_id"], "与项目单位有合作关系")
     review_api.AssignmentDeclineOut().dump(done)
+
+
+def test_a_replacement_is_the_best_expert_with_cap_left_in_the_call_and_solves_that_application_alone(store):
+    run(store)
+    loads = Counter(a["expert_id"] for a in store.assignments("call_1"))
+    for doc in store.expert_docs.values():
+        doc["load_cap"] = loads[doc["_id"]]  # every perfect match is at their cap in the call
+    weaker, weakest = expert("inst_y1"), expert("inst_y2")
+    weaker["keywords"], weakest["keywords"], weakest["fields"] = ["焊接"], ["焊接"], ["46", "47"]
+    store.add_experts([weaker, weakest], PROVINCE)
+    eligible(store, "call_1", "app_5", "inst_5", "岳阳市", ["46"], ["数控"], "pk_team_app_5")  # a late one, open
+    first = store.assignments(application_id="app_3")[0]
+    done = assignment.decline_assignment(store, first, "出差", f"expert:{first['expert_id']}", NOW + timedelta(hours=1))
+    [replacement] = done["replacement"]["assigned"]
+    assert (replacement["application_id"], replacement["expert_name"]) == ("app_3", weaker["name"])
+    assert done["replacement"]["quality"]["slots"] == 2 and done["replacement"]["quality"]["coverage"] == 1.0
+    assert store.assignments(application_id="app_5") == []  # the next run's to fill, not a decline's
+    [told] = events(store, "experts_assigned")[-1:]
+    assert [a["application_id"] for a in told["assignments"]] == ["app_3"] and told["unfilled"] == []
+
+
+def test_a_replacement_with_no_expert_left_names_the_slot_unfilled(store):
+    run(store)
+    loads = Counter(a["expert_id"] for a in store.assignments("call_1"))
+    for doc in store.expert_docs.values():
+        doc["load_cap"] = loads[doc["_id"]]
+    first = store.assignments(application_id="app_3")[0]
+    done = assignment.decline_assignment(store, first, "出差", f"expert:{first['expert_id']}", NOW)
+    assert done["assignment"]["status"] == "declined" and done["replacement"]["assigned"] == []
+    [short] = done["replacement"]["unfilled"]
+    assert (short["application_id"], short["missing"], short["code"]) == ("app_3", 1, "capacity")
 
 
 def test_the_second_review_completes_the_application_once(store):
