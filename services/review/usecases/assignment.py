@@ -27,7 +27,7 @@ from services.review.domain.experts import (
 from services.review.domain.assignment import AssignedPair, AssignmentResult, Expert
 from services.review.domain.flow import Progress, assign, replacement_rounds
 from services.review.domain.reviews import ASSIGNMENT, STANDING, ReviewClosed, review_open, rfc3339
-from services.review.store import AssignmentNotFound, ReviewStore, StaleSnapshot, new_id
+from services.review.store import AssignmentNotFound, ClaimLost, ReviewStore, StaleSnapshot, new_id
 
 #: How often a run is solved again when the call's assignments moved while solving.
 SOLVE_ATTEMPTS = 5
@@ -68,34 +68,43 @@ def run_job(
     assignments are staged in the parts they are published in (`publication_parts`), then
     the run is saved, with `hold({"run_id": ..., "parts": ...})` (the job moves on under its
     claim, else ClaimLost) and the call marked publishing it; `publish_next_part` publishes
-    them. `progress` is told of each phase, staging included. Returns the run."""
-    for _ in range(SOLVE_ATTEMPTS):
-        decision = _decide(store, call_id, by, now, deadline, progress)
-        run_id = decision.run["_id"]
-        parts = publication_parts(decision.pairs, PART_SIZE)
-        for number, part in enumerate(parts, 1):  # made part by part: a national run's records take gigabytes
-            store.stage_assignments([{**a, "part": number} for a in decision.records(part)])
-            progress("staging", number, len(parts))
-        progress("saving", None, None)
-
-        def save(decision=decision, run_id=run_id, parts=parts) -> dict:
-            hold({"run_id": run_id, "parts": len(parts)})
-            return store.save_run(
-                call_id,
-                decision.call["version"],
-                {**decision.run, "parts": len(parts), "published_parts": 0},
-                [],
-                decision.moves,
-                {**_deadline(decision), "publishing_run_id": run_id},
-                decision.history,
-                decision.events,
-            )
-
-        try:
-            return store.atomic(save)
-        except StaleSnapshot:
+    them. `progress` is told of each phase, staging included. Returns the run. What is staged
+    for the call and not saved (by an interrupted solve, a stale attempt, a failure) is dropped;
+    not after ClaimLost: the call's staging is then another replica's."""
+    try:
+        for _ in range(SOLVE_ATTEMPTS):
             store.drop_staged(call_id)
-    raise _kept_changing()
+            decision = _decide(store, call_id, by, now, deadline, progress)
+            run_id = decision.run["_id"]
+            parts = publication_parts(decision.pairs, PART_SIZE)
+            for number, part in enumerate(parts, 1):  # made part by part: a national run's records take gigabytes
+                store.stage_assignments([{**a, "part": number} for a in decision.records(part)])
+                progress("staging", number, len(parts))
+            progress("saving", None, None)
+
+            def save(decision=decision, run_id=run_id, parts=parts) -> dict:
+                hold({"run_id": run_id, "parts": len(parts)})
+                return store.save_run(
+                    call_id,
+                    decision.call["version"],
+                    {**decision.run, "parts": len(parts), "published_parts": 0},
+                    [],
+                    decision.moves,
+                    {**_deadline(decision), "publishing_run_id": run_id},
+                    decision.history,
+                    decision.events,
+                )
+
+            try:
+                return store.atomic(save)
+            except StaleSnapshot:
+                continue
+        raise _kept_changing()
+    except ClaimLost:
+        raise
+    except Exception:
+        store.drop_staged(call_id)
+        raise
 
 
 def publish_next_part(store: ReviewStore, run_id: str, progress: Callable[[int], None]) -> bool:

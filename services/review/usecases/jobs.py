@@ -109,12 +109,11 @@ def run_next_job(store: ReviewStore, holder: str, clock: Callable[[], datetime],
 
 def _solve(store: ReviewStore, job: dict, holder: str, clock: Callable[[], datetime], now: datetime) -> bool:
     """Solve the job and save its run (the job moves on to publishing): True; or end it
-    failed: False. What an interrupted solve of the job staged is dropped first."""
+    failed: False."""
     job_id = job["_id"]
     if job["claims"] > MAX_CLAIMS:
         _fail(store, job_id, holder, clock, 409, INTERRUPTED, "assignment-interrupted")
         return False
-    store.drop_staged(job["call_id"])
 
     def hold(saved: dict) -> None:
         publishing = {"phase": "publishing", "done": 0, "total": saved["parts"]}
@@ -143,7 +142,6 @@ def _solve(store: ReviewStore, job: dict, holder: str, clock: Callable[[], datet
             store.update_assignment_job(
                 job_id, holder, {"state": "failed", "finished_at": clock(), "problem": _problem(answer)}
             )
-        store.drop_staged(job["call_id"])
         return False
     return True
 
@@ -152,17 +150,17 @@ def _publish(store: ReviewStore, job_id: str, holder: str, run_id: str, clock: C
     """Publish the job's run part by part, void what a rule excluded meanwhile, then end the
     job done. An error here leaves the job publishing (its run is saved), released to be
     taken up again."""
-    parts = store.run(run_id)["parts"]
+    run = store.run(run_id)
 
     def progress(part: int) -> None:
         if not store.assignment_job_progress(
-            job_id, holder, {"phase": "publishing", "done": part - 1, "total": parts}, clock()
+            job_id, holder, {"phase": "publishing", "done": part - 1, "total": run["parts"]}, clock()
         ):
             raise ClaimLost(job_id)
 
     while assignment.publish_next_part(store, run_id, progress):
         pass
-    assignment.void_excluded(store, store.run(run_id)["call_id"], by, clock())  # what left while it was published
+    assignment.void_excluded(store, run["call_id"], by, clock())  # what left while it was published
     store.update_assignment_job(
         job_id, holder, {"state": "done", "finished_at": clock(), "progress": {"phase": "done"}}
     )
