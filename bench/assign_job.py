@@ -30,6 +30,7 @@ import resource
 import sys
 import tempfile
 import time
+import tracemalloc
 from datetime import timedelta
 from pathlib import Path
 
@@ -155,19 +156,25 @@ def run_job(store: ReviewStore) -> dict:
 
 
 def decline_one(store: ReviewStore, run_id: str) -> dict:
-    """An expert declines one of the job's assignments, as `POST /v1/assignments/{id}/decline`
-    does: the decline and its replacement timed; against the reads alone that a replacement
-    made before it solved the declined application alone (every candidate, expert and
-    assignment of the call), in the same run."""
-    declined = store.db.assignments.find_one({"run_id": run_id, "status": "assigned"})
+    """Experts decline two of the job's assignments, as `POST /v1/assignments/{id}/decline`
+    does: the first timed, the second with tracemalloc on (its peak of Python allocations: what
+    a review pod must hold for it); against the reads alone that a replacement made before it
+    solved the declined application alone (every candidate, expert and assignment of the
+    call), in the same run."""
+    first, second = store.db.assignments.find({"run_id": run_id, "status": "assigned"}).limit(2)
     started = time.perf_counter()
-    done = assignment.decline_assignment(store, declined, "出差", f"expert:{declined['expert_id']}", utcnow())
+    done = assignment.decline_assignment(store, first, "出差", f"expert:{first['expert_id']}", utcnow())
     seconds = time.perf_counter() - started
+    tracemalloc.start()
+    assignment.decline_assignment(store, second, "出差", f"expert:{second['expert_id']}", utcnow())
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
     started = time.perf_counter()
     read = len(store.candidates(CALL_ID)) + len(store.experts()) + len(store.assignments(CALL_ID))
     whole_call = time.perf_counter() - started
     return {
         "decline_seconds": round(seconds, 2),
+        "decline_traced_peak_mb": round(peak / 2**20, 1),
         "replaced": len(done["replacement"]["assigned"]),
         "whole_call_read_seconds": round(whole_call, 2),
         "whole_call_documents": read,
@@ -221,7 +228,8 @@ def main() -> None:
         f"staging + saving + publishing {writing:.1f} s against the same documents written raw {raw_s:.1f} s"
     )
     print(
-        f"a decline and its replacement {decline['decline_seconds']:.2f} s ({decline['replaced']} replaced); "
+        f"a decline and its replacement {decline['decline_seconds']:.2f} s ({decline['replaced']} replaced, "
+        f"{decline['decline_traced_peak_mb']:.1f} MB traced at peak); "
         f"reading the whole call, as a replacement did before, {decline['whole_call_read_seconds']:.1f} s "
         f"({decline['whole_call_documents']} documents)"
     )

@@ -27,7 +27,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import datetime, timezone
 from typing import TypeVar
 
@@ -136,11 +136,32 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{ObjectId()}"
 
 
+#: What the assignment reads of an expert (`domain.experts.pool_expert`).
+POOL_FIELDS = dict.fromkeys(
+    (
+        "institution_id",
+        "prefecture",
+        "person_key",
+        "load_cap",
+        "fields",
+        "keywords",
+        "categories",
+        "conflict_institution_ids",
+        "conflict_person_keys",
+        "available",
+    ),
+    1,
+)
+#: Experts read at once by `qualified_experts`.
+EXPERT_BATCH = 5_000
+
+
 class ReviewStore(BaseStore):
     indexes = {
         "experts": [
             IndexModel([("person_key", ASCENDING)], name="one_expert_per_person", unique=True),
             IndexModel([("prefecture", ASCENDING), ("_id", ASCENDING)], name="by_prefecture"),
+            IndexModel([("fields", ASCENDING)], name="by_field"),
         ],
         "calls": [IndexModel([("notice.objections.objection_id", ASCENDING)], name="by_objection", sparse=True)],
         "candidates": [IndexModel([("call_id", ASCENDING), ("status", ASCENDING)], name="by_call")],
@@ -193,10 +214,24 @@ class ReviewStore(BaseStore):
         query = {} if ids is None else {"_id": {"$in": list(ids)}}
         return list(self.db.experts.find(query).sort("_id", ASCENDING))
 
-    def qualified_experts(self, category: str) -> list[dict]:
-        """The available experts who may review `category` (no rule lets any other review it)."""
-        query = {"categories": category, "available": True}
-        return list(self.db.experts.find(query, session=self.session).sort("_id", ASCENDING))
+    def qualified_experts(self, category: str, sharing_fields: Collection[str] | None = None) -> Iterator[list[dict]]:
+        """The available experts who may review `category` (no rule lets any other review it), in
+        batches, with what the assignment reads of them (`pool_expert`); only those sharing one of
+        `sharing_fields` if given: found by `by_field` alone, the category and availability
+        checked here, as SecantusDB scans the collection for the query naming them too."""
+        if sharing_fields is None:
+            query: dict = {"categories": category, "available": True}
+        else:
+            query = {"fields": {"$in": sorted(sharing_fields)}}
+        batch: list[dict] = []
+        for doc in self.db.experts.find(query, POOL_FIELDS, session=self.session):
+            if category in doc["categories"] and doc["available"]:
+                batch.append(doc)
+            if len(batch) == EXPERT_BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     def expert_loads(self, call_id: str, expert_ids: Iterable[str]) -> dict[str, int]:
         """The standing assignments each of `expert_ids` holds in the call (those holding none are

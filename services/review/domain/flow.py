@@ -72,7 +72,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from services.review.domain.affinity import AFFINITY_SCALE, AffinityScorer, affinity_points, join_on_key
+from services.review.domain.affinity import (
+    AFFINITY_SCALE,
+    KEYWORD_WEIGHT,
+    AffinityScorer,
+    affinity_points,
+    join_on_key,
+)
 from services.review.domain.assignment import (
     Application,
     AssignedPair,
@@ -176,45 +182,54 @@ def replace_declined(
     )
 
 
-def replacement_rounds(
+def slot_scores(
     application: Application,
-    experts: Sequence[Expert],
+    experts: Iterable[Expert],
     policy: AssignmentPolicy,
     applied_institution_ids: Collection[str],
     never: Collection[str] = (),
-) -> list[list[Expert]]:
-    """The experts who may fill the open slots of one application (no rule excludes them, a
-    cap above 0, not in `never`), best affinity first, in widening rounds: the best
+) -> list[tuple[int, str]]:
+    """(points, expert id) of each expert who may fill an open slot of the application: no rule
+    excludes them, a cap above 0, not in `never`."""
+    return [
+        (affinity_points(application, expert), expert.id)
+        for expert in experts
+        if expert.id not in never
+        and expert.cap > 0
+        and not exclusion_reasons(application, expert, policy, applied_institution_ids)
+    ]
+
+
+def replacement_rounds(scored: Iterable[tuple[int, str]], load_spread: float) -> list[list[str]]:
+    """The experts of `slot_scores`, best first, in widening rounds of ids: the best
     REPLACEMENT_ROUND, then four times as many, and so on up to all; each round holds the one
-    before it and every expert within `policy.load_spread` points of its last.
+    before it and every expert within `load_spread` points of its last.
 
     Solving the application alone over the first round that can fill its slots (with what
-    each expert holds in the call, `assign(held=)`) gives what solving it over all would: the solver pays
-    for a pair its missing points plus at most `load_spread` points for spreading, so an
-    expert outside the round, more than `load_spread` points below everyone in it, never
-    costs less than one in it; and one application's best choice under the one-per-
-    institution rule is the greedy one, cheapest first."""
-    never = frozenset(never)
-    ranked = sorted(
-        (
-            (affinity_points(application, expert), expert)
-            for expert in experts
-            if expert.id not in never
-            and expert.cap > 0
-            and not exclusion_reasons(application, expert, policy, applied_institution_ids)
-        ),
-        key=lambda scored: (-scored[0], scored[1].id),
-    )
-    rounds: list[list[Expert]] = []
+    each expert holds in the call, `assign(held=)`) gives what solving it over all would:
+    the solver pays for a pair its missing points plus at most `load_spread` points for
+    spreading, so an expert outside the round, more than `load_spread` points below everyone
+    in it, never costs less than one in it; and one application's best choice under the
+    one-per-institution rule is the greedy one, cheapest first."""
+    ranked = sorted(scored, key=lambda pair: (-pair[0], pair[1]))
+    rounds: list[list[str]] = []
     end, size = 0, REPLACEMENT_ROUND
     while end < len(ranked):
         end = min(size, len(ranked))
-        floor = ranked[end - 1][0] - policy.load_spread
+        floor = ranked[end - 1][0] - load_spread
         while end < len(ranked) and ranked[end][0] >= floor:
             end += 1
-        rounds.append([expert for _, expert in ranked[:end]])
+        rounds.append([expert_id for _, expert_id in ranked[:end]])
         size = 4 * end
     return rounds
+
+
+def beyond_fields_cannot_beat(result: AssignmentResult, policy: AssignmentPolicy) -> bool:
+    """Whether no expert sharing no field with the application could do better than `result`,
+    one application solved over the experts who share a field with it: every slot is filled,
+    each by more points than keywords alone can give (KEYWORD_WEIGHT) plus the load spread."""
+    least = round(KEYWORD_WEIGHT * AFFINITY_SCALE) + policy.load_spread
+    return not result.unfilled and all(pair.affinity * AFFINITY_SCALE >= least for pair in result.pairs)
 
 
 def _positions(records: Sequence[Application | Expert], kind: str) -> dict[str, int]:

@@ -6,7 +6,7 @@ rules are the domain's (`domain/experts.py`, `domain/flow.py`, `domain/reviews.p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict
 from functools import partial
 from datetime import datetime
@@ -25,7 +25,13 @@ from services.review.domain.experts import (
     review_application,
 )
 from services.review.domain.assignment import AssignedPair, AssignmentResult, Expert
-from services.review.domain.flow import Progress, assign, replacement_rounds
+from services.review.domain.flow import (
+    Progress,
+    assign,
+    beyond_fields_cannot_beat,
+    replacement_rounds,
+    slot_scores,
+)
 from services.review.domain.reviews import ASSIGNMENT, STANDING, ReviewClosed, review_open, rfc3339
 from services.review.store import AssignmentNotFound, ClaimLost, ReviewStore, StaleSnapshot, new_id
 
@@ -136,9 +142,11 @@ def decline_assignment(store: ReviewStore, assignment: Mapping, reason: str, by:
     """An expert declines their assignment (`own_assignment`), with a reason, before the
     review deadline: the application's open slots are filled again at once, never with the
     declined pair, by a replacement run that solves that application alone, over the experts
-    best for it with cap left in the call (`replacement_rounds`). So a decline reads one
-    application, its experts and their loads, whatever the size of the call. The
-    application's other standing pairs a rule now excludes are voided with it."""
+    best for it with cap left in the call (`replacement_rounds`): first those who share one of
+    its fields, and every qualified expert only when those could be beaten by one who shares
+    none (`beyond_fields_cannot_beat`). So a decline reads one application, the experts who
+    may take it and the loads of the best, whatever the size of the call. The application's
+    other standing pairs a rule now excludes are voided with it."""
     for _ in range(SOLVE_ATTEMPTS):
         decision = _decide_replacement(store, assignment, reason, by, now)
         new = decision.records(decision.pairs)
@@ -258,32 +266,18 @@ def _decide_replacement(store: ReviewStore, assignment: Mapping, reason: str, by
     policy, applications, holders, applied = _assignment_inputs(call, staying, holding)
     moves = [*_void_moves(applications, holders, policy, others, applied, by, now), decline]
     fixed, _ = _fixed_and_excluded(others, {m[0] for m in moves}, applications, holders)
-    qualified = store.qualified_experts(call["category"]) if applications else []
-    never = {r["expert_id"] for r in records if r["status"] in STANDING or r["status"] == "declined"}
-    rounds = off_the_loop(  # a national pool's affinities: a second or two of CPU
-        lambda _: (
-            replacement_rounds(applications[0], [pool_expert(e) for e in qualified], policy, applied, never)
-            if applications
-            else []
-        )
-    )
     on_it = {expert_id for _, expert_id in fixed}
-    holding_on = [e for e in holders if e.id in on_it]
-    held: dict[str, int] = {}  # by expert of a round: standing assignments in the call
-
-    def solve(offered: list[Expert]) -> AssignmentResult:
-        unseen = [e.id for e in offered if e.id not in held]
-        if unseen:
-            held.update(dict.fromkeys(unseen, 0) | store.expert_loads(call_id, unseen))
-        experts = [*holding_on, *offered]
-        return off_the_loop(lambda _: assign(applications, experts, policy, fixed, (), applied, held=held))
-
-    result = _first_filling(solve, rounds)
+    never = {r["expert_id"] for r in records if r["status"] in STANDING or r["status"] == "declined"}
+    slot = _Slot(store, call, policy, applications, [e for e in holders if e.id in on_it], fixed, applied, never)
+    result = slot.fill(sharing_fields=applications[0].fields) if applications else slot.solve([])
+    if applications and not beyond_fields_cannot_beat(result, policy):
+        result = slot.fill(sharing_fields=None)
+    experts = [*holding, *store.experts({pair.expert_id for pair in result.pairs})]
     return _decision(
         call,
         deadline,
         result,
-        _assignment_records(call_id, staying, [*holding, *qualified], deadline, by, now),
+        _assignment_records(call_id, staying, experts, deadline, by, now),
         moves,
         [declined],
         len(fixed),
@@ -294,7 +288,39 @@ def _decide_replacement(store: ReviewStore, assignment: Mapping, reason: str, by
     )
 
 
-def _first_filling(solve: Callable[[list[Expert]], AssignmentResult], rounds: list[list[Expert]]) -> AssignmentResult:
+class _Slot:
+    """The open slots of one application (of `applications`, none if it left), solved alone
+    over the experts best for it, with what each holds in the call (`replacement_rounds`)."""
+
+    def __init__(self, store, call, policy, applications, holding_on, fixed, applied, never) -> None:
+        self.store, self.call, self.policy, self.applications = store, call, policy, applications
+        self.holding_on, self.fixed, self.applied, self.never = holding_on, fixed, applied, never
+        self.experts: dict[str, Expert] = {}
+        self.held: dict[str, int] = {}
+
+    def fill(self, sharing_fields: Collection[str] | None) -> AssignmentResult:
+        """Over the qualified experts (sharing one of `sharing_fields`, if given), round by round."""
+        application, scored = self.applications[0], []
+        for batch in self.store.qualified_experts(self.call["category"], sharing_fields):
+            scored += off_the_loop(  # a national pool: seconds of CPU, in batches
+                lambda _, batch=batch: slot_scores(
+                    application, [pool_expert(e) for e in batch], self.policy, self.applied, self.never
+                )
+            )
+        return _first_filling(self.solve, replacement_rounds(scored, self.policy.load_spread))
+
+    def solve(self, expert_ids: list[str]) -> AssignmentResult:
+        unseen = [expert_id for expert_id in expert_ids if expert_id not in self.experts]
+        if unseen:
+            self.experts |= {e["_id"]: pool_expert(e) for e in self.store.experts(unseen)}
+            self.held |= dict.fromkeys(unseen, 0) | self.store.expert_loads(self.call["_id"], unseen)
+        offered = [*self.holding_on, *(self.experts[expert_id] for expert_id in expert_ids)]
+        return off_the_loop(
+            lambda _: assign(self.applications, offered, self.policy, self.fixed, (), self.applied, held=self.held)
+        )
+
+
+def _first_filling(solve: Callable[[list[str]], AssignmentResult], rounds: list[list[str]]) -> AssignmentResult:
     """`solve` over the first of `rounds` that fills the open slots, else over the last (all)."""
     for offered in rounds[:-1]:
         result = solve(offered)

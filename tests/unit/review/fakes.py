@@ -14,6 +14,7 @@ from services.common.clock import utcnow
 from services.contracts.review_events import EVENTS
 from services.review.domain.reviews import STANDING
 from services.review.store import (
+    POOL_FIELDS,
     AssignmentJobNotFound,
     AssignmentJobRunning,
     AssignmentNotFound,
@@ -95,8 +96,15 @@ class FakeReviewStore(InMemoryUnitOfWork):
     def experts(self, ids=None) -> list[dict]:
         return [copy.deepcopy(d) for _, d in sorted(self.expert_docs.items()) if ids is None or d["_id"] in ids]
 
-    def qualified_experts(self, category: str) -> list[dict]:
-        return [e for e in self.experts() if category in e["categories"] and e["available"]]
+    def qualified_experts(self, category: str, sharing_fields=None):
+        experts = [
+            {k: e[k] for k in ("_id", *POOL_FIELDS)}
+            for e in self.experts()
+            if category in e["categories"]
+            and e["available"]
+            and (sharing_fields is None or set(e["fields"]) & set(sharing_fields))
+        ]
+        yield from (experts[at : at + 2] for at in range(0, len(experts), 2))  # in batches, as the store reads them
 
     def expert_loads(self, call_id: str, expert_ids) -> dict[str, int]:
         loads: dict[str, int] = {}

@@ -16,7 +16,15 @@ from services.review.domain import affinity as affinity_module
 from services.review.domain.affinity import AffinityScorer, affinity_points, incidence, normalize_term
 from services.review.domain.assignment import Application, AssignmentPolicy, Decline, Expert, check_assignment
 from services.review.domain import flow
-from services.review.domain.flow import COST_PER_POINT, AssignmentProblem, assign, replace_declined, replacement_rounds
+from services.review.domain.flow import (
+    COST_PER_POINT,
+    AssignmentProblem,
+    assign,
+    beyond_fields_cannot_beat,
+    replace_declined,
+    replacement_rounds,
+    slot_scores,
+)
 from services.review.domain.conflicts import exclusion_reasons
 
 K2 = AssignmentPolicy(reviewers_per_application=2, load_spread=0)
@@ -410,28 +418,47 @@ def flow_cost(result, experts, policy, held) -> tuple[int, int]:
     return len(result.pairs), cost
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_one_application_solved_over_its_first_filling_round_is_as_good_as_over_every_expert(seed, monkeypatch):
-    monkeypatch.setattr(flow, "REPLACEMENT_ROUND", 2)  # rounds of a few experts: several are tried, ties cut
+def one_application(seed: int):
+    """A random call's first application, what every expert holds in the call elsewhere, one
+    standing expert fixed on it (when it takes more than one), and its solve over experts by id."""
     apps, experts, policy = random_call(seed, 4, 80)
     rng = random.Random(seed)
     application, applied = apps[0], {a.institution_id for a in apps}
-    held = {e.id: rng.randint(0, e.cap) for e in experts}  # what each holds in the call elsewhere
+    held = {e.id: rng.randint(0, e.cap) for e in experts}
     eligible = [e for e in experts if e.cap > 0 and not exclusion_reasons(application, e, policy, applied)]
-    on_it = eligible[:1] if policy.reviewers_per_application > 1 else []  # one standing expert, fixed
-    fixed = [(application.id, e.id) for e in on_it]
-    rounds = replacement_rounds(application, experts, policy, applied, never={e.id for e in on_it})
-    assert all(set(map(id, a)) < set(map(id, b)) for a, b in itertools.pairwise(rounds))
-    assert ({e.id for e in rounds[-1]} if rounds else set()) == {e.id for e in eligible} - {e.id for e in on_it}
+    on_it = eligible[:1] if policy.reviewers_per_application > 1 else []
+    fixed, by_id = [(application.id, e.id) for e in on_it], {e.id: e for e in experts}
 
-    def solve(offered):
-        return solved(
-            [application], [*on_it, *offered], policy, fixed=fixed, applied_institution_ids=applied, held=held
-        )
+    def solve(expert_ids):
+        offered = [*on_it, *(by_id[i] for i in expert_ids)]
+        return solved([application], offered, policy, fixed=fixed, applied_institution_ids=applied, held=held)
 
+    return application, experts, policy, applied, held, {e.id for e in on_it}, eligible, solve
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_one_application_solved_over_its_first_filling_round_is_as_good_as_over_every_expert(seed, monkeypatch):
+    monkeypatch.setattr(flow, "REPLACEMENT_ROUND", 2)  # rounds of a few experts: several are tried, ties cut
+    application, experts, policy, applied, held, never, eligible, solve = one_application(seed)
+    rounds = replacement_rounds(slot_scores(application, experts, policy, applied, never), policy.load_spread)
+    assert all(set(a) < set(b) for a, b in itertools.pairwise(rounds))
+    assert set(rounds[-1] if rounds else []) == {e.id for e in eligible} - never
     everyone = solve(rounds[-1] if rounds else [])
     first = next((result for r in rounds if not (result := solve(r)).unfilled), everyone)
     assert flow_cost(first, experts, policy, held) == flow_cost(everyone, experts, policy, held)
+
+
+def test_experts_sharing_a_field_are_enough_when_no_one_sharing_none_could_beat_them():
+    enough = 0
+    for seed in range(40):
+        application, experts, policy, applied, held, never, _, solve = one_application(seed)
+        near = [e for e in experts if e.fields & application.fields]
+        result = solve([i for _, i in slot_scores(application, near, policy, applied, never)])
+        if beyond_fields_cannot_beat(result, policy):
+            everyone = solve([i for _, i in slot_scores(application, experts, policy, applied, never)])
+            assert flow_cost(result, experts, policy, held) == flow_cost(everyone, experts, policy, held), seed
+            enough += 1
+    assert enough >= 10  # the check holds often enough here to have been put to the test
 
 
 def test_a_round_reaches_as_far_below_its_last_expert_as_the_load_spread_can_pay(monkeypatch):
@@ -443,10 +470,9 @@ def test_a_round_reaches_as_far_below_its_last_expert_as_the_load_spread_can_pay
         expert("E2", cap=5, keywords=words - {"k0"}),
     )  # 10 000, 9 995 points
     policy = AssignmentPolicy(1, load_spread=10)
-    [first] = replacement_rounds(application, [busy, idle], policy, {"S1"})
-    assert [e.id for e in first] == ["E1", "E2"]
+    assert replacement_rounds(slot_scores(application, [busy, idle], policy, {"S1"}), 10) == [["E1", "E2"]]
     # E1 has cap left, but its fifth unit pays 10 points of spread: 5 more than E2's missing points
-    assert assigned(assign([application], first, policy, held={"E1": 4})) == {("A1", "E2")}
+    assert assigned(assign([application], [busy, idle], policy, held={"E1": 4})) == {("A1", "E2")}
 
 
 def test_what_an_expert_holds_elsewhere_in_the_call_counts_against_their_cap_and_spread():

@@ -258,6 +258,21 @@ def test_a_replacement_is_the_best_expert_with_cap_left_in_the_call_and_solves_t
     assert [a["application_id"] for a in told["assignments"]] == ["app_3"] and told["unfilled"] == []
 
 
+def test_a_replacement_looks_beyond_the_experts_sharing_a_field_when_keywords_alone_score_more(store):
+    run(store)
+    loads = Counter(a["expert_id"] for a in store.assignments("call_1"))
+    for doc in store.expert_docs.values():
+        doc["load_cap"] = loads[doc["_id"]]
+    broad, keyword = expert("inst_y1"), expert("inst_y2")
+    broad["fields"], broad["keywords"] = ["46", "41", "42", "43", "44", "45", "47", "48", "49"], []  # 2 333 points
+    keyword["fields"] = ["47"]  # 数控 alone: 3 000 points
+    store.add_experts([broad, keyword], PROVINCE)
+    first = store.assignments(application_id="app_3")[0]
+    done = assignment.decline_assignment(store, first, "出差", f"expert:{first['expert_id']}", NOW)
+    [replacement] = done["replacement"]["assigned"]
+    assert replacement["expert_name"] == keyword["name"] and replacement["affinity"] == 0.3
+
+
 def test_a_replacement_with_no_expert_left_names_the_slot_unfilled(store):
     run(store)
     loads = Counter(a["expert_id"] for a in store.assignments("call_1"))
