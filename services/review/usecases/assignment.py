@@ -49,7 +49,7 @@ def run_assignment(store: ReviewStore, call_id: str, deadline: datetime | None, 
     assignment, never a pair a conflict-of-interest or qualification rule excludes (standing
     pairs a rule now excludes are voided), never a declined pair again. The first run sets
     the review deadline; a later one may move it (for every standing assignment)."""
-    return _solve(store, call_id, by, now, deadline=deadline)
+    return _save_decided(store, lambda: _decide(store, call_id, by, now, deadline))
 
 
 def check_run(store: ReviewStore, call_id: str, deadline: datetime | None, now: datetime) -> None:
@@ -147,15 +147,8 @@ def decline_assignment(store: ReviewStore, assignment: Mapping, reason: str, by:
     none (`beyond_fields_cannot_beat`). So a decline reads one application, the experts who
     may take it and the loads of the best, whatever the size of the call. The application's
     other standing pairs a rule now excludes are voided with it."""
-    for _ in range(SOLVE_ATTEMPTS):
-        decision = _decide_replacement(store, assignment, reason, by, now)
-        new = decision.records(decision.pairs)
-        try:
-            saved = _save_at_once(store, decision, new)
-        except StaleSnapshot:
-            continue
-        return {"assignment": store.assignment(assignment["_id"]), "replacement": {**saved, "assigned": new}}
-    raise _kept_changing()
+    replacement = _save_decided(store, lambda: _decide_replacement(store, assignment, reason, by, now))
+    return {"assignment": store.assignment(assignment["_id"]), "replacement": replacement}
 
 
 def own_assignment(store: ReviewStore, actor: Mapping, assignment_id: str) -> dict:
@@ -166,11 +159,11 @@ def own_assignment(store: ReviewStore, actor: Mapping, assignment_id: str) -> di
     return assignment
 
 
-def _solve(store: ReviewStore, call_id: str, by: str, now: datetime, *, deadline: datetime | None = None) -> dict:
-    """Assign experts to the open slots of the call, keeping every standing assignment, saved
-    in one transaction with its `experts_assigned`; decided again when the call moves meanwhile."""
+def _save_decided(store: ReviewStore, decide: Callable[[], _Decision]) -> dict:
+    """The run `decide()` makes, saved in one transaction with its `experts_assigned`; decided
+    again when the call moves meanwhile. Returns the run with its new assignments."""
     for _ in range(SOLVE_ATTEMPTS):
-        decision = _decide(store, call_id, by, now, deadline)
+        decision = decide()
         new = decision.records(decision.pairs)
         try:
             saved = _save_at_once(store, decision, new)
