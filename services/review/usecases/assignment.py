@@ -335,19 +335,25 @@ def _decision(call, deadline, result, records, moves, events, standing, n_apps, 
     kind = "replacement" if reason else "run"
     run_id = new_id("run")
     run = _run_record(run_id, call, kind, deadline, len(result.pairs), result, moves, standing, n_apps, by, now)
-    history = [
-        {
-            "subject": f"run:{run_id}",
-            "event": kind,
-            "from_state": call["stage"],
-            "to_state": call["stage"],
-            "actor": by,
-            "at": now,
-            "reason": reason,
-            "assigned": len(result.pairs),
-            "unfilled": len(result.unfilled),
-        }
-    ]
+    # A replacement is recorded by its run and the declined assignment's own history, not on the
+    # call's record: a national call sees tens of thousands of declines, and a document holds 16 MB.
+    history = (
+        []
+        if reason
+        else [
+            {
+                "subject": f"run:{run_id}",
+                "event": kind,
+                "from_state": call["stage"],
+                "to_state": call["stage"],
+                "actor": by,
+                "at": now,
+                "reason": None,
+                "assigned": len(result.pairs),
+                "unfilled": len(result.unfilled),
+            }
+        ]
+    )
     return _Decision(
         call, deadline, run, result.pairs, partial(records, run_id), run["unfilled"], moves, history, events
     )

@@ -224,6 +224,7 @@ def test_a_declined_assignment_gets_a_replacement_never_the_same_expert_again(st
     with pytest.raises(AssignmentNotFound):  # another expert's assignment is not theirs to decline
         assignment.own_assignment(store, {"role": "expert", "expert_id": "exp_other"}, first["_id"])
     mine = assignment.own_assignment(store, as_expert(first), first["_id"])
+    history = list(store.call("call_1")["history"])
     done = assignment.decline_assignment(
         store, mine, "与项目单位有合作关系", f"expert:{first['expert_id']}", NOW + timedelta(hours=1)
     )
@@ -231,6 +232,7 @@ def test_a_declined_assignment_gets_a_replacement_never_the_same_expert_again(st
     [replacement] = done["replacement"]["assigned"]
     assert replacement["application_id"] == "app_3" and replacement["expert_id"] != first["expert_id"]
     assert done["replacement"]["kind"] == "replacement"
+    assert store.call("call_1")["history"] == history  # a national call's record would outgrow 16 MB of declines
     standing = [a for a in store.assignments(application_id="app_3") if a["status"] in STANDING]
     assert len(standing) == 2 and first["expert_id"] not in {a["expert_id"] for a in standing}
     assert store.emitted_names()[-2:] == ["assignment_declined", "experts_assigned"]
