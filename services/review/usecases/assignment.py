@@ -265,7 +265,7 @@ def _decide_replacement(store: ReviewStore, assignment: Mapping, reason: str, by
     result = slot.fill(sharing_fields=applications[0].fields) if applications else slot.solve([])
     if applications and not beyond_fields_cannot_beat(result, policy):
         result = slot.fill(sharing_fields=None)
-    experts = [*holding, *store.experts({pair.expert_id for pair in result.pairs})]
+    experts = [*holding, *(slot.read[pair.expert_id] for pair in result.pairs)]
     return _decision(
         call,
         deadline,
@@ -288,6 +288,7 @@ class _Slot:
     def __init__(self, store, call, policy, applications, holding_on, fixed, applied, never) -> None:
         self.store, self.call, self.policy, self.applications = store, call, policy, applications
         self.holding_on, self.fixed, self.applied, self.never = holding_on, fixed, applied, never
+        self.read: dict[str, dict] = {}  # the records of the experts offered so far, by id
         self.experts: dict[str, Expert] = {}
         self.held: dict[str, int] = {}
 
@@ -305,7 +306,8 @@ class _Slot:
     def solve(self, expert_ids: list[str]) -> AssignmentResult:
         unseen = [expert_id for expert_id in expert_ids if expert_id not in self.experts]
         if unseen:
-            self.experts |= {e["_id"]: pool_expert(e) for e in self.store.experts(unseen)}
+            self.read |= {e["_id"]: e for e in self.store.experts(unseen)}
+            self.experts |= {expert_id: pool_expert(self.read[expert_id]) for expert_id in unseen}
             self.held |= dict.fromkeys(unseen, 0) | self.store.expert_loads(self.call["_id"], unseen)
         offered = [*self.holding_on, *(self.experts[expert_id] for expert_id in expert_ids)]
         return off_the_loop(
