@@ -219,13 +219,6 @@ class AffinityScorer:
         left_sparse = pairs.sum() - np.cumsum(pairs[by_pairs])
         return by_pairs[: min(np.count_nonzero(left_sparse > SPARSE_KEYWORD_PAIRS) + 1, MAX_DENSE_KEYWORDS)]
 
-    def field_bits(self) -> tuple[np.ndarray, np.ndarray]:
-        """(applications × fields, experts × fields) membership, bool, fields by code."""
-        return (
-            np.unpackbits(self._app_field_bits, axis=1)[:, : self._n_fields].astype(bool),
-            np.unpackbits(self._exp_field_bits, axis=1)[:, : self._n_fields].astype(bool),
-        )
-
     def field_groups(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Applications and experts grouped by their set of fields: (group of each application,
         group of each expert, cosine of the fields of every application group × expert group,

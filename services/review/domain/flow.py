@@ -26,8 +26,14 @@ every pair is not (160 M arcs at provincial scale). So, in one pass over all pai
    every pool pair with them and add those that would lower the cost (PRICING_ROUNDS
    rounds); then solve the flow, load spread included, over the candidates so grown;
 4. an application still short gets all its eligible experts and the flow is solved
-   again, so a shortfall is never an artefact of the sparsification (after a solve in
-   parts: first its POOL_PER_TOP_N · top_n best experts with cap left, `_fill_short`).
+   again, so a shortfall is never an artefact of the sparsification (after an auction:
+   first its POOL_PER_TOP_N · top_n best experts with cap left, `_fill_short`).
+
+Large calls. Min-cost flow time grows about with the square of the arcs (1 s at 300 000,
+100 s at 3 M), so a call of more than AUCTION_ROWS open applications is not solved by
+flow: the pools go to an auction (`auction.py`; Bertsekas' forward auction), within
+auction.EPSILON points per slot of the best over the pools, and its final prices are the
+duals that certify it over every pair (`bench/assign_national.py`).
 
 `top_n=None` skips all that and solves over every eligible pair (the dense problem).
 `bench/assign.py` measures the loss against the exact optimum over all pairs, certified
@@ -41,7 +47,10 @@ least loaded (relative to their caps). The most any one assignment can pay is
 spreading can cost at most `load_spread` points per assignment in total affinity: with
 the default 0.5, at most 0.005% of a perfect match per slot; in practice it only breaks
 ties, which are common because affinities are built from small sets. Set it to 0 for
-pure affinity.
+pure affinity. In an auctioned call each unit's spread cost is its reservation price: of
+equally priced experts the less loaded is bid for first, but the bidding increment
+(auction.EPSILON) outweighs the spread, so work is spread only among experts whose prices
+tie, not as the flow spreads it.
 
 Feasibility. `Feasibility` reports aggregate demand against free capacity, overall and
 per category, before solving. The solve maximises the number of filled slots first;
@@ -79,6 +88,7 @@ from services.review.domain.affinity import (
     affinity_points,
     join_on_key,
 )
+from services.review.domain.auction import auction
 from services.review.domain.assignment import (
     Application,
     AssignedPair,
@@ -97,14 +107,8 @@ COST_PER_POINT = 64  # integer flow costs per affinity point: room for the load 
 BLOCK_ENTRIES = 4_000_000  # scores computed at once: 16 MB of float32
 POOL_PER_TOP_N = 24  # an application's pool: its 24 · top_n best experts
 PRICING_ROUNDS = 1
-# Calls of more open applications than PART_ROWS are solved in parts (`_decomposed_flow`).
-PART_ROWS = 40_000
-DECOMPOSED_ROUNDS = 2
-PART_PRICING_ROUNDS = 2
-# In a part of a decomposed solve, when pricing finds more than this many pairs per row, each
-# row keeps its most negative ones: pricing the whole pool would add tens of millions of arcs.
-PRICED_PER_APPLICATION = 4
-OVERFLOW_COST = 2 * AFFINITY_SCALE * COST_PER_POINT  # an empty slot in the pricing flow: dearer than any pair
+# Calls of more open applications than AUCTION_ROWS are solved by auction (`_auctioned`).
+AUCTION_ROWS = 40_000
 # Blocks are scored in threads: numpy releases the GIL. Under eventlet's monkey patching (the
 # services) the threads are green and the blocks simply go one after another.
 THREADS = min(4, os.cpu_count() or 1)
@@ -122,7 +126,8 @@ MAX_RELAXATIONS = 2_000
 REPLACEMENT_ROUND = 64
 
 #: Told how far a solve has come: `progress(phase, done, total)`, phase "scoring" or "solving",
-#: done and total counting the parts of the flow (None where the phase has no parts).
+#: done and total counting the flows solved, or an auction's slots filled (None where the
+#: phase has none to count).
 Progress = Callable[[str, int | None, int | None], None]
 
 
@@ -146,7 +151,7 @@ def assign(
     cost nothing). fixed: (application id, expert id) assignments that stand. excluded_pairs:
     pairs never to assign (declined). applied_institution_ids: the institutions that
     applied in the call (default: those of `applications`). progress: told of each phase
-    and each part of the flow solved (`Progress`). held: by expert id, the assignments an
+    and each flow solved or auction round (`Progress`). held: by expert id, the assignments an
     expert holds in the call beyond `fixed` (on applications not given: a replacement
     solving one application), counted against the cap and the load spread like fixed ones.
     Raises ValueError for duplicate or unknown ids, or a fixed pair that breaks a rule.
@@ -277,8 +282,8 @@ class _Block(NamedTuple):
 
 
 class _State(NamedTuple):
-    """A part of the call for one flow: open slots per application, free cap and standing
-    load per expert (what the rest of the call has already taken counts as standing)."""
+    """What is left for one flow after a first solve: open slots per application, free cap and
+    standing load per expert (what the first solve took counts as standing)."""
 
     demand: np.ndarray
     free: np.ndarray
@@ -286,7 +291,7 @@ class _State(NamedTuple):
 
 
 class _Pairs(NamedTuple):
-    """The pairs of a decomposed solve, shaped like a FlowSolution for `_result`."""
+    """The pairs of an auction, shaped like a FlowSolution for `_result`."""
 
     app: np.ndarray
     expert: np.ndarray
@@ -346,7 +351,6 @@ class FlowSolution:
         app: np.ndarray,
         expert: np.ndarray,
         spread: bool = True,
-        overflow: bool = False,
         state: _State | None = None,
     ):
         self.problem, self.app, self.expert, self.spread = (
@@ -355,7 +359,7 @@ class FlowSolution:
             expert,
             spread and problem.policy.load_spread > 0,
         )
-        self.overflow, self.state = overflow, state
+        self.state = state
         demand = problem.demand if state is None else state.demand
         self.points = problem.points(app, expert)
         n_experts, n_apps = len(problem.experts), len(problem.applications)
@@ -385,17 +389,6 @@ class FlowSolution:
         ]
         self.n_nodes = self.first_app + n_apps + len(self.group_nodes)
         wanted = int(demand[open_apps].sum())
-        if overflow:  # source -> overflow -> each application: always feasible, dearer than any pair
-            parts += [
-                (np.zeros(1), np.full(1, self.n_nodes), np.full(1, wanted), np.zeros(1)),
-                (
-                    np.full(len(open_apps), self.n_nodes),
-                    self.first_app + open_apps,
-                    demand[open_apps],
-                    np.full(len(open_apps), OVERFLOW_COST),
-                ),
-            ]
-            self.n_nodes += 1
         self.tails, self.heads, self.caps, self.costs = (
             np.concatenate(column).astype(np.int64) for column in zip(*parts)
         )
@@ -457,8 +450,8 @@ class FlowSolution:
     def lp_duals(self) -> LpDuals:
         """The LP duals in points; only for a flow without load spread (plain expert arcs)."""
         problem = self.problem
-        if self.spread or self.overflow or self.state is not None:
-            raise ValueError("lp_duals needs a flow of the whole call solved without load spread or overflow")
+        if self.spread or self.state is not None:
+            raise ValueError("lp_duals needs a flow of the whole call solved without load spread")
         distance = self.potentials / COST_PER_POINT
         source, sink = distance[0], distance[1]
         app = np.where(
@@ -565,8 +558,8 @@ class AssignmentProblem:
             pairs = self.all_pairs(open_rows)
             progress("solving", 0, 1)
             solution = self.flow(*pairs)
-        elif len(open_rows) > PART_ROWS:
-            solution = self._decomposed_flow(open_rows, progress)
+        elif len(open_rows) > AUCTION_ROWS:
+            solution, _ = self._auctioned(open_rows, progress)
         else:
             solution = self.sparse_flow(open_rows, progress)
         missing = self._missing(solution)
@@ -589,15 +582,13 @@ class AssignmentProblem:
         app: np.ndarray,
         expert: np.ndarray,
         spread: bool = True,
-        overflow: bool = False,
         state: _State | None = None,
     ) -> FlowSolution:
         """Solve the flow over the candidate pairs (app[i], expert[i]); spread=False leaves the
-        load spread out (pure affinity); overflow=True lets any slot stay empty at a price
-        above any pair, so that the flow is feasible and its potentials price every pair."""
-        return FlowSolution(self, app, expert, spread, overflow, state)
+        load spread out (pure affinity); `state`: what is left after a first solve."""
+        return FlowSolution(self, app, expert, spread, state)
 
-    def sparse_flow(self, rows: np.ndarray, progress: Progress = _no_progress, **options: Any) -> FlowSolution:
+    def sparse_flow(self, rows: np.ndarray, progress: Progress = _no_progress) -> FlowSolution:
         """The flow over the sparsified candidate set of `rows`.
 
         Candidates: each row's top_n experts and each expert's top_m rows by affinity,
@@ -610,122 +601,54 @@ class AssignmentProblem:
         assert top_n is not None  # solve() takes the sparse flow only with a top_n
         keys, expert_bits = self._pool(rows, POOL_PER_TOP_N * top_n)
         progress("solving", 0, 1)
-        return self._pool_flow(rows, keys, expert_bits, **options)
-
-    def _pool_flow(
-        self,
-        rows: np.ndarray,
-        keys: np.ndarray,
-        expert_bits: int,
-        state: _State | None = None,
-        extra: tuple[np.ndarray, np.ndarray] | None = None,
-        rounds: int = PRICING_ROUNDS,
-        overflow: bool = False,
-        priced_per_row: int | None = None,
-    ) -> FlowSolution:
-        """`sparse_flow` over a pool already scored (`keys`: rows × width, -1 where none);
-        `extra` pairs are candidates from the start; `state` restricts the flow to a part.
-        overflow: the pricing flows may leave slots empty at a price (their potentials then
-        price every pair even when the first candidates cannot fill every slot);
-        priced_per_row: each round adds at most that many priced pairs per row, its most
-        negative (partial pricing), when it finds more."""
-        top_n = self.policy.top_n
-        assert top_n is not None  # only the sparse flow pools
         flat = keys.ravel()
         app, expert, score = np.repeat(rows, keys.shape[1]), flat & ((1 << expert_bits) - 1), flat >> expert_bits
         chosen = np.zeros(flat.size, bool)
         chosen[_best(keys, top_n)] = True
         near = _best(keys, 4 * top_n)  # each expert's top_m among the rows' nearest
         chosen[near[_best_by_group(expert[near], flat[near], self.policy.top_m)]] = True
-        if extra is not None and len(extra[0]):
-            known = np.isin(extra[0] * len(self.experts) + extra[1], app[chosen] * len(self.experts) + expert[chosen])
-            extra_app, extra_expert = extra[0][~known], extra[1][~known]
-        else:
-            extra_app = extra_expert = np.zeros(0, np.int64)
-
-        def candidates() -> tuple[np.ndarray, np.ndarray]:
-            return np.concatenate([app[chosen], extra_app]), np.concatenate([expert[chosen], extra_expert])
-
-        for _ in range(rounds):
-            pricing = self.flow(*candidates(), spread=False, overflow=overflow, state=state)  # affinity alone prices
+        for _ in range(PRICING_ROUNDS):
+            pricing = self.flow(app[chosen], expert[chosen], spread=False)  # affinity alone prices
             unseen = np.flatnonzero((flat >= 0) & ~chosen)
             reduced = pricing.reduced_costs(app[unseen], expert[unseen], score[unseen])
             priced_in = unseen[reduced < 0]
-            if priced_per_row is not None and len(priced_in) > priced_per_row * len(rows):
-                priced_in = priced_in[_best_by_group(app[priced_in], -reduced[reduced < 0], priced_per_row)]
             if not len(priced_in):
                 if not self.policy.load_spread:
                     return pricing
                 break
             chosen[priced_in] = True
-        return self.flow(*candidates(), state=state)
+        return self.flow(app[chosen], expert[chosen])
 
-    def _decomposed_flow(self, rows: np.ndarray, progress: Progress = _no_progress) -> _Pairs:
-        """A call too large for one flow (min-cost flow time grows about with the square of
-        the arcs: 1 s at 300 000 arcs, 100 s at 3 M): the rows and experts are split into
-        parts by their most widely held field (`_parts`), each part solved alone with
-        `_pool_flow`; then a second partition, by their least widely held field, re-solves
-        each of its parts with what the rest of the call holds standing, so that pairs
-        across the first parts get their chance. Never worse after the second round: each
-        part's flow sees its pairs of the first round among its candidates."""
+    def _auctioned(self, rows: np.ndarray, progress: Progress = _no_progress) -> tuple[_Pairs, np.ndarray]:
+        """A call too large for one flow (min-cost flow time grows about with the square of the
+        arcs: 1 s at 300 000 arcs, 100 s at 3 M): the rows' pools go to an auction
+        (`auction.auction`), within EPSILON points per slot of the best over the pools.
+        Returns the pairs won and the experts' final prices (the duals that certify them)."""
         top_n = self.policy.top_n
-        assert top_n is not None  # a decomposed call is a sparse one
+        assert top_n is not None  # an auctioned call is a sparse one
         keys, expert_bits = self._pool(rows, POOL_PER_TOP_N * top_n)
-        mask = (1 << expert_bits) - 1
-        n_parts = max(1, -(-len(rows) // PART_ROWS))
-        available = np.array([e.available for e in self.experts], bool)
-        app = expert = np.zeros(0, np.int64)
-        seen = solved = 0
-        progress("solving", solved, n_parts * DECOMPOSED_ROUNDS)
-        for round_ in range(DECOMPOSED_ROUNDS):
-            app_part, expert_part = self._parts(rows, n_parts, round_)
-            kept = app_part[app] != expert_part[expert]  # pairs across this round's parts stand
-            next_app, next_expert = [app[kept]], [expert[kept]]
-            for part in range(n_parts):
-                part_rows = rows[app_part[rows] == part]
-                solved += 1
-                if not len(part_rows):
-                    continue
-                across = kept & ((app_part[app] == part) | (expert_part[expert] == part))
-                demand = np.zeros_like(self.demand)
-                demand[part_rows] = self.demand[part_rows]
-                demand -= np.bincount(app[across & (app_part[app] == part)], minlength=len(demand))
-                load = self.load + np.bincount(
-                    expert[across & (expert_part[expert] == part)], minlength=len(self.experts)
-                )
-                free = np.where(available & (expert_part == part), np.maximum(self.cap - load, 0), 0)
-                part_keys = keys[np.searchsorted(rows, part_rows)]
-                part_experts = np.where(part_keys >= 0, part_keys & mask, 0)
-                outside = (part_keys >= 0) & (expert_part[part_experts] != part)
-                # An application's institutions already on it from outside the part are out.
-                held = np.unique(app[across] * self.n_institutions + self.institution[expert[across]])
-                if len(held):
-                    key = (
-                        np.repeat(part_rows, keys.shape[1]) * self.n_institutions
-                        + self.institution[part_experts.ravel()]
-                    )
-                    outside |= np.isin(key, held).reshape(part_keys.shape) & (part_keys >= 0)
-                part_keys = np.where(outside, -1, part_keys)
-                inside = ~kept & (app_part[app] == part)
-                solution = self._pool_flow(
-                    part_rows,
-                    part_keys,
-                    expert_bits,
-                    _State(demand, free, load),
-                    (app[inside], expert[inside]),
-                    rounds=PART_PRICING_ROUNDS,
-                    overflow=True,
-                    priced_per_row=PRICED_PER_APPLICATION,
-                )
-                seen += len(solution.app)
-                next_app.append(solution.app[solution.chosen])
-                next_expert.append(solution.expert[solution.chosen])
-                progress("solving", solved, n_parts * DECOMPOSED_ROUNDS)
-            app, expert = np.concatenate(next_app), np.concatenate(next_expert)
-        return _Pairs(app, expert, np.ones(len(app), bool), self.points(app, expert), seen)
+        keys = -np.sort(-keys, axis=1)  # best first; none (-1) last
+        present = keys >= 0
+        experts = np.where(present, keys & ((1 << expert_bits) - 1), -1).astype(np.int64)
+        values = np.where(present, (keys >> expert_bits).astype(np.float64), -np.inf)
+        del keys
+        expert, spread = self._units(self.free, self.load)
+        won = auction(
+            values,
+            experts,
+            self.institution,
+            self.demand[rows],
+            self.free,
+            spread,
+            progress=lambda filled, slots: progress("solving", filled, slots),
+        )
+        row, slot = np.nonzero(won.held >= 0)
+        app, expert = rows[row], experts[row, won.held[row, slot]]
+        pairs = _Pairs(app, expert, np.ones(len(app), bool), self.points(app, expert), int(present.sum()))
+        return pairs, won.price
 
     def _fill_short(self, solution: _Pairs, missing: np.ndarray) -> _Pairs:
-        """After a decomposed solve: the applications left short get their best eligible experts
+        """After an auction: the applications left short get their best eligible experts
         with cap left (`_best_pairs`, POOL_PER_TOP_N · top_n each), every other pair standing;
         those still short then get all their eligible experts with cap left. Offering every
         expert at once was 71 M arcs and 17 GB in a national call of one category."""
@@ -734,7 +657,7 @@ class AssignmentProblem:
         available = np.array([e.available for e in self.experts], bool)
         state = _State(np.maximum(missing, 0), np.where(available, np.maximum(self.cap - load, 0), 0), load)
         top_n = self.policy.top_n
-        assert top_n is not None  # a decomposed call is a sparse one
+        assert top_n is not None  # an auctioned call is a sparse one
         app, expert = self._best_pairs(np.flatnonzero(missing > 0), state.free, POOL_PER_TOP_N * top_n)
         fresh = ~np.isin(app * self.n_institutions + self.institution[expert], held)
         app, expert = app[fresh], expert[fresh]
@@ -762,35 +685,6 @@ class AssignmentProblem:
             apps.append(block.rows[best // len(block.columns)])
             experts.append(block.columns[best % len(block.columns)])
         return np.concatenate(apps), np.concatenate(experts)
-
-    def _parts(self, rows: np.ndarray, n_parts: int, round_: int) -> tuple[np.ndarray, np.ndarray]:
-        """Part of each application and expert: the fields, ranked by how many rows hold them
-        (most first in round 0, least first in round 1), are packed into `n_parts` parts of
-        about equal rows; an application or expert goes with its first-ranked field (with
-        none: by position)."""
-        app_bits, exp_bits = self.scorer.field_bits()
-        held = app_bits[rows].sum(axis=0, dtype=np.int64)
-        rank = np.argsort(-held if round_ % 2 == 0 else held, kind="stable")  # field codes, first-ranked first
-        place = np.empty(len(rank), np.int64)
-        place[rank] = np.arange(len(rank))
-
-        def first(bits: np.ndarray) -> np.ndarray:
-            ranked = np.where(bits, place[None, :], len(rank))
-            return ranked.min(axis=1) if len(rank) else np.full(len(bits), 0)
-
-        app_first, exp_first = first(app_bits), first(exp_bits)
-        # Pack fields into parts, largest first, each into the part with the fewest rows so far.
-        rows_of_field = np.bincount(app_first[rows], minlength=len(rank) + 1)
-        part_of_field = np.zeros(len(rank) + 1, np.int64)
-        filled = np.zeros(n_parts, np.int64)
-        for field in np.argsort(-rows_of_field, kind="stable"):
-            part_of_field[field] = int(np.argmin(filled))
-            filled[part_of_field[field]] += rows_of_field[field]
-        app_part, exp_part = part_of_field[app_first], part_of_field[exp_first]
-        none = len(rank)
-        app_part[app_first == none] = np.arange(int((app_first == none).sum())) % n_parts
-        exp_part[exp_first == none] = np.arange(int((exp_first == none).sum())) % n_parts
-        return app_part, exp_part
 
     def all_pairs(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every eligible pair of `rows` with an expert who has free cap."""
@@ -917,15 +811,20 @@ class AssignmentProblem:
         """Source→expert arcs (tails, heads, caps, costs): one per unit of free cap with
         its convex load cost, or one plain arc per expert without load spread."""
         free, standing = (self.free, self.load) if state is None else (state.free, state.load)
-        experts = np.flatnonzero(free > 0)
         if not spread:
+            experts = np.flatnonzero(free > 0)
             return np.zeros(len(experts)), 2 + experts, free[experts], np.zeros(len(experts))
+        expert, spread_points = self._units(free, standing)
+        return np.zeros(len(expert)), 2 + expert, np.ones(len(expert)), np.rint(COST_PER_POINT * spread_points)
+
+    def _units(self, free: np.ndarray, standing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each unit of free cap, expert after expert (ascending), and its load spread in points."""
+        experts = np.flatnonzero(free > 0)
         units = free[experts]
         expert = np.repeat(experts, units)
         # j: the unit's place in the expert's whole cap (after the standing load), 1-based.
         j = standing[expert] + 1 + np.arange(len(expert)) - np.repeat(np.cumsum(units) - units, units)
-        cost = np.rint(self.policy.load_spread * COST_PER_POINT * (j - 1) / np.maximum(self.cap[expert] - 1, 1))
-        return np.zeros(len(expert)), 2 + expert, np.ones(len(expert)), cost
+        return expert, self.policy.load_spread * (j - 1) / np.maximum(self.cap[expert] - 1, 1)
 
     def _feasibility(self) -> Feasibility:
         demand, capacity = int(self.demand.sum()), int(self.free.sum())
