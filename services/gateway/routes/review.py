@@ -116,8 +116,8 @@ def run_assignment(call: Call, call_id: str):
 @bp.get("/v1/assignment-jobs/<job_id>")
 @operation(
     summary="An assignment job: its state and progress; once done its run, once failed why",
-    description="queued, then solving (progress: reading, scoring, solving with the parts of the flow done "
-    "of all, saving), then done with the run as a run at once answers it, or failed with the problem "
+    description="queued, then solving (progress: reading, scoring, solving with the flows solved of all, or "
+    "in a call large enough to be auctioned the slots filled of all, saving), then done with the run as a run at once answers it, or failed with the problem "
     "the run was refused with (the call's assignments kept changing, the expert pool emptied, ...).",
     tag=TAG,
     roles={"province"},
