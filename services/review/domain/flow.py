@@ -88,7 +88,6 @@ from services.review.domain.affinity import (
     affinity_points,
     join_on_key,
 )
-from services.review.domain.auction import auction
 from services.review.domain.assignment import (
     Application,
     AssignedPair,
@@ -101,6 +100,7 @@ from services.review.domain.assignment import (
     Unfilled,
     applied_institutions,
 )
+from services.review.domain.auction import auction
 from services.review.domain.conflicts import ExclusionMask, exclusion_reasons
 
 COST_PER_POINT = 64  # integer flow costs per affinity point: room for the load spread's steps
