@@ -223,8 +223,11 @@ class _Chooser:
             mine = np.where(column >= 0, self.institution_at[rows, np.maximum(column, 0)], -2)
             net[institution == mine[:, None]] = -np.inf
         choice = _best_distinct(net, institution, count)
-        short = np.isfinite(choice.nets).sum(axis=1) < np.minimum(count, np.isfinite(net).sum(axis=1))
-        if short.any() and count < width:  # institutions repeated among the best: look at all
+        # A row needs its best most + 1 of distinct institutions (anything after them is worth
+        # no more than its next, colleagues included); where colleagues crowd them out of the
+        # first `count`, it looks at all.
+        short = np.isfinite(choice.nets).sum(axis=1) < np.minimum(self.most + 1, np.isfinite(net).sum(axis=1))
+        if short.any() and count < width:
             every = _best_distinct(net[short], institution[short], width)
             for mine, theirs in zip(choice, every):
                 mine[short] = theirs[:, :count]
