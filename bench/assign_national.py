@@ -262,7 +262,7 @@ def main() -> None:
                 "candidate_pairs": ours["candidate_pairs"],
                 "points": ours["points"],
                 "bound_points": bound["bound_points"],
-                "bound_kind": "LP dual (weak duality) over all pairs",
+                "bound_kind": "Lagrangian at the auction's prices (weak duality) over all pairs",
                 "optimality_vs_auction_without_spread": ours["points"] / bound["auction_points"],
                 "bound_pairs_scored": bound["pairs_scored"],
                 "bound_seconds": round(bound["bound_seconds"], 1),
