@@ -632,7 +632,7 @@ class AssignmentProblem:
         experts = np.where(present, keys & ((1 << expert_bits) - 1), -1).astype(np.int64)
         values = np.where(present, (keys >> expert_bits).astype(np.float64), -np.inf)
         del keys
-        expert, spread = self._units(self.free, self.load)
+        _, spread = self._units(self.free, self.load)  # units in the order the auction takes them
         won = auction(
             values,
             experts,
