@@ -33,7 +33,10 @@ Large calls. Min-cost flow time grows about with the square of the arcs (1 s at 
 100 s at 3 M), so a call of more than AUCTION_ROWS open applications is not solved by
 flow: the pools go to an auction (`auction.py`; Bertsekas' forward auction), within
 auction.EPSILON points per slot of the best over the pools, and its final prices are the
-duals that certify it over every pair (`bench/assign_national.py`).
+duals that certify it over every pair (`bench/assign_national.py`). A pool ranks experts by
+points, the auction by points − price: before it, a coarse scouting auction tells roughly
+the prices, and a row whose pool may leave out a better buy at them gets more experts from
+outside it, the best by points − scouted price (`_deepened`).
 
 `top_n=None` skips all that and solves over every eligible pair (the dense problem).
 `bench/assign.py` measures the loss against the exact optimum over all pairs, certified
@@ -100,12 +103,16 @@ from services.review.domain.assignment import (
     Unfilled,
     applied_institutions,
 )
-from services.review.domain.auction import auction
+from services.review.domain.auction import EPSILON, FILL, auction
 from services.review.domain.conflicts import ExclusionMask, exclusion_reasons
 
 COST_PER_POINT = 64  # integer flow costs per affinity point: room for the load spread's steps
 BLOCK_ENTRIES = 4_000_000  # scores computed at once: 16 MB of float32
 POOL_PER_TOP_N = 24  # an application's pool: its 24 · top_n best experts
+# An auctioned call first scouts prices with a coarse auction; a row whose pool may leave out a
+# better buy at those prices gets DEEPER_PER_TOP_N · top_n more experts (`_deepened`).
+SCOUT_EPSILON = 1024.0
+DEEPER_PER_TOP_N = 6
 PRICING_ROUNDS = 1
 # Calls of more open applications than AUCTION_ROWS are solved by auction (`_auctioned`).
 AUCTION_ROWS = 40_000
@@ -619,19 +626,15 @@ class AssignmentProblem:
             chosen[priced_in] = True
         return self.flow(app[chosen], expert[chosen])
 
-    def _auctioned(self, rows: np.ndarray, progress: Progress = _no_progress) -> tuple[_Pairs, np.ndarray]:
+    def _auctioned(
+        self, rows: np.ndarray, progress: Progress = _no_progress, epsilon: float = EPSILON
+    ) -> tuple[_Pairs, np.ndarray]:
         """A call too large for one flow (min-cost flow time grows about with the square of the
-        arcs: 1 s at 300 000 arcs, 100 s at 3 M): the rows' pools go to an auction
-        (`auction.auction`), within EPSILON points per slot of the best over the pools.
-        Returns the pairs won and the experts' final prices (the duals that certify them)."""
-        top_n = self.policy.top_n
-        assert top_n is not None  # an auctioned call is a sparse one
-        keys, expert_bits = self._pool(rows, POOL_PER_TOP_N * top_n)
-        keys = -np.sort(-keys, axis=1)  # best first; none (-1) last
-        present = keys >= 0
-        experts = np.where(present, keys & ((1 << expert_bits) - 1), -1).astype(np.int64)
-        values = np.where(present, (keys >> expert_bits).astype(np.float64), -np.inf)
-        del keys
+        arcs: 1 s at 300 000 arcs, 100 s at 3 M): the rows' pools, deepened where they may leave
+        out a better buy (`_deepened`), go to an auction (`auction.auction`), within `epsilon`
+        points per slot of the best over them. Returns the pairs won and the experts' final
+        prices (the duals that certify them)."""
+        values, experts = self._deepened(rows, *self.auction_pools(rows))
         _, spread = self._units(self.free, self.load)  # units in the order the auction takes them
         won = auction(
             values,
@@ -640,12 +643,88 @@ class AssignmentProblem:
             self.demand[rows],
             self.free,
             spread,
+            epsilon,
             progress=lambda filled, slots: progress("solving", filled, slots),
         )
         row, slot = np.nonzero(won.held >= 0)
-        app, expert = rows[row], experts[row, won.held[row, slot]]
-        pairs = _Pairs(app, expert, np.ones(len(app), bool), self.points(app, expert), int(present.sum()))
+        app, expert = rows[row], experts[row, won.held[row, slot]].astype(np.int64)
+        pairs = _Pairs(app, expert, np.ones(len(app), bool), self.points(app, expert), int(np.isfinite(values).sum()))
         return pairs, won.price
+
+    def auction_pools(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's POOL_PER_TOP_N · top_n best eligible experts by points, best first:
+        (points as float64, -inf where none; expert positions as int32, -1 where none)."""
+        top_n = self.policy.top_n
+        assert top_n is not None  # an auctioned call is a sparse one
+        keys, expert_bits = self._pool(rows, POOL_PER_TOP_N * top_n)
+        keys = -np.sort(-keys, axis=1)  # best first; none (-1) last
+        present = keys >= 0
+        experts = np.where(present, keys & ((1 << expert_bits) - 1), -1).astype(np.int32)
+        values = np.where(present, (keys >> expert_bits).astype(np.float64), -np.inf)
+        return values, experts
+
+    def _deepened(self, rows: np.ndarray, values: np.ndarray, experts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The pools, with more experts for the rows whose pool may leave out a better buy.
+
+        A pool holds a row's best experts by points; the auction buys by points − price, and
+        an expert just below the pool that nobody else wants (price 0) can be worth more to the
+        row than an expert of its pool that others bid up. A scouting auction (increment
+        SCOUT_EPSILON, no load spread) tells roughly what the prices will be. Every expert
+        outside a row's pool scores at most the pool's last value and costs at least 0, so a
+        row can gain from outside only where that last value exceeds what its worst slot is
+        worth to it at the scouted prices (its held net; an open slot: worth any expert); with
+        more than SCOUT_EPSILON to gain, it gets its DEEPER_PER_TOP_N · top_n best experts by
+        points − scouted price from outside its pool (`_outside_pools`), as extra columns."""
+        top_n = self.policy.top_n
+        assert top_n is not None  # an auctioned call is a sparse one
+        demand = self.demand[rows]
+        scout = auction(
+            values, experts, self.institution, demand, self.free, np.zeros(int(self.free.sum())), SCOUT_EPSILON
+        )
+        held = np.maximum(scout.held, 0)
+        held_experts = np.take_along_axis(experts, held, 1)
+        held_net = np.take_along_axis(values, held, 1) - scout.price[held_experts]
+        slots = np.arange(held.shape[1])[None, :] < demand[:, None]
+        worst = np.where(slots, np.where(scout.held >= 0, held_net, -FILL), np.inf).min(axis=1)
+        deep = np.flatnonzero(values[:, -1] > worst + SCOUT_EPSILON)
+        width = DEEPER_PER_TOP_N * top_n
+        if not len(deep) or not width:
+            return values, experts
+        outside_values, outside_experts = self._outside_pools(rows[deep], rows, experts[deep], scout.price, width)
+        merged_values = np.full((len(rows), values.shape[1] + width), -np.inf)
+        merged_experts = np.full(merged_values.shape, -1, np.int32)
+        merged_values[:, : values.shape[1]], merged_experts[:, : values.shape[1]] = values, experts
+        deep_values = np.hstack([values[deep], outside_values])
+        order = np.argsort(-deep_values, axis=1, kind="stable")  # best first, the pool first at equal points
+        merged_values[deep] = np.take_along_axis(deep_values, order, 1)
+        merged_experts[deep] = np.take_along_axis(np.hstack([experts[deep], outside_experts]), order, 1)
+        return merged_values, merged_experts
+
+    def _outside_pools(
+        self, rows: np.ndarray, call_rows: np.ndarray, pools: np.ndarray, price: np.ndarray, width: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's `width` best eligible experts by points − `price` that are not in its pool
+        (`pools`: rows × pool width of expert positions, -1: none), among the experts the call
+        of `call_rows` scores (`_scoring_plan`): (points, -inf where none; expert positions,
+        -1 where none), rows × width."""
+        row_of = np.full(len(self.applications), -1, np.int64)
+        row_of[rows] = np.arange(len(rows))
+        values = np.full((len(rows), width), -np.inf)
+        experts = np.full((len(rows), width), -1, np.int32)
+        for block in self._scoring_plan(rows, call_rows):
+            scores = self._scores(block)
+            net = np.where(scores >= 0, scores - price[block.columns][None, :], -np.inf)
+            at = row_of[block.rows]
+            pool = pools[at]
+            in_pool = np.where(pool >= 0, block.column_of_expert[np.maximum(pool, 0)], -1)
+            r, c = np.nonzero(in_pool >= 0)
+            net[r, in_pool[r, c]] = -np.inf
+            take = min(width, net.shape[1])
+            top = np.argpartition(net, net.shape[1] - take, axis=1)[:, -take:]
+            found = np.isfinite(np.take_along_axis(net, top, 1))
+            values[at, :take] = np.where(found, np.rint(np.take_along_axis(scores, top, 1)), -np.inf)
+            experts[at, :take] = np.where(found, block.columns[top], -1)
+        return values, experts
 
     def _fill_short(self, solution: _Pairs, missing: np.ndarray) -> _Pairs:
         """After an auction: the applications left short get their best eligible experts
@@ -715,13 +794,7 @@ class AssignmentProblem:
         pool = np.full((len(rows), width), -1, key_type)
         row_of = np.full(len(self.applications), -1, np.int64)
         row_of[rows] = np.arange(len(rows))
-        qualified_pairs = sum(
-            len(category_rows) * int((self.mask.qualified(category_rows[0]) & (self.free > 0)).sum())
-            for _, category_rows in self._by_category(rows)
-        )
-        plan = self._field_plan(rows, FIELD_COLUMNS) if qualified_pairs > PRUNE_ABOVE_PAIRS else None
-        if plan is None:
-            plan = self._block_plan(rows, with_free_cap=True)
+        plan = self._scoring_plan(rows, rows)
         with ThreadPoolExecutor(THREADS) as threads:
             # A bounded window of blocks in flight: at national scale there are thousands.
             pending: deque[tuple[_Block, Any]] = deque()
@@ -733,6 +806,17 @@ class AssignmentProblem:
             for done, keys in pending:
                 pool[row_of[done.rows], : keys.result().shape[1]] = np.maximum(keys.result(), -1)
         return pool, expert_bits
+
+    def _scoring_plan(self, rows: np.ndarray, call_rows: np.ndarray) -> Iterator[_Block]:
+        """The blocks to score for `rows` of a call of `call_rows`: every qualified expert with
+        free cap, or, where the call has more qualified pairs than PRUNE_ABOVE_PAIRS, the
+        experts closest in fields (`_field_plan`)."""
+        qualified_pairs = sum(
+            len(category_rows) * int((self.mask.qualified(category_rows[0]) & (self.free > 0)).sum())
+            for _, category_rows in self._by_category(call_rows)
+        )
+        plan = self._field_plan(rows, FIELD_COLUMNS) if qualified_pairs > PRUNE_ABOVE_PAIRS else None
+        return self._block_plan(rows, with_free_cap=True) if plan is None else plan
 
     def _field_plan(self, rows: np.ndarray, min_columns: int) -> Iterator[_Block] | None:
         """Blocks for a large call: the rows of one set of fields × the experts whose fields are
