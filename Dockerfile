@@ -7,7 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONPATH=/app \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    HOME=/tmp
+    HOME=/tmp \
+    NUMBA_CACHE_DIR=/tmp/numba
 
 RUN groupadd --gid 10001 chuyi \
  && useradd --uid 10001 --gid chuyi --no-create-home \

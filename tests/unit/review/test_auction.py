@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from ortools.graph.python import min_cost_flow
 
+from services.review.domain import auction as auction_module
 from services.review.domain.auction import FILL, auction
 
 
@@ -141,7 +142,8 @@ def test_an_experts_units_are_priced_by_the_load_spread_so_ties_go_to_the_less_l
     assert experts[0, result.held[0, 0]] == 1
 
 
-def test_progress_counts_the_slots_filled_round_by_round_never_falling():
+def test_progress_counts_the_slots_filled_as_bidding_goes_never_falling(monkeypatch):
+    monkeypatch.setattr(auction_module, "BIDS_PER_REPORT", 5)
     values, experts, institution, demand, free = pools(4)
     told: list[tuple[int, int]] = []
     result = auction(
@@ -155,5 +157,6 @@ def test_progress_counts_the_slots_filled_round_by_round_never_falling():
         lambda done, total: told.append((done, total)),
     )
     filled = [done for done, _ in told]
+    assert len(filled) > 3 and filled[0] > 0
     assert filled == sorted(filled) and filled[-1] == int((result.held >= 0).sum())
     assert {total for _, total in told} == {int(demand.sum())}
