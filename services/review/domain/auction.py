@@ -81,7 +81,6 @@ def auction(
     """
     demand = np.asarray(demand, np.int64)
     most = int(demand.max(initial=0))
-    worth = np.where(np.isfinite(values), values + FILL, -np.inf)
     cap = np.asarray(free, np.int64)
     start = np.cumsum(cap) - cap
     reservation = np.asarray(unit_price, np.float64)
@@ -110,7 +109,8 @@ def auction(
     bidding = True
     while bidding:
         bidding = bid(
-            worth,
+            values,
+            FILL,
             experts,
             institutions,
             demand,

@@ -17,14 +17,14 @@ def _compiled(function: F) -> F:
 
 @_compiled
 def bid(  # the compiled loop takes its state as arrays
-    worth: np.ndarray, experts: np.ndarray, institution: np.ndarray, demand: np.ndarray, cap: np.ndarray,
+    values: np.ndarray, fill: float, experts: np.ndarray, institution: np.ndarray, demand: np.ndarray, cap: np.ndarray,
     start: np.ndarray, reservation: np.ndarray, epsilon: float, budget: int, marks: np.ndarray, scratch: np.ndarray,
     unit_bid: np.ndarray, unit_row: np.ndarray, unit_column: np.ndarray, count: np.ndarray, price: np.ndarray,
     held: np.ndarray, held_count: np.ndarray, queue: np.ndarray, in_queue: np.ndarray, ends: np.ndarray,
 ) -> bool:  # fmt: skip
     """Let queued rows bid until the queue is empty (returns False) or `budget` bids were made
     (returns True; budget < 0: no limit)."""
-    rows, width = worth.shape
+    rows, width = values.shape
     most = held.shape[1]
     ring = len(queue)
     top = np.empty(most + 1, np.int64)  # institutions of the best so far, best first
@@ -50,7 +50,7 @@ def bid(  # the compiled loop takes its state as arrays
         stamp = ends[2]
         n_top = 0
         for column in range(width):
-            value = worth[row, column]
+            value = values[row, column] + fill  # its worth
             if value == -np.inf:
                 break
             if n_top == wanted + 1 and value <= scratch[0, top[n_top - 1]]:
@@ -101,7 +101,7 @@ def bid(  # the compiled loop takes its state as arrays
             if net <= 0:
                 break
             column = int(scratch[1, mine])
-            bid = worth[row, column] - max(runner_up, scratch[2, mine]) + epsilon
+            bid = values[row, column] + fill - max(runner_up, scratch[2, mine]) + epsilon
             expert = experts[row, column]
             for slot in range(most):
                 if held[row, slot] < 0:

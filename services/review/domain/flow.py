@@ -657,7 +657,7 @@ class AssignmentProblem:
         top_n = self.policy.top_n
         assert top_n is not None  # an auctioned call is a sparse one
         keys, expert_bits = self._pool(rows, POOL_PER_TOP_N * top_n)
-        keys = -np.sort(-keys, axis=1)  # best first; none (-1) last
+        keys = np.sort(keys, axis=1)[:, ::-1]  # best first; none (-1) last
         present = keys >= 0
         experts = np.where(present, keys & ((1 << expert_bits) - 1), -1).astype(np.int32)
         values = np.where(present, (keys >> expert_bits).astype(np.float64), -np.inf)
@@ -846,7 +846,7 @@ class AssignmentProblem:
             columns = np.flatnonzero((closeness >= cut)[exp_group] & has_cap if cut > 0 else has_cap)
             if not len(columns):
                 continue
-            column_of_expert = np.full(len(self.experts), -1, np.int64)
+            column_of_expert = np.full(len(self.experts), -1, np.int32)
             column_of_expert[columns] = np.arange(len(columns))
             group_rows = order[start:end]
             step = max(1, BLOCK_ENTRIES // len(columns))
@@ -873,7 +873,7 @@ class AssignmentProblem:
             columns = np.flatnonzero(qualified & (free > 0) if with_free_cap else qualified)
             if not len(columns):
                 continue
-            column_of_expert = np.full(len(self.experts), -1, np.int64)
+            column_of_expert = np.full(len(self.experts), -1, np.int32)
             column_of_expert[columns] = np.arange(len(columns))
             step = max(1, BLOCK_ENTRIES // len(columns))
             for start in range(0, len(category_rows), step):
