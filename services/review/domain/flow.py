@@ -75,11 +75,13 @@ bits another build may round differently.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -242,6 +244,20 @@ def beyond_fields_cannot_beat(result: AssignmentResult, policy: AssignmentPolicy
     each by more points than keywords alone can give (KEYWORD_WEIGHT) plus the load spread."""
     least = round(KEYWORD_WEIGHT * AFFINITY_SCALE) + policy.load_spread
     return not result.unfilled and all(pair.affinity * AFFINITY_SCALE >= least for pair in result.pairs)
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector off for a while (on again at the end if it was on at the start):
+    building a national call's 1.5 M result pairs set off full collections over every record of
+    the call, 2 s of the 4 it took. Nothing built meanwhile forms a cycle."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _positions(records: Sequence[Application | Expert], kind: str) -> dict[str, int]:
@@ -657,7 +673,6 @@ class AssignmentProblem:
         top_n = self.policy.top_n
         assert top_n is not None  # an auctioned call is a sparse one
         keys, expert_bits = self._pool(rows, POOL_PER_TOP_N * top_n)
-        keys = np.sort(keys, axis=1)[:, ::-1]  # best first; none (-1) last
         present = keys >= 0
         experts = np.where(present, keys & ((1 << expert_bits) - 1), -1).astype(np.int32)
         values = np.where(present, (keys >> expert_bits).astype(np.float64), -np.inf)
@@ -779,9 +794,10 @@ class AssignmentProblem:
         return np.concatenate(apps), np.concatenate(experts)
 
     def _pool(self, rows: np.ndarray, width: int) -> tuple[np.ndarray, int]:
-        """Each row's `width` best eligible experts as keys (rows × width, -1 where none):
-        key = rounded score << expert_bits | expert position, so the larger key is the better
-        expert and equal scores go by position, the seeded tie-break. Returns (keys, expert_bits)."""
+        """Each row's `width` best eligible experts as keys, best first (rows × width, -1 where
+        none, last): key = rounded score << expert_bits | expert position, so the larger key is
+        the better expert and equal scores go by position, the seeded tie-break. Returns (keys,
+        expert_bits)."""
         expert_bits = max(1, (len(self.experts) - 1).bit_length())
         key_type = np.int32 if expert_bits <= 16 else np.int64
 
@@ -789,7 +805,11 @@ class AssignmentProblem:
             keys = np.rint(self._scores(block)).astype(key_type)
             keys <<= expert_bits
             keys |= block.columns.astype(key_type)
-            return keys if keys.shape[1] <= width else np.partition(keys, keys.shape[1] - width, axis=1)[:, -width:]
+            if keys.shape[1] > width:
+                keys = np.partition(keys, keys.shape[1] - width, axis=1)[:, -width:]
+            keys.sort(axis=1)
+            best_first: np.ndarray = np.maximum(keys[:, ::-1], -1)  # excluded (< 0) last, as none
+            return best_first
 
         pool = np.full((len(rows), width), -1, key_type)
         row_of = np.full(len(self.applications), -1, np.int64)
@@ -802,9 +822,9 @@ class AssignmentProblem:
                 pending.append((block, threads.submit(best_keys, block)))
                 if len(pending) > 2 * THREADS:
                     done, keys = pending.popleft()
-                    pool[row_of[done.rows], : keys.result().shape[1]] = np.maximum(keys.result(), -1)
+                    pool[row_of[done.rows], : keys.result().shape[1]] = keys.result()
             for done, keys in pending:
-                pool[row_of[done.rows], : keys.result().shape[1]] = np.maximum(keys.result(), -1)
+                pool[row_of[done.rows], : keys.result().shape[1]] = keys.result()
         return pool, expert_bits
 
     def _scoring_plan(self, rows: np.ndarray, call_rows: np.ndarray) -> Iterator[_Block]:
@@ -971,10 +991,11 @@ class AssignmentProblem:
         )
         order = np.lexsort((_id_rank(self.experts)[expert], _id_rank(self.applications)[app]))
         app_ids, expert_ids = [a.id for a in self.applications], [e.id for e in self.experts]
-        pairs = [
-            AssignedPair(app_ids[a], expert_ids[e], p / AFFINITY_SCALE)
-            for a, e, p in zip(app[order].tolist(), expert[order].tolist(), points[order].tolist())
-        ]
+        with _no_cycle_collection():
+            pairs = [
+                AssignedPair(app_ids[a], expert_ids[e], p / AFFINITY_SCALE)
+                for a, e, p in zip(app[order].tolist(), expert[order].tolist(), points[order].tolist())
+            ]
         load = self.load + np.bincount(expert, minlength=len(self.experts))
         pool = np.array([e.available and e.cap > 0 for e in self.experts], bool)
         stats = LoadStats(
