@@ -142,6 +142,17 @@ def test_an_experts_units_are_priced_by_the_load_spread_so_ties_go_to_the_less_l
     assert experts[0, result.held[0, 0]] == 1
 
 
+def test_a_bid_pushed_to_a_dearer_unit_that_it_does_not_beat_is_let_go():
+    # E0's second unit is reserved at more than row 0's slot is worth to it: when row 1 outbids
+    # row 0 for the first unit, row 0 is not kept on the second.
+    values = np.array([[3000.0], [9000.0]])
+    result = auction(
+        values, np.array([[0], [0]]), np.array([0]), np.array([1, 1]), np.array([2]), np.array([0.0, 24_000])
+    )
+    assert result.held.tolist() == [[-1], [0]]
+    assert result.price[0] == 24_000  # its next unit's reservation
+
+
 def test_progress_counts_the_slots_filled_as_bidding_goes_never_falling(monkeypatch):
     monkeypatch.setattr(auction_module, "BIDS_PER_REPORT", 5)
     values, experts, institution, demand, free = pools(4)
