@@ -144,6 +144,11 @@ def _offer(
     at = held
     while at > 0 and unit_bid[first + at - 1] < bid:
         at -= 1
+    if at == units:
+        # Refused: not above a full expert's lowest bid. A bid beats the price by ε, so this only
+        # guards the next expert's units, which compiled code does not bounds-check.
+        lost[0, 0], lost[0, 1] = row, column
+        return 1
     n_lost = 0
     last = min(held, units - 1)
     if held == units:  # full: its lowest bid goes

@@ -650,7 +650,7 @@ class AssignmentProblem:
         out a better buy (`_deepened`), go to an auction (`auction.auction`), within `epsilon`
         points per slot of the best over them. Returns the pairs won and the experts' final
         prices (the duals that certify them)."""
-        values, experts = self._deepened(rows, *self.auction_pools(rows))
+        values, experts = self._deepened(rows, *self._auction_pools(rows))
         _, spread = self._units(self.free, self.load)  # units in the order the auction takes them
         won = auction(
             values,
@@ -667,7 +667,7 @@ class AssignmentProblem:
         pairs = _Pairs(app, expert, np.ones(len(app), bool), self.points(app, expert), int(np.isfinite(values).sum()))
         return pairs, won.price
 
-    def auction_pools(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _auction_pools(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each row's POOL_PER_TOP_N · top_n best eligible experts by points, best first:
         (points as float64, -inf where none; expert positions as int32, -1 where none)."""
         top_n = self.policy.top_n
@@ -692,6 +692,9 @@ class AssignmentProblem:
         points − scouted price from outside its pool (`_outside_pools`), as extra columns."""
         top_n = self.policy.top_n
         assert top_n is not None  # an auctioned call is a sparse one
+        width = DEEPER_PER_TOP_N * top_n
+        if not width:
+            return values, experts
         demand = self.demand[rows]
         scout = auction(
             values, experts, self.institution, demand, self.free, np.zeros(int(self.free.sum())), SCOUT_EPSILON
@@ -702,8 +705,7 @@ class AssignmentProblem:
         slots = np.arange(held.shape[1])[None, :] < demand[:, None]
         worst = np.where(slots, np.where(scout.held >= 0, held_net, -FILL), np.inf).min(axis=1)
         deep = np.flatnonzero(values[:, -1] > worst + SCOUT_EPSILON)
-        width = DEEPER_PER_TOP_N * top_n
-        if not len(deep) or not width:
+        if not len(deep):
             return values, experts
         outside_values, outside_experts = self._outside_pools(rows[deep], rows, experts[deep], scout.price, width)
         merged_values = np.full((len(rows), values.shape[1] + width), -np.inf)

@@ -153,6 +153,20 @@ def test_a_bid_pushed_to_a_dearer_unit_that_it_does_not_beat_is_let_go():
     assert result.price[0] == 24_000  # its next unit's reservation
 
 
+def test_a_bid_not_above_a_full_experts_lowest_is_refused_and_the_next_experts_units_are_untouched():
+    from services.review.domain.auction_bids import _offer
+
+    cap, start = np.array([1, 1]), np.array([0, 1])
+    unit_bid, unit_row, unit_column = np.array([100.0, 50.0]), np.array([0, 1]), np.array([3, 4])
+    count, price, lost = np.array([1, 1]), np.array([100.0, 50.0]), np.zeros((2, 2), np.int64)
+
+    n_lost = _offer(0, 7, 2, 100.0, cap, start, np.zeros(2), unit_bid, unit_row, unit_column, count, price, lost)
+
+    assert n_lost == 1 and lost[0].tolist() == [7, 2]  # the bid itself
+    assert unit_bid.tolist() == [100.0, 50.0] and unit_row.tolist() == [0, 1] and unit_column.tolist() == [3, 4]
+    assert count.tolist() == [1, 1] and price.tolist() == [100.0, 50.0]
+
+
 def test_progress_counts_the_slots_filled_as_bidding_goes_never_falling(monkeypatch):
     monkeypatch.setattr(auction_module, "BIDS_PER_REPORT", 5)
     values, experts, institution, demand, free = pools(4)
