@@ -16,8 +16,9 @@ included):
   L(v) = Σ free·v + Σ over applications of its best Σ (points − v) over at most 5 eligible
   experts of distinct institutions, for the experts' prices v of the auction without load
   spread and with a finer increment (`bound_prices`: ε = BOUND_EPSILON over the deepened
-  pools; any v >= 0 gives a bound, by weak duality; these are near the best v). Every pair is priced exactly where it could enter an application's
-  best set; elsewhere a bound proves it cannot: a pair scores at most
+  pools; any v >= 0 gives a bound, by weak duality; these are near the best v). Every pair
+  is priced exactly where it could enter an application's best set; elsewhere a bound proves
+  it cannot: a pair scores at most
   7 000 · (cosine of the fields) + 3 000 points (`AffinityScorer.field_groups`), so a group of
   experts whose best possible score, less the group's least price, is below what the
   application already has contributes nothing. The exact optimum over all pairs (as `bench/assign.py`

@@ -132,8 +132,10 @@ def auction(
 class _State(NamedTuple):
     """The auction's state, in arrays the compiled loop updates in place."""
 
-    unit_bid: np.ndarray  # per unit (expert after expert): the bid holding it, held ones first, best first;
-    unit_row: np.ndarray  # a free unit: its reservation, row and column -1
+    # Per unit, expert after expert, held ones first and best first: the bid holding it, its row
+    # and pool column (a free unit: its reservation, -1, -1).
+    unit_bid: np.ndarray
+    unit_row: np.ndarray
     unit_column: np.ndarray
     kept: np.ndarray  # per expert: units held
     price: np.ndarray  # per expert: what a new bid must beat (inf: no free cap)

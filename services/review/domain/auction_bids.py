@@ -26,7 +26,6 @@ def bid(  # the compiled loop takes its state as arrays
     (returns True; budget < 0: no limit)."""
     rows, width = values.shape
     most = held.shape[1]
-    ring = len(queue)
     top = np.empty(most + 1, np.int64)  # institutions of the best so far, best first
     held_institutions = np.empty(most, np.int64)
     lost = np.empty((int(cap.max()) + 1 if len(cap) else 1, 2), np.int64)
@@ -35,7 +34,7 @@ def bid(  # the compiled loop takes its state as arrays
         if 0 <= budget <= bids:
             return True
         row = queue[ends[0]]
-        ends[0] = (ends[0] + 1) % ring
+        ends[0] = (ends[0] + 1) % len(queue)
         ends[1] -= 1
         in_queue[row] = False
         wanted = demand[row] - held_count[row]
@@ -60,11 +59,10 @@ def bid(  # the compiled loop takes its state as arrays
             if net == -np.inf:
                 continue
             mine = institution[expert]
-            taken = False
-            for h in range(n_held):
-                if held_institutions[h] == mine:
-                    taken = True
-            if taken:
+            h = 0
+            while h < n_held and held_institutions[h] != mine:
+                h += 1
+            if h < n_held:  # an institution it holds
                 continue
             if marks[mine] != stamp:
                 marks[mine] = stamp
@@ -120,15 +118,19 @@ def bid(  # the compiled loop takes its state as arrays
                         held[loser, slot] = -1
                         break
                 held_count[loser] -= 1
-                if not in_queue[loser]:
-                    in_queue[loser] = True
-                    queue[(ends[0] + ends[1]) % ring] = loser
-                    ends[1] += 1
-        if made and held_count[row] < demand[row] and not in_queue[row]:
-            in_queue[row] = True
-            queue[(ends[0] + ends[1]) % ring] = row
-            ends[1] += 1
+                _enqueue(loser, queue, in_queue, ends)
+        if made and held_count[row] < demand[row]:
+            _enqueue(row, queue, in_queue, ends)
     return False
+
+
+@_compiled
+def _enqueue(row: int, queue: np.ndarray, in_queue: np.ndarray, ends: np.ndarray) -> None:
+    """The row at the queue's tail, unless it is in the queue already."""
+    if not in_queue[row]:
+        in_queue[row] = True
+        queue[(ends[0] + ends[1]) % len(queue)] = row
+        ends[1] += 1
 
 
 @_compiled
