@@ -64,6 +64,15 @@ def last_json(output: str) -> dict:
     return result
 
 
+def next_sequence(sequences, subject: str, session) -> int:
+    """The subject's next event sequence, by the statements `BaseStore.emit` sends (an update by
+    _id and, unless it created the counter, a read of it, in the caller's transaction), for the
+    same-work baselines."""
+    if sequences.update_one({"_id": subject}, {"$inc": {"sequence": 1}}, upsert=True, session=session).upserted_id:
+        return 1
+    return sequences.find_one({"_id": subject}, session=session)["sequence"]
+
+
 def machine() -> dict:
     return {"cores": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()]}
 

@@ -16,7 +16,7 @@ once, in subject order, in one transaction with its record). Then:
   Ours runs twice on fresh services and databases: with the consumer's group commit on (the
   default EVENT_BATCH) and off (EVENT_BATCH=1, each event in its own transaction);
 - same work, raw: the database and broker work of ours without the framework, the naive way:
-  from the same threads, each event's three writes (record, subject counter, outbox document)
+  from the same threads, each event's writes (record, subject counter and its read, outbox document)
   in one raw pymongo transaction; a relay thread reading unsent documents, publishing each
   confirmed and marking them sent in bulk; a kombu consumer that, per message, runs the
   consumer's reads and writes (processed id, cursor, effect with its position) in one raw
@@ -44,13 +44,13 @@ import time
 import uuid
 from pathlib import Path
 
-from pymongo import MongoClient, ReturnDocument
+from pymongo import MongoClient
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._measure import RawLoop, machine, run_threads  # noqa: E402
+from bench._measure import RawLoop, machine, next_sequence, run_threads  # noqa: E402
 from services.common.config import Settings  # noqa: E402
 from services.common.envelope import new_event  # noqa: E402
 from services.common.clock import utcnow  # noqa: E402
@@ -118,14 +118,8 @@ def same_work_seconds(client, db_name: str, amqp_uri: str, work: list[tuple[str,
 
         def writes(s):
             db.records.insert_one({"subject": subject, "n": k}, session=s)
-            counter = db.subject_sequences.find_one_and_update(
-                {"_id": subject},
-                {"$inc": {"sequence": 1}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-                session=s,
-            )
-            event = new_event("producer", "recorded", subject, {"n": k}, sequence=counter["sequence"])
+            sequence = next_sequence(db.subject_sequences, subject, s)
+            event = new_event("producer", "recorded", subject, {"n": k}, sequence=sequence)
             db.outbox.insert_one(
                 {
                     "_id": event.id,

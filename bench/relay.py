@@ -44,6 +44,7 @@ from pymongo.write_concern import WriteConcern
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # imported by the kernel, not used here
 
+from bench._measure import next_sequence  # noqa: E402
 from services.common.config import Settings  # noqa: E402
 from services.common.envelope import Event  # noqa: E402
 from services.common.messaging import (  # noqa: E402
@@ -102,9 +103,7 @@ def stage_same_work(db, document: dict) -> None:
     in one raw transaction."""
 
     def transaction(session):
-        db[SAME_WORK_SEQUENCES].find_one_and_update(
-            {"_id": document["subject"]}, {"$inc": {"sequence": 1}}, upsert=True, return_document=True, session=session
-        )
+        next_sequence(db[SAME_WORK_SEQUENCES], document["subject"], session)
         db[SAME_WORK_OUTBOX].insert_one(document, session=session)
 
     with db.client.start_session() as session:

@@ -44,7 +44,7 @@ from pymongo import MongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._measure import percentile, run_threads  # noqa: E402
+from bench._measure import next_sequence, percentile, run_threads  # noqa: E402
 from services.common.credit_code import check_digit, organisation_check_digit
 from services.applications.store import ApplicationsStore  # noqa: E402
 from services.common.audit import HEADS as AUDIT_HEADS, RECORDS as AUDIT_RECORDS  # noqa: E402
@@ -191,14 +191,12 @@ def same_work_one(db, amqp_uri: str):
             },
             session=session,
         )
-        counter = db.subject_sequences.find_one_and_update(
-            {"_id": doc["_id"]}, {"$inc": {"sequence": 1}}, upsert=True, return_document=True, session=session
-        )
+        sequence = next_sequence(db.subject_sequences, doc["_id"], session)
         db.outbox.insert_one(
             {
                 "_id": event["id"],
                 "subject": doc["_id"],
-                "sequence": counter["sequence"],
+                "sequence": sequence,
                 "name": "application_submitted",
                 "event": event,
                 "staged_at": datetime.now(timezone.utc),

@@ -17,7 +17,14 @@ class Numbered(Schema):
 
 class KernelStore(BaseStore):
     events = {"recorded": Numbered(), "fragile": Numbered(), "slow": Numbered(), "held": Numbered()}
-    indexes = {"records": [], "effects": [IndexModel([("event_id", ASCENDING)], name="by_event")], "switches": []}
+    indexes = {
+        "records": [],
+        "effects": [
+            IndexModel([("event_id", ASCENDING)], name="by_event"),
+            IndexModel([("subject", ASCENDING)], name="by_subject"),
+        ],
+        "switches": [],
+    }
 
     def record(self, subject: str, n: int) -> None:
         """A state change and the event it raises, in one write."""
