@@ -294,11 +294,8 @@ class BaseStore:
         # reads: one round trip more, except for a subject's first event, which the upsert tells.
         sequences = self.db.subject_sequences
         moved = sequences.update_one({"_id": subject}, {"$inc": {"sequence": 1}}, upsert=True, session=self.session)
-        sequence = (
-            1
-            if moved.upserted_id is not None
-            else sequences.find_one({"_id": subject}, session=self.session)["sequence"]
-        )
+        counter = None if moved.upserted_id is not None else sequences.find_one({"_id": subject}, session=self.session)
+        sequence = counter["sequence"] if counter else 1
         event = new_event(self.service, name, subject, data, sequence=sequence, correlation_id=correlation_id.get())
         self.db.outbox.insert_one(
             {
