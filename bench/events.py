@@ -19,8 +19,8 @@ once, in subject order, in one transaction with its record). Then:
   from the same threads, each event's writes (record, subject counter and its read, outbox document)
   in one raw pymongo transaction; a relay thread reading unsent documents, publishing each
   confirmed and marking them sent in bulk; a kombu consumer that, per message, runs the
-  consumer's reads and writes (processed id, cursor, effect with its position) in one raw
-  transaction and then acks; from the first staging to the last applied;
+  consumer's reads and writes (the subject's cursor read; the effect with its position, the
+  processed id and the cursor written) in one raw transaction and then acks; from the first staging to the last applied;
 - raw: the same number of CloudEvent bodies of the same size published by one kombu publisher
   (publisher confirms, persistent, mandatory) to a quorum queue of the same topology, consumed
   by a kombu consumer with manual acks (prefetch 100) at the same time; from the first publish
@@ -140,9 +140,9 @@ def same_work_seconds(client, db_name: str, amqp_uri: str, work: list[tuple[str,
         event = json.loads(body)
 
         def writes(s):
-            if db.processed_events.find_one({"_id": f"c:{event['id']}"}, session=s):
-                return
-            db.consumer_cursors.find_one({"_id": f"c:{event['subject']}"}, session=s)
+            cursor = db.consumer_cursors.find_one({"_id": f"c:{event['subject']}"}, session=s)
+            if cursor and cursor["sequence"] >= event["sequence"]:
+                return  # applied before: the cursor tells a duplicate, as the kernel's does
             position = db.effects.count_documents({"subject": event["subject"]}, session=s)
             db.effects.insert_one(
                 {
