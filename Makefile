@@ -17,7 +17,14 @@ $(ASYNCAPI_TOOL): tools/asyncapi/package-lock.json
 	npm ci --prefix tools/asyncapi --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed $(ASYNCAPI_TOOL)
+# The offline Kubernetes validation tools (deploy/k8s/validate.sh) in their own venv, so that the
+# tests of the manifests do not spend their first minute installing them. Without the network the
+# install fails, setup goes on and those tests say why they skip.
+K8S_TOOLS := .venv-tools/.requirements.sha256
+$(K8S_TOOLS): deploy/requirements-tools.txt
+	bash deploy/k8s/validate.sh --install-only || echo "setup: the Kubernetes validation tools could not be installed"
+
+setup: $(VENV)/.installed $(ASYNCAPI_TOOL) $(K8S_TOOLS)
 
 up: setup
 	$(PY) -m chuyi up

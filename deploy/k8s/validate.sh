@@ -18,27 +18,28 @@ requirements="$root/deploy/requirements-tools.txt"
 k8s_version="${K8S_VERSION:-1.32.0}"
 
 # Installs the pinned tools unless the venv already holds this exact file's
-# pins; a lock keeps two runs from installing into the same venv at once.
+# pins; a lock keeps two runs from installing into the same venv at once, and
+# is let go once the tools are there, so that validations run side by side.
 ensure_tools() {
     local want stamp python log
     want="$(sha256sum "$requirements" | cut -d' ' -f1)"
     stamp="$venv/.requirements.sha256"
     exec 9>"$venv.lock"
     flock 9
-    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-        return
+    if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+        python="$(command -v python3.11 || command -v python3)"
+        log="$(mktemp)"
+        echo "validate: installing the tools into $venv" >&2
+        if ! { "$python" -m venv --clear "$venv" &&
+            "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$requirements"; } >"$log" 2>&1; then
+            cat "$log" >&2
+            echo "validate: could not install the tools from $requirements" >&2
+            exit 3
+        fi
+        rm -f "$log"
+        echo "$want" >"$stamp"
     fi
-    python="$(command -v python3.11 || command -v python3)"
-    log="$(mktemp)"
-    echo "validate: installing the tools into $venv" >&2
-    if ! { "$python" -m venv --clear "$venv" &&
-        "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$requirements"; } >"$log" 2>&1; then
-        cat "$log" >&2
-        echo "validate: could not install the tools from $requirements" >&2
-        exit 3
-    fi
-    rm -f "$log"
-    echo "$want" >"$stamp"
+    exec 9>&-
 }
 
 failed=0

@@ -7,6 +7,7 @@ deploy/requirements-tools.txt; these tests are skipped only when that install fa
 import os
 import shutil
 import subprocess
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -37,13 +38,6 @@ def tools():
     assert installed.returncode == 0, installed.stderr
 
 
-@pytest.fixture
-def copy_of_tree(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "deploy", tmp_path / "deploy")
-    shutil.copy(ROOT / "Dockerfile", tmp_path / "Dockerfile")
-    return tmp_path
-
-
 def break_file(root: Path, relative: str, old: str, new: str) -> None:
     path = root / "deploy" / "k8s" / relative
     text = path.read_text(encoding="utf-8")
@@ -51,8 +45,81 @@ def break_file(root: Path, relative: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new), encoding="utf-8")
 
 
-def test_the_real_manifests_pass_every_check():
-    result = validate(ROOT)
+# (id, file, text, its replacement, the step that must fail, what its output must name)
+BROKEN = [
+    (
+        "deployment-without-image",
+        "base/gateway/deployment.yaml",
+        "        image: chuyi\n",
+        "",
+        "custom resources and house rules",
+        "Deployment/chuyi-gateway: spec.template.spec.containers[0] (app): no image",
+    ),
+    (
+        "deployment-with-unknown-field",
+        "base/service/deployment.yaml",
+        "revisionHistoryLimit: 5",
+        "revisionHistoryLimt: 5",
+        "kubernetes-validate",
+        "'revisionHistoryLimt' was unexpected",
+    ),
+    (
+        "keda-trigger-value-not-a-string",
+        "base/review/kustomization.yaml",
+        'value: "20"',
+        "value: 20",
+        "custom resources and house rules",
+        "ScaledObject/chuyi-review: spec.triggers[0].metadata.value: 20 is not of type 'string'",
+    ),
+    (
+        "vhost-not-quorum-by-default",
+        "components/rabbitmq-cluster/topology.yaml",
+        "defaultQueueType: quorum",
+        "defaultQueueType: classic",
+        "custom resources and house rules",
+        "Vhost/chuyi: spec.defaultQueueType: 'classic': want 'quorum'",
+    ),
+    (
+        "amqp-uri-on-another-vhost",
+        "overlays/dev/kustomization.yaml",
+        "@chuyi-rabbitmq:5672/chuyi\n",
+        "@chuyi-rabbitmq:5672/other\n",
+        "custom resources and house rules",
+        "Secret/chuyi-secrets: AMQP_URI: vhost 'other' is not a Vhost of this overlay",
+    ),
+    (
+        "writable-root-filesystem",
+        "base/pod-defaults.yaml",
+        "readOnlyRootFilesystem: true",
+        "readOnlyRootFilesystem: false",
+        "checkov",
+        "CKV_K8S_22",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def validations(tmp_path_factory) -> dict[str, Future]:
+    """Every validation this module asserts on, run at once: each is a few seconds of CPU in
+    one process, and one after another they were the slowest unit tests."""
+
+    def broken(case_id: str, relative: str, old: str, new: str) -> subprocess.CompletedProcess:
+        root = tmp_path_factory.mktemp(case_id)
+        shutil.copytree(ROOT / "deploy", root / "deploy")
+        shutil.copy(ROOT / "Dockerfile", root / "Dockerfile")
+        break_file(root, relative, old, new)
+        return validate(root)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        futures = {"real": pool.submit(validate, ROOT)}
+        for case_id, relative, old, new, _, _ in BROKEN:
+            futures[case_id] = pool.submit(broken, case_id, relative, old, new)
+        wait(futures.values())
+    return futures
+
+
+def test_the_real_manifests_pass_every_check(validations):
+    result = validations["real"].result()
 
     assert result.returncode == 0, result.stdout + result.stderr
     for step in ("kustomize dev", "kustomize prod", "yamllint", "kubernetes-validate", "custom resources", "checkov"):
@@ -60,62 +127,11 @@ def test_the_real_manifests_pass_every_check():
 
 
 @pytest.mark.parametrize(
-    ("relative", "old", "new", "failed_step", "named"),
-    [
-        pytest.param(
-            "base/gateway/deployment.yaml",
-            "        image: chuyi\n",
-            "",
-            "custom resources and house rules",
-            "Deployment/chuyi-gateway: spec.template.spec.containers[0] (app): no image",
-            id="deployment-without-image",
-        ),
-        pytest.param(
-            "base/service/deployment.yaml",
-            "revisionHistoryLimit: 5",
-            "revisionHistoryLimt: 5",
-            "kubernetes-validate",
-            "'revisionHistoryLimt' was unexpected",
-            id="deployment-with-unknown-field",
-        ),
-        pytest.param(
-            "base/review/kustomization.yaml",
-            'value: "20"',
-            "value: 20",
-            "custom resources and house rules",
-            "ScaledObject/chuyi-review: spec.triggers[0].metadata.value: 20 is not of type 'string'",
-            id="keda-trigger-value-not-a-string",
-        ),
-        pytest.param(
-            "components/rabbitmq-cluster/topology.yaml",
-            "defaultQueueType: quorum",
-            "defaultQueueType: classic",
-            "custom resources and house rules",
-            "Vhost/chuyi: spec.defaultQueueType: 'classic': want 'quorum'",
-            id="vhost-not-quorum-by-default",
-        ),
-        pytest.param(
-            "overlays/dev/kustomization.yaml",
-            "@chuyi-rabbitmq:5672/chuyi\n",
-            "@chuyi-rabbitmq:5672/other\n",
-            "custom resources and house rules",
-            "Secret/chuyi-secrets: AMQP_URI: vhost 'other' is not a Vhost of this overlay",
-            id="amqp-uri-on-another-vhost",
-        ),
-        pytest.param(
-            "base/pod-defaults.yaml",
-            "readOnlyRootFilesystem: true",
-            "readOnlyRootFilesystem: false",
-            "checkov",
-            "CKV_K8S_22",
-            id="writable-root-filesystem",
-        ),
-    ],
+    ("case_id", "failed_step", "named"),
+    [pytest.param(case_id, step, named, id=case_id) for case_id, _, _, _, step, named in BROKEN],
 )
-def test_a_broken_manifest_fails_naming_the_problem(copy_of_tree, relative, old, new, failed_step, named):
-    break_file(copy_of_tree, relative, old, new)
-
-    result = validate(copy_of_tree)
+def test_a_broken_manifest_fails_naming_the_problem(validations, case_id, failed_step, named):
+    result = validations[case_id].result()
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"FAIL  {failed_step}" in result.stdout
