@@ -82,7 +82,7 @@ fuzz: setup
 	$(PY) -m pytest -q tests/fuzz
 
 # One benchmark: bench-relay, bench-submit, bench-assign, bench-gateway, bench-rank,
-# bench-events, bench-audit, bench-materials, bench-memory, bench-read_under_backlog run bench/<name>.py;
+# bench-events, bench-audit, bench-by_id, bench-materials, bench-memory, bench-read_under_backlog run bench/<name>.py;
 # bench-e2e runs bench/e2e_latency.py; bench-assign-national runs bench/assign_national.py
 # (300 000 applications × 5 of 100 000 experts; not part of `make bench`: about 10 minutes);
 # bench-assign-job runs bench/assign_job.py (a job end to end on the wire server, 60 000 × 5).

@@ -338,6 +338,20 @@ def materials_rows(r: dict) -> list[Row]:
     ]
 
 
+def by_id_rows(r: dict) -> list[Row]:
+    return [
+        Row(
+            f"a message marked read (update + read by `_id`), {row['size']} in the collection",
+            row["update_and_read_per_s"],
+            "writes/s",
+            "the same as one findAndModify",
+            row["find_and_modify_per_s"],
+            1,
+        )
+        for row in r["sizes"]
+    ]
+
+
 def pick(r: dict, **keys: str) -> dict:
     return {headline: r[key] for headline, key in keys.items() if key in r}
 
@@ -441,6 +455,16 @@ BENCHMARKS = [
         "threads; then one checkpoint and one verify of the whole log.",
         audit_rows,
         lambda r: pick(r, audit_ratio="ratio", audit_threads_ratio="threads_ratio"),
+    ),
+    Benchmark(
+        "by_id",
+        "bench/by_id.py",
+        "A conditional write by `_id` (a message marked read, one transaction each, 40 of each shape at each "
+        "size, alternating in rounds) as an `update_one` and a `find_one` by `_id`, as the stores send it, "
+        "against one `find_one_and_update`, which the wire server answers by reading the whole collection "
+        "(docs/writing-a-service.md), on collections of 100, 2 000 and 10 000 messages.",
+        by_id_rows,
+        lambda r: {f"by_id_ratio_{row['size']}": row["ratio"] for row in r["sizes"]},
     ),
     Benchmark(
         "events",
@@ -628,7 +652,7 @@ def document(outcomes: list[Outcome], at_start: dict, started_at: datetime, seco
     lines += [
         "",
         "Each one alone: `make bench-relay`, `bench-submit`, `bench-rank`, `bench-assign`, `bench-gateway`, "
-        "`bench-e2e`, `bench-events`, `bench-materials`, `bench-memory`; its output in this run is in `var/bench/<name>.log` "
+        "`bench-e2e`, `bench-events`, `bench-by_id`, `bench-materials`, `bench-memory`; its output in this run is in `var/bench/<name>.log` "
         "(stderr: `<name>.stderr.log`).",
         "",
         "The headline figures, as the last line of `make bench` prints them:",

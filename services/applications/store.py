@@ -274,16 +274,13 @@ class ApplicationsStore(BaseStore):
 
     def _take(self, counter: str, limit: int) -> int:
         """Take one of `limit` places of `counter`. Returns how many were taken before: at
-        `limit` or more, none was free and nothing was taken."""
+        `limit` or more, none was free and nothing was taken. A conditional update and a read by
+        `_id` in the transaction, not a findAndModify: see docs/writing-a-service.md."""
         s = self.session
         self.db.counters.update_one({"_id": counter}, {"$setOnInsert": {"taken": 0}}, upsert=True, session=s)
-        before = self.db.counters.find_one_and_update(
-            {"_id": counter, "taken": {"$lt": limit}},
-            {"$inc": {"taken": 1}},
-            return_document=ReturnDocument.BEFORE,
-            session=s,
-        )
-        return before["taken"] if before else self._one("counters", {"_id": counter})["taken"]
+        took = self.db.counters.update_one({"_id": counter, "taken": {"$lt": limit}}, {"$inc": {"taken": 1}}, session=s)
+        taken = self._one("counters", {"_id": counter})["taken"]
+        return taken - 1 if took.modified_count else taken
 
     def _release(self, counter: str) -> None:
         self.db.counters.update_one(

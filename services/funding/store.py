@@ -291,12 +291,12 @@ class FundingStore(BaseStore):
         """The project's funding after a milestone (with its `record`) or a withdrawal, with the
         audit entry, if the project is still in `from_status`; answers the project after it, or None."""
         pushed = {"history": change.audit.as_dict(), **({"milestones": record} if record else {})}
-        return self.db.projects.find_one_and_update(
+        changed = self.db.projects.update_one(
             {"_id": change.funding.project_id, "status": from_status},
             {"$set": {**funding_fields(change.funding), "updated_at": at}, "$push": pushed},
-            return_document=ReturnDocument.AFTER,
             session=self.session,
         )
+        return self.project(change.funding.project_id) if changed.matched_count else None
 
     def note_refused(self, project_id: str, entry: dict) -> None:
         """An audit entry in the project's history for a result it did not take (its state stays)."""

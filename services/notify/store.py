@@ -186,15 +186,11 @@ class NotifyStore(BaseStore):
         return self.db.notifications.count_documents({"recipient": recipient, "read_at": None}, session=self.session)
 
     def mark_read(self, recipient: str, notification_id: str, now: datetime) -> dict | None:
-        doc = self.db.notifications.find_one_and_update(
-            {"_id": notification_id, "recipient": recipient, "read_at": None},
-            {"$set": {"read_at": now}},
-            return_document=ReturnDocument.AFTER,
-            session=self.session,
-        )
-        return doc or self.db.notifications.find_one(
-            {"_id": notification_id, "recipient": recipient}, session=self.session
-        )
+        """The recipient's message, read (at `now` if it was unread); None if it is not theirs.
+        An update and a read by `_id`, not a findAndModify: see docs/writing-a-service.md."""
+        mine = {"_id": notification_id, "recipient": recipient}
+        self.db.notifications.update_one({**mine, "read_at": None}, {"$set": {"read_at": now}}, session=self.session)
+        return self.db.notifications.find_one(mine, session=self.session)
 
     # --- deliveries -------------------------------------------------------------------------
 
