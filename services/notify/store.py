@@ -198,13 +198,22 @@ class NotifyStore(BaseStore):
         self.db.deliveries.insert_one(doc, session=self.session)
 
     def claim(self, channel: str, holder: str, now: datetime, lease_s: float) -> dict | None:
-        """The most overdue pending delivery of `channel`, leased to `holder` (before the lease)."""
-        return self.db.deliveries.find_one_and_update(
-            {"channel": channel, "status": PENDING, "next_attempt_at": {"$lte": now}},
-            {"$set": {"next_attempt_at": now + timedelta(seconds=lease_s), "holder": holder}},
-            sort=[("next_attempt_at", 1)],
-            session=self.session,
-        )
+        """The most overdue pending delivery of `channel`, leased to `holder` (before the lease).
+        A read of the most overdue and a compare-and-set of its lease by `_id`, not a
+        findAndModify (see docs/writing-a-service.md): a delivery another sender leased between
+        the two has moved its next attempt, so the set misses and the next one is read."""
+        due = {"channel": channel, "status": PENDING, "next_attempt_at": {"$lte": now}}
+        while (
+            doc := self.db.deliveries.find_one(due, sort=[("next_attempt_at", 1)], session=self.session)
+        ) is not None:
+            leased = self.db.deliveries.update_one(
+                {"_id": doc["_id"], "status": PENDING, "next_attempt_at": doc["next_attempt_at"]},
+                {"$set": {"next_attempt_at": now + timedelta(seconds=lease_s), "holder": holder}},
+                session=self.session,
+            )
+            if leased.modified_count:
+                return doc
+        return None
 
     def retry_later(self, delivery: dict, error: str, at: datetime) -> None:
         self.db.deliveries.update_one(
