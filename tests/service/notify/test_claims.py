@@ -12,7 +12,7 @@ from pymongo import MongoClient
 
 from services.notify.store import PENDING, SENT, NotifyStore
 
-SENDERS = 8
+SENDERS = 4
 LEASE_S = 60
 
 
@@ -34,7 +34,7 @@ def test_senders_claiming_at_once_lease_each_due_delivery_to_exactly_one_of_them
     db = client[f"claims_{uuid.uuid4().hex[:8]}"]
     NotifyStore.ensure_indexes(db)
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    due = [delivery(n, "email", PENDING, now - timedelta(seconds=n)) for n in range(120)]
+    due = [delivery(n, "email", PENDING, now - timedelta(seconds=n)) for n in range(40)]
     db.deliveries.insert_many(
         [
             *due,
