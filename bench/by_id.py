@@ -6,10 +6,10 @@ In one run, on a fresh SecantusDB wire server, for each size S:
   once with the statement the store sent before (`find_one_and_update` on `_id`, recipient and
   unread, then a read when it matched nothing) and once as notify's `mark_read` does now
   (`update_one` on the same filter, then `find_one` by `_id`);
-- a deliveries collection of S (2W due e-mails spread among settled ones of three channels); W claimed, once
-  with the statement the store sent before (`find_one_and_update` of the most overdue, sorted)
-  and once as notify's `claim` does now (`find_one` of the most overdue, then a compare-and-set
-  of its lease by `_id`);
+- a deliveries collection of S (2W due e-mails spread among settled ones of three channels);
+  W claimed, once with the statement the store sent before (`find_one_and_update` of the most
+  overdue, sorted) and once as notify's `claim` does now (`find_one` of the most overdue, then
+  a compare-and-set of its lease by `_id`);
 each pair alternating in rounds so that the machine's load drifts over both alike, every answer
 checked.
 
@@ -126,7 +126,7 @@ def measure_claims(db, size: int, writes: int, rounds: int) -> dict[str, float]:
     deliveries = db.deliveries
     now = datetime.now(timezone.utc).replace(microsecond=0)
     every = max(1, size // (2 * writes))
-    due = {i for i in range(0, size, every)}
+    due = set(range(0, size, every))
     deliveries.insert_many(
         [
             {

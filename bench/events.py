@@ -20,7 +20,8 @@ once, in subject order, in one transaction with its record). Then:
   in one raw pymongo transaction; a relay thread reading unsent documents, publishing each
   confirmed and marking them sent in bulk; a kombu consumer that, per message, runs the
   consumer's reads and writes (the subject's cursor read; the effect with its position, the
-  processed id and the cursor written) in one raw transaction and then acks; from the first staging to the last applied;
+  processed id and the cursor written) in one raw transaction and then acks; from the first
+  staging to the last applied;
 - raw: the same number of CloudEvent bodies of the same size published by one kombu publisher
   (publisher confirms, persistent, mandatory) to a quorum queue of the same topology, consumed
   by a kombu consumer with manual acks (prefetch 100) at the same time; from the first publish
