@@ -624,6 +624,10 @@ def headline(outcomes: list[Outcome], started_at: datetime, seconds: float) -> d
     return figures
 
 
+def headline_line(outcomes: list[Outcome], started_at: datetime, seconds: float) -> str:
+    return json.dumps(headline(outcomes, started_at, seconds), ensure_ascii=False)
+
+
 def document(outcomes: list[Outcome], at_start: dict, started_at: datetime, seconds: float) -> str:
     lines = [
         "# Benchmarks",
@@ -661,7 +665,7 @@ def document(outcomes: list[Outcome], at_start: dict, started_at: datetime, seco
         "",
         "The headline figures, as the last line of `make bench` prints them:",
         "",
-        json.dumps(headline(outcomes, started_at, seconds), ensure_ascii=False),
+        headline_line(outcomes, started_at, seconds),
     ]
     return "\n".join(lines) + "\n"
 
@@ -704,7 +708,7 @@ def main() -> None:
     args.out.write_text(text, encoding="utf-8")
     print("\n".join(table(outcomes)))
     print(f"\nwritten to {args.out}")
-    print(text.rstrip("\n").splitlines()[-1])
+    print(headline_line(outcomes, started_at, seconds))
     sys.exit(1 if any(o.failed for o in outcomes) else 0)
 
 

@@ -87,6 +87,21 @@ def test_the_document_ends_with_one_json_object_of_the_headline_figures(logs):
     assert headline["command"] == "make bench" and "`make bench`" in text
 
 
+def test_make_bench_prints_the_headline_last_and_keeps_the_sections_measured_apart(logs, monkeypatch, capsys):
+    good = script(logs / "good.py", 'print(\'{"rps": 50, "raw_rps": 200}\')\n')
+    monkeypatch.setattr(aggregator, "BENCHMARKS", [sample("first", good)])
+    out = logs / "benchmarks.md"
+    out.write_text(f"# Benchmarks\n\nold table\n\n{aggregator.KEPT}\n\nA run by hand.\n", encoding="utf-8")
+    monkeypatch.setattr("sys.argv", ["all.py", "--out", str(out)])
+    with pytest.raises(SystemExit) as ended:
+        aggregator.main()
+    assert ended.value.code == 0
+    headline = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert headline["first_rps"] == 50 and headline["failed"] == []
+    written = out.read_text(encoding="utf-8")
+    assert "old table" not in written and written.endswith(f"{aggregator.KEPT}\n\nA run by hand.\n")
+
+
 def test_rows_ratio_is_absent_without_a_baseline():
     assert Row("seconds, full scale", 25.0, "s", "—", None).ratio is None
     assert Row("p50", 120.0, "ms", "floor p50", 30.0).ratio == 4.0
