@@ -525,6 +525,15 @@ BENCHMARKS = [
 # ---------------------------------------------------------------- running
 
 
+# Runs the benchmark's script with SIGINT raising KeyboardInterrupt. Started in the background
+# (nohup, cron, CI), `make bench` inherits SIGINT ignored, and so would the script: at its limit it
+# sat out GRACE_S and was killed before it stopped the servers and the vhost it had started.
+INTERRUPTIBLE = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
 def stop(process: subprocess.Popen) -> None:
     """SIGINT, so that the benchmark stops what it started; its whole process group killed if it has not in GRACE_S."""
     process.send_signal(signal.SIGINT)
@@ -546,7 +555,7 @@ def run(benchmark: Benchmark) -> Outcome:
     started, error = time.perf_counter(), ""
     with open(out_path, "w", encoding="utf-8") as out, open(err_path, "w", encoding="utf-8") as err:
         process = subprocess.Popen(
-            [sys.executable, str(script), *benchmark.args],
+            [sys.executable, "-c", INTERRUPTIBLE, str(script), *benchmark.args],
             cwd=REPO,
             stdout=out,
             stderr=err,

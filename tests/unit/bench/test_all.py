@@ -1,6 +1,7 @@
 """bench/all.py: failures are reported, never dropped, and the document ends with the headline JSON."""
 
 import json
+import signal
 import textwrap
 from datetime import datetime, timezone
 
@@ -70,10 +71,31 @@ def test_a_missing_script_and_a_last_line_without_the_expected_keys_are_failures
     assert wrong.failed and wrong.exit_code == 0 and "rps" in wrong.error
 
 
-def test_a_benchmark_past_its_limit_is_stopped_and_failed(logs):
-    slow = script(logs / "slow.py", "import time\ntime.sleep(60)\n")
+@pytest.fixture
+def started_in_the_background(monkeypatch):
+    """SIGINT ignored, as a shell leaves it for a command it starts with `&` (nohup, cron, CI); a
+    benchmark that does not stop on SIGINT is killed after 5 s, not GRACE_S."""
+    monkeypatch.setattr(aggregator, "GRACE_S", 5)
+    ignored = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    yield
+    signal.signal(signal.SIGINT, ignored)
+
+
+def test_a_benchmark_past_its_limit_is_stopped_and_failed_and_stops_what_it_started(logs, started_in_the_background):
+    stopped = logs / "stopped"
+    slow = script(
+        logs / "slow.py",
+        f"""
+        import time
+        try:
+            time.sleep(60)
+        finally:
+            open({str(stopped)!r}, "w").close()  # as its servers and vhost are stopped
+        """,
+    )
     outcome = run(sample(script=slow, timeout_s=0.5))
     assert outcome.failed and "still running after its limit" in outcome.error
+    assert stopped.exists(), "the benchmark was killed before it could stop what it started"
 
 
 def test_the_document_ends_with_one_json_object_of_the_headline_figures(logs):
