@@ -146,6 +146,12 @@ def _demo_arguments(demo: argparse.ArgumentParser) -> None:
     demo.add_argument(
         "--window-seconds", type=float, help="how long the calls take applications (default: from their number)"
     )
+    demo.add_argument(
+        "--close-early",
+        action="store_true",
+        default=None,
+        help="the province closes the calls once every application is in and decided, not at the window's end",
+    )
     demo.add_argument("--finance-db", type=Path, help="the finance consumer's SQLite book (default: var/demo/)")
 
 
@@ -177,6 +183,7 @@ def _demo(args) -> int:
             "concurrency",
             "notice_seconds",
             "window_seconds",
+            "close_early",
         )
     }
     if args.categories:

@@ -380,6 +380,19 @@ class Round:
             f"eligibility: {sum(len(c.eligible) for c in calls)} eligible, {sum(len(c.ineligible) for c in calls)} not"
         )
 
+    def close_early(self, calls: list[CallRound]) -> datetime:
+        """Every application is in and decided: the province ends the windows now; answers the close."""
+        for call in calls:
+            self.api.post(
+                "close calls early",
+                f"/v1/calls/{call.id}/close",
+                PROVINCE,
+                {"reason": "every application is in and its authority has decided"},
+                expect=(200, 409),  # 409: its timer closed it first
+            )
+        self.say(f"calls closed early by the province at {utcnow().astimezone(CHINA):%H:%M:%S} (UTC+8)")
+        return utcnow()
+
     def wait_closed(self, calls: list[CallRound], closes: datetime) -> None:
         sleep_until(self.console, "application window", closes)
         for call in calls:
@@ -615,6 +628,8 @@ class Round:
         self.apply(calls, closes)
         self.recommend(calls)
         self.check_eligibility(calls)
+        if self.config.close_early:
+            closes = self.close_early(calls)
         self.wait_closed(calls, closes)
         self.assign(calls)
         if showcase:

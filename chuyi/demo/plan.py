@@ -94,6 +94,9 @@ class DemoConfig:
     concurrency: int = 8
     notice_seconds: float = 15.0
     window_seconds: float | None = None  # the calls' application window; None: from the number of applications
+    # The province closes each call early once every application is in and decided (POST
+    # /v1/calls/{id}/close), instead of waiting out the window for the timer to close it.
+    close_early: bool = False
 
     def __post_init__(self):
         problems = [

@@ -5,6 +5,7 @@ import io
 import json
 import uuid
 from collections import Counter
+from datetime import datetime
 
 import pytest
 from pymongo import MongoClient
@@ -21,6 +22,10 @@ pytestmark = pytest.mark.e2e
 CATEGORIES = ("hv-school", "training-base")
 
 
+def instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 @pytest.fixture(scope="module")
 def demo(stack, tmp_path_factory):
     out = io.StringIO()
@@ -35,6 +40,7 @@ def demo(stack, tmp_path_factory):
         categories=CATEGORIES,
         applications_per_call=16,
         notice_seconds=6,
+        close_early=True,
     )
     result = run_demo(config, out=out, bars=io.StringIO())
     return result, out.getvalue()
@@ -55,6 +61,16 @@ def test_applications_are_recommended_within_each_authoritys_cap_and_the_rest_de
         assert max(per_authority.values()) <= call.body["prefecture_cap"]
         assert all(a["state"] == "recommended" for a in call.recommended.values())
         assert set(call.eligible) | set(call.ineligible) == set(call.recommended)
+
+
+def test_the_province_closes_each_call_early_once_every_application_is_decided(demo, stack):
+    result, _ = demo
+    province = stack.client("province")
+    for call in result.calls + result.years.later_calls:
+        history = province.get(stack.url(f"/v1/calls/{call.id}"), timeout=30).json()["history"]
+        (closing,) = [step for step in history if step["to_state"] == "closed"]
+        assert (closing["event"], closing["from_state"]) == ("close_early", "open")
+        assert instant(closing["at"]) < instant(call.body["closes_at"])  # before its window's end
 
 
 def test_every_eligible_application_gets_the_plans_reviewers_and_every_review_is_written(demo):
